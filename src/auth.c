@@ -1,0 +1,434 @@
+/*
+ * auth.c: login, logout, the caller's identity, and the authentication stage (see auth.h).
+ *
+ * Tokens: 32 random bytes, base64url (43 characters). The store keeps SHA-256(token) only; a
+ * stolen database gives no usable token. The same token works as a bearer token (apps) and as the
+ * coffer_session cookie (browsers); cookie requests with an unsafe method must also carry the
+ * session's CSRF token in X-CSRF-Token (it is returned once, at login, and stored as a hash).
+ *
+ * Uniform failures: an unknown tenant, an unknown user and a wrong password all answer the same
+ * 401 body after one Argon2id verification (against a dummy hash when there is no user).
+ */
+#include "auth.h"
+
+#include <argon2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+#define ARGON2_SALT_LEN 16
+#define ARGON2_HASH_LEN 32
+#define UA_MAX 512
+#define TOKEN_TEXT_LEN 43 /* base64url of 32 bytes */
+
+const char *cf_role_name(enum cf_role role)
+{
+    switch (role) {
+    case CF_ROLE_ADMIN:
+        return "admin";
+    case CF_ROLE_AUDITOR:
+        return "auditor";
+    default:
+        return "member";
+    }
+}
+
+const char *cf_user_status_name(enum cf_user_status st)
+{
+    switch (st) {
+    case CF_USER_FROZEN:
+        return "frozen";
+    case CF_USER_OFFBOARDED:
+        return "offboarded";
+    default:
+        return "active";
+    }
+}
+
+json_t *cf_user_json(const struct cf_user *u, const char *tenant_name)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", cf_json_id(&u->id));
+    json_object_set_new(o, "username", json_string(u->username));
+    json_object_set_new(o, "display_name", u->display_name != NULL ? json_string(u->display_name) : json_null());
+    json_object_set_new(o, "role", json_string(cf_role_name(u->role)));
+    json_object_set_new(o, "status", json_string(cf_user_status_name(u->status)));
+    json_t *t = json_object();
+    json_object_set_new(t, "id", cf_json_id(&u->tenant));
+    json_object_set_new(t, "name", tenant_name != NULL ? json_string(tenant_name) : json_null());
+    json_object_set_new(o, "tenant", t);
+    json_object_set_new(o, "created_at", cf_json_time(u->created_at));
+    return o;
+}
+
+/* ---- passwords -------------------------------------------------------------------------------- */
+
+bool cf_auth_password_ok(const char *pw, size_t n)
+{
+    return n >= CF_PASSWORD_MIN && n <= CF_PASSWORD_MAX && memchr(pw, '\0', n) == NULL;
+}
+
+enum cf_status cf_auth_hash_password(const struct cf_config *cfg, const char *pw, size_t n, char **out)
+{
+    uint8_t salt[ARGON2_SALT_LEN];
+    uint32_t t = cfg->auth.argon2_iterations, m = cfg->auth.argon2_memory_kib, p = cfg->auth.argon2_parallelism;
+    size_t len = argon2_encodedlen(t, m, p, ARGON2_SALT_LEN, ARGON2_HASH_LEN, Argon2_id);
+    char *enc = cf_xmalloc(len);
+    cf_random(salt, sizeof salt);
+    int rc = argon2id_hash_encoded(t, m, p, pw, n, salt, sizeof salt, ARGON2_HASH_LEN, enc, len);
+    if (rc != ARGON2_OK) {
+        cf_log_error("%s: argon2id: %s", __func__, argon2_error_message(rc));
+        free(enc);
+        return CF_ECRYPTO;
+    }
+    *out = enc;
+    return CF_OK;
+}
+
+bool cf_auth_verify_password(const char *encoded, const char *pw, size_t n)
+{
+    return encoded != NULL && argon2id_verify(encoded, pw, n) == ARGON2_OK;
+}
+
+/* Whether an encoded hash was made with other parameters than the configured ones. */
+static bool needs_rehash(const struct cf_config *cfg, const char *encoded)
+{
+    char want[96];
+    snprintf(want, sizeof want, "$argon2id$v=19$m=%u,t=%u,p=%u$", cfg->auth.argon2_memory_kib,
+             cfg->auth.argon2_iterations, cfg->auth.argon2_parallelism);
+    return strncmp(encoded, want, strlen(want)) != 0;
+}
+
+void cf_auth_random_password(char *out, size_t n)
+{
+    static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    const size_t k = sizeof alphabet - 1;
+    for (size_t i = 0; i + 1 < n;) {
+        uint8_t b;
+        cf_random(&b, 1);
+        if (b >= 256 - 256 % k) /* rejection sampling: no modulo bias */
+            continue;
+        out[i++] = alphabet[b % k];
+    }
+    out[n - 1] = '\0';
+}
+
+char *cf_auth_dummy_hash(const struct cf_config *cfg)
+{
+    char pw[33], *h = NULL;
+    cf_auth_random_password(pw, sizeof pw);
+    if (cf_auth_hash_password(cfg, pw, strlen(pw), &h) != CF_OK)
+        h = NULL;
+    cf_wipe(pw, sizeof pw);
+    return h;
+}
+
+/* ---- authentication stage --------------------------------------------------------------------- */
+
+/* The token text from "Authorization: Bearer X" or the session cookie. */
+static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *kind, bool *malformed)
+{
+    h2o_iovec_t a = cf_header(r, "authorization");
+    *malformed = false;
+    if (a.base != NULL) {
+        if (a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
+            *tok = h2o_iovec_init(a.base + 7, a.len - 7);
+            *kind = CF_AUTH_BEARER;
+            return true;
+        }
+        *malformed = true;
+        return false;
+    }
+    /* Cookie: name=value; name2=value2 (h2 may send several cookie headers; h2o joins them). */
+    ssize_t i = -1;
+    while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
+        h2o_iovec_t c = r->req->headers.entries[i].value;
+        const char *p = c.base, *end = c.base + c.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *ce = semi != NULL ? semi : end;
+            size_t nl = sizeof CF_SESSION_COOKIE - 1;
+            if ((size_t)(ce - p) > nl && memcmp(p, CF_SESSION_COOKIE "=", nl + 1) == 0) {
+                *tok = h2o_iovec_init(p + nl + 1, (size_t)(ce - p) - nl - 1);
+                *kind = CF_AUTH_COOKIE;
+                return true;
+            }
+            p = ce;
+        }
+    }
+    return false;
+}
+
+static bool token_hash(h2o_iovec_t tok, uint8_t hash[CF_SHA256_LEN])
+{
+    uint8_t raw[CF_TOKEN_BYTES];
+    size_t n;
+    if (tok.len != TOKEN_TEXT_LEN || cf_b64url_decode(tok.base, tok.len, raw, sizeof raw, &n) != CF_OK ||
+        n != CF_TOKEN_BYTES)
+        return false;
+    cf_sha256(raw, sizeof raw, hash);
+    cf_wipe(raw, sizeof raw);
+    return true;
+}
+
+bool cf_auth_authenticate_or_respond(struct cf_req *r)
+{
+    h2o_iovec_t tok;
+    enum cf_auth_kind kind;
+    bool malformed;
+    struct cf_session ss;
+    uint8_t hash[CF_SHA256_LEN];
+
+    if (!find_token(r, &tok, &kind, &malformed) || !token_hash(tok, hash)) {
+        cf_respond_status(r, CF_EUNAUTH, malformed ? "expected Authorization: Bearer TOKEN" : NULL);
+        return false;
+    }
+    enum cf_status st = cf_session_get(cf_srv->store, hash, &ss);
+    if (st != CF_OK) {
+        if (st != CF_ENOTFOUND)
+            cf_log_error("%s: session lookup failed: %s", __func__, cf_status_name(st));
+        cf_respond_status(r, st == CF_ENOTFOUND ? CF_EUNAUTH : st, st == CF_ENOTFOUND ? "invalid or expired session" : NULL);
+        return false;
+    }
+    if (ss.expires_at <= cf_now_ms()) {
+        cf_session_clear(&ss);
+        cf_respond_status(r, CF_EUNAUTH, "invalid or expired session");
+        return false;
+    }
+    st = cf_user_get(cf_srv->store, &ss.tenant, &ss.user, &r->who.user);
+    if (st != CF_OK || r->who.user.status != CF_USER_ACTIVE) {
+        cf_session_clear(&ss);
+        cf_user_clear(&r->who.user);
+        cf_respond_status(r, st == CF_OK || st == CF_ENOTFOUND ? CF_EUNAUTH : st, "invalid or expired session");
+        return false;
+    }
+    if (kind == CF_AUTH_COOKIE && !cf_method_is_safe(r)) {
+        /* CSRF: a cross-site form can send the cookie but cannot read or set this header. */
+        h2o_iovec_t c = cf_header(r, "x-csrf-token");
+        uint8_t chash[CF_SHA256_LEN];
+        if (c.base == NULL || !token_hash(c, chash) || !cf_ct_equal(chash, ss.csrf_hash, sizeof chash)) {
+            cf_session_clear(&ss);
+            cf_user_clear(&r->who.user);
+            cf_respond_status(r, CF_EDENIED, "missing or invalid X-CSRF-Token");
+            return false;
+        }
+    }
+    r->who.authenticated = true;
+    r->who.kind = kind;
+    memcpy(r->who.session_hash, hash, sizeof hash);
+    cf_session_clear(&ss);
+    return true;
+}
+
+/* ---- login ------------------------------------------------------------------------------------ */
+
+struct login {
+    struct cf_async a;
+    char *tenant;      /* tenant name */
+    char *username;
+    char *password;    /* wiped in free */
+    size_t password_len;
+    char *ip;
+    char *ua;
+    /* results */
+    struct cf_user user;
+    char *tenant_name;
+    char token[TOKEN_TEXT_LEN + 1];
+    char csrf[TOKEN_TEXT_LEN + 1];
+    uint64_t expires_at;
+};
+
+static void new_token(char out[TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN])
+{
+    uint8_t raw[CF_TOKEN_BYTES];
+    cf_random(raw, sizeof raw);
+    cf_b64url_encode(raw, sizeof raw, out);
+    cf_sha256(raw, sizeof raw, hash);
+    cf_wipe(raw, sizeof raw);
+}
+
+static void login_run(struct cf_async *a)
+{
+    struct login *l = (struct login *)a;
+    const struct cf_config *cfg = cf_srv->cfg;
+    struct cf_id tid, uid;
+    bool have_user = false;
+    enum cf_status st = cf_tenant_find(cf_srv->store, l->tenant, strlen(l->tenant), &tid);
+    if (st == CF_OK)
+        st = cf_user_find(cf_srv->store, &tid, l->username, strlen(l->username), &uid);
+    if (st == CF_OK && (st = cf_user_get(cf_srv->store, &tid, &uid, &l->user)) == CF_OK)
+        have_user = true;
+    if (st != CF_OK && st != CF_ENOTFOUND) {
+        a->st = st;
+        return;
+    }
+    /* Always one verification, so that "no such user" costs what "wrong password" costs. */
+    bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : cf_srv->dummy_pwhash, l->password,
+                                      l->password_len);
+    if (!have_user || !ok) {
+        a->st = CF_EUNAUTH;
+        return;
+    }
+    if (l->user.status == CF_USER_FROZEN) {
+        a->st = CF_EFROZEN;
+        return;
+    }
+    if (l->user.status != CF_USER_ACTIVE) {
+        a->st = CF_EUNAUTH;
+        return;
+    }
+    if (needs_rehash(cfg, l->user.pwhash)) {
+        char *h;
+        if (cf_auth_hash_password(cfg, l->password, l->password_len, &h) == CF_OK) {
+            cf_free_secret(l->user.pwhash, strlen(l->user.pwhash));
+            l->user.pwhash = h;
+            l->user.updated_at = cf_now_ms();
+            if (cf_user_put(cf_srv->store, &l->user) != CF_OK)
+                cf_log_warn("%s: could not store a rehashed password", __func__);
+        }
+    }
+    struct cf_session ss = {0};
+    new_token(l->token, ss.hash);
+    new_token(l->csrf, ss.csrf_hash);
+    ss.tenant = tid;
+    ss.user = uid;
+    ss.created_at = cf_now_ms();
+    ss.expires_at = l->expires_at = ss.created_at + cfg->auth.session_ttl_s * 1000;
+    ss.ip = l->ip;
+    ss.user_agent = l->ua;
+    a->st = cf_session_put(cf_srv->store, &ss);
+    struct cf_tenant t;
+    if (a->st == CF_OK && cf_tenant_get(cf_srv->store, &tid, &t) == CF_OK) {
+        l->tenant_name = t.name;
+        t.name = NULL;
+        cf_tenant_clear(&t);
+    }
+}
+
+static void login_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct login *l = (struct login *)a;
+    if (a->st == CF_EUNAUTH) {
+        cf_respond_status(r, CF_EUNAUTH, "invalid tenant, username or password");
+        return;
+    }
+    if (a->st == CF_EFROZEN) {
+        cf_respond_status(r, CF_EFROZEN, "this account is frozen");
+        return;
+    }
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    char *cookie = cf_xasprintf(CF_SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=%llu",
+                                l->token, (unsigned long long)cf_srv->cfg->auth.session_ttl_s);
+    cf_add_header(r, "set-cookie", cookie, strlen(cookie));
+    cf_free_secret(cookie, strlen(cookie));
+    json_t *o = json_object();
+    json_object_set_new(o, "token", json_string(l->token));
+    json_object_set_new(o, "csrf_token", json_string(l->csrf));
+    json_object_set_new(o, "expires_at", cf_json_time(l->expires_at));
+    json_object_set_new(o, "user", cf_user_json(&l->user, l->tenant_name));
+    cf_respond_json(r, 200, o);
+}
+
+static void login_free(struct cf_async *a)
+{
+    struct login *l = (struct login *)a;
+    free(l->tenant);
+    free(l->username);
+    cf_free_secret(l->password, l->password_len);
+    free(l->ip);
+    free(l->ua);
+    free(l->tenant_name);
+    cf_user_clear(&l->user);
+    cf_wipe(l->token, sizeof l->token);
+    cf_wipe(l->csrf, sizeof l->csrf);
+    free(l);
+}
+
+void cf_h_login(struct cf_req *r)
+{
+    static const char *const allowed[] = {"tenant", "username", "password", "totp", NULL};
+    json_t *body;
+    const char *tenant, *username, *password, *totp;
+    size_t tl, ul, pl, ol;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) ||
+        !cf_json_str_or_respond(r, body, "tenant", false, &tenant, &tl) ||
+        !cf_json_str_or_respond(r, body, "username", true, &username, &ul) ||
+        !cf_json_str_or_respond(r, body, "password", true, &password, &pl) ||
+        !cf_json_str_or_respond(r, body, "totp", false, &totp, &ol))
+        goto out;
+    if (ul == 0 || pl == 0 || pl > CF_PASSWORD_MAX || memchr(password, '\0', pl) != NULL || ul > 256 || tl > 256 ||
+        memchr(username, '\0', ul) != NULL || (tenant != NULL && memchr(tenant, '\0', tl) != NULL)) {
+        cf_respond_status(r, CF_EINVAL, "username and password are required");
+        goto out;
+    }
+    struct login *l = cf_xcalloc(1, sizeof *l);
+    l->a.run = login_run;
+    l->a.reply = login_reply;
+    l->a.free = login_free;
+    l->tenant = cf_xstrdup(tenant != NULL && tl > 0 ? tenant : "default");
+    l->username = cf_xstrndup(username, ul);
+    l->password = cf_xstrndup(password, pl);
+    l->password_len = pl;
+    l->ip = cf_xstrdup(r->ip);
+    h2o_iovec_t ua = cf_header(r, "user-agent");
+    l->ua = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > UA_MAX ? UA_MAX : ua.len) : NULL;
+    cf_async_start(r, &l->a);
+out:
+    json_decref(body);
+}
+
+/* ---- logout, me ------------------------------------------------------------------------------- */
+
+struct logout {
+    struct cf_async a;
+    uint8_t hash[CF_SHA256_LEN];
+};
+
+static void logout_run(struct cf_async *a)
+{
+    struct logout *l = (struct logout *)a;
+    a->st = cf_session_delete(cf_srv->store, l->hash);
+}
+
+static void logout_reply(struct cf_req *r, struct cf_async *a)
+{
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    static const char clear[] = CF_SESSION_COOKIE "=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
+    cf_add_header(r, "set-cookie", clear, sizeof clear - 1);
+    cf_respond_empty(r, 204);
+}
+
+void cf_h_logout(struct cf_req *r)
+{
+    struct logout *l = cf_xcalloc(1, sizeof *l);
+    l->a.run = logout_run;
+    l->a.reply = logout_reply;
+    memcpy(l->hash, r->who.session_hash, sizeof l->hash);
+    cf_async_start(r, &l->a);
+}
+
+void cf_h_me(struct cf_req *r)
+{
+    struct cf_tenant t;
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    cf_respond_json(r, 200, cf_user_json(&r->who.user, t.name));
+    cf_tenant_clear(&t);
+}

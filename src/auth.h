@@ -1,0 +1,44 @@
+/*
+ * auth.h: passwords (Argon2id), sessions and API tokens (256-bit random, stored as SHA-256), the
+ * authentication stage of the pipeline, and the CSRF rule for cookie sessions.
+ */
+#ifndef CF_AUTH_H
+#define CF_AUTH_H
+
+#include <jansson.h>
+
+#include "base.h"
+#include "config.h"
+#include "storage.h"
+
+struct cf_req;
+
+#define CF_TOKEN_BYTES 32     /* session tokens, CSRF tokens */
+#define CF_PASSWORD_MIN 8     /* bytes */
+#define CF_PASSWORD_MAX 1024  /* bytes: Argon2 takes longer inputs, but nobody types them */
+#define CF_SESSION_COOKIE "coffer_session"
+
+/* cf_auth_authenticate_or_respond(r): fills r->who from the bearer token or session cookie;
+ * answers 401 (no, unknown, expired session; user gone or not active) or 403 (cookie session
+ * without a valid X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
+bool cf_auth_authenticate_or_respond(struct cf_req *r);
+
+/* cf_auth_hash_password(cfg, pw, n, out): a new Argon2id encoded hash with the configured cost.
+ * Slow (tens of ms): worker threads or the CLI only. */
+enum cf_status cf_auth_hash_password(const struct cf_config *cfg, const char *pw, size_t n, char **out) CF_WUR;
+/* cf_auth_verify_password(encoded, pw, n): constant-time verification. Worker threads or CLI. */
+bool cf_auth_verify_password(const char *encoded, const char *pw, size_t n);
+/* cf_auth_password_ok(pw, n): the password policy (length CF_PASSWORD_MIN..MAX, no NUL). */
+bool cf_auth_password_ok(const char *pw, size_t n);
+/* cf_auth_dummy_hash(cfg): the hash of a random password, verified when a user does not exist so
+ * that unknown users and wrong passwords cost the same time. NULL on failure (logged). */
+char *cf_auth_dummy_hash(const struct cf_config *cfg);
+/* cf_auth_random_password(out, n): a generated password of n-1 characters (letters and digits). */
+void cf_auth_random_password(char *out, size_t n);
+
+/* cf_user_json(u, tenant_name): the public view of a user (no hash, no secrets). */
+json_t *cf_user_json(const struct cf_user *u, const char *tenant_name);
+const char *cf_role_name(enum cf_role role);
+const char *cf_user_status_name(enum cf_user_status st);
+
+#endif

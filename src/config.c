@@ -1,0 +1,458 @@
+/*
+ * config.c: strict YAML configuration (see config.h). The whole file is loaded as a libyaml
+ * document, so every node carries its line; then a schema table walks it. Each mapping level has a
+ * table of known keys; anything else is an error naming its line and dotted key path.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "cf_version.h"
+#include "log.h"
+
+enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_MAP };
+
+struct field {
+    const char *key;
+    enum ftype type;
+    size_t off;                   /* offset into struct cf_config */
+    uint64_t min, max;            /* F_UINT, F_SIZE, F_DURATION_*: inclusive range */
+    const char *const *choices;   /* F_ENUM: NULL-terminated; the index is stored as int */
+    const struct field *sub;      /* F_MAP: its keys, terminated by a NULL key */
+};
+
+#define OFF(m) offsetof(struct cf_config, m)
+#define GiB (1024ull * 1024 * 1024)
+#define MiB (1024ull * 1024)
+#define DAY (24ull * 3600)
+
+static const char *const unscannable_choices[] = {"reject", "allow", NULL};
+static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+
+static const struct field tls_fields[] = {
+    {"certificate", F_PATH, OFF(tls_certificate), 0, 0, NULL, NULL},
+    {"key", F_PATH, OFF(tls_key), 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field limits_fields[] = {
+    {"max_file_bytes", F_SIZE, OFF(limits.max_file_bytes), 1, 1024 * GiB, NULL, NULL},
+    {"max_request_body_bytes", F_SIZE, OFF(limits.max_request_body_bytes), 64 * 1024, 1 * GiB, NULL, NULL},
+    {"request_timeout", F_DURATION_MS, OFF(limits.request_timeout_ms), 1, 3600, NULL, NULL},
+    {"max_json_bytes", F_SIZE, OFF(limits.max_json_bytes), 1024, 16 * MiB, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field scan_fields[] = {
+    {"database_dir", F_PATH, OFF(scan.database_dir), 0, 0, NULL, NULL},
+    {"on_unscannable", F_ENUM, OFF(scan.on_unscannable), 0, 0, unscannable_choices, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field shares_fields[] = {
+    {"default_expiry", F_DURATION_S, OFF(shares.default_expiry_s), 60, 3650 * DAY, NULL, NULL},
+    {"max_expiry", F_DURATION_S, OFF(shares.max_expiry_s), 60, 3650 * DAY, NULL, NULL},
+    {"code_length", F_UINT, OFF(shares.code_length), 4, 16, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field audit_fields[] = {
+    {"retention", F_DURATION_S, OFF(audit.retention_s), DAY, 36500 * DAY, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field auth_fields[] = {
+    {"session_ttl", F_DURATION_S, OFF(auth.session_ttl_s), 60, 90 * DAY, NULL, NULL},
+    {"argon2_memory", F_SIZE, OFF(auth.argon2_memory_kib), 8 * 1024, 4 * GiB, NULL, NULL},
+    {"argon2_iterations", F_UINT, OFF(auth.argon2_iterations), 1, 64, NULL, NULL},
+    {"argon2_parallelism", F_UINT, OFF(auth.argon2_parallelism), 1, 16, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field log_fields[] = {
+    {"access", F_STR, OFF(log.access), 0, 0, NULL, NULL},
+    {"level", F_ENUM, OFF(log.level), 0, 0, level_choices, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field root_fields[] = {
+    {"listen", F_STRLIST, OFF(listen), 0, 0, NULL, NULL},
+    {"public_url", F_STR, OFF(public_url), 0, 0, NULL, NULL},
+    {"tls", F_MAP, 0, 0, 0, NULL, tls_fields},
+    {"data_dir", F_PATH, OFF(data_dir), 0, 0, NULL, NULL},
+    {"master_key_file", F_PATH, OFF(master_key_file), 0, 0, NULL, NULL},
+    {"threads", F_UINT, OFF(threads), 0, 256, NULL, NULL},
+    {"web_dir", F_PATH, OFF(web_dir), 0, 0, NULL, NULL},
+    {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
+    {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
+    {"shares", F_MAP, 0, 0, 0, NULL, shares_fields},
+    {"audit", F_MAP, 0, 0, 0, NULL, audit_fields},
+    {"auth", F_MAP, 0, 0, 0, NULL, auth_fields},
+    {"log", F_MAP, 0, 0, 0, NULL, log_fields},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+struct ctx {
+    const char *file;    /* for messages */
+    char *dir;           /* for relative paths */
+    yaml_document_t *doc;
+    char *err;           /* first error, malloc'ed */
+};
+
+/* fail() then return from the calling void function. */
+#define FAIL_RETURN(...)                                                                                               \
+    do {                                                                                                               \
+        fail(__VA_ARGS__);                                                                                             \
+        return;                                                                                                        \
+    } while (0)
+
+static void fail(struct ctx *c, const yaml_node_t *n, const char *path, const char *what)
+{
+    if (c->err != NULL)
+        return;
+    if (n != NULL)
+        c->err = cf_xasprintf("%s:%zu: %s: %s", c->file, n->start_mark.line + 1, path, what);
+    else
+        c->err = cf_xasprintf("%s: %s: %s", c->file, path, what);
+}
+
+enum cf_status cf_parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"KiB", 1024ull}, {"MiB", MiB}, {"GiB", GiB}, {"TiB", 1024 * GiB}, {"B", 1}, {"", 1}};
+    size_t n = strlen(s), digits = 0;
+    while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    uint64_t v;
+    if (cf_parse_u64(s, digits, UINT64_MAX, &v) != CF_OK)
+        return CF_EINVAL;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(s + digits, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].mult)
+                return CF_EINVAL;
+            *out = v * units[i].mult;
+            return CF_OK;
+        }
+    }
+    return CF_EINVAL;
+}
+
+enum cf_status cf_parse_duration(const char *s, uint64_t *out_seconds)
+{
+    size_t n = strlen(s);
+    if (n < 2)
+        return CF_EINVAL;
+    uint64_t mult;
+    switch (s[n - 1]) {
+    case 's':
+        mult = 1;
+        break;
+    case 'm':
+        mult = 60;
+        break;
+    case 'h':
+        mult = 3600;
+        break;
+    case 'd':
+        mult = DAY;
+        break;
+    default:
+        return CF_EINVAL;
+    }
+    uint64_t v;
+    if (cf_parse_u64(s, n - 1, UINT64_MAX / mult, &v) != CF_OK)
+        return CF_EINVAL;
+    *out_seconds = v * mult;
+    return CF_OK;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static char *resolve_path(struct ctx *c, const char *v)
+{
+    if (v[0] == '/')
+        return cf_xstrdup(v);
+    return cf_xasprintf("%s/%s", c->dir, v);
+}
+
+static void set_uint(struct cf_config *cfg, const struct field *f, uint64_t v)
+{
+    char *p = (char *)cfg + f->off;
+    /* Narrow fields are uint32_t/unsigned; wide ones uint64_t. Sizes decide by the field. */
+    if (f->type == F_UINT || (f->type == F_SIZE && strcmp(f->key, "argon2_memory") == 0)) {
+        uint32_t x = (uint32_t)(f->type == F_SIZE ? v / 1024 : v);
+        memcpy(p, &x, sizeof x);
+    } else {
+        memcpy(p, &v, sizeof v);
+    }
+}
+
+static void walk(struct ctx *c, struct cf_config *cfg, const yaml_node_t *map, const struct field *fields,
+                 const char *prefix);
+
+static void apply(struct ctx *c, struct cf_config *cfg, const struct field *f, const yaml_node_t *v, const char *path)
+{
+    const char *s = scalar(v);
+    uint64_t u;
+    char *p = (char *)cfg + f->off;
+    switch (f->type) {
+    case F_MAP:
+        if (v->type != YAML_MAPPING_NODE)
+            FAIL_RETURN(c, v, path, "expected a mapping");
+        walk(c, cfg, v, f->sub, path);
+        return;
+    case F_STRLIST: {
+        if (v->type != YAML_SEQUENCE_NODE)
+            FAIL_RETURN(c, v, path, "expected a list like [\"127.0.0.1:8443\"]");
+        size_t cnt = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            const yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+            const char *is = item != NULL ? scalar(item) : NULL;
+            if (is == NULL || is[0] == '\0')
+                FAIL_RETURN(c, item, path, "expected a host:port string");
+            if (cnt == CF_CONFIG_MAX_LISTEN)
+                FAIL_RETURN(c, item, path, "too many entries (at most 16)");
+            cfg->listen[cnt++] = cf_xstrdup(is);
+            cfg->nlisten = cnt; /* so that cf_config_clear frees what is there on a later error */
+        }
+        if (cnt == 0)
+            FAIL_RETURN(c, v, path, "expected at least one host:port");
+        cfg->nlisten = cnt;
+        return;
+    }
+    default:
+        break;
+    }
+    if (s == NULL)
+        FAIL_RETURN(c, v, path, "expected a scalar value");
+    switch (f->type) {
+    case F_STR:
+    case F_PATH: {
+        if (s[0] == '\0')
+            FAIL_RETURN(c, v, path, "must not be empty");
+        char **dst = (char **)(void *)p;
+        free(*dst);
+        *dst = f->type == F_PATH ? resolve_path(c, s) : cf_xstrdup(s);
+        return;
+    }
+    case F_UINT:
+        if (cf_parse_u64(s, strlen(s), UINT64_MAX, &u) != CF_OK)
+            FAIL_RETURN(c, v, path, "expected a whole number");
+        if (u < f->min || u > f->max) {
+            char *m = cf_xasprintf("must be between %llu and %llu", (unsigned long long)f->min,
+                                   (unsigned long long)f->max);
+            fail(c, v, path, m);
+            free(m);
+            return;
+        }
+        set_uint(cfg, f, u);
+        return;
+    case F_SIZE:
+        if (cf_parse_size(s, &u) != CF_OK)
+            FAIL_RETURN(c, v, path, "expected a size like 64MiB");
+        if (u < f->min || u > f->max)
+            FAIL_RETURN(c, v, path, "size out of range");
+        set_uint(cfg, f, u);
+        return;
+    case F_DURATION_S:
+    case F_DURATION_MS:
+        if (cf_parse_duration(s, &u) != CF_OK)
+            FAIL_RETURN(c, v, path, "expected a duration like 7d");
+        if (u < f->min || u > f->max)
+            FAIL_RETURN(c, v, path, "duration out of range");
+        set_uint(cfg, f, f->type == F_DURATION_MS ? u * 1000 : u);
+        return;
+    case F_ENUM:
+        for (int i = 0; f->choices[i] != NULL; i++) {
+            if (strcmp(s, f->choices[i]) == 0) {
+                memcpy(p, &i, sizeof i);
+                return;
+            }
+        }
+        {
+            char *m = cf_xasprintf("expected one of: %s%s%s%s%s%s%s", f->choices[0],
+                                   f->choices[1] ? ", " : "", f->choices[1] ? f->choices[1] : "",
+                                   f->choices[1] && f->choices[2] ? ", " : "",
+                                   f->choices[1] && f->choices[2] ? f->choices[2] : "",
+                                   f->choices[1] && f->choices[2] && f->choices[3] ? ", " : "",
+                                   f->choices[1] && f->choices[2] && f->choices[3] ? f->choices[3] : "");
+            fail(c, v, path, m);
+            free(m);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+static void walk(struct ctx *c, struct cf_config *cfg, const yaml_node_t *map, const struct field *fields,
+                 const char *prefix)
+{
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top && c->err == NULL;
+         pr++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, pr->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, pr->value);
+        const char *ks = k != NULL ? scalar(k) : NULL;
+        if (ks == NULL || v == NULL)
+            FAIL_RETURN(c, k, prefix[0] ? prefix : "(top level)", "keys must be plain strings");
+        char *path = prefix[0] ? cf_xasprintf("%s.%s", prefix, ks) : cf_xstrdup(ks);
+        /* Duplicate keys: YAML says they are an error; libyaml accepts them, so check here. */
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
+            const yaml_node_t *qk = yaml_document_get_node(c->doc, q->key);
+            const char *qs = qk != NULL ? scalar(qk) : NULL;
+            if (qs != NULL && strcmp(qs, ks) == 0) {
+                fail(c, k, path, "duplicate key");
+                free(path);
+                return;
+            }
+        }
+        const struct field *f = fields;
+        while (f->key != NULL && strcmp(f->key, ks) != 0)
+            f++;
+        if (f->key == NULL)
+            fail(c, k, path, "unknown key");
+        else
+            apply(c, cfg, f, v, path);
+        free(path);
+    }
+}
+
+static void set_defaults(struct cf_config *cfg)
+{
+    cfg->limits.max_file_bytes = 10 * GiB;
+    cfg->limits.max_request_body_bytes = 64 * MiB;
+    cfg->limits.request_timeout_ms = 60 * 1000;
+    cfg->limits.max_json_bytes = 64 * 1024;
+    cfg->scan.on_unscannable = CF_UNSCANNABLE_REJECT;
+    cfg->shares.default_expiry_s = 7 * DAY;
+    cfg->shares.max_expiry_s = 7 * DAY;
+    cfg->shares.code_length = 4;
+    cfg->audit.retention_s = 1095 * DAY;
+    cfg->auth.session_ttl_s = 12 * 3600;
+    cfg->auth.argon2_memory_kib = 64 * 1024;
+    cfg->auth.argon2_iterations = 3;
+    cfg->auth.argon2_parallelism = 1;
+    cfg->log.level = CF_LOG_INFO;
+    cfg->log.access = cf_xstrdup("-");
+}
+
+/* Checks that need more than one key, and required keys. */
+static void validate(struct ctx *c, struct cf_config *cfg)
+{
+    if (cfg->data_dir == NULL)
+        FAIL_RETURN(c, NULL, "data_dir", "required");
+    if (cfg->master_key_file == NULL)
+        FAIL_RETURN(c, NULL, "master_key_file", "required");
+    if (cfg->tls_certificate == NULL)
+        FAIL_RETURN(c, NULL, "tls.certificate", "required");
+    if (cfg->tls_key == NULL)
+        FAIL_RETURN(c, NULL, "tls.key", "required");
+    if (cfg->shares.default_expiry_s > cfg->shares.max_expiry_s)
+        FAIL_RETURN(c, NULL, "shares.default_expiry", "must not exceed shares.max_expiry");
+    size_t dl = strlen(cfg->data_dir);
+    if (strncmp(cfg->master_key_file, cfg->data_dir, dl) == 0 &&
+        (cfg->master_key_file[dl] == '/' || cfg->master_key_file[dl] == '\0'))
+        FAIL_RETURN(c, NULL, "master_key_file", "must be outside data_dir (a copy of the data must not carry its key)");
+    if (cfg->public_url != NULL) {
+        size_t n = strlen(cfg->public_url);
+        if (strncmp(cfg->public_url, "https://", 8) != 0 && strncmp(cfg->public_url, "http://", 7) != 0)
+            FAIL_RETURN(c, NULL, "public_url", "expected an http(s):// URL");
+        while (n > 0 && cfg->public_url[n - 1] == '/')
+            cfg->public_url[--n] = '\0';
+    }
+    if (cfg->log.access != NULL && strcmp(cfg->log.access, "off") == 0) {
+        free(cfg->log.access);
+        cfg->log.access = NULL;
+    } else if (cfg->log.access != NULL && strcmp(cfg->log.access, "-") != 0 && cfg->log.access[0] != '/') {
+        char *p = resolve_path(c, cfg->log.access);
+        free(cfg->log.access);
+        cfg->log.access = p;
+    }
+}
+
+enum cf_status cf_config_load(const char *path, struct cf_config *out, char **err)
+{
+    struct ctx c = {.file = path};
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    memset(out, 0, sizeof *out);
+    *err = NULL;
+
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        *err = cf_xasprintf("%s: cannot open: %s", path, strerror(errno));
+        return CF_EINVAL;
+    }
+    char *pathcopy = cf_xstrdup(path);
+    c.dir = cf_xstrdup(dirname(pathcopy));
+    free(pathcopy);
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(fp);
+        free(c.dir);
+        *err = cf_xasprintf("%s: cannot initialise the YAML parser", path);
+        return CF_EINVAL;
+    }
+    yaml_parser_set_input_file(&parser, fp);
+    if (!yaml_parser_load(&parser, &doc)) {
+        *err = cf_xasprintf("%s:%zu: %s", path, parser.problem_mark.line + 1,
+                            parser.problem != NULL ? parser.problem : "invalid YAML");
+        yaml_parser_delete(&parser);
+        fclose(fp);
+        free(c.dir);
+        return CF_EINVAL;
+    }
+    c.doc = &doc;
+    set_defaults(out);
+    out->path = cf_xstrdup(path);
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root == NULL)
+        fail(&c, NULL, "(top level)", "the file is empty");
+    else if (root->type != YAML_MAPPING_NODE)
+        fail(&c, root, "(top level)", "expected a mapping of keys");
+    else
+        walk(&c, out, root, root_fields, "");
+    if (c.err == NULL)
+        validate(&c, out);
+    if (c.err == NULL && out->nlisten == 0) {
+        out->listen[0] = cf_xstrdup("127.0.0.1:8443");
+        out->nlisten = 1;
+    }
+    if (c.err == NULL && out->public_url == NULL)
+        out->public_url = cf_xstrdup("https://localhost:8443");
+    if (c.err == NULL && out->web_dir == NULL)
+        out->web_dir = cf_xstrdup(COFFER_WEB_DIR);
+    if (c.err == NULL && out->scan.database_dir == NULL)
+        out->scan.database_dir = cf_xstrdup("/var/lib/clamav");
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(fp);
+    free(c.dir);
+    if (c.err != NULL) {
+        cf_config_clear(out);
+        *err = c.err;
+        return CF_EINVAL;
+    }
+    return CF_OK;
+}
+
+void cf_config_clear(struct cf_config *c)
+{
+    if (c == NULL)
+        return;
+    free(c->path);
+    for (size_t i = 0; i < c->nlisten; i++)
+        free(c->listen[i]);
+    free(c->public_url);
+    free(c->tls_certificate);
+    free(c->tls_key);
+    free(c->data_dir);
+    free(c->master_key_file);
+    free(c->scan.database_dir);
+    free(c->web_dir);
+    free(c->log.access);
+    memset(c, 0, sizeof *c);
+}

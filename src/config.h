@@ -1,0 +1,67 @@
+/*
+ * config.h: the YAML configuration (SPEC §2), parsed strictly: an unknown key, a duplicate key, a
+ * wrong type or an out-of-range value is an error naming the file, the line and the key path, e.g.
+ *   coffer.yaml:12: shares.max_expiry: expected a duration like 7d
+ * Relative paths are resolved against the directory of the configuration file.
+ * The struct is filled once at start-up and read-only afterwards (any thread may read it).
+ */
+#ifndef CF_CONFIG_H
+#define CF_CONFIG_H
+
+#include "base.h"
+
+#define CF_CONFIG_MAX_LISTEN 16
+
+enum cf_on_unscannable { CF_UNSCANNABLE_REJECT = 0, CF_UNSCANNABLE_ALLOW = 1 };
+
+struct cf_config {
+    char *path;                 /* the file this was read from */
+    char *listen[CF_CONFIG_MAX_LISTEN]; /* "host:port" (IPv6 as "[::1]:8443") */
+    size_t nlisten;
+    char *public_url;           /* base of share URLs, no trailing slash */
+    char *tls_certificate;      /* PEM chain path */
+    char *tls_key;              /* PEM key path */
+    char *data_dir;             /* the store */
+    char *master_key_file;      /* 32 bytes, mode 0600, outside data_dir */
+    unsigned threads;           /* event loops; 0 = one per core */
+    char *web_dir;              /* the web UI's static files */
+    struct {
+        uint64_t max_file_bytes;         /* largest file, any upload path */
+        uint64_t max_request_body_bytes; /* largest request body (simple upload, tus PATCH) */
+        uint64_t request_timeout_ms;     /* HTTP/1.1 whole-request timeout (h2o req_timeout) */
+        uint64_t max_json_bytes;         /* largest JSON request body */
+    } limits;
+    struct {
+        char *database_dir;              /* ClamAV signature directory */
+        enum cf_on_unscannable on_unscannable;
+    } scan;
+    struct {
+        uint64_t default_expiry_s;       /* seconds */
+        uint64_t max_expiry_s;           /* seconds */
+        unsigned code_length;            /* generated extraction codes, 4..16 */
+    } shares;
+    struct {
+        uint64_t retention_s;            /* seconds */
+    } audit;
+    struct {
+        uint64_t session_ttl_s;          /* seconds a login session lives */
+        uint32_t argon2_memory_kib;      /* Argon2id m */
+        uint32_t argon2_iterations;      /* Argon2id t */
+        uint32_t argon2_parallelism;     /* Argon2id p */
+    } auth;
+    struct {
+        char *access;                    /* access log path, "-" for stderr, NULL when "off" */
+        int level;                       /* CF_LOG_* */
+    } log;
+};
+
+/* cf_config_load(path, out, err): reads and validates path into *out (zeroed first). On failure
+ * returns CF_EINVAL and a malloc'ed message in *err ("FILE:LINE: key: what"), *out is cleared. */
+enum cf_status cf_config_load(const char *path, struct cf_config *out, char **err) CF_WUR;
+void cf_config_clear(struct cf_config *c);
+
+/* Value parsers (exported for tests and for the API): "64MiB", "7d". */
+enum cf_status cf_parse_size(const char *s, uint64_t *out) CF_WUR;
+enum cf_status cf_parse_duration(const char *s, uint64_t *out_seconds) CF_WUR;
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * download.c: GET|HEAD /api/v1/files/{id}/content (download level) and GET /api/v1/files/{id}/view
+ * (view level, safe types inline).
+ *
+ * Streaming: a struct stream owns two chunk buffers. A worker decrypts chunk k+1 into one while h2o
+ * sends chunk k from the other (one h2o_send per proceed, buffers untouched until proceed: notes
+ * §3). Memory per download is two chunks whatever the file size. The first chunk is decrypted
+ * before the status line goes out, so a corrupt file answers 500; a chunk that fails later aborts
+ * the stream (h2o resets it) — the client gets an error, never wrong bytes.
+ *
+ * Lifetime: the stream is referenced by the request (dropped when h2o disposes the request) and by
+ * the decrypt job in flight (dropped when it comes back); it is freed at zero, on the loop thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "acl.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "validate.h"
+#include "work.h"
+
+struct stream;
+
+struct decrypt_job {
+    struct cf_job job;
+    struct stream *s;
+    int buf;              /* which buffer to fill */
+    uint32_t index;       /* chunk */
+    enum cf_status st;
+    h2o_iovec_t out;      /* the bytes of buf to send; the loop publishes it in decrypt_done */
+};
+
+struct stream {
+    h2o_generator_t gen;       /* must be first: h2o hands it back to proceed/stop */
+    h2o_req_t *req;            /* NULL once disposed */
+    struct cf_reader *rd;
+    uint64_t first;            /* first byte of the response (constant) */
+    uint64_t next;             /* next byte to hand to h2o (loop thread only) */
+    uint64_t end;              /* one past the last byte to send (constant) */
+    uint8_t *buf[2];           /* CF_CHUNK_SIZE each */
+    h2o_iovec_t ready[2];      /* decrypted bytes of buf[i] waiting to be sent ({NULL,0}: none) */
+    uint32_t next_chunk;       /* next chunk to decrypt */
+    uint32_t last_chunk;       /* last chunk the range needs */
+    int sending;               /* buffer h2o holds, or -1 */
+    bool waiting;              /* h2o asked for data (proceed) and none was ready */
+    bool started;              /* the response headers were sent */
+    bool stopped;              /* h2o stopped the generator (client gone) */
+    bool job_busy;             /* a decrypt job is in flight */
+    int refs;
+    struct decrypt_job job;
+    struct cf_req *r;          /* for the first reply; watched until headers are out */
+    int status;                /* 200 or 206 */
+};
+
+static void stream_unref(struct stream *s)
+{
+    if (--s->refs > 0)
+        return;
+    cf_reader_free(s->rd);
+    for (int i = 0; i < 2; i++)
+        cf_free_secret(s->buf[i], CF_CHUNK_SIZE);
+    free(s);
+}
+
+static void on_req_dispose(void *p)
+{
+    struct stream *s = *(struct stream **)p;
+    s->req = NULL;
+    stream_unref(s);
+}
+
+static void decrypt_run(struct cf_job *job)
+{
+    struct decrypt_job *j = (struct decrypt_job *)(void *)job;
+    size_t len;
+    j->st = cf_reader_chunk(j->s->rd, j->index, j->s->buf[j->buf], &len);
+    if (j->st == CF_OK) {
+        /* Trim to the requested range; first and end never change, so the worker may read them. */
+        uint64_t base = (uint64_t)j->index * CF_CHUNK_SIZE;
+        uint64_t from = j->s->first > base ? j->s->first - base : 0;
+        uint64_t upto = j->s->end - base < len ? j->s->end - base : len;
+        if (from > upto)
+            from = upto;
+        j->out = h2o_iovec_init(j->s->buf[j->buf] + from, (size_t)(upto - from));
+    }
+}
+
+static void decrypt_done(struct cf_job *job);
+
+static void start_decrypt(struct stream *s, int buf)
+{
+    s->job.s = s;
+    s->job.buf = buf;
+    s->job.index = s->next_chunk++;
+    s->job.job.run = decrypt_run;
+    s->job.job.done = decrypt_done;
+    s->job.job.reply_to = &cf_loop_of(s->req)->work_done;
+    s->job_busy = true;
+    s->refs++;
+    cf_work_submit(&s->job.job);
+}
+
+/* Hands buffer i to h2o; starts decrypting the next chunk into the other one. */
+static void send_buffer(struct stream *s, int i)
+{
+    h2o_iovec_t v = s->ready[i];
+    s->ready[i] = h2o_iovec_init(NULL, 0);
+    s->next += v.len;
+    s->sending = i;
+    s->waiting = false;
+    bool final = s->next >= s->end;
+    if (!final && s->next_chunk <= s->last_chunk && !s->job_busy)
+        start_decrypt(s, 1 - i);
+    h2o_send(s->req, &v, 1, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    struct stream *s = (struct stream *)gen;
+    (void)req;
+    s->sending = -1;
+    /* At most one buffer can be ready: the other is the one h2o just released or the one a job fills. */
+    int ready = s->ready[0].base != NULL ? 0 : (s->ready[1].base != NULL ? 1 : -1);
+    if (ready >= 0)
+        send_buffer(s, ready);
+    else
+        s->waiting = true;
+}
+
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    struct stream *s = (struct stream *)gen;
+    (void)req;
+    s->stopped = true;
+}
+
+static const char *view_csp(const char *mime)
+{
+    /* PDF viewers do not render under a sandbox CSP (notes §5); everything else is sandboxed. */
+    if (strcmp(mime, "application/pdf") == 0)
+        return "default-src 'none'; style-src 'unsafe-inline'; object-src 'none'; frame-ancestors 'self'";
+    return "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'self'";
+}
+
+static void send_headers(struct stream *s)
+{
+    h2o_req_t *req = s->req;
+    req->res.status = s->status;
+    req->res.reason = s->status == 206 ? "Partial Content" : "OK";
+    req->res.content_length = (size_t)(s->end - s->next);
+    h2o_start_response(req, &s->gen);
+    s->started = true;
+}
+
+static void decrypt_done(struct cf_job *job)
+{
+    struct decrypt_job *j = (struct decrypt_job *)(void *)job;
+    struct stream *s = j->s;
+    s->job_busy = false;
+    if (j->st == CF_OK)
+        s->ready[j->buf] = j->out;
+    if (s->req == NULL || s->stopped) {
+        stream_unref(s);
+        return;
+    }
+    if (j->st != CF_OK) {
+        cf_log_error("download: chunk %u of a file failed (%s)", j->index, cf_status_name(j->st));
+        if (!s->started) {
+            cf_req_unwatch(s->r);
+            cf_respond_status(s->r, j->st, NULL);
+        } else {
+            h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        }
+        stream_unref(s);
+        return;
+    }
+    if (!s->started) {
+        cf_req_unwatch(s->r);
+        s->r->answered = true;
+        send_headers(s);
+        send_buffer(s, j->buf);
+    } else if (s->waiting) {
+        send_buffer(s, j->buf);
+    } /* else h2o still holds the other buffer: this one waits for proceed */
+    stream_unref(s);
+}
+
+static bool etag_matches(h2o_iovec_t header, const char *etag)
+{
+    /* If-None-Match: a list of entity tags, or "*"; weak comparison (RFC 9110 §13.1.2). */
+    const char *p = header.base, *end = header.base + header.len;
+    size_t el = strlen(etag);
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        if (p < end && *p == '*')
+            return true;
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if ((size_t)(end - p) >= el && memcmp(p, etag, el) == 0)
+            return true;
+        while (p < end && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+static bool is_one_of(const char *mime, const char *const *list)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(mime, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The type a file is served as inline, or NULL if it may not be viewed inline (415). */
+static const char *view_type(const char *mime)
+{
+    static const char *const media[] = {
+        "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp", "image/vnd.microsoft.icon",
+        "video/mp4", "video/webm", "audio/mpeg", "audio/ogg", "audio/flac", "application/pdf", NULL,
+    };
+    if (is_one_of(mime, media))
+        return mime;
+    if (strcmp(mime, "audio/x-wav") == 0)
+        return "audio/wav";
+    /* Every text type, HTML, SVG, XML and scripts included, is shown as its source: text/plain plus
+     * nosniff means the browser renders characters and runs nothing. */
+    static const char *const textual[] = {"image/svg+xml", "application/xml", "application/json", "application/javascript",
+                                          "application/x-empty", NULL};
+    if (strncmp(mime, "text/", 5) == 0 || is_one_of(mime, textual))
+        return "text/plain; charset=utf-8";
+    return NULL;
+}
+
+static void serve(struct cf_req *r, bool view)
+{
+    struct cf_node n;
+    enum cf_level level;
+    char etag[40], sha[2 * CF_SHA256_LEN + 1];
+    if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
+        return;
+    if (n.type != CF_NODE_FILE) {
+        cf_node_clear(&n);
+        cf_respond_status(r, CF_EINVAL, "not a file");
+        return;
+    }
+    const char *type = view ? view_type(n.mime) : n.mime;
+    if (type == NULL) {
+        cf_node_clear(&n);
+        cf_respond_status(r, CF_EMEDIA, "this type cannot be viewed inline; download it instead");
+        return;
+    }
+    struct cf_reader *rd;
+    enum cf_status st = cf_reader_open(cf_srv->store, &r->who.user.tenant, &n.id, n.version, &rd);
+    if (st != CF_OK) {
+        cf_node_clear(&n);
+        cf_respond_status(r, st == CF_ENOTFOUND ? CF_ECORRUPT : st, NULL);
+        return;
+    }
+    uint64_t size = cf_reader_size(rd);
+    cf_hex_encode(n.sha256, sizeof n.sha256, sha);
+    snprintf(etag, sizeof etag, "\"%.32s\"", sha);
+
+    h2o_req_t *req = r->req;
+    char *disp = cf_content_disposition(view ? "inline" : "attachment", n.name, strlen(n.name));
+    cf_add_header(r, "content-disposition", disp, strlen(disp));
+    free(disp);
+    cf_add_header(r, "etag", etag, strlen(etag));
+    cf_add_header(r, "accept-ranges", "bytes", 5);
+    cf_add_header(r, "cache-control", "private, no-cache", 17);
+    cf_add_header(r, "cross-origin-resource-policy", "same-origin", 11);
+    cf_add_header(r, "content-security-policy", view ? view_csp(type) : "default-src 'none'; sandbox",
+                  strlen(view ? view_csp(type) : "default-src 'none'; sandbox"));
+    cf_add_header(r, "content-type", type, strlen(type));
+    cf_node_clear(&n);
+
+    h2o_iovec_t inm = cf_header(r, "if-none-match");
+    if (inm.base != NULL && etag_matches(inm, etag)) {
+        cf_reader_free(rd);
+        cf_respond_empty(r, 304);
+        return;
+    }
+    uint64_t first = 0, last = size == 0 ? 0 : size - 1;
+    int status = 200;
+    h2o_iovec_t range = cf_header(r, "range");
+    h2o_iovec_t ifrange = cf_header(r, "if-range");
+    /* If-Range with another validator: the representation changed, send it whole (RFC 9110 §13.1.5). */
+    if (range.base != NULL && (ifrange.base == NULL || h2o_memis(ifrange.base, ifrange.len, etag, strlen(etag)))) {
+        switch (cf_range_parse(range.base, range.len, size, &first, &last)) {
+        case CF_RANGE_OK:
+            status = 206;
+            break;
+        case CF_RANGE_UNSATISFIABLE: {
+            char cr[48];
+            int l = snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+            cf_add_header(r, "content-range", cr, (size_t)l);
+            cf_reader_free(rd);
+            cf_respond_status(r, CF_ERANGE, "the requested range is not satisfiable");
+            return;
+        }
+        case CF_RANGE_NONE:
+            first = 0;
+            last = size == 0 ? 0 : size - 1;
+            break;
+        }
+    }
+    if (status == 206) {
+        char cr[80];
+        int l = snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
+                         (unsigned long long)size);
+        cf_add_header(r, "content-range", cr, (size_t)l);
+    }
+    uint64_t end = size == 0 ? 0 : last + 1;
+
+    if (cf_is_method(r, "HEAD")) {
+        static h2o_generator_t head_gen = {NULL, NULL};
+        cf_reader_free(rd);
+        r->answered = true;
+        req->res.status = status;
+        req->res.reason = status == 206 ? "Partial Content" : "OK";
+        req->res.content_length = (size_t)(end - first);
+        h2o_start_response(req, &head_gen);
+        /* h2o 2.2.5 does not strip bodies from HEAD responses: send none (notes §3). */
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+
+    struct stream *s = cf_xcalloc(1, sizeof *s);
+    s->gen.proceed = on_proceed;
+    s->gen.stop = on_stop;
+    s->req = req;
+    s->rd = rd;
+    s->first = first;
+    s->next = first;
+    s->end = end;
+    s->next_chunk = (uint32_t)(first / CF_CHUNK_SIZE);
+    s->last_chunk = end == 0 ? 0 : (uint32_t)((end - 1) / CF_CHUNK_SIZE);
+    s->buf[0] = cf_xmalloc(CF_CHUNK_SIZE);
+    s->buf[1] = cf_xmalloc(CF_CHUNK_SIZE);
+    s->sending = -1;
+    s->status = status;
+    s->refs = 1; /* the request's */
+    struct stream **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
+    *guard = s;
+    s->r = r;
+    cf_req_watch(r, &s->r);
+    start_decrypt(s, 0);
+}
+
+void cf_h_file_content(struct cf_req *r)
+{
+    serve(r, false);
+}
+
+void cf_h_file_view(struct cf_req *r)
+{
+    serve(r, true);
+}

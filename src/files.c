@@ -1,0 +1,396 @@
+/*
+ * files.c: spaces, folders and node metadata: create, read, list, rename/move, trash, purge.
+ * Reads run on the loop (point lookups); every write runs on a worker (it ends in a synced batch).
+ */
+#include "files.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "validate.h"
+
+#define CHILDREN_DEFAULT_LIMIT 100
+#define CHILDREN_MAX_LIMIT 1000
+
+json_t *cf_node_json(const struct cf_node *n, enum cf_level level)
+{
+    char sha[2 * CF_SHA256_LEN + 1];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", cf_json_id(&n->id));
+    json_object_set_new(o, "type", json_string(n->type == CF_NODE_FOLDER ? "folder" : "file"));
+    json_object_set_new(o, "name", json_string(n->name));
+    json_object_set_new(o, "parent", cf_json_id(&n->parent));
+    if (n->type == CF_NODE_FILE) {
+        cf_hex_encode(n->sha256, sizeof n->sha256, sha);
+        json_object_set_new(o, "size", json_integer((json_int_t)n->size));
+        json_object_set_new(o, "sha256", json_string(sha));
+        json_object_set_new(o, "mime", json_string(n->mime));
+        json_object_set_new(o, "version", json_integer(n->version));
+    } else {
+        json_object_set_new(o, "size", json_null());
+        json_object_set_new(o, "sha256", json_null());
+        json_object_set_new(o, "mime", json_null());
+        json_object_set_new(o, "version", json_null());
+    }
+    json_object_set_new(o, "created_at", cf_json_time(n->created_at));
+    json_object_set_new(o, "modified_at", cf_json_time(n->modified_at));
+    json_object_set_new(o, "owner", cf_json_id(&n->owner));
+    json_object_set_new(o, "my_level", json_string(cf_level_name(level)));
+    if (n->root_kind != CF_SPACE_NONE)
+        json_object_set_new(o, "space", json_string(n->root_kind == CF_SPACE_PRIVATE ? "private" : "tenant"));
+    return o;
+}
+
+void cf_h_spaces(struct cf_req *r)
+{
+    struct cf_tenant t;
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *o = json_pack("{s:{s:o}, s:{s:o}}", "private", "root", cf_json_id(&r->who.user.private_root), "tenant",
+                          "root", cf_json_id(&t.root));
+    cf_tenant_clear(&t);
+    cf_respond_json(r, 200, o);
+}
+
+/* ---- create a folder -------------------------------------------------------------------------- */
+
+struct folder_create {
+    struct cf_async a;
+    struct cf_id tenant, parent, owner;
+    char *name;
+    size_t name_len;
+    enum cf_level level; /* the caller's level on the parent, inherited by the new folder */
+    struct cf_node out;
+};
+
+static void folder_create_run(struct cf_async *a)
+{
+    struct folder_create *f = (struct folder_create *)a;
+    a->st = cf_folder_create(cf_srv->store, &f->tenant, &f->parent, f->name, f->name_len, &f->owner, &f->out);
+}
+
+static void folder_create_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct folder_create *f = (struct folder_create *)a;
+    if (a->st == CF_EEXIST)
+        cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the folder");
+    else if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_json(r, 201, cf_node_json(&f->out, f->level));
+}
+
+static void folder_create_free(struct cf_async *a)
+{
+    struct folder_create *f = (struct folder_create *)a;
+    free(f->name);
+    cf_node_clear(&f->out);
+    free(f);
+}
+
+/* Parses a JSON id field; answers 400 for a wrong type, 404 for something that cannot be an id. */
+static bool json_id_or_respond(struct cf_req *r, json_t *body, const char *key, bool required, struct cf_id *out,
+                               bool *present)
+{
+    const char *s;
+    size_t n;
+    if (!cf_json_str_or_respond(r, body, key, required, &s, &n))
+        return false;
+    *present = s != NULL;
+    if (s != NULL && cf_id_parse(s, n, out) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return false;
+    }
+    return true;
+}
+
+static bool name_or_respond(struct cf_req *r, const char *s, size_t n)
+{
+    const char *why = cf_name_check(s, n);
+    if (why != NULL) {
+        cf_respond_status(r, CF_EINVAL, why);
+        return false;
+    }
+    return true;
+}
+
+void cf_h_folder_create(struct cf_req *r)
+{
+    static const char *const allowed[] = {"parent", "name", NULL};
+    json_t *body;
+    struct cf_id parent;
+    bool present;
+    const char *name;
+    size_t nlen;
+    struct cf_node pn;
+    enum cf_level level;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nlen) ||
+        !name_or_respond(r, name, nlen) || !json_id_or_respond(r, body, "parent", true, &parent, &present) ||
+        !cf_acl_node_or_respond(r, &parent, CF_LEVEL_EDIT, &pn, &level))
+        goto out;
+    if (pn.type != CF_NODE_FOLDER) {
+        cf_node_clear(&pn);
+        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
+        goto out;
+    }
+    cf_node_clear(&pn);
+    struct folder_create *f = cf_xcalloc(1, sizeof *f);
+    f->a.run = folder_create_run;
+    f->a.reply = folder_create_reply;
+    f->a.free = folder_create_free;
+    f->tenant = r->who.user.tenant;
+    f->parent = parent;
+    f->owner = r->who.user.id;
+    f->name = cf_xstrndup(name, nlen);
+    f->name_len = nlen;
+    f->level = level;
+    cf_async_start(r, &f->a);
+out:
+    json_decref(body);
+}
+
+/* ---- read ------------------------------------------------------------------------------------- */
+
+void cf_h_node_get(struct cf_req *r)
+{
+    struct cf_node n;
+    enum cf_level level;
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
+        return;
+    cf_respond_json(r, 200, cf_node_json(&n, level));
+    cf_node_clear(&n);
+}
+
+void cf_h_node_children(struct cf_req *r)
+{
+    struct cf_node n;
+    enum cf_level level;
+    h2o_iovec_t v;
+    bool bad = false;
+    uint64_t limit = CHILDREN_DEFAULT_LIMIT;
+    uint8_t cursor[CF_CURSOR_LEN], next[CF_CURSOR_LEN];
+    bool have_cursor = false, has_more;
+    size_t cl;
+
+    if (cf_query(r, "limit", &v, &bad) &&
+        (cf_parse_u64(v.base, v.len, CHILDREN_MAX_LIMIT, &limit) != CF_OK || limit == 0)) {
+        cf_respond_status(r, CF_EINVAL, "limit must be between 1 and 1000");
+        return;
+    }
+    if (!bad && cf_query(r, "cursor", &v, &bad)) {
+        if (cf_hex_decode(v.base, v.len, cursor, sizeof cursor, &cl) != CF_OK || cl != CF_CURSOR_LEN) {
+            cf_respond_status(r, CF_EINVAL, "invalid cursor");
+            return;
+        }
+        have_cursor = true;
+    }
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "malformed query string");
+        return;
+    }
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
+        return;
+    if (n.type != CF_NODE_FOLDER) {
+        cf_node_clear(&n);
+        cf_respond_status(r, CF_EINVAL, "not a folder");
+        return;
+    }
+    struct cf_node *items;
+    size_t cnt;
+    enum cf_status st = cf_children_list(cf_srv->store, &r->who.user.tenant, &n.id, have_cursor ? cursor : NULL,
+                                         (size_t)limit, &items, &cnt, next, &has_more);
+    cf_node_clear(&n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cnt; i++) {
+        /* Levels only grow down the tree, so a child inherits at least the parent's level. */
+        json_array_append_new(arr, cf_node_json(&items[i], level));
+        cf_node_clear(&items[i]);
+    }
+    free(items);
+    json_t *o = json_object();
+    json_object_set_new(o, "items", arr);
+    if (has_more) {
+        char hex[2 * CF_CURSOR_LEN + 1];
+        cf_hex_encode(next, sizeof next, hex);
+        json_object_set_new(o, "next_cursor", json_string(hex));
+    } else {
+        json_object_set_new(o, "next_cursor", json_null());
+    }
+    cf_respond_json(r, 200, o);
+}
+
+/* ---- rename / move ---------------------------------------------------------------------------- */
+
+struct node_move {
+    struct cf_async a;
+    struct cf_id tenant, id, parent;
+    bool move;
+    char *name; /* NULL: keep */
+    size_t name_len;
+    enum cf_level level;
+    struct cf_node out;
+};
+
+static void node_move_run(struct cf_async *a)
+{
+    struct node_move *m = (struct node_move *)a;
+    a->st = cf_node_move(cf_srv->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name, m->name_len,
+                         &m->out);
+}
+
+static void node_move_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct node_move *m = (struct node_move *)a;
+    switch (a->st) {
+    case CF_OK:
+        cf_respond_json(r, 200, cf_node_json(&m->out, m->level));
+        break;
+    case CF_EEXIST:
+        cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the target folder");
+        break;
+    case CF_EINVAL:
+        cf_respond_status(r, CF_EINVAL, "a folder cannot be moved into itself or its subfolders");
+        break;
+    case CF_EDENIED:
+        cf_respond_status(r, CF_EDENIED, "a space root cannot be renamed or moved");
+        break;
+    default:
+        cf_respond_status(r, a->st, NULL);
+        break;
+    }
+}
+
+static void node_move_free(struct cf_async *a)
+{
+    struct node_move *m = (struct node_move *)a;
+    free(m->name);
+    cf_node_clear(&m->out);
+    free(m);
+}
+
+void cf_h_node_patch(struct cf_req *r)
+{
+    static const char *const allowed[] = {"name", "parent", NULL};
+    json_t *body;
+    struct cf_node n = {0}, target = {0};
+    enum cf_level level, tlevel;
+    const char *name;
+    size_t nlen;
+    struct cf_id parent;
+    bool have_parent;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", false, &name, &nlen) ||
+        (name != NULL && !name_or_respond(r, name, nlen)) ||
+        !json_id_or_respond(r, body, "parent", false, &parent, &have_parent))
+        goto out;
+    if (name == NULL && !have_parent) {
+        cf_respond_status(r, CF_EINVAL, "name or parent is required");
+        goto out;
+    }
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_EDIT, &n, &level))
+        goto out;
+    if (cf_id_is_zero(&n.parent)) {
+        cf_respond_status(r, CF_EDENIED, "a space root cannot be renamed or moved");
+        goto out;
+    }
+    if (have_parent && !cf_id_equal(&parent, &n.parent)) {
+        if (!cf_acl_node_or_respond(r, &parent, CF_LEVEL_EDIT, &target, &tlevel))
+            goto out;
+        if (target.type != CF_NODE_FOLDER) {
+            cf_respond_status(r, CF_EINVAL, "the target is not a folder");
+            goto out;
+        }
+        if (tlevel < level)
+            level = tlevel; /* conservative until the node's own grants are known */
+    }
+    struct node_move *m = cf_xcalloc(1, sizeof *m);
+    m->a.run = node_move_run;
+    m->a.reply = node_move_reply;
+    m->a.free = node_move_free;
+    m->tenant = r->who.user.tenant;
+    m->id = n.id;
+    m->move = have_parent;
+    m->parent = parent;
+    m->name = name != NULL ? cf_xstrndup(name, nlen) : NULL;
+    m->name_len = nlen;
+    m->level = level;
+    cf_async_start(r, &m->a);
+out:
+    cf_node_clear(&n);
+    cf_node_clear(&target);
+    json_decref(body);
+}
+
+/* ---- delete ----------------------------------------------------------------------------------- */
+
+struct node_delete {
+    struct cf_async a;
+    struct cf_id tenant, id;
+    bool purge;
+};
+
+static void node_delete_run(struct cf_async *a)
+{
+    struct node_delete *d = (struct node_delete *)a;
+    if (d->purge)
+        a->st = cf_node_purge(cf_srv->store, &d->tenant, &d->id);
+    else
+        a->st = cf_node_trash(cf_srv->store, &d->tenant, &d->id);
+}
+
+static void node_delete_reply(struct cf_req *r, struct cf_async *a)
+{
+    if (a->st == CF_EDENIED)
+        cf_respond_status(r, CF_EDENIED, "a space root cannot be deleted");
+    else if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_empty(r, 204);
+}
+
+void cf_h_node_delete(struct cf_req *r)
+{
+    struct cf_node n;
+    enum cf_level level;
+    h2o_iovec_t v;
+    bool bad = false, purge = false;
+    if (cf_query(r, "purge", &v, &bad)) {
+        if (h2o_memis(v.base, v.len, H2O_STRLIT("true")))
+            purge = true;
+        else if (!h2o_memis(v.base, v.len, H2O_STRLIT("false")))
+            bad = true;
+    }
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "purge must be true or false");
+        return;
+    }
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_MANAGE, &n, &level))
+        return;
+    if (cf_id_is_zero(&n.parent)) {
+        cf_node_clear(&n);
+        cf_respond_status(r, CF_EDENIED, "a space root cannot be deleted");
+        return;
+    }
+    struct node_delete *d = cf_xcalloc(1, sizeof *d);
+    d->a.run = node_delete_run;
+    d->a.reply = node_delete_reply;
+    d->tenant = r->who.user.tenant;
+    d->id = n.id;
+    d->purge = purge;
+    cf_node_clear(&n);
+    cf_async_start(r, &d->a);
+}

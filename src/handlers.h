@@ -1,0 +1,35 @@
+/*
+ * handlers.h: every HTTP handler, grouped by the file that implements it. route.c maps them to
+ * methods and paths; nothing else calls them.
+ */
+#ifndef CF_HANDLERS_H
+#define CF_HANDLERS_H
+
+struct cf_req;
+
+/* auth.c */
+void cf_h_login(struct cf_req *r);
+void cf_h_logout(struct cf_req *r);
+void cf_h_me(struct cf_req *r);
+
+/* files.c */
+void cf_h_spaces(struct cf_req *r);
+void cf_h_folder_create(struct cf_req *r);
+void cf_h_node_get(struct cf_req *r);
+void cf_h_node_children(struct cf_req *r);
+void cf_h_node_patch(struct cf_req *r);
+void cf_h_node_delete(struct cf_req *r);
+
+/* upload.c */
+void cf_h_file_upload(struct cf_req *r);
+
+/* download.c */
+void cf_h_file_content(struct cf_req *r);
+void cf_h_file_view(struct cf_req *r);
+
+/* web.c */
+void cf_h_web_index(struct cf_req *r);
+void cf_h_web_static(struct cf_req *r);
+void cf_h_healthz(struct cf_req *r);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * route.c: the route table and the request pipeline (see route.h).
+ *
+ * Path matching works on the raw path (before '?'), segment by segment; no percent-decoding
+ * happens in paths, because no route has a segment that would need it (ids are hex, share tokens
+ * base64url). An empty segment ("//", a trailing "/") matches nothing.
+ */
+#include "route.h"
+
+#include <string.h>
+
+#include "auth.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+static const struct cf_route routes[] = {
+    /* health and web */
+    {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz},
+    {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index},
+    {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static},
+    /* auth and self */
+    {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login},
+    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER, cf_h_logout},
+    {"GET", "/api/v1/me", CF_ROUTE_USER, cf_h_me},
+    /* files and folders */
+    {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces},
+    {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create},
+    {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload},
+    {"GET", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_get},
+    {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch},
+    {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete},
+    {"GET", "/api/v1/nodes/{id}/children", CF_ROUTE_USER, cf_h_node_children},
+    {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
+    {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
+};
+
+/* Matches path against pattern, filling captures. */
+static bool match(const char *pattern, const char *path, size_t plen, h2o_iovec_t *params, size_t *nparams)
+{
+    const char *p = pattern, *s = path, *end = path + plen;
+    size_t n = 0;
+    while (*p != '\0') {
+        if (*p != '/' || s >= end || *s != '/')
+            return false;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/');
+        if (pe == NULL)
+            pe = p + strlen(p);
+        const char *se = memchr(s, '/', (size_t)(end - s));
+        if (se == NULL)
+            se = end;
+        if (p[0] == '{') {
+            if (se == s || n == CF_ROUTE_MAX_PARAMS)
+                return false;
+            params[n++] = h2o_iovec_init(s, (size_t)(se - s));
+        } else if ((size_t)(pe - p) != (size_t)(se - s) || memcmp(p, s, (size_t)(se - s)) != 0) {
+            return false;
+        }
+        p = pe;
+        s = se;
+    }
+    *nparams = n;
+    return s == end;
+}
+
+static void on_req_dispose(void *p)
+{
+    struct cf_req *r = *(struct cf_req **)p;
+    if (r->watcher != NULL)
+        *r->watcher = NULL;
+    r->loop->inflight--;
+    cf_user_clear(&r->who.user);
+}
+
+int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    struct cf_req *r = h2o_mem_alloc_pool(&req->pool, sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->req = req;
+    r->loop = cf_loop_of(req);
+    r->loop->inflight++;
+    struct cf_req **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
+    *guard = r;
+
+    cf_request_id(r->id);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, r->id, CF_REQ_ID_LEN);
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sl == 0 || h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, r->ip) == SIZE_MAX)
+        strcpy(r->ip, "unknown");
+
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (req->path.base == NULL || plen == 0 || req->path.base[0] != '/') {
+        cf_respond_status(r, CF_EINVAL, "invalid request target");
+        return 0;
+    }
+    bool is_head = cf_is_method(r, "HEAD");
+    const struct cf_route *found = NULL;
+    bool path_known = false;
+    char allow[64] = "";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct cf_route *rt = &routes[i];
+        if (!match(rt->pattern, req->path.base, plen, r->params, &r->nparams))
+            continue;
+        path_known = true;
+        if (strlen(allow) + strlen(rt->method) + 8 < sizeof allow) {
+            if (allow[0] != '\0')
+                strcat(allow, ", ");
+            strcat(allow, rt->method);
+            if (strcmp(rt->method, "GET") == 0)
+                strcat(allow, ", HEAD");
+        }
+        if (cf_is_method(r, rt->method) || (is_head && strcmp(rt->method, "GET") == 0)) {
+            found = rt;
+            break;
+        }
+    }
+    if (found == NULL) {
+        if (path_known) {
+            cf_add_header(r, "allow", allow, strlen(allow));
+            cf_respond_error(r, 405, "method_not_allowed", NULL);
+        } else {
+            cf_respond_status(r, CF_ENOTFOUND, NULL);
+        }
+        return 0;
+    }
+    r->route = found;
+    /* Bodies: h2o has already buffered them (bounded by max_request_body_bytes); routes that take
+     * no raw body accept at most a JSON body. */
+    if ((found->flags & CF_ROUTE_BODY) == 0 && req->entity.len > cf_srv->cfg->limits.max_json_bytes) {
+        cf_respond_status(r, CF_ETOOBIG, NULL);
+        return 0;
+    }
+    if ((found->flags & CF_ROUTE_USER) != 0 && !cf_auth_authenticate_or_respond(r))
+        return 0;
+    found->fn(r);
+    return 0;
+}

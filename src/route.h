@@ -1,0 +1,32 @@
+/*
+ * route.h: the route table (route.c) is the index of the HTTP API: method, path pattern, what
+ * authentication the route needs, and its handler. The pipeline in route.c runs, in this order and
+ * nowhere else: request context → route match → authentication → CSRF check → handler.
+ * Handlers never redo an earlier stage; authorisation on nodes is acl.c's one function.
+ */
+#ifndef CF_ROUTE_H
+#define CF_ROUTE_H
+
+#include <h2o.h>
+
+struct cf_req;
+
+enum cf_route_flags {
+    CF_ROUTE_PUBLIC = 1u << 0, /* no authentication */
+    CF_ROUTE_USER = 1u << 1,   /* a logged-in, active user (session cookie or bearer token) */
+    CF_ROUTE_BODY = 1u << 2,   /* accepts a raw request body larger than a JSON body */
+};
+
+typedef void (*cf_handler_fn)(struct cf_req *r);
+
+struct cf_route {
+    const char *method;  /* "GET" also answers HEAD unless a HEAD route exists */
+    const char *pattern; /* "/api/v1/nodes/{id}": literal segments and {captures} */
+    unsigned flags;      /* enum cf_route_flags */
+    cf_handler_fn fn;
+};
+
+/* cf_route_on_req: the h2o handler for every request. Loop thread. */
+int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+#endif

@@ -1,0 +1,501 @@
+/*
+ * server.c: `coffer serve` (see server.h).
+ *
+ * Start-up order: configuration → master key → store (and orphan collection) → TLS → listeners →
+ * h2o configuration → workers → loops; then the main thread waits for signals.
+ *
+ * Graceful shutdown (SIGTERM/SIGINT), per loop, on its own thread:
+ *   RUNNING  → close the listeners, answer nothing new            → DRAINING
+ *   DRAINING → wait until every in-flight request is disposed (≤ 30 s), then
+ *              h2o_context_request_shutdown (GOAWAY)              → CLOSING
+ *   CLOSING  → wait for connections to close (≤ 3 s)              → DONE
+ * libh2o 2.2.5 truncates HTTP/2 downloads if the shutdown request comes while a response is still
+ * being written (notes/libh2o-rocksdb.md §5), hence the drain before it. Idle HTTP/1.1 keep-alive
+ * connections are not closed by h2o; the CLOSING cap bounds how long they can delay the exit.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "route.h"
+#include "tls.h"
+#include "web.h"
+#include "work.h"
+
+#define DRAIN_MAX_MS 30000
+#define CLOSE_MAX_MS 3000
+#define LOOP_TICK_MS 50
+#define LISTEN_BACKLOG 1024
+#define ACCEPTS_PER_WAKEUP 32
+
+struct cf_server *cf_srv;
+
+enum control_kind { CONTROL_SHUTDOWN, CONTROL_TLS };
+
+struct control_msg {
+    h2o_multithread_message_t msg;
+    enum control_kind kind;
+    SSL_CTX *ssl_ctx; /* CONTROL_TLS: a reference owned by the message until the loop takes it */
+};
+
+struct cf_loop *cf_loop_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct cf_loop, ctx, req->conn->ctx);
+}
+
+enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **err)
+{
+    struct stat st;
+    uint8_t buf[CF_KEY_LEN + 1];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        *err = cf_xasprintf("%s: cannot open the master key: %s", path, strerror(errno));
+        return CF_EINVAL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *err = cf_xasprintf("%s: the master key is not a regular file", path);
+        return CF_EINVAL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        close(fd);
+        *err = cf_xasprintf("%s: the master key must not be readable by group or others (chmod 600)", path);
+        return CF_EINVAL;
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n != CF_KEY_LEN) {
+        cf_wipe(buf, sizeof buf);
+        *err = cf_xasprintf("%s: a master key is exactly %d bytes", path, CF_KEY_LEN);
+        return CF_EINVAL;
+    }
+    memcpy(out->k, buf, CF_KEY_LEN);
+    cf_wipe(buf, sizeof buf);
+    return CF_OK;
+}
+
+/* ---- listeners -------------------------------------------------------------------------------- */
+
+static int listen_on(const char *spec, char **err)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon == spec || colon[1] == '\0') {
+        *err = cf_xasprintf("listen: %s: expected host:port", spec);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - spec);
+    const char *h = spec;
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) {
+        *err = cf_xasprintf("listen: %s: host too long", spec);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
+                    *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        *err = cf_xasprintf("listen: %s: %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+        *err = cf_xasprintf("listen: %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void on_connection_close(void *data)
+{
+    struct cf_loop *l = data;
+    l->connections--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct cf_loop *l = listener->data;
+    if (err != NULL || l->state != CF_LOOP_RUNNING)
+        return;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        l->connections++;
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = l;
+        h2o_accept(&l->accept_ctx, sock);
+    }
+}
+
+static void close_listeners(struct cf_loop *l)
+{
+    for (size_t i = 0; i < l->nlisteners; i++) {
+        h2o_socket_read_stop(l->listeners[i]);
+        h2o_socket_close(l->listeners[i]);
+    }
+    l->nlisteners = 0;
+}
+
+/* ---- loops ------------------------------------------------------------------------------------ */
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    struct cf_loop *l = H2O_STRUCT_FROM_MEMBER(struct cf_loop, control, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        struct control_msg *c = H2O_STRUCT_FROM_MEMBER(struct control_msg, msg, m);
+        switch (c->kind) {
+        case CONTROL_SHUTDOWN:
+            if (l->state == CF_LOOP_RUNNING) {
+                close_listeners(l);
+                l->state = CF_LOOP_DRAINING;
+                l->deadline = h2o_now(l->ctx.loop) + DRAIN_MAX_MS;
+            }
+            break;
+        case CONTROL_TLS: {
+            /* New connections get the new context; live ones keep the one they started with. */
+            SSL_CTX *old = l->accept_ctx.ssl_ctx;
+            l->accept_ctx.ssl_ctx = c->ssl_ctx;
+            c->ssl_ctx = NULL;
+            SSL_CTX_free(old);
+            break;
+        }
+        }
+        free(c);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct cf_loop *l = arg;
+    while (l->state != CF_LOOP_DONE) {
+        h2o_evloop_run(l->ctx.loop, LOOP_TICK_MS);
+        uint64_t now = h2o_now(l->ctx.loop);
+        if (l->state == CF_LOOP_DRAINING && (l->inflight == 0 || now >= l->deadline)) {
+            if (l->inflight != 0)
+                cf_log_warn("loop %u: %zu requests still running after %d ms; shutting down anyway", l->index,
+                            l->inflight, DRAIN_MAX_MS);
+            h2o_context_request_shutdown(&l->ctx);
+            l->state = CF_LOOP_CLOSING;
+            l->deadline = now + CLOSE_MAX_MS;
+        } else if (l->state == CF_LOOP_CLOSING && (l->connections == 0 || now >= l->deadline)) {
+            l->state = CF_LOOP_DONE;
+        }
+    }
+    return NULL;
+}
+
+static void loop_init(struct cf_loop *l, unsigned index)
+{
+    l->index = index;
+    h2o_context_init(&l->ctx, h2o_evloop_create(), &cf_srv->globalconf);
+    l->accept_ctx.ctx = &l->ctx;
+    l->accept_ctx.hosts = cf_srv->globalconf.hosts;
+    SSL_CTX_up_ref(cf_srv->ssl_ctx);
+    l->accept_ctx.ssl_ctx = cf_srv->ssl_ctx;
+    h2o_multithread_register_receiver(l->ctx.queue, &l->work_done, cf_work_on_done);
+    h2o_multithread_register_receiver(l->ctx.queue, &l->control, on_control);
+    for (size_t i = 0; i < cf_srv->nlisten; i++) {
+        int fd = dup(cf_srv->listen_fds[i]);
+        if (fd < 0) {
+            cf_log_error("dup: %s", strerror(errno));
+            abort();
+        }
+        h2o_socket_t *sock = h2o_evloop_socket_create(l->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        sock->data = l;
+        h2o_socket_read_start(sock, on_accept);
+        l->listeners[l->nlisteners++] = sock;
+    }
+    l->state = CF_LOOP_RUNNING;
+}
+
+static void send_control(enum control_kind kind, SSL_CTX *ctx)
+{
+    for (unsigned i = 0; i < cf_srv->nloops; i++) {
+        struct control_msg *c = cf_xcalloc(1, sizeof *c);
+        c->kind = kind;
+        if (ctx != NULL) {
+            SSL_CTX_up_ref(ctx);
+            c->ssl_ctx = ctx;
+        }
+        h2o_multithread_send_message(&cf_srv->loops[i].control, &c->msg);
+    }
+}
+
+/* SIGHUP: reload what can be reloaded without dropping connections. */
+static void reload(void)
+{
+    char *err = NULL;
+    SSL_CTX *ctx = cf_tls_ctx_new(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key, &err);
+    if (ctx == NULL) {
+        cf_log_error("reload: keeping the current TLS certificate: %s", err);
+        free(err);
+        return;
+    }
+    send_control(CONTROL_TLS, ctx);
+    SSL_CTX_free(cf_srv->ssl_ctx);
+    cf_srv->ssl_ctx = ctx;
+    cf_log_info("reload: TLS certificate reloaded");
+}
+
+/* ---- access log ------------------------------------------------------------------------------- */
+
+/* Writes s into out (cap ≥ 4n+1) with non-printable bytes as %XX, so a log line stays one line. */
+static size_t log_escape(const char *s, size_t n, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '%' || c == '\\') {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    FILE *fp = cf_srv->access_log;
+    if (fp == NULL)
+        return;
+    char ts[32], ip[CF_IP_MAX] = "-", method[4 * 16 + 1], path[4 * 256 + 1], id[CF_REQ_ID_LEN + 1] = "-";
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sl != 0)
+        h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, ip);
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1 && req->res.headers.entries[i].value.len == CF_REQ_ID_LEN) {
+        memcpy(id, req->res.headers.entries[i].value.base, CF_REQ_ID_LEN);
+        id[CF_REQ_ID_LEN] = '\0';
+    }
+    /* The query string can carry file names and share tokens ride in /s/ paths: log neither. */
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (plen > 256)
+        plen = 256;
+    if (plen >= 3 && memcmp(req->path.base, "/s/", 3) == 0)
+        plen = 3;
+    log_escape(req->path.base != NULL ? req->path.base : "", plen, path);
+    if (plen == 3 && strcmp(path, "/s/") == 0)
+        strcat(path, "[token]");
+    log_escape(req->method.base != NULL ? req->method.base : "", req->method.len > 16 ? 16 : req->method.len,
+               method);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    int64_t us = (int64_t)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
+                 (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
+    cf_time_rfc3339(cf_now_ms(), ts);
+    pthread_mutex_lock(&cf_srv->access_log_lock);
+    fprintf(fp, "%s %s %s \"%s %s %s\" %d %zu %.3f\n", ts, id, ip, method, path,
+            req->version >= 0x200 ? "HTTP/2" : "HTTP/1.1", req->res.status, req->bytes_sent, (double)us / 1000.0);
+    fflush(fp);
+    pthread_mutex_unlock(&cf_srv->access_log_lock);
+}
+
+static void register_logger(h2o_pathconf_t *pathconf)
+{
+    h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof *lg);
+    lg->log_access = log_access;
+}
+
+/* ---- serve ------------------------------------------------------------------------------------ */
+
+static void setup_h2o(struct cf_config *cfg)
+{
+    h2o_globalconf_t *g = &cf_srv->globalconf;
+    h2o_config_init(g);
+    g->server_name = h2o_iovec_init(H2O_STRLIT("coffer"));
+    g->max_request_entity_size = cfg->limits.max_request_body_bytes;
+    g->http1.req_timeout = cfg->limits.request_timeout_ms;
+    /* A request body must never spill to a plaintext temp file (notes §2): keep it in memory. */
+    h2o_socket_buffer_mmap_settings.threshold = SIZE_MAX;
+    cf_srv->hostconf = h2o_config_register_host(g, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(cf_srv->hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof *handler);
+    handler->on_req = cf_route_on_req;
+    cf_http_register_filter(pathconf);
+    cf_http_register_filter(&cf_srv->hostconf->fallback_path);
+    register_logger(pathconf);
+    register_logger(&cf_srv->hostconf->fallback_path);
+}
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (unsigned)n;
+}
+
+int cf_serve(struct cf_config *cfg)
+{
+    struct cf_key master;
+    char *err = NULL;
+    int rc = 1;
+    sigset_t sigs;
+
+    /* Signals: blocked everywhere, taken with sigwait on this thread. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cf_srv = cf_xcalloc(1, sizeof *cf_srv);
+    cf_srv->cfg = cfg;
+    pthread_mutex_init(&cf_srv->access_log_lock, NULL);
+    cf_log_set_level(cfg->log.level);
+
+    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
+        cf_log_error("%s", err);
+        free(err);
+        goto out0;
+    }
+    enum cf_status st = cf_store_open(cfg->data_dir, &master, &cf_srv->store);
+    cf_key_wipe(&master);
+    switch (st) {
+    case CF_OK:
+        break;
+    case CF_ENOTFOUND:
+        cf_log_error("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
+        goto out0;
+    case CF_EBUSY:
+        cf_log_error("%s is in use by another coffer process", cfg->data_dir);
+        goto out0;
+    case CF_ECRYPTO:
+        cf_log_error("%s: the master key %s does not open this data directory", cfg->data_dir, cfg->master_key_file);
+        goto out0;
+    default:
+        cf_log_error("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
+        goto out0;
+    }
+    uint64_t orphans = 0;
+    if (cf_store_collect_orphans(cf_srv->store, &orphans) != CF_OK) {
+        cf_log_error("cannot collect unfinished uploads");
+        goto out1;
+    }
+    if (orphans > 0)
+        cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
+
+    if ((cf_srv->ssl_ctx = cf_tls_ctx_new(cfg->tls_certificate, cfg->tls_key, &err)) == NULL) {
+        cf_log_error("%s", err);
+        free(err);
+        goto out1;
+    }
+    if (cf_web_load(&cf_srv->web, &err) != CF_OK) {
+        cf_log_error("%s", err);
+        free(err);
+        goto out2;
+    }
+    if ((cf_srv->dummy_pwhash = cf_auth_dummy_hash(cfg)) == NULL)
+        goto out2;
+    if (cfg->log.access != NULL) {
+        if (strcmp(cfg->log.access, "-") == 0) {
+            cf_srv->access_log = stderr;
+        } else {
+            int fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+            if (fd < 0 || (cf_srv->access_log = fdopen(fd, "a")) == NULL) {
+                cf_log_error("%s: cannot open the access log: %s", cfg->log.access, strerror(errno));
+                if (fd >= 0)
+                    close(fd);
+                goto out2;
+            }
+        }
+    }
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        int fd = listen_on(cfg->listen[i], &err);
+        if (fd < 0) {
+            cf_log_error("%s", err);
+            free(err);
+            goto out3;
+        }
+        cf_srv->listen_fds[cf_srv->nlisten++] = fd;
+    }
+
+    setup_h2o(cfg);
+    unsigned n = cfg->threads != 0 ? cfg->threads : cores();
+    cf_work_start(cores() < 2 ? 2 : cores());
+    cf_srv->nloops = n;
+    cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
+    for (unsigned i = 0; i < n; i++)
+        loop_init(&cf_srv->loops[i], i);
+    /* The listening fds were dup'ed into every loop; the originals are no longer needed. */
+    for (size_t i = 0; i < cf_srv->nlisten; i++)
+        close(cf_srv->listen_fds[i]);
+    for (unsigned i = 0; i < n; i++)
+        if (pthread_create(&cf_srv->loops[i].tid, NULL, loop_main, &cf_srv->loops[i]) != 0) {
+            cf_log_error("cannot start loop thread %u", i);
+            abort();
+        }
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        cf_log_info("listening on https://%s (%u loops)", cfg->listen[i], n);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload();
+            continue;
+        }
+        cf_log_info("received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    send_control(CONTROL_SHUTDOWN, NULL);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(cf_srv->loops[i].tid, NULL);
+    cf_work_stop();
+    /* The h2o contexts are not disposed: h2o keeps internal timers linked after its connections
+     * close (h2o_context_dispose asserts on them), and h2o's own server does not dispose them at exit
+     * either. They stay reachable from cf_srv until the process ends. */
+    if (cf_store_flush(cf_srv->store) != CF_OK)
+        cf_log_warn("flushing the store at exit failed; the WAL still holds every acknowledged write");
+    rc = 0;
+    cf_log_info("stopped");
+out3:
+    if (cf_srv->access_log != NULL && cf_srv->access_log != stderr)
+        fclose(cf_srv->access_log);
+    if (rc != 0)
+        for (size_t i = 0; i < cf_srv->nlisten; i++)
+            close(cf_srv->listen_fds[i]);
+out2:
+    cf_web_free(cf_srv->web);
+    free(cf_srv->dummy_pwhash);
+    SSL_CTX_free(cf_srv->ssl_ctx);
+out1:
+    cf_store_close(cf_srv->store);
+out0:
+    return rc;
+}

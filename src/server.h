@@ -1,0 +1,66 @@
+/*
+ * server.h: `coffer serve`: the process-wide server state, the event-loop threads, start-up and
+ * the graceful shutdown.
+ *
+ * Threads: N loop threads (struct cf_loop), M workers (work.c), and the main thread, which waits
+ * for signals with sigwait (h2o's messaging is not async-signal-safe) and relays them to the loops.
+ * cf_srv is written once before the loops start; afterwards its fields are read-only except where
+ * a field says which lock guards it.
+ */
+#ifndef CF_SERVER_H
+#define CF_SERVER_H
+
+#include <h2o.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "storage.h"
+
+struct cf_static;
+
+enum cf_loop_state { CF_LOOP_RUNNING, CF_LOOP_DRAINING, CF_LOOP_CLOSING, CF_LOOP_DONE };
+
+struct cf_loop {
+    unsigned index;
+    pthread_t tid;
+    h2o_context_t ctx;                 /* one h2o context per loop */
+    h2o_accept_ctx_t accept_ctx;       /* ssl_ctx swapped on SIGHUP, on this loop's thread */
+    h2o_socket_t *listeners[CF_CONFIG_MAX_LISTEN];
+    size_t nlisteners;
+    h2o_multithread_receiver_t work_done; /* worker → loop completions */
+    h2o_multithread_receiver_t control;   /* main → loop: shutdown, reload */
+    size_t inflight;                   /* requests not yet disposed */
+    size_t connections;                /* accepted sockets not yet closed */
+    enum cf_loop_state state;
+    uint64_t deadline;                 /* ms (loop clock) ending the current drain/close phase */
+};
+
+struct cf_server {
+    struct cf_config *cfg;
+    struct cf_store *store;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    struct cf_loop *loops;
+    unsigned nloops;
+    int listen_fds[CF_CONFIG_MAX_LISTEN];
+    size_t nlisten;
+    SSL_CTX *ssl_ctx;                  /* the current context (main thread swaps it) */
+    FILE *access_log;                  /* NULL: off */
+    pthread_mutex_t access_log_lock;
+    struct cf_static *web;             /* static files of web/ */
+    char *dummy_pwhash;                /* Argon2id hash of a random password, for uniform timing */
+};
+
+extern struct cf_server *cf_srv;
+
+/* cf_serve(cfg): runs the server until SIGTERM/SIGINT; returns the process exit code. */
+int cf_serve(struct cf_config *cfg);
+
+/* cf_loop_of(req): the loop that owns req. */
+struct cf_loop *cf_loop_of(h2o_req_t *req);
+
+/* cf_master_key_load(path, out, err): reads a master key file (exactly 32 bytes, mode 0600 or
+ * stricter, owned by us). CF_EINVAL with a message in *err otherwise. */
+enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **err) CF_WUR;
+
+#endif

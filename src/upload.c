@@ -1,0 +1,232 @@
+/*
+ * upload.c: POST /api/v1/files — a simple upload, body in one request.
+ *
+ * libh2o 2.2.5 hands the handler the whole body in memory (bounded by max_request_body_bytes,
+ * never spilled to disk: server.c). A worker must not read req->entity (h2o unmaps it on an
+ * HTTP/2 abort before the request is disposed: notes §2), so the loop copies one chunk-sized slice
+ * at a time into the job's buffer and the worker hashes, sniffs (first slice), seals and writes it;
+ * the worker that writes the last slice also commits. If the client goes away, the next step
+ * aborts the upload and deletes its chunks. Memory per upload: one chunk besides h2o's buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "files.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "sniff.h"
+#include "validate.h"
+#include "work.h"
+
+struct upload {
+    struct cf_job job;
+    struct cf_req *r;          /* watched: NULL once the client is gone */
+    struct cf_upload *up;      /* storage writer, created by the first worker step */
+    struct cf_hash *sha;       /* SHA-256 of the plaintext so far */
+    uint8_t *slice;            /* CF_CHUNK_SIZE bytes, the job's copy of the current slice */
+    size_t slice_len;
+    uint32_t index;            /* chunk index of the slice */
+    uint64_t size;             /* total body bytes */
+    uint64_t offset;           /* body bytes handed to workers so far */
+    bool last;                 /* the slice is the last */
+    bool aborting;             /* the step deletes what was written */
+    enum cf_status st;
+    char mime[CF_MIME_MAX];
+    /* commit parameters */
+    struct cf_user who;        /* tenant, id, role of the uploader (no strings) */
+    struct cf_id parent;
+    char *name;
+    size_t name_len;
+    enum cf_conflict on_conflict;
+    enum cf_level level;       /* the uploader's level on the parent */
+    struct cf_node out;
+};
+
+/* Under the namespace lock: the uploader needs edit on the file it would add a version to. */
+static bool may_replace(void *ctx, const struct cf_node *existing)
+{
+    struct upload *u = ctx;
+    struct cf_node n;
+    enum cf_level level;
+    if (cf_acl_level(&u->who, &existing->id, &n, &level) != CF_OK)
+        return false;
+    cf_node_clear(&n);
+    return level >= CF_LEVEL_EDIT;
+}
+
+static void upload_run(struct cf_job *job)
+{
+    struct upload *u = (struct upload *)(void *)job;
+    if (u->aborting) {
+        cf_upload_abort(u->up);
+        return;
+    }
+    if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->who.tenant, &u->up)) != CF_OK)
+        return;
+    if (u->index == 0)
+        cf_sniff(u->slice, u->slice_len, u->mime);
+    cf_hash_update(u->sha, u->slice, u->slice_len);
+    if ((u->st = cf_upload_put_chunk(u->up, u->index, u->slice, u->slice_len, u->last)) != CF_OK || !u->last)
+        return;
+    struct cf_commit c = {
+        .parent = u->parent,
+        .name = u->name,
+        .name_len = u->name_len,
+        .on_conflict = u->on_conflict,
+        .uploader = u->who.id,
+        .size = u->size,
+        .mime = u->mime,
+        .may_replace = may_replace,
+        .ctx = u,
+    };
+    cf_hash_final(u->sha, c.sha256);
+    u->st = cf_upload_commit(u->up, &c, &u->out);
+}
+
+static void upload_free(struct upload *u)
+{
+    cf_upload_free(u->up);
+    cf_hash_free(u->sha);
+    cf_free_secret(u->slice, CF_CHUNK_SIZE);
+    free(u->name);
+    cf_node_clear(&u->out);
+    free(u);
+}
+
+static void upload_done(struct cf_job *job);
+
+static void submit(struct upload *u)
+{
+    u->job.run = upload_run;
+    u->job.done = upload_done;
+    cf_work_submit(&u->job);
+}
+
+/* Copies the next slice of the body (loop thread, request alive) and hands it to a worker. */
+static void next_slice(struct upload *u)
+{
+    h2o_iovec_t body = u->r->req->entity;
+    size_t n = u->size - u->offset > CF_CHUNK_SIZE ? CF_CHUNK_SIZE : (size_t)(u->size - u->offset);
+    if (n > 0)
+        memcpy(u->slice, body.base + u->offset, n);
+    u->slice_len = n;
+    u->index = (uint32_t)(u->offset / CF_CHUNK_SIZE);
+    u->offset += n;
+    u->last = u->offset == u->size;
+    submit(u);
+}
+
+static void upload_done(struct cf_job *job)
+{
+    struct upload *u = (struct upload *)(void *)job;
+    struct cf_req *r = u->r;
+    if (u->aborting) {
+        upload_free(u);
+        return;
+    }
+    if (r == NULL || u->st != CF_OK) {
+        if (r != NULL) {
+            cf_req_unwatch(r);
+            if (u->st == CF_EEXIST)
+                cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the folder");
+            else if (u->st == CF_EDENIED)
+                cf_respond_status(r, CF_EDENIED, "your access level does not allow replacing this file");
+            else
+                cf_respond_status(r, u->st, NULL);
+        }
+        if (u->up == NULL) {
+            upload_free(u);
+            return;
+        }
+        u->aborting = true;
+        submit(u);
+        return;
+    }
+    if (!u->last) {
+        next_slice(u);
+        return;
+    }
+    cf_req_unwatch(r);
+    cf_respond_json(r, 201, cf_node_json(&u->out, u->level));
+    upload_free(u);
+}
+
+void cf_h_file_upload(struct cf_req *r)
+{
+    h2o_iovec_t pv, nv, cv;
+    bool bad = false;
+    struct cf_id parent;
+    struct cf_node pn;
+    enum cf_level level;
+    enum cf_conflict on_conflict = CF_CONFLICT_FAIL;
+
+    bool have_parent = cf_query(r, "parent", &pv, &bad);
+    bool have_name = !bad && cf_query(r, "name", &nv, &bad);
+    bool have_conflict = !bad && cf_query(r, "on_conflict", &cv, &bad);
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "malformed query string");
+        return;
+    }
+    if (!have_parent || !have_name) {
+        cf_respond_status(r, CF_EINVAL, "parent and name are required query parameters");
+        return;
+    }
+    const char *why = cf_name_check(nv.base, nv.len);
+    if (why != NULL) {
+        cf_respond_status(r, CF_EINVAL, why);
+        return;
+    }
+    if (have_conflict) {
+        if (h2o_memis(cv.base, cv.len, H2O_STRLIT("fail")))
+            on_conflict = CF_CONFLICT_FAIL;
+        else if (h2o_memis(cv.base, cv.len, H2O_STRLIT("rename")))
+            on_conflict = CF_CONFLICT_RENAME;
+        else if (h2o_memis(cv.base, cv.len, H2O_STRLIT("replace")))
+            on_conflict = CF_CONFLICT_REPLACE;
+        else {
+            cf_respond_status(r, CF_EINVAL, "on_conflict must be fail, rename or replace");
+            return;
+        }
+    }
+    /* A body-less POST without Content-Length is ambiguous; an explicit empty body is a 0-byte file. */
+    if (r->req->entity.base == NULL && cf_header(r, "content-length").base == NULL) {
+        cf_respond_status(r, CF_ELENGTH, "send the file as the request body, with Content-Length");
+        return;
+    }
+    uint64_t size = r->req->entity.base != NULL ? r->req->entity.len : 0;
+    if (size > cf_srv->cfg->limits.max_file_bytes) {
+        cf_respond_status(r, CF_ETOOBIG, "the file is larger than this server accepts");
+        return;
+    }
+    if (cf_id_parse(pv.base, pv.len, &parent) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!cf_acl_node_or_respond(r, &parent, CF_LEVEL_EDIT, &pn, &level))
+        return;
+    bool folder = pn.type == CF_NODE_FOLDER;
+    cf_node_clear(&pn);
+    if (!folder) {
+        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
+        return;
+    }
+
+    struct upload *u = cf_xcalloc(1, sizeof *u);
+    u->job.reply_to = &r->loop->work_done;
+    u->sha = cf_hash_new(CF_HASH_SHA256);
+    u->slice = cf_xmalloc(CF_CHUNK_SIZE);
+    u->size = size;
+    u->who.tenant = r->who.user.tenant;
+    u->who.id = r->who.user.id;
+    u->who.role = r->who.user.role;
+    u->parent = parent;
+    u->name = cf_xstrndup(nv.base, nv.len);
+    u->name_len = nv.len;
+    u->on_conflict = on_conflict;
+    u->level = level;
+    cf_req_watch(r, &u->r);
+    next_slice(u);
+}

@@ -1,0 +1,181 @@
+/*
+ * validate.c: names, ranges, Content-Disposition (see validate.h).
+ */
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "storage.h"
+
+/* Decodes one code point; returns its length (1..4) or 0 if malformed. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    uint32_t min;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        min = 0x80;
+        *cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        min = 0x800;
+        *cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        min = 0x10000;
+        *cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool cf_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = utf8_next(p + i, n - i, &cp);
+        if (l == 0)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
+const char *cf_name_check(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return "a name must not be empty";
+    if (n > CF_NAME_MAX)
+        return "a name is at most 255 bytes";
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return "a name must not be . or ..";
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = utf8_next(p + i, n - i, &cp);
+        if (l == 0)
+            return "a name must be valid UTF-8";
+        if (cp == '/')
+            return "a name must not contain /";
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+            return "a name must not contain control characters";
+        if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+            return "a name must not contain bidirectional control characters";
+        i += l;
+    }
+    return NULL;
+}
+
+/* Parses a decimal number from s[*i..]; false if none or too large. */
+static bool number(const char *s, size_t n, size_t *i, uint64_t *out)
+{
+    size_t start = *i;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+        (*i)++;
+    return cf_parse_u64(s + start, *i - start, UINT64_MAX, out) == CF_OK;
+}
+
+enum cf_range_result cf_range_parse(const char *s, size_t n, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    size_t i = 0;
+    /* RFC 9110 §14.1: the unit is case-insensitive; another unit means "ignore the header". */
+    if (n < 6 || strncasecmp(s, "bytes=", 6) != 0)
+        return CF_RANGE_NONE;
+    i = 6;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (memchr(s + i, ',', n - i) != NULL) {
+        /* Several ranges: a server may ignore Range and send the whole representation; that also
+         * keeps overlapping-range amplification away. */
+        return CF_RANGE_NONE;
+    }
+    uint64_t a = 0, b = 0;
+    bool have_a = false, have_b = false;
+    if (i < n && s[i] != '-') {
+        if (!number(s, n, &i, &a))
+            return CF_RANGE_UNSATISFIABLE;
+        have_a = true;
+    }
+    if (i >= n || s[i] != '-')
+        return CF_RANGE_UNSATISFIABLE;
+    i++;
+    if (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (!number(s, n, &i, &b))
+            return CF_RANGE_UNSATISFIABLE;
+        have_b = true;
+    }
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i != n || (!have_a && !have_b))
+        return CF_RANGE_UNSATISFIABLE;
+    if (!have_a) {
+        /* suffix: the last b bytes */
+        if (b == 0 || size == 0)
+            return CF_RANGE_UNSATISFIABLE;
+        *first = b >= size ? 0 : size - b;
+        *last = size - 1;
+        return CF_RANGE_OK;
+    }
+    if (have_b && b < a)
+        return CF_RANGE_UNSATISFIABLE;
+    if (a >= size)
+        return CF_RANGE_UNSATISFIABLE;
+    *first = a;
+    *last = !have_b || b >= size ? size - 1 : b;
+    return CF_RANGE_OK;
+}
+
+/* RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" */
+static bool attr_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$&+-.^_`|~", c) != NULL;
+}
+
+char *cf_content_disposition(const char *type, const char *name, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t tl = strlen(type);
+    char *out = cf_xmalloc(tl + 64 + n + 3 * n);
+    size_t o = 0;
+    memcpy(out, type, tl);
+    o = tl;
+    memcpy(out + o, "; filename=\"", 12);
+    o += 12;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        out[o++] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '%') ? '_' : (char)c;
+    }
+    memcpy(out + o, "\"; filename*=UTF-8''", 20);
+    o += 20;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (attr_char(c) && c != '\0') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}

@@ -1,0 +1,35 @@
+/*
+ * validate.h: checks and encoders for untrusted text at the edge: node names, byte ranges, and
+ * the Content-Disposition header. Pure functions: no I/O, no globals, any thread.
+ */
+#ifndef CF_VALIDATE_H
+#define CF_VALIDATE_H
+
+#include "base.h"
+
+/* cf_name_check(s, n): a node name is 1..255 bytes of valid UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF), without '/', NUL, C0/C1 control characters, DEL, or the Unicode
+ * bidirectional controls (U+202A–U+202E, U+2066–U+2069: they make "exe.txt" look like "txt.exe"),
+ * and is not "." or "..". Returns NULL if acceptable, else a short reason for the client. */
+const char *cf_name_check(const char *s, size_t n);
+
+/* cf_utf8_valid(s, n): well-formed UTF-8 (RFC 3629). */
+bool cf_utf8_valid(const char *s, size_t n);
+
+/* Byte ranges (RFC 9110 §14). */
+enum cf_range_result {
+    CF_RANGE_NONE,          /* no usable Range: serve the whole representation (other unit, several ranges) */
+    CF_RANGE_OK,            /* one satisfiable range: *first..*last inclusive */
+    CF_RANGE_UNSATISFIABLE, /* answer 416 with Content-Range: bytes * /size */
+};
+/* cf_range_parse(s, n, size, first, last): parses one Range header value against a representation
+ * of size bytes. Malformed byte ranges are unsatisfiable. */
+enum cf_range_result cf_range_parse(const char *s, size_t n, uint64_t size, uint64_t *first, uint64_t *last);
+
+/* cf_content_disposition(type, name, n): a malloc'ed header value,
+ *   type; filename="ascii fallback"; filename*=UTF-8''percent-encoded
+ * (RFC 6266, RFC 5987/8187). The fallback replaces non-ASCII, quotes, backslashes, '%' and
+ * control characters with '_'. */
+char *cf_content_disposition(const char *type, const char *name, size_t n);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * web.h: the web UI's static files (web/), read into memory once at start-up and served from there
+ * (no file I/O on a loop thread), plus /healthz.
+ */
+#ifndef CF_WEB_H
+#define CF_WEB_H
+
+#include "base.h"
+
+struct cf_static;
+
+/* cf_web_load(out, err): reads every regular file directly in cf_srv->cfg->web_dir. */
+enum cf_status cf_web_load(struct cf_static **out, char **err) CF_WUR;
+void cf_web_free(struct cf_static *w);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * work.h: the worker pool. Event loops never hash, encrypt, decrypt, scan or write content; they
+ * package such work as a job, and a worker runs it and hands it back to the loop that submitted it.
+ *
+ * Life of a job: a loop thread fills in run/done and calls cf_work_submit; one worker thread calls
+ * run(job); then done(job) is called on the submitting loop thread (through the loop's
+ * h2o_multithread receiver). run must not touch any h2o object; done may. Jobs are owned by their
+ * submitter, which frees them in done (or later). Jobs run in FIFO order; there is no cancellation:
+ * a job whose request died is told so by the request guard (see http.h) when it comes back.
+ */
+#ifndef CF_WORK_H
+#define CF_WORK_H
+
+#include <h2o.h>
+
+struct cf_job;
+typedef void (*cf_job_fn)(struct cf_job *job);
+
+struct cf_job {
+    h2o_multithread_message_t msg;       /* link in the loop's completion queue */
+    h2o_multithread_receiver_t *reply_to; /* the submitting loop's receiver; NULL: done runs on the worker */
+    cf_job_fn run;                       /* on a worker thread */
+    cf_job_fn done;                      /* on the submitting loop thread */
+    struct cf_job *next;                 /* pool queue link (private) */
+};
+
+/* cf_work_start(n): starts n worker threads. Call once, before any submit. */
+void cf_work_start(unsigned n);
+/* cf_work_stop(): lets the queued jobs finish, then joins the workers. */
+void cf_work_stop(void);
+/* cf_work_submit(job): queue job. Any thread; from a loop thread set job->reply_to first. */
+void cf_work_submit(struct cf_job *job);
+/* cf_work_on_done: the receiver callback each loop registers for job completions. */
+void cf_work_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* cf_work_queued(): jobs waiting for a worker (for metrics and back-pressure). */
+size_t cf_work_queued(void);
+
+#endif

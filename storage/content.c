@@ -1,0 +1,588 @@
+/*
+ * content.c: file content. An upload writes sealed chunks under a fresh content id and data key,
+ * then commits them as a version of a file node in one synchronous batch; a reader decrypts chunks
+ * of a committed version; orphan collection removes the chunks of uploads that never committed.
+ *
+ * Formats:
+ *   chunks   key  T ‖ content ‖ index:u32        (36 bytes)
+ *            val  0x01 ‖ nonce ‖ AES-256-GCM(data key, plaintext) ‖ tag
+ *            AAD  "coffer/v1/chunk" ‖ T ‖ content ‖ index:u32 ‖ last:u8
+ *   versions key  T ‖ file ‖ version:u32         (36 bytes)
+ *            val  sealed record: content id, wrapped data key, size, sha256, mime, chunk size,
+ *                 created_at, uploader. The data key is wrapped with the tenant's dek subkey,
+ *                 AAD "coffer/v1/wrap/dek" ‖ T ‖ content.
+ * A content id names exactly one version: the version record (whose AAD is its own key) binds
+ * (tenant, file, version) to (content, data key), and the chunk AAD binds every chunk to its content,
+ * position and last-ness. So a chunk cannot be swapped, reordered, truncated away or moved between
+ * files or versions without failing authentication, and a commit decided late (tus, replace) needs
+ * no re-encryption.
+ * Sizes: every chunk but the last holds exactly CF_CHUNK_SIZE bytes; an empty file has one empty,
+ * last chunk, so even its absence is detected.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+#define CHUNK_FORMAT 0x01
+#define CHUNK_VAL_MAX (1 + CF_CHUNK_SIZE + CF_SEAL_OVERHEAD)
+
+enum {
+    VTAG_CONTENT = 1,
+    VTAG_WRAPPED_DEK = 2,
+    VTAG_SIZE = 3,
+    VTAG_SHA256 = 4,
+    VTAG_MIME = 5,
+    VTAG_CHUNK_SIZE = 6,
+    VTAG_CREATED = 7,
+    VTAG_UPLOADER = 8,
+};
+
+struct version_rec {
+    struct cf_id content;
+    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+    bool have_wrapped;
+    uint64_t size;
+    uint8_t sha256[CF_SHA256_LEN];
+    char *mime;
+    uint64_t chunk_size;
+    uint64_t created_at;
+    struct cf_id uploader;
+};
+
+static const char chunk_label[] = "coffer/v1/chunk";
+static const char dek_label[] = "coffer/v1/wrap/dek";
+
+static void version_key(const struct cf_id *tenant, const struct cf_id *file, uint32_t version, uint8_t key[36])
+{
+    cf_key2(key, tenant, file);
+    cf_put_be32(key + 32, version);
+}
+
+static void chunk_key(const struct cf_id *tenant, const struct cf_id *content, uint32_t index, uint8_t key[36])
+{
+    cf_key2(key, tenant, content);
+    cf_put_be32(key + 32, index);
+}
+
+static size_t chunk_aad(const struct cf_id *tenant, const struct cf_id *content, uint32_t index, bool last,
+                        uint8_t aad[64])
+{
+    size_t o = sizeof chunk_label - 1;
+    memcpy(aad, chunk_label, o);
+    memcpy(aad + o, tenant->b, CF_ID_LEN);
+    memcpy(aad + o + 16, content->b, CF_ID_LEN);
+    cf_put_be32(aad + o + 32, index);
+    aad[o + 36] = last ? 1 : 0;
+    return o + 37;
+}
+
+static size_t dek_aad(const struct cf_id *tenant, const struct cf_id *content, uint8_t aad[64])
+{
+    size_t o = sizeof dek_label - 1;
+    memcpy(aad, dek_label, o);
+    memcpy(aad + o, tenant->b, CF_ID_LEN);
+    memcpy(aad + o + 16, content->b, CF_ID_LEN);
+    return o + 32;
+}
+
+static uint32_t chunk_count(uint64_t size)
+{
+    return size == 0 ? 1 : (uint32_t)((size + CF_CHUNK_SIZE - 1) / CF_CHUNK_SIZE);
+}
+
+static enum cf_status version_decode(const uint8_t *p, size_t len, struct version_rec *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    enum cf_status st;
+    bool have_content = false;
+    memset(out, 0, sizeof *out);
+    if ((st = cf_rec_r_init(&r, p, len)) != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case VTAG_CONTENT:
+            st = cf_rec_id(v, vl, &out->content);
+            have_content = true;
+            break;
+        case VTAG_WRAPPED_DEK:
+            if (vl != sizeof out->wrapped)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->wrapped, v, vl);
+            out->have_wrapped = true;
+            break;
+        case VTAG_SIZE:
+            st = cf_rec_u64(v, vl, &out->size);
+            break;
+        case VTAG_SHA256:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->sha256, v, vl);
+            break;
+        case VTAG_MIME:
+            st = cf_rec_str(v, vl, &out->mime);
+            break;
+        case VTAG_CHUNK_SIZE:
+            st = cf_rec_u64(v, vl, &out->chunk_size);
+            break;
+        case VTAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case VTAG_UPLOADER:
+            st = cf_rec_id(v, vl, &out->uploader);
+            break;
+        default:
+            break;
+        }
+        if (st != CF_OK)
+            break;
+    }
+    if (st == CF_ENOTFOUND && (!have_content || !out->have_wrapped || out->chunk_size != CF_CHUNK_SIZE))
+        st = CF_ECORRUPT;
+    if (st != CF_ENOTFOUND) {
+        free(out->mime);
+        cf_wipe(out, sizeof *out);
+        return st;
+    }
+    return CF_OK;
+}
+
+static enum cf_status version_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                                   uint32_t version, struct version_rec *out)
+{
+    uint8_t key[36], *pt;
+    size_t ptlen;
+    version_key(&tk->tenant, file, version, key);
+    enum cf_status st = cf_get_sealed(s, CF_CF_VERSIONS, &tk->record, key, sizeof key, &pt, &ptlen);
+    if (st != CF_OK)
+        return st;
+    st = version_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    return st;
+}
+
+enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                                  rocksdb_writebatch_t *b, struct cf_idvec *contents)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    enum cf_status st = CF_OK;
+    cf_key2(prefix, &tk->tenant, file);
+    cf_iter_open(s, CF_CF_VERSIONS, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        uint8_t *pt;
+        struct version_rec vr;
+        if (kl != 36) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(CF_CF_VERSIONS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        st = version_decode(pt, ptlen, &vr);
+        cf_free_secret(pt, ptlen);
+        if (st != CF_OK)
+            break;
+        cf_idvec_push(contents, &vr.content);
+        free(vr.mime);
+        cf_wipe(&vr, sizeof vr);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_VERSIONS], k, kl);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    return st;
+}
+
+enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content)
+{
+    uint8_t begin[32], end[37], pkey[32];
+    cf_key2(begin, tenant, content);
+    memcpy(end, begin, 32);
+    memset(end + 32, 0xff, 4);
+    end[36] = 0; /* longer than any 36-byte chunk key of this content: an exclusive bound past them all */
+    memcpy(pkey, begin, 32);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_CHUNKS], (const char *)begin, sizeof begin, (const char *)end,
+                                       sizeof end);
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
+    enum cf_status st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+/* ---- uploads -------------------------------------------------------------------------------- */
+
+struct cf_upload {
+    struct cf_store *s;
+    const struct cf_tkeys *tk;
+    struct cf_id content;
+    struct cf_key dek;   /* the version's data key; wiped in free */
+    uint8_t *scratch;    /* one sealed chunk value, CHUNK_VAL_MAX bytes */
+    bool committed;
+};
+
+enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, struct cf_upload **out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t pkey[32], mark[9];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    struct cf_upload *u = cf_xcalloc(1, sizeof *u);
+    u->s = s;
+    u->tk = tk;
+    cf_id_new(&u->content);
+    cf_key_random(&u->dek);
+    /* The pending mark precedes every chunk in the WAL, so recovery never sees a chunk without it. */
+    cf_key2(pkey, tenant, &u->content);
+    mark[0] = CF_PENDING_UPLOAD;
+    cf_put_be64(mark + 1, cf_now_ms());
+    if ((st = cf_db_put(s, CF_CF_PENDING, pkey, sizeof pkey, mark, sizeof mark, false)) != CF_OK) {
+        cf_upload_free(u);
+        return st;
+    }
+    *out = u;
+    return CF_OK;
+}
+
+enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const void *pt, size_t n, bool last)
+{
+    uint8_t key[36], aad[64];
+    if (n > CF_CHUNK_SIZE || u->committed)
+        return CF_EINVAL;
+    if (u->scratch == NULL)
+        u->scratch = cf_xmalloc(CHUNK_VAL_MAX);
+    chunk_key(&u->tk->tenant, &u->content, index, key);
+    size_t alen = chunk_aad(&u->tk->tenant, &u->content, index, last, aad);
+    u->scratch[0] = CHUNK_FORMAT;
+    enum cf_status st = cf_aead_seal(&u->dek, aad, alen, pt, n, u->scratch + 1);
+    if (st != CF_OK)
+        return st;
+    return cf_db_put(u->s, CF_CF_CHUNKS, key, sizeof key, u->scratch, 1 + n + CF_SEAL_OVERHEAD, false);
+}
+
+/* "name.ext" → "name (k).ext"; a leading dot does not start an extension. NULL if too long. */
+static char *rename_candidate(const char *name, size_t n, unsigned k)
+{
+    const char *dot = NULL;
+    for (size_t i = n; i > 1; i--)
+        if (name[i - 1] == '.') {
+            dot = name + i - 1;
+            break;
+        }
+    size_t base = dot != NULL ? (size_t)(dot - name) : n;
+    char *c = cf_xasprintf("%.*s (%u)%.*s", (int)base, name, k, (int)(n - base), name + base);
+    if (strlen(c) > CF_NAME_MAX) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void version_encode(const struct cf_upload *u, const struct cf_commit *c, const uint8_t *wrapped,
+                           struct cf_rec_w *w)
+{
+    cf_rec_put_id(w, VTAG_CONTENT, &u->content);
+    cf_rec_put_bytes(w, VTAG_WRAPPED_DEK, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD);
+    cf_rec_put_u64(w, VTAG_SIZE, c->size);
+    cf_rec_put_bytes(w, VTAG_SHA256, c->sha256, CF_SHA256_LEN);
+    cf_rec_put_str(w, VTAG_MIME, c->mime);
+    cf_rec_put_u64(w, VTAG_CHUNK_SIZE, CF_CHUNK_SIZE);
+    cf_rec_put_u64(w, VTAG_CREATED, cf_now_ms());
+    cf_rec_put_id(w, VTAG_UPLOADER, &c->uploader);
+}
+
+enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, struct cf_node *out)
+{
+    struct cf_store *s = u->s;
+    const struct cf_tkeys *tk = u->tk;
+    struct cf_node parent = {0}, node = {0};
+    struct cf_id existing;
+    uint8_t ckey[64], vkey[36], pkey[32], aad[64];
+    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+    char *name = cf_xstrndup(c->name, c->name_len);
+    bool is_new = true;
+    enum cf_status st;
+
+    if (u->committed) {
+        free(name);
+        return CF_EINVAL;
+    }
+    size_t alen = dek_aad(&tk->tenant, &u->content, aad);
+    if ((st = cf_aead_seal(&tk->dek, aad, alen, u->dek.k, sizeof u->dek.k, wrapped)) != CF_OK) {
+        free(name);
+        return st;
+    }
+
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_live_folder(s, tk, &c->parent, &parent)) != CF_OK)
+        goto unlock;
+    cf_children_key(tk, &c->parent, name, strlen(name), ckey);
+    st = cf_child_by_key(s, ckey, &existing);
+    if (st == CF_OK) {
+        switch (c->on_conflict) {
+        case CF_CONFLICT_FAIL:
+            st = CF_EEXIST;
+            goto unlock;
+        case CF_CONFLICT_RENAME:
+            st = CF_EEXIST;
+            for (unsigned k = 1; k < CF_RENAME_ATTEMPTS; k++) {
+                char *cand = rename_candidate(c->name, c->name_len, k);
+                if (cand == NULL)
+                    break;
+                cf_children_key(tk, &c->parent, cand, strlen(cand), ckey);
+                st = cf_child_by_key(s, ckey, &existing);
+                if (st == CF_ENOTFOUND) {
+                    free(name);
+                    name = cand;
+                    break;
+                }
+                free(cand);
+                if (st != CF_OK)
+                    goto unlock;
+                st = CF_EEXIST;
+            }
+            if (st != CF_ENOTFOUND)
+                goto unlock;
+            break;
+        case CF_CONFLICT_REPLACE:
+            if ((st = cf_node_load(s, tk, &existing, &node)) != CF_OK)
+                goto unlock;
+            if (node.type != CF_NODE_FILE) {
+                st = CF_EEXIST;
+                goto unlock;
+            }
+            if (c->may_replace != NULL && !c->may_replace(c->ctx, &node)) {
+                st = CF_EDENIED;
+                goto unlock;
+            }
+            if (node.version == UINT32_MAX) {
+                st = CF_EEXIST;
+                goto unlock;
+            }
+            is_new = false;
+            break;
+        }
+    } else if (st != CF_ENOTFOUND) {
+        goto unlock;
+    }
+
+    uint64_t now = cf_now_ms();
+    if (is_new) {
+        cf_id_new(&node.id);
+        node.tenant = tk->tenant;
+        node.parent = c->parent;
+        node.owner = c->uploader;
+        node.type = CF_NODE_FILE;
+        node.name = name;
+        name = NULL;
+        node.created_at = now;
+        node.version = 1;
+    } else {
+        node.version++;
+    }
+    node.modified_at = now;
+    node.size = c->size;
+    memcpy(node.sha256, c->sha256, CF_SHA256_LEN);
+    free(node.mime);
+    node.mime = cf_xstrdup(c->mime);
+
+    struct cf_rec_w w;
+    cf_rec_w_init(&w);
+    version_encode(u, c, wrapped, &w);
+    version_key(&tk->tenant, &node.id, node.version, vkey);
+    cf_key2(pkey, &tk->tenant, &u->content);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_seal_batch_put(b, s, CF_CF_VERSIONS, &tk->record, vkey, sizeof vkey, &w, NULL, 0);
+    cf_node_batch_put(b, s, tk, &node);
+    if (is_new)
+        cf_put_child(b, s, ckey, &node.id);
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    cf_rec_w_free(&w);
+    if (st == CF_OK) {
+        u->committed = true;
+        *out = node;
+        memset(&node, 0, sizeof node);
+    }
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&parent);
+    cf_node_clear(&node);
+    free(name);
+    cf_wipe(wrapped, sizeof wrapped);
+    return st;
+}
+
+void cf_upload_abort(struct cf_upload *u)
+{
+    if (u == NULL || u->committed)
+        return;
+    if (cf_content_destroy(u->s, &u->tk->tenant, &u->content) != CF_OK)
+        fprintf(stderr, "coffer: storage: could not delete an aborted upload; it is collected at next start\n");
+}
+
+void cf_upload_free(struct cf_upload *u)
+{
+    if (u == NULL)
+        return;
+    free(u->scratch);
+    cf_key_wipe(&u->dek);
+    free(u);
+}
+
+/* ---- readers -------------------------------------------------------------------------------- */
+
+struct cf_reader {
+    struct cf_store *s;
+    const struct cf_tkeys *tk;
+    struct cf_id content;
+    struct cf_key dek;
+    uint64_t size;
+    uint32_t nchunks;
+};
+
+enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                              uint32_t version, struct cf_reader **out)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0};
+    struct version_rec vr;
+    uint8_t aad[64];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    if (version == 0) {
+        if ((st = cf_node_load(s, tk, file, &node)) != CF_OK)
+            return st;
+        version = node.version;
+        bool is_file = node.type == CF_NODE_FILE;
+        cf_node_clear(&node);
+        if (!is_file)
+            return CF_ENOTFOUND;
+    }
+    if ((st = version_load(s, tk, file, version, &vr)) != CF_OK)
+        return st;
+    struct cf_reader *r = cf_xcalloc(1, sizeof *r);
+    r->s = s;
+    r->tk = tk;
+    r->content = vr.content;
+    r->size = vr.size;
+    r->nchunks = chunk_count(vr.size);
+    size_t alen = dek_aad(tenant, &vr.content, aad);
+    st = cf_aead_open(&tk->dek, aad, alen, vr.wrapped, sizeof vr.wrapped, r->dek.k);
+    free(vr.mime);
+    cf_wipe(&vr, sizeof vr);
+    if (st != CF_OK) {
+        cf_reader_free(r);
+        return CF_ECORRUPT;
+    }
+    *out = r;
+    return CF_OK;
+}
+
+uint64_t cf_reader_size(const struct cf_reader *r)
+{
+    return r->size;
+}
+
+uint32_t cf_reader_chunk_count(const struct cf_reader *r)
+{
+    return r->nchunks;
+}
+
+enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len)
+{
+    uint8_t key[36], aad[64];
+    char *err = NULL;
+    if (index >= r->nchunks)
+        return CF_EINVAL;
+    bool last = index == r->nchunks - 1;
+    size_t expect = last ? (size_t)(r->size - (uint64_t)index * CF_CHUNK_SIZE) : CF_CHUNK_SIZE;
+    chunk_key(&r->tk->tenant, &r->content, index, key);
+    size_t alen = chunk_aad(&r->tk->tenant, &r->content, index, last, aad);
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(r->s->db, r->s->ro, r->s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
+    if (err != NULL) {
+        fprintf(stderr, "coffer: storage: reading a chunk: %s\n", err);
+        rocksdb_free(err);
+        return CF_EIO;
+    }
+    if (ps == NULL) {
+        fprintf(stderr, "coffer: storage: a chunk of a committed file is missing\n");
+        return CF_ECORRUPT;
+    }
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    enum cf_status st = CF_ECORRUPT;
+    if (vl == 1 + expect + CF_SEAL_OVERHEAD && (uint8_t)v[0] == CHUNK_FORMAT)
+        st = cf_aead_open(&r->dek, aad, alen, (const uint8_t *)v + 1, vl - 1, out);
+    rocksdb_pinnableslice_destroy(ps);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: storage: a chunk failed authentication\n");
+        return CF_ECORRUPT;
+    }
+    *len = expect;
+    return CF_OK;
+}
+
+void cf_reader_free(struct cf_reader *r)
+{
+    if (r == NULL)
+        return;
+    cf_key_wipe(&r->dek);
+    free(r);
+}
+
+/* ---- orphans -------------------------------------------------------------------------------- */
+
+enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents)
+{
+    struct cf_iter it;
+    struct cf_idvec tenants = {0}, contents = {0};
+    enum cf_status st = CF_OK;
+    uint8_t zero = 0;
+    *out_contents = 0;
+    /* An empty prefix iterates the whole column family (no upper bound). */
+    cf_iter_open(s, CF_CF_PENDING, &zero, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        if (kl != 32 || vl != 9) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        /* Every kind known so far (simple uploads, purges) is dead once the process that wrote it is
+         * gone; resumable uploads will add a kind that lives on. */
+        if (v[0] != CF_PENDING_UPLOAD && v[0] != CF_PENDING_PURGE)
+            continue;
+        struct cf_id t, c;
+        memcpy(t.b, k, 16);
+        memcpy(c.b, k + 16, 16);
+        cf_idvec_push(&tenants, &t);
+        cf_idvec_push(&contents, &c);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    for (size_t i = 0; i < contents.n && st == CF_OK; i++) {
+        st = cf_content_destroy(s, &tenants.v[i], &contents.v[i]);
+        if (st == CF_OK)
+            (*out_contents)++;
+    }
+    free(tenants.v);
+    free(contents.v);
+    return st;
+}

@@ -1,0 +1,389 @@
+/*
+ * db.c: the RocksDB database under a store: creating and opening it with its column families,
+ * tuning, raw get/put/write/iterate, and the sealed-record helpers every record type uses.
+ *
+ * Tuning (measured in notes/libh2o-rocksdb.md §6): values are ciphertext, so compression is off
+ * everywhere; the chunks column family keeps values in integrated blob files (no value rewrite on
+ * compaction), everything else is small and point-read, so it gets bloom filters and a shared block
+ * cache. The WAL stays on: a synced commit makes every earlier unsynced chunk write durable with it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+const char *const cf_cf_names[CF_CF_COUNT] = {
+    [CF_CF_DEFAULT] = "default",   [CF_CF_KEYS] = "keys",         [CF_CF_TENANTS] = "tenants",
+    [CF_CF_TENANT_NAMES] = "tenant_names", [CF_CF_USERS] = "users", [CF_CF_USER_NAMES] = "user_names",
+    [CF_CF_SESSIONS] = "sessions", [CF_CF_NODES] = "nodes",       [CF_CF_CHILDREN] = "children",
+    [CF_CF_VERSIONS] = "versions", [CF_CF_CHUNKS] = "chunks",     [CF_CF_PENDING] = "pending",
+    [CF_CF_TRASH] = "trash",
+};
+
+#define STORE_FORMAT "coffer-store-v1"
+#define BLOCK_CACHE_BYTES (64u << 20)
+#define CHUNKS_WRITE_BUFFER (64u << 20)
+#define MAX_TOTAL_WAL (256ull << 20)
+#define BLOB_FILE_SIZE (256ull << 20)
+#define MIN_BLOB_SIZE 4096
+
+/* Report a RocksDB error once, here, and turn it into a status. */
+static enum cf_status db_error(const char *what, char *err)
+{
+    enum cf_status st = CF_EIO;
+    if (strstr(err, "lock file") != NULL || strstr(err, "LOCK") != NULL)
+        st = CF_EBUSY;
+    else if (strstr(err, "Corruption") != NULL)
+        st = CF_ECORRUPT;
+    if (st != CF_EBUSY)
+        fprintf(stderr, "coffer: storage: %s: %s\n", what, err);
+    rocksdb_free(err);
+    return st;
+}
+
+static void setup_options(struct cf_store *s, bool create)
+{
+    s->block_cache = rocksdb_cache_create_lru(BLOCK_CACHE_BYTES);
+    s->table_opts = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(s->table_opts, s->block_cache);
+    rocksdb_block_based_options_set_filter_policy(s->table_opts, rocksdb_filterpolicy_create_bloom(10));
+
+    s->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(s->opts, create);
+    rocksdb_options_set_error_if_exists(s->opts, create);
+    rocksdb_options_set_create_missing_column_families(s->opts, 1);
+    rocksdb_options_set_max_background_jobs(s->opts, 2);
+    rocksdb_options_set_max_total_wal_size(s->opts, MAX_TOTAL_WAL);
+    rocksdb_options_set_compression(s->opts, rocksdb_no_compression);
+    rocksdb_options_set_paranoid_checks(s->opts, 1);
+    rocksdb_options_set_keep_log_file_num(s->opts, 4);
+
+    for (int i = 0; i < CF_CF_COUNT; i++) {
+        rocksdb_options_t *o = rocksdb_options_create_copy(s->opts);
+        rocksdb_options_set_block_based_table_factory(o, s->table_opts);
+        if (i == CF_CF_CHUNKS) {
+            rocksdb_options_set_write_buffer_size(o, CHUNKS_WRITE_BUFFER);
+            rocksdb_options_set_enable_blob_files(o, 1);
+            rocksdb_options_set_min_blob_size(o, MIN_BLOB_SIZE);
+            rocksdb_options_set_blob_file_size(o, BLOB_FILE_SIZE);
+            rocksdb_options_set_blob_compression_type(o, rocksdb_no_compression);
+            rocksdb_options_set_enable_blob_gc(o, 1);
+        }
+        s->cf_opts[i] = o;
+    }
+    s->wo = rocksdb_writeoptions_create();
+    s->wo_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wo_sync, 1);
+    s->ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(s->ro, 1);
+}
+
+static void free_options(struct cf_store *s)
+{
+    for (int i = 0; i < CF_CF_COUNT; i++)
+        if (s->cf_opts[i] != NULL)
+            rocksdb_options_destroy(s->cf_opts[i]);
+    if (s->opts != NULL)
+        rocksdb_options_destroy(s->opts);
+    if (s->table_opts != NULL)
+        rocksdb_block_based_options_destroy(s->table_opts);
+    if (s->block_cache != NULL)
+        rocksdb_cache_destroy(s->block_cache);
+    if (s->wo != NULL)
+        rocksdb_writeoptions_destroy(s->wo);
+    if (s->wo_sync != NULL)
+        rocksdb_writeoptions_destroy(s->wo_sync);
+    if (s->ro != NULL)
+        rocksdb_readoptions_destroy(s->ro);
+}
+
+static void store_free(struct cf_store *s)
+{
+    for (int i = 0; i < CF_CF_COUNT; i++)
+        if (s->cf[i] != NULL)
+            rocksdb_column_family_handle_destroy(s->cf[i]);
+    if (s->db != NULL)
+        rocksdb_close(s->db);
+    free_options(s);
+    for (size_t i = 0; i < s->ntk; i++)
+        cf_free_secret(s->tk[i], sizeof *s->tk[i]);
+    free(s->tk);
+    cf_key_wipe(&s->kek);
+    cf_key_wipe(&s->global_record);
+    cf_key_wipe(&s->global_index);
+    pthread_mutex_destroy(&s->ns_lock);
+    pthread_rwlock_destroy(&s->tk_lock);
+    free(s->dir);
+    free(s);
+}
+
+static struct cf_store *store_new(const char *dir)
+{
+    struct cf_store *s = cf_xcalloc(1, sizeof *s);
+    s->dir = cf_xstrdup(dir);
+    pthread_mutex_init(&s->ns_lock, NULL);
+    pthread_rwlock_init(&s->tk_lock, NULL);
+    return s;
+}
+
+static enum cf_status db_open(struct cf_store *s, bool create)
+{
+    char *err = NULL;
+    setup_options(s, create);
+    s->db = rocksdb_open_column_families(s->opts, s->dir, CF_CF_COUNT, (const char *const *)cf_cf_names,
+                                         (const rocksdb_options_t *const *)s->cf_opts, s->cf, &err);
+    if (err != NULL)
+        return db_error("open", err);
+    return CF_OK;
+}
+
+bool cf_store_is_initialised(const char *dir)
+{
+    char *p = cf_xasprintf("%s/CURRENT", dir);
+    bool r = access(p, F_OK) == 0;
+    free(p);
+    return r;
+}
+
+/* Derive the KEK from the master key, and the global subkeys from the unwrapped global key. */
+static enum cf_status derive_global(struct cf_store *s, const struct cf_key *global)
+{
+    if (cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/record", &s->global_record) != CF_OK ||
+        cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/tenant-name", &s->global_index) != CF_OK)
+        return CF_ECRYPTO;
+    return CF_OK;
+}
+
+static const char global_aad[] = "coffer/v1/wrap/global";
+
+enum cf_status cf_store_create(const char *dir, const struct cf_key *master)
+{
+    enum cf_status st;
+    struct cf_key global;
+    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+
+    if (cf_store_is_initialised(dir))
+        return CF_EEXIST;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "coffer: cannot create %s: %s\n", dir, strerror(errno));
+        return CF_EIO;
+    }
+    struct cf_store *s = store_new(dir);
+    if ((st = db_open(s, true)) != CF_OK)
+        goto err0;
+    if ((st = cf_hkdf(master->k, sizeof master->k, "coffer/v1/kek", &s->kek)) != CF_OK)
+        goto err0;
+    cf_key_random(&global);
+    if ((st = cf_aead_seal(&s->kek, global_aad, sizeof global_aad - 1, global.k, sizeof global.k, wrapped)) != CF_OK)
+        goto err1;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], "global", 6, (const char *)wrapped, sizeof wrapped);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_DEFAULT], "format", 6, STORE_FORMAT, sizeof STORE_FORMAT - 1);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+err1:
+    cf_key_wipe(&global);
+err0:
+    store_free(s);
+    return st;
+}
+
+enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struct cf_store **out)
+{
+    enum cf_status st;
+    char *val = NULL;
+    size_t vlen;
+    struct cf_key global;
+
+    if (!cf_store_is_initialised(dir))
+        return CF_ENOTFOUND;
+    struct cf_store *s = store_new(dir);
+    if ((st = db_open(s, false)) != CF_OK)
+        goto err0;
+    if ((st = cf_db_get(s, CF_CF_DEFAULT, "format", 6, &val, &vlen)) != CF_OK)
+        goto err0;
+    if (vlen != sizeof STORE_FORMAT - 1 || memcmp(val, STORE_FORMAT, vlen) != 0) {
+        fprintf(stderr, "coffer: storage: %s holds an unknown format\n", dir);
+        st = CF_ECORRUPT;
+        goto err1;
+    }
+    free(val);
+    val = NULL;
+    if ((st = cf_hkdf(master->k, sizeof master->k, "coffer/v1/kek", &s->kek)) != CF_OK)
+        goto err0;
+    if ((st = cf_db_get(s, CF_CF_KEYS, "global", 6, &val, &vlen)) != CF_OK)
+        goto err1;
+    if (vlen != CF_KEY_LEN + CF_SEAL_OVERHEAD ||
+        cf_aead_open(&s->kek, global_aad, sizeof global_aad - 1, (const uint8_t *)val, vlen, global.k) != CF_OK) {
+        /* The master key does not open this store: say so plainly, it is the usual operator error. */
+        st = CF_ECRYPTO;
+        goto err1;
+    }
+    st = derive_global(s, &global);
+    cf_key_wipe(&global);
+    if (st != CF_OK)
+        goto err1;
+    free(val);
+    *out = s;
+    return CF_OK;
+err1:
+    free(val);
+err0:
+    store_free(s);
+    return st;
+}
+
+void cf_store_close(struct cf_store *s)
+{
+    if (s == NULL)
+        return;
+    store_free(s);
+}
+
+enum cf_status cf_store_flush(struct cf_store *s)
+{
+    char *err = NULL;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < CF_CF_COUNT && err == NULL; i++)
+        rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err != NULL)
+        return db_error("flush", err);
+    return CF_OK;
+}
+
+/* ---- raw access ----------------------------------------------------------------------------- */
+
+enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, char **val, size_t *vlen)
+{
+    char *err = NULL;
+    *val = rocksdb_get_cf(s->db, s->ro, s->cf[cf], key, klen, vlen, &err);
+    if (err != NULL)
+        return db_error("get", err);
+    if (*val == NULL)
+        return CF_ENOTFOUND;
+    return CF_OK;
+}
+
+enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
+{
+    char *err = NULL;
+    rocksdb_write(s->db, sync ? s->wo_sync : s->wo, b, &err);
+    if (err != NULL)
+        return db_error("write", err);
+    return CF_OK;
+}
+
+enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
+                         size_t vlen, bool sync)
+{
+    char *err = NULL;
+    rocksdb_put_cf(s->db, sync ? s->wo_sync : s->wo, s->cf[cf], key, klen, val, vlen, &err);
+    if (err != NULL)
+        return db_error("put", err);
+    return CF_OK;
+}
+
+void cf_iter_open(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen, struct cf_iter *it)
+{
+    /* Upper bound = prefix incremented as a big-endian number; prefixes here are never all 0xff
+     * because ids are random and tenant ids lead every prefix, but handle it by dropping the bound. */
+    memcpy(it->upper, prefix, plen);
+    it->upper_len = plen;
+    it->prefix_len = plen;
+    size_t i = plen;
+    while (i > 0 && it->upper[i - 1] == 0xff)
+        i--;
+    it->ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(it->ro, 1);
+    if (i > 0) {
+        it->upper[i - 1]++;
+        it->upper_len = i;
+        rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->upper, it->upper_len);
+    }
+    it->it = rocksdb_create_iterator_cf(s->db, it->ro, s->cf[cf]);
+    rocksdb_iter_seek(it->it, prefix, plen);
+}
+
+void cf_iter_close(struct cf_iter *it)
+{
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ro);
+}
+
+enum cf_status cf_iter_status(struct cf_iter *it)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (err != NULL)
+        return db_error("iterate", err);
+    return CF_OK;
+}
+
+/* ---- sealed records ------------------------------------------------------------------------- */
+
+#define AAD_MAX 128
+
+static size_t record_aad(enum cf_cf cf, const void *key, size_t klen, uint8_t aad[AAD_MAX])
+{
+    size_t nl = strlen(cf_cf_names[cf]);
+    memcpy(aad, cf_cf_names[cf], nl);
+    aad[nl] = 0;
+    memcpy(aad + nl + 1, key, klen);
+    return nl + 1 + klen;
+}
+
+void cf_seal_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, enum cf_cf cf, const struct cf_key *k,
+                       const void *key, size_t klen, const struct cf_rec_w *rec, const void *prefix,
+                       size_t prefix_len)
+{
+    uint8_t aad[AAD_MAX];
+    size_t alen = record_aad(cf, key, klen, aad);
+    size_t vlen = prefix_len + rec->len + CF_SEAL_OVERHEAD;
+    uint8_t *val = cf_xmalloc(vlen);
+    if (prefix_len > 0)
+        memcpy(val, prefix, prefix_len);
+    if (cf_aead_seal(k, aad, alen, rec->buf, rec->len, val + prefix_len) != CF_OK) {
+        /* Sealing cannot fail short of a broken OpenSSL; writing the record unsealed is not an option. */
+        fprintf(stderr, "coffer: storage: sealing a record failed\n");
+        abort();
+    }
+    rocksdb_writebatch_put_cf(b, s->cf[cf], key, klen, (const char *)val, vlen);
+    free(val);
+}
+
+enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key, size_t klen, const uint8_t *val,
+                         size_t vlen, uint8_t **out, size_t *outlen)
+{
+    uint8_t aad[AAD_MAX];
+    size_t alen = record_aad(cf, key, klen, aad);
+    if (vlen < CF_SEAL_OVERHEAD + 1)
+        return CF_ECORRUPT;
+    uint8_t *pt = cf_xmalloc(vlen - CF_SEAL_OVERHEAD);
+    enum cf_status st = cf_aead_open(k, aad, alen, val, vlen, pt);
+    if (st != CF_OK) {
+        free(pt);
+        return st;
+    }
+    *out = pt;
+    *outlen = vlen - CF_SEAL_OVERHEAD;
+    return CF_OK;
+}
+
+enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_key *k, const void *key, size_t klen,
+                             uint8_t **out, size_t *outlen)
+{
+    char *val;
+    size_t vlen;
+    enum cf_status st = cf_db_get(s, cf, key, klen, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    st = cf_unseal(cf, k, key, klen, (const uint8_t *)val, vlen, out, outlen);
+    rocksdb_free(val);
+    return st;
+}

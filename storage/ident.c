@@ -1,0 +1,536 @@
+/*
+ * ident.c: tenants, users and sessions.
+ *
+ * Layout (T = tenant id):
+ *   tenants       T → sealed (global record key) {name, created_at, root}
+ *   tenant_names  HMAC(global index key, "tenant\0" ‖ lower(name)) → T
+ *   users         T ‖ user → sealed (tenant record key) {username, display_name, role, status,
+ *                 pwhash, created_at, updated_at, private_root}
+ *   user_names    T ‖ HMAC(tenant index key, "user\0" ‖ lower(username)) → user
+ *   sessions      SHA-256(token) → T ‖ sealed {user, csrf_hash, created_at, expires_at, ip, ua}
+ * Names are matched case-insensitively (ASCII) through their keyed hashes; the stored record keeps
+ * the spelling the admin chose.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+#define TENANT_NAME_MAX 63
+#define USER_NAME_MAX 64
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+bool cf_tenant_valid_name(const char *name, size_t n)
+{
+    if (n == 0 || n > TENANT_NAME_MAX || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool cf_user_valid_name(const char *name, size_t n)
+{
+    if (n == 0 || n > USER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '@' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* HMAC(key, label ‖ 0 ‖ lower(name)) for names already validated as ASCII. */
+static void name_mac(const struct cf_key *key, const char *label, const char *name, size_t n, uint8_t out[32])
+{
+    char buf[16 + USER_NAME_MAX];
+    size_t ll = strlen(label);
+    memcpy(buf, label, ll);
+    buf[ll] = '\0';
+    for (size_t i = 0; i < n; i++)
+        buf[ll + 1 + i] = (char)tolower((unsigned char)name[i]);
+    cf_hmac_sha256(key, buf, ll + 1 + n, out);
+}
+
+/* ---- tenants -------------------------------------------------------------------------------- */
+
+enum { TTAG_NAME = 1, TTAG_CREATED = 2, TTAG_ROOT = 3 };
+
+void cf_tenant_clear(struct cf_tenant *t)
+{
+    if (t == NULL)
+        return;
+    free(t->name);
+    memset(t, 0, sizeof *t);
+}
+
+static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tenant *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    enum cf_status st;
+    if ((st = cf_rec_r_init(&r, p, len)) != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        if (tag == TTAG_NAME)
+            st = cf_rec_str(v, vl, &out->name);
+        else if (tag == TTAG_CREATED)
+            st = cf_rec_u64(v, vl, &out->created_at);
+        else if (tag == TTAG_ROOT)
+            st = cf_rec_id(v, vl, &out->root);
+        if (st != CF_OK)
+            return st;
+    }
+    if (st != CF_ENOTFOUND || out->name == NULL || cf_id_is_zero(&out->root))
+        return CF_ECORRUPT;
+    return CF_OK;
+}
+
+enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_tenant *out)
+{
+    uint8_t mac[32];
+    char *val;
+    size_t vlen, n = strlen(name);
+    enum cf_status st;
+    if (!cf_tenant_valid_name(name, n))
+        return CF_EINVAL;
+    name_mac(&s->global_index, "tenant", name, n, mac);
+
+    pthread_mutex_lock(&s->ns_lock);
+    st = cf_db_get(s, CF_CF_TENANT_NAMES, mac, sizeof mac, &val, &vlen);
+    if (st == CF_OK) {
+        free(val);
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_ENOTFOUND)
+        goto unlock;
+
+    memset(out, 0, sizeof *out);
+    cf_id_new(&out->id);
+    out->name = cf_xstrdup(name);
+    out->created_at = cf_now_ms();
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    const struct cf_tkeys *tk = cf_tkeys_create(s, &out->id, b);
+    cf_root_create(b, s, tk, CF_SPACE_TENANT, NULL, &out->root);
+    struct cf_rec_w w;
+    cf_rec_w_init(&w);
+    cf_rec_put_str(&w, TTAG_NAME, out->name);
+    cf_rec_put_u64(&w, TTAG_CREATED, out->created_at);
+    cf_rec_put_id(&w, TTAG_ROOT, &out->root);
+    cf_seal_batch_put(b, s, CF_CF_TENANTS, &s->global_record, out->id.b, CF_ID_LEN, &w, NULL, 0);
+    cf_rec_w_free(&w);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_TENANT_NAMES], (const char *)mac, sizeof mac, (const char *)out->id.b,
+                              CF_ID_LEN);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    if (st != CF_OK)
+        cf_tenant_clear(out);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+enum cf_status cf_tenant_find(struct cf_store *s, const char *name, size_t n, struct cf_id *out)
+{
+    uint8_t mac[32];
+    char *val;
+    size_t vlen;
+    if (!cf_tenant_valid_name(name, n))
+        return CF_ENOTFOUND;
+    name_mac(&s->global_index, "tenant", name, n, mac);
+    enum cf_status st = cf_db_get(s, CF_CF_TENANT_NAMES, mac, sizeof mac, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen != CF_ID_LEN)
+        st = CF_ECORRUPT;
+    else
+        memcpy(out->b, val, CF_ID_LEN);
+    free(val);
+    return st;
+}
+
+enum cf_status cf_tenant_get(struct cf_store *s, const struct cf_id *id, struct cf_tenant *out)
+{
+    uint8_t *pt;
+    size_t ptlen;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_get_sealed(s, CF_CF_TENANTS, &s->global_record, id->b, CF_ID_LEN, &pt, &ptlen);
+    if (st != CF_OK)
+        return st;
+    out->id = *id;
+    st = tenant_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    if (st != CF_OK)
+        cf_tenant_clear(out);
+    return st;
+}
+
+enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t *n)
+{
+    struct cf_iter it;
+    size_t cnt = 0, cap = 8;
+    struct cf_tenant *arr = cf_xcalloc(cap, sizeof *arr);
+    enum cf_status st = CF_OK;
+    uint8_t none = 0;
+    cf_iter_open(s, CF_CF_TENANTS, &none, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        uint8_t *pt;
+        if (kl != CF_ID_LEN) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(CF_CF_TENANTS, &s->global_record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * sizeof *arr);
+        }
+        memset(&arr[cnt], 0, sizeof arr[cnt]);
+        memcpy(arr[cnt].id.b, k, CF_ID_LEN);
+        st = tenant_decode(pt, ptlen, &arr[cnt]);
+        cf_free_secret(pt, ptlen);
+        cnt++;
+        if (st != CF_OK)
+            break;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_tenant_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
+/* ---- users ---------------------------------------------------------------------------------- */
+
+enum {
+    UTAG_USERNAME = 1,
+    UTAG_DISPLAY = 2,
+    UTAG_ROLE = 3,
+    UTAG_STATUS = 4,
+    UTAG_PWHASH = 5,
+    UTAG_CREATED = 6,
+    UTAG_UPDATED = 7,
+    UTAG_PRIVATE_ROOT = 8,
+};
+
+void cf_user_clear(struct cf_user *u)
+{
+    if (u == NULL)
+        return;
+    free(u->username);
+    free(u->display_name);
+    if (u->pwhash != NULL)
+        cf_free_secret(u->pwhash, strlen(u->pwhash));
+    memset(u, 0, sizeof *u);
+}
+
+static void user_encode(const struct cf_user *u, struct cf_rec_w *w)
+{
+    cf_rec_put_str(w, UTAG_USERNAME, u->username);
+    cf_rec_put_str(w, UTAG_DISPLAY, u->display_name);
+    cf_rec_put_u64(w, UTAG_ROLE, (uint64_t)u->role);
+    cf_rec_put_u64(w, UTAG_STATUS, (uint64_t)u->status);
+    cf_rec_put_str(w, UTAG_PWHASH, u->pwhash);
+    cf_rec_put_u64(w, UTAG_CREATED, u->created_at);
+    cf_rec_put_u64(w, UTAG_UPDATED, u->updated_at);
+    cf_rec_put_id(w, UTAG_PRIVATE_ROOT, &u->private_root);
+}
+
+static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    uint64_t x;
+    enum cf_status st;
+    if ((st = cf_rec_r_init(&r, p, len)) != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case UTAG_USERNAME:
+            st = cf_rec_str(v, vl, &out->username);
+            break;
+        case UTAG_DISPLAY:
+            st = cf_rec_str(v, vl, &out->display_name);
+            break;
+        case UTAG_ROLE:
+            if ((st = cf_rec_u64(v, vl, &x)) == CF_OK && x > CF_ROLE_AUDITOR)
+                st = CF_ECORRUPT;
+            out->role = (enum cf_role)x;
+            break;
+        case UTAG_STATUS:
+            if ((st = cf_rec_u64(v, vl, &x)) == CF_OK && x > CF_USER_OFFBOARDED)
+                st = CF_ECORRUPT;
+            out->status = (enum cf_user_status)x;
+            break;
+        case UTAG_PWHASH:
+            st = cf_rec_str(v, vl, &out->pwhash);
+            break;
+        case UTAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case UTAG_UPDATED:
+            st = cf_rec_u64(v, vl, &out->updated_at);
+            break;
+        case UTAG_PRIVATE_ROOT:
+            st = cf_rec_id(v, vl, &out->private_root);
+            break;
+        default:
+            break;
+        }
+        if (st != CF_OK)
+            return st;
+    }
+    if (st != CF_ENOTFOUND || out->username == NULL || cf_id_is_zero(&out->private_root))
+        return CF_ECORRUPT;
+    return CF_OK;
+}
+
+static void user_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                           const struct cf_user *u)
+{
+    uint8_t key[32];
+    struct cf_rec_w w;
+    cf_key2(key, &u->tenant, &u->id);
+    cf_rec_w_init(&w);
+    user_encode(u, &w);
+    cf_seal_batch_put(b, s, CF_CF_USERS, &tk->record, key, sizeof key, &w, NULL, 0);
+    cf_rec_w_free(&w);
+}
+
+static void username_key(const struct cf_tkeys *tk, const char *name, size_t n, uint8_t key[48])
+{
+    memcpy(key, tk->tenant.b, CF_ID_LEN);
+    name_mac(&tk->index, "user", name, n, key + 16);
+}
+
+enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u)
+{
+    const struct cf_tkeys *tk;
+    uint8_t nkey[48];
+    char *val;
+    size_t vlen;
+    enum cf_status st;
+    if (u->username == NULL || !cf_user_valid_name(u->username, strlen(u->username)))
+        return CF_EINVAL;
+    if ((st = cf_tkeys_get(s, &u->tenant, &tk)) != CF_OK)
+        return CF_ENOTFOUND;
+    username_key(tk, u->username, strlen(u->username), nkey);
+
+    pthread_mutex_lock(&s->ns_lock);
+    st = cf_db_get(s, CF_CF_USER_NAMES, nkey, sizeof nkey, &val, &vlen);
+    if (st == CF_OK) {
+        free(val);
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_ENOTFOUND)
+        goto unlock;
+    if (cf_id_is_zero(&u->id))
+        cf_id_new(&u->id);
+    u->created_at = u->updated_at = cf_now_ms();
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_root_create(b, s, tk, CF_SPACE_PRIVATE, &u->id, &u->private_root);
+    user_batch_put(b, s, tk, u);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_NAMES], (const char *)nkey, sizeof nkey, (const char *)u->id.b,
+                              CF_ID_LEN);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u)
+{
+    const struct cf_tkeys *tk;
+    enum cf_status st = cf_tkeys_get(s, &u->tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    user_batch_put(b, s, tk, u);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id, struct cf_user *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t key[32], *pt;
+    size_t ptlen;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    cf_key2(key, tenant, id);
+    if ((st = cf_get_sealed(s, CF_CF_USERS, &tk->record, key, sizeof key, &pt, &ptlen)) != CF_OK)
+        return st;
+    out->id = *id;
+    out->tenant = *tenant;
+    st = user_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    if (st != CF_OK)
+        cf_user_clear(out);
+    return st;
+}
+
+enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, const char *username, size_t n,
+                            struct cf_id *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t nkey[48];
+    char *val;
+    size_t vlen;
+    if (!cf_user_valid_name(username, n))
+        return CF_ENOTFOUND;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    username_key(tk, username, n, nkey);
+    if ((st = cf_db_get(s, CF_CF_USER_NAMES, nkey, sizeof nkey, &val, &vlen)) != CF_OK)
+        return st;
+    if (vlen != CF_ID_LEN)
+        st = CF_ECORRUPT;
+    else
+        memcpy(out->b, val, CF_ID_LEN);
+    free(val);
+    return st;
+}
+
+/* ---- sessions ------------------------------------------------------------------------------- */
+
+enum { STAG_USER = 1, STAG_CSRF = 2, STAG_CREATED = 3, STAG_EXPIRES = 4, STAG_IP = 5, STAG_UA = 6 };
+
+void cf_session_clear(struct cf_session *ss)
+{
+    if (ss == NULL)
+        return;
+    free(ss->ip);
+    free(ss->user_agent);
+    cf_wipe(ss, sizeof *ss);
+}
+
+enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
+{
+    const struct cf_tkeys *tk;
+    enum cf_status st = cf_tkeys_get(s, &ss->tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    struct cf_rec_w w;
+    cf_rec_w_init(&w);
+    cf_rec_put_id(&w, STAG_USER, &ss->user);
+    cf_rec_put_bytes(&w, STAG_CSRF, ss->csrf_hash, sizeof ss->csrf_hash);
+    cf_rec_put_u64(&w, STAG_CREATED, ss->created_at);
+    cf_rec_put_u64(&w, STAG_EXPIRES, ss->expires_at);
+    cf_rec_put_str(&w, STAG_IP, ss->ip);
+    cf_rec_put_str(&w, STAG_UA, ss->user_agent);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_seal_batch_put(b, s, CF_CF_SESSIONS, &tk->record, ss->hash, sizeof ss->hash, &w, ss->tenant.b, CF_ID_LEN);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    cf_rec_w_free(&w);
+    return st;
+}
+
+enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out)
+{
+    const struct cf_tkeys *tk;
+    char *val;
+    size_t vlen, ptlen;
+    uint8_t *pt = NULL;
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    bool have_user = false;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_db_get(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen < CF_ID_LEN) {
+        st = CF_ECORRUPT;
+        goto out;
+    }
+    memcpy(out->tenant.b, val, CF_ID_LEN);
+    if ((st = cf_tkeys_get(s, &out->tenant, &tk)) != CF_OK) {
+        /* The tenant (and its key) is gone: its sessions are dead. */
+        st = CF_ENOTFOUND;
+        goto out;
+    }
+    if ((st = cf_unseal(CF_CF_SESSIONS, &tk->record, hash, CF_SHA256_LEN, (const uint8_t *)val + CF_ID_LEN,
+                        vlen - CF_ID_LEN, &pt, &ptlen)) != CF_OK)
+        goto out;
+    memcpy(out->hash, hash, CF_SHA256_LEN);
+    if ((st = cf_rec_r_init(&r, pt, ptlen)) != CF_OK)
+        goto out;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case STAG_USER:
+            st = cf_rec_id(v, vl, &out->user);
+            have_user = true;
+            break;
+        case STAG_CSRF:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->csrf_hash, v, vl);
+            break;
+        case STAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case STAG_EXPIRES:
+            st = cf_rec_u64(v, vl, &out->expires_at);
+            break;
+        case STAG_IP:
+            st = cf_rec_str(v, vl, &out->ip);
+            break;
+        case STAG_UA:
+            st = cf_rec_str(v, vl, &out->user_agent);
+            break;
+        default:
+            break;
+        }
+        if (st != CF_OK)
+            goto out;
+    }
+    st = (st == CF_ENOTFOUND && have_user) ? CF_OK : CF_ECORRUPT;
+out:
+    if (pt != NULL)
+        cf_free_secret(pt, ptlen);
+    free(val);
+    if (st != CF_OK)
+        cf_session_clear(out);
+    return st;
+}
+
+enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN])
+{
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], (const char *)hash, CF_SHA256_LEN);
+    enum cf_status st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}

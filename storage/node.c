@@ -1,0 +1,579 @@
+/*
+ * node.c: the namespace: node records, the children index, folders, move/rename, trash and purge.
+ *
+ * Invariants:
+ * - A live node with a parent has exactly one children entry, T ‖ parent ‖ HMAC(index key,
+ *   parent ‖ name), whose value is its id; a trashed node has none (its name is free) and one trash
+ *   entry. Space roots have no parent and no children entry.
+ * - Every change to names or parents happens under s->ns_lock in one synchronous batch, so two
+ *   concurrent creates of one name cannot both succeed and no reader sees half a move.
+ * - Node record tags are below; unknown tags are skipped so later issues can add fields.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+enum {
+    TAG_TYPE = 1,
+    TAG_ROOT_KIND = 2,
+    TAG_NAME = 3,
+    TAG_PARENT = 4,
+    TAG_OWNER = 5,
+    TAG_CREATED = 6,
+    TAG_MODIFIED = 7,
+    TAG_TRASHED = 8,
+    TAG_VERSION = 9,
+    TAG_SIZE = 10,
+    TAG_SHA256 = 11,
+    TAG_MIME = 12,
+};
+
+void cf_node_clear(struct cf_node *n)
+{
+    if (n == NULL)
+        return;
+    free(n->name);
+    free(n->mime);
+    memset(n, 0, sizeof *n);
+}
+
+void cf_node_encode(const struct cf_node *n, struct cf_rec_w *w)
+{
+    cf_rec_put_u64(w, TAG_TYPE, (uint64_t)n->type);
+    if (n->root_kind != CF_SPACE_NONE)
+        cf_rec_put_u64(w, TAG_ROOT_KIND, (uint64_t)n->root_kind);
+    cf_rec_put_str(w, TAG_NAME, n->name != NULL ? n->name : "");
+    if (!cf_id_is_zero(&n->parent))
+        cf_rec_put_id(w, TAG_PARENT, &n->parent);
+    if (!cf_id_is_zero(&n->owner))
+        cf_rec_put_id(w, TAG_OWNER, &n->owner);
+    cf_rec_put_u64(w, TAG_CREATED, n->created_at);
+    cf_rec_put_u64(w, TAG_MODIFIED, n->modified_at);
+    if (n->trashed_at != 0)
+        cf_rec_put_u64(w, TAG_TRASHED, n->trashed_at);
+    if (n->type == CF_NODE_FILE) {
+        cf_rec_put_u64(w, TAG_VERSION, n->version);
+        cf_rec_put_u64(w, TAG_SIZE, n->size);
+        cf_rec_put_bytes(w, TAG_SHA256, n->sha256, sizeof n->sha256);
+        cf_rec_put_str(w, TAG_MIME, n->mime);
+    }
+}
+
+enum cf_status cf_node_decode(const uint8_t *p, size_t len, struct cf_node *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    uint64_t u;
+    enum cf_status st;
+    struct cf_id tenant = out->tenant, id = out->id;
+
+    memset(out, 0, sizeof *out);
+    out->tenant = tenant;
+    out->id = id;
+    if ((st = cf_rec_r_init(&r, p, len)) != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case TAG_TYPE:
+            if ((st = cf_rec_u64(v, vl, &u)) != CF_OK)
+                goto fail;
+            if (u != CF_NODE_FOLDER && u != CF_NODE_FILE) {
+                st = CF_ECORRUPT;
+                goto fail;
+            }
+            out->type = (enum cf_node_type)u;
+            break;
+        case TAG_ROOT_KIND:
+            if ((st = cf_rec_u64(v, vl, &u)) != CF_OK)
+                goto fail;
+            if (u != CF_SPACE_PRIVATE && u != CF_SPACE_TENANT) {
+                st = CF_ECORRUPT;
+                goto fail;
+            }
+            out->root_kind = (enum cf_space_kind)u;
+            break;
+        case TAG_NAME:
+            st = cf_rec_str(v, vl, &out->name);
+            break;
+        case TAG_PARENT:
+            st = cf_rec_id(v, vl, &out->parent);
+            break;
+        case TAG_OWNER:
+            st = cf_rec_id(v, vl, &out->owner);
+            break;
+        case TAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case TAG_MODIFIED:
+            st = cf_rec_u64(v, vl, &out->modified_at);
+            break;
+        case TAG_TRASHED:
+            st = cf_rec_u64(v, vl, &out->trashed_at);
+            break;
+        case TAG_VERSION:
+            if ((st = cf_rec_u64(v, vl, &u)) == CF_OK && u > UINT32_MAX)
+                st = CF_ECORRUPT;
+            out->version = (uint32_t)u;
+            break;
+        case TAG_SIZE:
+            st = cf_rec_u64(v, vl, &out->size);
+            break;
+        case TAG_SHA256:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->sha256, v, vl);
+            break;
+        case TAG_MIME:
+            st = cf_rec_str(v, vl, &out->mime);
+            break;
+        default:
+            break;
+        }
+        if (st != CF_OK)
+            goto fail;
+    }
+    if (st != CF_ENOTFOUND)
+        goto fail;
+    if (out->type == 0 || out->name == NULL) {
+        st = CF_ECORRUPT;
+        goto fail;
+    }
+    if (out->type == CF_NODE_FILE && out->mime == NULL)
+        out->mime = cf_xstrdup("application/octet-stream");
+    return CF_OK;
+fail:
+    cf_node_clear(out);
+    out->tenant = tenant;
+    out->id = id;
+    return st;
+}
+
+void cf_node_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, const struct cf_node *n)
+{
+    uint8_t key[32];
+    struct cf_rec_w w;
+    cf_key2(key, &tk->tenant, &n->id);
+    cf_rec_w_init(&w);
+    cf_node_encode(n, &w);
+    cf_seal_batch_put(b, s, CF_CF_NODES, &tk->record, key, sizeof key, &w, NULL, 0);
+    cf_rec_w_free(&w);
+}
+
+enum cf_status cf_node_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id, struct cf_node *out)
+{
+    uint8_t key[32], *pt;
+    size_t ptlen;
+    cf_key2(key, &tk->tenant, id);
+    enum cf_status st = cf_get_sealed(s, CF_CF_NODES, &tk->record, key, sizeof key, &pt, &ptlen);
+    if (st != CF_OK)
+        return st;
+    out->tenant = tk->tenant;
+    out->id = *id;
+    st = cf_node_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    return st;
+}
+
+enum cf_status cf_node_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id, struct cf_node *out)
+{
+    const struct cf_tkeys *tk;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return st == CF_ECORRUPT ? st : CF_ENOTFOUND;
+    return cf_node_load(s, tk, id, out);
+}
+
+void cf_children_key(const struct cf_tkeys *tk, const struct cf_id *parent, const char *name, size_t n, uint8_t out[64])
+{
+    cf_key2(out, &tk->tenant, parent);
+    /* The parent is part of the MAC input so that equal names in different folders do not show as
+     * equal hashes on disk. */
+    cf_hmac2_sha256(&tk->index, parent->b, CF_ID_LEN, name, n, out + 32);
+}
+
+void cf_put_child(rocksdb_writebatch_t *b, struct cf_store *s, const uint8_t key[64], const struct cf_id *id)
+{
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_CHILDREN], (const char *)key, 64, (const char *)id->b, CF_ID_LEN);
+}
+
+enum cf_status cf_child_by_key(struct cf_store *s, const uint8_t key[64], struct cf_id *out)
+{
+    char *val;
+    size_t vlen;
+    enum cf_status st = cf_db_get(s, CF_CF_CHILDREN, key, 64, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen != CF_ID_LEN) {
+        free(val);
+        return CF_ECORRUPT;
+    }
+    memcpy(out->b, val, CF_ID_LEN);
+    free(val);
+    return CF_OK;
+}
+
+enum cf_status cf_node_find_child(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                  const char *name, size_t n, struct cf_id *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t key[64];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    cf_children_key(tk, parent, name, n, key);
+    return cf_child_by_key(s, key, out);
+}
+
+void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, enum cf_space_kind kind,
+                    const struct cf_id *owner, struct cf_id *out)
+{
+    struct cf_node root = {0};
+    cf_id_new(&root.id);
+    root.tenant = tk->tenant;
+    root.type = CF_NODE_FOLDER;
+    root.root_kind = kind;
+    root.name = (char *)"";
+    if (owner != NULL)
+        root.owner = *owner;
+    root.created_at = root.modified_at = cf_now_ms();
+    cf_node_batch_put(b, s, tk, &root);
+    *out = root.id;
+}
+
+enum cf_status cf_live_folder(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
+                                  struct cf_node *out)
+{
+    enum cf_status st = cf_node_load(s, tk, id, out);
+    if (st != CF_OK)
+        return st;
+    if (out->type != CF_NODE_FOLDER || out->trashed_at != 0) {
+        cf_node_clear(out);
+        return CF_ENOTFOUND;
+    }
+    return CF_OK;
+}
+
+enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                const char *name, size_t n, const struct cf_id *owner, struct cf_node *out)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node p = {0};
+    struct cf_id existing;
+    uint8_t ckey[64];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_live_folder(s, tk, parent, &p)) != CF_OK)
+        goto unlock;
+    cf_children_key(tk, parent, name, n, ckey);
+    st = cf_child_by_key(s, ckey, &existing);
+    if (st == CF_OK) {
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_ENOTFOUND)
+        goto unlock;
+
+    memset(out, 0, sizeof *out);
+    cf_id_new(&out->id);
+    out->tenant = *tenant;
+    out->parent = *parent;
+    out->owner = *owner;
+    out->type = CF_NODE_FOLDER;
+    out->name = cf_xstrndup(name, n);
+    out->created_at = out->modified_at = cf_now_ms();
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_node_batch_put(b, s, tk, out);
+    cf_put_child(b, s, ckey, &out->id);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    if (st != CF_OK)
+        cf_node_clear(out);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&p);
+    return st;
+}
+
+enum cf_status cf_children_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                const uint8_t *cursor, size_t limit, struct cf_node **items, size_t *n,
+                                uint8_t next[CF_CURSOR_LEN], bool *has_more)
+{
+    const struct cf_tkeys *tk;
+    uint8_t prefix[32];
+    struct cf_iter it;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    *items = NULL;
+    *n = 0;
+    *has_more = false;
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    cf_key2(prefix, tenant, parent);
+    cf_iter_open(s, CF_CF_CHILDREN, prefix, sizeof prefix, &it);
+    if (cursor != NULL) {
+        uint8_t seek[64];
+        memcpy(seek, prefix, 32);
+        memcpy(seek + 32, cursor, CF_CURSOR_LEN);
+        rocksdb_iter_seek(it.it, (const char *)seek, sizeof seek);
+        size_t kl;
+        const char *k = rocksdb_iter_valid(it.it) ? rocksdb_iter_key(it.it, &kl) : NULL;
+        if (k != NULL && kl == 64 && memcmp(k, seek, 64) == 0)
+            rocksdb_iter_next(it.it);
+    }
+    struct cf_node *arr = cf_xcalloc(limit == 0 ? 1 : limit, sizeof *arr);
+    size_t cnt = 0;
+    st = CF_OK;
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        if (kl != 64 || vl != CF_ID_LEN) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if (cnt == limit) {
+            *has_more = true;
+            break;
+        }
+        struct cf_id cid;
+        memcpy(cid.b, v, CF_ID_LEN);
+        if ((st = cf_node_load(s, tk, &cid, &arr[cnt])) != CF_OK) {
+            /* An index entry whose node is missing is corruption, not absence. */
+            if (st == CF_ENOTFOUND)
+                st = CF_ECORRUPT;
+            break;
+        }
+        memcpy(next, k + 32, CF_CURSOR_LEN);
+        cnt++;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_node_clear(&arr[i]);
+        free(arr);
+        *has_more = false;
+        return st;
+    }
+    *items = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
+enum cf_status cf_node_move(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            const struct cf_id *new_parent, const char *new_name, size_t nlen, struct cf_node *out)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0}, target = {0}, walk = {0};
+    struct cf_id existing;
+    uint8_t oldkey[64], newkey[64];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
+        goto unlock;
+    if (node.trashed_at != 0 || cf_id_is_zero(&node.parent)) {
+        st = node.trashed_at != 0 ? CF_ENOTFOUND : CF_EDENIED;
+        goto unlock;
+    }
+    struct cf_id dest = new_parent != NULL ? *new_parent : node.parent;
+    const char *name = new_name != NULL ? new_name : node.name;
+    size_t namelen = new_name != NULL ? nlen : strlen(node.name);
+
+    if (!cf_id_equal(&dest, &node.parent)) {
+        if ((st = cf_live_folder(s, tk, &dest, &target)) != CF_OK)
+            goto unlock;
+        /* A folder may not move into itself or below itself: walk up from the destination. */
+        struct cf_id cur = dest;
+        for (;;) {
+            if (cf_id_equal(&cur, id)) {
+                st = CF_EINVAL;
+                goto unlock;
+            }
+            cf_node_clear(&walk);
+            if ((st = cf_node_load(s, tk, &cur, &walk)) != CF_OK)
+                goto unlock;
+            if (cf_id_is_zero(&walk.parent))
+                break;
+            cur = walk.parent;
+        }
+    }
+    cf_children_key(tk, &node.parent, node.name, strlen(node.name), oldkey);
+    cf_children_key(tk, &dest, name, namelen, newkey);
+    st = cf_child_by_key(s, newkey, &existing);
+    if (st == CF_OK && !cf_id_equal(&existing, id)) {
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_OK && st != CF_ENOTFOUND)
+        goto unlock;
+
+    char *newname = cf_xstrndup(name, namelen);
+    free(node.name);
+    node.name = newname;
+    node.parent = dest;
+    node.modified_at = cf_now_ms();
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)oldkey, sizeof oldkey);
+    cf_put_child(b, s, newkey, id);
+    cf_node_batch_put(b, s, tk, &node);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    if (st == CF_OK) {
+        *out = node;
+        memset(&node, 0, sizeof node);
+    }
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    cf_node_clear(&target);
+    cf_node_clear(&walk);
+    return st;
+}
+
+enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0};
+    uint8_t ckey[64], tkey[32], when[8];
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
+        goto unlock;
+    if (node.trashed_at != 0) {
+        st = CF_ENOTFOUND;
+        goto unlock;
+    }
+    if (cf_id_is_zero(&node.parent)) {
+        st = CF_EDENIED;
+        goto unlock;
+    }
+    cf_children_key(tk, &node.parent, node.name, strlen(node.name), ckey);
+    node.trashed_at = cf_now_ms();
+    cf_key2(tkey, tenant, id);
+    cf_put_be64(when, node.trashed_at);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)ckey, sizeof ckey);
+    cf_node_batch_put(b, s, tk, &node);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_TRASH], (const char *)tkey, sizeof tkey, (const char *)when, sizeof when);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    return st;
+}
+
+/* ---- purge ---------------------------------------------------------------------------------- */
+
+void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id)
+{
+    if (iv->n == iv->cap) {
+        iv->cap = iv->cap == 0 ? 16 : iv->cap * 2;
+        iv->v = cf_xrealloc(iv->v, iv->cap * sizeof *iv->v);
+    }
+    iv->v[iv->n++] = *id;
+}
+
+enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_idvec todo = {0}, contents = {0};
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    pthread_mutex_lock(&s->ns_lock);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_idvec_push(&todo, id);
+    bool first = true;
+    /* Breadth-first over the subtree; todo grows as folders are opened. */
+    for (size_t i = 0; i < todo.n; i++) {
+        struct cf_node node = {0};
+        uint8_t key[32];
+        if ((st = cf_node_load(s, tk, &todo.v[i], &node)) != CF_OK) {
+            if (st == CF_ENOTFOUND && !first)
+                st = CF_ECORRUPT;
+            goto fail;
+        }
+        if (first && cf_id_is_zero(&node.parent)) {
+            cf_node_clear(&node);
+            st = CF_EDENIED;
+            goto fail;
+        }
+        first = false;
+        cf_key2(key, tenant, &node.id);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_NODES], (const char *)key, sizeof key);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_TRASH], (const char *)key, sizeof key);
+        if (node.trashed_at == 0) {
+            uint8_t ckey[64];
+            cf_children_key(tk, &node.parent, node.name, strlen(node.name), ckey);
+            rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)ckey, sizeof ckey);
+        }
+        if (node.type == CF_NODE_FILE) {
+            st = cf_versions_delete(s, tk, &node.id, b, &contents);
+        } else {
+            struct cf_iter it;
+            cf_iter_open(s, CF_CF_CHILDREN, key, sizeof key, &it);
+            for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+                size_t vl;
+                const char *v = rocksdb_iter_value(it.it, &vl);
+                struct cf_id cid;
+                if (vl != CF_ID_LEN) {
+                    st = CF_ECORRUPT;
+                    break;
+                }
+                memcpy(cid.b, v, CF_ID_LEN);
+                cf_idvec_push(&todo, &cid);
+            }
+            if (st == CF_OK)
+                st = cf_iter_status(&it);
+            cf_iter_close(&it);
+        }
+        cf_node_clear(&node);
+        if (st != CF_OK)
+            goto fail;
+    }
+    /* Step 1, crypto-shredding: the version records (the only copies of the wrapped data keys), the
+     * node records and index entries go in one synchronous batch, together with a pending-purge mark
+     * per content so that a crash before step 2 still gets its chunks collected. */
+    uint8_t mark[9];
+    mark[0] = CF_PENDING_PURGE;
+    cf_put_be64(mark + 1, cf_now_ms());
+    for (size_t i = 0; i < contents.n; i++) {
+        uint8_t pkey[32];
+        cf_key2(pkey, tenant, &contents.v[i]);
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey, (const char *)mark,
+                                  sizeof mark);
+    }
+    st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+    b = NULL;
+    if (st != CF_OK)
+        goto out;
+    /* Step 2: the chunks themselves, now undecryptable. */
+    for (size_t i = 0; i < contents.n && st == CF_OK; i++)
+        st = cf_content_destroy(s, tenant, &contents.v[i]);
+    goto out;
+fail:
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+out:
+    free(todo.v);
+    free(contents.v);
+    return st;
+}

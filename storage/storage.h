@@ -1,0 +1,248 @@
+/*
+ * storage.h: Coffer's encrypted store, the public interface of storage/.
+ *
+ * One RocksDB database with column families (docs/DESIGN.md lists every one, with its key and
+ * value layout). RocksDB keys hold only opaque ids, big-endian numbers and keyed hashes; every value
+ * that carries user data is a record sealed with AES-256-GCM under a subkey of its tenant's key, with
+ * the column family and the RocksDB key as additional data, so no value can be moved to another key.
+ * File content is cut into CF_CHUNK_SIZE chunks sealed under a random per-version data key.
+ *
+ * Key hierarchy: master key (file, outside the store) → KEK (HKDF) → global key and tenant keys
+ * (random, stored wrapped) → per-purpose subkeys (HKDF) → data keys (random, wrapped per version).
+ *
+ * Threads: every function may be called from any thread; RocksDB serialises what it must, and the
+ * store serialises namespace changes (names, moves, commits) with one internal mutex. Functions
+ * that write user content (chunk puts, commits, purges) are meant for worker threads, not event
+ * loops. Records returned to callers are owned by them and released with the matching _clear.
+ *
+ * This header knows nothing of HTTP; storage/ never includes anything from src/.
+ */
+#ifndef CF_STORAGE_H
+#define CF_STORAGE_H
+
+#include "base.h"
+#include "crypto.h"
+
+#define CF_CHUNK_SIZE (1u << 20)  /* plaintext bytes per content chunk (the last may be shorter) */
+#define CF_NAME_MAX 255           /* bytes in a node name */
+#define CF_CURSOR_LEN 32          /* bytes in a children-listing cursor */
+#define CF_RENAME_ATTEMPTS 1000   /* on_conflict=rename: "name (1)" … "name (999)" */
+
+struct cf_store;
+
+/* ---- store lifecycle ------------------------------------------------------------------------ */
+
+/* cf_store_create(dir, master): creates a new, empty store in dir (created 0700 if missing).
+ * CF_EEXIST if dir already holds a store. Thread: any, before any cf_store_open of dir. */
+enum cf_status cf_store_create(const char *dir, const struct cf_key *master) CF_WUR;
+
+/* cf_store_open(dir, master, out): opens an existing store. CF_ENOTFOUND if dir holds no store,
+ * CF_EBUSY if another process holds it, CF_ECRYPTO if master does not open it. On success *out
+ * owns the database and the unwrapped keys until cf_store_close. */
+enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struct cf_store **out) CF_WUR;
+
+/* cf_store_close(s): flushes and closes; wipes every key held in memory. NULL is ignored. */
+void cf_store_close(struct cf_store *s);
+
+/* cf_store_is_initialised(dir): whether dir already holds a store (without opening it). */
+bool cf_store_is_initialised(const char *dir);
+
+/* cf_store_collect_orphans(s, out_contents): deletes the chunks of every content that was being
+ * written when the process stopped (simple uploads in flight, interrupted purges). Call once after
+ * open, before serving. *out_contents receives how many contents were collected. */
+enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents) CF_WUR;
+
+/* ---- tenants --------------------------------------------------------------------------------- */
+
+struct cf_tenant {
+    struct cf_id id;
+    char *name;          /* [a-z0-9-]{1,63} */
+    uint64_t created_at; /* ms since epoch */
+    struct cf_id root;   /* root folder of the tenant space */
+};
+void cf_tenant_clear(struct cf_tenant *t);
+
+/* cf_tenant_create(s, name, out): a new tenant with a fresh random key and an empty tenant space.
+ * CF_EEXIST if the name is taken, CF_EINVAL if it is not a valid tenant name. */
+enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_tenant *out) CF_WUR;
+/* cf_tenant_find(s, name, n, out): resolves a name to a tenant id; CF_ENOTFOUND if none. */
+enum cf_status cf_tenant_find(struct cf_store *s, const char *name, size_t n, struct cf_id *out) CF_WUR;
+enum cf_status cf_tenant_get(struct cf_store *s, const struct cf_id *id, struct cf_tenant *out) CF_WUR;
+/* cf_tenant_list(s, out, n): every tenant, as a malloc'ed array of *n records (clear each, free). */
+enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t *n) CF_WUR;
+/* cf_tenant_valid_name(name, n): [a-z0-9-]{1,63}, not starting with '-'. */
+bool cf_tenant_valid_name(const char *name, size_t n);
+
+/* ---- users ----------------------------------------------------------------------------------- */
+
+enum cf_role { CF_ROLE_MEMBER = 0, CF_ROLE_ADMIN = 1, CF_ROLE_AUDITOR = 2 };
+enum cf_user_status { CF_USER_ACTIVE = 0, CF_USER_FROZEN = 1, CF_USER_OFFBOARDED = 2 };
+
+struct cf_user {
+    struct cf_id id;
+    struct cf_id tenant;
+    char *username;        /* [A-Za-z0-9._@-]{1,64}; unique per tenant, case-insensitively */
+    char *display_name;    /* free text, ≤ 255 bytes, may be NULL */
+    enum cf_role role;
+    enum cf_user_status status;
+    char *pwhash;          /* Argon2id encoded hash ("$argon2id$v=19$m=..."); wiped on clear */
+    uint64_t created_at;   /* ms since epoch */
+    uint64_t updated_at;   /* ms since epoch */
+    struct cf_id private_root; /* root folder of the user's private space */
+};
+void cf_user_clear(struct cf_user *u);
+
+/* cf_user_create(s, u): stores a new user in u->tenant; assigns u->id and creates the private space
+ * (u->private_root). CF_EEXIST if the username is taken in that tenant. */
+enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u) CF_WUR;
+/* cf_user_put(s, u): rewrites an existing user's record (role, status, names, password hash). The
+ * username index is not touched: usernames do not change. */
+enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u) CF_WUR;
+enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                           struct cf_user *out) CF_WUR;
+enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, const char *username, size_t n,
+                            struct cf_id *out) CF_WUR;
+/* cf_user_valid_name(name, n): [A-Za-z0-9._@-]{1,64}. */
+bool cf_user_valid_name(const char *name, size_t n);
+
+/* ---- sessions -------------------------------------------------------------------------------- */
+
+/* A session is found by the SHA-256 of its 256-bit token; the token itself is never stored. */
+struct cf_session {
+    uint8_t hash[CF_SHA256_LEN];      /* SHA-256(token): the key */
+    struct cf_id tenant;
+    struct cf_id user;
+    uint8_t csrf_hash[CF_SHA256_LEN]; /* SHA-256 of the session's CSRF token */
+    uint64_t created_at;              /* ms since epoch */
+    uint64_t expires_at;              /* ms since epoch */
+    char *ip;                         /* client address at login */
+    char *user_agent;                 /* at login, ≤ 512 bytes */
+};
+void cf_session_clear(struct cf_session *ss);
+enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss) CF_WUR;
+/* cf_session_get(s, hash, out): CF_ENOTFOUND if no such session (expiry is the caller's check). */
+enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out) CF_WUR;
+enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN]) CF_WUR;
+
+/* ---- nodes ----------------------------------------------------------------------------------- */
+
+enum cf_node_type { CF_NODE_FOLDER = 1, CF_NODE_FILE = 2 };
+enum cf_space_kind { CF_SPACE_NONE = 0, CF_SPACE_PRIVATE = 1, CF_SPACE_TENANT = 2 };
+
+struct cf_node {
+    struct cf_id id;
+    struct cf_id tenant;
+    struct cf_id parent;     /* zero for a space root */
+    struct cf_id owner;      /* the creating user; zero for the tenant space root */
+    enum cf_node_type type;
+    enum cf_space_kind root_kind; /* CF_SPACE_NONE except on space roots */
+    char *name;              /* validated name; "" for space roots */
+    uint64_t created_at;     /* ms since epoch */
+    uint64_t modified_at;    /* ms since epoch */
+    uint64_t trashed_at;     /* ms since epoch; 0 while live */
+    /* files only: a copy of the current version's summary */
+    uint32_t version;        /* current version number, from 1 */
+    uint64_t size;           /* bytes */
+    uint8_t sha256[CF_SHA256_LEN];
+    char *mime;              /* detected type, e.g. "image/png" */
+};
+void cf_node_clear(struct cf_node *n);
+
+/* cf_node_get(s, tenant, id, out): CF_ENOTFOUND if no such node in that tenant (trashed nodes are
+ * returned; callers decide what a trashed node means). */
+enum cf_status cf_node_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                           struct cf_node *out) CF_WUR;
+/* cf_node_find_child(s, tenant, parent, name, n, out): the id of parent's live child named name. */
+enum cf_status cf_node_find_child(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                  const char *name, size_t n, struct cf_id *out) CF_WUR;
+/* cf_folder_create(s, tenant, parent, name, n, owner, out): CF_EEXIST if the name is taken,
+ * CF_ENOTFOUND if parent is not a live folder. The name must already be validated. */
+enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                const char *name, size_t n, const struct cf_id *owner, struct cf_node *out) CF_WUR;
+
+/* cf_children_list(s, tenant, parent, cursor, limit, items, n, next): up to limit live children of
+ * parent in a stable order (by keyed hash of the name), starting after cursor (NULL: from the
+ * start). *items is a malloc'ed array of *n nodes (clear each, free the array). *has_more says
+ * whether a further page exists; next then holds its cursor. */
+enum cf_status cf_children_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                                const uint8_t *cursor, size_t limit, struct cf_node **items, size_t *n,
+                                uint8_t next[CF_CURSOR_LEN], bool *has_more) CF_WUR;
+
+/* cf_node_move(s, tenant, id, new_parent, new_name, n, out): rename and/or move (NULL leaves that
+ * part unchanged). CF_EEXIST on a name conflict, CF_EINVAL when a folder would move into itself or
+ * its subtree, CF_ENOTFOUND when the node or the target is gone. *out gets the updated node. */
+enum cf_status cf_node_move(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            const struct cf_id *new_parent, const char *new_name, size_t n,
+                            struct cf_node *out) CF_WUR;
+
+/* cf_node_trash(s, tenant, id): moves a node (and so its subtree) to the trash: it leaves its
+ * folder, its name becomes free, its record is kept with trashed_at set. */
+enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+
+/* cf_node_purge(s, tenant, id): destroys a node and its whole subtree for good: first the data
+ * keys of every version (one synchronous batch), then the chunks. Worker threads only. */
+enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+
+/* ---- content: writing ------------------------------------------------------------------------ */
+
+/* An upload writes sealed chunks under a fresh content id and data key, then commits them into the
+ * namespace in one synchronous batch. Until the commit nothing of it is visible; if the process
+ * dies first, cf_store_collect_orphans deletes its chunks. */
+struct cf_upload;
+
+enum cf_conflict { CF_CONFLICT_FAIL = 0, CF_CONFLICT_RENAME = 1, CF_CONFLICT_REPLACE = 2 };
+
+/* cf_upload_begin(s, tenant, out): a new upload (records it as pending, durably enough that a crash
+ * leaves no untracked chunk). */
+enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, struct cf_upload **out) CF_WUR;
+/* cf_upload_put_chunk(u, index, pt, n, last): seals and writes chunk index (n ≤ CF_CHUNK_SIZE; every
+ * chunk but the last is exactly CF_CHUNK_SIZE). Writing the same index again replaces it. */
+enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const void *pt, size_t n, bool last) CF_WUR;
+
+struct cf_commit {
+    struct cf_id parent;          /* target folder */
+    const char *name;             /* validated name */
+    size_t name_len;
+    enum cf_conflict on_conflict;
+    struct cf_id uploader;        /* owner of a new node; uploader of the version */
+    uint64_t size;                /* total plaintext bytes */
+    uint8_t sha256[CF_SHA256_LEN];
+    const char *mime;             /* detected type */
+    /* may_replace(ctx, existing): asked, under the namespace lock, before a replace adds a version to
+     * an existing file; false makes the commit fail with CF_EDENIED. NULL allows. */
+    bool (*may_replace)(void *ctx, const struct cf_node *existing);
+    void *ctx;
+};
+
+/* cf_upload_commit(u, c, out): makes the upload visible as a new file or a new version, in one
+ * synchronous batch. The chunks 0..n-1 for c->size must all have been written. CF_EEXIST on a
+ * conflict under CF_CONFLICT_FAIL (or a folder in the way of a replace), CF_ENOTFOUND if the
+ * parent vanished. On success *out is the resulting node; u is spent (free it). */
+enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, struct cf_node *out) CF_WUR;
+/* cf_upload_abort(u): deletes whatever chunks were written (uncommitted uploads only). */
+void cf_upload_abort(struct cf_upload *u);
+/* cf_upload_free(u): releases u and wipes its data key. NULL is ignored. */
+void cf_upload_free(struct cf_upload *u);
+
+/* ---- content: reading ------------------------------------------------------------------------ */
+
+struct cf_reader;
+
+/* cf_reader_open(s, tenant, file, version, out): opens version (0 = the node's current) of a file
+ * for reading; unwraps its data key. CF_ENOTFOUND if the file or version does not exist. */
+enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                              uint32_t version, struct cf_reader **out) CF_WUR;
+uint64_t cf_reader_size(const struct cf_reader *r);
+uint32_t cf_reader_chunk_count(const struct cf_reader *r);
+/* cf_reader_chunk(r, index, out, len): reads, verifies and decrypts one chunk into out (room for
+ * CF_CHUNK_SIZE bytes); *len gets its length. CF_ECORRUPT if the chunk is missing, altered, moved,
+ * reordered or of the wrong length, never wrong bytes. Worker threads only (disk reads). */
+enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len) CF_WUR;
+void cf_reader_free(struct cf_reader *r);
+
+/* ---- maintenance ----------------------------------------------------------------------------- */
+
+/* cf_store_flush(s): flushes memtables and syncs the WAL (used before a clean shutdown). */
+enum cf_status cf_store_flush(struct cf_store *s) CF_WUR;
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * store_internal.h: what the storage modules share and nothing outside storage/ may see: the
+ * RocksDB handles and column-family table, the unwrapped keys, and the sealed-record helpers.
+ *
+ * Column families (docs/DESIGN.md has the full layout; T = tenant id, 16 bytes):
+ *   default       "format" → "coffer-store-v1"
+ *   keys          "global" → wrapped global key;  "t" T → wrapped tenant key
+ *   tenants       T → sealed tenant record (sealed with the global record key)
+ *   tenant_names  HMAC(global name key, name) → T
+ *   users         T user → sealed user record
+ *   user_names    T HMAC(index key, lower(username)) → user id
+ *   sessions      SHA-256(token) → T ‖ sealed session record
+ *   nodes         T node → sealed node record
+ *   children      T parent HMAC(index key, name) → child id
+ *   versions      T file version:u32 → sealed version record (holds the wrapped data key)
+ *   chunks        T content index:u32 → 0x01 ‖ nonce ‖ ciphertext ‖ tag   (integrated blob files)
+ *   pending       T content → kind:u8 ‖ since:u64   (contents whose chunks may be orphans)
+ *   trash         T node → trashed_at:u64
+ */
+#ifndef CF_STORE_INTERNAL_H
+#define CF_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <string.h>
+
+#include "record.h"
+#include "storage.h"
+
+enum cf_cf {
+    CF_CF_DEFAULT,
+    CF_CF_KEYS,
+    CF_CF_TENANTS,
+    CF_CF_TENANT_NAMES,
+    CF_CF_USERS,
+    CF_CF_USER_NAMES,
+    CF_CF_SESSIONS,
+    CF_CF_NODES,
+    CF_CF_CHILDREN,
+    CF_CF_VERSIONS,
+    CF_CF_CHUNKS,
+    CF_CF_PENDING,
+    CF_CF_TRASH,
+    CF_CF_COUNT
+};
+
+/* Per-tenant subkeys, derived once from the unwrapped tenant key (which is then wiped). */
+struct cf_tkeys {
+    struct cf_id tenant;
+    struct cf_key record; /* seals records */
+    struct cf_key index;  /* keyed hashes of names for lookups */
+    struct cf_key dek;    /* wraps per-version data keys */
+};
+
+struct cf_store {
+    char *dir;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_options_t *cf_opts[CF_CF_COUNT];
+    rocksdb_column_family_handle_t *cf[CF_CF_COUNT];
+    rocksdb_block_based_table_options_t *table_opts;
+    rocksdb_cache_t *block_cache;
+    rocksdb_writeoptions_t *wo;      /* not synced: chunks, pending marks */
+    rocksdb_writeoptions_t *wo_sync; /* synced: every commit that makes something visible */
+    rocksdb_readoptions_t *ro;
+    struct cf_key kek;          /* wraps tenant keys and the global key */
+    struct cf_key global_record; /* seals global records (tenants) */
+    struct cf_key global_index;  /* keyed hash of tenant names */
+    pthread_mutex_t ns_lock;     /* serialises every namespace change */
+    pthread_rwlock_t tk_lock;    /* guards tk/ntk; entries never move once added */
+    struct cf_tkeys **tk;
+    size_t ntk, captk;
+};
+
+extern const char *const cf_cf_names[CF_CF_COUNT];
+
+/* Pending kinds (the first byte of a pending value). */
+enum { CF_PENDING_UPLOAD = 'U', CF_PENDING_PURGE = 'P' };
+
+/* Tenant subkeys for tenant, loading and unwrapping them on first use. The pointer stays valid
+ * until cf_store_close. CF_ENOTFOUND if the tenant has no key. */
+enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_tkeys **out) CF_WUR;
+/* Creates, wraps and stores (in batch) a fresh key for a new tenant; returns its subkeys. */
+const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, rocksdb_writebatch_t *b);
+
+/* Raw RocksDB access; errptr never leaves these. */
+enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, char **val,
+                         size_t *vlen) CF_WUR;
+enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
+                         size_t vlen, bool sync) CF_WUR;
+/* An iterator over cf limited to keys starting with prefix (bounds owned by the returned struct). */
+struct cf_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ro;
+    uint8_t upper[64]; /* exclusive upper bound: prefix + 1 */
+    size_t upper_len;
+    size_t prefix_len;
+};
+void cf_iter_open(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen, struct cf_iter *it);
+void cf_iter_close(struct cf_iter *it);
+enum cf_status cf_iter_status(struct cf_iter *it) CF_WUR;
+
+/* Sealed records: AAD = cf name ‖ 0x00 ‖ key. */
+void cf_seal_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, enum cf_cf cf, const struct cf_key *k,
+                       const void *key, size_t klen, const struct cf_rec_w *rec, const void *prefix,
+                       size_t prefix_len);
+/* cf_unseal(cf, k, key, klen, val, vlen, out, outlen): opens a sealed value (after any plaintext
+ * prefix the caller has already stripped). *out is malloc'ed; free with cf_free_secret. */
+enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key, size_t klen, const uint8_t *val,
+                         size_t vlen, uint8_t **out, size_t *outlen) CF_WUR;
+/* cf_get_sealed(s, cf, k, key, klen, out, outlen): get + unseal. */
+enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_key *k, const void *key,
+                             size_t klen, uint8_t **out, size_t *outlen) CF_WUR;
+
+/* Key builders. */
+static inline void cf_key2(uint8_t out[32], const struct cf_id *a, const struct cf_id *b)
+{
+    memcpy(out, a->b, 16);
+    memcpy(out + 16, b->b, 16);
+}
+
+/* Node records (node.c) shared with content.c and ident.c. */
+void cf_node_encode(const struct cf_node *n, struct cf_rec_w *w);
+enum cf_status cf_node_decode(const uint8_t *p, size_t n, struct cf_node *out) CF_WUR;
+void cf_node_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                       const struct cf_node *n);
+/* Keyed hash of a name inside parent for the children index: key = T parent mac (64 bytes). */
+void cf_children_key(const struct cf_tkeys *tk, const struct cf_id *parent, const char *name, size_t n,
+                     uint8_t out[64]);
+/* cf_node_load(s, tk, id, out): get + unseal + decode a node of tk's tenant. */
+enum cf_status cf_node_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
+                            struct cf_node *out) CF_WUR;
+/* cf_child_by_key(s, key, out): the child id under a children key; CF_ENOTFOUND if the name is free. */
+enum cf_status cf_child_by_key(struct cf_store *s, const uint8_t key[64], struct cf_id *out) CF_WUR;
+/* cf_live_folder(s, tk, id, out): loads id and checks it is a live folder (else CF_ENOTFOUND).
+ * Callers hold ns_lock when they act on the answer. */
+enum cf_status cf_live_folder(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
+                              struct cf_node *out) CF_WUR;
+/* cf_put_child(b, s, key, id): adds a children entry to b. */
+void cf_put_child(rocksdb_writebatch_t *b, struct cf_store *s, const uint8_t key[64], const struct cf_id *id);
+/* A new space root (folder with no parent) of the given kind, put into b. */
+void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                    enum cf_space_kind kind, const struct cf_id *owner, struct cf_id *out);
+
+/* A growable vector of ids. */
+struct cf_idvec {
+    struct cf_id *v;
+    size_t n, cap;
+};
+void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id);
+
+/* content.c: deletes (into b) every version record of file and collects their content ids. */
+enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                                  rocksdb_writebatch_t *b, struct cf_idvec *contents) CF_WUR;
+/* content.c: deletes a content's chunks and its pending mark (synchronously). */
+enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content) CF_WUR;
+
+#endif
