@@ -31,6 +31,7 @@
 #include "http.h"
 #include "log.h"
 #include "route.h"
+#include "sniff.h"
 #include "tls.h"
 #include "web.h"
 #include "work.h"
@@ -446,7 +447,7 @@ int cf_serve(struct cf_config *cfg)
 
     setup_h2o(cfg);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
-    cf_work_start(cores() < 2 ? 2 : cores());
+    cf_work_start(cores() < 2 ? 2 : cores(), cf_sniff_thread_end);
     cf_srv->nloops = n;
     cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
     for (unsigned i = 0; i < n; i++)

@@ -17,6 +17,7 @@ static size_t queued;
 static bool stopping;
 static pthread_t *threads;
 static unsigned nthreads;
+static void (*thread_exit)(void);
 
 static void *worker_main(void *arg)
 {
@@ -27,6 +28,8 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&cond, &lock);
         if (head == NULL) {
             pthread_mutex_unlock(&lock);
+            if (thread_exit != NULL)
+                thread_exit();
             return NULL;
         }
         struct cf_job *job = head;
@@ -45,8 +48,9 @@ static void *worker_main(void *arg)
     }
 }
 
-void cf_work_start(unsigned n)
+void cf_work_start(unsigned n, void (*on_exit)(void))
 {
+    thread_exit = on_exit;
     nthreads = n == 0 ? 1 : n;
     threads = cf_xcalloc(nthreads, sizeof *threads);
     stopping = false;

@@ -24,8 +24,9 @@ struct cf_job {
     struct cf_job *next;                 /* pool queue link (private) */
 };
 
-/* cf_work_start(n): starts n worker threads. Call once, before any submit. */
-void cf_work_start(unsigned n);
+/* cf_work_start(n, on_exit): starts n worker threads. Call once, before any submit. on_exit (may be
+ * NULL) runs on each worker thread as it ends, to release per-thread caches (libmagic cookies). */
+void cf_work_start(unsigned n, void (*on_exit)(void));
 /* cf_work_stop(): lets the queued jobs finish, then joins the workers. */
 void cf_work_stop(void);
 /* cf_work_submit(job): queue job. Any thread; from a loop thread set job->reply_to first. */

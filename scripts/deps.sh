@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# scripts/deps.sh [run|test|bench]: installs the Debian packages Coffer needs for that purpose.
+# Idempotent and quick when everything is present: apt-get runs only for what is missing.
+set -euo pipefail
+
+purpose="${1:-run}"
+build=(meson ninja-build pkg-config gcc libc6-dev
+       libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
+       openssl)
+test_extra=(curl nghttp2-client nodejs)
+bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
+
+pkgs=("${build[@]}")
+case "$purpose" in
+  run) ;;
+  test) pkgs+=("${test_extra[@]}") ;;
+  bench) pkgs+=("${test_extra[@]}" "${bench_extra[@]}") ;;
+  *) echo "usage: scripts/deps.sh [run|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# Node may come from another Debian-format repository (nodesource) under the same package name;
+# any node ≥ 18 will do for the test clients.
+if command -v node >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# scripts/run.sh: installs what is missing, builds a release build, and on the first run creates
+# var/ with a self-signed certificate, a master key, a configuration and an admin account (whose
+# password is printed once; set COFFER_ADMIN_PASSWORD to choose it). Then serves
+# https://localhost:8443 in the foreground. Ctrl-C stops it gracefully.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top="$PWD"
+
+scripts/deps.sh run
+
+if [ ! -f build-release/build.ninja ]; then
+  meson setup build-release --buildtype=release >/dev/null
+fi
+ninja -C build-release >/dev/null
+
+var="$top/var"
+mkdir -p "$var"
+chmod 700 "$var"
+if [ ! -f "$var/tls/cert.pem" ]; then
+  mkdir -p "$var/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$var/tls/key.pem" -out "$var/tls/cert.pem" 2>/dev/null
+  chmod 600 "$var/tls/key.pem"
+fi
+if [ ! -f "$var/coffer.yaml" ]; then
+  cat > "$var/coffer.yaml" <<YAML
+# Created by scripts/run.sh; see conf/coffer.yaml for every key.
+listen: ["127.0.0.1:8443"]
+public_url: "https://localhost:8443"
+tls: { certificate: tls/cert.pem, key: tls/key.pem }
+data_dir: data
+master_key_file: master.key
+web_dir: "$top/web"
+log: { access: access.log }
+YAML
+fi
+if [ ! -f "$var/data/CURRENT" ]; then
+  build-release/src/coffer init -c "$var/coffer.yaml"
+fi
+echo "serving https://localhost:8443 (Ctrl-C to stop)"
+exec build-release/src/coffer serve -c "$var/coffer.yaml"

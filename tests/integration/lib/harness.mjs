@@ -1,0 +1,289 @@
+// harness.mjs: starts a real `coffer` server on 127.0.0.1 with a fresh data directory and drives it
+// with real clients (Node's http2 and https modules, curl, nghttp).
+//
+// Every server started here is stopped by its test file; stop() asserts a clean exit (code 0) and that
+// the sanitizers (when the binary is an ASan/UBSan build) reported nothing.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../../..');
+export const coffer = process.env.COFFER_BIN || path.join(repoRoot, 'build/src/coffer');
+export const dbtool = process.env.COFFER_DBTOOL || path.join(path.dirname(coffer), '../tests/tools/cf-dbtool');
+export const ADMIN_PASSWORD = 'admin-password-1';
+
+const tmpRoot = process.env.COFFER_TEST_TMP || path.join(os.tmpdir(), 'coffer-tests');
+fs.mkdirSync(tmpRoot, { recursive: true });
+
+let certCache = null;
+/** A self-signed ECDSA certificate for localhost, made once per test process. */
+export function certificate() {
+  if (certCache) return certCache;
+  const dir = fs.mkdtempSync(path.join(tmpRoot, 'cert-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  certCache = { dir, cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+  return certCache;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+/** Serialises a plain object as the YAML subset the config needs (maps, lists, scalars). */
+export function toYaml(obj, indent = '') {
+  let out = '';
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) out += `${indent}${k}: [${v.map((x) => JSON.stringify(String(x))).join(', ')}]\n`;
+    else if (v !== null && typeof v === 'object') out += `${indent}${k}:\n${toYaml(v, indent + '  ')}`;
+    else out += `${indent}${k}: ${JSON.stringify(String(v))}\n`;
+  }
+  return out;
+}
+
+function sanitizerReport(text) {
+  return /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/.test(text);
+}
+
+/** Runs the coffer CLI synchronously; returns {status, stdout, stderr}. */
+export function cli(args, env = {}) {
+  const r = spawnSync(coffer, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120000 });
+  if (sanitizerReport(r.stderr || '')) throw new Error(`sanitizer report from coffer ${args.join(' ')}:\n${r.stderr}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export class Server {
+  /**
+   * opts.config: extra configuration merged over the defaults (deep for maps).
+   * opts.dir: reuse a directory (restart over existing data).
+   */
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.dir = opts.dir || fs.mkdtempSync(path.join(tmpRoot, 'srv-'));
+    this.stderr = '';
+    this.sessions = [];
+  }
+
+  get dataDir() { return path.join(this.dir, 'data'); }
+  get configPath() { return path.join(this.dir, 'coffer.yaml'); }
+  get url() { return `https://127.0.0.1:${this.port}`; }
+
+  writeConfig(port) {
+    const c = certificate();
+    const base = {
+      listen: [`127.0.0.1:${port}`],
+      public_url: `https://127.0.0.1:${port}`,
+      tls: { certificate: c.cert, key: c.key },
+      data_dir: 'data',
+      master_key_file: 'master.key',
+      threads: 2,
+      limits: { max_request_body_bytes: '16MiB' },
+      auth: { argon2_memory: '8MiB', argon2_iterations: 1 },
+      log: { access: 'access.log', level: 'info' },
+    };
+    const merged = { ...base };
+    for (const [k, v] of Object.entries(this.opts.config || {})) {
+      merged[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? { ...base[k], ...v } : v;
+    }
+    fs.writeFileSync(this.configPath, toYaml(merged));
+  }
+
+  async start() {
+    this.port = this.port || await freePort();
+    this.writeConfig(this.port);
+    if (!fs.existsSync(path.join(this.dataDir, 'CURRENT'))) {
+      const r = cli(['init', '-c', this.configPath], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
+      if (r.status !== 0) throw new Error(`coffer init failed (${r.status}): ${r.stderr}`);
+    }
+    this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      if (this.proc.exitCode !== null) throw new Error(`coffer serve exited early:\n${this.stderr}`);
+      try {
+        const r = await this.request('GET', '/healthz', { h1: true });
+        if (r.status === 200) break;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`coffer serve did not come up:\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this;
+  }
+
+  /** Sends a signal and waits for the exit; asserts code 0 and no sanitizer report. */
+  async stop(signal = 'SIGTERM') {
+    this.closeSessions();
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill(signal);
+    const { code } = await this.exited;
+    if (code !== 0) throw new Error(`coffer serve exited with ${code} on ${signal}:\n${this.stderr.slice(-4000)}`);
+    if (sanitizerReport(this.stderr)) throw new Error(`sanitizer report:\n${this.stderr}`);
+  }
+
+  /** SIGKILL: no clean exit expected. */
+  async kill() {
+    this.closeSessions();
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  closeSessions() {
+    for (const s of this.sessions) s.close();
+    this.sessions = [];
+    if (this.h2) { this.h2.close(); this.h2 = null; }
+  }
+
+  cleanup() { fs.rmSync(this.dir, { recursive: true, force: true }); }
+
+  h2session() {
+    if (!this.h2 || this.h2.closed || this.h2.destroyed) {
+      this.h2 = http2.connect(this.url, { rejectUnauthorized: false });
+      this.h2.on('error', () => {});
+    }
+    return this.h2;
+  }
+
+  /**
+   * One request. opts: headers, body (Buffer|string|object → JSON), h1 (use HTTP/1.1), token (bearer),
+   * newSession (a fresh h2 connection, closed after).
+   * Resolves {status, headers, body: Buffer, json()}; rejects on a transport error (reset, abort).
+   */
+  request(method, urlPath, opts = {}) {
+    let body = opts.body;
+    const headers = { ...(opts.headers || {}) };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    if (body !== undefined && !Buffer.isBuffer(body) && typeof body !== 'string') {
+      body = JSON.stringify(body);
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+    const wrap = (status, hdrs, chunks) => {
+      const buf = Buffer.concat(chunks);
+      return { status, headers: hdrs, body: buf, json: () => JSON.parse(buf.toString('utf8')), text: () => buf.toString('utf8') };
+    };
+    if (opts.h1) {
+      return new Promise((resolve, reject) => {
+        const req = https.request(this.url + urlPath, { method, headers, rejectUnauthorized: false, agent: false }, (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => resolve(wrap(res.statusCode, res.headers, chunks)));
+          res.on('error', reject);
+          res.on('aborted', () => reject(new Error('aborted')));
+        });
+        req.on('error', reject);
+        if (body !== undefined) req.end(body); else req.end();
+      });
+    }
+    return new Promise((resolve, reject) => {
+      const session = opts.newSession ? http2.connect(this.url, { rejectUnauthorized: false }) : this.h2session();
+      if (opts.newSession) session.on('error', reject);
+      const req = session.request({ ':method': method, ':path': urlPath, ...headers }, { endStream: body === undefined });
+      let status, hdrs;
+      const chunks = [];
+      req.on('response', (h) => { status = h[':status']; hdrs = h; });
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => { if (opts.newSession) session.close(); resolve(wrap(status, hdrs, chunks)); });
+      req.on('error', (e) => { if (opts.newSession) session.close(); reject(e); });
+      req.on('close', () => {
+        if (req.rstCode && req.rstCode !== http2.constants.NGHTTP2_NO_ERROR) reject(Object.assign(new Error(`stream reset ${req.rstCode}`), { rstCode: req.rstCode, partial: Buffer.concat(chunks), status }));
+      });
+      if (body !== undefined) req.end(body);
+    });
+  }
+
+  async login(username = 'admin', password = ADMIN_PASSWORD, tenant) {
+    const r = await this.request('POST', '/api/v1/auth/login', { body: { username, password, ...(tenant ? { tenant } : {}) } });
+    if (r.status !== 200) throw new Error(`login ${username} failed: ${r.status} ${r.text()}`);
+    return r.json();
+  }
+
+  /** A small API client bound to one bearer token. */
+  client(token) {
+    const s = this;
+    return {
+      token,
+      req: (method, p, opts = {}) => s.request(method, p, { ...opts, token }),
+      async spaces() { return (await s.request('GET', '/api/v1/spaces', { token })).json(); },
+      async mkdir(parent, name) { return s.request('POST', '/api/v1/folders', { token, body: { parent, name } }); },
+      async upload(parent, name, data, extra = '') {
+        return s.request('POST', `/api/v1/files?parent=${parent}&name=${encodeURIComponent(name)}${extra}`, { token, body: Buffer.from(data) });
+      },
+      async children(id, q = '') { return s.request('GET', `/api/v1/nodes/${id}/children${q}`, { token }); },
+      async download(id, opts = {}) { return s.request('GET', `/api/v1/files/${id}/content`, { ...opts, token }); },
+      async node(id) { return s.request('GET', `/api/v1/nodes/${id}`, { token }); },
+    };
+  }
+}
+
+/** Starts a server and logs in as admin: {server, admin (client), me, spaces}. */
+export async function startWithAdmin(opts = {}) {
+  const server = await new Server(opts).start();
+  const login = await server.login();
+  const admin = server.client(login.token);
+  const spaces = await admin.spaces();
+  return { server, admin, login, spaces };
+}
+
+/** Runs curl; returns {status (exit code), stdout (Buffer), stderr}. */
+export function curl(args, opts = {}) {
+  const r = spawnSync('curl', ['-sk', ...args], { timeout: opts.timeout || 120000, maxBuffer: 1 << 30 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr ? r.stderr.toString() : '' };
+}
+
+export function sha256(buf) { return crypto.createHash('sha256').update(buf).digest('hex'); }
+
+/** Deterministic pseudo-random bytes (so failures reproduce). */
+export function bytes(n, seed = 1) {
+  const out = Buffer.alloc(n);
+  let block = Buffer.alloc(0), off = 0, counter = 0;
+  for (let i = 0; i < n; i++) {
+    if (off === block.length) {
+      block = crypto.createHash('sha256').update(`${seed}:${counter++}`).digest();
+      off = 0;
+    }
+    out[i] = block[off++];
+  }
+  return out;
+}
+
+/** Fast large deterministic buffer (AES-CTR keystream). */
+export function bigBytes(n, seed = 1) {
+  const key = crypto.createHash('sha256').update(`key${seed}`).digest();
+  const c = crypto.createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([c.update(Buffer.alloc(n)), c.final()]);
+}
+
+/** Recursively lists every regular file under dir. */
+export function walkFiles(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...walkFiles(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** Whether any file under dir contains needle (Buffer). */
+export function dirContains(dir, needle) {
+  for (const f of walkFiles(dir)) {
+    if (fs.readFileSync(f).includes(needle)) return f;
+  }
+  return null;
+}
+
+export const CHUNK = 1 << 20;
