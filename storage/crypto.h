@@ -63,8 +63,8 @@ struct cf_hash;
 enum cf_hash_alg { CF_HASH_SHA256, CF_HASH_SHA1 };
 struct cf_hash *cf_hash_new(enum cf_hash_alg alg);
 void cf_hash_update(struct cf_hash *h, const void *p, size_t n);
-/* cf_hash_final(h, out): writes the digest (32 or 20 bytes) and returns its length; h may be reused
- * only after cf_hash_reset. */
+/* cf_hash_final(h, out): writes the digest (32 or 20 bytes) and returns its length; h is spent
+ * (free it). */
 size_t cf_hash_final(struct cf_hash *h, uint8_t *out);
 void cf_hash_free(struct cf_hash *h);
 /* cf_hash_copy(h): an independent copy of the running state (to checksum a tail without ending h). */

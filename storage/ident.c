@@ -143,11 +143,16 @@ unlock:
 enum cf_status cf_tenant_find(struct cf_store *s, const char *name, size_t n, struct cf_id *out)
 {
     uint8_t mac[32];
-    char *val;
+    char *val, lower[TENANT_NAME_MAX];
     size_t vlen;
-    if (!cf_tenant_valid_name(name, n))
+    /* Stored names are lower case; a lookup folds case first, so "ACME" finds "acme". */
+    if (n == 0 || n > TENANT_NAME_MAX)
         return CF_ENOTFOUND;
-    name_mac(&s->global_index, "tenant", name, n, mac);
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    if (!cf_tenant_valid_name(lower, n))
+        return CF_ENOTFOUND;
+    name_mac(&s->global_index, "tenant", lower, n, mac);
     enum cf_status st = cf_db_get(s, CF_CF_TENANT_NAMES, mac, sizeof mac, &val, &vlen);
     if (st != CF_OK)
         return st;
@@ -366,9 +371,16 @@ unlock:
 enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u)
 {
     const struct cf_tkeys *tk;
+    uint8_t key[32];
+    char *val;
+    size_t vlen;
     enum cf_status st = cf_tkeys_get(s, &u->tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
+    cf_key2(key, &u->tenant, &u->id);
+    if ((st = cf_db_get(s, CF_CF_USERS, key, sizeof key, &val, &vlen)) != CF_OK)
+        return st; /* never create a user record without its username index */
+    free(val);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     user_batch_put(b, s, tk, u);
     st = cf_db_write(s, b, true);

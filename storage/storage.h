@@ -95,8 +95,9 @@ void cf_user_clear(struct cf_user *u);
 /* cf_user_create(s, u): stores a new user in u->tenant; assigns u->id and creates the private space
  * (u->private_root). CF_EEXIST if the username is taken in that tenant. */
 enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u) CF_WUR;
-/* cf_user_put(s, u): rewrites an existing user's record (role, status, names, password hash). The
- * username index is not touched: usernames do not change. */
+/* cf_user_put(s, u): rewrites an existing user's record (role, status, names, password hash);
+ * CF_ENOTFOUND if the user does not exist. The username index is not touched: usernames do not
+ * change. */
 enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u) CF_WUR;
 enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
                            struct cf_user *out) CF_WUR;
@@ -242,7 +243,8 @@ void cf_reader_free(struct cf_reader *r);
 
 /* ---- maintenance ----------------------------------------------------------------------------- */
 
-/* cf_store_flush(s): flushes memtables and syncs the WAL (used before a clean shutdown). */
+/* cf_store_flush(s): flushes every memtable to SST/blob files and waits (used before a clean
+ * shutdown; the WAL already holds every synced commit). */
 enum cf_status cf_store_flush(struct cf_store *s) CF_WUR;
 
 #endif

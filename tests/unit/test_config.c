@@ -1,0 +1,148 @@
+/*
+ * test_config.c: strict configuration parsing (src/config.c): values, defaults, and the exact
+ * "FILE:LINE: key: what" message for every kind of mistake.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/cf-config-test-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+#define BASE "data_dir: data\nmaster_key_file: master.key\ntls: {certificate: c.pem, key: k.pem}\n"
+
+/* Loads text; expects failure with a message ending in want (after "FILE:"). */
+static void expect_error(const char *text, const char *want)
+{
+    struct cf_config c;
+    char *err = NULL;
+    const char *path = write_file("coffer.yaml", text);
+    enum cf_status st = cf_config_load(path, &c, &err);
+    size_t pl = strlen(path);
+    bool ok = st == CF_EINVAL && err != NULL && strncmp(err, path, pl) == 0 && strcmp(err + pl, want) == 0;
+    CHECK(ok, "error \"%s\"", want);
+    if (!ok)
+        printf("#   got: %s\n", err != NULL ? err : "(success)");
+    if (st == CF_OK)
+        cf_config_clear(&c);
+    free(err);
+}
+
+static void defaults_and_values(void)
+{
+    struct cf_config c;
+    char *err = NULL;
+    const char *path = write_file("ok.yaml", BASE);
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "a minimal config loads");
+    CHECK_INT(c.nlisten, 1, "default listen has one address");
+    CHECK_STR(c.listen[0], "127.0.0.1:8443", "default listen");
+    CHECK_INT(c.limits.max_file_bytes, 10ull << 30, "default max_file_bytes 10GiB");
+    CHECK_INT(c.limits.max_request_body_bytes, 64ull << 20, "default max_request_body_bytes 64MiB");
+    CHECK_INT(c.shares.max_expiry_s, 7 * 86400, "default max_expiry 7d");
+    CHECK_INT(c.shares.code_length, 4, "default code_length 4");
+    CHECK_INT(c.audit.retention_s, 1095ull * 86400, "default retention 1095d");
+    CHECK_INT(c.scan.on_unscannable, CF_UNSCANNABLE_REJECT, "default on_unscannable reject");
+    char want[300];
+    snprintf(want, sizeof want, "%s/data", dir);
+    CHECK_STR(c.data_dir, want, "relative data_dir resolved against the config's directory");
+    cf_config_clear(&c);
+
+    path = write_file("full.yaml", "listen: [\"127.0.0.1:1\", \"[::1]:2\"]\n"
+                                   "public_url: \"https://files.example.org/\"\n"
+                                   "tls: {certificate: /etc/c.pem, key: /etc/k.pem}\n"
+                                   "data_dir: /srv/data\nmaster_key_file: /etc/mk\nthreads: 3\n"
+                                   "limits: {max_file_bytes: 2GiB, max_request_body_bytes: 512KiB, request_timeout: 2m}\n"
+                                   "scan: {database_dir: /db, on_unscannable: allow}\n"
+                                   "shares: {default_expiry: 1d, max_expiry: 30d, code_length: 16}\n"
+                                   "audit: {retention: 30d}\n"
+                                   "auth: {session_ttl: 1h, argon2_memory: 32MiB, argon2_iterations: 2}\n"
+                                   "log: {access: \"off\", level: warn}\n");
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "a full config loads");
+    CHECK_INT(c.nlisten, 2, "two listen addresses");
+    CHECK_STR(c.listen[1], "[::1]:2", "IPv6 listen address kept");
+    CHECK_STR(c.public_url, "https://files.example.org", "trailing slash of public_url removed");
+    CHECK_INT(c.threads, 3, "threads");
+    CHECK_INT(c.limits.max_file_bytes, 2ull << 30, "2GiB");
+    CHECK_INT(c.limits.max_request_body_bytes, 512 * 1024, "512KiB");
+    CHECK_INT(c.limits.request_timeout_ms, 120000, "2m in ms");
+    CHECK_INT(c.scan.on_unscannable, CF_UNSCANNABLE_ALLOW, "on_unscannable allow");
+    CHECK_INT(c.shares.max_expiry_s, 30 * 86400, "30d");
+    CHECK_INT(c.shares.code_length, 16, "code_length 16");
+    CHECK_INT(c.auth.argon2_memory_kib, 32 * 1024, "argon2_memory in KiB");
+    CHECK_INT(c.auth.argon2_iterations, 2, "argon2_iterations");
+    CHECK(c.log.access == NULL, "access log off");
+    CHECK_INT(c.log.level, 2, "level warn");
+    cf_config_clear(&c);
+}
+
+static void errors(void)
+{
+    expect_error(BASE "bogus: 1\n", ":4: bogus: unknown key");
+    expect_error(BASE "limits:\n  nope: 1\n", ":5: limits.nope: unknown key");
+    expect_error(BASE "limits: {max_file_bytes: 10XB}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
+    expect_error(BASE "limits: {max_file_bytes: -1}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
+    expect_error(BASE "shares: {max_expiry: 7 days}\n", ":4: shares.max_expiry: expected a duration like 7d");
+    expect_error(BASE "shares: {max_expiry: 7}\n", ":4: shares.max_expiry: expected a duration like 7d");
+    expect_error(BASE "shares: {code_length: 3}\n", ":4: shares.code_length: must be between 4 and 16");
+    expect_error(BASE "shares: {code_length: 17}\n", ":4: shares.code_length: must be between 4 and 16");
+    expect_error(BASE "shares: {default_expiry: 8d}\n", ": shares.default_expiry: must not exceed shares.max_expiry");
+    expect_error(BASE "threads: many\n", ":4: threads: expected a whole number");
+    expect_error(BASE "listen: 5\n", ":4: listen: expected a list like [\"127.0.0.1:8443\"]");
+    expect_error(BASE "listen: []\n", ":4: listen: expected at least one host:port");
+    expect_error("data_dir: d\nmaster_key_file: mk\ntls: 5\n", ":3: tls: expected a mapping");
+    expect_error(BASE "data_dir: other\n", ":4: data_dir: duplicate key");
+    expect_error(BASE "scan: {on_unscannable: maybe}\n", ":4: scan.on_unscannable: expected one of: reject, allow");
+    expect_error(BASE "public_url: ftp://x\n", ": public_url: expected an http(s):// URL");
+    expect_error("master_key_file: mk\ntls: {certificate: c, key: k}\n", ": data_dir: required");
+    expect_error("data_dir: /srv/d\nmaster_key_file: /srv/d/mk\ntls: {certificate: c, key: k}\n",
+                 ": master_key_file: must be outside data_dir (a copy of the data must not carry its key)");
+    expect_error("", ": (top level): the file is empty");
+    expect_error("- a\n- b\n", ":1: (top level): expected a mapping of keys");
+    expect_error(BASE "limits: {max_file_bytes: [1}\n", ":4: did not find expected ',' or ']'");
+    expect_error(BASE "auth: {argon2_memory: 1KiB}\n", ":4: auth.argon2_memory: size out of range");
+}
+
+static void value_parsers(void)
+{
+    uint64_t v;
+    CHECK(cf_parse_size("0", &v) == CF_OK && v == 0, "size 0");
+    CHECK(cf_parse_size("64MiB", &v) == CF_OK && v == 64ull << 20, "size 64MiB");
+    CHECK(cf_parse_size("1TiB", &v) == CF_OK && v == 1ull << 40, "size 1TiB");
+    CHECK(cf_parse_size("5B", &v) == CF_OK && v == 5, "size 5B");
+    CHECK(cf_parse_size("64mib", &v) == CF_EINVAL, "units are case-sensitive");
+    CHECK(cf_parse_size("64 MiB", &v) == CF_EINVAL, "no space before the unit");
+    CHECK(cf_parse_size("99999999999999999999", &v) == CF_EINVAL, "overflow rejected");
+    CHECK(cf_parse_size("17179869184GiB", &v) == CF_EINVAL, "overflow after the multiplier rejected");
+    CHECK(cf_parse_duration("7d", &v) == CF_OK && v == 7 * 86400, "duration 7d");
+    CHECK(cf_parse_duration("90s", &v) == CF_OK && v == 90, "duration 90s");
+    CHECK(cf_parse_duration("15m", &v) == CF_OK && v == 900, "duration 15m");
+    CHECK(cf_parse_duration("d", &v) == CF_EINVAL, "duration without a number");
+    CHECK(cf_parse_duration("1w", &v) == CF_EINVAL, "unknown duration unit");
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    defaults_and_values();
+    errors();
+    value_parsers();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", dir);
+    return tap_done();
+}
