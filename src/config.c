@@ -91,12 +91,27 @@ static const struct field root_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+#define MAX_SEEN 64
+
 struct ctx {
     const char *file;    /* for messages */
     char *dir;           /* for relative paths */
     yaml_document_t *doc;
     char *err;           /* first error, malloc'ed */
+    struct {
+        char *path;      /* dotted key path, malloc'ed */
+        const yaml_node_t *node;
+    } seen[MAX_SEEN];    /* where each key was set, for checks that involve two keys */
+    size_t nseen;
 };
+
+static const yaml_node_t *seen_node(const struct ctx *c, const char *path)
+{
+    for (size_t i = 0; i < c->nseen; i++)
+        if (strcmp(c->seen[i].path, path) == 0)
+            return c->seen[i].node;
+    return NULL;
+}
 
 /* fail() then return from the calling void function. */
 #define FAIL_RETURN(...)                                                                                               \
@@ -313,10 +328,16 @@ static void walk(struct ctx *c, struct cf_config *cfg, const yaml_node_t *map, c
         const struct field *f = fields;
         while (f->key != NULL && strcmp(f->key, ks) != 0)
             f++;
-        if (f->key == NULL)
+        if (f->key == NULL) {
             fail(c, k, path, "unknown key");
-        else
+        } else {
+            if (c->nseen < MAX_SEEN) {
+                c->seen[c->nseen].path = cf_xstrdup(path);
+                c->seen[c->nseen].node = k;
+                c->nseen++;
+            }
             apply(c, cfg, f, v, path);
+        }
         free(path);
     }
 }
@@ -340,6 +361,77 @@ static void set_defaults(struct cf_config *cfg)
     cfg->log.access = cf_xstrdup("-");
 }
 
+/* Lexically normalised absolute path: no "." or ".." segments, no repeated or trailing "/". */
+static char *normalise(const char *p)
+{
+    size_t n = strlen(p);
+    char *out = cf_xmalloc(n + 2);
+    size_t o = 0;
+    const char *s = p;
+    while (*s != '\0') {
+        while (*s == '/')
+            s++;
+        const char *e = strchr(s, '/');
+        size_t l = e != NULL ? (size_t)(e - s) : strlen(s);
+        if (l == 0)
+            break;
+        if (l == 1 && s[0] == '.') {
+            /* skip */
+        } else if (l == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, s, l);
+            o += l;
+        }
+        s += l;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return out;
+}
+
+/* The canonical form of p: symlinks resolved for the longest existing prefix, the rest lexical. */
+static char *canonical(const char *p)
+{
+    char *norm = normalise(p);
+    size_t cut = strlen(norm);
+    for (;;) {
+        char saved = norm[cut];
+        norm[cut] = '\0';
+        char *real = realpath(cut == 0 ? "/" : norm, NULL);
+        norm[cut] = saved;
+        if (real != NULL) {
+            char *joined = cf_xasprintf("%s%s", strcmp(real, "/") == 0 ? "" : real, norm + cut);
+            free(real);
+            free(norm);
+            char *out = normalise(joined);
+            free(joined);
+            return out;
+        }
+        while (cut > 0 && norm[cut - 1] != '/')
+            cut--;
+        if (cut == 0)
+            return norm;
+        cut--;
+    }
+}
+
+/* Whether path is dir or below it, after normalisation and symlink resolution. */
+static bool path_inside(const char *path, const char *dir)
+{
+    char *p = canonical(path), *d = canonical(dir);
+    size_t dl = strlen(d);
+    bool inside = strcmp(d, "/") == 0 || (strncmp(p, d, dl) == 0 && (p[dl] == '/' || p[dl] == '\0'));
+    free(p);
+    free(d);
+    return inside;
+}
+
 /* Checks that need more than one key, and required keys. */
 static void validate(struct ctx *c, struct cf_config *cfg)
 {
@@ -351,16 +443,18 @@ static void validate(struct ctx *c, struct cf_config *cfg)
         FAIL_RETURN(c, NULL, "tls.certificate", "required");
     if (cfg->tls_key == NULL)
         FAIL_RETURN(c, NULL, "tls.key", "required");
-    if (cfg->shares.default_expiry_s > cfg->shares.max_expiry_s)
-        FAIL_RETURN(c, NULL, "shares.default_expiry", "must not exceed shares.max_expiry");
-    size_t dl = strlen(cfg->data_dir);
-    if (strncmp(cfg->master_key_file, cfg->data_dir, dl) == 0 &&
-        (cfg->master_key_file[dl] == '/' || cfg->master_key_file[dl] == '\0'))
-        FAIL_RETURN(c, NULL, "master_key_file", "must be outside data_dir (a copy of the data must not carry its key)");
+    if (cfg->shares.default_expiry_s > cfg->shares.max_expiry_s) {
+        const yaml_node_t *n = seen_node(c, "shares.default_expiry");
+        FAIL_RETURN(c, n != NULL ? n : seen_node(c, "shares.max_expiry"), "shares.default_expiry",
+                    "must not exceed shares.max_expiry");
+    }
+    if (path_inside(cfg->master_key_file, cfg->data_dir))
+        FAIL_RETURN(c, seen_node(c, "master_key_file"), "master_key_file",
+                    "must be outside data_dir (a copy of the data must not carry its key)");
     if (cfg->public_url != NULL) {
         size_t n = strlen(cfg->public_url);
         if (strncmp(cfg->public_url, "https://", 8) != 0 && strncmp(cfg->public_url, "http://", 7) != 0)
-            FAIL_RETURN(c, NULL, "public_url", "expected an http(s):// URL");
+            FAIL_RETURN(c, seen_node(c, "public_url"), "public_url", "expected an http(s):// URL");
         while (n > 0 && cfg->public_url[n - 1] == '/')
             cfg->public_url[--n] = '\0';
     }
@@ -387,9 +481,16 @@ enum cf_status cf_config_load(const char *path, struct cf_config *out, char **er
         *err = cf_xasprintf("%s: cannot open: %s", path, strerror(errno));
         return CF_EINVAL;
     }
+    /* Relative paths in the file are relative to the file's own directory, made absolute here so
+     * that path checks (master key outside data_dir) compare like with like. */
     char *pathcopy = cf_xstrdup(path);
-    c.dir = cf_xstrdup(dirname(pathcopy));
+    c.dir = realpath(dirname(pathcopy), NULL);
     free(pathcopy);
+    if (c.dir == NULL) {
+        fclose(fp);
+        *err = cf_xasprintf("%s: cannot resolve its directory: %s", path, strerror(errno));
+        return CF_EINVAL;
+    }
     if (!yaml_parser_initialize(&parser)) {
         fclose(fp);
         free(c.dir);
@@ -427,6 +528,8 @@ enum cf_status cf_config_load(const char *path, struct cf_config *out, char **er
         out->web_dir = cf_xstrdup(COFFER_WEB_DIR);
     if (c.err == NULL && out->scan.database_dir == NULL)
         out->scan.database_dir = cf_xstrdup("/var/lib/clamav");
+    for (size_t i = 0; i < c.nseen; i++)
+        free(c.seen[i].path);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     fclose(fp);

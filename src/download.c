@@ -25,6 +25,29 @@
 
 struct stream;
 
+/* The headers of a file response, added only once it is certain the file itself is being sent
+ * (not on a 304, a 416 or an error before the first byte). Allocated from the request pool. */
+struct file_headers {
+    const char *disposition;
+    const char *etag;
+    const char *type;
+    const char *csp;
+    const char *content_range; /* NULL unless 206 */
+};
+
+static void add_file_headers(struct cf_req *r, const struct file_headers *fh)
+{
+    cf_add_header(r, "content-disposition", fh->disposition, strlen(fh->disposition));
+    cf_add_header(r, "etag", fh->etag, strlen(fh->etag));
+    cf_add_header(r, "accept-ranges", "bytes", 5);
+    cf_add_header(r, "cache-control", "private, no-cache", 17);
+    cf_add_header(r, "cross-origin-resource-policy", "same-origin", 11);
+    cf_add_header(r, "content-security-policy", fh->csp, strlen(fh->csp));
+    cf_add_header(r, "content-type", fh->type, strlen(fh->type));
+    if (fh->content_range != NULL)
+        cf_add_header(r, "content-range", fh->content_range, strlen(fh->content_range));
+}
+
 struct decrypt_job {
     struct cf_job job;
     struct stream *s;
@@ -54,6 +77,7 @@ struct stream {
     struct decrypt_job job;
     struct cf_req *r;          /* for the first reply; watched until headers are out */
     int status;                /* 200 or 206 */
+    const struct file_headers *fh; /* in the request pool */
 };
 
 static void stream_unref(struct stream *s)
@@ -138,17 +162,22 @@ static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
     s->stopped = true;
 }
 
-static const char *view_csp(const char *mime)
+/* The CSP of a file response. Downloads may never be framed; inline views may be framed by the
+ * app itself (previews). PDF viewers do not render under a sandbox CSP (notes §5); everything else
+ * is sandboxed. */
+static const char *file_csp(bool view, const char *type)
 {
-    /* PDF viewers do not render under a sandbox CSP (notes §5); everything else is sandboxed. */
-    if (strcmp(mime, "application/pdf") == 0)
+    if (!view)
+        return "default-src 'none'; frame-ancestors 'none'; sandbox";
+    if (strcmp(type, "application/pdf") == 0)
         return "default-src 'none'; style-src 'unsafe-inline'; object-src 'none'; frame-ancestors 'self'";
-    return "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'self'";
+    return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox";
 }
 
 static void send_headers(struct stream *s)
 {
     h2o_req_t *req = s->req;
+    add_file_headers(s->r, s->fh);
     req->res.status = s->status;
     req->res.reason = s->status == 206 ? "Partial Content" : "OK";
     req->res.content_length = (size_t)(s->end - s->next);
@@ -267,21 +296,21 @@ static void serve(struct cf_req *r, bool view)
     snprintf(etag, sizeof etag, "\"%.32s\"", sha);
 
     h2o_req_t *req = r->req;
+    struct file_headers *fh = h2o_mem_alloc_pool(&req->pool, sizeof *fh);
     char *disp = cf_content_disposition(view ? "inline" : "attachment", n.name, strlen(n.name));
-    cf_add_header(r, "content-disposition", disp, strlen(disp));
+    fh->disposition = h2o_strdup(&req->pool, disp, SIZE_MAX).base;
     free(disp);
-    cf_add_header(r, "etag", etag, strlen(etag));
-    cf_add_header(r, "accept-ranges", "bytes", 5);
-    cf_add_header(r, "cache-control", "private, no-cache", 17);
-    cf_add_header(r, "cross-origin-resource-policy", "same-origin", 11);
-    cf_add_header(r, "content-security-policy", view ? view_csp(type) : "default-src 'none'; sandbox",
-                  strlen(view ? view_csp(type) : "default-src 'none'; sandbox"));
-    cf_add_header(r, "content-type", type, strlen(type));
+    fh->etag = h2o_strdup(&req->pool, etag, SIZE_MAX).base;
+    fh->type = h2o_strdup(&req->pool, type, SIZE_MAX).base;
+    fh->csp = file_csp(view, type);
+    fh->content_range = NULL;
     cf_node_clear(&n);
 
     h2o_iovec_t inm = cf_header(r, "if-none-match");
     if (inm.base != NULL && etag_matches(inm, etag)) {
         cf_reader_free(rd);
+        cf_add_header(r, "etag", fh->etag, strlen(fh->etag));
+        cf_add_header(r, "cache-control", "private, no-cache", 17);
         cf_respond_empty(r, 304);
         return;
     }
@@ -311,15 +340,16 @@ static void serve(struct cf_req *r, bool view)
     }
     if (status == 206) {
         char cr[80];
-        int l = snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
-                         (unsigned long long)size);
-        cf_add_header(r, "content-range", cr, (size_t)l);
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
+                 (unsigned long long)size);
+        fh->content_range = h2o_strdup(&req->pool, cr, SIZE_MAX).base;
     }
     uint64_t end = size == 0 ? 0 : last + 1;
 
     if (cf_is_method(r, "HEAD")) {
         static h2o_generator_t head_gen = {NULL, NULL};
         cf_reader_free(rd);
+        add_file_headers(r, fh);
         r->answered = true;
         req->res.status = status;
         req->res.reason = status == 206 ? "Partial Content" : "OK";
@@ -344,6 +374,7 @@ static void serve(struct cf_req *r, bool view)
     s->buf[1] = cf_xmalloc(CF_CHUNK_SIZE);
     s->sending = -1;
     s->status = status;
+    s->fh = fh;
     s->refs = 1; /* the request's */
     struct stream **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
     *guard = s;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -98,17 +99,28 @@ static void errors(void)
     expect_error(BASE "shares: {max_expiry: 7}\n", ":4: shares.max_expiry: expected a duration like 7d");
     expect_error(BASE "shares: {code_length: 3}\n", ":4: shares.code_length: must be between 4 and 16");
     expect_error(BASE "shares: {code_length: 17}\n", ":4: shares.code_length: must be between 4 and 16");
-    expect_error(BASE "shares: {default_expiry: 8d}\n", ": shares.default_expiry: must not exceed shares.max_expiry");
+    expect_error(BASE "shares: {default_expiry: 8d}\n", ":4: shares.default_expiry: must not exceed shares.max_expiry");
     expect_error(BASE "threads: many\n", ":4: threads: expected a whole number");
     expect_error(BASE "listen: 5\n", ":4: listen: expected a list like [\"127.0.0.1:8443\"]");
     expect_error(BASE "listen: []\n", ":4: listen: expected at least one host:port");
     expect_error("data_dir: d\nmaster_key_file: mk\ntls: 5\n", ":3: tls: expected a mapping");
     expect_error(BASE "data_dir: other\n", ":4: data_dir: duplicate key");
     expect_error(BASE "scan: {on_unscannable: maybe}\n", ":4: scan.on_unscannable: expected one of: reject, allow");
-    expect_error(BASE "public_url: ftp://x\n", ": public_url: expected an http(s):// URL");
+    expect_error(BASE "public_url: ftp://x\n", ":4: public_url: expected an http(s):// URL");
     expect_error("master_key_file: mk\ntls: {certificate: c, key: k}\n", ": data_dir: required");
-    expect_error("data_dir: /srv/d\nmaster_key_file: /srv/d/mk\ntls: {certificate: c, key: k}\n",
-                 ": master_key_file: must be outside data_dir (a copy of the data must not carry its key)");
+    static const char *const inside[] = {
+        "data_dir: /srv/d\nmaster_key_file: /srv/d/mk\n",
+        "data_dir: data/\nmaster_key_file: data/master.key\n",
+        "data_dir: data\nmaster_key_file: ./data/master.key\n",
+        "data_dir: ./data\nmaster_key_file: data//x/../master.key\n",
+        "data_dir: /srv/d/../d\nmaster_key_file: /srv/d/mk\n",
+        "data_dir: /\nmaster_key_file: /etc/mk\n",
+    };
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "%stls: {certificate: c, key: k}\n", inside[i]);
+        expect_error(text, ":2: master_key_file: must be outside data_dir (a copy of the data must not carry its key)");
+    }
     expect_error("", ": (top level): the file is empty");
     expect_error("- a\n- b\n", ":1: (top level): expected a mapping of keys");
     expect_error(BASE "limits: {max_file_bytes: [1}\n", ":4: did not find expected ',' or ']'");
@@ -133,10 +145,32 @@ static void value_parsers(void)
     CHECK(cf_parse_duration("1w", &v) == CF_EINVAL, "unknown duration unit");
 }
 
+/* A symlink into data_dir is still inside it. */
+static void symlinked(void)
+{
+    char d[300], link[300], text[700];
+    snprintf(d, sizeof d, "%s/realdata", dir);
+    snprintf(link, sizeof link, "%s/alias", dir);
+    if (mkdir(d, 0700) != 0 || symlink(d, link) != 0) {
+        CHECK(false, "cannot set up the symlink case");
+        return;
+    }
+    snprintf(text, sizeof text, "data_dir: realdata\nmaster_key_file: alias/mk\ntls: {certificate: c, key: k}\n");
+    expect_error(text, ":2: master_key_file: must be outside data_dir (a copy of the data must not carry its key)");
+    snprintf(text, sizeof text, "data_dir: alias\nmaster_key_file: mk\ntls: {certificate: c, key: k}\n");
+    struct cf_config c;
+    char *err = NULL;
+    CHECK(cf_config_load(write_file("sym.yaml", text), &c, &err) == CF_OK, "a key beside a symlinked data_dir is fine");
+    if (err == NULL)
+        cf_config_clear(&c);
+    free(err);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
         return 1;
+    symlinked();
     defaults_and_values();
     errors();
     value_parsers();
