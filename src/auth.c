@@ -12,18 +12,22 @@
 #include "auth.h"
 
 #include <argon2.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "throttle.h"
+#include "totp.h"
+#include "work.h"
 
 #define ARGON2_SALT_LEN 16
 #define ARGON2_HASH_LEN 32
 #define UA_MAX 512
-#define TOKEN_TEXT_LEN 43 /* base64url of 32 bytes */
 
 const char *cf_role_name(enum cf_role role)
 {
@@ -143,7 +147,7 @@ static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *ki
         *malformed = true;
         return false;
     }
-    /* Cookie: name=value; name2=value2 (h2 may send several cookie headers; h2o joins them). */
+    /* Cookie: name=value; name2=value2 (h2 may send several cookie headers). */
     ssize_t i = -1;
     while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
         h2o_iovec_t c = r->req->headers.entries[i].value;
@@ -165,19 +169,18 @@ static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *ki
     return false;
 }
 
-static bool token_hash(h2o_iovec_t tok, uint8_t hash[CF_SHA256_LEN])
+bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN])
 {
     uint8_t raw[CF_TOKEN_BYTES];
-    size_t n;
-    if (tok.len != TOKEN_TEXT_LEN || cf_b64url_decode(tok.base, tok.len, raw, sizeof raw, &n) != CF_OK ||
-        n != CF_TOKEN_BYTES)
+    size_t len;
+    if (n != CF_TOKEN_TEXT_LEN || cf_b64url_decode(tok, n, raw, sizeof raw, &len) != CF_OK || len != CF_TOKEN_BYTES)
         return false;
     cf_sha256(raw, sizeof raw, hash);
     cf_wipe(raw, sizeof raw);
     return true;
 }
 
-bool cf_auth_authenticate_or_respond(struct cf_req *r)
+bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
 {
     h2o_iovec_t tok;
     enum cf_auth_kind kind;
@@ -185,7 +188,7 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r)
     struct cf_session ss;
     uint8_t hash[CF_SHA256_LEN];
 
-    if (!find_token(r, &tok, &kind, &malformed) || !token_hash(tok, hash)) {
+    if (!find_token(r, &tok, &kind, &malformed) || !cf_auth_token_hash(tok.base, tok.len, hash)) {
         cf_respond_status(r, CF_EUNAUTH, malformed ? "expected Authorization: Bearer TOKEN" : NULL);
         return false;
     }
@@ -203,6 +206,7 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r)
     }
     st = cf_user_get(cf_srv->store, &ss.tenant, &ss.user, &r->who.user);
     if (st != CF_OK || r->who.user.status != CF_USER_ACTIVE) {
+        /* A frozen or offboarded user's sessions die at the next request (SPEC §3). */
         cf_session_clear(&ss);
         cf_user_clear(&r->who.user);
         cf_respond_status(r, st == CF_OK || st == CF_ENOTFOUND ? CF_EUNAUTH : st, "invalid or expired session");
@@ -212,39 +216,38 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r)
         /* CSRF: a cross-site form can send the cookie but cannot read or set this header. */
         h2o_iovec_t c = cf_header(r, "x-csrf-token");
         uint8_t chash[CF_SHA256_LEN];
-        if (c.base == NULL || !token_hash(c, chash) || !cf_ct_equal(chash, ss.csrf_hash, sizeof chash)) {
+        if (c.base == NULL || !cf_auth_token_hash(c.base, c.len, chash) ||
+            !cf_ct_equal(chash, ss.csrf_hash, sizeof chash)) {
             cf_session_clear(&ss);
             cf_user_clear(&r->who.user);
             cf_respond_status(r, CF_EDENIED, "missing or invalid X-CSRF-Token");
             return false;
         }
     }
+    if ((ss.flags & CF_SESSION_MFA_ENROL) != 0 && !enrolment_ok) {
+        cf_session_clear(&ss);
+        cf_user_clear(&r->who.user);
+        cf_respond_status(r, CF_EMFA, "your tenant requires a second factor: enrol TOTP first");
+        return false;
+    }
+    if (cf_user_groups(cf_srv->store, &ss.tenant, &ss.user, &r->who.groups, &r->who.ngroups) != CF_OK) {
+        cf_session_clear(&ss);
+        cf_user_clear(&r->who.user);
+        cf_respond_status(r, CF_EIO, NULL);
+        return false;
+    }
+    if (r->who.ngroups > CF_MAX_GROUPS)
+        r->who.ngroups = CF_MAX_GROUPS;
     r->who.authenticated = true;
     r->who.kind = kind;
     memcpy(r->who.session_hash, hash, sizeof hash);
+    r->who.session_id = ss.id;
+    r->who.session_flags = ss.flags;
     cf_session_clear(&ss);
     return true;
 }
 
-/* ---- login ------------------------------------------------------------------------------------ */
-
-struct login {
-    struct cf_async a;
-    char *tenant;      /* tenant name */
-    char *username;
-    char *password;    /* wiped in free */
-    size_t password_len;
-    char *ip;
-    char *ua;
-    /* results */
-    struct cf_user user;
-    char *tenant_name;
-    char token[TOKEN_TEXT_LEN + 1];
-    char csrf[TOKEN_TEXT_LEN + 1];
-    uint64_t expires_at;
-};
-
-static void new_token(char out[TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN])
+void cf_auth_new_token(char out[CF_TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN])
 {
     uint8_t raw[CF_TOKEN_BYTES];
     cf_random(raw, sizeof raw);
@@ -253,11 +256,110 @@ static void new_token(char out[TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN])
     cf_wipe(raw, sizeof raw);
 }
 
+/* ---- login ------------------------------------------------------------------------------------ */
+
+/* The device of a login: its user agent and network (IPv4 /24, IPv6 /48), as one byte string. */
+static size_t device_fingerprint(const char *ip, const char *ua, char *out, size_t cap)
+{
+    char net[CF_IP_MAX];
+    size_t n = strlen(ip);
+    memcpy(net, ip, n + 1);
+    if (strchr(net, ':') != NULL) {
+        /* keep the first three groups of an IPv6 address */
+        int colons = 0;
+        for (size_t i = 0; i < n; i++)
+            if (net[i] == ':' && ++colons == 3) {
+                net[i] = '\0';
+                break;
+            }
+    } else {
+        char *dot = strrchr(net, '.');
+        if (dot != NULL)
+            *dot = '\0';
+    }
+    return (size_t)snprintf(out, cap, "%s%c%s", net, 0, ua != NULL ? ua : "");
+}
+
+struct history {
+    struct cf_id tenant, user;
+    struct cf_login login;
+};
+
+static void history_write(void *arg)
+{
+    struct history *h = arg;
+    if (cf_login_record(cf_srv->store, &h->tenant, &h->user, &h->login) != CF_OK)
+        cf_log_warn("could not record a login in the user's history");
+    cf_login_clear(&h->login);
+    free(h);
+}
+
+/* Records a login attempt of an existing user off the request's critical path, so that a failure
+ * for an existing user costs what a failure for an unknown user costs. */
+static void record_login(const struct cf_id *tenant, const struct cf_id *user, const char *ip, const char *ua,
+                         const char *result, bool new_device)
+{
+    struct history *h = cf_xcalloc(1, sizeof *h);
+    h->tenant = *tenant;
+    h->user = *user;
+    h->login.at = cf_now_ms();
+    h->login.ip = cf_xstrdup(ip);
+    h->login.user_agent = ua != NULL ? cf_xstrdup(ua) : NULL;
+    h->login.result = cf_xstrdup(result);
+    h->login.new_device = new_device;
+    cf_work_background(history_write, h);
+}
+
+/* Whether the user has logged in successfully before (so a new device is worth an alert). */
+static bool has_logged_in(const struct cf_id *tenant, const struct cf_id *user)
+{
+    struct cf_login *l;
+    size_t n;
+    bool any = false;
+    if (cf_login_list(cf_srv->store, tenant, user, &l, &n) != CF_OK)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(l[i].result, "ok") == 0)
+            any = true;
+        cf_login_clear(&l[i]);
+    }
+    free(l);
+    return any;
+}
+
+struct login {
+    struct cf_async a;
+    char *tenant;      /* tenant name */
+    char *username;
+    char *password;    /* wiped in free */
+    size_t password_len;
+    char *totp;        /* NULL if not given */
+    char *ip;
+    char *ua;
+    char *account_key; /* throttle key: tenant ‖ 0 ‖ lower(username) */
+    size_t account_key_len;
+    /* results */
+    struct cf_user user;
+    char *tenant_name;
+    char token[CF_TOKEN_TEXT_LEN + 1];
+    char csrf[CF_TOKEN_TEXT_LEN + 1];
+    uint64_t expires_at;
+    bool mfa_enrol;
+};
+
+static void login_failed(struct login *l)
+{
+    uint64_t now = cf_now_ms();
+    cf_throttle_fail(cf_srv->login_account, l->account_key, l->account_key_len, now);
+    cf_throttle_fail(cf_srv->login_ip, l->ip, strlen(l->ip), now);
+}
+
 static void login_run(struct cf_async *a)
 {
     struct login *l = (struct login *)a;
     const struct cf_config *cfg = cf_srv->cfg;
     struct cf_id tid, uid;
+    struct cf_tenant t = {0};
     bool have_user = false;
     enum cf_status st = cf_tenant_find(cf_srv->store, l->tenant, strlen(l->tenant), &tid);
     if (st == CF_OK)
@@ -272,57 +374,106 @@ static void login_run(struct cf_async *a)
     bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : cf_srv->dummy_pwhash, l->password,
                                       l->password_len);
     if (!have_user || !ok) {
+        login_failed(l);
+        if (have_user)
+            record_login(&tid, &uid, l->ip, l->ua, "failed", false);
         a->st = CF_EUNAUTH;
         return;
     }
     if (l->user.status == CF_USER_FROZEN) {
+        record_login(&tid, &uid, l->ip, l->ua, "frozen", false);
         a->st = CF_EFROZEN;
         return;
     }
     if (l->user.status != CF_USER_ACTIVE) {
+        login_failed(l);
         a->st = CF_EUNAUTH;
         return;
     }
+    if (l->user.totp_enabled) {
+        uint64_t step;
+        if (l->totp == NULL) {
+            a->st = CF_EMFA; /* the password was right; the second factor is missing */
+            return;
+        }
+        if (!cf_totp_verify(l->user.totp_secret, sizeof l->user.totp_secret, l->totp, strlen(l->totp),
+                            cf_now_ms() / 1000, l->user.totp_last_step, &step)) {
+            login_failed(l);
+            record_login(&tid, &uid, l->ip, l->ua, "mfa_failed", false);
+            a->st = CF_EUNAUTH;
+            return;
+        }
+        l->user.totp_last_step = step; /* no code is accepted twice */
+    }
+    if ((st = cf_tenant_get(cf_srv->store, &tid, &t)) != CF_OK) {
+        a->st = st;
+        return;
+    }
+    l->mfa_enrol = t.policy.require_mfa && !l->user.totp_enabled;
+    l->tenant_name = t.name;
+    t.name = NULL;
+    cf_tenant_clear(&t);
     if (needs_rehash(cfg, l->user.pwhash)) {
         char *h;
         if (cf_auth_hash_password(cfg, l->password, l->password_len, &h) == CF_OK) {
             cf_free_secret(l->user.pwhash, strlen(l->user.pwhash));
             l->user.pwhash = h;
-            l->user.updated_at = cf_now_ms();
-            if (cf_user_put(cf_srv->store, &l->user) != CF_OK)
-                cf_log_warn("%s: could not store a rehashed password", __func__);
         }
     }
+    l->user.updated_at = cf_now_ms();
+    if ((st = cf_user_put(cf_srv->store, &l->user)) != CF_OK) {
+        a->st = st;
+        return;
+    }
+    cf_throttle_reset(cf_srv->login_account, l->account_key, l->account_key_len);
+
+    /* New device: the same user agent from the same network was never seen for this user. */
+    char fp[CF_IP_MAX + UA_MAX + 2];
+    size_t fpl = device_fingerprint(l->ip, l->ua, fp, sizeof fp);
+    bool seen_before = has_logged_in(&tid, &uid), is_new = false;
+    if (cf_device_seen(cf_srv->store, &tid, &uid, fp, fpl < sizeof fp ? fpl : sizeof fp - 1, &is_new) != CF_OK)
+        is_new = false;
+    bool alert = is_new && seen_before;
+    if (alert) {
+        json_t *d = json_pack("{s:s, s:s?}", "ip", l->ip, "user_agent", l->ua);
+        char *txt = json_dumps(d, JSON_COMPACT);
+        if (cf_alert_add(cf_srv->store, &tid, &uid, "alert.new_device", txt) != CF_OK)
+            cf_log_warn("could not store a new-device alert");
+        free(txt);
+        json_decref(d);
+    }
+    record_login(&tid, &uid, l->ip, l->ua, "ok", alert);
+
     struct cf_session ss = {0};
-    new_token(l->token, ss.hash);
-    new_token(l->csrf, ss.csrf_hash);
+    cf_id_new(&ss.id);
+    cf_auth_new_token(l->token, ss.hash);
+    cf_auth_new_token(l->csrf, ss.csrf_hash);
     ss.tenant = tid;
     ss.user = uid;
+    ss.flags = l->mfa_enrol ? CF_SESSION_MFA_ENROL : 0;
     ss.created_at = cf_now_ms();
     ss.expires_at = l->expires_at = ss.created_at + cfg->auth.session_ttl_s * 1000;
     ss.ip = l->ip;
     ss.user_agent = l->ua;
     a->st = cf_session_put(cf_srv->store, &ss);
-    struct cf_tenant t;
-    if (a->st == CF_OK && cf_tenant_get(cf_srv->store, &tid, &t) == CF_OK) {
-        l->tenant_name = t.name;
-        t.name = NULL;
-        cf_tenant_clear(&t);
-    }
 }
 
 static void login_reply(struct cf_req *r, struct cf_async *a)
 {
     struct login *l = (struct login *)a;
-    if (a->st == CF_EUNAUTH) {
+    switch (a->st) {
+    case CF_OK:
+        break;
+    case CF_EUNAUTH:
         cf_respond_status(r, CF_EUNAUTH, "invalid tenant, username or password");
         return;
-    }
-    if (a->st == CF_EFROZEN) {
+    case CF_EMFA:
+        cf_respond_status(r, CF_EMFA, "a TOTP code is required");
+        return;
+    case CF_EFROZEN:
         cf_respond_status(r, CF_EFROZEN, "this account is frozen");
         return;
-    }
-    if (a->st != CF_OK) {
+    default:
         cf_respond_status(r, a->st, NULL);
         return;
     }
@@ -335,6 +486,7 @@ static void login_reply(struct cf_req *r, struct cf_async *a)
     json_object_set_new(o, "csrf_token", json_string(l->csrf));
     json_object_set_new(o, "expires_at", cf_json_time(l->expires_at));
     json_object_set_new(o, "user", cf_user_json(&l->user, l->tenant_name));
+    json_object_set_new(o, "mfa_enrolment_required", json_boolean(l->mfa_enrol));
     cf_respond_json(r, 200, o);
 }
 
@@ -344,13 +496,31 @@ static void login_free(struct cf_async *a)
     free(l->tenant);
     free(l->username);
     cf_free_secret(l->password, l->password_len);
+    if (l->totp != NULL)
+        cf_free_secret(l->totp, strlen(l->totp));
     free(l->ip);
     free(l->ua);
+    free(l->account_key);
     free(l->tenant_name);
     cf_user_clear(&l->user);
     cf_wipe(l->token, sizeof l->token);
     cf_wipe(l->csrf, sizeof l->csrf);
     free(l);
+}
+
+/* Answers 429 with Retry-After if the account or the address has used up its failures. */
+static bool throttled_or_respond(struct cf_req *r, const char *account, size_t alen)
+{
+    uint64_t now = cf_now_ms(), ra = 0, rb = 0;
+    bool a_ok = cf_throttle_allowed(cf_srv->login_account, account, alen, now, &ra);
+    bool b_ok = cf_throttle_allowed(cf_srv->login_ip, r->ip, strlen(r->ip), now, &rb);
+    if (a_ok && b_ok)
+        return false;
+    char v[24];
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
+    cf_add_header(r, "retry-after", v, (size_t)n);
+    cf_respond_status(r, CF_ERATE, "too many failed logins; try again later");
+    return true;
 }
 
 void cf_h_login(struct cf_req *r)
@@ -368,21 +538,40 @@ void cf_h_login(struct cf_req *r)
         !cf_json_str_or_respond(r, body, "totp", false, &totp, &ol))
         goto out;
     if (ul == 0 || pl == 0 || pl > CF_PASSWORD_MAX || memchr(password, '\0', pl) != NULL || ul > 256 || tl > 256 ||
-        memchr(username, '\0', ul) != NULL || (tenant != NULL && memchr(tenant, '\0', tl) != NULL)) {
+        memchr(username, '\0', ul) != NULL || (tenant != NULL && memchr(tenant, '\0', tl) != NULL) ||
+        (totp != NULL && (ol > 16 || memchr(totp, '\0', ol) != NULL))) {
         cf_respond_status(r, CF_EINVAL, "username and password are required");
+        goto out;
+    }
+    const char *tname = tenant != NULL && tl > 0 ? tenant : "default";
+    size_t tnl = tenant != NULL && tl > 0 ? tl : 7;
+    /* The account key folds ASCII case like the username index does, and exists whether or not the
+     * account does: throttling must not reveal which usernames are real. */
+    size_t klen = tnl + 1 + ul;
+    char *key = cf_xmalloc(klen);
+    for (size_t i = 0; i < tnl; i++)
+        key[i] = (char)tolower((unsigned char)tname[i]);
+    key[tnl] = '\0';
+    for (size_t i = 0; i < ul; i++)
+        key[tnl + 1 + i] = (char)tolower((unsigned char)username[i]);
+    if (throttled_or_respond(r, key, klen)) {
+        free(key);
         goto out;
     }
     struct login *l = cf_xcalloc(1, sizeof *l);
     l->a.run = login_run;
     l->a.reply = login_reply;
     l->a.free = login_free;
-    l->tenant = cf_xstrdup(tenant != NULL && tl > 0 ? tenant : "default");
+    l->tenant = cf_xstrndup(tname, tnl);
     l->username = cf_xstrndup(username, ul);
     l->password = cf_xstrndup(password, pl);
     l->password_len = pl;
+    l->totp = totp != NULL ? cf_xstrndup(totp, ol) : NULL;
     l->ip = cf_xstrdup(r->ip);
     h2o_iovec_t ua = cf_header(r, "user-agent");
     l->ua = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > UA_MAX ? UA_MAX : ua.len) : NULL;
+    l->account_key = key;
+    l->account_key_len = klen;
     cf_async_start(r, &l->a);
 out:
     json_decref(body);

@@ -14,14 +14,20 @@
 struct cf_req;
 
 #define CF_TOKEN_BYTES 32     /* session tokens, CSRF tokens */
+#define CF_TOKEN_TEXT_LEN 43  /* their base64url text */
 #define CF_PASSWORD_MIN 8     /* bytes */
 #define CF_PASSWORD_MAX 1024  /* bytes: Argon2 takes longer inputs, but nobody types them */
 #define CF_SESSION_COOKIE "coffer_session"
 
-/* cf_auth_authenticate_or_respond(r): fills r->who from the bearer token or session cookie;
- * answers 401 (no, unknown, expired session; user gone or not active) or 403 (cookie session
- * without a valid X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
-bool cf_auth_authenticate_or_respond(struct cf_req *r);
+/* cf_auth_authenticate_or_respond(r, enrolment_ok): fills r->who (user, groups, session) from the
+ * bearer token or session cookie; answers 401 (no, unknown, expired session; user gone or not
+ * active; a session that must enrol TOTP first, unless enrolment_ok) or 403 (cookie session without
+ * a valid X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
+bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok);
+/* cf_auth_token_hash(tok, n, hash): SHA-256 of a token given as its text; false if malformed. */
+bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN]);
+/* cf_auth_new_token(out, hash): a fresh token's text and its SHA-256. */
+void cf_auth_new_token(char out[CF_TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN]);
 
 /* cf_auth_hash_password(cfg, pw, n, out): a new Argon2id encoded hash with the configured cost.
  * Slow (tens of ms): worker threads or the CLI only. */

@@ -67,6 +67,9 @@ static const struct field auth_fields[] = {
     {"argon2_memory", F_SIZE, OFF(auth.argon2_memory_kib), 8 * 1024, 4 * GiB, NULL, NULL},
     {"argon2_iterations", F_UINT, OFF(auth.argon2_iterations), 1, 64, NULL, NULL},
     {"argon2_parallelism", F_UINT, OFF(auth.argon2_parallelism), 1, 16, NULL, NULL},
+    {"max_failures_per_account", F_UINT, OFF(auth.max_failures_per_account), 1, 1000, NULL, NULL},
+    {"max_failures_per_ip", F_UINT, OFF(auth.max_failures_per_ip), 1, 100000, NULL, NULL},
+    {"failure_window", F_DURATION_S, OFF(auth.failure_window_s), 10, 86400, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field log_fields[] = {
@@ -357,6 +360,9 @@ static void set_defaults(struct cf_config *cfg)
     cfg->auth.argon2_memory_kib = 64 * 1024;
     cfg->auth.argon2_iterations = 3;
     cfg->auth.argon2_parallelism = 1;
+    cfg->auth.max_failures_per_account = 10;
+    cfg->auth.max_failures_per_ip = 30;
+    cfg->auth.failure_window_s = 15 * 60;
     cfg->log.level = CF_LOG_INFO;
     cfg->log.access = cf_xstrdup("-");
 }

@@ -48,6 +48,9 @@ struct cf_config {
         uint32_t argon2_memory_kib;      /* Argon2id m */
         uint32_t argon2_iterations;      /* Argon2id t */
         uint32_t argon2_parallelism;     /* Argon2id p */
+        unsigned max_failures_per_account; /* failed logins per account within failure_window → 429 */
+        unsigned max_failures_per_ip;      /* failed logins per client address within failure_window → 429 */
+        uint64_t failure_window_s;         /* seconds */
     } auth;
     struct {
         char *access;                    /* access log path, "-" for stderr, NULL when "off" */

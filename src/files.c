@@ -214,10 +214,30 @@ void cf_h_node_children(struct cf_req *r)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < cnt; i++) {
-        /* Levels only grow down the tree, so a child inherits at least the parent's level. */
-        json_array_append_new(arr, cf_node_json(&items[i], level));
+    struct cf_actor a = cf_actor_of(r);
+    for (size_t i = 0; i < cnt && st == CF_OK; i++) {
+        /* Levels only grow down the tree: a child has at least the parent's level, more if it is
+         * owned by the caller or has entries of its own. */
+        enum cf_level child = level;
+        if (cf_id_equal(&items[i].owner, &r->who.user.id))
+            child = CF_LEVEL_MANAGE;
+        struct cf_acl_entry *e;
+        size_t ne;
+        if ((st = cf_acl_get(cf_srv->store, &r->who.user.tenant, &items[i].id, &e, &ne)) == CF_OK) {
+            for (size_t k = 0; k < ne; k++)
+                if (cf_acl_entry_matches(&a, &e[k]) && e[k].level > child)
+                    child = (enum cf_level)e[k].level;
+            free(e);
+        }
+        json_array_append_new(arr, cf_node_json(&items[i], child));
+    }
+    for (size_t i = 0; i < cnt; i++)
         cf_node_clear(&items[i]);
+    if (st != CF_OK) {
+        free(items);
+        json_decref(arr);
+        cf_respond_status(r, st, NULL);
+        return;
     }
     free(items);
     json_t *o = json_object();

@@ -12,6 +12,34 @@ void cf_h_login(struct cf_req *r);
 void cf_h_logout(struct cf_req *r);
 void cf_h_me(struct cf_req *r);
 
+/* me.c */
+void cf_h_me_logins(struct cf_req *r);
+void cf_h_me_sessions(struct cf_req *r);
+void cf_h_me_session_delete(struct cf_req *r);
+void cf_h_me_token_create(struct cf_req *r);
+void cf_h_me_password(struct cf_req *r);
+void cf_h_me_totp_enrol(struct cf_req *r);
+void cf_h_me_totp_confirm(struct cf_req *r);
+void cf_h_me_totp_disable(struct cf_req *r);
+void cf_h_me_alerts(struct cf_req *r);
+
+/* admin.c */
+void cf_h_admin_user_create(struct cf_req *r);
+void cf_h_admin_users(struct cf_req *r);
+void cf_h_admin_user_patch(struct cf_req *r);
+void cf_h_admin_user_offboard(struct cf_req *r);
+void cf_h_admin_group_create(struct cf_req *r);
+void cf_h_admin_groups(struct cf_req *r);
+void cf_h_admin_group_members(struct cf_req *r);
+void cf_h_admin_policy_get(struct cf_req *r);
+void cf_h_admin_policy_patch(struct cf_req *r);
+
+/* access.c */
+void cf_h_acl_get(struct cf_req *r);
+void cf_h_acl_put(struct cf_req *r);
+void cf_h_directory(struct cf_req *r);
+void cf_h_shared(struct cf_req *r);
+
 /* files.c */
 void cf_h_spaces(struct cf_req *r);
 void cf_h_folder_create(struct cf_req *r);

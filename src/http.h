@@ -29,12 +29,18 @@ struct cf_route;
 
 enum cf_auth_kind { CF_AUTH_NONE = 0, CF_AUTH_BEARER = 1, CF_AUTH_COOKIE = 2 };
 
+#define CF_MAX_GROUPS 256 /* groups of one user that take part in access checks */
+
 /* The authenticated caller, filled by the pipeline for routes that need it. */
 struct cf_principal {
     bool authenticated;
     enum cf_auth_kind kind;
     struct cf_user user;                 /* the full user record (tenant in user.tenant) */
     uint8_t session_hash[CF_SHA256_LEN]; /* the session or token used */
+    struct cf_id session_id;             /* its public id */
+    unsigned session_flags;              /* CF_SESSION_* */
+    struct cf_id *groups;                /* the user's groups (malloc'ed, freed with the request) */
+    size_t ngroups;
 };
 
 struct cf_req {

@@ -22,8 +22,30 @@ static const struct cf_route routes[] = {
     {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static},
     /* auth and self */
     {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login},
-    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER, cf_h_logout},
-    {"GET", "/api/v1/me", CF_ROUTE_USER, cf_h_me},
+    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_logout},
+    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me},
+    {"GET", "/api/v1/me/logins", CF_ROUTE_USER, cf_h_me_logins},
+    {"GET", "/api/v1/me/sessions", CF_ROUTE_USER, cf_h_me_sessions},
+    {"DELETE", "/api/v1/me/sessions/{id}", CF_ROUTE_USER, cf_h_me_session_delete},
+    {"POST", "/api/v1/me/tokens", CF_ROUTE_USER, cf_h_me_token_create},
+    {"PUT", "/api/v1/me/password", CF_ROUTE_USER, cf_h_me_password},
+    {"POST", "/api/v1/me/totp", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_enrol},
+    {"POST", "/api/v1/me/totp/confirm", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_confirm},
+    {"DELETE", "/api/v1/me/totp", CF_ROUTE_USER, cf_h_me_totp_disable},
+    {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts},
+    /* admin (own tenant only) */
+    {"POST", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_user_create},
+    {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users},
+    {"PATCH", "/api/v1/admin/users/{id}", CF_ROUTE_ADMIN, cf_h_admin_user_patch},
+    {"POST", "/api/v1/admin/users/{id}/offboard", CF_ROUTE_ADMIN, cf_h_admin_user_offboard},
+    {"POST", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_group_create},
+    {"GET", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_groups},
+    {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members},
+    {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get},
+    {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch},
+    /* directory and sharing between members */
+    {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory},
+    {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared},
     /* files and folders */
     {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces},
     {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create},
@@ -32,6 +54,8 @@ static const struct cf_route routes[] = {
     {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch},
     {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete},
     {"GET", "/api/v1/nodes/{id}/children", CF_ROUTE_USER, cf_h_node_children},
+    {"GET", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_get},
+    {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put},
     {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
 };
@@ -73,6 +97,7 @@ static void on_req_dispose(void *p)
         *r->watcher = NULL;
     r->loop->inflight--;
     cf_user_clear(&r->who.user);
+    free(r->who.groups);
 }
 
 int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -135,8 +160,13 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         cf_respond_status(r, CF_ETOOBIG, NULL);
         return 0;
     }
-    if ((found->flags & CF_ROUTE_USER) != 0 && !cf_auth_authenticate_or_respond(r))
+    if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN)) != 0 &&
+        !cf_auth_authenticate_or_respond(r, (found->flags & CF_ROUTE_ENROL) != 0))
         return 0;
+    if ((found->flags & CF_ROUTE_ADMIN) != 0 && r->who.user.role != CF_ROLE_ADMIN) {
+        cf_respond_status(r, CF_EDENIED, "this needs the admin role");
+        return 0;
+    }
     found->fn(r);
     return 0;
 }

@@ -15,6 +15,8 @@ enum cf_route_flags {
     CF_ROUTE_PUBLIC = 1u << 0, /* no authentication */
     CF_ROUTE_USER = 1u << 1,   /* a logged-in, active user (session cookie or bearer token) */
     CF_ROUTE_BODY = 1u << 2,   /* accepts a raw request body larger than a JSON body */
+    CF_ROUTE_ADMIN = 1u << 3,  /* CF_ROUTE_USER with role admin (else 403) */
+    CF_ROUTE_ENROL = 1u << 4,  /* open to sessions that must enrol TOTP before anything else */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);

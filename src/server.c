@@ -32,6 +32,7 @@
 #include "log.h"
 #include "route.h"
 #include "sniff.h"
+#include "throttle.h"
 #include "tls.h"
 #include "web.h"
 #include "work.h"
@@ -41,6 +42,7 @@
 #define LOOP_TICK_MS 50
 #define LISTEN_BACKLOG 1024
 #define ACCEPTS_PER_WAKEUP 32
+#define LOGIN_THROTTLE_KEYS 100000 /* accounts or addresses remembered at once (a few MB) */
 
 struct cf_server *cf_srv;
 
@@ -422,6 +424,10 @@ int cf_serve(struct cf_config *cfg)
     }
     if ((cf_srv->dummy_pwhash = cf_auth_dummy_hash(cfg)) == NULL)
         goto out2;
+    cf_srv->login_account = cf_throttle_new(cfg->auth.max_failures_per_account, cfg->auth.failure_window_s * 1000,
+                                            LOGIN_THROTTLE_KEYS);
+    cf_srv->login_ip = cf_throttle_new(cfg->auth.max_failures_per_ip, cfg->auth.failure_window_s * 1000,
+                                       LOGIN_THROTTLE_KEYS);
     if (cfg->log.access != NULL) {
         if (strcmp(cfg->log.access, "-") == 0) {
             cf_srv->access_log = stderr;
@@ -492,6 +498,8 @@ out3:
         for (size_t i = 0; i < cf_srv->nlisten; i++)
             close(cf_srv->listen_fds[i]);
 out2:
+    cf_throttle_free(cf_srv->login_account);
+    cf_throttle_free(cf_srv->login_ip);
     cf_web_free(cf_srv->web);
     free(cf_srv->dummy_pwhash);
     SSL_CTX_free(cf_srv->ssl_ctx);

@@ -17,6 +17,7 @@
 #include "storage.h"
 
 struct cf_static;
+struct cf_throttle;
 
 enum cf_loop_state { CF_LOOP_RUNNING, CF_LOOP_DRAINING, CF_LOOP_CLOSING, CF_LOOP_DONE };
 
@@ -49,6 +50,8 @@ struct cf_server {
     pthread_mutex_t access_log_lock;
     struct cf_static *web;             /* static files of web/ */
     char *dummy_pwhash;                /* Argon2id hash of a random password, for uniform timing */
+    struct cf_throttle *login_account; /* failed logins per tenant+username */
+    struct cf_throttle *login_ip;      /* failed logins per client address */
 };
 
 extern struct cf_server *cf_srv;

@@ -36,7 +36,8 @@ struct upload {
     enum cf_status st;
     char mime[CF_MIME_MAX];
     /* commit parameters */
-    struct cf_user who;        /* tenant, id, role of the uploader (no strings) */
+    struct cf_actor who;       /* the uploader (groups copied: the request may be gone) */
+    struct cf_id *groups;
     struct cf_id parent;
     char *name;
     size_t name_len;
@@ -92,6 +93,7 @@ static void upload_free(struct upload *u)
     cf_hash_free(u->sha);
     cf_free_secret(u->slice, CF_CHUNK_SIZE);
     free(u->name);
+    free(u->groups);
     cf_node_clear(&u->out);
     free(u);
 }
@@ -219,9 +221,10 @@ void cf_h_file_upload(struct cf_req *r)
     u->sha = cf_hash_new(CF_HASH_SHA256);
     u->slice = cf_xmalloc(CF_CHUNK_SIZE);
     u->size = size;
-    u->who.tenant = r->who.user.tenant;
-    u->who.id = r->who.user.id;
-    u->who.role = r->who.user.role;
+    u->who = cf_actor_of(r);
+    u->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *u->groups);
+    memcpy(u->groups, r->who.groups, r->who.ngroups * sizeof *u->groups);
+    u->who.groups = u->groups;
     u->parent = parent;
     u->name = cf_xstrndup(nv.base, nv.len);
     u->name_len = nv.len;

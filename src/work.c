@@ -108,3 +108,31 @@ size_t cf_work_queued(void)
     pthread_mutex_unlock(&lock);
     return n;
 }
+
+struct background {
+    struct cf_job job;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void background_run(struct cf_job *job)
+{
+    struct background *b = (struct background *)(void *)job;
+    b->fn(b->arg);
+}
+
+static void background_done(struct cf_job *job)
+{
+    free(job);
+}
+
+void cf_work_background(void (*fn)(void *arg), void *arg)
+{
+    struct background *b = cf_xcalloc(1, sizeof *b);
+    b->fn = fn;
+    b->arg = arg;
+    b->job.run = background_run;
+    b->job.done = background_done;
+    b->job.reply_to = NULL;
+    cf_work_submit(&b->job);
+}

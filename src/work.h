@@ -33,6 +33,9 @@ void cf_work_stop(void);
 void cf_work_submit(struct cf_job *job);
 /* cf_work_on_done: the receiver callback each loop registers for job completions. */
 void cf_work_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* cf_work_background(fn, arg): runs fn(arg) on a worker, with no reply (fire and forget: history
+ * records, clean-ups). fn owns arg. */
+void cf_work_background(void (*fn)(void *arg), void *arg);
 /* cf_work_queued(): jobs waiting for a worker (for metrics and back-pressure). */
 size_t cf_work_queued(void);
 

@@ -404,8 +404,10 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     cf_seal_batch_put(b, s, CF_CF_VERSIONS, &tk->record, vkey, sizeof vkey, &w, NULL, 0);
     cf_node_batch_put(b, s, tk, &node);
-    if (is_new)
+    if (is_new) {
         cf_put_child(b, s, ckey, &node.id);
+        cf_owned_put(b, s, &tk->tenant, &node.owner, &node.id, true);
+    }
     rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
     st = cf_db_write(s, b, true);
     rocksdb_writebatch_destroy(b);

@@ -21,7 +21,10 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_TENANT_NAMES] = "tenant_names", [CF_CF_USERS] = "users", [CF_CF_USER_NAMES] = "user_names",
     [CF_CF_SESSIONS] = "sessions", [CF_CF_NODES] = "nodes",       [CF_CF_CHILDREN] = "children",
     [CF_CF_VERSIONS] = "versions", [CF_CF_CHUNKS] = "chunks",     [CF_CF_PENDING] = "pending",
-    [CF_CF_TRASH] = "trash",
+    [CF_CF_TRASH] = "trash",       [CF_CF_OWNED] = "owned",       [CF_CF_GROUPS] = "groups",
+    [CF_CF_GROUP_NAMES] = "group_names", [CF_CF_MEMBERS] = "members", [CF_CF_MEMBERSHIPS] = "memberships",
+    [CF_CF_ACL] = "acl",           [CF_CF_GRANTS] = "grants",     [CF_CF_USER_SESSIONS] = "user_sessions",
+    [CF_CF_LOGINS] = "logins",     [CF_CF_DEVICES] = "devices",   [CF_CF_ALERTS] = "alerts",
 };
 
 #define STORE_FORMAT "coffer-store-v1"

@@ -61,14 +61,57 @@ static void name_mac(const struct cf_key *key, const char *label, const char *na
 
 /* ---- tenants -------------------------------------------------------------------------------- */
 
-enum { TTAG_NAME = 1, TTAG_CREATED = 2, TTAG_ROOT = 3 };
+enum {
+    TTAG_NAME = 1,
+    TTAG_CREATED = 2,
+    TTAG_ROOT = 3,
+    TTAG_REQUIRE_MFA = 4,
+    TTAG_ALLOW_SHARES = 5,
+    TTAG_SHARE_MAX_EXPIRY = 6,
+    TTAG_BLOCKED_TYPE = 7, /* repeated */
+    TTAG_BULK_FILES = 8,
+    TTAG_BULK_BYTES = 9,
+    TTAG_BULK_WINDOW = 10,
+};
+
+void cf_policy_defaults(struct cf_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->allow_shares = true;
+    p->bulk_files = 100;
+    p->bulk_bytes = 2ull << 30;
+    p->bulk_window_s = 3600;
+}
+
+void cf_policy_clear(struct cf_policy *p)
+{
+    for (size_t i = 0; i < p->nblocked; i++)
+        free(p->blocked_types[i]);
+    memset(p, 0, sizeof *p);
+}
 
 void cf_tenant_clear(struct cf_tenant *t)
 {
     if (t == NULL)
         return;
     free(t->name);
+    cf_policy_clear(&t->policy);
     memset(t, 0, sizeof *t);
+}
+
+static void tenant_encode(const struct cf_tenant *t, struct cf_rec_w *w)
+{
+    cf_rec_put_str(w, TTAG_NAME, t->name);
+    cf_rec_put_u64(w, TTAG_CREATED, t->created_at);
+    cf_rec_put_id(w, TTAG_ROOT, &t->root);
+    cf_rec_put_u64(w, TTAG_REQUIRE_MFA, t->policy.require_mfa);
+    cf_rec_put_u64(w, TTAG_ALLOW_SHARES, t->policy.allow_shares);
+    cf_rec_put_u64(w, TTAG_SHARE_MAX_EXPIRY, t->policy.share_max_expiry_s);
+    for (size_t i = 0; i < t->policy.nblocked; i++)
+        cf_rec_put_str(w, TTAG_BLOCKED_TYPE, t->policy.blocked_types[i]);
+    cf_rec_put_u64(w, TTAG_BULK_FILES, t->policy.bulk_files);
+    cf_rec_put_u64(w, TTAG_BULK_BYTES, t->policy.bulk_bytes);
+    cf_rec_put_u64(w, TTAG_BULK_WINDOW, t->policy.bulk_window_s);
 }
 
 static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tenant *out)
@@ -77,16 +120,55 @@ static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tena
     uint8_t tag;
     const uint8_t *v;
     size_t vl;
+    uint64_t x;
     enum cf_status st;
+    cf_policy_defaults(&out->policy);
     if ((st = cf_rec_r_init(&r, p, len)) != CF_OK)
         return st;
     while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
-        if (tag == TTAG_NAME)
+        switch (tag) {
+        case TTAG_NAME:
             st = cf_rec_str(v, vl, &out->name);
-        else if (tag == TTAG_CREATED)
+            break;
+        case TTAG_CREATED:
             st = cf_rec_u64(v, vl, &out->created_at);
-        else if (tag == TTAG_ROOT)
+            break;
+        case TTAG_ROOT:
             st = cf_rec_id(v, vl, &out->root);
+            break;
+        case TTAG_REQUIRE_MFA:
+            st = cf_rec_u64(v, vl, &x);
+            out->policy.require_mfa = x != 0;
+            break;
+        case TTAG_ALLOW_SHARES:
+            st = cf_rec_u64(v, vl, &x);
+            out->policy.allow_shares = x != 0;
+            break;
+        case TTAG_SHARE_MAX_EXPIRY:
+            st = cf_rec_u64(v, vl, &out->policy.share_max_expiry_s);
+            break;
+        case TTAG_BLOCKED_TYPE:
+            if (out->policy.nblocked == CF_POLICY_MAX_BLOCKED) {
+                st = CF_ECORRUPT;
+                break;
+            }
+            out->policy.blocked_types[out->policy.nblocked] = NULL;
+            st = cf_rec_str(v, vl, &out->policy.blocked_types[out->policy.nblocked]);
+            if (st == CF_OK)
+                out->policy.nblocked++;
+            break;
+        case TTAG_BULK_FILES:
+            st = cf_rec_u64(v, vl, &out->policy.bulk_files);
+            break;
+        case TTAG_BULK_BYTES:
+            st = cf_rec_u64(v, vl, &out->policy.bulk_bytes);
+            break;
+        case TTAG_BULK_WINDOW:
+            st = cf_rec_u64(v, vl, &out->policy.bulk_window_s);
+            break;
+        default:
+            break;
+        }
         if (st != CF_OK)
             return st;
     }
@@ -122,11 +204,10 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     const struct cf_tkeys *tk = cf_tkeys_create(s, &out->id, b);
     cf_root_create(b, s, tk, CF_SPACE_TENANT, NULL, &out->root);
+    cf_policy_defaults(&out->policy);
     struct cf_rec_w w;
     cf_rec_w_init(&w);
-    cf_rec_put_str(&w, TTAG_NAME, out->name);
-    cf_rec_put_u64(&w, TTAG_CREATED, out->created_at);
-    cf_rec_put_id(&w, TTAG_ROOT, &out->root);
+    tenant_encode(out, &w);
     cf_seal_batch_put(b, s, CF_CF_TENANTS, &s->global_record, out->id.b, CF_ID_LEN, &w, NULL, 0);
     cf_rec_w_free(&w);
     rocksdb_writebatch_put_cf(b, s->cf[CF_CF_TENANT_NAMES], (const char *)mac, sizeof mac, (const char *)out->id.b,
@@ -177,6 +258,29 @@ enum cf_status cf_tenant_get(struct cf_store *s, const struct cf_id *id, struct 
     cf_free_secret(pt, ptlen);
     if (st != CF_OK)
         cf_tenant_clear(out);
+    return st;
+}
+
+enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, const struct cf_policy *p)
+{
+    struct cf_tenant t;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = cf_tenant_get(s, id, &t);
+    if (st == CF_OK) {
+        struct cf_policy old = t.policy;
+        t.policy = *p; /* borrowed strings: not freed through t */
+        struct cf_rec_w w;
+        cf_rec_w_init(&w);
+        tenant_encode(&t, &w);
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        cf_seal_batch_put(b, s, CF_CF_TENANTS, &s->global_record, id->b, CF_ID_LEN, &w, NULL, 0);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+        cf_rec_w_free(&w);
+        t.policy = old;
+        cf_tenant_clear(&t);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
     return st;
 }
 
@@ -237,6 +341,9 @@ enum {
     UTAG_CREATED = 6,
     UTAG_UPDATED = 7,
     UTAG_PRIVATE_ROOT = 8,
+    UTAG_TOTP_SECRET = 9,
+    UTAG_TOTP_PENDING = 10,
+    UTAG_TOTP_LAST_STEP = 11,
 };
 
 void cf_user_clear(struct cf_user *u)
@@ -247,7 +354,7 @@ void cf_user_clear(struct cf_user *u)
     free(u->display_name);
     if (u->pwhash != NULL)
         cf_free_secret(u->pwhash, strlen(u->pwhash));
-    memset(u, 0, sizeof *u);
+    cf_wipe(u, sizeof *u);
 }
 
 static void user_encode(const struct cf_user *u, struct cf_rec_w *w)
@@ -260,6 +367,12 @@ static void user_encode(const struct cf_user *u, struct cf_rec_w *w)
     cf_rec_put_u64(w, UTAG_CREATED, u->created_at);
     cf_rec_put_u64(w, UTAG_UPDATED, u->updated_at);
     cf_rec_put_id(w, UTAG_PRIVATE_ROOT, &u->private_root);
+    if (u->totp_enabled)
+        cf_rec_put_bytes(w, UTAG_TOTP_SECRET, u->totp_secret, sizeof u->totp_secret);
+    if (u->totp_pending)
+        cf_rec_put_bytes(w, UTAG_TOTP_PENDING, u->totp_pending_secret, sizeof u->totp_pending_secret);
+    if (u->totp_last_step != 0)
+        cf_rec_put_u64(w, UTAG_TOTP_LAST_STEP, u->totp_last_step);
 }
 
 static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *out)
@@ -301,6 +414,23 @@ static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *
             break;
         case UTAG_PRIVATE_ROOT:
             st = cf_rec_id(v, vl, &out->private_root);
+            break;
+        case UTAG_TOTP_SECRET:
+            if (vl != sizeof out->totp_secret)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->totp_secret, v, vl);
+            out->totp_enabled = true;
+            break;
+        case UTAG_TOTP_PENDING:
+            if (vl != sizeof out->totp_pending_secret)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->totp_pending_secret, v, vl);
+            out->totp_pending = true;
+            break;
+        case UTAG_TOTP_LAST_STEP:
+            st = cf_rec_u64(v, vl, &out->totp_last_step);
             break;
         default:
             break;
@@ -409,6 +539,54 @@ enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const
     return st;
 }
 
+enum cf_status cf_user_list(struct cf_store *s, const struct cf_id *tenant, struct cf_user **out, size_t *n)
+{
+    const struct cf_tkeys *tk;
+    struct cf_iter it;
+    size_t cnt = 0, cap = 16;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    struct cf_user *arr = cf_xcalloc(cap, sizeof *arr);
+    cf_iter_open(s, CF_CF_USERS, tenant->b, CF_ID_LEN, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        uint8_t *pt;
+        if (kl != 32) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(CF_CF_USERS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * sizeof *arr);
+        }
+        memset(&arr[cnt], 0, sizeof arr[cnt]);
+        arr[cnt].tenant = *tenant;
+        memcpy(arr[cnt].id.b, k + 16, CF_ID_LEN);
+        st = user_decode(pt, ptlen, &arr[cnt]);
+        cf_free_secret(pt, ptlen);
+        cnt++;
+        if (st != CF_OK)
+            break;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_user_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
 enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, const char *username, size_t n,
                             struct cf_id *out)
 {
@@ -434,7 +612,17 @@ enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, cons
 
 /* ---- sessions ------------------------------------------------------------------------------- */
 
-enum { STAG_USER = 1, STAG_CSRF = 2, STAG_CREATED = 3, STAG_EXPIRES = 4, STAG_IP = 5, STAG_UA = 6 };
+enum {
+    STAG_USER = 1,
+    STAG_CSRF = 2,
+    STAG_CREATED = 3,
+    STAG_EXPIRES = 4,
+    STAG_IP = 5,
+    STAG_UA = 6,
+    STAG_ID = 7,
+    STAG_FLAGS = 8,
+    STAG_NAME = 9,
+};
 
 void cf_session_clear(struct cf_session *ss)
 {
@@ -442,15 +630,26 @@ void cf_session_clear(struct cf_session *ss)
         return;
     free(ss->ip);
     free(ss->user_agent);
+    free(ss->name);
     cf_wipe(ss, sizeof *ss);
+}
+
+static void user_session_key(const struct cf_id *tenant, const struct cf_id *user, const struct cf_id *id,
+                             uint8_t key[48])
+{
+    cf_key2(key, tenant, user);
+    memcpy(key + 32, id->b, CF_ID_LEN);
 }
 
 enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
 {
     const struct cf_tkeys *tk;
+    uint8_t ikey[48];
     enum cf_status st = cf_tkeys_get(s, &ss->tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
+    if (cf_id_is_zero(&ss->id))
+        return CF_EINVAL;
     struct cf_rec_w w;
     cf_rec_w_init(&w);
     cf_rec_put_id(&w, STAG_USER, &ss->user);
@@ -459,45 +658,31 @@ enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
     cf_rec_put_u64(&w, STAG_EXPIRES, ss->expires_at);
     cf_rec_put_str(&w, STAG_IP, ss->ip);
     cf_rec_put_str(&w, STAG_UA, ss->user_agent);
+    cf_rec_put_id(&w, STAG_ID, &ss->id);
+    cf_rec_put_u64(&w, STAG_FLAGS, ss->flags);
+    cf_rec_put_str(&w, STAG_NAME, ss->name);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     cf_seal_batch_put(b, s, CF_CF_SESSIONS, &tk->record, ss->hash, sizeof ss->hash, &w, ss->tenant.b, CF_ID_LEN);
+    user_session_key(&ss->tenant, &ss->user, &ss->id, ikey);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey, (const char *)ss->hash,
+                              sizeof ss->hash);
     st = cf_db_write(s, b, true);
     rocksdb_writebatch_destroy(b);
     cf_rec_w_free(&w);
     return st;
 }
 
-enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out)
+static enum cf_status session_decode(const uint8_t *pt, size_t ptlen, struct cf_session *out)
 {
-    const struct cf_tkeys *tk;
-    char *val;
-    size_t vlen, ptlen;
-    uint8_t *pt = NULL;
     struct cf_rec_r r;
     uint8_t tag;
     const uint8_t *v;
     size_t vl;
-    bool have_user = false;
-    memset(out, 0, sizeof *out);
-    enum cf_status st = cf_db_get(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, &val, &vlen);
+    uint64_t x;
+    bool have_user = false, have_id = false;
+    enum cf_status st = cf_rec_r_init(&r, pt, ptlen);
     if (st != CF_OK)
         return st;
-    if (vlen < CF_ID_LEN) {
-        st = CF_ECORRUPT;
-        goto out;
-    }
-    memcpy(out->tenant.b, val, CF_ID_LEN);
-    if ((st = cf_tkeys_get(s, &out->tenant, &tk)) != CF_OK) {
-        /* The tenant (and its key) is gone: its sessions are dead. */
-        st = CF_ENOTFOUND;
-        goto out;
-    }
-    if ((st = cf_unseal(CF_CF_SESSIONS, &tk->record, hash, CF_SHA256_LEN, (const uint8_t *)val + CF_ID_LEN,
-                        vlen - CF_ID_LEN, &pt, &ptlen)) != CF_OK)
-        goto out;
-    memcpy(out->hash, hash, CF_SHA256_LEN);
-    if ((st = cf_rec_r_init(&r, pt, ptlen)) != CF_OK)
-        goto out;
     while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
         switch (tag) {
         case STAG_USER:
@@ -522,13 +707,51 @@ enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_L
         case STAG_UA:
             st = cf_rec_str(v, vl, &out->user_agent);
             break;
+        case STAG_ID:
+            st = cf_rec_id(v, vl, &out->id);
+            have_id = true;
+            break;
+        case STAG_FLAGS:
+            st = cf_rec_u64(v, vl, &x);
+            out->flags = (unsigned)x;
+            break;
+        case STAG_NAME:
+            st = cf_rec_str(v, vl, &out->name);
+            break;
         default:
             break;
         }
         if (st != CF_OK)
-            goto out;
+            return st;
     }
-    st = (st == CF_ENOTFOUND && have_user) ? CF_OK : CF_ECORRUPT;
+    return st == CF_ENOTFOUND && have_user && have_id ? CF_OK : CF_ECORRUPT;
+}
+
+enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out)
+{
+    const struct cf_tkeys *tk;
+    char *val;
+    size_t vlen, ptlen;
+    uint8_t *pt = NULL;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_db_get(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen < CF_ID_LEN) {
+        st = CF_ECORRUPT;
+        goto out;
+    }
+    memcpy(out->tenant.b, val, CF_ID_LEN);
+    if ((st = cf_tkeys_get(s, &out->tenant, &tk)) != CF_OK) {
+        /* The tenant (and its key) is gone: its sessions are dead. */
+        st = CF_ENOTFOUND;
+        goto out;
+    }
+    if ((st = cf_unseal(CF_CF_SESSIONS, &tk->record, hash, CF_SHA256_LEN, (const uint8_t *)val + CF_ID_LEN,
+                        vlen - CF_ID_LEN, &pt, &ptlen)) != CF_OK)
+        goto out;
+    memcpy(out->hash, hash, CF_SHA256_LEN);
+    st = session_decode(pt, ptlen, out);
 out:
     if (pt != NULL)
         cf_free_secret(pt, ptlen);
@@ -540,9 +763,384 @@ out:
 
 enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN])
 {
+    struct cf_session ss;
+    uint8_t ikey[48];
+    enum cf_status st = cf_session_get(s, hash, &ss);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], (const char *)hash, CF_SHA256_LEN);
-    enum cf_status st = cf_db_write(s, b, true);
+    if (st == CF_OK) {
+        user_session_key(&ss.tenant, &ss.user, &ss.id, ikey);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+        cf_session_clear(&ss);
+    }
+    st = st == CF_OK || st == CF_ENOTFOUND || st == CF_ECORRUPT ? cf_db_write(s, b, true) : st;
     rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+/* The token hashes of a user's sessions, from the index. */
+static enum cf_status user_session_hashes(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                          uint8_t (**out)[CF_SHA256_LEN], struct cf_id **ids, size_t *n)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    size_t cnt = 0, cap = 8;
+    enum cf_status st = CF_OK;
+    uint8_t (*arr)[CF_SHA256_LEN] = cf_xmalloc(cap * sizeof *arr);
+    struct cf_id *idv = cf_xmalloc(cap * sizeof *idv);
+    cf_key2(prefix, tenant, user);
+    cf_iter_open(s, CF_CF_USER_SESSIONS, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        if (kl != 48 || vl != CF_SHA256_LEN) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * sizeof *arr);
+            idv = cf_xrealloc(idv, cap * sizeof *idv);
+        }
+        memcpy(arr[cnt], v, CF_SHA256_LEN);
+        memcpy(idv[cnt].b, k + 32, CF_ID_LEN);
+        cnt++;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        free(arr);
+        free(idv);
+        return st;
+    }
+    *out = arr;
+    *ids = idv;
+    *n = cnt;
+    return CF_OK;
+}
+
+enum cf_status cf_session_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                               struct cf_session **out, size_t *n)
+{
+    uint8_t (*hashes)[CF_SHA256_LEN];
+    struct cf_id *ids;
+    size_t cnt, got = 0;
+    enum cf_status st = user_session_hashes(s, tenant, user, &hashes, &ids, &cnt);
+    if (st != CF_OK)
+        return st;
+    struct cf_session *arr = cf_xcalloc(cnt == 0 ? 1 : cnt, sizeof *arr);
+    for (size_t i = 0; i < cnt; i++) {
+        st = cf_session_get(s, hashes[i], &arr[got]);
+        if (st == CF_ENOTFOUND) {
+            st = CF_OK; /* a session deleted between the index scan and the read */
+            continue;
+        }
+        if (st != CF_OK)
+            break;
+        got++;
+    }
+    free(hashes);
+    free(ids);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < got; i++)
+            cf_session_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = got;
+    return CF_OK;
+}
+
+enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                       const struct cf_id *id)
+{
+    uint8_t ikey[48];
+    char *val;
+    size_t vlen;
+    user_session_key(tenant, user, id, ikey);
+    enum cf_status st = cf_db_get(s, CF_CF_USER_SESSIONS, ikey, sizeof ikey, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen != CF_SHA256_LEN) {
+        free(val);
+        return CF_ECORRUPT;
+    }
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], val, vlen);
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    free(val);
+    return st;
+}
+
+enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                     const uint8_t *except)
+{
+    uint8_t (*hashes)[CF_SHA256_LEN];
+    struct cf_id *ids;
+    size_t cnt;
+    uint8_t ikey[48];
+    enum cf_status st = user_session_hashes(s, tenant, user, &hashes, &ids, &cnt);
+    if (st != CF_OK)
+        return st;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    for (size_t i = 0; i < cnt; i++) {
+        if (except != NULL && cf_ct_equal(hashes[i], except, CF_SHA256_LEN))
+            continue;
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], (const char *)hashes[i], CF_SHA256_LEN);
+        user_session_key(tenant, user, &ids[i], ikey);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+    }
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    free(hashes);
+    free(ids);
+    return st;
+}
+
+/* ---- groups --------------------------------------------------------------------------------- */
+
+enum { GTAG_NAME = 1, GTAG_CREATED = 2 };
+#define GROUP_NAME_MAX 128
+
+void cf_group_clear(struct cf_group *g)
+{
+    if (g == NULL)
+        return;
+    free(g->name);
+    memset(g, 0, sizeof *g);
+}
+
+/* Group names may hold any UTF-8; the keyed hash folds ASCII case only. */
+static void group_name_key(const struct cf_tkeys *tk, const char *name, uint8_t key[48])
+{
+    size_t n = strlen(name);
+    char *low = cf_xmalloc(n + 7);
+    memcpy(low, "group", 6);
+    for (size_t i = 0; i < n; i++)
+        low[6 + i] = (char)tolower((unsigned char)name[i]);
+    memcpy(key, tk->tenant.b, CF_ID_LEN);
+    cf_hmac_sha256(&tk->index, low, n + 6, key + 16);
+    free(low);
+}
+
+static enum cf_status group_decode(const uint8_t *p, size_t len, struct cf_group *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    enum cf_status st = cf_rec_r_init(&r, p, len);
+    if (st != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        if (tag == GTAG_NAME)
+            st = cf_rec_str(v, vl, &out->name);
+        else if (tag == GTAG_CREATED)
+            st = cf_rec_u64(v, vl, &out->created_at);
+        if (st != CF_OK)
+            return st;
+    }
+    return st == CF_ENOTFOUND && out->name != NULL ? CF_OK : CF_ECORRUPT;
+}
+
+enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, const char *name, struct cf_group *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t nkey[48], gkey[32];
+    char *val;
+    size_t vlen;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    if (name[0] == '\0' || strlen(name) > GROUP_NAME_MAX)
+        return CF_EINVAL;
+    group_name_key(tk, name, nkey);
+    pthread_mutex_lock(&s->ns_lock);
+    st = cf_db_get(s, CF_CF_GROUP_NAMES, nkey, sizeof nkey, &val, &vlen);
+    if (st == CF_OK) {
+        free(val);
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_ENOTFOUND)
+        goto unlock;
+    memset(out, 0, sizeof *out);
+    cf_id_new(&out->id);
+    out->tenant = *tenant;
+    out->name = cf_xstrdup(name);
+    out->created_at = cf_now_ms();
+    struct cf_rec_w w;
+    cf_rec_w_init(&w);
+    cf_rec_put_str(&w, GTAG_NAME, out->name);
+    cf_rec_put_u64(&w, GTAG_CREATED, out->created_at);
+    cf_key2(gkey, tenant, &out->id);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_seal_batch_put(b, s, CF_CF_GROUPS, &tk->record, gkey, sizeof gkey, &w, NULL, 0);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_GROUP_NAMES], (const char *)nkey, sizeof nkey, (const char *)out->id.b,
+                              CF_ID_LEN);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    cf_rec_w_free(&w);
+    if (st != CF_OK)
+        cf_group_clear(out);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+enum cf_status cf_group_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            struct cf_group *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t key[32], *pt;
+    size_t ptlen;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    cf_key2(key, tenant, id);
+    if ((st = cf_get_sealed(s, CF_CF_GROUPS, &tk->record, key, sizeof key, &pt, &ptlen)) != CF_OK)
+        return st;
+    out->id = *id;
+    out->tenant = *tenant;
+    st = group_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    if (st != CF_OK)
+        cf_group_clear(out);
+    return st;
+}
+
+enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, struct cf_group **out, size_t *n)
+{
+    const struct cf_tkeys *tk;
+    struct cf_iter it;
+    size_t cnt = 0, cap = 8;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    struct cf_group *arr = cf_xcalloc(cap, sizeof *arr);
+    cf_iter_open(s, CF_CF_GROUPS, tenant->b, CF_ID_LEN, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        uint8_t *pt;
+        if (kl != 32) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(CF_CF_GROUPS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * sizeof *arr);
+        }
+        memset(&arr[cnt], 0, sizeof arr[cnt]);
+        arr[cnt].tenant = *tenant;
+        memcpy(arr[cnt].id.b, k + 16, CF_ID_LEN);
+        st = group_decode(pt, ptlen, &arr[cnt]);
+        cf_free_secret(pt, ptlen);
+        cnt++;
+        if (st != CF_OK)
+            break;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_group_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
+/* The ids stored as the last 16 bytes of every key with prefix T ‖ a in cf. */
+static enum cf_status id_suffixes(struct cf_store *s, enum cf_cf cf, const struct cf_id *tenant,
+                                  const struct cf_id *a, struct cf_id **out, size_t *n)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    struct cf_idvec v = {0};
+    enum cf_status st = CF_OK;
+    cf_key2(prefix, tenant, a);
+    cf_iter_open(s, cf, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 48) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        struct cf_id id;
+        memcpy(id.b, k + 32, CF_ID_LEN);
+        cf_idvec_push(&v, &id);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        free(v.v);
+        return st;
+    }
+    *out = v.v != NULL ? v.v : cf_xmalloc(1);
+    *n = v.n;
+    return CF_OK;
+}
+
+enum cf_status cf_group_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *group,
+                                struct cf_id **out, size_t *n)
+{
+    return id_suffixes(s, CF_CF_MEMBERS, tenant, group, out, n);
+}
+
+enum cf_status cf_user_groups(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                              struct cf_id **out, size_t *n)
+{
+    return id_suffixes(s, CF_CF_MEMBERSHIPS, tenant, user, out, n);
+}
+
+static void triple_key(const struct cf_id *t, const struct cf_id *a, const struct cf_id *b, uint8_t key[48])
+{
+    cf_key2(key, t, a);
+    memcpy(key + 32, b->b, CF_ID_LEN);
+}
+
+enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *group,
+                                    const struct cf_id *users, size_t n)
+{
+    struct cf_id *old;
+    size_t nold;
+    uint8_t key[48];
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = cf_group_members(s, tenant, group, &old, &nold);
+    if (st != CF_OK)
+        goto unlock;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    for (size_t i = 0; i < nold; i++) {
+        triple_key(tenant, group, &old[i], key);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_MEMBERS], (const char *)key, sizeof key);
+        triple_key(tenant, &old[i], group, key);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_MEMBERSHIPS], (const char *)key, sizeof key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        triple_key(tenant, group, &users[i], key);
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_MEMBERS], (const char *)key, sizeof key, "", 0);
+        triple_key(tenant, &users[i], group, key);
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_MEMBERSHIPS], (const char *)key, sizeof key, "", 0);
+    }
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    free(old);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
     return st;
 }

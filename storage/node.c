@@ -27,6 +27,7 @@ enum {
     TAG_SIZE = 10,
     TAG_SHA256 = 11,
     TAG_MIME = 12,
+    TAG_ARCHIVED = 13,
 };
 
 void cf_node_clear(struct cf_node *n)
@@ -52,6 +53,8 @@ void cf_node_encode(const struct cf_node *n, struct cf_rec_w *w)
     cf_rec_put_u64(w, TAG_MODIFIED, n->modified_at);
     if (n->trashed_at != 0)
         cf_rec_put_u64(w, TAG_TRASHED, n->trashed_at);
+    if (n->archived_at != 0)
+        cf_rec_put_u64(w, TAG_ARCHIVED, n->archived_at);
     if (n->type == CF_NODE_FILE) {
         cf_rec_put_u64(w, TAG_VERSION, n->version);
         cf_rec_put_u64(w, TAG_SIZE, n->size);
@@ -112,6 +115,9 @@ enum cf_status cf_node_decode(const uint8_t *p, size_t len, struct cf_node *out)
             break;
         case TAG_TRASHED:
             st = cf_rec_u64(v, vl, &out->trashed_at);
+            break;
+        case TAG_ARCHIVED:
+            st = cf_rec_u64(v, vl, &out->archived_at);
             break;
         case TAG_VERSION:
             if ((st = cf_rec_u64(v, vl, &u)) == CF_OK && u > UINT32_MAX)
@@ -228,6 +234,20 @@ enum cf_status cf_node_find_child(struct cf_store *s, const struct cf_id *tenant
     return cf_child_by_key(s, key, out);
 }
 
+void cf_owned_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+                  const struct cf_id *node, bool add)
+{
+    uint8_t key[48];
+    if (cf_id_is_zero(owner))
+        return;
+    cf_key2(key, tenant, owner);
+    memcpy(key + 32, node->b, CF_ID_LEN);
+    if (add)
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_OWNED], (const char *)key, sizeof key, "", 0);
+    else
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_OWNED], (const char *)key, sizeof key);
+}
+
 void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, enum cf_space_kind kind,
                     const struct cf_id *owner, struct cf_id *out)
 {
@@ -291,6 +311,7 @@ enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, 
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     cf_node_batch_put(b, s, tk, out);
     cf_put_child(b, s, ckey, &out->id);
+    cf_owned_put(b, s, tenant, owner, &out->id, true);
     st = cf_db_write(s, b, true);
     rocksdb_writebatch_destroy(b);
     if (st != CF_OK)
@@ -518,6 +539,11 @@ enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, con
         cf_key2(key, tenant, &node.id);
         rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_NODES], (const char *)key, sizeof key);
         rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_TRASH], (const char *)key, sizeof key);
+        cf_owned_put(b, s, tenant, &node.owner, &node.id, false);
+        if ((st = cf_acl_batch_drop(s, tk, &node.id, b)) != CF_OK) {
+            cf_node_clear(&node);
+            goto fail;
+        }
         if (node.trashed_at == 0) {
             uint8_t ckey[64];
             cf_children_key(tk, &node.parent, node.name, strlen(node.name), ckey);
@@ -576,4 +602,85 @@ out:
     free(todo.v);
     free(contents.v);
     return st;
+}
+
+/* ---- ownership and archiving ---------------------------------------------------------------- */
+
+enum cf_status cf_node_set_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                 const struct cf_id *owner)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0};
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, id, &node)) == CF_OK) {
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        cf_owned_put(b, s, tenant, &node.owner, id, false);
+        node.owner = *owner;
+        cf_owned_put(b, s, tenant, owner, id, true);
+        cf_node_batch_put(b, s, tk, &node);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    return st;
+}
+
+enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0};
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, id, &node)) == CF_OK) {
+        if (node.root_kind == CF_SPACE_NONE) {
+            st = CF_EINVAL;
+        } else if (node.archived_at == 0) {
+            node.archived_at = cf_now_ms();
+            rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+            cf_node_batch_put(b, s, tk, &node);
+            st = cf_db_write(s, b, true);
+            rocksdb_writebatch_destroy(b);
+        }
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    return st;
+}
+
+enum cf_status cf_owned_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+                             struct cf_id **out, size_t *n)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    struct cf_idvec v = {0};
+    enum cf_status st = CF_OK;
+    cf_key2(prefix, tenant, owner);
+    cf_iter_open(s, CF_CF_OWNED, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 48) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        struct cf_id id;
+        memcpy(id.b, k + 32, CF_ID_LEN);
+        cf_idvec_push(&v, &id);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        free(v.v);
+        return st;
+    }
+    *out = v.v != NULL ? v.v : cf_xmalloc(1);
+    *n = v.n;
+    return CF_OK;
 }

@@ -54,11 +54,28 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
 
 /* ---- tenants --------------------------------------------------------------------------------- */
 
+#define CF_POLICY_MAX_BLOCKED 64 /* blocked MIME types per tenant */
+
+/* A tenant's policy, set by its admins (SPEC §5 "Admin"). */
+struct cf_policy {
+    bool require_mfa;              /* every user must use TOTP */
+    bool allow_shares;             /* share links may be created */
+    uint64_t share_max_expiry_s;   /* 0: the server's shares.max_expiry */
+    char *blocked_types[CF_POLICY_MAX_BLOCKED]; /* MIME types uploads may not have */
+    size_t nblocked;
+    uint64_t bulk_files;           /* alert when one actor downloads more files than this ... */
+    uint64_t bulk_bytes;           /* ... or more bytes than this ... */
+    uint64_t bulk_window_s;        /* ... within this window; 0 disables the alert */
+};
+void cf_policy_defaults(struct cf_policy *p);
+void cf_policy_clear(struct cf_policy *p);
+
 struct cf_tenant {
     struct cf_id id;
     char *name;          /* [a-z0-9-]{1,63} */
     uint64_t created_at; /* ms since epoch */
     struct cf_id root;   /* root folder of the tenant space */
+    struct cf_policy policy;
 };
 void cf_tenant_clear(struct cf_tenant *t);
 
@@ -68,6 +85,8 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
 /* cf_tenant_find(s, name, n, out): resolves a name to a tenant id; CF_ENOTFOUND if none. */
 enum cf_status cf_tenant_find(struct cf_store *s, const char *name, size_t n, struct cf_id *out) CF_WUR;
 enum cf_status cf_tenant_get(struct cf_store *s, const struct cf_id *id, struct cf_tenant *out) CF_WUR;
+/* cf_tenant_put_policy(s, id, p): replaces the tenant's policy. */
+enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, const struct cf_policy *p) CF_WUR;
 /* cf_tenant_list(s, out, n): every tenant, as a malloc'ed array of *n records (clear each, free). */
 enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t *n) CF_WUR;
 /* cf_tenant_valid_name(name, n): [a-z0-9-]{1,63}, not starting with '-'. */
@@ -89,6 +108,12 @@ struct cf_user {
     uint64_t created_at;   /* ms since epoch */
     uint64_t updated_at;   /* ms since epoch */
     struct cf_id private_root; /* root folder of the user's private space */
+    /* TOTP (RFC 6238): secrets live only inside the sealed record and are wiped on clear */
+    bool totp_enabled;
+    uint8_t totp_secret[20];
+    bool totp_pending;           /* an enrolment awaiting confirmation */
+    uint8_t totp_pending_secret[20];
+    uint64_t totp_last_step;     /* the last accepted time step: codes at or before it are refused */
 };
 void cf_user_clear(struct cf_user *u);
 
@@ -103,16 +128,25 @@ enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const
                            struct cf_user *out) CF_WUR;
 enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, const char *username, size_t n,
                             struct cf_id *out) CF_WUR;
+/* cf_user_list(s, tenant, out, n): every user of the tenant (clear each, free the array). */
+enum cf_status cf_user_list(struct cf_store *s, const struct cf_id *tenant, struct cf_user **out, size_t *n) CF_WUR;
 /* cf_user_valid_name(name, n): [A-Za-z0-9._@-]{1,64}. */
 bool cf_user_valid_name(const char *name, size_t n);
 
 /* ---- sessions -------------------------------------------------------------------------------- */
 
 /* A session is found by the SHA-256 of its 256-bit token; the token itself is never stored. */
+enum {
+    CF_SESSION_API_TOKEN = 1u << 0,   /* created by POST /me/tokens, not by a login */
+    CF_SESSION_MFA_ENROL = 1u << 1,   /* may only enrol TOTP (tenant requires MFA, user has none) */
+};
 struct cf_session {
     uint8_t hash[CF_SHA256_LEN];      /* SHA-256(token): the key */
+    struct cf_id id;                  /* public handle for listing and revoking */
     struct cf_id tenant;
     struct cf_id user;
+    unsigned flags;                   /* CF_SESSION_* */
+    char *name;                       /* API tokens: the owner's label, ≤ 128 bytes */
     uint8_t csrf_hash[CF_SHA256_LEN]; /* SHA-256 of the session's CSRF token */
     uint64_t created_at;              /* ms since epoch */
     uint64_t expires_at;              /* ms since epoch */
@@ -120,10 +154,22 @@ struct cf_session {
     char *user_agent;                 /* at login, ≤ 512 bytes */
 };
 void cf_session_clear(struct cf_session *ss);
+/* cf_session_put(s, ss): stores a session (and its per-user index entry); ss->id must be set. */
 enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss) CF_WUR;
 /* cf_session_get(s, hash, out): CF_ENOTFOUND if no such session (expiry is the caller's check). */
 enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out) CF_WUR;
+/* cf_session_delete(s, hash): ends a session; CF_OK if it was already gone. */
 enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN]) CF_WUR;
+/* cf_session_list(s, tenant, user, out, n): the user's sessions and API tokens. */
+enum cf_status cf_session_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                               struct cf_session **out, size_t *n) CF_WUR;
+/* cf_session_delete_by_id(s, tenant, user, id): CF_ENOTFOUND unless the user has that session. */
+enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                       const struct cf_id *id) CF_WUR;
+/* cf_session_delete_all(s, tenant, user, except): ends every session of the user but except (may
+ * be NULL). */
+enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                     const uint8_t *except) CF_WUR;
 
 /* ---- nodes ----------------------------------------------------------------------------------- */
 
@@ -141,6 +187,7 @@ struct cf_node {
     uint64_t created_at;     /* ms since epoch */
     uint64_t modified_at;    /* ms since epoch */
     uint64_t trashed_at;     /* ms since epoch; 0 while live */
+    uint64_t archived_at;    /* private roots of offboarded users: nobody may read below; 0 otherwise */
     /* files only: a copy of the current version's summary */
     uint32_t version;        /* current version number, from 1 */
     uint64_t size;           /* bytes */
@@ -183,6 +230,104 @@ enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, con
 /* cf_node_purge(s, tenant, id): destroys a node and its whole subtree for good: first the data
  * keys of every version (one synchronous batch), then the chunks. Worker threads only. */
 enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+
+/* cf_node_set_owner(s, tenant, id, owner): transfers ownership of one node. */
+enum cf_status cf_node_set_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                 const struct cf_id *owner) CF_WUR;
+/* cf_node_archive(s, tenant, id): marks a space root archived (offboarding). */
+enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_owned_list(s, tenant, owner, out, n): the ids of every node owned by owner (malloc'ed). */
+enum cf_status cf_owned_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+                             struct cf_id **out, size_t *n) CF_WUR;
+
+/* ---- groups ---------------------------------------------------------------------------------- */
+
+struct cf_group {
+    struct cf_id id;
+    struct cf_id tenant;
+    char *name;          /* ≤ 128 bytes, unique per tenant case-insensitively (ASCII) */
+    uint64_t created_at; /* ms since epoch */
+};
+void cf_group_clear(struct cf_group *g);
+/* cf_group_create(s, tenant, name, out): CF_EEXIST if the name is taken. */
+enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, const char *name,
+                               struct cf_group *out) CF_WUR;
+enum cf_status cf_group_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            struct cf_group *out) CF_WUR;
+enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, struct cf_group **out, size_t *n) CF_WUR;
+/* cf_group_set_members(s, tenant, group, users, n): replaces the member set in one batch. */
+enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *group,
+                                    const struct cf_id *users, size_t n) CF_WUR;
+/* cf_group_members(s, tenant, group, out, n) and cf_user_groups(s, tenant, user, out, n): ids. */
+enum cf_status cf_group_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *group,
+                                struct cf_id **out, size_t *n) CF_WUR;
+enum cf_status cf_user_groups(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                              struct cf_id **out, size_t *n) CF_WUR;
+
+/* ---- access control lists -------------------------------------------------------------------- */
+
+enum cf_principal_kind { CF_PRINCIPAL_USER = 1, CF_PRINCIPAL_GROUP = 2, CF_PRINCIPAL_TENANT = 3 };
+#define CF_ACL_MAX_ENTRIES 256
+
+struct cf_acl_entry {
+    enum cf_principal_kind kind;
+    struct cf_id principal; /* zero for CF_PRINCIPAL_TENANT */
+    uint8_t level;          /* 1 view, 2 download, 3 edit, 4 manage (src/acl.h) */
+};
+
+/* cf_acl_get(s, tenant, node, out, n): the node's own entries (n = 0 if none; free *out). */
+enum cf_status cf_acl_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *node,
+                          struct cf_acl_entry **out, size_t *n) CF_WUR;
+/* cf_acl_put(s, tenant, node, e, n): replaces the node's entries and the grants index, in one batch. */
+enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *node,
+                          const struct cf_acl_entry *e, size_t n) CF_WUR;
+
+struct cf_grant {
+    struct cf_id node;
+    uint8_t level;
+};
+/* cf_grants_of(s, tenant, kind, principal, out, n): every node on which the principal has an entry. */
+enum cf_status cf_grants_of(struct cf_store *s, const struct cf_id *tenant, enum cf_principal_kind kind,
+                            const struct cf_id *principal, struct cf_grant **out, size_t *n) CF_WUR;
+
+/* ---- login history, devices, alerts ---------------------------------------------------------- */
+
+#define CF_LOGINS_KEPT 30  /* per user, newest first */
+#define CF_ALERTS_KEPT 200 /* per user */
+
+struct cf_login {
+    uint64_t at;         /* ms since epoch */
+    char *ip;
+    char *user_agent;
+    char *result;        /* "ok", "failed", "mfa_failed", "frozen", "rate_limited" */
+    bool new_device;
+};
+void cf_login_clear(struct cf_login *l);
+/* cf_login_record(s, tenant, user, l): appends, dropping entries past CF_LOGINS_KEPT. */
+enum cf_status cf_login_record(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                               const struct cf_login *l) CF_WUR;
+/* cf_login_list(s, tenant, user, out, n): newest first. */
+enum cf_status cf_login_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                             struct cf_login **out, size_t *n) CF_WUR;
+
+/* cf_device_seen(s, tenant, user, fp, n, is_new): records the device fingerprint (user agent and
+ * network, chosen by the caller); *is_new says whether it was unknown until now. */
+enum cf_status cf_device_seen(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                              const void *fp, size_t n, bool *is_new) CF_WUR;
+
+struct cf_alert {
+    struct cf_id id;
+    uint64_t at;      /* ms since epoch */
+    char *kind;       /* "alert.new_device", ... */
+    char *detail;     /* JSON object text */
+};
+void cf_alert_clear(struct cf_alert *a);
+/* cf_alert_add(s, tenant, user, kind, detail): appends, dropping entries past CF_ALERTS_KEPT. */
+enum cf_status cf_alert_add(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                            const char *kind, const char *detail) CF_WUR;
+/* cf_alert_list(s, tenant, user, out, n): newest first. */
+enum cf_status cf_alert_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                             struct cf_alert **out, size_t *n) CF_WUR;
 
 /* ---- content: writing ------------------------------------------------------------------------ */
 

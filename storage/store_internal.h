@@ -16,6 +16,17 @@
  *   chunks        T content index:u32 → 0x01 ‖ nonce ‖ ciphertext ‖ tag   (integrated blob files)
  *   pending       T content → kind:u8 ‖ since:u64   (contents whose chunks may be orphans)
  *   trash         T node → trashed_at:u64
+ *   owned         T owner node → ""   (who owns what, for offboarding)
+ *   groups        T group → sealed {name, created_at}
+ *   group_names   T HMAC(index key, "group\0" ‖ lower(name)) → group id
+ *   members       T group user → ""
+ *   memberships   T user group → ""
+ *   acl           T node → sealed {entry*: kind:u8 ‖ principal:16 ‖ level:u8}
+ *   grants        T kind:u8 principal node → level:u8   (what a principal was granted, "shared with me")
+ *   user_sessions T user session-id → SHA-256(token)
+ *   logins        T user at:u64 rand:u32 → sealed {at, ip, user agent, result, new_device}
+ *   devices       T user HMAC(index key, "device\0" ‖ fingerprint) → first_seen:u64
+ *   alerts        T user at:u64 rand:u32 → sealed {id, at, kind, detail}
  */
 #ifndef CF_STORE_INTERNAL_H
 #define CF_STORE_INTERNAL_H
@@ -41,6 +52,17 @@ enum cf_cf {
     CF_CF_CHUNKS,
     CF_CF_PENDING,
     CF_CF_TRASH,
+    CF_CF_OWNED,
+    CF_CF_GROUPS,
+    CF_CF_GROUP_NAMES,
+    CF_CF_MEMBERS,
+    CF_CF_MEMBERSHIPS,
+    CF_CF_ACL,
+    CF_CF_GRANTS,
+    CF_CF_USER_SESSIONS,
+    CF_CF_LOGINS,
+    CF_CF_DEVICES,
+    CF_CF_ALERTS,
     CF_CF_COUNT
 };
 
@@ -139,6 +161,12 @@ enum cf_status cf_live_folder(struct cf_store *s, const struct cf_tkeys *tk, con
                               struct cf_node *out) CF_WUR;
 /* cf_put_child(b, s, key, id): adds a children entry to b. */
 void cf_put_child(rocksdb_writebatch_t *b, struct cf_store *s, const uint8_t key[64], const struct cf_id *id);
+/* cf_owned_put(b, s, tenant, owner, node, add): adds (or removes) an owned-index entry in b. */
+void cf_owned_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+                  const struct cf_id *node, bool add);
+/* acl.c: deletes (into b) a node's ACL record and the grants index entries it made. */
+enum cf_status cf_acl_batch_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *node,
+                                 rocksdb_writebatch_t *b) CF_WUR;
 /* A new space root (folder with no parent) of the given kind, put into b. */
 void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
                     enum cf_space_kind kind, const struct cf_id *owner, struct cf_id *out);

@@ -536,6 +536,7 @@ static void test_sessions(struct fx *f)
     memset(&ss, 0, sizeof ss);
     cf_random(ss.hash, sizeof ss.hash);
     cf_random(ss.csrf_hash, sizeof ss.csrf_hash);
+    cf_id_new(&ss.id);
     ss.tenant = f->acme.id;
     ss.user = f->alice.id;
     ss.created_at = 1700000000000ull;
@@ -562,8 +563,46 @@ static void test_sessions(struct fx *f)
     CHECK(got.expires_at == ss.expires_at && got.ip == NULL && got.user_agent == NULL, "rewritten session fields");
     cf_session_clear(&got);
 
+    /* The per-user index: list, delete by id, delete all but one. */
+    struct cf_session s2 = ss, s3 = ss, *list;
+    size_t nl;
+    cf_random(s2.hash, sizeof s2.hash);
+    cf_id_new(&s2.id);
+    cf_random(s3.hash, sizeof s3.hash);
+    cf_id_new(&s3.id);
+    s3.flags = CF_SESSION_API_TOKEN;
+    s3.name = (char *)"ci token";
+    CHECK_INT(cf_session_put(s, &s2), CF_OK, "put a second session");
+    CHECK_INT(cf_session_put(s, &s3), CF_OK, "put an API token");
+    CHECK_INT(cf_session_list(s, &f->acme.id, &f->alice.id, &list, &nl), CF_OK, "list sessions");
+    CHECK_INT(nl, 3, "three sessions listed");
+    bool saw_token = false;
+    for (size_t i = 0; i < nl; i++) {
+        if (cf_id_equal(&list[i].id, &s3.id))
+            saw_token = list[i].flags == CF_SESSION_API_TOKEN && list[i].name != NULL && strcmp(list[i].name, "ci token") == 0;
+        cf_session_clear(&list[i]);
+    }
+    free(list);
+    CHECK(saw_token, "the API token keeps its flags and name");
+    struct cf_id someone;
+    cf_id_new(&someone);
+    CHECK_INT(cf_session_list(s, &f->acme.id, &someone, &list, &nl), CF_OK, "list another user's sessions");
+    CHECK_INT(nl, 0, "another user has none of them");
+    free(list);
+    CHECK_INT(cf_session_delete_by_id(s, &f->acme.id, &someone, &s2.id), CF_ENOTFOUND,
+              "another user cannot delete the session by id");
+    CHECK_INT(cf_session_delete_by_id(s, &f->acme.id, &f->alice.id, &s2.id), CF_OK, "delete by id");
+    CHECK_INT(cf_session_get(s, s2.hash, &got), CF_ENOTFOUND, "deleted by id → gone");
+    CHECK_INT(cf_session_delete_all(s, &f->acme.id, &f->alice.id, ss.hash), CF_OK, "delete all but the current");
+    CHECK_INT(cf_session_get(s, s3.hash, &got), CF_ENOTFOUND, "the token went with the others");
+    CHECK_INT(cf_session_get(s, ss.hash, &got), CF_OK, "the kept session remains");
+    cf_session_clear(&got);
+
     CHECK_INT(cf_session_delete(s, ss.hash), CF_OK, "delete session");
     CHECK_INT(cf_session_get(s, ss.hash, &got), CF_ENOTFOUND, "deleted session → CF_ENOTFOUND");
+    CHECK_INT(cf_session_list(s, &f->acme.id, &f->alice.id, &list, &nl), CF_OK, "list after deletions");
+    CHECK_INT(nl, 0, "the index holds nothing stale");
+    free(list);
     CHECK_INT(cf_session_delete(s, ss.hash), CF_OK, "deleting again is harmless");
 
     struct cf_session bad = ss;
@@ -1811,6 +1850,7 @@ static void test_no_plaintext(const char *base)
     struct cf_session ss;
     memset(&ss, 0, sizeof ss);
     cf_random(ss.hash, sizeof ss.hash);
+    cf_id_new(&ss.id);
     ss.tenant = t.id;
     ss.user = u.id;
     ss.ip = (char *)"MARKER-7f3a-IP";

@@ -1,0 +1,355 @@
+/*
+ * access.c: the ACL endpoints (GET|PUT /api/v1/nodes/{id}/acl), the tenant directory that lets a
+ * member pick whom to grant, and "shared with me" (GET /api/v1/shared).
+ *
+ * Principals are written "user:ID", "group:ID" or "tenant". A PUT replaces the node's own entries;
+ * entries inherited from ancestors are shown by GET (with the ancestor they come from) and changed
+ * there. Only existing users and groups of the caller's tenant can be named.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "files.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+static json_t *principal_json(const struct cf_acl_entry *e)
+{
+    char hex[CF_ID_HEX_LEN + 1], buf[64];
+    if (e->kind == CF_PRINCIPAL_TENANT)
+        return json_string("tenant");
+    cf_id_hex(&e->principal, hex);
+    snprintf(buf, sizeof buf, "%s:%s", e->kind == CF_PRINCIPAL_USER ? "user" : "group", hex);
+    return json_string(buf);
+}
+
+/* The display name of a principal, or null if it no longer exists. */
+static json_t *principal_name(const struct cf_id *tenant, const struct cf_acl_entry *e)
+{
+    if (e->kind == CF_PRINCIPAL_TENANT)
+        return json_string("everyone in the tenant");
+    if (e->kind == CF_PRINCIPAL_USER) {
+        struct cf_user u;
+        if (cf_user_get(cf_srv->store, tenant, &e->principal, &u) != CF_OK)
+            return json_null();
+        json_t *n = json_string(u.username);
+        cf_user_clear(&u);
+        return n;
+    }
+    struct cf_group g;
+    if (cf_group_get(cf_srv->store, tenant, &e->principal, &g) != CF_OK)
+        return json_null();
+    json_t *n = json_string(g.name);
+    cf_group_clear(&g);
+    return n;
+}
+
+static json_t *entry_json(const struct cf_id *tenant, const struct cf_acl_entry *e, const struct cf_id *from)
+{
+    json_t *o = json_pack("{s:o, s:s, s:o}", "principal", principal_json(e), "level",
+                          cf_level_name((enum cf_level)e->level), "name", principal_name(tenant, e));
+    if (from != NULL)
+        json_object_set_new(o, "from", cf_json_id(from));
+    return o;
+}
+
+/* The ACL view of node n: own entries, inherited entries, owner. */
+static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node *n, json_t **out)
+{
+    struct cf_acl_entry *e;
+    size_t cnt;
+    enum cf_status st = cf_acl_get(cf_srv->store, tenant, &n->id, &e, &cnt);
+    if (st != CF_OK)
+        return st;
+    json_t *own = json_array(), *inherited = json_array();
+    for (size_t i = 0; i < cnt; i++)
+        json_array_append_new(own, entry_json(tenant, &e[i], NULL));
+    free(e);
+    struct cf_id cur = n->parent;
+    for (int depth = 0; !cf_id_is_zero(&cur) && depth < 1024 && st == CF_OK; depth++) {
+        struct cf_node p;
+        if ((st = cf_node_get(cf_srv->store, tenant, &cur, &p)) != CF_OK)
+            break;
+        if ((st = cf_acl_get(cf_srv->store, tenant, &p.id, &e, &cnt)) == CF_OK) {
+            for (size_t i = 0; i < cnt; i++)
+                json_array_append_new(inherited, entry_json(tenant, &e[i], &p.id));
+            free(e);
+        }
+        cur = p.parent;
+        cf_node_clear(&p);
+    }
+    if (st != CF_OK) {
+        json_decref(own);
+        json_decref(inherited);
+        return st;
+    }
+    json_t *owner = json_null();
+    if (!cf_id_is_zero(&n->owner)) {
+        struct cf_acl_entry oe = {.kind = CF_PRINCIPAL_USER, .principal = n->owner, .level = CF_LEVEL_MANAGE};
+        owner = json_pack("{s:o, s:o}", "id", cf_json_id(&n->owner), "name", principal_name(tenant, &oe));
+    }
+    *out = json_pack("{s:o, s:o, s:o, s:o}", "node", cf_json_id(&n->id), "owner", owner, "entries", own, "inherited",
+                     inherited);
+    return CF_OK;
+}
+
+void cf_h_acl_get(struct cf_req *r)
+{
+    struct cf_node n;
+    enum cf_level level;
+    json_t *view;
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
+        return;
+    enum cf_status st = acl_view(&r->who.user.tenant, &n, &view);
+    cf_node_clear(&n);
+    if (st != CF_OK)
+        cf_respond_status(r, st, NULL);
+    else
+        cf_respond_json(r, 200, view);
+}
+
+struct acl_put {
+    struct cf_async a;
+    struct cf_id tenant, node;
+    struct cf_acl_entry *e;
+    size_t n;
+    const char *why;
+};
+
+static void acl_put_run(struct cf_async *a)
+{
+    struct acl_put *p = (struct acl_put *)a;
+    /* The named principals must exist in this tenant (checked here, off the loop). */
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->e[i].kind == CF_PRINCIPAL_USER) {
+            struct cf_user u;
+            if (cf_user_get(cf_srv->store, &p->tenant, &p->e[i].principal, &u) != CF_OK) {
+                a->st = CF_EINVAL;
+                p->why = "an entry names a user that does not exist in this tenant";
+                return;
+            }
+            cf_user_clear(&u);
+        } else if (p->e[i].kind == CF_PRINCIPAL_GROUP) {
+            struct cf_group g;
+            if (cf_group_get(cf_srv->store, &p->tenant, &p->e[i].principal, &g) != CF_OK) {
+                a->st = CF_EINVAL;
+                p->why = "an entry names a group that does not exist in this tenant";
+                return;
+            }
+            cf_group_clear(&g);
+        }
+    }
+    a->st = cf_acl_put(cf_srv->store, &p->tenant, &p->node, p->e, p->n);
+}
+
+static void acl_put_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct acl_put *p = (struct acl_put *)a;
+    struct cf_node n;
+    json_t *view;
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, p->why);
+        return;
+    }
+    enum cf_status st = cf_node_get(cf_srv->store, &p->tenant, &p->node, &n);
+    if (st == CF_OK) {
+        st = acl_view(&p->tenant, &n, &view);
+        cf_node_clear(&n);
+    }
+    if (st != CF_OK)
+        cf_respond_status(r, st, NULL);
+    else
+        cf_respond_json(r, 200, view);
+}
+
+static void acl_put_free(struct cf_async *a)
+{
+    struct acl_put *p = (struct acl_put *)a;
+    free(p->e);
+    free(p);
+}
+
+/* Parses "user:ID", "group:ID" or "tenant". */
+static bool principal_parse(const char *s, size_t n, struct cf_acl_entry *e)
+{
+    memset(&e->principal, 0, sizeof e->principal);
+    if (n == 6 && memcmp(s, "tenant", 6) == 0) {
+        e->kind = CF_PRINCIPAL_TENANT;
+        return true;
+    }
+    if (n == 5 + CF_ID_HEX_LEN && memcmp(s, "user:", 5) == 0) {
+        e->kind = CF_PRINCIPAL_USER;
+        return cf_id_parse(s + 5, CF_ID_HEX_LEN, &e->principal) == CF_OK;
+    }
+    if (n == 6 + CF_ID_HEX_LEN && memcmp(s, "group:", 6) == 0) {
+        e->kind = CF_PRINCIPAL_GROUP;
+        return cf_id_parse(s + 6, CF_ID_HEX_LEN, &e->principal) == CF_OK;
+    }
+    return false;
+}
+
+void cf_h_acl_put(struct cf_req *r)
+{
+    static const char *const allowed[] = {"entries", NULL};
+    static const char *const entry_allowed[] = {"principal", "level", NULL};
+    json_t *body;
+    struct cf_node n;
+    enum cf_level level;
+    struct acl_put *p = NULL;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed))
+        goto out;
+    json_t *entries = json_object_get(body, "entries");
+    if (!json_is_array(entries) || json_array_size(entries) > CF_ACL_MAX_ENTRIES) {
+        cf_respond_status(r, CF_EINVAL, "entries must be an array of at most 256 {principal, level}");
+        goto out;
+    }
+    p = cf_xcalloc(1, sizeof *p);
+    p->e = cf_xcalloc(json_array_size(entries) + 1, sizeof *p->e);
+    size_t i;
+    json_t *v;
+    json_array_foreach(entries, i, v)
+    {
+        const char *ps, *ls;
+        size_t pl, ll;
+        if (!json_is_object(v)) {
+            cf_respond_status(r, CF_EINVAL, "each entry must be an object {principal, level}");
+            goto out;
+        }
+        if (!cf_json_only_keys_or_respond(r, v, entry_allowed) ||
+            !cf_json_str_or_respond(r, v, "principal", true, &ps, &pl) ||
+            !cf_json_str_or_respond(r, v, "level", true, &ls, &ll))
+            goto out;
+        struct cf_acl_entry *e = &p->e[p->n];
+        if (!principal_parse(ps, pl, e)) {
+            cf_respond_status(r, CF_EINVAL, "principal must be \"user:ID\", \"group:ID\" or \"tenant\"");
+            goto out;
+        }
+        enum cf_level lv = cf_level_parse(ls, ll);
+        if (lv == CF_LEVEL_NONE) {
+            cf_respond_status(r, CF_EINVAL, "level must be view, download, edit or manage");
+            goto out;
+        }
+        e->level = (uint8_t)lv;
+        for (size_t k = 0; k < p->n; k++)
+            if (p->e[k].kind == e->kind && cf_id_equal(&p->e[k].principal, &e->principal)) {
+                cf_respond_status(r, CF_EINVAL, "a principal may appear only once");
+                goto out;
+            }
+        p->n++;
+    }
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_MANAGE, &n, &level))
+        goto out;
+    p->a.run = acl_put_run;
+    p->a.reply = acl_put_reply;
+    p->a.free = acl_put_free;
+    p->tenant = r->who.user.tenant;
+    p->node = n.id;
+    cf_node_clear(&n);
+    cf_async_start(r, &p->a);
+    p = NULL;
+out:
+    if (p != NULL)
+        acl_put_free(&p->a);
+    json_decref(body);
+}
+
+void cf_h_directory(struct cf_req *r)
+{
+    struct cf_user *us;
+    struct cf_group *gs;
+    size_t nu, ng;
+    enum cf_status st = cf_user_list(cf_srv->store, &r->who.user.tenant, &us, &nu);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *users = json_array(), *groups = json_array();
+    for (size_t i = 0; i < nu; i++) {
+        if (us[i].status == CF_USER_ACTIVE)
+            json_array_append_new(users, json_pack("{s:o, s:s, s:s?}", "id", cf_json_id(&us[i].id), "username",
+                                                   us[i].username, "display_name", us[i].display_name));
+        cf_user_clear(&us[i]);
+    }
+    free(us);
+    if ((st = cf_group_list(cf_srv->store, &r->who.user.tenant, &gs, &ng)) != CF_OK) {
+        json_decref(users);
+        json_decref(groups);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        json_array_append_new(groups, json_pack("{s:o, s:s}", "id", cf_json_id(&gs[i].id), "name", gs[i].name));
+        cf_group_clear(&gs[i]);
+    }
+    free(gs);
+    cf_respond_json(r, 200, json_pack("{s:o, s:o}", "users", users, "groups", groups));
+}
+
+struct cf_idvec_local {
+    struct cf_id *v;
+    size_t n, cap;
+};
+
+/* Adds the nodes granted to one principal, visible to the caller, to items (deduplicated). */
+static enum cf_status add_grants(struct cf_req *r, enum cf_principal_kind kind, const struct cf_id *principal,
+                                 json_t *items, struct cf_idvec_local *seen)
+{
+    struct cf_grant *g;
+    size_t n;
+    struct cf_actor a = cf_actor_of(r);
+    enum cf_status st = cf_grants_of(cf_srv->store, &r->who.user.tenant, kind, principal, &g, &n);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < seen->n && !dup; k++)
+            dup = cf_id_equal(&seen->v[k], &g[i].node);
+        if (dup)
+            continue;
+        struct cf_node node;
+        enum cf_level level;
+        enum cf_status ls = cf_acl_level(&a, &g[i].node, &node, &level);
+        if (ls == CF_ENOTFOUND)
+            continue; /* trashed, or gone */
+        if (ls != CF_OK) {
+            st = ls;
+            break;
+        }
+        /* Nodes in one's own private space are not "shared with me". */
+        if (level > CF_LEVEL_NONE && !cf_id_equal(&node.owner, &r->who.user.id)) {
+            json_array_append_new(items, cf_node_json(&node, level));
+            if (seen->n == seen->cap) {
+                seen->cap = seen->cap == 0 ? 16 : seen->cap * 2;
+                seen->v = cf_xrealloc(seen->v, seen->cap * sizeof *seen->v);
+            }
+            seen->v[seen->n++] = node.id;
+        }
+        cf_node_clear(&node);
+    }
+    free(g);
+    return st;
+}
+
+void cf_h_shared(struct cf_req *r)
+{
+    struct cf_idvec_local seen = {0};
+    struct cf_id zero = {0};
+    json_t *items = json_array();
+    enum cf_status st = add_grants(r, CF_PRINCIPAL_USER, &r->who.user.id, items, &seen);
+    for (size_t i = 0; i < r->who.ngroups && st == CF_OK; i++)
+        st = add_grants(r, CF_PRINCIPAL_GROUP, &r->who.groups[i], items, &seen);
+    if (st == CF_OK)
+        st = add_grants(r, CF_PRINCIPAL_TENANT, &zero, items, &seen);
+    free(seen.v);
+    if (st != CF_OK) {
+        json_decref(items);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    cf_respond_json(r, 200, json_pack("{s:o}", "items", items));
+}

@@ -1,0 +1,712 @@
+/*
+ * admin.c: tenant administration (admins only, own tenant only): users, groups, policy, and
+ * offboarding. Ids from another tenant are simply not found: every lookup is scoped to the
+ * caller's tenant by the store's keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "auth.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "validate.h"
+
+#define GROUP_NAME_MAX 128
+#define GROUP_MEMBERS_MAX 10000
+#define DISPLAY_NAME_MAX 255
+
+static bool display_name_ok(const char *s, size_t n)
+{
+    return n > 0 && n <= DISPLAY_NAME_MAX && cf_utf8_valid(s, n) && cf_name_check(s, n) == NULL;
+}
+
+static bool role_parse(const char *s, size_t n, enum cf_role *out)
+{
+    if (n == 6 && memcmp(s, "member", 6) == 0)
+        *out = CF_ROLE_MEMBER;
+    else if (n == 5 && memcmp(s, "admin", 5) == 0)
+        *out = CF_ROLE_ADMIN;
+    else if (n == 7 && memcmp(s, "auditor", 7) == 0)
+        *out = CF_ROLE_AUDITOR;
+    else
+        return false;
+    return true;
+}
+
+/* The caller's tenant name, for user JSON ("" if it cannot be read). */
+static char *tenant_name(struct cf_req *r)
+{
+    struct cf_tenant t;
+    if (cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t) != CF_OK)
+        return cf_xstrdup("");
+    char *n = t.name;
+    t.name = NULL;
+    cf_tenant_clear(&t);
+    return n;
+}
+
+static json_t *admin_user_json(const struct cf_user *u, const char *tname)
+{
+    json_t *o = cf_user_json(u, tname);
+    json_object_set_new(o, "totp_enabled", json_boolean(u->totp_enabled));
+    return o;
+}
+
+/* ---- users ------------------------------------------------------------------------------------ */
+
+struct user_job {
+    struct cf_async a;
+    struct cf_user u;      /* create: the new user; patch/offboard: the result */
+    char *password;        /* create; wiped */
+    size_t password_len;
+    char *tname;
+    /* patch */
+    struct cf_id self;
+    bool set_status, set_role, set_display;
+    enum cf_user_status status;
+    enum cf_role role;
+    char *display;
+    /* offboard */
+    struct cf_id transfer_to;
+    const char *why;       /* message for a 400/409 */
+};
+
+static void user_job_free(struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    cf_user_clear(&j->u);
+    if (j->password != NULL)
+        cf_free_secret(j->password, j->password_len);
+    free(j->tname);
+    free(j->display);
+    free(j);
+}
+
+static void user_job_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    switch (a->st) {
+    case CF_OK:
+        cf_respond_json(r, j->password != NULL ? 201 : 200, admin_user_json(&j->u, j->tname));
+        return;
+    case CF_EEXIST:
+        cf_respond_status(r, CF_EEXIST, j->why != NULL ? j->why : "this username is taken in the tenant");
+        return;
+    default:
+        cf_respond_status(r, a->st, j->why);
+        return;
+    }
+}
+
+static void user_create_run(struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    if ((a->st = cf_auth_hash_password(cf_srv->cfg, j->password, j->password_len, &j->u.pwhash)) != CF_OK)
+        return;
+    a->st = cf_user_create(cf_srv->store, &j->u);
+}
+
+void cf_h_admin_user_create(struct cf_req *r)
+{
+    static const char *const allowed[] = {"username", "password", "display_name", "role", NULL};
+    json_t *body;
+    const char *username, *password, *display, *role;
+    size_t ul, pl, dl, rl;
+    enum cf_role rv = CF_ROLE_MEMBER;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) ||
+        !cf_json_str_or_respond(r, body, "username", true, &username, &ul) ||
+        !cf_json_str_or_respond(r, body, "password", true, &password, &pl) ||
+        !cf_json_str_or_respond(r, body, "display_name", false, &display, &dl) ||
+        !cf_json_str_or_respond(r, body, "role", false, &role, &rl))
+        goto out;
+    if (!cf_user_valid_name(username, ul)) {
+        cf_respond_status(r, CF_EINVAL, "username: 1 to 64 characters from A-Z a-z 0-9 . _ @ -");
+        goto out;
+    }
+    if (!cf_auth_password_ok(password, pl)) {
+        cf_respond_status(r, CF_EINVAL, "password: 8 to 1024 bytes");
+        goto out;
+    }
+    if (display != NULL && !display_name_ok(display, dl)) {
+        cf_respond_status(r, CF_EINVAL, "display_name: 1 to 255 bytes of text");
+        goto out;
+    }
+    if (role != NULL && !role_parse(role, rl, &rv)) {
+        cf_respond_status(r, CF_EINVAL, "role: member, admin or auditor");
+        goto out;
+    }
+    struct user_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = user_create_run;
+    j->a.reply = user_job_reply;
+    j->a.free = user_job_free;
+    j->u.tenant = r->who.user.tenant;
+    j->u.username = cf_xstrndup(username, ul);
+    j->u.display_name = display != NULL ? cf_xstrndup(display, dl) : NULL;
+    j->u.role = rv;
+    j->u.status = CF_USER_ACTIVE;
+    j->password = cf_xstrndup(password, pl);
+    j->password_len = pl;
+    j->tname = tenant_name(r);
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
+}
+
+void cf_h_admin_users(struct cf_req *r)
+{
+    struct cf_user *us;
+    size_t n;
+    enum cf_status st = cf_user_list(cf_srv->store, &r->who.user.tenant, &us, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    char *tname = tenant_name(r);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, admin_user_json(&us[i], tname));
+        cf_user_clear(&us[i]);
+    }
+    free(us);
+    free(tname);
+    cf_respond_json(r, 200, json_pack("{s:o}", "users", arr));
+}
+
+/* Loads the target user into j->u (whose tenant and id name it). */
+static enum cf_status load_target(struct user_job *j)
+{
+    struct cf_id tenant = j->u.tenant, id = j->u.id;
+    return cf_user_get(cf_srv->store, &tenant, &id, &j->u);
+}
+
+static void user_patch_run(struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    if ((a->st = load_target(j)) != CF_OK)
+        return;
+    if (j->u.status == CF_USER_OFFBOARDED) {
+        a->st = CF_EEXIST;
+        j->why = "this user was offboarded";
+        return;
+    }
+    if (cf_id_equal(&j->u.id, &j->self) && ((j->set_status && j->status != CF_USER_ACTIVE) ||
+                                             (j->set_role && j->role != CF_ROLE_ADMIN))) {
+        a->st = CF_EINVAL;
+        j->why = "you cannot freeze or demote yourself";
+        return;
+    }
+    bool freezing = j->set_status && j->status == CF_USER_FROZEN && j->u.status != CF_USER_FROZEN;
+    if (j->set_status)
+        j->u.status = j->status;
+    if (j->set_role)
+        j->u.role = j->role;
+    if (j->set_display) {
+        free(j->u.display_name);
+        j->u.display_name = j->display;
+        j->display = NULL;
+    }
+    j->u.updated_at = cf_now_ms();
+    if ((a->st = cf_user_put(cf_srv->store, &j->u)) == CF_OK && freezing)
+        /* Frozen: every session and token dies now (the status check would also stop them at
+         * their next request; deleting them leaves nothing to revive by unfreezing). */
+        a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL);
+}
+
+void cf_h_admin_user_patch(struct cf_req *r)
+{
+    static const char *const allowed[] = {"status", "role", "display_name", NULL};
+    json_t *body;
+    const char *status, *role, *display;
+    size_t sl, rl, dl;
+    struct cf_id id;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "status", false, &status, &sl) ||
+        !cf_json_str_or_respond(r, body, "role", false, &role, &rl) ||
+        !cf_json_str_or_respond(r, body, "display_name", false, &display, &dl))
+        goto out;
+    struct user_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = user_patch_run;
+    j->a.reply = user_job_reply;
+    j->a.free = user_job_free;
+    if (status != NULL) {
+        j->set_status = true;
+        if (sl == 6 && memcmp(status, "active", 6) == 0)
+            j->status = CF_USER_ACTIVE;
+        else if (sl == 6 && memcmp(status, "frozen", 6) == 0)
+            j->status = CF_USER_FROZEN;
+        else {
+            cf_respond_status(r, CF_EINVAL, "status: active or frozen (offboarding has its own endpoint)");
+            free(j);
+            goto out;
+        }
+    }
+    if (role != NULL) {
+        j->set_role = true;
+        if (!role_parse(role, rl, &j->role)) {
+            cf_respond_status(r, CF_EINVAL, "role: member, admin or auditor");
+            free(j);
+            goto out;
+        }
+    }
+    if (display != NULL) {
+        if (!display_name_ok(display, dl)) {
+            cf_respond_status(r, CF_EINVAL, "display_name: 1 to 255 bytes of text");
+            free(j);
+            goto out;
+        }
+        j->set_display = true;
+        j->display = cf_xstrndup(display, dl);
+    }
+    if (!j->set_status && !j->set_role && !j->set_display) {
+        cf_respond_status(r, CF_EINVAL, "status, role or display_name is required");
+        free(j);
+        goto out;
+    }
+    j->u.tenant = r->who.user.tenant;
+    j->u.id = id;
+    j->self = r->who.user.id;
+    j->tname = tenant_name(r);
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
+}
+
+/* Whether node sits in the tenant space (walks to its root). */
+static bool in_tenant_space(const struct cf_id *tenant, const struct cf_id *id)
+{
+    struct cf_node n = {0};
+    struct cf_id cur = *id;
+    for (int depth = 0; depth < 1024; depth++) {
+        cf_node_clear(&n);
+        if (cf_node_get(cf_srv->store, tenant, &cur, &n) != CF_OK)
+            return false;
+        if (cf_id_is_zero(&n.parent)) {
+            bool t = n.root_kind == CF_SPACE_TENANT;
+            cf_node_clear(&n);
+            return t;
+        }
+        cur = n.parent;
+    }
+    cf_node_clear(&n);
+    return false;
+}
+
+static void offboard_run(struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    struct cf_user heir;
+    struct cf_id *owned;
+    size_t n;
+    if ((a->st = load_target(j)) != CF_OK)
+        return;
+    if (j->u.status == CF_USER_OFFBOARDED) {
+        a->st = CF_EEXIST;
+        j->why = "this user was already offboarded";
+        return;
+    }
+    if (cf_id_equal(&j->u.id, &j->self)) {
+        a->st = CF_EINVAL;
+        j->why = "you cannot offboard yourself";
+        return;
+    }
+    if (cf_id_equal(&j->transfer_to, &j->u.id) ||
+        cf_user_get(cf_srv->store, &j->u.tenant, &j->transfer_to, &heir) != CF_OK) {
+        a->st = CF_EINVAL;
+        j->why = "transfer_to must be another active user of this tenant";
+        return;
+    }
+    bool heir_ok = heir.status == CF_USER_ACTIVE && heir.role != CF_ROLE_AUDITOR;
+    cf_user_clear(&heir);
+    if (!heir_ok) {
+        a->st = CF_EINVAL;
+        j->why = "transfer_to must be another active user of this tenant";
+        return;
+    }
+    /* Order: lock the account first (status, sessions), then close the private space, then hand
+     * over tenant-space files. Each step is idempotent, so a failed offboarding can be retried. */
+    j->u.status = CF_USER_OFFBOARDED;
+    j->u.updated_at = cf_now_ms();
+    if ((a->st = cf_user_put(cf_srv->store, &j->u)) != CF_OK ||
+        (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK ||
+        (a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root)) != CF_OK ||
+        (a->st = cf_owned_list(cf_srv->store, &j->u.tenant, &j->u.id, &owned, &n)) != CF_OK)
+        return;
+    for (size_t i = 0; i < n && a->st == CF_OK; i++)
+        if (in_tenant_space(&j->u.tenant, &owned[i]))
+            a->st = cf_node_set_owner(cf_srv->store, &j->u.tenant, &owned[i], &j->transfer_to);
+    free(owned);
+}
+
+void cf_h_admin_user_offboard(struct cf_req *r)
+{
+    static const char *const allowed[] = {"transfer_to", NULL};
+    json_t *body;
+    const char *to;
+    size_t tl;
+    struct cf_id id, heir;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "transfer_to", true, &to, &tl))
+        goto out;
+    if (cf_id_parse(to, tl, &heir) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, "transfer_to must be another active user of this tenant");
+        goto out;
+    }
+    struct user_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = offboard_run;
+    j->a.reply = user_job_reply;
+    j->a.free = user_job_free;
+    j->u.tenant = r->who.user.tenant;
+    j->u.id = id;
+    j->self = r->who.user.id;
+    j->transfer_to = heir;
+    j->tname = tenant_name(r);
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
+}
+
+/* ---- groups ----------------------------------------------------------------------------------- */
+
+static json_t *group_json(const struct cf_group *g, const struct cf_id *members, size_t n)
+{
+    json_t *m = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(m, cf_json_id(&members[i]));
+    return json_pack("{s:o, s:s, s:o, s:o}", "id", cf_json_id(&g->id), "name", g->name, "members", m, "created_at",
+                     cf_json_time(g->created_at));
+}
+
+struct group_job {
+    struct cf_async a;
+    bool created;          /* a new group: 201 */
+    struct cf_id tenant;
+    struct cf_group g;
+    struct cf_id *members;
+    size_t nmembers;
+    const char *why;
+};
+
+static void group_job_free(struct cf_async *a)
+{
+    struct group_job *j = (struct group_job *)a;
+    cf_group_clear(&j->g);
+    free(j->members);
+    free(j);
+}
+
+static void group_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct group_job *j = (struct group_job *)a;
+    if (a->st == CF_EEXIST)
+        cf_respond_status(r, CF_EEXIST, "a group with this name exists");
+    else if (a->st != CF_OK)
+        cf_respond_status(r, a->st, j->why);
+    else
+        cf_respond_json(r, j->created ? 201 : 200, group_json(&j->g, j->members, j->nmembers));
+}
+
+static void group_create_run(struct cf_async *a)
+{
+    struct group_job *j = (struct group_job *)a;
+    char *name = j->g.name;
+    j->g.name = NULL;
+    a->st = cf_group_create(cf_srv->store, &j->tenant, name, &j->g);
+    free(name);
+}
+
+void cf_h_admin_group_create(struct cf_req *r)
+{
+    static const char *const allowed[] = {"name", NULL};
+    json_t *body;
+    const char *name;
+    size_t nl;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nl))
+        goto out;
+    if (nl > GROUP_NAME_MAX || cf_name_check(name, nl) != NULL) {
+        cf_respond_status(r, CF_EINVAL, "name: 1 to 128 bytes of text without / or control characters");
+        goto out;
+    }
+    struct group_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = group_create_run;
+    j->a.reply = group_reply;
+    j->a.free = group_job_free;
+    j->created = true;
+    j->tenant = r->who.user.tenant;
+    j->g.name = cf_xstrndup(name, nl);
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
+}
+
+void cf_h_admin_groups(struct cf_req *r)
+{
+    struct cf_group *gs;
+    size_t n;
+    enum cf_status st = cf_group_list(cf_srv->store, &r->who.user.tenant, &gs, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct cf_id *m;
+        size_t mn;
+        if ((st = cf_group_members(cf_srv->store, &r->who.user.tenant, &gs[i].id, &m, &mn)) == CF_OK) {
+            json_array_append_new(arr, group_json(&gs[i], m, mn));
+            free(m);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        cf_group_clear(&gs[i]);
+    free(gs);
+    if (st != CF_OK) {
+        json_decref(arr);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    cf_respond_json(r, 200, json_pack("{s:o}", "groups", arr));
+}
+
+static void group_members_run(struct cf_async *a)
+{
+    struct group_job *j = (struct group_job *)a;
+    struct cf_id gid = j->g.id;
+    if ((a->st = cf_group_get(cf_srv->store, &j->tenant, &gid, &j->g)) != CF_OK)
+        return;
+    for (size_t i = 0; i < j->nmembers; i++) {
+        struct cf_user u;
+        if (cf_user_get(cf_srv->store, &j->tenant, &j->members[i], &u) != CF_OK) {
+            a->st = CF_EINVAL;
+            j->why = "user_ids names a user that does not exist in this tenant";
+            return;
+        }
+        cf_user_clear(&u);
+    }
+    a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers);
+}
+
+void cf_h_admin_group_members(struct cf_req *r)
+{
+    static const char *const allowed[] = {"user_ids", NULL};
+    json_t *body;
+    struct cf_id gid;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &gid) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed))
+        goto out;
+    json_t *ids = json_object_get(body, "user_ids");
+    if (!json_is_array(ids) || json_array_size(ids) > GROUP_MEMBERS_MAX) {
+        cf_respond_status(r, CF_EINVAL, "user_ids must be an array of at most 10000 user ids");
+        goto out;
+    }
+    struct group_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = group_members_run;
+    j->a.reply = group_reply;
+    j->a.free = group_job_free;
+    j->tenant = r->who.user.tenant;
+    j->g.id = gid;
+    j->members = cf_xcalloc(json_array_size(ids) + 1, sizeof *j->members);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        struct cf_id id;
+        if (!json_is_string(v) || cf_id_parse(json_string_value(v), json_string_length(v), &id) != CF_OK) {
+            cf_respond_status(r, CF_EINVAL, "user_ids names a user that does not exist in this tenant");
+            group_job_free(&j->a);
+            goto out;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < j->nmembers; k++)
+            dup = dup || cf_id_equal(&j->members[k], &id);
+        if (!dup)
+            j->members[j->nmembers++] = id;
+    }
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
+}
+
+/* ---- policy ----------------------------------------------------------------------------------- */
+
+static json_t *policy_json(const struct cf_policy *p)
+{
+    json_t *bt = json_array();
+    for (size_t i = 0; i < p->nblocked; i++)
+        json_array_append_new(bt, json_string(p->blocked_types[i]));
+    uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cf_srv->cfg->shares.max_expiry_s;
+    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}}", "require_mfa", p->require_mfa, "allow_shares",
+                     p->allow_shares, "share_max_expiry", (json_int_t)max, "blocked_types", bt, "bulk_download_alert",
+                     "files", (json_int_t)p->bulk_files, "bytes", (json_int_t)p->bulk_bytes, "window",
+                     (json_int_t)p->bulk_window_s);
+}
+
+void cf_h_admin_policy_get(struct cf_req *r)
+{
+    struct cf_tenant t;
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    cf_respond_json(r, 200, policy_json(&t.policy));
+    cf_tenant_clear(&t);
+}
+
+/* A MIME type as libmagic reports it: type/subtype from [a-z0-9.+-]. */
+static bool mime_ok(const char *s, size_t n)
+{
+    const char *slash = memchr(s, '/', n);
+    if (slash == NULL || slash == s || slash == s + n - 1 || n > 127)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-' || (c == '/' && s + i == slash)))
+            return false;
+    }
+    return true;
+}
+
+struct policy_job {
+    struct cf_async a;
+    struct cf_id tenant;
+    struct cf_policy p;
+};
+
+static void policy_run(struct cf_async *a)
+{
+    struct policy_job *j = (struct policy_job *)a;
+    a->st = cf_tenant_put_policy(cf_srv->store, &j->tenant, &j->p);
+}
+
+static void policy_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct policy_job *j = (struct policy_job *)a;
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_json(r, 200, policy_json(&j->p));
+}
+
+static void policy_free(struct cf_async *a)
+{
+    struct policy_job *j = (struct policy_job *)a;
+    cf_policy_clear(&j->p);
+    free(j);
+}
+
+void cf_h_admin_policy_patch(struct cf_req *r)
+{
+    static const char *const allowed[] = {"require_mfa", "allow_shares", "share_max_expiry", "blocked_types",
+                                          "bulk_download_alert", NULL};
+    static const char *const bulk_allowed[] = {"files", "bytes", "window", NULL};
+    json_t *body;
+    struct cf_tenant t;
+    bool b, present;
+    uint64_t u;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed))
+        goto out;
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        goto out;
+    }
+    struct cf_policy p = t.policy; /* takes over the strings */
+    memset(&t.policy, 0, sizeof t.policy);
+    cf_tenant_clear(&t);
+    if (!cf_json_bool_or_respond(r, body, "require_mfa", &b, &present))
+        goto fail;
+    if (present)
+        p.require_mfa = b;
+    if (!cf_json_bool_or_respond(r, body, "allow_shares", &b, &present))
+        goto fail;
+    if (present)
+        p.allow_shares = b;
+    if (!cf_json_uint_or_respond(r, body, "share_max_expiry", false, UINT32_MAX, &u, &present))
+        goto fail;
+    if (present) {
+        if (u < 60 || u > cf_srv->cfg->shares.max_expiry_s) {
+            char *m = cf_xasprintf("share_max_expiry must be between 60 and %llu seconds (the server's maximum)",
+                                   (unsigned long long)cf_srv->cfg->shares.max_expiry_s);
+            cf_respond_status(r, CF_EINVAL, m);
+            free(m);
+            goto fail;
+        }
+        p.share_max_expiry_s = u;
+    }
+    json_t *bt = json_object_get(body, "blocked_types");
+    if (bt != NULL) {
+        if (!json_is_array(bt) || json_array_size(bt) > CF_POLICY_MAX_BLOCKED) {
+            cf_respond_status(r, CF_EINVAL, "blocked_types must be an array of at most 64 MIME types");
+            goto fail;
+        }
+        size_t i;
+        json_t *v;
+        json_array_foreach(bt, i, v)
+        {
+            if (!json_is_string(v) || !mime_ok(json_string_value(v), json_string_length(v))) {
+                cf_respond_status(r, CF_EINVAL, "blocked_types must hold MIME types like application/x-executable");
+                goto fail;
+            }
+        }
+        for (size_t k = 0; k < p.nblocked; k++)
+            free(p.blocked_types[k]);
+        p.nblocked = 0;
+        json_array_foreach(bt, i, v) p.blocked_types[p.nblocked++] = cf_xstrdup(json_string_value(v));
+    }
+    json_t *bulk = json_object_get(body, "bulk_download_alert");
+    if (bulk != NULL) {
+        if (!json_is_object(bulk)) {
+            cf_respond_status(r, CF_EINVAL, "bulk_download_alert must be an object {files, bytes, window}");
+            goto fail;
+        }
+        if (!cf_json_only_keys_or_respond(r, bulk, bulk_allowed) ||
+            !cf_json_uint_or_respond(r, bulk, "files", false, UINT32_MAX, &u, &present))
+            goto fail;
+        if (present)
+            p.bulk_files = u;
+        if (!cf_json_uint_or_respond(r, bulk, "bytes", false, (uint64_t)1 << 50, &u, &present))
+            goto fail;
+        if (present)
+            p.bulk_bytes = u;
+        if (!cf_json_uint_or_respond(r, bulk, "window", false, 30 * 86400, &u, &present))
+            goto fail;
+        if (present)
+            p.bulk_window_s = u;
+    }
+    struct policy_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = policy_run;
+    j->a.reply = policy_reply;
+    j->a.free = policy_free;
+    j->tenant = r->who.user.tenant;
+    j->p = p;
+    cf_async_start(r, &j->a);
+    goto out;
+fail:
+    cf_policy_clear(&p);
+out:
+    json_decref(body);
+}

@@ -1,0 +1,500 @@
+/*
+ * me.c: the caller's own account: login history, sessions and API tokens ("device management"),
+ * password change, TOTP enrolment, alerts. Reads run on the loop; every write runs on a worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "throttle.h"
+#include "totp.h"
+
+#define TOKEN_NAME_MAX 128
+#define TOKEN_DEFAULT_TTL_S (90ull * 86400)
+#define TOKEN_MAX_TTL_S (365ull * 86400)
+
+/* ---- history and alerts ----------------------------------------------------------------------- */
+
+void cf_h_me_logins(struct cf_req *r)
+{
+    struct cf_login *l;
+    size_t n;
+    enum cf_status st = cf_login_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &l, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, json_pack("{s:o, s:s?, s:s?, s:s, s:b}", "at", cf_json_time(l[i].at), "ip", l[i].ip,
+                                             "user_agent", l[i].user_agent, "result", l[i].result, "new_device",
+                                             l[i].new_device));
+        cf_login_clear(&l[i]);
+    }
+    free(l);
+    cf_respond_json(r, 200, json_pack("{s:o}", "logins", arr));
+}
+
+void cf_h_me_alerts(struct cf_req *r)
+{
+    struct cf_alert *a;
+    size_t n;
+    enum cf_status st = cf_alert_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &a, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *detail = json_loads(a[i].detail != NULL ? a[i].detail : "{}", 0, NULL);
+        json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:o}", "id", cf_json_id(&a[i].id), "at",
+                                             cf_json_time(a[i].at), "kind", a[i].kind, "detail",
+                                             detail != NULL ? detail : json_object()));
+        cf_alert_clear(&a[i]);
+    }
+    free(a);
+    cf_respond_json(r, 200, json_pack("{s:o}", "alerts", arr));
+}
+
+/* ---- sessions and tokens ---------------------------------------------------------------------- */
+
+void cf_h_me_sessions(struct cf_req *r)
+{
+    struct cf_session *ss;
+    size_t n;
+    enum cf_status st = cf_session_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &ss, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    uint64_t now = cf_now_ms();
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (ss[i].expires_at > now) {
+            bool current = cf_id_equal(&ss[i].id, &r->who.session_id);
+            json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:s?, s:o, s:o, s:s?, s:s?, s:b}", "id", cf_json_id(&ss[i].id), "kind",
+                               (ss[i].flags & CF_SESSION_API_TOKEN) != 0 ? "token" : "login", "name", ss[i].name,
+                               "created_at", cf_json_time(ss[i].created_at), "expires_at",
+                               cf_json_time(ss[i].expires_at), "ip", ss[i].ip, "user_agent", ss[i].user_agent,
+                               "current", current));
+        }
+        cf_session_clear(&ss[i]);
+    }
+    free(ss);
+    cf_respond_json(r, 200, json_pack("{s:o}", "sessions", arr));
+}
+
+struct session_delete {
+    struct cf_async a;
+    struct cf_id tenant, user, id;
+};
+
+static void session_delete_run(struct cf_async *a)
+{
+    struct session_delete *d = (struct session_delete *)a;
+    a->st = cf_session_delete_by_id(cf_srv->store, &d->tenant, &d->user, &d->id);
+}
+
+static void reply_204(struct cf_req *r, struct cf_async *a)
+{
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_empty(r, 204);
+}
+
+void cf_h_me_session_delete(struct cf_req *r)
+{
+    struct cf_id id;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    struct session_delete *d = cf_xcalloc(1, sizeof *d);
+    d->a.run = session_delete_run;
+    d->a.reply = reply_204;
+    d->tenant = r->who.user.tenant;
+    d->user = r->who.user.id;
+    d->id = id;
+    cf_async_start(r, &d->a);
+}
+
+struct token_create {
+    struct cf_async a;
+    struct cf_session ss;
+    char token[CF_TOKEN_TEXT_LEN + 1];
+};
+
+static void token_create_run(struct cf_async *a)
+{
+    struct token_create *t = (struct token_create *)a;
+    a->st = cf_session_put(cf_srv->store, &t->ss);
+}
+
+static void token_create_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct token_create *t = (struct token_create *)a;
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    cf_respond_json(r, 201, json_pack("{s:o, s:s, s:s, s:o}", "id", cf_json_id(&t->ss.id), "token", t->token, "name",
+                                      t->ss.name, "expires_at", cf_json_time(t->ss.expires_at)));
+}
+
+static void token_create_free(struct cf_async *a)
+{
+    struct token_create *t = (struct token_create *)a;
+    cf_session_clear(&t->ss);
+    cf_wipe(t->token, sizeof t->token);
+    free(t);
+}
+
+void cf_h_me_token_create(struct cf_req *r)
+{
+    static const char *const allowed[] = {"name", "expires_in", NULL};
+    json_t *body;
+    const char *name;
+    size_t nl;
+    uint64_t ttl = TOKEN_DEFAULT_TTL_S;
+    bool have_ttl;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nl) ||
+        !cf_json_uint_or_respond(r, body, "expires_in", false, TOKEN_MAX_TTL_S, &ttl, &have_ttl))
+        goto out;
+    if (nl == 0 || nl > TOKEN_NAME_MAX || memchr(name, '\0', nl) != NULL) {
+        cf_respond_status(r, CF_EINVAL, "name must have 1 to 128 bytes");
+        goto out;
+    }
+    if (!have_ttl)
+        ttl = TOKEN_DEFAULT_TTL_S;
+    if (ttl < 60) {
+        cf_respond_status(r, CF_EINVAL, "expires_in must be at least 60 seconds");
+        goto out;
+    }
+    struct token_create *t = cf_xcalloc(1, sizeof *t);
+    t->a.run = token_create_run;
+    t->a.reply = token_create_reply;
+    t->a.free = token_create_free;
+    cf_id_new(&t->ss.id);
+    cf_auth_new_token(t->token, t->ss.hash);
+    char unused[CF_TOKEN_TEXT_LEN + 1];
+    cf_auth_new_token(unused, t->ss.csrf_hash); /* API tokens are bearer-only; no CSRF token is issued */
+    cf_wipe(unused, sizeof unused);
+    t->ss.tenant = r->who.user.tenant;
+    t->ss.user = r->who.user.id;
+    t->ss.flags = CF_SESSION_API_TOKEN;
+    t->ss.name = cf_xstrndup(name, nl);
+    t->ss.created_at = cf_now_ms();
+    t->ss.expires_at = t->ss.created_at + ttl * 1000;
+    t->ss.ip = cf_xstrdup(r->ip);
+    cf_async_start(r, &t->a);
+out:
+    json_decref(body);
+}
+
+/* ---- password --------------------------------------------------------------------------------- */
+
+struct password_change {
+    struct cf_async a;
+    struct cf_id tenant, user;
+    uint8_t keep[CF_SHA256_LEN]; /* the session that stays */
+    char *current, *next;        /* wiped */
+    size_t current_len, next_len;
+    char *account_key;
+    size_t account_key_len;
+};
+
+static void password_run(struct cf_async *a)
+{
+    struct password_change *p = (struct password_change *)a;
+    struct cf_user u;
+    char *h;
+    if ((a->st = cf_user_get(cf_srv->store, &p->tenant, &p->user, &u)) != CF_OK)
+        return;
+    if (!cf_auth_verify_password(u.pwhash, p->current, p->current_len)) {
+        cf_throttle_fail(cf_srv->login_account, p->account_key, p->account_key_len, cf_now_ms());
+        a->st = CF_EDENIED;
+    } else if ((a->st = cf_auth_hash_password(cf_srv->cfg, p->next, p->next_len, &h)) == CF_OK) {
+        cf_free_secret(u.pwhash, strlen(u.pwhash));
+        u.pwhash = h;
+        u.updated_at = cf_now_ms();
+        if ((a->st = cf_user_put(cf_srv->store, &u)) == CF_OK)
+            /* Whoever else held a session of this account (perhaps with the old password) is out. */
+            a->st = cf_session_delete_all(cf_srv->store, &p->tenant, &p->user, p->keep);
+    }
+    cf_user_clear(&u);
+}
+
+static void password_reply(struct cf_req *r, struct cf_async *a)
+{
+    if (a->st == CF_EDENIED)
+        cf_respond_status(r, CF_EDENIED, "the current password is wrong");
+    else
+        reply_204(r, a);
+}
+
+static void password_free(struct cf_async *a)
+{
+    struct password_change *p = (struct password_change *)a;
+    cf_free_secret(p->current, p->current_len);
+    cf_free_secret(p->next, p->next_len);
+    free(p->account_key);
+    free(p);
+}
+
+/* The login-throttle key of the caller's own account ("tenant\0username", lower case). */
+static char *own_account_key(struct cf_req *r, size_t *len)
+{
+    struct cf_tenant t;
+    const char *tn = "";
+    bool have = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t) == CF_OK;
+    if (have)
+        tn = t.name;
+    size_t tl = strlen(tn), ul = strlen(r->who.user.username);
+    char *k = cf_xmalloc(tl + 1 + ul);
+    for (size_t i = 0; i < tl; i++)
+        k[i] = (char)(tn[i] >= 'A' && tn[i] <= 'Z' ? tn[i] + 32 : tn[i]);
+    k[tl] = '\0';
+    for (size_t i = 0; i < ul; i++) {
+        char c = r->who.user.username[i];
+        k[tl + 1 + i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (have)
+        cf_tenant_clear(&t);
+    *len = tl + 1 + ul;
+    return k;
+}
+
+void cf_h_me_password(struct cf_req *r)
+{
+    static const char *const allowed[] = {"current", "new", NULL};
+    json_t *body;
+    const char *cur, *next;
+    size_t cl, nl, kl;
+    uint64_t retry;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "current", true, &cur, &cl) ||
+        !cf_json_str_or_respond(r, body, "new", true, &next, &nl))
+        goto out;
+    if (!cf_auth_password_ok(next, nl)) {
+        cf_respond_status(r, CF_EINVAL, "a new password has 8 to 1024 bytes");
+        goto out;
+    }
+    if (cl == 0 || cl > CF_PASSWORD_MAX) {
+        cf_respond_status(r, CF_EDENIED, "the current password is wrong");
+        goto out;
+    }
+    char *key = own_account_key(r, &kl);
+    if (!cf_throttle_allowed(cf_srv->login_account, key, kl, cf_now_ms(), &retry)) {
+        char v[24];
+        int n = snprintf(v, sizeof v, "%llu", (unsigned long long)retry);
+        cf_add_header(r, "retry-after", v, (size_t)n);
+        cf_respond_status(r, CF_ERATE, "too many wrong passwords; try again later");
+        free(key);
+        goto out;
+    }
+    struct password_change *p = cf_xcalloc(1, sizeof *p);
+    p->a.run = password_run;
+    p->a.reply = password_reply;
+    p->a.free = password_free;
+    p->tenant = r->who.user.tenant;
+    p->user = r->who.user.id;
+    memcpy(p->keep, r->who.session_hash, sizeof p->keep);
+    p->current = cf_xstrndup(cur, cl);
+    p->current_len = cl;
+    p->next = cf_xstrndup(next, nl);
+    p->next_len = nl;
+    p->account_key = key;
+    p->account_key_len = kl;
+    cf_async_start(r, &p->a);
+out:
+    json_decref(body);
+}
+
+/* ---- TOTP ------------------------------------------------------------------------------------- */
+
+enum totp_op { TOTP_ENROL, TOTP_CONFIRM, TOTP_DISABLE };
+
+struct totp_job {
+    struct cf_async a;
+    enum totp_op op;
+    struct cf_id tenant, user;
+    uint8_t session[CF_SHA256_LEN];
+    char code[8];
+    char *account;                 /* "username@tenant" for the URI */
+    uint8_t secret[CF_TOTP_SECRET_LEN];
+    bool require_mfa;
+};
+
+static void totp_run(struct cf_async *a)
+{
+    struct totp_job *t = (struct totp_job *)a;
+    struct cf_user u;
+    uint64_t step;
+    if ((a->st = cf_user_get(cf_srv->store, &t->tenant, &t->user, &u)) != CF_OK)
+        return;
+    switch (t->op) {
+    case TOTP_ENROL:
+        if (u.totp_enabled) {
+            a->st = CF_EEXIST;
+            break;
+        }
+        cf_random(t->secret, sizeof t->secret);
+        memcpy(u.totp_pending_secret, t->secret, sizeof t->secret);
+        u.totp_pending = true;
+        a->st = cf_user_put(cf_srv->store, &u);
+        break;
+    case TOTP_CONFIRM:
+        if (!u.totp_pending) {
+            a->st = CF_EEXIST;
+            break;
+        }
+        if (!cf_totp_verify(u.totp_pending_secret, sizeof u.totp_pending_secret, t->code, strlen(t->code),
+                            cf_now_ms() / 1000, 0, &step)) {
+            a->st = CF_EINVAL;
+            break;
+        }
+        memcpy(u.totp_secret, u.totp_pending_secret, sizeof u.totp_secret);
+        cf_wipe(u.totp_pending_secret, sizeof u.totp_pending_secret);
+        u.totp_pending = false;
+        u.totp_enabled = true;
+        u.totp_last_step = step;
+        if ((a->st = cf_user_put(cf_srv->store, &u)) == CF_OK) {
+            /* A session that was waiting for enrolment is now a full session. */
+            struct cf_session ss;
+            if (cf_session_get(cf_srv->store, t->session, &ss) == CF_OK) {
+                if ((ss.flags & CF_SESSION_MFA_ENROL) != 0) {
+                    ss.flags &= ~(unsigned)CF_SESSION_MFA_ENROL;
+                    a->st = cf_session_put(cf_srv->store, &ss);
+                }
+                cf_session_clear(&ss);
+            }
+        }
+        break;
+    case TOTP_DISABLE:
+        if (t->require_mfa) {
+            a->st = CF_EDENIED;
+            break;
+        }
+        if (!u.totp_enabled) {
+            a->st = CF_EEXIST;
+            break;
+        }
+        if (!cf_totp_verify(u.totp_secret, sizeof u.totp_secret, t->code, strlen(t->code), cf_now_ms() / 1000,
+                            u.totp_last_step, &step)) {
+            a->st = CF_EINVAL;
+            break;
+        }
+        cf_wipe(u.totp_secret, sizeof u.totp_secret);
+        u.totp_enabled = false;
+        u.totp_last_step = step;
+        a->st = cf_user_put(cf_srv->store, &u);
+        break;
+    }
+    cf_user_clear(&u);
+}
+
+static void totp_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct totp_job *t = (struct totp_job *)a;
+    switch (a->st) {
+    case CF_OK:
+        break;
+    case CF_EEXIST:
+        cf_respond_status(r, CF_EEXIST,
+                          t->op == TOTP_ENROL    ? "TOTP is already enabled; disable it first"
+                          : t->op == TOTP_CONFIRM ? "no TOTP enrolment is in progress"
+                                                  : "TOTP is not enabled");
+        return;
+    case CF_EINVAL:
+        cf_respond_status(r, CF_EINVAL, "the code does not match");
+        return;
+    case CF_EDENIED:
+        cf_respond_status(r, CF_EDENIED, "your tenant requires a second factor");
+        return;
+    default:
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    if (t->op != TOTP_ENROL) {
+        cf_respond_empty(r, 204);
+        return;
+    }
+    char b32[40];
+    cf_base32_encode(t->secret, sizeof t->secret, b32);
+    char *uri = cf_totp_uri("Coffer", t->account, t->secret, sizeof t->secret);
+    cf_respond_json(r, 200, json_pack("{s:s, s:s}", "secret", b32, "otpauth_uri", uri));
+    cf_wipe(b32, sizeof b32);
+    cf_free_secret(uri, strlen(uri));
+}
+
+static void totp_free(struct cf_async *a)
+{
+    struct totp_job *t = (struct totp_job *)a;
+    free(t->account);
+    cf_wipe(t, sizeof *t);
+    free(t);
+}
+
+static void totp_start(struct cf_req *r, enum totp_op op)
+{
+    struct cf_tenant tenant;
+    const char *code = NULL;
+    size_t cl = 0;
+    json_t *body = NULL;
+    if (op != TOTP_ENROL) {
+        static const char *const allowed[] = {"code", NULL};
+        if (!cf_json_body_or_respond(r, &body))
+            return;
+        if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "code", true, &code, &cl))
+            goto out;
+        if (cl != 6) {
+            cf_respond_status(r, CF_EINVAL, "the code does not match");
+            goto out;
+        }
+    }
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &tenant);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        goto out;
+    }
+    struct totp_job *t = cf_xcalloc(1, sizeof *t);
+    t->a.run = totp_run;
+    t->a.reply = totp_reply;
+    t->a.free = totp_free;
+    t->op = op;
+    t->tenant = r->who.user.tenant;
+    t->user = r->who.user.id;
+    memcpy(t->session, r->who.session_hash, sizeof t->session);
+    if (code != NULL)
+        memcpy(t->code, code, cl);
+    t->account = cf_xasprintf("%s@%s", r->who.user.username, tenant.name);
+    t->require_mfa = tenant.policy.require_mfa;
+    cf_tenant_clear(&tenant);
+    cf_async_start(r, &t->a);
+out:
+    json_decref(body);
+}
+
+void cf_h_me_totp_enrol(struct cf_req *r)
+{
+    totp_start(r, TOTP_ENROL);
+}
+
+void cf_h_me_totp_confirm(struct cf_req *r)
+{
+    totp_start(r, TOTP_CONFIRM);
+}
+
+void cf_h_me_totp_disable(struct cf_req *r)
+{
+    totp_start(r, TOTP_DISABLE);
+}

@@ -1,0 +1,69 @@
+/*
+ * throttle.h: a thread-safe sliding-window failure limiter. A key (an account, an IP address, an
+ * IP and a share link...) may fail at most `limit` times within any `window_ms`; once it has, it
+ * is refused until its oldest failure in the window slides out. Used for login protection (per
+ * account, per IP) and share-code brute-force protection (per IP, per link).
+ *
+ * Invariants: at most max_keys keys are held, each with at most `limit` failure times, all
+ * allocated when the limiter is created: memory never grows afterwards, whatever the traffic.
+ * Keys are kept only as a salted SHA-256 (the salt random per limiter, so nobody can aim keys at
+ * one hash bucket). When a new key arrives and the table is full, keys whose newest failure has
+ * left the window go first; if none has, the key with the oldest newest failure is dropped (so a
+ * flood of fresh keys can make the limiter forget old ones: size max_keys above the number of
+ * keys an attacker can fail within one window).
+ *
+ * Pure with respect to time: every call takes the current time (ms) as an argument and there is
+ * no clock inside, so tests are deterministic. One mutex guards each limiter; every call is short
+ * (the key is hashed before the lock is taken) except inserting into a full table, which scans it.
+ */
+#ifndef CF_THROTTLE_H
+#define CF_THROTTLE_H
+
+#include "base.h"
+
+#define CF_THROTTLE_KEY_MAX 512          /* bytes in a key */
+#define CF_THROTTLE_LIMIT_MAX 1024       /* largest `limit` */
+#define CF_THROTTLE_KEYS_MAX (1u << 24)  /* largest `max_keys` */
+
+struct cf_throttle;
+
+/* cf_throttle_new(limit, window_ms, max_keys): a limiter that refuses a key once it has failed
+ * limit times (1..CF_THROTTLE_LIMIT_MAX) within the last window_ms milliseconds (>= 1), holding at
+ * most max_keys keys (1..CF_THROTTLE_KEYS_MAX). Allocates everything up front: at most
+ * max_keys * (56 + 8 * limit) bytes. Returns NULL if an argument is out of range (a configuration
+ * error); aborts on out of memory. The caller owns the result (cf_throttle_free). Any thread. */
+struct cf_throttle *cf_throttle_new(unsigned limit, uint64_t window_ms, size_t max_keys) CF_WUR;
+
+/* cf_throttle_free(t): frees t; NULL is ignored. No other thread may still use t. */
+void cf_throttle_free(struct cf_throttle *t);
+
+/* cf_throttle_allowed(t, key, n, now_ms, retry_after_s): true if fewer than limit failures of the
+ * n-byte key were recorded within (now_ms - window_ms, now_ms]. Otherwise false, and
+ * *retry_after_s is the number of seconds (rounded up, >= 1) until the oldest of those failures
+ * leaves the window, i.e. until one more attempt is allowed; *retry_after_s is untouched on true.
+ * A key longer than CF_THROTTLE_KEY_MAX is a caller bug and is refused (false, retry after one
+ * window). Failures recorded with a time after now_ms (another thread's clock read later) count as
+ * inside the window. Does not record anything. Any thread. */
+bool cf_throttle_allowed(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms, uint64_t *retry_after_s);
+
+/* cf_throttle_fail(t, key, n, now_ms): records one failure of key at now_ms, forgetting its
+ * oldest failure if limit are already held, and evicting another key if key is new and the table
+ * is full (see above). Times are kept in order: a now_ms older than the key's newest failure is
+ * recorded as that newest time (which keeps it in the window slightly longer, never shorter).
+ * A key longer than CF_THROTTLE_KEY_MAX is ignored. Any thread. */
+void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms);
+
+/* cf_throttle_reset(t, key, n): forgets key and all its failures (after a successful login). A
+ * key not held, or longer than CF_THROTTLE_KEY_MAX, is ignored. Any thread. */
+void cf_throttle_reset(struct cf_throttle *t, const void *key, size_t n);
+
+/* cf_throttle_count(t, key, n, now_ms): the number of failures of key within the window ending at
+ * now_ms (0..limit), for alerts and tests; cf_throttle_allowed is exactly count < limit. A key
+ * longer than CF_THROTTLE_KEY_MAX counts as limit. Any thread. */
+unsigned cf_throttle_count(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms);
+
+/* cf_throttle_keys(t): the number of keys currently held (0..max_keys), whether or not their
+ * failures are still in the window, for metrics and tests. Any thread. */
+size_t cf_throttle_keys(struct cf_throttle *t);
+
+#endif
