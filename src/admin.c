@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "share.h"
 #include "validate.h"
 
 #define GROUP_NAME_MAX 128
@@ -339,6 +340,7 @@ static void offboard_run(struct cf_async *a)
     if ((a->st = cf_user_put(cf_srv->store, &j->u)) != CF_OK ||
         (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK ||
         (a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root)) != CF_OK ||
+        (a->st = cf_share_revoke_all_of(&j->u.tenant, &j->u.id)) != CF_OK ||
         (a->st = cf_owned_list(cf_srv->store, &j->u.tenant, &j->u.id, &owned, &n)) != CF_OK)
         return;
     for (size_t i = 0; i < n && a->st == CF_OK; i++)

@@ -247,6 +247,42 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
     return true;
 }
 
+bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant)
+{
+    /* Only the cookie: on share routes the Authorization header carries the link's access token. */
+    ssize_t i = -1;
+    while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
+        h2o_iovec_t c = r->req->headers.entries[i].value;
+        const char *p = c.base, *end = c.base + c.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *ce = semi != NULL ? semi : end;
+            size_t nl = sizeof CF_SESSION_COOKIE - 1;
+            uint8_t hash[CF_SHA256_LEN];
+            if ((size_t)(ce - p) > nl && memcmp(p, CF_SESSION_COOKIE "=", nl + 1) == 0 &&
+                cf_auth_token_hash(p + nl + 1, (size_t)(ce - p) - nl - 1, hash)) {
+                struct cf_session ss;
+                struct cf_user u;
+                bool ok = false;
+                if (cf_session_get(cf_srv->store, hash, &ss) == CF_OK) {
+                    if (ss.expires_at > cf_now_ms() && cf_id_equal(&ss.tenant, tenant) &&
+                        (ss.flags & CF_SESSION_MFA_ENROL) == 0 &&
+                        cf_user_get(cf_srv->store, &ss.tenant, &ss.user, &u) == CF_OK) {
+                        ok = u.status == CF_USER_ACTIVE;
+                        cf_user_clear(&u);
+                    }
+                    cf_session_clear(&ss);
+                }
+                return ok;
+            }
+            p = ce;
+        }
+    }
+    return false;
+}
+
 void cf_auth_new_token(char out[CF_TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_LEN])
 {
     uint8_t raw[CF_TOKEN_BYTES];

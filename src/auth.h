@@ -24,6 +24,9 @@ struct cf_req;
  * active; a session that must enrol TOTP first, unless enrolment_ok) or 403 (cookie session without
  * a valid X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
 bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok);
+/* cf_auth_member_of(r, tenant): whether the request carries the session cookie of an active user of
+ * tenant (internal-only share links; answers nothing). Loop thread. */
+bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant);
 /* cf_auth_token_hash(tok, n, hash): SHA-256 of a token given as its text; false if malformed. */
 bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN]);
 /* cf_auth_new_token(out, hash): a fresh token's text and its SHA-256. */

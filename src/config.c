@@ -56,6 +56,8 @@ static const struct field shares_fields[] = {
     {"default_expiry", F_DURATION_S, OFF(shares.default_expiry_s), 60, 3650 * DAY, NULL, NULL},
     {"max_expiry", F_DURATION_S, OFF(shares.max_expiry_s), 60, 3650 * DAY, NULL, NULL},
     {"code_length", F_UINT, OFF(shares.code_length), 4, 16, NULL, NULL},
+    {"code_failures_per_ip", F_UINT, OFF(shares.code_failures_per_ip), 1, 1000, NULL, NULL},
+    {"code_failures_per_link", F_UINT, OFF(shares.code_failures_per_link), 1, 1000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field audit_fields[] = {
@@ -355,6 +357,8 @@ static void set_defaults(struct cf_config *cfg)
     cfg->shares.default_expiry_s = 7 * DAY;
     cfg->shares.max_expiry_s = 7 * DAY;
     cfg->shares.code_length = 4;
+    cfg->shares.code_failures_per_ip = 5;
+    cfg->shares.code_failures_per_link = 20;
     cfg->audit.retention_s = 1095 * DAY;
     cfg->auth.session_ttl_s = 12 * 3600;
     cfg->auth.argon2_memory_kib = 64 * 1024;

@@ -39,6 +39,8 @@ struct cf_config {
         uint64_t default_expiry_s;       /* seconds */
         uint64_t max_expiry_s;           /* seconds */
         unsigned code_length;            /* generated extraction codes, 4..16 */
+        unsigned code_failures_per_ip;   /* wrong codes from one address within 15 min → 429 */
+        unsigned code_failures_per_link; /* wrong codes on one link within 1 h, from anywhere → 429 */
     } shares;
     struct {
         uint64_t retention_s;            /* seconds */

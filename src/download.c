@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "acl.h"
+#include "files.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -55,6 +56,8 @@ struct decrypt_job {
     uint32_t index;       /* chunk */
     enum cf_status st;
     h2o_iovec_t out;      /* the bytes of buf to send; the loop publishes it in decrypt_done */
+    bool gate;            /* run the stream's gate before decrypting (first job only) */
+    enum cf_status gate_st;
 };
 
 struct stream {
@@ -73,17 +76,21 @@ struct stream {
     bool started;              /* the response headers were sent */
     bool stopped;              /* h2o stopped the generator (client gone) */
     bool job_busy;             /* a decrypt job is in flight */
+    bool failed;               /* a chunk failed after the headers went out: abort at the next proceed */
     int refs;
     struct decrypt_job job;
     struct cf_req *r;          /* for the first reply; watched until headers are out */
     int status;                /* 200 or 206 */
     const struct file_headers *fh; /* in the request pool */
+    struct cf_serve_opts opts; /* gate and its context (owned; freed with the stream) */
 };
 
 static void stream_unref(struct stream *s)
 {
     if (--s->refs > 0)
         return;
+    if (s->opts.free_ctx != NULL)
+        s->opts.free_ctx(s->opts.ctx);
     cf_reader_free(s->rd);
     for (int i = 0; i < 2; i++)
         cf_free_secret(s->buf[i], CF_CHUNK_SIZE);
@@ -101,6 +108,11 @@ static void decrypt_run(struct cf_job *job)
 {
     struct decrypt_job *j = (struct decrypt_job *)(void *)job;
     size_t len;
+    j->gate_st = CF_OK;
+    if (j->gate && (j->gate_st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end)) != CF_OK) {
+        j->st = j->gate_st;
+        return;
+    }
     j->st = cf_reader_chunk(j->s->rd, j->index, j->s->buf[j->buf], &len);
     if (j->st == CF_OK) {
         /* Trim to the requested range; first and end never change, so the worker may read them. */
@@ -117,6 +129,7 @@ static void decrypt_done(struct cf_job *job);
 
 static void start_decrypt(struct stream *s, int buf)
 {
+    s->job.gate = !s->started && s->opts.gate != NULL;
     s->job.s = s;
     s->job.buf = buf;
     s->job.index = s->next_chunk++;
@@ -147,6 +160,12 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     struct stream *s = (struct stream *)gen;
     (void)req;
     s->sending = -1;
+    if (s->failed) {
+        /* h2o has released the last good buffer: now the stream may be aborted (one send per
+         * proceed: notes §3). The client gets a reset, never wrong bytes. */
+        h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
     /* At most one buffer can be ready: the other is the one h2o just released or the one a job fills. */
     int ready = s->ready[0].base != NULL ? 0 : (s->ready[1].base != NULL ? 1 : -1);
     if (ready >= 0)
@@ -197,12 +216,15 @@ static void decrypt_done(struct cf_job *job)
         return;
     }
     if (j->st != CF_OK) {
-        cf_log_error("download: chunk %u of a file failed (%s)", j->index, cf_status_name(j->st));
+        if (j->gate_st == CF_OK)
+            cf_log_error("download: chunk %u of a file failed (%s)", j->index, cf_status_name(j->st));
         if (!s->started) {
             cf_req_unwatch(s->r);
             cf_respond_status(s->r, j->st, NULL);
-        } else {
+        } else if (s->waiting) {
             h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        } else {
+            s->failed = true; /* h2o still holds a buffer: abort when it asks for more */
         }
         stream_unref(s);
         return;
@@ -266,45 +288,40 @@ static const char *view_type(const char *mime)
     return NULL;
 }
 
-static void serve(struct cf_req *r, bool view)
+void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf_node *node,
+                   const struct cf_serve_opts *o)
 {
-    struct cf_node n;
-    enum cf_level level;
+    struct cf_serve_opts opts = *o;
     char etag[40], sha[2 * CF_SHA256_LEN + 1];
-    if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
-        return;
-    if (n.type != CF_NODE_FILE) {
-        cf_node_clear(&n);
+    bool view = opts.view;
+    if (node->type != CF_NODE_FILE) {
         cf_respond_status(r, CF_EINVAL, "not a file");
-        return;
+        goto drop_ctx;
     }
-    const char *type = view ? view_type(n.mime) : n.mime;
+    const char *type = view ? view_type(node->mime) : node->mime;
     if (type == NULL) {
-        cf_node_clear(&n);
         cf_respond_status(r, CF_EMEDIA, "this type cannot be viewed inline; download it instead");
-        return;
+        goto drop_ctx;
     }
     struct cf_reader *rd;
-    enum cf_status st = cf_reader_open(cf_srv->store, &r->who.user.tenant, &n.id, n.version, &rd);
+    enum cf_status st = cf_reader_open(cf_srv->store, tenant, &node->id, node->version, &rd);
     if (st != CF_OK) {
-        cf_node_clear(&n);
         cf_respond_status(r, st == CF_ENOTFOUND ? CF_ECORRUPT : st, NULL);
-        return;
+        goto drop_ctx;
     }
     uint64_t size = cf_reader_size(rd);
-    cf_hex_encode(n.sha256, sizeof n.sha256, sha);
+    cf_hex_encode(node->sha256, sizeof node->sha256, sha);
     snprintf(etag, sizeof etag, "\"%.32s\"", sha);
 
     h2o_req_t *req = r->req;
     struct file_headers *fh = h2o_mem_alloc_pool(&req->pool, sizeof *fh);
-    char *disp = cf_content_disposition(view ? "inline" : "attachment", n.name, strlen(n.name));
+    char *disp = cf_content_disposition(view ? "inline" : "attachment", node->name, strlen(node->name));
     fh->disposition = h2o_strdup(&req->pool, disp, SIZE_MAX).base;
     free(disp);
     fh->etag = h2o_strdup(&req->pool, etag, SIZE_MAX).base;
     fh->type = h2o_strdup(&req->pool, type, SIZE_MAX).base;
     fh->csp = file_csp(view, type);
     fh->content_range = NULL;
-    cf_node_clear(&n);
 
     h2o_iovec_t inm = cf_header(r, "if-none-match");
     if (inm.base != NULL && etag_matches(inm, etag)) {
@@ -312,7 +329,7 @@ static void serve(struct cf_req *r, bool view)
         cf_add_header(r, "etag", fh->etag, strlen(fh->etag));
         cf_add_header(r, "cache-control", "private, no-cache", 17);
         cf_respond_empty(r, 304);
-        return;
+        goto drop_ctx;
     }
     uint64_t first = 0, last = size == 0 ? 0 : size - 1;
     int status = 200;
@@ -330,7 +347,7 @@ static void serve(struct cf_req *r, bool view)
             cf_add_header(r, "content-range", cr, (size_t)l);
             cf_reader_free(rd);
             cf_respond_status(r, CF_ERANGE, "the requested range is not satisfiable");
-            return;
+            goto drop_ctx;
         }
         case CF_RANGE_NONE:
             first = 0;
@@ -357,7 +374,7 @@ static void serve(struct cf_req *r, bool view)
         h2o_start_response(req, &head_gen);
         /* h2o 2.2.5 does not strip bodies from HEAD responses: send none (notes §3). */
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-        return;
+        goto drop_ctx;
     }
 
     struct stream *s = cf_xcalloc(1, sizeof *s);
@@ -375,20 +392,36 @@ static void serve(struct cf_req *r, bool view)
     s->sending = -1;
     s->status = status;
     s->fh = fh;
+    s->opts = opts; /* the stream owns the gate's context from here */
     s->refs = 1; /* the request's */
     struct stream **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
     *guard = s;
     s->r = r;
     cf_req_watch(r, &s->r);
     start_decrypt(s, 0);
+    return;
+drop_ctx:
+    if (opts.free_ctx != NULL)
+        opts.free_ctx(opts.ctx);
+}
+
+static void serve_member(struct cf_req *r, bool view)
+{
+    struct cf_node n;
+    enum cf_level level;
+    if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
+        return;
+    struct cf_serve_opts o = {.view = view};
+    cf_serve_file(r, &r->who.user.tenant, &n, &o);
+    cf_node_clear(&n);
 }
 
 void cf_h_file_content(struct cf_req *r)
 {
-    serve(r, false);
+    serve_member(r, false);
 }
 
 void cf_h_file_view(struct cf_req *r)
 {
-    serve(r, true);
+    serve_member(r, true);
 }

@@ -40,6 +40,19 @@ void cf_h_acl_put(struct cf_req *r);
 void cf_h_directory(struct cf_req *r);
 void cf_h_shared(struct cf_req *r);
 
+/* share.c */
+void cf_h_share_create(struct cf_req *r);
+void cf_h_share_list(struct cf_req *r);
+void cf_h_share_revoke(struct cf_req *r);
+void cf_h_share_page(struct cf_req *r);
+void cf_h_share_unlock(struct cf_req *r);
+void cf_h_share_info(struct cf_req *r);
+void cf_h_share_content(struct cf_req *r);
+void cf_h_share_view(struct cf_req *r);
+void cf_h_share_children(struct cf_req *r);
+void cf_h_share_file_content(struct cf_req *r);
+void cf_h_share_file_view(struct cf_req *r);
+
 /* files.c */
 void cf_h_spaces(struct cf_req *r);
 void cf_h_folder_create(struct cf_req *r);

@@ -179,6 +179,8 @@ void cf_respond_json(struct cf_req *r, int http, json_t *body)
 
 void cf_respond_error(struct cf_req *r, int http, const char *code, const char *message)
 {
+    if (http == 401) /* RFC 9110 §11.6.1: a 401 names its scheme */
+        cf_add_header(r, "www-authenticate", "Bearer realm=\"coffer\"", sizeof "Bearer realm=\"coffer\"" - 1);
     json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message != NULL ? message : default_message(http));
     cf_respond_json(r, http, o);
 }

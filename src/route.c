@@ -58,6 +58,19 @@ static const struct cf_route routes[] = {
     {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put},
     {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
+    /* share links: members */
+    {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create},
+    {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list},
+    {"DELETE", "/api/v1/shares/{id}", CF_ROUTE_USER, cf_h_share_revoke},
+    /* share links: recipients (no account; the link and its access token authorise) */
+    {"GET", "/s/{token}", CF_ROUTE_PUBLIC, cf_h_share_page},
+    {"POST", "/s/{token}/unlock", CF_ROUTE_PUBLIC, cf_h_share_unlock},
+    {"GET", "/s/{token}/info", CF_ROUTE_PUBLIC, cf_h_share_info},
+    {"GET", "/s/{token}/content", CF_ROUTE_PUBLIC, cf_h_share_content},
+    {"GET", "/s/{token}/view", CF_ROUTE_PUBLIC, cf_h_share_view},
+    {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC, cf_h_share_children},
+    {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC, cf_h_share_file_content},
+    {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC, cf_h_share_file_view},
 };
 
 /* Matches path against pattern, filling captures. */

@@ -428,6 +428,8 @@ int cf_serve(struct cf_config *cfg)
                                             LOGIN_THROTTLE_KEYS);
     cf_srv->login_ip = cf_throttle_new(cfg->auth.max_failures_per_ip, cfg->auth.failure_window_s * 1000,
                                        LOGIN_THROTTLE_KEYS);
+    cf_srv->code_ip = cf_throttle_new(cfg->shares.code_failures_per_ip, 15 * 60 * 1000, LOGIN_THROTTLE_KEYS);
+    cf_srv->code_link = cf_throttle_new(cfg->shares.code_failures_per_link, 60 * 60 * 1000, LOGIN_THROTTLE_KEYS);
     if (cfg->log.access != NULL) {
         if (strcmp(cfg->log.access, "-") == 0) {
             cf_srv->access_log = stderr;
@@ -500,6 +502,8 @@ out3:
 out2:
     cf_throttle_free(cf_srv->login_account);
     cf_throttle_free(cf_srv->login_ip);
+    cf_throttle_free(cf_srv->code_ip);
+    cf_throttle_free(cf_srv->code_link);
     cf_web_free(cf_srv->web);
     free(cf_srv->dummy_pwhash);
     SSL_CTX_free(cf_srv->ssl_ctx);

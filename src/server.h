@@ -52,6 +52,8 @@ struct cf_server {
     char *dummy_pwhash;                /* Argon2id hash of a random password, for uniform timing */
     struct cf_throttle *login_account; /* failed logins per tenant+username */
     struct cf_throttle *login_ip;      /* failed logins per client address */
+    struct cf_throttle *code_ip;       /* wrong share codes per client address (15 min) */
+    struct cf_throttle *code_link;     /* wrong share codes per link (1 h) */
 };
 
 extern struct cf_server *cf_srv;

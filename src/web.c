@@ -135,6 +135,11 @@ static void serve_file(struct cf_req *r, const char *name, size_t n)
     cf_respond_status(r, CF_ENOTFOUND, NULL);
 }
 
+void cf_web_respond_file(struct cf_req *r, const char *name)
+{
+    serve_file(r, name, strlen(name));
+}
+
 void cf_h_web_index(struct cf_req *r)
 {
     serve_file(r, "index.html", 10);

@@ -13,4 +13,8 @@ struct cf_static;
 enum cf_status cf_web_load(struct cf_static **out, char **err) CF_WUR;
 void cf_web_free(struct cf_static *w);
 
+struct cf_req;
+/* cf_web_respond_file(r, name): answers 200 with the static file name (404 if there is none). */
+void cf_web_respond_file(struct cf_req *r, const char *name);
+
 #endif

@@ -25,6 +25,8 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_GROUP_NAMES] = "group_names", [CF_CF_MEMBERS] = "members", [CF_CF_MEMBERSHIPS] = "memberships",
     [CF_CF_ACL] = "acl",           [CF_CF_GRANTS] = "grants",     [CF_CF_USER_SESSIONS] = "user_sessions",
     [CF_CF_LOGINS] = "logins",     [CF_CF_DEVICES] = "devices",   [CF_CF_ALERTS] = "alerts",
+    [CF_CF_SHARES] = "shares",     [CF_CF_SHARE_TOKENS] = "share_tokens", [CF_CF_NODE_SHARES] = "node_shares",
+    [CF_CF_USER_SHARES] = "user_shares", [CF_CF_SHARE_ACCESS] = "share_access",
 };
 
 #define STORE_FORMAT "coffer-store-v1"
@@ -365,11 +367,16 @@ enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key,
 {
     uint8_t aad[AAD_MAX];
     size_t alen = record_aad(cf, key, klen, aad);
-    if (vlen < CF_SEAL_OVERHEAD + 1)
+    if (vlen < CF_SEAL_OVERHEAD + 1) {
+        fprintf(stderr, "coffer: storage: a record in column family %s is truncated\n", cf_cf_names[cf]);
         return CF_ECORRUPT;
+    }
     uint8_t *pt = cf_xmalloc(vlen - CF_SEAL_OVERHEAD);
     enum cf_status st = cf_aead_open(k, aad, alen, val, vlen, pt);
     if (st != CF_OK) {
+        /* Logged here, once, where it is detected: a sealed record that does not open is damage or
+         * tampering, and the operator must hear of it even though the client only sees a 500. */
+        fprintf(stderr, "coffer: storage: a record in column family %s failed authentication\n", cf_cf_names[cf]);
         free(pt);
         return st;
     }

@@ -30,7 +30,8 @@ static struct cf_tkeys *derive(const struct cf_id *tenant, const struct cf_key *
     tk->tenant = *tenant;
     if (cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/record", &tk->record) != CF_OK ||
         cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/index", &tk->index) != CF_OK ||
-        cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/dek", &tk->dek) != CF_OK) {
+        cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/dek", &tk->dek) != CF_OK ||
+        cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/share-code", &tk->code) != CF_OK) {
         cf_free_secret(tk, sizeof *tk);
         return NULL;
     }

@@ -329,6 +329,57 @@ enum cf_status cf_alert_add(struct cf_store *s, const struct cf_id *tenant, cons
 enum cf_status cf_alert_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
                              struct cf_alert **out, size_t *n) CF_WUR;
 
+/* ---- share links ----------------------------------------------------------------------------- */
+
+enum cf_share_perm { CF_SHARE_VIEW = 1, CF_SHARE_DOWNLOAD = 2 };
+#define CF_SHARE_CODE_MAX 16
+
+struct cf_share {
+    struct cf_id id;
+    struct cf_id tenant;
+    struct cf_id node;             /* the shared file or folder */
+    struct cf_id creator;
+    enum cf_share_perm permission;
+    uint64_t created_at;           /* ms since epoch */
+    uint64_t expires_at;           /* ms since epoch */
+    uint64_t revoked_at;           /* ms since epoch; 0 while not revoked */
+    uint64_t max_downloads;        /* 0: no limit */
+    uint64_t downloads;            /* downloads started at byte 0 so far */
+    bool internal_only;            /* recipients must also be logged-in members of the tenant */
+    char *token;                   /* the link token text (for the creator's display; sealed at rest) */
+    uint8_t token_hash[CF_SHA256_LEN];
+    char *code;                    /* the extraction code as created (for the creator; sealed at rest) */
+    uint8_t code_mac[CF_SHA256_LEN]; /* keyed MAC of the case-folded code: what unlocking checks */
+};
+void cf_share_clear(struct cf_share *sh);
+
+/* cf_share_code_mac(s, tenant, share, code, n, out): HMAC(tenant share-code key, share ‖ upper(code)).
+ * Codes are matched case-insensitively (ASCII). */
+enum cf_status cf_share_code_mac(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *share,
+                                 const char *code, size_t n, uint8_t out[CF_SHA256_LEN]) CF_WUR;
+/* cf_share_create(s, sh): stores a new share (sh->id, token, token_hash, code, code_mac set by the
+ * caller) with its token, node and creator index entries, in one synchronous batch. */
+enum cf_status cf_share_create(struct cf_store *s, const struct cf_share *sh) CF_WUR;
+enum cf_status cf_share_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            struct cf_share *out) CF_WUR;
+/* cf_share_find(s, token_hash, out): the share of a link token; CF_ENOTFOUND if none. */
+enum cf_status cf_share_find(struct cf_store *s, const uint8_t token_hash[CF_SHA256_LEN], struct cf_share *out) CF_WUR;
+/* cf_share_list(s, tenant, by_node, id, out, n): the shares of a node (by_node) or of a creator. */
+enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, bool by_node, const struct cf_id *id,
+                             struct cf_share **out, size_t *n) CF_WUR;
+/* cf_share_revoke(s, tenant, id): sets revoked_at (idempotent). */
+enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_share_count_download(s, tenant, id, now): atomically checks and counts one download: CF_OK
+ * (counted), CF_EREVOKED, CF_EEXPIRED or CF_EEXHAUSTED (nothing counted). */
+enum cf_status cf_share_count_download(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                       uint64_t now) CF_WUR;
+
+/* Recipient access tokens, issued by a successful unlock. */
+enum cf_status cf_share_access_put(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], const struct cf_id *tenant,
+                                   const struct cf_id *share, uint64_t expires_at) CF_WUR;
+enum cf_status cf_share_access_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_id *tenant,
+                                   struct cf_id *share, uint64_t *expires_at) CF_WUR;
+
 /* ---- content: writing ------------------------------------------------------------------------ */
 
 /* An upload writes sealed chunks under a fresh content id and data key, then commits them into the

@@ -27,6 +27,11 @@
  *   logins        T user at:u64 rand:u32 → sealed {at, ip, user agent, result, new_device}
  *   devices       T user HMAC(index key, "device\0" ‖ fingerprint) → first_seen:u64
  *   alerts        T user at:u64 rand:u32 → sealed {id, at, kind, detail}
+ *   shares        T share → sealed {node, creator, permission, times, limits, code, token, ...}
+ *   share_tokens  SHA-256(link token) → T share
+ *   node_shares   T node share → ""
+ *   user_shares   T creator share → ""
+ *   share_access  SHA-256(recipient access token) → T share expires_at:u64
  */
 #ifndef CF_STORE_INTERNAL_H
 #define CF_STORE_INTERNAL_H
@@ -63,6 +68,11 @@ enum cf_cf {
     CF_CF_LOGINS,
     CF_CF_DEVICES,
     CF_CF_ALERTS,
+    CF_CF_SHARES,
+    CF_CF_SHARE_TOKENS,
+    CF_CF_NODE_SHARES,
+    CF_CF_USER_SHARES,
+    CF_CF_SHARE_ACCESS,
     CF_CF_COUNT
 };
 
@@ -72,6 +82,7 @@ struct cf_tkeys {
     struct cf_key record; /* seals records */
     struct cf_key index;  /* keyed hashes of names for lookups */
     struct cf_key dek;    /* wraps per-version data keys */
+    struct cf_key code;   /* keyed MACs of share extraction codes */
 };
 
 struct cf_store {

@@ -1,0 +1,877 @@
+/*
+ * share.c: share links (SPEC §5 "Share links").
+ *
+ * Members create, list and revoke links (/api/v1/shares). Recipients need no account: they open
+ * /s/{token}, unlock it with the extraction code, and get an access token (a cookie scoped to the
+ * link's path, or a bearer token) for the link's other routes.
+ *
+ * Every recipient request re-checks the link from scratch (recipient_or_respond): it exists (404),
+ * is not revoked, expired or exhausted (410 with the precise code), its creator is still active and
+ * still holds at least the link's permission on the node (else the link acts revoked), the node is
+ * still there (404), and for internal links the caller is a logged-in member of the tenant. So
+ * revocation, expiry, freezing the creator and a creator losing access take effect at the next
+ * request, also for recipients who already unlocked.
+ *
+ * Brute force: wrong codes are limited per address (shares.code_failures_per_ip in 15 min) and per
+ * link (shares.code_failures_per_link in 1 h, from anywhere) with 429 + Retry-After; there is no
+ * hard lock-out and access tokens already issued keep working; the creator is alerted when a link's
+ * budget runs out. docs/SECURITY-SHARES.md has the arithmetic.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "acl.h"
+#include "auth.h"
+#include "files.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "throttle.h"
+#include "share.h"
+#include "web.h"
+#include "work.h"
+
+#define SHARE_COOKIE "coffer_share"
+#define ACCESS_TTL_MS (24ull * 3600 * 1000) /* an unlock lasts a day, or until the link expires */
+#define MAX_DOWNLOADS_LIMIT 1000000
+#define CODE_INPUT_MAX 64
+#define CHILDREN_MAX_LIMIT 1000
+
+/* Generated codes: no 0/O, 1/I/L, so that a code read aloud or from a screen survives. */
+static const char code_alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+static const char *perm_name(enum cf_share_perm p)
+{
+    return p == CF_SHARE_DOWNLOAD ? "download" : "view";
+}
+
+/* The status of a link at time now: CF_OK or why it no longer works. */
+static enum cf_status link_state(const struct cf_share *sh, uint64_t now)
+{
+    if (sh->revoked_at != 0)
+        return CF_EREVOKED;
+    if (sh->expires_at <= now)
+        return CF_EEXPIRED;
+    if (sh->max_downloads != 0 && sh->downloads >= sh->max_downloads)
+        return CF_EEXHAUSTED;
+    return CF_OK;
+}
+
+static const char *state_name(enum cf_status st)
+{
+    switch (st) {
+    case CF_OK:
+        return "active";
+    case CF_EREVOKED:
+        return "revoked";
+    case CF_EEXPIRED:
+        return "expired";
+    case CF_EEXHAUSTED:
+        return "download_limit_reached";
+    default:
+        return "unavailable";
+    }
+}
+
+static char *share_url(const char *token)
+{
+    return cf_xasprintf("%s/s/%s", cf_srv->cfg->public_url, token);
+}
+
+/* The creator's view of a link (with url and code when mine). */
+static json_t *share_json(const struct cf_share *sh, bool mine)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", cf_json_id(&sh->id));
+    json_object_set_new(o, "node", cf_json_id(&sh->node));
+    json_object_set_new(o, "creator", cf_json_id(&sh->creator));
+    if (mine) {
+        char *url = share_url(sh->token);
+        json_object_set_new(o, "url", json_string(url));
+        free(url);
+        json_object_set_new(o, "code", json_string(sh->code));
+    }
+    json_object_set_new(o, "permission", json_string(perm_name(sh->permission)));
+    json_object_set_new(o, "created_at", cf_json_time(sh->created_at));
+    json_object_set_new(o, "expires_at", cf_json_time(sh->expires_at));
+    json_object_set_new(o, "max_downloads", sh->max_downloads != 0 ? json_integer((json_int_t)sh->max_downloads)
+                                                                    : json_null());
+    json_object_set_new(o, "downloads", json_integer((json_int_t)sh->downloads));
+    json_object_set_new(o, "internal_only", json_boolean(sh->internal_only));
+    json_object_set_new(o, "state", json_string(state_name(link_state(sh, cf_now_ms()))));
+    return o;
+}
+
+/* The level the creator holds on the shared node now (CF_ENOTFOUND if the node is gone or trashed;
+ * CF_LEVEL_NONE if the creator is no longer an active user). */
+static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *node, enum cf_level *level)
+{
+    struct cf_user u;
+    struct cf_id *groups = NULL;
+    size_t ng = 0;
+    enum cf_status st = cf_user_get(cf_srv->store, &sh->tenant, &sh->creator, &u);
+    if (st == CF_ENOTFOUND) {
+        *level = CF_LEVEL_NONE;
+        return cf_node_get(cf_srv->store, &sh->tenant, &sh->node, node);
+    }
+    if (st != CF_OK)
+        return st;
+    if ((st = cf_user_groups(cf_srv->store, &sh->tenant, &sh->creator, &groups, &ng)) != CF_OK) {
+        cf_user_clear(&u);
+        return st;
+    }
+    struct cf_actor a = {.tenant = sh->tenant, .id = u.id, .role = u.role, .groups = groups, .ngroups = ng};
+    st = cf_acl_level(&a, &sh->node, node, level);
+    if (st == CF_OK && u.status != CF_USER_ACTIVE)
+        *level = CF_LEVEL_NONE; /* a frozen or offboarded creator's links stop working */
+    free(groups);
+    cf_user_clear(&u);
+    return st;
+}
+
+/* ---- members: create, list, revoke ------------------------------------------------------------- */
+
+static bool code_ok(const char *c, size_t n)
+{
+    if (n < 4 || n > CF_SHARE_CODE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z') || (c[i] >= '0' && c[i] <= '9')))
+            return false;
+    return true;
+}
+
+static void generate_code(char *out, size_t len)
+{
+    const size_t k = sizeof code_alphabet - 1;
+    for (size_t i = 0; i < len;) {
+        uint8_t b;
+        cf_random(&b, 1);
+        if (b >= 256 - 256 % k) /* rejection sampling: every character equally likely */
+            continue;
+        out[i++] = code_alphabet[b % k];
+    }
+    out[len] = '\0';
+}
+
+struct share_create {
+    struct cf_async a;
+    struct cf_share sh;
+};
+
+static void share_create_run(struct cf_async *a)
+{
+    struct share_create *c = (struct share_create *)a;
+    a->st = cf_share_code_mac(cf_srv->store, &c->sh.tenant, &c->sh.id, c->sh.code, strlen(c->sh.code), c->sh.code_mac);
+    if (a->st == CF_OK)
+        a->st = cf_share_create(cf_srv->store, &c->sh);
+}
+
+static void share_create_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct share_create *c = (struct share_create *)a;
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_json(r, 201, share_json(&c->sh, true));
+}
+
+static void share_create_free(struct cf_async *a)
+{
+    struct share_create *c = (struct share_create *)a;
+    cf_share_clear(&c->sh);
+    free(c);
+}
+
+void cf_h_share_create(struct cf_req *r)
+{
+    static const char *const allowed[] = {"node", "permission", "expires_in", "code", "max_downloads",
+                                          "internal_only", NULL};
+    json_t *body;
+    const char *node_s, *perm_s, *code;
+    size_t nl, pl, cl;
+    uint64_t expires_in = 0, max_downloads = 0;
+    bool have_exp, have_max, internal = false, have_int;
+    struct cf_id node_id;
+    struct cf_node node;
+    enum cf_level level;
+    struct cf_tenant t;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "node", true, &node_s, &nl) ||
+        !cf_json_str_or_respond(r, body, "permission", true, &perm_s, &pl) ||
+        !cf_json_str_or_respond(r, body, "code", false, &code, &cl) ||
+        !cf_json_uint_or_respond(r, body, "expires_in", false, UINT32_MAX, &expires_in, &have_exp) ||
+        !cf_json_uint_or_respond(r, body, "max_downloads", false, MAX_DOWNLOADS_LIMIT, &max_downloads, &have_max) ||
+        !cf_json_bool_or_respond(r, body, "internal_only", &internal, &have_int))
+        goto out;
+    enum cf_share_perm perm;
+    if (pl == 4 && memcmp(perm_s, "view", 4) == 0)
+        perm = CF_SHARE_VIEW;
+    else if (pl == 8 && memcmp(perm_s, "download", 8) == 0)
+        perm = CF_SHARE_DOWNLOAD;
+    else {
+        cf_respond_status(r, CF_EINVAL, "permission must be view or download");
+        goto out;
+    }
+    if (code != NULL && !code_ok(code, cl)) {
+        cf_respond_status(r, CF_EINVAL, "code must have 4 to 16 characters from A-Z a-z 0-9");
+        goto out;
+    }
+    if (have_max && max_downloads == 0) {
+        cf_respond_status(r, CF_EINVAL, "max_downloads must be at least 1 (omit it for no limit)");
+        goto out;
+    }
+    if (cf_id_parse(node_s, nl, &node_id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        goto out;
+    }
+    if (!cf_acl_node_or_respond(r, &node_id, CF_LEVEL_MANAGE, &node, &level))
+        goto out;
+    cf_node_clear(&node);
+    /* A link never grants more than its creator holds (manage includes download; the check stays
+     * here so that it holds if the rule for creating links ever changes). */
+    if ((perm == CF_SHARE_DOWNLOAD && level < CF_LEVEL_DOWNLOAD) || level < CF_LEVEL_VIEW) {
+        cf_respond_status(r, CF_EDENIED, "a link cannot grant more than you hold");
+        goto out;
+    }
+    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        goto out;
+    }
+    bool allowed_shares = t.policy.allow_shares;
+    uint64_t max = cf_srv->cfg->shares.max_expiry_s;
+    if (t.policy.share_max_expiry_s != 0 && t.policy.share_max_expiry_s < max)
+        max = t.policy.share_max_expiry_s;
+    cf_tenant_clear(&t);
+    if (!allowed_shares) {
+        cf_respond_status(r, CF_EDENIED, "share links are disabled by your tenant's policy");
+        goto out;
+    }
+    if (!have_exp)
+        expires_in = cf_srv->cfg->shares.default_expiry_s < max ? cf_srv->cfg->shares.default_expiry_s : max;
+    if (expires_in < 60 || expires_in > max) {
+        char *m = cf_xasprintf("expires_in must be between 60 and %llu seconds (the maximum)", (unsigned long long)max);
+        cf_respond_status(r, CF_EINVAL, m);
+        free(m);
+        goto out;
+    }
+    struct share_create *c = cf_xcalloc(1, sizeof *c);
+    c->a.run = share_create_run;
+    c->a.reply = share_create_reply;
+    c->a.free = share_create_free;
+    struct cf_share *sh = &c->sh;
+    cf_id_new(&sh->id);
+    sh->tenant = r->who.user.tenant;
+    sh->node = node_id;
+    sh->creator = r->who.user.id;
+    sh->permission = perm;
+    sh->created_at = cf_now_ms();
+    sh->expires_at = sh->created_at + expires_in * 1000;
+    sh->max_downloads = max_downloads;
+    sh->internal_only = internal;
+    sh->token = cf_xmalloc(CF_TOKEN_TEXT_LEN + 1);
+    cf_auth_new_token(sh->token, sh->token_hash);
+    if (code != NULL) {
+        sh->code = cf_xstrndup(code, cl);
+    } else {
+        sh->code = cf_xmalloc(CF_SHARE_CODE_MAX + 1);
+        generate_code(sh->code, cf_srv->cfg->shares.code_length);
+    }
+    cf_async_start(r, &c->a);
+out:
+    json_decref(body);
+}
+
+void cf_h_share_list(struct cf_req *r)
+{
+    h2o_iovec_t v;
+    bool bad = false, by_node;
+    struct cf_id id = r->who.user.id;
+    struct cf_share *shs;
+    size_t n;
+    by_node = cf_query(r, "node", &v, &bad);
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "malformed query string");
+        return;
+    }
+    if (by_node) {
+        struct cf_node node;
+        enum cf_level level;
+        if (cf_id_parse(v.base, v.len, &id) != CF_OK) {
+            cf_respond_status(r, CF_ENOTFOUND, NULL);
+            return;
+        }
+        /* Managers of a node see every link on it; only creators see links' urls and codes. */
+        if (!cf_acl_node_or_respond(r, &id, CF_LEVEL_MANAGE, &node, &level))
+            return;
+        cf_node_clear(&node);
+    }
+    enum cf_status st = cf_share_list(cf_srv->store, &r->who.user.tenant, by_node, &id, &shs, &n);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, share_json(&shs[i], cf_id_equal(&shs[i].creator, &r->who.user.id)));
+        cf_share_clear(&shs[i]);
+    }
+    free(shs);
+    cf_respond_json(r, 200, json_pack("{s:o}", "shares", arr));
+}
+
+struct share_revoke {
+    struct cf_async a;
+    struct cf_id tenant, id;
+};
+
+static void share_revoke_run(struct cf_async *a)
+{
+    struct share_revoke *v = (struct share_revoke *)a;
+    a->st = cf_share_revoke(cf_srv->store, &v->tenant, &v->id);
+}
+
+static void share_revoke_reply(struct cf_req *r, struct cf_async *a)
+{
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else
+        cf_respond_empty(r, 204);
+}
+
+void cf_h_share_revoke(struct cf_req *r)
+{
+    struct cf_id id;
+    struct cf_share sh;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    enum cf_status st = cf_share_get(cf_srv->store, &r->who.user.tenant, &id, &sh);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    bool mine = cf_id_equal(&sh.creator, &r->who.user.id);
+    struct cf_id node_id = sh.node;
+    cf_share_clear(&sh);
+    if (!mine) {
+        /* Managers of the node may revoke anyone's link; everybody else learns nothing. */
+        struct cf_actor a = cf_actor_of(r);
+        struct cf_node node;
+        enum cf_level level = CF_LEVEL_NONE;
+        st = cf_acl_level(&a, &node_id, &node, &level);
+        if (st == CF_OK)
+            cf_node_clear(&node);
+        if (st != CF_OK || level < CF_LEVEL_MANAGE) {
+            cf_respond_status(r, st != CF_OK && st != CF_ENOTFOUND ? st : CF_ENOTFOUND, NULL);
+            return;
+        }
+    }
+    struct share_revoke *v = cf_xcalloc(1, sizeof *v);
+    v->a.run = share_revoke_run;
+    v->a.reply = share_revoke_reply;
+    v->tenant = r->who.user.tenant;
+    v->id = id;
+    cf_async_start(r, &v->a);
+}
+
+/* ---- recipients ------------------------------------------------------------------------------- */
+
+/* What a recipient request works with, after every check passed. */
+struct link {
+    struct cf_share sh;
+    struct cf_node root;        /* the shared node */
+    uint8_t token_hash[CF_SHA256_LEN];
+};
+
+static void link_clear(struct link *l)
+{
+    cf_share_clear(&l->sh);
+    cf_node_clear(&l->root);
+}
+
+static const char *state_message(enum cf_status st)
+{
+    switch (st) {
+    case CF_EREVOKED:
+        return "This link was revoked.";
+    case CF_EEXPIRED:
+        return "This link has expired.";
+    case CF_EEXHAUSTED:
+        return "This link has reached its download limit.";
+    default:
+        return "There is no such link.";
+    }
+}
+
+/* An HTML error page for /s/{token} (fixed texts only: nothing of the request is echoed). */
+static void respond_page_error(struct cf_req *r, enum cf_status st)
+{
+    const char *code;
+    int http = cf_status_http(st, &code);
+    char *html = cf_xasprintf("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                              "<title>Coffer</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>"
+                              "<body><main><h1>Coffer</h1><p data-testid=\"share-error\" data-error=\"%s\">%s</p>"
+                              "</main></body></html>",
+                              code, state_message(st));
+    cf_respond_text(r, http, "text/html; charset=utf-8", html, strlen(html));
+    free(html);
+}
+
+/* The link behind /s/{token}, with every check of the file header comment; answers (JSON, or HTML
+ * when html) and returns false on any failure. */
+static bool link_or_respond(struct cf_req *r, struct link *l, bool html)
+{
+    enum cf_level level;
+    memset(l, 0, sizeof *l);
+    if (!cf_auth_token_hash(r->params[0].base, r->params[0].len, l->token_hash)) {
+        html ? respond_page_error(r, CF_ENOTFOUND) : cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return false;
+    }
+    enum cf_status st = cf_share_find(cf_srv->store, l->token_hash, &l->sh);
+    if (st == CF_OK)
+        st = link_state(&l->sh, cf_now_ms());
+    if (st == CF_OK) {
+        st = creator_level(&l->sh, &l->root, &level);
+        if (st == CF_OK && level < (l->sh.permission == CF_SHARE_DOWNLOAD ? CF_LEVEL_DOWNLOAD : CF_LEVEL_VIEW))
+            st = CF_EREVOKED; /* the creator was frozen or lost access: the link no longer works */
+    }
+    if (st != CF_OK) {
+        link_clear(l);
+        html ? respond_page_error(r, st) : cf_respond_status(r, st, state_message(st));
+        return false;
+    }
+    return true;
+}
+
+/* The recipient's access token: the link's cookie, or Authorization: Bearer. */
+static bool access_token(struct cf_req *r, h2o_iovec_t *tok)
+{
+    h2o_iovec_t a = cf_header(r, "authorization");
+    if (a.base != NULL) {
+        if (a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
+            *tok = h2o_iovec_init(a.base + 7, a.len - 7);
+            return true;
+        }
+        return false;
+    }
+    ssize_t i = -1;
+    while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
+        h2o_iovec_t c = r->req->headers.entries[i].value;
+        const char *p = c.base, *end = c.base + c.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *ce = semi != NULL ? semi : end;
+            size_t nl = sizeof SHARE_COOKIE - 1;
+            if ((size_t)(ce - p) > nl && memcmp(p, SHARE_COOKIE "=", nl + 1) == 0) {
+                *tok = h2o_iovec_init(p + nl + 1, (size_t)(ce - p) - nl - 1);
+                return true;
+            }
+            p = ce;
+        }
+    }
+    return false;
+}
+
+/* A recipient request that needs an unlocked link: link_or_respond, then the access token, then
+ * (internal links) a member session of the tenant. */
+static bool recipient_or_respond(struct cf_req *r, struct link *l)
+{
+    h2o_iovec_t tok;
+    uint8_t hash[CF_SHA256_LEN];
+    struct cf_id tenant, share;
+    uint64_t expires;
+    if (!link_or_respond(r, l, false))
+        return false;
+    if (!access_token(r, &tok) || !cf_auth_token_hash(tok.base, tok.len, hash) ||
+        cf_share_access_get(cf_srv->store, hash, &tenant, &share, &expires) != CF_OK ||
+        !cf_id_equal(&share, &l->sh.id) || !cf_id_equal(&tenant, &l->sh.tenant) || expires <= cf_now_ms()) {
+        link_clear(l);
+        cf_respond_status(r, CF_EUNAUTH, "unlock the link with its extraction code first");
+        return false;
+    }
+    if (l->sh.internal_only && !cf_auth_member_of(r, &l->sh.tenant)) {
+        link_clear(l);
+        cf_respond_status(r, CF_EUNAUTH, "this link is only for members of the organisation: log in first");
+        return false;
+    }
+    return true;
+}
+
+void cf_h_share_page(struct cf_req *r)
+{
+    struct link l;
+    if (!link_or_respond(r, &l, true))
+        return;
+    link_clear(&l);
+    cf_web_respond_file(r, "share.html");
+}
+
+struct unlock {
+    struct cf_async a;
+    uint8_t access_hash[CF_SHA256_LEN];
+    char access[CF_TOKEN_TEXT_LEN + 1];
+    struct cf_id tenant, share;
+    uint64_t expires_at;
+    char *cookie_path;
+    json_t *reply; /* the body to send */
+};
+
+static void unlock_run(struct cf_async *a)
+{
+    struct unlock *u = (struct unlock *)a;
+    a->st = cf_share_access_put(cf_srv->store, u->access_hash, &u->tenant, &u->share, u->expires_at);
+}
+
+static void unlock_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct unlock *u = (struct unlock *)a;
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    uint64_t now = cf_now_ms();
+    char *cookie = cf_xasprintf(SHARE_COOKIE "=%s; Path=%s; HttpOnly; Secure; SameSite=Strict; Max-Age=%llu", u->access,
+                                u->cookie_path, (unsigned long long)((u->expires_at - now) / 1000));
+    cf_add_header(r, "set-cookie", cookie, strlen(cookie));
+    cf_free_secret(cookie, strlen(cookie));
+    json_t *o = u->reply;
+    u->reply = NULL;
+    json_object_set_new(o, "access_token", json_string(u->access));
+    json_object_set_new(o, "expires_at", cf_json_time(u->expires_at));
+    cf_respond_json(r, 200, o);
+}
+
+static void unlock_free(struct cf_async *a)
+{
+    struct unlock *u = (struct unlock *)a;
+    json_decref(u->reply);
+    free(u->cookie_path);
+    cf_wipe(u->access, sizeof u->access);
+    free(u);
+}
+
+static json_t *node_public_json(const struct cf_node *n)
+{
+    json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "id", cf_json_id(&n->id), "type",
+                          n->type == CF_NODE_FOLDER ? "folder" : "file", "name", n->name, "modified_at",
+                          cf_json_time(n->modified_at));
+    json_object_set_new(o, "size", n->type == CF_NODE_FILE ? json_integer((json_int_t)n->size) : json_null());
+    json_object_set_new(o, "mime", n->type == CF_NODE_FILE ? json_string(n->mime) : json_null());
+    return o;
+}
+
+struct bruteforce_alert {
+    struct cf_id tenant, creator, share;
+    char ip[CF_IP_MAX];
+};
+
+static void bruteforce_alert_write(void *arg)
+{
+    struct bruteforce_alert *b = arg;
+    json_t *d = json_pack("{s:o, s:s}", "share", cf_json_id(&b->share), "ip", b->ip);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    if (cf_alert_add(cf_srv->store, &b->tenant, &b->creator, "alert.share_bruteforce", txt) != CF_OK)
+        cf_log_warn("could not store a share brute-force alert");
+    free(txt);
+    json_decref(d);
+    free(b);
+}
+
+static bool throttled_or_respond(struct cf_req *r, const uint8_t *link_key)
+{
+    uint64_t now = cf_now_ms(), ra = 0, rb = 0;
+    bool ip_ok = cf_throttle_allowed(cf_srv->code_ip, r->ip, strlen(r->ip), now, &ra);
+    bool link_ok = cf_throttle_allowed(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb);
+    if (ip_ok && link_ok)
+        return false;
+    char v[24];
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
+    cf_add_header(r, "retry-after", v, (size_t)n);
+    cf_respond_status(r, CF_ERATE, "too many wrong codes; try again later");
+    return true;
+}
+
+void cf_h_share_unlock(struct cf_req *r)
+{
+    static const char *const allowed[] = {"code", NULL};
+    json_t *body;
+    const char *code;
+    size_t cl;
+    struct link l;
+    uint8_t mac[CF_SHA256_LEN];
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "code", true, &code, &cl))
+        goto out;
+    if (!link_or_respond(r, &l, false))
+        goto out;
+    if (throttled_or_respond(r, l.token_hash)) {
+        link_clear(&l);
+        goto out;
+    }
+    bool right = cl >= 4 && cl <= CF_SHARE_CODE_MAX &&
+                 cf_share_code_mac(cf_srv->store, &l.sh.tenant, &l.sh.id, code, cl, mac) == CF_OK &&
+                 cf_ct_equal(mac, l.sh.code_mac, sizeof mac);
+    if (!right) {
+        uint64_t now = cf_now_ms();
+        cf_throttle_fail(cf_srv->code_ip, r->ip, strlen(r->ip), now);
+        cf_throttle_fail(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, now);
+        /* The link's hourly budget just ran out: tell the creator (once per exhaustion). */
+        if (cf_throttle_count(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, now) ==
+            cf_srv->cfg->shares.code_failures_per_link) {
+            struct bruteforce_alert *b = cf_xcalloc(1, sizeof *b);
+            b->tenant = l.sh.tenant;
+            b->creator = l.sh.creator;
+            b->share = l.sh.id;
+            memcpy(b->ip, r->ip, sizeof b->ip);
+            cf_work_background(bruteforce_alert_write, b);
+        }
+        link_clear(&l);
+        cf_respond_error(r, 403, "wrong_code", "the extraction code is wrong");
+        goto out;
+    }
+    struct unlock *u = cf_xcalloc(1, sizeof *u);
+    u->a.run = unlock_run;
+    u->a.reply = unlock_reply;
+    u->a.free = unlock_free;
+    cf_auth_new_token(u->access, u->access_hash);
+    u->tenant = l.sh.tenant;
+    u->share = l.sh.id;
+    uint64_t now = cf_now_ms();
+    u->expires_at = now + ACCESS_TTL_MS < l.sh.expires_at ? now + ACCESS_TTL_MS : l.sh.expires_at;
+    u->cookie_path = cf_xasprintf("/s/%.*s", (int)r->params[0].len, r->params[0].base);
+    u->reply = json_pack("{s:s, s:o}", "permission", perm_name(l.sh.permission), "node", node_public_json(&l.root));
+    link_clear(&l);
+    cf_async_start(r, &u->a);
+out:
+    json_decref(body);
+}
+
+void cf_h_share_info(struct cf_req *r)
+{
+    struct link l;
+    if (!recipient_or_respond(r, &l))
+        return;
+    json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "permission", perm_name(l.sh.permission), "expires_at",
+                          cf_json_time(l.sh.expires_at), "node", node_public_json(&l.root), "internal_only",
+                          l.sh.internal_only);
+    json_object_set_new(o, "downloads_left", l.sh.max_downloads != 0
+                                                 ? json_integer((json_int_t)(l.sh.max_downloads - l.sh.downloads))
+                                                 : json_null());
+    link_clear(&l);
+    cf_respond_json(r, 200, o);
+}
+
+/* Counting a download (a response starting at byte 0) happens on a worker, atomically, right
+ * before the first byte: a link with one download left cannot serve two. */
+struct count_ctx {
+    struct cf_id tenant, share;
+};
+
+static enum cf_status count_gate(void *ctx, uint64_t first, uint64_t end)
+{
+    struct count_ctx *c = ctx;
+    (void)end;
+    if (first != 0)
+        return CF_OK; /* a later Range piece of a download that was already counted */
+    return cf_share_count_download(cf_srv->store, &c->tenant, &c->share, cf_now_ms());
+}
+
+/* Serves node n of link l: download or inline view. */
+static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, bool view)
+{
+    if (!view && l->sh.permission != CF_SHARE_DOWNLOAD) {
+        cf_respond_status(r, CF_EDENIED, "this link allows viewing only");
+        return;
+    }
+    struct cf_serve_opts o = {.view = view};
+    if (!view) {
+        struct count_ctx *c = cf_xcalloc(1, sizeof *c);
+        c->tenant = l->sh.tenant;
+        c->share = l->sh.id;
+        o.gate = count_gate;
+        o.ctx = c;
+        o.free_ctx = free;
+    }
+    cf_serve_file(r, &l->sh.tenant, n, &o);
+}
+
+void cf_h_share_content(struct cf_req *r)
+{
+    struct link l;
+    if (!recipient_or_respond(r, &l))
+        return;
+    if (l.root.type != CF_NODE_FILE)
+        cf_respond_status(r, CF_EINVAL, "this link shares a folder: use /files/{id}/content");
+    else
+        serve(r, &l, &l.root, false);
+    link_clear(&l);
+}
+
+void cf_h_share_view(struct cf_req *r)
+{
+    struct link l;
+    if (!recipient_or_respond(r, &l))
+        return;
+    if (l.root.type != CF_NODE_FILE)
+        cf_respond_status(r, CF_EINVAL, "this link shares a folder: use /files/{id}/view");
+    else
+        serve(r, &l, &l.root, true);
+    link_clear(&l);
+}
+
+/* Loads node id if it lies inside the shared folder (the folder itself included); CF_ENOTFOUND
+ * for anything outside, trashed, or gone. */
+static enum cf_status node_in_link(const struct link *l, const struct cf_id *id, struct cf_node *out)
+{
+    struct cf_node cur = {0};
+    enum cf_status st = cf_node_get(cf_srv->store, &l->sh.tenant, id, out);
+    if (st != CF_OK)
+        return st;
+    if (out->trashed_at != 0)
+        goto outside;
+    if (cf_id_equal(&out->id, &l->sh.node))
+        return CF_OK;
+    struct cf_id walk = out->parent;
+    for (int depth = 0; depth < 1024 && !cf_id_is_zero(&walk); depth++) {
+        if (cf_id_equal(&walk, &l->sh.node)) {
+            cf_node_clear(&cur);
+            return CF_OK;
+        }
+        cf_node_clear(&cur);
+        if ((st = cf_node_get(cf_srv->store, &l->sh.tenant, &walk, &cur)) != CF_OK) {
+            cf_node_clear(out);
+            return st == CF_ENOTFOUND ? CF_ECORRUPT : st; /* a live node's parent must exist */
+        }
+        if (cur.trashed_at != 0)
+            break;
+        walk = cur.parent;
+    }
+    cf_node_clear(&cur);
+outside:
+    cf_node_clear(out);
+    return CF_ENOTFOUND;
+}
+
+void cf_h_share_children(struct cf_req *r)
+{
+    struct link l;
+    h2o_iovec_t v;
+    bool bad = false, has_more;
+    struct cf_node folder;
+    uint64_t limit = 100;
+    uint8_t cursor[CF_CURSOR_LEN], next[CF_CURSOR_LEN];
+    bool have_cursor = false;
+    size_t clen;
+    if (!recipient_or_respond(r, &l))
+        return;
+    if (l.root.type != CF_NODE_FOLDER) {
+        link_clear(&l);
+        cf_respond_status(r, CF_EINVAL, "this link shares a file");
+        return;
+    }
+    struct cf_id parent = l.root.id;
+    if (cf_query(r, "parent", &v, &bad) && cf_id_parse(v.base, v.len, &parent) != CF_OK) {
+        link_clear(&l);
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!bad && cf_query(r, "limit", &v, &bad) &&
+        (cf_parse_u64(v.base, v.len, CHILDREN_MAX_LIMIT, &limit) != CF_OK || limit == 0))
+        bad = true;
+    if (!bad && cf_query(r, "cursor", &v, &bad)) {
+        if (cf_hex_decode(v.base, v.len, cursor, sizeof cursor, &clen) != CF_OK || clen != CF_CURSOR_LEN)
+            bad = true;
+        have_cursor = true;
+    }
+    if (bad) {
+        link_clear(&l);
+        cf_respond_status(r, CF_EINVAL, "malformed query (parent, limit 1-1000, cursor)");
+        return;
+    }
+    enum cf_status st = node_in_link(&l, &parent, &folder);
+    if (st == CF_OK && folder.type != CF_NODE_FOLDER) {
+        cf_node_clear(&folder);
+        st = CF_EINVAL;
+    }
+    if (st != CF_OK) {
+        link_clear(&l);
+        cf_respond_status(r, st, st == CF_EINVAL ? "not a folder" : NULL);
+        return;
+    }
+    struct cf_node *items;
+    size_t cnt;
+    st = cf_children_list(cf_srv->store, &l.sh.tenant, &folder.id, have_cursor ? cursor : NULL, (size_t)limit, &items,
+                          &cnt, next, &has_more);
+    cf_node_clear(&folder);
+    link_clear(&l);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cnt; i++) {
+        json_array_append_new(arr, node_public_json(&items[i]));
+        cf_node_clear(&items[i]);
+    }
+    free(items);
+    char hex[2 * CF_CURSOR_LEN + 1];
+    if (has_more)
+        cf_hex_encode(next, sizeof next, hex);
+    cf_respond_json(r, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", has_more ? json_string(hex) : json_null()));
+}
+
+static void share_file(struct cf_req *r, bool view)
+{
+    struct link l;
+    struct cf_id id;
+    struct cf_node n;
+    if (!recipient_or_respond(r, &l))
+        return;
+    enum cf_status st = l.root.type != CF_NODE_FOLDER || cf_id_parse(r->params[1].base, r->params[1].len, &id) != CF_OK
+                            ? CF_ENOTFOUND
+                            : node_in_link(&l, &id, &n);
+    if (st != CF_OK) {
+        link_clear(&l);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    serve(r, &l, &n, view);
+    cf_node_clear(&n);
+    link_clear(&l);
+}
+
+void cf_h_share_file_content(struct cf_req *r)
+{
+    share_file(r, false);
+}
+
+void cf_h_share_file_view(struct cf_req *r)
+{
+    share_file(r, true);
+}
+
+enum cf_status cf_share_revoke_all_of(const struct cf_id *tenant, const struct cf_id *creator)
+{
+    struct cf_share *shs;
+    size_t n;
+    enum cf_status st = cf_share_list(cf_srv->store, tenant, false, creator, &shs, &n);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (st == CF_OK && shs[i].revoked_at == 0)
+            st = cf_share_revoke(cf_srv->store, tenant, &shs[i].id);
+        cf_share_clear(&shs[i]);
+    }
+    free(shs);
+    return st;
+}

@@ -1,0 +1,370 @@
+/*
+ * share.c: share links.
+ *
+ * Layout (T = tenant id):
+ *   shares        T ‖ share → sealed record (node, creator, permission, times, download limit and
+ *                 count, internal_only, token text, token hash, code text, code MAC)
+ *   share_tokens  SHA-256(token) → T ‖ share        (a link names no tenant: this finds it)
+ *   node_shares   T ‖ node ‖ share → ""
+ *   user_shares   T ‖ creator ‖ share → ""
+ *   share_access  SHA-256(access token) → T ‖ share ‖ expires_at:u64
+ * The token and the code are kept only inside the sealed record (the creator may see them again);
+ * lookups use the token's hash and unlocking compares a keyed MAC of the code (subkey
+ * "coffer/v1/tenant/share-code"), in constant time, in src/.
+ * Revocation and download counting are read-modify-write under the namespace lock, so two
+ * concurrent downloads of a link with one download left cannot both be counted.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+enum {
+    SHTAG_NODE = 1,
+    SHTAG_CREATOR = 2,
+    SHTAG_PERMISSION = 3,
+    SHTAG_CREATED = 4,
+    SHTAG_EXPIRES = 5,
+    SHTAG_REVOKED = 6,
+    SHTAG_MAX_DOWNLOADS = 7,
+    SHTAG_DOWNLOADS = 8,
+    SHTAG_INTERNAL = 9,
+    SHTAG_TOKEN = 10,
+    SHTAG_TOKEN_HASH = 11,
+    SHTAG_CODE = 12,
+    SHTAG_CODE_MAC = 13,
+};
+
+void cf_share_clear(struct cf_share *sh)
+{
+    if (sh == NULL)
+        return;
+    if (sh->token != NULL)
+        cf_free_secret(sh->token, strlen(sh->token));
+    if (sh->code != NULL)
+        cf_free_secret(sh->code, strlen(sh->code));
+    cf_wipe(sh, sizeof *sh);
+}
+
+enum cf_status cf_share_code_mac(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *share,
+                                 const char *code, size_t n, uint8_t out[CF_SHA256_LEN])
+{
+    const struct cf_tkeys *tk;
+    char up[CF_SHARE_CODE_MAX];
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    if (n > sizeof up)
+        n = sizeof up; /* longer input is never a valid code; the MAC of a prefix will not match */
+    for (size_t i = 0; i < n; i++)
+        up[i] = (char)toupper((unsigned char)code[i]);
+    cf_hmac2_sha256(&tk->code, share->b, CF_ID_LEN, up, n, out);
+    cf_wipe(up, sizeof up);
+    return CF_OK;
+}
+
+static void share_encode(const struct cf_share *sh, struct cf_rec_w *w)
+{
+    cf_rec_put_id(w, SHTAG_NODE, &sh->node);
+    cf_rec_put_id(w, SHTAG_CREATOR, &sh->creator);
+    cf_rec_put_u64(w, SHTAG_PERMISSION, sh->permission);
+    cf_rec_put_u64(w, SHTAG_CREATED, sh->created_at);
+    cf_rec_put_u64(w, SHTAG_EXPIRES, sh->expires_at);
+    cf_rec_put_u64(w, SHTAG_REVOKED, sh->revoked_at);
+    cf_rec_put_u64(w, SHTAG_MAX_DOWNLOADS, sh->max_downloads);
+    cf_rec_put_u64(w, SHTAG_DOWNLOADS, sh->downloads);
+    cf_rec_put_u64(w, SHTAG_INTERNAL, sh->internal_only);
+    cf_rec_put_str(w, SHTAG_TOKEN, sh->token);
+    cf_rec_put_bytes(w, SHTAG_TOKEN_HASH, sh->token_hash, sizeof sh->token_hash);
+    cf_rec_put_str(w, SHTAG_CODE, sh->code);
+    cf_rec_put_bytes(w, SHTAG_CODE_MAC, sh->code_mac, sizeof sh->code_mac);
+}
+
+static enum cf_status share_decode(const uint8_t *p, size_t len, struct cf_share *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    uint64_t x;
+    unsigned seen = 0;
+    enum cf_status st = cf_rec_r_init(&r, p, len);
+    if (st != CF_OK)
+        return st;
+    while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case SHTAG_NODE:
+            st = cf_rec_id(v, vl, &out->node);
+            break;
+        case SHTAG_CREATOR:
+            st = cf_rec_id(v, vl, &out->creator);
+            break;
+        case SHTAG_PERMISSION:
+            if ((st = cf_rec_u64(v, vl, &x)) == CF_OK && x != CF_SHARE_VIEW && x != CF_SHARE_DOWNLOAD)
+                st = CF_ECORRUPT;
+            out->permission = (enum cf_share_perm)x;
+            break;
+        case SHTAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case SHTAG_EXPIRES:
+            st = cf_rec_u64(v, vl, &out->expires_at);
+            break;
+        case SHTAG_REVOKED:
+            st = cf_rec_u64(v, vl, &out->revoked_at);
+            break;
+        case SHTAG_MAX_DOWNLOADS:
+            st = cf_rec_u64(v, vl, &out->max_downloads);
+            break;
+        case SHTAG_DOWNLOADS:
+            st = cf_rec_u64(v, vl, &out->downloads);
+            break;
+        case SHTAG_INTERNAL:
+            st = cf_rec_u64(v, vl, &x);
+            out->internal_only = x != 0;
+            break;
+        case SHTAG_TOKEN:
+            st = cf_rec_str(v, vl, &out->token);
+            break;
+        case SHTAG_TOKEN_HASH:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->token_hash, v, vl);
+            break;
+        case SHTAG_CODE:
+            st = cf_rec_str(v, vl, &out->code);
+            break;
+        case SHTAG_CODE_MAC:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->code_mac, v, vl);
+            break;
+        default:
+            break;
+        }
+        if (st != CF_OK)
+            return st;
+        if (tag < 32)
+            seen |= 1u << tag;
+    }
+    unsigned need = 1u << SHTAG_NODE | 1u << SHTAG_CREATOR | 1u << SHTAG_PERMISSION | 1u << SHTAG_EXPIRES |
+                    1u << SHTAG_CODE_MAC | 1u << SHTAG_TOKEN_HASH;
+    return st == CF_ENOTFOUND && (seen & need) == need ? CF_OK : CF_ECORRUPT;
+}
+
+static void share_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                            const struct cf_share *sh)
+{
+    uint8_t key[32];
+    struct cf_rec_w w;
+    cf_key2(key, &sh->tenant, &sh->id);
+    cf_rec_w_init(&w);
+    share_encode(sh, &w);
+    cf_seal_batch_put(b, s, CF_CF_SHARES, &tk->record, key, sizeof key, &w, NULL, 0);
+    cf_rec_w_free(&w);
+}
+
+static void triple(const struct cf_id *t, const struct cf_id *a, const struct cf_id *b, uint8_t key[48])
+{
+    cf_key2(key, t, a);
+    memcpy(key + 32, b->b, CF_ID_LEN);
+}
+
+enum cf_status cf_share_create(struct cf_store *s, const struct cf_share *sh)
+{
+    const struct cf_tkeys *tk;
+    uint8_t k48[48], tv[32];
+    if (cf_tkeys_get(s, &sh->tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    share_batch_put(b, s, tk, sh);
+    cf_key2(tv, &sh->tenant, &sh->id);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_SHARE_TOKENS], (const char *)sh->token_hash, CF_SHA256_LEN,
+                              (const char *)tv, sizeof tv);
+    triple(&sh->tenant, &sh->node, &sh->id, k48);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_NODE_SHARES], (const char *)k48, sizeof k48, "", 0);
+    triple(&sh->tenant, &sh->creator, &sh->id, k48);
+    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48, "", 0);
+    enum cf_status st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+static enum cf_status share_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
+                                 struct cf_share *out)
+{
+    uint8_t key[32], *pt;
+    size_t ptlen;
+    memset(out, 0, sizeof *out);
+    cf_key2(key, &tk->tenant, id);
+    enum cf_status st = cf_get_sealed(s, CF_CF_SHARES, &tk->record, key, sizeof key, &pt, &ptlen);
+    if (st != CF_OK)
+        return st;
+    out->id = *id;
+    out->tenant = tk->tenant;
+    st = share_decode(pt, ptlen, out);
+    cf_free_secret(pt, ptlen);
+    if (st != CF_OK)
+        cf_share_clear(out);
+    return st;
+}
+
+enum cf_status cf_share_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            struct cf_share *out)
+{
+    const struct cf_tkeys *tk;
+    memset(out, 0, sizeof *out);
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    return share_load(s, tk, id, out);
+}
+
+enum cf_status cf_share_find(struct cf_store *s, const uint8_t token_hash[CF_SHA256_LEN], struct cf_share *out)
+{
+    char *val;
+    size_t vlen;
+    struct cf_id tenant, id;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = cf_db_get(s, CF_CF_SHARE_TOKENS, token_hash, CF_SHA256_LEN, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen != 32) {
+        free(val);
+        return CF_ECORRUPT;
+    }
+    memcpy(tenant.b, val, CF_ID_LEN);
+    memcpy(id.b, val + 16, CF_ID_LEN);
+    free(val);
+    if ((st = cf_share_get(s, &tenant, &id, out)) != CF_OK)
+        return st;
+    /* The index must point at the share that holds this token: a swapped index entry is corruption. */
+    if (!cf_ct_equal(out->token_hash, token_hash, CF_SHA256_LEN)) {
+        cf_share_clear(out);
+        return CF_ECORRUPT;
+    }
+    return CF_OK;
+}
+
+enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, bool by_node, const struct cf_id *id,
+                             struct cf_share **out, size_t *n)
+{
+    const struct cf_tkeys *tk;
+    uint8_t prefix[32];
+    struct cf_iter it;
+    struct cf_idvec ids = {0};
+    enum cf_status st = CF_OK;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    cf_key2(prefix, tenant, id);
+    cf_iter_open(s, by_node ? CF_CF_NODE_SHARES : CF_CF_USER_SHARES, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 48) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        struct cf_id sid;
+        memcpy(sid.b, k + 32, CF_ID_LEN);
+        cf_idvec_push(&ids, &sid);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    struct cf_share *arr = cf_xcalloc(ids.n + 1, sizeof *arr);
+    size_t cnt = 0;
+    for (size_t i = 0; i < ids.n && st == CF_OK; i++) {
+        st = share_load(s, tk, &ids.v[i], &arr[cnt]);
+        if (st == CF_OK)
+            cnt++;
+    }
+    free(ids.v);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_share_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
+enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_share sh;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = share_load(s, tk, id, &sh);
+    if (st == CF_OK && sh.revoked_at == 0) {
+        sh.revoked_at = cf_now_ms();
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        share_batch_put(b, s, tk, &sh);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_share_clear(&sh); /* share_load leaves sh zeroed on failure */
+    return st;
+}
+
+enum cf_status cf_share_count_download(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                       uint64_t now)
+{
+    const struct cf_tkeys *tk;
+    struct cf_share sh;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = share_load(s, tk, id, &sh);
+    if (st == CF_OK) {
+        if (sh.revoked_at != 0)
+            st = CF_EREVOKED;
+        else if (sh.expires_at <= now)
+            st = CF_EEXPIRED;
+        else if (sh.max_downloads != 0 && sh.downloads >= sh.max_downloads)
+            st = CF_EEXHAUSTED;
+        else {
+            sh.downloads++;
+            rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+            share_batch_put(b, s, tk, &sh);
+            st = cf_db_write(s, b, true);
+            rocksdb_writebatch_destroy(b);
+        }
+        cf_share_clear(&sh);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+enum cf_status cf_share_access_put(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], const struct cf_id *tenant,
+                                   const struct cf_id *share, uint64_t expires_at)
+{
+    uint8_t v[40];
+    cf_key2(v, tenant, share);
+    cf_put_be64(v + 32, expires_at);
+    return cf_db_put(s, CF_CF_SHARE_ACCESS, hash, CF_SHA256_LEN, v, sizeof v, true);
+}
+
+enum cf_status cf_share_access_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_id *tenant,
+                                   struct cf_id *share, uint64_t *expires_at)
+{
+    char *val;
+    size_t vlen;
+    enum cf_status st = cf_db_get(s, CF_CF_SHARE_ACCESS, hash, CF_SHA256_LEN, &val, &vlen);
+    if (st != CF_OK)
+        return st;
+    if (vlen != 40) {
+        free(val);
+        return CF_ECORRUPT;
+    }
+    memcpy(tenant->b, val, CF_ID_LEN);
+    memcpy(share->b, val + 16, CF_ID_LEN);
+    *expires_at = cf_get_be64((const uint8_t *)val + 32);
+    free(val);
+    return CF_OK;
+}
