@@ -15,7 +15,7 @@
  * Brute force: wrong codes are limited per address (shares.code_failures_per_ip in 15 min) and per
  * link (shares.code_failures_per_link in 1 h, from anywhere) with 429 + Retry-After; there is no
  * hard lock-out and access tokens already issued keep working; the creator is alerted when a link's
- * budget runs out. docs/SECURITY-SHARES.md has the arithmetic.
+ * budget runs out. docs/SECURITY.md has the arithmetic.
  */
 #include <stdlib.h>
 #include <string.h>
