@@ -152,7 +152,7 @@ void cf_h_folder_create(struct cf_req *r)
     f->owner = r->who.user.id;
     f->name = cf_xstrndup(name, nlen);
     f->name_len = nlen;
-    f->level = level;
+    f->level = CF_LEVEL_MANAGE; /* the creator owns what it creates */
     cf_async_start(r, &f->a);
 out:
     json_decref(body);

@@ -42,7 +42,7 @@ struct upload {
     char *name;
     size_t name_len;
     enum cf_conflict on_conflict;
-    enum cf_level level;       /* the uploader's level on the parent */
+    enum cf_level level;       /* the uploader's level on the resulting node */
     struct cf_node out;
 };
 
@@ -55,6 +55,7 @@ static bool may_replace(void *ctx, const struct cf_node *existing)
     if (cf_acl_level(&u->who, &existing->id, &n, &level) != CF_OK)
         return false;
     cf_node_clear(&n);
+    u->level = level; /* a new version of someone else's file: the uploader keeps its own level */
     return level >= CF_LEVEL_EDIT;
 }
 
@@ -229,7 +230,8 @@ void cf_h_file_upload(struct cf_req *r)
     u->name = cf_xstrndup(nv.base, nv.len);
     u->name_len = nv.len;
     u->on_conflict = on_conflict;
-    u->level = level;
+    u->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
+    (void)level;
     cf_req_watch(r, &u->r);
     next_slice(u);
 }

@@ -12,6 +12,11 @@
 //   C  the tenant space, created by admin, granted to the principal "tenant" at view.
 //   E  eve's private space in the other tenant: every default-tenant caller is a foreign caller.
 //
+// Rows: per subject every node route (metadata, listing, content GET/HEAD, view, ACL GET/PUT, rename,
+// move, delete, mkdir, upload, share links create/list/revoke) plus rows that put another tenant's
+// id in the body (move target, ACL principal); then /shared, /shares, /directory, /spaces and every
+// admin route (plus other-tenant ids in group members and offboard transfer_to).
+//
 // Each cell proves the exact status; an allowed cell proves the exact content (bytes, names,
 // levels); a denied cell proves the exact error code, that neither its body nor its headers carry a
 // marker, a name, an id or a hash of any subject, and (404 and 401) that the answer is
@@ -62,6 +67,9 @@ const eveUsernames = new Set(['eve']);
 const eveGroupNames = new Set();
 let tenantRoot, eveTenantRoot;
 let cells = 0;
+let requests = 0;
+let identical = 0; // answers proven byte-identical to the random-id answer
+let leakChecks = 0;
 const table = new Map(); // row label → {actor → cell text}
 const failures = [];
 
@@ -83,13 +91,14 @@ const aclKey = (entries) => entries.map((e) => `${e.principal}=${e.level}${e.fro
 /** Every string that must never appear in a denied answer: markers, names, ids and hashes of every subject. */
 function allLeaks() {
   const out = [];
-  for (const s of SUBJECTS) out.push(s.marker, s.folderName, s.fileName, s.subName, s.folder, s.file, s.sub, s.sha);
+  for (const s of SUBJECTS) out.push(s.marker, s.folderName, s.fileName, s.subName, s.folder, s.file, s.sub, s.sha, s.shareId, s.shareToken, s.shareCode);
   for (const n of Object.keys(ROLES)) out.push(U[n].id, display(n));
   out.push(U.eve.id, G.team, G.eveGroup);
   return out.filter(Boolean);
 }
 
 function noLeak(r, extra = []) {
+  leakChecks++;
   const hay = r.body.toString('latin1') + '\n' + JSON.stringify(r.headers);
   for (const s of [...allLeaks(), ...extra]) assert.ok(!hay.includes(s), `the answer leaks "${s}": ${hay.slice(0, 400)}`);
 }
@@ -121,6 +130,17 @@ async function sameAsRandom(r, token, req, h1, cacheKey) {
   assert.equal(r.status, b.status, `status differs from the random-id answer (${b.status} ${b.text()})`);
   assert.equal(r.body.toString('latin1'), b.body.toString('latin1'), 'body differs from the random-id answer');
   assert.deepEqual(headerView(r.headers), headerView(b.headers), 'headers differ from the random-id answer');
+  identical++;
+}
+
+/** Runs body, then cleanup even if body failed; a cleanup failure never hides the body's. */
+async function withCleanup(body, cleanup) {
+  let err;
+  try { await body(); } catch (e) { err = e; }
+  if (cleanup) {
+    try { await cleanup(); } catch (e) { err = err || e; }
+  }
+  if (err) throw err;
 }
 
 function record(label, actor, text) {
@@ -165,10 +185,18 @@ async function makeSubject(S) {
     const j = okJson(await send(owner.token, ['PUT', `/api/v1/nodes/${S.folder}/acl`, { entries: S.acl }]), 200, 'acl put');
     assert.deepEqual(aclKey(j.entries), aclKey(S.acl));
   }
+  // A standing share link on the file, made by the owner.
+  S.shareCode = `MatrixCode${S.key}`;
+  const sh = okJson(await send(owner.token, ['POST', '/api/v1/shares', { node: S.file, permission: 'view', code: S.shareCode }]), 201, 'share');
+  S.shareId = sh.id;
+  S.shareToken = sh.url.split('/s/')[1];
+  assert.match(S.shareToken, /^[A-Za-z0-9_-]{22,}$/);
 }
 
 test('setup: two tenants, users, a group, four subjects', async () => {
   server = new Server();
+  const request = server.request.bind(server);
+  server.request = (...args) => { requests++; return request(...args); };
   await server.start();
   await server.stop();
   let r = cli(['tenant', 'create', 'other', '-c', server.configPath]);
@@ -216,6 +244,10 @@ const foreignOf = (S) => (S.key === 'E'
   ? { folder: S_.A.folder, user: U.olga.id, group: G.team }
   : { folder: S_.E.folder, user: U.eve.id, group: G.eveGroup });
 
+async function activeSharesOn(S) {
+  const j = okJson(await send(U[S.owner].token, ['GET', `/api/v1/shares?node=${S.file}`]), 200, 'owner lists links');
+  return j.shares.filter((x) => x.state === 'active').map((x) => x.id).sort();
+}
 async function ownerGet(S, id) { return send(U[S.owner].token, ['GET', `/api/v1/nodes/${id}`]); }
 async function ownerPurge(S, id) {
   const r = await send(U[S.owner].token, ['DELETE', `/api/v1/nodes/${id}?purge=true`]);
@@ -249,11 +281,11 @@ async function ownerAclUnchanged(S) {
   assert.deepEqual(aclKey(j.entries), aclKey(S.acl), 'the ACL changed');
 }
 async function createdByCaller(c, j, type, name) {
+  c.created = j.id;
   assert.equal(j.type, type);
   assert.equal(j.name, name);
   assert.equal(j.parent, c.S.folder);
   assert.equal(j.owner, U[c.a].id);
-  c.created = j.id;
   // The creator owns what it creates (manage), whatever its level on the parent.
   const g = okJson(await send(c.token, ['GET', `/api/v1/nodes/${j.id}`], c.h1), 200, 'creator reads it back');
   assert.equal(g.my_level, 'manage', 'GET by the creator: my_level');
@@ -271,8 +303,12 @@ async function createdVerify(c, allowed, name) {
   const id = c.created || hit.id;
   // The creator deletes what it created (manage as owner, even with edit on the folder).
   const d = await send(c.token, ['DELETE', `/api/v1/nodes/${id}?purge=true`], c.h1);
-  if (d.status !== 204) await ownerPurge(c.S, id);
+  if (d.status === 204) c.created = null;
   assert.equal(d.status, 204, `the creator purges its node: ${d.status} ${d.text()}`);
+}
+/** Whatever a create cell left behind (its checks failed half-way) goes. */
+async function createdCleanup(c) {
+  if (c.created) await send(U[c.S.owner].token, ['DELETE', `/api/v1/nodes/${c.created}?purge=true`]);
 }
 
 /**
@@ -397,7 +433,7 @@ const NODE_OPS = [
   { key: 'mkdir', label: 'POST /folders {parent: folder}', need: EDIT, okStatus: 201,
     req: (c, { node }) => ['POST', '/api/v1/folders', { parent: node, name: `mk-${c.a}` }],
     ok: async (c, r) => createdByCaller(c, okJson(r, 201), 'folder', `mk-${c.a}`),
-    verify: (c) => createdVerify(c, c.allowed, `mk-${c.a}`) },
+    verify: (c) => createdVerify(c, c.allowed, `mk-${c.a}`), cleanup: createdCleanup },
   { key: 'upload', label: 'POST /files?parent={folder}', need: EDIT, okStatus: 201,
     req: (c, { node }) => ['POST', `/api/v1/files?parent=${node}&name=up-${c.a}.txt`, Buffer.from(`uploaded by ${c.a}\n`)],
     ok: async (c, r) => {
@@ -406,7 +442,55 @@ const NODE_OPS = [
       assert.equal(j.sha256, sha256(Buffer.from(`uploaded by ${c.a}\n`)));
       await createdByCaller(c, j, 'file', `up-${c.a}.txt`);
     },
-    verify: (c) => createdVerify(c, c.allowed, `up-${c.a}.txt`) },
+    verify: (c) => createdVerify(c, c.allowed, `up-${c.a}.txt`), cleanup: createdCleanup },
+  { key: 'share-create', label: 'POST /shares {node: file}', need: MANAGE, okStatus: 201, node: (S) => S.file,
+    req: (c, { node }) => ['POST', '/api/v1/shares', { node, permission: 'download' }],
+    ok: (c, r) => {
+      const j = okJson(r, 201);
+      c.share = j.id;
+      assert.deepEqual([j.node, j.creator, j.permission], [c.S.file, U[c.a].id, 'download']);
+      assert.ok(j.url.startsWith(`${server.url}/s/`), j.url);
+      assert.equal(typeof j.code, 'string');
+    },
+    verify: async (c) => {
+      const active = await activeSharesOn(c.S);
+      assert.deepEqual(active, [c.S.shareId, ...(c.share ? [c.share] : [])].sort(), 'the active links on the file');
+      if (c.share) {
+        // The creator revokes its own link.
+        const d = await send(c.token, ['DELETE', `/api/v1/shares/${c.share}`], c.h1);
+        assert.equal(d.status, 204, `the creator revokes its link: ${d.status} ${d.text()}`);
+        c.share = null;
+      }
+    },
+    cleanup: async (c) => { if (c.share) await send(U[c.S.owner].token, ['DELETE', `/api/v1/shares/${c.share}`]); } },
+  { key: 'share-list', label: 'GET /shares?node={file}', need: MANAGE, okStatus: 200, node: (S) => S.file,
+    req: (c, { node }) => ['GET', `/api/v1/shares?node=${node}`],
+    ok: (c, r) => {
+      const j = okJson(r, 200);
+      const active = j.shares.filter((x) => x.state === 'active');
+      assert.deepEqual(active.map((x) => x.id), [c.S.shareId]);
+      const sh = active[0];
+      assert.deepEqual([sh.node, sh.creator, sh.permission], [c.S.file, U[c.S.owner].id, 'view']);
+      // Only the creator sees the link and its code again.
+      if (c.a === c.S.owner) assert.deepEqual([sh.url.split('/s/')[1], sh.code], [c.S.shareToken, c.S.shareCode]);
+      else assert.ok(!('url' in sh) && !('code' in sh) && !r.text().includes(c.S.shareToken) && !r.text().includes(c.S.shareCode));
+    } },
+  { key: 'share-revoke', label: 'DELETE /shares/{id} (link on file)', need: MANAGE, okStatus: 204, below: 404,
+    prepare: async (c) => {
+      const j = okJson(await send(U[c.S.owner].token, ['POST', '/api/v1/shares', { node: c.S.file, permission: 'view' }]), 201, 'throwaway share');
+      c.tmpShare = j.id;
+      c.extraLeaks.push(j.id, j.url.split('/s/')[1], j.code);
+    },
+    node: (S, c) => c.tmpShare,
+    req: (c, { node }) => ['DELETE', `/api/v1/shares/${node}`],
+    ok: (c, r) => { assert.equal(r.status, 204); assert.equal(r.body.length, 0); },
+    verify: async (c) => {
+      c.active = (await activeSharesOn(c.S)).includes(c.tmpShare);
+      assert.equal(c.active, !c.allowed, 'the link is revoked exactly when allowed');
+    },
+    cleanup: async (c) => {
+      if (c.active) assert.equal((await send(U[c.S.owner].token, ['DELETE', `/api/v1/shares/${c.tmpShare}`])).status, 204);
+    } },
   { key: 'acl-foreign-user', label: 'PUT /nodes/{folder}/acl naming another tenant\'s user', need: MANAGE, okStatus: 400,
     x: (S) => foreignOf(S).user,
     req: (c, { node, x }) => ['PUT', `/api/v1/nodes/${node}/acl`, { entries: [...c.S.acl, { principal: `user:${x}`, level: 'view' }] }],
@@ -434,7 +518,7 @@ function nodeRow(S, op) {
     if (a === 'anon') return { status: 401, code: 'unauthorized' };
     const lv = levels()[a] || NONE;
     if (lv === NONE) return { status: 404, code: 'not_found' };
-    if (lv < op.need) return { status: 403, code: 'forbidden' };
+    if (lv < op.need) return op.below === 404 ? { status: 404, code: 'not_found' } : { status: 403, code: 'forbidden' };
     return { status: op.okStatus, allowed: true };
   };
   const tag = (a) => (a === 'anon' ? 'anonymous' : isForeign(S, a) ? 'other tenant' : LN[levels()[a] || NONE]);
@@ -445,7 +529,7 @@ function nodeRow(S, op) {
       await t.test(`${label} × ${a} [${tag(a)}] → ${exp.status}`, () => cell(label, a, async (st) => {
         const c = { S, a, op, lv: levels()[a] || NONE, token: tok(a), h1: S.h1, allowed: !!exp.allowed, extraLeaks: [] };
         if (op.prepare) await op.prepare(c);
-        try {
+        await withCleanup(async () => {
           const ids = { node: op.node ? op.node(S, c) : S.folder, x: op.x ? op.x(S) : undefined };
           const req = op.req(c, ids);
           const r = await send(c.token, req, c.h1);
@@ -460,9 +544,7 @@ function nodeRow(S, op) {
             if (exp.status !== 403) await sameAsRandom(r, c.token, op.req(c, { ...ids, node: rid() }), c.h1, `${op.key}|${a}|${c.h1}`);
           }
           if (op.verify) await op.verify(c);
-        } finally {
-          if (op.cleanup) await op.cleanup(c);
-        }
+        }, op.cleanup && (() => op.cleanup(c)));
       }));
     }
   });
@@ -502,6 +584,17 @@ simpleRow('GET /shared', {
       const S = SUBJECTS.find((s) => s.folder === it.id);
       assert.equal(it.my_level, LN[S.levels[a]], `my_level of ${it.name}`);
     }
+  },
+});
+
+simpleRow('GET /shares', {
+  req: () => ['GET', '/api/v1/shares'],
+  ok: (a, j, r) => {
+    // Exactly the links the caller created (the standing ones of setup; the cells' links are revoked).
+    const active = j.shares.filter((x) => x.state === 'active');
+    assert.deepEqual(active.map((x) => x.id).sort(), SUBJECTS.filter((S) => S.owner === a).map((S) => S.shareId).sort());
+    for (const x of j.shares) assert.equal(x.creator, U[a].id);
+    for (const S of SUBJECTS.filter((s) => s.owner !== a)) assert.ok(!r.text().includes(S.shareToken) && !r.text().includes(S.shareId));
   },
 });
 
@@ -571,7 +664,7 @@ function adminRow(label, spec) {
       await t.test(`${label} × ${a} [${tag(a)}] → ${exp.status}`, () => cell(label, a, async (st) => {
         const c = { a, token: tok(a), allowed: !!exp.allowed, extraLeaks: [], self: a === 'anon' ? rid() : U[a].id };
         if (spec.prepare) await spec.prepare(c);
-        try {
+        await withCleanup(async () => {
           const ids = { id: spec.id ? spec.id(c) : undefined, x: spec.x ? spec.x(c) : undefined };
           const req = spec.req(c, ids);
           const r = await send(c.token, req);
@@ -585,9 +678,7 @@ function adminRow(label, spec) {
             if (exp.status !== 403 && spec.id) await sameAsRandom(r, c.token, spec.req(c, { ...ids, id: rid() }), false);
           }
           if (spec.verify) await spec.verify(c, exp.allowed);
-        } finally {
-          if (spec.cleanup) await spec.cleanup(c);
-        }
+        }, spec.cleanup && (() => spec.cleanup(c)));
       }));
     }
   });
@@ -794,6 +885,6 @@ test('matrix table', (t) => {
   lines.push('A cell is the status received; "!" marks a cell whose assertions failed.');
   lines.push(`${cells} cells, ${failures.length} failed.`);
   for (const f of failures) lines.push(`FAILED ${f}`);
+  lines.push(`${requests} requests; ${identical} answers proven byte-identical to the random-id answer; ${leakChecks} leak checks.`);
   for (const l of lines) t.diagnostic(l);
-  console.log(lines.join('\n'));
 });
