@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -117,6 +118,7 @@ struct acl_put {
     struct cf_acl_entry *e;
     size_t n;
     const char *why;
+    struct cf_event *ev; /* acl.change */
 };
 
 static void acl_put_run(struct cf_async *a)
@@ -143,6 +145,20 @@ static void acl_put_run(struct cf_async *a)
         }
     }
     a->st = cf_acl_put(cf_srv->store, &p->tenant, &p->node, p->e, p->n);
+    if (a->st == CF_OK) {
+        struct cf_node n;
+        if (cf_node_get(cf_srv->store, &p->tenant, &p->node, &n) == CF_OK) {
+            cf_event_node(p->ev, &n);
+            cf_node_clear(&n);
+        }
+        json_t *entries = json_array();
+        for (size_t i = 0; i < p->n; i++)
+            json_array_append_new(entries, json_pack("{s:o, s:s}", "principal", principal_json(&p->e[i]), "level",
+                                                     cf_level_name((enum cf_level)p->e[i].level)));
+        cf_event_detail(p->ev, "entries", entries);
+        a->st = cf_audit_submit_wait(p->ev, NULL);
+        p->ev = NULL;
+    }
 }
 
 static void acl_put_reply(struct cf_req *r, struct cf_async *a)
@@ -169,6 +185,7 @@ static void acl_put_free(struct cf_async *a)
 {
     struct acl_put *p = (struct acl_put *)a;
     free(p->e);
+    cf_event_free(p->ev);
     free(p);
 }
 
@@ -249,6 +266,8 @@ void cf_h_acl_put(struct cf_req *r)
     p->a.free = acl_put_free;
     p->tenant = r->who.user.tenant;
     p->node = n.id;
+    p->ev = cf_event_new(&p->tenant, "acl.change", "ok");
+    cf_event_from_req(p->ev, r);
     cf_node_clear(&n);
     cf_async_start(r, &p->a);
     p = NULL;

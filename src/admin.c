@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "auth.h"
 #include "handlers.h"
 #include "http.h"
@@ -73,7 +74,20 @@ struct user_job {
     /* offboard */
     struct cf_id transfer_to;
     const char *why;       /* message for a 400/409 */
+    struct cf_event *ev;   /* user.create, user.update or user.offboard */
 };
+
+/* Completes and writes the job's event (worker thread) once the change is stored. */
+static enum cf_status user_event(struct user_job *j)
+{
+    cf_event_detail(j->ev, "user", cf_json_id(&j->u.id));
+    cf_event_detail(j->ev, "username", json_string(j->u.username));
+    cf_event_detail(j->ev, "role", json_string(cf_role_name(j->u.role)));
+    cf_event_detail(j->ev, "status", json_string(cf_user_status_name(j->u.status)));
+    enum cf_status st = cf_audit_submit_wait(j->ev, NULL);
+    j->ev = NULL;
+    return st;
+}
 
 static void user_job_free(struct cf_async *a)
 {
@@ -83,6 +97,7 @@ static void user_job_free(struct cf_async *a)
         cf_free_secret(j->password, j->password_len);
     free(j->tname);
     free(j->display);
+    cf_event_free(j->ev);
     free(j);
 }
 
@@ -107,7 +122,8 @@ static void user_create_run(struct cf_async *a)
     struct user_job *j = (struct user_job *)a;
     if ((a->st = cf_auth_hash_password(cf_srv->cfg, j->password, j->password_len, &j->u.pwhash)) != CF_OK)
         return;
-    a->st = cf_user_create(cf_srv->store, &j->u);
+    if ((a->st = cf_user_create(cf_srv->store, &j->u)) == CF_OK)
+        a->st = user_event(j);
 }
 
 void cf_h_admin_user_create(struct cf_req *r)
@@ -153,6 +169,8 @@ void cf_h_admin_user_create(struct cf_req *r)
     j->password = cf_xstrndup(password, pl);
     j->password_len = pl;
     j->tname = tenant_name(r);
+    j->ev = cf_event_new(&r->who.user.tenant, "user.create", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
 out:
     json_decref(body);
@@ -216,6 +234,8 @@ static void user_patch_run(struct cf_async *a)
         /* Frozen: every session and token dies now (the status check would also stop them at
          * their next request; deleting them leaves nothing to revive by unfreezing). */
         a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL);
+    if (a->st == CF_OK)
+        a->st = user_event(j);
 }
 
 void cf_h_admin_user_patch(struct cf_req *r)
@@ -277,6 +297,8 @@ void cf_h_admin_user_patch(struct cf_req *r)
     j->u.id = id;
     j->self = r->who.user.id;
     j->tname = tenant_name(r);
+    j->ev = cf_event_new(&r->who.user.tenant, "user.update", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
 out:
     json_decref(body);
@@ -343,10 +365,18 @@ static void offboard_run(struct cf_async *a)
         (a->st = cf_share_revoke_all_of(&j->u.tenant, &j->u.id)) != CF_OK ||
         (a->st = cf_owned_list(cf_srv->store, &j->u.tenant, &j->u.id, &owned, &n)) != CF_OK)
         return;
+    size_t moved = 0;
     for (size_t i = 0; i < n && a->st == CF_OK; i++)
-        if (in_tenant_space(&j->u.tenant, &owned[i]))
+        if (in_tenant_space(&j->u.tenant, &owned[i])) {
             a->st = cf_node_set_owner(cf_srv->store, &j->u.tenant, &owned[i], &j->transfer_to);
+            moved++;
+        }
     free(owned);
+    if (a->st == CF_OK) {
+        cf_event_detail(j->ev, "transfer_to", cf_json_id(&j->transfer_to));
+        cf_event_detail(j->ev, "nodes_transferred", json_integer((json_int_t)moved));
+        a->st = user_event(j);
+    }
 }
 
 void cf_h_admin_user_offboard(struct cf_req *r)
@@ -377,6 +407,8 @@ void cf_h_admin_user_offboard(struct cf_req *r)
     j->self = r->who.user.id;
     j->transfer_to = heir;
     j->tname = tenant_name(r);
+    j->ev = cf_event_new(&r->who.user.tenant, "user.offboard", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
 out:
     json_decref(body);
@@ -401,6 +433,7 @@ struct group_job {
     struct cf_id *members;
     size_t nmembers;
     const char *why;
+    struct cf_event *ev;   /* group.create or group.members */
 };
 
 static void group_job_free(struct cf_async *a)
@@ -408,7 +441,21 @@ static void group_job_free(struct cf_async *a)
     struct group_job *j = (struct group_job *)a;
     cf_group_clear(&j->g);
     free(j->members);
+    cf_event_free(j->ev);
     free(j);
+}
+
+static enum cf_status group_event(struct group_job *j)
+{
+    json_t *m = json_array();
+    for (size_t i = 0; i < j->nmembers; i++)
+        json_array_append_new(m, cf_json_id(&j->members[i]));
+    cf_event_detail(j->ev, "group", cf_json_id(&j->g.id));
+    cf_event_detail(j->ev, "name", json_string(j->g.name));
+    cf_event_detail(j->ev, "members", m);
+    enum cf_status st = cf_audit_submit_wait(j->ev, NULL);
+    j->ev = NULL;
+    return st;
 }
 
 static void group_reply(struct cf_req *r, struct cf_async *a)
@@ -429,6 +476,8 @@ static void group_create_run(struct cf_async *a)
     j->g.name = NULL;
     a->st = cf_group_create(cf_srv->store, &j->tenant, name, &j->g);
     free(name);
+    if (a->st == CF_OK)
+        a->st = group_event(j);
 }
 
 void cf_h_admin_group_create(struct cf_req *r)
@@ -452,6 +501,8 @@ void cf_h_admin_group_create(struct cf_req *r)
     j->created = true;
     j->tenant = r->who.user.tenant;
     j->g.name = cf_xstrndup(name, nl);
+    j->ev = cf_event_new(&j->tenant, "group.create", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
 out:
     json_decref(body);
@@ -501,7 +552,8 @@ static void group_members_run(struct cf_async *a)
         }
         cf_user_clear(&u);
     }
-    a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers);
+    if ((a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers)) == CF_OK)
+        a->st = group_event(j);
 }
 
 void cf_h_admin_group_members(struct cf_req *r)
@@ -545,6 +597,8 @@ void cf_h_admin_group_members(struct cf_req *r)
         if (!dup)
             j->members[j->nmembers++] = id;
     }
+    j->ev = cf_event_new(&j->tenant, "group.members", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
 out:
     json_decref(body);
@@ -594,12 +648,19 @@ struct policy_job {
     struct cf_async a;
     struct cf_id tenant;
     struct cf_policy p;
+    struct cf_event *ev; /* policy.change */
 };
+
+static json_t *policy_json(const struct cf_policy *p);
 
 static void policy_run(struct cf_async *a)
 {
     struct policy_job *j = (struct policy_job *)a;
-    a->st = cf_tenant_put_policy(cf_srv->store, &j->tenant, &j->p);
+    if ((a->st = cf_tenant_put_policy(cf_srv->store, &j->tenant, &j->p)) == CF_OK) {
+        cf_event_detail(j->ev, "policy", policy_json(&j->p));
+        a->st = cf_audit_submit_wait(j->ev, NULL);
+        j->ev = NULL;
+    }
 }
 
 static void policy_reply(struct cf_req *r, struct cf_async *a)
@@ -615,6 +676,7 @@ static void policy_free(struct cf_async *a)
 {
     struct policy_job *j = (struct policy_job *)a;
     cf_policy_clear(&j->p);
+    cf_event_free(j->ev);
     free(j);
 }
 
@@ -705,6 +767,8 @@ void cf_h_admin_policy_patch(struct cf_req *r)
     j->a.free = policy_free;
     j->tenant = r->who.user.tenant;
     j->p = p;
+    j->ev = cf_event_new(&j->tenant, "policy.change", "ok");
+    cf_event_from_req(j->ev, r);
     cf_async_start(r, &j->a);
     goto out;
 fail:

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -383,6 +384,23 @@ struct login {
     bool mfa_enrol;
 };
 
+/* A login event (queued without waiting: success and failure cost the same). */
+static void login_event(struct login *l, const struct cf_id *tenant, const struct cf_id *user, const char *action,
+                        const char *result, const char *reason)
+{
+    struct cf_event *e = cf_event_new(tenant, action, result);
+    if (user != NULL)
+        cf_event_user(e, user, l->user.username != NULL ? l->user.username : l->username);
+    else
+        e->actor_type = CF_ACTOR_ANONYMOUS;
+    snprintf(e->ip, sizeof e->ip, "%s", l->ip);
+    e->user_agent = l->ua != NULL ? cf_xstrdup(l->ua) : NULL;
+    cf_event_detail(e, "username", json_string(l->username));
+    if (reason != NULL)
+        cf_event_detail(e, "reason", json_string(reason));
+    cf_audit_submit(e);
+}
+
 static void login_failed(struct login *l)
 {
     uint64_t now = cf_now_ms();
@@ -394,7 +412,7 @@ static void login_run(struct cf_async *a)
 {
     struct login *l = (struct login *)a;
     const struct cf_config *cfg = cf_srv->cfg;
-    struct cf_id tid, uid;
+    struct cf_id tid = {0}, uid;
     struct cf_tenant t = {0};
     bool have_user = false;
     enum cf_status st = cf_tenant_find(cf_srv->store, l->tenant, strlen(l->tenant), &tid);
@@ -409,20 +427,26 @@ static void login_run(struct cf_async *a)
     /* Always one verification, so that "no such user" costs what "wrong password" costs. */
     bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : cf_srv->dummy_pwhash, l->password,
                                       l->password_len);
+    bool have_tenant = !cf_id_is_zero(&tid);
     if (!have_user || !ok) {
         login_failed(l);
         if (have_user)
             record_login(&tid, &uid, l->ip, l->ua, "failed", false);
+        if (have_tenant)
+            login_event(l, &tid, have_user ? &uid : NULL, "auth.login_failed", "denied",
+                        have_user ? "wrong password" : "unknown user");
         a->st = CF_EUNAUTH;
         return;
     }
     if (l->user.status == CF_USER_FROZEN) {
         record_login(&tid, &uid, l->ip, l->ua, "frozen", false);
+        login_event(l, &tid, &uid, "auth.login_failed", "denied", "frozen");
         a->st = CF_EFROZEN;
         return;
     }
     if (l->user.status != CF_USER_ACTIVE) {
         login_failed(l);
+        login_event(l, &tid, &uid, "auth.login_failed", "denied", "offboarded");
         a->st = CF_EUNAUTH;
         return;
     }
@@ -436,6 +460,7 @@ static void login_run(struct cf_async *a)
                             cf_now_ms() / 1000, l->user.totp_last_step, &step)) {
             login_failed(l);
             record_login(&tid, &uid, l->ip, l->ua, "mfa_failed", false);
+            login_event(l, &tid, &uid, "auth.login_failed", "denied", "wrong TOTP code");
             a->st = CF_EUNAUTH;
             return;
         }
@@ -477,8 +502,10 @@ static void login_run(struct cf_async *a)
             cf_log_warn("could not store a new-device alert");
         free(txt);
         json_decref(d);
+        login_event(l, &tid, &uid, "alert.new_device", "ok", NULL);
     }
     record_login(&tid, &uid, l->ip, l->ua, "ok", alert);
+    login_event(l, &tid, &uid, "auth.login", "ok", l->mfa_enrol ? "must enrol TOTP" : NULL);
 
     struct cf_session ss = {0};
     cf_id_new(&ss.id);
@@ -618,12 +645,24 @@ out:
 struct logout {
     struct cf_async a;
     uint8_t hash[CF_SHA256_LEN];
+    struct cf_event *ev;
 };
 
 static void logout_run(struct cf_async *a)
 {
     struct logout *l = (struct logout *)a;
     a->st = cf_session_delete(cf_srv->store, l->hash);
+    if (a->st == CF_OK) {
+        cf_audit_submit(l->ev);
+        l->ev = NULL;
+    }
+}
+
+static void logout_free(struct cf_async *a)
+{
+    struct logout *l = (struct logout *)a;
+    cf_event_free(l->ev);
+    free(l);
 }
 
 static void logout_reply(struct cf_req *r, struct cf_async *a)
@@ -642,7 +681,10 @@ void cf_h_logout(struct cf_req *r)
     struct logout *l = cf_xcalloc(1, sizeof *l);
     l->a.run = logout_run;
     l->a.reply = logout_reply;
+    l->a.free = logout_free;
     memcpy(l->hash, r->who.session_hash, sizeof l->hash);
+    l->ev = cf_event_new(&r->who.user.tenant, "auth.logout", "ok");
+    cf_event_from_req(l->ev, r);
     cf_async_start(r, &l->a);
 }
 

@@ -35,6 +35,7 @@ static void usage(FILE *fp)
                 "  tenant list               list tenants\n"
                 "  user add --tenant T --username U [--role member|admin|auditor] [--display-name NAME]\n"
                 "                            add a user (password from $COFFER_USER_PASSWORD or generated)\n"
+                "  audit verify [--tenant T] verify the provenance chains (works while the server runs)\n"
                 "  version                   print the version\n"
                 "-c FILE defaults to $COFFER_CONFIG, else " DEFAULT_CONFIG "\n");
 }
@@ -336,6 +337,68 @@ static int cmd_user(const struct cf_config *cfg, int argc, char **argv)
     return rc;
 }
 
+static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
+{
+    const char *only = NULL;
+    if (argc < 1 || strcmp(argv[0], "verify") != 0 || (argc != 1 && argc != 3) ||
+        (argc == 3 && strcmp(argv[1], "--tenant") != 0)) {
+        fprintf(stderr, "coffer: usage: coffer audit verify [--tenant NAME]\n");
+        return 2;
+    }
+    if (argc == 3)
+        only = argv[2];
+    struct cf_key master;
+    char *err = NULL;
+    struct cf_store *s;
+    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
+        fprintf(stderr, "coffer: %s\n", err);
+        free(err);
+        return 1;
+    }
+    /* Read-only: RocksDB lets it open beside a running server and reads a consistent view. */
+    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
+    cf_key_wipe(&master);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
+        return 1;
+    }
+    struct cf_tenant *ts;
+    size_t n;
+    int rc = 0;
+    uint64_t total = 0;
+    if (cf_tenant_list(s, &ts, &n) != CF_OK) {
+        fprintf(stderr, "coffer: cannot list tenants\n");
+        cf_store_close(s);
+        return 1;
+    }
+    bool found = only == NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && (only == NULL || strcmp(ts[i].name, only) == 0)) {
+            uint64_t count, bad;
+            const char *why;
+            found = true;
+            st = cf_audit_verify(s, &ts[i].id, &count, &bad, &why);
+            if (st == CF_OK) {
+                total += count;
+            } else {
+                fprintf(stderr, "coffer: audit: tenant %s: event %llu: %s\n", ts[i].name, (unsigned long long)bad,
+                        why != NULL ? why : cf_status_name(st));
+                rc = 1;
+            }
+        }
+        cf_tenant_clear(&ts[i]);
+    }
+    free(ts);
+    cf_store_close(s);
+    if (!found) {
+        fprintf(stderr, "coffer: no tenant named %s\n", only);
+        return 1;
+    }
+    if (rc == 0)
+        printf("ok: %llu events\n", (unsigned long long)total);
+    return rc;
+}
+
 int cf_cli_main(int argc, char **argv)
 {
     const char *config = getenv("COFFER_CONFIG");
@@ -372,7 +435,7 @@ int cf_cli_main(int argc, char **argv)
         return 0;
     }
     if (strcmp(args[0], "init") != 0 && strcmp(args[0], "serve") != 0 && strcmp(args[0], "tenant") != 0 &&
-        strcmp(args[0], "user") != 0) {
+        strcmp(args[0], "user") != 0 && strcmp(args[0], "audit") != 0) {
         fprintf(stderr, "coffer: unknown command: %s\n", args[0]);
         usage(stderr);
         return 2;
@@ -391,6 +454,8 @@ int cf_cli_main(int argc, char **argv)
         rc = cf_serve(&cfg);
     else if (strcmp(args[0], "tenant") == 0)
         rc = cmd_tenant(&cfg, n - 1, args + 1);
+    else if (strcmp(args[0], "audit") == 0)
+        rc = cmd_audit(&cfg, n - 1, args + 1);
     else
         rc = cmd_user(&cfg, n - 1, args + 1);
     cf_config_clear(&cfg);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -77,6 +78,7 @@ struct stream {
     bool stopped;              /* h2o stopped the generator (client gone) */
     bool job_busy;             /* a decrypt job is in flight */
     bool failed;               /* a chunk failed after the headers went out: abort at the next proceed */
+    bool gate_passed;          /* the gate ran and allowed the response (end must be reported) */
     int refs;
     struct decrypt_job job;
     struct cf_req *r;          /* for the first reply; watched until headers are out */
@@ -89,6 +91,8 @@ static void stream_unref(struct stream *s)
 {
     if (--s->refs > 0)
         return;
+    if (s->gate_passed && s->opts.end != NULL)
+        s->opts.end(s->opts.ctx, s->next - s->first, s->next >= s->end && !s->failed && !s->stopped);
     if (s->opts.free_ctx != NULL)
         s->opts.free_ctx(s->opts.ctx);
     cf_reader_free(s->rd);
@@ -209,6 +213,8 @@ static void decrypt_done(struct cf_job *job)
     struct decrypt_job *j = (struct decrypt_job *)(void *)job;
     struct stream *s = j->s;
     s->job_busy = false;
+    if (j->gate && j->gate_st == CF_OK)
+        s->gate_passed = true;
     if (j->st == CF_OK)
         s->ready[j->buf] = j->out;
     if (s->req == NULL || s->stopped) {
@@ -405,13 +411,127 @@ drop_ctx:
         opts.free_ctx(opts.ctx);
 }
 
+/* ---- transfers: provenance and accounting ------------------------------------------------------- */
+
+struct transfer_ctx {
+    struct cf_transfer t;    /* strings owned below */
+    char *actor_name, *ip, *ua;
+    uint64_t began;          /* seq of the "began" event */
+};
+
+static void transfer_free(void *p)
+{
+    struct transfer_ctx *c = p;
+    free(c->actor_name);
+    free(c->ip);
+    free(c->ua);
+    free(c);
+}
+
+static struct cf_event *transfer_event(const struct transfer_ctx *c, const char *result)
+{
+    struct cf_event *e = cf_event_new(&c->t.tenant, c->t.action, result);
+    e->actor_type = (enum cf_actor_type)c->t.actor_type;
+    e->actor = c->t.actor;
+    e->actor_name = c->actor_name != NULL ? cf_xstrdup(c->actor_name) : NULL;
+    e->has_share = c->t.has_share;
+    e->share = c->t.share;
+    snprintf(e->ip, sizeof e->ip, "%s", c->ip != NULL ? c->ip : "");
+    e->user_agent = c->ua != NULL ? cf_xstrdup(c->ua) : NULL;
+    return e;
+}
+
+/* The gate (worker thread): count a share download, make "began" durable, account bulk downloads. */
+static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end)
+{
+    struct transfer_ctx *c = ctx;
+    struct cf_node n;
+    bool have_node = cf_node_get(cf_srv->store, &c->t.tenant, &c->t.node, &n) == CF_OK;
+    if (c->t.count_share && first == 0) {
+        enum cf_status st = cf_share_count_download(cf_srv->store, &c->t.tenant, &c->t.share, cf_now_ms());
+        if (st != CF_OK) {
+            struct cf_event *e = transfer_event(c, "denied");
+            if (have_node)
+                cf_event_node(e, &n);
+            cf_event_detail(e, "reason", json_string(cf_status_name(st)));
+            cf_audit_submit(e);
+            if (have_node)
+                cf_node_clear(&n);
+            return st;
+        }
+    }
+    struct cf_event *e = transfer_event(c, "ok");
+    if (have_node) {
+        cf_event_node(e, &n);
+        cf_node_clear(&n);
+    }
+    char range[64];
+    bool whole = first == 0 && end == c->t.size;
+    if (!whole)
+        snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)first,
+                 (unsigned long long)(end > first ? end - 1 : first));
+    cf_event_detail(e, "phase", json_string("began"));
+    cf_event_detail(e, "range", whole ? json_null() : json_string(range));
+    cf_event_detail(e, "size", json_integer((json_int_t)c->t.size));
+    /* Durable before the first byte: if the event cannot be written, the file is not served. */
+    if (cf_audit_submit_wait(e, &c->began) != CF_OK)
+        return CF_EUNAVAIL;
+    if (first == 0)
+        cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
+                                c->ip != NULL ? c->ip : "", end - first);
+    return CF_OK;
+}
+
+/* The end (loop thread): what was sent, and whether all of it. */
+static void transfer_end(void *ctx, uint64_t sent, bool completed)
+{
+    struct transfer_ctx *c = ctx;
+    struct cf_event *e = transfer_event(c, "ok");
+    e->has_node = true;
+    e->node = c->t.node;
+    e->began = c->began;
+    cf_event_detail(e, "phase", json_string("end"));
+    cf_event_detail(e, "bytes_sent", json_integer((json_int_t)sent));
+    cf_event_detail(e, "completed", json_boolean(completed));
+    cf_audit_submit(e);
+}
+
+void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o)
+{
+    struct transfer_ctx *c = cf_xcalloc(1, sizeof *c);
+    c->t = *t;
+    c->actor_name = t->actor_name != NULL ? cf_xstrdup(t->actor_name) : NULL;
+    c->ip = t->ip != NULL ? cf_xstrdup(t->ip) : NULL;
+    c->ua = t->user_agent != NULL ? cf_xstrdup(t->user_agent) : NULL;
+    c->t.actor_name = c->t.ip = c->t.user_agent = NULL;
+    o->gate = transfer_gate;
+    o->end = transfer_end;
+    o->ctx = c;
+    o->free_ctx = transfer_free;
+}
+
 static void serve_member(struct cf_req *r, bool view)
 {
     struct cf_node n;
     enum cf_level level;
     if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
         return;
+    h2o_iovec_t ua = cf_header(r, "user-agent");
+    char *uas = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > 512 ? 512 : ua.len) : NULL;
+    struct cf_transfer t = {
+        .action = view ? "file.view" : "file.download",
+        .tenant = r->who.user.tenant,
+        .node = n.id,
+        .actor_type = CF_ACTOR_USER,
+        .actor = r->who.user.id,
+        .actor_name = r->who.user.username,
+        .ip = r->ip,
+        .user_agent = uas,
+        .size = n.size,
+    };
     struct cf_serve_opts o = {.view = view};
+    cf_transfer_opts(&t, &o);
+    free(uas);
     cf_serve_file(r, &r->who.user.tenant, &n, &o);
     cf_node_clear(&n);
 }

@@ -4,6 +4,8 @@
  */
 #include "files.h"
 
+#include "audit.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,14 +68,20 @@ struct folder_create {
     struct cf_id tenant, parent, owner;
     char *name;
     size_t name_len;
-    enum cf_level level; /* the caller's level on the parent, inherited by the new folder */
+    enum cf_level level; /* the caller's level on the new folder */
     struct cf_node out;
+    struct cf_event *ev; /* folder.create, completed on the worker */
 };
 
 static void folder_create_run(struct cf_async *a)
 {
     struct folder_create *f = (struct folder_create *)a;
     a->st = cf_folder_create(cf_srv->store, &f->tenant, &f->parent, f->name, f->name_len, &f->owner, &f->out);
+    if (a->st == CF_OK) {
+        cf_event_node(f->ev, &f->out);
+        a->st = cf_audit_submit_wait(f->ev, NULL);
+        f->ev = NULL;
+    }
 }
 
 static void folder_create_reply(struct cf_req *r, struct cf_async *a)
@@ -92,6 +100,7 @@ static void folder_create_free(struct cf_async *a)
     struct folder_create *f = (struct folder_create *)a;
     free(f->name);
     cf_node_clear(&f->out);
+    cf_event_free(f->ev);
     free(f);
 }
 
@@ -153,6 +162,8 @@ void cf_h_folder_create(struct cf_req *r)
     f->name = cf_xstrndup(name, nlen);
     f->name_len = nlen;
     f->level = CF_LEVEL_MANAGE; /* the creator owns what it creates */
+    f->ev = cf_event_new(&f->tenant, "folder.create", "ok");
+    cf_event_from_req(f->ev, r);
     cf_async_start(r, &f->a);
 out:
     json_decref(body);
@@ -262,13 +273,26 @@ struct node_move {
     size_t name_len;
     enum cf_level level;
     struct cf_node out;
+    struct cf_event *ev; /* node.move or node.rename */
 };
 
 static void node_move_run(struct cf_async *a)
 {
     struct node_move *m = (struct node_move *)a;
+    struct cf_node before;
+    bool have = cf_node_get(cf_srv->store, &m->tenant, &m->id, &before) == CF_OK;
+    if (have) {
+        cf_event_detail(m->ev, "from_name", json_string(before.name));
+        cf_event_detail(m->ev, "from_parent", cf_json_id(&before.parent));
+        cf_node_clear(&before);
+    }
     a->st = cf_node_move(cf_srv->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name, m->name_len,
                          &m->out);
+    if (a->st == CF_OK) {
+        cf_event_node(m->ev, &m->out);
+        a->st = cf_audit_submit_wait(m->ev, NULL);
+        m->ev = NULL;
+    }
 }
 
 static void node_move_reply(struct cf_req *r, struct cf_async *a)
@@ -298,6 +322,7 @@ static void node_move_free(struct cf_async *a)
     struct node_move *m = (struct node_move *)a;
     free(m->name);
     cf_node_clear(&m->out);
+    cf_event_free(m->ev);
     free(m);
 }
 
@@ -348,6 +373,8 @@ void cf_h_node_patch(struct cf_req *r)
     m->name = name != NULL ? cf_xstrndup(name, nlen) : NULL;
     m->name_len = nlen;
     m->level = level;
+    m->ev = cf_event_new(&m->tenant, have_parent && !cf_id_equal(&parent, &n.parent) ? "node.move" : "node.rename", "ok");
+    cf_event_from_req(m->ev, r);
     cf_async_start(r, &m->a);
 out:
     cf_node_clear(&n);
@@ -361,15 +388,34 @@ struct node_delete {
     struct cf_async a;
     struct cf_id tenant, id;
     bool purge;
+    struct cf_event *ev; /* file.delete or file.purge */
 };
 
 static void node_delete_run(struct cf_async *a)
 {
     struct node_delete *d = (struct node_delete *)a;
+    struct cf_node n;
+    /* The event names the node as it was: capture it before it goes. */
+    if (cf_node_get(cf_srv->store, &d->tenant, &d->id, &n) == CF_OK) {
+        cf_event_node(d->ev, &n);
+        cf_event_detail(d->ev, "type", json_string(n.type == CF_NODE_FOLDER ? "folder" : "file"));
+        cf_node_clear(&n);
+    }
     if (d->purge)
         a->st = cf_node_purge(cf_srv->store, &d->tenant, &d->id);
     else
         a->st = cf_node_trash(cf_srv->store, &d->tenant, &d->id);
+    if (a->st == CF_OK) {
+        a->st = cf_audit_submit_wait(d->ev, NULL);
+        d->ev = NULL;
+    }
+}
+
+static void node_delete_free(struct cf_async *a)
+{
+    struct node_delete *d = (struct node_delete *)a;
+    cf_event_free(d->ev);
+    free(d);
 }
 
 static void node_delete_reply(struct cf_req *r, struct cf_async *a)
@@ -408,9 +454,12 @@ void cf_h_node_delete(struct cf_req *r)
     struct node_delete *d = cf_xcalloc(1, sizeof *d);
     d->a.run = node_delete_run;
     d->a.reply = node_delete_reply;
+    d->a.free = node_delete_free;
     d->tenant = r->who.user.tenant;
     d->id = n.id;
     d->purge = purge;
+    d->ev = cf_event_new(&d->tenant, purge ? "file.purge" : "file.delete", "ok");
+    cf_event_from_req(d->ev, r);
     cf_node_clear(&n);
     cf_async_start(r, &d->a);
 }

@@ -22,9 +22,33 @@ struct cf_serve_opts {
      * 304 or 416), with the byte range [first, end) about to be sent; anything but CF_OK is answered
      * as that status instead of the file. NULL: no gate. */
     enum cf_status (*gate)(void *ctx, uint64_t first, uint64_t end);
+    /* end(ctx, sent, completed): runs on the loop thread once the response that passed the gate is
+     * over (finished, aborted by the client, or failed), with the body bytes handed to the
+     * connection and whether the whole range was. NULL: nothing. */
+    void (*end)(void *ctx, uint64_t sent, bool completed);
     void *ctx;                  /* owned by cf_serve_file from the call on */
     void (*free_ctx)(void *ctx);
 };
+
+/* What a transfer is, for its provenance events (download.c fills the serve options from it). */
+struct cf_transfer {
+    const char *action;      /* "file.download", "file.view", "share.download", "share.view" */
+    struct cf_id tenant;
+    struct cf_id node;
+    int actor_type;          /* enum cf_actor_type (audit.h) */
+    struct cf_id actor;      /* user id, or share id */
+    const char *actor_name;  /* copied */
+    bool has_share;
+    struct cf_id share;
+    bool count_share;        /* count a download of the share (responses starting at byte 0) */
+    const char *ip;          /* copied */
+    const char *user_agent;  /* copied, may be NULL */
+    uint64_t size;           /* the file's size */
+};
+/* cf_transfer_opts(t, o): sets o's gate, end and context so that the transfer's "began" event is
+ * durable before the first byte (else 503), its end is recorded when the response ends, a share
+ * download is counted atomically, and bulk downloads are tracked. */
+void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o);
 
 /* cf_serve_file(r, tenant, n, o): streams file n (already authorised by the caller) with Range,
  * ETag, HEAD and the file headers (download.c). Loop thread. */

@@ -53,6 +53,10 @@ void cf_h_share_children(struct cf_req *r);
 void cf_h_share_file_content(struct cf_req *r);
 void cf_h_share_file_view(struct cf_req *r);
 
+/* provenance.c */
+void cf_h_audit(struct cf_req *r);
+void cf_h_file_activity(struct cf_req *r);
+
 /* files.c */
 void cf_h_spaces(struct cf_req *r);
 void cf_h_folder_create(struct cf_req *r);

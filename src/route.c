@@ -58,6 +58,9 @@ static const struct cf_route routes[] = {
     {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put},
     {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
+    {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity},
+    /* provenance (admins and auditors) */
+    {"GET", "/api/v1/audit", CF_ROUTE_USER, cf_h_audit},
     /* share links: members */
     {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create},
     {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list},

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "http.h"
 #include "log.h"
@@ -454,6 +455,7 @@ int cf_serve(struct cf_config *cfg)
     }
 
     setup_h2o(cfg);
+    cf_audit_start(cfg, cf_srv->store);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
     cf_work_start(cores() < 2 ? 2 : cores(), cf_sniff_thread_end);
     cf_srv->nloops = n;
@@ -486,6 +488,7 @@ int cf_serve(struct cf_config *cfg)
     for (unsigned i = 0; i < n; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
     cf_work_stop();
+    cf_audit_stop(); /* after the loops and workers: every queued event is written */
     /* The h2o contexts are not disposed: h2o keeps internal timers linked after its connections
      * close (h2o_context_dispose asserts on them), and h2o's own server does not dispose them at exit
      * either. They stay reachable from cf_srv until the process ends. */

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "auth.h"
 #include "files.h"
 #include "handlers.h"
@@ -159,7 +160,18 @@ static void generate_code(char *out, size_t len)
 struct share_create {
     struct cf_async a;
     struct cf_share sh;
+    struct cf_event *ev; /* share.create */
 };
+
+/* Adds the node (as it is now) to a share event. Worker threads. */
+static void event_share_node(struct cf_event *e, const struct cf_id *tenant, const struct cf_id *node)
+{
+    struct cf_node n;
+    if (cf_node_get(cf_srv->store, tenant, node, &n) == CF_OK) {
+        cf_event_node(e, &n);
+        cf_node_clear(&n);
+    }
+}
 
 static void share_create_run(struct cf_async *a)
 {
@@ -167,6 +179,19 @@ static void share_create_run(struct cf_async *a)
     a->st = cf_share_code_mac(cf_srv->store, &c->sh.tenant, &c->sh.id, c->sh.code, strlen(c->sh.code), c->sh.code_mac);
     if (a->st == CF_OK)
         a->st = cf_share_create(cf_srv->store, &c->sh);
+    if (a->st == CF_OK) {
+        /* The event names the link and its settings, never its token or code. */
+        c->ev->has_share = true;
+        c->ev->share = c->sh.id;
+        event_share_node(c->ev, &c->sh.tenant, &c->sh.node);
+        cf_event_detail(c->ev, "permission", json_string(perm_name(c->sh.permission)));
+        cf_event_detail(c->ev, "expires_at", cf_json_time(c->sh.expires_at));
+        cf_event_detail(c->ev, "max_downloads", c->sh.max_downloads != 0 ? json_integer((json_int_t)c->sh.max_downloads)
+                                                                          : json_null());
+        cf_event_detail(c->ev, "internal_only", json_boolean(c->sh.internal_only));
+        a->st = cf_audit_submit_wait(c->ev, NULL);
+        c->ev = NULL;
+    }
 }
 
 static void share_create_reply(struct cf_req *r, struct cf_async *a)
@@ -182,6 +207,7 @@ static void share_create_free(struct cf_async *a)
 {
     struct share_create *c = (struct share_create *)a;
     cf_share_clear(&c->sh);
+    cf_event_free(c->ev);
     free(c);
 }
 
@@ -281,6 +307,8 @@ void cf_h_share_create(struct cf_req *r)
         sh->code = cf_xmalloc(CF_SHARE_CODE_MAX + 1);
         generate_code(sh->code, cf_srv->cfg->shares.code_length);
     }
+    c->ev = cf_event_new(&sh->tenant, "share.create", "ok");
+    cf_event_from_req(c->ev, r);
     cf_async_start(r, &c->a);
 out:
     json_decref(body);
@@ -326,13 +354,28 @@ void cf_h_share_list(struct cf_req *r)
 
 struct share_revoke {
     struct cf_async a;
-    struct cf_id tenant, id;
+    struct cf_id tenant, id, node;
+    struct cf_event *ev; /* share.revoke */
 };
 
 static void share_revoke_run(struct cf_async *a)
 {
     struct share_revoke *v = (struct share_revoke *)a;
     a->st = cf_share_revoke(cf_srv->store, &v->tenant, &v->id);
+    if (a->st == CF_OK) {
+        v->ev->has_share = true;
+        v->ev->share = v->id;
+        event_share_node(v->ev, &v->tenant, &v->node);
+        a->st = cf_audit_submit_wait(v->ev, NULL);
+        v->ev = NULL;
+    }
+}
+
+static void share_revoke_free(struct cf_async *a)
+{
+    struct share_revoke *v = (struct share_revoke *)a;
+    cf_event_free(v->ev);
+    free(v);
 }
 
 static void share_revoke_reply(struct cf_req *r, struct cf_async *a)
@@ -375,8 +418,12 @@ void cf_h_share_revoke(struct cf_req *r)
     struct share_revoke *v = cf_xcalloc(1, sizeof *v);
     v->a.run = share_revoke_run;
     v->a.reply = share_revoke_reply;
+    v->a.free = share_revoke_free;
     v->tenant = r->who.user.tenant;
     v->id = id;
+    v->node = node_id;
+    v->ev = cf_event_new(&v->tenant, "share.revoke", "ok");
+    cf_event_from_req(v->ev, r);
     cf_async_start(r, &v->a);
 }
 
@@ -586,6 +633,21 @@ static void bruteforce_alert_write(void *arg)
     free(b);
 }
 
+/* share.unlock / share.unlock_failed, attributed to the link and the caller's address. */
+static void unlock_event(struct cf_req *r, const struct link *l, const char *action, const char *result)
+{
+    struct cf_event *e = cf_event_new(&l->sh.tenant, action, result);
+    cf_event_from_req(e, r);
+    e->actor_type = CF_ACTOR_SHARE;
+    e->actor = l->sh.id;
+    e->has_share = true;
+    e->share = l->sh.id;
+    e->has_node = true;
+    e->node = l->root.id;
+    e->node_name = cf_xstrdup(l->root.name);
+    cf_audit_submit(e);
+}
+
 static bool throttled_or_respond(struct cf_req *r, const uint8_t *link_key)
 {
     uint64_t now = cf_now_ms(), ra = 0, rb = 0;
@@ -615,6 +677,8 @@ void cf_h_share_unlock(struct cf_req *r)
     if (!link_or_respond(r, &l, false))
         goto out;
     if (throttled_or_respond(r, l.token_hash)) {
+        /* Not logged one by one: a flood of refused attempts must not flood the log (the wrong codes
+         * up to the limit and the alert are logged). */
         link_clear(&l);
         goto out;
     }
@@ -634,7 +698,9 @@ void cf_h_share_unlock(struct cf_req *r)
             b->share = l.sh.id;
             memcpy(b->ip, r->ip, sizeof b->ip);
             cf_work_background(bruteforce_alert_write, b);
+            unlock_event(r, &l, "alert.share_bruteforce", "ok");
         }
+        unlock_event(r, &l, "share.unlock_failed", "denied");
         link_clear(&l);
         cf_respond_error(r, 403, "wrong_code", "the extraction code is wrong");
         goto out;
@@ -650,6 +716,7 @@ void cf_h_share_unlock(struct cf_req *r)
     u->expires_at = now + ACCESS_TTL_MS < l.sh.expires_at ? now + ACCESS_TTL_MS : l.sh.expires_at;
     u->cookie_path = cf_xasprintf("/s/%.*s", (int)r->params[0].len, r->params[0].base);
     u->reply = json_pack("{s:s, s:o}", "permission", perm_name(l.sh.permission), "node", node_public_json(&l.root));
+    unlock_event(r, &l, "share.unlock", "ok");
     link_clear(&l);
     cf_async_start(r, &u->a);
 out:
@@ -671,37 +738,32 @@ void cf_h_share_info(struct cf_req *r)
     cf_respond_json(r, 200, o);
 }
 
-/* Counting a download (a response starting at byte 0) happens on a worker, atomically, right
- * before the first byte: a link with one download left cannot serve two. */
-struct count_ctx {
-    struct cf_id tenant, share;
-};
-
-static enum cf_status count_gate(void *ctx, uint64_t first, uint64_t end)
-{
-    struct count_ctx *c = ctx;
-    (void)end;
-    if (first != 0)
-        return CF_OK; /* a later Range piece of a download that was already counted */
-    return cf_share_count_download(cf_srv->store, &c->tenant, &c->share, cf_now_ms());
-}
-
-/* Serves node n of link l: download or inline view. */
+/* Serves node n of link l: download or inline view. A download that starts at byte 0 counts
+ * against the link's limit, atomically, right before the first byte (cf_transfer_opts). */
 static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, bool view)
 {
     if (!view && l->sh.permission != CF_SHARE_DOWNLOAD) {
         cf_respond_status(r, CF_EDENIED, "this link allows viewing only");
         return;
     }
+    h2o_iovec_t ua = cf_header(r, "user-agent");
+    char *uas = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > 512 ? 512 : ua.len) : NULL;
+    struct cf_transfer t = {
+        .action = view ? "share.view" : "share.download",
+        .tenant = l->sh.tenant,
+        .node = n->id,
+        .actor_type = CF_ACTOR_SHARE,
+        .actor = l->sh.id,
+        .has_share = true,
+        .share = l->sh.id,
+        .count_share = !view,
+        .ip = r->ip,
+        .user_agent = uas,
+        .size = n->size,
+    };
     struct cf_serve_opts o = {.view = view};
-    if (!view) {
-        struct count_ctx *c = cf_xcalloc(1, sizeof *c);
-        c->tenant = l->sh.tenant;
-        c->share = l->sh.id;
-        o.gate = count_gate;
-        o.ctx = c;
-        o.free_ctx = free;
-    }
+    cf_transfer_opts(&t, &o);
+    free(uas);
     cf_serve_file(r, &l->sh.tenant, n, &o);
 }
 

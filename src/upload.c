@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -44,6 +45,7 @@ struct upload {
     enum cf_conflict on_conflict;
     enum cf_level level;       /* the uploader's level on the resulting node */
     struct cf_node out;
+    struct cf_event *ev;       /* file.upload, completed by the committing step */
 };
 
 /* Under the namespace lock: the uploader needs edit on the file it would add a version to. */
@@ -86,6 +88,17 @@ static void upload_run(struct cf_job *job)
     };
     cf_hash_final(u->sha, c.sha256);
     u->st = cf_upload_commit(u->up, &c, &u->out);
+    if (u->st == CF_OK) {
+        char sha[2 * CF_SHA256_LEN + 1];
+        cf_hex_encode(u->out.sha256, CF_SHA256_LEN, sha);
+        cf_event_node(u->ev, &u->out);
+        cf_event_detail(u->ev, "size", json_integer((json_int_t)u->out.size));
+        cf_event_detail(u->ev, "sha256", json_string(sha));
+        cf_event_detail(u->ev, "mime", json_string(u->out.mime));
+        cf_event_detail(u->ev, "version", json_integer(u->out.version));
+        u->st = cf_audit_submit_wait(u->ev, NULL);
+        u->ev = NULL;
+    }
 }
 
 static void upload_free(struct upload *u)
@@ -96,6 +109,7 @@ static void upload_free(struct upload *u)
     free(u->name);
     free(u->groups);
     cf_node_clear(&u->out);
+    cf_event_free(u->ev);
     free(u);
 }
 
@@ -232,6 +246,8 @@ void cf_h_file_upload(struct cf_req *r)
     u->on_conflict = on_conflict;
     u->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
     (void)level;
+    u->ev = cf_event_new(&u->who.tenant, "file.upload", "ok");
+    cf_event_from_req(u->ev, r);
     cf_req_watch(r, &u->r);
     next_slice(u);
 }

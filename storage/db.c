@@ -27,6 +27,7 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_LOGINS] = "logins",     [CF_CF_DEVICES] = "devices",   [CF_CF_ALERTS] = "alerts",
     [CF_CF_SHARES] = "shares",     [CF_CF_SHARE_TOKENS] = "share_tokens", [CF_CF_NODE_SHARES] = "node_shares",
     [CF_CF_USER_SHARES] = "user_shares", [CF_CF_SHARE_ACCESS] = "share_access",
+    [CF_CF_AUDIT] = "audit",       [CF_CF_AUDIT_INDEX] = "audit_index", [CF_CF_AUDIT_META] = "audit_meta",
 };
 
 #define STORE_FORMAT "coffer-store-v1"
@@ -120,7 +121,12 @@ static void store_free(struct cf_store *s)
     cf_key_wipe(&s->kek);
     cf_key_wipe(&s->global_record);
     cf_key_wipe(&s->global_index);
+    cf_key_wipe(&s->global_audit);
+    for (size_t i = 0; i < s->naudit_heads; i++)
+        cf_key_wipe(&s->audit_heads[i].key);
+    free(s->audit_heads);
     pthread_mutex_destroy(&s->ns_lock);
+    pthread_mutex_destroy(&s->audit_lock);
     pthread_rwlock_destroy(&s->tk_lock);
     free(s->dir);
     free(s);
@@ -131,16 +137,22 @@ static struct cf_store *store_new(const char *dir)
     struct cf_store *s = cf_xcalloc(1, sizeof *s);
     s->dir = cf_xstrdup(dir);
     pthread_mutex_init(&s->ns_lock, NULL);
+    pthread_mutex_init(&s->audit_lock, NULL);
     pthread_rwlock_init(&s->tk_lock, NULL);
     return s;
 }
 
-static enum cf_status db_open(struct cf_store *s, bool create)
+static enum cf_status db_open(struct cf_store *s, bool create, bool readonly)
 {
     char *err = NULL;
     setup_options(s, create);
-    s->db = rocksdb_open_column_families(s->opts, s->dir, CF_CF_COUNT, (const char *const *)cf_cf_names,
-                                         (const rocksdb_options_t *const *)s->cf_opts, s->cf, &err);
+    if (readonly)
+        s->db = rocksdb_open_for_read_only_column_families(s->opts, s->dir, CF_CF_COUNT,
+                                                           (const char *const *)cf_cf_names,
+                                                           (const rocksdb_options_t *const *)s->cf_opts, s->cf, 0, &err);
+    else
+        s->db = rocksdb_open_column_families(s->opts, s->dir, CF_CF_COUNT, (const char *const *)cf_cf_names,
+                                             (const rocksdb_options_t *const *)s->cf_opts, s->cf, &err);
     if (err != NULL)
         return db_error("open", err);
     return CF_OK;
@@ -158,7 +170,8 @@ bool cf_store_is_initialised(const char *dir)
 static enum cf_status derive_global(struct cf_store *s, const struct cf_key *global)
 {
     if (cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/record", &s->global_record) != CF_OK ||
-        cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/tenant-name", &s->global_index) != CF_OK)
+        cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/tenant-name", &s->global_index) != CF_OK ||
+        cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/audit", &s->global_audit) != CF_OK)
         return CF_ECRYPTO;
     return CF_OK;
 }
@@ -178,7 +191,7 @@ enum cf_status cf_store_create(const char *dir, const struct cf_key *master)
         return CF_EIO;
     }
     struct cf_store *s = store_new(dir);
-    if ((st = db_open(s, true)) != CF_OK)
+    if ((st = db_open(s, true, false)) != CF_OK)
         goto err0;
     if ((st = cf_hkdf(master->k, sizeof master->k, "coffer/v1/kek", &s->kek)) != CF_OK)
         goto err0;
@@ -197,7 +210,7 @@ err0:
     return st;
 }
 
-enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struct cf_store **out)
+static enum cf_status store_open(const char *dir, const struct cf_key *master, bool readonly, struct cf_store **out)
 {
     enum cf_status st;
     char *val = NULL;
@@ -207,7 +220,7 @@ enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struc
     if (!cf_store_is_initialised(dir))
         return CF_ENOTFOUND;
     struct cf_store *s = store_new(dir);
-    if ((st = db_open(s, false)) != CF_OK)
+    if ((st = db_open(s, false, readonly)) != CF_OK)
         goto err0;
     if ((st = cf_db_get(s, CF_CF_DEFAULT, "format", 6, &val, &vlen)) != CF_OK)
         goto err0;
@@ -240,6 +253,16 @@ err1:
 err0:
     store_free(s);
     return st;
+}
+
+enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struct cf_store **out)
+{
+    return store_open(dir, master, false, out);
+}
+
+enum cf_status cf_store_open_readonly(const char *dir, const struct cf_key *master, struct cf_store **out)
+{
+    return store_open(dir, master, true, out);
 }
 
 void cf_store_close(struct cf_store *s)

@@ -380,6 +380,67 @@ enum cf_status cf_share_access_put(struct cf_store *s, const uint8_t hash[CF_SHA
 enum cf_status cf_share_access_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_id *tenant,
                                    struct cf_id *share, uint64_t *expires_at) CF_WUR;
 
+/* ---- provenance log ---------------------------------------------------------------------------- */
+
+/* One event to append. The event itself is opaque JSON text to storage (sealed at rest); the other
+ * fields feed the secondary indexes. */
+struct cf_audit_rec {
+    struct cf_id tenant;
+    const char *json;          /* the event, UTF-8 JSON text */
+    size_t len;
+    bool has_node;
+    struct cf_id node;         /* indexed: events about this node */
+    uint8_t actor_kind;        /* 0: not indexed; else the caller's actor type code */
+    struct cf_id actor;        /* indexed with actor_kind */
+    uint64_t began;            /* for the end record of a transfer: the seq of its "began" event */
+    uint64_t at;               /* ms since epoch (for retention) */
+};
+
+/* cf_audit_append(s, recs, n, seqs): appends n events (any tenants) in one synchronous batch: every
+ * tenant's chain advances, the indexes and heads are updated. seqs[i] receives each event's sequence
+ * number. Safe from any thread; appends are serialised (callers batch for group commit). */
+enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *recs, size_t n, uint64_t *seqs) CF_WUR;
+
+struct cf_audit_event {
+    uint64_t seq;
+    char *json;               /* the event as appended (malloc'ed) */
+    uint8_t mac[32];          /* its chain MAC */
+};
+void cf_audit_event_clear(struct cf_audit_event *e);
+
+enum cf_audit_by { CF_AUDIT_ALL = 0, CF_AUDIT_BY_NODE = 'n', CF_AUDIT_BY_ACTOR = 'a' };
+
+/* cf_audit_scan(s, tenant, by, kind, id, before, max_scan, fn, ctx, next): visits events newest
+ * first, starting below seq before (0: from the newest), through the given index (or all events),
+ * calling fn(ctx, event) until it returns false or max_scan events were visited. *next receives the
+ * seq to pass as before to continue, or 0 when the scan reached the oldest event. */
+enum cf_status cf_audit_scan(struct cf_store *s, const struct cf_id *tenant, enum cf_audit_by by, uint8_t kind,
+                             const struct cf_id *id, uint64_t before, size_t max_scan,
+                             bool (*fn)(void *ctx, const struct cf_audit_event *e), void *ctx,
+                             uint64_t *next) CF_WUR;
+/* cf_audit_get(s, tenant, seq, out) and cf_audit_end_of(s, tenant, began, out): one event; the end
+ * record of a transfer (CF_ENOTFOUND while there is none). */
+enum cf_status cf_audit_get(struct cf_store *s, const struct cf_id *tenant, uint64_t seq,
+                            struct cf_audit_event *out) CF_WUR;
+enum cf_status cf_audit_end_of(struct cf_store *s, const struct cf_id *tenant, uint64_t began,
+                               struct cf_audit_event *out) CF_WUR;
+
+/* cf_audit_verify(s, tenant, count, bad_seq, why): walks the tenant's chain from its retention
+ * checkpoint (or genesis) to its head, checking sequence continuity, every chain MAC, every seal
+ * and the head. CF_OK with *count events, or CF_ECORRUPT with the first broken seq and a reason. */
+enum cf_status cf_audit_verify(struct cf_store *s, const struct cf_id *tenant, uint64_t *count, uint64_t *bad_seq,
+                               const char **why) CF_WUR;
+
+/* cf_audit_purge_before(s, tenant, cutoff_ms, purged): deletes the oldest events older than cutoff
+ * (and their index entries) and records a sealed checkpoint of the chain at the cut, so that
+ * verification still passes. */
+enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms,
+                                     uint64_t *purged) CF_WUR;
+
+/* cf_store_open_readonly(dir, master, out): opens a store for reading while a server may hold it
+ * (audit verification, backups). Writes fail. */
+enum cf_status cf_store_open_readonly(const char *dir, const struct cf_key *master, struct cf_store **out) CF_WUR;
+
 /* ---- content: writing ------------------------------------------------------------------------ */
 
 /* An upload writes sealed chunks under a fresh content id and data key, then commits them into the

@@ -32,6 +32,9 @@
  *   node_shares   T node share → ""
  *   user_shares   T creator share → ""
  *   share_access  SHA-256(recipient access token) → T share expires_at:u64
+ *   audit         T seq:u64 → chain MAC (32) ‖ sealed event   (audit.c has the chain rule)
+ *   audit_index   T 'n' node seq → "" | T 'a' kind:u8 actor seq → "" | T 'e' began:u64 → end:u64
+ *   audit_meta    T 'h' → head (seq, MAC, head MAC) | T 'c' → sealed retention checkpoint
  */
 #ifndef CF_STORE_INTERNAL_H
 #define CF_STORE_INTERNAL_H
@@ -73,7 +76,18 @@ enum cf_cf {
     CF_CF_NODE_SHARES,
     CF_CF_USER_SHARES,
     CF_CF_SHARE_ACCESS,
+    CF_CF_AUDIT,
+    CF_CF_AUDIT_INDEX,
+    CF_CF_AUDIT_META,
     CF_CF_COUNT
+};
+
+/* The in-memory end of one tenant's provenance chain (audit.c). */
+struct cf_audit_head {
+    struct cf_id tenant;
+    uint64_t seq;        /* last sequence number written (0: none yet) */
+    uint8_t mac[32];     /* its chain MAC (the genesis MAC when seq is 0) */
+    struct cf_key key;   /* the tenant's chain MAC key */
 };
 
 /* Per-tenant subkeys, derived once from the unwrapped tenant key (which is then wiped). */
@@ -100,6 +114,10 @@ struct cf_store {
     struct cf_key global_record; /* seals global records (tenants) */
     struct cf_key global_index;  /* keyed hash of tenant names */
     pthread_mutex_t ns_lock;     /* serialises every namespace change */
+    struct cf_key global_audit;  /* root of the per-tenant provenance MAC keys */
+    pthread_mutex_t audit_lock;  /* guards audit_heads and every append */
+    struct cf_audit_head *audit_heads;
+    size_t naudit_heads;
     pthread_rwlock_t tk_lock;    /* guards tk/ntk; entries never move once added */
     struct cf_tkeys **tk;
     size_t ntk, captk;

@@ -1,0 +1,386 @@
+/*
+ * provenance.c: querying the provenance log: GET /api/v1/audit (admins and auditors) and
+ * GET /api/v1/files/{id}/activity (managers of the node), as JSON or CSV.
+ *
+ * Scans go newest first through the node or actor index when the query names one, else through the
+ * whole tenant log, and stop after MAX_SCAN events: a selective filter over a long log answers with
+ * fewer items and a next_cursor to continue, never with an unbounded scan. A transfer appears once,
+ * as its "began" event joined with its end record (range, bytes sent, completed); end records are
+ * not listed on their own. Other tenants' events are unreachable: every key starts with the tenant.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "acl.h"
+#include "audit.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+#define MAX_SCAN 20000
+#define JSON_LIMIT_DEFAULT 100
+#define JSON_LIMIT_MAX 1000
+#define CSV_LIMIT_MAX 100000
+#define MAX_ACTIONS 32
+
+struct query {
+    struct cf_req *r;
+    const char *actions[MAX_ACTIONS]; /* pool strings */
+    size_t nactions;
+    h2o_iovec_t ip;
+    uint64_t since, until;           /* ms, inclusive; until 0: no bound */
+    size_t limit;
+    json_t *items;                   /* output events */
+    bool done;                       /* an event older than since was reached */
+};
+
+/* "2026-11-23T18:35:00Z", "2026-11-23T18:35:00.123Z", "2026-11-23" or milliseconds since the epoch. */
+static bool parse_time(const char *s, size_t n, uint64_t *out)
+{
+    if (n > 0 && n <= 20 && strspn(s, "0123456789") == n)
+        return cf_parse_u64(s, n, UINT64_MAX, out) == CF_OK;
+    char buf[40];
+    if (n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    struct tm tm = {0};
+    unsigned ms = 0;
+    int used = 0;
+    if (n == 10) {
+        if (sscanf(buf, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3 || used != 10)
+            return false;
+    } else if (sscanf(buf, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                      &tm.tm_min, &tm.tm_sec, &used) == 6 && used == 19) {
+        const char *rest = buf + 19;
+        if (rest[0] == '.') {
+            int l = 0;
+            if (sscanf(rest, ".%3u%n", &ms, &l) != 1 || l != 4)
+                return false;
+            rest += 4;
+        }
+        if (strcmp(rest, "Z") != 0)
+            return false;
+    } else {
+        return false;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+        tm.tm_sec > 60)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return false;
+    *out = (uint64_t)t * 1000 + ms;
+    return true;
+}
+
+/* The API form of a stored event: seq, hash, and for a transfer its end. */
+static json_t *event_out(const struct cf_id *tenant, const struct cf_audit_event *e, json_t *ev)
+{
+    char mac[65];
+    cf_hex_encode(e->mac, 32, mac);
+    json_object_set_new(ev, "seq", json_integer((json_int_t)e->seq));
+    json_object_set_new(ev, "hash", json_string(mac));
+    json_t *detail = json_object_get(ev, "detail");
+    const char *phase = json_string_value(json_object_get(detail, "phase"));
+    if (phase != NULL && strcmp(phase, "began") == 0) {
+        struct cf_audit_event end;
+        json_t *transfer = json_pack("{s:O?, s:n, s:b}", "range", json_object_get(detail, "range"), "bytes_sent",
+                                     "completed", 0);
+        if (cf_audit_end_of(cf_srv->store, tenant, e->seq, &end) == CF_OK) {
+            json_t *ej = json_loads(end.json, 0, NULL);
+            json_t *ed = json_object_get(ej, "detail");
+            json_object_set(transfer, "bytes_sent", json_object_get(ed, "bytes_sent"));
+            json_object_set(transfer, "completed", json_object_get(ed, "completed"));
+            json_object_set_new(transfer, "ended_at", json_incref(json_object_get(ej, "at")));
+            json_decref(ej);
+            cf_audit_event_clear(&end);
+        }
+        json_object_set_new(ev, "transfer", transfer);
+    }
+    return ev;
+}
+
+static bool visit(void *ctx, const struct cf_audit_event *e)
+{
+    struct query *q = ctx;
+    json_t *ev = json_loads(e->json, 0, NULL);
+    if (ev == NULL)
+        return true;
+    const char *phase = json_string_value(json_object_get(json_object_get(ev, "detail"), "phase"));
+    uint64_t at = 0;
+    const char *ats = json_string_value(json_object_get(ev, "at"));
+    bool keep = ats != NULL && parse_time(ats, strlen(ats), &at);
+    if (keep && at < q->since) {
+        /* newest first: everything below is older still */
+        q->done = true;
+        json_decref(ev);
+        return false;
+    }
+    keep = keep && (q->until == 0 || at <= q->until) && (phase == NULL || strcmp(phase, "end") != 0);
+    if (keep && q->nactions > 0) {
+        const char *a = json_string_value(json_object_get(ev, "action"));
+        bool hit = false;
+        for (size_t i = 0; i < q->nactions && a != NULL; i++)
+            hit = hit || strcmp(a, q->actions[i]) == 0;
+        keep = hit;
+    }
+    if (keep && q->ip.base != NULL) {
+        const char *ip = json_string_value(json_object_get(ev, "ip"));
+        keep = ip != NULL && strlen(ip) == q->ip.len && memcmp(ip, q->ip.base, q->ip.len) == 0;
+    }
+    if (keep)
+        json_array_append_new(q->items, event_out(&q->r->who.user.tenant, e, ev));
+    else
+        json_decref(ev);
+    return json_array_size(q->items) < q->limit;
+}
+
+/* ---- CSV (RFC 4180, formula-injection safe) ------------------------------------------------------ */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap == 0 ? 4096 : b->cap * 2;
+        b->p = cf_xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void cf_csv_cell(struct buf *b, const char *s, bool first);
+
+/* One cell: quoted when it holds a comma, quote, CR or LF; a leading = + - @ TAB or CR (which
+ * spreadsheets would run as a formula) is neutralised with a leading apostrophe. */
+void cf_csv_cell(struct buf *b, const char *s, bool first)
+{
+    if (!first)
+        buf_add(b, ",", 1);
+    if (s == NULL)
+        return;
+    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
+    bool quote = formula || strpbrk(s, ",\"\r\n") != NULL;
+    if (quote)
+        buf_add(b, "\"", 1);
+    if (formula)
+        buf_add(b, "'", 1);
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '"')
+            buf_add(b, "\"\"", 2);
+        else
+            buf_add(b, p, 1);
+    }
+    if (quote)
+        buf_add(b, "\"", 1);
+}
+
+static const char *str_at(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b != NULL)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+static void csv_row(struct buf *out, json_t *ev)
+{
+    char num[32], bytes[32];
+    snprintf(num, sizeof num, "%lld", (long long)json_integer_value(json_object_get(ev, "seq")));
+    json_t *t = json_object_get(ev, "transfer");
+    json_t *bs = json_object_get(t, "bytes_sent");
+    if (json_is_integer(bs))
+        snprintf(bytes, sizeof bytes, "%lld", (long long)json_integer_value(bs));
+    else
+        bytes[0] = '\0';
+    json_t *completed = json_object_get(t, "completed");
+    char *detail = json_dumps(json_object_get(ev, "detail"), JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *cells[] = {
+        num,
+        str_at(ev, "at", NULL),
+        str_at(ev, "action", NULL),
+        str_at(ev, "actor", "type"),
+        str_at(ev, "actor", "id"),
+        str_at(ev, "actor", "name"),
+        str_at(ev, "node", "id"),
+        str_at(ev, "node", "name"),
+        str_at(ev, "node", "path"),
+        str_at(ev, "share", NULL),
+        str_at(ev, "ip", NULL),
+        str_at(ev, "user_agent", NULL),
+        str_at(ev, "result", NULL),
+        str_at(ev, "transfer", "range"),
+        bytes,
+        t == NULL ? "" : json_is_true(completed) ? "true" : "false",
+        detail,
+        str_at(ev, "hash", NULL),
+    };
+    for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++)
+        cf_csv_cell(out, cells[i], i == 0);
+    buf_add(out, "\r\n", 2);
+    free(detail);
+}
+
+static void respond_events(struct cf_req *r, struct query *q, uint64_t next, bool csv)
+{
+    if (!csv) {
+        char cur[24];
+        snprintf(cur, sizeof cur, "%llu", (unsigned long long)next);
+        cf_respond_json(r, 200, json_pack("{s:O, s:o}", "events", q->items,
+                                          "next_cursor", next != 0 && !q->done ? json_string(cur) : json_null()));
+        return;
+    }
+    struct buf out = {0};
+    static const char header[] = "seq,at,action,actor_type,actor_id,actor_name,node_id,node_name,node_path,share,ip,"
+                                 "user_agent,result,range,bytes_sent,completed,detail,hash\r\n";
+    buf_add(&out, header, sizeof header - 1);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(q->items, i, ev) csv_row(&out, ev);
+    cf_add_header(r, "content-disposition", "attachment; filename=\"provenance.csv\"", 38);
+    if (next != 0 && !q->done) {
+        char cur[24];
+        int l = snprintf(cur, sizeof cur, "%llu", (unsigned long long)next);
+        cf_add_header(r, "x-next-cursor", cur, (size_t)l);
+    }
+    cf_respond_text(r, 200, "text/csv; charset=utf-8", out.p, out.len);
+    free(out.p);
+}
+
+/* Common query parameters; false if it answered 400. */
+static bool parse_query(struct cf_req *r, struct query *q, bool *csv, uint64_t *before)
+{
+    h2o_iovec_t v;
+    bool bad = false;
+    *csv = false;
+    *before = 0;
+    h2o_iovec_t accept = cf_header(r, "accept");
+    if (accept.base != NULL && accept.len >= 8 && strncasecmp(accept.base, "text/csv", 8) == 0)
+        *csv = true;
+    if (cf_query(r, "format", &v, &bad)) {
+        if (h2o_memis(v.base, v.len, H2O_STRLIT("csv")))
+            *csv = true;
+        else if (!h2o_memis(v.base, v.len, H2O_STRLIT("json")))
+            bad = true;
+    }
+    uint64_t limit = *csv ? CSV_LIMIT_MAX : JSON_LIMIT_DEFAULT;
+    if (!bad && cf_query(r, "limit", &v, &bad) &&
+        (cf_parse_u64(v.base, v.len, *csv ? CSV_LIMIT_MAX : JSON_LIMIT_MAX, &limit) != CF_OK || limit == 0))
+        bad = true;
+    q->limit = (size_t)limit;
+    if (!bad && cf_query(r, "cursor", &v, &bad) && (cf_parse_u64(v.base, v.len, UINT64_MAX, before) != CF_OK || *before == 0))
+        bad = true;
+    if (!bad && cf_query(r, "since", &v, &bad) && !parse_time(v.base, v.len, &q->since))
+        bad = true;
+    if (!bad && cf_query(r, "until", &v, &bad) && !parse_time(v.base, v.len, &q->until))
+        bad = true;
+    if (!bad && cf_query(r, "ip", &v, &bad))
+        q->ip = v;
+    if (!bad && cf_query(r, "action", &v, &bad)) {
+        const char *p = v.base, *end = v.base + v.len;
+        while (p < end && !bad) {
+            const char *c = memchr(p, ',', (size_t)(end - p));
+            const char *e = c != NULL ? c : end;
+            if (e == p || q->nactions == MAX_ACTIONS)
+                bad = true;
+            else
+                q->actions[q->nactions++] = h2o_strdup(&r->req->pool, p, (size_t)(e - p)).base;
+            p = e + 1;
+        }
+    }
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL,
+                          "malformed query: node, actor, action (comma list), ip, since/until (RFC 3339 or ms), "
+                          "limit, cursor, format=json|csv");
+        return false;
+    }
+    return true;
+}
+
+void cf_h_audit(struct cf_req *r)
+{
+    struct query q = {.r = r};
+    bool csv, bad = false;
+    uint64_t before, next = 0;
+    h2o_iovec_t v;
+    if (r->who.user.role != CF_ROLE_ADMIN && r->who.user.role != CF_ROLE_AUDITOR) {
+        cf_respond_status(r, CF_EDENIED, "provenance is for admins and auditors");
+        return;
+    }
+    if (!parse_query(r, &q, &csv, &before))
+        return;
+    enum cf_audit_by by = CF_AUDIT_ALL;
+    uint8_t kind = 0;
+    struct cf_id id = {0};
+    if (cf_query(r, "node", &v, &bad)) {
+        by = CF_AUDIT_BY_NODE;
+        if (cf_id_parse(v.base, v.len, &id) != CF_OK)
+            bad = true;
+    }
+    if (!bad && cf_query(r, "actor", &v, &bad)) {
+        if (by != CF_AUDIT_ALL) {
+            bad = true; /* one index at a time */
+        } else {
+            by = CF_AUDIT_BY_ACTOR;
+            kind = CF_ACTOR_USER;
+            const char *s = v.base;
+            size_t n = v.len;
+            if (n > 5 && memcmp(s, "user:", 5) == 0) {
+                s += 5;
+                n -= 5;
+            } else if (n > 6 && memcmp(s, "share:", 6) == 0) {
+                kind = CF_ACTOR_SHARE;
+                s += 6;
+                n -= 6;
+            }
+            if (cf_id_parse(s, n, &id) != CF_OK &&
+                (kind != CF_ACTOR_USER || cf_user_find(cf_srv->store, &r->who.user.tenant, s, n, &id) != CF_OK))
+                cf_id_new(&id); /* an unknown username matches nothing, like an unknown id */
+        }
+    }
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "node must be an id; actor is user:ID, share:ID or a username; not both");
+        return;
+    }
+    q.items = json_array();
+    enum cf_status st = cf_audit_scan(cf_srv->store, &r->who.user.tenant, by, kind, &id, before, MAX_SCAN, visit, &q,
+                                      &next);
+    if (st != CF_OK)
+        cf_respond_status(r, st, NULL);
+    else
+        respond_events(r, &q, next, csv);
+    json_decref(q.items);
+}
+
+void cf_h_file_activity(struct cf_req *r)
+{
+    struct query q = {.r = r};
+    struct cf_node n;
+    enum cf_level level;
+    bool csv;
+    uint64_t before, next = 0;
+    if (!parse_query(r, &q, &csv, &before))
+        return;
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_MANAGE, &n, &level))
+        return;
+    q.items = json_array();
+    enum cf_status st = cf_audit_scan(cf_srv->store, &r->who.user.tenant, CF_AUDIT_BY_NODE, 0, &n.id, before,
+                                      MAX_SCAN, visit, &q, &next);
+    cf_node_clear(&n);
+    if (st != CF_OK)
+        cf_respond_status(r, st, NULL);
+    else
+        respond_events(r, &q, next, csv);
+    json_decref(q.items);
+}
