@@ -15,6 +15,7 @@
 #include "server.h"
 #include "share.h"
 #include "validate.h"
+#include "webhook.h"
 
 #define GROUP_NAME_MAX 128
 #define GROUP_MEMBERS_MAX 10000
@@ -612,10 +613,12 @@ static json_t *policy_json(const struct cf_policy *p)
     for (size_t i = 0; i < p->nblocked; i++)
         json_array_append_new(bt, json_string(p->blocked_types[i]));
     uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cf_srv->cfg->shares.max_expiry_s;
-    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}}", "require_mfa", p->require_mfa, "allow_shares",
+    json_t *hook = p->webhook_url != NULL ? json_pack("{s:s, s:s?}", "url", p->webhook_url, "ca", p->webhook_ca)
+                                          : json_null();
+    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o}", "require_mfa", p->require_mfa, "allow_shares",
                      p->allow_shares, "share_max_expiry", (json_int_t)max, "blocked_types", bt, "bulk_download_alert",
                      "files", (json_int_t)p->bulk_files, "bytes", (json_int_t)p->bulk_bytes, "window",
-                     (json_int_t)p->bulk_window_s);
+                     (json_int_t)p->bulk_window_s, "alert_webhook", hook);
 }
 
 void cf_h_admin_policy_get(struct cf_req *r)
@@ -683,7 +686,8 @@ static void policy_free(struct cf_async *a)
 void cf_h_admin_policy_patch(struct cf_req *r)
 {
     static const char *const allowed[] = {"require_mfa", "allow_shares", "share_max_expiry", "blocked_types",
-                                          "bulk_download_alert", NULL};
+                                          "bulk_download_alert", "alert_webhook", NULL};
+    static const char *const hook_allowed[] = {"url", "ca", NULL};
     static const char *const bulk_allowed[] = {"files", "bytes", "window", NULL};
     json_t *body;
     struct cf_tenant t;
@@ -760,6 +764,35 @@ void cf_h_admin_policy_patch(struct cf_req *r)
             goto fail;
         if (present)
             p.bulk_window_s = u;
+    }
+    json_t *hook = json_object_get(body, "alert_webhook");
+    if (hook != NULL) {
+        const char *url, *ca;
+        size_t ul, cl;
+        if (json_is_null(hook)) {
+            free(p.webhook_url);
+            free(p.webhook_ca);
+            p.webhook_url = p.webhook_ca = NULL;
+        } else if (!json_is_object(hook) || !cf_json_only_keys_or_respond(r, hook, hook_allowed) ||
+                   !cf_json_str_or_respond(r, hook, "url", true, &url, &ul) ||
+                   !cf_json_str_or_respond(r, hook, "ca", false, &ca, &cl)) {
+            if (!json_is_object(hook))
+                cf_respond_status(r, CF_EINVAL, "alert_webhook must be {url, ca?} or null");
+            goto fail;
+        } else {
+            if (!cf_webhook_url_ok(url) || strlen(url) != ul) {
+                cf_respond_status(r, CF_EINVAL, "alert_webhook.url must be an https:// URL");
+                goto fail;
+            }
+            if (ca != NULL && (cl > 65536 || strstr(ca, "-----BEGIN CERTIFICATE-----") == NULL)) {
+                cf_respond_status(r, CF_EINVAL, "alert_webhook.ca must be a PEM certificate");
+                goto fail;
+            }
+            free(p.webhook_url);
+            free(p.webhook_ca);
+            p.webhook_url = cf_xstrndup(url, ul);
+            p.webhook_ca = ca != NULL ? cf_xstrndup(ca, cl) : NULL;
+        }
     }
     struct policy_job *j = cf_xcalloc(1, sizeof *j);
     j->a.run = policy_run;

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "webhook.h"
 
 #define WRITE_BATCH 1024
 #define RETENTION_PERIOD_S 3600
@@ -173,6 +174,25 @@ static char *event_json(const struct cf_event *e)
 
 /* ---- the writer ---------------------------------------------------------------------------------- */
 
+/* An alert goes to the tenant's webhook, if it has one. */
+static void notify(const struct cf_id *tenant, const char *text, uint64_t seq)
+{
+    struct cf_tenant t;
+    if (cf_tenant_get(store, tenant, &t) != CF_OK)
+        return;
+    if (t.policy.webhook_url != NULL) {
+        json_t *o = json_loads(text, 0, NULL);
+        if (o != NULL) {
+            json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+            char *body = json_dumps(o, JSON_COMPACT);
+            cf_webhook_send(t.policy.webhook_url, t.policy.webhook_ca, body);
+            free(body);
+            json_decref(o);
+        }
+    }
+    cf_tenant_clear(&t);
+}
+
 static void write_batch(struct pending **items, size_t n)
 {
     struct cf_audit_rec *recs = cf_xcalloc(n, sizeof *recs);
@@ -196,6 +216,9 @@ static void write_batch(struct pending **items, size_t n)
     enum cf_status st = cf_audit_append(store, recs, n, seqs);
     if (st != CF_OK)
         cf_log_error("provenance: could not write %zu event(s): %s", n, cf_status_name(st));
+    for (size_t i = 0; i < n && st == CF_OK; i++)
+        if (strncmp(items[i]->e->action, "alert.", 6) == 0)
+            notify(&recs[i].tenant, texts[i], seqs[i]);
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++) {
         items[i]->st = st;

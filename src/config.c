@@ -16,7 +16,7 @@
 #include "cf_version.h"
 #include "log.h"
 
-enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_MAP };
+enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_BOOL, F_MAP };
 
 struct field {
     const char *key;
@@ -34,6 +34,7 @@ struct field {
 
 static const char *const unscannable_choices[] = {"reject", "allow", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const bool_choices[] = {"false", "true", NULL};
 
 static const struct field tls_fields[] = {
     {"certificate", F_PATH, OFF(tls_certificate), 0, 0, NULL, NULL},
@@ -62,6 +63,7 @@ static const struct field shares_fields[] = {
 };
 static const struct field audit_fields[] = {
     {"retention", F_DURATION_S, OFF(audit.retention_s), DAY, 36500 * DAY, NULL, NULL},
+    {"webhook_allow_private", F_BOOL, OFF(audit.webhook_allow_private), 0, 0, bool_choices, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field auth_fields[] = {
@@ -286,6 +288,17 @@ static void apply(struct ctx *c, struct cf_config *cfg, const struct field *f, c
             FAIL_RETURN(c, v, path, "duration out of range");
         set_uint(cfg, f, f->type == F_DURATION_MS ? u * 1000 : u);
         return;
+    case F_BOOL: {
+        bool b;
+        if (strcmp(s, "true") == 0)
+            b = true;
+        else if (strcmp(s, "false") == 0)
+            b = false;
+        else
+            FAIL_RETURN(c, v, path, "expected true or false");
+        memcpy(p, &b, sizeof b);
+        return;
+    }
     case F_ENUM:
         for (int i = 0; f->choices[i] != NULL; i++) {
             if (strcmp(s, f->choices[i]) == 0) {

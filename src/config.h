@@ -44,6 +44,7 @@ struct cf_config {
     } shares;
     struct {
         uint64_t retention_s;            /* seconds */
+        bool webhook_allow_private;      /* tenant webhooks may target loopback/private addresses */
     } audit;
     struct {
         uint64_t session_ttl_s;          /* seconds a login session lives */

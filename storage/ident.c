@@ -72,6 +72,8 @@ enum {
     TTAG_BULK_FILES = 8,
     TTAG_BULK_BYTES = 9,
     TTAG_BULK_WINDOW = 10,
+    TTAG_WEBHOOK_URL = 11,
+    TTAG_WEBHOOK_CA = 12,
 };
 
 void cf_policy_defaults(struct cf_policy *p)
@@ -87,6 +89,8 @@ void cf_policy_clear(struct cf_policy *p)
 {
     for (size_t i = 0; i < p->nblocked; i++)
         free(p->blocked_types[i]);
+    free(p->webhook_url);
+    free(p->webhook_ca);
     memset(p, 0, sizeof *p);
 }
 
@@ -112,6 +116,8 @@ static void tenant_encode(const struct cf_tenant *t, struct cf_rec_w *w)
     cf_rec_put_u64(w, TTAG_BULK_FILES, t->policy.bulk_files);
     cf_rec_put_u64(w, TTAG_BULK_BYTES, t->policy.bulk_bytes);
     cf_rec_put_u64(w, TTAG_BULK_WINDOW, t->policy.bulk_window_s);
+    cf_rec_put_str(w, TTAG_WEBHOOK_URL, t->policy.webhook_url);
+    cf_rec_put_str(w, TTAG_WEBHOOK_CA, t->policy.webhook_ca);
 }
 
 static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tenant *out)
@@ -165,6 +171,12 @@ static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tena
             break;
         case TTAG_BULK_WINDOW:
             st = cf_rec_u64(v, vl, &out->policy.bulk_window_s);
+            break;
+        case TTAG_WEBHOOK_URL:
+            st = cf_rec_str(v, vl, &out->policy.webhook_url);
+            break;
+        case TTAG_WEBHOOK_CA:
+            st = cf_rec_str(v, vl, &out->policy.webhook_ca);
             break;
         default:
             break;

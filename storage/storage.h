@@ -66,6 +66,8 @@ struct cf_policy {
     uint64_t bulk_files;           /* alert when one actor downloads more files than this ... */
     uint64_t bulk_bytes;           /* ... or more bytes than this ... */
     uint64_t bulk_window_s;        /* ... within this window; 0 disables the alert */
+    char *webhook_url;             /* alerts are POSTed here (https only); NULL: none */
+    char *webhook_ca;              /* PEM of an extra CA to trust for it; NULL: system CAs only */
 };
 void cf_policy_defaults(struct cf_policy *p);
 void cf_policy_clear(struct cf_policy *p);
