@@ -74,6 +74,7 @@ struct user_job {
     char *display;
     /* offboard */
     struct cf_id transfer_to;
+    bool freezing;         /* the patch freezes an active user */
     const char *why;       /* message for a 400/409 */
     struct cf_event *ev;   /* user.create, user.update or user.offboard */
 };
@@ -204,34 +205,39 @@ static enum cf_status load_target(struct user_job *j)
     return cf_user_get(cf_srv->store, &tenant, &id, &j->u);
 }
 
+/* The patch, applied inside the store's read-modify-write (so a concurrent login cannot undo it). */
+static enum cf_status patch_mutate(struct cf_user *u, void *ctx)
+{
+    struct user_job *j = ctx;
+    if (u->status == CF_USER_OFFBOARDED) {
+        j->why = "this user was offboarded";
+        return CF_EEXIST;
+    }
+    if (cf_id_equal(&u->id, &j->self) &&
+        ((j->set_status && j->status != CF_USER_ACTIVE) || (j->set_role && j->role != CF_ROLE_ADMIN))) {
+        j->why = "you cannot freeze or demote yourself";
+        return CF_EINVAL;
+    }
+    j->freezing = j->set_status && j->status == CF_USER_FROZEN && u->status != CF_USER_FROZEN;
+    if (j->set_status)
+        u->status = j->status;
+    if (j->set_role)
+        u->role = j->role;
+    if (j->set_display) {
+        free(u->display_name);
+        u->display_name = j->display;
+        j->display = NULL;
+    }
+    return CF_OK;
+}
+
 static void user_patch_run(struct cf_async *a)
 {
     struct user_job *j = (struct user_job *)a;
-    if ((a->st = load_target(j)) != CF_OK)
+    struct cf_id tenant = j->u.tenant, id = j->u.id;
+    if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, patch_mutate, j, &j->u)) != CF_OK)
         return;
-    if (j->u.status == CF_USER_OFFBOARDED) {
-        a->st = CF_EEXIST;
-        j->why = "this user was offboarded";
-        return;
-    }
-    if (cf_id_equal(&j->u.id, &j->self) && ((j->set_status && j->status != CF_USER_ACTIVE) ||
-                                             (j->set_role && j->role != CF_ROLE_ADMIN))) {
-        a->st = CF_EINVAL;
-        j->why = "you cannot freeze or demote yourself";
-        return;
-    }
-    bool freezing = j->set_status && j->status == CF_USER_FROZEN && j->u.status != CF_USER_FROZEN;
-    if (j->set_status)
-        j->u.status = j->status;
-    if (j->set_role)
-        j->u.role = j->role;
-    if (j->set_display) {
-        free(j->u.display_name);
-        j->u.display_name = j->display;
-        j->display = NULL;
-    }
-    j->u.updated_at = cf_now_ms();
-    if ((a->st = cf_user_put(cf_srv->store, &j->u)) == CF_OK && freezing)
+    if (j->freezing)
         /* Frozen: every session and token dies now (the status check would also stop them at
          * their next request; deleting them leaves nothing to revive by unfreezing). */
         a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL);
@@ -325,6 +331,17 @@ static bool in_tenant_space(const struct cf_id *tenant, const struct cf_id *id)
     return false;
 }
 
+static enum cf_status offboard_mutate(struct cf_user *u, void *ctx)
+{
+    struct user_job *j = ctx;
+    if (u->status == CF_USER_OFFBOARDED) {
+        j->why = "this user was already offboarded";
+        return CF_EEXIST;
+    }
+    u->status = CF_USER_OFFBOARDED;
+    return CF_OK;
+}
+
 static void offboard_run(struct cf_async *a)
 {
     struct user_job *j = (struct user_job *)a;
@@ -358,9 +375,9 @@ static void offboard_run(struct cf_async *a)
     }
     /* Order: lock the account first (status, sessions), then close the private space, then hand
      * over tenant-space files. Each step is idempotent, so a failed offboarding can be retried. */
-    j->u.status = CF_USER_OFFBOARDED;
-    j->u.updated_at = cf_now_ms();
-    if ((a->st = cf_user_put(cf_srv->store, &j->u)) != CF_OK ||
+    struct cf_id tenant = j->u.tenant, id = j->u.id;
+    cf_user_clear(&j->u);
+    if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, offboard_mutate, j, &j->u)) != CF_OK ||
         (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK ||
         (a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root)) != CF_OK ||
         (a->st = cf_share_revoke_all_of(&j->u.tenant, &j->u.id)) != CF_OK ||

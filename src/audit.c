@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "validate.h"
 #include "webhook.h"
 
 #define WRITE_BATCH 1024
@@ -26,6 +27,8 @@
 struct pending {
     struct cf_event *e;
     struct pending *next;
+    void (*cb)(void *arg, enum cf_status st, uint64_t seq); /* called once durable (or failed) */
+    void *cb_arg;
     bool wait;             /* a thread waits on done */
     bool done;
     enum cf_status st;
@@ -86,7 +89,7 @@ void cf_event_from_req(struct cf_event *e, const struct cf_req *r)
     ssize_t i = h2o_find_header(&r->req->headers, H2O_TOKEN_USER_AGENT, -1);
     if (i != -1) {
         h2o_iovec_t ua = r->req->headers.entries[i].value;
-        e->user_agent = cf_xstrndup(ua.base, ua.len > 512 ? 512 : ua.len);
+        e->user_agent = cf_text_clean(ua.base, ua.len, 512);
     }
 }
 
@@ -219,13 +222,22 @@ static void write_batch(struct pending **items, size_t n)
     for (size_t i = 0; i < n && st == CF_OK; i++)
         if (strncmp(items[i]->e->action, "alert.", 6) == 0)
             notify(&recs[i].tenant, texts[i], seqs[i]);
+    for (size_t i = 0; i < n; i++) {
+        cf_event_free(items[i]->e);
+        items[i]->e = NULL;
+        if (items[i]->cb != NULL) {
+            items[i]->cb(items[i]->cb_arg, st, st == CF_OK ? seqs[i] : 0);
+            free(items[i]);
+            items[i] = NULL;
+        }
+    }
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            continue;
         items[i]->st = st;
         items[i]->seq = st == CF_OK ? seqs[i] : 0;
         items[i]->done = true;
-        cf_event_free(items[i]->e);
-        items[i]->e = NULL;
         if (!items[i]->wait)
             free(items[i]); /* nobody waits: the writer owns it */
     }
@@ -316,11 +328,14 @@ void cf_audit_stop(void)
     running = false;
 }
 
-static struct pending *enqueue(struct cf_event *e, bool wait)
+static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *, enum cf_status, uint64_t),
+                               void *cb_arg)
 {
     struct pending *p = cf_xcalloc(1, sizeof *p);
     p->e = e;
     p->wait = wait;
+    p->cb = cb;
+    p->cb_arg = cb_arg;
     pthread_mutex_lock(&lock);
     if (!running || stopping) {
         pthread_mutex_unlock(&lock);
@@ -341,12 +356,18 @@ static struct pending *enqueue(struct cf_event *e, bool wait)
 
 void cf_audit_submit(struct cf_event *e)
 {
-    enqueue(e, false);
+    enqueue(e, false, NULL, NULL);
+}
+
+void cf_audit_submit_cb(struct cf_event *e, void (*cb)(void *arg, enum cf_status st, uint64_t seq), void *arg)
+{
+    if (enqueue(e, false, cb, arg) == NULL)
+        cb(arg, CF_EUNAVAIL, 0);
 }
 
 enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq)
 {
-    struct pending *p = enqueue(e, true);
+    struct pending *p = enqueue(e, true, NULL, NULL);
     if (p == NULL)
         return CF_EUNAVAIL;
     pthread_mutex_lock(&lock);

@@ -61,6 +61,9 @@ void cf_audit_stop(void);
 
 /* cf_audit_submit(e): queues e (taken); returns at once. Any thread. */
 void cf_audit_submit(struct cf_event *e);
+/* cf_audit_submit_cb(e, cb, arg): queues e (taken); once it is durable (or failed), cb(arg, status,
+ * seq) runs on the writer thread: it must be short and must not submit events itself. */
+void cf_audit_submit_cb(struct cf_event *e, void (*cb)(void *arg, enum cf_status st, uint64_t seq), void *arg);
 /* cf_audit_submit_wait(e, seq): queues e (taken) and waits until it is durable. Worker threads. */
 enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq) CF_WUR;
 

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "validate.h"
 #include "throttle.h"
 #include "totp.h"
 #include "work.h"
@@ -225,6 +226,13 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
             return false;
         }
     }
+    if (kind == CF_AUTH_COOKIE && (ss.flags & CF_SESSION_API_TOKEN) != 0) {
+        /* API tokens are bearer-only: a token that leaked into a cookie jar does not work there. */
+        cf_session_clear(&ss);
+        cf_user_clear(&r->who.user);
+        cf_respond_status(r, CF_EUNAUTH, "invalid or expired session");
+        return false;
+    }
     if ((ss.flags & CF_SESSION_MFA_ENROL) != 0 && !enrolment_ok) {
         cf_session_clear(&ss);
         cf_user_clear(&r->who.user);
@@ -347,21 +355,30 @@ static void record_login(const struct cf_id *tenant, const struct cf_id *user, c
     cf_work_background(history_write, h);
 }
 
-/* Whether the user has logged in successfully before (so a new device is worth an alert). */
-static bool has_logged_in(const struct cf_id *tenant, const struct cf_id *user)
+/* A login's change to the user record, applied by login_mutate under the store's lock. */
+struct login_update {
+    uint64_t step;            /* the TOTP step the login used; 0: none */
+    const char *verified;     /* the password hash the login verified against */
+    char *rehash;             /* a new hash with the current cost, or NULL */
+};
+
+static enum cf_status login_mutate(struct cf_user *u, void *ctx)
 {
-    struct cf_login *l;
-    size_t n;
-    bool any = false;
-    if (cf_login_list(cf_srv->store, tenant, user, &l, &n) != CF_OK)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(l[i].result, "ok") == 0)
-            any = true;
-        cf_login_clear(&l[i]);
+    struct login_update *up = ctx;
+    if (u->status == CF_USER_FROZEN)
+        return CF_EFROZEN; /* frozen while this login was checking the password */
+    if (u->status != CF_USER_ACTIVE)
+        return CF_EUNAUTH;
+    if (up->step != 0) {
+        if (up->step <= u->totp_last_step)
+            return CF_EUNAUTH; /* another login used this code (or a later one) first */
+        u->totp_last_step = up->step;
     }
-    free(l);
-    return any;
+    if (up->rehash != NULL && u->pwhash != NULL && strcmp(u->pwhash, up->verified) == 0) {
+        cf_free_secret(u->pwhash, strlen(u->pwhash));
+        u->pwhash = cf_xstrdup(up->rehash);
+    }
+    return CF_OK;
 }
 
 struct login {
@@ -450,9 +467,10 @@ static void login_run(struct cf_async *a)
         a->st = CF_EUNAUTH;
         return;
     }
+    uint64_t step = 0;
     if (l->user.totp_enabled) {
-        uint64_t step;
         if (l->totp == NULL) {
+            record_login(&tid, &uid, l->ip, l->ua, "mfa_required", false);
             a->st = CF_EMFA; /* the password was right; the second factor is missing */
             return;
         }
@@ -464,7 +482,6 @@ static void login_run(struct cf_async *a)
             a->st = CF_EUNAUTH;
             return;
         }
-        l->user.totp_last_step = step; /* no code is accepted twice */
     }
     if ((st = cf_tenant_get(cf_srv->store, &tid, &t)) != CF_OK) {
         a->st = st;
@@ -474,15 +491,23 @@ static void login_run(struct cf_async *a)
     l->tenant_name = t.name;
     t.name = NULL;
     cf_tenant_clear(&t);
-    if (needs_rehash(cfg, l->user.pwhash)) {
-        char *h;
-        if (cf_auth_hash_password(cfg, l->password, l->password_len, &h) == CF_OK) {
-            cf_free_secret(l->user.pwhash, strlen(l->user.pwhash));
-            l->user.pwhash = h;
-        }
+    /* What a login changes in the user record (the TOTP step it used, a rehashed password) is
+     * applied in one read-modify-write that also re-checks the account: a code is accepted once even
+     * by parallel logins, and a login never undoes a concurrent freeze or password change. */
+    struct login_update up = {.step = step, .verified = l->user.pwhash};
+    if (needs_rehash(cfg, l->user.pwhash) &&
+        cf_auth_hash_password(cfg, l->password, l->password_len, &up.rehash) != CF_OK)
+        up.rehash = NULL;
+    if (step != 0 || up.rehash != NULL)
+        st = cf_user_update(cf_srv->store, &tid, &uid, login_mutate, &up, NULL);
+    if (up.rehash != NULL)
+        cf_free_secret(up.rehash, strlen(up.rehash));
+    if (st == CF_EUNAUTH) {
+        login_failed(l);
+        record_login(&tid, &uid, l->ip, l->ua, "mfa_failed", false);
+        login_event(l, &tid, &uid, "auth.login_failed", "denied", "TOTP code already used");
     }
-    l->user.updated_at = cf_now_ms();
-    if ((st = cf_user_put(cf_srv->store, &l->user)) != CF_OK) {
+    if (st != CF_OK) {
         a->st = st;
         return;
     }
@@ -491,7 +516,9 @@ static void login_run(struct cf_async *a)
     /* New device: the same user agent from the same network was never seen for this user. */
     char fp[CF_IP_MAX + UA_MAX + 2];
     size_t fpl = device_fingerprint(l->ip, l->ua, fp, sizeof fp);
-    bool seen_before = has_logged_in(&tid, &uid), is_new = false;
+    bool seen_before = false, is_new = false;
+    if (cf_device_any(cf_srv->store, &tid, &uid, &seen_before) != CF_OK)
+        seen_before = false;
     if (cf_device_seen(cf_srv->store, &tid, &uid, fp, fpl < sizeof fp ? fpl : sizeof fp - 1, &is_new) != CF_OK)
         is_new = false;
     bool alert = is_new && seen_before;
@@ -632,7 +659,7 @@ void cf_h_login(struct cf_req *r)
     l->totp = totp != NULL ? cf_xstrndup(totp, ol) : NULL;
     l->ip = cf_xstrdup(r->ip);
     h2o_iovec_t ua = cf_header(r, "user-agent");
-    l->ua = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > UA_MAX ? UA_MAX : ua.len) : NULL;
+    l->ua = ua.base != NULL ? cf_text_clean(ua.base, ua.len, UA_MAX) : NULL;
     l->account_key = key;
     l->account_key_len = klen;
     cf_async_start(r, &l->a);

@@ -72,7 +72,7 @@ static const struct field auth_fields[] = {
     {"argon2_iterations", F_UINT, OFF(auth.argon2_iterations), 1, 64, NULL, NULL},
     {"argon2_parallelism", F_UINT, OFF(auth.argon2_parallelism), 1, 16, NULL, NULL},
     {"max_failures_per_account", F_UINT, OFF(auth.max_failures_per_account), 1, 1000, NULL, NULL},
-    {"max_failures_per_ip", F_UINT, OFF(auth.max_failures_per_ip), 1, 100000, NULL, NULL},
+    {"max_failures_per_ip", F_UINT, OFF(auth.max_failures_per_ip), 1, 1000, NULL, NULL},
     {"failure_window", F_DURATION_S, OFF(auth.failure_window_s), 10, 86400, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };

@@ -58,6 +58,7 @@ struct decrypt_job {
     enum cf_status st;
     h2o_iovec_t out;      /* the bytes of buf to send; the loop publishes it in decrypt_done */
     bool gate;            /* run the stream's gate before decrypting (first job only) */
+    bool gated;           /* the gate was started (the job came back to decrypt) */
     enum cf_status gate_st;
 };
 
@@ -108,14 +109,32 @@ static void on_req_dispose(void *p)
     stream_unref(s);
 }
 
-static void decrypt_run(struct cf_job *job)
+/* The gate's continuation (any thread): decrypt now, or answer the gate's status. */
+static void gate_cont(void *arg, enum cf_status st)
+{
+    struct decrypt_job *j = arg;
+    j->gate_st = st;
+    if (st != CF_OK) {
+        j->st = st;
+        cf_work_reply(&j->job);
+    } else {
+        cf_work_submit(&j->job);
+    }
+}
+
+static bool decrypt_run(struct cf_job *job)
 {
     struct decrypt_job *j = (struct decrypt_job *)(void *)job;
     size_t len;
-    j->gate_st = CF_OK;
-    if (j->gate && (j->gate_st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end)) != CF_OK) {
-        j->st = j->gate_st;
-        return;
+    if (j->gate && !j->gated) {
+        j->gated = true;
+        j->gate_st = CF_OK;
+        enum cf_status st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end, gate_cont, j);
+        if (st != CF_OK) {
+            j->gate_st = j->st = st;
+            return true;
+        }
+        return false; /* gate_cont submits the job again (to decrypt) or replies */
     }
     j->st = cf_reader_chunk(j->s->rd, j->index, j->s->buf[j->buf], &len);
     if (j->st == CF_OK) {
@@ -127,6 +146,7 @@ static void decrypt_run(struct cf_job *job)
             from = upto;
         j->out = h2o_iovec_init(j->s->buf[j->buf] + from, (size_t)(upto - from));
     }
+    return true;
 }
 
 static void decrypt_done(struct cf_job *job);
@@ -134,6 +154,7 @@ static void decrypt_done(struct cf_job *job);
 static void start_decrypt(struct stream *s, int buf)
 {
     s->job.gate = !s->started && s->opts.gate != NULL;
+    s->job.gated = false;
     s->job.s = s;
     s->job.buf = buf;
     s->job.index = s->next_chunk++;
@@ -416,7 +437,9 @@ drop_ctx:
 struct transfer_ctx {
     struct cf_transfer t;    /* strings owned below */
     char *actor_name, *ip, *ua;
-    uint64_t began;          /* seq of the "began" event */
+    uint64_t began;          /* seq of the "began" event (set by the writer thread) */
+    void (*cont)(void *arg, enum cf_status st);
+    void *cont_arg;
 };
 
 static void transfer_free(void *p)
@@ -441,8 +464,18 @@ static struct cf_event *transfer_event(const struct transfer_ctx *c, const char 
     return e;
 }
 
-/* The gate (worker thread): count a share download, make "began" durable, account bulk downloads. */
-static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end)
+/* The writer thread made "began" durable (or could not): the transfer may go ahead. */
+static void transfer_written(void *arg, enum cf_status st, uint64_t seq)
+{
+    struct transfer_ctx *c = arg;
+    c->began = seq;
+    c->cont(c->cont_arg, st == CF_OK ? CF_OK : CF_EUNAVAIL);
+}
+
+/* The gate (worker thread): count a share download, account bulk downloads, and let the transfer go
+ * ahead once its "began" event is durable. */
+static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, void (*cont)(void *arg, enum cf_status st),
+                                    void *arg)
 {
     struct transfer_ctx *c = ctx;
     struct cf_node n;
@@ -473,12 +506,14 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end)
     cf_event_detail(e, "phase", json_string("began"));
     cf_event_detail(e, "range", whole ? json_null() : json_string(range));
     cf_event_detail(e, "size", json_integer((json_int_t)c->t.size));
-    /* Durable before the first byte: if the event cannot be written, the file is not served. */
-    if (cf_audit_submit_wait(e, &c->began) != CF_OK)
-        return CF_EUNAVAIL;
     if (first == 0)
         cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
                                 c->ip != NULL ? c->ip : "", end - first);
+    /* Durable before the first byte: the decryption of the first chunk waits for the group commit
+     * (without holding a worker); if the event cannot be written, the file is not served. */
+    c->cont = cont;
+    c->cont_arg = arg;
+    cf_audit_submit_cb(e, transfer_written, c);
     return CF_OK;
 }
 
@@ -517,7 +552,7 @@ static void serve_member(struct cf_req *r, bool view)
     if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
         return;
     h2o_iovec_t ua = cf_header(r, "user-agent");
-    char *uas = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > 512 ? 512 : ua.len) : NULL;
+    char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
     struct cf_transfer t = {
         .action = view ? "file.view" : "file.download",
         .tenant = r->who.user.tenant,
@@ -530,7 +565,8 @@ static void serve_member(struct cf_req *r, bool view)
         .size = n.size,
     };
     struct cf_serve_opts o = {.view = view};
-    cf_transfer_opts(&t, &o);
+    if (!cf_srv->bench_no_transfer_audit)
+        cf_transfer_opts(&t, &o);
     free(uas);
     cf_serve_file(r, &r->who.user.tenant, &n, &o);
     cf_node_clear(&n);

@@ -18,10 +18,14 @@ struct cf_req;
 /* How cf_serve_file serves a file. */
 struct cf_serve_opts {
     bool view; /* inline view (safe types only, 415 otherwise) rather than a download */
-    /* gate(ctx, first, end): runs on a worker before the first byte of a GET goes out (not for HEAD,
-     * 304 or 416), with the byte range [first, end) about to be sent; anything but CF_OK is answered
-     * as that status instead of the file. NULL: no gate. */
-    enum cf_status (*gate)(void *ctx, uint64_t first, uint64_t end);
+    /* gate(ctx, first, end, cont, arg): runs on a worker before the first byte of a GET goes out (not
+     * for HEAD, 304 or 416), with the byte range [first, end) about to be sent. It either returns a
+     * status other than CF_OK, answered instead of the file (cont is not called), or returns CF_OK
+     * and calls cont(arg, st) exactly once, from any thread, even before it returns, when the
+     * response may go ahead (st CF_OK) or must be answered with st instead. The worker is not held
+     * while the gate waits (a durable write, for instance). NULL: no gate. */
+    enum cf_status (*gate)(void *ctx, uint64_t first, uint64_t end, void (*cont)(void *arg, enum cf_status st),
+                           void *arg);
     /* end(ctx, sent, completed): runs on the loop thread once the response that passed the gate is
      * over (finished, aborted by the client, or failed), with the body bytes handed to the
      * connection and whether the whole range was. NULL: nothing. */

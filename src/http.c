@@ -433,10 +433,11 @@ void cf_req_unwatch(struct cf_req *r)
     r->watcher = NULL;
 }
 
-static void async_run(struct cf_job *job)
+static bool async_run(struct cf_job *job)
 {
     struct cf_async *a = (struct cf_async *)(void *)job;
     a->run(a);
+    return true;
 }
 
 static void async_done(struct cf_job *job)

@@ -211,23 +211,40 @@ struct password_change {
     size_t account_key_len;
 };
 
+struct password_update {
+    const char *verified; /* the hash the current password was checked against */
+    char *next;           /* the new hash */
+};
+
+static enum cf_status password_mutate(struct cf_user *u, void *ctx)
+{
+    struct password_update *pu = ctx;
+    /* Someone changed the password since it was checked: refuse rather than overwrite. */
+    if (u->pwhash == NULL || strcmp(u->pwhash, pu->verified) != 0)
+        return CF_EDENIED;
+    cf_free_secret(u->pwhash, strlen(u->pwhash));
+    u->pwhash = pu->next;
+    pu->next = NULL;
+    return CF_OK;
+}
+
 static void password_run(struct cf_async *a)
 {
     struct password_change *p = (struct password_change *)a;
     struct cf_user u;
-    char *h;
     if ((a->st = cf_user_get(cf_srv->store, &p->tenant, &p->user, &u)) != CF_OK)
         return;
     if (!cf_auth_verify_password(u.pwhash, p->current, p->current_len)) {
         cf_throttle_fail(cf_srv->login_account, p->account_key, p->account_key_len, cf_now_ms());
         a->st = CF_EDENIED;
-    } else if ((a->st = cf_auth_hash_password(cf_srv->cfg, p->next, p->next_len, &h)) == CF_OK) {
-        cf_free_secret(u.pwhash, strlen(u.pwhash));
-        u.pwhash = h;
-        u.updated_at = cf_now_ms();
-        if ((a->st = cf_user_put(cf_srv->store, &u)) == CF_OK)
+    } else {
+        struct password_update pu = {.verified = u.pwhash};
+        if ((a->st = cf_auth_hash_password(cf_srv->cfg, p->next, p->next_len, &pu.next)) == CF_OK &&
+            (a->st = cf_user_update(cf_srv->store, &p->tenant, &p->user, password_mutate, &pu, NULL)) == CF_OK)
             /* Whoever else held a session of this account (perhaps with the old password) is out. */
             a->st = cf_session_delete_all(cf_srv->store, &p->tenant, &p->user, p->keep);
+        if (pu.next != NULL)
+            cf_free_secret(pu.next, strlen(pu.next));
     }
     cf_user_clear(&u);
 }
@@ -334,72 +351,62 @@ struct totp_job {
     bool require_mfa;
 };
 
+/* The TOTP operations, each inside the store's read-modify-write of the user. */
+static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
+{
+    struct totp_job *t = ctx;
+    uint64_t step;
+    switch (t->op) {
+    case TOTP_ENROL:
+        if (u->totp_enabled)
+            return CF_EEXIST;
+        cf_random(t->secret, sizeof t->secret);
+        memcpy(u->totp_pending_secret, t->secret, sizeof t->secret);
+        u->totp_pending = true;
+        return CF_OK;
+    case TOTP_CONFIRM:
+        if (!u->totp_pending)
+            return CF_EEXIST;
+        if (!cf_totp_verify(u->totp_pending_secret, sizeof u->totp_pending_secret, t->code, strlen(t->code),
+                            cf_now_ms() / 1000, 0, &step))
+            return CF_EINVAL;
+        memcpy(u->totp_secret, u->totp_pending_secret, sizeof u->totp_secret);
+        cf_wipe(u->totp_pending_secret, sizeof u->totp_pending_secret);
+        u->totp_pending = false;
+        u->totp_enabled = true;
+        u->totp_last_step = step;
+        return CF_OK;
+    case TOTP_DISABLE:
+        if (t->require_mfa)
+            return CF_EDENIED;
+        if (!u->totp_enabled)
+            return CF_EEXIST;
+        if (!cf_totp_verify(u->totp_secret, sizeof u->totp_secret, t->code, strlen(t->code), cf_now_ms() / 1000,
+                            u->totp_last_step, &step))
+            return CF_EINVAL;
+        cf_wipe(u->totp_secret, sizeof u->totp_secret);
+        u->totp_enabled = false;
+        u->totp_last_step = step;
+        return CF_OK;
+    }
+    return CF_EINVAL;
+}
+
 static void totp_run(struct cf_async *a)
 {
     struct totp_job *t = (struct totp_job *)a;
-    struct cf_user u;
-    uint64_t step;
-    if ((a->st = cf_user_get(cf_srv->store, &t->tenant, &t->user, &u)) != CF_OK)
+    if ((a->st = cf_user_update(cf_srv->store, &t->tenant, &t->user, totp_mutate, t, NULL)) != CF_OK ||
+        t->op != TOTP_CONFIRM)
         return;
-    switch (t->op) {
-    case TOTP_ENROL:
-        if (u.totp_enabled) {
-            a->st = CF_EEXIST;
-            break;
+    /* A session that was waiting for enrolment is now a full session. */
+    struct cf_session ss;
+    if (cf_session_get(cf_srv->store, t->session, &ss) == CF_OK) {
+        if ((ss.flags & CF_SESSION_MFA_ENROL) != 0) {
+            ss.flags &= ~(unsigned)CF_SESSION_MFA_ENROL;
+            a->st = cf_session_put(cf_srv->store, &ss);
         }
-        cf_random(t->secret, sizeof t->secret);
-        memcpy(u.totp_pending_secret, t->secret, sizeof t->secret);
-        u.totp_pending = true;
-        a->st = cf_user_put(cf_srv->store, &u);
-        break;
-    case TOTP_CONFIRM:
-        if (!u.totp_pending) {
-            a->st = CF_EEXIST;
-            break;
-        }
-        if (!cf_totp_verify(u.totp_pending_secret, sizeof u.totp_pending_secret, t->code, strlen(t->code),
-                            cf_now_ms() / 1000, 0, &step)) {
-            a->st = CF_EINVAL;
-            break;
-        }
-        memcpy(u.totp_secret, u.totp_pending_secret, sizeof u.totp_secret);
-        cf_wipe(u.totp_pending_secret, sizeof u.totp_pending_secret);
-        u.totp_pending = false;
-        u.totp_enabled = true;
-        u.totp_last_step = step;
-        if ((a->st = cf_user_put(cf_srv->store, &u)) == CF_OK) {
-            /* A session that was waiting for enrolment is now a full session. */
-            struct cf_session ss;
-            if (cf_session_get(cf_srv->store, t->session, &ss) == CF_OK) {
-                if ((ss.flags & CF_SESSION_MFA_ENROL) != 0) {
-                    ss.flags &= ~(unsigned)CF_SESSION_MFA_ENROL;
-                    a->st = cf_session_put(cf_srv->store, &ss);
-                }
-                cf_session_clear(&ss);
-            }
-        }
-        break;
-    case TOTP_DISABLE:
-        if (t->require_mfa) {
-            a->st = CF_EDENIED;
-            break;
-        }
-        if (!u.totp_enabled) {
-            a->st = CF_EEXIST;
-            break;
-        }
-        if (!cf_totp_verify(u.totp_secret, sizeof u.totp_secret, t->code, strlen(t->code), cf_now_ms() / 1000,
-                            u.totp_last_step, &step)) {
-            a->st = CF_EINVAL;
-            break;
-        }
-        cf_wipe(u.totp_secret, sizeof u.totp_secret);
-        u.totp_enabled = false;
-        u.totp_last_step = step;
-        a->st = cf_user_put(cf_srv->store, &u);
-        break;
+        cf_session_clear(&ss);
     }
-    cf_user_clear(&u);
 }
 
 static void totp_reply(struct cf_req *r, struct cf_async *a)

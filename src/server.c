@@ -43,7 +43,9 @@
 #define LOOP_TICK_MS 50
 #define LISTEN_BACKLOG 1024
 #define ACCEPTS_PER_WAKEUP 32
-#define LOGIN_THROTTLE_KEYS 100000 /* accounts or addresses remembered at once (a few MB) */
+/* Accounts, addresses or links remembered at once per limiter: 20000 × limit × 8 bytes (1.6 MB at
+ * the default 10, 160 MB at the largest configurable limit, 1000). */
+#define LOGIN_THROTTLE_KEYS 20000
 
 struct cf_server *cf_srv;
 
@@ -431,6 +433,11 @@ int cf_serve(struct cf_config *cfg)
                                        LOGIN_THROTTLE_KEYS);
     cf_srv->code_ip = cf_throttle_new(cfg->shares.code_failures_per_ip, 15 * 60 * 1000, LOGIN_THROTTLE_KEYS);
     cf_srv->code_link = cf_throttle_new(cfg->shares.code_failures_per_link, 60 * 60 * 1000, LOGIN_THROTTLE_KEYS);
+    if (cf_srv->login_account == NULL || cf_srv->login_ip == NULL || cf_srv->code_ip == NULL ||
+        cf_srv->code_link == NULL) {
+        cf_log_error("cannot set up the login and share-code limiters");
+        goto out2;
+    }
     if (cfg->log.access != NULL) {
         if (strcmp(cfg->log.access, "-") == 0) {
             cf_srv->access_log = stderr;
@@ -455,6 +462,12 @@ int cf_serve(struct cf_config *cfg)
     }
 
     setup_h2o(cfg);
+    const char *nb = getenv("COFFER_BENCH_NO_TRANSFER_AUDIT");
+    if (nb != NULL && strcmp(nb, "1") == 0) {
+        cf_srv->bench_no_transfer_audit = true;
+        cf_log_warn("COFFER_BENCH_NO_TRANSFER_AUDIT=1: member downloads and views are NOT recorded in the provenance "
+                    "log. This exists only to measure the cost of that log; never run a real server like this.");
+    }
     cf_audit_start(cfg, cf_srv->store);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
     cf_work_start(cores() < 2 ? 2 : cores(), cf_sniff_thread_end);

@@ -54,6 +54,7 @@ struct cf_server {
     struct cf_throttle *login_ip;      /* failed logins per client address */
     struct cf_throttle *code_ip;       /* wrong share codes per client address (15 min) */
     struct cf_throttle *code_link;     /* wrong share codes per link (1 h) */
+    bool bench_no_transfer_audit;      /* benchmarks only ($COFFER_BENCH_NO_TRANSFER_AUDIT=1) */
 };
 
 extern struct cf_server *cf_srv;

@@ -29,6 +29,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "validate.h"
 #include "throttle.h"
 #include "share.h"
 #include "web.h"
@@ -747,7 +748,7 @@ static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, boo
         return;
     }
     h2o_iovec_t ua = cf_header(r, "user-agent");
-    char *uas = ua.base != NULL ? cf_xstrndup(ua.base, ua.len > 512 ? 512 : ua.len) : NULL;
+    char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
     struct cf_transfer t = {
         .action = view ? "share.view" : "share.download",
         .tenant = l->sh.tenant,

@@ -61,20 +61,20 @@ static bool may_replace(void *ctx, const struct cf_node *existing)
     return level >= CF_LEVEL_EDIT;
 }
 
-static void upload_run(struct cf_job *job)
+static bool upload_run(struct cf_job *job)
 {
     struct upload *u = (struct upload *)(void *)job;
     if (u->aborting) {
         cf_upload_abort(u->up);
-        return;
+        return true;
     }
     if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->who.tenant, &u->up)) != CF_OK)
-        return;
+        return true;
     if (u->index == 0)
         cf_sniff(u->slice, u->slice_len, u->mime);
     cf_hash_update(u->sha, u->slice, u->slice_len);
     if ((u->st = cf_upload_put_chunk(u->up, u->index, u->slice, u->slice_len, u->last)) != CF_OK || !u->last)
-        return;
+        return true;
     struct cf_commit c = {
         .parent = u->parent,
         .name = u->name,
@@ -99,6 +99,7 @@ static void upload_run(struct cf_job *job)
         u->st = cf_audit_submit_wait(u->ev, NULL);
         u->ev = NULL;
     }
+    return true;
 }
 
 static void upload_free(struct upload *u)

@@ -60,6 +60,31 @@ bool cf_utf8_valid(const char *s, size_t n)
     return true;
 }
 
+char *cf_text_clean(const char *s, size_t n, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = cf_xmalloc((n < max ? n : max) + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = utf8_next(p + i, n - i, &cp);
+        if (l == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+            if (o + 1 > max)
+                break;
+            out[o++] = '?';
+            i += l == 0 ? 1 : l;
+            continue;
+        }
+        if (o + l > max)
+            break;
+        memcpy(out + o, s + i, l);
+        o += l;
+        i += l;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 const char *cf_name_check(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;

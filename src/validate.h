@@ -13,6 +13,11 @@
  * and is not "." or "..". Returns NULL if acceptable, else a short reason for the client. */
 const char *cf_name_check(const char *s, size_t n);
 
+/* cf_text_clean(s, n, max): a malloc'ed copy of untrusted header text (user agents) that is valid
+ * UTF-8 of at most max bytes, cut on a character boundary, with every invalid byte and control
+ * character replaced by '?'. So that stored and logged text can always be encoded as JSON. */
+char *cf_text_clean(const char *s, size_t n, size_t max);
+
 /* cf_utf8_valid(s, n): well-formed UTF-8 (RFC 3629). */
 bool cf_utf8_valid(const char *s, size_t n);
 

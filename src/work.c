@@ -40,11 +40,18 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&lock);
 
         job->next = NULL;
-        job->run(job);
-        if (job->reply_to != NULL)
-            h2o_multithread_send_message(job->reply_to, &job->msg);
-        else if (job->done != NULL)
-            job->done(job);
+        if (job->run(job))
+            cf_work_reply(job);
+    }
+}
+
+void cf_work_reply(struct cf_job *job)
+{
+    if (job->reply_to != NULL) {
+        job->msg.link.next = job->msg.link.prev = NULL;
+        h2o_multithread_send_message(job->reply_to, &job->msg);
+    } else if (job->done != NULL) {
+        job->done(job);
     }
 }
 
@@ -115,10 +122,11 @@ struct background {
     void *arg;
 };
 
-static void background_run(struct cf_job *job)
+static bool background_run(struct cf_job *job)
 {
     struct background *b = (struct background *)(void *)job;
     b->fn(b->arg);
+    return true;
 }
 
 static void background_done(struct cf_job *job)

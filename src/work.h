@@ -12,17 +12,25 @@
 #define CF_WORK_H
 
 #include <h2o.h>
+#include <stdbool.h>
 
 struct cf_job;
 typedef void (*cf_job_fn)(struct cf_job *job);
+/* A job's run: true to have done() called as usual; false if run handed the job to someone else
+ * (who will submit it again, or send it to its loop), after which the pool must not touch it. */
+typedef bool (*cf_job_run_fn)(struct cf_job *job);
 
 struct cf_job {
     h2o_multithread_message_t msg;       /* link in the loop's completion queue */
     h2o_multithread_receiver_t *reply_to; /* the submitting loop's receiver; NULL: done runs on the worker */
-    cf_job_fn run;                       /* on a worker thread */
+    cf_job_run_fn run;                   /* on a worker thread */
     cf_job_fn done;                      /* on the submitting loop thread */
     struct cf_job *next;                 /* pool queue link (private) */
 };
+
+/* cf_work_reply(job): sends a job to its loop's done() now, from any thread (for jobs whose run
+ * handed them off). */
+void cf_work_reply(struct cf_job *job);
 
 /* cf_work_start(n, on_exit): starts n worker threads. Call once, before any submit. on_exit (may be
  * NULL) runs on each worker thread as it ends, to release per-thread caches (libmagic cookies). */

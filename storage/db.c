@@ -127,6 +127,7 @@ static void store_free(struct cf_store *s)
     free(s->audit_heads);
     pthread_mutex_destroy(&s->ns_lock);
     pthread_mutex_destroy(&s->audit_lock);
+    pthread_mutex_destroy(&s->user_lock);
     pthread_rwlock_destroy(&s->tk_lock);
     free(s->dir);
     free(s);
@@ -138,6 +139,7 @@ static struct cf_store *store_new(const char *dir)
     s->dir = cf_xstrdup(dir);
     pthread_mutex_init(&s->ns_lock, NULL);
     pthread_mutex_init(&s->audit_lock, NULL);
+    pthread_mutex_init(&s->user_lock, NULL);
     pthread_rwlock_init(&s->tk_lock, NULL);
     return s;
 }

@@ -224,6 +224,18 @@ enum cf_status cf_device_seen(struct cf_store *s, const struct cf_id *tenant, co
     return cf_db_put(s, CF_CF_DEVICES, key, sizeof key, when, sizeof when, true);
 }
 
+enum cf_status cf_device_any(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user, bool *any)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    cf_key2(prefix, tenant, user);
+    cf_iter_open(s, CF_CF_DEVICES, prefix, sizeof prefix, &it);
+    *any = rocksdb_iter_valid(it.it);
+    enum cf_status st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    return st;
+}
+
 /* ---- alerts --------------------------------------------------------------------------------- */
 
 enum { ALTAG_ID = 1, ALTAG_AT = 2, ALTAG_KIND = 3, ALTAG_DETAIL = 4 };

@@ -530,6 +530,30 @@ enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u)
     return st;
 }
 
+enum cf_status cf_user_update(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                              enum cf_status (*mutate)(struct cf_user *u, void *ctx), void *ctx, struct cf_user *out)
+{
+    const struct cf_tkeys *tk;
+    struct cf_user u;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->user_lock);
+    enum cf_status st = cf_user_get(s, tenant, id, &u);
+    if (st == CF_OK && (st = mutate(&u, ctx)) == CF_OK) {
+        u.updated_at = cf_now_ms();
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        user_batch_put(b, s, tk, &u);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+    }
+    pthread_mutex_unlock(&s->user_lock);
+    if (st == CF_OK && out != NULL)
+        *out = u;
+    else
+        cf_user_clear(&u);
+    return st;
+}
+
 enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id, struct cf_user *out)
 {
     const struct cf_tkeys *tk;

@@ -122,6 +122,15 @@ void cf_user_clear(struct cf_user *u);
 /* cf_user_create(s, u): stores a new user in u->tenant; assigns u->id and creates the private space
  * (u->private_root). CF_EEXIST if the username is taken in that tenant. */
 enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u) CF_WUR;
+/* cf_user_update(s, tenant, id, mutate, ctx, out): read-modify-write of one user under the store's
+ * lock: mutate(u, ctx) changes only the fields its caller owns and returns CF_OK to store the result
+ * or a status to abort with (nothing written). Concurrent updates never undo each other (a login
+ * stamping its TOTP step cannot resurrect a frozen account). *out (may be NULL) gets the stored user. */
+enum cf_status cf_user_update(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                              enum cf_status (*mutate)(struct cf_user *u, void *ctx), void *ctx,
+                              struct cf_user *out) CF_WUR;
+/* cf_device_any(s, tenant, user, any): whether any device was ever recorded for the user. */
+enum cf_status cf_device_any(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user, bool *any) CF_WUR;
 /* cf_user_put(s, u): rewrites an existing user's record (role, status, names, password hash);
  * CF_ENOTFOUND if the user does not exist. The username index is not touched: usernames do not
  * change. */

@@ -114,6 +114,7 @@ struct cf_store {
     struct cf_key global_record; /* seals global records (tenants) */
     struct cf_key global_index;  /* keyed hash of tenant names */
     pthread_mutex_t ns_lock;     /* serialises every namespace change */
+    pthread_mutex_t user_lock;   /* serialises read-modify-write of user records (cf_user_update) */
     struct cf_key global_audit;  /* root of the per-tenant provenance MAC keys */
     pthread_mutex_t audit_lock;  /* guards audit_heads and every append */
     struct cf_audit_head *audit_heads;

@@ -1,0 +1,64 @@
+# bench/lib/common.sh: shared pieces of the benchmark scripts (sourced, not run).
+# Starts Coffer (release build) with a fresh data directory on 127.0.0.1, and the peers.
+set -euo pipefail
+
+BENCH_TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BENCH_TMP="${BENCH_TMP:-$(mktemp -d /tmp/coffer-bench.XXXXXX)}"
+COFFER_BIN="$BENCH_TOP/build-release/src/coffer"
+
+bench_build() {
+  "$BENCH_TOP/scripts/deps.sh" bench
+  if [ ! -f "$BENCH_TOP/build-release/build.ninja" ]; then
+    meson setup "$BENCH_TOP/build-release" --buildtype=release >/dev/null
+  fi
+  ninja -C "$BENCH_TOP/build-release" >/dev/null
+}
+
+bench_cert() {
+  if [ ! -f "$BENCH_TMP/cert.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+      -keyout "$BENCH_TMP/key.pem" -out "$BENCH_TMP/cert.pem" 2>/dev/null
+  fi
+}
+
+# bench_coffer_start NAME PORT [ENV=VALUE ...]: a fresh server in $BENCH_TMP/NAME; sets COFFER_PID.
+bench_coffer_start() {
+  local name=$1 port=$2; shift 2
+  local dir="$BENCH_TMP/$name"
+  bench_cert
+  mkdir -p "$dir"
+  cat > "$dir/coffer.yaml" <<YAML
+listen: ["127.0.0.1:$port"]
+public_url: "https://127.0.0.1:$port"
+tls: { certificate: $BENCH_TMP/cert.pem, key: $BENCH_TMP/key.pem }
+data_dir: data
+master_key_file: master.key
+limits: { max_request_body_bytes: 300MiB }
+log: { access: "off", level: warn }
+YAML
+  if [ ! -f "$dir/data/CURRENT" ]; then
+    COFFER_ADMIN_PASSWORD=bench-password-1 "$COFFER_BIN" init -c "$dir/coffer.yaml" >/dev/null
+  fi
+  env "$@" "$COFFER_BIN" serve -c "$dir/coffer.yaml" 2>"$dir/serve.log" &
+  COFFER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "bench: coffer did not start" >&2; cat "$dir/serve.log" >&2; return 1
+}
+
+bench_coffer_stop() {
+  kill -TERM "$COFFER_PID" 2>/dev/null || true
+  wait "$COFFER_PID" 2>/dev/null || true
+}
+
+# bench_h2load_rps ARGS...: runs h2load, prints requests per second (a number).
+bench_h2load_rps() {
+  timeout 300 h2load "$@" 2>&1 | awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i+1) == "req/s,") { print $i; exit } }'
+}
+
+# bench_median N1 N2 ...: the median of numbers.
+bench_median() {
+  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
