@@ -677,6 +677,12 @@ void cf_h_share_unlock(struct cf_req *r)
         goto out;
     if (!link_or_respond(r, &l, false))
         goto out;
+    if (l.sh.internal_only && !cf_auth_member_of(r, &l.sh.tenant)) {
+        /* Before the code is even looked at: an outsider learns nothing of an internal link. */
+        link_clear(&l);
+        cf_respond_status(r, CF_EUNAUTH, "this link is only for members of the organisation: log in first");
+        goto out;
+    }
     if (throttled_or_respond(r, l.token_hash)) {
         /* Not logged one by one: a flood of refused attempts must not flood the log (the wrong codes
          * up to the limit and the alert are logged). */
