@@ -41,9 +41,9 @@ static void add_file_headers(struct cf_req *r, const struct file_headers *fh)
 {
     cf_add_header(r, "content-disposition", fh->disposition, strlen(fh->disposition));
     cf_add_header(r, "etag", fh->etag, strlen(fh->etag));
-    cf_add_header(r, "accept-ranges", "bytes", 5);
-    cf_add_header(r, "cache-control", "private, no-cache", 17);
-    cf_add_header(r, "cross-origin-resource-policy", "same-origin", 11);
+    cf_add_header_str(r, "accept-ranges", "bytes");
+    cf_add_header_str(r, "cache-control", "private, no-cache");
+    cf_add_header_str(r, "cross-origin-resource-policy", "same-origin");
     cf_add_header(r, "content-security-policy", fh->csp, strlen(fh->csp));
     cf_add_header(r, "content-type", fh->type, strlen(fh->type));
     if (fh->content_range != NULL)
@@ -354,7 +354,7 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
     if (inm.base != NULL && etag_matches(inm, etag)) {
         cf_reader_free(rd);
         cf_add_header(r, "etag", fh->etag, strlen(fh->etag));
-        cf_add_header(r, "cache-control", "private, no-cache", 17);
+        cf_add_header_str(r, "cache-control", "private, no-cache");
         cf_respond_empty(r, 304);
         goto drop_ctx;
     }
@@ -506,7 +506,8 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
     cf_event_detail(e, "phase", json_string("began"));
     cf_event_detail(e, "range", whole ? json_null() : json_string(range));
     cf_event_detail(e, "size", json_integer((json_int_t)c->t.size));
-    if (first == 0)
+    /* Bulk downloads: whole downloads (from byte 0) count; inline views are not downloads. */
+    if (first == 0 && strstr(c->t.action, ".download") != NULL)
         cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
                                 c->ip != NULL ? c->ip : "", end - first);
     /* Durable before the first byte: the decryption of the first chunk waits for the group commit

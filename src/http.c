@@ -180,7 +180,7 @@ void cf_respond_json(struct cf_req *r, int http, json_t *body)
 void cf_respond_error(struct cf_req *r, int http, const char *code, const char *message)
 {
     if (http == 401) /* RFC 9110 §11.6.1: a 401 names its scheme */
-        cf_add_header(r, "www-authenticate", "Bearer realm=\"coffer\"", sizeof "Bearer realm=\"coffer\"" - 1);
+        cf_add_header_str(r, "www-authenticate", "Bearer realm=\"coffer\"");
     json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message != NULL ? message : default_message(http));
     cf_respond_json(r, http, o);
 }
@@ -222,6 +222,11 @@ void cf_add_header(struct cf_req *r, const char *name, const char *value, size_t
     memcpy(v, value, len);
     v[len] = '\0';
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v, len);
+}
+
+void cf_add_header_str(struct cf_req *r, const char *name, const char *value)
+{
+    cf_add_header(r, name, value, strlen(value));
 }
 
 bool cf_is_method(struct cf_req *r, const char *m)

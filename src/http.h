@@ -78,8 +78,10 @@ void cf_respond_text(struct cf_req *r, int http, const char *content_type, const
 
 /* cf_header(r, name): the first value of a request header (lower-case name), or {NULL, 0}. */
 h2o_iovec_t cf_header(struct cf_req *r, const char *name);
-/* cf_add_header(r, name, value): adds a response header (lower-case name), copying value. */
+/* cf_add_header(r, name, value, len): adds a response header (lower-case name), copying value. */
 void cf_add_header(struct cf_req *r, const char *name, const char *value, size_t len);
+/* cf_add_header_str(r, name, value): the same for a NUL-terminated value (never count by hand). */
+void cf_add_header_str(struct cf_req *r, const char *name, const char *value);
 /* cf_query(r, key, out): the raw value of a query parameter (percent-decoded into the pool).
  * Returns false if absent; CF_EINVAL-worthy garbage is reported through *bad. */
 bool cf_query(struct cf_req *r, const char *key, h2o_iovec_t *out, bool *bad);

@@ -248,7 +248,8 @@ static void respond_events(struct cf_req *r, struct query *q, uint64_t next, boo
     size_t i;
     json_t *ev;
     json_array_foreach(q->items, i, ev) csv_row(&out, ev);
-    cf_add_header(r, "content-disposition", "attachment; filename=\"provenance.csv\"", 38);
+    static const char disp[] = "attachment; filename=\"provenance.csv\"";
+    cf_add_header(r, "content-disposition", disp, sizeof disp - 1);
     if (next != 0 && !q->done) {
         char cur[24];
         int l = snprintf(cur, sizeof cur, "%llu", (unsigned long long)next);

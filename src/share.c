@@ -643,9 +643,7 @@ static void unlock_event(struct cf_req *r, const struct link *l, const char *act
     e->actor = l->sh.id;
     e->has_share = true;
     e->share = l->sh.id;
-    e->has_node = true;
-    e->node = l->root.id;
-    e->node_name = cf_xstrdup(l->root.name);
+    cf_event_node(e, &l->root);
     cf_audit_submit(e);
 }
 

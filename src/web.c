@@ -123,7 +123,7 @@ static void serve_file(struct cf_req *r, const char *name, size_t n)
         if (strlen(f->name) != n || memcmp(f->name, name, n) != 0)
             continue;
         cf_add_header(r, "etag", f->etag, strlen(f->etag));
-        cf_add_header(r, "cache-control", "no-cache", 8);
+        cf_add_header_str(r, "cache-control", "no-cache");
         h2o_iovec_t inm = cf_header(r, "if-none-match");
         if (inm.base != NULL && h2o_memis(inm.base, inm.len, f->etag, strlen(f->etag))) {
             cf_respond_empty(r, 304);
