@@ -6,13 +6,17 @@ set -euo pipefail
 purpose="${1:-run}"
 build=(meson ninja-build pkg-config gcc libc6-dev
        libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
-       openssl)
-test_extra=(curl nghttp2-client nodejs)
+       libclamav-dev libseccomp-dev openssl)
+# zip, p7zip-full: the scanner tests build archives; clamav-testfiles: a RAR sample (no free rar tool).
+test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles)
 bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
+
+# clamav-freshclam: fetches and updates the virus signatures the server needs to run.
+run_extra=(clamav-freshclam)
 
 pkgs=("${build[@]}")
 case "$purpose" in
-  run) ;;
+  run) pkgs+=("${run_extra[@]}") ;;
   test) pkgs+=("${test_extra[@]}") ;;
   bench) pkgs+=("${test_extra[@]}" "${bench_extra[@]}") ;;
   *) echo "usage: scripts/deps.sh [run|test|bench]" >&2; exit 2 ;;

@@ -24,7 +24,22 @@ if [ ! -f "$var/tls/cert.pem" ]; then
     -keyout "$var/tls/key.pem" -out "$var/tls/cert.pem" 2>/dev/null
   chmod 600 "$var/tls/key.pem"
 fi
+# Virus signatures: the server refuses to start without them. Debian's freshclam fills
+# /var/lib/clamav when the ClamAV mirrors are reachable; without them the first run configures a
+# development setup, which says so loudly (log, /healthz, "unchecked" on every file) and scans for
+# real as soon as signatures appear in the directory (they are picked up without a restart).
+sigdir=/var/lib/clamav
+has_sigs() { compgen -G "$sigdir/*.c[vl]d" >/dev/null || compgen -G "$sigdir/*.[hn]db" >/dev/null; }
+if ! has_sigs && command -v freshclam >/dev/null; then
+  echo "run: fetching ClamAV signatures with freshclam (needs access to database.clamav.net)" >&2
+  timeout 90 freshclam --quiet >/dev/null 2>&1 || true
+fi
 if [ ! -f "$var/coffer.yaml" ]; then
+  if has_sigs; then
+    scan="scan: { database_dir: $sigdir }"
+  else
+    scan="scan: { database_dir: $sigdir, development: true }   # NO SIGNATURES: remove development once freshclam has run"
+  fi
   cat > "$var/coffer.yaml" <<YAML
 # Created by scripts/run.sh; see conf/coffer.yaml for every key.
 listen: ["127.0.0.1:8443"]
@@ -34,10 +49,15 @@ data_dir: data
 master_key_file: master.key
 web_dir: "$top/web"
 log: { access: access.log }
+$scan
 YAML
 fi
 if [ ! -f "$var/data/CURRENT" ]; then
   build-release/src/coffer init -c "$var/coffer.yaml"
+fi
+if ! has_sigs; then
+  echo "run: WARNING: no virus signatures in $sigdir: uploads are NOT checked for malware until" \
+       "freshclam (or you) put signatures there" >&2
 fi
 echo "serving https://localhost:8443 (Ctrl-C to stop)"
 exec build-release/src/coffer serve -c "$var/coffer.yaml"

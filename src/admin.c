@@ -12,6 +12,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "scan.h"
 #include "server.h"
 #include "share.h"
 #include "validate.h"
@@ -650,12 +651,14 @@ void cf_h_admin_policy_get(struct cf_req *r)
     cf_tenant_clear(&t);
 }
 
-/* A MIME type as libmagic reports it: type/subtype from [a-z0-9.+-]. */
+/* A MIME type ("application/x-executable") or a family ("video/" then "*"), lower case. */
 static bool mime_ok(const char *s, size_t n)
 {
     const char *slash = memchr(s, '/', n);
     if (slash == NULL || slash == s || slash == s + n - 1 || n > 127)
         return false;
+    if (slash == s + n - 2 && s[n - 1] == '*')
+        n -= 2; /* the type part is checked below */
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-' || (c == '/' && s + i == slash)))
@@ -825,4 +828,26 @@ fail:
     cf_policy_clear(&p);
 out:
     json_decref(body);
+}
+
+/* ---- scanner ---------------------------------------------------------------------------------- */
+
+/* GET /api/v1/admin/scanner: the scanner processes and their engines, so that an admin can see a
+ * signature update take effect (the database digest changes once each process has reloaded). */
+void cf_h_admin_scanner(struct cf_req *r)
+{
+    struct cf_scan_status st[64];
+    size_t n = cf_scan_info(st, sizeof st / sizeof st[0]);
+    const struct cf_config *cfg = cf_srv->cfg;
+    json_t *procs = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(procs, json_pack("{s:b, s:s, s:s, s:I, s:b}", "up", st[i].up, "engine", st[i].info.engine,
+                                               "database", st[i].info.database, "signatures",
+                                               (json_int_t)st[i].info.signatures, "development",
+                                               st[i].info.development != 0));
+    cf_respond_json(r, 200,
+                    json_pack("{s:s, s:o, s:I, s:s, s:I}", "state", cf_scan_state(), "processes", procs, "max_seconds",
+                              (json_int_t)cfg->scan.max_seconds, "on_unscannable",
+                              cfg->scan.on_unscannable == CF_UNSCANNABLE_ALLOW ? "allow" : "reject", "max_file_bytes",
+                              (json_int_t)cfg->limits.max_file_bytes));
 }

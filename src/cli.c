@@ -404,6 +404,9 @@ int cf_cli_main(int argc, char **argv)
     const char *config = getenv("COFFER_CONFIG");
     char *args[64];
     int n = 0;
+    /* The server's scanner processes: before anything else (no configuration, no store, no keys). */
+    if (argc >= 2 && strcmp(argv[1], "scan-worker") == 0)
+        return cf_scanner_main(argc - 1, argv + 1);
     if (config == NULL || config[0] == '\0')
         config = DEFAULT_CONFIG;
     /* -c FILE may appear anywhere; everything else is the command and its arguments. */

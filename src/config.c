@@ -51,6 +51,10 @@ static const struct field limits_fields[] = {
 static const struct field scan_fields[] = {
     {"database_dir", F_PATH, OFF(scan.database_dir), 0, 0, NULL, NULL},
     {"on_unscannable", F_ENUM, OFF(scan.on_unscannable), 0, 0, unscannable_choices, NULL},
+    {"max_seconds", F_UINT, OFF(scan.max_seconds), 1, 3600, NULL, NULL},
+    {"scratch_dir", F_PATH, OFF(scan.scratch_dir), 0, 0, NULL, NULL},
+    {"processes", F_UINT, OFF(scan.processes), 0, 64, NULL, NULL},
+    {"development", F_BOOL, OFF(scan.development), 0, 0, bool_choices, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field shares_fields[] = {
@@ -367,6 +371,7 @@ static void set_defaults(struct cf_config *cfg)
     cfg->limits.request_timeout_ms = 60 * 1000;
     cfg->limits.max_json_bytes = 64 * 1024;
     cfg->scan.on_unscannable = CF_UNSCANNABLE_REJECT;
+    cfg->scan.max_seconds = 60;
     cfg->shares.default_expiry_s = 7 * DAY;
     cfg->shares.max_expiry_s = 7 * DAY;
     cfg->shares.code_length = 4;
@@ -551,6 +556,8 @@ enum cf_status cf_config_load(const char *path, struct cf_config *out, char **er
         out->web_dir = cf_xstrdup(COFFER_WEB_DIR);
     if (c.err == NULL && out->scan.database_dir == NULL)
         out->scan.database_dir = cf_xstrdup("/var/lib/clamav");
+    if (c.err == NULL && out->scan.scratch_dir == NULL)
+        out->scan.scratch_dir = cf_xstrdup("/dev/shm");
     for (size_t i = 0; i < c.nseen; i++)
         free(c.seen[i].path);
     yaml_document_delete(&doc);
@@ -578,6 +585,7 @@ void cf_config_clear(struct cf_config *c)
     free(c->data_dir);
     free(c->master_key_file);
     free(c->scan.database_dir);
+    free(c->scan.scratch_dir);
     free(c->web_dir);
     free(c->log.access);
     memset(c, 0, sizeof *c);

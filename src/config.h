@@ -34,6 +34,10 @@ struct cf_config {
     struct {
         char *database_dir;              /* ClamAV signature directory */
         enum cf_on_unscannable on_unscannable;
+        unsigned max_seconds;            /* one file's scan, archives included (libclamav MAX_SCANTIME) */
+        char *scratch_dir;               /* tmpfs where scanners extract archive members (default /dev/shm) */
+        unsigned processes;              /* scanner processes; 0 = one per core, at least 2 */
+        bool development;                /* allow starting with no signatures (development only) */
     } scan;
     struct {
         uint64_t default_expiry_s;       /* seconds */

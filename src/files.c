@@ -32,6 +32,11 @@ json_t *cf_node_json(const struct cf_node *n, enum cf_level level)
         json_object_set_new(o, "sha256", json_string(sha));
         json_object_set_new(o, "mime", json_string(n->mime));
         json_object_set_new(o, "version", json_integer(n->version));
+        if (n->scan.result != NULL) /* absent only on files stored before scanning existed */
+            json_object_set_new(o, "scan", json_pack("{s:s, s:s?, s:s, s:s, s:o}", "result", n->scan.result, "detail",
+                                                     n->scan.detail, "engine", n->scan.engine ? n->scan.engine : "",
+                                                     "database", n->scan.database ? n->scan.database : "",
+                                                     "scanned_at", cf_json_time(n->scan.at)));
     } else {
         json_object_set_new(o, "size", json_null());
         json_object_set_new(o, "sha256", json_null());

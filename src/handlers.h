@@ -32,6 +32,7 @@ void cf_h_admin_group_create(struct cf_req *r);
 void cf_h_admin_groups(struct cf_req *r);
 void cf_h_admin_group_members(struct cf_req *r);
 void cf_h_admin_policy_get(struct cf_req *r);
+void cf_h_admin_scanner(struct cf_req *r);
 void cf_h_admin_policy_patch(struct cf_req *r);
 
 /* access.c */

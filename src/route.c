@@ -43,6 +43,7 @@ static const struct cf_route routes[] = {
     {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members},
     {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get},
     {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch},
+    {"GET", "/api/v1/admin/scanner", CF_ROUTE_ADMIN, cf_h_admin_scanner},
     /* directory and sharing between members */
     {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory},
     {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared},

@@ -32,7 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "route.h"
-#include "sniff.h"
+#include "scan.h"
 #include "throttle.h"
 #include "tls.h"
 #include "web.h"
@@ -259,6 +259,7 @@ static void send_control(enum control_kind kind, SSL_CTX *ctx)
 static void reload(void)
 {
     char *err = NULL;
+    cf_scan_reload(); /* each scanner builds a new engine and swaps it in; scans go on meanwhile */
     SSL_CTX *ctx = cf_tls_ctx_new(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key, &err);
     if (ctx == NULL) {
         cf_log_error("reload: keeping the current TLS certificate: %s", err);
@@ -384,6 +385,14 @@ int cf_serve(struct cf_config *cfg)
     pthread_mutex_init(&cf_srv->access_log_lock, NULL);
     cf_log_set_level(cfg->log.level);
 
+    /* The scanners first: they are spawned (not forked) before any key is read, so no copy of a key
+     * ever exists in a process that parses hostile files. */
+    if (cf_scan_start(cfg, "/proc/self/exe", &err) != CF_OK) {
+        cf_log_error("%s", err);
+        free(err);
+        return 1;
+    }
+
     if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
@@ -470,7 +479,7 @@ int cf_serve(struct cf_config *cfg)
     }
     cf_audit_start(cfg, cf_srv->store);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
-    cf_work_start(cores() < 2 ? 2 : cores(), cf_sniff_thread_end);
+    cf_work_start(cores() < 2 ? 2 : cores(), NULL);
     cf_srv->nloops = n;
     cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
     for (unsigned i = 0; i < n; i++)
@@ -500,6 +509,7 @@ int cf_serve(struct cf_config *cfg)
     send_control(CONTROL_SHUTDOWN, NULL);
     for (unsigned i = 0; i < n; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
+    cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
     cf_work_stop();
     cf_audit_stop(); /* after the loops and workers: every queued event is written */
     /* The h2o contexts are not disposed: h2o keeps internal timers linked after its connections
@@ -526,5 +536,7 @@ out2:
 out1:
     cf_store_close(cf_srv->store);
 out0:
+    if (rc != 0)
+        cf_scan_stop();
     return rc;
 }

@@ -4,9 +4,11 @@
  * libh2o 2.2.5 hands the handler the whole body in memory (bounded by max_request_body_bytes,
  * never spilled to disk: server.c). A worker must not read req->entity (h2o unmaps it on an
  * HTTP/2 abort before the request is disposed: notes §2), so the loop copies one chunk-sized slice
- * at a time into the job's buffer and the worker hashes, sniffs (first slice), seals and writes it;
- * the worker that writes the last slice also commits. If the client goes away, the next step
- * aborts the upload and deletes its chunks. Memory per upload: one chunk besides h2o's buffer.
+ * at a time into the job's buffer and the worker hashes, seals and writes it. After the last slice
+ * the job goes through the upload-safety step (inspect.h: scan + sniff in a scanner process, then
+ * policy) and comes back to a worker, which commits, or records upload.rejected and deletes the
+ * chunks. If the client goes away, the next step aborts the upload and deletes its chunks. Memory
+ * per upload: one chunk besides h2o's buffer (and one in the scanner's read cache while scanning).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,9 @@
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
+#include "inspect.h"
 #include "log.h"
 #include "server.h"
-#include "sniff.h"
 #include "validate.h"
 #include "work.h"
 
@@ -34,8 +36,10 @@ struct upload {
     uint64_t offset;           /* body bytes handed to workers so far */
     bool last;                 /* the slice is the last */
     bool aborting;             /* the step deletes what was written */
+    bool inspected;            /* the upload-safety step has decided: commit or reject */
+    bool rejected;             /* ... and rejected it (insp.st says why) */
     enum cf_status st;
-    char mime[CF_MIME_MAX];
+    struct cf_inspection insp;
     /* commit parameters */
     struct cf_actor who;       /* the uploader (groups copied: the request may be gone) */
     struct cf_id *groups;
@@ -61,6 +65,41 @@ static bool may_replace(void *ctx, const struct cf_node *existing)
     return level >= CF_LEVEL_EDIT;
 }
 
+/* On a scan thread: the verdict is in; back to a worker to commit or reject. */
+static void inspected(struct cf_inspection *in)
+{
+    struct upload *u = in->ctx;
+    u->inspected = true;
+    cf_work_submit(&u->job);
+}
+
+/* The upload is refused: its provenance event, against the folder it was meant for. */
+static void record_rejection(struct upload *u)
+{
+    struct cf_node folder;
+    char sha[2 * CF_SHA256_LEN + 1];
+    uint8_t digest[CF_SHA256_LEN];
+    u->rejected = true;
+    u->st = u->insp.st;
+    /* The file.upload event made at the request (actor, address, agent) becomes the rejection. */
+    u->ev->action = "upload.rejected";
+    u->ev->result = cf_status_name(u->insp.st);
+    u->ev->at = cf_now_ms();
+    if (cf_node_get(cf_srv->store, &u->who.tenant, &u->parent, &folder) == CF_OK) {
+        cf_event_node(u->ev, &folder);
+        cf_node_clear(&folder);
+    }
+    cf_hash_final(u->sha, digest);
+    cf_hex_encode(digest, CF_SHA256_LEN, sha);
+    cf_event_detail(u->ev, "name", json_string(u->name));
+    cf_event_detail(u->ev, "size", json_integer((json_int_t)u->size));
+    cf_event_detail(u->ev, "sha256", json_string(sha));
+    cf_inspect_event(&u->insp, u->ev);
+    if (cf_audit_submit_wait(u->ev, NULL) != CF_OK)
+        cf_log_error("an upload.rejected event could not be recorded");
+    u->ev = NULL;
+}
+
 static bool upload_run(struct cf_job *job)
 {
     struct upload *u = (struct upload *)(void *)job;
@@ -68,13 +107,28 @@ static bool upload_run(struct cf_job *job)
         cf_upload_abort(u->up);
         return true;
     }
+    if (u->inspected)
+        goto commit;
     if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->who.tenant, &u->up)) != CF_OK)
         return true;
-    if (u->index == 0)
-        cf_sniff(u->slice, u->slice_len, u->mime);
     cf_hash_update(u->sha, u->slice, u->slice_len);
     if ((u->st = cf_upload_put_chunk(u->up, u->index, u->slice, u->slice_len, u->last)) != CF_OK || !u->last)
         return true;
+    cf_wipe(u->slice, CF_CHUNK_SIZE);
+    u->insp.up = u->up;
+    u->insp.size = u->size;
+    u->insp.tenant = u->who.tenant;
+    u->insp.done = inspected;
+    u->insp.ctx = u;
+    cf_inspect(&u->insp);
+    return false; /* back through inspected() */
+
+commit:
+    cf_inspection_clear(&u->insp);
+    if (u->insp.st != CF_OK) {
+        record_rejection(u);
+        return true;
+    }
     struct cf_commit c = {
         .parent = u->parent,
         .name = u->name,
@@ -82,7 +136,8 @@ static bool upload_run(struct cf_job *job)
         .on_conflict = u->on_conflict,
         .uploader = u->who.id,
         .size = u->size,
-        .mime = u->mime,
+        .mime = u->insp.mime,
+        .scan = &u->insp.scan,
         .may_replace = may_replace,
         .ctx = u,
     };
@@ -107,6 +162,7 @@ static void upload_free(struct upload *u)
     cf_upload_free(u->up);
     cf_hash_free(u->sha);
     cf_free_secret(u->slice, CF_CHUNK_SIZE);
+    cf_inspection_clear(&u->insp);
     free(u->name);
     free(u->groups);
     cf_node_clear(&u->out);
@@ -148,7 +204,9 @@ static void upload_done(struct cf_job *job)
     if (r == NULL || u->st != CF_OK) {
         if (r != NULL) {
             cf_req_unwatch(r);
-            if (u->st == CF_EEXIST)
+            if (u->rejected)
+                cf_inspect_respond(r, &u->insp);
+            else if (u->st == CF_EEXIST)
                 cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the folder");
             else if (u->st == CF_EDENIED)
                 cf_respond_status(r, CF_EDENIED, "your access level does not allow replacing this file");

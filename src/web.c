@@ -13,6 +13,7 @@
 
 #include "handlers.h"
 #include "http.h"
+#include "scan.h"
 #include "server.h"
 
 #define WEB_FILE_MAX (4u << 20)
@@ -152,5 +153,17 @@ void cf_h_web_static(struct cf_req *r)
 
 void cf_h_healthz(struct cf_req *r)
 {
-    cf_respond_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    /* Uploads need a scanner: with none up the server is degraded (503 for load balancers); a
+     * development server without signatures says so on every probe. */
+    const char *scanner = cf_scan_state();
+    if (strcmp(scanner, "down") == 0) {
+        cf_respond_json(r, 503, json_pack("{s:s, s:s}", "status", "degraded", "scanner", scanner));
+        return;
+    }
+    if (strcmp(scanner, "ok") == 0) {
+        cf_respond_json(r, 200, json_pack("{s:s}", "status", "ok")); /* exactly SPEC §5 */
+        return;
+    }
+    cf_respond_json(r, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "scanner", scanner, "warning",
+                                      "DEVELOPMENT MODE: uploads are not checked for malware"));
 }

@@ -9,7 +9,8 @@
  *            AAD  "coffer/v1/chunk" ‖ T ‖ content ‖ index:u32 ‖ last:u8
  *   versions key  T ‖ file ‖ version:u32         (36 bytes)
  *            val  sealed record: content id, wrapped data key, size, sha256, mime, chunk size,
- *                 created_at, uploader. The data key is wrapped with the tenant's dek subkey,
+ *                 created_at, uploader, scan verdict (result, detail, engine, database, time).
+ *                 The data key is wrapped with the tenant's dek subkey,
  *                 AAD "coffer/v1/wrap/dek" ‖ T ‖ content.
  * A content id names exactly one version: the version record (whose AAD is its own key) binds
  * (tenant, file, version) to (content, data key), and the chunk AAD binds every chunk to its content,
@@ -37,6 +38,11 @@ enum {
     VTAG_CHUNK_SIZE = 6,
     VTAG_CREATED = 7,
     VTAG_UPLOADER = 8,
+    VTAG_SCAN_RESULT = 9,
+    VTAG_SCAN_DETAIL = 10,
+    VTAG_SCAN_ENGINE = 11,
+    VTAG_SCAN_DATABASE = 12,
+    VTAG_SCAN_AT = 13,
 };
 
 struct version_rec {
@@ -219,6 +225,41 @@ enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant
     return st;
 }
 
+/* Reads, verifies and decrypts chunk index of a content of size bytes (index < chunk_count(size)). */
+static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content,
+                                 const struct cf_key *dek, uint64_t size, uint32_t index, uint8_t *out, size_t *len)
+{
+    uint8_t key[36], aad[64];
+    char *err = NULL;
+    bool last = index == chunk_count(size) - 1;
+    size_t expect = last ? (size_t)(size - (uint64_t)index * CF_CHUNK_SIZE) : CF_CHUNK_SIZE;
+    chunk_key(tenant, content, index, key);
+    size_t alen = chunk_aad(tenant, content, index, last, aad);
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(s->db, s->ro, s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
+    if (err != NULL) {
+        fprintf(stderr, "coffer: storage: reading a chunk: %s\n", err);
+        rocksdb_free(err);
+        return CF_EIO;
+    }
+    if (ps == NULL) {
+        fprintf(stderr, "coffer: storage: a chunk of a file is missing\n");
+        return CF_ECORRUPT;
+    }
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    enum cf_status st = CF_ECORRUPT;
+    if (vl == 1 + expect + CF_SEAL_OVERHEAD && (uint8_t)v[0] == CHUNK_FORMAT)
+        st = cf_aead_open(dek, aad, alen, (const uint8_t *)v + 1, vl - 1, out);
+    rocksdb_pinnableslice_destroy(ps);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: storage: a chunk failed authentication\n");
+        return CF_ECORRUPT;
+    }
+    *len = expect;
+    return CF_OK;
+}
+
 /* ---- uploads -------------------------------------------------------------------------------- */
 
 struct cf_upload {
@@ -270,6 +311,13 @@ enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const vo
     return cf_db_put(u->s, CF_CF_CHUNKS, key, sizeof key, u->scratch, 1 + n + CF_SEAL_OVERHEAD, false);
 }
 
+enum cf_status cf_upload_read_chunk(struct cf_upload *u, uint64_t size, uint32_t index, uint8_t *out, size_t *len)
+{
+    if (u->committed || index >= chunk_count(size))
+        return CF_EINVAL;
+    return chunk_read(u->s, &u->tk->tenant, &u->content, &u->dek, size, index, out, len);
+}
+
 /* "name.ext" → "name (k).ext"; a leading dot does not start an extension. NULL if too long. */
 static char *rename_candidate(const char *name, size_t n, unsigned k)
 {
@@ -299,6 +347,17 @@ static void version_encode(const struct cf_upload *u, const struct cf_commit *c,
     cf_rec_put_u64(w, VTAG_CHUNK_SIZE, CF_CHUNK_SIZE);
     cf_rec_put_u64(w, VTAG_CREATED, cf_now_ms());
     cf_rec_put_id(w, VTAG_UPLOADER, &c->uploader);
+    cf_rec_put_str(w, VTAG_SCAN_RESULT, c->scan->result);
+    if (c->scan->detail != NULL)
+        cf_rec_put_str(w, VTAG_SCAN_DETAIL, c->scan->detail);
+    cf_rec_put_str(w, VTAG_SCAN_ENGINE, c->scan->engine != NULL ? c->scan->engine : "");
+    cf_rec_put_str(w, VTAG_SCAN_DATABASE, c->scan->database != NULL ? c->scan->database : "");
+    cf_rec_put_u64(w, VTAG_SCAN_AT, c->scan->at);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? cf_xstrdup(s) : NULL;
 }
 
 enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, struct cf_node *out)
@@ -313,7 +372,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     bool is_new = true;
     enum cf_status st;
 
-    if (u->committed) {
+    if (u->committed || c->scan == NULL || c->scan->result == NULL) {
         free(name);
         return CF_EINVAL;
     }
@@ -395,6 +454,12 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     memcpy(node.sha256, c->sha256, CF_SHA256_LEN);
     free(node.mime);
     node.mime = cf_xstrdup(c->mime);
+    cf_scan_summary_clear(&node.scan);
+    node.scan.result = cf_xstrdup(c->scan->result);
+    node.scan.detail = dup_or_null(c->scan->detail);
+    node.scan.engine = dup_or_null(c->scan->engine);
+    node.scan.database = dup_or_null(c->scan->database);
+    node.scan.at = c->scan->at;
 
     struct cf_rec_w w;
     cf_rec_w_init(&w);
@@ -505,37 +570,9 @@ uint32_t cf_reader_chunk_count(const struct cf_reader *r)
 
 enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len)
 {
-    uint8_t key[36], aad[64];
-    char *err = NULL;
     if (index >= r->nchunks)
         return CF_EINVAL;
-    bool last = index == r->nchunks - 1;
-    size_t expect = last ? (size_t)(r->size - (uint64_t)index * CF_CHUNK_SIZE) : CF_CHUNK_SIZE;
-    chunk_key(&r->tk->tenant, &r->content, index, key);
-    size_t alen = chunk_aad(&r->tk->tenant, &r->content, index, last, aad);
-    rocksdb_pinnableslice_t *ps =
-        rocksdb_get_pinned_cf(r->s->db, r->s->ro, r->s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
-    if (err != NULL) {
-        fprintf(stderr, "coffer: storage: reading a chunk: %s\n", err);
-        rocksdb_free(err);
-        return CF_EIO;
-    }
-    if (ps == NULL) {
-        fprintf(stderr, "coffer: storage: a chunk of a committed file is missing\n");
-        return CF_ECORRUPT;
-    }
-    size_t vl;
-    const char *v = rocksdb_pinnableslice_value(ps, &vl);
-    enum cf_status st = CF_ECORRUPT;
-    if (vl == 1 + expect + CF_SEAL_OVERHEAD && (uint8_t)v[0] == CHUNK_FORMAT)
-        st = cf_aead_open(&r->dek, aad, alen, (const uint8_t *)v + 1, vl - 1, out);
-    rocksdb_pinnableslice_destroy(ps);
-    if (st != CF_OK) {
-        fprintf(stderr, "coffer: storage: a chunk failed authentication\n");
-        return CF_ECORRUPT;
-    }
-    *len = expect;
-    return CF_OK;
+    return chunk_read(r->s, &r->tk->tenant, &r->content, &r->dek, r->size, index, out, len);
 }
 
 void cf_reader_free(struct cf_reader *r)

@@ -28,7 +28,21 @@ enum {
     TAG_SHA256 = 11,
     TAG_MIME = 12,
     TAG_ARCHIVED = 13,
+    TAG_SCAN_RESULT = 14,
+    TAG_SCAN_DETAIL = 15,
+    TAG_SCAN_ENGINE = 16,
+    TAG_SCAN_DATABASE = 17,
+    TAG_SCAN_AT = 18,
 };
+
+void cf_scan_summary_clear(struct cf_scan_summary *s)
+{
+    free(s->result);
+    free(s->detail);
+    free(s->engine);
+    free(s->database);
+    memset(s, 0, sizeof *s);
+}
 
 void cf_node_clear(struct cf_node *n)
 {
@@ -36,6 +50,7 @@ void cf_node_clear(struct cf_node *n)
         return;
     free(n->name);
     free(n->mime);
+    cf_scan_summary_clear(&n->scan);
     memset(n, 0, sizeof *n);
 }
 
@@ -60,6 +75,14 @@ void cf_node_encode(const struct cf_node *n, struct cf_rec_w *w)
         cf_rec_put_u64(w, TAG_SIZE, n->size);
         cf_rec_put_bytes(w, TAG_SHA256, n->sha256, sizeof n->sha256);
         cf_rec_put_str(w, TAG_MIME, n->mime);
+        if (n->scan.result != NULL) {
+            cf_rec_put_str(w, TAG_SCAN_RESULT, n->scan.result);
+            if (n->scan.detail != NULL)
+                cf_rec_put_str(w, TAG_SCAN_DETAIL, n->scan.detail);
+            cf_rec_put_str(w, TAG_SCAN_ENGINE, n->scan.engine != NULL ? n->scan.engine : "");
+            cf_rec_put_str(w, TAG_SCAN_DATABASE, n->scan.database != NULL ? n->scan.database : "");
+            cf_rec_put_u64(w, TAG_SCAN_AT, n->scan.at);
+        }
     }
 }
 
@@ -135,6 +158,21 @@ enum cf_status cf_node_decode(const uint8_t *p, size_t len, struct cf_node *out)
             break;
         case TAG_MIME:
             st = cf_rec_str(v, vl, &out->mime);
+            break;
+        case TAG_SCAN_RESULT:
+            st = cf_rec_str(v, vl, &out->scan.result);
+            break;
+        case TAG_SCAN_DETAIL:
+            st = cf_rec_str(v, vl, &out->scan.detail);
+            break;
+        case TAG_SCAN_ENGINE:
+            st = cf_rec_str(v, vl, &out->scan.engine);
+            break;
+        case TAG_SCAN_DATABASE:
+            st = cf_rec_str(v, vl, &out->scan.database);
+            break;
+        case TAG_SCAN_AT:
+            st = cf_rec_u64(v, vl, &out->scan.at);
             break;
         default:
             break;

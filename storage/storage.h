@@ -187,6 +187,18 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
 enum cf_node_type { CF_NODE_FOLDER = 1, CF_NODE_FILE = 2 };
 enum cf_space_kind { CF_SPACE_NONE = 0, CF_SPACE_PRIVATE = 1, CF_SPACE_TENANT = 2 };
 
+/* How a file version's content was checked before it became visible (issue 6): recorded with the
+ * version and copied onto the node, shown in its metadata. Strings are printable ASCII. */
+struct cf_scan_summary {
+    char *result;    /* "clean"; "unscannable" (admitted by scan.on_unscannable: allow); "unchecked"
+                      * (a development server without signatures) */
+    char *detail;    /* for "unscannable": why, e.g. "Heuristics.Encrypted.Zip"; else NULL */
+    char *engine;    /* "ClamAV 1.4.6" */
+    char *database;  /* the signature database's digest */
+    uint64_t at;     /* ms since epoch */
+};
+void cf_scan_summary_clear(struct cf_scan_summary *s);
+
 struct cf_node {
     struct cf_id id;
     struct cf_id tenant;
@@ -204,6 +216,7 @@ struct cf_node {
     uint64_t size;           /* bytes */
     uint8_t sha256[CF_SHA256_LEN];
     char *mime;              /* detected type, e.g. "image/png" */
+    struct cf_scan_summary scan; /* files: how the current version was checked (empty for old records) */
 };
 void cf_node_clear(struct cf_node *n);
 
@@ -467,6 +480,12 @@ enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, s
 /* cf_upload_put_chunk(u, index, pt, n, last): seals and writes chunk index (n ≤ CF_CHUNK_SIZE; every
  * chunk but the last is exactly CF_CHUNK_SIZE). Writing the same index again replaces it. */
 enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const void *pt, size_t n, bool last) CF_WUR;
+/* cf_upload_read_chunk(u, size, index, out, len): reads back chunk index of an upload of size bytes
+ * whose chunks are all written, before its commit (the scanner reads the content this way: it is
+ * never kept in plaintext anywhere else). out has room for CF_CHUNK_SIZE bytes. CF_ECORRUPT if the
+ * chunk is missing or fails authentication. Worker and scan threads. */
+enum cf_status cf_upload_read_chunk(struct cf_upload *u, uint64_t size, uint32_t index, uint8_t *out,
+                                    size_t *len) CF_WUR;
 
 struct cf_commit {
     struct cf_id parent;          /* target folder */
@@ -477,6 +496,7 @@ struct cf_commit {
     uint64_t size;                /* total plaintext bytes */
     uint8_t sha256[CF_SHA256_LEN];
     const char *mime;             /* detected type */
+    const struct cf_scan_summary *scan; /* the verdict that admitted the content (required) */
     /* may_replace(ctx, existing): asked, under the namespace lock, before a replace adds a version to
      * an existing file; false makes the commit fail with CF_EDENIED. NULL allows. */
     bool (*may_replace)(void *ctx, const struct cf_node *existing);

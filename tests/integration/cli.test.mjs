@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Server, cli, coffer, certificate, freePort, ADMIN_PASSWORD } from './lib/harness.mjs';
+import { Server, cli, coffer, certificate, freePort, signatureDb, ADMIN_PASSWORD } from './lib/harness.mjs';
 
 delete process.env.COFFER_USER_PASSWORD;
 delete process.env.COFFER_ADMIN_PASSWORD;
@@ -58,7 +58,8 @@ function baseLines(port = 1) {
 /** A complete, valid configuration in a fresh directory (with Argon2 kept cheap). */
 async function validConfig() {
   const port = await freePort();
-  const p = configFile([...baseLines(port), 'auth: { argon2_memory: 8MiB, argon2_iterations: 1 }', 'log: { access: "off" }']);
+  const p = configFile([...baseLines(port), 'auth: { argon2_memory: 8MiB, argon2_iterations: 1 }', 'log: { access: "off" }',
+    `scan: { database_dir: "${signatureDb()}", processes: 2 }`]);
   return { path: p, dir: path.dirname(p), port, keyPath: path.join(path.dirname(p), 'master.key'), dataDir: path.join(path.dirname(p), 'data') };
 }
 

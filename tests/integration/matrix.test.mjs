@@ -811,7 +811,7 @@ adminRow('GET /admin/policy', {
   req: () => ['GET', '/api/v1/admin/policy'],
   ok: (c, r) => {
     policy = okJson(r, 200);
-    assert.deepEqual(Object.keys(policy).sort(), ['allow_shares', 'blocked_types', 'bulk_download_alert', 'require_mfa', 'share_max_expiry']);
+    assert.deepEqual(Object.keys(policy).sort(), ['alert_webhook', 'allow_shares', 'blocked_types', 'bulk_download_alert', 'require_mfa', 'share_max_expiry']);
   },
   eve: (c, r) => assert.equal(typeof okJson(r, 200).allow_shares, 'boolean'),
 });

@@ -56,6 +56,11 @@ static void defaults_and_values(void)
     CHECK_INT(c.shares.code_length, 4, "default code_length 4");
     CHECK_INT(c.audit.retention_s, 1095ull * 86400, "default retention 1095d");
     CHECK_INT(c.scan.on_unscannable, CF_UNSCANNABLE_REJECT, "default on_unscannable reject");
+    CHECK_INT(c.scan.max_seconds, 60, "default scan.max_seconds 60");
+    CHECK_STR(c.scan.scratch_dir, "/dev/shm", "default scan.scratch_dir /dev/shm");
+    CHECK_INT(c.scan.processes, 0, "default scan.processes 0 (one per core)");
+    CHECK(!c.scan.development, "scan.development off by default");
+    CHECK_STR(c.scan.database_dir, "/var/lib/clamav", "default scan.database_dir");
     char want[300];
     snprintf(want, sizeof want, "%s/data", dir);
     CHECK_STR(c.data_dir, want, "relative data_dir resolved against the config's directory");
@@ -66,7 +71,8 @@ static void defaults_and_values(void)
                                    "tls: {certificate: /etc/c.pem, key: /etc/k.pem}\n"
                                    "data_dir: /srv/data\nmaster_key_file: /etc/mk\nthreads: 3\n"
                                    "limits: {max_file_bytes: 2GiB, max_request_body_bytes: 512KiB, request_timeout: 2m}\n"
-                                   "scan: {database_dir: /db, on_unscannable: allow}\n"
+                                   "scan: {database_dir: /db, on_unscannable: allow, max_seconds: 5, scratch_dir: shm,"
+                                   " processes: 3, development: true}\n"
                                    "shares: {default_expiry: 1d, max_expiry: 30d, code_length: 16}\n"
                                    "audit: {retention: 30d}\n"
                                    "auth: {session_ttl: 1h, argon2_memory: 32MiB, argon2_iterations: 2}\n"
@@ -80,6 +86,11 @@ static void defaults_and_values(void)
     CHECK_INT(c.limits.max_request_body_bytes, 512 * 1024, "512KiB");
     CHECK_INT(c.limits.request_timeout_ms, 120000, "2m in ms");
     CHECK_INT(c.scan.on_unscannable, CF_UNSCANNABLE_ALLOW, "on_unscannable allow");
+    CHECK_INT(c.scan.max_seconds, 5, "scan.max_seconds");
+    CHECK_INT(c.scan.processes, 3, "scan.processes");
+    CHECK(c.scan.development, "scan.development true");
+    snprintf(want, sizeof want, "%s/shm", dir);
+    CHECK_STR(c.scan.scratch_dir, want, "relative scan.scratch_dir resolved against the config's directory");
     CHECK_INT(c.shares.max_expiry_s, 30 * 86400, "30d");
     CHECK_INT(c.shares.code_length, 16, "code_length 16");
     CHECK_INT(c.auth.argon2_memory_kib, 32 * 1024, "argon2_memory in KiB");
@@ -106,6 +117,11 @@ static void errors(void)
     expect_error("data_dir: d\nmaster_key_file: mk\ntls: 5\n", ":3: tls: expected a mapping");
     expect_error(BASE "data_dir: other\n", ":4: data_dir: duplicate key");
     expect_error(BASE "scan: {on_unscannable: maybe}\n", ":4: scan.on_unscannable: expected one of: reject, allow");
+    expect_error(BASE "scan: {max_seconds: 0}\n", ":4: scan.max_seconds: must be between 1 and 3600");
+    expect_error(BASE "scan: {max_seconds: 3601}\n", ":4: scan.max_seconds: must be between 1 and 3600");
+    expect_error(BASE "scan: {processes: 65}\n", ":4: scan.processes: must be between 0 and 64");
+    expect_error(BASE "scan: {development: yes}\n", ":4: scan.development: expected true or false");
+    expect_error(BASE "scan: {scratch: /dev/shm}\n", ":4: scan.scratch: unknown key");
     expect_error(BASE "public_url: ftp://x\n", ":4: public_url: expected an http(s):// URL");
     expect_error("master_key_file: mk\ntls: {certificate: c, key: k}\n", ": data_dir: required");
     static const char *const inside[] = {

@@ -16,6 +16,8 @@
 #include "tap.h"
 
 static struct cf_key g_master;
+static const struct cf_scan_summary g_scan = {
+    .result = (char *)"clean", .engine = (char *)"ClamAV test", .database = (char *)"0123abcd", .at = 1234};
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -99,6 +101,7 @@ static enum cf_status put_file_ex(struct cf_store *s, const struct cf_id *tenant
     c.size = size;
     cf_sha256(data, size, c.sha256);
     c.mime = "application/x-test";
+    c.scan = &g_scan;
     if (may != NULL) {
         c.may_replace = may_cb;
         c.ctx = may;
@@ -784,6 +787,10 @@ static void test_uploads(struct fx *f)
             CHECK_INT(cf_node_get(s, T, &node.id, &got), CF_OK, "get file node");
             CHECK(got.size == size && got.version == 1 && strcmp(got.mime, "application/x-test") == 0,
                   "stored node of %zu bytes", size);
+            CHECK(got.scan.result != NULL && strcmp(got.scan.result, "clean") == 0 && got.scan.detail == NULL &&
+                      strcmp(got.scan.engine, "ClamAV test") == 0 && strcmp(got.scan.database, "0123abcd") == 0 &&
+                      got.scan.at == 1234,
+                  "stored node of %zu bytes carries its scan verdict", size);
             cf_node_clear(&got);
         }
         cf_node_clear(&node);
@@ -812,6 +819,18 @@ static void test_uploads(struct fx *f)
     /* Writing an index twice replaces it. */
     CHECK_INT(cf_upload_put_chunk(u, 0, big, 10, true), CF_OK, "put chunk 0");
     CHECK_INT(cf_upload_put_chunk(u, 0, big + 100, 20, true), CF_OK, "put chunk 0 again");
+    /* Reading back before the commit (the scanner's path). */
+    {
+        uint8_t *rb = cf_xmalloc(CF_CHUNK_SIZE);
+        size_t rl = 0;
+        CHECK_INT(cf_upload_read_chunk(u, 20, 0, rb, &rl), CF_OK, "read back a pending chunk");
+        CHECK(rl == 20 && memcmp(rb, big + 100, 20) == 0, "the pending chunk reads back as its last write");
+        CHECK_INT(cf_upload_read_chunk(u, 20, 1, rb, &rl), CF_EINVAL, "pending chunk past the end → CF_EINVAL");
+        CHECK_INT(cf_upload_read_chunk(u, 21, 0, rb, &rl), CF_ECORRUPT, "pending chunk read with the wrong size → CF_ECORRUPT");
+        CHECK_INT(cf_upload_read_chunk(u, CF_CHUNK_SIZE + 20, 0, rb, &rl), CF_ECORRUPT,
+                  "a last chunk read as a middle one → CF_ECORRUPT");
+        free(rb);
+    }
     struct cf_commit c;
     memset(&c, 0, sizeof c);
     c.parent = dir.id;
@@ -820,8 +839,17 @@ static void test_uploads(struct fx *f)
     c.uploader = *owner;
     c.size = 20;
     c.mime = "application/x-test";
+    c.scan = &g_scan;
     struct cf_node node;
+    c.scan = NULL;
+    CHECK_INT(cf_upload_commit(u, &c, &node), CF_EINVAL, "commit without a scan verdict → CF_EINVAL");
+    c.scan = &g_scan;
     CHECK_INT(cf_upload_commit(u, &c, &node), CF_OK, "commit rewritten chunk");
+    {
+        uint8_t rb[32];
+        size_t rl;
+        CHECK_INT(cf_upload_read_chunk(u, 20, 0, rb, &rl), CF_EINVAL, "read_chunk after commit → CF_EINVAL");
+    }
     CHECK_INT(cf_upload_commit(u, &c, &n), CF_EINVAL, "second commit of a spent upload → CF_EINVAL");
     CHECK_INT(cf_upload_put_chunk(u, 1, big, 10, true), CF_EINVAL, "chunk after commit → CF_EINVAL");
     cf_upload_abort(u); /* no-op on a committed upload */
@@ -1260,6 +1288,7 @@ static void test_tamper(struct fx *f)
         c.uploader = *owner;
         c.size = 2 * CF_CHUNK_SIZE;
         c.mime = "application/x-test";
+    c.scan = &g_scan;
         CHECK_INT(cf_upload_commit(u, &c, &n), CF_OK, "commit it as a 2-chunk file");
         cf_upload_free(u);
         CHECK_INT(read_chunk(s, T, &n.id, 0), CF_ECORRUPT, "chunk 0 sealed as last → CF_ECORRUPT as a middle chunk");
@@ -1394,6 +1423,7 @@ static void test_edges(struct fx *f)
     c.parent = dir.id;
     c.uploader = *owner;
     c.mime = "application/x-test";
+    c.scan = &g_scan;
     CHECK_INT(cf_upload_begin(s, T, &u), CF_OK, "begin a mis-sized upload");
     CHECK_INT(cf_upload_put_chunk(u, 0, d, 10, true), CF_OK, "put a 10-byte chunk");
     c.name = "short.bin";

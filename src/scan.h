@@ -1,0 +1,51 @@
+/*
+ * scan.h: scanning uploads in the scanner processes (scanner.c), from the server's side.
+ *
+ * K scanner processes (one per core, at least 2) are spawned at start-up, before any key is read,
+ * each with one scan thread here that owns it. A scan job names a file by its size and a read
+ * function; the scan thread answers the scanner's READ requests through that function (the scanner
+ * never sees anything else of the server) and completes the job with a validated verdict. A
+ * scanner that crashes, times out (scan.max_seconds plus a margin) or breaks the protocol is killed,
+ * the job fails with CF_EUNAVAIL (503: never a silent pass), and the scanner is restarted.
+ */
+#ifndef CF_SCAN_H
+#define CF_SCAN_H
+
+#include "base.h"
+#include "scan_proto.h"
+
+struct cf_config;
+
+struct cf_scan_job {
+    uint64_t size;
+    /* read(ctx, offset, buf, len): fills buf with len bytes of the file at offset (scan thread). */
+    enum cf_status (*read)(void *ctx, uint64_t offset, void *buf, size_t len);
+    void *ctx;
+    /* done(job): on the scan thread, once status and verdict are set. */
+    void (*done)(struct cf_scan_job *job);
+    /* results */
+    enum cf_status status;                /* CF_OK: verdict is valid; CF_EUNAVAIL: scanner down/timeout */
+    struct cf_scan_msg_verdict verdict;   /* validated: strings NUL-terminated, result in range */
+    struct cf_scan_job *next;             /* queue link (private) */
+};
+
+/* cf_scan_start(cfg, self, err): spawns the scanners (self = this program's path) and waits until
+ * each has built its engine and passed the canary. CF_EUNAVAIL with a reason if not. */
+enum cf_status cf_scan_start(const struct cf_config *cfg, const char *self, char **err) CF_WUR;
+void cf_scan_stop(void);
+/* cf_scan_submit(job): queues a scan. Any thread; job->done runs on a scan thread. */
+void cf_scan_submit(struct cf_scan_job *job);
+/* cf_scan_reload(): every scanner builds a new engine (SIGHUP). */
+void cf_scan_reload(void);
+/* cf_scan_state(): "ok", "development: no signatures", or "down". */
+const char *cf_scan_state(void);
+/* cf_scan_pids(out, n): the scanners' process ids. */
+size_t cf_scan_pids(int *out, size_t n);
+/* cf_scan_info(out, n): each scanner's state and engine (for the admin API). */
+struct cf_scan_status {
+    bool up;
+    struct cf_scan_msg_info info;
+};
+size_t cf_scan_info(struct cf_scan_status *out, size_t n);
+
+#endif

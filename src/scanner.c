@@ -1,0 +1,588 @@
+/*
+ * scanner.c: the scanner process (`coffer scan-worker`, started by scan.c with posix_spawn before
+ * any key is loaded). It holds no key and no store handle, and after start-up it cannot open a
+ * network socket, execute a program, or touch files outside its scratch directory: parsers of
+ * hostile formats (libclamav, libmagic) run here, not in the process that holds every tenant's keys.
+ *
+ * Start-up: rlimits → libclamav engine from --db (limits and heuristics below) → EICAR canary →
+ * libmagic cookie → Landlock (scratch read-write, signatures read-only) → seccomp allowlist → HELLO.
+ * Then, one scan at a time: the server sends SCAN, we pull the bytes we need with READ/DATA (libclamav
+ * reads through cl_fmap_open_handle: no copy of the file is kept), and answer one VERDICT.
+ *
+ * libclamav pitfalls handled (notes/clamav-libmagic.md):
+ * - a missing or unwritable temp directory makes scans say CLEAN: the scratch directory is created
+ *   and checked at start, and the canary proves the engine detects through it;
+ * - limits without CL_SCAN_HEURISTIC_EXCEEDS_MAX, encrypted archives without ENCRYPTED_ARCHIVE, and
+ *   overlapping-zip bombs without GENERAL_HEURISTICS pass silently: all three are on;
+ * - RAR cannot be unpacked by Debian's libclamav: the pre-cache callback turns it into a verdict;
+ * - a top-level file over MAX_FILESIZE reports CL_VIRUS with no name: handled as unscannable;
+ * - files of 2 GiB or more cannot be scanned at all: unscannable, without trying;
+ * - one fixed option set per engine, so the clean cache cannot mix policies;
+ * - the engine is compiled once per build; reloads build a new engine and swap it in.
+ */
+#include <clamav.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <linux/magic.h>
+#include <magic.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "cli.h"
+#include "scan_proto.h"
+
+#define SNIFF_PREFIX (64u * 1024)
+#define DB_CHECK_INTERVAL_S 5
+#define TOO_LARGE ((uint64_t)INT32_MAX - 2) /* libclamav clamps and cannot scan at or beyond this */
+
+struct opts {
+    const char *db;
+    const char *scratch;
+    uint64_t max_file;
+    unsigned max_seconds;
+    bool development;
+};
+
+static struct opts opt;
+static int sock = CF_SCAN_FD;
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cl_engine *engine;
+static struct cf_scan_msg_info info;
+static magic_t cookie;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "coffer scan-worker: %s\n", what);
+    _exit(3);
+}
+
+static void send_msg(const void *m, size_t n)
+{
+    pthread_mutex_lock(&send_lock);
+    ssize_t w = send(sock, m, n, MSG_NOSIGNAL);
+    pthread_mutex_unlock(&send_lock);
+    if (w != (ssize_t)n)
+        _exit(0); /* the server went away */
+}
+
+/* ---- the engine --------------------------------------------------------------------------------- */
+
+/* The scan's own state, handed to callbacks through the ctx of cl_scanmap_callback. */
+struct scan_ctx {
+    uint64_t id;
+    uint64_t size;
+    bool saw_rar;          /* the pre-cache callback met a RAR layer */
+    bool member_too_large; /* ... or an extracted member that reached MAX_FILESIZE */
+    uint64_t member_max;   /* the engine's MAX_FILESIZE */
+    /* read-ahead: the last block pulled from the server */
+    uint64_t block_off;
+    uint32_t block_len;
+    bool have_block;
+    char first_virus[128]; /* the first name the virus-found callback reported */
+};
+
+static cl_error_t pre_cache(int fd, const char *type, void *ctx)
+{
+    struct scan_ctx *c = ctx;
+    struct stat st;
+    if (c == NULL)
+        return CL_SUCCESS;
+    if (type != NULL && strcmp(type, "CL_TYPE_RAR") == 0) {
+        /* Debian's libclamav cannot unpack RAR: refuse to call what we could not look into clean. */
+        c->saw_rar = true;
+        return CL_VIRUS;
+    }
+    /* An archive member larger than MAX_FILESIZE is silently cut to that size when extracted, with
+     * no EXCEEDS_MAX alert (notes §2): a member that reached the limit was not scanned whole. */
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= c->member_max) {
+        c->member_too_large = true;
+        return CL_VIRUS;
+    }
+    return CL_SUCCESS;
+}
+
+static void virus_found(int fd, const char *name, void *ctx)
+{
+    (void)fd;
+    struct scan_ctx *c = ctx;
+    if (c != NULL && name != NULL && c->first_virus[0] == '\0')
+        snprintf(c->first_virus, sizeof c->first_virus, "%s", name);
+}
+
+/* A digest of the signature files (names, sizes, modification times) as the database version. */
+static void db_digest(const char *dir, char out[64])
+{
+    DIR *d = opendir(dir);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char h[32];
+    unsigned hl = 0;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (d != NULL) {
+        struct dirent *de;
+        char *names[512];
+        size_t n = 0;
+        while ((de = readdir(d)) != NULL && n < 512)
+            if (de->d_name[0] != '.')
+                names[n++] = cf_xstrdup(de->d_name);
+        closedir(d);
+        for (size_t i = 0; i < n; i++) /* a stable order */
+            for (size_t j = i + 1; j < n; j++)
+                if (strcmp(names[i], names[j]) > 0) {
+                    char *t = names[i];
+                    names[i] = names[j];
+                    names[j] = t;
+                }
+        for (size_t i = 0; i < n; i++) {
+            char path[4096], line[4600];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            if (stat(path, &st) == 0) {
+                int l = snprintf(line, sizeof line, "%s %lld %lld\n", names[i], (long long)st.st_size,
+                                 (long long)st.st_mtime);
+                EVP_DigestUpdate(md, line, (size_t)l);
+            }
+            free(names[i]);
+        }
+    }
+    EVP_DigestFinal_ex(md, h, &hl);
+    EVP_MD_CTX_free(md);
+    cf_hex_encode(h, 16, out);
+}
+
+/* EICAR, assembled at run time so that no scanner ever flags this program. */
+static size_t eicar(char out[80])
+{
+    static const char *const parts[] = {"X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!",
+                                        "$H+H*"};
+    size_t n = 0;
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(out + n, parts[i], strlen(parts[i]));
+        n += strlen(parts[i]);
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static struct cl_scan_options scan_options(void)
+{
+    struct cl_scan_options o = {0};
+    o.general = CL_SCAN_GENERAL_HEURISTICS;
+    o.parse = ~0u;
+    o.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE;
+    return o;
+}
+
+/* Builds, compiles and checks a new engine; NULL (with a reason on stderr) if it cannot be trusted. */
+static struct cl_engine *build_engine(struct cf_scan_msg_info *out)
+{
+    unsigned sigs = 0;
+    struct cl_engine *e = cl_engine_new();
+    if (e == NULL)
+        return NULL;
+    uint64_t maxfile = opt.max_file < TOO_LARGE ? opt.max_file : TOO_LARGE;
+    cl_engine_set_num(e, CL_ENGINE_MAX_FILESIZE, (long long)maxfile);
+    /* Scan budget: the whole file and what unpacks from it, several times over; the hard limits
+     * are the time, the recursion depth and the member count, all reported through EXCEEDS_MAX. */
+    cl_engine_set_num(e, CL_ENGINE_MAX_SCANSIZE, (long long)(maxfile > TOO_LARGE / 4 ? TOO_LARGE : maxfile * 4));
+    cl_engine_set_num(e, CL_ENGINE_MAX_SCANTIME, (long long)opt.max_seconds * 1000);
+    cl_engine_set_num(e, CL_ENGINE_MAX_RECURSION, 16);
+    cl_engine_set_num(e, CL_ENGINE_MAX_FILES, 10000);
+    cl_engine_set_str(e, CL_ENGINE_TMPDIR, opt.scratch);
+    cl_engine_set_clcb_pre_cache(e, pre_cache);
+    cl_engine_set_clcb_virus_found(e, virus_found);
+    cl_error_t rc = cl_load(opt.db, e, &sigs, CL_DB_STDOPT);
+    if (rc != CL_SUCCESS && !(rc == CL_EOPEN && opt.development)) {
+        fprintf(stderr, "coffer scan-worker: loading signatures from %s: %s\n", opt.db, cl_strerror(rc));
+        cl_engine_free(e);
+        return NULL;
+    }
+    if (sigs == 0 && !opt.development) {
+        fprintf(stderr, "coffer scan-worker: %s holds no signatures (scan.development allows that, for development only)\n",
+                opt.db);
+        cl_engine_free(e);
+        return NULL;
+    }
+    if ((rc = cl_engine_compile(e)) != CL_SUCCESS) {
+        fprintf(stderr, "coffer scan-worker: compiling the engine: %s\n", cl_strerror(rc));
+        cl_engine_free(e);
+        return NULL;
+    }
+    /* The canary: with signatures, EICAR must be found through the very path real scans take. */
+    if (sigs > 0) {
+        char buf[80];
+        size_t n = eicar(buf);
+        const char *vir = NULL;
+        unsigned long scanned = 0;
+        struct scan_ctx sc = {0};
+        struct cl_scan_options o = scan_options();
+        cl_fmap_t *map = cl_fmap_open_memory(buf, n);
+        rc = map != NULL ? cl_scanmap_callback(map, "canary", &vir, &scanned, e, &o, &sc) : CL_EMAP;
+        if (map != NULL)
+            cl_fmap_close(map);
+        if (rc != CL_VIRUS) {
+            fprintf(stderr, "coffer scan-worker: the EICAR canary was not detected (%s): refusing this engine\n",
+                    cl_strerror(rc));
+            cl_engine_free(e);
+            return NULL;
+        }
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->engine, sizeof out->engine, "ClamAV %s", cl_retver());
+    db_digest(opt.db, out->database);
+    out->signatures = sigs;
+    out->development = sigs == 0;
+    return e;
+}
+
+/* ---- reloading ---------------------------------------------------------------------------------- */
+
+static void reload(const char *why)
+{
+    struct cf_scan_msg_info ni;
+    struct cl_engine *n = build_engine(&ni);
+    if (n == NULL) {
+        fprintf(stderr, "coffer scan-worker: reload (%s) failed; keeping the current engine\n", why);
+        return;
+    }
+    pthread_mutex_lock(&engine_lock);
+    struct cl_engine *old = engine;
+    engine = n;
+    info = ni;
+    pthread_mutex_unlock(&engine_lock);
+    cl_engine_free(old); /* freed for good when the last scan using it releases it */
+    struct cf_scan_msg_hello h = {.h = {CF_SCAN_MAGIC, CF_SCAN_HELLO, 0}, .info = ni};
+    send_msg(&h, sizeof h);
+}
+
+/* SIGUSR1 (the server's SIGHUP) or a change in the signature directory: a new engine. */
+static void *reloader(void *arg)
+{
+    sigset_t *set = arg;
+    struct cl_stat st;
+    memset(&st, 0, sizeof st);
+    cl_statinidir(opt.db, &st);
+    for (;;) {
+        struct timespec ts = {.tv_sec = DB_CHECK_INTERVAL_S};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGUSR1) {
+            reload("signal");
+        } else if (cl_statchkdir(&st) == 1) {
+            cl_statfree(&st);
+            memset(&st, 0, sizeof st);
+            cl_statinidir(opt.db, &st);
+            reload("signature directory changed");
+        }
+    }
+    return NULL;
+}
+
+/* ---- the sandbox -------------------------------------------------------------------------------- */
+
+static void limits(void)
+{
+    struct rlimit zero = {0, 0}, files = {64, 64};
+    setrlimit(RLIMIT_CORE, &zero);
+    setrlimit(RLIMIT_NOFILE, &files);
+    /* Extracted archive members are written to the scratch tmpfs: bound what one file may be. */
+    rlim_t fsize = opt.max_file < TOO_LARGE ? (rlim_t)opt.max_file : (rlim_t)TOO_LARGE;
+    struct rlimit fs = {fsize, fsize};
+    setrlimit(RLIMIT_FSIZE, &fs);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* Address space: the official signatures need about 1.2 GB, twice that while reloading. */
+    struct rlimit as = {(rlim_t)6 << 30, (rlim_t)6 << 30};
+    setrlimit(RLIMIT_AS, &as);
+#endif
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Landlock: the scratch directory read-write, the signature directory read-only, nothing else.
+ * Best effort: kernels without Landlock keep the seccomp filter only. */
+static void landlock(void)
+{
+    struct landlock_ruleset_attr ra = {
+        .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+                             LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+                             LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                             LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                             LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+                             LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM,
+    };
+    int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
+    if (rs < 0) {
+        fprintf(stderr, "coffer scan-worker: Landlock unavailable (%s); relying on seccomp\n", strerror(errno));
+        return;
+    }
+    struct {
+        const char *path;
+        uint64_t access;
+    } rules[] = {
+        {opt.scratch, ra.handled_access_fs & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                                                          LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+                                                          LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM)},
+        {opt.db, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        struct landlock_path_beneath_attr pb = {.allowed_access = rules[i].access};
+        pb.parent_fd = open(rules[i].path, O_PATH | O_CLOEXEC);
+        if (pb.parent_fd < 0)
+            die("cannot open a directory for the Landlock ruleset");
+        if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
+            die("cannot add a Landlock rule");
+        close(pb.parent_fd);
+    }
+    if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
+        die("cannot enter the Landlock sandbox");
+    close(rs);
+}
+
+static void seccomp(void)
+{
+    /* Everything not listed fails with EPERM; what would let a compromised parser reach out
+     * (sockets, exec, tracing, namespaces) kills the process. */
+    scmp_filter_ctx f = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    if (f == NULL)
+        die("seccomp_init failed");
+    static const int allow[] = {
+        SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(readv), SCMP_SYS(writev),
+        SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(mmap),
+        SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(openat),
+        SCMP_SYS(getdents64), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rmdir), SCMP_SYS(unlink),
+        SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
+        SCMP_SYS(fdatasync), SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(access),
+        SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd),
+        SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(getpid), SCMP_SYS(gettid),
+        SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigtimedwait), SCMP_SYS(sigaltstack),
+        SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
+        SCMP_SYS(getrandom), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
+        SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(poll),
+        SCMP_SYS(ppoll), SCMP_SYS(tgkill), SCMP_SYS(membarrier), SCMP_SYS(umask), SCMP_SYS(uname),
+        SCMP_SYS(sysinfo), SCMP_SYS(ioctl), SCMP_SYS(getpgrp), SCMP_SYS(getppid), SCMP_SYS(fchmod),
+        SCMP_SYS(fchmodat), SCMP_SYS(utimensat), SCMP_SYS(sched_getparam), SCMP_SYS(sched_getscheduler),
+    };
+    static const int kill[] = {
+        SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
+        SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(ptrace),
+        SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount), SCMP_SYS(umount2),
+        SCMP_SYS(unshare), SCMP_SYS(setns), SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(bpf),
+        SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(init_module),
+        SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load), SCMP_SYS(perf_event_open),
+        SCMP_SYS(userfaultfd), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(fork), SCMP_SYS(vfork),
+    };
+    for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
+        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, allow[i], 0) != 0)
+            die("seccomp_rule_add failed");
+    for (size_t i = 0; i < sizeof kill / sizeof kill[0]; i++)
+        if (seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, kill[i], 0) != 0)
+            die("seccomp_rule_add failed");
+    /* Threads only: clone without CLONE_THREAD would be a new process. clone3 answers ENOSYS so that
+     * the C library falls back to clone, whose flags can be checked. */
+    if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0 ||
+        seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)) != 0 ||
+        seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
+        die("seccomp_rule_add (clone) failed");
+    if (seccomp_load(f) != 0)
+        die("cannot load the seccomp filter");
+    seccomp_release(f);
+}
+
+/* ---- scanning ----------------------------------------------------------------------------------- */
+
+/* One READ/DATA round trip: up to len (≤ CF_SCAN_READ_MAX) bytes at offset into buf. */
+static ssize_t pull(struct scan_ctx *c, void *buf, size_t len, uint64_t offset)
+{
+    static uint8_t msg[sizeof(struct cf_scan_msg_data) + CF_SCAN_READ_MAX];
+    struct cf_scan_msg_read rq = {.h = {CF_SCAN_MAGIC, CF_SCAN_READ, c->id}, .offset = offset, .len = (uint32_t)len};
+    send_msg(&rq, sizeof rq);
+    ssize_t got = recv(sock, msg, sizeof msg, 0);
+    const struct cf_scan_msg_data *d = (const void *)msg;
+    if (got < (ssize_t)sizeof *d || d->h.magic != CF_SCAN_MAGIC || d->h.type != CF_SCAN_DATA || d->h.id != c->id ||
+        d->offset != offset || d->len != len || (size_t)got != sizeof *d + d->len)
+        _exit(4); /* the server broke the protocol: nothing sensible is left to do */
+    memcpy(buf, msg + sizeof *d, d->len);
+    return (ssize_t)d->len;
+}
+
+/* libclamav's and libmagic's reads, served from aligned CF_SCAN_READ_MAX blocks pulled from the server
+ * (the fmap asks for pages; one round trip per page would be slow). */
+static off_t pread_cb(void *handle, void *buf, size_t count, off_t offset)
+{
+    static uint8_t block[CF_SCAN_READ_MAX];
+    struct scan_ctx *c = handle;
+    size_t done = 0;
+    if (offset < 0)
+        return -1;
+    while (done < count && (uint64_t)offset + done < c->size) {
+        uint64_t at = (uint64_t)offset + done;
+        uint64_t boff = at - at % CF_SCAN_READ_MAX;
+        if (!c->have_block || c->block_off != boff) {
+            uint64_t left = c->size - boff;
+            size_t want = left < CF_SCAN_READ_MAX ? (size_t)left : CF_SCAN_READ_MAX;
+            c->have_block = false;
+            pull(c, block, want, boff);
+            c->block_off = boff;
+            c->block_len = (uint32_t)want;
+            c->have_block = true;
+        }
+        size_t within = (size_t)(at - boff);
+        size_t n = c->block_len - within;
+        if (n > count - done)
+            n = count - done;
+        memcpy((char *)buf + done, block + within, n);
+        done += n;
+    }
+    return (off_t)done;
+}
+
+static bool starts_with(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+static void scan(uint64_t id, uint64_t size)
+{
+    struct cf_scan_msg_verdict v = {.h = {CF_SCAN_MAGIC, CF_SCAN_VERDICT, id}};
+    struct scan_ctx c = {.id = id, .size = size, .member_max = opt.max_file < TOO_LARGE ? opt.max_file : TOO_LARGE};
+    pthread_mutex_lock(&engine_lock);
+    struct cl_engine *e = engine;
+    cl_engine_addref(e); /* a reload may swap the engine; this scan keeps the one it started with */
+    v.info = info;
+    pthread_mutex_unlock(&engine_lock);
+
+    /* The type, from a bounded prefix of the content (never from a name or a header). */
+    static uint8_t head[SNIFF_PREFIX];
+    size_t hn = (size_t)(size < SNIFF_PREFIX ? size : SNIFF_PREFIX);
+    size_t got = hn > 0 ? (size_t)pread_cb(&c, head, hn, 0) : 0;
+    const char *mime = size == 0 ? "application/x-empty" : magic_buffer(cookie, head, got);
+    snprintf(v.mime, sizeof v.mime, "%s", mime != NULL && strchr(mime, '/') != NULL ? mime : "application/octet-stream");
+
+    if (size == 0) {
+        v.result = CF_SCAN_CLEAN;
+    } else if (size >= TOO_LARGE) {
+        v.result = CF_SCAN_UNSCANNABLE;
+        snprintf(v.signature, sizeof v.signature, "Coffer.Unscannable.TooLarge");
+    } else if (v.info.development && v.info.signatures == 0) {
+        v.result = CF_SCAN_CLEAN; /* development mode: said loudly at start and in /healthz */
+    } else {
+        const char *vir = NULL;
+        unsigned long scanned = 0;
+        struct cl_scan_options o = scan_options();
+        cl_fmap_t *map = cl_fmap_open_handle(&c, 0, (size_t)size, pread_cb, 1);
+        cl_error_t rc = map != NULL ? cl_scanmap_callback(map, NULL, &vir, &scanned, e, &o, &c) : CL_EMAP;
+        if (map != NULL)
+            cl_fmap_close(map);
+        const char *name = vir != NULL ? vir : c.first_virus[0] != '\0' ? c.first_virus : NULL;
+        if (rc == CL_CLEAN) {
+            v.result = CF_SCAN_CLEAN;
+        } else if (rc == CL_VIRUS) {
+            if (c.saw_rar)
+                name = "Coffer.Unscannable.RAR";
+            else if (c.member_too_large)
+                name = "Coffer.Unscannable.MemberTooLarge";
+            else if (name == NULL)
+                name = "Heuristics.Limits.Exceeded"; /* top-level MAX_FILESIZE reports no name */
+            bool unscannable = starts_with(name, "Heuristics.Limits.Exceeded") ||
+                               starts_with(name, "Heuristics.Encrypted.") || starts_with(name, "Coffer.Unscannable.");
+            v.result = unscannable ? CF_SCAN_UNSCANNABLE : CF_SCAN_INFECTED;
+            snprintf(v.signature, sizeof v.signature, "%s", name);
+        } else {
+            v.result = CF_SCAN_ERROR;
+            snprintf(v.signature, sizeof v.signature, "%s", cl_strerror(rc));
+        }
+    }
+    /* The name lives in the engine's memory: it was copied above, before this reference goes. */
+    cl_engine_free(e);
+    send_msg(&v, sizeof v);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    opt.max_seconds = 60;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u;
+        if (strcmp(a, "--development") == 0) {
+            opt.development = true;
+            continue;
+        }
+        if (val == NULL)
+            die("usage: coffer scan-worker --db DIR --scratch DIR --max-file BYTES --max-seconds N [--development]");
+        i++;
+        if (strcmp(a, "--db") == 0)
+            opt.db = val;
+        else if (strcmp(a, "--scratch") == 0)
+            opt.scratch = val;
+        else if (strcmp(a, "--max-file") == 0 && cf_parse_u64(val, strlen(val), UINT64_MAX, &u) == CF_OK)
+            opt.max_file = u;
+        else if (strcmp(a, "--max-seconds") == 0 && cf_parse_u64(val, strlen(val), 3600, &u) == CF_OK && u > 0)
+            opt.max_seconds = (unsigned)u;
+        else
+            die("bad arguments");
+    }
+    if (opt.db == NULL || opt.scratch == NULL || opt.max_file == 0)
+        die("--db, --scratch and --max-file are required");
+}
+
+int cf_scanner_main(int argc, char **argv)
+{
+    struct statfs sf;
+    sigset_t set;
+    pthread_t rt;
+    /* Only the socket (3) and stdin/stdout/stderr: the server spawns us with nothing else, and this
+     * makes sure of it. */
+    close_range(CF_SCAN_FD + 1, ~0u, 0);
+    signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails (scan error) instead of killing us */
+    parse_args(argc, argv);
+    /* The scratch directory must exist, be ours, and live in memory (tmpfs): archive members that
+     * libclamav extracts there are plaintext and must never reach a persistent disk. */
+    if (statfs(opt.scratch, &sf) != 0 || sf.f_type != TMPFS_MAGIC)
+        die("the scratch directory is missing or not on tmpfs");
+    limits();
+    tzset(); /* libclamav names its temp directories with localtime: load the zone before the sandbox */
+    if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS)
+        die("cl_init failed");
+    if ((engine = build_engine(&info)) == NULL)
+        die("no usable engine");
+    if ((cookie = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS)) == NULL || magic_load(cookie, NULL) != 0)
+        die("libmagic could not load its database");
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Both confinements bind the calling thread and the threads it creates later: the reload thread
+     * is created after them. */
+    landlock();
+    seccomp();
+    if (pthread_create(&rt, NULL, reloader, &set) != 0)
+        die("cannot start the reload thread");
+    struct cf_scan_msg_hello h = {.h = {CF_SCAN_MAGIC, CF_SCAN_HELLO, 0}, .info = info};
+    send_msg(&h, sizeof h);
+    for (;;) {
+        struct cf_scan_msg_scan m;
+        ssize_t got = recv(sock, &m, sizeof m, 0);
+        if (got == 0)
+            _exit(0); /* the server closed the socket: it is stopping */
+        if (got != (ssize_t)sizeof m || m.h.magic != CF_SCAN_MAGIC || m.h.type != CF_SCAN_SCAN)
+            _exit(4);
+        scan(m.h.id, m.size);
+    }
+}
