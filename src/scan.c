@@ -50,7 +50,7 @@ struct scanner {
     struct cf_scan_msg_info info;    /* from the last HELLO (guarded by state_lock) */
     bool up;
     uint64_t next_id;
-    uint64_t last_spawn;             /* ms (monotonic) of the last restart attempt */
+    uint64_t failed_spawn;           /* ms (monotonic) of the last failed restart; 0 after a success */
 };
 
 static struct scanner *scanners;
@@ -71,7 +71,8 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Receives one message before deadline; -1 on timeout, error or EOF. */
+/* Receives one message before deadline: its length, 0 when the scanner is gone (EOF, reset), -1 on
+ * timeout or another error. */
 static ssize_t recv_until(int fd, void *buf, size_t cap, uint64_t deadline)
 {
     for (;;) {
@@ -87,7 +88,9 @@ static ssize_t recv_until(int fd, void *buf, size_t cap, uint64_t deadline)
         ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
-        return n <= 0 ? -1 : n;
+        if (n < 0 && errno == ECONNRESET)
+            return 0;
+        return n;
     }
 }
 
@@ -245,7 +248,8 @@ static bool idle_check(struct scanner *s)
     }
 }
 
-/* Makes sure s is up: restarts it if it died (at most every RESPAWN_MS while it keeps failing). */
+/* Makes sure s is up: restarts it if it died (after a failed restart, retries at most every
+ * RESPAWN_MS: a broken signature directory must not turn into a busy loop). */
 static bool ensure_up(struct scanner *s)
 {
     if (s->up && idle_check(s))
@@ -253,17 +257,25 @@ static bool ensure_up(struct scanner *s)
     if (s->up || s->pid > 0)
         kill_scanner(s);
     uint64_t now = now_ms();
-    if (s->last_spawn != 0 && now - s->last_spawn < RESPAWN_MS)
+    if (s->failed_spawn != 0 && now - s->failed_spawn < RESPAWN_MS)
         return false;
-    s->last_spawn = now;
-    if (!spawn(s))
+    if (!spawn(s)) {
+        s->failed_spawn = now;
         return false;
+    }
+    s->failed_spawn = 0;
     cf_log_info("scanner %u restarted", s->index);
     return true;
 }
 
-/* Runs one scan on s; false if the scanner must be restarted. */
-static bool run(struct scanner *s, struct cf_scan_job *j)
+enum run_result {
+    RUN_DONE,      /* j->verdict is set */
+    RUN_FAILED,    /* the scanner must be restarted; the job fails */
+    RUN_GONE,      /* the scanner was already dead when the job reached it (it read nothing): retry */
+};
+
+/* Runs one scan on s. */
+static enum run_result run(struct scanner *s, struct cf_scan_job *j)
 {
     static _Thread_local uint8_t data[sizeof(struct cf_scan_msg_data) + CF_SCAN_READ_MAX];
     uint64_t id = ++s->next_id;
@@ -271,7 +283,7 @@ static bool run(struct scanner *s, struct cf_scan_job *j)
     uint64_t deadline = start + cfg->scan.max_seconds * 1000 + VERDICT_MARGIN_MS;
     struct cf_scan_msg_scan m = {.h = {CF_SCAN_MAGIC, CF_SCAN_SCAN, id}, .size = j->size};
     if (send(s->fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m)
-        return false;
+        return RUN_GONE;
     for (;;) {
         union {
             struct cf_scan_hdr h;
@@ -280,9 +292,12 @@ static bool run(struct scanner *s, struct cf_scan_job *j)
             struct cf_scan_msg_hello hello;
         } in;
         ssize_t n = recv_until(s->fd, &in, sizeof in, deadline);
+        if (n == 0 && reads == 0)
+            return RUN_GONE; /* died before this job (killed while idle): the file played no part */
         if (n < (ssize_t)sizeof in.h || in.h.magic != CF_SCAN_MAGIC) {
-            cf_log_error("scanner %u: %s during a scan", s->index, n < 0 ? "no answer in time, or it died" : "garbage");
-            return false;
+            cf_log_error("scanner %u: %s during a scan", s->index,
+                         n < 0 ? "no answer in time" : n == 0 ? "it died" : "garbage");
+            return RUN_FAILED;
         }
         if (in.h.type == CF_SCAN_HELLO && n == (ssize_t)sizeof in.hello && info_ok(&in.hello.info)) {
             pthread_mutex_lock(&state_lock); /* a reload finished while we scan */
@@ -292,23 +307,23 @@ static bool run(struct scanner *s, struct cf_scan_job *j)
         }
         if (in.h.id != id) {
             cf_log_error("scanner %u: a message for another scan", s->index);
-            return false;
+            return RUN_FAILED;
         }
         if (in.h.type == CF_SCAN_READ && n == (ssize_t)sizeof in.rd) {
             const struct cf_scan_msg_read *rd = &in.rd;
             if (rd->len == 0 || rd->len > CF_SCAN_READ_MAX || rd->offset > j->size || j->size - rd->offset < rd->len) {
                 cf_log_error("scanner %u: a read outside the file", s->index);
-                return false;
+                return RUN_FAILED;
             }
             struct cf_scan_msg_data *d = (void *)data;
             *d = (struct cf_scan_msg_data){.h = {CF_SCAN_MAGIC, CF_SCAN_DATA, id}, .offset = rd->offset, .len = rd->len};
             if (j->read(j->ctx, rd->offset, data + sizeof *d, rd->len) != CF_OK) {
                 cf_log_error("scanner %u: the file could not be read back for scanning", s->index);
                 j->status = CF_EIO;
-                return false;
+                return RUN_FAILED;
             }
             if (send(s->fd, data, sizeof *d + rd->len, MSG_NOSIGNAL) != (ssize_t)(sizeof *d + rd->len))
-                return false;
+                return RUN_FAILED;
             reads++;
             continue;
         }
@@ -318,17 +333,17 @@ static bool run(struct scanner *s, struct cf_scan_job *j)
                 !string_ok(v->mime, sizeof v->mime) || strchr(v->mime, '/') == NULL || !info_ok(&v->info) ||
                 (v->result != CF_SCAN_CLEAN && v->signature[0] == '\0')) {
                 cf_log_error("scanner %u: a malformed verdict", s->index);
-                return false;
+                return RUN_FAILED;
             }
             cf_log_debug("scanner %u: %llu bytes, %llu reads, %llu ms: result %u %s", s->index,
                          (unsigned long long)j->size, (unsigned long long)reads,
                          (unsigned long long)(now_ms() - start), v->result, v->signature);
             j->verdict = *v;
             j->status = CF_OK;
-            return true;
+            return RUN_DONE;
         }
         cf_log_error("scanner %u: an unexpected message (type %u)", s->index, in.h.type);
-        return false;
+        return RUN_FAILED;
     }
 }
 
@@ -358,15 +373,22 @@ static void *scan_thread(void *arg)
         pthread_mutex_unlock(&qlock);
 
         j->status = CF_EUNAVAIL;
-        if (!ensure_up(s)) {
-            cf_log_error("scanner %u is down: an upload fails with 503", s->index);
-        } else if (!run(s, j)) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            if (!ensure_up(s)) {
+                cf_log_error("scanner %u is down: an upload fails with 503", s->index);
+                break;
+            }
+            enum run_result rr = run(s, j);
+            if (rr == RUN_DONE)
+                break;
             if (j->status == CF_OK)
                 j->status = CF_EUNAVAIL;
             kill_scanner(s);
-            s->last_spawn = 0;
-            if (!ensure_up(s))
-                cf_log_error("scanner %u could not be restarted; retrying", s->index);
+            if (rr == RUN_FAILED) {
+                if (!ensure_up(s))
+                    cf_log_error("scanner %u could not be restarted; retrying", s->index);
+                break;
+            }
         }
         j->done(j);
     }

@@ -345,6 +345,38 @@ test('a scanner killed during a scan: that upload fails with 503, the next succe
   assert.deepEqual(h.json(), { status: 'ok' });
 });
 
+test('scanners killed while idle are replaced before the next upload, which succeeds', async () => {
+  const before = scanners(main).map((p) => p.pid);
+  assert.equal(before.length, 2);
+  for (const pid of before) process.kill(pid, 'SIGKILL');
+  // At once, before any idle check could notice: the upload's scan thread finds its scanner dead
+  // and starts a new one instead of failing the upload.
+  const n = await accepted('main', 'after-idle-kill.txt', Buffer.from('still scanned\n'));
+  assert.equal(n.scan.result, 'clean');
+  await rejected('main', 'eicar-after-idle-kill.com', EICAR, { error: 'infected', signature: /^Test\.EICAR\./ });
+  for (let i = 0; i < 100 && scanners(main).filter((p) => !before.includes(p.pid)).length < 2; i++) await sleep(50);
+  const now = scanners(main);
+  assert.equal(now.length, 2);
+  assert.ok(now.every((p) => !before.includes(p.pid)), 'both were replaced');
+});
+
+test('a new version goes through the same scan: an infected replacement is refused, the current version stays', async () => {
+  const { admin, root } = ctx.main;
+  const v1 = Buffer.from('version one\n');
+  const n = await accepted('main', 'versioned.txt', v1);
+  const r = await admin.upload(root, n.name, EICAR, '&on_conflict=replace');
+  assert.equal(r.status, 422);
+  assert.equal(r.json().error, 'infected');
+  const g = (await admin.node(n.id)).json();
+  assert.equal(g.version, 1);
+  assert.equal(g.sha256, sha256(v1));
+  assert.deepEqual((await admin.download(n.id)).body, v1);
+  const ok = await admin.upload(root, n.name, Buffer.from('version two\n'), '&on_conflict=replace');
+  assert.equal(ok.status, 201);
+  assert.equal(ok.json().version, 2);
+  assert.equal(ok.json().scan.result, 'clean');
+});
+
 test('on_unscannable: allow admits an encrypted zip, marked unscannable; infected files are still refused', async () => {
   const z = zipOf(work, { 'a.txt': Buffer.from('private\n') }, ['-P', 'pw']);
   const n = await accepted('allow', 'locked.zip', z);
