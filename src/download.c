@@ -69,7 +69,8 @@ struct stream {
     uint64_t first;            /* first byte of the response (constant) */
     uint64_t next;             /* next byte to hand to h2o (loop thread only) */
     uint64_t end;              /* one past the last byte to send (constant) */
-    uint8_t *buf[2];           /* CF_CHUNK_SIZE each */
+    uint8_t *buf[2];           /* buf_size each */
+    size_t buf_size;           /* the largest chunk of this file: CF_CHUNK_SIZE, or the size of a smaller file */
     h2o_iovec_t ready[2];      /* decrypted bytes of buf[i] waiting to be sent ({NULL,0}: none) */
     uint32_t next_chunk;       /* next chunk to decrypt */
     uint32_t last_chunk;       /* last chunk the range needs */
@@ -98,7 +99,7 @@ static void stream_unref(struct stream *s)
         s->opts.free_ctx(s->opts.ctx);
     cf_reader_free(s->rd);
     for (int i = 0; i < 2; i++)
-        cf_free_secret(s->buf[i], CF_CHUNK_SIZE);
+        cf_free_secret(s->buf[i], s->buf_size);
     free(s);
 }
 
@@ -431,8 +432,10 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
     s->end = end;
     s->next_chunk = (uint32_t)(first / CF_CHUNK_SIZE);
     s->last_chunk = end == 0 ? 0 : (uint32_t)((end - 1) / CF_CHUNK_SIZE);
-    s->buf[0] = cf_xmalloc(CF_CHUNK_SIZE);
-    s->buf[1] = cf_xmalloc(CF_CHUNK_SIZE);
+    /* Small files (the common case) need small buffers: every chunk of a file fits in min(size, chunk). */
+    s->buf_size = size < CF_CHUNK_SIZE ? (size_t)(size == 0 ? 1 : size) : CF_CHUNK_SIZE;
+    s->buf[0] = cf_xmalloc(s->buf_size);
+    s->buf[1] = s->last_chunk > s->next_chunk ? cf_xmalloc(s->buf_size) : NULL;
     s->sending = -1;
     s->status = status;
     s->fh = fh;

@@ -304,7 +304,7 @@ static void limits(void)
     rlim_t fsize = opt.max_file < TOO_LARGE ? (rlim_t)opt.max_file : (rlim_t)TOO_LARGE;
     struct rlimit fs = {fsize, fsize};
     setrlimit(RLIMIT_FSIZE, &fs);
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* both reserve terabytes of address space */
     /* Address space: the official signatures need about 1.2 GB, twice that while reloading. */
     struct rlimit as = {(rlim_t)6 << 30, (rlim_t)6 << 30};
     setrlimit(RLIMIT_AS, &as);

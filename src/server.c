@@ -22,6 +22,8 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -198,9 +200,18 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
+static void loop_init(struct cf_loop *l);
+static pthread_barrier_t loops_ready;
+
 static void *loop_main(void *arg)
 {
     struct cf_loop *l = arg;
+    /* Everything h2o creates for this loop must be created on this thread: h2o 2.2.5 keeps its buffer
+     * prototypes and recycling allocators in thread-local storage and binds each socket's buffers to
+     * the creating thread's allocator. Sockets made on the main thread (the receivers' pipes, the
+     * listeners) would share the main thread's allocator between loops, unlocked: heap corruption. */
+    loop_init(l);
+    pthread_barrier_wait(&loops_ready);
     while (l->state != CF_LOOP_DONE) {
         h2o_evloop_run(l->ctx.loop, LOOP_TICK_MS);
         uint64_t now = h2o_now(l->ctx.loop);
@@ -218,9 +229,8 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void loop_init(struct cf_loop *l, unsigned index)
+static void loop_init(struct cf_loop *l)
 {
-    l->index = index;
     h2o_context_init(&l->ctx, h2o_evloop_create(), &cf_srv->globalconf);
     l->accept_ctx.ctx = &l->ctx;
     l->accept_ctx.hosts = cf_srv->globalconf.hosts;
@@ -387,7 +397,13 @@ int cf_serve(struct cf_config *cfg)
 
     /* The scanners first: they are spawned (not forked) before any key is read, so no copy of a key
      * ever exists in a process that parses hostile files. */
-    if (cf_scan_start(cfg, "/proc/self/exe", &err) != CF_OK) {
+    char self[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    /* This program's path (readable in ps, and what valgrind reports); /proc/self/exe itself if the
+     * file was replaced or deleted since (an upgrade in place): that still names this very program. */
+    if (sl <= 0 || (size_t)sl >= sizeof self - 1 || (self[sl] = '\0', strstr(self, " (deleted)") != NULL))
+        snprintf(self, sizeof self, "/proc/self/exe");
+    if (cf_scan_start(cfg, self, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
         return 1;
@@ -482,16 +498,19 @@ int cf_serve(struct cf_config *cfg)
     cf_work_start(cores() < 2 ? 2 : cores(), NULL);
     cf_srv->nloops = n;
     cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
-    for (unsigned i = 0; i < n; i++)
-        loop_init(&cf_srv->loops[i], i);
-    /* The listening fds were dup'ed into every loop; the originals are no longer needed. */
-    for (size_t i = 0; i < cf_srv->nlisten; i++)
-        close(cf_srv->listen_fds[i]);
-    for (unsigned i = 0; i < n; i++)
+    pthread_barrier_init(&loops_ready, NULL, n + 1);
+    for (unsigned i = 0; i < n; i++) {
+        cf_srv->loops[i].index = i;
         if (pthread_create(&cf_srv->loops[i].tid, NULL, loop_main, &cf_srv->loops[i]) != 0) {
             cf_log_error("cannot start loop thread %u", i);
             abort();
         }
+    }
+    /* Every loop has dup'ed the listening fds and registered its receivers. */
+    pthread_barrier_wait(&loops_ready);
+    pthread_barrier_destroy(&loops_ready);
+    for (size_t i = 0; i < cf_srv->nlisten; i++)
+        close(cf_srv->listen_fds[i]);
     for (size_t i = 0; i < cfg->nlisten; i++)
         cf_log_info("listening on https://%s (%u loops)", cfg->listen[i], n);
 

@@ -524,7 +524,7 @@ enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, co
 uint64_t cf_reader_size(const struct cf_reader *r);
 uint32_t cf_reader_chunk_count(const struct cf_reader *r);
 /* cf_reader_chunk(r, index, out, len): reads, verifies and decrypts one chunk into out (room for
- * CF_CHUNK_SIZE bytes); *len gets its length. CF_ECORRUPT if the chunk is missing, altered, moved,
+ * min(CF_CHUNK_SIZE, cf_reader_size(r)) bytes: no chunk is longer); *len gets its length. CF_ECORRUPT if the chunk is missing, altered, moved,
  * reordered or of the wrong length, never wrong bytes. Worker threads only (disk reads). */
 enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len) CF_WUR;
 void cf_reader_free(struct cf_reader *r);
