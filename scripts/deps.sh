@@ -33,6 +33,11 @@ done
 if command -v node >/dev/null 2>&1; then
   missing=("${missing[@]/nodejs}")
 fi
+# npm installs the test clients (tests/package.json: tus-js-client); nodesource's nodejs bundles
+# it, Debian's does not.
+if [ "$purpose" != run ] && ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2

@@ -65,6 +65,12 @@ static const struct field shares_fields[] = {
     {"code_failures_per_link", F_UINT, OFF(shares.code_failures_per_link), 1, 1000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+static const struct field uploads_fields[] = {
+    {"expire_after", F_DURATION_S, OFF(uploads.expire_after_s), 1, 30 * DAY, NULL, NULL},
+    {"max_pending", F_UINT, OFF(uploads.max_pending), 1, 10000, NULL, NULL},
+    {"max_pending_bytes", F_SIZE, OFF(uploads.max_pending_bytes), 1, 100000 * GiB, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
 static const struct field audit_fields[] = {
     {"retention", F_DURATION_S, OFF(audit.retention_s), DAY, 36500 * DAY, NULL, NULL},
     {"webhook_allow_private", F_BOOL, OFF(audit.webhook_allow_private), 0, 0, bool_choices, NULL},
@@ -94,6 +100,7 @@ static const struct field root_fields[] = {
     {"threads", F_UINT, OFF(threads), 0, 256, NULL, NULL},
     {"web_dir", F_PATH, OFF(web_dir), 0, 0, NULL, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
+    {"uploads", F_MAP, 0, 0, 0, NULL, uploads_fields},
     {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
     {"shares", F_MAP, 0, 0, 0, NULL, shares_fields},
     {"audit", F_MAP, 0, 0, 0, NULL, audit_fields},
@@ -370,6 +377,9 @@ static void set_defaults(struct cf_config *cfg)
     cfg->limits.max_request_body_bytes = 64 * MiB;
     cfg->limits.request_timeout_ms = 60 * 1000;
     cfg->limits.max_json_bytes = 64 * 1024;
+    cfg->uploads.expire_after_s = DAY;
+    cfg->uploads.max_pending = 16;
+    cfg->uploads.max_pending_bytes = 0; /* unset: 2 × limits.max_file_bytes (validate) */
     cfg->scan.on_unscannable = CF_UNSCANNABLE_REJECT;
     cfg->scan.max_seconds = 60;
     cfg->shares.default_expiry_s = 7 * DAY;
@@ -476,6 +486,11 @@ static void validate(struct ctx *c, struct cf_config *cfg)
         FAIL_RETURN(c, n != NULL ? n : seen_node(c, "shares.max_expiry"), "shares.default_expiry",
                     "must not exceed shares.max_expiry");
     }
+    if (cfg->uploads.max_pending_bytes == 0)
+        cfg->uploads.max_pending_bytes = 2 * cfg->limits.max_file_bytes;
+    else if (cfg->uploads.max_pending_bytes < cfg->limits.max_file_bytes)
+        FAIL_RETURN(c, seen_node(c, "uploads.max_pending_bytes"), "uploads.max_pending_bytes",
+                    "must be at least limits.max_file_bytes (else the largest file cannot be uploaded)");
     if (path_inside(cfg->master_key_file, cfg->data_dir))
         FAIL_RETURN(c, seen_node(c, "master_key_file"), "master_key_file",
                     "must be outside data_dir (a copy of the data must not carry its key)");

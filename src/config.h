@@ -32,6 +32,11 @@ struct cf_config {
         uint64_t max_json_bytes;         /* largest JSON request body */
     } limits;
     struct {
+        uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */
+        unsigned max_pending;            /* unfinished resumable uploads per user */
+        uint64_t max_pending_bytes;      /* sum of their Upload-Length per user */
+    } uploads;
+    struct {
         char *database_dir;              /* ClamAV signature directory */
         enum cf_on_unscannable on_unscannable;
         unsigned max_seconds;            /* one file's scan, archives included (libclamav MAX_SCANTIME) */

@@ -69,6 +69,15 @@ void cf_h_node_delete(struct cf_req *r);
 /* upload.c */
 void cf_h_file_upload(struct cf_req *r);
 
+/* tus.c: resumable uploads (tus 1.0.0) */
+void cf_h_tus_options(struct cf_req *r);
+void cf_h_tus_create(struct cf_req *r);
+void cf_h_tus_head(struct cf_req *r);
+void cf_h_tus_patch(struct cf_req *r);
+void cf_h_tus_delete(struct cf_req *r);
+/* cf_tus_expire_now(): deletes expired unfinished uploads (worker or main thread; never a loop). */
+void cf_tus_expire_now(void);
+
 /* download.c */
 void cf_h_file_content(struct cf_req *r);
 void cf_h_file_view(struct cf_req *r);

@@ -51,6 +51,13 @@ static const struct cf_route routes[] = {
     {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces},
     {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create},
     {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload},
+    /* resumable uploads (tus 1.0.0) */
+    {"OPTIONS", "/api/v1/uploads", CF_ROUTE_PUBLIC, cf_h_tus_options},
+    {"POST", "/api/v1/uploads", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_create},
+    {"OPTIONS", "/api/v1/uploads/{id}", CF_ROUTE_PUBLIC, cf_h_tus_options},
+    {"HEAD", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_head},
+    {"PATCH", "/api/v1/uploads/{id}", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_patch},
+    {"DELETE", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_delete},
     {"GET", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_get},
     {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch},
     {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete},

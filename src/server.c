@@ -27,10 +27,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "auth.h"
+#include "handlers.h"
 #include "http.h"
 #include "log.h"
 #include "route.h"
@@ -202,6 +204,12 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 
 static void loop_init(struct cf_loop *l);
 static pthread_barrier_t loops_ready;
+
+static void expire_uploads(void *arg)
+{
+    (void)arg;
+    cf_tus_expire_now();
+}
 
 static void *loop_main(void *arg)
 {
@@ -439,6 +447,7 @@ int cf_serve(struct cf_config *cfg)
     }
     if (orphans > 0)
         cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
+    cf_tus_expire_now(); /* resumable uploads that expired while the server was down */
 
     if ((cf_srv->ssl_ctx = cf_tls_ctx_new(cfg->tls_certificate, cfg->tls_key, &err)) == NULL) {
         cf_log_error("%s", err);
@@ -514,10 +523,18 @@ int cf_serve(struct cf_config *cfg)
     for (size_t i = 0; i < cfg->nlisten; i++)
         cf_log_info("listening on https://%s (%u loops)", cfg->listen[i], n);
 
+    /* Between signals, this thread keeps time for housekeeping: expired resumable uploads are
+     * deleted every quarter of their lifetime (at least every 5 minutes, at most every second). */
+    uint64_t sweep_s = cfg->uploads.expire_after_s / 4;
+    sweep_s = sweep_s < 1 ? 1 : sweep_s > 300 ? 300 : sweep_s;
     for (;;) {
-        int sig;
-        if (sigwait(&sigs, &sig) != 0)
+        struct timespec ts = {(time_t)sweep_s, 0};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig < 0) {
+            if (errno == EAGAIN)
+                cf_work_background(expire_uploads, NULL);
             continue;
+        }
         if (sig == SIGHUP) {
             reload();
             continue;

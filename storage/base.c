@@ -230,7 +230,7 @@ void cf_b64url_encode(const uint8_t *in, size_t n, char *out)
     out[o] = '\0';
 }
 
-static int b64url_val(char c)
+static int b64url_val(char c, bool url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -238,14 +238,34 @@ static int b64url_val(char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '-')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '_')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
 
+static enum cf_status b64_decode(const char *in, size_t n, bool url, uint8_t *out, size_t out_cap, size_t *out_len);
+
 enum cf_status cf_b64url_decode(const char *in, size_t n, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    return b64_decode(in, n, true, out, out_cap, out_len);
+}
+
+enum cf_status cf_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    /* Padding, when present, must be exactly what completes the last quantum. */
+    if (n > 0 && in[n - 1] == '=') {
+        if (n % 4 != 0)
+            return CF_EINVAL;
+        n -= n >= 2 && in[n - 2] == '=' ? 2 : 1;
+        if (n % 4 == 1 || n % 4 == 0)
+            return CF_EINVAL;
+    }
+    return b64_decode(in, n, false, out, out_cap, out_len);
+}
+
+static enum cf_status b64_decode(const char *in, size_t n, bool url, uint8_t *out, size_t out_cap, size_t *out_len)
 {
     if (n % 4 == 1)
         return CF_EINVAL;
@@ -256,7 +276,7 @@ enum cf_status cf_b64url_decode(const char *in, size_t n, uint8_t *out, size_t o
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64url_val(in[i]);
+        int v = b64url_val(in[i], url);
         if (v < 0)
             return CF_EINVAL;
         acc = (acc << 6) | (uint32_t)v;

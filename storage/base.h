@@ -92,6 +92,9 @@ enum cf_status cf_hex_decode(const char *in, size_t n, uint8_t *out, size_t out_
 size_t cf_b64url_len(size_t n);
 void cf_b64url_encode(const uint8_t *in, size_t n, char *out /* cf_b64url_len(n) + 1 */);
 enum cf_status cf_b64url_decode(const char *in, size_t n, uint8_t *out, size_t out_cap, size_t *out_len) CF_WUR;
+/* cf_b64_decode: standard base64 (RFC 4648 §4, as tus headers use it), padded or not; the same
+ * strictness (no whitespace, canonical trailing bits, padding only where it belongs). */
+enum cf_status cf_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap, size_t *out_len) CF_WUR;
 
 /* Checked number parsing: the whole input must be consumed, no sign, no spaces, no overflow. */
 enum cf_status cf_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out) CF_WUR;

@@ -260,6 +260,23 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     return CF_OK;
 }
 
+enum cf_status cf_dek_wrap(const struct cf_tkeys *tk, const struct cf_id *content, const struct cf_key *dek,
+                           uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD])
+{
+    uint8_t aad[64];
+    size_t alen = dek_aad(&tk->tenant, content, aad);
+    return cf_aead_seal(&tk->dek, aad, alen, dek->k, sizeof dek->k, wrapped);
+}
+
+enum cf_status cf_dek_unwrap(const struct cf_tkeys *tk, const struct cf_id *content,
+                             const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek)
+{
+    uint8_t aad[64];
+    size_t alen = dek_aad(&tk->tenant, content, aad);
+    return cf_aead_open(&tk->dek, aad, alen, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD, dek->k) == CF_OK ? CF_OK
+                                                                                                   : CF_ECORRUPT;
+}
+
 /* ---- uploads -------------------------------------------------------------------------------- */
 
 struct cf_upload {
@@ -293,6 +310,17 @@ enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, s
     }
     *out = u;
     return CF_OK;
+}
+
+struct cf_upload *cf_upload_resume(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,
+                                   const struct cf_key *dek)
+{
+    struct cf_upload *u = cf_xcalloc(1, sizeof *u);
+    u->s = s;
+    u->tk = tk;
+    u->content = *content;
+    u->dek = *dek;
+    return u;
 }
 
 enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const void *pt, size_t n, bool last)
@@ -366,7 +394,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     const struct cf_tkeys *tk = u->tk;
     struct cf_node parent = {0}, node = {0};
     struct cf_id existing;
-    uint8_t ckey[64], vkey[36], pkey[32], aad[64];
+    uint8_t ckey[64], vkey[36], pkey[32];
     uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
     char *name = cf_xstrndup(c->name, c->name_len);
     bool is_new = true;
@@ -376,8 +404,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         free(name);
         return CF_EINVAL;
     }
-    size_t alen = dek_aad(&tk->tenant, &u->content, aad);
-    if ((st = cf_aead_seal(&tk->dek, aad, alen, u->dek.k, sizeof u->dek.k, wrapped)) != CF_OK) {
+    if ((st = cf_dek_wrap(tk, &u->content, &u->dek, wrapped)) != CF_OK) {
         free(name);
         return st;
     }
@@ -474,6 +501,8 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         cf_owned_put(b, s, &tk->tenant, &node.owner, &node.id, true);
     }
     rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
+    if (c->tus != NULL) /* a resumable upload (upload id = content id): its state says "completed" */
+        cf_tus_batch_complete(b, s, tk, c->tus, &node.id);
     st = cf_db_write(s, b, true);
     rocksdb_writebatch_destroy(b);
     cf_rec_w_free(&w);
@@ -603,8 +632,8 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
             st = CF_ECORRUPT;
             break;
         }
-        /* Every kind known so far (simple uploads, purges) is dead once the process that wrote it is
-         * gone; resumable uploads will add a kind that lives on. */
+        /* Simple uploads and purges are dead once the process that wrote them is gone; resumable
+         * uploads live on until they expire (cf_tus_expire). */
         if (v[0] != CF_PENDING_UPLOAD && v[0] != CF_PENDING_PURGE)
             continue;
         struct cf_id t, c;

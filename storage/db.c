@@ -28,6 +28,7 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_SHARES] = "shares",     [CF_CF_SHARE_TOKENS] = "share_tokens", [CF_CF_NODE_SHARES] = "node_shares",
     [CF_CF_USER_SHARES] = "user_shares", [CF_CF_SHARE_ACCESS] = "share_access",
     [CF_CF_AUDIT] = "audit",       [CF_CF_AUDIT_INDEX] = "audit_index", [CF_CF_AUDIT_META] = "audit_meta",
+    [CF_CF_UPLOADS] = "uploads",
 };
 
 #define STORE_FORMAT "coffer-store-v1"

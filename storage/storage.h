@@ -471,6 +471,7 @@ enum cf_status cf_store_open_readonly(const char *dir, const struct cf_key *mast
  * namespace in one synchronous batch. Until the commit nothing of it is visible; if the process
  * dies first, cf_store_collect_orphans deletes its chunks. */
 struct cf_upload;
+struct cf_tus;
 
 enum cf_conflict { CF_CONFLICT_FAIL = 0, CF_CONFLICT_RENAME = 1, CF_CONFLICT_REPLACE = 2 };
 
@@ -501,6 +502,9 @@ struct cf_commit {
      * an existing file; false makes the commit fail with CF_EDENIED. NULL allows. */
     bool (*may_replace)(void *ctx, const struct cf_node *existing);
     void *ctx;
+    /* A resumable upload being completed (cf_tus_writer): its state becomes "completed" (naming the
+     * node) in the committing batch. NULL for other uploads. */
+    const struct cf_tus *tus;
 };
 
 /* cf_upload_commit(u, c, out): makes the upload visible as a new file or a new version, in one
@@ -512,6 +516,65 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
 void cf_upload_abort(struct cf_upload *u);
 /* cf_upload_free(u): releases u and wipes its data key. NULL is ignored. */
 void cf_upload_free(struct cf_upload *u);
+
+/* ---- resumable uploads (tus) ------------------------------------------------------------------ */
+
+/* A resumable upload is a content being written across many requests (and restarts). Its state
+ * lives in the column family "uploads" (sealed with the tenant's record key); its bytes are sealed
+ * into ordinary pending chunks under a data key wrapped in that state, so nothing of it is ever on
+ * disk in plaintext. The upload id is its content id. The bytes of an unfinished last chunk are
+ * kept as a sealed "tail" until the chunk fills up. Once committed, the state stays, "completed"
+ * and naming the node (a client that lost the final answer learns it from HEAD), until it expires.
+ * Callers serialise operations on one upload (the HTTP layer holds it busy for the whole request). */
+struct cf_tus {
+    struct cf_id id;          /* set by cf_tus_create */
+    struct cf_id tenant, owner, parent;
+    char *name;               /* validated file name */
+    enum cf_conflict on_conflict;
+    uint64_t length;          /* Upload-Length */
+    uint64_t offset;          /* bytes stored so far */
+    uint64_t created_at, expires_at; /* ms */
+    char *metadata;           /* Upload-Metadata as received, echoed on HEAD (may be NULL) */
+    bool completed;           /* committed as node (offset == length) */
+    struct cf_id node;
+    /* private */
+    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD]; /* the data key, wrapped with the tenant key */
+};
+
+/* cf_tus_create(s, t, ttl_ms): stores a new upload (sets t->id, t->created_at, t->expires_at = now +
+ * ttl; offset 0). Synced. */
+enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_ms) CF_WUR;
+/* cf_tus_get(s, tenant, id, out): loads an upload; CF_ENOTFOUND if none (expired ones are returned:
+ * compare expires_at). */
+enum cf_status cf_tus_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                          struct cf_tus *out) CF_WUR;
+void cf_tus_clear(struct cf_tus *t);
+/* cf_tus_usage(s, tenant, owner, now, count, bytes): the owner's unexpired unfinished uploads and
+ * the sum of their lengths. */
+enum cf_status cf_tus_usage(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner, uint64_t now,
+                            size_t *count, uint64_t *bytes) CF_WUR;
+/* cf_tus_append(s, t, data, n, ttl_ms): stores n bytes at t->offset (t->offset + n ≤ t->length),
+ * sealing every chunk that fills up and keeping the rest as the sealed tail; then advances t->offset
+ * and t->expires_at (now + ttl) in one synced batch. When the bytes complete the upload, only the
+ * chunks are written and the state is left as it was: the commit (or a retry of the same request
+ * after a failed scan) decides. A failure leaves the previous offset valid. */
+enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t *data, size_t n,
+                             uint64_t ttl_ms) CF_WUR;
+/* cf_tus_writer(s, t, out): the upload as a cf_upload, once all t->length bytes are written, for
+ * the upload-safety step and cf_upload_commit (with c->tus = t). */
+enum cf_status cf_tus_writer(struct cf_store *s, const struct cf_tus *t, struct cf_upload **out) CF_WUR;
+/* cf_tus_delete(s, tenant, id): destroys an unfinished upload (state with its data key first, then
+ * chunks and tail), or forgets a completed one (its file stays). */
+enum cf_status cf_tus_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_tus_expire(s, now, claim, purged): cf_tus_delete for every upload whose expiry has passed,
+ * each only while claim->take (the caller's per-upload exclusion) holds it. claim may be NULL. */
+struct cf_tus_claim {
+    bool (*take)(void *ctx, const struct cf_id *tenant, const struct cf_id *id);
+    void (*release)(void *ctx, const struct cf_id *tenant, const struct cf_id *id);
+    void *ctx;
+};
+enum cf_status cf_tus_expire(struct cf_store *s, uint64_t now, const struct cf_tus_claim *claim,
+                             uint64_t *purged) CF_WUR;
 
 /* ---- content: reading ------------------------------------------------------------------------ */
 

@@ -79,6 +79,7 @@ enum cf_cf {
     CF_CF_AUDIT,
     CF_CF_AUDIT_INDEX,
     CF_CF_AUDIT_META,
+    CF_CF_UPLOADS,
     CF_CF_COUNT
 };
 
@@ -127,7 +128,7 @@ struct cf_store {
 extern const char *const cf_cf_names[CF_CF_COUNT];
 
 /* Pending kinds (the first byte of a pending value). */
-enum { CF_PENDING_UPLOAD = 'U', CF_PENDING_PURGE = 'P' };
+enum { CF_PENDING_UPLOAD = 'U', CF_PENDING_PURGE = 'P', CF_PENDING_TUS = 'T' };
 
 /* Tenant subkeys for tenant, loading and unwrapping them on first use. The pointer stays valid
  * until cf_store_close. CF_ENOTFOUND if the tenant has no key. */
@@ -164,6 +165,19 @@ enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key,
 /* cf_get_sealed(s, cf, k, key, klen, out, outlen): get + unseal. */
 enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_key *k, const void *key,
                              size_t klen, uint8_t **out, size_t *outlen) CF_WUR;
+
+/* Data keys (content.c): wrapped with the tenant's dek subkey, AAD "coffer/v1/wrap/dek" ‖ T ‖ content. */
+enum cf_status cf_dek_wrap(const struct cf_tkeys *tk, const struct cf_id *content, const struct cf_key *dek,
+                           uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD]) CF_WUR;
+enum cf_status cf_dek_unwrap(const struct cf_tkeys *tk, const struct cf_id *content,
+                             const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek) CF_WUR;
+/* cf_upload_resume(s, tk, content, dek): a writer for content whose pending mark already exists (a
+ * resumable upload). */
+struct cf_upload *cf_upload_resume(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,
+                                   const struct cf_key *dek);
+/* tus.c: adds to b what makes upload t "completed" as node (content.c's commit batch). */
+void cf_tus_batch_complete(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                           const struct cf_tus *t, const struct cf_id *node);
 
 /* Key builders. */
 static inline void cf_key2(uint8_t out[32], const struct cf_id *a, const struct cf_id *b)

@@ -61,6 +61,9 @@ static void defaults_and_values(void)
     CHECK_INT(c.scan.processes, 0, "default scan.processes 0 (one per core)");
     CHECK(!c.scan.development, "scan.development off by default");
     CHECK_STR(c.scan.database_dir, "/var/lib/clamav", "default scan.database_dir");
+    CHECK_INT(c.uploads.expire_after_s, 86400, "default uploads.expire_after 24h");
+    CHECK_INT(c.uploads.max_pending, 16, "default uploads.max_pending 16");
+    CHECK_INT(c.uploads.max_pending_bytes, 20ull << 30, "default uploads.max_pending_bytes 2 x max_file_bytes");
     char want[300];
     snprintf(want, sizeof want, "%s/data", dir);
     CHECK_STR(c.data_dir, want, "relative data_dir resolved against the config's directory");
@@ -71,6 +74,7 @@ static void defaults_and_values(void)
                                    "tls: {certificate: /etc/c.pem, key: /etc/k.pem}\n"
                                    "data_dir: /srv/data\nmaster_key_file: /etc/mk\nthreads: 3\n"
                                    "limits: {max_file_bytes: 2GiB, max_request_body_bytes: 512KiB, request_timeout: 2m}\n"
+                                   "uploads: {expire_after: 2h, max_pending: 3, max_pending_bytes: 5GiB}\n"
                                    "scan: {database_dir: /db, on_unscannable: allow, max_seconds: 5, scratch_dir: shm,"
                                    " processes: 3, development: true}\n"
                                    "shares: {default_expiry: 1d, max_expiry: 30d, code_length: 16}\n"
@@ -85,6 +89,9 @@ static void defaults_and_values(void)
     CHECK_INT(c.limits.max_file_bytes, 2ull << 30, "2GiB");
     CHECK_INT(c.limits.max_request_body_bytes, 512 * 1024, "512KiB");
     CHECK_INT(c.limits.request_timeout_ms, 120000, "2m in ms");
+    CHECK_INT(c.uploads.expire_after_s, 7200, "uploads.expire_after");
+    CHECK_INT(c.uploads.max_pending, 3, "uploads.max_pending");
+    CHECK_INT(c.uploads.max_pending_bytes, 5ull << 30, "uploads.max_pending_bytes");
     CHECK_INT(c.scan.on_unscannable, CF_UNSCANNABLE_ALLOW, "on_unscannable allow");
     CHECK_INT(c.scan.max_seconds, 5, "scan.max_seconds");
     CHECK_INT(c.scan.processes, 3, "scan.processes");
@@ -106,6 +113,11 @@ static void errors(void)
     expect_error(BASE "limits:\n  nope: 1\n", ":5: limits.nope: unknown key");
     expect_error(BASE "limits: {max_file_bytes: 10XB}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
     expect_error(BASE "limits: {max_file_bytes: -1}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
+    expect_error(BASE "uploads: {max_pending: 0}\n", ":4: uploads.max_pending: must be between 1 and 10000");
+    expect_error(BASE "uploads: {expire_after: 0s}\n", ":4: uploads.expire_after: duration out of range");
+    expect_error(BASE "uploads: {max_pending_bytes: 1GiB}\n",
+                 ":4: uploads.max_pending_bytes: must be at least limits.max_file_bytes (else the largest file cannot be uploaded)");
+    expect_error(BASE "uploads: {forever: true}\n", ":4: uploads.forever: unknown key");
     expect_error(BASE "shares: {max_expiry: 7 days}\n", ":4: shares.max_expiry: expected a duration like 7d");
     expect_error(BASE "shares: {max_expiry: 7}\n", ":4: shares.max_expiry: expected a duration like 7d");
     expect_error(BASE "shares: {code_length: 3}\n", ":4: shares.code_length: must be between 4 and 16");

@@ -403,6 +403,37 @@ static void test_hex(void)
     CHECK_INT(cf_hex_decode("aabb", 4, out, 2, &n), CF_OK, "exactly fitting output accepted");
 }
 
+/* Standard base64 (tus headers): padded or not, padding only where it belongs. */
+static void test_b64(void)
+{
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const padded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    static const char *const bare[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    uint8_t out[64];
+    size_t n;
+    int bad = 0;
+    for (int i = 0; i < 7; i++) {
+        size_t pl = strlen(plain[i]);
+        if (cf_b64_decode(padded[i], strlen(padded[i]), out, sizeof out, &n) != CF_OK || n != pl ||
+            memcmp(out, plain[i], pl) != 0)
+            bad++;
+        if (cf_b64_decode(bare[i], strlen(bare[i]), out, sizeof out, &n) != CF_OK || n != pl ||
+            memcmp(out, plain[i], pl) != 0)
+            bad++;
+    }
+    CHECK_INT(bad, 0, "RFC 4648 section 10 vectors decode, padded and unpadded");
+    CHECK_INT(cf_b64_decode("+/8=", 4, out, sizeof out, &n), CF_OK, "the standard alphabet + /");
+    CHECK(n == 2 && out[0] == 0xfb && out[1] == 0xff, "+/8= gives fb ff");
+    CHECK_INT(cf_b64_decode("-_8=", 4, out, sizeof out, &n), CF_EINVAL, "the URL alphabet is rejected");
+    CHECK_INT(cf_b64_decode("Zg=", 3, out, sizeof out, &n), CF_EINVAL, "incomplete padding rejected");
+    CHECK_INT(cf_b64_decode("Zm8==", 5, out, sizeof out, &n), CF_EINVAL, "padding past the quantum rejected");
+    CHECK_INT(cf_b64_decode("Zm9v====", 8, out, sizeof out, &n), CF_EINVAL, "a padding-only quantum rejected");
+    CHECK_INT(cf_b64_decode("=", 1, out, sizeof out, &n), CF_EINVAL, "lone padding rejected");
+    CHECK_INT(cf_b64_decode("Zh==", 4, out, sizeof out, &n), CF_EINVAL, "non-canonical trailing bits rejected");
+    CHECK_INT(cf_b64_decode("Zm 9v", 5, out, sizeof out, &n), CF_EINVAL, "whitespace rejected");
+    CHECK_INT(cf_b64_decode("Zm9vYmFy", 8, out, 5, &n), CF_EINVAL, "output too small rejected");
+}
+
 static void test_b64url(void)
 {
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
@@ -576,6 +607,7 @@ int main(void)
     test_hashes();
     test_hex();
     test_b64url();
+    test_b64();
     test_parse_u64();
     test_ids();
     test_time_and_misc();

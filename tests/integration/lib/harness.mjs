@@ -91,6 +91,7 @@ export class Server {
   /**
    * opts.config: extra configuration merged over the defaults (deep for maps).
    * opts.dir: reuse a directory (restart over existing data).
+   * opts.env: extra environment for the server process.
    */
   constructor(opts = {}) {
     this.opts = opts;
@@ -131,7 +132,7 @@ export class Server {
       const r = cli(['init', '-c', this.configPath], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
       if (r.status !== 0) throw new Error(`coffer init failed (${r.status}): ${r.stderr}`);
     }
-    this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.opts.env || {}) } });
     this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     const deadline = Date.now() + 30000;
