@@ -506,7 +506,7 @@ static bool append(struct tus_job *j)
         }
         if (st == CF_ENOTFOUND || st == CF_EDENIED) {
             j->st = st;
-            discard(j, st == CF_ENOTFOUND ? "parent_gone" : "forbidden");
+            discard(j, cf_status_name(st));
             j->message = st == CF_EDENIED ? "you may no longer upload into this folder; the upload was discarded"
                                           : NULL;
             return true;
