@@ -26,6 +26,7 @@
 
 struct pending {
     struct cf_event *e;
+    char *text;            /* e as JSON, made by the submitting thread (the writer is the bottleneck) */
     struct pending *next;
     void (*cb)(void *arg, enum cf_status st, uint64_t seq); /* called once durable (or failed) */
     void *cb_arg;
@@ -40,6 +41,7 @@ static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER; /* the writer: somet
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER; /* waiters: a batch finished */
 static struct pending *head, *tail;
 static bool stopping, running;
+static bool writer_idle; /* the writer waits on work_cond: only then is a wake-up needed */
 static pthread_t writer;
 static struct cf_store *store;
 static uint64_t retention_ms;
@@ -203,7 +205,8 @@ static void write_batch(struct pending **items, size_t n)
     char **texts = cf_xcalloc(n, sizeof *texts);
     for (size_t i = 0; i < n; i++) {
         struct cf_event *e = items[i]->e;
-        texts[i] = event_json(e);
+        texts[i] = items[i]->text;
+        items[i]->text = NULL;
         recs[i].tenant = e->tenant;
         recs[i].json = texts[i];
         recs[i].len = strlen(texts[i]);
@@ -280,7 +283,9 @@ static void *writer_main(void *arg)
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec = next_retention;
+            writer_idle = true;
             pthread_cond_timedwait(&work_cond, &lock, &ts);
+            writer_idle = false;
         }
         size_t n = 0;
         while (head != NULL && n < WRITE_BATCH) {
@@ -333,6 +338,7 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
 {
     struct pending *p = cf_xcalloc(1, sizeof *p);
     p->e = e;
+    p->text = event_json(e);
     p->wait = wait;
     p->cb = cb;
     p->cb_arg = cb_arg;
@@ -341,6 +347,7 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
         pthread_mutex_unlock(&lock);
         cf_log_error("provenance: an event arrived after the writer stopped (%s)", e->action);
         cf_event_free(e);
+        free(p->text);
         free(p);
         return NULL;
     }
@@ -349,7 +356,8 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
     else
         tail->next = p;
     tail = p;
-    pthread_cond_signal(&work_cond);
+    if (writer_idle)
+        pthread_cond_signal(&work_cond);
     pthread_mutex_unlock(&lock);
     return p;
 }

@@ -11,6 +11,7 @@
  * Lifetime: the stream is referenced by the request (dropped when h2o disposes the request) and by
  * the decrypt job in flight (dropped when it comes back); it is freed at zero, on the loop thread.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,9 +58,9 @@ struct decrypt_job {
     uint32_t index;       /* chunk */
     enum cf_status st;
     h2o_iovec_t out;      /* the bytes of buf to send; the loop publishes it in decrypt_done */
-    bool gate;            /* run the stream's gate before decrypting (first job only) */
-    bool gated;           /* the gate was started (the job came back to decrypt) */
-    enum cf_status gate_st;
+    bool gate;            /* run the stream's gate before sending (first job only) */
+    enum cf_status gate_st; /* the gate's answer (set by whoever calls gate_cont) */
+    atomic_int pending;   /* gated job: decryption and the gate's answer, each decrements; the last replies */
 };
 
 struct stream {
@@ -110,33 +111,27 @@ static void on_req_dispose(void *p)
     stream_unref(s);
 }
 
-/* The gate's continuation (any thread): decrypt now, or answer the gate's status. */
+/* The gated first job replies once both halves are done: the chunk is decrypted and the gate has
+ * answered (for provenance: the "began" event is durable). They run in parallel, so a download
+ * waits for one group commit, not for a commit and then a decryption. Nothing is sent before the
+ * reply reaches the loop. */
+static void gated_half_done(struct decrypt_job *j)
+{
+    if (atomic_fetch_sub(&j->pending, 1) == 1)
+        cf_work_reply(&j->job);
+}
+
+/* The gate's continuation (any thread). */
 static void gate_cont(void *arg, enum cf_status st)
 {
     struct decrypt_job *j = arg;
     j->gate_st = st;
-    if (st != CF_OK) {
-        j->st = st;
-        cf_work_reply(&j->job);
-    } else {
-        cf_work_submit(&j->job);
-    }
+    gated_half_done(j);
 }
 
-static bool decrypt_run(struct cf_job *job)
+static void decrypt_chunk(struct decrypt_job *j)
 {
-    struct decrypt_job *j = (struct decrypt_job *)(void *)job;
     size_t len;
-    if (j->gate && !j->gated) {
-        j->gated = true;
-        j->gate_st = CF_OK;
-        enum cf_status st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end, gate_cont, j);
-        if (st != CF_OK) {
-            j->gate_st = j->st = st;
-            return true;
-        }
-        return false; /* gate_cont submits the job again (to decrypt) or replies */
-    }
     j->st = cf_reader_chunk(j->s->rd, j->index, j->s->buf[j->buf], &len);
     if (j->st == CF_OK) {
         /* Trim to the requested range; first and end never change, so the worker may read them. */
@@ -147,7 +142,26 @@ static bool decrypt_run(struct cf_job *job)
             from = upto;
         j->out = h2o_iovec_init(j->s->buf[j->buf] + from, (size_t)(upto - from));
     }
-    return true;
+}
+
+static bool decrypt_run(struct cf_job *job)
+{
+    struct decrypt_job *j = (struct decrypt_job *)(void *)job;
+    if (!j->gate) {
+        decrypt_chunk(j);
+        return true;
+    }
+    j->gate_st = CF_OK;
+    atomic_store(&j->pending, 2);
+    enum cf_status st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end, gate_cont, j);
+    if (st != CF_OK) {
+        /* Refused at once (gate_cont will not run). */
+        j->gate_st = j->st = st;
+        return true;
+    }
+    decrypt_chunk(j);
+    gated_half_done(j);
+    return false; /* the last half replies */
 }
 
 static void decrypt_done(struct cf_job *job);
@@ -155,7 +169,6 @@ static void decrypt_done(struct cf_job *job);
 static void start_decrypt(struct stream *s, int buf)
 {
     s->job.gate = !s->started && s->opts.gate != NULL;
-    s->job.gated = false;
     s->job.s = s;
     s->job.buf = buf;
     s->job.index = s->next_chunk++;
@@ -237,6 +250,8 @@ static void decrypt_done(struct cf_job *job)
     s->job_busy = false;
     if (j->gate && j->gate_st == CF_OK)
         s->gate_passed = true;
+    if (j->gate && j->gate_st != CF_OK)
+        j->st = j->gate_st; /* refused: whatever was decrypted is not sent */
     if (j->st == CF_OK)
         s->ready[j->buf] = j->out;
     if (s->req == NULL || s->stopped) {

@@ -207,12 +207,18 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
         memcpy(h->mac, val, 32);
         free(val);
         seqs[i] = seq;
-        /* the head, rewritten per event; the batch keeps only the last put per key */
+    }
+    /* Each touched tenant's head, once per batch (a write batch does not merge puts to one key: a
+     * put per event would leave a memtable entry per event). */
+    for (size_t k = 0; k < nsaved && st == CF_OK; k++) {
+        struct cf_audit_head *h;
+        if ((st = head_get(s, &saved[k].tenant, &h)) != CF_OK)
+            break;
         uint8_t hk[17], hv[72];
-        meta_key(&r->tenant, 'h', hk);
+        meta_key(&h->tenant, 'h', hk);
         cf_put_be64(hv, h->seq);
         memcpy(hv + 8, h->mac, 32);
-        head_mac(&h->key, &r->tenant, h->seq, h->mac, hv + 40);
+        head_mac(&h->key, &h->tenant, h->seq, h->mac, hv + 40);
         rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT_META], (const char *)hk, sizeof hk, (const char *)hv, sizeof hv);
     }
     if (st == CF_OK)

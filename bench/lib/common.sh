@@ -4,6 +4,7 @@ set -euo pipefail
 
 BENCH_TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_TMP="${BENCH_TMP:-$(mktemp -d /tmp/coffer-bench.XXXXXX)}"
+mkdir -p "$BENCH_TMP"
 COFFER_BIN="$BENCH_TOP/build-release/src/coffer"
 
 bench_build() {

@@ -277,6 +277,147 @@ struct fx {
     struct cf_user alice;
 };
 
+/* ---- resumable uploads ------------------------------------------------------------------------ */
+
+static void test_tus(struct fx *f)
+{
+    struct cf_store *s = f->s;
+    const struct cf_id *T = &f->acme.id;
+    const size_t size = 3 * CF_CHUNK_SIZE + 777;
+    uint8_t *data = make_data(size, 4242);
+    struct cf_tus t;
+    memset(&t, 0, sizeof t);
+    t.tenant = *T;
+    t.owner = f->alice.id;
+    t.parent = f->acme.root;
+    t.name = cf_xstrdup("resumable.bin");
+    t.length = size;
+    t.metadata = cf_xstrdup("filename cmVzdW1hYmxlLmJpbg==");
+    CHECK_INT(cf_tus_create(s, &t, 3600 * 1000), CF_OK, "tus: create");
+    CHECK(t.offset == 0 && t.expires_at == t.created_at + 3600 * 1000, "tus: offset 0, expiry = creation + ttl");
+    size_t count;
+    uint64_t bytes;
+    CHECK(cf_tus_usage(s, T, &f->alice.id, cf_now_ms(), &count, &bytes) == CF_OK && count == 1 && bytes == size,
+          "tus: usage counts the unfinished upload");
+
+    /* Pieces that start and end inside chunks. */
+    static const size_t cuts[] = {0, 1000, CF_CHUNK_SIZE + 3, 2 * CF_CHUNK_SIZE + 1};
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++) {
+        CHECK_INT(cf_tus_append(s, &t, data + cuts[i], cuts[i + 1] - cuts[i], 3600 * 1000), CF_OK, "tus: append %zu..%zu",
+                  cuts[i], cuts[i + 1]);
+        struct cf_tus again;
+        CHECK(cf_tus_get(s, T, &t.id, &again) == CF_OK && again.offset == cuts[i + 1] && again.length == size &&
+                  strcmp(again.name, "resumable.bin") == 0 && !again.completed &&
+                  strcmp(again.metadata, t.metadata) == 0,
+              "tus: the stored state says offset %zu", cuts[i + 1]);
+        cf_tus_clear(&again);
+    }
+    CHECK_INT(cf_tus_append(s, &t, data, size, 1000), CF_EINVAL, "tus: a body past the length is refused");
+
+    /* The tail is sealed and bound to its offset: an altered or stale tail is refused. */
+    uint8_t tk[33];
+    memcpy(tk, T->b, 16);
+    tk[16] = 't';
+    memcpy(tk + 17, t.id.b, 16);
+    size_t vl;
+    char *tail = raw_get(s, CF_CF_UPLOADS, tk, sizeof tk, &vl);
+    CHECK(tail != NULL && vl == 1 + 1 + CF_SEAL_OVERHEAD, "tus: the tail holds the one byte past the last chunk");
+    if (tail != NULL) {
+        tail[vl - 1] ^= 1;
+        raw_put(s, CF_CF_UPLOADS, tk, sizeof tk, tail, vl);
+        struct cf_tus cur;
+        if (cf_tus_get(s, T, &t.id, &cur) == CF_OK) {
+            CHECK_INT(cf_tus_append(s, &cur, data + cuts[3], 10, 1000), CF_ECORRUPT, "tus: an altered tail is refused");
+            cf_tus_clear(&cur);
+        }
+        tail[vl - 1] ^= 1;
+        raw_put(s, CF_CF_UPLOADS, tk, sizeof tk, tail, vl);
+        rocksdb_free(tail);
+    }
+
+    /* The last piece writes the chunks but leaves the state (the commit decides). */
+    CHECK_INT(cf_tus_append(s, &t, data + cuts[3], size - cuts[3], 3600 * 1000), CF_OK, "tus: the completing piece");
+    struct cf_tus st8;
+    CHECK(cf_tus_get(s, T, &t.id, &st8) == CF_OK && st8.offset == cuts[3], "tus: completing leaves the stored offset");
+    cf_tus_clear(&st8);
+    CHECK_INT(count_chunks(s, T, &t.id), nchunks(size), "tus: every chunk written");
+    struct cf_upload *u;
+    CHECK_INT(cf_tus_writer(s, &t, &u), CF_OK, "tus: writer for the completed content");
+    struct cf_commit c;
+    memset(&c, 0, sizeof c);
+    c.parent = t.parent;
+    c.name = t.name;
+    c.name_len = strlen(t.name);
+    c.uploader = t.owner;
+    c.size = size;
+    cf_sha256(data, size, c.sha256);
+    c.mime = "application/x-test";
+    c.scan = &g_scan;
+    c.tus = &t;
+    struct cf_node node;
+    CHECK_INT(cf_upload_commit(u, &c, &node), CF_OK, "tus: commit");
+    cf_upload_free(u);
+    CHECK(read_matches(s, T, &node.id, 0, data, size), "tus: the committed file reads back byte for byte");
+    struct cf_tus done;
+    CHECK(cf_tus_get(s, T, &t.id, &done) == CF_OK && done.completed && cf_id_equal(&done.node, &node.id) &&
+              done.offset == size,
+          "tus: the state says completed, with the node");
+    cf_tus_clear(&done);
+    CHECK(cf_tus_usage(s, T, &f->alice.id, cf_now_ms(), &count, &bytes) == CF_OK && count == 0,
+          "tus: a completed upload no longer counts");
+    CHECK_INT(count_prefix(s, CF_CF_UPLOADS, tk, sizeof tk), 0, "tus: no tail after the commit");
+    uint8_t pk[32];
+    cf_key2(pk, T, &t.id);
+    CHECK_INT(count_prefix(s, CF_CF_PENDING, pk, sizeof pk), 0, "tus: no pending mark after the commit");
+    /* Forgetting a completed upload keeps its file; expiring it too. */
+    CHECK_INT(cf_tus_delete(s, T, &t.id), CF_OK, "tus: forget the completed upload");
+    CHECK(read_matches(s, T, &node.id, 0, data, size), "tus: the file stays");
+    struct cf_tus gone;
+    CHECK_INT(cf_tus_get(s, T, &t.id, &gone), CF_ENOTFOUND, "tus: forgotten");
+    cf_node_clear(&node);
+    cf_tus_clear(&t);
+
+    /* Expiry: an unfinished upload with chunks and a tail is deleted with all of them. */
+    memset(&t, 0, sizeof t);
+    t.tenant = *T;
+    t.owner = f->alice.id;
+    t.parent = f->acme.root;
+    t.name = cf_xstrdup("stale.bin");
+    t.length = size;
+    CHECK_INT(cf_tus_create(s, &t, 1), CF_OK, "tus: create (expires in 1 ms)");
+    CHECK_INT(cf_tus_append(s, &t, data, CF_CHUNK_SIZE + 5, 1), CF_OK, "tus: append to the stale upload");
+    uint64_t purged = 0;
+    CHECK_INT(cf_tus_expire(s, t.created_at, NULL, &purged), CF_OK, "tus: expire before the time");
+    CHECK_INT(purged, 0, "tus: nothing expired yet");
+    CHECK_INT(cf_tus_expire(s, cf_now_ms() + 10, NULL, &purged), CF_OK, "tus: expire after the time");
+    CHECK_INT(purged, 1, "tus: one upload expired");
+    CHECK_INT(cf_tus_get(s, T, &t.id, &gone), CF_ENOTFOUND, "tus: the expired upload is gone");
+    CHECK_INT(count_chunks(s, T, &t.id), 0, "tus: its chunks are gone");
+    memcpy(tk + 17, t.id.b, 16);
+    CHECK_INT(count_prefix(s, CF_CF_UPLOADS, tk, sizeof tk), 0, "tus: its tail is gone");
+    cf_key2(pk, T, &t.id);
+    CHECK_INT(count_prefix(s, CF_CF_PENDING, pk, sizeof pk), 0, "tus: its pending mark is gone");
+    /* Orphan collection leaves unfinished resumable uploads alone. */
+    cf_tus_clear(&t);
+    memset(&t, 0, sizeof t);
+    t.tenant = *T;
+    t.owner = f->alice.id;
+    t.parent = f->acme.root;
+    t.name = cf_xstrdup("kept.bin");
+    t.length = 10;
+    CHECK_INT(cf_tus_create(s, &t, 3600 * 1000), CF_OK, "tus: create another");
+    CHECK_INT(cf_tus_append(s, &t, data, 4, 3600 * 1000), CF_OK, "tus: append 4 bytes");
+    uint64_t orphans = 0;
+    CHECK_INT(cf_store_collect_orphans(s, &orphans), CF_OK, "tus: orphan collection runs");
+    struct cf_tus kept;
+    CHECK(cf_tus_get(s, T, &t.id, &kept) == CF_OK && kept.offset == 4, "tus: orphan collection kept the upload");
+    cf_tus_clear(&kept);
+    CHECK_INT(cf_tus_delete(s, T, &t.id), CF_OK, "tus: terminate");
+    CHECK_INT(cf_tus_get(s, T, &t.id, &gone), CF_ENOTFOUND, "tus: terminated");
+    cf_tus_clear(&t);
+    free(data);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static void test_lifecycle(struct fx *f)
@@ -1934,6 +2075,7 @@ int main(void)
         test_sessions(&f);
         test_folders(&f);
         test_uploads(&f);
+        test_tus(&f);
         test_conflicts(&f);
         test_moves(&f);
         test_trash_purge(&f);

@@ -176,8 +176,12 @@ export class Server {
 
   h2session() {
     if (!this.h2 || this.h2.closed || this.h2.destroyed) {
-      this.h2 = http2.connect(this.url, { rejectUnauthorized: false });
-      this.h2.on('error', () => {});
+      const session = http2.connect(this.url, { rejectUnauthorized: false });
+      session.on('error', () => {});
+      // The server closes idle connections (GOAWAY after http2 idle_timeout): never reuse one
+      // that is going away.
+      session.on('goaway', () => { if (this.h2 === session) this.h2 = null; });
+      this.h2 = session;
     }
     return this.h2;
   }
@@ -188,6 +192,17 @@ export class Server {
    * Resolves {status, headers, body: Buffer, json()}; rejects on a transport error (reset, abort).
    */
   request(method, urlPath, opts = {}) {
+    // REFUSED_STREAM means the server did not process the stream at all (RFC 9113 §8.7): a request
+    // that raced an idle-timeout GOAWAY is sent again, once, on a fresh connection.
+    return this.request1(method, urlPath, opts).catch((e) => {
+      const refused = e && (e.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || /REFUSED_STREAM/.test(String(e.message)));
+      if (opts.h1 || opts.noRetry || !refused) throw e;
+      if (this.h2) { this.h2.close(); this.h2 = null; }
+      return this.request1(method, urlPath, { ...opts, noRetry: true });
+    });
+  }
+
+  request1(method, urlPath, opts = {}) {
     let body = opts.body;
     const headers = { ...(opts.headers || {}) };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
