@@ -23,6 +23,7 @@
 #define WRITE_BATCH 1024
 #define RETENTION_PERIOD_S 3600
 #define BULK_SLOTS 4096 /* actors tracked at once for bulk-download alerts */
+#define BULK_PROBES 16  /* slots an actor may occupy (open addressing) */
 
 struct pending {
     struct cf_event *e;
@@ -419,10 +420,20 @@ void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type
     if (!enabled)
         return;
     uint64_t now = cf_now_ms();
+    /* The actor's slot is found by hashing into a short probe sequence (not by scanning the whole
+     * table on every download); when the sequence is full, its oldest window gives way. */
+    uint64_t hv = 1469598103934665603ull;
+    const uint8_t *parts[2] = {tenant->b, actor->b};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < CF_ID_LEN; i++)
+            hv = (hv ^ parts[k][i]) * 1099511628211ull;
+    for (const char *c = type == CF_ACTOR_USER ? "" : ip; *c != '\0'; c++)
+        hv = (hv ^ (uint8_t)*c) * 1099511628211ull;
+    hv ^= type;
     pthread_mutex_lock(&bulk_lock);
-    struct bulk_slot *slot = NULL, *oldest = &bulk[0];
-    for (size_t i = 0; i < BULK_SLOTS; i++) {
-        struct bulk_slot *b = &bulk[i];
+    struct bulk_slot *slot = NULL, *oldest = &bulk[hv % BULK_SLOTS];
+    for (size_t probe = 0; probe < BULK_PROBES; probe++) {
+        struct bulk_slot *b = &bulk[(hv + probe) % BULK_SLOTS];
         if (b->used && b->type == type && cf_id_equal(&b->tenant, tenant) && cf_id_equal(&b->actor, actor) &&
             (type == CF_ACTOR_USER || strcmp(b->ip, ip) == 0)) {
             slot = b;
