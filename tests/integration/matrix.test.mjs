@@ -13,7 +13,7 @@
 //   E  eve's private space in the other tenant: every default-tenant caller is a foreign caller.
 //
 // Rows: per subject every node route (metadata, listing, content GET/HEAD, view, ACL GET/PUT, rename,
-// move, delete, mkdir, upload, share links create/list/revoke) plus rows that put another tenant's
+// move, delete, mkdir, upload, resumable-upload creation, share links create/list/revoke) plus rows that put another tenant's
 // id in the body (move target, ACL principal); then /shared, /shares, /directory, /spaces and every
 // admin route (plus other-tenant ids in group members and offboard transfer_to).
 //
@@ -76,7 +76,8 @@ const failures = [];
 after(async () => { if (server) { await server.stop(); server.cleanup(); } });
 
 const tok = (a) => (a === 'anon' ? undefined : U[a].token);
-const send = (token, [method, path, body], h1 = false) => server.request(method, path, { token, body, h1 });
+const send = (token, [method, path, body, headers], h1 = false) => server.request(method, path, { token, body, h1, headers });
+const b64 = (x) => Buffer.from(x).toString('base64');
 const adm = (req) => send(U.admin.token, req);
 
 function okJson(r, status, what = '') {
@@ -443,6 +444,19 @@ const NODE_OPS = [
       await createdByCaller(c, j, 'file', `up-${c.a}.txt`);
     },
     verify: (c) => createdVerify(c, c.allowed, `up-${c.a}.txt`), cleanup: createdCleanup },
+  { key: 'tus-create', label: 'POST /uploads (tus, whole file in the creation) {parent: folder}', need: EDIT, okStatus: 201,
+    req: (c, { node }) => ['POST', '/api/v1/uploads', Buffer.from(`tus by ${c.a}\n`), {
+      'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream',
+      'upload-length': String(`tus by ${c.a}\n`.length), 'upload-metadata': `filename ${b64(`tus-${c.a}.txt`)},parent ${b64(node)}` }],
+    ok: async (c, r) => {
+      assert.equal(r.status, 201, r.text());
+      assert.equal(r.headers['upload-offset'], String(`tus by ${c.a}\n`.length));
+      assert.match(String(r.headers['coffer-node-id']), /^[0-9a-f]{32}$/);
+      const j = okJson(await send(c.token, ['GET', `/api/v1/nodes/${r.headers['coffer-node-id']}`], c.h1), 200, 'the uploaded node');
+      assert.equal(j.sha256, sha256(Buffer.from(`tus by ${c.a}\n`)));
+      await createdByCaller(c, j, 'file', `tus-${c.a}.txt`);
+    },
+    verify: (c) => createdVerify(c, c.allowed, `tus-${c.a}.txt`), cleanup: createdCleanup },
   { key: 'share-create', label: 'POST /shares {node: file}', need: MANAGE, okStatus: 201, node: (S) => S.file,
     req: (c, { node }) => ['POST', '/api/v1/shares', { node, permission: 'download' }],
     ok: (c, r) => {
