@@ -27,7 +27,6 @@
 
 struct pending {
     struct cf_event *e;
-    char *text;            /* e as JSON, made by the submitting thread (the writer is the bottleneck) */
     struct pending *next;
     void (*cb)(void *arg, enum cf_status st, uint64_t seq); /* called once durable (or failed) */
     void *cb_arg;
@@ -206,8 +205,7 @@ static void write_batch(struct pending **items, size_t n)
     char **texts = cf_xcalloc(n, sizeof *texts);
     for (size_t i = 0; i < n; i++) {
         struct cf_event *e = items[i]->e;
-        texts[i] = items[i]->text;
-        items[i]->text = NULL;
+        texts[i] = event_json(e);
         recs[i].tenant = e->tenant;
         recs[i].json = texts[i];
         recs[i].len = strlen(texts[i]);
@@ -339,7 +337,6 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
 {
     struct pending *p = cf_xcalloc(1, sizeof *p);
     p->e = e;
-    p->text = event_json(e);
     p->wait = wait;
     p->cb = cb;
     p->cb_arg = cb_arg;
@@ -348,7 +345,6 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
         pthread_mutex_unlock(&lock);
         cf_log_error("provenance: an event arrived after the writer stopped (%s)", e->action);
         cf_event_free(e);
-        free(p->text);
         free(p);
         return NULL;
     }

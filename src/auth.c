@@ -374,7 +374,7 @@ static enum cf_status login_mutate(struct cf_user *u, void *ctx)
             return CF_EUNAUTH; /* another login used this code (or a later one) first */
         u->totp_last_step = up->step;
     }
-    if (up->rehash != NULL && u->pwhash != NULL && strcmp(u->pwhash, up->verified) == 0) {
+    if (up->rehash != NULL && u->pwhash != NULL && cf_ct_streq(u->pwhash, up->verified)) {
         cf_free_secret(u->pwhash, strlen(u->pwhash));
         u->pwhash = cf_xstrdup(up->rehash);
     }

@@ -9,9 +9,31 @@
 #include "acl.h"
 #include "storage.h"
 
+struct cf_event;
+struct cf_req;
+
 /* cf_node_json(n, level): the API view of a node (SPEC §5): id, type, name, parent, size, sha256,
  * mime, version, created_at, modified_at, owner, my_level. */
 json_t *cf_node_json(const struct cf_node *n, enum cf_level level);
+
+/* ---- shared by the upload paths (upload.c: simple uploads; tus.c: resumable uploads) ---------- */
+
+/* Who commits an upload, kept by the job (the request may be gone by then). */
+struct cf_uploader {
+    struct cf_actor who;     /* groups owned by the job */
+    struct cf_id *groups;
+    enum cf_level level;     /* the uploader's level on the resulting node: manage for a new file */
+};
+/* cf_uploader_init(up, r): the request's user, with a copy of its groups. */
+void cf_uploader_init(struct cf_uploader *up, struct cf_req *r);
+void cf_uploader_clear(struct cf_uploader *up);
+/* cf_uploader_may_replace(ctx = struct cf_uploader *, existing): cf_commit.may_replace for both
+ * paths. Under the namespace lock: a new version needs edit on the existing file, and the uploader
+ * keeps its own level on it. */
+bool cf_uploader_may_replace(void *ctx, const struct cf_node *existing);
+/* cf_upload_event_committed(e, n): the node and the details of a file.upload event (size, sha256,
+ * mime, version). */
+void cf_upload_event_committed(struct cf_event *e, const struct cf_node *n);
 
 struct cf_req;
 

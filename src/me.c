@@ -220,7 +220,7 @@ static enum cf_status password_mutate(struct cf_user *u, void *ctx)
 {
     struct password_update *pu = ctx;
     /* Someone changed the password since it was checked: refuse rather than overwrite. */
-    if (u->pwhash == NULL || strcmp(u->pwhash, pu->verified) != 0)
+    if (u->pwhash == NULL || !cf_ct_streq(u->pwhash, pu->verified))
         return CF_EDENIED;
     cf_free_secret(u->pwhash, strlen(u->pwhash));
     u->pwhash = pu->next;

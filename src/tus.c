@@ -119,15 +119,11 @@ static void add_u64(struct cf_req *r, const char *name, uint64_t v)
 
 static void add_expires(struct cf_req *r, uint64_t ms)
 {
-    char b[64];
+    char b[H2O_TIMESTR_RFC1123_LEN + 1];
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    snprintf(b, sizeof b, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    h2o_time2str_rfc1123(b, &tm);
     cf_add_header_str(r, "upload-expires", b);
 }
 
@@ -321,9 +317,7 @@ struct tus_job {
     struct cf_upload *up;
     uint8_t sha256[CF_SHA256_LEN];
     struct cf_inspection insp;
-    struct cf_actor who;       /* the requester (groups copied: the request may be gone) */
-    struct cf_id *groups;
-    enum cf_level level;       /* the uploader's level on the resulting node */
+    struct cf_uploader as;     /* the requester */
     struct cf_node out;
     struct cf_event *ev;       /* actor, address and agent of the request: a template */
 };
@@ -331,11 +325,11 @@ struct tus_job {
 static void job_free(struct tus_job *j)
 {
     if (j->busy)
-        busy_release(&j->who.tenant, &j->id);
+        busy_release(&j->as.who.tenant, &j->id);
     cf_upload_free(j->up);
     cf_inspection_clear(&j->insp);
     cf_free_secret(j->body, j->n);
-    free(j->groups);
+    cf_uploader_clear(&j->as);
     cf_node_clear(&j->out);
     cf_tus_clear(&j->t);
     cf_event_free(j->ev);
@@ -353,7 +347,7 @@ static void fail(struct tus_job *j, int http, const char *code, const char *mess
 /* An event like the request's template (actor, address, agent). */
 static struct cf_event *event(struct tus_job *j, const char *action, const char *result)
 {
-    struct cf_event *e = cf_event_new(&j->who.tenant, action, result);
+    struct cf_event *e = cf_event_new(&j->as.who.tenant, action, result);
     e->actor_type = j->ev->actor_type;
     e->actor = j->ev->actor;
     e->actor_name = j->ev->actor_name != NULL ? cf_xstrdup(j->ev->actor_name) : NULL;
@@ -368,7 +362,7 @@ static void upload_event(struct tus_job *j, const char *action, const char *resu
     struct cf_event *e = event(j, action, result);
     struct cf_node folder;
     char idhex[CF_ID_HEX_LEN + 1];
-    if (cf_node_get(cf_srv->store, &j->who.tenant, &j->t.parent, &folder) == CF_OK) {
+    if (cf_node_get(cf_srv->store, &j->as.who.tenant, &j->t.parent, &folder) == CF_OK) {
         cf_event_node(e, &folder);
         cf_node_clear(&folder);
     }
@@ -398,19 +392,6 @@ static void discard(struct tus_job *j, const char *reason)
         upload_event(j, "upload.rejected", reason, reason);
 }
 
-/* Under the namespace lock: the uploader needs edit on the file it would add a version to. */
-static bool may_replace(void *ctx, const struct cf_node *existing)
-{
-    struct tus_job *j = ctx;
-    struct cf_node n;
-    enum cf_level level;
-    if (cf_acl_level(&j->who, &existing->id, &n, &level) != CF_OK)
-        return false;
-    cf_node_clear(&n);
-    j->level = level;
-    return level >= CF_LEVEL_EDIT;
-}
-
 static void inspected(struct cf_inspection *in)
 {
     struct tus_job *j = in->ctx;
@@ -436,12 +417,12 @@ static void finish(struct tus_job *j)
         .name = j->t.name,
         .name_len = strlen(j->t.name),
         .on_conflict = j->t.on_conflict,
-        .uploader = j->who.id,
+        .uploader = j->as.who.id,
         .size = j->t.length,
         .mime = j->insp.mime,
         .scan = &j->insp.scan,
-        .may_replace = may_replace,
-        .ctx = j,
+        .may_replace = cf_uploader_may_replace,
+        .ctx = &j->as,
         .tus = &j->t,
     };
     memcpy(c.sha256, j->sha256, CF_SHA256_LEN);
@@ -457,14 +438,9 @@ static void finish(struct tus_job *j)
         return;
     j->committed = true;
     struct cf_event *e = event(j, "file.upload", "ok");
-    char sha[2 * CF_SHA256_LEN + 1], idhex[CF_ID_HEX_LEN + 1];
-    cf_hex_encode(j->out.sha256, CF_SHA256_LEN, sha);
+    char idhex[CF_ID_HEX_LEN + 1];
     cf_id_hex(&j->t.id, idhex);
-    cf_event_node(e, &j->out);
-    cf_event_detail(e, "size", json_integer((json_int_t)j->out.size));
-    cf_event_detail(e, "sha256", json_string(sha));
-    cf_event_detail(e, "mime", json_string(j->out.mime));
-    cf_event_detail(e, "version", json_integer(j->out.version));
+    cf_upload_event_committed(e, &j->out);
     cf_event_detail(e, "via", json_string("tus"));
     cf_event_detail(e, "upload", json_string(idhex));
     j->st = cf_audit_submit_wait(e, NULL);
@@ -498,7 +474,7 @@ static bool append(struct tus_job *j)
         /* Permissions may have changed since the creation: the uploader needs edit on the folder now. */
         struct cf_node pn;
         enum cf_level level;
-        enum cf_status st = cf_acl_level(&j->who, &j->t.parent, &pn, &level);
+        enum cf_status st = cf_acl_level(&j->as.who, &j->t.parent, &pn, &level);
         if (st == CF_OK) {
             bool folder = pn.type == CF_NODE_FOLDER;
             cf_node_clear(&pn);
@@ -540,7 +516,7 @@ static bool append(struct tus_job *j)
         return true;
     j->insp.up = j->up;
     j->insp.size = j->t.length;
-    j->insp.tenant = j->who.tenant;
+    j->insp.tenant = j->as.who.tenant;
     j->insp.done = inspected;
     j->insp.ctx = j;
     cf_inspect(&j->insp);
@@ -550,8 +526,8 @@ static bool append(struct tus_job *j)
 /* Loads the upload named by the request: 404 unless it exists and is the requester's. */
 static bool load(struct tus_job *j)
 {
-    j->st = cf_tus_get(cf_srv->store, &j->who.tenant, &j->id, &j->t);
-    if (j->st == CF_OK && !cf_id_equal(&j->t.owner, &j->who.id)) {
+    j->st = cf_tus_get(cf_srv->store, &j->as.who.tenant, &j->id, &j->t);
+    if (j->st == CF_OK && !cf_id_equal(&j->t.owner, &j->as.who.id)) {
         cf_tus_clear(&j->t);
         j->st = CF_ENOTFOUND;
     }
@@ -576,7 +552,7 @@ static bool tus_run(struct cf_job *job)
         size_t count;
         uint64_t bytes;
         const struct cf_config *cfg = cf_srv->cfg;
-        if ((j->st = cf_tus_usage(cf_srv->store, &j->who.tenant, &j->who.id, cf_now_ms(), &count, &bytes)) != CF_OK)
+        if ((j->st = cf_tus_usage(cf_srv->store, &j->as.who.tenant, &j->as.who.id, cf_now_ms(), &count, &bytes)) != CF_OK)
             return true;
         if (count >= cfg->uploads.max_pending) {
             fail(j, 429, "too_many_uploads",
@@ -588,8 +564,8 @@ static bool tus_run(struct cf_job *job)
                  "your unfinished uploads would exceed the size allowed: finish or terminate some");
             return true;
         }
-        j->t.owner = j->who.id;
-        j->t.tenant = j->who.tenant;
+        j->t.owner = j->as.who.id;
+        j->t.tenant = j->as.who.tenant;
         if ((j->st = cf_tus_create(cf_srv->store, &j->t, cfg->uploads.expire_after_s * 1000)) != CF_OK)
             return true;
         j->created = true;
@@ -677,13 +653,9 @@ static struct tus_job *job_new(struct cf_req *r, enum tus_kind kind)
     j->job.run = tus_run;
     j->job.done = tus_done;
     j->job.reply_to = &r->loop->work_done;
-    j->who = cf_actor_of(r);
-    j->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *j->groups);
-    memcpy(j->groups, r->who.groups, r->who.ngroups * sizeof *j->groups);
-    j->who.groups = j->groups;
-    j->t.tenant = j->who.tenant;
-    j->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
-    j->ev = cf_event_new(&j->who.tenant, "upload.start", "ok");
+    cf_uploader_init(&j->as, r);
+    j->t.tenant = j->as.who.tenant;
+    j->ev = cf_event_new(&j->as.who.tenant, "upload.start", "ok");
     cf_event_from_req(j->ev, r);
     h2o_iovec_t body = r->req->entity;
     if (body.base != NULL && body.len > 0) {

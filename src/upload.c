@@ -41,28 +41,51 @@ struct upload {
     enum cf_status st;
     struct cf_inspection insp;
     /* commit parameters */
-    struct cf_actor who;       /* the uploader (groups copied: the request may be gone) */
-    struct cf_id *groups;
+    struct cf_uploader as;     /* the uploader */
     struct cf_id parent;
     char *name;
     size_t name_len;
     enum cf_conflict on_conflict;
-    enum cf_level level;       /* the uploader's level on the resulting node */
     struct cf_node out;
     struct cf_event *ev;       /* file.upload, completed by the committing step */
 };
 
-/* Under the namespace lock: the uploader needs edit on the file it would add a version to. */
-static bool may_replace(void *ctx, const struct cf_node *existing)
+void cf_uploader_init(struct cf_uploader *up, struct cf_req *r)
 {
-    struct upload *u = ctx;
+    up->who = cf_actor_of(r);
+    up->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *up->groups);
+    memcpy(up->groups, r->who.groups, r->who.ngroups * sizeof *up->groups);
+    up->who.groups = up->groups;
+    up->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
+}
+
+void cf_uploader_clear(struct cf_uploader *up)
+{
+    free(up->groups);
+    up->groups = NULL;
+}
+
+bool cf_uploader_may_replace(void *ctx, const struct cf_node *existing)
+{
+    struct cf_uploader *up = ctx;
     struct cf_node n;
     enum cf_level level;
-    if (cf_acl_level(&u->who, &existing->id, &n, &level) != CF_OK)
+    if (cf_acl_level(&up->who, &existing->id, &n, &level) != CF_OK)
         return false;
     cf_node_clear(&n);
-    u->level = level; /* a new version of someone else's file: the uploader keeps its own level */
+    up->level = level; /* a new version of someone else's file: the uploader keeps its own level */
     return level >= CF_LEVEL_EDIT;
+}
+
+void cf_upload_event_committed(struct cf_event *e, const struct cf_node *n)
+{
+    char sha[2 * CF_SHA256_LEN + 1];
+    cf_hex_encode(n->sha256, CF_SHA256_LEN, sha);
+    cf_event_node(e, n);
+    cf_event_detail(e, "size", json_integer((json_int_t)n->size));
+    cf_event_detail(e, "sha256", json_string(sha));
+    cf_event_detail(e, "mime", json_string(n->mime));
+    cf_event_detail(e, "version", json_integer(n->version));
 }
 
 /* On a scan thread: the verdict is in; back to a worker to commit or reject. */
@@ -85,7 +108,7 @@ static void record_rejection(struct upload *u)
     u->ev->action = "upload.rejected";
     u->ev->result = cf_status_name(u->insp.st);
     u->ev->at = cf_now_ms();
-    if (cf_node_get(cf_srv->store, &u->who.tenant, &u->parent, &folder) == CF_OK) {
+    if (cf_node_get(cf_srv->store, &u->as.who.tenant, &u->parent, &folder) == CF_OK) {
         cf_event_node(u->ev, &folder);
         cf_node_clear(&folder);
     }
@@ -109,7 +132,7 @@ static bool upload_run(struct cf_job *job)
     }
     if (u->inspected)
         goto commit;
-    if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->who.tenant, &u->up)) != CF_OK)
+    if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->as.who.tenant, &u->up)) != CF_OK)
         return true;
     cf_hash_update(u->sha, u->slice, u->slice_len);
     if ((u->st = cf_upload_put_chunk(u->up, u->index, u->slice, u->slice_len, u->last)) != CF_OK || !u->last)
@@ -117,7 +140,7 @@ static bool upload_run(struct cf_job *job)
     cf_wipe(u->slice, CF_CHUNK_SIZE);
     u->insp.up = u->up;
     u->insp.size = u->size;
-    u->insp.tenant = u->who.tenant;
+    u->insp.tenant = u->as.who.tenant;
     u->insp.done = inspected;
     u->insp.ctx = u;
     cf_inspect(&u->insp);
@@ -134,23 +157,17 @@ commit:
         .name = u->name,
         .name_len = u->name_len,
         .on_conflict = u->on_conflict,
-        .uploader = u->who.id,
+        .uploader = u->as.who.id,
         .size = u->size,
         .mime = u->insp.mime,
         .scan = &u->insp.scan,
-        .may_replace = may_replace,
-        .ctx = u,
+        .may_replace = cf_uploader_may_replace,
+        .ctx = &u->as,
     };
     cf_hash_final(u->sha, c.sha256);
     u->st = cf_upload_commit(u->up, &c, &u->out);
     if (u->st == CF_OK) {
-        char sha[2 * CF_SHA256_LEN + 1];
-        cf_hex_encode(u->out.sha256, CF_SHA256_LEN, sha);
-        cf_event_node(u->ev, &u->out);
-        cf_event_detail(u->ev, "size", json_integer((json_int_t)u->out.size));
-        cf_event_detail(u->ev, "sha256", json_string(sha));
-        cf_event_detail(u->ev, "mime", json_string(u->out.mime));
-        cf_event_detail(u->ev, "version", json_integer(u->out.version));
+        cf_upload_event_committed(u->ev, &u->out);
         u->st = cf_audit_submit_wait(u->ev, NULL);
         u->ev = NULL;
     }
@@ -164,7 +181,7 @@ static void upload_free(struct upload *u)
     cf_free_secret(u->slice, CF_CHUNK_SIZE);
     cf_inspection_clear(&u->insp);
     free(u->name);
-    free(u->groups);
+    cf_uploader_clear(&u->as);
     cf_node_clear(&u->out);
     cf_event_free(u->ev);
     free(u);
@@ -226,7 +243,7 @@ static void upload_done(struct cf_job *job)
         return;
     }
     cf_req_unwatch(r);
-    cf_respond_json(r, 201, cf_node_json(&u->out, u->level));
+    cf_respond_json(r, 201, cf_node_json(&u->out, u->as.level));
     upload_free(u);
 }
 
@@ -295,17 +312,13 @@ void cf_h_file_upload(struct cf_req *r)
     u->sha = cf_hash_new(CF_HASH_SHA256);
     u->slice = cf_xmalloc(CF_CHUNK_SIZE);
     u->size = size;
-    u->who = cf_actor_of(r);
-    u->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *u->groups);
-    memcpy(u->groups, r->who.groups, r->who.ngroups * sizeof *u->groups);
-    u->who.groups = u->groups;
+    cf_uploader_init(&u->as, r);
     u->parent = parent;
     u->name = cf_xstrndup(nv.base, nv.len);
     u->name_len = nv.len;
     u->on_conflict = on_conflict;
-    u->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
     (void)level;
-    u->ev = cf_event_new(&u->who.tenant, "file.upload", "ok");
+    u->ev = cf_event_new(&u->as.who.tenant, "file.upload", "ok");
     cf_event_from_req(u->ev, r);
     cf_req_watch(r, &u->r);
     next_slice(u);

@@ -61,7 +61,7 @@ static bool parse_url(const char *u, struct url *out)
         memcpy(out->port, colon + 1, pl);
         out->port[pl] = '\0';
     } else {
-        strcpy(out->port, "443");
+        snprintf(out->port, sizeof out->port, "443");
     }
     const char *path = slash != NULL ? slash : "/";
     for (const char *p = path; *p != '\0'; p++)

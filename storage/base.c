@@ -126,6 +126,12 @@ bool cf_ct_equal(const void *a, const void *b, size_t n)
     return CRYPTO_memcmp(a, b, n) == 0;
 }
 
+bool cf_ct_streq(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
 void cf_random(void *buf, size_t n)
 {
     if (RAND_bytes(buf, (int)n) != 1) {

@@ -65,6 +65,9 @@ void cf_wipe(void *p, size_t n);
 void cf_free_secret(void *p, size_t n);
 /* cf_ct_equal(a, b, n): constant-time comparison of two n-byte buffers. */
 bool cf_ct_equal(const void *a, const void *b, size_t n);
+/* cf_ct_streq(a, b): two NUL-terminated secrets (e.g. encoded password hashes) are equal; constant
+ * time in their content (the lengths, not secret here, are compared first). */
+bool cf_ct_streq(const char *a, const char *b);
 
 /* cf_random(buf, n): fill buf from the CSPRNG. A CSPRNG failure is fatal (aborts), never a fallback. */
 void cf_random(void *buf, size_t n);

@@ -308,7 +308,8 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
     /* pos: the stream position just past buf's fill. */
     uint64_t pos = t->offset;
     size_t p = 0;
-    while (p < n || (completes && (fill > 0 || t->length == 0) && pos == end)) {
+    /* An empty upload still has its one empty, last chunk (content.c): one round with nothing to take. */
+    while (p < n || t->length == 0) {
         size_t take = CF_CHUNK_SIZE - fill < n - p ? CF_CHUNK_SIZE - fill : n - p;
         if (take > 0)
             memcpy(buf + fill, data + p, take);
@@ -407,32 +408,27 @@ void cf_tus_batch_complete(rocksdb_writebatch_t *b, struct cf_store *s, const st
 enum cf_status cf_tus_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
 {
     struct cf_tus t;
-    uint8_t key[33];
     bool completed = false;
     enum cf_status st = cf_tus_get(s, tenant, id, &t);
-    if (st == CF_OK) {
-        /* The state holds the only copy of an unfinished upload's data key: deleting it first
-         * shreds the content even if deleting the chunks fails. */
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-        state_key(tenant, id, 'r', key);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
-        drop_unfinished(b, s, &t);
-        completed = t.completed;
-        st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
-        cf_tus_clear(&t);
-        if (st != CF_OK)
-            return st;
-    } else if (st == CF_ECORRUPT) {
-        state_key(tenant, id, 'r', key);
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
-        st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
-        if (st != CF_OK)
-            return st;
-    } else if (st != CF_ENOTFOUND) {
+    if (st != CF_OK && st != CF_ECORRUPT && st != CF_ENOTFOUND)
         return st;
+    if (st != CF_ENOTFOUND) {
+        /* The state holds the only copy of an unfinished upload's data key: deleting it first
+         * shreds the content even if deleting the chunks fails. A state that fails to open goes
+         * too. */
+        uint8_t key[33];
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        state_key(tenant, id, 'r', key);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
+        if (st == CF_OK) {
+            drop_unfinished(b, s, &t);
+            completed = t.completed;
+            cf_tus_clear(&t);
+        }
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+        if (st != CF_OK)
+            return st;
     }
     /* A completed upload's content is a live version now; never touch it. */
     return completed ? CF_OK : cf_content_destroy(s, tenant, id);

@@ -582,6 +582,9 @@ static void test_time_and_misc(void)
 
     CHECK(cf_ct_equal("abcd", "abcd", 4), "ct_equal on equal buffers");
     CHECK(!cf_ct_equal("abcd", "abce", 4), "ct_equal on different buffers");
+    CHECK(cf_ct_streq("$argon2id$x", "$argon2id$x") && !cf_ct_streq("$argon2id$x", "$argon2id$y") &&
+              !cf_ct_streq("$argon2id$x", "$argon2id$xx") && !cf_ct_streq("", "a") && cf_ct_streq("", ""),
+          "ct_streq: equal strings only, whatever their lengths");
 
     uint8_t buf[16];
     memset(buf, 0x5a, sizeof buf);
