@@ -22,6 +22,8 @@ void cf_h_me_totp_enrol(struct cf_req *r);
 void cf_h_me_totp_confirm(struct cf_req *r);
 void cf_h_me_totp_disable(struct cf_req *r);
 void cf_h_me_alerts(struct cf_req *r);
+void cf_h_me_watermark(struct cf_req *r);
+void cf_h_web_admin(struct cf_req *r);
 
 /* admin.c */
 void cf_h_admin_user_create(struct cf_req *r);

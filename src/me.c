@@ -17,6 +17,17 @@
 #define TOKEN_DEFAULT_TTL_S (90ull * 86400)
 #define TOKEN_MAX_TTL_S (365ull * 86400)
 
+/* ---- watermark -------------------------------------------------------------------------------- */
+
+/* What the web UI tiles over an inline preview: who is looking, from where, when (server time). */
+void cf_h_me_watermark(struct cf_req *r)
+{
+    const struct cf_user *u = &r->who.user;
+    const char *name = u->display_name != NULL && u->display_name[0] != '\0' ? u->display_name : u->username;
+    cf_respond_json(r, 200, json_pack("{s:s, s:s, s:s, s:o}", "name", name, "username", u->username, "ip", r->ip, "at",
+                                      cf_json_time(cf_now_ms())));
+}
+
 /* ---- history and alerts ----------------------------------------------------------------------- */
 
 void cf_h_me_logins(struct cf_req *r)

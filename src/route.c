@@ -19,6 +19,7 @@ static const struct cf_route routes[] = {
     /* health and web */
     {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz},
     {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index},
+    {"GET", "/admin", CF_ROUTE_PUBLIC, cf_h_web_admin},
     {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static},
     /* auth and self */
     {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login},
@@ -33,6 +34,7 @@ static const struct cf_route routes[] = {
     {"POST", "/api/v1/me/totp/confirm", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_confirm},
     {"DELETE", "/api/v1/me/totp", CF_ROUTE_USER, cf_h_me_totp_disable},
     {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts},
+    {"GET", "/api/v1/me/watermark", CF_ROUTE_USER, cf_h_me_watermark},
     /* admin (own tenant only) */
     {"POST", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_user_create},
     {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users},

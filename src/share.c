@@ -739,6 +739,14 @@ void cf_h_share_info(struct cf_req *r)
     json_object_set_new(o, "downloads_left", l.sh.max_downloads != 0
                                                  ? json_integer((json_int_t)(l.sh.max_downloads - l.sh.downloads))
                                                  : json_null());
+    /* What the recipient page tiles over an inline preview: recipients have no name, so the link
+     * (its id, as in the provenance log) and the address stand for them. */
+    char sid[CF_ID_HEX_LEN + 1];
+    cf_id_hex(&l.sh.id, sid);
+    char *name = cf_xasprintf("Link recipient %.8s", sid);
+    json_object_set_new(o, "watermark", json_pack("{s:s, s:s, s:o}", "name", name, "ip", r->ip, "at",
+                                                  cf_json_time(cf_now_ms())));
+    free(name);
     link_clear(&l);
     cf_respond_json(r, 200, o);
 }

@@ -146,6 +146,12 @@ void cf_h_web_index(struct cf_req *r)
     serve_file(r, "index.html", 10);
 }
 
+/* The admin console is a page like any other; the API behind it checks the role. */
+void cf_h_web_admin(struct cf_req *r)
+{
+    serve_file(r, "admin.html", 10);
+}
+
 void cf_h_web_static(struct cf_req *r)
 {
     serve_file(r, r->params[0].base, r->params[0].len);

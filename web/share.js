@@ -1,21 +1,19 @@
-// share.js: the recipient page of a share link. Unlocks the link with its extraction code (the
-// server sets a cookie scoped to this link), then shows the file (or folder) with view/download.
+// share.js: the recipient page of a share link (/s/{token}). No account: the extraction code
+// unlocks the link (the server sets a cookie scoped to this link's path), then the page shows the
+// file, or browses the shared folder, with view and (when the link allows it) download. Inline
+// views carry the watermark the server describes (link, address, time).
+
+import { el, $, formatSize, formatTime, preview } from './ui.js';
+
 const token = location.pathname.split('/')[2] || '';
 const base = `/s/${encodeURIComponent(token)}`;
-const $ = (id) => document.getElementById(id);
+let info = null;
+const trail = []; // folder shares: [{id, name}] below the shared folder
 
 function showError(text) {
-  const e = $('error');
+  const e = $('#error');
   e.textContent = text;
   e.hidden = false;
-}
-
-function size(n) {
-  if (n == null) return '';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 async function errorText(res) {
@@ -25,78 +23,161 @@ async function errorText(res) {
     case 'wrong_code': return 'That code is not right. Check it and try again.';
     case 'rate_limited': {
       const s = Number(res.headers.get('retry-after') || 60);
-      return `Too many attempts. Try again in ${Math.ceil(s / 60)} minute${s > 60 ? 's' : ''}.`;
+      const wait = s >= 120 ? `${Math.ceil(s / 60)} minutes` : s > 60 ? 'about 2 minutes' : `${s} seconds`;
+      return `Too many wrong codes. Wait ${wait}, then try again.`;
     }
-    case 'expired': return 'This link has expired.';
-    case 'revoked': return 'This link was revoked.';
+    case 'expired': return 'This link has expired. Ask the sender for a new one.';
+    case 'revoked': return 'This link was revoked by its owner.';
     case 'download_limit_reached': return 'This link has reached its download limit.';
-    case 'not_found': return 'There is no such link.';
+    case 'not_found': return 'There is no such link, or the file was deleted.';
+    case 'unauthorized': return 'This link is for members of the organisation: sign in to Coffer first, then open it again.';
     default: return body.message || `Something went wrong (${res.status}).`;
   }
 }
 
-async function listFolder(parent) {
-  const q = parent ? `?parent=${parent}` : '';
-  const res = await fetch(`${base}/children${q}`, { credentials: 'same-origin' });
-  if (!res.ok) { showError(await errorText(res)); return; }
-  const { items } = await res.json();
-  const ul = $('listing');
+async function get(path) {
+  const res = await fetch(`${base}${path}`, { credentials: 'same-origin' });
+  if (!res.ok) {
+    const text = await errorText(res);
+    throw Object.assign(new Error(text), { status: res.status });
+  }
+  return res.json();
+}
+
+function meta(pairs) {
+  const dl = $('#meta');
+  dl.replaceChildren();
+  for (const [k, v] of pairs) if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {}, k), el('dd', {}, v));
+}
+
+async function showPreview(viewUrl, node) {
+  const area = $('#preview-area');
+  area.replaceChildren(el('p', { class: 'muted' }, 'Loading the preview…'));
+  try {
+    const fresh = await get('/info'); // also re-checks the link, and gives the watermark's time
+    area.replaceChildren(await preview(viewUrl, node, fresh.watermark));
+    area.scrollIntoView({ block: 'nearest' });
+  } catch (e) {
+    area.replaceChildren();
+    showError(e.message);
+  }
+}
+
+function fileActions(node, viewUrl, downloadUrl) {
+  const view = $('#view');
+  const dl = $('#download');
+  view.hidden = false;
+  view.onclick = () => showPreview(viewUrl, node);
+  if (info.permission === 'download') {
+    dl.href = downloadUrl;
+    dl.setAttribute('download', node.name);
+    dl.hidden = false;
+  } else {
+    dl.remove(); // view-only: no download control at all
+  }
+}
+
+async function listFolder() {
+  const parent = trail.length ? trail[trail.length - 1].id : '';
+  const q = parent ? `?parent=${encodeURIComponent(parent)}` : '';
+  const ul = $('#listing');
+  let items;
+  try {
+    ({ items } = await get(`/children${q}`));
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  const crumbs = $('#crumbs');
+  const ol = el('ol');
+  const all = [{ id: '', name: info.node.name }, ...trail];
+  all.forEach((c, i) => ol.append(el('li', {}, i === all.length - 1
+    ? el('span', { 'aria-current': 'page' }, c.name)
+    : el('button', { type: 'button', class: 'link', onclick: () => { trail.length = i; listFolder(); } }, c.name))));
+  crumbs.replaceChildren(ol);
+  crumbs.hidden = false;
   ul.replaceChildren();
-  for (const it of items.sort((a, b) => a.name.localeCompare(b.name))) {
-    const li = document.createElement('li');
+  $('#preview-area').replaceChildren();
+  const sorted = items.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'folder' ? -1 : 1));
+  if (sorted.length === 0) ul.append(el('li', { class: 'muted' }, 'This folder is empty.'));
+  for (const it of sorted) {
     if (it.type === 'folder') {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = `${it.name}/`;
-      b.addEventListener('click', () => listFolder(it.id));
-      li.append(b);
+      ul.append(el('li', { 'data-testid': 'share-item', dataset: { name: it.name } },
+        el('button', { type: 'button', class: 'link name', onclick: () => { trail.push({ id: it.id, name: it.name }); listFolder(); } },
+          el('span', { class: 'icon-folder', 'aria-hidden': 'true' }), it.name)));
     } else {
-      const a = document.createElement('a');
-      a.href = `${base}/files/${it.id}/content`;
-      a.textContent = it.name;
-      li.append(a, ` (${size(it.size)})`);
+      const acts = el('span', { class: 'row-actions' },
+        el('button', { type: 'button', class: 'small', 'data-testid': 'share-item-view', onclick: () => showPreview(`${base}/files/${it.id}/view`, it) }, 'View'));
+      if (info.permission === 'download') {
+        acts.append(el('a', { class: 'button small', href: `${base}/files/${it.id}/content`, download: it.name, 'data-testid': 'share-item-download' }, 'Download'));
+      }
+      ul.append(el('li', { 'data-testid': 'share-item', dataset: { name: it.name } },
+        el('span', { class: 'name' }, el('span', { class: 'icon-file', 'aria-hidden': 'true' }), it.name, el('small', { class: 'sub' }, formatSize(it.size))), acts));
     }
-    ul.append(li);
   }
   ul.hidden = false;
 }
 
 async function showShared() {
-  const res = await fetch(`${base}/info`, { credentials: 'same-origin' });
-  if (!res.ok) return false;
-  const info = await res.json();
-  $('unlock').hidden = true;
-  $('shared').hidden = false;
-  $('name').textContent = info.node.name;
-  const expires = new Date(info.expires_at).toLocaleString();
-  $('meta').textContent = info.node.type === 'file'
-    ? `${size(info.node.size)} · ${info.node.mime} · available until ${expires}`
-    : `Folder · available until ${expires}`;
-  if (info.node.type === 'file') {
-    $('view').href = `${base}/view`;
-    $('view').hidden = false;
-    if (info.permission === 'download') {
-      $('download').href = `${base}/content`;
-      $('download').setAttribute('download', info.node.name);
-      $('download').hidden = false;
-    }
-  } else {
-    await listFolder(null);
+  try {
+    info = await get('/info');
+  } catch (e) {
+    return e;
   }
-  return true;
+  $('#unlock').hidden = true;
+  $('#error').hidden = true;
+  $('#shared').hidden = false;
+  const n = info.node;
+  $('#name').textContent = n.name;
+  const left = info.downloads_left;
+  meta([
+    ['Size', n.type === 'file' ? formatSize(n.size) : null],
+    ['Type', n.type === 'file' ? n.mime : 'Folder'],
+    ['Available until', formatTime(info.expires_at)],
+    ['Access', info.permission === 'download' ? 'View and download' : 'View only'],
+    ['Downloads left', left === null ? null : String(left)],
+  ]);
+  if (n.type === 'file') fileActions(n, `${base}/view`, `${base}/content`);
+  else {
+    if (info.permission !== 'download') $('#download').remove();
+    await listFolder();
+  }
+  return null;
 }
 
-$('unlock-form').addEventListener('submit', async (ev) => {
+$('#unlock-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  $('error').hidden = true;
-  const res = await fetch(`${base}/unlock`, {
-    method: 'POST',
-    credentials: 'same-origin',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ code: $('code').value.trim() }),
-  });
-  if (!res.ok) { showError(await errorText(res)); return; }
-  await showShared();
+  $('#error').hidden = true;
+  const code = $('#code').value.trim();
+  if (!code) { showError('Enter the extraction code.'); return; }
+  const btn = $('[data-testid="share-unlock"]');
+  btn.disabled = true;
+  try {
+    const res = await fetch(`${base}/unlock`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    if (!res.ok) {
+      showError(await errorText(res));
+      $('#code').select();
+      return;
+    }
+    const err = await showShared();
+    if (err) showError(err.message);
+  } finally {
+    btn.disabled = false;
+  }
 });
 
-showShared();
+(async () => {
+  const err = await showShared();
+  if (err === null) return;
+  if (err.status === 401) { // not unlocked yet
+    $('#unlock').hidden = false;
+    $('#code').focus();
+  } else {
+    showError(err.message);
+  }
+})();
