@@ -248,13 +248,16 @@ function upload(files) {
       },
       state: (s, detail) => {
         li.dataset.state = s;
-        if (s === 'uploading') { pause.textContent = 'Pause'; pause.hidden = false; }
+        if (s === 'uploading') { pause.textContent = 'Pause'; pause.hidden = false; cancel.textContent = 'Cancel'; status.className = 'muted'; }
         if (s === 'paused') { status.textContent = `Paused at ${formatSize(up.offset)}`; pause.textContent = 'Resume'; }
         if (s === 'retrying') status.textContent = `Connection problem; retrying in ${Math.round(detail.delay / 1000)} s…`;
         if (s === 'failed') {
           status.textContent = failureText(detail);
           status.className = 'error';
           pause.textContent = 'Retry';
+          // Retrying cannot change what the scanner found in the same bytes.
+          pause.hidden = ['infected', 'blocked_type', 'unscannable'].includes(detail.code);
+          cancel.textContent = 'Dismiss';
           li.dataset.error = detail.code || '';
         }
         if (s === 'done') {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { startWithAdmin, ADMIN_PASSWORD, sha256, bigBytes } from './lib/harness.mjs';
+import { startWithAdmin, ADMIN_PASSWORD, EICAR, sha256, bigBytes } from './lib/harness.mjs';
 
 const CHROMIUM = process.env.COFFER_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.COFFER_ARTIFACTS || path.join(os.tmpdir(), 'coffer-artifacts');
@@ -430,6 +430,92 @@ test('member: TOTP sign-in step, folders, rename, own preview with watermark, pe
   await row(page, 'Projects').waitFor();
   await cspClean(page);
   await ctx.close();
+});
+
+test('uploads: drag-and-drop, pause and resume the same upload, automatic retry after a lost connection', async () => {
+  const ctx = await newContext();
+  const page = await newPage(ctx);
+  await signIn(page, 'alice', 'alice-password-1');
+  const alice = server.client((await server.login('alice', 'alice-password-1')).token);
+
+  // Drag-and-drop: a drop of a file on the file list uploads it into the open folder.
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped bytes\n'], 'dropped.txt', { type: 'text/plain' }));
+    const zone = document.getElementById('dropzone');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await row(page, 'dropped.txt').waitFor();
+  const dropped = await alice.download(await row(page, 'dropped.txt').getAttribute('data-id'));
+  assert.equal(dropped.text(), 'dropped bytes\n');
+
+  // Pause while the second piece is in flight (held by the test), then resume: one upload, exact bytes.
+  const data = bigBytes(20 * 1000 * 1000, 11);
+  const file = path.join(tmp, 'paused.bin');
+  fs.writeFileSync(file, data);
+  let patches = 0;
+  let held;
+  const heldSeen = new Promise((resolve) => { held = resolve; });
+  await page.route('**/api/v1/uploads/*', (route) => {
+    if (route.request().method() === 'PATCH' && ++patches === 2) { held(); return; } // never answered
+    route.continue();
+  });
+  await page.getByTestId('upload-input').setInputFiles(file);
+  await heldSeen;
+  const up = page.locator('[data-testid="upload"][data-name="paused.bin"]');
+  await up.getByTestId('upload-pause').click();
+  await page.locator('[data-testid="upload"][data-name="paused.bin"][data-state="paused"]').waitFor();
+  assert.match(await up.textContent(), /Paused at 8\.4 MB/);
+  await shoot(page, 'upload-paused');
+  await page.unroute('**/api/v1/uploads/*');
+  await up.getByTestId('upload-pause').click(); // now labelled Resume
+  await page.locator('[data-testid="upload"][data-name="paused.bin"][data-state="done"]').waitFor({ timeout: 120000 });
+  const id = await row(page, 'paused.bin').getAttribute('data-id');
+  const got = await alice.download(id);
+  assert.equal(sha256(got.body), sha256(data), 'resumed upload is byte-identical');
+  const starts = (await admin.req('GET', '/api/v1/audit?action=upload.start&limit=1000')).json().events.filter((e) => e.detail.name === 'paused.bin');
+  assert.equal(starts.length, 1, 'resume continued the same upload instead of starting over');
+
+  // A lost connection: the first PATCH fails at the network level; the client retries by itself.
+  const small = path.join(tmp, 'flaky.txt');
+  fs.writeFileSync(small, 'survives a flaky network\n');
+  let failed = 0;
+  await page.route('**/api/v1/uploads/*', (route) => {
+    if (route.request().method() === 'PATCH' && failed === 0) { failed++; return route.abort('connectionreset'); }
+    return route.continue();
+  });
+  await page.getByTestId('upload-input').setInputFiles(small);
+  await page.locator('[data-testid="upload"][data-name="flaky.txt"][data-state="retrying"]').waitFor();
+  await page.locator('[data-testid="upload"][data-name="flaky.txt"][data-state="done"]').waitFor({ timeout: 30000 });
+  assert.equal(failed, 1);
+  assert.equal((await alice.download(await row(page, 'flaky.txt').getAttribute('data-id'))).text(), 'survives a flaky network\n');
+  await page.unroute('**/api/v1/uploads/*');
+
+  // An infected file is refused with the reason, and nothing is stored.
+  const eicar = path.join(tmp, 'invoice.txt');
+  fs.writeFileSync(eicar, EICAR);
+  await page.getByTestId('upload-input').setInputFiles(eicar);
+  const bad = page.locator('[data-testid="upload"][data-name="invoice.txt"][data-state="failed"]');
+  await bad.waitFor();
+  assert.equal(await bad.getAttribute('data-error'), 'infected');
+  assert.match(await bad.textContent(), /Refused: a virus was found/);
+  assert.equal(await row(page, 'invoice.txt').count(), 0);
+  await shoot(page, 'upload-refused');
+
+  // Keyboard: the sign-in form is reachable with Tab and shows a visible focus ring.
+  const kctx = await newContext();
+  const kp = await newPage(kctx);
+  await kp.goto(`${server.url}/`);
+  await kp.getByTestId('login-username').focus();
+  await kp.keyboard.press('Tab');
+  assert.equal(await kp.evaluate(() => document.activeElement.dataset.testid), 'login-password');
+  await kp.keyboard.press('Tab');
+  assert.equal(await kp.evaluate(() => document.activeElement.dataset.testid), 'login-submit');
+  const outline = await kp.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none', 'focus is visible');
+  await cspClean(page);
+  await Promise.all([ctx.close(), kctx.close()]);
 });
 
 test('admin console: create, freeze and list users, groups, policy, alerts; members are kept out', async () => {
