@@ -537,7 +537,10 @@ test('recipient flow over HTTP/2 and HTTP/1.1: page, unlock, info, content by co
       const r = await R('GET', `/s/${A.token}/info`, opts);
       assert.equal(r.status, 200, `info by ${how} (${tag}): ${r.text()}`);
       const j = r.json();
-      assert.deepEqual(Object.keys(j).sort(), ['downloads_left', 'expires_at', 'internal_only', 'node', 'permission']);
+      assert.deepEqual(Object.keys(j).sort(), ['downloads_left', 'expires_at', 'internal_only', 'node', 'permission', 'watermark']);
+      assert.deepEqual(Object.keys(j.watermark).sort(), ['at', 'ip', 'name']);
+      assert.equal(j.watermark.name, `Link recipient ${A.id.slice(0, 8)}`, 'recipients are named by the link, as in the provenance log');
+      assert.equal(j.watermark.ip, '127.0.0.1');
       assert.equal(j.permission, 'download');
       assert.equal(j.expires_at, A.expires_at);
       assert.equal(j.internal_only, false);
