@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/deps.sh test
+# bench: the benchmark's smoke run (suite bench) needs h2o, nginx, wrk, hyperfine besides the test tools.
+scripts/deps.sh bench
 if [ -f tests/package.json ]; then
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi

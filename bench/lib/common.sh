@@ -5,10 +5,19 @@ set -euo pipefail
 BENCH_TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_TMP="${BENCH_TMP:-$(mktemp -d /tmp/coffer-bench.XXXXXX)}"
 mkdir -p "$BENCH_TMP"
-COFFER_BIN="$BENCH_TOP/build-release/src/coffer"
+# BENCH_BUILD: an existing build directory to use instead of building build-release (the smoke run
+# in scripts/test.sh uses the sanitizer build it has just made).
+case "${BENCH_BUILD:-build-release}" in
+  /*) COFFER_BIN="$BENCH_BUILD/src/coffer" ;;
+  *) COFFER_BIN="$BENCH_TOP/${BENCH_BUILD:-build-release}/src/coffer" ;;
+esac
 
 bench_build() {
   "$BENCH_TOP/scripts/deps.sh" bench
+  if [ -n "${BENCH_BUILD:-}" ]; then
+    [ -x "$COFFER_BIN" ] || { echo "bench: $COFFER_BIN is missing" >&2; return 1; }
+    return 0
+  fi
   if [ ! -f "$BENCH_TOP/build-release/build.ninja" ]; then
     meson setup "$BENCH_TOP/build-release" --buildtype=release >/dev/null
   fi
@@ -40,6 +49,7 @@ bench_sigs() {
 }
 
 # bench_coffer_start NAME PORT [ENV=VALUE ...]: a fresh server in $BENCH_TMP/NAME; sets COFFER_PID.
+# BENCH_EXTRA_YAML: more top-level configuration keys.
 bench_coffer_start() {
   local name=$1 port=$2; shift 2
   local dir="$BENCH_TMP/$name"
@@ -54,7 +64,8 @@ data_dir: data
 master_key_file: master.key
 limits: { max_request_body_bytes: 300MiB }
 log: { access: "off", level: warn }
-scan: { database_dir: $BENCH_SIGS }
+scan: { database_dir: $BENCH_SIGS, max_seconds: 900 }
+${BENCH_EXTRA_YAML:-}
 YAML
   if [ ! -f "$dir/data/CURRENT" ]; then
     COFFER_ADMIN_PASSWORD=bench-password-1 "$COFFER_BIN" init -c "$dir/coffer.yaml" >/dev/null
