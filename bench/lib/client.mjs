@@ -132,7 +132,9 @@ async function main() {
           const u = ok(await request(s, 'POST', `${path}/unlock`, { auth: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) }), 200, 'unlock');
           unlocks++;
           const access = JSON.parse(u.body).access_token;
-          bytes += ok(await request(s, 'GET', `${path}/content`, { auth: access, count: true }), 200, 'share download').body;
+          // Not "bytes += await …": that reads bytes before the await and loses the other recipients' counts.
+          const got = ok(await request(s, 'GET', `${path}/content`, { auth: access, count: true }), 200, 'share download').body;
+          bytes += got;
         }
         s.close();
       };
