@@ -11,7 +11,10 @@ port=19443
 declare -a with_many without_many with_one without_one
 for mode in with without; do
   if [ "$mode" = with ]; then bench_coffer_start audit-$mode $port; else bench_coffer_start audit-$mode $port COFFER_BENCH_NO_TRANSFER_AUDIT=1; fi
-  read -r token id < <(node "$BENCH_TOP/bench/lib/setup.mjs" "https://127.0.0.1:$port" 4096 1)
+  base="https://127.0.0.1:$port"
+  head -c 4096 /dev/urandom > "$BENCH_TMP/4k.bin"
+  read -r token root < <(bench_client login "$base" -)
+  id=$(bench_client upload "$base" "$token" "$root" "$BENCH_TMP/4k.bin")
   url="https://127.0.0.1:$port/api/v1/files/$id/content"
   for _ in $(seq 1 "$runs"); do
     many=$(bench_h2load_rps -c 16 -m 10 -t 1 -D 6 --warm-up-time 1 -H "authorization: Bearer $token" "$url")

@@ -102,7 +102,7 @@ for _ in $(seq 1 50); do
   curl -sk "https://127.0.0.1:$HPORT/4k.bin" -o /dev/null && curl -sk "https://127.0.0.1:$NPORT/4k.bin" -o /dev/null && break
   sleep 0.1
 done
-client() { node "$BENCH_TOP/bench/lib/client.mjs" "$1" "$CURL" "${TOKEN:--}" "${@:2}"; }
+client() { bench_client "$1" "$CURL" "${TOKEN:--}" "${@:2}"; }
 read -r TOKEN ROOT < <(client login)
 ID4K=$(client upload "$ROOT" "$WWW/4k.bin")
 ID1M=$(client upload "$ROOT" "$WWW/1m.bin")

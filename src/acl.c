@@ -161,6 +161,19 @@ bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_le
     return true;
 }
 
+bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need)
+{
+    struct cf_node n;
+    enum cf_level level;
+    if (!cf_acl_node_or_respond(r, id, need, &n, &level))
+        return false;
+    bool folder = n.type == CF_NODE_FOLDER;
+    cf_node_clear(&n);
+    if (!folder)
+        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
+    return folder;
+}
+
 bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, struct cf_node *node,
                              enum cf_level *level)
 {

@@ -50,6 +50,10 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
 bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, struct cf_node *node,
                             enum cf_level *level);
 
+/* cf_acl_folder_or_respond(r, id, need): the same for a folder that something is to be created in:
+ * also answers 400 when the node is a file. */
+bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need);
+
 /* cf_acl_param_or_respond(r, i, need, node, level): the same for the i-th path capture, which must
  * be a well-formed id (anything else is 404: ids are opaque). */
 bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, struct cf_node *node,

@@ -143,20 +143,12 @@ void cf_h_folder_create(struct cf_req *r)
     bool present;
     const char *name;
     size_t nlen;
-    struct cf_node pn;
-    enum cf_level level;
     if (!cf_json_body_or_respond(r, &body))
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nlen) ||
         !name_or_respond(r, name, nlen) || !json_id_or_respond(r, body, "parent", true, &parent, &present) ||
-        !cf_acl_node_or_respond(r, &parent, CF_LEVEL_EDIT, &pn, &level))
+        !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT))
         goto out;
-    if (pn.type != CF_NODE_FOLDER) {
-        cf_node_clear(&pn);
-        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
-        goto out;
-    }
-    cf_node_clear(&pn);
     struct folder_create *f = cf_xcalloc(1, sizeof *f);
     f->a.run = folder_create_run;
     f->a.reply = folder_create_reply;

@@ -23,7 +23,6 @@ void cf_h_me_totp_confirm(struct cf_req *r);
 void cf_h_me_totp_disable(struct cf_req *r);
 void cf_h_me_alerts(struct cf_req *r);
 void cf_h_me_watermark(struct cf_req *r);
-void cf_h_web_admin(struct cf_req *r);
 
 /* admin.c */
 void cf_h_admin_user_create(struct cf_req *r);
@@ -86,6 +85,7 @@ void cf_h_file_view(struct cf_req *r);
 
 /* web.c */
 void cf_h_web_index(struct cf_req *r);
+void cf_h_web_admin(struct cf_req *r);
 void cf_h_web_static(struct cf_req *r);
 void cf_h_healthz(struct cf_req *r);
 

@@ -732,16 +732,8 @@ void cf_h_tus_create(struct cf_req *r)
     }
     if (!checksum_or_respond(r, &sum))
         return;
-    struct cf_node pn;
-    enum cf_level level;
-    if (!cf_acl_node_or_respond(r, &m.parent, CF_LEVEL_EDIT, &pn, &level))
+    if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT))
         return;
-    bool folder = pn.type == CF_NODE_FOLDER;
-    cf_node_clear(&pn);
-    if (!folder) {
-        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
-        return;
-    }
     struct tus_job *j = job_new(r, TUS_CREATE);
     j->sum = sum;
     j->t.parent = m.parent;

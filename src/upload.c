@@ -252,8 +252,6 @@ void cf_h_file_upload(struct cf_req *r)
     h2o_iovec_t pv, nv, cv;
     bool bad = false;
     struct cf_id parent;
-    struct cf_node pn;
-    enum cf_level level;
     enum cf_conflict on_conflict = CF_CONFLICT_FAIL;
 
     bool have_parent = cf_query(r, "parent", &pv, &bad);
@@ -298,14 +296,8 @@ void cf_h_file_upload(struct cf_req *r)
         cf_respond_status(r, CF_ENOTFOUND, NULL);
         return;
     }
-    if (!cf_acl_node_or_respond(r, &parent, CF_LEVEL_EDIT, &pn, &level))
+    if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT))
         return;
-    bool folder = pn.type == CF_NODE_FOLDER;
-    cf_node_clear(&pn);
-    if (!folder) {
-        cf_respond_status(r, CF_EINVAL, "the parent is not a folder");
-        return;
-    }
 
     struct upload *u = cf_xcalloc(1, sizeof *u);
     u->job.reply_to = &r->loop->work_done;
@@ -317,7 +309,6 @@ void cf_h_file_upload(struct cf_req *r)
     u->name = cf_xstrndup(nv.base, nv.len);
     u->name_len = nv.len;
     u->on_conflict = on_conflict;
-    (void)level;
     u->ev = cf_event_new(&u->as.who.tenant, "file.upload", "ok");
     cf_event_from_req(u->ev, r);
     cf_req_watch(r, &u->r);

@@ -3,7 +3,7 @@
 // alerts (the server enforces this; the page only hides what would answer 403).
 
 import { api, ApiError, csrf, query } from './api.js';
-import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field } from './ui.js';
+import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, alertBox, showAlert } from './ui.js';
 
 const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload', 'file.view', 'file.download',
   'file.delete', 'file.purge', 'folder.create', 'node.move', 'node.rename', 'acl.change', 'share.create',
@@ -17,8 +17,7 @@ let users = [];
 let auditCursor = null;
 
 function fail(box, err) {
-  box.textContent = err instanceof ApiError ? err.message : String(err);
-  box.hidden = false;
+  showAlert(box, err instanceof ApiError ? err.message : String(err));
 }
 
 function actorText(a) {
@@ -81,7 +80,7 @@ async function setStatus(u, status) {
 function offboardDialog(u) {
   const to = el('select', { 'data-testid': 'offboard-to' },
     users.filter((x) => x.id !== u.id && x.status === 'active' && x.role !== 'auditor').map((x) => el('option', { value: x.id }, x.username)));
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true });
+  const error = alertBox();
   const go = el('button', { type: 'button', class: 'danger', 'data-testid': 'offboard-confirm' }, 'Offboard');
   go.addEventListener('click', async () => {
     try {

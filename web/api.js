@@ -10,6 +10,7 @@ export class ApiError extends Error {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code || 'error';
+    this.serverMessage = message; // the server's own text, if it sent one
     this.headers = headers;
   }
 }

@@ -4,7 +4,7 @@
 // name from the server is inserted as text (ui.js el()), never as markup.
 
 import { api, ApiError, csrf, query } from './api.js';
-import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, preview } from './ui.js';
+import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, preview, alertBox, showAlert } from './ui.js';
 import { TusUpload } from './tus.js';
 
 const LEVELS = ['view', 'download', 'edit', 'manage'];
@@ -331,7 +331,7 @@ async function shareDialog(n) {
   const code = el('input', { 'data-testid': 'share-code', maxlength: 16, placeholder: 'Generated if empty', autocomplete: 'off', spellcheck: 'false', pattern: '[A-Za-z0-9]{4,16}' });
   const limit = el('input', { type: 'number', min: 1, max: 1000000, 'data-testid': 'share-limit', placeholder: 'No limit', inputmode: 'numeric' });
   const internal = el('input', { type: 'checkbox', 'data-testid': 'share-internal' });
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true, 'data-testid': 'share-dialog-error' });
+  const error = alertBox({ 'data-testid': 'share-dialog-error' });
   const result = el('div', { class: 'share-result', hidden: true });
   const list = el('ul', { class: 'links', 'data-testid': 'share-list' });
   const form = el('form', { class: 'grid2' },
@@ -353,8 +353,7 @@ async function shareDialog(n) {
       showShareResult(result, sh);
       await listLinks(n, list);
     } catch (err) {
-      error.textContent = errorMessage(err);
-      error.hidden = false;
+      showAlert(error, errorMessage(err));
     }
   });
   openDialog(`Share “${n.name}”`, form, error, result, el('h3', {}, 'Links to this ' + (n.type === 'folder' ? 'folder' : 'file')), list);
@@ -413,7 +412,7 @@ async function accessDialog(n) {
   const manage = atLeast(n, 'manage');
   let entries = acl.entries.map((e) => ({ ...e }));
   const table = el('table', { class: 'acl', 'data-testid': 'acl-table' });
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true });
+  const error = alertBox();
   const levelSelect = (value, label) => {
     const s = el('select', { 'aria-label': label }, LEVELS.map((l) => el('option', { value: l }, l)));
     s.value = value;
@@ -460,8 +459,7 @@ async function accessDialog(n) {
         draw();
         announce(`Access to ${n.name} saved.`, 'ok');
       } catch (e) {
-        error.textContent = errorMessage(e);
-        error.hidden = false;
+        showAlert(error, errorMessage(e));
       }
     });
     parts.push(el('div', { class: 'acl-add' }, field('Grant', who), field('Level', lvl), add), error, el('div', { class: 'form-actions' }, save));
@@ -477,7 +475,7 @@ const ACTION_TEXT = {
   'folder.create': 'created the folder', 'upload.rejected': 'upload refused',
 };
 
-export function actorName(a) {
+function actorName(a) {
   if (a.type === 'share') return `Link recipient ${String(a.id || '').slice(0, 8)}`;
   if (a.type === 'anonymous') return 'Anonymous';
   if (a.type === 'system') return 'System';
@@ -506,7 +504,7 @@ async function activityDialog(n) {
 
 function simpleForm(title, label, value, submitText, onSubmit) {
   const input = el('input', { value, required: true, 'data-testid': 'dialog-input', spellcheck: 'false' });
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true });
+  const error = alertBox();
   const form = el('form', {}, field(label, input), error,
     el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'primary', 'data-testid': 'dialog-submit' }, submitText)));
   form.addEventListener('submit', async (e) => {
@@ -516,8 +514,7 @@ function simpleForm(title, label, value, submitText, onSubmit) {
       closeDialog();
       reload();
     } catch (err) {
-      error.textContent = err.code === 'conflict' ? 'Something with this name already exists here.' : errorMessage(err);
-      error.hidden = false;
+      showAlert(error, err.code === 'conflict' ? 'Something with this name already exists here.' : errorMessage(err));
     }
   });
   openDialog(title, form);
@@ -537,7 +534,7 @@ async function moveDialog(n) {
   const trail = [state.path[0]];
   const list = el('ul', { class: 'folder-pick' });
   const where = el('p', { class: 'muted' });
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true });
+  const error = alertBox();
   const here = el('button', { type: 'button', class: 'primary', 'data-testid': 'move-here' }, 'Move here');
   const draw = async () => {
     const cur = trail[trail.length - 1];
@@ -556,8 +553,7 @@ async function moveDialog(n) {
       announce(`Moved ${n.name}.`, 'ok');
       reload();
     } catch (e) {
-      error.textContent = errorMessage(e);
-      error.hidden = false;
+      showAlert(error, errorMessage(e));
     }
   });
   if (!trail[0]) return;
@@ -566,7 +562,7 @@ async function moveDialog(n) {
 }
 
 function deleteDialog(n) {
-  const error = el('p', { class: 'note error', role: 'alert', hidden: true });
+  const error = alertBox();
   const trash = el('button', { type: 'button', class: 'danger', 'data-testid': 'delete-confirm' }, 'Move to trash');
   const cancel = el('button', { type: 'button', onclick: closeDialog }, 'Cancel');
   trash.addEventListener('click', async () => {
@@ -576,8 +572,7 @@ function deleteDialog(n) {
       announce(`${n.name} moved to trash.`, 'ok');
       reload();
     } catch (e) {
-      error.textContent = errorMessage(e);
-      error.hidden = false;
+      showAlert(error, errorMessage(e));
     }
   });
   openDialog(`Delete “${n.name}”?`, el('p', {}, n.type === 'folder' ? 'The folder and everything in it go to the trash. Links to them stop working.' : 'The file goes to the trash. Links to it stop working.'), error, el('div', { class: 'form-actions' }, cancel, trash));

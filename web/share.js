@@ -3,6 +3,7 @@
 // file, or browses the shared folder, with view and (when the link allows it) download. Inline
 // views carry the watermark the server describes (link, address, time).
 
+import { api } from './api.js';
 import { el, $, formatSize, formatTime, preview } from './ui.js';
 
 const token = location.pathname.split('/')[2] || '';
@@ -16,13 +17,12 @@ function showError(text) {
   e.hidden = false;
 }
 
-async function errorText(res) {
-  let body = {};
-  try { body = await res.json(); } catch { /* not JSON */ }
-  switch (body.error) {
+// The recipient's wording for an ApiError of the link's routes.
+function errorText(err) {
+  switch (err.code) {
     case 'wrong_code': return 'That code is not right. Check it and try again.';
     case 'rate_limited': {
-      const s = Number(res.headers.get('retry-after') || 60);
+      const s = Number(err.headers.get('retry-after') || 60);
       const wait = s >= 120 ? `${Math.ceil(s / 60)} minutes` : s > 60 ? 'about 2 minutes' : `${s} seconds`;
       return `Too many wrong codes. Wait ${wait}, then try again.`;
     }
@@ -31,17 +31,17 @@ async function errorText(res) {
     case 'download_limit_reached': return 'This link has reached its download limit.';
     case 'not_found': return 'There is no such link, or the file was deleted.';
     case 'unauthorized': return 'This link is for members of the organisation: sign in to Coffer first, then open it again.';
-    default: return body.message || `Something went wrong (${res.status}).`;
+    default: return err.serverMessage || `Something went wrong (${err.status}).`;
   }
 }
 
+// GET of one of the link's routes; failures become an Error with the recipient's wording.
 async function get(path) {
-  const res = await fetch(`${base}${path}`, { credentials: 'same-origin' });
-  if (!res.ok) {
-    const text = await errorText(res);
-    throw Object.assign(new Error(text), { status: res.status });
+  try {
+    return await api('GET', `${base}${path}`);
+  } catch (err) {
+    throw Object.assign(new Error(errorText(err)), { status: err.status });
   }
-  return res.json();
 }
 
 function meta(pairs) {
@@ -153,19 +153,12 @@ $('#unlock-form').addEventListener('submit', async (ev) => {
   const btn = $('[data-testid="share-unlock"]');
   btn.disabled = true;
   try {
-    const res = await fetch(`${base}/unlock`, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code }),
-    });
-    if (!res.ok) {
-      showError(await errorText(res));
-      $('#code').select();
-      return;
-    }
+    await api('POST', `${base}/unlock`, { code });
     const err = await showShared();
     if (err) showError(err.message);
+  } catch (err) {
+    showError(errorText(err));
+    $('#code').select();
   } finally {
     btn.disabled = false;
   }

@@ -2,6 +2,8 @@
 // so that names from the server can never become markup), formatting, the modal dialog, status
 // messages, and the watermarked preview.
 
+import { errorOf } from './api.js';
+
 // el('button', {class: 'x', onclick: f, dataset: {id}}, 'text', child…)
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -61,6 +63,16 @@ export function closeDialog() {
   if (dlg.open) dlg.close();
 }
 
+// The error line of a form or dialog: hidden until showAlert(box, text).
+export function alertBox(attrs = {}) {
+  return el('p', { class: 'note error', role: 'alert', hidden: true, ...attrs });
+}
+
+export function showAlert(box, text) {
+  box.textContent = text;
+  box.hidden = false;
+}
+
 // A labelled form field: field('Name', input) → <label>Name <input></label> stacked.
 export function field(label, control, hint) {
   const id = control.id || `f-${Math.random().toString(36).slice(2, 9)}`;
@@ -97,9 +109,8 @@ export async function preview(url, node, wm) {
     const res = await fetch(url, { credentials: 'same-origin' });
     if (res.status === 415) return el('p', { class: 'note' }, 'This type of file cannot be previewed. Download it to open it.');
     if (!res.ok) {
-      let msg = `The preview is not available (${res.status}).`;
-      try { msg = (await res.json()).message || msg; } catch { /* not JSON */ }
-      return el('p', { class: 'note error' }, msg);
+      const err = await errorOf(res);
+      return el('p', { class: 'note error' }, err.serverMessage || `The preview is not available (${res.status}).`);
     }
     const text = await res.text();
     content = el('pre', { class: 'text-preview', 'data-testid': 'preview-text' }, text);

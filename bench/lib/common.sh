@@ -79,6 +79,11 @@ YAML
   echo "bench: coffer did not start" >&2; cat "$dir/serve.log" >&2; return 1
 }
 
+# bench_client CMD URL TOKEN ARGS...: the API client of the benchmarks (bench/lib/client.mjs).
+bench_client() {
+  node "$BENCH_TOP/bench/lib/client.mjs" "$@"
+}
+
 bench_coffer_stop() {
   kill -TERM "$COFFER_PID" 2>/dev/null || true
   wait "$COFFER_PID" 2>/dev/null || true

@@ -90,6 +90,8 @@ test('OPTIONS names the protocol, its extensions and limits, without authenticat
 
 test('creation: every malformed request gets its status and creates nothing', async () => {
   const good = { 'upload-length': '10', 'upload-metadata': meta({ filename: 'x.bin', parent: root }) };
+  const file = await admin.req('POST', `/api/v1/files?parent=${root}&name=not-a-folder.txt`, { body: Buffer.from('x') });
+  assert.equal(file.status, 201);
   const cases = [
     [{ 'upload-length': '10', 'upload-metadata': meta({ filename: 'x.bin', parent: root }) }, 412, 'unsupported_version'],
     [{ 'tus-resumable': '0.2.2', ...good }, 412, 'unsupported_version'],
@@ -108,6 +110,7 @@ test('creation: every malformed request gets its status and creates nothing', as
     [{ ...T, ...good, 'upload-metadata': meta({ filename: 'x', parent: root, on_conflict: 'merge' }) }, 400, 'bad_request'],
     [{ ...T, ...good, 'upload-metadata': meta({ filename: 'x', parent: 'f'.repeat(32) }) }, 404, 'not_found'],
     [{ ...T, ...good, 'upload-metadata': meta({ filename: 'x', parent: bobRoot }) }, 404, 'not_found'],
+    [{ ...T, ...good, 'upload-metadata': meta({ filename: 'x', parent: file.json().id }) }, 400, 'bad_request'],
     [{ ...T, ...good, 'upload-checksum': 'md5 AAAA' }, 400, 'unsupported_checksum'],
     [{ ...T, ...good, 'upload-checksum': 'sha1 !!' }, 400, 'bad_request'],
   ];

@@ -63,11 +63,6 @@ function watch(page) {
   page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console ${page.url()}: ${m.text()}`); });
 }
 
-async function newPage(ctx) {
-  const page = await ctx.newPage();
-  return page;
-}
-
 async function cspClean(page) {
   const v = await page.evaluate(() => window.__csp);
   assert.deepEqual(v, [], `CSP violations on ${page.url()}`);
@@ -155,7 +150,7 @@ test('journey: sign in, upload 30 MB with progress, share with a code, recipient
 
   // The member: wrong password first (a clear error), then in.
   const ctx = await newContext();
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
   await page.goto(`${server.url}/`);
   await shoot(page, 'login');
   await page.getByTestId('login-username').fill('alice');
@@ -212,7 +207,7 @@ test('journey: sign in, upload 30 MB with progress, share with a code, recipient
 
   // The recipient: a fresh browser context (no cookies), wrong code once, then the right one.
   const rctx = await newContext();
-  const rp = await newPage(rctx);
+  const rp = await rctx.newPage();
   await rp.goto(url);
   await rp.getByTestId('share-code-input').waitFor();
   await shoot(rp, 'recipient-code');
@@ -235,7 +230,7 @@ test('journey: sign in, upload 30 MB with progress, share with a code, recipient
 
   // The admin finds that download in the provenance search, and in the CSV export.
   const actx = await newContext();
-  const ap = await newPage(actx);
+  const ap = await actx.newPage();
   await signIn(ap, 'admin', ADMIN_PASSWORD);
   await ap.locator('#admin-link').click();
   await ap.getByTestId('user-row').first().waitFor();
@@ -275,7 +270,7 @@ test('journey: a view-only recipient on a phone sees the watermarked preview and
   const token = url.split('/s/')[1];
 
   const ctx = await newContext(PHONE);
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
   await page.goto(url);
   await page.getByTestId('share-code-input').fill('plan2026');
   await page.getByTestId('share-unlock').click();
@@ -314,7 +309,7 @@ test('recipient page: clear errors for unknown, revoked and rate-limited links',
   const f = (await alice.upload(root, 'notes.txt', 'hello\n')).json();
   const sh = (await alice.req('POST', '/api/v1/shares', { body: { node: f.id, permission: 'download', code: 'ABCD1234' } })).json();
   const ctx = await newContext(PHONE);
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
 
   const unknown = await page.goto(`${server.url}/s/${'A'.repeat(43)}`);
   assert.equal(unknown.status(), 404);
@@ -349,7 +344,7 @@ test('member: TOTP sign-in step, folders, rename, own preview with watermark, pe
   assert.equal((await bob.req('POST', '/api/v1/me/totp/confirm', { body: { code: otp() } })).status, 204);
 
   const ctx = await newContext();
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
   await page.goto(`${server.url}/`);
   await page.getByTestId('login-username').fill('bob');
   await page.getByTestId('login-password').fill('bob-password-1');
@@ -434,7 +429,7 @@ test('member: TOTP sign-in step, folders, rename, own preview with watermark, pe
 
 test('uploads: drag-and-drop, pause and resume the same upload, automatic retry after a lost connection', async () => {
   const ctx = await newContext();
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
   await signIn(page, 'alice', 'alice-password-1');
   const alice = server.client((await server.login('alice', 'alice-password-1')).token);
 
@@ -505,7 +500,7 @@ test('uploads: drag-and-drop, pause and resume the same upload, automatic retry 
 
   // Keyboard: the sign-in form is reachable with Tab and shows a visible focus ring.
   const kctx = await newContext();
-  const kp = await newPage(kctx);
+  const kp = await kctx.newPage();
   await kp.goto(`${server.url}/`);
   await kp.getByTestId('login-username').focus();
   await kp.keyboard.press('Tab');
@@ -520,7 +515,7 @@ test('uploads: drag-and-drop, pause and resume the same upload, automatic retry 
 
 test('admin console: create, freeze and list users, groups, policy, alerts; members are kept out', async () => {
   const ctx = await newContext();
-  const page = await newPage(ctx);
+  const page = await ctx.newPage();
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await page.goto(`${server.url}/admin`);
   await page.getByTestId('user-username').fill('carol');
@@ -565,7 +560,7 @@ test('admin console: create, freeze and list users, groups, policy, alerts; memb
 
   // A member who opens /admin sees no console, and the API behind it answers 403.
   const mctx = await newContext();
-  const mp = await newPage(mctx);
+  const mp = await mctx.newPage();
   await signIn(mp, 'alice', 'alice-password-1');
   assert.equal(await mp.locator('#admin-link').isVisible(), false);
   await mp.goto(`${server.url}/admin`);
