@@ -391,6 +391,8 @@ test('member: TOTP sign-in step, folders, rename, own preview with watermark, pe
   await page.getByTestId('acl-level').selectOption('download');
   await page.getByTestId('acl-add').click();
   await page.getByTestId('acl-save').click();
+  // The entry row exists as soon as "Add" is pressed; only the announcement follows the server's answer.
+  await page.locator('#status', { hasText: 'Access to plan-v2.txt saved.' }).waitFor();
   await page.locator(`[data-testid="acl-entry"][data-principal="user:${aliceId}"]`).waitFor();
   const fileId = await row(page, 'plan-v2.txt').getAttribute('data-id');
   const acl = (await bob.req('GET', `/api/v1/nodes/${fileId}/acl`)).json();
