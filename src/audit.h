@@ -72,4 +72,16 @@ enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq) CF_WUR;
 void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor,
                              const char *ip, uint64_t bytes);
 
+/* CSV export (provenance.c, RFC 4180). A growing NUL-terminated text: p malloc'ed (free it), len
+ * bytes used, cap allocated; start from {0}. */
+struct cf_csv {
+    char *p;
+    size_t len, cap;
+};
+/* cf_csv_cell(b, s, first): appends one cell (after a comma unless first) holding the NUL-terminated
+ * s (NULL: an empty cell). A cell with a comma, quote, CR or LF is quoted with quotes doubled; one
+ * that starts with = + - @ TAB or CR (which spreadsheets would run as a formula) is quoted and
+ * prefixed with an apostrophe. Any thread. */
+void cf_csv_cell(struct cf_csv *b, const char *s, bool first);
+
 #endif

@@ -149,24 +149,37 @@ static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *ki
         *malformed = true;
         return false;
     }
-    /* Cookie: name=value; name2=value2 (h2 may send several cookie headers). */
+    /* h2 may send several cookie headers. */
     ssize_t i = -1;
     while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
         h2o_iovec_t c = r->req->headers.entries[i].value;
-        const char *p = c.base, *end = c.base + c.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *ce = semi != NULL ? semi : end;
-            size_t nl = sizeof CF_SESSION_COOKIE - 1;
-            if ((size_t)(ce - p) > nl && memcmp(p, CF_SESSION_COOKIE "=", nl + 1) == 0) {
-                *tok = h2o_iovec_init(p + nl + 1, (size_t)(ce - p) - nl - 1);
-                *kind = CF_AUTH_COOKIE;
-                return true;
-            }
-            p = ce;
+        const char *v;
+        size_t vl;
+        if (cf_cookie_find(c.base, c.len, CF_SESSION_COOKIE, &v, &vl)) {
+            *tok = h2o_iovec_init(v, vl);
+            *kind = CF_AUTH_COOKIE;
+            return true;
         }
+    }
+    return false;
+}
+
+bool cf_cookie_find(const char *c, size_t n, const char *name, const char **val, size_t *vlen)
+{
+    /* Cookie: name=value; name2=value2 (RFC 6265 §5.4). The first cookie of that name wins. */
+    const char *p = c, *end = c + n;
+    size_t nl = strlen(name);
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ';'))
+            p++;
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *ce = semi != NULL ? semi : end;
+        if ((size_t)(ce - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            *val = p + nl + 1;
+            *vlen = (size_t)(ce - p) - nl - 1;
+            return true;
+        }
+        p = ce;
     }
     return false;
 }

@@ -27,6 +27,9 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok);
 /* cf_auth_member_of(r, tenant): whether the request carries the session cookie of an active user of
  * tenant (internal-only share links; answers nothing). Loop thread. */
 bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant);
+/* cf_cookie_find(c, n, name, val, vlen): the value of the first cookie called name in one Cookie
+ * header value c[0..n) ("a=1; name=v"), pointing into c; false if there is none. Pure, any thread. */
+bool cf_cookie_find(const char *c, size_t n, const char *name, const char **val, size_t *vlen);
 /* cf_auth_token_hash(tok, n, hash): SHA-256 of a token given as its text; false if malformed. */
 bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN]);
 /* cf_auth_new_token(out, hash): a fresh token's text and its SHA-256. */

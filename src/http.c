@@ -308,39 +308,53 @@ bool cf_query(struct cf_req *r, const char *key, h2o_iovec_t *out, bool *bad)
     return found;
 }
 
+enum cf_status cf_json_parse_object(const char *b, size_t n, size_t max, json_t **out, const char **why)
+{
+    json_error_t jerr;
+    *out = NULL;
+    if (n > max) {
+        *why = "the JSON body is too large";
+        return CF_ETOOBIG;
+    }
+    if (b == NULL || n == 0) {
+        *why = "a JSON object is required";
+        return CF_EINVAL;
+    }
+    json_t *j = json_loadb(b, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        *why = "invalid JSON";
+        return CF_EINVAL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *why = "a JSON object is required";
+        return CF_EINVAL;
+    }
+    *out = j;
+    *why = NULL;
+    return CF_OK;
+}
+
 bool cf_json_body_or_respond(struct cf_req *r, json_t **out)
 {
     h2o_req_t *req = r->req;
-    json_error_t jerr;
+    const char *why;
     h2o_iovec_t ct = cf_header(r, "content-type");
     if (ct.base != NULL && !(ct.len >= 16 && strncasecmp(ct.base, "application/json", 16) == 0 &&
                              (ct.len == 16 || ct.base[16] == ';' || ct.base[16] == ' '))) {
         cf_respond_status(r, CF_EMEDIA, "expected Content-Type: application/json");
         return false;
     }
-    if (req->entity.len > cf_srv->cfg->limits.max_json_bytes) {
-        cf_respond_status(r, CF_ETOOBIG, "the JSON body is too large");
+    enum cf_status st = cf_json_parse_object(req->entity.base, req->entity.len, cf_srv->cfg->limits.max_json_bytes,
+                                             out, &why);
+    if (st != CF_OK) {
+        cf_respond_status(r, st, why);
         return false;
     }
-    if (req->entity.base == NULL || req->entity.len == 0) {
-        cf_respond_status(r, CF_EINVAL, "a JSON object is required");
-        return false;
-    }
-    json_t *j = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        cf_respond_status(r, CF_EINVAL, "invalid JSON");
-        return false;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        cf_respond_status(r, CF_EINVAL, "a JSON object is required");
-        return false;
-    }
-    *out = j;
     return true;
 }
 
-bool cf_json_only_keys_or_respond(struct cf_req *r, json_t *obj, const char *const *allowed)
+const char *cf_json_unknown_key(json_t *obj, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -350,81 +364,102 @@ bool cf_json_only_keys_or_respond(struct cf_req *r, json_t *obj, const char *con
         for (size_t i = 0; allowed[i] != NULL; i++)
             if (strcmp(key, allowed[i]) == 0)
                 ok = true;
-        if (!ok) {
-            /* Field names are client text: quote them through the JSON encoder, never raw in logs. */
-            char *m = cf_xasprintf("unknown field: %.64s", key);
-            cf_respond_status(r, CF_EINVAL, m);
-            free(m);
-            return false;
-        }
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}
+
+bool cf_json_only_keys_or_respond(struct cf_req *r, json_t *obj, const char *const *allowed)
+{
+    const char *key = cf_json_unknown_key(obj, allowed);
+    if (key != NULL) {
+        /* Field names are client text: quote them through the JSON encoder, never raw in logs. */
+        char *m = cf_xasprintf("unknown field: %.64s", key);
+        cf_respond_status(r, CF_EINVAL, m);
+        free(m);
+        return false;
     }
     return true;
+}
+
+enum cf_status cf_json_str(json_t *obj, const char *key, bool required, const char **out, size_t *len)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    *len = 0;
+    if (v == NULL || (json_is_null(v) && !required))
+        return required ? CF_ENOTFOUND : CF_OK;
+    if (!json_is_string(v))
+        return CF_EINVAL;
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return CF_OK;
+}
+
+enum cf_status cf_json_uint(json_t *obj, const char *key, bool required, uint64_t max, uint64_t *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    *present = false;
+    if (v == NULL || (json_is_null(v) && !required))
+        return required ? CF_ENOTFOUND : CF_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+        return CF_EINVAL;
+    *out = (uint64_t)json_integer_value(v);
+    *present = true;
+    return CF_OK;
+}
+
+enum cf_status cf_json_bool(json_t *obj, const char *key, bool *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    *present = false;
+    if (v == NULL)
+        return CF_OK;
+    if (!json_is_boolean(v))
+        return CF_EINVAL;
+    *out = json_is_true(v);
+    *present = true;
+    return CF_OK;
+}
+
+/* The 400 for a field that cf_json_str/uint/bool refused (st: CF_ENOTFOUND missing, else wrong type). */
+static void field_error(struct cf_req *r, enum cf_status st, const char *key, const char *expected)
+{
+    char *m = st == CF_ENOTFOUND ? cf_xasprintf("missing field: %s", key) : cf_xasprintf("field %s %s", key, expected);
+    cf_respond_status(r, CF_EINVAL, m);
+    free(m);
 }
 
 bool cf_json_str_or_respond(struct cf_req *r, json_t *obj, const char *key, bool required, const char **out,
                             size_t *len)
 {
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    *len = 0;
-    if (v == NULL || (json_is_null(v) && !required)) {
-        if (!required)
-            return true;
-        char *m = cf_xasprintf("missing field: %s", key);
-        cf_respond_status(r, CF_EINVAL, m);
-        free(m);
-        return false;
-    }
-    if (!json_is_string(v)) {
-        char *m = cf_xasprintf("field %s must be a string", key);
-        cf_respond_status(r, CF_EINVAL, m);
-        free(m);
-        return false;
-    }
-    *out = json_string_value(v);
-    *len = json_string_length(v);
-    return true;
+    enum cf_status st = cf_json_str(obj, key, required, out, len);
+    if (st != CF_OK)
+        field_error(r, st, key, "must be a string");
+    return st == CF_OK;
 }
 
 bool cf_json_uint_or_respond(struct cf_req *r, json_t *obj, const char *key, bool required, uint64_t max,
                              uint64_t *out, bool *present)
 {
-    json_t *v = json_object_get(obj, key);
-    *present = false;
-    if (v == NULL || (json_is_null(v) && !required)) {
-        if (!required)
-            return true;
-        char *m = cf_xasprintf("missing field: %s", key);
-        cf_respond_status(r, CF_EINVAL, m);
+    enum cf_status st = cf_json_uint(obj, key, required, max, out, present);
+    if (st == CF_EINVAL) {
+        char *m = cf_xasprintf("must be a whole number between 0 and %llu", (unsigned long long)max);
+        field_error(r, st, key, m);
         free(m);
-        return false;
+    } else if (st != CF_OK) {
+        field_error(r, st, key, "must be a whole number");
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
-        char *m = cf_xasprintf("field %s must be a whole number between 0 and %llu", key, (unsigned long long)max);
-        cf_respond_status(r, CF_EINVAL, m);
-        free(m);
-        return false;
-    }
-    *out = (uint64_t)json_integer_value(v);
-    *present = true;
-    return true;
+    return st == CF_OK;
 }
 
 bool cf_json_bool_or_respond(struct cf_req *r, json_t *obj, const char *key, bool *out, bool *present)
 {
-    json_t *v = json_object_get(obj, key);
-    *present = false;
-    if (v == NULL)
-        return true;
-    if (!json_is_boolean(v)) {
-        char *m = cf_xasprintf("field %s must be true or false", key);
-        cf_respond_status(r, CF_EINVAL, m);
-        free(m);
-        return false;
-    }
-    *out = json_is_true(v);
-    *present = true;
-    return true;
+    enum cf_status st = cf_json_bool(obj, key, out, present);
+    if (st != CF_OK)
+        field_error(r, st, key, "must be true or false");
+    return st == CF_OK;
 }
 
 void cf_req_watch(struct cf_req *r, struct cf_req **slot)

@@ -94,6 +94,22 @@ bool cf_method_is_safe(struct cf_req *r);
  * Content-Type application/json if given). On failure answers 400/413/415 and returns false. */
 bool cf_json_body_or_respond(struct cf_req *r, json_t **out);
 
+/* The pure parts of the above, without answering (tests/fuzz/fuzz_json.c feeds them hostile bytes).
+ * cf_json_parse_object(b, n, max, out, why): one JSON object of at most max bytes, duplicate keys
+ * refused; CF_OK with *out (a new reference), else CF_ETOOBIG or CF_EINVAL with *out NULL and *why a
+ * static message for the client. Any thread. */
+enum cf_status cf_json_parse_object(const char *b, size_t n, size_t max, json_t **out, const char **why) CF_WUR;
+/* cf_json_unknown_key(obj, allowed): the first key of obj not in the NULL-terminated allowed list
+ * (borrowed from obj), or NULL. */
+const char *cf_json_unknown_key(json_t *obj, const char *const *allowed);
+/* cf_json_str/uint/bool(obj, key, ...): a field's value (strings borrowed from obj). CF_OK when
+ * present and well typed, or absent/null and not required (*out NULL, *present false); CF_ENOTFOUND
+ * when required and absent; CF_EINVAL on a wrong type or a number outside 0..max. */
+enum cf_status cf_json_str(json_t *obj, const char *key, bool required, const char **out, size_t *len) CF_WUR;
+enum cf_status cf_json_uint(json_t *obj, const char *key, bool required, uint64_t max, uint64_t *out,
+                            bool *present) CF_WUR;
+enum cf_status cf_json_bool(json_t *obj, const char *key, bool *out, bool *present) CF_WUR;
+
 /* Strict JSON field access for handlers. Each takes the object, the field name, and answers 400
  * naming the field (returning false) on a wrong type; "absent" is reported through *present. */
 bool cf_json_only_keys_or_respond(struct cf_req *r, json_t *obj, const char *const *allowed);

@@ -143,12 +143,7 @@ static bool visit(void *ctx, const struct cf_audit_event *e)
 
 /* ---- CSV (RFC 4180, formula-injection safe) ------------------------------------------------------ */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
+static void buf_add(struct cf_csv *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         while (b->len + n + 1 > b->cap)
@@ -160,11 +155,9 @@ static void buf_add(struct buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-void cf_csv_cell(struct buf *b, const char *s, bool first);
-
 /* One cell: quoted when it holds a comma, quote, CR or LF; a leading = + - @ TAB or CR (which
  * spreadsheets would run as a formula) is neutralised with a leading apostrophe. */
-void cf_csv_cell(struct buf *b, const char *s, bool first)
+void cf_csv_cell(struct cf_csv *b, const char *s, bool first)
 {
     if (!first)
         buf_add(b, ",", 1);
@@ -194,7 +187,7 @@ static const char *str_at(json_t *o, const char *a, const char *b)
     return json_string_value(v);
 }
 
-static void csv_row(struct buf *out, json_t *ev)
+static void csv_row(struct cf_csv *out, json_t *ev)
 {
     char num[32], bytes[32];
     snprintf(num, sizeof num, "%lld", (long long)json_integer_value(json_object_get(ev, "seq")));
@@ -241,7 +234,7 @@ static void respond_events(struct cf_req *r, struct query *q, uint64_t next, boo
                                           "next_cursor", next != 0 && !q->done ? json_string(cur) : json_null()));
         return;
     }
-    struct buf out = {0};
+    struct cf_csv out = {0};
     static const char header[] = "seq,at,action,actor_type,actor_id,actor_name,node_id,node_name,node_path,share,ip,"
                                  "user_agent,result,range,bytes_sent,completed,detail,hash\r\n";
     buf_add(&out, header, sizeof header - 1);

@@ -135,7 +135,7 @@ static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *n
 
 /* ---- members: create, list, revoke ------------------------------------------------------------- */
 
-static bool code_ok(const char *c, size_t n)
+bool cf_share_code_ok(const char *c, size_t n)
 {
     if (n < 4 || n > CF_SHARE_CODE_MAX)
         return false;
@@ -243,7 +243,7 @@ void cf_h_share_create(struct cf_req *r)
         cf_respond_status(r, CF_EINVAL, "permission must be view or download");
         goto out;
     }
-    if (code != NULL && !code_ok(code, cl)) {
+    if (code != NULL && !cf_share_code_ok(code, cl)) {
         cf_respond_status(r, CF_EINVAL, "code must have 4 to 16 characters from A-Z a-z 0-9");
         goto out;
     }
@@ -512,18 +512,11 @@ static bool access_token(struct cf_req *r, h2o_iovec_t *tok)
     ssize_t i = -1;
     while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
         h2o_iovec_t c = r->req->headers.entries[i].value;
-        const char *p = c.base, *end = c.base + c.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *ce = semi != NULL ? semi : end;
-            size_t nl = sizeof SHARE_COOKIE - 1;
-            if ((size_t)(ce - p) > nl && memcmp(p, SHARE_COOKIE "=", nl + 1) == 0) {
-                *tok = h2o_iovec_init(p + nl + 1, (size_t)(ce - p) - nl - 1);
-                return true;
-            }
-            p = ce;
+        const char *v;
+        size_t vl;
+        if (cf_cookie_find(c.base, c.len, SHARE_COOKIE, &v, &vl)) {
+            *tok = h2o_iovec_init(v, vl);
+            return true;
         }
     }
     return false;

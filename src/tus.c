@@ -39,12 +39,12 @@
 #include "inspect.h"
 #include "log.h"
 #include "server.h"
+#include "tus.h"
 #include "validate.h"
 #include "work.h"
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXTENSIONS "creation,creation-with-upload,termination,expiration,checksum"
-#define MAX_METADATA 4096 /* bytes of Upload-Metadata */
 #define OCTETS "application/offset+octet-stream"
 
 /* ---- the busy set: uploads a request is working on ---------------------------------------------- */
@@ -147,7 +147,7 @@ static bool u64_header_or_respond(struct cf_req *r, const char *name, uint64_t *
     *present = v.base != NULL;
     if (!*present)
         return true;
-    if (cf_parse_u64(v.base, v.len, (uint64_t)1 << 53, out) != CF_OK) {
+    if (cf_parse_u64(v.base, v.len, CF_TUS_U64_MAX, out) != CF_OK) {
         char m[96];
         snprintf(m, sizeof m, "%s must be a non-negative decimal integer", name);
         cf_respond_status(r, CF_EINVAL, m);
@@ -162,35 +162,45 @@ static bool is_octets(struct cf_req *r)
     return ct.base != NULL && h2o_memis(ct.base, ct.len, H2O_STRLIT(OCTETS));
 }
 
+/* Upload-Checksum: "sha1 BASE64" or "sha256 BASE64". */
+enum cf_status cf_tus_checksum_parse(const char *v, size_t n, struct cf_tus_checksum *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *sp = memchr(v, ' ', n);
+    size_t al = sp != NULL ? (size_t)(sp - v) : n;
+    size_t want;
+    if (h2o_memis(v, al, H2O_STRLIT("sha1"))) {
+        c->alg = CF_HASH_SHA1;
+        want = 20;
+    } else if (h2o_memis(v, al, H2O_STRLIT("sha256"))) {
+        c->alg = CF_HASH_SHA256;
+        want = 32;
+    } else {
+        return CF_EMEDIA;
+    }
+    if (sp == NULL || cf_b64_decode(sp + 1, n - al - 1, c->digest, sizeof c->digest, &c->len) != CF_OK ||
+        c->len != want)
+        return CF_EINVAL;
+    return CF_OK;
+}
+
 struct checksum {
     bool present;
-    enum cf_hash_alg alg;
-    uint8_t digest[CF_SHA256_LEN];
-    size_t len;
+    struct cf_tus_checksum c;
 };
 
-/* Upload-Checksum: "sha1 BASE64" or "sha256 BASE64". */
 static bool checksum_or_respond(struct cf_req *r, struct checksum *c)
 {
     h2o_iovec_t v = cf_header(r, "upload-checksum");
     memset(c, 0, sizeof *c);
     if (v.base == NULL)
         return true;
-    const char *sp = memchr(v.base, ' ', v.len);
-    size_t al = sp != NULL ? (size_t)(sp - v.base) : v.len;
-    size_t want;
-    if (h2o_memis(v.base, al, H2O_STRLIT("sha1"))) {
-        c->alg = CF_HASH_SHA1;
-        want = 20;
-    } else if (h2o_memis(v.base, al, H2O_STRLIT("sha256"))) {
-        c->alg = CF_HASH_SHA256;
-        want = 32;
-    } else {
+    enum cf_status st = cf_tus_checksum_parse(v.base, v.len, &c->c);
+    if (st == CF_EMEDIA) {
         cf_respond_error(r, 400, "unsupported_checksum", "Upload-Checksum: the algorithm must be sha1 or sha256");
         return false;
     }
-    if (sp == NULL ||
-        cf_b64_decode(sp + 1, v.len - al - 1, c->digest, sizeof c->digest, &c->len) != CF_OK || c->len != want) {
+    if (st != CF_OK) {
         cf_respond_status(r, CF_EINVAL, "Upload-Checksum: expected the algorithm, a space and the base64 digest");
         return false;
     }
@@ -198,26 +208,17 @@ static bool checksum_or_respond(struct cf_req *r, struct checksum *c)
     return true;
 }
 
-struct metadata {
-    char name[CF_NAME_MAX + 1];
-    size_t name_len;
-    struct cf_id parent;
-    enum cf_conflict on_conflict;
-};
-
-/* Upload-Metadata: comma-separated "key base64(value)" pairs; filename and parent required,
- * on_conflict optional, other keys (filetype, ...) accepted and kept for HEAD. */
-static bool metadata_or_respond(struct cf_req *r, h2o_iovec_t v, struct metadata *m)
+enum cf_status cf_tus_metadata_parse(const char *v, size_t n, struct cf_tus_metadata *m, char *why, size_t cap)
 {
-    bool have_name = false, have_parent = false, have_conflict = false;
+    bool have_name = false, have_parent = false;
     char seen[16][32];
     size_t nseen = 0;
     memset(m, 0, sizeof *m);
-    if (v.len > MAX_METADATA) {
-        cf_respond_status(r, CF_EINVAL, "Upload-Metadata is too long");
-        return false;
+    if (n > CF_TUS_METADATA_MAX) {
+        snprintf(why, cap, "%s", "Upload-Metadata is too long");
+        return CF_EINVAL;
     }
-    const char *p = v.base, *end = v.base + v.len;
+    const char *p = v, *end = v + n;
     while (p < end) {
         const char *pe = memchr(p, ',', (size_t)(end - p));
         if (pe == NULL)
@@ -228,34 +229,32 @@ static bool metadata_or_respond(struct cf_req *r, h2o_iovec_t v, struct metadata
         const char *ke = sp != NULL ? sp : pe;
         size_t kl = (size_t)(ke - p);
         if (kl == 0 || kl >= sizeof seen[0] || nseen == sizeof seen / sizeof seen[0]) {
-            cf_respond_status(r, CF_EINVAL, "Upload-Metadata: every pair needs a key (at most 31 bytes, 16 pairs)");
-            return false;
+            snprintf(why, cap, "%s", "Upload-Metadata: every pair needs a key (at most 31 bytes, 16 pairs)");
+            return CF_EINVAL;
         }
         for (size_t i = 0; i < kl; i++)
             if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f) {
-                cf_respond_status(r, CF_EINVAL, "Upload-Metadata: keys are printable ASCII");
-                return false;
+                snprintf(why, cap, "%s", "Upload-Metadata: keys are printable ASCII");
+                return CF_EINVAL;
             }
         for (size_t i = 0; i < nseen; i++)
             if (strlen(seen[i]) == kl && memcmp(seen[i], p, kl) == 0) {
-                cf_respond_status(r, CF_EINVAL, "Upload-Metadata: a key appears twice");
-                return false;
+                snprintf(why, cap, "%s", "Upload-Metadata: a key appears twice");
+                return CF_EINVAL;
             }
         memcpy(seen[nseen], p, kl);
         seen[nseen++][kl] = '\0';
-        uint8_t val[MAX_METADATA];
+        uint8_t val[CF_TUS_METADATA_MAX];
         size_t vl = 0;
         if (sp != NULL && cf_b64_decode(sp + 1, (size_t)(pe - sp - 1), val, sizeof val, &vl) != CF_OK) {
-            cf_respond_status(r, CF_EINVAL, "Upload-Metadata: values must be base64");
-            return false;
+            snprintf(why, cap, "%s", "Upload-Metadata: values must be base64");
+            return CF_EINVAL;
         }
         if (h2o_memis(p, kl, H2O_STRLIT("filename"))) {
-            const char *why = cf_name_check((const char *)val, vl);
-            if (why != NULL) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "Upload-Metadata: filename: %s", why);
-                cf_respond_status(r, CF_EINVAL, msg);
-                return false;
+            const char *bad = cf_name_check((const char *)val, vl);
+            if (bad != NULL) {
+                snprintf(why, cap, "Upload-Metadata: filename: %s", bad);
+                return CF_EINVAL;
             }
             memcpy(m->name, val, vl);
             m->name[vl] = '\0';
@@ -263,8 +262,8 @@ static bool metadata_or_respond(struct cf_req *r, h2o_iovec_t v, struct metadata
             have_name = true;
         } else if (h2o_memis(p, kl, H2O_STRLIT("parent"))) {
             if (cf_id_parse((const char *)val, vl, &m->parent) != CF_OK) {
-                cf_respond_status(r, CF_EINVAL, "Upload-Metadata: parent must be a folder id");
-                return false;
+                snprintf(why, cap, "%s", "Upload-Metadata: parent must be a folder id");
+                return CF_EINVAL;
             }
             have_parent = true;
         } else if (h2o_memis(p, kl, H2O_STRLIT("on_conflict"))) {
@@ -275,16 +274,24 @@ static bool metadata_or_respond(struct cf_req *r, h2o_iovec_t v, struct metadata
             else if (h2o_memis(val, vl, H2O_STRLIT("replace")))
                 m->on_conflict = CF_CONFLICT_REPLACE;
             else {
-                cf_respond_status(r, CF_EINVAL, "Upload-Metadata: on_conflict must be fail, rename or replace");
-                return false;
+                snprintf(why, cap, "%s", "Upload-Metadata: on_conflict must be fail, rename or replace");
+                return CF_EINVAL;
             }
-            have_conflict = true;
         }
         p = pe + 1;
     }
-    (void)have_conflict;
     if (!have_name || !have_parent) {
-        cf_respond_status(r, CF_EINVAL, "Upload-Metadata must carry filename and parent");
+        snprintf(why, cap, "%s", "Upload-Metadata must carry filename and parent");
+        return CF_EINVAL;
+    }
+    return CF_OK;
+}
+
+static bool metadata_or_respond(struct cf_req *r, h2o_iovec_t v, struct cf_tus_metadata *m)
+{
+    char why[160];
+    if (cf_tus_metadata_parse(v.base, v.len, m, why, sizeof why) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, why);
         return false;
     }
     return true;
@@ -460,11 +467,11 @@ static bool append(struct tus_job *j)
     }
     if (j->sum.present) {
         uint8_t d[CF_SHA256_LEN];
-        struct cf_hash *h = cf_hash_new(j->sum.alg);
+        struct cf_hash *h = cf_hash_new(j->sum.c.alg);
         cf_hash_update(h, j->body, j->n);
         size_t dl = cf_hash_final(h, d);
         cf_hash_free(h);
-        if (dl != j->sum.len || !cf_ct_equal(d, j->sum.digest, dl)) {
+        if (dl != j->sum.c.len || !cf_ct_equal(d, j->sum.c.digest, dl)) {
             fail(j, 460, "checksum_mismatch", "the body does not match Upload-Checksum; nothing was stored");
             return true;
         }
@@ -501,7 +508,11 @@ static bool append(struct tus_job *j)
      * content arrived over many requests, maybe across restarts), then scan and sniff. */
     if ((j->st = cf_tus_writer(cf_srv->store, &j->t, &j->up)) != CF_OK)
         return true;
-    uint8_t *buf = cf_xmalloc(CF_CHUNK_SIZE);
+    uint8_t *buf = cf_try_malloc(CF_CHUNK_SIZE);
+    if (buf == NULL) {
+        j->st = CF_EIO;
+        return true;
+    }
     struct cf_hash *h = cf_hash_new(CF_HASH_SHA256);
     uint32_t nchunks = j->t.length == 0 ? 1 : (uint32_t)((j->t.length + CF_CHUNK_SIZE - 1) / CF_CHUNK_SIZE);
     for (uint32_t i = 0; i < nchunks && j->st == CF_OK; i++) {
@@ -698,7 +709,7 @@ void cf_h_tus_create(struct cf_req *r)
 {
     uint64_t length;
     bool has_length;
-    struct metadata m;
+    struct cf_tus_metadata m;
     struct checksum sum;
     if (!version_or_respond(r) || !u64_header_or_respond(r, "upload-length", &length, &has_length))
         return;

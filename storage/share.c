@@ -54,13 +54,20 @@ enum cf_status cf_share_code_mac(struct cf_store *s, const struct cf_id *tenant,
     char up[CF_SHARE_CODE_MAX];
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    if (n > sizeof up)
-        n = sizeof up; /* longer input is never a valid code; the MAC of a prefix will not match */
-    for (size_t i = 0; i < n; i++)
-        up[i] = (char)toupper((unsigned char)code[i]);
+    n = cf_share_code_fold(code, n, up);
     cf_hmac2_sha256(&tk->code, share->b, CF_ID_LEN, up, n, out);
     cf_wipe(up, sizeof up);
     return CF_OK;
+}
+
+size_t cf_share_code_fold(const char *code, size_t n, char up[CF_SHARE_CODE_MAX])
+{
+    if (n > CF_SHARE_CODE_MAX)
+        n = CF_SHARE_CODE_MAX; /* longer input is never a valid code; the MAC of a prefix will not match */
+    /* ASCII only, whatever the locale: toupper() would depend on it. */
+    for (size_t i = 0; i < n; i++)
+        up[i] = code[i] >= 'a' && code[i] <= 'z' ? (char)(code[i] - 'a' + 'A') : code[i];
+    return n;
 }
 
 static void share_encode(const struct cf_share *sh, struct cf_rec_w *w)
