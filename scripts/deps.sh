@@ -9,8 +9,9 @@ build=(meson ninja-build pkg-config gcc libc6-dev
        libclamav-dev libseccomp-dev openssl)
 # zip, p7zip-full: the scanner tests build archives; clamav-testfiles: a RAR sample (no free rar tool);
 # oathtool: the TOTP tests check codes against a real authenticator; chromium: the browser tests
-# (driven by playwright-core from tests/package.json); fonts-dejavu-core: legible screenshots.
-test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core)
+# (driven by playwright-core from tests/package.json); fonts-dejavu-core: legible screenshots;
+# testssl.sh: the TLS configuration audit (tests/integration/tls.test.mjs).
+test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core testssl.sh)
 bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
 
 # clamav-freshclam: fetches and updates the virus signatures the server needs to run.

@@ -17,12 +17,27 @@ ninja -C build-release >/dev/null
 var="$top/var"
 mkdir -p "$var"
 chmod 700 "$var"
+# Started as root, the server binds its port and reads its keys, then runs as the system account
+# `coffer` (created here if missing). It needs to reach var/data (var/ is traversable, not
+# listable) and to read the TLS files when SIGHUP reloads them; the master key stays root's.
+account=
+if [ "$(id -u)" -eq 0 ]; then
+  account=coffer
+  getent passwd "$account" >/dev/null ||
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$account"
+  chmod 711 "$var"
+fi
 if [ ! -f "$var/tls/cert.pem" ]; then
   mkdir -p "$var/tls"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
     -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$var/tls/key.pem" -out "$var/tls/cert.pem" 2>/dev/null
   chmod 600 "$var/tls/key.pem"
+fi
+if [ -n "$account" ]; then
+  chgrp "$account" "$var/tls" "$var/tls/key.pem" "$var/tls/cert.pem"
+  chmod 750 "$var/tls"
+  chmod 640 "$var/tls/key.pem"
 fi
 # Virus signatures: the server refuses to start without them. Debian's freshclam fills
 # /var/lib/clamav when the ClamAV mirrors are reachable; without them the first run configures a
@@ -51,6 +66,14 @@ web_dir: "$top/web"
 log: { access: access.log }
 $scan
 YAML
+  if [ -n "$account" ]; then echo "user: $account" >> "$var/coffer.yaml"; fi
+fi
+# A var/ made by an earlier run.sh, when the server ran as root: hand its files to the account.
+if [ -n "$account" ] && ! grep -q '^user:' "$var/coffer.yaml"; then
+  echo "run: from now on the server runs as '$account' (user: in $var/coffer.yaml)" >&2
+  echo "user: $account" >> "$var/coffer.yaml"
+  [ -d "$var/data" ] && chown -R "$account:" "$var/data"
+  [ -f "$var/access.log" ] && chown "$account:" "$var/access.log"
 fi
 if [ ! -f "$var/data/CURRENT" ]; then
   build-release/src/coffer init -c "$var/coffer.yaml"

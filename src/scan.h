@@ -11,6 +11,8 @@
 #ifndef CF_SCAN_H
 #define CF_SCAN_H
 
+#include <sys/types.h>
+
 #include "base.h"
 #include "scan_proto.h"
 
@@ -28,6 +30,11 @@ struct cf_scan_job {
     struct cf_scan_msg_verdict verdict;   /* validated: strings NUL-terminated, result in range */
     struct cf_scan_job *next;             /* queue link (private) */
 };
+
+/* cf_scan_run_as(uid, gid): before cf_scan_start, when the server runs as root and will drop to uid/gid
+ * (priv.h): the scratch directory is given to that account and every scanner switches to it before it
+ * reads anything (its signatures included), so no scanner ever runs as root. */
+void cf_scan_run_as(uid_t uid, gid_t gid);
 
 /* cf_scan_start(cfg, self, err): spawns the scanners (self = this program's path) and waits until
  * each has built its engine and passed the canary. CF_EUNAVAIL with a reason if not. */
@@ -47,5 +54,17 @@ struct cf_scan_status {
     struct cf_scan_msg_info info;
 };
 size_t cf_scan_info(struct cf_scan_status *out, size_t n);
+
+/* cf_scan_reply_check(m, n, id, size, why): classifies one message of n bytes that a scanner sent
+ * during scan id of a file of size bytes, checking every field (scan_proto.h): a HELLO with valid
+ * info, a READ of 1..CF_SCAN_READ_MAX bytes within the file, a VERDICT with a known result and
+ * NUL-terminated printable strings (a MIME type with '/', a signature unless clean), or BAD with a
+ * static reason in *why. m need not be aligned. Pure, any thread (tests/fuzz/fuzz_scan_proto.c). */
+enum cf_scan_reply { CF_SCAN_REPLY_BAD, CF_SCAN_REPLY_HELLO, CF_SCAN_REPLY_READ, CF_SCAN_REPLY_VERDICT };
+enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uint64_t size, const char **why);
+/* cf_scan_data_ok(m, n, id, offset, len): the scanner's check (scanner.c) of the server's DATA answer
+ * to its READ of len bytes at offset in scan id: header, offset and length match, and exactly len
+ * bytes follow the header. */
+bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len);
 
 #endif

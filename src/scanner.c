@@ -45,6 +45,8 @@
 
 #include "base.h"
 #include "cli.h"
+#include "priv.h"
+#include "scan.h"
 #include "scan_proto.h"
 
 #define SNIFF_PREFIX (64u * 1024)
@@ -57,6 +59,9 @@ struct opts {
     uint64_t max_file;
     unsigned max_seconds;
     bool development;
+    bool drop;        /* --uid/--gid given: switch to them before reading anything */
+    uid_t uid;
+    gid_t gid;
 };
 
 static struct opts opt;
@@ -407,6 +412,16 @@ static void seccomp(void)
 
 /* ---- scanning ----------------------------------------------------------------------------------- */
 
+bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len)
+{
+    struct cf_scan_msg_data d;
+    if (n < sizeof d)
+        return false;
+    memcpy(&d, m, sizeof d);
+    return d.h.magic == CF_SCAN_MAGIC && d.h.type == CF_SCAN_DATA && d.h.id == id && d.offset == offset &&
+           d.len == len && len <= CF_SCAN_READ_MAX && n == sizeof d + d.len;
+}
+
 /* One READ/DATA round trip: up to len (≤ CF_SCAN_READ_MAX) bytes at offset into buf. */
 static ssize_t pull(struct scan_ctx *c, void *buf, size_t len, uint64_t offset)
 {
@@ -414,12 +429,10 @@ static ssize_t pull(struct scan_ctx *c, void *buf, size_t len, uint64_t offset)
     struct cf_scan_msg_read rq = {.h = {CF_SCAN_MAGIC, CF_SCAN_READ, c->id}, .offset = offset, .len = (uint32_t)len};
     send_msg(&rq, sizeof rq);
     ssize_t got = recv(sock, msg, sizeof msg, 0);
-    const struct cf_scan_msg_data *d = (const void *)msg;
-    if (got < (ssize_t)sizeof *d || d->h.magic != CF_SCAN_MAGIC || d->h.type != CF_SCAN_DATA || d->h.id != c->id ||
-        d->offset != offset || d->len != len || (size_t)got != sizeof *d + d->len)
+    if (got < 0 || !cf_scan_data_ok(msg, (size_t)got, c->id, offset, len))
         _exit(4); /* the server broke the protocol: nothing sensible is left to do */
-    memcpy(buf, msg + sizeof *d, d->len);
-    return (ssize_t)d->len;
+    memcpy(buf, msg + sizeof(struct cf_scan_msg_data), len);
+    return (ssize_t)len;
 }
 
 /* libclamav's and libmagic's reads, served from aligned CF_SCAN_READ_MAX blocks pulled from the server
@@ -536,6 +549,10 @@ static void parse_args(int argc, char **argv)
             opt.max_file = u;
         else if (strcmp(a, "--max-seconds") == 0 && cf_parse_u64(val, strlen(val), 3600, &u) == CF_OK && u > 0)
             opt.max_seconds = (unsigned)u;
+        else if (strcmp(a, "--uid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
+            opt.uid = (uid_t)u, opt.drop = true;
+        else if (strcmp(a, "--gid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
+            opt.gid = (gid_t)u;
         else
             die("bad arguments");
     }
@@ -553,6 +570,10 @@ int cf_scanner_main(int argc, char **argv)
     close_range(CF_SCAN_FD + 1, ~0u, 0);
     signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails (scan error) instead of killing us */
     parse_args(argc, argv);
+    /* Not root, whatever the server started as: the service account (priv.h), before anything is read. */
+    char *why = NULL;
+    if (opt.drop && cf_priv_drop_ids(opt.uid, opt.gid, &why) != 0)
+        die(why);
     /* The scratch directory must exist, be ours, and live in memory (tmpfs): archive members that
      * libclamav extracts there are plaintext and must never reach a persistent disk. */
     if (statfs(opt.scratch, &sf) != 0 || sf.f_type != TMPFS_MAGIC)

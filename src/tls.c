@@ -5,6 +5,7 @@
 
 #include <h2o.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "base.h"
 
@@ -42,7 +43,10 @@ SSL_CTX *cf_tls_ctx_new(const char *cert, const char *key, char **err)
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        *err = ssl_error("cannot load the TLS key", key);
+        /* OpenSSL checks the pair as it loads the key: name that case plainly. */
+        unsigned long e = ERR_peek_error();
+        bool mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+        *err = ssl_error(mismatch ? "the TLS key does not match the certificate" : "cannot load the TLS key", key);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

@@ -65,6 +65,7 @@ master_key_file: master.key
 limits: { max_request_body_bytes: 300MiB }
 log: { access: "off", level: warn }
 scan: { database_dir: $BENCH_SIGS, max_seconds: 900 }
+$([ "$(id -u)" = 0 ] && echo 'user: root  # started as root, coffer serve needs user: (here: keep root)')
 ${BENCH_EXTRA_YAML:-}
 YAML
   if [ ! -f "$dir/data/CURRENT" ]; then

@@ -59,7 +59,7 @@ function baseLines(port = 1) {
 async function validConfig() {
   const port = await freePort();
   const p = configFile([...baseLines(port), 'auth: { argon2_memory: 8MiB, argon2_iterations: 1 }', 'log: { access: "off" }',
-    `scan: { database_dir: "${signatureDb()}", processes: 2 }`]);
+    `scan: { database_dir: "${signatureDb()}", processes: 2 }`, ...(process.getuid() === 0 ? ['user: root'] : [])]);
   return { path: p, dir: path.dirname(p), port, keyPath: path.join(path.dirname(p), 'master.key'), dataDir: path.join(path.dirname(p), 'data') };
 }
 
