@@ -46,6 +46,11 @@ static const struct field limits_fields[] = {
     {"max_request_body_bytes", F_SIZE, OFF(limits.max_request_body_bytes), 64 * 1024, 1 * GiB, NULL, NULL},
     {"request_timeout", F_DURATION_MS, OFF(limits.request_timeout_ms), 1, 3600, NULL, NULL},
     {"max_json_bytes", F_SIZE, OFF(limits.max_json_bytes), 1024, 16 * MiB, NULL, NULL},
+    {"handshake_timeout", F_DURATION_MS, OFF(limits.handshake_timeout_ms), 1, 600, NULL, NULL},
+    {"idle_timeout", F_DURATION_MS, OFF(limits.idle_timeout_ms), 1, 3600, NULL, NULL},
+    {"max_connections", F_UINT, OFF(limits.max_connections), 1, 1000000, NULL, NULL},
+    {"max_connections_per_address", F_UINT, OFF(limits.max_connections_per_address), 1, 1000000, NULL, NULL},
+    {"max_cancels_per_connection", F_UINT, OFF(limits.max_cancels_per_connection), 1, 1000000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field scan_fields[] = {
@@ -99,6 +104,7 @@ static const struct field root_fields[] = {
     {"master_key_file", F_PATH, OFF(master_key_file), 0, 0, NULL, NULL},
     {"threads", F_UINT, OFF(threads), 0, 256, NULL, NULL},
     {"web_dir", F_PATH, OFF(web_dir), 0, 0, NULL, NULL},
+    {"user", F_STR, OFF(user), 0, 0, NULL, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
     {"uploads", F_MAP, 0, 0, 0, NULL, uploads_fields},
     {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
@@ -377,6 +383,11 @@ static void set_defaults(struct cf_config *cfg)
     cfg->limits.max_request_body_bytes = 64 * MiB;
     cfg->limits.request_timeout_ms = 60 * 1000;
     cfg->limits.max_json_bytes = 64 * 1024;
+    cfg->limits.handshake_timeout_ms = 10 * 1000;
+    cfg->limits.idle_timeout_ms = 10 * 1000;
+    cfg->limits.max_connections = 4096;
+    cfg->limits.max_connections_per_address = 256;
+    cfg->limits.max_cancels_per_connection = 100;
     cfg->uploads.expire_after_s = DAY;
     cfg->uploads.max_pending = 16;
     cfg->uploads.max_pending_bytes = 0; /* unset: 2 × limits.max_file_bytes (validate) */
@@ -491,6 +502,9 @@ static void validate(struct ctx *c, struct cf_config *cfg)
     else if (cfg->uploads.max_pending_bytes < cfg->limits.max_file_bytes)
         FAIL_RETURN(c, seen_node(c, "uploads.max_pending_bytes"), "uploads.max_pending_bytes",
                     "must be at least limits.max_file_bytes (else the largest file cannot be uploaded)");
+    if (cfg->limits.max_connections_per_address > cfg->limits.max_connections)
+        FAIL_RETURN(c, seen_node(c, "limits.max_connections_per_address"), "limits.max_connections_per_address",
+                    "must not exceed limits.max_connections");
     if (path_inside(cfg->master_key_file, cfg->data_dir))
         FAIL_RETURN(c, seen_node(c, "master_key_file"), "master_key_file",
                     "must be outside data_dir (a copy of the data must not carry its key)");
@@ -602,6 +616,7 @@ void cf_config_clear(struct cf_config *c)
     free(c->scan.database_dir);
     free(c->scan.scratch_dir);
     free(c->web_dir);
+    free(c->user);
     free(c->log.access);
     memset(c, 0, sizeof *c);
 }

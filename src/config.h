@@ -25,11 +25,18 @@ struct cf_config {
     char *master_key_file;      /* 32 bytes, mode 0600, outside data_dir */
     unsigned threads;           /* event loops; 0 = one per core */
     char *web_dir;              /* the web UI's static files */
+    char *user;                 /* account to drop to when started as root (NULL: unset; see priv.h) */
     struct {
         uint64_t max_file_bytes;         /* largest file, any upload path */
         uint64_t max_request_body_bytes; /* largest request body (simple upload, tus PATCH) */
-        uint64_t request_timeout_ms;     /* HTTP/1.1 whole-request timeout (h2o req_timeout) */
-        uint64_t max_json_bytes;         /* largest JSON request body */
+        uint64_t request_timeout_ms;     /* whole-request timeout (h2o req_timeout; HTTP/2: the sweep) */
+        uint64_t max_json_bytes;         /* largest JSON request body; also the most body a request may
+                                            send unless it is an upload with credentials */
+        uint64_t handshake_timeout_ms;   /* TLS handshake (h2o handshake_timeout) */
+        uint64_t idle_timeout_ms;        /* HTTP/2 connection without a stream (h2o idle_timeout + sweep) */
+        unsigned max_connections;        /* open connections, all clients */
+        unsigned max_connections_per_address; /* open connections per IPv4 address or IPv6 /64 */
+        unsigned max_cancels_per_connection;  /* HTTP/2 requests cancelled per connection per 10 s */
     } limits;
     struct {
         uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */

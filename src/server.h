@@ -21,6 +21,17 @@ struct cf_throttle;
 
 enum cf_loop_state { CF_LOOP_RUNNING, CF_LOOP_DRAINING, CF_LOOP_CLOSING, CF_LOOP_DONE };
 
+/* Why a connection was refused or closed by a limit (server.c, "connection limits"). */
+enum cf_limit {
+    CF_LIMIT_CONNECTIONS,  /* refused: limits.max_connections */
+    CF_LIMIT_PER_ADDRESS,  /* refused: limits.max_connections_per_address */
+    CF_LIMIT_SLOW_REQUEST, /* HTTP/2 request not received within limits.request_timeout */
+    CF_LIMIT_BODY,         /* large body without credentials or off the upload routes */
+    CF_LIMIT_IDLE,         /* HTTP/2 connection without streams for limits.idle_timeout */
+    CF_LIMIT_CANCELS,      /* limits.max_cancels_per_connection */
+    CF_LIMIT_COUNT
+};
+
 struct cf_loop {
     unsigned index;
     pthread_t tid;
@@ -34,6 +45,11 @@ struct cf_loop {
     size_t connections;                /* accepted sockets not yet closed */
     enum cf_loop_state state;
     uint64_t deadline;                 /* ms (loop clock) ending the current drain/close phase */
+    h2o_linklist_t conns;              /* struct cf_conn (server.c) of every accepted socket */
+    uint64_t next_sweep;               /* ms: next check of the connection limits */
+    uint64_t next_limit_log[CF_LIMIT_COUNT]; /* ms: each limit is logged at most every 10 s */
+    uint64_t limited[CF_LIMIT_COUNT];  /* connections refused or closed, by limit */
+    uint64_t limited_logged[CF_LIMIT_COUNT];
 };
 
 struct cf_server {

@@ -52,6 +52,11 @@ static void defaults_and_values(void)
     CHECK_STR(c.listen[0], "127.0.0.1:8443", "default listen");
     CHECK_INT(c.limits.max_file_bytes, 10ull << 30, "default max_file_bytes 10GiB");
     CHECK_INT(c.limits.max_request_body_bytes, 64ull << 20, "default max_request_body_bytes 64MiB");
+    CHECK_INT(c.limits.handshake_timeout_ms, 10000, "default handshake_timeout 10s");
+    CHECK_INT(c.limits.idle_timeout_ms, 10000, "default idle_timeout 10s");
+    CHECK_INT(c.limits.max_connections, 4096, "default max_connections 4096");
+    CHECK_INT(c.limits.max_connections_per_address, 256, "default max_connections_per_address 256");
+    CHECK_INT(c.limits.max_cancels_per_connection, 100, "default max_cancels_per_connection 100");
     CHECK_INT(c.shares.max_expiry_s, 7 * 86400, "default max_expiry 7d");
     CHECK_INT(c.shares.code_length, 4, "default code_length 4");
     CHECK_INT(c.audit.retention_s, 1095ull * 86400, "default retention 1095d");
@@ -113,6 +118,18 @@ static void errors(void)
     expect_error(BASE "limits:\n  nope: 1\n", ":5: limits.nope: unknown key");
     expect_error(BASE "limits: {max_file_bytes: 10XB}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
     expect_error(BASE "limits: {max_file_bytes: -1}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
+    expect_error(BASE "limits: {handshake_timeout: 0s}\n", ":4: limits.handshake_timeout: duration out of range");
+    expect_error(BASE "limits: {handshake_timeout: 11m}\n", ":4: limits.handshake_timeout: duration out of range");
+    expect_error(BASE "limits: {idle_timeout: 0s}\n", ":4: limits.idle_timeout: duration out of range");
+    expect_error(BASE "limits: {idle_timeout: 2h}\n", ":4: limits.idle_timeout: duration out of range");
+    expect_error(BASE "limits: {max_connections: 0}\n", ":4: limits.max_connections: must be between 1 and 1000000");
+    expect_error(BASE "limits: {max_connections: 1000001}\n", ":4: limits.max_connections: must be between 1 and 1000000");
+    expect_error(BASE "limits: {max_connections_per_address: 0}\n",
+                 ":4: limits.max_connections_per_address: must be between 1 and 1000000");
+    expect_error(BASE "limits: {max_connections: 100, max_connections_per_address: 101}\n",
+                 ":4: limits.max_connections_per_address: must not exceed limits.max_connections");
+    expect_error(BASE "limits: {max_cancels_per_connection: 0}\n",
+                 ":4: limits.max_cancels_per_connection: must be between 1 and 1000000");
     expect_error(BASE "uploads: {max_pending: 0}\n", ":4: uploads.max_pending: must be between 1 and 10000");
     expect_error(BASE "uploads: {expire_after: 0s}\n", ":4: uploads.expire_after: duration out of range");
     expect_error(BASE "uploads: {max_pending_bytes: 1GiB}\n",

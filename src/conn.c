@@ -1,0 +1,374 @@
+/*
+ * conn.c: connection limits (see conn.h): the accept callback, the per-address connection table,
+ * the sweep of each loop's connections and the count of cancelled HTTP/2 streams.
+ */
+#include "conn.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <h2o/http2.h>
+#include <h2o/http2_internal.h>
+
+#include "log.h"
+
+#define ACCEPTS_PER_WAKEUP 32
+
+/*
+ * libh2o 2.2.5 bounds a TLS handshake (handshake_timeout), an HTTP/1.1 request (req_timeout, armed
+ * once per request; it also closes idle keep-alive connections) and an idle HTTP/2 connection
+ * (idle_timeout, but every frame restarts it, PING included). It does not bound: connections per
+ * client or in total; how long an HTTP/2 stream may take to send its request; how many streams a
+ * client leaves unfinished beyond the 100 it may open at once (h2o refuses the 101st with REFUSED_STREAM,
+ * but an unfinished stream holds its slot until the connection ends); who may
+ * send a large body (the whole body is buffered before any handler runs); or how many requests a
+ * client cancels (CVE-2023-44487, "rapid reset"). Coffer adds those here: a table of connections per
+ * client address shared by the loops (each loop accepts on its own), checked at accept; a sweep of
+ * each loop's connections every SWEEP_MS; and a count of RST_STREAM frames per HTTP/2 connection.
+ * A connection that breaks a rule is shut down (shutdown(2) on its descriptor): h2o then reads
+ * end-of-stream and closes it through its own paths, so no h2o state is touched from outside.
+ * docs/SECURITY.md ("Transport and HTTP") lists each rule with its key and its test.
+ */
+#define SWEEP_MS 50
+#define CANCEL_WINDOW_MS 10000
+#define ADDR_BUCKETS 4096
+#define ADDR_KEY_LEN 9 /* family byte + IPv4 address, or the /64 prefix of an IPv6 address */
+
+struct addr_entry {
+    struct addr_entry *next;
+    uint8_t key[ADDR_KEY_LEN];
+    unsigned count;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct addr_entry *buckets[ADDR_BUCKETS];
+    size_t total;
+} conn_table = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct cf_conn {
+    struct cf_loop *loop;
+    h2o_socket_t *sock;
+    h2o_linklist_t link;         /* cf_loop.conns */
+    struct addr_entry *addr;     /* its entry in conn_table */
+    uint64_t last_active;        /* ms, HTTP/2: the last sweep that saw a stream */
+    uint32_t last_max_open;      /* HTTP/2: the highest stream id at that sweep */
+    uint64_t cancel_window;      /* ms: start of the current window of CANCEL_WINDOW_MS */
+    unsigned cancels;            /* requests the client cancelled in that window */
+    h2o_socket_cb h2_read;       /* HTTP/2: h2o's read callback, behind h2_on_read */
+    bool killed;
+};
+
+/* An IPv6 client controls at least a /64: one IPv6 "address" here is its /64. IPv4-mapped IPv6
+ * addresses count as IPv4. */
+static void addr_key(const struct sockaddr_storage *ss, socklen_t len, uint8_t key[ADDR_KEY_LEN])
+{
+    memset(key, 0, ADDR_KEY_LEN);
+    if (len >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (len >= sizeof(struct sockaddr_in6) && ss->ss_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, mapped, 12) == 0) {
+            key[0] = 4;
+            memcpy(key + 1, a + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a, 8);
+        }
+    }
+}
+
+static size_t addr_bucket(const uint8_t key[ADDR_KEY_LEN])
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < ADDR_KEY_LEN; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+/* Counts one more connection from key, or returns NULL (and which limit) if that would exceed
+ * limits.max_connections or limits.max_connections_per_address. */
+static struct addr_entry *addr_acquire(const uint8_t key[ADDR_KEY_LEN], bool *per_address)
+{
+    const struct cf_config *cfg = cf_srv->cfg;
+    struct addr_entry *e;
+    size_t b = addr_bucket(key);
+    pthread_mutex_lock(&conn_table.lock);
+    *per_address = false;
+    if (conn_table.total >= cfg->limits.max_connections) {
+        e = NULL;
+        goto out;
+    }
+    for (e = conn_table.buckets[b]; e != NULL; e = e->next)
+        if (memcmp(e->key, key, ADDR_KEY_LEN) == 0)
+            break;
+    if (e != NULL && e->count >= cfg->limits.max_connections_per_address) {
+        *per_address = true;
+        e = NULL;
+        goto out;
+    }
+    if (e == NULL) {
+        e = cf_xcalloc(1, sizeof *e);
+        memcpy(e->key, key, ADDR_KEY_LEN);
+        e->next = conn_table.buckets[b];
+        conn_table.buckets[b] = e;
+    }
+    e->count++;
+    conn_table.total++;
+out:
+    pthread_mutex_unlock(&conn_table.lock);
+    return e;
+}
+
+static void addr_release(struct addr_entry *e)
+{
+    pthread_mutex_lock(&conn_table.lock);
+    conn_table.total--;
+    if (--e->count == 0) {
+        struct addr_entry **p = &conn_table.buckets[addr_bucket(e->key)];
+        while (*p != e)
+            p = &(*p)->next;
+        *p = e->next;
+        free(e);
+    }
+    pthread_mutex_unlock(&conn_table.lock);
+}
+
+static void on_connection_close(void *data)
+{
+    struct cf_conn *c = data;
+    c->loop->connections--;
+    h2o_linklist_unlink(&c->link);
+    addr_release(c->addr);
+    free(c);
+}
+
+void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct cf_loop *l = listener->data;
+    if (err != NULL || l->state != CF_LOOP_RUNNING)
+        return;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        struct sockaddr_storage ss;
+        uint8_t key[ADDR_KEY_LEN];
+        bool per_address;
+        addr_key(&ss, h2o_socket_getpeername(sock, (struct sockaddr *)&ss), key);
+        struct addr_entry *e = addr_acquire(key, &per_address);
+        if (e == NULL) {
+            l->limited[per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS]++;
+            h2o_socket_close(sock);
+            continue;
+        }
+        struct cf_conn *c = cf_xcalloc(1, sizeof *c);
+        c->loop = l;
+        c->sock = sock;
+        c->addr = e;
+        h2o_linklist_insert(&l->conns, &c->link);
+        l->connections++;
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = c;
+        h2o_accept(&l->accept_ctx, sock);
+    }
+}
+
+/* Closes c, which may be freed on return. Only from the sweep or h2_on_read: never from inside h2o. */
+static void kill_conn(struct cf_conn *c, enum cf_limit why)
+{
+    if (c->killed)
+        return;
+    c->killed = true;
+    c->loop->limited[why]++;
+    h2o_socket_t *sock = c->sock;
+    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* whatever h2o writes or reads next fails */
+    /* A socket h2o is reading from: hand its read callback an error now, which closes the connection
+     * through h2o's own path (h2o sees no end-of-stream while the client keeps sending). */
+    if (sock->_cb.read != NULL)
+        sock->_cb.read(sock, "closed by a connection limit");
+}
+
+static uint64_t tv_ms(const struct timeval *tv)
+{
+    return (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
+}
+
+/* Whether a request may send a body larger than limits.max_json_bytes: only the upload routes
+ * (CF_ROUTE_BODY in route.c: POST /api/v1/files, POST /api/v1/uploads, PATCH /api/v1/uploads/{id}),
+ * and only with credentials (which the handler checks once the body is in). */
+static bool body_route(const char *m, size_t ml, const char *p, size_t pl)
+{
+    const char *q = memchr(p, '?', pl);
+    if (q != NULL)
+        pl = (size_t)(q - p);
+#define IS(s, l, lit) ((l) == sizeof(lit) - 1 && memcmp((s), (lit), (l)) == 0)
+    if (IS(m, ml, "POST"))
+        return IS(p, pl, "/api/v1/files") || IS(p, pl, "/api/v1/uploads");
+    if (IS(m, ml, "PATCH"))
+        return pl > 16 && memcmp(p, "/api/v1/uploads/", 16) == 0 && memchr(p + 16, '/', pl - 16) == NULL;
+#undef IS
+    return false;
+}
+
+static bool h2_may_send_body(h2o_req_t *req)
+{
+    return body_route(req->input.method.base, req->input.method.len, req->input.path.base, req->input.path.len) &&
+           (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) != -1 ||
+            h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1) != -1);
+}
+
+/* The same for an HTTP/1.1 request still being received: h2o keeps its request line and headers at
+ * the start of the socket's input buffer until the whole body is in. */
+static bool h1_may_send_body(const char *b, size_t n)
+{
+    const char *sp1 = memchr(b, ' ', n);
+    if (sp1 == NULL)
+        return false;
+    const char *sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - b));
+    const char *eol = sp2 != NULL ? memchr(sp2, '\n', n - (size_t)(sp2 - b)) : NULL;
+    if (eol == NULL || !body_route(b, (size_t)(sp1 - b), sp1 + 1, (size_t)(sp2 - sp1 - 1)))
+        return false;
+    for (const char *line = eol + 1; line < b + n;) {
+        const char *end = memchr(line, '\n', (size_t)(b + n - line));
+        if (end == NULL || end - line <= 1)
+            return false; /* headers unfinished, or their end reached without credentials */
+        size_t ll = (size_t)(end - line);
+        if ((ll > 14 && strncasecmp(line, "authorization:", 14) == 0) || (ll > 7 && strncasecmp(line, "cookie:", 7) == 0))
+            return true;
+        line = end + 1;
+    }
+    return false;
+}
+
+static void h2_on_read(h2o_socket_t *sock, const char *err);
+
+static void sweep_h2(struct cf_loop *l, uint64_t now)
+{
+    const struct cf_config *cfg = cf_srv->cfg;
+    for (h2o_linklist_t *n = l->ctx.http2._conns.next, *next; n != &l->ctx.http2._conns; n = next) {
+        next = n->next; /* kill_conn may free this one */
+        h2o_http2_conn_t *hc = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
+        struct cf_conn *c = hc->sock != NULL ? hc->sock->on_close.data : NULL;
+        if (c == NULL || c->killed || hc->state != H2O_HTTP2_CONN_STATE_OPEN)
+            continue;
+        if (c->last_active == 0)
+            c->last_active = now;
+        if (hc->sock->_cb.read != NULL && hc->sock->_cb.read != h2_on_read) {
+            c->h2_read = hc->sock->_cb.read;
+            hc->sock->_cb.read = h2_on_read;
+        }
+        int why = -1;
+        for (khiter_t k = kh_begin(hc->streams); k != kh_end(hc->streams) && why < 0; k++) {
+            if (!kh_exist(hc->streams, k))
+                continue;
+            h2o_http2_stream_t *st = kh_val(hc->streams, k);
+            if (st->state != H2O_HTTP2_STREAM_STATE_RECV_HEADERS && st->state != H2O_HTTP2_STREAM_STATE_RECV_BODY)
+                continue;
+            if (now > tv_ms(&st->req.timestamps.request_begin_at) + cfg->limits.request_timeout_ms)
+                why = CF_LIMIT_SLOW_REQUEST;
+            else if (st->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && st->_req_body != NULL &&
+                     st->_req_body->size > cfg->limits.max_json_bytes && !h2_may_send_body(&st->req))
+                why = CF_LIMIT_BODY;
+        }
+        if (why < 0) {
+            if (hc->num_streams.pull.open != 0 || hc->pull_stream_ids.max_open != c->last_max_open) {
+                c->last_active = now;
+                c->last_max_open = hc->pull_stream_ids.max_open;
+            } else if (now > c->last_active + cfg->limits.idle_timeout_ms) {
+                why = CF_LIMIT_IDLE; /* no stream for idle_timeout, whatever PINGs or SETTINGS came */
+            }
+        }
+        if (why >= 0)
+            kill_conn(c, (enum cf_limit)why);
+    }
+}
+
+static void sweep_h1(struct cf_loop *l)
+{
+    size_t max = cf_srv->cfg->limits.max_json_bytes;
+    for (h2o_linklist_t *n = l->conns.next, *next; n != &l->conns; n = next) {
+        next = n->next; /* kill_conn may free this one */
+        struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
+        h2o_buffer_t *in = c->sock->input;
+        if (c->killed || in == NULL || in->size <= max)
+            continue;
+        h2o_iovec_t alpn = h2o_socket_ssl_get_selected_protocol(c->sock);
+        if (alpn.len == 2 && memcmp(alpn.base, "h2", 2) == 0)
+            continue;
+        if (!h1_may_send_body(in->bytes, in->size))
+            kill_conn(c, CF_LIMIT_BODY);
+    }
+}
+
+static const char *const limit_names[CF_LIMIT_COUNT] = {
+    [CF_LIMIT_CONNECTIONS] = "refused (limits.max_connections)",
+    [CF_LIMIT_PER_ADDRESS] = "refused (limits.max_connections_per_address)",
+    [CF_LIMIT_SLOW_REQUEST] = "closed: request not received within limits.request_timeout",
+    [CF_LIMIT_BODY] = "closed: request body over limits.max_json_bytes without credentials or off the upload routes",
+    [CF_LIMIT_IDLE] = "closed: no request within limits.idle_timeout",
+    [CF_LIMIT_CANCELS] = "closed: over limits.max_cancels_per_connection",
+};
+
+void cf_conn_sweep(struct cf_loop *l, uint64_t now)
+{
+    if (now < l->next_sweep)
+        return;
+    l->next_sweep = now + SWEEP_MS;
+    sweep_h2(l, now);
+    sweep_h1(l);
+    /* At most one line per limit and loop every 10 s: an attack must not flood the log. */
+    for (int i = 0; i < CF_LIMIT_COUNT; i++) {
+        if (l->limited[i] != l->limited_logged[i] && now >= l->next_limit_log[i]) {
+            cf_log_warn("loop %u: %llu connection(s) %s", l->index,
+                        (unsigned long long)(l->limited[i] - l->limited_logged[i]), limit_names[i]);
+            l->limited_logged[i] = l->limited[i];
+            l->next_limit_log[i] = now + 10000;
+        }
+    }
+}
+
+/* Cancelled streams (rapid reset). Each RST_STREAM frame a client sends counts, whether or not the
+ * server had finished the response (a small one is often complete before the reset arrives: the
+ * work was done all the same). The frames are counted in the socket's input before h2o parses it:
+ * the sweep puts h2_on_read in front of h2o's read callback (and again whenever h2o restarts
+ * reading with its own). h2o leaves only an incomplete frame in the buffer after parsing, so each
+ * call starts at a frame boundary (or at the connection preface) and counts whole frames only. */
+static void h2_on_read(h2o_socket_t *sock, const char *err)
+{
+    struct cf_conn *c = sock->on_close.data;
+    h2o_socket_cb orig = c->h2_read;
+    if (err == NULL && !c->killed && sock->input != NULL) {
+        static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        const uint8_t *p = (const uint8_t *)sock->input->bytes;
+        size_t n = sock->input->size, off = 0;
+        if (n >= sizeof preface - 1 && memcmp(p, preface, sizeof preface - 1) == 0)
+            off = sizeof preface - 1;
+        uint64_t now = h2o_now(c->loop->ctx.loop);
+        while (off + 9 <= n) {
+            size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+            if (off + 9 + len > n)
+                break;
+            if (p[off + 3] == 3 /* RST_STREAM */) {
+                if (now >= c->cancel_window + CANCEL_WINDOW_MS) {
+                    c->cancel_window = now;
+                    c->cancels = 0;
+                }
+                if (++c->cancels > cf_srv->cfg->limits.max_cancels_per_connection) {
+                    /* Not inside h2o here: close now, before h2o parses any of these frames. */
+                    kill_conn(c, CF_LIMIT_CANCELS); /* calls orig with an error; c is gone */
+                    return;
+                }
+            }
+            off += 9 + len;
+        }
+    }
+    orig(sock, err); /* may free c */
+}
+
