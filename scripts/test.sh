@@ -14,8 +14,10 @@ fi
 builddir=build-asan
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=debugoptimized \
-    -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all >/dev/null
+    -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all -Dfault_injection=true >/dev/null
 fi
+# The test build carries the fault-injection hooks (tests/integration/fault.test.mjs); inert unless armed.
+meson configure "$builddir" -Dfault_injection=true >/dev/null
 ninja -C "$builddir"
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0"

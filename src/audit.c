@@ -219,6 +219,11 @@ static void write_batch(struct pending **items, size_t n)
         recs[i].at = e->at;
     }
     enum cf_status st = cf_audit_append(store, recs, n, seqs);
+    /* One more try: a refused batch changed nothing (the heads are restored), and the operation
+     * waiting on these events (an upload already committed) should not fail for a passing refusal.
+     * After a real I/O error the store refuses everything and the server is stopping (fail-stop). */
+    if (st == CF_EIO)
+        st = cf_audit_append(store, recs, n, seqs);
     if (st != CF_OK)
         cf_log_error("provenance: could not write %zu event(s): %s", n, cf_status_name(st));
     for (size_t i = 0; i < n && st == CF_OK; i++)

@@ -20,6 +20,7 @@
 #include "cf_version.h"
 #include "config.h"
 #include "log.h"
+#include "priv.h"
 #include "server.h"
 
 #define DEFAULT_CONFIG "/etc/coffer/coffer.yaml"
@@ -36,6 +37,7 @@ static void usage(FILE *fp)
                 "  user add --tenant T --username U [--role member|admin|auditor] [--display-name NAME]\n"
                 "                            add a user (password from $COFFER_USER_PASSWORD or generated)\n"
                 "  audit verify [--tenant T] verify the provenance chains (works while the server runs)\n"
+                "  fsck                      check every stored file against its recorded hash, find orphan chunks\n"
                 "  version                   print the version\n"
                 "-c FILE defaults to $COFFER_CONFIG, else " DEFAULT_CONFIG "\n");
 }
@@ -52,16 +54,50 @@ static int load_config(const char *path, struct cf_config *cfg)
     return 0;
 }
 
+/* Run as root with `user:` set, a command that touches the store drops to that account after reading
+ * the master key (priv.h), so that the files RocksDB creates belong to it and `coffer serve` can use
+ * them. before_key: the rules and the data directory (created for init); then after_key: the drop. */
+static int before_key(const struct cf_config *cfg, const char *command, bool create_dir, struct cf_priv *p)
+{
+    char *err = NULL;
+    int rc = cf_priv_resolve(cfg, command, p, &err);
+    if (rc == 0)
+        rc = cf_priv_check_dir(p, cfg->data_dir, create_dir, &err);
+    if (rc != 0) {
+        fprintf(stderr, "coffer: %s\n", err);
+        free(err);
+    }
+    return rc;
+}
+
+static int after_key(const struct cf_priv *p, struct cf_key *master)
+{
+    char *err = NULL;
+    if (cf_priv_drop(p, &err) != 0) {
+        cf_key_wipe(master);
+        fprintf(stderr, "coffer: %s\n", err);
+        free(err);
+        return 1;
+    }
+    return 0;
+}
+
 /* Opens the store of cfg for an offline command, explaining the usual failures. */
 static int open_store(const struct cf_config *cfg, struct cf_store **out)
 {
     struct cf_key master;
+    struct cf_priv priv;
     char *err = NULL;
+    int prc = before_key(cfg, "store", false, &priv);
+    if (prc != 0)
+        return prc;
     if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
         fprintf(stderr, "coffer: %s\n", err);
         free(err);
         return 1;
     }
+    if (after_key(&priv, &master) != 0)
+        return 1;
     enum cf_status st = cf_store_open(cfg->data_dir, &master, out);
     cf_key_wipe(&master);
     switch (st) {
@@ -172,10 +208,17 @@ static int cmd_init(const struct cf_config *cfg)
     char *err = NULL;
     struct cf_store *s;
     struct cf_tenant t;
+    struct cf_priv priv;
     if (cf_store_is_initialised(cfg->data_dir)) {
         fprintf(stderr, "coffer: %s is already initialised; nothing changed\n", cfg->data_dir);
         return 1;
     }
+    /* The master key is created as (and stays owned by) the account running init, root in
+     * production: the server reads it before it drops privileges. The data directory is created for
+     * the service account, and the store is created as that account. */
+    int prc = before_key(cfg, "init", true, &priv);
+    if (prc != 0)
+        return prc;
     struct stat st;
     if (stat(cfg->master_key_file, &st) != 0) {
         if (errno != ENOENT) {
@@ -192,6 +235,8 @@ static int cmd_init(const struct cf_config *cfg)
         free(err);
         return 1;
     }
+    if (after_key(&priv, &master) != 0)
+        return 1;
     enum cf_status cs = cf_store_create(cfg->data_dir, &master);
     if (cs == CF_OK)
         cs = cf_store_open(cfg->data_dir, &master, &s);
@@ -348,13 +393,19 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
     if (argc == 3)
         only = argv[2];
     struct cf_key master;
+    struct cf_priv priv;
     char *err = NULL;
     struct cf_store *s;
+    int prc = before_key(cfg, "audit", false, &priv);
+    if (prc != 0)
+        return prc;
     if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
         fprintf(stderr, "coffer: %s\n", err);
         free(err);
         return 1;
     }
+    if (after_key(&priv, &master) != 0)
+        return 1;
     /* Read-only: RocksDB lets it open beside a running server and reads a consistent view. */
     enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
     cf_key_wipe(&master);
@@ -399,11 +450,53 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
     return rc;
 }
 
+/* coffer fsck: reads the whole store (read-only, so beside a running server too) and reports as JSON;
+ * exit 0 if every version decrypts to its recorded hash and no chunk is an orphan, 1 otherwise. */
+static int cmd_fsck(const struct cf_config *cfg)
+{
+    struct cf_key master;
+    char *err = NULL;
+    struct cf_store *s;
+    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
+        fprintf(stderr, "coffer: %s\n", err);
+        free(err);
+        return 1;
+    }
+    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
+    cf_key_wipe(&master);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
+        return 1;
+    }
+    struct cf_check_report rep;
+    st = cf_store_check(s, &rep);
+    cf_store_close(s);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: fsck: the store could not be read (%s)\n", cf_status_name(st));
+        return 1;
+    }
+    printf("{\"versions\": %llu, \"bytes\": %llu, \"chunks\": %llu, \"corrupt\": %llu, \"resumable_contents\": %llu, "
+           "\"unfinished_contents\": %llu, \"orphan_contents\": %llu}\n",
+           (unsigned long long)rep.versions, (unsigned long long)rep.bytes, (unsigned long long)rep.chunks,
+           (unsigned long long)rep.corrupt, (unsigned long long)rep.resumable_contents,
+           (unsigned long long)rep.unfinished_contents, (unsigned long long)rep.orphan_contents);
+    if (rep.corrupt != 0)
+        fprintf(stderr, "coffer: fsck: %llu stored version(s) do not decrypt to their recorded hash\n",
+                (unsigned long long)rep.corrupt);
+    if (rep.orphan_contents != 0)
+        fprintf(stderr, "coffer: fsck: %llu content(s) have chunks but no version and no upload\n",
+                (unsigned long long)rep.orphan_contents);
+    return rep.corrupt == 0 && rep.orphan_contents == 0 ? 0 : 1;
+}
+
 int cf_cli_main(int argc, char **argv)
 {
     const char *config = getenv("COFFER_CONFIG");
     char *args[64];
     int n = 0;
+    /* Everything Coffer creates (store files, WAL, logs, the access log, the scanners' scratch, the
+     * master key) is private to its account: files 0600, directories 0700. */
+    umask(077);
     /* The server's scanner processes: before anything else (no configuration, no store, no keys). */
     if (argc >= 2 && strcmp(argv[1], "scan-worker") == 0)
         return cf_scanner_main(argc - 1, argv + 1);
@@ -438,12 +531,12 @@ int cf_cli_main(int argc, char **argv)
         return 0;
     }
     if (strcmp(args[0], "init") != 0 && strcmp(args[0], "serve") != 0 && strcmp(args[0], "tenant") != 0 &&
-        strcmp(args[0], "user") != 0 && strcmp(args[0], "audit") != 0) {
+        strcmp(args[0], "user") != 0 && strcmp(args[0], "audit") != 0 && strcmp(args[0], "fsck") != 0) {
         fprintf(stderr, "coffer: unknown command: %s\n", args[0]);
         usage(stderr);
         return 2;
     }
-    if ((strcmp(args[0], "init") == 0 || strcmp(args[0], "serve") == 0) && n != 1) {
+    if ((strcmp(args[0], "init") == 0 || strcmp(args[0], "serve") == 0 || strcmp(args[0], "fsck") == 0) && n != 1) {
         fprintf(stderr, "coffer: %s takes no arguments besides -c FILE\n", args[0]);
         return 2;
     }
@@ -459,6 +552,8 @@ int cf_cli_main(int argc, char **argv)
         rc = cmd_tenant(&cfg, n - 1, args + 1);
     else if (strcmp(args[0], "audit") == 0)
         rc = cmd_audit(&cfg, n - 1, args + 1);
+    else if (strcmp(args[0], "fsck") == 0)
+        rc = cmd_fsck(&cfg);
     else
         rc = cmd_user(&cfg, n - 1, args + 1);
     cf_config_clear(&cfg);

@@ -437,6 +437,17 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
         goto drop_ctx;
     }
 
+    /* Small files (the common case) need small buffers: every chunk of a file fits in min(size, chunk). */
+    size_t buf_size = size < CF_CHUNK_SIZE ? (size_t)(size == 0 ? 1 : size) : CF_CHUNK_SIZE;
+    const bool two = end != 0 && (end - 1) / CF_CHUNK_SIZE > first / CF_CHUNK_SIZE;
+    uint8_t *b0 = cf_try_malloc(buf_size), *b1 = two ? cf_try_malloc(buf_size) : NULL;
+    if (b0 == NULL || (two && b1 == NULL)) {
+        free(b0);
+        free(b1);
+        cf_reader_free(rd);
+        cf_respond_status(r, CF_EIO, NULL);
+        goto drop_ctx;
+    }
     struct stream *s = cf_xcalloc(1, sizeof *s);
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
@@ -447,10 +458,9 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
     s->end = end;
     s->next_chunk = (uint32_t)(first / CF_CHUNK_SIZE);
     s->last_chunk = end == 0 ? 0 : (uint32_t)((end - 1) / CF_CHUNK_SIZE);
-    /* Small files (the common case) need small buffers: every chunk of a file fits in min(size, chunk). */
-    s->buf_size = size < CF_CHUNK_SIZE ? (size_t)(size == 0 ? 1 : size) : CF_CHUNK_SIZE;
-    s->buf[0] = cf_xmalloc(s->buf_size);
-    s->buf[1] = s->last_chunk > s->next_chunk ? cf_xmalloc(s->buf_size) : NULL;
+    s->buf_size = buf_size;
+    s->buf[0] = b0;
+    s->buf[1] = b1;
     s->sending = -1;
     s->status = status;
     s->fh = fh;

@@ -88,5 +88,10 @@ void cf_h_web_index(struct cf_req *r);
 void cf_h_web_admin(struct cf_req *r);
 void cf_h_web_static(struct cf_req *r);
 void cf_h_healthz(struct cf_req *r);
+#ifdef CF_FAULT_INJECTION
+/* Fault-injection builds only (storage/fault.h): PUT /_test/fault?kind=K&n=N arms, GET reports. */
+void cf_h_test_fault_arm(struct cf_req *r);
+void cf_h_test_fault_get(struct cf_req *r);
+#endif
 
 #endif

@@ -30,8 +30,8 @@ static enum cf_status read_back(void *ctx, uint64_t offset, void *buf, size_t le
         uint32_t index = (uint32_t)(offset / CF_CHUNK_SIZE);
         size_t within = (size_t)(offset % CF_CHUNK_SIZE);
         if (!in->cached || in->chunk_index != index) {
-            if (in->chunk == NULL)
-                in->chunk = cf_xmalloc(CF_CHUNK_SIZE);
+            if (in->chunk == NULL && (in->chunk = cf_try_malloc(CF_CHUNK_SIZE)) == NULL)
+                return CF_EIO;
             in->cached = false;
             enum cf_status st = cf_upload_read_chunk(in->up, in->size, index, in->chunk, &in->chunk_len);
             if (st != CF_OK)

@@ -18,6 +18,10 @@
 static const struct cf_route routes[] = {
     /* health and web */
     {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz},
+#ifdef CF_FAULT_INJECTION
+    {"PUT", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_arm},
+    {"GET", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_get},
+#endif
     {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index},
     {"GET", "/admin", CF_ROUTE_PUBLIC, cf_h_web_admin},
     {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static},

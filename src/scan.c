@@ -11,6 +11,7 @@
  * their diagnostics.
  */
 #include "scan.h"
+#include "storage/fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +58,9 @@ static struct scanner *scanners;
 static unsigned nscanners;
 static const struct cf_config *cfg;
 static char *self_path;
+static bool run_as;              /* scanners drop to run_uid/run_gid first thing (cf_scan_run_as) */
+static uid_t run_uid;
+static gid_t run_gid;
 static char scratch[256];
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
@@ -132,6 +136,10 @@ static bool fresh_scratch(const struct scanner *s, char *dir, size_t cap)
         cf_log_error("scanner %u: cannot create %s: %s", s->index, dir, strerror(errno));
         return false;
     }
+    if (run_as && chown(dir, run_uid, run_gid) != 0) { /* as root, before the server drops too */
+        cf_log_error("scanner %u: cannot give %s to uid %u: %s", s->index, dir, (unsigned)run_uid, strerror(errno));
+        return false;
+    }
     return true;
 }
 
@@ -148,9 +156,21 @@ static bool spawn(struct scanner *s)
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     snprintf(max_file, sizeof max_file, "%llu", (unsigned long long)cfg->limits.max_file_bytes);
     snprintf(max_seconds, sizeof max_seconds, "%llu", (unsigned long long)cfg->scan.max_seconds);
-    char *argv[] = {self_path, (char *)"scan-worker", (char *)"--db", cfg->scan.database_dir, (char *)"--scratch",
-                    dir, (char *)"--max-file", max_file, (char *)"--max-seconds", max_seconds,
-                    cfg->scan.development ? (char *)"--development" : NULL, NULL};
+    char uid[16], gid[16];
+    char *argv[16] = {self_path, (char *)"scan-worker", (char *)"--db", cfg->scan.database_dir, (char *)"--scratch",
+                      dir, (char *)"--max-file", max_file, (char *)"--max-seconds", max_seconds};
+    size_t argc = 10;
+    if (cfg->scan.development)
+        argv[argc++] = (char *)"--development";
+    if (run_as) { /* the scanner switches to this account before it reads anything (scanner.c) */
+        snprintf(uid, sizeof uid, "%u", (unsigned)run_uid);
+        snprintf(gid, sizeof gid, "%u", (unsigned)run_gid);
+        argv[argc++] = (char *)"--uid";
+        argv[argc++] = uid;
+        argv[argc++] = (char *)"--gid";
+        argv[argc++] = gid;
+    }
+    argv[argc] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, dflt;
@@ -294,27 +314,19 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
         ssize_t n = recv_until(s->fd, &in, sizeof in, deadline);
         if (n == 0 && reads == 0)
             return RUN_GONE; /* died before this job (killed while idle): the file played no part */
-        if (n < (ssize_t)sizeof in.h || in.h.magic != CF_SCAN_MAGIC) {
-            cf_log_error("scanner %u: %s during a scan", s->index,
-                         n < 0 ? "no answer in time" : n == 0 ? "it died" : "garbage");
+        if (n <= 0) {
+            cf_log_error("scanner %u: %s during a scan", s->index, n < 0 ? "no answer in time" : "it died");
             return RUN_FAILED;
         }
-        if (in.h.type == CF_SCAN_HELLO && n == (ssize_t)sizeof in.hello && info_ok(&in.hello.info)) {
+        const char *why;
+        switch (cf_scan_reply_check(&in, (size_t)n, id, j->size, &why)) {
+        case CF_SCAN_REPLY_HELLO:
             pthread_mutex_lock(&state_lock); /* a reload finished while we scan */
             s->info = in.hello.info;
             pthread_mutex_unlock(&state_lock);
             continue;
-        }
-        if (in.h.id != id) {
-            cf_log_error("scanner %u: a message for another scan", s->index);
-            return RUN_FAILED;
-        }
-        if (in.h.type == CF_SCAN_READ && n == (ssize_t)sizeof in.rd) {
+        case CF_SCAN_REPLY_READ: {
             const struct cf_scan_msg_read *rd = &in.rd;
-            if (rd->len == 0 || rd->len > CF_SCAN_READ_MAX || rd->offset > j->size || j->size - rd->offset < rd->len) {
-                cf_log_error("scanner %u: a read outside the file", s->index);
-                return RUN_FAILED;
-            }
             struct cf_scan_msg_data *d = (void *)data;
             *d = (struct cf_scan_msg_data){.h = {CF_SCAN_MAGIC, CF_SCAN_DATA, id}, .offset = rd->offset, .len = rd->len};
             if (j->read(j->ctx, rd->offset, data + sizeof *d, rd->len) != CF_OK) {
@@ -327,14 +339,8 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
             reads++;
             continue;
         }
-        if (in.h.type == CF_SCAN_VERDICT && n == (ssize_t)sizeof in.v) {
+        case CF_SCAN_REPLY_VERDICT: {
             const struct cf_scan_msg_verdict *v = &in.v;
-            if (v->result > CF_SCAN_ERROR || !string_ok(v->signature, sizeof v->signature) ||
-                !string_ok(v->mime, sizeof v->mime) || strchr(v->mime, '/') == NULL || !info_ok(&v->info) ||
-                (v->result != CF_SCAN_CLEAN && v->signature[0] == '\0')) {
-                cf_log_error("scanner %u: a malformed verdict", s->index);
-                return RUN_FAILED;
-            }
             cf_log_debug("scanner %u: %llu bytes, %llu reads, %llu ms: result %u %s", s->index,
                          (unsigned long long)j->size, (unsigned long long)reads,
                          (unsigned long long)(now_ms() - start), v->result, v->signature);
@@ -342,9 +348,59 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
             j->status = CF_OK;
             return RUN_DONE;
         }
-        cf_log_error("scanner %u: an unexpected message (type %u)", s->index, in.h.type);
+        case CF_SCAN_REPLY_BAD:
+            break;
+        }
+        cf_log_error("scanner %u: %s (type %u)", s->index, why, in.h.type);
         return RUN_FAILED;
     }
+}
+
+enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uint64_t size, const char **why)
+{
+    struct cf_scan_hdr h;
+    *why = NULL;
+    if (n < sizeof h) {
+        *why = "garbage during a scan";
+        return CF_SCAN_REPLY_BAD;
+    }
+    memcpy(&h, m, sizeof h);
+    if (h.magic != CF_SCAN_MAGIC) {
+        *why = "garbage during a scan";
+        return CF_SCAN_REPLY_BAD;
+    }
+    if (h.type == CF_SCAN_HELLO && n == sizeof(struct cf_scan_msg_hello)) {
+        struct cf_scan_msg_hello hello;
+        memcpy(&hello, m, sizeof hello);
+        if (info_ok(&hello.info))
+            return CF_SCAN_REPLY_HELLO;
+    }
+    if (h.id != id) {
+        *why = "a message for another scan";
+        return CF_SCAN_REPLY_BAD;
+    }
+    if (h.type == CF_SCAN_READ && n == sizeof(struct cf_scan_msg_read)) {
+        struct cf_scan_msg_read rd;
+        memcpy(&rd, m, sizeof rd);
+        if (rd.len == 0 || rd.len > CF_SCAN_READ_MAX || rd.offset > size || size - rd.offset < rd.len) {
+            *why = "a read outside the file";
+            return CF_SCAN_REPLY_BAD;
+        }
+        return CF_SCAN_REPLY_READ;
+    }
+    if (h.type == CF_SCAN_VERDICT && n == sizeof(struct cf_scan_msg_verdict)) {
+        struct cf_scan_msg_verdict v;
+        memcpy(&v, m, sizeof v);
+        if (v.result > CF_SCAN_ERROR || !string_ok(v.signature, sizeof v.signature) ||
+            !string_ok(v.mime, sizeof v.mime) || strchr(v.mime, '/') == NULL || !info_ok(&v.info) ||
+            (v.result != CF_SCAN_CLEAN && v.signature[0] == '\0')) {
+            *why = "a malformed verdict";
+            return CF_SCAN_REPLY_BAD;
+        }
+        return CF_SCAN_REPLY_VERDICT;
+    }
+    *why = "an unexpected message";
+    return CF_SCAN_REPLY_BAD;
 }
 
 static void *scan_thread(void *arg)
@@ -373,6 +429,11 @@ static void *scan_thread(void *arg)
         pthread_mutex_unlock(&qlock);
 
         j->status = CF_EUNAVAIL;
+        if (cf_fault(CF_FAULT_SCAN)) { /* fault builds: as if the scanner had died mid-scan */
+            cf_log_error("scanner %u: injected fault: an upload fails with 503", s->index);
+            j->done(j);
+            continue;
+        }
         for (int attempt = 0; attempt < 2; attempt++) {
             if (!ensure_up(s)) {
                 cf_log_error("scanner %u is down: an upload fails with 503", s->index);
@@ -427,7 +488,20 @@ static bool make_scratch(char **err)
         *err = cf_xasprintf("scan.scratch_dir %s: cannot create a private directory: %s", base, strerror(errno));
         return false;
     }
+    if (run_as && chown(scratch, run_uid, run_gid) != 0) {
+        *err = cf_xasprintf("%s: cannot give the scanners' directory to uid %u: %s", scratch, (unsigned)run_uid,
+                            strerror(errno));
+        rmdir(scratch);
+        return false;
+    }
     return true;
+}
+
+void cf_scan_run_as(uid_t uid, gid_t gid)
+{
+    run_as = true;
+    run_uid = uid;
+    run_gid = gid;
 }
 
 enum cf_status cf_scan_start(const struct cf_config *c, const char *self, char **err)

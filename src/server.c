@@ -21,20 +21,26 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+
 #include "audit.h"
 #include "auth.h"
+#include "conn.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "priv.h"
 #include "route.h"
 #include "scan.h"
 #include "throttle.h"
@@ -46,7 +52,6 @@
 #define CLOSE_MAX_MS 3000
 #define LOOP_TICK_MS 50
 #define LISTEN_BACKLOG 1024
-#define ACCEPTS_PER_WAKEUP 32
 /* Accounts, addresses or links remembered at once per limiter: 20000 × limit × 8 bytes (1.6 MB at
  * the default 10, 160 MB at the largest configurable limit, 1000). */
 #define LOGIN_THROTTLE_KEYS 20000
@@ -97,6 +102,24 @@ enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **e
     return CF_OK;
 }
 
+/* ---- fail-stop --------------------------------------------------------------------------------- */
+
+/* RocksDB refused a write (storage.h, cf_store_on_write_failure): after an I/O error it refuses every
+ * later write until reopened, and a write whose sync failed may or may not be on disk. Like
+ * PostgreSQL after a failed fsync, the server does not guess: it stops (requests in flight get their
+ * errors, nothing new is accepted) with exit code 1, and the next start recovers from the WAL,
+ * which holds exactly the writes that were acknowledged. A supervisor (systemd Restart=) restarts. */
+static atomic_bool store_failed;
+
+static void on_store_write_failure(const char *what, const char *err)
+{
+    if (atomic_exchange(&store_failed, true))
+        return;
+    cf_log_error("the store refused a write (%s: %s); stopping: restart to recover from the write-ahead log", what,
+                 err);
+    kill(getpid(), SIGUSR1);
+}
+
 /* ---- listeners -------------------------------------------------------------------------------- */
 
 static int listen_on(const char *spec, char **err)
@@ -139,28 +162,6 @@ static int listen_on(const char *spec, char **err)
     }
     freeaddrinfo(res);
     return fd;
-}
-
-static void on_connection_close(void *data)
-{
-    struct cf_loop *l = data;
-    l->connections--;
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    struct cf_loop *l = listener->data;
-    if (err != NULL || l->state != CF_LOOP_RUNNING)
-        return;
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            break;
-        l->connections++;
-        sock->on_close.cb = on_connection_close;
-        sock->on_close.data = l;
-        h2o_accept(&l->accept_ctx, sock);
-    }
 }
 
 static void close_listeners(struct cf_loop *l)
@@ -223,6 +224,7 @@ static void *loop_main(void *arg)
     while (l->state != CF_LOOP_DONE) {
         h2o_evloop_run(l->ctx.loop, LOOP_TICK_MS);
         uint64_t now = h2o_now(l->ctx.loop);
+        cf_conn_sweep(l, now);
         if (l->state == CF_LOOP_DRAINING && (l->inflight == 0 || now >= l->deadline)) {
             if (l->inflight != 0)
                 cf_log_warn("loop %u: %zu requests still running after %d ms; shutting down anyway", l->index,
@@ -240,6 +242,7 @@ static void *loop_main(void *arg)
 static void loop_init(struct cf_loop *l)
 {
     h2o_context_init(&l->ctx, h2o_evloop_create(), &cf_srv->globalconf);
+    h2o_linklist_init_anchor(&l->conns);
     l->accept_ctx.ctx = &l->ctx;
     l->accept_ctx.hosts = cf_srv->globalconf.hosts;
     SSL_CTX_up_ref(cf_srv->ssl_ctx);
@@ -254,7 +257,7 @@ static void loop_init(struct cf_loop *l)
         }
         h2o_socket_t *sock = h2o_evloop_socket_create(l->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
         sock->data = l;
-        h2o_socket_read_start(sock, on_accept);
+        h2o_socket_read_start(sock, cf_conn_on_accept);
         l->listeners[l->nlisteners++] = sock;
     }
     l->state = CF_LOOP_RUNNING;
@@ -280,7 +283,11 @@ static void reload(void)
     cf_scan_reload(); /* each scanner builds a new engine and swaps it in; scans go on meanwhile */
     SSL_CTX *ctx = cf_tls_ctx_new(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key, &err);
     if (ctx == NULL) {
-        cf_log_error("reload: keeping the current TLS certificate: %s", err);
+        /* After the drop to `user:` the files are read as that account: say so when that is the cause. */
+        char *unreadable = cf_priv_unreadable(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key);
+        cf_log_error("reload: keeping the current TLS certificate: %s%s%s", err, unreadable != NULL ? "; " : "",
+                     unreadable != NULL ? unreadable : "");
+        free(unreadable);
         free(err);
         return;
     }
@@ -365,6 +372,8 @@ static void setup_h2o(struct cf_config *cfg)
     g->server_name = h2o_iovec_init(H2O_STRLIT("coffer"));
     g->max_request_entity_size = cfg->limits.max_request_body_bytes;
     g->http1.req_timeout = cfg->limits.request_timeout_ms;
+    g->handshake_timeout = cfg->limits.handshake_timeout_ms;
+    g->http2.idle_timeout = cfg->limits.idle_timeout_ms;
     /* A request body must never spill to a plaintext temp file (notes §2): keep it in memory. */
     h2o_socket_buffer_mmap_settings.threshold = SIZE_MAX;
     cf_srv->hostconf = h2o_config_register_host(g, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -377,6 +386,20 @@ static void setup_h2o(struct cf_config *cfg)
     register_logger(&cf_srv->hostconf->fallback_path);
 }
 
+/* Each connection is a descriptor: make room for limits.max_connections plus the store's files, or
+ * say that the limit cannot be reached (accept would fail with EMFILE before it). */
+static void raise_nofile(const struct cf_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->limits.max_connections + 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        cf_log_warn("the descriptor limit (%llu) is below limits.max_connections + 1024: raise ulimit -n",
+                    (unsigned long long)rl.rlim_cur);
+}
+
 static unsigned cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -385,7 +408,7 @@ static unsigned cores(void)
 
 int cf_serve(struct cf_config *cfg)
 {
-    struct cf_key master;
+    struct cf_key master = {0};
     char *err = NULL;
     int rc = 1;
     sigset_t sigs;
@@ -395,6 +418,7 @@ int cf_serve(struct cf_config *cfg)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1); /* fail-stop, from on_store_write_failure */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -402,6 +426,20 @@ int cf_serve(struct cf_config *cfg)
     cf_srv->cfg = cfg;
     pthread_mutex_init(&cf_srv->access_log_lock, NULL);
     cf_log_set_level(cfg->log.level);
+
+    /* Started as root: root's part (scanners, keys, access log, listeners) comes first, then the drop
+     * to `user:` (priv.h), then everything else, the store included, runs as that account. */
+    struct cf_priv priv;
+    int prc = cf_priv_resolve(cfg, "serve", &priv, &err);
+    if (prc == 0)
+        prc = cf_priv_check_dir(&priv, cfg->data_dir, false, &err);
+    if (prc != 0) {
+        cf_log_error("%s", err);
+        free(err);
+        return prc;
+    }
+    if (priv.drop)
+        cf_scan_run_as(priv.uid, priv.gid);
 
     /* The scanners first: they are spawned (not forked) before any key is read, so no copy of a key
      * ever exists in a process that parses hostile files. */
@@ -422,33 +460,6 @@ int cf_serve(struct cf_config *cfg)
         free(err);
         goto out0;
     }
-    enum cf_status st = cf_store_open(cfg->data_dir, &master, &cf_srv->store);
-    cf_key_wipe(&master);
-    switch (st) {
-    case CF_OK:
-        break;
-    case CF_ENOTFOUND:
-        cf_log_error("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
-        goto out0;
-    case CF_EBUSY:
-        cf_log_error("%s is in use by another coffer process", cfg->data_dir);
-        goto out0;
-    case CF_ECRYPTO:
-        cf_log_error("%s: the master key %s does not open this data directory", cfg->data_dir, cfg->master_key_file);
-        goto out0;
-    default:
-        cf_log_error("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
-        goto out0;
-    }
-    uint64_t orphans = 0;
-    if (cf_store_collect_orphans(cf_srv->store, &orphans) != CF_OK) {
-        cf_log_error("cannot collect unfinished uploads");
-        goto out1;
-    }
-    if (orphans > 0)
-        cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
-    cf_tus_expire_now(); /* resumable uploads that expired while the server was down */
-
     if ((cf_srv->ssl_ctx = cf_tls_ctx_new(cfg->tls_certificate, cfg->tls_key, &err)) == NULL) {
         cf_log_error("%s", err);
         free(err);
@@ -476,7 +487,13 @@ int cf_serve(struct cf_config *cfg)
         if (strcmp(cfg->log.access, "-") == 0) {
             cf_srv->access_log = stderr;
         } else {
-            int fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+            /* Opened before the drop (it may live in a directory only root can write); a file created
+             * here belongs to the service account like everything else the server creates. */
+            int fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd >= 0 && priv.drop && fchown(fd, priv.uid, priv.gid) != 0)
+                cf_log_warn("%s: cannot give the access log to %s: %s", cfg->log.access, priv.name, strerror(errno));
+            if (fd < 0 && errno == EEXIST)
+                fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0 || (cf_srv->access_log = fdopen(fd, "a")) == NULL) {
                 cf_log_error("%s: cannot open the access log: %s", cfg->log.access, strerror(errno));
                 if (fd >= 0)
@@ -485,6 +502,7 @@ int cf_serve(struct cf_config *cfg)
             }
         }
     }
+    raise_nofile(cfg);
     for (size_t i = 0; i < cfg->nlisten; i++) {
         int fd = listen_on(cfg->listen[i], &err);
         if (fd < 0) {
@@ -494,6 +512,48 @@ int cf_serve(struct cf_config *cfg)
         }
         cf_srv->listen_fds[cf_srv->nlisten++] = fd;
     }
+
+    /* Everything that needs root is done: drop to the service account for good. */
+    if (cf_priv_drop(&priv, &err) != 0) {
+        cf_log_error("%s", err);
+        free(err);
+        goto out3;
+    }
+    if (priv.drop) {
+        cf_log_info("running as %s (uid %u, gid %u)", priv.name, (unsigned)priv.uid, (unsigned)priv.gid);
+        char *unreadable = cf_priv_unreadable(cfg->tls_certificate, cfg->tls_key);
+        if (unreadable != NULL) {
+            cf_log_warn("SIGHUP cannot reload the TLS certificate: %s", unreadable);
+            free(unreadable);
+        }
+    }
+    enum cf_status st = cf_store_open(cfg->data_dir, &master, &cf_srv->store);
+    cf_key_wipe(&master);
+    switch (st) {
+    case CF_OK:
+        break;
+    case CF_ENOTFOUND:
+        cf_log_error("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
+        goto out3;
+    case CF_EBUSY:
+        cf_log_error("%s is in use by another coffer process", cfg->data_dir);
+        goto out3;
+    case CF_ECRYPTO:
+        cf_log_error("%s: the master key %s does not open this data directory", cfg->data_dir, cfg->master_key_file);
+        goto out3;
+    default:
+        cf_log_error("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
+        goto out3;
+    }
+    cf_store_on_write_failure(on_store_write_failure);
+    uint64_t orphans = 0;
+    if (cf_store_collect_orphans(cf_srv->store, &orphans) != CF_OK) {
+        cf_log_error("cannot collect unfinished uploads");
+        goto out3;
+    }
+    if (orphans > 0)
+        cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
+    cf_tus_expire_now(); /* resumable uploads that expired while the server was down */
 
     setup_h2o(cfg);
     const char *nb = getenv("COFFER_BENCH_NO_TRANSFER_AUDIT");
@@ -539,6 +599,11 @@ int cf_serve(struct cf_config *cfg)
             reload();
             continue;
         }
+        if (sig == SIGUSR1) {
+            if (!atomic_load(&store_failed))
+                continue; /* not ours */
+            break;
+        }
         cf_log_info("received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
@@ -553,8 +618,8 @@ int cf_serve(struct cf_config *cfg)
      * either. They stay reachable from cf_srv until the process ends. */
     if (cf_store_flush(cf_srv->store) != CF_OK)
         cf_log_warn("flushing the store at exit failed; the WAL still holds every acknowledged write");
-    rc = 0;
-    cf_log_info("stopped");
+    rc = atomic_load(&store_failed) ? 1 : 0;
+    cf_log_info(rc == 0 ? "stopped" : "stopped after a storage failure (exit code 1)");
 out3:
     if (cf_srv->access_log != NULL && cf_srv->access_log != stderr)
         fclose(cf_srv->access_log);
@@ -572,6 +637,7 @@ out2:
 out1:
     cf_store_close(cf_srv->store);
 out0:
+    cf_key_wipe(&master); /* held from its reading (as root) until the store opens (after the drop) */
     if (rc != 0)
         cf_scan_stop();
     return rc;

@@ -299,10 +299,15 @@ void cf_h_file_upload(struct cf_req *r)
     if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT))
         return;
 
+    uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);
+    if (slice == NULL) {
+        cf_respond_status(r, CF_EIO, NULL);
+        return;
+    }
     struct upload *u = cf_xcalloc(1, sizeof *u);
     u->job.reply_to = &r->loop->work_done;
     u->sha = cf_hash_new(CF_HASH_SHA256);
-    u->slice = cf_xmalloc(CF_CHUNK_SIZE);
+    u->slice = slice;
     u->size = size;
     cf_uploader_init(&u->as, r);
     u->parent = parent;

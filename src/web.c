@@ -173,3 +173,44 @@ void cf_h_healthz(struct cf_req *r)
     cf_respond_json(r, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "scanner", scanner, "warning",
                                       "DEVELOPMENT MODE: uploads are not checked for malware"));
 }
+
+#ifdef CF_FAULT_INJECTION
+#include "storage/fault.h"
+
+void cf_h_test_fault_arm(struct cf_req *r)
+{
+    h2o_iovec_t kv, nv;
+    bool bad = false;
+    char kind[16], num[24], *end;
+    if (!cf_query(r, "kind", &kv, &bad) || !cf_query(r, "n", &nv, &bad) || kv.len >= sizeof kind ||
+        nv.len == 0 || nv.len >= sizeof num) {
+        cf_respond_status(r, CF_EINVAL, "kind and n are required");
+        return;
+    }
+    memcpy(kind, kv.base, kv.len);
+    kind[kv.len] = '\0';
+    memcpy(num, nv.base, nv.len);
+    num[nv.len] = '\0';
+    int k = cf_fault_kind_parse(kind);
+    unsigned long long n = strtoull(num, &end, 10);
+    if (k < 0 || *end != '\0') {
+        cf_respond_status(r, CF_EINVAL, "unknown kind or bad n");
+        return;
+    }
+    for (int i = 0; i < CF_FAULT_KINDS; i++)
+        cf_fault_arm((enum cf_fault_kind)i, 0);
+    cf_fault_arm((enum cf_fault_kind)k, n);
+    cf_respond_empty(r, 204);
+}
+
+void cf_h_test_fault_get(struct cf_req *r)
+{
+    json_t *o = json_object();
+    static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan"};
+    for (int i = 0; i < CF_FAULT_KINDS; i++) {
+        json_object_set_new(o, names[i], json_pack("{s:I, s:b}", "fired", (json_int_t)cf_fault_fired(i),
+                                                   "armed", cf_fault_armed(i)));
+    }
+    cf_respond_json(r, 200, o);
+}
+#endif

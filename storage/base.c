@@ -3,6 +3,7 @@
  * that holds keys must not limp on with a degraded allocator or a predictable generator.
  */
 #include "base.h"
+#include "fault.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -61,6 +62,13 @@ void *cf_xmalloc(size_t n)
     if (p == NULL)
         oom(n);
     return p;
+}
+
+void *cf_try_malloc(size_t n)
+{
+    if (cf_fault(CF_FAULT_ALLOC))
+        return NULL;
+    return malloc(n == 0 ? 1 : n);
 }
 
 void *cf_xcalloc(size_t n, size_t sz)

@@ -54,6 +54,9 @@ const char *cf_status_name(enum cf_status st);
 void *cf_xmalloc(size_t n);
 void *cf_xcalloc(size_t n, size_t sz);
 void *cf_xrealloc(void *p, size_t n);
+/* cf_try_malloc(n): NULL on failure. For large per-request buffers whose failure the caller turns
+ * into a clean error (CF_EIO → 503) instead of aborting; fault builds fail it on demand (fault.h). */
+void *cf_try_malloc(size_t n);
 char *cf_xstrdup(const char *s);
 char *cf_xstrndup(const char *s, size_t n);
 /* cf_xasprintf(fmt, ...): a malloc'ed formatted string; aborts on failure. */

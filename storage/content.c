@@ -20,6 +20,7 @@
  * Sizes: every chunk but the last holds exactly CF_CHUNK_SIZE bytes; an empty file has one empty,
  * last chunk, so even its absence is detected.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,12 +230,9 @@ enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant
 static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content,
                                  const struct cf_key *dek, uint64_t size, uint32_t index, uint8_t *out, size_t *len)
 {
-    uint8_t key[36], aad[64];
+    uint8_t key[36];
     char *err = NULL;
-    bool last = index == chunk_count(size) - 1;
-    size_t expect = last ? (size_t)(size - (uint64_t)index * CF_CHUNK_SIZE) : CF_CHUNK_SIZE;
     chunk_key(tenant, content, index, key);
-    size_t alen = chunk_aad(tenant, content, index, last, aad);
     rocksdb_pinnableslice_t *ps =
         rocksdb_get_pinned_cf(s->db, s->ro, s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
     if (err != NULL) {
@@ -248,14 +246,41 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     }
     size_t vl;
     const char *v = rocksdb_pinnableslice_value(ps, &vl);
-    enum cf_status st = CF_ECORRUPT;
-    if (vl == 1 + expect + CF_SEAL_OVERHEAD && (uint8_t)v[0] == CHUNK_FORMAT)
-        st = cf_aead_open(dek, aad, alen, (const uint8_t *)v + 1, vl - 1, out);
+    enum cf_status st = cf_chunk_open(dek, tenant, content, size, index, (const uint8_t *)v, vl, out, len);
     rocksdb_pinnableslice_destroy(ps);
     if (st != CF_OK) {
         fprintf(stderr, "coffer: storage: a chunk failed authentication\n");
         return CF_ECORRUPT;
     }
+    return CF_OK;
+}
+
+enum cf_status cf_chunk_seal(const struct cf_key *dek, const struct cf_id *tenant, const struct cf_id *content,
+                             uint32_t index, bool last, const void *pt, size_t n, uint8_t *val)
+{
+    uint8_t aad[64];
+    if (n > CF_CHUNK_SIZE)
+        return CF_EINVAL;
+    size_t alen = chunk_aad(tenant, content, index, last, aad);
+    val[0] = CHUNK_FORMAT;
+    return cf_aead_seal(dek, aad, alen, pt, n, val + 1);
+}
+
+enum cf_status cf_chunk_open(const struct cf_key *dek, const struct cf_id *tenant, const struct cf_id *content,
+                             uint64_t size, uint32_t index, const uint8_t *val, size_t vl, uint8_t *out, size_t *len)
+{
+    uint8_t aad[64];
+    if (index >= chunk_count(size))
+        return CF_ECORRUPT;
+    bool last = index == chunk_count(size) - 1;
+    size_t expect = last ? (size_t)(size - (uint64_t)index * CF_CHUNK_SIZE) : CF_CHUNK_SIZE;
+    size_t alen = chunk_aad(tenant, content, index, last, aad);
+    /* The value's length is fixed by the version's size: a chunk cut short or padded is refused
+     * before any decryption. */
+    if (vl != 1 + expect + CF_SEAL_OVERHEAD || val[0] != CHUNK_FORMAT)
+        return CF_ECORRUPT;
+    if (cf_aead_open(dek, aad, alen, val + 1, vl - 1, out) != CF_OK)
+        return CF_ECORRUPT;
     *len = expect;
     return CF_OK;
 }
@@ -325,15 +350,13 @@ struct cf_upload *cf_upload_resume(struct cf_store *s, const struct cf_tkeys *tk
 
 enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const void *pt, size_t n, bool last)
 {
-    uint8_t key[36], aad[64];
+    uint8_t key[36];
     if (n > CF_CHUNK_SIZE || u->committed)
         return CF_EINVAL;
-    if (u->scratch == NULL)
-        u->scratch = cf_xmalloc(CHUNK_VAL_MAX);
+    if (u->scratch == NULL && (u->scratch = cf_try_malloc(CHUNK_VAL_MAX)) == NULL)
+        return CF_EIO;
     chunk_key(&u->tk->tenant, &u->content, index, key);
-    size_t alen = chunk_aad(&u->tk->tenant, &u->content, index, last, aad);
-    u->scratch[0] = CHUNK_FORMAT;
-    enum cf_status st = cf_aead_seal(&u->dek, aad, alen, pt, n, u->scratch + 1);
+    enum cf_status st = cf_chunk_seal(&u->dek, &u->tk->tenant, &u->content, index, last, pt, n, u->scratch);
     if (st != CF_OK)
         return st;
     return cf_db_put(u->s, CF_CF_CHUNKS, key, sizeof key, u->scratch, 1 + n + CF_SEAL_OVERHEAD, false);
@@ -652,5 +675,162 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
     }
     free(tenants.v);
     free(contents.v);
+    return st;
+}
+
+/* ---- consistency check (coffer fsck) ------------------------------------------------------------ */
+
+struct keyset {
+    uint8_t (*v)[32];
+    size_t n, cap;
+};
+
+static void keyset_add(struct keyset *ks, const void *k)
+{
+    if (ks->n == ks->cap) {
+        ks->cap = ks->cap == 0 ? 256 : ks->cap * 2;
+        ks->v = cf_xrealloc(ks->v, ks->cap * sizeof *ks->v);
+    }
+    memcpy(ks->v[ks->n++], k, 32);
+}
+
+static int key32_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static bool keyset_has(const struct keyset *ks, const void *k)
+{
+    return ks->n != 0 && bsearch(k, ks->v, ks->n, sizeof *ks->v, key32_cmp) != NULL;
+}
+
+/* Decrypts every chunk of one version and compares its length and SHA-256 with the record's. */
+static enum cf_status check_version(struct cf_store *s, const struct cf_tkeys *tk, const struct version_rec *vr,
+                                    uint8_t *buf)
+{
+    uint8_t aad[64], digest[CF_SHA256_LEN];
+    struct cf_key dek;
+    size_t alen = dek_aad(&tk->tenant, &vr->content, aad);
+    if (cf_aead_open(&tk->dek, aad, alen, vr->wrapped, sizeof vr->wrapped, dek.k) != CF_OK)
+        return CF_ECORRUPT;
+    struct cf_hash *h = cf_hash_new(CF_HASH_SHA256);
+    uint64_t total = 0;
+    enum cf_status st = CF_OK;
+    for (uint32_t i = 0; i < chunk_count(vr->size) && st == CF_OK; i++) {
+        size_t len;
+        if ((st = chunk_read(s, &tk->tenant, &vr->content, &dek, vr->size, i, buf, &len)) == CF_OK) {
+            cf_hash_update(h, buf, len);
+            total += len;
+        }
+    }
+    cf_hash_final(h, digest);
+    cf_hash_free(h);
+    cf_key_wipe(&dek);
+    if (st == CF_OK && (total != vr->size || CRYPTO_memcmp(digest, vr->sha256, sizeof digest) != 0))
+        st = CF_ECORRUPT;
+    return st;
+}
+
+enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
+{
+    struct keyset referenced = {0}, tus = {0}, dead = {0};
+    struct cf_iter it;
+    enum cf_status st = CF_OK;
+    uint8_t zero = 0, *buf = cf_xmalloc(CF_CHUNK_SIZE);
+    memset(out, 0, sizeof *out);
+
+    /* 1. Every version: its content must decrypt to the recorded size and hash. */
+    cf_iter_open(s, CF_CF_VERSIONS, &zero, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        const struct cf_tkeys *tk;
+        struct cf_id tenant;
+        uint8_t *pt;
+        struct version_rec vr;
+        out->versions++;
+        memcpy(tenant.b, k, CF_ID_LEN);
+        if (kl != 36 || cf_tkeys_get(s, &tenant, &tk) != CF_OK ||
+            cf_unseal(CF_CF_VERSIONS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen) != CF_OK) {
+            out->corrupt++;
+            continue;
+        }
+        enum cf_status dst = version_decode(pt, ptlen, &vr);
+        cf_free_secret(pt, ptlen);
+        if (dst != CF_OK) {
+            out->corrupt++;
+            continue;
+        }
+        uint8_t ck[32];
+        cf_key2(ck, &tenant, &vr.content);
+        keyset_add(&referenced, ck);
+        enum cf_status vst = check_version(s, tk, &vr, buf);
+        if (vst == CF_OK)
+            out->bytes += vr.size;
+        else if (vst == CF_EIO)
+            st = CF_EIO;
+        else
+            out->corrupt++;
+        free(vr.mime);
+        cf_wipe(&vr, sizeof vr);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+
+    /* 2. Contents that resumable uploads still hold (a tus mark), and those of simple uploads and
+     *    purges that never finished (collected at the next start of the server). */
+    cf_iter_open(s, CF_CF_PENDING, &zero, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        if (kl == 32 && vl >= 1)
+            keyset_add(v[0] == CF_PENDING_TUS ? &tus : &dead, k);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    struct keyset *sets[] = {&referenced, &tus, &dead};
+    for (size_t i = 0; i < 3; i++)
+        if (sets[i]->n > 0)
+            qsort(sets[i]->v, sets[i]->n, sizeof *sets[i]->v, key32_cmp);
+
+    /* 3. Every content in the chunks: committed, held by a resumable upload, or an orphan. */
+    uint8_t prev[32];
+    bool have_prev = false;
+    cf_iter_open(s, CF_CF_CHUNKS, &zero, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 36) {
+            out->corrupt++;
+            continue;
+        }
+        out->chunks++;
+        if (have_prev && memcmp(prev, k, 32) == 0)
+            continue;
+        memcpy(prev, k, 32);
+        have_prev = true;
+        if (keyset_has(&referenced, k))
+            continue;
+        if (keyset_has(&tus, k))
+            out->resumable_contents++;
+        else if (keyset_has(&dead, k))
+            out->unfinished_contents++;
+        else
+            out->orphan_contents++;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    free(referenced.v);
+    free(tus.v);
+    free(dead.v);
+    cf_free_secret(buf, CF_CHUNK_SIZE);
     return st;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "store_internal.h"
 
 const char *const cf_cf_names[CF_CF_COUNT] = {
@@ -39,6 +40,24 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
 #define MIN_BLOB_SIZE 4096
 
 /* Report a RocksDB error once, here, and turn it into a status. */
+static void (*write_failure_hook)(const char *what, const char *err);
+static enum cf_status db_error(const char *what, char *err);
+
+void cf_store_on_write_failure(void (*hook)(const char *what, const char *err))
+{
+    write_failure_hook = hook;
+}
+
+/* A write RocksDB refused: after an I/O error it keeps refusing writes until the database is
+ * reopened (its background error), so the owner of the process is told (see storage.h). */
+static enum cf_status db_write_error(struct cf_store *s, const char *what, char *err)
+{
+    atomic_store(&s->write_failed, true);
+    if (write_failure_hook != NULL)
+        write_failure_hook(what, err);
+    return db_error(what, err);
+}
+
 static enum cf_status db_error(const char *what, char *err)
 {
     enum cf_status st = CF_EIO;
@@ -278,6 +297,8 @@ void cf_store_close(struct cf_store *s)
 enum cf_status cf_store_flush(struct cf_store *s)
 {
     char *err = NULL;
+    if (atomic_load(&s->write_failed))
+        return CF_EIO;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
     for (int i = 0; i < CF_CF_COUNT && err == NULL; i++)
@@ -301,12 +322,28 @@ enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, siz
     return CF_OK;
 }
 
+/* A write refused before RocksDB sees it: after an earlier refused write, or an injected RocksDB
+ * write failure (fault builds). */
+static bool db_refused(struct cf_store *s, const char *what)
+{
+    if (atomic_load(&s->write_failed)) {
+        fprintf(stderr, "coffer: storage: %s: refused, the store failed a write earlier\n", what);
+        return true;
+    }
+    if (!cf_fault(CF_FAULT_DB))
+        return false;
+    fprintf(stderr, "coffer: storage: %s: injected fault\n", what);
+    return true;
+}
+
 enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
 {
     char *err = NULL;
+    if (db_refused(s, "write"))
+        return CF_EIO;
     rocksdb_write(s->db, sync ? s->wo_sync : s->wo, b, &err);
     if (err != NULL)
-        return db_error("write", err);
+        return db_write_error(s, "write", err);
     return CF_OK;
 }
 
@@ -314,9 +351,11 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
                          size_t vlen, bool sync)
 {
     char *err = NULL;
+    if (db_refused(s, "put"))
+        return CF_EIO;
     rocksdb_put_cf(s->db, sync ? s->wo_sync : s->wo, s->cf[cf], key, klen, val, vlen, &err);
     if (err != NULL)
-        return db_error("put", err);
+        return db_write_error(s, "put", err);
     return CF_OK;
 }
 

@@ -47,6 +47,24 @@ void cf_store_close(struct cf_store *s);
 /* cf_store_is_initialised(dir): whether dir already holds a store (without opening it). */
 bool cf_store_is_initialised(const char *dir);
 
+/* cf_store_check(s, out): the offline consistency check (`coffer fsck`): decrypts every chunk of every
+ * stored version and compares length and SHA-256 with the version record (corrupt: records that do
+ * not open, contents that do not decrypt or do not match), and classifies every content found in
+ * the chunks: committed (a version names it), resumable (a tus upload holds it), unfinished (a simple
+ * upload or purge that never finished: cf_store_collect_orphans removes it at the next start), or
+ * orphan (none of these: a bug, never expected). CF_EIO if the store cannot be read. Thread: any;
+ * slow (reads everything). */
+struct cf_check_report {
+    uint64_t versions, bytes, chunks, corrupt, resumable_contents, unfinished_contents, orphan_contents;
+};
+enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out) CF_WUR;
+
+/* cf_store_on_write_failure(hook): hook(what, message) runs, on the failing thread, whenever
+ * RocksDB refuses a write (not for injected CF_FAULT_DB faults, which RocksDB never sees). After an
+ * I/O error RocksDB refuses every later write until the database is reopened, so the server stops
+ * itself (fail-stop) and recovers from the WAL at the next start. Set once, before serving. */
+void cf_store_on_write_failure(void (*hook)(const char *what, const char *err));
+
 /* cf_store_collect_orphans(s, out_contents): deletes the chunks of every content that was being
  * written when the process stopped (simple uploads in flight, interrupted purges). Call once after
  * open, before serving. *out_contents receives how many contents were collected. */
@@ -381,6 +399,10 @@ void cf_share_clear(struct cf_share *sh);
  * Codes are matched case-insensitively (ASCII). */
 enum cf_status cf_share_code_mac(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *share,
                                  const char *code, size_t n, uint8_t out[CF_SHA256_LEN]) CF_WUR;
+/* cf_share_code_fold(code, n, up): the form of a code that cf_share_code_mac keys: its first
+ * CF_SHARE_CODE_MAX bytes with ASCII letters upper-cased, into up; returns its length. Longer input
+ * is never a valid code, and the MAC of a prefix will not match. Pure, any thread. */
+size_t cf_share_code_fold(const char *code, size_t n, char up[CF_SHARE_CODE_MAX]);
 /* cf_share_create(s, sh): stores a new share (sh->id, token, token_hash, code, code_mac set by the
  * caller) with its token, node and creator index entries, in one synchronous batch. */
 enum cf_status cf_share_create(struct cf_store *s, const struct cf_share *sh) CF_WUR;

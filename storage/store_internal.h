@@ -40,6 +40,7 @@
 #define CF_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <rocksdb/c.h>
 #include <string.h>
 
@@ -123,6 +124,10 @@ struct cf_store {
     pthread_rwlock_t tk_lock;    /* guards tk/ntk; entries never move once added */
     struct cf_tkeys **tk;
     size_t ntk, captk;
+    /* Set when RocksDB refused a write: every later write and flush is refused here without
+     * reaching RocksDB (whose write path, once it has seen an I/O error, may assert rather than
+     * answer; notes in docs/SECURITY.md "Failures"). The process is expected to stop. */
+    atomic_bool write_failed;
 };
 
 extern const char *const cf_cf_names[CF_CF_COUNT];
@@ -165,6 +170,18 @@ enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key,
 /* cf_get_sealed(s, cf, k, key, klen, out, outlen): get + unseal. */
 enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_key *k, const void *key,
                              size_t klen, uint8_t **out, size_t *outlen) CF_WUR;
+
+/* Content chunks (content.c). cf_chunk_seal(dek, tenant, content, index, last, pt, n, val): the stored
+ * value of a chunk of n ≤ CF_CHUNK_SIZE bytes, 0x01 ‖ nonce ‖ ciphertext ‖ tag, into val (room for
+ * 1 + n + CF_SEAL_OVERHEAD bytes). cf_chunk_open(dek, tenant, content, size, index, val, vl, out, len):
+ * verifies and decrypts the value of chunk index of a content of size bytes into out (room for
+ * CF_CHUNK_SIZE bytes), *len its length; CF_ECORRUPT for any value that is not exactly that chunk
+ * (wrong length, format, key, content, position or last-ness). Pure: tests/fuzz/fuzz_sealed.c. */
+enum cf_status cf_chunk_seal(const struct cf_key *dek, const struct cf_id *tenant, const struct cf_id *content,
+                             uint32_t index, bool last, const void *pt, size_t n, uint8_t *val) CF_WUR;
+enum cf_status cf_chunk_open(const struct cf_key *dek, const struct cf_id *tenant, const struct cf_id *content,
+                             uint64_t size, uint32_t index, const uint8_t *val, size_t vl, uint8_t *out,
+                             size_t *len) CF_WUR;
 
 /* Data keys (content.c): wrapped with the tenant's dek subkey, AAD "coffer/v1/wrap/dek" ‖ T ‖ content. */
 enum cf_status cf_dek_wrap(const struct cf_tkeys *tk, const struct cf_id *content, const struct cf_key *dek,

@@ -301,7 +301,11 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
     const uint64_t end = t->offset + n;
     const bool completes = end == t->length;
     size_t fill = (size_t)(t->offset % CF_CHUNK_SIZE);
-    uint8_t *buf = cf_xmalloc(CF_CHUNK_SIZE);
+    uint8_t *buf = cf_try_malloc(CF_CHUNK_SIZE);
+    if (buf == NULL) {
+        cf_key_wipe(&dek);
+        return CF_EIO;
+    }
     struct cf_upload *u = cf_upload_resume(s, tk, &t->id, &dek);
     if (fill > 0 && (st = tail_read(s, t, &dek, buf, fill)) != CF_OK)
         goto out;

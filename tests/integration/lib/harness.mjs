@@ -117,6 +117,9 @@ export class Server {
       scan: { database_dir: signatureDb(), processes: 2 },
       auth: { argon2_memory: '8MiB', argon2_iterations: 1 },
       log: { access: 'access.log', level: 'info' },
+      // Started as root, `coffer serve` refuses to run without `user:` (privilege.test.mjs drops to
+      // a service account; the other suites keep root on purpose).
+      user: process.getuid() === 0 ? 'root' : undefined,
     };
     const merged = { ...base };
     for (const [k, v] of Object.entries(this.opts.config || {})) {
@@ -151,7 +154,7 @@ export class Server {
   /** Sends a signal and waits for the exit; asserts code 0 and no sanitizer report. */
   async stop(signal = 'SIGTERM') {
     this.closeSessions();
-    if (!this.proc || this.proc.exitCode !== null) return;
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     this.proc.kill(signal);
     const { code } = await this.exited;
     if (code !== 0) throw new Error(`coffer serve exited with ${code} on ${signal}:\n${this.stderr.slice(-4000)}`);
