@@ -382,6 +382,32 @@ static int cmd_user(const struct cf_config *cfg, int argc, char **argv)
     return rc;
 }
 
+/* The offline readers (audit verify, fsck): drop privileges like the other commands, then open the
+ * store read-only, which RocksDB allows beside a running server (a consistent view). */
+static int open_readonly(const struct cf_config *cfg, const char *command, struct cf_store **s)
+{
+    struct cf_key master;
+    struct cf_priv priv;
+    char *err = NULL;
+    int prc = before_key(cfg, command, false, &priv);
+    if (prc != 0)
+        return prc;
+    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
+        fprintf(stderr, "coffer: %s\n", err);
+        free(err);
+        return 1;
+    }
+    if (after_key(&priv, &master) != 0)
+        return 1;
+    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, s);
+    cf_key_wipe(&master);
+    if (st != CF_OK) {
+        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
 {
     const char *only = NULL;
@@ -392,27 +418,11 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
     }
     if (argc == 3)
         only = argv[2];
-    struct cf_key master;
-    struct cf_priv priv;
-    char *err = NULL;
     struct cf_store *s;
-    int prc = before_key(cfg, "audit", false, &priv);
+    int prc = open_readonly(cfg, "audit", &s);
     if (prc != 0)
         return prc;
-    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
-        fprintf(stderr, "coffer: %s\n", err);
-        free(err);
-        return 1;
-    }
-    if (after_key(&priv, &master) != 0)
-        return 1;
-    /* Read-only: RocksDB lets it open beside a running server and reads a consistent view. */
-    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
-    cf_key_wipe(&master);
-    if (st != CF_OK) {
-        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
-        return 1;
-    }
+    enum cf_status st;
     struct cf_tenant *ts;
     size_t n;
     int rc = 0;
@@ -454,22 +464,12 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
  * exit 0 if every version decrypts to its recorded hash and no chunk is an orphan, 1 otherwise. */
 static int cmd_fsck(const struct cf_config *cfg)
 {
-    struct cf_key master;
-    char *err = NULL;
     struct cf_store *s;
-    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
-        fprintf(stderr, "coffer: %s\n", err);
-        free(err);
-        return 1;
-    }
-    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
-    cf_key_wipe(&master);
-    if (st != CF_OK) {
-        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
-        return 1;
-    }
+    int prc = open_readonly(cfg, "fsck", &s);
+    if (prc != 0)
+        return prc;
     struct cf_check_report rep;
-    st = cf_store_check(s, &rep);
+    enum cf_status st = cf_store_check(s, &rep);
     cf_store_close(s);
     if (st != CF_OK) {
         fprintf(stderr, "coffer: fsck: the store could not be read (%s)\n", cf_status_name(st));
