@@ -510,10 +510,22 @@ static void validate(struct ctx *c, struct cf_config *cfg)
                     "must be outside data_dir (a copy of the data must not carry its key)");
     if (cfg->public_url != NULL) {
         size_t n = strlen(cfg->public_url);
-        if (strncmp(cfg->public_url, "https://", 8) != 0 && strncmp(cfg->public_url, "http://", 7) != 0)
+        size_t scheme = strncmp(cfg->public_url, "https://", 8) == 0 ? 8
+                        : strncmp(cfg->public_url, "http://", 7) == 0 ? 7 : 0;
+        if (scheme == 0)
             FAIL_RETURN(c, seen_node(c, "public_url"), "public_url", "expected an http(s):// URL");
-        while (n > 0 && cfg->public_url[n - 1] == '/')
+        while (n > scheme && cfg->public_url[n - 1] == '/')
             cfg->public_url[--n] = '\0';
+        /* A host must follow the scheme ("http:///" is not a URL: found by tests/fuzz/fuzz_config). Links
+         * are built by appending to it, so nothing that would end or break a URL may appear either. */
+        bool ok = n > scheme && cfg->public_url[scheme] != '/';
+        for (size_t i = scheme; i < n && ok; i++) {
+            unsigned char ch = (unsigned char)cfg->public_url[i];
+            ok = ch > 0x20 && ch < 0x7f && ch != '?' && ch != '#' && ch != '\\' && ch != '"';
+        }
+        if (!ok)
+            FAIL_RETURN(c, seen_node(c, "public_url"), "public_url",
+                        "expected an http(s):// URL with a host (no spaces, query or fragment)");
     }
     if (cfg->log.access != NULL && strcmp(cfg->log.access, "off") == 0) {
         free(cfg->log.access);

@@ -152,6 +152,9 @@ static void errors(void)
     expect_error(BASE "scan: {development: yes}\n", ":4: scan.development: expected true or false");
     expect_error(BASE "scan: {scratch: /dev/shm}\n", ":4: scan.scratch: unknown key");
     expect_error(BASE "public_url: ftp://x\n", ":4: public_url: expected an http(s):// URL");
+    expect_error(BASE "public_url: http:///\n", ":4: public_url: expected an http(s):// URL with a host (no spaces, query or fragment)");
+    expect_error(BASE "public_url: \"https://a b\"\n", ":4: public_url: expected an http(s):// URL with a host (no spaces, query or fragment)");
+    expect_error(BASE "public_url: \"https://x/?q=1\"\n", ":4: public_url: expected an http(s):// URL with a host (no spaces, query or fragment)");
     expect_error("master_key_file: mk\ntls: {certificate: c, key: k}\n", ": data_dir: required");
     static const char *const inside[] = {
         "data_dir: /srv/d\nmaster_key_file: /srv/d/mk\n",
