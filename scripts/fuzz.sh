@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# scripts/fuzz.sh SECONDS: runs every libFuzzer target of tests/fuzz for SECONDS each (clang,
-# ASan + UBSan), two at a time, and prints a markdown table of the results. Exits non-zero if any
+# scripts/fuzz.sh SECONDS [TARGET...]: runs every libFuzzer target of tests/fuzz (or the ones named)
+# for SECONDS each (clang, ASan + UBSan), two at a time, and prints a markdown table of the results. Exits non-zero if any
 # target crashed, leaked, timed out or broke an invariant. Crash inputs go to
 # build-fuzz/artifacts/<target>/; add them to tests/fuzz/corpus/<target>/ once fixed, so that
 # `meson test --suite fuzz-replay` guards them.
 set -euo pipefail
 
 secs=${1:-60}
-[[ $secs =~ ^[0-9]+$ ]] || { echo "usage: $0 SECONDS" >&2; exit 2; }
+[[ $secs =~ ^[0-9]+$ ]] || { echo "usage: $0 SECONDS [TARGET...]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-fuzz
 jobs=2 # cores on the reference machine
@@ -24,8 +24,10 @@ fi
 ninja -C "$build" -j"$jobs" >/dev/null
 
 targets=()
+shift || true
 for f in "$root"/tests/fuzz/fuzz_*.c; do
   t=$(basename "$f" .c); t=${t#fuzz_}
+  if (($# > 0)) && [[ " $* " != *" $t "* ]]; then continue; fi
   [[ -x $build/tests/fuzz/fuzz_$t ]] || { echo "fuzz.sh: $build/tests/fuzz/fuzz_$t missing (-Dfuzzing=true with clang?)" >&2; exit 1; }
   targets+=("$t")
 done
@@ -65,9 +67,10 @@ echo "| --- | --- | --- | --- | --- | --- |"
 for t in "${targets[@]}"; do
   log=$build/fuzz-logs/$t.log
   rc=$(cat "$log.rc")
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  elapsed=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}')
+  # A target that crashed prints no "Done" line: every lookup here may find nothing (set -e).
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
+  elapsed=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}' || true)
   files=$(find "$build/corpus/$t" -type f | wc -l)
   bytes=$(du -sb "$build/corpus/$t" | cut -f1)
   if [[ $rc -eq 0 ]]; then
