@@ -139,7 +139,7 @@ async function listAll() {
 
 function fsck() {
   const r = cli(['fsck', '-c', server.configPath]);
-  assert.ok(r.status === 0 || r.status === 1, r.stderr);
+  assert.ok((r.status === 0 || r.status === 1) && r.stdout.startsWith('{'), `fsck: ${r.status} ${r.stdout} ${r.stderr}`);
   return { ok: r.status === 0, ...JSON.parse(r.stdout) };
 }
 
