@@ -15,6 +15,7 @@
 #include <h2o/http2_internal.h>
 
 #include "log.h"
+#include "route.h"
 
 #define ACCEPTS_PER_WAKEUP 32
 
@@ -200,26 +201,13 @@ static uint64_t tv_ms(const struct timeval *tv)
     return (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
 }
 
-/* Whether a request may send a body larger than limits.max_json_bytes: only the upload routes
- * (CF_ROUTE_BODY in route.c: POST /api/v1/files, POST /api/v1/uploads, PATCH /api/v1/uploads/{id}),
- * and only with credentials (which the handler checks once the body is in). */
-static bool body_route(const char *m, size_t ml, const char *p, size_t pl)
-{
-    const char *q = memchr(p, '?', pl);
-    if (q != NULL)
-        pl = (size_t)(q - p);
-#define IS(s, l, lit) ((l) == sizeof(lit) - 1 && memcmp((s), (lit), (l)) == 0)
-    if (IS(m, ml, "POST"))
-        return IS(p, pl, "/api/v1/files") || IS(p, pl, "/api/v1/uploads");
-    if (IS(m, ml, "PATCH"))
-        return pl > 16 && memcmp(p, "/api/v1/uploads/", 16) == 0 && memchr(p + 16, '/', pl - 16) == NULL;
-#undef IS
-    return false;
-}
-
+/* Whether a request may send a body larger than limits.max_json_bytes: only the routes that take
+ * one (CF_ROUTE_BODY in route.c), and only with credentials (which the handler checks once the body
+ * is in). */
 static bool h2_may_send_body(h2o_req_t *req)
 {
-    return body_route(req->input.method.base, req->input.method.len, req->input.path.base, req->input.path.len) &&
+    return cf_route_takes_body(req->input.method.base, req->input.method.len, req->input.path.base,
+                               req->input.path.len) &&
            (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) != -1 ||
             h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1) != -1);
 }
@@ -233,7 +221,7 @@ static bool h1_may_send_body(const char *b, size_t n)
         return false;
     const char *sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - b));
     const char *eol = sp2 != NULL ? memchr(sp2, '\n', n - (size_t)(sp2 - b)) : NULL;
-    if (eol == NULL || !body_route(b, (size_t)(sp1 - b), sp1 + 1, (size_t)(sp2 - sp1 - 1)))
+    if (eol == NULL || !cf_route_takes_body(b, (size_t)(sp1 - b), sp1 + 1, (size_t)(sp2 - sp1 - 1)))
         return false;
     for (const char *line = eol + 1; line < b + n;) {
         const char *end = memchr(line, '\n', (size_t)(b + n - line));

@@ -120,6 +120,21 @@ static bool match(const char *pattern, const char *path, size_t plen, h2o_iovec_
     return s == end;
 }
 
+bool cf_route_takes_body(const char *method, size_t mlen, const char *target, size_t tlen)
+{
+    const char *q = memchr(target, '?', tlen);
+    size_t plen = q != NULL ? (size_t)(q - target) : tlen;
+    h2o_iovec_t params[CF_ROUTE_MAX_PARAMS];
+    size_t nparams;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct cf_route *rt = &routes[i];
+        if ((rt->flags & CF_ROUTE_BODY) != 0 && strlen(rt->method) == mlen && memcmp(rt->method, method, mlen) == 0 &&
+            match(rt->pattern, target, plen, params, &nparams))
+            return true;
+    }
+    return false;
+}
+
 static void on_req_dispose(void *p)
 {
     struct cf_req *r = *(struct cf_req **)p;

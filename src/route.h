@@ -8,6 +8,7 @@
 #define CF_ROUTE_H
 
 #include <h2o.h>
+#include <stdbool.h>
 
 struct cf_req;
 
@@ -27,6 +28,10 @@ struct cf_route {
     unsigned flags;      /* enum cf_route_flags */
     cf_handler_fn fn;
 };
+
+/* cf_route_takes_body(method, target): whether the route for this request line is CF_ROUTE_BODY
+ * (the connection limits in conn.c look before h2o has the whole request). Any thread. */
+bool cf_route_takes_body(const char *method, size_t mlen, const char *target, size_t tlen);
 
 /* cf_route_on_req: the h2o handler for every request. Loop thread. */
 int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req);

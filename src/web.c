@@ -206,9 +206,8 @@ void cf_h_test_fault_arm(struct cf_req *r)
 void cf_h_test_fault_get(struct cf_req *r)
 {
     json_t *o = json_object();
-    static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan"};
     for (int i = 0; i < CF_FAULT_KINDS; i++) {
-        json_object_set_new(o, names[i], json_pack("{s:I, s:b}", "fired", (json_int_t)cf_fault_fired(i),
+        json_object_set_new(o, cf_fault_kind_name(i), json_pack("{s:I, s:b}", "fired", (json_int_t)cf_fault_fired(i),
                                                    "armed", cf_fault_armed(i)));
     }
     cf_respond_json(r, 200, o);

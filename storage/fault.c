@@ -38,9 +38,15 @@ uint64_t cf_fault_fired(enum cf_fault_kind k)
     return atomic_load(&fired[k]);
 }
 
+static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan"};
+
+const char *cf_fault_kind_name(enum cf_fault_kind k)
+{
+    return names[k];
+}
+
 int cf_fault_kind_parse(const char *name)
 {
-    static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan"};
     for (int i = 0; i < CF_FAULT_KINDS; i++)
         if (strcmp(name, names[i]) == 0)
             return i;

@@ -29,6 +29,8 @@ bool cf_fault_armed(enum cf_fault_kind k);
 void cf_fault_arm(enum cf_fault_kind k, uint64_t n);
 /* cf_fault_fired(k): how many faults of kind k fired since the process started. */
 uint64_t cf_fault_fired(enum cf_fault_kind k);
+/* cf_fault_kind_name(k): "alloc", "write", "fsync", "db" or "scan". */
+const char *cf_fault_kind_name(enum cf_fault_kind k);
 /* cf_fault_kind_parse(name): the kind named "alloc", "write", "fsync", "db" or "scan"; -1 if none. */
 int cf_fault_kind_parse(const char *name);
 #else

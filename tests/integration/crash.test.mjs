@@ -106,9 +106,9 @@ async function tusContinue(u) {
 }
 
 async function download(name) {
-  const kids = acknowledgedIds.get(name);
-  if (!kids) return;
-  const d = await req('GET', `/api/v1/files/${kids}/content`);
+  const id = acknowledgedIds.get(name);
+  if (!id) return;
+  const d = await req('GET', `/api/v1/files/${id}/content`);
   if (d.status === 200) {
     assert.equal(sha256(d.body), attempted.get(name).sha, `download of ${name} during the load`);
     stats.downloads++;
