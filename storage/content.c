@@ -10,8 +10,9 @@
  *   versions key  T ‖ file ‖ version:u32         (36 bytes)
  *            val  sealed record: content id, wrapped data key, size, sha256, mime, chunk size,
  *                 created_at, uploader, scan verdict (result, detail, engine, database, time).
- *                 The data key is wrapped with the tenant's dek subkey,
- *                 AAD "coffer/v1/wrap/dek" ‖ T ‖ content.
+ *                 The data key is wrapped with a generation of the tenant's content key
+ *                 (keyring.c), AAD "coffer/v1/wrap/dek" ‖ T ‖ content; the record names the
+ *                 generation (absent: 0). Key rotation rewrites only these two fields.
  * A content id names exactly one version: the version record (whose AAD is its own key) binds
  * (tenant, file, version) to (content, data key), and the chunk AAD binds every chunk to its content,
  * position and last-ness. So a chunk cannot be swapped, reordered, truncated away or moved between
@@ -44,12 +45,14 @@ enum {
     VTAG_SCAN_ENGINE = 11,
     VTAG_SCAN_DATABASE = 12,
     VTAG_SCAN_AT = 13,
+    VTAG_DEK_GEN = 14, /* absent: generation 0 */
 };
 
 struct version_rec {
     struct cf_id content;
     uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
     bool have_wrapped;
+    uint32_t gen;
     uint64_t size;
     uint8_t sha256[CF_SHA256_LEN];
     char *mime;
@@ -59,7 +62,6 @@ struct version_rec {
 };
 
 static const char chunk_label[] = "coffer/v1/chunk";
-static const char dek_label[] = "coffer/v1/wrap/dek";
 
 static void version_key(const struct cf_id *tenant, const struct cf_id *file, uint32_t version, uint8_t key[36])
 {
@@ -83,15 +85,6 @@ static size_t chunk_aad(const struct cf_id *tenant, const struct cf_id *content,
     cf_put_be32(aad + o + 32, index);
     aad[o + 36] = last ? 1 : 0;
     return o + 37;
-}
-
-static size_t dek_aad(const struct cf_id *tenant, const struct cf_id *content, uint8_t aad[64])
-{
-    size_t o = sizeof dek_label - 1;
-    memcpy(aad, dek_label, o);
-    memcpy(aad + o, tenant->b, CF_ID_LEN);
-    memcpy(aad + o + 16, content->b, CF_ID_LEN);
-    return o + 32;
 }
 
 static uint32_t chunk_count(uint64_t size)
@@ -126,6 +119,14 @@ static enum cf_status version_decode(const uint8_t *p, size_t len, struct versio
         case VTAG_SIZE:
             st = cf_rec_u64(v, vl, &out->size);
             break;
+        case VTAG_DEK_GEN: {
+            uint64_t g = 0;
+            st = cf_rec_u64(v, vl, &g);
+            if (st == CF_OK && g > UINT32_MAX)
+                st = CF_ECORRUPT;
+            out->gen = (uint32_t)g;
+            break;
+        }
         case VTAG_SHA256:
             if (vl != CF_SHA256_LEN)
                 st = CF_ECORRUPT;
@@ -236,12 +237,12 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     rocksdb_pinnableslice_t *ps =
         rocksdb_get_pinned_cf(s->db, s->ro, s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
     if (err != NULL) {
-        fprintf(stderr, "coffer: storage: reading a chunk: %s\n", err);
+        cf_storage_log(CF_LOG_ERROR, "storage: reading a chunk: %s", err);
         rocksdb_free(err);
         return CF_EIO;
     }
     if (ps == NULL) {
-        fprintf(stderr, "coffer: storage: a chunk of a file is missing\n");
+        cf_storage_log(CF_LOG_ERROR, "storage: a chunk of a file is missing");
         return CF_ECORRUPT;
     }
     size_t vl;
@@ -249,7 +250,7 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     enum cf_status st = cf_chunk_open(dek, tenant, content, size, index, (const uint8_t *)v, vl, out, len);
     rocksdb_pinnableslice_destroy(ps);
     if (st != CF_OK) {
-        fprintf(stderr, "coffer: storage: a chunk failed authentication\n");
+        cf_storage_log(CF_LOG_ERROR, "storage: a chunk failed authentication");
         return CF_ECORRUPT;
     }
     return CF_OK;
@@ -285,21 +286,105 @@ enum cf_status cf_chunk_open(const struct cf_key *dek, const struct cf_id *tenan
     return CF_OK;
 }
 
-enum cf_status cf_dek_wrap(const struct cf_tkeys *tk, const struct cf_id *content, const struct cf_key *dek,
-                           uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD])
+/* Rewrites one sealed version record (plaintext pt) with a new wrapper and generation, keeping every
+ * other field as it is, even fields this version of the code does not know. */
+static void version_rewrite(const uint8_t *pt, size_t n, const uint8_t *wrapped, uint32_t gen, struct cf_rec_w *w)
 {
-    uint8_t aad[64];
-    size_t alen = dek_aad(&tk->tenant, content, aad);
-    return cf_aead_seal(&tk->dek, aad, alen, dek->k, sizeof dek->k, wrapped);
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    cf_rec_w_init(w);
+    if (cf_rec_r_init(&r, pt, n) != CF_OK)
+        return;
+    while (cf_rec_next(&r, &tag, &v, &vl) == CF_OK)
+        if (tag != VTAG_WRAPPED_DEK && tag != VTAG_DEK_GEN)
+            cf_rec_put_bytes(w, tag, v, vl);
+    cf_rec_put_bytes(w, VTAG_WRAPPED_DEK, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD);
+    cf_rec_put_u64(w, VTAG_DEK_GEN, gen);
 }
 
-enum cf_status cf_dek_unwrap(const struct cf_tkeys *tk, const struct cf_id *content,
-                             const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek)
+#define REWRAP_BATCH 256
+
+/* Rewraps (or counts, when dry) the records among keys[0..n) not under gen, under ns_lock. */
+static enum cf_status rewrap_batch(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                                   uint8_t (*keys)[36], size_t n, uint64_t *count)
 {
-    uint8_t aad[64];
-    size_t alen = dek_aad(&tk->tenant, content, aad);
-    return cf_aead_open(&tk->dek, aad, alen, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD, dek->k) == CF_OK ? CF_OK
-                                                                                                   : CF_ECORRUPT;
+    enum cf_status st = CF_OK;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    pthread_mutex_lock(&s->ns_lock);
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        uint8_t *pt, wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+        size_t ptlen;
+        struct version_rec vr;
+        struct cf_key dek;
+        uint32_t ngen;
+        st = cf_get_sealed(s, CF_CF_VERSIONS, &tk->record, keys[i], 36, &pt, &ptlen);
+        if (st == CF_ENOTFOUND) { /* purged since the scan */
+            st = CF_OK;
+            continue;
+        }
+        if (st != CF_OK)
+            break;
+        bool decoded = (st = version_decode(pt, ptlen, &vr)) == CF_OK;
+        if (decoded && vr.gen != gen) {
+            (*count)++;
+            if (!dry && (st = cf_dek_unwrap(s, tk, &vr.content, vr.gen, vr.wrapped, &dek)) == CF_OK) {
+                st = cf_dek_wrap(s, tk, &vr.content, &dek, wrapped, &ngen);
+                cf_key_wipe(&dek);
+                if (st == CF_OK && ngen != gen)
+                    st = CF_EBUSY; /* another rotation began: let it finish the work */
+                if (st == CF_OK) {
+                    struct cf_rec_w w;
+                    version_rewrite(pt, ptlen, wrapped, ngen, &w);
+                    cf_seal_batch_put(b, s, CF_CF_VERSIONS, &tk->record, keys[i], 36, &w, NULL, 0);
+                    cf_rec_w_free(&w);
+                }
+            }
+        }
+        if (decoded) {
+            free(vr.mime);
+            cf_wipe(&vr, sizeof vr);
+        }
+        cf_free_secret(pt, ptlen);
+    }
+    if (st == CF_OK && !dry)
+        st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+enum cf_status cf_versions_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                                  uint64_t *count)
+{
+    struct cf_iter it;
+    uint8_t(*keys)[36] = cf_xmalloc(REWRAP_BATCH * sizeof *keys);
+    size_t n = 0;
+    enum cf_status st = CF_OK;
+    *count = 0;
+    /* The scan reads keys only; each record is read again, and rewritten, under the lock. */
+    cf_iter_open(s, CF_CF_VERSIONS, tk->tenant.b, CF_ID_LEN, &it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 36) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        memcpy(keys[n++], k, 36);
+        if (n == REWRAP_BATCH) {
+            st = rewrap_batch(s, tk, gen, dry, keys, n, count);
+            n = 0;
+        }
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st == CF_OK && n > 0)
+        st = rewrap_batch(s, tk, gen, dry, keys, n, count);
+    free(keys);
+    return st;
 }
 
 /* ---- uploads -------------------------------------------------------------------------------- */
@@ -387,11 +472,12 @@ static char *rename_candidate(const char *name, size_t n, unsigned k)
     return c;
 }
 
-static void version_encode(const struct cf_upload *u, const struct cf_commit *c, const uint8_t *wrapped,
+static void version_encode(const struct cf_upload *u, const struct cf_commit *c, const uint8_t *wrapped, uint32_t gen,
                            struct cf_rec_w *w)
 {
     cf_rec_put_id(w, VTAG_CONTENT, &u->content);
     cf_rec_put_bytes(w, VTAG_WRAPPED_DEK, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD);
+    cf_rec_put_u64(w, VTAG_DEK_GEN, gen);
     cf_rec_put_u64(w, VTAG_SIZE, c->size);
     cf_rec_put_bytes(w, VTAG_SHA256, c->sha256, CF_SHA256_LEN);
     cf_rec_put_str(w, VTAG_MIME, c->mime);
@@ -423,16 +509,15 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     bool is_new = true;
     enum cf_status st;
 
+    uint32_t gen = 0;
     if (u->committed || c->scan == NULL || c->scan->result == NULL) {
         free(name);
         return CF_EINVAL;
     }
-    if ((st = cf_dek_wrap(tk, &u->content, &u->dek, wrapped)) != CF_OK) {
-        free(name);
-        return st;
-    }
 
     pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_dek_wrap(s, tk, &u->content, &u->dek, wrapped, &gen)) != CF_OK)
+        goto unlock;
     if ((st = cf_live_folder(s, tk, &c->parent, &parent)) != CF_OK)
         goto unlock;
     cf_children_key(tk, &c->parent, name, strlen(name), ckey);
@@ -513,7 +598,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
 
     struct cf_rec_w w;
     cf_rec_w_init(&w);
-    version_encode(u, c, wrapped, &w);
+    version_encode(u, c, wrapped, gen, &w);
     version_key(&tk->tenant, &node.id, node.version, vkey);
     cf_key2(pkey, &tk->tenant, &u->content);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
@@ -548,7 +633,7 @@ void cf_upload_abort(struct cf_upload *u)
     if (u == NULL || u->committed)
         return;
     if (cf_content_destroy(u->s, &u->tk->tenant, &u->content) != CF_OK)
-        fprintf(stderr, "coffer: storage: could not delete an aborted upload; it is collected at next start\n");
+        cf_storage_log(CF_LOG_WARN, "storage: could not delete an aborted upload; it is collected at next start");
 }
 
 void cf_upload_free(struct cf_upload *u)
@@ -577,7 +662,6 @@ enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, co
     const struct cf_tkeys *tk;
     struct cf_node node = {0};
     struct version_rec vr;
-    uint8_t aad[64];
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
@@ -590,22 +674,29 @@ enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, co
         if (!is_file)
             return CF_ENOTFOUND;
     }
-    if ((st = version_load(s, tk, file, version, &vr)) != CF_OK)
-        return st;
     struct cf_reader *r = cf_xcalloc(1, sizeof *r);
-    r->s = s;
-    r->tk = tk;
-    r->content = vr.content;
-    r->size = vr.size;
-    r->nchunks = chunk_count(vr.size);
-    size_t alen = dek_aad(tenant, &vr.content, aad);
-    st = cf_aead_open(&tk->dek, aad, alen, vr.wrapped, sizeof vr.wrapped, r->dek.k);
-    free(vr.mime);
-    cf_wipe(&vr, sizeof vr);
+    /* A key rotation may retire the generation between the reading of the record and the unwrap:
+     * the record then holds the new wrapper; read it again. */
+    for (int attempt = 0;; attempt++) {
+        if ((st = version_load(s, tk, file, version, &vr)) != CF_OK) {
+            cf_reader_free(r);
+            return st;
+        }
+        st = cf_dek_unwrap(s, tk, &vr.content, vr.gen, vr.wrapped, &r->dek);
+        r->content = vr.content;
+        r->size = vr.size;
+        free(vr.mime);
+        cf_wipe(&vr, sizeof vr);
+        if (st != CF_ENOTFOUND || attempt == 2)
+            break;
+    }
     if (st != CF_OK) {
         cf_reader_free(r);
         return CF_ECORRUPT;
     }
+    r->s = s;
+    r->tk = tk;
+    r->nchunks = chunk_count(r->size);
     *out = r;
     return CF_OK;
 }
@@ -708,10 +799,9 @@ static bool keyset_has(const struct keyset *ks, const void *k)
 static enum cf_status check_version(struct cf_store *s, const struct cf_tkeys *tk, const struct version_rec *vr,
                                     uint8_t *buf)
 {
-    uint8_t aad[64], digest[CF_SHA256_LEN];
+    uint8_t digest[CF_SHA256_LEN];
     struct cf_key dek;
-    size_t alen = dek_aad(&tk->tenant, &vr->content, aad);
-    if (cf_aead_open(&tk->dek, aad, alen, vr->wrapped, sizeof vr->wrapped, dek.k) != CF_OK)
+    if (cf_dek_unwrap(s, tk, &vr->content, vr->gen, vr->wrapped, &dek) != CF_OK)
         return CF_ECORRUPT;
     struct cf_hash *h = cf_hash_new(CF_HASH_SHA256);
     uint64_t total = 0;

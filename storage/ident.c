@@ -74,6 +74,8 @@ enum {
     TTAG_BULK_WINDOW = 10,
     TTAG_WEBHOOK_URL = 11,
     TTAG_WEBHOOK_CA = 12,
+    TTAG_TRASH_RETENTION = 13,
+    TTAG_OFFBOARDED_RETENTION = 14,
 };
 
 void cf_policy_defaults(struct cf_policy *p)
@@ -83,6 +85,8 @@ void cf_policy_defaults(struct cf_policy *p)
     p->bulk_files = 100;
     p->bulk_bytes = 2ull << 30;
     p->bulk_window_s = 3600;
+    p->trash_retention_s = 30 * 86400;
+    p->offboarded_retention_s = 90 * 86400;
 }
 
 void cf_policy_clear(struct cf_policy *p)
@@ -118,6 +122,8 @@ static void tenant_encode(const struct cf_tenant *t, struct cf_rec_w *w)
     cf_rec_put_u64(w, TTAG_BULK_WINDOW, t->policy.bulk_window_s);
     cf_rec_put_str(w, TTAG_WEBHOOK_URL, t->policy.webhook_url);
     cf_rec_put_str(w, TTAG_WEBHOOK_CA, t->policy.webhook_ca);
+    cf_rec_put_u64(w, TTAG_TRASH_RETENTION, t->policy.trash_retention_s);
+    cf_rec_put_u64(w, TTAG_OFFBOARDED_RETENTION, t->policy.offboarded_retention_s);
 }
 
 static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tenant *out)
@@ -177,6 +183,12 @@ static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tena
             break;
         case TTAG_WEBHOOK_CA:
             st = cf_rec_str(v, vl, &out->policy.webhook_ca);
+            break;
+        case TTAG_TRASH_RETENTION:
+            st = cf_rec_u64(v, vl, &out->policy.trash_retention_s);
+            break;
+        case TTAG_OFFBOARDED_RETENTION:
+            st = cf_rec_u64(v, vl, &out->policy.offboarded_retention_s);
             break;
         default:
             break;

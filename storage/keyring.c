@@ -1,10 +1,21 @@
 /*
- * keyring.c: tenant keys. A tenant key is 32 random bytes stored in the keys column family wrapped
- * by the KEK (AES-256-GCM, AAD = purpose label ‖ tenant id). It is unwrapped once, on first use, into
- * per-purpose subkeys (HKDF), after which the tenant key itself is wiped. The subkeys stay in memory
- * until the store closes; entries are never moved or removed while the store is open, so the
- * pointers handed out stay valid.
+ * keyring.c: the key lifecycle below the master key: tenant keys, content-key generations, data-key
+ * wrapping, rotation (master and per tenant) and destruction (tenant deletion).
+ *
+ * A tenant key is 32 random bytes stored in the keys column family wrapped by the KEK (AES-256-GCM,
+ * AAD = purpose label ‖ tenant id). It is unwrapped once, on first use, into per-purpose subkeys
+ * (HKDF), after which the tenant key itself is wiped. The subkeys stay in memory until the store
+ * closes; entries are never moved or removed while the store is open, so the pointers handed out
+ * stay valid (a deleted tenant's entry stays, marked dead, its keys replaced by random bytes).
+ *
+ * Data keys are wrapped by the tenant's content key. Generation 0 is an HKDF subkey of the tenant
+ * key; `coffer keys rotate-tenant` makes a random generation N+1 (stored wrapped by the KEK under
+ * "c" T N+1, AAD "coffer/v1/wrap/content" ‖ T ‖ N+1), rewraps every data key under it and destroys
+ * the older generations ("c" T 0 → "" marks the derived one retired). Rotation and every wrap hold
+ * s->ns_lock around the wrap and the write of its wrapper, so no wrapper under a retiring
+ * generation can be written after the last check.
  */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,17 +35,137 @@ static void keys_key(const struct cf_id *tenant, uint8_t key[1 + CF_ID_LEN])
     memcpy(key + 1, tenant->b, CF_ID_LEN);
 }
 
+static const char content_aad_label[] = "coffer/v1/wrap/content";
+#define CONTENT_AAD_LEN (sizeof content_aad_label - 1 + CF_ID_LEN + 4)
+#define GEN_KEY_LEN (1 + CF_ID_LEN + 4)
+
+static void gen_key(const struct cf_id *tenant, uint32_t gen, uint8_t key[GEN_KEY_LEN])
+{
+    key[0] = 'c';
+    memcpy(key + 1, tenant->b, CF_ID_LEN);
+    cf_put_be32(key + 1 + CF_ID_LEN, gen);
+}
+
+static void content_aad(const struct cf_id *tenant, uint32_t gen, uint8_t aad[CONTENT_AAD_LEN])
+{
+    memcpy(aad, content_aad_label, sizeof content_aad_label - 1);
+    memcpy(aad + sizeof content_aad_label - 1, tenant->b, CF_ID_LEN);
+    cf_put_be32(aad + sizeof content_aad_label - 1 + CF_ID_LEN, gen);
+}
+
+/* Loads the stored generations of tk's tenant (called before tk is shared). */
+static enum cf_status load_gens(struct cf_store *s, struct cf_tkeys *tk)
+{
+    uint8_t prefix[1 + CF_ID_LEN];
+    struct cf_iter it;
+    enum cf_status st = CF_OK;
+    prefix[0] = 'c';
+    memcpy(prefix + 1, tk->tenant.b, CF_ID_LEN);
+    cf_iter_open(s, CF_CF_KEYS, prefix, sizeof prefix, &it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        if (kl != GEN_KEY_LEN) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        uint32_t gen = cf_get_be32((const uint8_t *)k + 1 + CF_ID_LEN);
+        if (gen == 0 && vl == 0) { /* the derived generation is retired */
+            cf_key_wipe(&tk->gens[0].key);
+            tk->gens[0].live = false;
+            continue;
+        }
+        uint8_t aad[CONTENT_AAD_LEN];
+        content_aad(&tk->tenant, gen, aad);
+        if (gen == 0 || tk->ngens == CF_DEK_GENS || vl != CF_KEY_LEN + CF_SEAL_OVERHEAD) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        struct cf_dekgen *g = &tk->gens[tk->ngens];
+        if (cf_aead_open(&s->kek, aad, sizeof aad, v, vl, g->key.k) != CF_OK) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        g->gen = gen;
+        g->live = true;
+        tk->ngens++;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    tk->cur = 0;
+    for (size_t i = 0; i < tk->ngens; i++)
+        if (tk->gens[i].live && tk->gens[i].gen >= tk->cur)
+            tk->cur = tk->gens[i].gen;
+    return st;
+}
+
+/* The live key of generation gen (under tk_lock). */
+static const struct cf_dekgen *gen_find(const struct cf_tkeys *tk, uint32_t gen)
+{
+    for (size_t i = 0; i < tk->ngens; i++)
+        if (tk->gens[i].live && tk->gens[i].gen == gen)
+            return &tk->gens[i];
+    return NULL;
+}
+
+static const char dek_label[] = "coffer/v1/wrap/dek";
+
+static size_t dek_aad(const struct cf_id *tenant, const struct cf_id *content, uint8_t aad[64])
+{
+    size_t o = sizeof dek_label - 1;
+    memcpy(aad, dek_label, o);
+    memcpy(aad + o, tenant->b, CF_ID_LEN);
+    memcpy(aad + o + 16, content->b, CF_ID_LEN);
+    return o + 32;
+}
+
+enum cf_status cf_dek_wrap(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,
+                           const struct cf_key *dek, uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], uint32_t *gen)
+{
+    uint8_t aad[64];
+    size_t alen = dek_aad(&tk->tenant, content, aad);
+    enum cf_status st = CF_ENOTFOUND;
+    pthread_rwlock_rdlock(&s->tk_lock);
+    const struct cf_dekgen *g = tk->dead ? NULL : gen_find(tk, tk->cur);
+    if (g != NULL) {
+        *gen = g->gen;
+        st = cf_aead_seal(&g->key, aad, alen, dek->k, sizeof dek->k, wrapped);
+    }
+    pthread_rwlock_unlock(&s->tk_lock);
+    return st;
+}
+
+enum cf_status cf_dek_unwrap(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content, uint32_t gen,
+                             const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek)
+{
+    uint8_t aad[64];
+    size_t alen = dek_aad(&tk->tenant, content, aad);
+    enum cf_status st = CF_ENOTFOUND;
+    pthread_rwlock_rdlock(&s->tk_lock);
+    const struct cf_dekgen *g = tk->dead ? NULL : gen_find(tk, gen);
+    if (g != NULL)
+        st = cf_aead_open(&g->key, aad, alen, wrapped, CF_KEY_LEN + CF_SEAL_OVERHEAD, dek->k) == CF_OK ? CF_OK
+                                                                                                  : CF_ECORRUPT;
+    pthread_rwlock_unlock(&s->tk_lock);
+    return st;
+}
+
 static struct cf_tkeys *derive(const struct cf_id *tenant, const struct cf_key *tkey)
 {
     struct cf_tkeys *tk = cf_xcalloc(1, sizeof *tk);
     tk->tenant = *tenant;
     if (cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/record", &tk->record) != CF_OK ||
         cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/index", &tk->index) != CF_OK ||
-        cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/dek", &tk->dek) != CF_OK ||
+        cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/dek", &tk->gens[0].key) != CF_OK ||
         cf_hkdf(tkey->k, sizeof tkey->k, "coffer/v1/tenant/share-code", &tk->code) != CF_OK) {
         cf_free_secret(tk, sizeof *tk);
         return NULL;
     }
+    tk->gens[0].gen = 0;
+    tk->gens[0].live = true;
+    tk->ngens = 1;
     return tk;
 }
 
@@ -69,7 +200,10 @@ enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, cons
 {
     pthread_rwlock_rdlock(&s->tk_lock);
     const struct cf_tkeys *have = find_locked(s, tenant);
+    bool dead = have != NULL && have->dead;
     pthread_rwlock_unlock(&s->tk_lock);
+    if (dead)
+        return CF_ENOTFOUND;
     if (have != NULL) {
         *out = have;
         return CF_OK;
@@ -94,8 +228,12 @@ enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, cons
     cf_key_wipe(&tkey);
     if (tk == NULL)
         return CF_ECRYPTO;
+    if ((st = load_gens(s, tk)) != CF_OK) {
+        cf_free_secret(tk, sizeof *tk);
+        return st;
+    }
     *out = insert(s, tk);
-    return CF_OK;
+    return (*out)->dead ? CF_ENOTFOUND : CF_OK;
 }
 
 const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, rocksdb_writebatch_t *b)
@@ -115,4 +253,332 @@ const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *t
     if (tk == NULL)
         abort();
     return insert(s, tk);
+}
+
+/* ---- shredding old wrapped keys from disk --------------------------------------------------- */
+
+/* After wrapped keys were replaced or deleted: flush every column family (so that no WAL file still
+ * holds them: RocksDB deletes a WAL once every family it covers is flushed) and compact the keys
+ * family down to one level, forcing the bottommost level to be rewritten, so that no live table file
+ * holds an old version. Files already copied elsewhere (backups, checkpoints) keep theirs. */
+static enum cf_status shred_old_keys(struct cf_store *s)
+{
+    enum cf_status st = cf_store_flush(s);
+    if (st != CF_OK)
+        return st;
+    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+    rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
+    rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
+    rocksdb_compact_range_cf_opt(s->db, s->cf[CF_CF_KEYS], co, NULL, 0, NULL, 0);
+    rocksdb_compactoptions_destroy(co);
+    return CF_OK;
+}
+
+/* ---- master key rotation -------------------------------------------------------------------- */
+
+static const char global_wrap_aad[] = "coffer/v1/wrap/global";
+
+/* Rewraps one value of the keys family from the old KEK to the new one, into b. */
+static enum cf_status rewrap_value(struct cf_store *s, const struct cf_key *newkek, const char *k, size_t kl,
+                                   const uint8_t *v, size_t vl, const uint8_t *aad, size_t alen,
+                                   rocksdb_writebatch_t *b)
+{
+    uint8_t pt[CF_KEY_LEN], out[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+    if (vl != sizeof out || cf_aead_open(&s->kek, aad, alen, v, vl, pt) != CF_OK)
+        return CF_ECORRUPT;
+    enum cf_status st = cf_aead_seal(newkek, aad, alen, pt, sizeof pt, out);
+    cf_wipe(pt, sizeof pt);
+    if (st == CF_OK)
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], k, kl, (const char *)out, sizeof out);
+    return st;
+}
+
+enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *new_master, uint64_t *out_tenants)
+{
+    struct cf_key newkek;
+    struct cf_iter it;
+    uint64_t tenants = 0;
+    enum cf_status st = cf_hkdf(new_master->k, sizeof new_master->k, "coffer/v1/kek", &newkek);
+    if (st != CF_OK)
+        return st;
+    if (CRYPTO_memcmp(newkek.k, s->kek.k, sizeof newkek.k) == 0) {
+        cf_key_wipe(&newkek);
+        return CF_EINVAL;
+    }
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    /* ns_lock: no tenant is created (and wrapped with the old KEK) while the batch is built. */
+    pthread_mutex_lock(&s->ns_lock);
+    uint8_t none = 0;
+    cf_iter_open(s, CF_CF_KEYS, &none, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        if (kl == 6 && memcmp(k, "global", 6) == 0) {
+            st = rewrap_value(s, &newkek, k, kl, v, vl, (const uint8_t *)global_wrap_aad, sizeof global_wrap_aad - 1, b);
+        } else if (kl == 1 + CF_ID_LEN && k[0] == 't') {
+            uint8_t aad[sizeof tenant_aad_label - 1 + CF_ID_LEN];
+            struct cf_id t;
+            memcpy(t.b, k + 1, CF_ID_LEN);
+            tenant_aad(&t, aad);
+            st = rewrap_value(s, &newkek, k, kl, v, vl, aad, sizeof aad, b);
+            tenants++;
+        } else if (kl == GEN_KEY_LEN && k[0] == 'c') {
+            if (vl == 0)
+                continue; /* the retired-generation-0 marker */
+            uint8_t aad[CONTENT_AAD_LEN];
+            struct cf_id t;
+            memcpy(t.b, k + 1, CF_ID_LEN);
+            content_aad(&t, cf_get_be32((const uint8_t *)k + 1 + CF_ID_LEN), aad);
+            st = rewrap_value(s, &newkek, k, kl, v, vl, aad, sizeof aad, b);
+        } else {
+            st = CF_ECORRUPT; /* a key this code does not know how to rewrap: refuse to half-rotate */
+        }
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st == CF_OK)
+        st = cf_db_write(s, b, true); /* all or nothing: the store opens with exactly one master key */
+    if (st == CF_OK)
+        s->kek = newkek;
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+    cf_key_wipe(&newkek);
+    if (st == CF_OK)
+        st = shred_old_keys(s);
+    if (out_tenants != NULL)
+        *out_tenants = tenants;
+    return st;
+}
+
+/* ---- tenant content-key rotation ------------------------------------------------------------ */
+
+enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tenant, const struct cf_tus_claim *claim,
+                                    struct cf_rotate_report *out)
+{
+    const struct cf_tkeys *ctk;
+    enum cf_status st = cf_tkeys_get(s, tenant, &ctk);
+    if (st != CF_OK)
+        return st;
+    struct cf_tkeys *tk = (struct cf_tkeys *)ctk; /* the generations are ours to change, under tk_lock */
+    memset(out, 0, sizeof *out);
+
+    /* 1. A new generation, stored first, then current: every wrap from now on uses it. */
+    struct cf_key k;
+    uint8_t key[GEN_KEY_LEN], aad[CONTENT_AAD_LEN], wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
+    pthread_mutex_lock(&s->ns_lock);
+    pthread_rwlock_wrlock(&s->tk_lock);
+    uint32_t gen = 0;
+    size_t slot = CF_DEK_GENS, live = 0;
+    for (size_t i = 0; i < tk->ngens; i++) {
+        gen = tk->gens[i].gen > gen ? tk->gens[i].gen : gen;
+        live += tk->gens[i].live;
+    }
+    gen++;
+    for (size_t i = 0; i < tk->ngens && slot == CF_DEK_GENS; i++)
+        if (!tk->gens[i].live && i != 0)
+            slot = i;
+    if (slot == CF_DEK_GENS && tk->ngens < CF_DEK_GENS)
+        slot = tk->ngens;
+    pthread_rwlock_unlock(&s->tk_lock);
+    if (slot == CF_DEK_GENS || live >= CF_DEK_GENS - 1) {
+        pthread_mutex_unlock(&s->ns_lock);
+        return CF_EBUSY; /* earlier rotations never finished: run one to completion first */
+    }
+    cf_key_random(&k);
+    content_aad(tenant, gen, aad);
+    gen_key(tenant, gen, key);
+    st = cf_aead_seal(&s->kek, aad, sizeof aad, k.k, sizeof k.k, wrapped);
+    if (st == CF_OK)
+        st = cf_db_put(s, CF_CF_KEYS, key, sizeof key, wrapped, sizeof wrapped, true);
+    if (st == CF_OK) {
+        pthread_rwlock_wrlock(&s->tk_lock);
+        tk->gens[slot].gen = gen;
+        tk->gens[slot].key = k;
+        tk->gens[slot].live = true;
+        if (slot == tk->ngens)
+            tk->ngens++;
+        tk->cur = gen;
+        pthread_rwlock_unlock(&s->tk_lock);
+    }
+    cf_key_wipe(&k);
+    pthread_mutex_unlock(&s->ns_lock);
+    if (st != CF_OK)
+        return st;
+    out->generation = gen;
+
+    /* 2. Every wrapper under an older generation is rewritten under the new one. */
+    if ((st = cf_versions_rewrap(s, tk, gen, false, &out->versions)) != CF_OK ||
+        (st = cf_tus_rewrap(s, tk, gen, false, claim, &out->uploads)) != CF_OK)
+        return st;
+
+    /* 3. Check that no wrapper under an older generation is left (none can appear any more: every
+     * wrap since step 1 used the new generation, and step 1 held ns_lock, which every wrap and the
+     * write of its wrapper hold), then destroy the older generations, on disk in one synced batch
+     * and in memory. */
+    uint64_t left_v = 0, left_u = 0;
+    st = cf_versions_rewrap(s, tk, gen, true, &left_v);
+    if (st == CF_OK)
+        st = cf_tus_rewrap(s, tk, gen, true, claim, &left_u);
+    if (st == CF_OK && left_v + left_u != 0)
+        st = CF_EBUSY;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    pthread_mutex_lock(&s->ns_lock);
+    if (st == CF_OK) {
+        pthread_rwlock_rdlock(&s->tk_lock);
+        for (size_t i = 0; i < tk->ngens; i++) {
+            if (!tk->gens[i].live || tk->gens[i].gen == gen)
+                continue;
+            gen_key(tenant, tk->gens[i].gen, key);
+            if (tk->gens[i].gen == 0)
+                rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], (const char *)key, sizeof key, "", 0);
+            else
+                rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_KEYS], (const char *)key, sizeof key);
+        }
+        pthread_rwlock_unlock(&s->tk_lock);
+        st = cf_db_write(s, b, true);
+    }
+    if (st == CF_OK) {
+        pthread_rwlock_wrlock(&s->tk_lock);
+        for (size_t i = 0; i < tk->ngens; i++)
+            if (tk->gens[i].live && tk->gens[i].gen != gen) {
+                tk->gens[i].live = false;
+                cf_key_wipe(&tk->gens[i].key);
+                out->retired++;
+            }
+        pthread_rwlock_unlock(&s->tk_lock);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+    if (st == CF_OK)
+        st = shred_old_keys(s);
+    return st;
+}
+
+/* ---- tenant deletion (crypto-shredding) ----------------------------------------------------- */
+
+/* Column families whose keys all begin with the tenant id. */
+static bool tenant_prefixed(enum cf_cf cf)
+{
+    return cf != CF_CF_DEFAULT && cf != CF_CF_KEYS && cf != CF_CF_TENANT_NAMES && cf != CF_CF_SESSIONS &&
+           cf != CF_CF_SHARE_TOKENS && cf != CF_CF_SHARE_ACCESS;
+}
+
+/* Deletes, into b, every entry of cf whose value begins with the tenant id (the hashed-key families). */
+static enum cf_status delete_by_value(struct cf_store *s, enum cf_cf cf, const struct cf_id *tenant,
+                                      rocksdb_writebatch_t *b, uint64_t *count)
+{
+    struct cf_iter it;
+    uint8_t none = 0;
+    cf_iter_open(s, cf, &none, 0, &it);
+    rocksdb_iter_seek_to_first(it.it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *v = rocksdb_iter_value(it.it, &vl);
+        if (vl >= CF_ID_LEN && memcmp(v, tenant->b, CF_ID_LEN) == 0) {
+            rocksdb_writebatch_delete_cf(b, s->cf[cf], k, kl);
+            (*count)++;
+        }
+    }
+    enum cf_status st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    return st;
+}
+
+enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint64_t *out_keys)
+{
+    uint64_t count = 0;
+    uint8_t key[GEN_KEY_LEN + 1];
+    enum cf_status st;
+    const struct cf_tkeys *tk = NULL;
+    if (cf_tkeys_get(s, id, &tk) != CF_OK) /* loads the entry, to mark it dead below */
+        tk = NULL; /* no keys (any more): an earlier deletion stopped part-way; finish it */
+
+    /* 1. Destroy the keys and the name, in one synced batch: from here the tenant is gone. */
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    pthread_mutex_lock(&s->ns_lock);
+    keys_key(id, key);
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_KEYS], (const char *)key, 1 + CF_ID_LEN);
+    uint8_t begin[1 + CF_ID_LEN], end[1 + CF_ID_LEN + 5];
+    begin[0] = 'c';
+    memcpy(begin + 1, id->b, CF_ID_LEN);
+    memcpy(end, begin, sizeof begin);
+    memset(end + sizeof begin, 0xff, 5); /* past every "c" T gen:u32 key */
+    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_KEYS], (const char *)begin, sizeof begin, (const char *)end,
+                                       sizeof end);
+    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_TENANTS], (const char *)id->b, CF_ID_LEN);
+    st = delete_by_value(s, CF_CF_TENANT_NAMES, id, b, &count);
+    if (st == CF_OK)
+        st = cf_db_write(s, b, true);
+    if (st == CF_OK) {
+        /* In memory: no new lookup finds the tenant, and the subkeys already handed out now hold
+         * random bytes (an operation under way seals garbage that nobody can open, and deleted
+         * below or at the next run). Random, not zero: a zero key would be a known key. */
+        pthread_rwlock_wrlock(&s->tk_lock);
+        for (size_t i = 0; i < s->ntk; i++) {
+            struct cf_tkeys *t = s->tk[i];
+            if (!cf_id_equal(&t->tenant, id))
+                continue;
+            t->dead = true;
+            cf_key_random(&t->record);
+            cf_key_random(&t->index);
+            cf_key_random(&t->code);
+            for (size_t g = 0; g < t->ngens; g++) {
+                cf_key_random(&t->gens[g].key);
+                t->gens[g].live = false;
+            }
+        }
+        pthread_rwlock_unlock(&s->tk_lock);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    rocksdb_writebatch_destroy(b);
+    if (st != CF_OK)
+        return st;
+
+    /* 2. Delete every record of the tenant (all of it ciphertext nobody can open any more). */
+    b = rocksdb_writebatch_create();
+    uint8_t lo[CF_ID_LEN];
+    memcpy(lo, id->b, CF_ID_LEN);
+    for (int cf = 0; cf < CF_CF_COUNT && st == CF_OK; cf++) {
+        if (tenant_prefixed((enum cf_cf)cf)) {
+            /* [T, T ‖ 0xff×64) holds every key of the tenant (no key is longer than T + 64 bytes). */
+            uint8_t hi2[CF_ID_LEN + 64];
+            memcpy(hi2, id->b, CF_ID_LEN);
+            memset(hi2 + CF_ID_LEN, 0xff, sizeof hi2 - CF_ID_LEN);
+            struct cf_iter it;
+            cf_iter_open(s, (enum cf_cf)cf, lo, sizeof lo, &it);
+            for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it))
+                count++;
+            st = cf_iter_status(&it);
+            cf_iter_close(&it);
+            rocksdb_writebatch_delete_range_cf(b, s->cf[cf], (const char *)lo, sizeof lo, (const char *)hi2,
+                                               sizeof hi2);
+        }
+    }
+    if (st == CF_OK)
+        st = delete_by_value(s, CF_CF_SESSIONS, id, b, &count);
+    if (st == CF_OK)
+        st = delete_by_value(s, CF_CF_SHARE_TOKENS, id, b, &count);
+    if (st == CF_OK)
+        st = delete_by_value(s, CF_CF_SHARE_ACCESS, id, b, &count);
+    if (st == CF_OK)
+        st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+
+    /* 3. No live file keeps the wrapped keys; compaction drops the deleted ranges over time. */
+    if (st == CF_OK)
+        st = shred_old_keys(s);
+    if (st == CF_OK) {
+        rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+        for (int cf = 0; cf < CF_CF_COUNT; cf++)
+            if (tenant_prefixed((enum cf_cf)cf) && cf != CF_CF_CHUNKS)
+                rocksdb_compact_range_cf_opt(s->db, s->cf[cf], co, (const char *)lo, sizeof lo, NULL, 0);
+        rocksdb_compactoptions_destroy(co);
+    }
+    if (out_keys != NULL)
+        *out_keys = count;
+    return st;
 }

@@ -4,7 +4,9 @@
  *
  * Column families (docs/DESIGN.md has the full layout; T = tenant id, 16 bytes):
  *   default       "format" → "coffer-store-v1"
- *   keys          "global" → wrapped global key;  "t" T → wrapped tenant key
+ *   keys          "global" → wrapped global key;  "t" T → wrapped tenant key;
+ *                 "c" T gen:u32 → wrapped content key of that generation (keyring.c; "" for gen 0:
+ *                 the key derived from the tenant key is retired)
  *   tenants       T → sealed tenant record (sealed with the global record key)
  *   tenant_names  HMAC(global name key, name) → T
  *   users         T user → sealed user record
@@ -92,13 +94,27 @@ struct cf_audit_head {
     struct cf_key key;   /* the tenant's chain MAC key */
 };
 
-/* Per-tenant subkeys, derived once from the unwrapped tenant key (which is then wiped). */
+/* One generation of a tenant's content key (the key that wraps data keys). Generation 0 is derived
+ * from the tenant key; later ones are random and stored wrapped (keyring.c, key rotation). */
+#define CF_DEK_GENS 8
+struct cf_dekgen {
+    uint32_t gen;
+    bool live;
+    struct cf_key key;
+};
+
+/* Per-tenant subkeys, derived once from the unwrapped tenant key (which is then wiped). The content
+ * key generations may change while the store is open (rotation): read them only through
+ * cf_dek_wrap/cf_dek_unwrap, which hold s->tk_lock. */
 struct cf_tkeys {
     struct cf_id tenant;
     struct cf_key record; /* seals records */
     struct cf_key index;  /* keyed hashes of names for lookups */
-    struct cf_key dek;    /* wraps per-version data keys */
     struct cf_key code;   /* keyed MACs of share extraction codes */
+    struct cf_dekgen gens[CF_DEK_GENS]; /* content keys (guarded by s->tk_lock) */
+    size_t ngens;
+    uint32_t cur;         /* the generation new data keys are wrapped with */
+    bool dead;            /* the tenant was deleted: every lookup answers CF_ENOTFOUND */
 };
 
 struct cf_store {
@@ -183,11 +199,26 @@ enum cf_status cf_chunk_open(const struct cf_key *dek, const struct cf_id *tenan
                              uint64_t size, uint32_t index, const uint8_t *val, size_t vl, uint8_t *out,
                              size_t *len) CF_WUR;
 
-/* Data keys (content.c): wrapped with the tenant's dek subkey, AAD "coffer/v1/wrap/dek" ‖ T ‖ content. */
-enum cf_status cf_dek_wrap(const struct cf_tkeys *tk, const struct cf_id *content, const struct cf_key *dek,
-                           uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD]) CF_WUR;
-enum cf_status cf_dek_unwrap(const struct cf_tkeys *tk, const struct cf_id *content,
+/* Data keys (keyring.c): wrapped with the tenant's current content-key generation, AAD
+ * "coffer/v1/wrap/dek" ‖ T ‖ content; *gen receives the generation, which the wrapper's record keeps.
+ * A data key is wrapped, and its wrapper written, under s->ns_lock (so that a key rotation, which
+ * retires generations under that lock, never misses a wrapper). cf_dek_unwrap: CF_ENOTFOUND if
+ * generation gen no longer exists (rotated away since the wrapper was read: read it again),
+ * CF_ECORRUPT if the wrapper does not open. */
+enum cf_status cf_dek_wrap(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,
+                           const struct cf_key *dek, uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD],
+                           uint32_t *gen) CF_WUR;
+enum cf_status cf_dek_unwrap(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content, uint32_t gen,
                              const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek) CF_WUR;
+/* content.c: rewraps (under ns_lock, in batches) every version record of the tenant whose data key
+ * is not under generation gen; *count gets how many. *left (may be NULL) only counts them, writing
+ * nothing, when dry is true. */
+enum cf_status cf_versions_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                                  uint64_t *count) CF_WUR;
+/* tus.c: the same for unfinished resumable uploads, each while claim (may be NULL) holds it; busy
+ * ones are retried for up to a minute (CF_EBUSY after that). */
+enum cf_status cf_tus_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                             const struct cf_tus_claim *claim, uint64_t *count) CF_WUR;
 /* cf_upload_resume(s, tk, content, dek): a writer for content whose pending mark already exists (a
  * resumable upload). */
 struct cf_upload *cf_upload_resume(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,

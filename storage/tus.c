@@ -22,6 +22,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -39,6 +40,7 @@ enum {
     TTAG_WRAPPED = 9,
     TTAG_METADATA = 10,
     TTAG_NODE = 11,
+    TTAG_DEK_GEN = 12, /* absent: generation 0 */
 };
 
 static const char tail_label[] = "coffer/v1/tus-tail";
@@ -84,6 +86,8 @@ static void encode(const struct cf_tus *t, struct cf_rec_w *w)
         cf_rec_put_id(w, TTAG_NODE, &t->node);
     else
         cf_rec_put_bytes(w, TTAG_WRAPPED, t->wrapped, sizeof t->wrapped);
+    if (!t->completed)
+        cf_rec_put_u64(w, TTAG_DEK_GEN, t->dek_gen);
     cf_rec_put_str(w, TTAG_METADATA, t->metadata);
 }
 
@@ -133,6 +137,14 @@ static enum cf_status decode(const uint8_t *p, size_t n, struct cf_tus *t)
         case TTAG_METADATA:
             st = cf_rec_str(v, vl, &t->metadata);
             break;
+        case TTAG_DEK_GEN: {
+            uint64_t g = 0;
+            st = cf_rec_u64(v, vl, &g);
+            if (st == CF_OK && g > UINT32_MAX)
+                st = CF_ECORRUPT;
+            t->dek_gen = (uint32_t)g;
+            break;
+        }
         case TTAG_NODE:
             st = cf_rec_id(v, vl, &t->node);
             t->completed = true;
@@ -177,10 +189,14 @@ enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_
     cf_id_new(&t->id);
     t->completed = false;
     cf_key_random(&dek);
-    st = cf_dek_wrap(tk, &t->id, &dek, t->wrapped);
+    /* wrapped and written under ns_lock: see cf_dek_wrap */
+    pthread_mutex_lock(&s->ns_lock);
+    st = cf_dek_wrap(s, tk, &t->id, &dek, t->wrapped, &t->dek_gen);
     cf_key_wipe(&dek);
-    if (st != CF_OK)
+    if (st != CF_OK) {
+        pthread_mutex_unlock(&s->ns_lock);
         return st;
+    }
     t->offset = 0;
     t->created_at = cf_now_ms();
     t->expires_at = t->created_at + ttl_ms;
@@ -193,6 +209,7 @@ enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_
     cf_put_be64(mark + 1, t->created_at);
     rocksdb_writebatch_put_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
     st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&s->ns_lock);
     rocksdb_writebatch_destroy(b);
     return st;
 }
@@ -296,7 +313,7 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
         return CF_EINVAL;
     if (cf_tkeys_get(s, &t->tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    if ((st = cf_dek_unwrap(tk, &t->id, t->wrapped, &dek)) != CF_OK)
+    if ((st = cf_dek_unwrap(s, tk, &t->id, t->dek_gen, t->wrapped, &dek)) != CF_OK)
         return st;
     const uint64_t end = t->offset + n;
     const bool completes = end == t->length;
@@ -379,7 +396,7 @@ enum cf_status cf_tus_writer(struct cf_store *s, const struct cf_tus *t, struct 
         return CF_EINVAL;
     if (cf_tkeys_get(s, &t->tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    enum cf_status st = cf_dek_unwrap(tk, &t->id, t->wrapped, &dek);
+    enum cf_status st = cf_dek_unwrap(s, tk, &t->id, t->dek_gen, t->wrapped, &dek);
     if (st != CF_OK)
         return st;
     *out = cf_upload_resume(s, tk, &t->id, &dek);
@@ -486,6 +503,83 @@ enum cf_status cf_tus_expire(struct cf_store *s, uint64_t now, const struct cf_t
             claim->release(claim->ctx, &tenants.v[i], &ids.v[i]);
     }
     free(tenants.v);
+    free(ids.v);
+    return st;
+}
+
+/* Rewraps (or counts, when dry) one upload's data key under gen, while the caller holds its claim. */
+static enum cf_status rewrap_one(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                                 const struct cf_id *id, uint64_t *count)
+{
+    struct cf_tus t;
+    struct cf_key dek;
+    enum cf_status st = cf_tus_get(s, &tk->tenant, id, &t);
+    if (st == CF_ENOTFOUND)
+        return CF_OK; /* finished or deleted meanwhile */
+    if (st != CF_OK)
+        return st;
+    if (!t.completed && t.dek_gen != gen) {
+        (*count)++;
+        if (!dry && (st = cf_dek_unwrap(s, tk, &t.id, t.dek_gen, t.wrapped, &dek)) == CF_OK) {
+            pthread_mutex_lock(&s->ns_lock);
+            st = cf_dek_wrap(s, tk, &t.id, &dek, t.wrapped, &t.dek_gen);
+            cf_key_wipe(&dek);
+            if (st == CF_OK && t.dek_gen != gen)
+                st = CF_EBUSY; /* another rotation began */
+            if (st == CF_OK) {
+                rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+                put_state(b, s, tk, &t);
+                st = cf_db_write(s, b, true);
+                rocksdb_writebatch_destroy(b);
+            }
+            pthread_mutex_unlock(&s->ns_lock);
+        }
+    }
+    cf_tus_clear(&t);
+    return st;
+}
+
+enum cf_status cf_tus_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, bool dry,
+                             const struct cf_tus_claim *claim, uint64_t *count)
+{
+    struct cf_iter it;
+    struct cf_idvec ids = {0};
+    enum cf_status st = CF_OK;
+    *count = 0;
+    cf_iter_open(s, CF_CF_UPLOADS, tk->tenant.b, CF_ID_LEN, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        if (kl != 33 || k[16] != 'r')
+            continue;
+        struct cf_id id;
+        memcpy(id.b, k + 17, 16);
+        cf_idvec_push(&ids, &id);
+    }
+    st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    /* Uploads a request is using are retried (a PATCH lasts seconds); each pass takes what is free. */
+    size_t left = ids.n;
+    for (int pass = 0; st == CF_OK && left > 0; pass++) {
+        if (pass > 0) {
+            if (pass == 600) {
+                st = CF_EBUSY;
+                break;
+            }
+            usleep(100 * 1000);
+        }
+        for (size_t i = 0; i < ids.n && st == CF_OK; i++) {
+            if (cf_id_is_zero(&ids.v[i]))
+                continue;
+            if (claim != NULL && !claim->take(claim->ctx, &tk->tenant, &ids.v[i]))
+                continue;
+            st = rewrap_one(s, tk, gen, dry, &ids.v[i], count);
+            if (claim != NULL)
+                claim->release(claim->ctx, &tk->tenant, &ids.v[i]);
+            memset(&ids.v[i], 0, sizeof ids.v[i]);
+            left--;
+        }
+    }
     free(ids.v);
     return st;
 }
