@@ -8,6 +8,7 @@
 
 #include "acl.h"
 #include "audit.h"
+#include "retention.h"
 #include "auth.h"
 #include "handlers.h"
 #include "http.h"
@@ -633,10 +634,11 @@ static json_t *policy_json(const struct cf_policy *p)
     uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cf_srv->cfg->shares.max_expiry_s;
     json_t *hook = p->webhook_url != NULL ? json_pack("{s:s, s:s?}", "url", p->webhook_url, "ca", p->webhook_ca)
                                           : json_null();
-    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o}", "require_mfa", p->require_mfa, "allow_shares",
-                     p->allow_shares, "share_max_expiry", (json_int_t)max, "blocked_types", bt, "bulk_download_alert",
-                     "files", (json_int_t)p->bulk_files, "bytes", (json_int_t)p->bulk_bytes, "window",
-                     (json_int_t)p->bulk_window_s, "alert_webhook", hook);
+    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "require_mfa", p->require_mfa,
+                     "allow_shares", p->allow_shares, "share_max_expiry", (json_int_t)max, "blocked_types", bt,
+                     "bulk_download_alert", "files", (json_int_t)p->bulk_files, "bytes", (json_int_t)p->bulk_bytes,
+                     "window", (json_int_t)p->bulk_window_s, "alert_webhook", hook, "trash_retention",
+                     (json_int_t)p->trash_retention_s, "offboarded_retention", (json_int_t)p->offboarded_retention_s);
 }
 
 void cf_h_admin_policy_get(struct cf_req *r)
@@ -706,7 +708,8 @@ static void policy_free(struct cf_async *a)
 void cf_h_admin_policy_patch(struct cf_req *r)
 {
     static const char *const allowed[] = {"require_mfa", "allow_shares", "share_max_expiry", "blocked_types",
-                                          "bulk_download_alert", "alert_webhook", NULL};
+                                          "bulk_download_alert", "alert_webhook", "trash_retention",
+                                          "offboarded_retention", NULL};
     static const char *const hook_allowed[] = {"url", "ca", NULL};
     static const char *const bulk_allowed[] = {"files", "bytes", "window", NULL};
     json_t *body;
@@ -745,6 +748,15 @@ void cf_h_admin_policy_patch(struct cf_req *r)
         }
         p.share_max_expiry_s = u;
     }
+    /* Retention periods in seconds (0: keep for ever); applied by the retention job (retention.c). */
+    if (!cf_json_uint_or_respond(r, body, "trash_retention", false, CF_RETENTION_MAX_S, &u, &present))
+        goto fail;
+    if (present)
+        p.trash_retention_s = u;
+    if (!cf_json_uint_or_respond(r, body, "offboarded_retention", false, CF_RETENTION_MAX_S, &u, &present))
+        goto fail;
+    if (present)
+        p.offboarded_retention_s = u;
     json_t *bt = json_object_get(body, "blocked_types");
     if (bt != NULL) {
         if (!json_is_array(bt) || json_array_size(bt) > CF_POLICY_MAX_BLOCKED) {

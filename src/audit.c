@@ -1,14 +1,15 @@
 /*
  * audit.c: provenance events (see audit.h): building them, the writer thread that group-commits
- * them, retention, and bulk-download accounting.
+ * them, and bulk-download accounting (retention lives in retention.c).
  *
  * The writer takes every queued event at once (up to WRITE_BATCH), appends them in one synchronous
  * RocksDB batch, and wakes the threads waiting for them: N concurrent downloads cost one fsync, not
- * N. Once an hour (and at start) it purges events older than audit.retention, tenant by tenant.
+ * N.
  */
 #include "audit.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,7 +22,6 @@
 #include "webhook.h"
 
 #define WRITE_BATCH 1024
-#define RETENTION_PERIOD_S 3600
 #define BULK_SLOTS 4096 /* actors tracked at once for bulk-download alerts */
 #define BULK_PROBES 16  /* slots an actor may occupy (open addressing) */
 
@@ -44,7 +44,7 @@ static bool stopping, running;
 static bool writer_idle; /* the writer waits on work_cond: only then is a wake-up needed */
 static pthread_t writer;
 static struct cf_store *store;
-static uint64_t retention_ms;
+static atomic_size_t queued; /* events enqueued and not yet written (cf_audit_queue_depth) */
 
 /* ---- events -------------------------------------------------------------------------------------- */
 
@@ -257,38 +257,15 @@ static void write_batch(struct pending **items, size_t n)
     free(seqs);
 }
 
-static void retention(void)
-{
-    struct cf_tenant *ts;
-    size_t n;
-    if (retention_ms == 0 || cf_tenant_list(store, &ts, &n) != CF_OK)
-        return;
-    uint64_t cutoff = cf_now_ms() > retention_ms ? cf_now_ms() - retention_ms : 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t purged = 0;
-        if (cf_audit_purge_before(store, &ts[i].id, cutoff, &purged) != CF_OK)
-            cf_log_error("provenance: retention failed for a tenant");
-        else if (purged > 0)
-            cf_log_info("provenance: retention removed %llu event(s) of tenant %s", (unsigned long long)purged,
-                        ts[i].name);
-        cf_tenant_clear(&ts[i]);
-    }
-    free(ts);
-}
-
 static void *writer_main(void *arg)
 {
     (void)arg;
     struct pending **items = cf_xmalloc(WRITE_BATCH * sizeof *items);
-    time_t next_retention = 0;
     for (;;) {
         pthread_mutex_lock(&lock);
-        while (head == NULL && !stopping && time(NULL) < next_retention) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec = next_retention;
+        while (head == NULL && !stopping) {
             writer_idle = true;
-            pthread_cond_timedwait(&work_cond, &lock, &ts);
+            pthread_cond_wait(&work_cond, &lock);
             writer_idle = false;
         }
         size_t n = 0;
@@ -300,14 +277,12 @@ static void *writer_main(void *arg)
             tail = NULL;
         bool stop = stopping && n == 0;
         pthread_mutex_unlock(&lock);
-        if (n > 0)
+        if (n > 0) {
             write_batch(items, n);
+            atomic_fetch_sub_explicit(&queued, n, memory_order_relaxed);
+        }
         if (stop)
             break;
-        if (time(NULL) >= next_retention) {
-            retention();
-            next_retention = time(NULL) + RETENTION_PERIOD_S;
-        }
     }
     free(items);
     return NULL;
@@ -316,7 +291,7 @@ static void *writer_main(void *arg)
 void cf_audit_start(const struct cf_config *cfg, struct cf_store *s)
 {
     store = s;
-    retention_ms = cfg->audit.retention_s * 1000;
+    (void)cfg;
     stopping = false;
     running = true;
     if (pthread_create(&writer, NULL, writer_main, NULL) != 0) {
@@ -358,6 +333,7 @@ static struct pending *enqueue(struct cf_event *e, bool wait, void (*cb)(void *,
     else
         tail->next = p;
     tail = p;
+    atomic_fetch_add_explicit(&queued, 1, memory_order_relaxed);
     if (writer_idle)
         pthread_cond_signal(&work_cond);
     pthread_mutex_unlock(&lock);
@@ -389,6 +365,11 @@ enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq)
         *seq = p->seq;
     free(p);
     return st;
+}
+
+size_t cf_audit_queue_depth(void)
+{
+    return atomic_load_explicit(&queued, memory_order_relaxed);
 }
 
 /* ---- bulk downloads ------------------------------------------------------------------------------ */

@@ -55,7 +55,7 @@ void cf_event_node(struct cf_event *e, const struct cf_node *n);
 /* cf_event_detail(e, key, value): adds one detail field (value reference stolen). */
 void cf_event_detail(struct cf_event *e, const char *key, json_t *value);
 
-/* cf_audit_start(cfg, store) / cf_audit_stop(): the writer thread (and hourly retention). */
+/* cf_audit_start(cfg, store) / cf_audit_stop(): the writer thread. */
 void cf_audit_start(const struct cf_config *cfg, struct cf_store *store);
 void cf_audit_stop(void);
 
@@ -66,6 +66,8 @@ void cf_audit_submit(struct cf_event *e);
 void cf_audit_submit_cb(struct cf_event *e, void (*cb)(void *arg, enum cf_status st, uint64_t seq), void *arg);
 /* cf_audit_submit_wait(e, seq): queues e (taken) and waits until it is durable. Worker threads. */
 enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq) CF_WUR;
+/* cf_audit_queue_depth(): events queued or being written, not yet durable (for /metrics). Any thread. */
+size_t cf_audit_queue_depth(void);
 
 /* Bulk-download accounting: counts one download (files, bytes) for an actor in its tenant and emits
  * alert.bulk_download when the tenant policy's files or bytes are reached within its window. */

@@ -1,5 +1,7 @@
 /*
- * cli.c: the `coffer` command line: init, serve, version, tenant create|list, user add.
+ * cli.c: the `coffer` command line: init, serve, version, audit verify, fsck, backup list|verify|
+ * restore, keys new-master, and the dispatch of operator commands (ops.h) to the running server
+ * (ctl.h) or to the store opened here.
  * Exit codes (SPEC §1): 0 ok, 1 runtime failure, 2 usage or configuration error. Every message
  * names what was wrong and where.
  */
@@ -17,9 +19,14 @@
 #include <openssl/crypto.h>
 
 #include "auth.h"
+#include "backup_cli.h"
 #include "cf_version.h"
+#include "check.h"
 #include "config.h"
+#include "ctl.h"
+#include "audit.h"
 #include "log.h"
+#include "ops.h"
 #include "priv.h"
 #include "server.h"
 
@@ -32,12 +39,30 @@ static void usage(FILE *fp)
                 "commands:\n"
                 "  init                      create the data directory, master key, tenant 'default' and admin\n"
                 "  serve                     run the server (SIGTERM/SIGINT: graceful stop; SIGHUP: reload)\n"
+                "  serve --check             check the configuration and the files it names (TLS pair, master\n"
+                "                            key, store, signatures, web_dir), then exit: 0 ok, 2 not usable\n"
                 "  tenant create NAME        create a tenant\n"
                 "  tenant list               list tenants\n"
+                "  tenant delete NAME --yes  crypto-shred a tenant: destroy its keys, then its data\n"
                 "  user add --tenant T --username U [--role member|admin|auditor] [--display-name NAME]\n"
                 "                            add a user (password from $COFFER_USER_PASSWORD or generated)\n"
                 "  audit verify [--tenant T] verify the provenance chains (works while the server runs)\n"
                 "  fsck                      check every stored file against its recorded hash, find orphan chunks\n"
+                "  backup create DIR [--keep N]   back the store up into DIR (incremental; online through a running\n"
+                "                            server); keep only the newest N backups\n"
+                "  backup list DIR           list the backups in DIR (id, time, bytes, files)\n"
+                "  backup verify DIR [--id N] [--deep]   check every backup file's checksum; --deep also restores\n"
+                "                            into a temporary directory and decrypts everything with the master key\n"
+                "  backup restore DIR [--id N] --to DATA_DIR   restore a backup (default: the newest) into a new\n"
+                "                            data directory\n"
+                "  keys new-master FILE      write a new random master key (0600) for rotate-master\n"
+                "  keys rotate-master --new-key FILE   rewrap every tenant key under a new master key (online)\n"
+                "  keys rotate-tenant NAME   new content key for a tenant; rewraps every data key (online)\n"
+                "  retention run             purge expired trash, offboarded spaces and old provenance now\n"
+                "  status                    is a server running; the store and its tenants\n"
+                "  ctl COMMAND ...           run an operator command (tenant, user, keys, backup create,\n"
+                "                            retention, status) in the running server; fail if none runs\n"
+                "Operator commands go through the running server's control socket when one holds the store.\n"
                 "  version                   print the version\n"
                 "-c FILE defaults to $COFFER_CONFIG, else " DEFAULT_CONFIG "\n");
 }
@@ -141,67 +166,6 @@ static int create_master_key(const char *path)
     return 0;
 }
 
-/* The password for a new account: from env (validated), else generated and printed once. */
-static int pick_password(const char *env, char *buf, size_t cap, bool *generated)
-{
-    const char *pw = getenv(env);
-    if (pw != NULL) {
-        size_t n = strlen(pw);
-        if (!cf_auth_password_ok(pw, n) || n >= cap) {
-            fprintf(stderr, "coffer: $%s: a password has %d to %d bytes\n", env, CF_PASSWORD_MIN, CF_PASSWORD_MAX);
-            return 2;
-        }
-        memcpy(buf, pw, n + 1);
-        *generated = false;
-        return 0;
-    }
-    cf_auth_random_password(buf, GENERATED_PASSWORD_LEN + 1);
-    *generated = true;
-    return 0;
-}
-
-static int add_user(const struct cf_config *cfg, struct cf_store *s, const struct cf_id *tenant, const char *username,
-                    enum cf_role role, const char *display_name, const char *env)
-{
-    char pw[CF_PASSWORD_MAX + 1];
-    bool generated;
-    int rc = pick_password(env, pw, sizeof pw, &generated);
-    if (rc != 0)
-        return rc;
-    struct cf_user u = {0};
-    u.tenant = *tenant;
-    u.username = cf_xstrdup(username);
-    u.display_name = display_name != NULL ? cf_xstrdup(display_name) : NULL;
-    u.role = role;
-    u.status = CF_USER_ACTIVE;
-    if (cf_auth_hash_password(cfg, pw, strlen(pw), &u.pwhash) != CF_OK) {
-        cf_wipe(pw, sizeof pw);
-        cf_user_clear(&u);
-        fprintf(stderr, "coffer: cannot hash the password\n");
-        return 1;
-    }
-    enum cf_status st = cf_user_create(s, &u);
-    if (st == CF_EEXIST) {
-        fprintf(stderr, "coffer: user %s already exists in this tenant\n", username);
-        rc = 1;
-    } else if (st == CF_EINVAL) {
-        fprintf(stderr, "coffer: %s: a username has 1 to 64 characters from A-Z a-z 0-9 . _ @ -\n", username);
-        rc = 2;
-    } else if (st != CF_OK) {
-        fprintf(stderr, "coffer: cannot create user %s (%s)\n", username, cf_status_name(st));
-        rc = 1;
-    } else {
-        char id[CF_ID_HEX_LEN + 1];
-        cf_id_hex(&u.id, id);
-        printf("created user %s (%s, id %s)\n", username, cf_role_name(role), id);
-        if (generated)
-            printf("password for %s (shown once): %s\n", username, pw);
-    }
-    cf_wipe(pw, sizeof pw);
-    cf_user_clear(&u);
-    return rc;
-}
-
 static int cmd_init(const struct cf_config *cfg)
 {
     struct cf_key master;
@@ -251,133 +215,12 @@ static int cmd_init(const struct cf_config *cfg)
         goto out;
     }
     printf("initialised %s with tenant 'default'\n", cfg->data_dir);
-    rc = add_user(cfg, s, &t.id, "admin", CF_ROLE_ADMIN, "Administrator", "COFFER_ADMIN_PASSWORD");
+    const char *pw = getenv("COFFER_ADMIN_PASSWORD");
+    struct cf_op op = {.cfg = cfg, .store = s, .out = stdout, .err = stderr, .secret = (const uint8_t *)pw,
+                       .secret_len = pw != NULL ? strlen(pw) : 0};
+    rc = cf_op_add_user(&op, &t.id, "admin", CF_ROLE_ADMIN, "Administrator");
     cf_tenant_clear(&t);
 out:
-    cf_store_close(s);
-    return rc;
-}
-
-static int cmd_tenant(const struct cf_config *cfg, int argc, char **argv)
-{
-    struct cf_store *s;
-    if (argc < 1 || (strcmp(argv[0], "create") == 0 && argc != 2) || (strcmp(argv[0], "list") == 0 && argc != 1) ||
-        (strcmp(argv[0], "create") != 0 && strcmp(argv[0], "list") != 0)) {
-        fprintf(stderr, "coffer: usage: coffer tenant create NAME | coffer tenant list\n");
-        return 2;
-    }
-    if (strcmp(argv[0], "create") == 0 && !cf_tenant_valid_name(argv[1], strlen(argv[1]))) {
-        fprintf(stderr, "coffer: %s: a tenant name has 1 to 63 characters from a-z 0-9 - (not starting with -)\n",
-                argv[1]);
-        return 2;
-    }
-    int rc = open_store(cfg, &s);
-    if (rc != 0)
-        return rc;
-    if (strcmp(argv[0], "create") == 0) {
-        struct cf_tenant t;
-        enum cf_status st = cf_tenant_create(s, argv[1], &t);
-        if (st == CF_EEXIST) {
-            fprintf(stderr, "coffer: tenant %s already exists\n", argv[1]);
-            rc = 1;
-        } else if (st != CF_OK) {
-            fprintf(stderr, "coffer: cannot create tenant %s (%s)\n", argv[1], cf_status_name(st));
-            rc = 1;
-        } else {
-            char id[CF_ID_HEX_LEN + 1];
-            cf_id_hex(&t.id, id);
-            printf("created tenant %s (id %s)\n", t.name, id);
-            cf_tenant_clear(&t);
-        }
-    } else {
-        struct cf_tenant *ts;
-        size_t n;
-        if (cf_tenant_list(s, &ts, &n) != CF_OK) {
-            fprintf(stderr, "coffer: cannot list tenants\n");
-            rc = 1;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                char id[CF_ID_HEX_LEN + 1], at[32];
-                cf_id_hex(&ts[i].id, id);
-                cf_time_rfc3339(ts[i].created_at, at);
-                printf("%s\t%s\t%s\n", ts[i].name, id, at);
-                cf_tenant_clear(&ts[i]);
-            }
-            free(ts);
-        }
-    }
-    cf_store_close(s);
-    return rc;
-}
-
-static int cmd_user(const struct cf_config *cfg, int argc, char **argv)
-{
-    const char *tenant = NULL, *username = NULL, *role = "member", *display = NULL;
-    static const struct option opts[] = {
-        {"tenant", required_argument, NULL, 't'},
-        {"username", required_argument, NULL, 'u'},
-        {"role", required_argument, NULL, 'r'},
-        {"display-name", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
-    if (argc < 1 || strcmp(argv[0], "add") != 0) {
-        fprintf(stderr, "coffer: usage: coffer user add --tenant T --username U [--role ROLE] [--display-name N]\n");
-        return 2;
-    }
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            tenant = optarg;
-            break;
-        case 'u':
-            username = optarg;
-            break;
-        case 'r':
-            role = optarg;
-            break;
-        case 'd':
-            display = optarg;
-            break;
-        default:
-            return 2;
-        }
-    }
-    if (tenant == NULL || username == NULL || optind != argc) {
-        fprintf(stderr, "coffer: user add needs --tenant and --username (and nothing else)\n");
-        return 2;
-    }
-    enum cf_role r;
-    if (strcmp(role, "member") == 0)
-        r = CF_ROLE_MEMBER;
-    else if (strcmp(role, "admin") == 0)
-        r = CF_ROLE_ADMIN;
-    else if (strcmp(role, "auditor") == 0)
-        r = CF_ROLE_AUDITOR;
-    else {
-        fprintf(stderr, "coffer: --role: expected member, admin or auditor\n");
-        return 2;
-    }
-    if (!cf_user_valid_name(username, strlen(username))) {
-        fprintf(stderr, "coffer: %s: a username has 1 to 64 characters from A-Z a-z 0-9 . _ @ -\n", username);
-        return 2;
-    }
-    if (display != NULL && (strlen(display) == 0 || strlen(display) > 255)) {
-        fprintf(stderr, "coffer: --display-name: 1 to 255 bytes\n");
-        return 2;
-    }
-    struct cf_store *s;
-    int rc = open_store(cfg, &s);
-    if (rc != 0)
-        return rc;
-    struct cf_id tid;
-    if (cf_tenant_find(s, tenant, strlen(tenant), &tid) != CF_OK) {
-        fprintf(stderr, "coffer: no tenant named %s\n", tenant);
-        rc = 1;
-    } else {
-        rc = add_user(cfg, s, &tid, username, r, display, "COFFER_USER_PASSWORD");
-    }
     cf_store_close(s);
     return rc;
 }
@@ -489,6 +332,62 @@ static int cmd_fsck(const struct cf_config *cfg)
     return rep.corrupt == 0 && rep.orphan_contents == 0 ? 0 : 1;
 }
 
+/* Operator commands (ops.h): sent to the server holding the store if one runs (always, for
+ * `coffer ctl …`), else run here on the store opened offline. Secrets the command needs (a new
+ * master key, a password) are read here, as the caller, and passed along outside argv. */
+static int cmd_op(const struct cf_config *cfg, int argc, char **argv, bool online_only)
+{
+    uint8_t secret[CF_OP_SECRET_MAX];
+    size_t slen = 0;
+    char *owned = NULL;
+    int rc = 0;
+    if (argc >= 2 && strcmp(argv[0], "backup") == 0 && strcmp(argv[1], "create") == 0)
+        rc = cf_backup_cli_prepare(argc, argv, &owned); /* usage; DIR made absolute on this side */
+    if (rc == 0)
+        rc = cf_op_secret_for(argc, argv, secret, sizeof secret, &slen, stderr);
+    if (rc != 0)
+        goto out;
+    enum cf_ctl_call r = cf_ctl_call(cfg->control_socket, argc, argv, secret, slen, &rc);
+    if (r == CF_CTL_FAILED) {
+        rc = 1;
+    } else if (r == CF_CTL_NO_SERVER && online_only) {
+        fprintf(stderr, "coffer: no server is running (nothing answers on %s)\n", cfg->control_socket);
+        rc = 1;
+    } else if (r == CF_CTL_NO_SERVER) {
+        struct cf_store *s;
+        if ((rc = open_store(cfg, &s)) != 0)
+            goto out;
+        /* What the server would provide around a command: the provenance writer (events of key
+         * rotations and retention) and cf_srv for the modules that read it. */
+        struct cf_server offline = {.cfg = (struct cf_config *)cfg, .store = s, .started_at = cf_now_ms()};
+        cf_srv = &offline;
+        cf_audit_start(cfg, s);
+        struct cf_op op = {.cfg = cfg, .store = s, .out = stdout, .err = stderr, .secret = secret, .secret_len = slen};
+        rc = cf_op_run(&op, argc, argv);
+        cf_audit_stop();
+        cf_srv = NULL;
+        cf_store_close(s);
+    }
+out:
+    cf_wipe(secret, sizeof secret);
+    free(owned);
+    return rc;
+}
+
+/* coffer keys new-master FILE: a new random master key for `keys rotate-master` (never overwrites). */
+static int cmd_new_master(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "coffer: usage: coffer keys new-master FILE\n");
+        return 2;
+    }
+    int rc = create_master_key(argv[2]);
+    if (rc == 0)
+        printf("created master key %s: rotate to it with `coffer keys rotate-master --new-key %s`\n", argv[2],
+               argv[2]);
+    return rc;
+}
+
 int cf_cli_main(int argc, char **argv)
 {
     const char *config = getenv("COFFER_CONFIG");
@@ -530,13 +429,25 @@ int cf_cli_main(int argc, char **argv)
                OpenSSL_version(OPENSSL_VERSION));
         return 0;
     }
-    if (strcmp(args[0], "init") != 0 && strcmp(args[0], "serve") != 0 && strcmp(args[0], "tenant") != 0 &&
-        strcmp(args[0], "user") != 0 && strcmp(args[0], "audit") != 0 && strcmp(args[0], "fsck") != 0) {
-        fprintf(stderr, "coffer: unknown command: %s\n", args[0]);
+    bool ctl = strcmp(args[0], "ctl") == 0;
+    if (ctl && n < 2) {
+        fprintf(stderr, "coffer: usage: coffer ctl COMMAND [ARGS] (an operator command, run by the running server)\n");
+        return 2;
+    }
+    if (ctl ? !cf_op_known(args[1])
+            : strcmp(args[0], "init") != 0 && strcmp(args[0], "serve") != 0 && strcmp(args[0], "audit") != 0 &&
+                  strcmp(args[0], "fsck") != 0 && !cf_op_known(args[0])) {
+        fprintf(stderr, "coffer: unknown command: %s\n", args[ctl ? 1 : 0]);
         usage(stderr);
         return 2;
     }
-    if ((strcmp(args[0], "init") == 0 || strcmp(args[0], "serve") == 0 || strcmp(args[0], "fsck") == 0) && n != 1) {
+    /* serve --check: validate the configuration and everything it names, then exit (check.h). */
+    bool check = strcmp(args[0], "serve") == 0 && n == 2 && strcmp(args[1], "--check") == 0;
+    if (strcmp(args[0], "serve") == 0 && n != 1 && !check) {
+        fprintf(stderr, "coffer: serve takes no arguments besides -c FILE and --check\n");
+        return 2;
+    }
+    if ((strcmp(args[0], "init") == 0 || strcmp(args[0], "fsck") == 0) && n != 1) {
         fprintf(stderr, "coffer: %s takes no arguments besides -c FILE\n", args[0]);
         return 2;
     }
@@ -547,15 +458,19 @@ int cf_cli_main(int argc, char **argv)
     if (strcmp(args[0], "init") == 0)
         rc = cmd_init(&cfg);
     else if (strcmp(args[0], "serve") == 0)
-        rc = cf_serve(&cfg);
-    else if (strcmp(args[0], "tenant") == 0)
-        rc = cmd_tenant(&cfg, n - 1, args + 1);
+        rc = check ? cf_check_serve(&cfg) : cf_serve(&cfg);
     else if (strcmp(args[0], "audit") == 0)
         rc = cmd_audit(&cfg, n - 1, args + 1);
     else if (strcmp(args[0], "fsck") == 0)
         rc = cmd_fsck(&cfg);
+    else if (ctl)
+        rc = cmd_op(&cfg, n - 1, args + 1, true);
+    else if (strcmp(args[0], "backup") == 0 && (n < 2 || strcmp(args[1], "create") != 0))
+        rc = cf_cli_backup(&cfg, n, args);
+    else if (strcmp(args[0], "keys") == 0 && n >= 2 && strcmp(args[1], "new-master") == 0)
+        rc = cmd_new_master(n, args);
     else
-        rc = cmd_user(&cfg, n - 1, args + 1);
+        rc = cmd_op(&cfg, n, args, false);
     cf_config_clear(&cfg);
     return rc;
 }

@@ -78,6 +78,12 @@ void cf_h_tus_patch(struct cf_req *r);
 void cf_h_tus_delete(struct cf_req *r);
 /* cf_tus_expire_now(): deletes expired unfinished uploads (worker or main thread; never a loop). */
 void cf_tus_expire_now(void);
+/* cf_tus_claim_server(): the claim that keeps maintenance (expiry, key rotation, retention) off
+ * resumable uploads a request is using right now. */
+const struct cf_tus_claim *cf_tus_claim_server(void);
+
+/* metrics.c: GET /metrics (the pipeline has checked metrics.allow) */
+void cf_h_metrics(struct cf_req *r);
 
 /* download.c */
 void cf_h_file_content(struct cf_req *r);

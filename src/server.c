@@ -37,10 +37,13 @@
 #include "audit.h"
 #include "auth.h"
 #include "conn.h"
+#include "ctl.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "priv.h"
+#include "retention.h"
 #include "route.h"
 #include "scan.h"
 #include "throttle.h"
@@ -69,6 +72,21 @@ struct control_msg {
 struct cf_loop *cf_loop_of(h2o_req_t *req)
 {
     return H2O_STRUCT_FROM_MEMBER(struct cf_loop, ctx, req->conn->ctx);
+}
+
+char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st)
+{
+    switch (st) {
+    case CF_ENOTFOUND:
+        return cf_xasprintf("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
+    case CF_EBUSY:
+        return cf_xasprintf("%s is in use by another coffer process", cfg->data_dir);
+    case CF_ECRYPTO:
+        return cf_xasprintf("%s: the master key %s does not open this data directory", cfg->data_dir,
+                            cfg->master_key_file);
+    default:
+        return cf_xasprintf("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
+    }
 }
 
 enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **err)
@@ -122,13 +140,13 @@ static void on_store_write_failure(const char *what, const char *err)
 
 /* ---- listeners -------------------------------------------------------------------------------- */
 
-static int listen_on(const char *spec, char **err)
+struct addrinfo *cf_listen_resolve(const char *spec, char **err)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
     if (colon == NULL || colon == spec || colon[1] == '\0') {
         *err = cf_xasprintf("listen: %s: expected host:port", spec);
-        return -1;
+        return NULL;
     }
     size_t hl = (size_t)(colon - spec);
     const char *h = spec;
@@ -138,7 +156,7 @@ static int listen_on(const char *spec, char **err)
     }
     if (hl >= sizeof host) {
         *err = cf_xasprintf("listen: %s: host too long", spec);
-        return -1;
+        return NULL;
     }
     memcpy(host, h, hl);
     host[hl] = '\0';
@@ -147,8 +165,16 @@ static int listen_on(const char *spec, char **err)
     int rc = getaddrinfo(host, colon + 1, &hints, &res);
     if (rc != 0) {
         *err = cf_xasprintf("listen: %s: %s", spec, gai_strerror(rc));
-        return -1;
+        return NULL;
     }
+    return res;
+}
+
+static int listen_on(const char *spec, char **err)
+{
+    struct addrinfo *res = cf_listen_resolve(spec, err);
+    if (res == NULL)
+        return -1;
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
@@ -210,6 +236,14 @@ static void expire_uploads(void *arg)
 {
     (void)arg;
     cf_tus_expire_now();
+}
+
+static void run_retention(void *arg)
+{
+    (void)arg;
+    struct cf_retention_report rep;
+    if (cf_retention_run(cf_srv->cfg, cf_srv->store, cf_tus_claim_server(), &rep) != CF_OK)
+        cf_log_warn("retention: the run did not finish; the next one resumes it");
 }
 
 static void *loop_main(void *arg)
@@ -321,6 +355,14 @@ static size_t log_escape(const char *s, size_t n, char *out)
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    int64_t us = (int64_t)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
+                 (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
+    if (req->timestamps.request_begin_at.tv_sec == 0 || us < 0)
+        us = 0; /* no start time (h2o refused the request early), or the clock stepped back */
+    cf_metrics_http(cf_route_index_of(req), req->input.method.base, req->input.method.len, req->res.status,
+                    req->entity.len, req->bytes_sent, (uint64_t)us);
     FILE *fp = cf_srv->access_log;
     if (fp == NULL)
         return;
@@ -345,14 +387,21 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
         strcat(path, "[token]");
     log_escape(req->method.base != NULL ? req->method.base : "", req->method.len > 16 ? 16 : req->method.len,
                method);
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    int64_t us = (int64_t)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
-                 (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
     cf_time_rfc3339(cf_now_ms(), ts);
+    const char *proto = req->version >= 0x200 ? "HTTP/2" : "HTTP/1.1";
     pthread_mutex_lock(&cf_srv->access_log_lock);
-    fprintf(fp, "%s %s %s \"%s %s %s\" %d %zu %.3f\n", ts, id, ip, method, path,
-            req->version >= 0x200 ? "HTTP/2" : "HTTP/1.1", req->res.status, req->bytes_sent, (double)us / 1000.0);
+    /* With log.format json, access lines are JSON objects too (so that stderr, where "-" sends them,
+     * stays one object per line). Every field is JSON-safe already: log_escape leaves no '"', '\\' or
+     * control byte, the id is ours and the address numeric. */
+    if (cf_srv->cfg->log.format == CF_LOG_JSON)
+        fprintf(fp,
+                "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"request_id\":\"%s\",\"ip\":\"%s\","
+                "\"method\":\"%s\",\"path\":\"%s\",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%zu,"
+                "\"duration_ms\":%.3f}\n",
+                ts, id, ip, method, path, proto, req->res.status, req->bytes_sent, (double)us / 1000.0);
+    else
+        fprintf(fp, "%s %s %s \"%s %s %s\" %d %zu %.3f\n", ts, id, ip, method, path, proto, req->res.status,
+                req->bytes_sent, (double)us / 1000.0);
     fflush(fp);
     pthread_mutex_unlock(&cf_srv->access_log_lock);
 }
@@ -424,8 +473,12 @@ int cf_serve(struct cf_config *cfg)
 
     cf_srv = cf_xcalloc(1, sizeof *cf_srv);
     cf_srv->cfg = cfg;
+    cf_srv->started_at = cf_now_ms();
     pthread_mutex_init(&cf_srv->access_log_lock, NULL);
     cf_log_set_level(cfg->log.level);
+    /* From here on every diagnostic line, the storage library's included, is in log.format. */
+    cf_log_set_format(cfg->log.format);
+    cf_storage_set_logger(cf_log_message);
 
     /* Started as root: root's part (scanners, keys, access log, listeners) comes first, then the drop
      * to `user:` (priv.h), then everything else, the store included, runs as that account. */
@@ -465,7 +518,7 @@ int cf_serve(struct cf_config *cfg)
         free(err);
         goto out1;
     }
-    if (cf_web_load(&cf_srv->web, &err) != CF_OK) {
+    if (cf_web_load(cfg->web_dir, &cf_srv->web, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
         goto out2;
@@ -529,20 +582,10 @@ int cf_serve(struct cf_config *cfg)
     }
     enum cf_status st = cf_store_open(cfg->data_dir, &master, &cf_srv->store);
     cf_key_wipe(&master);
-    switch (st) {
-    case CF_OK:
-        break;
-    case CF_ENOTFOUND:
-        cf_log_error("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
-        goto out3;
-    case CF_EBUSY:
-        cf_log_error("%s is in use by another coffer process", cfg->data_dir);
-        goto out3;
-    case CF_ECRYPTO:
-        cf_log_error("%s: the master key %s does not open this data directory", cfg->data_dir, cfg->master_key_file);
-        goto out3;
-    default:
-        cf_log_error("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
+    if (st != CF_OK) {
+        char *why = cf_store_open_error(cfg, st);
+        cf_log_error("%s", why);
+        free(why);
         goto out3;
     }
     cf_store_on_write_failure(on_store_write_failure);
@@ -555,6 +598,7 @@ int cf_serve(struct cf_config *cfg)
         cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
     cf_tus_expire_now(); /* resumable uploads that expired while the server was down */
 
+    cf_metrics_start();
     setup_h2o(cfg);
     const char *nb = getenv("COFFER_BENCH_NO_TRANSFER_AUDIT");
     if (nb != NULL && strcmp(nb, "1") == 0) {
@@ -582,6 +626,15 @@ int cf_serve(struct cf_config *cfg)
         close(cf_srv->listen_fds[i]);
     for (size_t i = 0; i < cfg->nlisten; i++)
         cf_log_info("listening on https://%s (%u loops)", cfg->listen[i], n);
+    /* Operator commands (coffer ctl …, and the CLI when it finds this server holding the store). */
+    if (cf_ctl_start(cfg, cf_srv->store, &err) != CF_OK) {
+        cf_log_error("%s", err);
+        free(err);
+        kill(getpid(), SIGTERM);
+    }
+    /* Retention: once now (what fell due while the server was down), then every hour. */
+    cf_work_background(run_retention, NULL);
+    uint64_t next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
 
     /* Between signals, this thread keeps time for housekeeping: expired resumable uploads are
      * deleted every quarter of their lifetime (at least every 5 minutes, at most every second). */
@@ -593,6 +646,10 @@ int cf_serve(struct cf_config *cfg)
         if (sig < 0) {
             if (errno == EAGAIN)
                 cf_work_background(expire_uploads, NULL);
+            if (errno == EAGAIN && cf_now_ms() >= next_retention) {
+                cf_work_background(run_retention, NULL);
+                next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
+            }
             continue;
         }
         if (sig == SIGHUP) {
@@ -607,6 +664,7 @@ int cf_serve(struct cf_config *cfg)
         cf_log_info("received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
+    cf_ctl_stop(); /* waits for a command under way (a backup) to finish */
     send_control(CONTROL_SHUTDOWN, NULL);
     for (unsigned i = 0; i < n; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);

@@ -70,6 +70,7 @@ struct cf_server {
     struct cf_throttle *login_ip;      /* failed logins per client address */
     struct cf_throttle *code_ip;       /* wrong share codes per client address (15 min) */
     struct cf_throttle *code_link;     /* wrong share codes per link (1 h) */
+    uint64_t started_at;               /* ms since epoch */
     bool bench_no_transfer_audit;      /* benchmarks only ($COFFER_BENCH_NO_TRANSFER_AUDIT=1) */
 };
 
@@ -84,5 +85,15 @@ struct cf_loop *cf_loop_of(h2o_req_t *req);
 /* cf_master_key_load(path, out, err): reads a master key file (exactly 32 bytes, mode 0600 or
  * stricter, owned by us). CF_EINVAL with a message in *err otherwise. */
 enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **err) CF_WUR;
+
+/* cf_store_open_error(cfg, st): why cf_store_open(_readonly) of cfg->data_dir failed with st, as a
+ * malloc'ed sentence naming the directory (and the master key, or the command to run). */
+char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st);
+
+/* cf_listen_resolve(spec, err): the addresses of one `listen:` entry ("host:port", "[v6]:port"),
+ * resolved without binding (getaddrinfo; the caller frees with freeaddrinfo), or NULL with a
+ * malloc'ed "listen: SPEC: why" in *err. Used by serve and by serve --check. */
+struct addrinfo;
+struct addrinfo *cf_listen_resolve(const char *spec, char **err);
 
 #endif

@@ -98,11 +98,17 @@ static void claim_release(void *ctx, const struct cf_id *tenant, const struct cf
     busy_release(tenant, id);
 }
 
+static const struct cf_tus_claim server_claim = {claim_take, claim_release, NULL};
+
+const struct cf_tus_claim *cf_tus_claim_server(void)
+{
+    return &server_claim;
+}
+
 void cf_tus_expire_now(void)
 {
-    static const struct cf_tus_claim claim = {claim_take, claim_release, NULL};
     uint64_t purged = 0;
-    if (cf_tus_expire(cf_srv->store, cf_now_ms(), &claim, &purged) != CF_OK)
+    if (cf_tus_expire(cf_srv->store, cf_now_ms(), &server_claim, &purged) != CF_OK)
         cf_log_error("uploads: expiring unfinished uploads failed; retrying at the next round");
     else if (purged > 0)
         cf_log_info("uploads: %llu expired resumable upload(s) deleted", (unsigned long long)purged);

@@ -371,13 +371,23 @@ test('tenant create/list, user add, login with the new accounts, store held by a
   assert.match(shortPw.stderr, /COFFER_USER_PASSWORD/);
 
   await s.start();
-  // While the server holds the store, offline commands say so (exit 1).
-  for (const args of [['tenant', 'list'], ['tenant', 'create', 'other'], ['user', 'add', '--tenant', 'acme', '--username', 'gina']]) {
-    const r = cli([...args, '-c', c], { COFFER_USER_PASSWORD: 'gina-password-1' });
-    assert.equal(r.status, 1, `${args.join(' ')} while serving: ${r.stderr}`);
-    assert.match(r.stderr, /in use/, args.join(' '));
-    assert.match(r.stderr, /running/, args.join(' '));
-  }
+  // While the server holds the store, operator commands go through its control socket (ctl.c): same
+  // output, same exit codes, the server's store.
+  const tl = cli(['tenant', 'list', '-c', c]);
+  assert.equal(tl.status, 0, tl.stderr);
+  assert.deepEqual(tl.stdout.trim().split('\n').map((l) => l.split('\t')[0]).sort(), ['acme', 'default']);
+  const other = cli(['tenant', 'create', 'other', '-c', c]);
+  assert.equal(other.status, 0, other.stderr);
+  assert.match(other.stdout, /^created tenant other \(id [0-9a-f]{32}\)\n$/);
+  const again = cli(['ctl', 'tenant', 'create', 'other', '-c', c]);
+  assert.equal(again.status, 1);
+  assert.equal(again.stderr, 'coffer: tenant other already exists\n');
+  const gina = cli(['user', 'add', '--tenant', 'acme', '--username', 'gina', '-c', c], { COFFER_USER_PASSWORD: 'gina-password-1' });
+  assert.equal(gina.status, 0, gina.stderr);
+  assert.match(gina.stdout, /^created user gina \(member, id [0-9a-f]{32}\)\n$/); // the password stays the caller's
+  assert.equal((await s.login('gina', 'gina-password-1', 'acme')).user.username, 'gina');
+  const shortOnline = cli(['user', 'add', '--tenant', 'acme', '--username', 'hank', '-c', c], { COFFER_USER_PASSWORD: 'x' });
+  assert.equal(shortOnline.status, 2, shortOnline.stderr);
   const init = cli(['init', '-c', c], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
   assert.equal(init.status, 1);
 

@@ -4,6 +4,7 @@
  *
  *   cf-dbtool DIR cfs                      column families, one per line
  *   cf-dbtool DIR keys CF                  "KEYHEX VALUELEN" per line, in key order
+ *   cf-dbtool DIR values                   "CF KEYHEX VALUEHEX" for every entry of every family
  *   cf-dbtool DIR get CF KEYHEX            the value as hex
  *   cf-dbtool DIR put CF KEYHEX VALHEX     writes a value (synced); VALHEX "-" reads the hex from
  *                                          stdin (a chunk's hex is over the kernel's 128 KiB limit
@@ -108,6 +109,32 @@ int main(int argc, char **argv)
     if (err != NULL) {
         fprintf(stderr, "cf-dbtool: %s\n", err);
         return 1;
+    }
+    if (strcmp(cmd, "values") == 0) {
+        rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+        for (size_t i = 0; i < ncf; i++) {
+            rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, h[i]);
+            for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+                size_t l1, l2;
+                const char *key = rocksdb_iter_key(it, &l1);
+                const char *val = rocksdb_iter_value(it, &l2);
+                printf("%s ", names[i]);
+                hex(key, l1);
+                printf(" ");
+                hex(val, l2);
+                printf("\n");
+            }
+            rocksdb_iter_destroy(it);
+        }
+        rocksdb_readoptions_destroy(ro);
+        for (size_t i = 0; i < ncf; i++)
+            rocksdb_column_family_handle_destroy(h[i]);
+        rocksdb_close(db);
+        rocksdb_list_column_families_destroy(names, ncf);
+        free(cfopts);
+        free(h);
+        rocksdb_options_destroy(opts);
+        return 0;
     }
     if (argc < 4) {
         fprintf(stderr, "cf-dbtool: %s needs a column family\n", cmd);

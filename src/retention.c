@@ -1,0 +1,180 @@
+/*
+ * retention.c: the retention job (see retention.h). Storage does the purging (cf_node_purge,
+ * cf_audit_purge_before); this file decides what is due and records it in provenance and metrics.
+ */
+#include "retention.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "audit.h"
+#include "log.h"
+#include "metrics.h"
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t cutoff_of(uint64_t now, uint64_t period_s)
+{
+    uint64_t ms = period_s * 1000;
+    return now > ms ? now - ms : 0;
+}
+
+static struct cf_event *system_event(const struct cf_id *tenant, const char *action)
+{
+    struct cf_event *e = cf_event_new(tenant, action, "ok");
+    e->actor_type = CF_ACTOR_SYSTEM;
+    json_decref(e->detail); /* each caller sets its own */
+    e->detail = NULL;
+    return e;
+}
+
+/* Trashed nodes past the tenant's trash retention. */
+static enum cf_status purge_trash(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
+{
+    struct cf_id *ids;
+    size_t n;
+    if (t->policy.trash_retention_s == 0)
+        return CF_OK;
+    enum cf_status st = cf_trash_expired(s, &t->id, cutoff_of(now, t->policy.trash_retention_s), &ids, &n);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct cf_node node;
+        if (cf_node_get(s, &t->id, &ids[i], &node) != CF_OK)
+            continue; /* purged meanwhile (with an ancestor, or by its owner) */
+        struct cf_event *e = system_event(&t->id, "file.purge");
+        cf_event_node(e, &node);
+        e->detail = json_pack("{s:s, s:I}", "reason", "trash_retention", "trashed_at", (json_int_t)node.trashed_at);
+        cf_node_clear(&node);
+        st = cf_node_purge(s, &t->id, &ids[i]);
+        if (st == CF_OK) {
+            cf_audit_submit(e);
+            (*count)++;
+        } else {
+            cf_event_free(e);
+            if (st == CF_ENOTFOUND)
+                st = CF_OK;
+        }
+    }
+    free(ids);
+    return st;
+}
+
+/* What offboarded users still own, once their archived space is past the tenant's retention. */
+static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
+{
+    struct cf_user *us;
+    size_t nu;
+    if (t->policy.offboarded_retention_s == 0)
+        return CF_OK;
+    uint64_t cutoff = cutoff_of(now, t->policy.offboarded_retention_s);
+    enum cf_status st = cf_user_list(s, &t->id, &us, &nu);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < nu; i++) {
+        struct cf_node root;
+        struct cf_id *ids = NULL;
+        size_t n = 0;
+        if (st != CF_OK || us[i].status != CF_USER_OFFBOARDED ||
+            cf_node_get(s, &t->id, &us[i].private_root, &root) != CF_OK)
+            goto next;
+        bool due = root.archived_at != 0 && root.archived_at < cutoff;
+        cf_node_clear(&root);
+        if (!due || (st = cf_owned_list(s, &t->id, &us[i].id, &ids, &n)) != CF_OK)
+            goto next;
+        uint64_t purged = 0;
+        for (size_t k = 0; k < n && st == CF_OK; k++) {
+            if (cf_id_equal(&ids[k], &us[i].private_root))
+                continue;
+            st = cf_node_purge(s, &t->id, &ids[k]);
+            if (st == CF_OK)
+                purged++;
+            else if (st == CF_ENOTFOUND) /* went with an ancestor purged just before */
+                st = CF_OK;
+        }
+        if (purged > 0) {
+            struct cf_event *e = system_event(&t->id, "space.purge");
+            e->detail = json_pack("{s:s, s:s, s:s, s:I}", "reason", "offboarded_retention", "user",
+                                  us[i].username, "space", "private", "nodes", (json_int_t)purged);
+            char hex[CF_ID_HEX_LEN + 1];
+            cf_id_hex(&us[i].id, hex);
+            json_object_set_new(e->detail, "user_id", json_string(hex));
+            cf_audit_submit(e);
+            (*count)++;
+        }
+        free(ids);
+    next:
+        cf_user_clear(&us[i]);
+    }
+    free(us);
+    return st;
+}
+
+static enum cf_status purge_audit(const struct cf_config *cfg, struct cf_store *s, const struct cf_tenant *t,
+                                  uint64_t now, uint64_t *count)
+{
+    uint64_t purged = 0;
+    if (cfg->audit.retention_s == 0)
+        return CF_OK;
+    uint64_t cutoff = cutoff_of(now, cfg->audit.retention_s);
+    enum cf_status st = cf_audit_purge_before(s, &t->id, cutoff, &purged);
+    if (st == CF_OK && purged > 0) {
+        struct cf_event *e = system_event(&t->id, "audit.purge");
+        e->detail = json_pack("{s:s, s:I, s:I}", "reason", "audit_retention", "events", (json_int_t)purged, "before",
+                              (json_int_t)cutoff);
+        cf_audit_submit(e);
+        *count += purged;
+    }
+    return st;
+}
+
+enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store, const struct cf_tus_claim *claim,
+                                struct cf_retention_report *out)
+{
+    (void)claim;
+    struct cf_tenant *ts;
+    size_t n;
+    struct cf_retention_report rep = {0};
+    pthread_mutex_lock(&run_lock);
+    uint64_t now = cf_now_ms();
+    enum cf_status first = cf_tenant_list(store, &ts, &n);
+    if (first != CF_OK) {
+        pthread_mutex_unlock(&run_lock);
+        cf_metrics_retention_run(false, now);
+        return first;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cf_retention_report t = {0};
+        enum cf_status st;
+        if ((st = purge_trash(store, &ts[i], now, &t.trash)) != CF_OK)
+            cf_log_error("retention: purging the trash of tenant %s failed (%s)", ts[i].name, cf_status_name(st));
+        enum cf_status st2 = purge_spaces(store, &ts[i], now, &t.spaces);
+        if (st2 != CF_OK)
+            cf_log_error("retention: purging offboarded spaces of tenant %s failed (%s)", ts[i].name,
+                         cf_status_name(st2));
+        enum cf_status st3 = purge_audit(cfg, store, &ts[i], now, &t.audit);
+        if (st3 != CF_OK)
+            cf_log_error("retention: purging old provenance of tenant %s failed (%s)", ts[i].name,
+                         cf_status_name(st3));
+        if (first == CF_OK)
+            first = st != CF_OK ? st : st2 != CF_OK ? st2 : st3;
+        if (t.trash + t.spaces + t.audit > 0)
+            cf_log_info("retention: tenant %s: %llu trashed node(s), %llu offboarded space(s), %llu provenance "
+                        "event(s) purged",
+                        ts[i].name, (unsigned long long)t.trash, (unsigned long long)t.spaces,
+                        (unsigned long long)t.audit);
+        rep.trash += t.trash;
+        rep.spaces += t.spaces;
+        rep.audit += t.audit;
+        cf_tenant_clear(&ts[i]);
+    }
+    free(ts);
+    cf_metrics_retention_purged("trash", rep.trash);
+    cf_metrics_retention_purged("space", rep.spaces);
+    cf_metrics_retention_purged("audit", rep.audit);
+    cf_metrics_retention_run(first == CF_OK, now);
+    pthread_mutex_unlock(&run_lock);
+    if (out != NULL)
+        *out = rep;
+    return first;
+}
