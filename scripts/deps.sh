@@ -10,8 +10,10 @@ build=(meson ninja-build pkg-config gcc libc6-dev
 # zip, p7zip-full: the scanner tests build archives; clamav-testfiles: a RAR sample (no free rar tool);
 # oathtool: the TOTP tests check codes against a real authenticator; chromium: the browser tests
 # (driven by playwright-core from tests/package.json); fonts-dejavu-core: legible screenshots;
-# testssl.sh: the TLS configuration audit (tests/integration/tls.test.mjs).
-test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core testssl.sh)
+# testssl.sh: the TLS configuration audit (tests/integration/tls.test.mjs); prometheus: promtool lints
+# GET /metrics (tests/integration/metrics.test.mjs).
+test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core testssl.sh
+            prometheus)
 bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
 
 # clamav-freshclam: fetches and updates the virus signatures the server needs to run.

@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include "cf_version.h"
 #include "log.h"
 
-enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_BOOL, F_MAP };
+enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_BOOL, F_MAP, F_CIDRLIST };
 
 struct field {
     const char *key;
@@ -34,6 +36,7 @@ struct field {
 
 static const char *const unscannable_choices[] = {"reject", "allow", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_choices[] = {"text", "json", NULL}; /* CF_LOG_TEXT, CF_LOG_JSON */
 static const char *const bool_choices[] = {"false", "true", NULL};
 
 static const struct field tls_fields[] = {
@@ -94,6 +97,11 @@ static const struct field auth_fields[] = {
 static const struct field log_fields[] = {
     {"access", F_STR, OFF(log.access), 0, 0, NULL, NULL},
     {"level", F_ENUM, OFF(log.level), 0, 0, level_choices, NULL},
+    {"format", F_ENUM, OFF(log.format), 0, 0, format_choices, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field metrics_fields[] = {
+    {"allow", F_CIDRLIST, OFF(metrics.allow), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field root_fields[] = {
@@ -105,6 +113,7 @@ static const struct field root_fields[] = {
     {"threads", F_UINT, OFF(threads), 0, 256, NULL, NULL},
     {"web_dir", F_PATH, OFF(web_dir), 0, 0, NULL, NULL},
     {"user", F_STR, OFF(user), 0, 0, NULL, NULL},
+    {"control_socket", F_PATH, OFF(control_socket), 0, 0, NULL, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
     {"uploads", F_MAP, 0, 0, 0, NULL, uploads_fields},
     {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
@@ -112,6 +121,7 @@ static const struct field root_fields[] = {
     {"audit", F_MAP, 0, 0, 0, NULL, audit_fields},
     {"auth", F_MAP, 0, 0, 0, NULL, auth_fields},
     {"log", F_MAP, 0, 0, 0, NULL, log_fields},
+    {"metrics", F_MAP, 0, 0, 0, NULL, metrics_fields},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -206,6 +216,76 @@ enum cf_status cf_parse_duration(const char *s, uint64_t *out_seconds)
     return CF_OK;
 }
 
+enum cf_status cf_parse_cidr(const char *s, struct cf_cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    if (alen == 0 || alen >= sizeof addr)
+        return CF_EINVAL;
+    memcpy(addr, s, alen);
+    addr[alen] = '\0';
+    struct cf_cidr c = {0};
+    unsigned bits;
+    if (inet_pton(AF_INET, addr, c.addr) == 1) {
+        c.family = AF_INET;
+        bits = 32;
+    } else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
+        c.family = AF_INET6;
+        bits = 128;
+    } else {
+        return CF_EINVAL;
+    }
+    uint64_t prefix = bits;
+    if (slash != NULL && cf_parse_u64(slash + 1, strlen(slash + 1), bits, &prefix) != CF_OK)
+        return CF_EINVAL;
+    c.prefix = (unsigned)prefix;
+    /* Clients of a dual-stack listener appear as ::ffff:a.b.c.d; cf_cidr_match compares them as IPv4. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (c.family == AF_INET6 && c.prefix >= 96 && memcmp(c.addr, mapped, sizeof mapped) == 0) {
+        memmove(c.addr, c.addr + 12, 4);
+        memset(c.addr + 4, 0, 12);
+        c.family = AF_INET;
+        c.prefix -= 96;
+    }
+    for (unsigned i = c.prefix; i < 128; i++)
+        c.addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+    *out = c;
+    return CF_OK;
+}
+
+bool cf_cidr_match(const struct cf_cidr *list, size_t n, const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *a;
+    int family;
+    if (sa->sa_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        family = AF_INET;
+    } else if (sa->sa_family == AF_INET6) {
+        a = (const uint8_t *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        family = AF_INET6;
+        if (memcmp(a, mapped, sizeof mapped) == 0) {
+            a += 12;
+            family = AF_INET;
+        }
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_cidr *c = &list[i];
+        if (c->family != family)
+            continue;
+        unsigned full = c->prefix / 8, rest = c->prefix % 8;
+        if (memcmp(a, c->addr, full) != 0)
+            continue;
+        if (rest != 0 && ((a[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)) != 0)
+            continue;
+        return true;
+    }
+    return false;
+}
+
 static const char *scalar(const yaml_node_t *n)
 {
     return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
@@ -261,6 +341,23 @@ static void apply(struct ctx *c, struct cf_config *cfg, const struct field *f, c
         if (cnt == 0)
             FAIL_RETURN(c, v, path, "expected at least one host:port");
         cfg->nlisten = cnt;
+        return;
+    }
+    case F_CIDRLIST: {
+        /* metrics.allow, the one list of address ranges; an empty list lets nobody in. */
+        if (v->type != YAML_SEQUENCE_NODE)
+            FAIL_RETURN(c, v, path, "expected a list like [\"127.0.0.1/8\", \"::1/128\"]");
+        size_t cnt = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            const yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+            const char *is = item != NULL ? scalar(item) : NULL;
+            if (cnt == CF_CONFIG_MAX_ALLOW)
+                FAIL_RETURN(c, item, path, "too many entries (at most 32)");
+            if (is == NULL || cf_parse_cidr(is, &cfg->metrics.allow[cnt]) != CF_OK)
+                FAIL_RETURN(c, item, path, "expected an address or a range like 127.0.0.1/8 or ::1/128");
+            cnt++;
+        }
+        cfg->metrics.nallow = cnt;
         return;
     }
     default:
@@ -407,7 +504,13 @@ static void set_defaults(struct cf_config *cfg)
     cfg->auth.max_failures_per_ip = 30;
     cfg->auth.failure_window_s = 15 * 60;
     cfg->log.level = CF_LOG_INFO;
+    cfg->log.format = CF_LOG_TEXT;
     cfg->log.access = cf_xstrdup("-");
+    /* metrics: loopback only */
+    if (cf_parse_cidr("127.0.0.0/8", &cfg->metrics.allow[0]) != CF_OK ||
+        cf_parse_cidr("::1/128", &cfg->metrics.allow[1]) != CF_OK)
+        abort();
+    cfg->metrics.nallow = 2;
 }
 
 /* Lexically normalised absolute path: no "." or ".." segments, no repeated or trailing "/". */
@@ -527,6 +630,14 @@ static void validate(struct ctx *c, struct cf_config *cfg)
             FAIL_RETURN(c, seen_node(c, "public_url"), "public_url",
                         "expected an http(s):// URL with a host (no spaces, query or fragment)");
     }
+    if (cfg->control_socket == NULL)
+        cfg->control_socket = cf_xasprintf("%s/control.sock", cfg->data_dir);
+    /* sockaddr_un.sun_path holds 108 bytes with its NUL */
+    if (strlen(cfg->control_socket) > 107) {
+        const char *key = seen_node(c, "control_socket") != NULL ? "control_socket" : "data_dir";
+        FAIL_RETURN(c, seen_node(c, key), key,
+                    "the control socket path is longer than 107 bytes; set control_socket to a shorter path");
+    }
     if (cfg->log.access != NULL && strcmp(cfg->log.access, "off") == 0) {
         free(cfg->log.access);
         cfg->log.access = NULL;
@@ -624,6 +735,7 @@ void cf_config_clear(struct cf_config *c)
     free(c->tls_certificate);
     free(c->tls_key);
     free(c->data_dir);
+    free(c->control_socket);
     free(c->master_key_file);
     free(c->scan.database_dir);
     free(c->scan.scratch_dir);

@@ -11,6 +11,15 @@
 #include "base.h"
 
 #define CF_CONFIG_MAX_LISTEN 16
+#define CF_CONFIG_MAX_ALLOW 32 /* entries of metrics.allow */
+
+/* An address range: family AF_INET or AF_INET6, the first prefix bits of addr (0..32 or 0..128;
+ * the other bits are zero; an AF_INET address uses addr[0..3]). */
+struct cf_cidr {
+    int family;
+    unsigned prefix;
+    uint8_t addr[16];
+};
 
 enum cf_on_unscannable { CF_UNSCANNABLE_REJECT = 0, CF_UNSCANNABLE_ALLOW = 1 };
 
@@ -26,6 +35,7 @@ struct cf_config {
     unsigned threads;           /* event loops; 0 = one per core */
     char *web_dir;              /* the web UI's static files */
     char *user;                 /* account to drop to when started as root (NULL: unset; see priv.h) */
+    char *control_socket;       /* the control socket (ctl.c); default <data_dir>/control.sock */
     struct {
         uint64_t max_file_bytes;         /* largest file, any upload path */
         uint64_t max_request_body_bytes; /* largest request body (simple upload, tus PATCH) */
@@ -73,8 +83,14 @@ struct cf_config {
     } auth;
     struct {
         char *access;                    /* access log path, "-" for stderr, NULL when "off" */
-        int level;                       /* CF_LOG_* */
+        int level;                       /* CF_LOG_DEBUG … CF_LOG_ERROR */
+        int format;                      /* CF_LOG_TEXT or CF_LOG_JSON (log.h): stderr lines of serve */
     } log;
+    struct {
+        struct cf_cidr allow[CF_CONFIG_MAX_ALLOW]; /* clients that may GET /metrics; default
+                                                      127.0.0.0/8 and ::1/128 */
+        size_t nallow;                   /* 0: nobody (an empty list) */
+    } metrics;
 };
 
 /* cf_config_load(path, out, err): reads and validates path into *out (zeroed first). On failure
@@ -85,5 +101,13 @@ void cf_config_clear(struct cf_config *c);
 /* Value parsers (exported for tests and for the API): "64MiB", "7d". */
 enum cf_status cf_parse_size(const char *s, uint64_t *out) CF_WUR;
 enum cf_status cf_parse_duration(const char *s, uint64_t *out_seconds) CF_WUR;
+/* cf_parse_cidr(s, out): "127.0.0.1/8", "::1/128", or a bare address (all its bits). Host bits
+ * beyond the prefix are cleared; an IPv4-mapped IPv6 range (::ffff:a.b.c.d/96 or longer) becomes
+ * the IPv4 range. CF_EINVAL on anything else. */
+enum cf_status cf_parse_cidr(const char *s, struct cf_cidr *out) CF_WUR;
+/* cf_cidr_match(list, n, sa): whether the address in sa (AF_INET or AF_INET6; an IPv4-mapped IPv6
+ * address counts as IPv4) lies in one of the n ranges. Any thread. */
+struct sockaddr;
+bool cf_cidr_match(const struct cf_cidr *list, size_t n, const struct sockaddr *sa);
 
 #endif

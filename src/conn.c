@@ -15,6 +15,7 @@
 #include <h2o/http2_internal.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 
 #define ACCEPTS_PER_WAKEUP 32
@@ -145,6 +146,7 @@ static void on_connection_close(void *data)
 {
     struct cf_conn *c = data;
     c->loop->connections--;
+    cf_metrics_connection(-1);
     h2o_linklist_unlink(&c->link);
     addr_release(c->addr);
     free(c);
@@ -166,6 +168,7 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
         struct addr_entry *e = addr_acquire(key, &per_address);
         if (e == NULL) {
             l->limited[per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS]++;
+            cf_metrics_conn_limited(per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS);
             h2o_socket_close(sock);
             continue;
         }
@@ -175,6 +178,7 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
         c->addr = e;
         h2o_linklist_insert(&l->conns, &c->link);
         l->connections++;
+        cf_metrics_connection(1);
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = c;
         h2o_accept(&l->accept_ctx, sock);
@@ -188,6 +192,7 @@ static void kill_conn(struct cf_conn *c, enum cf_limit why)
         return;
     c->killed = true;
     c->loop->limited[why]++;
+    cf_metrics_conn_limited(why);
     h2o_socket_t *sock = c->sock;
     shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* whatever h2o writes or reads next fails */
     /* A socket h2o is reading from: hand its read callback an error now, which closes the connection

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 /* The scan thread asks for bytes of the file; they come from the sealed pending chunks. */
@@ -132,6 +133,8 @@ static void scanned(struct cf_scan_job *job)
 {
     struct cf_inspection *in = (struct cf_inspection *)((char *)job - offsetof(struct cf_inspection, job));
     in->st = decide(in);
+    if (in->st != CF_OK)
+        cf_metrics_upload_rejected(in->st);
     if (in->chunk != NULL)
         cf_wipe(in->chunk, CF_CHUNK_SIZE);
     in->cached = false;

@@ -13,11 +13,13 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 static const struct cf_route routes[] = {
     /* health and web */
     {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz},
+    {"GET", "/metrics", CF_ROUTE_PUBLIC | CF_ROUTE_ALLOWLIST, cf_h_metrics},
 #ifdef CF_FAULT_INJECTION
     {"PUT", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_arm},
     {"GET", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_get},
@@ -145,6 +147,36 @@ static void on_req_dispose(void *p)
     free(r->who.groups);
 }
 
+size_t cf_route_count(void)
+{
+    return sizeof routes / sizeof routes[0];
+}
+
+const char *cf_route_pattern(size_t i)
+{
+    return routes[i].pattern;
+}
+
+/* The route chosen for a request, where its loggers can find it: a prefilter (h2o's per-request
+ * extension point, allocated from the request pool) that does nothing but carry the index. */
+struct route_mark {
+    h2o_req_prefilter_t super;
+    size_t route; /* index into routes[] */
+};
+
+static void route_mark_pass(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    h2o_setup_next_prefilter(self, req, slot);
+}
+
+size_t cf_route_index_of(h2o_req_t *req)
+{
+    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
+        if (p->on_setup_ostream == route_mark_pass)
+            return ((struct route_mark *)p)->route;
+    return SIZE_MAX;
+}
+
 int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -176,6 +208,8 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         const struct cf_route *rt = &routes[i];
         if (!match(rt->pattern, req->path.base, plen, r->params, &r->nparams))
             continue;
+        if ((rt->flags & CF_ROUTE_ALLOWLIST) != 0 && (sl == 0 || !cf_metrics_allowed((struct sockaddr *)&ss)))
+            continue;
         path_known = true;
         if (strlen(allow) + strlen(rt->method) + 8 < sizeof allow) {
             if (allow[0] != '\0')
@@ -199,6 +233,9 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     r->route = found;
+    struct route_mark *mark = (struct route_mark *)h2o_add_prefilter(req, sizeof *mark);
+    mark->super.on_setup_ostream = route_mark_pass;
+    mark->route = (size_t)(found - routes);
     /* Bodies: h2o has already buffered them (bounded by max_request_body_bytes); routes that take
      * no raw body accept at most a JSON body. */
     if ((found->flags & CF_ROUTE_BODY) == 0 && req->entity.len > cf_srv->cfg->limits.max_json_bytes) {

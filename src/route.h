@@ -18,6 +18,8 @@ enum cf_route_flags {
     CF_ROUTE_BODY = 1u << 2,   /* accepts a raw request body larger than a JSON body */
     CF_ROUTE_ADMIN = 1u << 3,  /* CF_ROUTE_USER with role admin (else 403) */
     CF_ROUTE_ENROL = 1u << 4,  /* open to sessions that must enrol TOTP before anything else */
+    CF_ROUTE_ALLOWLIST = 1u << 5, /* only for clients in metrics.allow (config.h): for any other
+                                     address the path does not exist (404, whatever the method) */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);
@@ -35,5 +37,14 @@ bool cf_route_takes_body(const char *method, size_t mlen, const char *target, si
 
 /* cf_route_on_req: the h2o handler for every request. Loop thread. */
 int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* cf_route_count(), cf_route_pattern(i): how many routes the table has, and the pattern of route i
+ * (< cf_route_count(); a static string). For metrics labels; any thread. */
+size_t cf_route_count(void);
+const char *cf_route_pattern(size_t i);
+/* cf_route_index_of(req): the index of the route the pipeline chose for req, or SIZE_MAX when none
+ * did (h2o answered on its own, no route matched, the method was not allowed). Loop thread, while
+ * the request's pool is still alive (its loggers run then). */
+size_t cf_route_index_of(h2o_req_t *req);
 
 #endif

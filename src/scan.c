@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -34,6 +35,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 #define HELLO_TIMEOUT_MS (10 * 60 * 1000) /* the official signatures take ~15 s to load; allow slow disks */
 #define VERDICT_MARGIN_MS 15000           /* beyond scan.max_seconds, for the scanner's own limit to act */
@@ -156,12 +158,18 @@ static bool spawn(struct scanner *s)
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     snprintf(max_file, sizeof max_file, "%llu", (unsigned long long)cfg->limits.max_file_bytes);
     snprintf(max_seconds, sizeof max_seconds, "%llu", (unsigned long long)cfg->scan.max_seconds);
-    char uid[16], gid[16];
-    char *argv[16] = {self_path, (char *)"scan-worker", (char *)"--db", cfg->scan.database_dir, (char *)"--scratch",
+    char uid[16], gid[16], level[16];
+    char *argv[20] = {self_path, (char *)"scan-worker", (char *)"--db", cfg->scan.database_dir, (char *)"--scratch",
                       dir, (char *)"--max-file", max_file, (char *)"--max-seconds", max_seconds};
     size_t argc = 10;
     if (cfg->scan.development)
         argv[argc++] = (char *)"--development";
+    /* The scanner logs in the server's format and at its level (log.h). */
+    snprintf(level, sizeof level, "%d", cfg->log.level);
+    argv[argc++] = (char *)"--log-level";
+    argv[argc++] = level;
+    if (cfg->log.format == CF_LOG_JSON)
+        argv[argc++] = (char *)"--log-json";
     if (run_as) { /* the scanner switches to this account before it reads anything (scanner.c) */
         snprintf(uid, sizeof uid, "%u", (unsigned)run_uid);
         snprintf(gid, sizeof gid, "%u", (unsigned)run_gid);
@@ -285,6 +293,7 @@ static bool ensure_up(struct scanner *s)
     }
     s->failed_spawn = 0;
     cf_log_info("scanner %u restarted", s->index);
+    cf_metrics_scanner_restart();
     return true;
 }
 
@@ -431,6 +440,7 @@ static void *scan_thread(void *arg)
         j->status = CF_EUNAVAIL;
         if (cf_fault(CF_FAULT_SCAN)) { /* fault builds: as if the scanner had died mid-scan */
             cf_log_error("scanner %u: injected fault: an upload fails with 503", s->index);
+            cf_metrics_scan(j->status, 0);
             j->done(j);
             continue;
         }
@@ -451,25 +461,67 @@ static void *scan_thread(void *arg)
                 break;
             }
         }
+        cf_metrics_scan(j->status, j->verdict.result);
         j->done(j);
     }
 }
 
-/* A private scratch directory on tmpfs for extracted archive members (never a persistent disk). */
+/* Whether name is a signature database libclamav loads (its CLI_DBEXT, less the files that only
+ * allow-list, ignore or configure: a directory of those alone holds no signature). */
+static bool is_signature_file(const char *name)
+{
+    static const char *const exts[] = {"cvd", "cld", "cud", "db", "hdb", "hdu", "hsb", "hsu", "mdb", "mdu", "msb",
+                                       "msu", "ndb", "ndu", "ldb", "ldu", "sdb", "zmd", "rmd", "cdb", "cbc", "pdb",
+                                       "gdb", "wdb", "idb", "ioc", "yar", "yara", "imp"};
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot == name)
+        return false;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (strcasecmp(dot + 1, exts[i]) == 0)
+            return true;
+    return false;
+}
+
+enum cf_status cf_scan_check_config(const struct cf_config *c, char **err)
+{
+    const char *base = c->scan.scratch_dir, *db = c->scan.database_dir;
+    struct statfs sf;
+    if (statfs(base, &sf) != 0) {
+        *err = cf_xasprintf("scan.scratch_dir: %s: %s", base, strerror(errno));
+        return CF_EINVAL;
+    }
+    if (sf.f_type != TMPFS_MAGIC) {
+        *err = cf_xasprintf("scan.scratch_dir: %s is not a tmpfs: the scanners extract archive members there, "
+                            "in plaintext, and they must never reach a persistent disk",
+                            base);
+        return CF_EINVAL;
+    }
+    if (c->scan.development)
+        return CF_OK;
+    DIR *d = opendir(db);
+    if (d == NULL) {
+        *err = cf_xasprintf("scan.database_dir: %s: %s", db, strerror(errno));
+        return CF_EINVAL;
+    }
+    unsigned found = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && is_signature_file(de->d_name))
+            found++;
+    closedir(d);
+    if (found == 0) {
+        *err = cf_xasprintf("scan.database_dir: %s holds no signature database (*.cvd, *.cld, *.hdb, *.ndb, *.ldb, "
+                            "...): run freshclam (scan.development allows that, for development only)",
+                            db);
+        return CF_EINVAL;
+    }
+    return CF_OK;
+}
+
+/* A private scratch directory on tmpfs (cf_scan_check_config) for extracted archive members. */
 static bool make_scratch(char **err)
 {
     const char *base = cfg->scan.scratch_dir;
-    struct statfs sf;
-    if (statfs(base, &sf) != 0) {
-        *err = cf_xasprintf("scan.scratch_dir %s: %s", base, strerror(errno));
-        return false;
-    }
-    if (sf.f_type != TMPFS_MAGIC) {
-        *err = cf_xasprintf("scan.scratch_dir %s is not a tmpfs: the scanners extract archive members there, "
-                            "in plaintext, and they must never reach a persistent disk",
-                            base);
-        return false;
-    }
     /* A server that was killed left its scratch behind: remove those of processes that are gone. */
     DIR *d = opendir(base);
     struct dirent *de;
@@ -506,6 +558,8 @@ void cf_scan_run_as(uid_t uid, gid_t gid)
 
 enum cf_status cf_scan_start(const struct cf_config *c, const char *self, char **err)
 {
+    if (cf_scan_check_config(c, err) != CF_OK)
+        return CF_EUNAVAIL;
     cfg = c;
     self_path = cf_xstrdup(self);
     if (!make_scratch(err))

@@ -36,6 +36,12 @@ struct cf_scan_job {
  * reads anything (its signatures included), so no scanner ever runs as root. */
 void cf_scan_run_as(uid_t uid, gid_t gid);
 
+/* cf_scan_check_config(cfg, err): what the scanners need of the configuration, checked without
+ * starting one (coffer serve --check, and cf_scan_start first): scan.scratch_dir is a tmpfs, and
+ * scan.database_dir holds at least one signature database unless scan.development is set. CF_OK,
+ * or CF_EINVAL with a malloc'ed message in *err that starts with the key ("scan.database_dir: ..."). */
+enum cf_status cf_scan_check_config(const struct cf_config *cfg, char **err) CF_WUR;
+
 /* cf_scan_start(cfg, self, err): spawns the scanners (self = this program's path) and waits until
  * each has built its engine and passed the canary. CF_EUNAVAIL with a reason if not. */
 enum cf_status cf_scan_start(const struct cf_config *cfg, const char *self, char **err) CF_WUR;

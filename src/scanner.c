@@ -45,6 +45,7 @@
 
 #include "base.h"
 #include "cli.h"
+#include "log.h"
 #include "priv.h"
 #include "scan.h"
 #include "scan_proto.h"
@@ -74,8 +75,21 @@ static magic_t cookie;
 
 static void die(const char *what)
 {
-    fprintf(stderr, "coffer scan-worker: %s\n", what);
+    cf_log_error("%s", what);
     _exit(3);
+}
+
+/* libclamav's own messages (by default printed raw on stderr) go through our log, in its format;
+ * its verbose messages only at debug level. */
+static void clamav_message(enum cl_msg severity, const char *full, const char *msg, void *ctx)
+{
+    (void)full;
+    (void)ctx;
+    char line[512];
+    snprintf(line, sizeof line, "libclamav: %s", msg != NULL ? msg : "");
+    line[strcspn(line, "\n")] = '\0';
+    cf_log_message(severity >= CL_MSG_ERROR ? CF_LOG_ERROR : severity >= CL_MSG_WARN ? CF_LOG_WARN : CF_LOG_DEBUG,
+                   line);
 }
 
 static void send_msg(const void *m, size_t n)
@@ -194,7 +208,7 @@ static struct cl_scan_options scan_options(void)
     return o;
 }
 
-/* Builds, compiles and checks a new engine; NULL (with a reason on stderr) if it cannot be trusted. */
+/* Builds, compiles and checks a new engine; NULL (with a reason in the log) if it cannot be trusted. */
 static struct cl_engine *build_engine(struct cf_scan_msg_info *out)
 {
     unsigned sigs = 0;
@@ -214,18 +228,17 @@ static struct cl_engine *build_engine(struct cf_scan_msg_info *out)
     cl_engine_set_clcb_virus_found(e, virus_found);
     cl_error_t rc = cl_load(opt.db, e, &sigs, CL_DB_STDOPT);
     if (rc != CL_SUCCESS && !(rc == CL_EOPEN && opt.development)) {
-        fprintf(stderr, "coffer scan-worker: loading signatures from %s: %s\n", opt.db, cl_strerror(rc));
+        cf_log_error("loading signatures from %s: %s", opt.db, cl_strerror(rc));
         cl_engine_free(e);
         return NULL;
     }
     if (sigs == 0 && !opt.development) {
-        fprintf(stderr, "coffer scan-worker: %s holds no signatures (scan.development allows that, for development only)\n",
-                opt.db);
+        cf_log_error("%s holds no signatures (scan.development allows that, for development only)", opt.db);
         cl_engine_free(e);
         return NULL;
     }
     if ((rc = cl_engine_compile(e)) != CL_SUCCESS) {
-        fprintf(stderr, "coffer scan-worker: compiling the engine: %s\n", cl_strerror(rc));
+        cf_log_error("compiling the engine: %s", cl_strerror(rc));
         cl_engine_free(e);
         return NULL;
     }
@@ -242,8 +255,7 @@ static struct cl_engine *build_engine(struct cf_scan_msg_info *out)
         if (map != NULL)
             cl_fmap_close(map);
         if (rc != CL_VIRUS) {
-            fprintf(stderr, "coffer scan-worker: the EICAR canary was not detected (%s): refusing this engine\n",
-                    cl_strerror(rc));
+            cf_log_error("the EICAR canary was not detected (%s): refusing this engine", cl_strerror(rc));
             cl_engine_free(e);
             return NULL;
         }
@@ -263,7 +275,7 @@ static void reload(const char *why)
     struct cf_scan_msg_info ni;
     struct cl_engine *n = build_engine(&ni);
     if (n == NULL) {
-        fprintf(stderr, "coffer scan-worker: reload (%s) failed; keeping the current engine\n", why);
+        cf_log_error("reload (%s) failed; keeping the current engine", why);
         return;
     }
     pthread_mutex_lock(&engine_lock);
@@ -332,7 +344,7 @@ static void landlock(void)
     };
     int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
     if (rs < 0) {
-        fprintf(stderr, "coffer scan-worker: Landlock unavailable (%s); relying on seccomp\n", strerror(errno));
+        cf_log_warn("Landlock unavailable (%s); relying on seccomp", strerror(errno));
         return;
     }
     struct {
@@ -538,8 +550,11 @@ static void parse_args(int argc, char **argv)
             opt.development = true;
             continue;
         }
+        if (strcmp(a, "--log-json") == 0)
+            continue; /* taken by cf_scanner_main before anything is logged */
         if (val == NULL)
-            die("usage: coffer scan-worker --db DIR --scratch DIR --max-file BYTES --max-seconds N [--development]");
+            die("usage: coffer scan-worker --db DIR --scratch DIR --max-file BYTES --max-seconds N [--development] "
+                "[--log-json] [--log-level N]");
         i++;
         if (strcmp(a, "--db") == 0)
             opt.db = val;
@@ -553,6 +568,8 @@ static void parse_args(int argc, char **argv)
             opt.uid = (uid_t)u, opt.drop = true;
         else if (strcmp(a, "--gid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
             opt.gid = (gid_t)u;
+        else if (strcmp(a, "--log-level") == 0 && cf_parse_u64(val, strlen(val), CF_LOG_ERROR, &u) == CF_OK)
+            cf_log_set_level((int)u);
         else
             die("bad arguments");
     }
@@ -568,6 +585,12 @@ int cf_scanner_main(int argc, char **argv)
     /* Only the socket (3) and stdin/stdout/stderr: the server spawns us with nothing else, and this
      * makes sure of it. */
     close_range(CF_SCAN_FD + 1, ~0u, 0);
+    /* Our lines share the server's stderr, in its log format (log.format, passed as --log-json). */
+    cf_log_set_process("scan-worker");
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--log-json") == 0)
+            cf_log_set_format(CF_LOG_JSON);
+    cl_set_clcb_msg(clamav_message);
     signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails (scan error) instead of killing us */
     parse_args(argc, argv);
     /* Not root, whatever the server started as: the service account (priv.h), before anything is read. */

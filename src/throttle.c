@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "log.h"
 
 #define NIL UINT32_MAX /* end of a chain or of the free list */
 #define SALT_LEN 16    /* bytes of per-limiter salt in front of every hashed key */
@@ -63,7 +64,7 @@ struct cf_throttle *cf_throttle_new(unsigned limit, uint64_t window_ms, size_t m
     struct cf_throttle *t = cf_xcalloc(1, sizeof *t);
     if (pthread_mutex_init(&t->mu, NULL) != 0) {
         /* Only resource exhaustion can get here: the same as out of memory. */
-        fprintf(stderr, "coffer: %s: pthread_mutex_init failed\n", __func__);
+        cf_log_error("%s: pthread_mutex_init failed", __func__);
         abort();
     }
     t->limit = limit;

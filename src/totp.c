@@ -17,6 +17,7 @@
 #include <openssl/params.h>
 
 #include "crypto.h"
+#include "log.h"
 
 /* Three candidate steps: T-1, T, T+1 (RFC 6238 §5.2 allows at most one step of network delay and
  * clock drift either way; more only widens the guessing window). */
@@ -38,7 +39,7 @@ static void hmac_sha1(const uint8_t *secret, size_t n, const uint8_t msg[8], uin
     size_t len = 0;
     if (ctx == NULL || EVP_MAC_init(ctx, n > 0 ? secret : empty, n, params) != 1 || EVP_MAC_update(ctx, msg, 8) != 1 ||
         EVP_MAC_final(ctx, out, &len, CF_SHA1_LEN) != 1 || len != CF_SHA1_LEN) {
-        fprintf(stderr, "coffer: %s: HMAC-SHA1 failed\n", __func__);
+        cf_log_error("%s: HMAC-SHA1 failed", __func__);
         abort();
     }
     /* EVP_MAC_CTX_free cleanses the keyed state. */

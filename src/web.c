@@ -60,9 +60,8 @@ static bool safe_name(const char *s)
     return true;
 }
 
-enum cf_status cf_web_load(struct cf_static **out, char **err)
+enum cf_status cf_web_load(const char *dir, struct cf_static **out, char **err)
 {
-    const char *dir = cf_srv->cfg->web_dir;
     DIR *d = opendir(dir);
     if (d == NULL) {
         *err = cf_xasprintf("%s: cannot open the web directory: %s", dir, strerror(errno));

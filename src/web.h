@@ -9,8 +9,9 @@
 
 struct cf_static;
 
-/* cf_web_load(out, err): reads every regular file directly in cf_srv->cfg->web_dir. */
-enum cf_status cf_web_load(struct cf_static **out, char **err) CF_WUR;
+/* cf_web_load(dir, out, err): reads every regular file directly in dir (web_dir). CF_EIO with a
+ * malloc'ed message in *err if dir cannot be read. Also what `coffer serve --check` runs. */
+enum cf_status cf_web_load(const char *dir, struct cf_static **out, char **err) CF_WUR;
 void cf_web_free(struct cf_static *w);
 
 struct cf_req;

@@ -114,7 +114,7 @@ static enum cf_status head_get(struct cf_store *s, const struct cf_id *t, struct
     enum cf_status st = head_read(s, t, &h.key, &h.seq, h.mac);
     if (st != CF_OK) {
         cf_key_wipe(&h.key);
-        fprintf(stderr, "coffer: storage: the provenance head of a tenant does not verify\n");
+        cf_storage_log(CF_LOG_ERROR, "storage: the provenance head of a tenant does not verify");
         return st;
     }
     s->audit_heads = cf_xrealloc(s->audit_heads, (s->naudit_heads + 1) * sizeof *s->audit_heads);
@@ -403,7 +403,7 @@ enum cf_status cf_audit_scan(struct cf_store *s, const struct cf_id *tenant, enu
         char *err = NULL;
         rocksdb_iter_get_error(it, &err);
         if (err != NULL) {
-            fprintf(stderr, "coffer: storage: audit scan: %s\n", err);
+            cf_storage_log(CF_LOG_ERROR, "storage: audit scan: %s", err);
             rocksdb_free(err);
             st = CF_EIO;
         }

@@ -50,9 +50,29 @@ const char *cf_status_name(enum cf_status st)
     return status_names[st];
 }
 
+static void (*storage_logger)(int level, const char *msg);
+
+void cf_storage_set_logger(void (*fn)(int level, const char *msg))
+{
+    storage_logger = fn;
+}
+
+void cf_storage_log(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (storage_logger != NULL)
+        storage_logger(level, msg);
+    else
+        fprintf(stderr, "coffer: %s\n", msg);
+}
+
 static void oom(size_t n)
 {
-    fprintf(stderr, "coffer: out of memory allocating %zu bytes\n", n);
+    cf_storage_log(CF_LOG_ERROR, "out of memory allocating %zu bytes", n);
     abort();
 }
 
@@ -143,7 +163,7 @@ bool cf_ct_streq(const char *a, const char *b)
 void cf_random(void *buf, size_t n)
 {
     if (RAND_bytes(buf, (int)n) != 1) {
-        fprintf(stderr, "coffer: the CSPRNG failed; refusing to continue\n");
+        cf_storage_log(CF_LOG_ERROR, "the CSPRNG failed; refusing to continue");
         abort();
     }
 }

@@ -110,4 +110,18 @@ uint64_t cf_now_ms(void);
 /* cf_time_rfc3339(ms, out): "2026-11-23T18:35:00.123Z" into out[32]. */
 void cf_time_rfc3339(uint64_t ms, char out[32]);
 
+/* Diagnostic levels, shared by the daemon's log (src/log.h) and the storage library's messages. */
+enum { CF_LOG_DEBUG = 0, CF_LOG_INFO = 1, CF_LOG_WARN = 2, CF_LOG_ERROR = 3 };
+
+/* cf_storage_set_logger(fn): where the storage library's diagnostics go (RocksDB errors, records
+ * that fail authentication, out of memory). NULL (the default): stderr, as "coffer: MESSAGE". The
+ * server installs its own log (cf_log_message) so that these lines share its format. fn gets a level
+ * and a NUL-terminated message, from any thread, possibly on the out-of-memory path (it must not
+ * allocate). Set once, before threads start. */
+void cf_storage_set_logger(void (*fn)(int level, const char *msg));
+
+/* cf_storage_log(level, fmt, ...): one diagnostic through that logger (messages are cut at 1023
+ * bytes). For the storage library's own use. */
+void cf_storage_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

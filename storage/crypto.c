@@ -139,7 +139,7 @@ void cf_hmac2_sha256(const struct cf_key *key, const void *a, size_t an, const v
     if (ctx == NULL || EVP_MAC_init(ctx, key->k, sizeof key->k, params) != 1 || EVP_MAC_update(ctx, a, an) != 1 ||
         EVP_MAC_update(ctx, b, bn) != 1 || EVP_MAC_final(ctx, out, &len, CF_SHA256_LEN) != 1 || len != CF_SHA256_LEN) {
         /* Only an allocation failure inside OpenSSL can get here; treat it like our own OOM. */
-        fprintf(stderr, "coffer: HMAC-SHA256 failed\n");
+        cf_storage_log(CF_LOG_ERROR, "HMAC-SHA256 failed");
         abort();
     }
     EVP_MAC_CTX_free(ctx);
@@ -155,7 +155,7 @@ void cf_sha256(const void *msg, size_t n, uint8_t out[CF_SHA256_LEN])
 {
     unsigned len = 0;
     if (EVP_Digest(msg, n, out, &len, EVP_sha256(), NULL) != 1 || len != CF_SHA256_LEN) {
-        fprintf(stderr, "coffer: SHA-256 failed\n");
+        cf_storage_log(CF_LOG_ERROR, "SHA-256 failed");
         abort();
     }
 }
@@ -169,7 +169,7 @@ struct cf_hash *cf_hash_new(enum cf_hash_alg alg)
     struct cf_hash *h = cf_xmalloc(sizeof *h);
     h->ctx = EVP_MD_CTX_new();
     if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, alg == CF_HASH_SHA1 ? EVP_sha1() : EVP_sha256(), NULL) != 1) {
-        fprintf(stderr, "coffer: digest init failed\n");
+        cf_storage_log(CF_LOG_ERROR, "digest init failed");
         abort();
     }
     return h;
@@ -178,7 +178,7 @@ struct cf_hash *cf_hash_new(enum cf_hash_alg alg)
 void cf_hash_update(struct cf_hash *h, const void *p, size_t n)
 {
     if (n > 0 && EVP_DigestUpdate(h->ctx, p, n) != 1) {
-        fprintf(stderr, "coffer: digest update failed\n");
+        cf_storage_log(CF_LOG_ERROR, "digest update failed");
         abort();
     }
 }
@@ -187,7 +187,7 @@ size_t cf_hash_final(struct cf_hash *h, uint8_t *out)
 {
     unsigned len = 0;
     if (EVP_DigestFinal_ex(h->ctx, out, &len) != 1) {
-        fprintf(stderr, "coffer: digest final failed\n");
+        cf_storage_log(CF_LOG_ERROR, "digest final failed");
         abort();
     }
     return len;
@@ -198,7 +198,7 @@ struct cf_hash *cf_hash_copy(const struct cf_hash *h)
     struct cf_hash *c = cf_xmalloc(sizeof *c);
     c->ctx = EVP_MD_CTX_new();
     if (c->ctx == NULL || EVP_MD_CTX_copy_ex(c->ctx, h->ctx) != 1) {
-        fprintf(stderr, "coffer: digest copy failed\n");
+        cf_storage_log(CF_LOG_ERROR, "digest copy failed");
         abort();
     }
     return c;

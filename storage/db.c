@@ -8,6 +8,7 @@
  * cache. The WAL stays on: a synced commit makes every earlier unsynced chunk write durable with it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static enum cf_status db_error(const char *what, char *err)
     else if (strstr(err, "Corruption") != NULL)
         st = CF_ECORRUPT;
     if (st != CF_EBUSY)
-        fprintf(stderr, "coffer: storage: %s: %s\n", what, err);
+        cf_storage_log(CF_LOG_ERROR, "storage: %s: %s", what, err);
     rocksdb_free(err);
     return st;
 }
@@ -220,7 +221,7 @@ enum cf_status cf_store_create(const char *dir, const struct cf_key *master)
     if (cf_store_is_initialised(dir))
         return CF_EEXIST;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "coffer: cannot create %s: %s\n", dir, strerror(errno));
+        cf_storage_log(CF_LOG_ERROR, "cannot create %s: %s", dir, strerror(errno));
         return CF_EIO;
     }
     struct cf_store *s = store_new(dir);
@@ -258,7 +259,7 @@ static enum cf_status store_open(const char *dir, const struct cf_key *master, b
     if ((st = cf_db_get(s, CF_CF_DEFAULT, "format", 6, &val, &vlen)) != CF_OK)
         goto err0;
     if (vlen != sizeof STORE_FORMAT - 1 || memcmp(val, STORE_FORMAT, vlen) != 0) {
-        fprintf(stderr, "coffer: storage: %s holds an unknown format\n", dir);
+        cf_storage_log(CF_LOG_ERROR, "storage: %s holds an unknown format", dir);
         st = CF_ECORRUPT;
         goto err1;
     }
@@ -338,12 +339,12 @@ enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, siz
 static bool db_refused(struct cf_store *s, const char *what)
 {
     if (atomic_load(&s->write_failed)) {
-        fprintf(stderr, "coffer: storage: %s: refused, the store failed a write earlier\n", what);
+        cf_storage_log(CF_LOG_ERROR, "storage: %s: refused, the store failed a write earlier", what);
         return true;
     }
     if (!cf_fault(CF_FAULT_DB))
         return false;
-    fprintf(stderr, "coffer: storage: %s: injected fault\n", what);
+    cf_storage_log(CF_LOG_ERROR, "storage: %s: injected fault", what);
     return true;
 }
 
@@ -431,7 +432,7 @@ void cf_seal_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, enum cf_cf c
         memcpy(val, prefix, prefix_len);
     if (cf_aead_seal(k, aad, alen, rec->buf, rec->len, val + prefix_len) != CF_OK) {
         /* Sealing cannot fail short of a broken OpenSSL; writing the record unsealed is not an option. */
-        fprintf(stderr, "coffer: storage: sealing a record failed\n");
+        cf_storage_log(CF_LOG_ERROR, "storage: sealing a record failed");
         abort();
     }
     rocksdb_writebatch_put_cf(b, s->cf[cf], key, klen, (const char *)val, vlen);
@@ -444,7 +445,7 @@ enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key,
     uint8_t aad[AAD_MAX];
     size_t alen = record_aad(cf, key, klen, aad);
     if (vlen < CF_SEAL_OVERHEAD + 1) {
-        fprintf(stderr, "coffer: storage: a record in column family %s is truncated\n", cf_cf_names[cf]);
+        cf_storage_log(CF_LOG_ERROR, "storage: a record in column family %s is truncated", cf_cf_names[cf]);
         return CF_ECORRUPT;
     }
     uint8_t *pt = cf_xmalloc(vlen - CF_SEAL_OVERHEAD);
@@ -452,7 +453,7 @@ enum cf_status cf_unseal(enum cf_cf cf, const struct cf_key *k, const void *key,
     if (st != CF_OK) {
         /* Logged here, once, where it is detected: a sealed record that does not open is damage or
          * tampering, and the operator must hear of it even though the client only sees a 500. */
-        fprintf(stderr, "coffer: storage: a record in column family %s failed authentication\n", cf_cf_names[cf]);
+        cf_storage_log(CF_LOG_ERROR, "storage: a record in column family %s failed authentication", cf_cf_names[cf]);
         free(pt);
         return st;
     }
@@ -472,4 +473,64 @@ enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_
     st = cf_unseal(cf, k, key, klen, (const uint8_t *)val, vlen, out, outlen);
     rocksdb_free(val);
     return st;
+}
+
+/* ---- statistics ------------------------------------------------------------------------------ */
+
+/* "Cumulative stall: 00:00:1.234 H:M:S, 0.5 percent" (RocksDB's DB stats, hours:minutes:seconds with
+ * milliseconds): the milliseconds, or false if the line is not there or not in that form. */
+static bool parse_stall(const char *stats, uint64_t *ms)
+{
+    static const char tag[] = "Cumulative stall: ";
+    const char *p = stats != NULL ? strstr(stats, tag) : NULL;
+    if (p == NULL)
+        return false;
+    p += sizeof tag - 1;
+    uint64_t part[4]; /* hours, minutes, seconds, milliseconds */
+    static const char sep[4] = {':', ':', '.', ' '};
+    for (int i = 0; i < 4; i++) {
+        size_t n = strspn(p, "0123456789");
+        if (p[n] != sep[i] || cf_parse_u64(p, n, UINT32_MAX, &part[i]) != CF_OK || (i == 3 && n != 3))
+            return false;
+        p += n + 1;
+    }
+    *ms = ((part[0] * 60 + part[1]) * 60 + part[2]) * 1000 + part[3];
+    return true;
+}
+
+void cf_store_stats(struct cf_store *s, struct cf_store_stats *out)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } per_cf[] = {
+        {"rocksdb.total-sst-files-size", offsetof(struct cf_store_stats, sst_bytes)},
+        {"rocksdb.total-blob-file-size", offsetof(struct cf_store_stats, blob_bytes)},
+        {"rocksdb.num-blob-files", offsetof(struct cf_store_stats, blob_files)},
+        {"rocksdb.estimate-live-data-size", offsetof(struct cf_store_stats, live_data_bytes)},
+        {"rocksdb.cur-size-all-mem-tables", offsetof(struct cf_store_stats, memtable_bytes)},
+        {"rocksdb.estimate-pending-compaction-bytes", offsetof(struct cf_store_stats, pending_compaction_bytes)},
+    };
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < CF_CF_COUNT; i++) {
+        for (size_t k = 0; k < sizeof per_cf / sizeof per_cf[0]; k++) {
+            uint64_t v;
+            if (rocksdb_property_int_cf(s->db, s->cf[i], per_cf[k].name, &v) == 0)
+                *(uint64_t *)(void *)((char *)out + per_cf[k].off) += v;
+        }
+    }
+    uint64_t v;
+    if (rocksdb_property_int(s->db, "rocksdb.num-running-compactions", &v) == 0)
+        out->running_compactions = v;
+    if (rocksdb_property_int(s->db, "rocksdb.num-running-flushes", &v) == 0)
+        out->running_flushes = v;
+    if (rocksdb_property_int(s->db, "rocksdb.background-errors", &v) == 0)
+        out->background_errors = v;
+    if (rocksdb_property_int(s->db, "rocksdb.is-write-stopped", &v) == 0)
+        out->write_stopped = v != 0;
+    if (rocksdb_property_int(s->db, "rocksdb.actual-delayed-write-rate", &v) == 0)
+        out->delayed_write_rate = v;
+    char *stats = rocksdb_property_value(s->db, "rocksdb.dbstats");
+    out->stall_known = parse_stall(stats, &out->stall_ms);
+    rocksdb_free(stats);
 }

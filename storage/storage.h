@@ -86,6 +86,9 @@ struct cf_policy {
     uint64_t bulk_window_s;        /* ... within this window; 0 disables the alert */
     char *webhook_url;             /* alerts are POSTed here (https only); NULL: none */
     char *webhook_ca;              /* PEM of an extra CA to trust for it; NULL: system CAs only */
+    uint64_t trash_retention_s;    /* trashed nodes are purged this long after their deletion; 0: never */
+    uint64_t offboarded_retention_s; /* archived private spaces of offboarded users are purged this long
+                                        after the offboarding; 0: never */
 };
 void cf_policy_defaults(struct cf_policy *p);
 void cf_policy_clear(struct cf_policy *p);
@@ -111,6 +114,42 @@ enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, 
 enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t *n) CF_WUR;
 /* cf_tenant_valid_name(name, n): [a-z0-9-]{1,63}, not starting with '-'. */
 bool cf_tenant_valid_name(const char *name, size_t n);
+
+/* cf_tenant_delete(s, id, out_keys): crypto-shreds a tenant. First, in one synchronous batch, its
+ * keys (tenant key and every content-key generation) and its name are destroyed: from that moment
+ * nothing the tenant ever stored can be decrypted, by this process or from any copy of the live
+ * store taken afterwards. Then every record of the tenant is deleted from every column family, the
+ * keys column family is compacted so that no older table file keeps the wrapped keys, and the
+ * in-memory subkeys are replaced by random ones (an operation already under way seals garbage).
+ * Backups taken earlier still hold the wrapped keys: docs/OPERATIONS.md says what that means.
+ * *out_keys (may be NULL) gets how many RocksDB keys were deleted. Worker or control threads. */
+enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint64_t *out_keys) CF_WUR;
+
+/* ---- key rotation ----------------------------------------------------------------------------- */
+
+/* cf_store_rotate_master(s, new_master, out_tenants): rewraps the global key and every tenant key
+ * under the KEK of new_master in one synchronous batch, then compacts the keys column family so that
+ * the old wrapped keys leave the live table files. Content, records and the provenance chain are
+ * not rewritten. From then on only new_master opens the store. CF_EINVAL if new_master equals the
+ * current master key. Online (any thread); concurrent operations are unaffected. */
+enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *new_master,
+                                      uint64_t *out_tenants) CF_WUR;
+
+/* The report of a tenant content-key rotation. */
+struct cf_rotate_report {
+    uint32_t generation;      /* the new content-key generation */
+    uint64_t versions;        /* file versions whose data key was rewrapped */
+    uint64_t uploads;         /* resumable uploads whose data key was rewrapped */
+    uint32_t retired;         /* older generations destroyed */
+};
+struct cf_tus_claim;
+/* cf_tenant_rotate_key(s, tenant, claim, out): the tenant's content key (which wraps every data
+ * key) is replaced: a new random generation becomes current (new uploads use it at once), every
+ * stored data key of the tenant is rewrapped under it (versions under the namespace lock, resumable
+ * uploads each while claim holds it, retrying busy ones), and then the older generations are
+ * destroyed. Content is not rewritten. claim may be NULL when nothing else uses the store. */
+enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tenant, const struct cf_tus_claim *claim,
+                                    struct cf_rotate_report *out) CF_WUR;
 
 /* ---- users ----------------------------------------------------------------------------------- */
 
@@ -272,6 +311,11 @@ enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, con
 /* cf_node_purge(s, tenant, id): destroys a node and its whole subtree for good: first the data
  * keys of every version (one synchronous batch), then the chunks. Worker threads only. */
 enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+
+/* cf_trash_expired(s, tenant, cutoff_ms, out, n): the ids of the nodes trashed before cutoff_ms (the
+ * tops of trashed subtrees; malloc'ed). */
+enum cf_status cf_trash_expired(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms, struct cf_id **out,
+                                size_t *n) CF_WUR;
 
 /* cf_node_set_owner(s, tenant, id, owner): transfers ownership of one node. */
 enum cf_status cf_node_set_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
@@ -560,7 +604,8 @@ struct cf_tus {
     bool completed;           /* committed as node (offset == length) */
     struct cf_id node;
     /* private */
-    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD]; /* the data key, wrapped with the tenant key */
+    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD]; /* the data key, wrapped with the tenant's content key */
+    uint32_t dek_gen;         /* ... of this generation */
 };
 
 /* cf_tus_create(s, t, ttl_ms): stores a new upload (sets t->id, t->created_at, t->expires_at = now +
@@ -614,10 +659,99 @@ uint32_t cf_reader_chunk_count(const struct cf_reader *r);
 enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len) CF_WUR;
 void cf_reader_free(struct cf_reader *r);
 
+/* ---- backups ---------------------------------------------------------------------------------- */
+
+/* A backup directory holds any number of backups of one store, made by RocksDB's BackupEngine
+ * (backup.c describes the layout): consistent (the store as of one instant, whole write batches
+ * only), incremental (table and blob files are shared between backups and copied once), and holding
+ * exactly what the data directory holds: ciphertext, opaque ids, keyed hashes, wrapped keys, never
+ * the master key. Every function locks the directory (CF_EBUSY while another command holds it) and
+ * returns, on failure, a malloc'ed sentence in *why naming the problem (the caller prints and frees
+ * it; NULL on success). All block on disk I/O: call them from a CLI or control thread, never from an
+ * event loop. */
+
+struct cf_backup_info {
+    uint32_t id;          /* 1, 2, …: assigned by the engine, increasing, never reused in a directory */
+    uint64_t created_at;  /* ms since epoch (the engine records whole seconds) */
+    uint64_t size;        /* bytes of every file the backup needs (files it shares counted in full) */
+    uint32_t files;       /* number of those files */
+};
+
+struct cf_backup_created {
+    struct cf_backup_info info; /* the new backup */
+    uint64_t copied;      /* bytes this backup added to the directory: new table and blob files, its own
+                           * MANIFEST, OPTIONS and WAL tail, metadata (before any purge) */
+    uint32_t purged;      /* older backups deleted to keep the newest `keep` */
+    uint32_t count;       /* backups in the directory afterwards */
+};
+
+/* cf_backup_create(s, dir, keep, out, why): flushes the open store s and backs it up into dir
+ * (created 0700 if missing; an existing dir must be a backup directory or empty: CF_EINVAL
+ * otherwise). Online: uploads and commits go on meanwhile. keep > 0 then deletes all but the newest
+ * keep backups (their files that no kept backup shares). CF_EIO if the backup failed (dir keeps its
+ * earlier backups intact). */
+enum cf_status cf_backup_create(struct cf_store *s, const char *dir, uint32_t keep, struct cf_backup_created *out,
+                                char **why) CF_WUR;
+
+/* cf_backup_list(dir, out, n, damaged, why): every backup in dir, oldest first, as a malloc'ed array
+ * (free it). *damaged gets how many more backups dir has that RocksDB cannot load (a file missing or
+ * of the wrong size: the engine leaves them out; cf_backup_verify names the file). CF_EINVAL if dir
+ * is not a backup directory, CF_ENOTFOUND if it does not exist. */
+enum cf_status cf_backup_list(const char *dir, struct cf_backup_info **out, size_t *n, size_t *damaged,
+                              char **why) CF_WUR;
+
+/* The result of cf_backup_verify. */
+struct cf_backup_check {
+    uint32_t backups;     /* backups checked */
+    uint64_t files;       /* distinct files read (a file shared by several backups is read once) */
+    uint64_t bytes;       /* bytes read and checksummed */
+};
+
+/* cf_backup_verify(dir, id, out, why): checks backup id (0: every backup): that RocksDB can load it
+ * and its own check (every file present with its recorded size), then every byte of every file
+ * against the CRC32C the engine recorded when it copied it. Needs no key. CF_OK; CF_ECORRUPT naming up to ten damaged or missing
+ * files and the backups that need them; CF_ENOTFOUND if there is no such backup. */
+enum cf_status cf_backup_verify(const char *dir, uint32_t id, struct cf_backup_check *out, char **why) CF_WUR;
+
+/* cf_backup_restore(dir, id, to, restored, why): restores backup id (0: the newest) into the data
+ * directory to, which must not exist (it is created 0700) or be empty: CF_EEXIST, with nothing
+ * changed, if it holds a store or anything else. Every file's CRC32C is checked as it is copied
+ * (CF_ECORRUPT naming it; to is emptied again). *restored gets the id. The result opens with the
+ * master key the backup was made under (cf_store_open), and only with it. */
+enum cf_status cf_backup_restore(const char *dir, uint32_t id, const char *to, uint32_t *restored,
+                                 char **why) CF_WUR;
+
+/* cf_backup_discard(dir): removes a directory tree that cf_backup_restore made (the temporary
+ * restore of a deep verification). NULL is ignored. */
+void cf_backup_discard(const char *dir);
+
 /* ---- maintenance ----------------------------------------------------------------------------- */
 
 /* cf_store_flush(s): flushes every memtable to SST/blob files and waits (used before a clean
  * shutdown; the WAL already holds every synced commit). */
 enum cf_status cf_store_flush(struct cf_store *s) CF_WUR;
+
+/* What RocksDB reports about its size and its write stalls, summed over every column family (for
+ * GET /metrics). A property RocksDB does not report counts as 0. */
+struct cf_store_stats {
+    uint64_t sst_bytes;                /* rocksdb.total-sst-files-size: live table files, bytes */
+    uint64_t blob_bytes;               /* rocksdb.total-blob-file-size: live blob files (chunks), bytes */
+    uint64_t blob_files;               /* rocksdb.num-blob-files */
+    uint64_t live_data_bytes;          /* rocksdb.estimate-live-data-size: an estimate, bytes */
+    uint64_t memtable_bytes;           /* rocksdb.cur-size-all-mem-tables: active and unflushed, bytes */
+    uint64_t pending_compaction_bytes; /* rocksdb.estimate-pending-compaction-bytes */
+    uint64_t running_compactions;      /* rocksdb.num-running-compactions */
+    uint64_t running_flushes;          /* rocksdb.num-running-flushes */
+    uint64_t background_errors;        /* rocksdb.background-errors: since the store was opened */
+    bool write_stopped;                /* rocksdb.is-write-stopped: writes are stopped right now */
+    uint64_t delayed_write_rate;       /* rocksdb.actual-delayed-write-rate: bytes/s while writes are
+                                          slowed down, 0 while they are not */
+    bool stall_known;                  /* stall_ms was found in rocksdb.dbstats */
+    uint64_t stall_ms;                 /* its "Cumulative stall": time writes waited since the open */
+};
+
+/* cf_store_stats(s, out): fills *out from RocksDB's properties. Reads memory only (no disk, no
+ * lock held for long); any thread. */
+void cf_store_stats(struct cf_store *s, struct cf_store_stats *out);
 
 #endif

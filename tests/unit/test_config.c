@@ -2,6 +2,8 @@
  * test_config.c: strict configuration parsing (src/config.c): values, defaults, and the exact
  * "FILE:LINE: key: what" message for every kind of mistake.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,18 @@ static void expect_error(const char *text, const char *want)
     free(err);
 }
 
+/* Whether the address text a is in c's metrics.allow. */
+static bool allowed(const struct cf_config *c, const char *a)
+{
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+    if (inet_pton(AF_INET, a, &v4.sin_addr) == 1)
+        return cf_cidr_match(c->metrics.allow, c->metrics.nallow, (struct sockaddr *)&v4);
+    if (inet_pton(AF_INET6, a, &v6.sin6_addr) == 1)
+        return cf_cidr_match(c->metrics.allow, c->metrics.nallow, (struct sockaddr *)&v6);
+    return false;
+}
+
 static void defaults_and_values(void)
 {
     struct cf_config c;
@@ -69,6 +83,12 @@ static void defaults_and_values(void)
     CHECK_INT(c.uploads.expire_after_s, 86400, "default uploads.expire_after 24h");
     CHECK_INT(c.uploads.max_pending, 16, "default uploads.max_pending 16");
     CHECK_INT(c.uploads.max_pending_bytes, 20ull << 30, "default uploads.max_pending_bytes 2 x max_file_bytes");
+    CHECK_INT(c.metrics.nallow, 2, "default metrics.allow has two ranges");
+    CHECK(allowed(&c, "127.0.0.1") && allowed(&c, "127.9.8.7") && allowed(&c, "::1"),
+          "default metrics.allow: 127.0.0.0/8 and ::1");
+    CHECK(!allowed(&c, "10.0.0.1") && !allowed(&c, "::2") && !allowed(&c, "128.0.0.1"),
+          "default metrics.allow: nothing else");
+    CHECK(allowed(&c, "::ffff:127.0.0.1"), "an IPv4-mapped loopback address counts as IPv4");
     char want[300];
     snprintf(want, sizeof want, "%s/data", dir);
     CHECK_STR(c.data_dir, want, "relative data_dir resolved against the config's directory");
@@ -85,7 +105,8 @@ static void defaults_and_values(void)
                                    "shares: {default_expiry: 1d, max_expiry: 30d, code_length: 16}\n"
                                    "audit: {retention: 30d}\n"
                                    "auth: {session_ttl: 1h, argon2_memory: 32MiB, argon2_iterations: 2}\n"
-                                   "log: {access: \"off\", level: warn}\n");
+                                   "log: {access: \"off\", level: warn}\n"
+                                   "metrics: {allow: [\"10.1.2.3/16\", \"2001:db8::1/32\", \"192.0.2.7\"]}\n");
     CHECK(cf_config_load(path, &c, &err) == CF_OK, "a full config loads");
     CHECK_INT(c.nlisten, 2, "two listen addresses");
     CHECK_STR(c.listen[1], "[::1]:2", "IPv6 listen address kept");
@@ -109,6 +130,17 @@ static void defaults_and_values(void)
     CHECK_INT(c.auth.argon2_iterations, 2, "argon2_iterations");
     CHECK(c.log.access == NULL, "access log off");
     CHECK_INT(c.log.level, 2, "level warn");
+    CHECK_INT(c.metrics.nallow, 3, "metrics.allow replaces the default");
+    CHECK(allowed(&c, "10.1.200.1") && !allowed(&c, "10.2.0.1"), "10.1.2.3/16 is 10.1.0.0/16");
+    CHECK(allowed(&c, "2001:db8:ffff::9") && !allowed(&c, "2001:db9::1"), "2001:db8::1/32");
+    CHECK(allowed(&c, "192.0.2.7") && !allowed(&c, "192.0.2.8"), "a bare address is one host");
+    CHECK(!allowed(&c, "127.0.0.1") && !allowed(&c, "::1"), "loopback no longer allowed");
+    cf_config_clear(&c);
+
+    path = write_file("nobody.yaml", BASE "metrics:\n  allow: []\n");
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "metrics.allow may be empty");
+    CHECK_INT(c.metrics.nallow, 0, "empty metrics.allow");
+    CHECK(!allowed(&c, "127.0.0.1"), "an empty metrics.allow lets nobody in");
     cf_config_clear(&c);
 }
 
@@ -173,6 +205,26 @@ static void errors(void)
     expect_error("- a\n- b\n", ":1: (top level): expected a mapping of keys");
     expect_error(BASE "limits: {max_file_bytes: [1}\n", ":4: did not find expected ',' or ']'");
     expect_error(BASE "auth: {argon2_memory: 1KiB}\n", ":4: auth.argon2_memory: size out of range");
+    static const char *const bad_ranges[] = {"127.0.0.1/33", "::1/129", "127.0.0.1/", "localhost", "10.0.0/8",
+                                             "10.0.0.1/8x", "/8", "::1/-1", "1.2.3.4/+8", ""};
+    for (size_t i = 0; i < sizeof bad_ranges / sizeof bad_ranges[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, BASE "metrics:\n  allow: [\"::1\", \"%s\"]\n", bad_ranges[i]);
+        expect_error(text, ":5: metrics.allow: expected an address or a range like 127.0.0.1/8 or ::1/128");
+    }
+    expect_error(BASE "metrics:\n  allow: \"127.0.0.1/8\"\n",
+                 ":5: metrics.allow: expected a list like [\"127.0.0.1/8\", \"::1/128\"]");
+    expect_error(BASE "metrics:\n  allow: [[1]]\n",
+                 ":5: metrics.allow: expected an address or a range like 127.0.0.1/8 or ::1/128");
+    expect_error(BASE "metrics: {allow: [], listen: x}\n", ":4: metrics.listen: unknown key");
+    expect_error(BASE "metrics: [1]\n", ":4: metrics: expected a mapping");
+    {
+        char text[1024] = BASE "metrics: {allow: [";
+        for (int i = 0; i < 33; i++)
+            strcat(text, i == 0 ? "\"::1\"" : ", \"::1\"");
+        strcat(text, "]}\n");
+        expect_error(text, ":4: metrics.allow: too many entries (at most 32)");
+    }
 }
 
 static void value_parsers(void)
@@ -191,6 +243,16 @@ static void value_parsers(void)
     CHECK(cf_parse_duration("15m", &v) == CF_OK && v == 900, "duration 15m");
     CHECK(cf_parse_duration("d", &v) == CF_EINVAL, "duration without a number");
     CHECK(cf_parse_duration("1w", &v) == CF_EINVAL, "unknown duration unit");
+    struct cf_cidr r;
+    CHECK(cf_parse_cidr("10.1.2.3/16", &r) == CF_OK && r.family == AF_INET && r.prefix == 16 && r.addr[0] == 10 &&
+              r.addr[1] == 1 && r.addr[2] == 0 && r.addr[3] == 0,
+          "cidr 10.1.2.3/16: host bits cleared");
+    CHECK(cf_parse_cidr("0.0.0.0/0", &r) == CF_OK && r.prefix == 0, "cidr /0");
+    CHECK(cf_parse_cidr("::ffff:127.0.0.1/104", &r) == CF_OK && r.family == AF_INET && r.prefix == 8 &&
+              r.addr[0] == 127,
+          "cidr: an IPv4-mapped range becomes IPv4");
+    CHECK(cf_parse_cidr("fe80::1%eth0", &r) == CF_EINVAL, "cidr: no zone ids");
+    CHECK(cf_parse_cidr("1.2.3.4/08", &r) == CF_OK && r.prefix == 8, "cidr: prefix digits");
 }
 
 /* A symlink into data_dir is still inside it. */
