@@ -86,8 +86,10 @@ static void clamav_message(enum cl_msg severity, const char *full, const char *m
     (void)full;
     (void)ctx;
     char line[512];
-    snprintf(line, sizeof line, "libclamav: %s", msg != NULL ? msg : "");
-    line[strcspn(line, "\n")] = '\0';
+    int n = snprintf(line, sizeof line, "libclamav: %s", msg != NULL ? msg : "");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    while (len > 0 && line[len - 1] == '\n') /* its messages end in one; a path inside may hold more */
+        line[--len] = '\0';
     cf_log_message(severity >= CL_MSG_ERROR ? CF_LOG_ERROR : severity >= CL_MSG_WARN ? CF_LOG_WARN : CF_LOG_DEBUG,
                    line);
 }

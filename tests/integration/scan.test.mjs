@@ -447,7 +447,7 @@ test('no signatures: the server refuses to start; with scan.development it start
   const s = new Server({ config: { scan: { database_dir: empty } } });
   await assert.rejects(s.start(), /exited early/);
   assert.equal((await s.exited).code, 1);
-  assert.match(s.stderr, /no usable engine|No supported database files|holds no signatures/);
+  assert.match(s.stderr, /no usable engine|No supported database files|holds no signature/);
   assert.match(s.stderr, /scan\.development allows that/);
   s.cleanup();
 

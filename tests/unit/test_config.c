@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/cf-config-test-XXXXXX";
@@ -83,6 +84,8 @@ static void defaults_and_values(void)
     CHECK_INT(c.uploads.expire_after_s, 86400, "default uploads.expire_after 24h");
     CHECK_INT(c.uploads.max_pending, 16, "default uploads.max_pending 16");
     CHECK_INT(c.uploads.max_pending_bytes, 20ull << 30, "default uploads.max_pending_bytes 2 x max_file_bytes");
+    CHECK_INT(c.log.format, CF_LOG_TEXT, "default log.format text");
+    CHECK_INT(c.log.level, CF_LOG_INFO, "default log.level info");
     CHECK_INT(c.metrics.nallow, 2, "default metrics.allow has two ranges");
     CHECK(allowed(&c, "127.0.0.1") && allowed(&c, "127.9.8.7") && allowed(&c, "::1"),
           "default metrics.allow: 127.0.0.0/8 and ::1");
@@ -105,7 +108,7 @@ static void defaults_and_values(void)
                                    "shares: {default_expiry: 1d, max_expiry: 30d, code_length: 16}\n"
                                    "audit: {retention: 30d}\n"
                                    "auth: {session_ttl: 1h, argon2_memory: 32MiB, argon2_iterations: 2}\n"
-                                   "log: {access: \"off\", level: warn}\n"
+                                   "log: {access: \"off\", level: warn, format: json}\n"
                                    "metrics: {allow: [\"10.1.2.3/16\", \"2001:db8::1/32\", \"192.0.2.7\"]}\n");
     CHECK(cf_config_load(path, &c, &err) == CF_OK, "a full config loads");
     CHECK_INT(c.nlisten, 2, "two listen addresses");
@@ -130,6 +133,7 @@ static void defaults_and_values(void)
     CHECK_INT(c.auth.argon2_iterations, 2, "argon2_iterations");
     CHECK(c.log.access == NULL, "access log off");
     CHECK_INT(c.log.level, 2, "level warn");
+    CHECK_INT(c.log.format, CF_LOG_JSON, "log.format json");
     CHECK_INT(c.metrics.nallow, 3, "metrics.allow replaces the default");
     CHECK(allowed(&c, "10.1.200.1") && !allowed(&c, "10.2.0.1"), "10.1.2.3/16 is 10.1.0.0/16");
     CHECK(allowed(&c, "2001:db8:ffff::9") && !allowed(&c, "2001:db9::1"), "2001:db8::1/32");
@@ -178,6 +182,11 @@ static void errors(void)
     expect_error("data_dir: d\nmaster_key_file: mk\ntls: 5\n", ":3: tls: expected a mapping");
     expect_error(BASE "data_dir: other\n", ":4: data_dir: duplicate key");
     expect_error(BASE "scan: {on_unscannable: maybe}\n", ":4: scan.on_unscannable: expected one of: reject, allow");
+    expect_error(BASE "log: {format: xml}\n", ":4: log.format: expected one of: text, json");
+    expect_error(BASE "log:\n  format: JSON\n", ":5: log.format: expected one of: text, json");
+    expect_error(BASE "log: {format: [json]}\n", ":4: log.format: expected a scalar value");
+    expect_error(BASE "log: {format: text, format: json}\n", ":4: log.format: duplicate key");
+    expect_error(BASE "log: {formats: json}\n", ":4: log.formats: unknown key");
     expect_error(BASE "scan: {max_seconds: 0}\n", ":4: scan.max_seconds: must be between 1 and 3600");
     expect_error(BASE "scan: {max_seconds: 3601}\n", ":4: scan.max_seconds: must be between 1 and 3600");
     expect_error(BASE "scan: {processes: 65}\n", ":4: scan.processes: must be between 0 and 64");
