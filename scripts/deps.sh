@@ -11,9 +11,10 @@ build=(meson ninja-build pkg-config gcc libc6-dev
 # oathtool: the TOTP tests check codes against a real authenticator; chromium: the browser tests
 # (driven by playwright-core from tests/package.json); fonts-dejavu-core: legible screenshots;
 # testssl.sh: the TLS configuration audit (tests/integration/tls.test.mjs); prometheus: promtool lints
-# GET /metrics (tests/integration/metrics.test.mjs).
+# GET /metrics (tests/integration/metrics.test.mjs); systemd: systemd-analyze verifies conf/coffer.service
+# (tests/integration/service.test.mjs; containers often lack it).
 test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core testssl.sh
-            prometheus)
+            prometheus systemd)
 bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
 
 # clamav-freshclam: fetches and updates the virus signatures the server needs to run.

@@ -108,7 +108,7 @@ int cf_check_serve(struct cf_config *cfg)
         free(err);
         if (have_key)
             cf_key_wipe(&master);
-        return 1;
+        return rc == 2 ? 2 : 1;
     }
     if (priv.drop) {
         char *unreadable = cf_priv_unreadable(cfg->tls_certificate, cfg->tls_key);
