@@ -825,7 +825,7 @@ adminRow('GET /admin/policy', {
   req: () => ['GET', '/api/v1/admin/policy'],
   ok: (c, r) => {
     policy = okJson(r, 200);
-    assert.deepEqual(Object.keys(policy).sort(), ['alert_webhook', 'allow_shares', 'blocked_types', 'bulk_download_alert', 'require_mfa', 'share_max_expiry']);
+    assert.deepEqual(Object.keys(policy).sort(), ['alert_webhook', 'allow_shares', 'blocked_types', 'bulk_download_alert', 'offboarded_retention', 'require_mfa', 'share_max_expiry', 'trash_retention']);
   },
   eve: (c, r) => assert.equal(typeof okJson(r, 200).allow_shares, 'boolean'),
 });
