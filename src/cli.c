@@ -107,13 +107,15 @@ static int after_key(const struct cf_priv *p, struct cf_key *master)
     return 0;
 }
 
-/* Opens the store of cfg for an offline command, explaining the usual failures. */
-static int open_store(const struct cf_config *cfg, struct cf_store **out)
+/* Opens the store of cfg for an offline command: read-write, or read-only (audit verify, fsck: RocksDB
+ * allows that beside a running server, a consistent view). Drops privileges like the other
+ * commands (before_key, after_key) and explains the usual failures as the server does. */
+static int open_store(const struct cf_config *cfg, const char *command, bool readonly, struct cf_store **out)
 {
     struct cf_key master;
     struct cf_priv priv;
     char *err = NULL;
-    int prc = before_key(cfg, "store", false, &priv);
+    int prc = before_key(cfg, command, false, &priv);
     if (prc != 0)
         return prc;
     if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
@@ -123,25 +125,15 @@ static int open_store(const struct cf_config *cfg, struct cf_store **out)
     }
     if (after_key(&priv, &master) != 0)
         return 1;
-    enum cf_status st = cf_store_open(cfg->data_dir, &master, out);
+    enum cf_status st = readonly ? cf_store_open_readonly(cfg->data_dir, &master, out)
+                                 : cf_store_open(cfg->data_dir, &master, out);
     cf_key_wipe(&master);
-    switch (st) {
-    case CF_OK:
+    if (st == CF_OK)
         return 0;
-    case CF_ENOTFOUND:
-        fprintf(stderr, "coffer: %s is not initialised: run `coffer init -c %s` first\n", cfg->data_dir, cfg->path);
-        return 1;
-    case CF_EBUSY:
-        fprintf(stderr, "coffer: %s is in use by a running coffer server; stop it first\n", cfg->data_dir);
-        return 1;
-    case CF_ECRYPTO:
-        fprintf(stderr, "coffer: %s: the master key %s does not open this data directory\n", cfg->data_dir,
-                cfg->master_key_file);
-        return 1;
-    default:
-        fprintf(stderr, "coffer: %s: cannot open the store (%s)\n", cfg->data_dir, cf_status_name(st));
-        return 1;
-    }
+    char *why = cf_store_open_error(cfg, st);
+    fprintf(stderr, "coffer: %s\n", why);
+    free(why);
+    return 1;
 }
 
 /* Writes a new random master key, never overwriting an existing file. */
@@ -225,32 +217,6 @@ out:
     return rc;
 }
 
-/* The offline readers (audit verify, fsck): drop privileges like the other commands, then open the
- * store read-only, which RocksDB allows beside a running server (a consistent view). */
-static int open_readonly(const struct cf_config *cfg, const char *command, struct cf_store **s)
-{
-    struct cf_key master;
-    struct cf_priv priv;
-    char *err = NULL;
-    int prc = before_key(cfg, command, false, &priv);
-    if (prc != 0)
-        return prc;
-    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
-        fprintf(stderr, "coffer: %s\n", err);
-        free(err);
-        return 1;
-    }
-    if (after_key(&priv, &master) != 0)
-        return 1;
-    enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, s);
-    cf_key_wipe(&master);
-    if (st != CF_OK) {
-        fprintf(stderr, "coffer: %s: cannot open the store for reading (%s)\n", cfg->data_dir, cf_status_name(st));
-        return 1;
-    }
-    return 0;
-}
-
 static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
 {
     const char *only = NULL;
@@ -262,7 +228,7 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
     if (argc == 3)
         only = argv[2];
     struct cf_store *s;
-    int prc = open_readonly(cfg, "audit", &s);
+    int prc = open_store(cfg, "audit", true, &s);
     if (prc != 0)
         return prc;
     enum cf_status st;
@@ -308,7 +274,7 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
 static int cmd_fsck(const struct cf_config *cfg)
 {
     struct cf_store *s;
-    int prc = open_readonly(cfg, "fsck", &s);
+    int prc = open_store(cfg, "fsck", true, &s);
     if (prc != 0)
         return prc;
     struct cf_check_report rep;
@@ -355,7 +321,7 @@ static int cmd_op(const struct cf_config *cfg, int argc, char **argv, bool onlin
         rc = 1;
     } else if (r == CF_CTL_NO_SERVER) {
         struct cf_store *s;
-        if ((rc = open_store(cfg, &s)) != 0)
+        if ((rc = open_store(cfg, "store", false, &s)) != 0)
             goto out;
         /* What the server would provide around a command: the provenance writer (events of key
          * rotations and retention) and cf_srv for the modules that read it. */

@@ -184,9 +184,10 @@ static bool fill_addr(const char *path, struct sockaddr_un *sa)
 {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof sa->sun_path)
+    size_t n = strlen(path);
+    if (n >= sizeof sa->sun_path)
         return false;
-    strcpy(sa->sun_path, path);
+    memcpy(sa->sun_path, path, n + 1);
     return true;
 }
 

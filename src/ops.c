@@ -235,14 +235,17 @@ static int cmd_user(struct cf_op *op, int argc, char **argv)
 
 /* ---- keys ------------------------------------------------------------------------------------- */
 
-/* One key.rotate event in the tenant's provenance log (actor: system). */
-static void record_rotation(const struct cf_id *tenant, const char *kind, json_t *detail)
+/* One key.rotate event in the tenant's provenance log (cf_event_new's actor is the system); a tenant
+ * rotation also names the generation and what was rewrapped (rep, NULL for the master key). */
+static void record_rotation(const struct cf_id *tenant, const char *kind, const struct cf_rotate_report *rep)
 {
     struct cf_event *e = cf_event_new(tenant, "key.rotate", "ok");
-    e->actor_type = CF_ACTOR_SYSTEM;
-    json_object_set_new(detail, "kind", json_string(kind));
-    json_decref(e->detail);
-    e->detail = detail;
+    cf_event_detail(e, "kind", json_string(kind));
+    if (rep != NULL) {
+        cf_event_detail(e, "generation", json_integer(rep->generation));
+        cf_event_detail(e, "versions", json_integer((json_int_t)rep->versions));
+        cf_event_detail(e, "uploads", json_integer((json_int_t)rep->uploads));
+    }
     cf_audit_submit(e);
 }
 
@@ -272,7 +275,7 @@ static int rotate_master(struct cf_op *op, const char *file)
     size_t n;
     if (cf_tenant_list(op->store, &ts, &n) == CF_OK) {
         for (size_t i = 0; i < n; i++) {
-            record_rotation(&ts[i].id, "master", json_object());
+            record_rotation(&ts[i].id, "master", NULL);
             cf_tenant_clear(&ts[i]);
         }
         free(ts);
@@ -299,9 +302,7 @@ static int rotate_tenant(struct cf_op *op, const char *name)
         return 1;
     }
     cf_metrics_key_rotation("tenant");
-    json_t *d = json_pack("{s:I, s:I, s:I}", "generation", (json_int_t)rep.generation, "versions",
-                          (json_int_t)rep.versions, "uploads", (json_int_t)rep.uploads);
-    record_rotation(&id, "tenant", d);
+    record_rotation(&id, "tenant", &rep);
     cf_log_info("ctl: content key of a tenant rotated to generation %u (%llu versions, %llu uploads rewrapped)",
                 rep.generation, (unsigned long long)rep.versions, (unsigned long long)rep.uploads);
     fprintf(op->out,
@@ -331,7 +332,7 @@ static int cmd_retention(struct cf_op *op, int argc, char **argv)
         return 2;
     }
     struct cf_retention_report rep;
-    if (cf_retention_run(op->cfg, op->store, op->online ? cf_tus_claim_server() : NULL, &rep) != CF_OK) {
+    if (cf_retention_run(op->cfg, op->store, &rep) != CF_OK) {
         fprintf(op->err, "coffer: retention failed part-way (the server log says where); it resumes at the next run\n");
         return 1;
     }

@@ -19,15 +19,6 @@ static uint64_t cutoff_of(uint64_t now, uint64_t period_s)
     return now > ms ? now - ms : 0;
 }
 
-static struct cf_event *system_event(const struct cf_id *tenant, const char *action)
-{
-    struct cf_event *e = cf_event_new(tenant, action, "ok");
-    e->actor_type = CF_ACTOR_SYSTEM;
-    json_decref(e->detail); /* each caller sets its own */
-    e->detail = NULL;
-    return e;
-}
-
 /* Trashed nodes past the tenant's trash retention. */
 static enum cf_status purge_trash(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
 {
@@ -42,9 +33,10 @@ static enum cf_status purge_trash(struct cf_store *s, const struct cf_tenant *t,
         struct cf_node node;
         if (cf_node_get(s, &t->id, &ids[i], &node) != CF_OK)
             continue; /* purged meanwhile (with an ancestor, or by its owner) */
-        struct cf_event *e = system_event(&t->id, "file.purge");
+        struct cf_event *e = cf_event_new(&t->id, "file.purge", "ok"); /* actor: system */
         cf_event_node(e, &node);
-        e->detail = json_pack("{s:s, s:I}", "reason", "trash_retention", "trashed_at", (json_int_t)node.trashed_at);
+        cf_event_detail(e, "reason", json_string("trash_retention"));
+        cf_event_detail(e, "trashed_at", json_integer((json_int_t)node.trashed_at));
         cf_node_clear(&node);
         st = cf_node_purge(s, &t->id, &ids[i]);
         if (st == CF_OK) {
@@ -93,12 +85,14 @@ static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t
                 st = CF_OK;
         }
         if (purged > 0) {
-            struct cf_event *e = system_event(&t->id, "space.purge");
-            e->detail = json_pack("{s:s, s:s, s:s, s:I}", "reason", "offboarded_retention", "user",
-                                  us[i].username, "space", "private", "nodes", (json_int_t)purged);
+            struct cf_event *e = cf_event_new(&t->id, "space.purge", "ok");
             char hex[CF_ID_HEX_LEN + 1];
             cf_id_hex(&us[i].id, hex);
-            json_object_set_new(e->detail, "user_id", json_string(hex));
+            cf_event_detail(e, "reason", json_string("offboarded_retention"));
+            cf_event_detail(e, "user", json_string(us[i].username));
+            cf_event_detail(e, "user_id", json_string(hex));
+            cf_event_detail(e, "space", json_string("private"));
+            cf_event_detail(e, "nodes", json_integer((json_int_t)purged));
             cf_audit_submit(e);
             (*count)++;
         }
@@ -119,19 +113,18 @@ static enum cf_status purge_audit(const struct cf_config *cfg, struct cf_store *
     uint64_t cutoff = cutoff_of(now, cfg->audit.retention_s);
     enum cf_status st = cf_audit_purge_before(s, &t->id, cutoff, &purged);
     if (st == CF_OK && purged > 0) {
-        struct cf_event *e = system_event(&t->id, "audit.purge");
-        e->detail = json_pack("{s:s, s:I, s:I}", "reason", "audit_retention", "events", (json_int_t)purged, "before",
-                              (json_int_t)cutoff);
+        struct cf_event *e = cf_event_new(&t->id, "audit.purge", "ok");
+        cf_event_detail(e, "reason", json_string("audit_retention"));
+        cf_event_detail(e, "events", json_integer((json_int_t)purged));
+        cf_event_detail(e, "before", json_integer((json_int_t)cutoff));
         cf_audit_submit(e);
         *count += purged;
     }
     return st;
 }
 
-enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store, const struct cf_tus_claim *claim,
-                                struct cf_retention_report *out)
+enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store, struct cf_retention_report *out)
 {
-    (void)claim;
     struct cf_tenant *ts;
     size_t n;
     struct cf_retention_report rep = {0};

@@ -28,10 +28,10 @@ struct cf_retention_report {
     uint64_t audit;  /* provenance events purged */
 };
 
-/* cf_retention_run(cfg, store, claim, out): one pass over every tenant. claim is unused today
- * (resumable uploads expire through their own sweep) and may be NULL. CF_OK if every step
- * succeeded; on a failure the pass goes on with the next tenant and returns the first error. */
-enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store, const struct cf_tus_claim *claim,
+/* cf_retention_run(cfg, store, out): one pass over every tenant (resumable uploads expire through
+ * their own sweep, server.c). CF_OK if every step succeeded; on a failure the pass goes on with the
+ * next tenant and returns the first error. */
+enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store,
                                 struct cf_retention_report *out) CF_WUR;
 
 #endif

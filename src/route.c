@@ -193,7 +193,7 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     if (sl == 0 || h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, r->ip) == SIZE_MAX)
-        strcpy(r->ip, "unknown");
+        snprintf(r->ip, sizeof r->ip, "unknown");
 
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     if (req->path.base == NULL || plen == 0 || req->path.base[0] != '/') {

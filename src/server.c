@@ -242,7 +242,7 @@ static void run_retention(void *arg)
 {
     (void)arg;
     struct cf_retention_report rep;
-    if (cf_retention_run(cf_srv->cfg, cf_srv->store, cf_tus_claim_server(), &rep) != CF_OK)
+    if (cf_retention_run(cf_srv->cfg, cf_srv->store, &rep) != CF_OK)
         cf_log_warn("retention: the run did not finish; the next one resumes it");
 }
 

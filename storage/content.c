@@ -119,14 +119,9 @@ static enum cf_status version_decode(const uint8_t *p, size_t len, struct versio
         case VTAG_SIZE:
             st = cf_rec_u64(v, vl, &out->size);
             break;
-        case VTAG_DEK_GEN: {
-            uint64_t g = 0;
-            st = cf_rec_u64(v, vl, &g);
-            if (st == CF_OK && g > UINT32_MAX)
-                st = CF_ECORRUPT;
-            out->gen = (uint32_t)g;
+        case VTAG_DEK_GEN:
+            st = cf_rec_u32(v, vl, &out->gen);
             break;
-        }
         case VTAG_SHA256:
             if (vl != CF_SHA256_LEN)
                 st = CF_ECORRUPT;

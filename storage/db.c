@@ -534,3 +534,41 @@ void cf_store_stats(struct cf_store *s, struct cf_store_stats *out)
     out->stall_known = parse_stall(stats, &out->stall_ms);
     rocksdb_free(stats);
 }
+
+enum cf_status cf_id_suffixes(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen,
+                              int (*keep)(void *ctx, const char *val, size_t vlen), void *ctx, struct cf_id **out,
+                              size_t *n)
+{
+    struct cf_iter it;
+    struct cf_idvec v = {0};
+    enum cf_status st = CF_OK;
+    cf_iter_open(s, cf, prefix, plen, &it);
+    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it.it, &kl);
+        int k_ok = kl == plen + CF_ID_LEN ? 1 : -1;
+        if (k_ok == 1 && keep != NULL) {
+            const char *val = rocksdb_iter_value(it.it, &vl);
+            k_ok = keep(ctx, val, vl);
+        }
+        if (k_ok < 0) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if (k_ok == 0)
+            continue;
+        struct cf_id id;
+        memcpy(id.b, k + plen, CF_ID_LEN);
+        cf_idvec_push(&v, &id);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        free(v.v);
+        return st;
+    }
+    *out = v.v != NULL ? v.v : cf_xmalloc(1);
+    *n = v.n;
+    return CF_OK;
+}

@@ -1116,32 +1116,8 @@ static enum cf_status id_suffixes(struct cf_store *s, enum cf_cf cf, const struc
                                   const struct cf_id *a, struct cf_id **out, size_t *n)
 {
     uint8_t prefix[32];
-    struct cf_iter it;
-    struct cf_idvec v = {0};
-    enum cf_status st = CF_OK;
     cf_key2(prefix, tenant, a);
-    cf_iter_open(s, cf, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
-        size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        if (kl != 48) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        struct cf_id id;
-        memcpy(id.b, k + 32, CF_ID_LEN);
-        cf_idvec_push(&v, &id);
-    }
-    if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        free(v.v);
-        return st;
-    }
-    *out = v.v != NULL ? v.v : cf_xmalloc(1);
-    *n = v.n;
-    return CF_OK;
+    return cf_id_suffixes(s, cf, prefix, sizeof prefix, NULL, NULL, out, n);
 }
 
 enum cf_status cf_group_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *group,

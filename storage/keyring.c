@@ -548,12 +548,16 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
             uint8_t hi2[CF_ID_LEN + 64];
             memcpy(hi2, id->b, CF_ID_LEN);
             memset(hi2 + CF_ID_LEN, 0xff, sizeof hi2 - CF_ID_LEN);
-            struct cf_iter it;
-            cf_iter_open(s, (enum cf_cf)cf, lo, sizeof lo, &it);
-            for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it))
-                count++;
-            st = cf_iter_status(&it);
-            cf_iter_close(&it);
+            /* Records are counted for the report; chunks are not (iterating them would read every
+             * blob of the tenant's content just to count it). */
+            if (cf != CF_CF_CHUNKS) {
+                struct cf_iter it;
+                cf_iter_open(s, (enum cf_cf)cf, lo, sizeof lo, &it);
+                for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it))
+                    count++;
+                st = cf_iter_status(&it);
+                cf_iter_close(&it);
+            }
             rocksdb_writebatch_delete_range_cf(b, s->cf[cf], (const char *)lo, sizeof lo, (const char *)hi2,
                                                sizeof hi2);
         }

@@ -695,63 +695,20 @@ enum cf_status cf_owned_list(struct cf_store *s, const struct cf_id *tenant, con
                              struct cf_id **out, size_t *n)
 {
     uint8_t prefix[32];
-    struct cf_iter it;
-    struct cf_idvec v = {0};
-    enum cf_status st = CF_OK;
     cf_key2(prefix, tenant, owner);
-    cf_iter_open(s, CF_CF_OWNED, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
-        size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        if (kl != 48) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        struct cf_id id;
-        memcpy(id.b, k + 32, CF_ID_LEN);
-        cf_idvec_push(&v, &id);
-    }
-    if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        free(v.v);
-        return st;
-    }
-    *out = v.v != NULL ? v.v : cf_xmalloc(1);
-    *n = v.n;
-    return CF_OK;
+    return cf_id_suffixes(s, CF_CF_OWNED, prefix, sizeof prefix, NULL, NULL, out, n);
+}
+
+/* Trash values are trashed_at:u64; keeps those before *(uint64_t *)cutoff. */
+static int trashed_before(void *cutoff, const char *val, size_t vlen)
+{
+    if (vlen != 8)
+        return -1;
+    return cf_get_be64((const uint8_t *)val) < *(const uint64_t *)cutoff;
 }
 
 enum cf_status cf_trash_expired(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms, struct cf_id **out,
                                 size_t *n)
 {
-    struct cf_iter it;
-    struct cf_idvec v = {0};
-    enum cf_status st = CF_OK;
-    cf_iter_open(s, CF_CF_TRASH, tenant->b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *val = rocksdb_iter_value(it.it, &vl);
-        if (kl != 32 || vl != 8) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        if (cf_get_be64((const uint8_t *)val) >= cutoff_ms)
-            continue;
-        struct cf_id id;
-        memcpy(id.b, k + 16, CF_ID_LEN);
-        cf_idvec_push(&v, &id);
-    }
-    if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        free(v.v);
-        return st;
-    }
-    *out = v.v != NULL ? v.v : cf_xmalloc(1);
-    *n = v.n;
-    return CF_OK;
+    return cf_id_suffixes(s, CF_CF_TRASH, tenant->b, CF_ID_LEN, trashed_before, &cutoff_ms, out, n);
 }

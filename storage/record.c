@@ -122,6 +122,15 @@ enum cf_status cf_rec_u64(const uint8_t *val, size_t len, uint64_t *out)
     return CF_OK;
 }
 
+enum cf_status cf_rec_u32(const uint8_t *val, size_t len, uint32_t *out)
+{
+    uint64_t v;
+    if (cf_rec_u64(val, len, &v) != CF_OK || v > UINT32_MAX)
+        return CF_ECORRUPT;
+    *out = (uint32_t)v;
+    return CF_OK;
+}
+
 enum cf_status cf_rec_id(const uint8_t *val, size_t len, struct cf_id *out)
 {
     if (len != CF_ID_LEN)

@@ -46,6 +46,8 @@ enum cf_status cf_rec_next(struct cf_rec_r *r, uint8_t *tag, const uint8_t **val
 
 /* Field decoders: CF_ECORRUPT when the length is wrong or a string contains NUL. */
 enum cf_status cf_rec_u64(const uint8_t *val, size_t len, uint64_t *out) CF_WUR;
+/* cf_rec_u32(val, len, out): a u64 field whose value must fit 32 bits (CF_ECORRUPT otherwise). */
+enum cf_status cf_rec_u32(const uint8_t *val, size_t len, uint32_t *out) CF_WUR;
 enum cf_status cf_rec_id(const uint8_t *val, size_t len, struct cf_id *out) CF_WUR;
 /* cf_rec_str(val, len, out): a malloc'ed NUL-terminated copy; replaces (frees) *out. */
 enum cf_status cf_rec_str(const uint8_t *val, size_t len, char **out) CF_WUR;

@@ -122,7 +122,8 @@ bool cf_tenant_valid_name(const char *name, size_t n);
  * keys column family is compacted so that no older table file keeps the wrapped keys, and the
  * in-memory subkeys are replaced by random ones (an operation already under way seals garbage).
  * Backups taken earlier still hold the wrapped keys: docs/OPERATIONS.md says what that means.
- * *out_keys (may be NULL) gets how many RocksDB keys were deleted. Worker or control threads. */
+ * *out_keys (may be NULL) gets how many records were deleted (content chunks are not counted).
+ * Worker or control threads. */
 enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint64_t *out_keys) CF_WUR;
 
 /* ---- key rotation ----------------------------------------------------------------------------- */

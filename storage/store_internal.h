@@ -270,6 +270,14 @@ struct cf_idvec {
 };
 void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id);
 
+/* cf_id_suffixes(s, cf, prefix, plen, keep, ctx, out, n): the ids stored as the last 16 bytes of the
+ * keys of cf that start with prefix (every such key is plen + 16 bytes long: CF_ECORRUPT otherwise).
+ * keep(ctx, val, vlen) (NULL: keep all) answers 1 to keep an entry, 0 to skip it, -1 if its value is
+ * corrupt. *out is malloc'ed (never NULL), *n ids. */
+enum cf_status cf_id_suffixes(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen,
+                              int (*keep)(void *ctx, const char *val, size_t vlen), void *ctx, struct cf_id **out,
+                              size_t *n) CF_WUR;
+
 /* content.c: deletes (into b) every version record of file and collects their content ids. */
 enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
                                   rocksdb_writebatch_t *b, struct cf_idvec *contents) CF_WUR;

@@ -137,14 +137,9 @@ static enum cf_status decode(const uint8_t *p, size_t n, struct cf_tus *t)
         case TTAG_METADATA:
             st = cf_rec_str(v, vl, &t->metadata);
             break;
-        case TTAG_DEK_GEN: {
-            uint64_t g = 0;
-            st = cf_rec_u64(v, vl, &g);
-            if (st == CF_OK && g > UINT32_MAX)
-                st = CF_ECORRUPT;
-            t->dek_gen = (uint32_t)g;
+        case TTAG_DEK_GEN:
+            st = cf_rec_u32(v, vl, &t->dek_gen);
             break;
-        }
         case TTAG_NODE:
             st = cf_rec_id(v, vl, &t->node);
             t->completed = true;

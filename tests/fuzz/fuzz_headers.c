@@ -117,7 +117,7 @@ static void check_checksum(const char *s, size_t n)
         return;
     FUZZ_CHECK(c.alg == CF_HASH_SHA1 ? c.len == CF_SHA1_LEN : c.alg == CF_HASH_SHA256 && c.len == CF_SHA256_LEN);
     char hdr[128];
-    size_t o = (size_t)sprintf(hdr, "%s ", c.alg == CF_HASH_SHA1 ? "sha1" : "sha256");
+    size_t o = (size_t)snprintf(hdr, sizeof hdr, "%s ", c.alg == CF_HASH_SHA1 ? "sha1" : "sha256");
     o += b64(c.digest, c.len, hdr + o);
     FUZZ_CHECK(cf_tus_checksum_parse(hdr, o, &c2) == CF_OK);
     FUZZ_CHECK(c2.alg == c.alg && c2.len == c.len && memcmp(c2.digest, c.digest, c.len) == 0);

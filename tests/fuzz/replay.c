@@ -81,7 +81,7 @@ int main(int argc, char **argv)
             names = realloc(names, (nn + 1) * sizeof *names);
             if (names == NULL || (names[nn] = malloc(strlen(argv[i]) + strlen(e->d_name) + 2)) == NULL)
                 return 2;
-            sprintf(names[nn], "%s/%s", argv[i], e->d_name);
+            snprintf(names[nn], strlen(argv[i]) + strlen(e->d_name) + 2, "%s/%s", argv[i], e->d_name);
             nn++;
         }
         closedir(d);
