@@ -135,12 +135,22 @@ export class Server {
       const r = cli(['init', '-c', this.configPath], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
       if (r.status !== 0) throw new Error(`coffer init failed (${r.status}): ${r.stderr}`);
     }
+    const from = this.stderr.length;
     this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.opts.env || {}) } });
     this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     const deadline = Date.now() + 30000;
+    // Up means *this* process has bound the port (its own log says so) and answers: test files run
+    // in parallel, and a port picked by freePort, or kept across a restart, can meanwhile be taken
+    // by another file's server, whose /healthz would answer just the same.
+    const listening = `listening on https://127.0.0.1:${this.port}`;
     for (;;) {
       if (this.proc.exitCode !== null) throw new Error(`coffer serve exited early:\n${this.stderr}`);
+      if (!this.stderr.slice(from).includes(listening)) {
+        if (Date.now() > deadline) throw new Error(`coffer serve did not come up:\n${this.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
       try {
         const r = await this.request('GET', '/healthz', { h1: true });
         if (r.status === 200) break;
