@@ -57,7 +57,8 @@ static json_t *entry_json(const struct cf_id *tenant, const struct cf_acl_entry 
     return o;
 }
 
-/* The ACL view of node n: own entries, inherited entries, owner. */
+/* The ACL view of node n: own entries, inherited entries, and the owner of its space (who holds
+ * manage there; null in the tenant space, where admins do). */
 static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node *n, json_t **out)
 {
     struct cf_acl_entry *e;
@@ -69,11 +70,14 @@ static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node 
     for (size_t i = 0; i < cnt; i++)
         json_array_append_new(own, entry_json(tenant, &e[i], NULL));
     free(e);
-    struct cf_id cur = n->parent;
+    struct cf_id cur = n->parent, space_owner = cf_id_is_zero(&n->parent) && n->root_kind == CF_SPACE_PRIVATE ? n->owner
+                                                                                                            : (struct cf_id){0};
     for (int depth = 0; !cf_id_is_zero(&cur) && depth < 1024 && st == CF_OK; depth++) {
         struct cf_node p;
         if ((st = cf_node_get(cf_srv->store, tenant, &cur, &p)) != CF_OK)
             break;
+        if (cf_id_is_zero(&p.parent) && p.root_kind == CF_SPACE_PRIVATE)
+            space_owner = p.owner;
         if ((st = cf_acl_get(cf_srv->store, tenant, &p.id, &e, &cnt)) == CF_OK) {
             for (size_t i = 0; i < cnt; i++)
                 json_array_append_new(inherited, entry_json(tenant, &e[i], &p.id));
@@ -88,9 +92,9 @@ static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node 
         return st;
     }
     json_t *owner = json_null();
-    if (!cf_id_is_zero(&n->owner)) {
-        struct cf_acl_entry oe = {.kind = CF_PRINCIPAL_USER, .principal = n->owner, .level = CF_LEVEL_MANAGE};
-        owner = json_pack("{s:o, s:o}", "id", cf_json_id(&n->owner), "name", principal_name(tenant, &oe));
+    if (!cf_id_is_zero(&space_owner)) {
+        struct cf_acl_entry oe = {.kind = CF_PRINCIPAL_USER, .principal = space_owner, .level = CF_LEVEL_MANAGE};
+        owner = json_pack("{s:o, s:o}", "id", cf_json_id(&space_owner), "name", principal_name(tenant, &oe));
     }
     *out = json_pack("{s:o, s:o, s:o, s:o}", "node", cf_json_id(&n->id), "owner", owner, "entries", own, "inherited",
                      inherited);
@@ -332,15 +336,18 @@ static enum cf_status add_grants(struct cf_req *r, enum cf_principal_kind kind, 
             continue;
         struct cf_node node;
         enum cf_level level;
-        enum cf_status ls = cf_acl_level(&a, &g[i].node, &node, &level);
+        struct cf_acl_space sp;
+        enum cf_status ls = cf_acl_resolve(&a, &g[i].node, 0, &node, &level, &sp);
         if (ls == CF_ENOTFOUND)
             continue; /* trashed, or gone */
         if (ls != CF_OK) {
             st = ls;
             break;
         }
-        /* Nodes in one's own private space are not "shared with me". */
-        if (level > CF_LEVEL_NONE && !cf_id_equal(&node.owner, &r->who.user.id)) {
+        /* Nodes in one's own private space, and what one created oneself, are not "shared with me". */
+        bool mine = (sp.kind == CF_SPACE_PRIVATE && cf_id_equal(&sp.owner, &r->who.user.id)) ||
+                    cf_id_equal(&node.owner, &r->who.user.id);
+        if (level > CF_LEVEL_NONE && !mine) {
             json_array_append_new(items, cf_node_json(&node, level));
             if (seen->n == seen->cap) {
                 seen->cap = seen->cap == 0 ? 16 : seen->cap * 2;

@@ -82,20 +82,26 @@ static enum cf_status entries_level(const struct cf_actor *a, const struct cf_id
     return CF_OK;
 }
 
-enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, struct cf_node *node,
-                            enum cf_level *level)
+/* The trash check of a walk: a trashed node answers not found unless the caller resolves in the
+ * trash. */
+static bool hidden(const struct cf_node *n, unsigned flags)
+{
+    return n->trashed_at != 0 && (flags & CF_ACL_IN_TRASH) == 0;
+}
+
+enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, unsigned flags, struct cf_node *node,
+                              enum cf_level *level, struct cf_acl_space *space)
 {
     struct cf_node cur = {0};
     enum cf_level best = CF_LEVEL_NONE;
-    bool owner = false;
     enum cf_status st = cf_node_get(cf_srv->store, &a->tenant, id, node);
     if (st != CF_OK)
         return st;
-    if (node->trashed_at != 0) {
+    if (hidden(node, flags)) {
         cf_node_clear(node);
         return CF_ENOTFOUND;
     }
-    /* Walk node → root, collecting grants and ownership; the root decides the space. */
+    /* Walk node → root, collecting grants; the root decides the space and its owner. */
     const struct cf_node *at = node;
     for (int depth = 0;; depth++) {
         if (depth == CF_ACL_MAX_DEPTH) {
@@ -103,8 +109,6 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
             st = CF_ECORRUPT;
             goto fail;
         }
-        if (cf_id_equal(&at->owner, &a->id))
-            owner = true;
         if ((st = entries_level(a, &at->id, &best)) != CF_OK)
             goto fail;
         if (cf_id_is_zero(&at->parent))
@@ -116,7 +120,7 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
                 st = CF_ECORRUPT; /* a live node's parent must exist */
             goto fail;
         }
-        if (cur.trashed_at != 0) {
+        if (hidden(&cur, flags)) {
             st = CF_ENOTFOUND;
             goto fail;
         }
@@ -124,11 +128,16 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
     }
     enum cf_space_kind kind = at->root_kind;
     bool archived = at->archived_at != 0;
-    cf_node_clear(&cur);
-    if (owner)
-        best = CF_LEVEL_MANAGE;
+    if (space != NULL) {
+        space->root = at->id;
+        space->kind = kind;
+        space->owner = kind == CF_SPACE_PRIVATE ? at->owner : (struct cf_id){0};
+    }
+    if (kind == CF_SPACE_PRIVATE && cf_id_equal(&at->owner, &a->id))
+        best = CF_LEVEL_MANAGE; /* one's own private space */
     if (kind == CF_SPACE_TENANT && a->role == CF_ROLE_ADMIN)
         best = CF_LEVEL_MANAGE;
+    cf_node_clear(&cur);
     if (a->role == CF_ROLE_AUDITOR || archived)
         best = CF_LEVEL_NONE; /* auditors read no content; an archived space is closed to everyone */
     *level = best;
@@ -139,11 +148,118 @@ fail:
     return st;
 }
 
-bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, struct cf_node *node,
+enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, struct cf_node *node,
                             enum cf_level *level)
 {
+    return cf_acl_resolve(a, id, 0, node, level, NULL);
+}
+
+/* ---- moves ---------------------------------------------------------------------------------- */
+
+/* Every ACL entry on a chain (a folder and its ancestors), whoever it names. */
+struct chain {
+    struct cf_acl_entry *e;
+    size_t n, cap;
+    struct cf_id root;
+};
+
+static enum cf_status chain_load(const struct cf_id *tenant, const struct cf_id *from, struct chain *c)
+{
+    struct cf_id at = *from;
+    for (int depth = 0; depth < CF_ACL_MAX_DEPTH; depth++) {
+        struct cf_node n;
+        struct cf_acl_entry *e;
+        size_t ne;
+        enum cf_status st = cf_node_get(cf_srv->store, tenant, &at, &n);
+        if (st != CF_OK)
+            return st == CF_ENOTFOUND ? CF_ECORRUPT : st;
+        if ((st = cf_acl_get(cf_srv->store, tenant, &at, &e, &ne)) != CF_OK) {
+            cf_node_clear(&n);
+            return st;
+        }
+        if (ne > 0) {
+            if (c->n + ne > c->cap) {
+                c->cap = (c->n + ne) * 2;
+                c->e = cf_xrealloc(c->e, c->cap * sizeof *c->e);
+            }
+            memcpy(c->e + c->n, e, ne * sizeof *e);
+            c->n += ne;
+        }
+        free(e);
+        bool root = cf_id_is_zero(&n.parent);
+        at = n.parent;
+        if (root)
+            c->root = n.id;
+        cf_node_clear(&n);
+        if (root)
+            return CF_OK;
+    }
+    cf_log_error("%s: parent chain too deep or cyclic", __func__);
+    return CF_ECORRUPT;
+}
+
+/* Whether chain c gives e's principal at least e's level (directly or through a tenant entry).
+ * Groups are compared as principals, not by membership: conservative (a move may ask for manage
+ * when it would raise nobody), never permissive. */
+static bool covered(const struct chain *c, const struct cf_acl_entry *e)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const struct cf_acl_entry *o = &c->e[i];
+        bool same = o->kind == CF_PRINCIPAL_TENANT ||
+                    (o->kind == e->kind && (e->kind == CF_PRINCIPAL_TENANT || cf_id_equal(&o->principal, &e->principal)));
+        if (same && o->level >= e->level)
+            return true;
+    }
+    return false;
+}
+
+/* Whether moving from the chain `from` to the chain `to` would raise anyone's level. */
+static bool raises(const struct chain *from, const struct chain *to)
+{
+    if (!cf_id_equal(&from->root, &to->root))
+        return true; /* another space: its owner (or the tenant's admins) gain manage */
+    for (size_t i = 0; i < to->n; i++)
+        if (!covered(from, &to->e[i]))
+            return true;
+    return false;
+}
+
+enum cf_status cf_acl_move_allowed(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
+                                   const char **why)
+{
+    struct cf_node n, d;
+    enum cf_level level, dlevel;
+    struct chain from = {0}, to = {0};
+    enum cf_status st = cf_acl_level(a, &node->id, &n, &level);
+    if (st != CF_OK)
+        return st;
+    cf_node_clear(&n);
+    if ((st = cf_acl_level(a, dest, &d, &dlevel)) != CF_OK)
+        return st;
+    cf_node_clear(&d);
+    if (level == CF_LEVEL_NONE || dlevel == CF_LEVEL_NONE)
+        return CF_ENOTFOUND;
+    if (level < CF_LEVEL_EDIT || dlevel < CF_LEVEL_EDIT) {
+        *why = "your access level does not allow this";
+        return CF_EDENIED;
+    }
+    if (level == CF_LEVEL_MANAGE)
+        return CF_OK;
+    if ((st = chain_load(&a->tenant, &node->parent, &from)) == CF_OK &&
+        (st = chain_load(&a->tenant, dest, &to)) == CF_OK && raises(&from, &to)) {
+        *why = "this move would give others access to it: it needs manage on the moved item";
+        st = CF_EDENIED;
+    }
+    free(from.e);
+    free(to.e);
+    return st;
+}
+
+static bool node_or_respond(struct cf_req *r, const struct cf_id *id, unsigned flags, enum cf_level need,
+                            struct cf_node *node, enum cf_level *level)
+{
     struct cf_actor a = cf_actor_of(r);
-    enum cf_status st = cf_acl_level(&a, id, node, level);
+    enum cf_status st = cf_acl_resolve(&a, id, flags, node, level, NULL);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return false;
@@ -161,12 +277,20 @@ bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_le
     return true;
 }
 
-bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need)
+bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, struct cf_node *node,
+                            enum cf_level *level)
+{
+    return node_or_respond(r, id, 0, need, node, level);
+}
+
+bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, enum cf_level *out)
 {
     struct cf_node n;
     enum cf_level level;
     if (!cf_acl_node_or_respond(r, id, need, &n, &level))
         return false;
+    if (out != NULL)
+        *out = level;
     bool folder = n.type == CF_NODE_FOLDER;
     cf_node_clear(&n);
     if (!folder)
@@ -174,13 +298,19 @@ bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_
     return folder;
 }
 
-bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, struct cf_node *node,
-                             enum cf_level *level)
+bool cf_acl_param_in_or_respond(struct cf_req *r, size_t i, unsigned flags, enum cf_level need, struct cf_node *node,
+                                enum cf_level *level)
 {
     struct cf_id id;
     if (i >= r->nparams || cf_id_parse(r->params[i].base, r->params[i].len, &id) != CF_OK) {
         cf_respond_status(r, CF_ENOTFOUND, NULL);
         return false;
     }
-    return cf_acl_node_or_respond(r, &id, need, node, level);
+    return node_or_respond(r, &id, flags, need, node, level);
+}
+
+bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, struct cf_node *node,
+                             enum cf_level *level)
+{
+    return cf_acl_param_in_or_respond(r, i, 0, need, node, level);
 }

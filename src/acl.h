@@ -2,14 +2,20 @@
  * acl.h: the one place that decides what a caller may do with a node (SPEC §3).
  *
  * Levels, each including the ones before it: view < download < edit < manage.
- * A user's effective level on a node is the highest of:
+ *
+ * The level rule (docs/SECURITY.md "The level rule"): a user's effective level on a node is the
+ * highest of
  *   - every ACL entry on the node or any ancestor that names the user, one of the user's groups, or
  *     the whole tenant;
- *   - manage, if the user owns the node or any ancestor (the owner of a private space owns its root);
+ *   - manage, if the node lies in the user's own private space (spaces are owned, nodes are not: a
+ *     node's `owner` field records who created it and confers nothing);
  *   - manage, for tenant admins, anywhere in the tenant space.
  * Exceptions that override everything: auditors read no content (none); nothing below a trashed
  * node exists (not found); nothing below an archived private root (an offboarded user's space) can
  * be read by anyone (none). Admins have no special access to private spaces.
+ * No operation other than an explicit grant by someone with manage raises anyone's level: the one
+ * operation that could (a move, which changes what a subtree inherits) is decided here too
+ * (cf_acl_move_allowed).
  * No access at all answers 404 (existence is not revealed); too little answers 403.
  */
 #ifndef CF_ACL_H
@@ -38,6 +44,33 @@ enum cf_level cf_level_parse(const char *s, size_t n);
 /* cf_actor_of(r): the actor of an authenticated request (borrows r's group list). */
 struct cf_actor cf_actor_of(const struct cf_req *r);
 
+/* Where a node lives: its space's root, kind and owner (zero for the tenant space). */
+struct cf_acl_space {
+    struct cf_id root;
+    enum cf_space_kind kind;
+    struct cf_id owner;
+};
+
+/* Flags of cf_acl_resolve. */
+#define CF_ACL_IN_TRASH 1u /* a trashed node (or one below a trashed folder) is resolved as if it
+                              were not trashed, for purging it from the trash */
+
+/* cf_acl_resolve(a, id, flags, node, level, space): cf_acl_level with flags, and the node's space
+ * in *space when space is not NULL. Any thread (storage reads only). */
+enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, unsigned flags, struct cf_node *node,
+                              enum cf_level *level, struct cf_acl_space *space) CF_WUR;
+
+/* cf_acl_move_allowed(a, node, dest): whether a may move node (loaded, live) under folder dest.
+ * Needs edit on the node and on dest; and manage on the node if the move would raise anyone's
+ * level on its subtree: when dest lies in another space, or when dest's chain (dest and its
+ * ancestors) carries an ACL entry that the node's present chain does not cover (an entry for the
+ * same principal, or for the whole tenant, at the same level or higher). CF_OK, CF_ENOTFOUND (no
+ * access to the node or to dest), CF_EDENIED (too little; *why says what) or a storage error.
+ * Called by the move under the namespace lock, so that the decision and the write see the same
+ * tree. Any thread. */
+enum cf_status cf_acl_move_allowed(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
+                                   const char **why) CF_WUR;
+
 /* cf_acl_level(a, id, node, level): loads node id of a's tenant into *node and computes a's level.
  * CF_ENOTFOUND when the node does not exist in that tenant, is trashed, or sits in a trashed
  * subtree. Any thread (storage reads only). */
@@ -50,14 +83,20 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
 bool cf_acl_node_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, struct cf_node *node,
                             enum cf_level *level);
 
-/* cf_acl_folder_or_respond(r, id, need): the same for a folder that something is to be created in:
- * also answers 400 when the node is a file. */
-bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need);
+/* cf_acl_folder_or_respond(r, id, need, level): the same for a folder that something is to be
+ * created in: also answers 400 when the node is a file. *level (if not NULL) gets the caller's level
+ * on the folder, which is also its level on a new child (a creator gains nothing by creating). */
+bool cf_acl_folder_or_respond(struct cf_req *r, const struct cf_id *id, enum cf_level need, enum cf_level *level);
 
 /* cf_acl_param_or_respond(r, i, need, node, level): the same for the i-th path capture, which must
  * be a well-formed id (anything else is 404: ids are opaque). */
 bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, struct cf_node *node,
                              enum cf_level *level);
+
+/* cf_acl_param_in_or_respond(r, i, flags, need, node, level): the same with cf_acl_resolve flags
+ * (CF_ACL_IN_TRASH: purging from the trash). */
+bool cf_acl_param_in_or_respond(struct cf_req *r, size_t i, unsigned flags, enum cf_level need, struct cf_node *node,
+                                enum cf_level *level);
 
 /* cf_acl_entry_matches(a, e): whether an entry names a, one of a's groups, or the tenant. */
 bool cf_acl_entry_matches(const struct cf_actor *a, const struct cf_acl_entry *e);

@@ -71,11 +71,14 @@ struct user_job {
     /* patch */
     struct cf_id self;
     bool set_status, set_role, set_display;
+    bool restore_links;    /* unfreezing: the links freezing suspended work again (explicit only) */
     enum cf_user_status status;
     enum cf_role role;
     char *display;
     /* offboard */
     struct cf_id transfer_to;
+    bool archive;          /* the private space is archived for retention instead of handed over */
+    bool keep_links;       /* the user's links go to transfer_to instead of being revoked */
     bool freezing;         /* the patch freezes an active user */
     const char *why;       /* message for a 400/409 */
     struct cf_event *ev;   /* user.create, user.update or user.offboard */
@@ -233,26 +236,55 @@ static enum cf_status patch_mutate(struct cf_user *u, void *ctx)
     return CF_OK;
 }
 
+/* Freezing suspends the user's links in their records before the status changes, so that no crash
+ * leaves a frozen user with links that unfreezing would revive; a patch that will be refused
+ * (offboarded user, an admin freezing themselves) touches no link. */
+static enum cf_status suspend_links_first(struct user_job *j, size_t *n)
+{
+    struct cf_user u;
+    *n = 0;
+    if (!j->set_status || j->status != CF_USER_FROZEN || cf_id_equal(&j->u.id, &j->self))
+        return CF_OK;
+    enum cf_status st = cf_user_get(cf_srv->store, &j->u.tenant, &j->u.id, &u);
+    if (st != CF_OK)
+        return st == CF_ENOTFOUND ? CF_OK : st; /* the update answers 404 */
+    bool offboarded = u.status == CF_USER_OFFBOARDED;
+    cf_user_clear(&u);
+    return offboarded ? CF_OK : cf_share_suspend_all_of(&j->u.tenant, &j->u.id, true, n);
+}
+
 static void user_patch_run(struct cf_async *a)
 {
     struct user_job *j = (struct user_job *)a;
     struct cf_id tenant = j->u.tenant, id = j->u.id;
+    size_t suspended = 0, restored = 0;
+    if ((a->st = suspend_links_first(j, &suspended)) != CF_OK)
+        return;
     if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, patch_mutate, j, &j->u)) != CF_OK)
         return;
     if (j->freezing)
         /* Frozen: every session and token dies now (the status check would also stop them at
          * their next request; deleting them leaves nothing to revive by unfreezing). */
         a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL);
-    if (a->st == CF_OK)
+    /* Restored only once the user is active again: a crash in between leaves them suspended. */
+    if (a->st == CF_OK && j->restore_links)
+        a->st = cf_share_suspend_all_of(&j->u.tenant, &j->u.id, false, &restored);
+    if (a->st == CF_OK) {
+        if (j->set_status && j->status == CF_USER_FROZEN)
+            cf_event_detail(j->ev, "links_suspended", json_integer((json_int_t)suspended));
+        if (j->restore_links)
+            cf_event_detail(j->ev, "links_restored", json_integer((json_int_t)restored));
         a->st = user_event(j);
+    }
 }
 
 void cf_h_admin_user_patch(struct cf_req *r)
 {
-    static const char *const allowed[] = {"status", "role", "display_name", NULL};
+    static const char *const allowed[] = {"status", "role", "display_name", "restore_links", NULL};
     json_t *body;
     const char *status, *role, *display;
     size_t sl, rl, dl;
+    bool restore = false, have_restore;
     struct cf_id id;
     if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
         cf_respond_status(r, CF_ENOTFOUND, NULL);
@@ -262,9 +294,16 @@ void cf_h_admin_user_patch(struct cf_req *r)
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "status", false, &status, &sl) ||
         !cf_json_str_or_respond(r, body, "role", false, &role, &rl) ||
-        !cf_json_str_or_respond(r, body, "display_name", false, &display, &dl))
+        !cf_json_str_or_respond(r, body, "display_name", false, &display, &dl) ||
+        !cf_json_bool_or_respond(r, body, "restore_links", &restore, &have_restore))
         goto out;
+    /* Restoring the links a freeze suspended is an explicit part of unfreezing, never implied. */
+    if (restore && (status == NULL || sl != 6 || memcmp(status, "active", 6) != 0)) {
+        cf_respond_status(r, CF_EINVAL, "restore_links: true goes with status: active");
+        goto out;
+    }
     struct user_job *j = cf_xcalloc(1, sizeof *j);
+    j->restore_links = restore;
     j->a.run = user_patch_run;
     j->a.reply = user_job_reply;
     j->a.free = user_job_free;
@@ -313,26 +352,6 @@ out:
     json_decref(body);
 }
 
-/* Whether node sits in the tenant space (walks to its root). */
-static bool in_tenant_space(const struct cf_id *tenant, const struct cf_id *id)
-{
-    struct cf_node n = {0};
-    struct cf_id cur = *id;
-    for (int depth = 0; depth < 1024; depth++) {
-        cf_node_clear(&n);
-        if (cf_node_get(cf_srv->store, tenant, &cur, &n) != CF_OK)
-            return false;
-        if (cf_id_is_zero(&n.parent)) {
-            bool t = n.root_kind == CF_SPACE_TENANT;
-            cf_node_clear(&n);
-            return t;
-        }
-        cur = n.parent;
-    }
-    cf_node_clear(&n);
-    return false;
-}
-
 static enum cf_status offboard_mutate(struct cf_user *u, void *ctx)
 {
     struct user_job *j = ctx;
@@ -344,12 +363,41 @@ static enum cf_status offboard_mutate(struct cf_user *u, void *ctx)
     return CF_OK;
 }
 
+/* The successor's folder for a handed-over space: "<username> (handed over)", then " 2", " 3"... */
+static enum cf_status handover(struct user_job *j, const struct cf_user *heir, struct cf_node *out)
+{
+    enum cf_status st = CF_EEXIST;
+    for (unsigned k = 1; k <= 100 && st == CF_EEXIST; k++) {
+        char *name = k == 1 ? cf_xasprintf("%s (handed over)", j->u.username)
+                            : cf_xasprintf("%s (handed over) %u", j->u.username, k);
+        st = cf_space_handover(cf_srv->store, &j->u.tenant, &j->u.private_root, &heir->private_root, name,
+                               strlen(name), out);
+        free(name);
+    }
+    return st;
+}
+
+static enum cf_status heir_or_why(struct user_job *j, struct cf_user *heir)
+{
+    if (!cf_id_equal(&j->transfer_to, &j->u.id) &&
+        cf_user_get(cf_srv->store, &j->u.tenant, &j->transfer_to, heir) == CF_OK) {
+        if (heir->status == CF_USER_ACTIVE && heir->role != CF_ROLE_AUDITOR)
+            return CF_OK;
+        cf_user_clear(heir);
+    }
+    j->why = "transfer_to must be another active, non-auditor user of this tenant";
+    return CF_EINVAL;
+}
+
+/* Offboarding (docs/SECURITY.md "Offboarding"): lock the account (status, sessions), revoke the
+ * user's links, then hand the private space, whole, to the successor as a folder of theirs (or
+ * archive it for retention). Nodes the user created in other people's spaces stay where they are:
+ * they belong to those spaces. Each step is idempotent, so a failed offboarding can be retried. */
 static void offboard_run(struct cf_async *a)
 {
     struct user_job *j = (struct user_job *)a;
     struct cf_user heir;
-    struct cf_id *owned;
-    size_t n;
+    struct cf_node folder = {0};
     if ((a->st = load_target(j)) != CF_OK)
         return;
     if (j->u.status == CF_USER_OFFBOARDED) {
@@ -362,49 +410,44 @@ static void offboard_run(struct cf_async *a)
         j->why = "you cannot offboard yourself";
         return;
     }
-    if (cf_id_equal(&j->transfer_to, &j->u.id) ||
-        cf_user_get(cf_srv->store, &j->u.tenant, &j->transfer_to, &heir) != CF_OK) {
-        a->st = CF_EINVAL;
-        j->why = "transfer_to must be another active user of this tenant";
+    if ((a->st = heir_or_why(j, &heir)) != CF_OK)
         return;
-    }
-    bool heir_ok = heir.status == CF_USER_ACTIVE && heir.role != CF_ROLE_AUDITOR;
-    cf_user_clear(&heir);
-    if (!heir_ok) {
-        a->st = CF_EINVAL;
-        j->why = "transfer_to must be another active user of this tenant";
-        return;
-    }
-    /* Order: lock the account first (status, sessions), then close the private space, then hand
-     * over tenant-space files. Each step is idempotent, so a failed offboarding can be retried. */
     struct cf_id tenant = j->u.tenant, id = j->u.id;
+    size_t links;
     cf_user_clear(&j->u);
     if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, offboard_mutate, j, &j->u)) != CF_OK ||
-        (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK ||
-        (a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root)) != CF_OK ||
-        (a->st = cf_share_revoke_all_of(&j->u.tenant, &j->u.id)) != CF_OK ||
-        (a->st = cf_owned_list(cf_srv->store, &j->u.tenant, &j->u.id, &owned, &n)) != CF_OK)
-        return;
-    size_t moved = 0;
-    for (size_t i = 0; i < n && a->st == CF_OK; i++)
-        if (in_tenant_space(&j->u.tenant, &owned[i])) {
-            a->st = cf_node_set_owner(cf_srv->store, &j->u.tenant, &owned[i], &j->transfer_to);
-            moved++;
-        }
-    free(owned);
-    if (a->st == CF_OK) {
-        cf_event_detail(j->ev, "transfer_to", cf_json_id(&j->transfer_to));
-        cf_event_detail(j->ev, "nodes_transferred", json_integer((json_int_t)moved));
-        a->st = user_event(j);
+        (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK)
+        goto out;
+    a->st = j->keep_links ? cf_share_hand_over_all_of(&j->u.tenant, &j->u.id, &j->transfer_to, &links)
+                          : cf_share_revoke_all_of(&j->u.tenant, &j->u.id, &links);
+    if (a->st != CF_OK)
+        goto out;
+    if (j->archive)
+        a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root);
+    else
+        a->st = handover(j, &heir, &folder);
+    if (a->st != CF_OK)
+        goto out;
+    cf_event_detail(j->ev, "transfer_to", cf_json_id(&j->transfer_to));
+    cf_event_detail(j->ev, "private_space", json_string(j->archive ? "archived" : "handed_over"));
+    cf_event_detail(j->ev, "links", json_string(j->keep_links ? "handed_over" : "revoked"));
+    cf_event_detail(j->ev, "links_count", json_integer((json_int_t)links));
+    if (!j->archive) {
+        cf_event_node(j->ev, &folder); /* the handover shows in the folder's own activity */
+        cf_event_detail(j->ev, "folder", cf_json_id(&folder.id));
     }
+    a->st = user_event(j);
+out:
+    cf_user_clear(&heir);
+    cf_node_clear(&folder);
 }
 
 void cf_h_admin_user_offboard(struct cf_req *r)
 {
-    static const char *const allowed[] = {"transfer_to", NULL};
+    static const char *const allowed[] = {"transfer_to", "private_space", "links", NULL};
     json_t *body;
-    const char *to;
-    size_t tl;
+    const char *to, *space, *links;
+    size_t tl, sl, ll;
     struct cf_id id, heir;
     if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
         cf_respond_status(r, CF_ENOTFOUND, NULL);
@@ -412,10 +455,22 @@ void cf_h_admin_user_offboard(struct cf_req *r)
     }
     if (!cf_json_body_or_respond(r, &body))
         return;
-    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "transfer_to", true, &to, &tl))
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "transfer_to", true, &to, &tl) ||
+        !cf_json_str_or_respond(r, body, "private_space", false, &space, &sl) ||
+        !cf_json_str_or_respond(r, body, "links", false, &links, &ll))
         goto out;
     if (cf_id_parse(to, tl, &heir) != CF_OK) {
-        cf_respond_status(r, CF_EINVAL, "transfer_to must be another active user of this tenant");
+        cf_respond_status(r, CF_EINVAL, "transfer_to must be another active, non-auditor user of this tenant");
+        goto out;
+    }
+    bool archive = space != NULL && h2o_memis(space, sl, H2O_STRLIT("archive"));
+    if (space != NULL && !archive && !h2o_memis(space, sl, H2O_STRLIT("transfer"))) {
+        cf_respond_status(r, CF_EINVAL, "private_space must be \"transfer\" or \"archive\"");
+        goto out;
+    }
+    bool keep_links = links != NULL && h2o_memis(links, ll, H2O_STRLIT("transfer"));
+    if (links != NULL && !keep_links && !h2o_memis(links, ll, H2O_STRLIT("revoke"))) {
+        cf_respond_status(r, CF_EINVAL, "links must be \"revoke\" or \"transfer\"");
         goto out;
     }
     struct user_job *j = cf_xcalloc(1, sizeof *j);
@@ -426,6 +481,8 @@ void cf_h_admin_user_offboard(struct cf_req *r)
     j->u.id = id;
     j->self = r->who.user.id;
     j->transfer_to = heir;
+    j->archive = archive;
+    j->keep_links = keep_links;
     j->tname = tenant_name(r);
     j->ev = cf_event_new(&r->who.user.tenant, "user.offboard", "ok");
     cf_event_from_req(j->ev, r);
@@ -449,6 +506,7 @@ struct group_job {
     struct cf_async a;
     bool created;          /* a new group: 201 */
     struct cf_id tenant;
+    struct cf_id self;     /* the admin making the change */
     struct cf_group g;
     struct cf_id *members;
     size_t nmembers;
@@ -557,23 +615,100 @@ void cf_h_admin_groups(struct cf_req *r)
     cf_respond_json(r, 200, json_pack("{s:o}", "groups", arr));
 }
 
+static bool id_in(const struct cf_id *id, const struct cf_id *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cf_id_equal(id, &v[i]))
+            return true;
+    return false;
+}
+
+/* The owner of the private space node lies in (zero for the tenant space). */
+static struct cf_id private_owner_of(const struct cf_id *tenant, const struct cf_id *node)
+{
+    struct cf_id cur = *node, owner = {0};
+    for (int depth = 0; depth < 1024; depth++) {
+        struct cf_node n;
+        if (cf_node_get(cf_srv->store, tenant, &cur, &n) != CF_OK)
+            break;
+        bool root = cf_id_is_zero(&n.parent);
+        if (root && n.root_kind == CF_SPACE_PRIVATE)
+            owner = n.owner;
+        cur = n.parent;
+        cf_node_clear(&n);
+        if (root)
+            break;
+    }
+    return owner;
+}
+
+/* A group that holds grants in private spaces changed members: each owner of such a grant is told
+ * (an alert of theirs), since the change decides who reads their private files. Best effort: the
+ * change itself is already stored and recorded in provenance. */
+static void alert_grant_owners(struct group_job *j, const struct cf_id *before, size_t nbefore)
+{
+    struct cf_grant *g;
+    size_t n;
+    struct cf_id *told = NULL;
+    size_t ntold = 0;
+    if (cf_grants_of(cf_srv->store, &j->tenant, CF_PRINCIPAL_GROUP, &j->g.id, &g, &n) != CF_OK)
+        return;
+    json_t *added = json_array(), *removed = json_array();
+    for (size_t i = 0; i < j->nmembers; i++)
+        if (!id_in(&j->members[i], before, nbefore))
+            json_array_append_new(added, cf_json_id(&j->members[i]));
+    for (size_t i = 0; i < nbefore; i++)
+        if (!id_in(&before[i], j->members, j->nmembers))
+            json_array_append_new(removed, cf_json_id(&before[i]));
+    json_t *d = json_pack("{s:o, s:s, s:o, s:o, s:o}", "group", cf_json_id(&j->g.id), "name", j->g.name, "by",
+                          cf_json_id(&j->self), "added", added, "removed", removed);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    told = cf_xcalloc(n + 1, sizeof *told);
+    for (size_t i = 0; i < n; i++) {
+        struct cf_id owner = private_owner_of(&j->tenant, &g[i].node);
+        if (cf_id_is_zero(&owner) || id_in(&owner, told, ntold))
+            continue;
+        told[ntold++] = owner;
+        if (cf_alert_add(cf_srv->store, &j->tenant, &owner, "alert.group_change", txt) != CF_OK)
+            cf_log_warn("could not store a group-change alert");
+    }
+    free(txt);
+    json_decref(d);
+    free(told);
+    free(g);
+}
+
 static void group_members_run(struct cf_async *a)
 {
     struct group_job *j = (struct group_job *)a;
-    struct cf_id gid = j->g.id;
-    if ((a->st = cf_group_get(cf_srv->store, &j->tenant, &gid, &j->g)) != CF_OK)
+    struct cf_id gid = j->g.id, *before;
+    size_t nbefore;
+    if ((a->st = cf_group_get(cf_srv->store, &j->tenant, &gid, &j->g)) != CF_OK ||
+        (a->st = cf_group_members(cf_srv->store, &j->tenant, &gid, &before, &nbefore)) != CF_OK)
         return;
+    /* Private means private: an admin cannot join a group (and so its grants) on their own say. */
+    bool self_added = id_in(&j->self, j->members, j->nmembers) && !id_in(&j->self, before, nbefore);
+    if (self_added) {
+        free(before);
+        a->st = CF_EDENIED;
+        j->why = "an admin cannot add themselves to a group: another admin must";
+        return;
+    }
     for (size_t i = 0; i < j->nmembers; i++) {
         struct cf_user u;
         if (cf_user_get(cf_srv->store, &j->tenant, &j->members[i], &u) != CF_OK) {
+            free(before);
             a->st = CF_EINVAL;
             j->why = "user_ids names a user that does not exist in this tenant";
             return;
         }
         cf_user_clear(&u);
     }
-    if ((a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers)) == CF_OK)
+    if ((a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers)) == CF_OK) {
+        alert_grant_owners(j, before, nbefore);
         a->st = group_event(j);
+    }
+    free(before);
 }
 
 void cf_h_admin_group_members(struct cf_req *r)
@@ -599,6 +734,7 @@ void cf_h_admin_group_members(struct cf_req *r)
     j->a.reply = group_reply;
     j->a.free = group_job_free;
     j->tenant = r->who.user.tenant;
+    j->self = r->who.user.id;
     j->g.id = gid;
     j->members = cf_xcalloc(json_array_size(ids) + 1, sizeof *j->members);
     size_t i;

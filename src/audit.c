@@ -390,7 +390,7 @@ static struct bulk_slot bulk[BULK_SLOTS];
 static pthread_mutex_t bulk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor,
-                             const char *ip, uint64_t bytes)
+                             const char *ip, uint64_t nfiles, uint64_t bytes)
 {
     struct cf_tenant t;
     if (cf_tenant_get(cf_srv->store, tenant, &t) != CF_OK)
@@ -439,7 +439,7 @@ void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type
         slot->files = slot->bytes = 0;
         slot->alerted = false;
     }
-    slot->files++;
+    slot->files += nfiles;
     slot->bytes += bytes;
     /* The alert fires when a threshold is reached within the window (not before), once per window. */
     bool fire = !slot->alerted && ((p.bulk_files != 0 && slot->files >= p.bulk_files) ||

@@ -69,10 +69,10 @@ enum cf_status cf_audit_submit_wait(struct cf_event *e, uint64_t *seq) CF_WUR;
 /* cf_audit_queue_depth(): events queued or being written, not yet durable (for /metrics). Any thread. */
 size_t cf_audit_queue_depth(void);
 
-/* Bulk-download accounting: counts one download (files, bytes) for an actor in its tenant and emits
+/* Bulk-download accounting: counts files and bytes downloaded by an actor in its tenant and emits
  * alert.bulk_download when the tenant policy's files or bytes are reached within its window. */
 void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor,
-                             const char *ip, uint64_t bytes);
+                             const char *ip, uint64_t files, uint64_t bytes);
 
 /* CSV export (provenance.c, RFC 4180). A growing NUL-terminated text: p malloc'ed (free it), len
  * bytes used, cap allocated; start from {0}. */

@@ -482,6 +482,7 @@ drop_ctx:
 struct transfer_ctx {
     struct cf_transfer t;    /* strings owned below */
     char *actor_name, *ip, *ua;
+    uint64_t drawn;          /* bytes reserved from the link's budget by the gate (0: none) */
     uint64_t began;          /* seq of the "began" event (set by the writer thread) */
     void (*cont)(void *arg, enum cf_status st);
     void *cont_arg;
@@ -509,24 +510,64 @@ static struct cf_event *transfer_event(const struct transfer_ctx *c, const char 
     return e;
 }
 
+/* Bytes a response drew from a link's budget and did not send go back (or become resume credit: see
+ * "Byte budgets" in storage.h); then the transfer's end event, if any, is written. */
+struct give_back {
+    struct cf_id tenant, share, node;
+    uint64_t size, unsent, sent;
+    struct cf_event *end; /* may be NULL */
+};
+
+static void give_back_run(void *arg)
+{
+    struct give_back *g = arg;
+    if (cf_share_give_back(cf_srv->store, &g->tenant, &g->share, &g->node, g->size, g->unsent, g->sent) != CF_OK)
+        cf_log_warn("a share link's unsent bytes could not be given back (the reservation stands)");
+    if (g->end != NULL)
+        cf_audit_submit(g->end);
+    free(g);
+}
+
+static void give_back(const struct transfer_ctx *c, uint64_t sent, struct cf_event *end)
+{
+    struct give_back *g = cf_xcalloc(1, sizeof *g);
+    g->tenant = c->t.tenant;
+    g->share = c->t.share;
+    g->node = c->t.node;
+    g->size = c->t.size;
+    g->sent = sent < c->drawn ? sent : c->drawn;
+    g->unsent = c->drawn - g->sent;
+    g->end = end;
+    cf_work_background(give_back_run, g);
+}
+
 /* The writer thread made "began" durable (or could not): the transfer may go ahead. */
 static void transfer_written(void *arg, enum cf_status st, uint64_t seq)
 {
     struct transfer_ctx *c = arg;
     c->began = seq;
+    if (st != CF_OK && c->drawn != 0) {
+        /* Not served: the whole reservation goes back (on a worker: this thread must stay short). */
+        give_back(c, 0, NULL);
+        c->drawn = 0;
+    }
     c->cont(c->cont_arg, st == CF_OK ? CF_OK : CF_EUNAVAIL);
 }
 
-/* The gate (worker thread): count a share download, account bulk downloads, and let the transfer go
- * ahead once its "began" event is durable. */
+/* The gate (worker thread): draw a share response's bytes from the link's budget, account bulk
+ * downloads, and let the transfer go ahead once its "began" event is durable. */
 static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, void (*cont)(void *arg, enum cf_status st),
                                     void *arg)
 {
     struct transfer_ctx *c = ctx;
     struct cf_node n;
     bool have_node = cf_node_get(cf_srv->store, &c->t.tenant, &c->t.node, &n) == CF_OK;
-    if (c->t.count_share && first == 0) {
-        enum cf_status st = cf_share_count_download(cf_srv->store, &c->t.tenant, &c->t.share, cf_now_ms());
+    bool counted = false;
+    if (c->t.count_share) {
+        /* Every byte of the original draws, whatever the route (content, view, Range, folder member),
+         * reserved for the whole response before its first byte. */
+        enum cf_status st = cf_share_draw(cf_srv->store, &c->t.tenant, &c->t.share, &c->t.node, c->t.size, end - first,
+                                          cf_now_ms(), &counted);
         if (st != CF_OK) {
             struct cf_event *e = transfer_event(c, "denied");
             if (have_node)
@@ -537,6 +578,7 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
                 cf_node_clear(&n);
             return st;
         }
+        c->drawn = end - first;
     }
     struct cf_event *e = transfer_event(c, "ok");
     if (have_node) {
@@ -551,10 +593,15 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
     cf_event_detail(e, "phase", json_string("began"));
     cf_event_detail(e, "range", whole ? json_null() : json_string(range));
     cf_event_detail(e, "size", json_integer((json_int_t)c->t.size));
-    /* Bulk downloads: whole downloads (from byte 0) count; inline views are not downloads. */
-    if (first == 0 && strstr(c->t.action, ".download") != NULL)
+    /* Bulk downloads. A link counts what its budget counts: every byte drawn, and a file each time
+     * its download figure rises. Members: whole downloads (from byte 0); inline views are not
+     * downloads. */
+    if (c->t.count_share)
         cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
-                                c->ip != NULL ? c->ip : "", end - first);
+                                c->ip != NULL ? c->ip : "", counted ? 1 : 0, end - first);
+    else if (first == 0 && strstr(c->t.action, ".download") != NULL)
+        cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
+                                c->ip != NULL ? c->ip : "", 1, end - first);
     /* Durable before the first byte: the decryption of the first chunk waits for the group commit
      * (without holding a worker); if the event cannot be written, the file is not served. */
     c->cont = cont;
@@ -563,7 +610,9 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
     return CF_OK;
 }
 
-/* The end (loop thread): what was sent, and whether all of it. */
+/* The end (loop thread): what was sent, and whether all of it. A link's transfer cut short gives
+ * back what it did not send before its end is recorded (so the end event, once durable, shows a
+ * budget that is settled). */
 static void transfer_end(void *ctx, uint64_t sent, bool completed)
 {
     struct transfer_ctx *c = ctx;
@@ -574,7 +623,10 @@ static void transfer_end(void *ctx, uint64_t sent, bool completed)
     cf_event_detail(e, "phase", json_string("end"));
     cf_event_detail(e, "bytes_sent", json_integer((json_int_t)sent));
     cf_event_detail(e, "completed", json_boolean(completed));
-    cf_audit_submit(e);
+    if (c->drawn != 0 && !completed)
+        give_back(c, sent, e);
+    else
+        cf_audit_submit(e);
 }
 
 void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o)

@@ -143,11 +143,12 @@ void cf_h_folder_create(struct cf_req *r)
     bool present;
     const char *name;
     size_t nlen;
+    enum cf_level level;
     if (!cf_json_body_or_respond(r, &body))
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nlen) ||
         !name_or_respond(r, name, nlen) || !json_id_or_respond(r, body, "parent", true, &parent, &present) ||
-        !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT))
+        !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &level))
         goto out;
     struct folder_create *f = cf_xcalloc(1, sizeof *f);
     f->a.run = folder_create_run;
@@ -158,7 +159,7 @@ void cf_h_folder_create(struct cf_req *r)
     f->owner = r->who.user.id;
     f->name = cf_xstrndup(name, nlen);
     f->name_len = nlen;
-    f->level = CF_LEVEL_MANAGE; /* the creator owns what it creates */
+    f->level = level; /* creating gives nothing: the folder's level, inherited */
     f->ev = cf_event_new(&f->tenant, "folder.create", "ok");
     cf_event_from_req(f->ev, r);
     cf_async_start(r, &f->a);
@@ -224,11 +225,9 @@ void cf_h_node_children(struct cf_req *r)
     json_t *arr = json_array();
     struct cf_actor a = cf_actor_of(r);
     for (size_t i = 0; i < cnt && st == CF_OK; i++) {
-        /* Levels only grow down the tree: a child has at least the parent's level, more if it is
-         * owned by the caller or has entries of its own. */
+        /* Levels only grow down the tree: a child has at least the parent's level, more if it has
+         * entries of its own. */
         enum cf_level child = level;
-        if (cf_id_equal(&items[i].owner, &r->who.user.id))
-            child = CF_LEVEL_MANAGE;
         struct cf_acl_entry *e;
         size_t ne;
         if ((st = cf_acl_get(cf_srv->store, &r->who.user.tenant, &items[i].id, &e, &ne)) == CF_OK) {
@@ -265,6 +264,9 @@ void cf_h_node_children(struct cf_req *r)
 struct node_move {
     struct cf_async a;
     struct cf_id tenant, id, parent;
+    struct cf_actor who;   /* the mover, groups owned by the job: the move re-checks under the lock */
+    struct cf_id *groups;
+    const char *why;       /* CF_EDENIED from the check: what was missing */
     bool move;
     char *name; /* NULL: keep */
     size_t name_len;
@@ -272,6 +274,13 @@ struct node_move {
     struct cf_node out;
     struct cf_event *ev; /* node.move or node.rename */
 };
+
+/* cf_move_check_fn: the level rule for moves, under the namespace lock (acl.h). */
+static enum cf_status move_check(void *ctx, const struct cf_node *node, const struct cf_id *dest)
+{
+    struct node_move *m = ctx;
+    return cf_acl_move_allowed(&m->who, node, dest, &m->why);
+}
 
 static void node_move_run(struct cf_async *a)
 {
@@ -283,8 +292,8 @@ static void node_move_run(struct cf_async *a)
         cf_event_detail(m->ev, "from_parent", cf_json_id(&before.parent));
         cf_node_clear(&before);
     }
-    a->st = cf_node_move(cf_srv->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name, m->name_len,
-                         &m->out);
+    a->st = cf_node_move_checked(cf_srv->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
+                                 m->name_len, move_check, m, &m->out);
     if (a->st == CF_OK) {
         cf_event_node(m->ev, &m->out);
         a->st = cf_audit_submit_wait(m->ev, NULL);
@@ -306,7 +315,7 @@ static void node_move_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_status(r, CF_EINVAL, "a folder cannot be moved into itself or its subfolders");
         break;
     case CF_EDENIED:
-        cf_respond_status(r, CF_EDENIED, "a space root cannot be renamed or moved");
+        cf_respond_status(r, CF_EDENIED, m->why != NULL ? m->why : "a space root cannot be renamed or moved");
         break;
     default:
         cf_respond_status(r, a->st, NULL);
@@ -318,6 +327,7 @@ static void node_move_free(struct cf_async *a)
 {
     struct node_move *m = (struct node_move *)a;
     free(m->name);
+    free(m->groups);
     cf_node_clear(&m->out);
     cf_event_free(m->ev);
     free(m);
@@ -365,6 +375,10 @@ void cf_h_node_patch(struct cf_req *r)
     m->a.free = node_move_free;
     m->tenant = r->who.user.tenant;
     m->id = n.id;
+    m->who = cf_actor_of(r);
+    m->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *m->groups);
+    memcpy(m->groups, r->who.groups, r->who.ngroups * sizeof *m->groups);
+    m->who.groups = m->groups;
     m->move = have_parent;
     m->parent = parent;
     m->name = name != NULL ? cf_xstrndup(name, nlen) : NULL;
@@ -441,7 +455,8 @@ void cf_h_node_delete(struct cf_req *r)
         cf_respond_status(r, CF_EINVAL, "purge must be true or false");
         return;
     }
-    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_MANAGE, &n, &level))
+    /* A purge also reaches what is in the trash (a trashed node or anything below one). */
+    if (!cf_acl_param_in_or_respond(r, 0, purge ? CF_ACL_IN_TRASH : 0, CF_LEVEL_MANAGE, &n, &level))
         return;
     if (cf_id_is_zero(&n.parent)) {
         cf_node_clear(&n);

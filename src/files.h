@@ -22,7 +22,7 @@ json_t *cf_node_json(const struct cf_node *n, enum cf_level level);
 struct cf_uploader {
     struct cf_actor who;     /* groups owned by the job */
     struct cf_id *groups;
-    enum cf_level level;     /* the uploader's level on the resulting node: manage for a new file */
+    enum cf_level level;     /* the uploader's level on the resulting node: the folder's for a new file */
 };
 /* cf_uploader_init(up, r): the request's user, with a copy of its groups. */
 void cf_uploader_init(struct cf_uploader *up, struct cf_req *r);
@@ -66,14 +66,15 @@ struct cf_transfer {
     const char *actor_name;  /* copied */
     bool has_share;
     struct cf_id share;
-    bool count_share;        /* count a download of the share (responses starting at byte 0) */
+    bool count_share;        /* draw every response's bytes from the share's byte budget (storage.h) */
     const char *ip;          /* copied */
     const char *user_agent;  /* copied, may be NULL */
     uint64_t size;           /* the file's size */
 };
 /* cf_transfer_opts(t, o): sets o's gate, end and context so that the transfer's "began" event is
  * durable before the first byte (else 503), its end is recorded when the response ends, a share
- * download is counted atomically, and bulk downloads are tracked. */
+ * response's bytes are drawn from the link's budget atomically (and what a cut transfer did not
+ * send goes back), and bulk downloads are tracked. */
 void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o);
 
 /* cf_serve_file(r, tenant, n, o): streams file n (already authorised by the caller) with Range,

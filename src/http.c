@@ -50,6 +50,8 @@ int cf_status_http(enum cf_status st, const char **code)
         [CF_EIO] = {500, "internal"},
         [CF_ECRYPTO] = {500, "internal"},
         [CF_EBUSY] = {503, "unavailable"},
+        [CF_ESUSPENDED] = {410, "suspended"},
+        [CF_EDISABLED] = {410, "links_disabled"},
     };
     if ((unsigned)st >= CF_STATUS_COUNT || map[st].code == NULL) {
         *code = "internal";

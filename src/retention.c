@@ -52,7 +52,9 @@ static enum cf_status purge_trash(struct cf_store *s, const struct cf_tenant *t,
     return st;
 }
 
-/* What offboarded users still own, once their archived space is past the tenant's retention. */
+/* The archived private spaces of offboarded users, once past the tenant's retention: the space
+ * whole (root included) and nothing else. Nodes the user created in other people's spaces belong
+ * to those spaces and are never touched; a space handed over to a successor is no longer a root. */
 static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
 {
     struct cf_user *us;
@@ -65,26 +67,18 @@ static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t
         return st;
     for (size_t i = 0; i < nu; i++) {
         struct cf_node root;
-        struct cf_id *ids = NULL;
-        size_t n = 0;
         if (st != CF_OK || us[i].status != CF_USER_OFFBOARDED ||
             cf_node_get(s, &t->id, &us[i].private_root, &root) != CF_OK)
             goto next;
-        bool due = root.archived_at != 0 && root.archived_at < cutoff;
+        bool due = root.root_kind == CF_SPACE_PRIVATE && cf_id_is_zero(&root.parent) && root.archived_at != 0 &&
+                   root.archived_at < cutoff;
         cf_node_clear(&root);
-        if (!due || (st = cf_owned_list(s, &t->id, &us[i].id, &ids, &n)) != CF_OK)
+        if (!due)
             goto next;
-        uint64_t purged = 0;
-        for (size_t k = 0; k < n && st == CF_OK; k++) {
-            if (cf_id_equal(&ids[k], &us[i].private_root))
-                continue;
-            st = cf_node_purge(s, &t->id, &ids[k]);
-            if (st == CF_OK)
-                purged++;
-            else if (st == CF_ENOTFOUND) /* went with an ancestor purged just before */
-                st = CF_OK;
-        }
-        if (purged > 0) {
+        st = cf_space_purge(s, &t->id, &us[i].private_root);
+        if (st == CF_ENOTFOUND)
+            st = CF_OK; /* purged meanwhile */
+        else if (st == CF_OK) {
             struct cf_event *e = cf_event_new(&t->id, "space.purge", "ok");
             char hex[CF_ID_HEX_LEN + 1];
             cf_id_hex(&us[i].id, hex);
@@ -92,11 +86,9 @@ static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t
             cf_event_detail(e, "user", json_string(us[i].username));
             cf_event_detail(e, "user_id", json_string(hex));
             cf_event_detail(e, "space", json_string("private"));
-            cf_event_detail(e, "nodes", json_integer((json_int_t)purged));
             cf_audit_submit(e);
             (*count)++;
         }
-        free(ids);
     next:
         cf_user_clear(&us[i]);
     }

@@ -6,11 +6,19 @@
  * link's path, or a bearer token) for the link's other routes.
  *
  * Every recipient request re-checks the link from scratch (recipient_or_respond): it exists (404),
- * is not revoked, expired or exhausted (410 with the precise code), its creator is still active and
- * still holds at least the link's permission on the node (else the link acts revoked), the node is
- * still there (404), and for internal links the caller is a logged-in member of the tenant. So
- * revocation, expiry, freezing the creator and a creator losing access take effect at the next
- * request, also for recipients who already unlocked.
+ * is not revoked, expired or suspended (410 with the precise code), the tenant's policy still allows
+ * links (else 410 links_disabled, until an admin allows them again), its creator is still active
+ * and still holds at least the link's permission on the node (else the link acts revoked, or
+ * suspended for a frozen creator), the node is still there (404), a file link's byte budget is not
+ * spent (410 download_limit_reached), and for internal links the caller is a logged-in member of the
+ * tenant. So revocation, expiry, policy, freezing the creator and a creator losing access take
+ * effect at the next request, also for recipients who already unlocked.
+ *
+ * Byte budgets (storage.h "Byte budgets"): every response that carries bytes of the original (the
+ * file link's content or view, Range or not, and each file of a folder link) draws them from the
+ * link's budget before its first byte (cf_transfer_opts). Freezing a creator suspends their links in
+ * the records (suspended_at); unfreezing leaves them suspended unless the admin restores them
+ * (cf_share_suspend_all_of).
  *
  * Brute force: wrong codes are limited per address (shares.code_failures_per_ip in 15 min) and per
  * link (shares.code_failures_per_link in 1 h, from anywhere) with 429 + Retry-After; there is no
@@ -22,6 +30,7 @@
 #include <strings.h>
 
 #include "acl.h"
+#include "addr.h"
 #include "audit.h"
 #include "auth.h"
 #include "files.h"
@@ -49,14 +58,18 @@ static const char *perm_name(enum cf_share_perm p)
     return p == CF_SHARE_DOWNLOAD ? "download" : "view";
 }
 
-/* The status of a link at time now: CF_OK or why it no longer works. */
+/* The status of a link at time now from its record alone: CF_OK or why it no longer works. The
+ * tenant's policy, the creator and a file link's byte budget are checked by link_figures and
+ * link_or_respond. */
 static enum cf_status link_state(const struct cf_share *sh, uint64_t now)
 {
     if (sh->revoked_at != 0)
         return CF_EREVOKED;
     if (sh->expires_at <= now)
         return CF_EEXPIRED;
-    if (sh->max_downloads != 0 && sh->downloads >= sh->max_downloads)
+    if (sh->suspended_at != 0)
+        return CF_ESUSPENDED;
+    if (cf_share_legacy_exhausted(sh))
         return CF_EEXHAUSTED;
     return CF_OK;
 }
@@ -67,14 +80,56 @@ static const char *state_name(enum cf_status st)
     case CF_OK:
         return "active";
     case CF_EREVOKED:
-        return "revoked";
     case CF_EEXPIRED:
-        return "expired";
     case CF_EEXHAUSTED:
-        return "download_limit_reached";
+    case CF_ESUSPENDED:
+    case CF_EDISABLED:
+        return cf_status_name(st); /* revoked, expired, download_limit_reached, suspended, links_disabled */
     default:
         return "unavailable";
     }
+}
+
+/* What a link's JSON reports: its state, download figure and the bytes its budget still allows. */
+struct figures {
+    enum cf_status state;
+    uint64_t downloads;            /* see struct cf_share */
+    bool has_left;                 /* a file link with max_downloads whose file is there */
+    uint64_t left;                 /* bytes left in the budget (has_left) */
+};
+
+/* The figures of link sh, whose node is file (NULL: a folder link, or a node that is gone), in a
+ * tenant whose policy allows links (allowed) or not. A file link whose budget is spent is
+ * exhausted (an empty file carries no bytes: its link never is). */
+static void link_figures(const struct cf_share *sh, const struct cf_node *file, bool allowed, struct figures *f)
+{
+    memset(f, 0, sizeof *f);
+    f->state = link_state(sh, cf_now_ms());
+    if (f->state == CF_OK && !allowed)
+        f->state = CF_EDISABLED;
+    f->downloads = sh->downloads;
+    if (file == NULL || file->type != CF_NODE_FILE)
+        return;
+    struct cf_share_tally t;
+    cf_share_tally_of(sh, file->size, &t);
+    f->downloads = cf_share_tally_downloads(file->size, &t);
+    if (sh->max_downloads == 0)
+        return;
+    f->has_left = true;
+    f->left = cf_share_tally_left(sh->max_downloads, file->size, &t);
+    if (f->state == CF_OK && file->size != 0 && f->left == 0)
+        f->state = CF_EEXHAUSTED;
+}
+
+/* Whether the tenant's policy allows share links now (false also when it cannot be read). */
+static bool links_allowed(const struct cf_id *tenant)
+{
+    struct cf_tenant t;
+    if (cf_tenant_get(cf_srv->store, tenant, &t) != CF_OK)
+        return false;
+    bool allowed = t.policy.allow_shares;
+    cf_tenant_clear(&t);
+    return allowed;
 }
 
 static char *share_url(const char *token)
@@ -82,8 +137,8 @@ static char *share_url(const char *token)
     return cf_xasprintf("%s/s/%s", cf_srv->cfg->public_url, token);
 }
 
-/* The creator's view of a link (with url and code when mine). */
-static json_t *share_json(const struct cf_share *sh, bool mine)
+/* The creator's view of a link (with url and code when mine), with its figures. */
+static json_t *share_json(const struct cf_share *sh, bool mine, const struct figures *f)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", cf_json_id(&sh->id));
@@ -100,19 +155,21 @@ static json_t *share_json(const struct cf_share *sh, bool mine)
     json_object_set_new(o, "expires_at", cf_json_time(sh->expires_at));
     json_object_set_new(o, "max_downloads", sh->max_downloads != 0 ? json_integer((json_int_t)sh->max_downloads)
                                                                     : json_null());
-    json_object_set_new(o, "downloads", json_integer((json_int_t)sh->downloads));
+    json_object_set_new(o, "downloads", json_integer((json_int_t)f->downloads));
+    json_object_set_new(o, "bytes_left", f->has_left ? json_integer((json_int_t)f->left) : json_null());
     json_object_set_new(o, "internal_only", json_boolean(sh->internal_only));
-    json_object_set_new(o, "state", json_string(state_name(link_state(sh, cf_now_ms()))));
+    json_object_set_new(o, "state", json_string(state_name(f->state)));
     return o;
 }
 
 /* The level the creator holds on the shared node now (CF_ENOTFOUND if the node is gone or trashed;
- * CF_LEVEL_NONE if the creator is no longer an active user). */
-static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *node, enum cf_level *level)
+ * CF_LEVEL_NONE if the creator is no longer an active user; *frozen: because they are frozen). */
+static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *node, enum cf_level *level, bool *frozen)
 {
     struct cf_user u;
     struct cf_id *groups = NULL;
     size_t ng = 0;
+    *frozen = false;
     enum cf_status st = cf_user_get(cf_srv->store, &sh->tenant, &sh->creator, &u);
     if (st == CF_ENOTFOUND) {
         *level = CF_LEVEL_NONE;
@@ -126,8 +183,12 @@ static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *n
     }
     struct cf_actor a = {.tenant = sh->tenant, .id = u.id, .role = u.role, .groups = groups, .ngroups = ng};
     st = cf_acl_level(&a, &sh->node, node, level);
-    if (st == CF_OK && u.status != CF_USER_ACTIVE)
-        *level = CF_LEVEL_NONE; /* a frozen or offboarded creator's links stop working */
+    if (st == CF_OK && u.status != CF_USER_ACTIVE) {
+        /* A frozen or offboarded creator's links stop working (freezing also suspends them in their
+         * records, which unfreezing alone does not undo; this check covers the moment between). */
+        *level = CF_LEVEL_NONE;
+        *frozen = u.status == CF_USER_FROZEN;
+    }
     free(groups);
     cf_user_clear(&u);
     return st;
@@ -161,6 +222,7 @@ static void generate_code(char *out, size_t len)
 struct share_create {
     struct cf_async a;
     struct cf_share sh;
+    struct cf_node node;           /* type and size of the shared node only (for the figures) */
     struct cf_event *ev; /* share.create */
 };
 
@@ -198,10 +260,13 @@ static void share_create_run(struct cf_async *a)
 static void share_create_reply(struct cf_req *r, struct cf_async *a)
 {
     struct share_create *c = (struct share_create *)a;
-    if (a->st != CF_OK)
+    struct figures f;
+    if (a->st != CF_OK) {
         cf_respond_status(r, a->st, NULL);
-    else
-        cf_respond_json(r, 201, share_json(&c->sh, true));
+        return;
+    }
+    link_figures(&c->sh, &c->node, true, &f);
+    cf_respond_json(r, 201, share_json(&c->sh, true, &f));
 }
 
 static void share_create_free(struct cf_async *a)
@@ -257,6 +322,8 @@ void cf_h_share_create(struct cf_req *r)
     }
     if (!cf_acl_node_or_respond(r, &node_id, CF_LEVEL_MANAGE, &node, &level))
         goto out;
+    enum cf_node_type node_type = node.type;
+    uint64_t node_size = node.size;
     cf_node_clear(&node);
     /* A link never grants more than its creator holds (manage includes download; the check stays
      * here so that it holds if the rule for creating links ever changes). */
@@ -287,6 +354,8 @@ void cf_h_share_create(struct cf_req *r)
         goto out;
     }
     struct share_create *c = cf_xcalloc(1, sizeof *c);
+    c->node.type = node_type;
+    c->node.size = node_size;
     c->a.run = share_create_run;
     c->a.reply = share_create_reply;
     c->a.free = share_create_free;
@@ -344,9 +413,17 @@ void cf_h_share_list(struct cf_req *r)
         cf_respond_status(r, st, NULL);
         return;
     }
+    bool allowed = links_allowed(&r->who.user.tenant);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, share_json(&shs[i], cf_id_equal(&shs[i].creator, &r->who.user.id)));
+        /* A file link's figures are reckoned with the file's size now. */
+        struct cf_node node;
+        struct figures f;
+        bool have = cf_node_get(cf_srv->store, &r->who.user.tenant, &shs[i].node, &node) == CF_OK;
+        link_figures(&shs[i], have ? &node : NULL, allowed, &f);
+        if (have)
+            cf_node_clear(&node);
+        json_array_append_new(arr, share_json(&shs[i], cf_id_equal(&shs[i].creator, &r->who.user.id), &f));
         cf_share_clear(&shs[i]);
     }
     free(shs);
@@ -452,6 +529,10 @@ static const char *state_message(enum cf_status st)
         return "This link has expired.";
     case CF_EEXHAUSTED:
         return "This link has reached its download limit.";
+    case CF_ESUSPENDED:
+        return "This link is suspended.";
+    case CF_EDISABLED:
+        return "Share links are switched off for this organisation.";
     default:
         return "There is no such link.";
     }
@@ -482,13 +563,21 @@ static bool link_or_respond(struct cf_req *r, struct link *l, bool html)
         html ? respond_page_error(r, CF_ENOTFOUND) : cf_respond_status(r, CF_ENOTFOUND, NULL);
         return false;
     }
+    bool frozen;
+    struct figures f;
     enum cf_status st = cf_share_find(cf_srv->store, l->token_hash, &l->sh);
     if (st == CF_OK)
         st = link_state(&l->sh, cf_now_ms());
+    if (st == CF_OK && !links_allowed(&l->sh.tenant))
+        st = CF_EDISABLED; /* the tenant's policy switched links off: every link, until switched on */
     if (st == CF_OK) {
-        st = creator_level(&l->sh, &l->root, &level);
+        st = creator_level(&l->sh, &l->root, &level, &frozen);
         if (st == CF_OK && level < (l->sh.permission == CF_SHARE_DOWNLOAD ? CF_LEVEL_DOWNLOAD : CF_LEVEL_VIEW))
-            st = CF_EREVOKED; /* the creator was frozen or lost access: the link no longer works */
+            st = frozen ? CF_ESUSPENDED : CF_EREVOKED; /* the creator was frozen or lost access */
+    }
+    if (st == CF_OK) {
+        link_figures(&l->sh, &l->root, true, &f);
+        st = f.state; /* a file link whose byte budget is spent */
     }
     if (st != CF_OK) {
         link_clear(l);
@@ -640,18 +729,31 @@ static void unlock_event(struct cf_req *r, const struct link *l, const char *act
     cf_audit_submit(e);
 }
 
-static bool throttled_or_respond(struct cf_req *r, const uint8_t *link_key)
+/* The attempt of one unlock, reserved in both code throttles before the code is checked. */
+struct unlock_attempt {
+    uint8_t ip_key[CF_ADDR_KEY_LEN]; /* the caller's address: IPv4, or IPv6 /64 (addr.h) */
+    struct cf_throttle_ticket ip, link;
+};
+
+/* Reserves the attempt for the caller's address and for the link, so that a burst of parallel
+ * unlocks has at most the limits checked; or, if either has used up its wrong codes, reserves
+ * nothing and answers 429 with Retry-After. */
+static bool unlock_reserved_or_respond(struct cf_req *r, const uint8_t *link_key, struct unlock_attempt *at)
 {
     uint64_t now = cf_now_ms(), ra = 0, rb = 0;
-    bool ip_ok = cf_throttle_allowed(cf_srv->code_ip, r->ip, strlen(r->ip), now, &ra);
-    bool link_ok = cf_throttle_allowed(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb);
+    (void)cf_addr_key_text(r->ip, at->ip_key); /* an unreadable address: the shared all-zero key */
+    bool ip_ok = cf_throttle_reserve(cf_srv->code_ip, at->ip_key, sizeof at->ip_key, now, &ra, &at->ip);
+    /* Refused for the address: the link is only asked, for the larger Retry-After. */
+    bool link_ok = ip_ok ? cf_throttle_reserve(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb, &at->link)
+                         : cf_throttle_allowed(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb);
     if (ip_ok && link_ok)
-        return false;
+        return true;
+    cf_throttle_release(cf_srv->code_ip, at->ip_key, sizeof at->ip_key, &at->ip, now);
     char v[24];
     int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
     cf_add_header(r, "retry-after", v, (size_t)n);
     cf_respond_status(r, CF_ERATE, "too many wrong codes; try again later");
-    return true;
+    return false;
 }
 
 void cf_h_share_unlock(struct cf_req *r)
@@ -662,6 +764,7 @@ void cf_h_share_unlock(struct cf_req *r)
     size_t cl;
     struct link l;
     uint8_t mac[CF_SHA256_LEN];
+    struct unlock_attempt at;
     if (!cf_json_body_or_respond(r, &body))
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "code", true, &code, &cl))
@@ -674,7 +777,7 @@ void cf_h_share_unlock(struct cf_req *r)
         cf_respond_status(r, CF_EUNAUTH, "this link is only for members of the organisation: log in first");
         goto out;
     }
-    if (throttled_or_respond(r, l.token_hash)) {
+    if (!unlock_reserved_or_respond(r, l.token_hash, &at)) {
         /* Not logged one by one: a flood of refused attempts must not flood the log (the wrong codes
          * up to the limit and the alert are logged). */
         link_clear(&l);
@@ -684,12 +787,10 @@ void cf_h_share_unlock(struct cf_req *r)
                  cf_share_code_mac(cf_srv->store, &l.sh.tenant, &l.sh.id, code, cl, mac) == CF_OK &&
                  cf_ct_equal(mac, l.sh.code_mac, sizeof mac);
     if (!right) {
-        uint64_t now = cf_now_ms();
-        cf_throttle_fail(cf_srv->code_ip, r->ip, strlen(r->ip), now);
-        cf_throttle_fail(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, now);
-        /* The link's hourly budget just ran out: tell the creator (once per exhaustion). */
-        if (cf_throttle_count(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, now) ==
-            cf_srv->cfg->shares.code_failures_per_link) {
+        /* A wrong code keeps both reserved attempts as its failures. If it held the last one the
+         * link had in its hourly budget, the budget just ran out: tell the creator (once per
+         * exhaustion, however many wrong codes were checked at the same time). */
+        if (at.link.nth == cf_srv->cfg->shares.code_failures_per_link) {
             struct bruteforce_alert *b = cf_xcalloc(1, sizeof *b);
             b->tenant = l.sh.tenant;
             b->creator = l.sh.creator;
@@ -703,6 +804,10 @@ void cf_h_share_unlock(struct cf_req *r)
         cf_respond_error(r, 403, "wrong_code", "the extraction code is wrong");
         goto out;
     }
+    /* The right code: the attempt was no guess to count. */
+    uint64_t now = cf_now_ms();
+    cf_throttle_release(cf_srv->code_ip, at.ip_key, sizeof at.ip_key, &at.ip, now);
+    cf_throttle_release(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, &at.link, now);
     struct unlock *u = cf_xcalloc(1, sizeof *u);
     u->a.run = unlock_run;
     u->a.reply = unlock_reply;
@@ -710,7 +815,6 @@ void cf_h_share_unlock(struct cf_req *r)
     cf_auth_new_token(u->access, u->access_hash);
     u->tenant = l.sh.tenant;
     u->share = l.sh.id;
-    uint64_t now = cf_now_ms();
     u->expires_at = now + ACCESS_TTL_MS < l.sh.expires_at ? now + ACCESS_TTL_MS : l.sh.expires_at;
     u->cookie_path = cf_xasprintf("/s/%.*s", (int)r->params[0].len, r->params[0].base);
     u->reply = json_pack("{s:s, s:o}", "permission", perm_name(l.sh.permission), "node", node_public_json(&l.root));
@@ -729,8 +833,14 @@ void cf_h_share_info(struct cf_req *r)
     json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "permission", perm_name(l.sh.permission), "expires_at",
                           cf_json_time(l.sh.expires_at), "node", node_public_json(&l.root), "internal_only",
                           l.sh.internal_only);
-    json_object_set_new(o, "downloads_left", l.sh.max_downloads != 0
-                                                 ? json_integer((json_int_t)(l.sh.max_downloads - l.sh.downloads))
+    /* A file link: whole downloads its budget still allows (⌊bytes left / size⌋); a folder link's
+     * budgets are per file: null, as for no limit. */
+    struct figures f;
+    link_figures(&l.sh, &l.root, true, &f);
+    json_object_set_new(o, "downloads_left", l.root.type == CF_NODE_FILE && l.sh.max_downloads != 0
+                                                 ? json_integer((json_int_t)(f.downloads < l.sh.max_downloads
+                                                                                 ? l.sh.max_downloads - f.downloads
+                                                                                 : 0))
                                                  : json_null());
     /* What the recipient page tiles over an inline preview: recipients have no name, so the link
      * (its id, as in the provenance log) and the address stand for them. */
@@ -744,8 +854,9 @@ void cf_h_share_info(struct cf_req *r)
     cf_respond_json(r, 200, o);
 }
 
-/* Serves node n of link l: download or inline view. A download that starts at byte 0 counts
- * against the link's limit, atomically, right before the first byte (cf_transfer_opts). */
+/* Serves node n of link l: download or inline view. Either way the response's bytes are drawn from
+ * the link's byte budget, atomically, right before the first byte (cf_transfer_opts); HEAD, 304 and
+ * 416 carry none and draw nothing. */
 static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, bool view)
 {
     if (!view && l->sh.permission != CF_SHARE_DOWNLOAD) {
@@ -762,7 +873,7 @@ static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, boo
         .actor = l->sh.id,
         .has_share = true,
         .share = l->sh.id,
-        .count_share = !view,
+        .count_share = true, /* the view shows the original's bytes too (renditions would not draw) */
         .ip = r->ip,
         .user_agent = uas,
         .size = n->size,
@@ -908,9 +1019,19 @@ static void share_file(struct cf_req *r, bool view)
     enum cf_status st = l.root.type != CF_NODE_FOLDER || cf_id_parse(r->params[1].base, r->params[1].len, &id) != CF_OK
                             ? CF_ENOTFOUND
                             : node_in_link(&l, &id, &n);
+    if (st == CF_OK && n.type == CF_NODE_FILE && l.sh.max_downloads != 0 && n.size != 0) {
+        /* Each file of a folder link has its own budget; once it is spent every route of that file
+         * answers 410, HEAD included, as for a file link. */
+        struct cf_share_tally t;
+        st = cf_share_member_tally(cf_srv->store, &l.sh.tenant, &l.sh.id, &n.id, &t);
+        if (st == CF_OK && cf_share_tally_left(l.sh.max_downloads, n.size, &t) == 0)
+            st = CF_EEXHAUSTED;
+        if (st != CF_OK)
+            cf_node_clear(&n);
+    }
     if (st != CF_OK) {
         link_clear(&l);
-        cf_respond_status(r, st, NULL);
+        cf_respond_status(r, st, st == CF_EEXHAUSTED ? state_message(st) : NULL);
         return;
     }
     serve(r, &l, &n, view);
@@ -928,16 +1049,54 @@ void cf_h_share_file_view(struct cf_req *r)
     share_file(r, true);
 }
 
-enum cf_status cf_share_revoke_all_of(const struct cf_id *tenant, const struct cf_id *creator)
+/* Applies one change to every live (unrevoked) link of creator; *n counts them. */
+static enum cf_status each_live_link_of(const struct cf_id *tenant, const struct cf_id *creator, const struct cf_id *heir,
+                                        size_t *n)
+{
+    struct cf_share *shs;
+    size_t cnt;
+    *n = 0;
+    enum cf_status st = cf_share_list(cf_srv->store, tenant, false, creator, &shs, &cnt);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < cnt; i++) {
+        if (st == CF_OK && shs[i].revoked_at == 0) {
+            st = heir != NULL ? cf_share_set_creator(cf_srv->store, tenant, &shs[i].id, heir)
+                              : cf_share_revoke(cf_srv->store, tenant, &shs[i].id);
+            *n += st == CF_OK;
+        }
+        cf_share_clear(&shs[i]);
+    }
+    free(shs);
+    return st;
+}
+
+enum cf_status cf_share_revoke_all_of(const struct cf_id *tenant, const struct cf_id *creator, size_t *n)
+{
+    return each_live_link_of(tenant, creator, NULL, n);
+}
+
+enum cf_status cf_share_hand_over_all_of(const struct cf_id *tenant, const struct cf_id *creator,
+                                         const struct cf_id *heir, size_t *n)
+{
+    return each_live_link_of(tenant, creator, heir, n);
+}
+
+enum cf_status cf_share_suspend_all_of(const struct cf_id *tenant, const struct cf_id *creator, bool suspend,
+                                       size_t *changed)
 {
     struct cf_share *shs;
     size_t n;
+    *changed = 0;
     enum cf_status st = cf_share_list(cf_srv->store, tenant, false, creator, &shs, &n);
     if (st != CF_OK)
         return st;
+    uint64_t now = cf_now_ms();
     for (size_t i = 0; i < n; i++) {
-        if (st == CF_OK && shs[i].revoked_at == 0)
-            st = cf_share_revoke(cf_srv->store, tenant, &shs[i].id);
+        bool ch = false;
+        if (st == CF_OK && shs[i].revoked_at == 0 && (shs[i].suspended_at != 0) != suspend)
+            st = cf_share_set_suspended(cf_srv->store, tenant, &shs[i].id, suspend, now, &ch);
+        *changed += ch;
         cf_share_clear(&shs[i]);
     }
     free(shs);

@@ -749,7 +749,7 @@ void cf_h_tus_create(struct cf_req *r)
     }
     if (!checksum_or_respond(r, &sum))
         return;
-    if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT))
+    if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT, NULL))
         return;
     struct tus_job *j = job_new(r, TUS_CREATE);
     j->sum = sum;

@@ -56,7 +56,7 @@ void cf_uploader_init(struct cf_uploader *up, struct cf_req *r)
     up->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *up->groups);
     memcpy(up->groups, r->who.groups, r->who.ngroups * sizeof *up->groups);
     up->who.groups = up->groups;
-    up->level = CF_LEVEL_MANAGE; /* a new file is the uploader's; may_replace lowers this for new versions */
+    up->level = CF_LEVEL_NONE; /* set by the caller from the folder, or by may_replace for new versions */
 }
 
 void cf_uploader_clear(struct cf_uploader *up)
@@ -296,7 +296,8 @@ void cf_h_file_upload(struct cf_req *r)
         cf_respond_status(r, CF_ENOTFOUND, NULL);
         return;
     }
-    if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT))
+    enum cf_level flevel;
+    if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &flevel))
         return;
 
     uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);
@@ -310,6 +311,7 @@ void cf_h_file_upload(struct cf_req *r)
     u->slice = slice;
     u->size = size;
     cf_uploader_init(&u->as, r);
+    u->as.level = flevel; /* a new file has no entries of its own: it inherits the folder's */
     u->parent = parent;
     u->name = cf_xstrndup(nv.base, nv.len);
     u->name_len = nv.len;

@@ -41,6 +41,9 @@ static const char *const status_names[CF_STATUS_COUNT] = {
     [CF_EIO] = "io_error",
     [CF_ECRYPTO] = "crypto_error",
     [CF_EBUSY] = "busy",
+    [CF_ESUSPENDED] = "suspended",
+    [CF_EDISABLED] = "links_disabled",
+    [CF_EROLLBACK] = "rolled_back",
 };
 
 const char *cf_status_name(enum cf_status st)

@@ -44,6 +44,9 @@ enum cf_status {
     CF_EIO,          /* storage or system failure */
     CF_ECRYPTO,      /* a cryptographic primitive failed (not an auth failure) */
     CF_EBUSY,        /* the store is held by another process */
+    CF_ESUSPENDED,   /* share link suspended (its creator was frozen) */
+    CF_EDISABLED,    /* share links disabled by the tenant policy */
+    CF_EROLLBACK,    /* the store is older than its journal anchor, or its journal is damaged */
     CF_STATUS_COUNT
 };
 

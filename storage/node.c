@@ -430,6 +430,13 @@ enum cf_status cf_children_list(struct cf_store *s, const struct cf_id *tenant, 
 enum cf_status cf_node_move(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
                             const struct cf_id *new_parent, const char *new_name, size_t nlen, struct cf_node *out)
 {
+    return cf_node_move_checked(s, tenant, id, new_parent, new_name, nlen, NULL, NULL, out);
+}
+
+enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    const struct cf_id *new_parent, const char *new_name, size_t nlen,
+                                    cf_move_check_fn check, void *ctx, struct cf_node *out)
+{
     const struct cf_tkeys *tk;
     struct cf_node node = {0}, target = {0}, walk = {0};
     struct cf_id existing;
@@ -466,6 +473,9 @@ enum cf_status cf_node_move(struct cf_store *s, const struct cf_id *tenant, cons
                 break;
             cur = walk.parent;
         }
+        /* The caller's access decision, taken under the same lock as the write. */
+        if (check != NULL && (st = check(ctx, &node, &dest)) != CF_OK)
+            goto unlock;
     }
     cf_children_key(tk, &node.parent, node.name, strlen(node.name), oldkey);
     cf_children_key(tk, &dest, name, namelen, newkey);
@@ -547,16 +557,62 @@ void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id)
     iv->v[iv->n++] = *id;
 }
 
+/* The tenant's trashed nodes as (id, parent) pairs: a trashed node has left its folder's children
+ * index, so a purge of that folder finds it here. */
+struct trashed {
+    struct cf_id *id, *parent;
+    size_t n;
+};
+
+static enum cf_status trashed_load(struct cf_store *s, const struct cf_tkeys *tk, struct trashed *t)
+{
+    struct cf_id *ids;
+    size_t n;
+    enum cf_status st = cf_id_suffixes(s, CF_CF_TRASH, tk->tenant.b, CF_ID_LEN, NULL, NULL, &ids, &n);
+    if (st != CF_OK)
+        return st;
+    t->id = ids;
+    t->parent = cf_xcalloc(n + 1, sizeof *t->parent);
+    t->n = n;
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct cf_node node;
+        if ((st = cf_node_load(s, tk, &ids[i], &node)) == CF_OK) {
+            t->parent[i] = node.parent;
+            cf_node_clear(&node);
+        } else if (st == CF_ENOTFOUND) {
+            st = CF_OK; /* a stale trash mark: nothing below it to find */
+        }
+    }
+    return st;
+}
+
+static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    bool root_ok);
+
 enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    return purge_subtree(s, tenant, id, false);
+}
+
+enum cf_status cf_space_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *root)
+{
+    return purge_subtree(s, tenant, root, true);
+}
+
+static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    bool root_ok)
 {
     const struct cf_tkeys *tk;
     struct cf_idvec todo = {0}, contents = {0};
+    struct trashed trash = {0};
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
     pthread_mutex_lock(&s->ns_lock);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    if ((st = trashed_load(s, tk, &trash)) != CF_OK)
+        goto fail;
     cf_idvec_push(&todo, id);
     bool first = true;
     /* Breadth-first over the subtree; todo grows as folders are opened. */
@@ -568,7 +624,7 @@ enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, con
                 st = CF_ECORRUPT;
             goto fail;
         }
-        if (first && cf_id_is_zero(&node.parent)) {
+        if (first && cf_id_is_zero(&node.parent) && !root_ok) {
             cf_node_clear(&node);
             st = CF_EDENIED;
             goto fail;
@@ -582,7 +638,7 @@ enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, con
             cf_node_clear(&node);
             goto fail;
         }
-        if (node.trashed_at == 0) {
+        if (node.trashed_at == 0 && !cf_id_is_zero(&node.parent)) {
             uint8_t ckey[64];
             cf_children_key(tk, &node.parent, node.name, strlen(node.name), ckey);
             rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)ckey, sizeof ckey);
@@ -606,6 +662,9 @@ enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, con
             if (st == CF_OK)
                 st = cf_iter_status(&it);
             cf_iter_close(&it);
+            for (size_t k = 0; k < trash.n; k++) /* trashed children left the index */
+                if (cf_id_equal(&trash.parent[k], &node.id))
+                    cf_idvec_push(&todo, &trash.id[k]);
         }
         cf_node_clear(&node);
         if (st != CF_OK)
@@ -639,33 +698,12 @@ fail:
 out:
     free(todo.v);
     free(contents.v);
+    free(trash.id);
+    free(trash.parent);
     return st;
 }
 
 /* ---- ownership and archiving ---------------------------------------------------------------- */
-
-enum cf_status cf_node_set_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                 const struct cf_id *owner)
-{
-    const struct cf_tkeys *tk;
-    struct cf_node node = {0};
-    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
-    if (st != CF_OK)
-        return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
-    if ((st = cf_node_load(s, tk, id, &node)) == CF_OK) {
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-        cf_owned_put(b, s, tenant, &node.owner, id, false);
-        node.owner = *owner;
-        cf_owned_put(b, s, tenant, owner, id, true);
-        cf_node_batch_put(b, s, tk, &node);
-        st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
-    }
-    pthread_mutex_unlock(&s->ns_lock);
-    cf_node_clear(&node);
-    return st;
-}
 
 enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
 {
@@ -691,12 +729,51 @@ enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, c
     return st;
 }
 
-enum cf_status cf_owned_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
-                             struct cf_id **out, size_t *n)
+enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *root,
+                                 const struct cf_id *dest, const char *name, size_t n, struct cf_node *out)
 {
-    uint8_t prefix[32];
-    cf_key2(prefix, tenant, owner);
-    return cf_id_suffixes(s, CF_CF_OWNED, prefix, sizeof prefix, NULL, NULL, out, n);
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0}, d = {0};
+    uint8_t ckey[64];
+    struct cf_id existing;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, root, &node)) != CF_OK || (st = cf_live_folder(s, tk, dest, &d)) != CF_OK)
+        goto unlock;
+    if (node.root_kind != CF_SPACE_PRIVATE || !cf_id_is_zero(&node.parent)) {
+        st = CF_EINVAL;
+        goto unlock;
+    }
+    cf_children_key(tk, dest, name, n, ckey);
+    st = cf_child_by_key(s, ckey, &existing);
+    if (st == CF_OK) {
+        st = CF_EEXIST;
+        goto unlock;
+    }
+    if (st != CF_ENOTFOUND)
+        goto unlock;
+    free(node.name);
+    node.name = cf_xstrndup(name, n);
+    node.parent = *dest;
+    node.root_kind = CF_SPACE_NONE;
+    node.archived_at = 0;
+    node.modified_at = cf_now_ms();
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    cf_node_batch_put(b, s, tk, &node);
+    cf_put_child(b, s, ckey, &node.id);
+    st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    if (st == CF_OK) {
+        *out = node;
+        memset(&node, 0, sizeof node);
+    }
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    cf_node_clear(&d);
+    return st;
 }
 
 /* Trash values are trashed_at:u64; keeps those before *(uint64_t *)cutoff. */

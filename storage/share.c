@@ -2,8 +2,11 @@
  * share.c: share links.
  *
  * Layout (T = tenant id):
- *   shares        T ‖ share → sealed record (node, creator, permission, times, download limit and
- *                 count, internal_only, token text, token hash, code text, code MAC)
+ *   shares        T ‖ share → sealed record (node, creator, permission, times, download limit,
+ *                 figure and byte tally, suspension, internal_only, token text, token hash, code
+ *                 text, code MAC)
+ *                 T ‖ share ‖ node → sealed byte tally of one member file of a folder link (served,
+ *                 credit; see "Byte budgets" in storage.h)
  *   share_tokens  SHA-256(token) → T ‖ share        (a link names no tenant: this finds it)
  *   node_shares   T ‖ node ‖ share → ""
  *   user_shares   T ‖ creator ‖ share → ""
@@ -11,8 +14,8 @@
  * The token and the code are kept only inside the sealed record (the creator may see them again);
  * lookups use the token's hash and unlocking compares a keyed MAC of the code (subkey
  * "coffer/v1/tenant/share-code"), in constant time, in src/.
- * Revocation and download counting are read-modify-write under the namespace lock, so two
- * concurrent downloads of a link with one download left cannot both be counted.
+ * Revocation, suspension and byte budgets are read-modify-write under the namespace lock, so two
+ * concurrent downloads of a link with one download left cannot both draw its bytes.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -34,6 +37,15 @@ enum {
     SHTAG_TOKEN_HASH = 11,
     SHTAG_CODE = 12,
     SHTAG_CODE_MAC = 13,
+    SHTAG_SUSPENDED = 14,
+    SHTAG_BYTES_SERVED = 15, /* absent: a record from before byte budgets (budget_legacy) */
+    SHTAG_BYTES_CREDIT = 16,
+};
+
+/* Member tally records (folder links). */
+enum {
+    MTAG_SERVED = 1,
+    MTAG_CREDIT = 2,
 };
 
 void cf_share_clear(struct cf_share *sh)
@@ -80,6 +92,12 @@ static void share_encode(const struct cf_share *sh, struct cf_rec_w *w)
     cf_rec_put_u64(w, SHTAG_REVOKED, sh->revoked_at);
     cf_rec_put_u64(w, SHTAG_MAX_DOWNLOADS, sh->max_downloads);
     cf_rec_put_u64(w, SHTAG_DOWNLOADS, sh->downloads);
+    if (!sh->budget_legacy) {
+        cf_rec_put_u64(w, SHTAG_BYTES_SERVED, sh->bytes_served);
+        cf_rec_put_u64(w, SHTAG_BYTES_CREDIT, sh->bytes_credit);
+    }
+    if (sh->suspended_at != 0)
+        cf_rec_put_u64(w, SHTAG_SUSPENDED, sh->suspended_at);
     cf_rec_put_u64(w, SHTAG_INTERNAL, sh->internal_only);
     cf_rec_put_str(w, SHTAG_TOKEN, sh->token);
     cf_rec_put_bytes(w, SHTAG_TOKEN_HASH, sh->token_hash, sizeof sh->token_hash);
@@ -126,6 +144,15 @@ static enum cf_status share_decode(const uint8_t *p, size_t len, struct cf_share
         case SHTAG_DOWNLOADS:
             st = cf_rec_u64(v, vl, &out->downloads);
             break;
+        case SHTAG_BYTES_SERVED:
+            st = cf_rec_u64(v, vl, &out->bytes_served);
+            break;
+        case SHTAG_BYTES_CREDIT:
+            st = cf_rec_u64(v, vl, &out->bytes_credit);
+            break;
+        case SHTAG_SUSPENDED:
+            st = cf_rec_u64(v, vl, &out->suspended_at);
+            break;
         case SHTAG_INTERNAL:
             st = cf_rec_u64(v, vl, &x);
             out->internal_only = x != 0;
@@ -158,6 +185,9 @@ static enum cf_status share_decode(const uint8_t *p, size_t len, struct cf_share
     }
     unsigned need = 1u << SHTAG_NODE | 1u << SHTAG_CREATOR | 1u << SHTAG_PERMISSION | 1u << SHTAG_EXPIRES |
                     1u << SHTAG_CODE_MAC | 1u << SHTAG_TOKEN_HASH;
+    out->budget_legacy = (seen & 1u << SHTAG_BYTES_SERVED) == 0;
+    if (out->bytes_credit > CF_SHARE_RESUME_ALLOWANCE)
+        return CF_ECORRUPT;
     return st == CF_ENOTFOUND && (seen & need) == need ? CF_OK : CF_ECORRUPT;
 }
 
@@ -319,33 +349,261 @@ enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, c
     return st;
 }
 
-enum cf_status cf_share_count_download(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                       uint64_t now)
+enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                      bool on, uint64_t now, bool *changed)
 {
     const struct cf_tkeys *tk;
     struct cf_share sh;
+    *changed = false;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     pthread_mutex_lock(&s->ns_lock);
     enum cf_status st = share_load(s, tk, id, &sh);
-    if (st == CF_OK) {
-        if (sh.revoked_at != 0)
-            st = CF_EREVOKED;
-        else if (sh.expires_at <= now)
-            st = CF_EEXPIRED;
-        else if (sh.max_downloads != 0 && sh.downloads >= sh.max_downloads)
-            st = CF_EEXHAUSTED;
-        else {
-            sh.downloads++;
-            rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-            share_batch_put(b, s, tk, &sh);
-            st = cf_db_write(s, b, true);
-            rocksdb_writebatch_destroy(b);
-        }
-        cf_share_clear(&sh);
+    if (st == CF_OK && sh.revoked_at == 0 && (sh.suspended_at != 0) != on) {
+        sh.suspended_at = on ? (now != 0 ? now : 1) : 0;
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        share_batch_put(b, s, tk, &sh);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+        *changed = st == CF_OK;
     }
     pthread_mutex_unlock(&s->ns_lock);
+    cf_share_clear(&sh);
     return st;
+}
+
+enum cf_status cf_share_set_creator(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    const struct cf_id *creator)
+{
+    const struct cf_tkeys *tk;
+    struct cf_share sh;
+    uint8_t k48[48];
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = share_load(s, tk, id, &sh);
+    if (st == CF_OK && !cf_id_equal(&sh.creator, creator)) {
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        triple(tenant, &sh.creator, id, k48);
+        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48);
+        sh.creator = *creator;
+        triple(tenant, creator, id, k48);
+        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48, "", 0);
+        share_batch_put(b, s, tk, &sh);
+        st = cf_db_write(s, b, true);
+        rocksdb_writebatch_destroy(b);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_share_clear(&sh);
+    return st;
+}
+
+/* ---- byte budgets ------------------------------------------------------------------------------ */
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+void cf_share_tally_of(const struct cf_share *sh, uint64_t size, struct cf_share_tally *out)
+{
+    out->served = sh->budget_legacy ? sat_mul(sh->downloads, size) : sh->bytes_served;
+    out->credit = sh->budget_legacy ? 0 : sh->bytes_credit;
+}
+
+uint64_t cf_share_tally_left(uint64_t max_downloads, uint64_t size, const struct cf_share_tally *t)
+{
+    if (max_downloads == 0)
+        return UINT64_MAX;
+    uint64_t budget = sat_add(sat_mul(max_downloads, size), t->credit);
+    return budget > t->served ? budget - t->served : 0;
+}
+
+uint64_t cf_share_tally_downloads(uint64_t size, const struct cf_share_tally *t)
+{
+    if (size == 0 || t->served <= t->credit)
+        return 0;
+    uint64_t net = t->served - t->credit;
+    return net / size + (net % size != 0);
+}
+
+bool cf_share_legacy_exhausted(const struct cf_share *sh)
+{
+    return sh->budget_legacy && sh->max_downloads != 0 && sh->downloads >= sh->max_downloads;
+}
+
+static void member_key(const struct cf_id *tenant, const struct cf_id *share, const struct cf_id *node, uint8_t key[48])
+{
+    triple(tenant, share, node, key);
+}
+
+static enum cf_status member_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *share,
+                                  const struct cf_id *node, struct cf_share_tally *out)
+{
+    uint8_t key[48], *pt, tag;
+    size_t ptlen, vl;
+    const uint8_t *v;
+    struct cf_rec_r r;
+    memset(out, 0, sizeof *out);
+    member_key(&tk->tenant, share, node, key);
+    enum cf_status st = cf_get_sealed(s, CF_CF_SHARES, &tk->record, key, sizeof key, &pt, &ptlen);
+    if (st == CF_ENOTFOUND)
+        return CF_OK; /* the member drew nothing yet */
+    if (st != CF_OK)
+        return st;
+    if ((st = cf_rec_r_init(&r, pt, ptlen)) == CF_OK) {
+        while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+            if (tag == MTAG_SERVED)
+                st = cf_rec_u64(v, vl, &out->served);
+            else if (tag == MTAG_CREDIT)
+                st = cf_rec_u64(v, vl, &out->credit);
+            if (st != CF_OK)
+                break;
+        }
+        if (st == CF_ENOTFOUND)
+            st = out->credit <= CF_SHARE_RESUME_ALLOWANCE ? CF_OK : CF_ECORRUPT;
+    }
+    cf_free_secret(pt, ptlen);
+    return st;
+}
+
+static void member_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+                             const struct cf_id *share, const struct cf_id *node, const struct cf_share_tally *t)
+{
+    uint8_t key[48];
+    struct cf_rec_w w;
+    member_key(&tk->tenant, share, node, key);
+    cf_rec_w_init(&w);
+    cf_rec_put_u64(&w, MTAG_SERVED, t->served);
+    cf_rec_put_u64(&w, MTAG_CREDIT, t->credit);
+    cf_seal_batch_put(b, s, CF_CF_SHARES, &tk->record, key, sizeof key, &w, NULL, 0);
+    cf_rec_w_free(&w);
+}
+
+/* What a draw or give-back works on: the link, and the tally of the file it serves. */
+struct budget {
+    struct cf_share sh;
+    bool member;                   /* a member of a folder link (its own tally record) */
+    struct cf_share_tally t;
+    uint64_t served0;              /* t.served before the change */
+    uint64_t figure0;              /* the file's download figure before the change */
+};
+
+/* A folder link's total, moved by what one member's value moved (never below 0). */
+static uint64_t adjust(uint64_t total, uint64_t before, uint64_t after)
+{
+    if (after >= before)
+        return sat_add(total, after - before);
+    return total > before - after ? total - (before - after) : 0;
+}
+
+static enum cf_status budget_load(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
+                                  const struct cf_id *node, uint64_t size, struct budget *bg)
+{
+    enum cf_status st = share_load(s, tk, id, &bg->sh);
+    if (st != CF_OK)
+        return st;
+    bg->member = !cf_id_equal(node, &bg->sh.node);
+    if (bg->member)
+        st = member_load(s, tk, id, node, &bg->t);
+    else
+        cf_share_tally_of(&bg->sh, size, &bg->t);
+    bg->served0 = bg->t.served;
+    bg->figure0 = cf_share_tally_downloads(size, &bg->t);
+    return st;
+}
+
+/* Writes the changed tally (and a folder link's totals) in one synchronous batch. */
+static enum cf_status budget_store(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *node,
+                                   uint64_t size, struct budget *bg)
+{
+    uint64_t figure = cf_share_tally_downloads(size, &bg->t);
+    struct cf_share *sh = &bg->sh;
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    if (bg->member) {
+        member_batch_put(b, s, tk, &sh->id, node, &bg->t);
+        sh->bytes_served = adjust(sh->bytes_served, bg->served0, bg->t.served);
+        sh->downloads = adjust(sh->downloads, bg->figure0, figure);
+    } else {
+        sh->bytes_served = bg->t.served;
+        sh->bytes_credit = bg->t.credit;
+        sh->downloads = figure;
+    }
+    sh->budget_legacy = false; /* converted: the tally is now in the record */
+    share_batch_put(b, s, tk, sh);
+    enum cf_status st = cf_db_write(s, b, true);
+    rocksdb_writebatch_destroy(b);
+    return st;
+}
+
+enum cf_status cf_share_draw(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                             const struct cf_id *node, uint64_t size, uint64_t bytes, uint64_t now, bool *counted)
+{
+    const struct cf_tkeys *tk;
+    struct budget bg;
+    *counted = false;
+    memset(&bg, 0, sizeof bg);
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = budget_load(s, tk, id, node, size, &bg);
+    if (st == CF_OK) {
+        if (bg.sh.revoked_at != 0)
+            st = CF_EREVOKED;
+        else if (bg.sh.expires_at <= now)
+            st = CF_EEXPIRED;
+        else if (bg.sh.suspended_at != 0)
+            st = CF_ESUSPENDED;
+        else if (cf_share_legacy_exhausted(&bg.sh) || bytes > cf_share_tally_left(bg.sh.max_downloads, size, &bg.t))
+            st = CF_EEXHAUSTED;
+    }
+    if (st == CF_OK && bytes > 0) {
+        bg.t.served = sat_add(bg.t.served, bytes);
+        *counted = cf_share_tally_downloads(size, &bg.t) > bg.figure0;
+        st = budget_store(s, tk, node, size, &bg);
+        if (st != CF_OK)
+            *counted = false;
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_share_clear(&bg.sh);
+    return st;
+}
+
+enum cf_status cf_share_give_back(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                  const struct cf_id *node, uint64_t size, uint64_t unsent, uint64_t sent)
+{
+    const struct cf_tkeys *tk;
+    struct budget bg;
+    memset(&bg, 0, sizeof bg);
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = budget_load(s, tk, id, node, size, &bg);
+    if (st == CF_OK) {
+        uint64_t back = unsent < bg.t.served ? unsent : bg.t.served;
+        bg.t.served -= back;
+        uint64_t room = CF_SHARE_RESUME_ALLOWANCE - bg.t.credit;
+        bg.t.credit += sent < room ? sent : room;
+        st = budget_store(s, tk, node, size, &bg);
+    }
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_share_clear(&bg.sh);
+    return st;
+}
+
+enum cf_status cf_share_member_tally(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                     const struct cf_id *node, struct cf_share_tally *out)
+{
+    const struct cf_tkeys *tk;
+    memset(out, 0, sizeof *out);
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    return member_load(s, tk, id, node, out);
 }
 
 enum cf_status cf_share_access_put(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], const struct cf_id *tenant,

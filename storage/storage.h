@@ -70,6 +70,85 @@ void cf_store_on_write_failure(void (*hook)(const char *what, const char *err));
  * open, before serving. *out_contents receives how many contents were collected. */
 enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents) CF_WUR;
 
+/* ---- metadata journal (journal.c, journal_check.c; docs/DESIGN.md §4) ------------------------- */
+
+/* Every write batch of records or index entries also appends, atomically, a MAC'd, hash-chained
+ * journal entry naming each key it wrote and the SHA-256 of the new value (or a deletion), and keeps
+ * a MAC'd index of the last write of every key. `coffer fsck` replays it (cf_journal_check) and names
+ * every key whose stored value is not the last one written. The chain head is also recorded in an
+ * anchor file outside data_dir (journal_anchor_file, beside the master key), so that a whole
+ * data_dir rolled back to an older copy is refused at open. */
+
+/* The anchor file. cf_anchor_open(path, writable, out, err): opens (writable: creating, 0600) the
+ * anchor; call it where the master key is read, before dropping privileges: the store writes it
+ * through this descriptor afterwards. Read-only: a missing file is an empty anchor. A file that is
+ * not regular or is accessible to group or others is refused (*err, malloc'ed, says why).
+ * cf_anchor_reset(a): empties it (a brand-new store, coffer init). cf_anchor_close(NULL) is a no-op. */
+struct cf_anchor;
+enum cf_status cf_anchor_open(const char *path, bool writable, struct cf_anchor **out, char **err) CF_WUR;
+enum cf_status cf_anchor_reset(struct cf_anchor *a) CF_WUR;
+void cf_anchor_close(struct cf_anchor *a);
+
+/* cf_store_open_anchored(dir, master, anchor, mode, out): cf_store_open, checking the store against
+ * anchor (which it takes over, success or not; NULL: no anchor). CF_EROLLBACK (the reason logged
+ * through cf_storage_set_logger) if data_dir is older than the anchor, holds another history, or
+ * its journal is damaged; CF_ANCHOR_ACCEPT instead accepts the store as it is: a new journal is
+ * started over its records as they are now (so fsck agrees with it from then on) and recorded in
+ * the anchor: the operator's override, `coffer journal accept`. */
+enum cf_anchor_mode { CF_ANCHOR_CHECK, CF_ANCHOR_ACCEPT };
+enum cf_status cf_store_open_anchored(const char *dir, const struct cf_key *master, struct cf_anchor *anchor,
+                                      enum cf_anchor_mode mode, struct cf_store **out) CF_WUR;
+
+/* cf_store_anchor_verdict(s, anchor, why): whether the store (opened read-only) continues the history
+ * anchor recorded, as cf_store_open_anchored would decide it: CF_OK, or CF_EROLLBACK with the reason
+ * in *why (malloc'ed). */
+enum cf_status cf_store_anchor_verdict(struct cf_store *s, struct cf_anchor *anchor, char **why) CF_WUR;
+
+/* The journal's state: present (false: a store opened read-only that has none yet), the last entry
+ * (seq, written at `at` ms), the oldest entry kept, and how many keys the index holds. */
+struct cf_journal_state {
+    bool present;
+    uint64_t seq, first, keys, at;
+};
+void cf_journal_describe(struct cf_store *s, struct cf_journal_state *out);
+
+/* One thing cf_journal_check found. kind and cf are NULL for findings about the journal itself;
+ * key (klen bytes) is the RocksDB key of the record. what is one of the CF_JFIND_* texts below;
+ * detail says more (which entry wrote what). Valid only during the callback. */
+struct cf_journal_finding {
+    const char *kind;   /* "share record", "node/file record", "file version record", "user record", ... */
+    const char *cf;     /* the column family */
+    const uint8_t *key;
+    size_t klen;
+    const char *what;
+    const char *detail;
+};
+#define CF_JFIND_ROLLED_BACK "rolled back to an earlier value"
+#define CF_JFIND_NOT_LAST "holds a value that is not the last one written"
+#define CF_JFIND_RESURRECTED "resurrected after deletion"
+#define CF_JFIND_DELETED "deleted"
+#define CF_JFIND_UNJOURNALED "not in the journal"
+#define CF_JFIND_INDEX "its journal index entry is not the last one written"
+struct cf_journal_report {
+    bool present;       /* the store has a journal */
+    uint64_t seq, first; /* its last entry, its oldest kept entry */
+    uint64_t entries;   /* entries checked (first..seq) */
+    uint64_t keys;      /* keys in the index */
+    uint64_t records;   /* covered records checked against it */
+    uint64_t findings;  /* problems reported */
+};
+/* cf_journal_check(s, anchor, fn, ctx, out): replays the journal of a store (best opened
+ * read-only: beside a running server it sees one consistent moment) and calls fn once per problem:
+ * for every covered key whose stored value is not the last one the journal recorded (rolled back,
+ * resurrected after deletion, deleted, never journaled), every index entry that disagrees with the
+ * kept entries or does not verify; for the journal itself: a missing, altered, truncated or rolled
+ * back chain or head, an index whose sum does not match the head, and, with anchor (may be NULL),
+ * a store older than the anchor. Returns CF_OK whatever it found (out->findings counts it), CF_EIO
+ * if the store cannot be read. Slow: reads every record once. */
+enum cf_status cf_journal_check(struct cf_store *s, struct cf_anchor *anchor,
+                                void (*fn)(void *ctx, const struct cf_journal_finding *f), void *ctx,
+                                struct cf_journal_report *out) CF_WUR;
+
 /* ---- tenants --------------------------------------------------------------------------------- */
 
 #define CF_POLICY_MAX_BLOCKED 64 /* blocked MIME types per tenant */
@@ -305,27 +384,39 @@ enum cf_status cf_node_move(struct cf_store *s, const struct cf_id *tenant, cons
                             const struct cf_id *new_parent, const char *new_name, size_t n,
                             struct cf_node *out) CF_WUR;
 
+/* A move's access decision (src/acl.c), called under the namespace lock with the loaded node and
+ * the destination folder; anything but CF_OK refuses the move with that status. */
+typedef enum cf_status (*cf_move_check_fn)(void *ctx, const struct cf_node *node, const struct cf_id *dest);
+/* cf_node_move_checked(...): cf_node_move that, when the parent changes, asks check (if not NULL)
+ * under the namespace lock, after the cycle check and before the write. */
+enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    const struct cf_id *new_parent, const char *new_name, size_t n,
+                                    cf_move_check_fn check, void *ctx, struct cf_node *out) CF_WUR;
+
 /* cf_node_trash(s, tenant, id): moves a node (and so its subtree) to the trash: it leaves its
  * folder, its name becomes free, its record is kept with trashed_at set. */
 enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 
-/* cf_node_purge(s, tenant, id): destroys a node and its whole subtree for good: first the data
- * keys of every version (one synchronous batch), then the chunks. Worker threads only. */
+/* cf_node_purge(s, tenant, id): destroys a node and its whole subtree for good, trashed descendants
+ * included: first the data keys of every version (one synchronous batch), then the chunks. A
+ * space root is refused (CF_EDENIED). Worker threads only. */
 enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_space_purge(s, tenant, root): the same for a whole space, its root included (retention of an
+ * offboarded user's archived space). */
+enum cf_status cf_space_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *root) CF_WUR;
+/* cf_space_handover(s, tenant, root, dest, name, n, out): a private space root becomes the folder
+ * `name` inside folder dest (offboarding: the successor receives the space, its grants kept).
+ * CF_EEXIST if the name is taken in dest, CF_EINVAL if root is not a private space root. */
+enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *root,
+                                 const struct cf_id *dest, const char *name, size_t n, struct cf_node *out) CF_WUR;
 
 /* cf_trash_expired(s, tenant, cutoff_ms, out, n): the ids of the nodes trashed before cutoff_ms (the
  * tops of trashed subtrees; malloc'ed). */
 enum cf_status cf_trash_expired(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms, struct cf_id **out,
                                 size_t *n) CF_WUR;
 
-/* cf_node_set_owner(s, tenant, id, owner): transfers ownership of one node. */
-enum cf_status cf_node_set_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                 const struct cf_id *owner) CF_WUR;
 /* cf_node_archive(s, tenant, id): marks a space root archived (offboarding). */
 enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
-/* cf_owned_list(s, tenant, owner, out, n): the ids of every node owned by owner (malloc'ed). */
-enum cf_status cf_owned_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
-                             struct cf_id **out, size_t *n) CF_WUR;
 
 /* ---- groups ---------------------------------------------------------------------------------- */
 
@@ -430,8 +521,19 @@ struct cf_share {
     uint64_t created_at;           /* ms since epoch */
     uint64_t expires_at;           /* ms since epoch */
     uint64_t revoked_at;           /* ms since epoch; 0 while not revoked */
-    uint64_t max_downloads;        /* 0: no limit */
-    uint64_t downloads;            /* downloads started at byte 0 so far */
+    uint64_t max_downloads;        /* 0: no limit; else the byte budget is max_downloads × size (below) */
+    uint64_t downloads;            /* the download figure: file link, ⌈(bytes_served − bytes_credit) / size⌉
+                                    * at its last draw; folder link, the sum of its members' figures; a
+                                    * record from before byte budgets (budget_legacy), downloads that
+                                    * started at byte 0 */
+    uint64_t bytes_served;         /* original bytes reserved by responses and not given back (file link);
+                                    * the sum over the members (folder link) */
+    uint64_t bytes_credit;         /* file link: resume allowance granted by cut transfers so far, at most
+                                    * CF_SHARE_RESUME_ALLOWANCE; it raises the budget by as much */
+    bool budget_legacy;            /* written before byte budgets: bytes_served is unknown and taken as
+                                    * downloads × size at the next draw (which converts the record) */
+    uint64_t suspended_at;         /* ms since epoch; 0 unless suspended because its creator was frozen
+                                    * (kept on unfreezing unless the admin restores the links) */
     bool internal_only;            /* recipients must also be logged-in members of the tenant */
     char *token;                   /* the link token text (for the creator's display; sealed at rest) */
     uint8_t token_hash[CF_SHA256_LEN];
@@ -460,10 +562,60 @@ enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, boo
                              struct cf_share **out, size_t *n) CF_WUR;
 /* cf_share_revoke(s, tenant, id): sets revoked_at (idempotent). */
 enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
-/* cf_share_count_download(s, tenant, id, now): atomically checks and counts one download: CF_OK
- * (counted), CF_EREVOKED, CF_EEXPIRED or CF_EEXHAUSTED (nothing counted). */
-enum cf_status cf_share_count_download(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                       uint64_t now) CF_WUR;
+/* cf_share_set_creator(s, tenant, id, creator): hands a link to another user (offboarding); the
+ * link then lives by the new creator's level on its node. */
+enum cf_status cf_share_set_creator(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                    const struct cf_id *creator) CF_WUR;
+/* cf_share_set_suspended(s, tenant, id, on, now, changed): suspends (on: suspended_at = now) or
+ * restores (clears suspended_at) a link, under the namespace lock; a revoked link is left as it is.
+ * *changed: whether the record changed. */
+enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                      bool on, uint64_t now, bool *changed) CF_WUR;
+
+/*
+ * Byte budgets. Every response that carries original bytes of a linked file draws them from a budget
+ * of max_downloads × size (size: the file's current size) plus the resume credit, reserved before
+ * the first byte is sent. A file link has one budget (in its record); a folder link one per member
+ * file (a sealed record T ‖ share ‖ node beside the link's), so that max_downloads means "each file
+ * of the folder max_downloads times". A response cut short gives back the bytes it never handed to
+ * the connection, and the budget gains up to CF_SHARE_RESUME_ALLOWANCE bytes of resume credit over
+ * its lifetime (the bytes in flight when the connection broke, which a resuming client asks for
+ * again). A server that dies mid-transfer gives nothing back: the reservation stands.
+ */
+#define CF_SHARE_RESUME_ALLOWANCE ((uint64_t)CF_CHUNK_SIZE)
+struct cf_share_tally {
+    uint64_t served;               /* bytes reserved and not given back */
+    uint64_t credit;               /* resume credit granted, ≤ CF_SHARE_RESUME_ALLOWANCE */
+};
+/* cf_share_tally_of(sh, size, out): a file link's tally (a legacy record's downloads × size). Pure. */
+void cf_share_tally_of(const struct cf_share *sh, uint64_t size, struct cf_share_tally *out);
+/* cf_share_tally_left(max_downloads, size, t): the bytes a budget still allows; UINT64_MAX when
+ * max_downloads is 0 (no limit). Pure. */
+uint64_t cf_share_tally_left(uint64_t max_downloads, uint64_t size, const struct cf_share_tally *t);
+/* cf_share_tally_downloads(size, t): the download figure ⌈(served − credit) / size⌉ (0 for an empty
+ * file). Pure. */
+uint64_t cf_share_tally_downloads(uint64_t size, const struct cf_share_tally *t);
+/* cf_share_legacy_exhausted(sh): a record from before byte budgets whose download count had reached
+ * its limit (it stays exhausted, file or folder). Pure. */
+bool cf_share_legacy_exhausted(const struct cf_share *sh);
+/* cf_share_draw(s, tenant, id, node, size, bytes, now, counted): reserves bytes of link id's budget
+ * for file node (the linked file, or a member of the linked folder) of size bytes, durably (one
+ * synchronous batch), under the namespace lock together with the checks, so that concurrent draws
+ * never overspend: CF_OK (reserved; *counted: the download figure rose by one), CF_EREVOKED,
+ * CF_EEXPIRED, CF_ESUSPENDED, or CF_EEXHAUSTED (more bytes than are left); nothing is reserved on
+ * failure. A draw of 0 bytes writes nothing. Worker threads. */
+enum cf_status cf_share_draw(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                             const struct cf_id *node, uint64_t size, uint64_t bytes, uint64_t now,
+                             bool *counted) CF_WUR;
+/* cf_share_give_back(s, tenant, id, node, size, unsent, sent): a response that drew unsent + sent
+ * bytes of node (size bytes, as at the draw) was cut short after handing sent bytes to the
+ * connection: unsent go back to the budget and sent, up to what is left of
+ * CF_SHARE_RESUME_ALLOWANCE, become resume credit; in one synchronous batch. Worker threads. */
+enum cf_status cf_share_give_back(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                  const struct cf_id *node, uint64_t size, uint64_t unsent, uint64_t sent) CF_WUR;
+/* cf_share_member_tally(s, tenant, id, node, out): a folder member's tally (zeros if it drew nothing). */
+enum cf_status cf_share_member_tally(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                     const struct cf_id *node, struct cf_share_tally *out) CF_WUR;
 
 /* Recipient access tokens, issued by a successful unlock. */
 enum cf_status cf_share_access_put(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], const struct cf_id *tenant,
@@ -519,6 +671,9 @@ enum cf_status cf_audit_end_of(struct cf_store *s, const struct cf_id *tenant, u
 /* cf_audit_verify(s, tenant, count, bad_seq, why): walks the tenant's chain from its retention
  * checkpoint (or genesis) to its head, checking sequence continuity, every chain MAC, every seal
  * and the head. CF_OK with *count events, or CF_ECORRUPT with the first broken seq and a reason. */
+/* cf_audit_head_seq(s, tenant, seq): the sequence number of the tenant's last event as its stored head
+ * says (0: none); CF_ECORRUPT if the head does not verify. */
+enum cf_status cf_audit_head_seq(struct cf_store *s, const struct cf_id *tenant, uint64_t *seq) CF_WUR;
 enum cf_status cf_audit_verify(struct cf_store *s, const struct cf_id *tenant, uint64_t *count, uint64_t *bad_seq,
                                const char **why) CF_WUR;
 
