@@ -8,6 +8,12 @@
  *
  * Uniform failures: an unknown tenant, an unknown user and a wrong password all answer the same
  * 401 body after one Argon2id verification (against a dummy hash when there is no user).
+ *
+ * Throttling: a login reserves one attempt for its account and one for its client address (an
+ * IPv4 address or an IPv6 /64, addr.h) before the password is looked at, so however many logins
+ * run in parallel, at most the limits are ever checked. A failure (wrong password, wrong or reused
+ * TOTP code, offboarded) keeps its attempts; anything else gives them back, and a success also
+ * forgets the account's earlier failures (never the address's).
  */
 #include "auth.h"
 
@@ -17,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "audit.h"
 #include "handlers.h"
 #include "http.h"
@@ -405,6 +412,9 @@ struct login {
     char *ua;
     char *account_key; /* throttle key: tenant ‖ 0 ‖ lower(username) */
     size_t account_key_len;
+    uint8_t ip_key[CF_ADDR_KEY_LEN];          /* throttle key of the address (addr.h) */
+    struct cf_throttle_ticket account_ticket; /* the attempt reserved before the checks */
+    struct cf_throttle_ticket ip_ticket;
     /* results */
     struct cf_user user;
     char *tenant_name;
@@ -431,14 +441,14 @@ static void login_event(struct login *l, const struct cf_id *tenant, const struc
     cf_audit_submit(e);
 }
 
+/* The login failed: the attempts it reserved stay in the throttles as its failures. */
 static void login_failed(struct login *l)
 {
-    uint64_t now = cf_now_ms();
-    cf_throttle_fail(cf_srv->login_account, l->account_key, l->account_key_len, now);
-    cf_throttle_fail(cf_srv->login_ip, l->ip, strlen(l->ip), now);
+    l->account_ticket.held = false;
+    l->ip_ticket.held = false;
 }
 
-static void login_run(struct cf_async *a)
+static void login_check(struct cf_async *a)
 {
     struct login *l = (struct login *)a;
     const struct cf_config *cfg = cf_srv->cfg;
@@ -524,7 +534,9 @@ static void login_run(struct cf_async *a)
         a->st = st;
         return;
     }
-    cf_throttle_reset(cf_srv->login_account, l->account_key, l->account_key_len);
+    /* A success forgets the account's failures that ended before it began (never the address's);
+     * attempts still in flight, perhaps an attacker's burst, keep counting. */
+    cf_throttle_settle(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, cf_now_ms());
 
     /* New device: the same user agent from the same network was never seen for this user. */
     char fp[CF_IP_MAX + UA_MAX + 2];
@@ -559,6 +571,17 @@ static void login_run(struct cf_async *a)
     ss.ip = l->ip;
     ss.user_agent = l->ua;
     a->st = cf_session_put(cf_srv->store, &ss);
+}
+
+static void login_run(struct cf_async *a)
+{
+    struct login *l = (struct login *)a;
+    login_check(a);
+    /* Whatever did not end as a failure (a success, a missing second factor, a frozen account, a
+     * store error) gives back the attempts it reserved, before the answer leaves. */
+    uint64_t now = cf_now_ms();
+    cf_throttle_release(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
+    cf_throttle_release(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, &l->ip_ticket, now);
 }
 
 static void login_reply(struct cf_req *r, struct cf_async *a)
@@ -611,19 +634,27 @@ static void login_free(struct cf_async *a)
     free(l);
 }
 
-/* Answers 429 with Retry-After if the account or the address has used up its failures. */
-static bool throttled_or_respond(struct cf_req *r, const char *account, size_t alen)
+/* Reserves one attempt for the account and one for the address, before any check, so that a
+ * burst of parallel logins cannot have more than the limits checked; or, if either has used up its
+ * failures, reserves nothing and answers 429 with Retry-After. The attempts count as failures until
+ * login_run gives back those of a login that did not fail. */
+static bool reserved_or_respond(struct cf_req *r, struct login *l)
 {
     uint64_t now = cf_now_ms(), ra = 0, rb = 0;
-    bool a_ok = cf_throttle_allowed(cf_srv->login_account, account, alen, now, &ra);
-    bool b_ok = cf_throttle_allowed(cf_srv->login_ip, r->ip, strlen(r->ip), now, &rb);
+    bool a_ok = cf_throttle_reserve(cf_srv->login_account, l->account_key, l->account_key_len, now, &ra,
+                                    &l->account_ticket);
+    /* Refused for the account: the address is only asked, for the larger Retry-After. */
+    bool b_ok = a_ok ? cf_throttle_reserve(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, now, &rb, &l->ip_ticket)
+                     : cf_throttle_allowed(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, now, &rb);
     if (a_ok && b_ok)
-        return false;
+        return true;
+    /* Refused for the address: the account's attempt was never made. */
+    cf_throttle_release(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
     char v[24];
     int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
     cf_add_header(r, "retry-after", v, (size_t)n);
     cf_respond_status(r, CF_ERATE, "too many failed logins; try again later");
-    return true;
+    return false;
 }
 
 void cf_h_login(struct cf_req *r)
@@ -657,10 +688,6 @@ void cf_h_login(struct cf_req *r)
     key[tnl] = '\0';
     for (size_t i = 0; i < ul; i++)
         key[tnl + 1 + i] = (char)tolower((unsigned char)username[i]);
-    if (throttled_or_respond(r, key, klen)) {
-        free(key);
-        goto out;
-    }
     struct login *l = cf_xcalloc(1, sizeof *l);
     l->a.run = login_run;
     l->a.reply = login_reply;
@@ -675,6 +702,11 @@ void cf_h_login(struct cf_req *r)
     l->ua = ua.base != NULL ? cf_text_clean(ua.base, ua.len, UA_MAX) : NULL;
     l->account_key = key;
     l->account_key_len = klen;
+    (void)cf_addr_key_text(r->ip, l->ip_key); /* an unreadable address: the shared all-zero key */
+    if (!reserved_or_respond(r, l)) {
+        login_free(&l->a);
+        goto out;
+    }
     cf_async_start(r, &l->a);
 out:
     json_decref(body);

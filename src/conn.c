@@ -14,6 +14,7 @@
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h>
 
+#include "addr.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -38,7 +39,7 @@
 #define SWEEP_MS 50
 #define CANCEL_WINDOW_MS 10000
 #define ADDR_BUCKETS 4096
-#define ADDR_KEY_LEN 9 /* family byte + IPv4 address, or the /64 prefix of an IPv6 address */
+#define ADDR_KEY_LEN CF_ADDR_KEY_LEN /* an IPv4 address or an IPv6 /64 (addr.h) */
 
 struct addr_entry {
     struct addr_entry *next;
@@ -64,27 +65,6 @@ struct cf_conn {
     h2o_socket_cb h2_read;       /* HTTP/2: h2o's read callback, behind h2_on_read */
     bool killed;
 };
-
-/* An IPv6 client controls at least a /64: one IPv6 "address" here is its /64. IPv4-mapped IPv6
- * addresses count as IPv4. */
-static void addr_key(const struct sockaddr_storage *ss, socklen_t len, uint8_t key[ADDR_KEY_LEN])
-{
-    memset(key, 0, ADDR_KEY_LEN);
-    if (len >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (len >= sizeof(struct sockaddr_in6) && ss->ss_family == AF_INET6) {
-        const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a, mapped, 12) == 0) {
-            key[0] = 4;
-            memcpy(key + 1, a + 12, 4);
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, a, 8);
-        }
-    }
-}
 
 static size_t addr_bucket(const uint8_t key[ADDR_KEY_LEN])
 {
@@ -164,7 +144,7 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
         struct sockaddr_storage ss;
         uint8_t key[ADDR_KEY_LEN];
         bool per_address;
-        addr_key(&ss, h2o_socket_getpeername(sock, (struct sockaddr *)&ss), key);
+        cf_addr_key((struct sockaddr *)&ss, h2o_socket_getpeername(sock, (struct sockaddr *)&ss), key);
         struct addr_entry *e = addr_acquire(key, &per_address);
         if (e == NULL) {
             l->limited[per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS]++;

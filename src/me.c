@@ -1,6 +1,11 @@
 /*
  * me.c: the caller's own account: login history, sessions and API tokens ("device management"),
  * password change, TOTP enrolment, alerts. Reads run on the loop; every write runs on a worker.
+ *
+ * A password change and a TOTP code (confirm, disable) are guesses at a secret: each reserves one
+ * attempt in the account's login throttle before the check (own_attempt_or_respond), keeps it when
+ * the secret was wrong and gives it back otherwise, so parallel requests get no more guesses than
+ * logins do.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +225,7 @@ struct password_change {
     size_t current_len, next_len;
     char *account_key;
     size_t account_key_len;
+    struct cf_throttle_ticket ticket; /* the attempt reserved in the login throttle */
 };
 
 struct password_update {
@@ -239,14 +245,14 @@ static enum cf_status password_mutate(struct cf_user *u, void *ctx)
     return CF_OK;
 }
 
-static void password_run(struct cf_async *a)
+static void password_check(struct password_change *p)
 {
-    struct password_change *p = (struct password_change *)a;
+    struct cf_async *a = &p->a;
     struct cf_user u;
     if ((a->st = cf_user_get(cf_srv->store, &p->tenant, &p->user, &u)) != CF_OK)
         return;
     if (!cf_auth_verify_password(u.pwhash, p->current, p->current_len)) {
-        cf_throttle_fail(cf_srv->login_account, p->account_key, p->account_key_len, cf_now_ms());
+        p->ticket.held = false; /* a wrong password: the reserved attempt stays as the failure */
         a->st = CF_EDENIED;
     } else {
         struct password_update pu = {.verified = u.pwhash};
@@ -258,6 +264,14 @@ static void password_run(struct cf_async *a)
             cf_free_secret(pu.next, strlen(pu.next));
     }
     cf_user_clear(&u);
+}
+
+static void password_run(struct cf_async *a)
+{
+    struct password_change *p = (struct password_change *)a;
+    password_check(p);
+    /* Not a wrong password (a success, or a store error): the attempt is given back. */
+    cf_throttle_release(cf_srv->login_account, p->account_key, p->account_key_len, &p->ticket, cf_now_ms());
 }
 
 static void password_reply(struct cf_req *r, struct cf_async *a)
@@ -300,13 +314,31 @@ static char *own_account_key(struct cf_req *r, size_t *len)
     return k;
 }
 
+/* Reserves one attempt at the caller's own account in the login throttle, before a secret of the
+ * account is checked; or answers 429 with Retry-After (message says what was guessed) and frees
+ * *key. */
+static bool own_attempt_or_respond(struct cf_req *r, char **key, size_t kl, struct cf_throttle_ticket *ticket,
+                                   const char *message)
+{
+    uint64_t retry;
+    if (cf_throttle_reserve(cf_srv->login_account, *key, kl, cf_now_ms(), &retry, ticket))
+        return true;
+    char v[24];
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)retry);
+    cf_add_header(r, "retry-after", v, (size_t)n);
+    cf_respond_status(r, CF_ERATE, message);
+    free(*key);
+    *key = NULL;
+    return false;
+}
+
 void cf_h_me_password(struct cf_req *r)
 {
     static const char *const allowed[] = {"current", "new", NULL};
     json_t *body;
     const char *cur, *next;
     size_t cl, nl, kl;
-    uint64_t retry;
+    struct cf_throttle_ticket ticket;
     if (!cf_json_body_or_respond(r, &body))
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "current", true, &cur, &cl) ||
@@ -321,14 +353,8 @@ void cf_h_me_password(struct cf_req *r)
         goto out;
     }
     char *key = own_account_key(r, &kl);
-    if (!cf_throttle_allowed(cf_srv->login_account, key, kl, cf_now_ms(), &retry)) {
-        char v[24];
-        int n = snprintf(v, sizeof v, "%llu", (unsigned long long)retry);
-        cf_add_header(r, "retry-after", v, (size_t)n);
-        cf_respond_status(r, CF_ERATE, "too many wrong passwords; try again later");
-        free(key);
+    if (!own_attempt_or_respond(r, &key, kl, &ticket, "too many wrong passwords; try again later"))
         goto out;
-    }
     struct password_change *p = cf_xcalloc(1, sizeof *p);
     p->a.run = password_run;
     p->a.reply = password_reply;
@@ -342,6 +368,7 @@ void cf_h_me_password(struct cf_req *r)
     p->next_len = nl;
     p->account_key = key;
     p->account_key_len = kl;
+    p->ticket = ticket;
     cf_async_start(r, &p->a);
 out:
     json_decref(body);
@@ -360,6 +387,9 @@ struct totp_job {
     char *account;                 /* "username@tenant" for the URI */
     uint8_t secret[CF_TOTP_SECRET_LEN];
     bool require_mfa;
+    char *account_key;             /* confirm, disable: the login-throttle key, and the attempt */
+    size_t account_key_len;        /* reserved there before the code is checked */
+    struct cf_throttle_ticket ticket;
 };
 
 /* The TOTP operations, each inside the store's read-modify-write of the user. */
@@ -406,8 +436,14 @@ static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
 static void totp_run(struct cf_async *a)
 {
     struct totp_job *t = (struct totp_job *)a;
-    if ((a->st = cf_user_update(cf_srv->store, &t->tenant, &t->user, totp_mutate, t, NULL)) != CF_OK ||
-        t->op != TOTP_CONFIRM)
+    a->st = cf_user_update(cf_srv->store, &t->tenant, &t->user, totp_mutate, t, NULL);
+    if (t->account_key != NULL) {
+        /* A wrong code keeps its reserved attempt as the failure; anything else gives it back. */
+        if (a->st == CF_EINVAL)
+            t->ticket.held = false;
+        cf_throttle_release(cf_srv->login_account, t->account_key, t->account_key_len, &t->ticket, cf_now_ms());
+    }
+    if (a->st != CF_OK || t->op != TOTP_CONFIRM)
         return;
     /* A session that was waiting for enrolment is now a full session. */
     struct cf_session ss;
@@ -458,6 +494,7 @@ static void totp_free(struct cf_async *a)
 {
     struct totp_job *t = (struct totp_job *)a;
     free(t->account);
+    free(t->account_key);
     cf_wipe(t, sizeof *t);
     free(t);
 }
@@ -466,8 +503,10 @@ static void totp_start(struct cf_req *r, enum totp_op op)
 {
     struct cf_tenant tenant;
     const char *code = NULL;
-    size_t cl = 0;
+    size_t cl = 0, kl = 0;
     json_t *body = NULL;
+    char *key = NULL;
+    struct cf_throttle_ticket ticket = {0};
     if (op != TOTP_ENROL) {
         static const char *const allowed[] = {"code", NULL};
         if (!cf_json_body_or_respond(r, &body))
@@ -484,6 +523,13 @@ static void totp_start(struct cf_req *r, enum totp_op op)
         cf_respond_status(r, st, NULL);
         goto out;
     }
+    if (code != NULL) {
+        key = own_account_key(r, &kl);
+        if (!own_attempt_or_respond(r, &key, kl, &ticket, "too many failed attempts; try again later")) {
+            cf_tenant_clear(&tenant);
+            goto out;
+        }
+    }
     struct totp_job *t = cf_xcalloc(1, sizeof *t);
     t->a.run = totp_run;
     t->a.reply = totp_reply;
@@ -496,6 +542,9 @@ static void totp_start(struct cf_req *r, enum totp_op op)
         memcpy(t->code, code, cl);
     t->account = cf_xasprintf("%s@%s", r->who.user.username, tenant.name);
     t->require_mfa = tenant.policy.require_mfa;
+    t->account_key = key;
+    t->account_key_len = kl;
+    t->ticket = ticket;
     cf_tenant_clear(&tenant);
     cf_async_start(r, &t->a);
 out:

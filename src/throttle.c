@@ -16,10 +16,14 @@
  *
  * Costs: hashing is O(key length) outside the lock; a lookup is O(1) expected (the bucket index
  * comes from a salted hash the client cannot predict, and the table has at least one bucket per
- * key); counting is O(limit). Inserting a new key into a full table scans all max_keys entries
- * once (a few ms per million keys): the first pass drops every key with nothing left in the
- * window, so under normal traffic a scan frees many slots and the cost is amortised; only a flood
- * of distinct keys all failing within one window pays the scan on every insertion.
+ * key); counting, reserving and releasing are O(limit). Inserting a new key into a full table
+ * scans all max_keys entries once (a few ms per million keys): the first pass drops every key with
+ * nothing left in the window, so under normal traffic a scan frees many slots and the cost is
+ * amortised; only a flood of distinct keys all failing within one window pays the scan on every
+ * insertion.
+ *
+ * A reservation is an ordinary failure time in the ring; releasing it removes that one time and
+ * closes the gap, which keeps the ring ordered.
  */
 #include "throttle.h"
 
@@ -181,12 +185,10 @@ static void evict(struct cf_throttle *t, uint64_t now)
     drop(t, victim);
 }
 
-void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms)
+/* Records one failure of hash at now and returns its entry; *at is the time it was recorded at.
+ * Lock held. */
+static uint32_t record(struct cf_throttle *t, const uint8_t hash[CF_SHA256_LEN], uint64_t now_ms, uint64_t *at)
 {
-    uint8_t hash[CF_SHA256_LEN];
-    if (!key_hash(t, key, n, hash))
-        return;
-    pthread_mutex_lock(&t->mu);
     uint32_t i = find(t, hash);
     if (i == NIL) {
         if (t->used == t->max_keys)
@@ -216,6 +218,37 @@ void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t
         e->head = (uint16_t)((e->head + 1) % t->limit);
     }
     e->newest = ts;
+    *at = ts;
+    return i;
+}
+
+/* Seconds (rounded up, >= 1) until the failure at ring index first of entry i leaves the window
+ * ending at now. Lock held. */
+static uint64_t retry_after(const struct cf_throttle *t, uint32_t i, unsigned first, uint64_t now)
+{
+    uint64_t oldest = t->stamps[(size_t)i * t->limit + first];
+    /* It leaves the window when now reaches oldest + window; in_window guarantees at least 1 ms. */
+    uint64_t ms;
+    if (oldest <= now)
+        ms = t->window_ms - (now - oldest);
+    else
+        ms = oldest - now > UINT64_MAX - t->window_ms ? UINT64_MAX : t->window_ms + (oldest - now);
+    return ms / 1000 + (ms % 1000 != 0);
+}
+
+static uint64_t whole_window_s(const struct cf_throttle *t)
+{
+    return t->window_ms / 1000 + (t->window_ms % 1000 != 0);
+}
+
+void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms)
+{
+    uint8_t hash[CF_SHA256_LEN];
+    uint64_t at;
+    if (!key_hash(t, key, n, hash))
+        return;
+    pthread_mutex_lock(&t->mu);
+    (void)record(t, hash, now_ms, &at);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -223,7 +256,7 @@ bool cf_throttle_allowed(struct cf_throttle *t, const void *key, size_t n, uint6
 {
     uint8_t hash[CF_SHA256_LEN];
     if (!key_hash(t, key, n, hash)) {
-        *retry_after_s = t->window_ms / 1000 + (t->window_ms % 1000 != 0);
+        *retry_after_s = whole_window_s(t);
         return false;
     }
     bool ok = true;
@@ -231,18 +264,97 @@ bool cf_throttle_allowed(struct cf_throttle *t, const void *key, size_t n, uint6
     uint32_t i = find(t, hash);
     unsigned first;
     if (i != NIL && window_count(t, i, now_ms, &first) >= t->limit) {
-        uint64_t oldest = t->stamps[(size_t)i * t->limit + first];
-        /* It leaves the window when now reaches oldest + window; in_window guarantees at least 1 ms. */
-        uint64_t ms;
-        if (oldest <= now_ms)
-            ms = t->window_ms - (now_ms - oldest);
-        else
-            ms = oldest - now_ms > UINT64_MAX - t->window_ms ? UINT64_MAX : t->window_ms + (oldest - now_ms);
-        *retry_after_s = ms / 1000 + (ms % 1000 != 0);
+        *retry_after_s = retry_after(t, i, first, now_ms);
         ok = false;
     }
     pthread_mutex_unlock(&t->mu);
     return ok;
+}
+
+bool cf_throttle_reserve(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms, uint64_t *retry_after_s,
+                         struct cf_throttle_ticket *ticket)
+{
+    uint8_t hash[CF_SHA256_LEN];
+    ticket->held = false;
+    if (!key_hash(t, key, n, hash)) {
+        *retry_after_s = whole_window_s(t);
+        return false;
+    }
+    bool ok = true;
+    unsigned first;
+    pthread_mutex_lock(&t->mu);
+    uint32_t i = find(t, hash);
+    if (i != NIL && window_count(t, i, now_ms, &first) >= t->limit) {
+        *retry_after_s = retry_after(t, i, first, now_ms);
+        ok = false;
+    } else {
+        /* Below the limit, so the ring is not full of failures inside the window: if it is full,
+         * the one that makes way has already left it. */
+        i = record(t, hash, now_ms, &ticket->at);
+        ticket->nth = window_count(t, i, now_ms, &first);
+        ticket->held = true;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return ok;
+}
+
+void cf_throttle_release(struct cf_throttle *t, const void *key, size_t n, struct cf_throttle_ticket *ticket,
+                         uint64_t now_ms)
+{
+    uint8_t hash[CF_SHA256_LEN];
+    if (!ticket->held)
+        return;
+    ticket->held = false;
+    if (!in_window(t, ticket->at, now_ms) || !key_hash(t, key, n, hash))
+        return;
+    pthread_mutex_lock(&t->mu);
+    uint32_t i = find(t, hash);
+    if (i != NIL) {
+        struct entry *e = &t->entries[i];
+        uint64_t *ring = t->stamps + (size_t)i * t->limit;
+        /* A reserved time inside the window is still in the ring: reserve refuses rather than
+         * push one out (only cf_throttle_fail on the same key could). Search from the newest end,
+         * where it usually is. */
+        unsigned k = e->count;
+        while (k > 0 && ring[(e->head + k - 1) % t->limit] != ticket->at)
+            k--;
+        if (k > 0) {
+            /* Close the gap: the later failures move one place towards the oldest, in order. */
+            for (unsigned j = k; j < e->count; j++)
+                ring[(e->head + j - 1) % t->limit] = ring[(e->head + j) % t->limit];
+            e->count--;
+            if (e->count == 0)
+                drop(t, i);
+            else
+                e->newest = ring[(e->head + e->count - 1) % t->limit];
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+void cf_throttle_settle(struct cf_throttle *t, const void *key, size_t n, struct cf_throttle_ticket *ticket,
+                        uint64_t now_ms)
+{
+    uint8_t hash[CF_SHA256_LEN];
+    bool held = ticket->held;
+    uint64_t at = ticket->at;
+    cf_throttle_release(t, key, n, ticket, now_ms);
+    if (!held || !key_hash(t, key, n, hash))
+        return;
+    pthread_mutex_lock(&t->mu);
+    uint32_t i = find(t, hash);
+    if (i != NIL) {
+        struct entry *e = &t->entries[i];
+        const uint64_t *ring = t->stamps + (size_t)i * t->limit;
+        /* The ring runs oldest to newest: drop from the oldest end while older than the attempt. */
+        while (e->count > 0 && ring[e->head] < at) {
+            e->head = (uint16_t)((e->head + 1) % t->limit);
+            e->count--;
+        }
+        if (e->count == 0)
+            drop(t, i);
+    }
+    pthread_mutex_unlock(&t->mu);
 }
 
 void cf_throttle_reset(struct cf_throttle *t, const void *key, size_t n)

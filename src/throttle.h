@@ -4,6 +4,13 @@
  * is refused until its oldest failure in the window slides out. Used for login protection (per
  * account, per IP) and share-code brute-force protection (per IP, per link).
  *
+ * Guarding a check that takes time (an Argon2id verification, a code on a worker) with
+ * cf_throttle_allowed and then cf_throttle_fail lets a burst through: every request of the burst
+ * is allowed before the first failure is recorded. Such checks reserve instead: cf_throttle_reserve
+ * counts the attempt as a failure and refuses in one locked step, so at most `limit` attempts of a
+ * key are ever being checked or failed within a window, whatever the concurrency; a success then
+ * takes its own attempt back with cf_throttle_release, and a failure simply keeps it.
+ *
  * Invariants: at most max_keys keys are held, each with at most `limit` failure times, all
  * allocated when the limiter is created: memory never grows afterwards, whatever the traffic.
  * Keys are kept only as a salted SHA-256 (the salt random per limiter, so nobody can aim keys at
@@ -52,6 +59,42 @@ bool cf_throttle_allowed(struct cf_throttle *t, const void *key, size_t n, uint6
  * recorded as that newest time (which keeps it in the window slightly longer, never shorter).
  * A key longer than CF_THROTTLE_KEY_MAX is ignored. Any thread. */
 void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms);
+
+/* An attempt reserved by cf_throttle_reserve, for cf_throttle_release. A caller whose attempt
+ * failed keeps it as the failure by never releasing it (or by clearing held first, when one code
+ * path releases whatever is still held). */
+struct cf_throttle_ticket {
+    uint64_t at;  /* ms: the time the attempt was recorded at (>= the reserve's now_ms) */
+    unsigned nth; /* attempts of the key inside the window, this one included: 1..limit */
+    bool held;    /* set by a granted reserve, cleared by release: release is done at most once */
+};
+
+/* cf_throttle_reserve(t, key, n, now_ms, retry_after_s, ticket): the atomic form of
+ * cf_throttle_allowed followed by cf_throttle_fail. If fewer than limit attempts of key are in the
+ * window ending at now_ms, records one more (as cf_throttle_fail does), fills *ticket (held) and
+ * returns true; the attempt then counts as a failure until it is released. Otherwise records
+ * nothing, sets *retry_after_s as cf_throttle_allowed does, clears ticket->held and returns false.
+ * Under any interleaving of threads, the failures and unreleased reservations of a key inside a
+ * window never exceed limit.
+ * A key longer than CF_THROTTLE_KEY_MAX is refused (retry after one window). Any thread. */
+bool cf_throttle_reserve(struct cf_throttle *t, const void *key, size_t n, uint64_t now_ms, uint64_t *retry_after_s,
+                         struct cf_throttle_ticket *ticket) CF_WUR;
+
+/* cf_throttle_release(t, key, n, ticket, now_ms): takes back the attempt that ticket reserved for
+ * key (the attempt succeeded, or was never checked), and only that one: earlier and later failures
+ * of key stay. Does nothing if ticket is not held (refused, or already released) or if the attempt
+ * has left the window ending at now_ms (it no longer counts). Attempts recorded at the same
+ * millisecond are indistinguishable, so which of them goes does not matter. Clears ticket->held.
+ * Any thread. */
+void cf_throttle_release(struct cf_throttle *t, const void *key, size_t n, struct cf_throttle_ticket *ticket,
+                         uint64_t now_ms);
+
+/* cf_throttle_settle(t, key, n, ticket, now_ms): a success: releases ticket (as cf_throttle_release)
+ * and forgets the failures of key recorded before ticket's attempt was. Attempts reserved at or after
+ * it stay: they may be another client's, still being checked (an attacker's burst in flight must not
+ * be forgotten because the account's owner logged in meanwhile). Any thread. */
+void cf_throttle_settle(struct cf_throttle *t, const void *key, size_t n, struct cf_throttle_ticket *ticket,
+                        uint64_t now_ms);
 
 /* cf_throttle_reset(t, key, n): forgets key and all its failures (after a successful login). A
  * key not held, or longer than CF_THROTTLE_KEY_MAX, is ignored. Any thread. */
