@@ -282,6 +282,25 @@ static void say_wrong_key(const struct cf_config *cfg, uint32_t id, const char *
 /* ---- verify ----------------------------------------------------------------------------------- */
 
 /* The deep check of one backup: restore into a private temporary directory, open, fsck, audit. */
+/* A metadata journal finding in a restored backup (the backup's own journal, replayed as fsck does). */
+struct deep_journal {
+    uint32_t id;
+};
+
+static void deep_journal_finding(void *ctx, const struct cf_journal_finding *f)
+{
+    const struct deep_journal *d = ctx;
+    if (f->kind == NULL) {
+        fprintf(stderr, "coffer: backup verify: backup %u: metadata journal: %s\n", d->id, f->detail);
+        return;
+    }
+    char *hex = cf_xmalloc(2 * f->klen + 1);
+    cf_hex_encode(f->key, f->klen, hex);
+    fprintf(stderr, "coffer: backup verify: backup %u: %s %s/%s: %s: %s\n", d->id, f->kind, f->cf, hex, f->what,
+            f->detail);
+    free(hex);
+}
+
 static int verify_deep(const struct cf_config *cfg, const char *dir, uint32_t id, const struct cf_key *master)
 {
     const char *tmp = getenv("TMPDIR");
@@ -314,7 +333,10 @@ static int verify_deep(const struct cf_config *cfg, const char *dir, uint32_t id
         goto out;
     }
     struct cf_check_report rep;
-    if ((st = cf_store_check(s, &rep)) != CF_OK) {
+    struct cf_journal_report jr;
+    struct deep_journal dj = {.id = id};
+    if ((st = cf_store_check(s, &rep)) != CF_OK ||
+        (st = cf_journal_check(s, NULL, deep_journal_finding, &dj, &jr)) != CF_OK) {
         fprintf(stderr, "coffer: backup verify: backup %u: the restored store could not be read (%s)\n", id,
                 cf_status_name(st));
         goto out;
@@ -350,7 +372,7 @@ static int verify_deep(const struct cf_config *cfg, const char *dir, uint32_t id
     if (rep.orphan_contents != 0)
         fprintf(stderr, "coffer: backup verify: backup %u: %llu content(s) have chunks but no version and no upload\n",
                 id, (unsigned long long)rep.orphan_contents);
-    if (!chains_ok || rep.corrupt != 0 || rep.orphan_contents != 0)
+    if (!chains_ok || rep.corrupt != 0 || rep.orphan_contents != 0 || jr.findings != 0)
         goto out;
     printf("backup %u: restores and opens with the master key; %llu versions (%llu bytes, %llu chunks) decrypt to "
            "their SHA-256; %llu provenance events in %zu tenants verify; %llu unfinished uploads\n",
@@ -447,8 +469,10 @@ static int cmd_restore(const struct cf_config *cfg, const struct args *a)
            "next steps:\n"
            "  1. set data_dir: %s in the configuration (or move the directory into place while no server runs)\n"
            "  2. keep master_key_file pointing at %s\n"
-           "  3. coffer fsck -c CONFIG and coffer audit verify -c CONFIG\n"
-           "  4. coffer serve -c CONFIG (uploads that were in flight when the backup was taken are cleaned up at "
+           "  3. coffer journal accept -c CONFIG: the backup is older than the metadata journal anchor beside the "
+           "master key, and the server refuses an older data_dir until told that this one is meant\n"
+           "  4. coffer fsck -c CONFIG and coffer audit verify -c CONFIG\n"
+           "  5. coffer serve -c CONFIG (uploads that were in flight when the backup was taken are cleaned up at "
            "start; resumable uploads can be resumed)\n",
            id, a->to, cfg->master_key_file, a->to, cfg->master_key_file);
     return 0;

@@ -55,6 +55,32 @@ static int check_access_log(const struct cf_config *cfg)
     return rc;
 }
 
+/* The journal anchor as serve opens it (created if missing, so its directory must be writable by
+ * whoever starts serve), without creating it: an existing file must open for reading and writing
+ * and be private; a missing one needs a writable directory. *out: the anchor, read-only, or NULL. */
+static int check_anchor(const struct cf_config *cfg, struct cf_anchor **out)
+{
+    const char *p = cfg->journal_anchor_file;
+    char *err = NULL;
+    *out = NULL;
+    if (access(p, F_OK) == 0 && access(p, R_OK | W_OK) != 0)
+        return finding(cfg, "journal_anchor_file", cf_xasprintf("%s: cannot open the journal anchor: %s", p,
+                                                                strerror(errno)));
+    if (access(p, F_OK) != 0) {
+        char *copy = cf_xstrdup(p);
+        const char *dir = dirname(copy);
+        int rc = 0;
+        if (access(dir, W_OK | X_OK) != 0)
+            rc = finding(cfg, "journal_anchor_file", cf_xasprintf("%s: cannot create the journal anchor in %s: %s",
+                                                                  p, dir, strerror(errno)));
+        free(copy);
+        return rc;
+    }
+    if (cf_anchor_open(p, false, out, &err) != CF_OK)
+        return finding(cfg, "journal_anchor_file", err);
+    return 0;
+}
+
 int cf_check_serve(struct cf_config *cfg)
 {
     int rc = 0;
@@ -76,11 +102,15 @@ int cf_check_serve(struct cf_config *cfg)
     /* 2. The scanners' directories (serve starts its scanners next). */
     if (cf_scan_check_config(cfg, &err) != CF_OK)
         rc = finding(cfg, NULL, err);
-    /* 3. The master key, as root when serve runs as root. */
+    /* 3. The master key, as root when serve runs as root; the journal anchor beside it (read here,
+     * as serve opens it, and before the store, so that it is never newer than what is read). */
     if (cf_master_key_load(cfg->master_key_file, &master, &err) == CF_OK)
         have_key = true;
     else
         rc = finding(cfg, "master_key_file", err);
+    struct cf_anchor *anchor = NULL;
+    if (check_anchor(cfg, &anchor) != 0)
+        rc = 2;
     /* 4. The TLS pair, and the rest serve reads before it drops. */
     SSL_CTX *ctx = cf_tls_ctx_new(cfg->tls_certificate, cfg->tls_key, &err);
     if (ctx != NULL)
@@ -108,6 +138,7 @@ int cf_check_serve(struct cf_config *cfg)
         free(err);
         if (have_key)
             cf_key_wipe(&master);
+        cf_anchor_close(anchor);
         return rc == 2 ? 2 : 1;
     }
     if (priv.drop) {
@@ -121,6 +152,15 @@ int cf_check_serve(struct cf_config *cfg)
         struct cf_store *s = NULL;
         enum cf_status st = cf_store_open_readonly(cfg->data_dir, &master, &s);
         cf_key_wipe(&master);
+        char *why = NULL;
+        if (st == CF_OK && cf_store_anchor_verdict(s, anchor, &why) != CF_OK) {
+            /* Not the configuration's fault: the data directory is older than its anchor. */
+            finding(cfg, "data_dir", cf_xasprintf("%s; serve would refuse to start (`coffer journal accept` if this is "
+                                                  "a deliberate restore)",
+                                                  why));
+            free(why);
+            rc = rc == 2 ? 2 : 1;
+        }
         if (st == CF_OK) {
             cf_store_close(s);
         } else {
@@ -132,6 +172,7 @@ int cf_check_serve(struct cf_config *cfg)
             rc = rc == 2 ? 2 : code;
         }
     }
+    cf_anchor_close(anchor);
     if (rc == 0)
         printf("coffer: %s: configuration ok\n", cfg->path);
     return rc;

@@ -47,7 +47,10 @@ static void usage(FILE *fp)
                 "  user add --tenant T --username U [--role member|admin|auditor] [--display-name NAME]\n"
                 "                            add a user (password from $COFFER_USER_PASSWORD or generated)\n"
                 "  audit verify [--tenant T] verify the provenance chains (works while the server runs)\n"
-                "  fsck                      check every stored file against its recorded hash, find orphan chunks\n"
+                "  fsck                      check every stored file against its recorded hash, find orphan chunks,\n"
+                "                            and every record against the metadata journal (rolled back, resurrected)\n"
+                "  journal accept            accept data_dir as it is (a restored copy, records fsck reported): start\n"
+                "                            a new metadata journal over it, recorded in journal_anchor_file (offline)\n"
                 "  backup create DIR [--keep N]   back the store up into DIR (incremental; online through a running\n"
                 "                            server); keep only the newest N backups\n"
                 "  backup list DIR           list the backups in DIR (id, time, bytes, files)\n"
@@ -109,11 +112,16 @@ static int after_key(const struct cf_priv *p, struct cf_key *master)
 
 /* Opens the store of cfg for an offline command: read-write, or read-only (audit verify, fsck: RocksDB
  * allows that beside a running server, a consistent view). Drops privileges like the other
- * commands (before_key, after_key) and explains the usual failures as the server does. */
-static int open_store(const struct cf_config *cfg, const char *command, bool readonly, struct cf_store **out)
+ * commands (before_key, after_key) and explains the usual failures as the server does. The journal
+ * anchor is opened with the master key (before the drop): read-write opens check the store against
+ * it (mode) and hand it to the store; read-only ones get it in *ro_anchor (may be NULL if it cannot
+ * be read; the caller closes it), read before the store so that it is never newer than what they see. */
+static int open_store(const struct cf_config *cfg, const char *command, bool readonly, enum cf_anchor_mode mode,
+                      struct cf_store **out, struct cf_anchor **ro_anchor)
 {
     struct cf_key master;
     struct cf_priv priv;
+    struct cf_anchor *anchor = NULL;
     char *err = NULL;
     int prc = before_key(cfg, command, false, &priv);
     if (prc != 0)
@@ -123,11 +131,28 @@ static int open_store(const struct cf_config *cfg, const char *command, bool rea
         free(err);
         return 1;
     }
-    if (after_key(&priv, &master) != 0)
+    if (cf_anchor_open(cfg->journal_anchor_file, !readonly, &anchor, &err) != CF_OK) {
+        if (!readonly) {
+            cf_key_wipe(&master);
+            fprintf(stderr, "coffer: %s (journal_anchor_file)\n", err);
+            free(err);
+            return 1;
+        }
+        fprintf(stderr, "coffer: %s: a rolled-back data_dir cannot be told from the current one\n", err);
+        free(err);
+        anchor = NULL;
+    }
+    if (after_key(&priv, &master) != 0) {
+        cf_anchor_close(anchor);
         return 1;
+    }
     enum cf_status st = readonly ? cf_store_open_readonly(cfg->data_dir, &master, out)
-                                 : cf_store_open(cfg->data_dir, &master, out);
+                                 : cf_store_open_anchored(cfg->data_dir, &master, anchor, mode, out);
     cf_key_wipe(&master);
+    if (readonly && st == CF_OK && ro_anchor != NULL)
+        *ro_anchor = anchor;
+    else if (readonly)
+        cf_anchor_close(anchor);
     if (st == CF_OK)
         return 0;
     char *why = cf_store_open_error(cfg, st);
@@ -172,6 +197,7 @@ static int cmd_init(const struct cf_config *cfg)
     /* The master key is created as (and stays owned by) the account running init, root in
      * production: the server reads it before it drops privileges. The data directory is created for
      * the service account, and the store is created as that account. */
+    struct cf_anchor *anchor = NULL;
     int prc = before_key(cfg, "init", true, &priv);
     if (prc != 0)
         return prc;
@@ -191,11 +217,23 @@ static int cmd_init(const struct cf_config *cfg)
         free(err);
         return 1;
     }
-    if (after_key(&priv, &master) != 0)
+    /* A new store starts a new journal: whatever an earlier store left in the anchor is void. */
+    if (cf_anchor_open(cfg->journal_anchor_file, true, &anchor, &err) != CF_OK || cf_anchor_reset(anchor) != CF_OK) {
+        fprintf(stderr, "coffer: %s (journal_anchor_file)\n", err != NULL ? err : cfg->journal_anchor_file);
+        free(err);
+        cf_anchor_close(anchor);
+        cf_key_wipe(&master);
         return 1;
+    }
+    if (after_key(&priv, &master) != 0) {
+        cf_anchor_close(anchor);
+        return 1;
+    }
     enum cf_status cs = cf_store_create(cfg->data_dir, &master);
     if (cs == CF_OK)
-        cs = cf_store_open(cfg->data_dir, &master, &s);
+        cs = cf_store_open_anchored(cfg->data_dir, &master, anchor, CF_ANCHOR_CHECK, &s);
+    else
+        cf_anchor_close(anchor);
     cf_key_wipe(&master);
     if (cs != CF_OK) {
         fprintf(stderr, "coffer: %s: cannot create the store (%s)\n", cfg->data_dir, cf_status_name(cs));
@@ -217,6 +255,67 @@ out:
     return rc;
 }
 
+/* The tenants `coffer audit verify` checks, and what it found for each. */
+struct audit_run {
+    struct cf_tenant *ts;
+    size_t n;
+    bool *checked;     /* verified (and so owed a report on its provenance head) */
+    bool *failed;      /* its chain failed: the journal's word on its head would say it again */
+    uint64_t *head;    /* the last event its stored head names */
+    const char *only;  /* --tenant, or NULL */
+    int rc;
+};
+
+/* One line per metadata journal finding: the kind of record, its column family and key (hex), what
+ * is wrong and the journal's evidence; or what is wrong with the journal itself. */
+static void print_journal_finding(const char *who, const struct cf_journal_finding *f)
+{
+    if (f->kind == NULL) {
+        fprintf(stderr, "coffer: %s: metadata journal: %s\n", who, f->detail);
+        return;
+    }
+    char *hex = cf_xmalloc(2 * f->klen + 1);
+    cf_hex_encode(f->key, f->klen, hex);
+    fprintf(stderr, "coffer: %s: %s %s/%s: %s: %s\n", who, f->kind, f->cf, hex, f->what, f->detail);
+    free(hex);
+}
+
+/* A metadata journal finding, as audit verify reports it: a provenance head or checkpoint that is
+ * not the last one written, named by tenant and event like the chain's own findings (unless the
+ * chain already failed there); anything else as fsck prints it. */
+static void audit_journal_finding(void *ctx, const struct cf_journal_finding *f)
+{
+    struct audit_run *r = ctx;
+    /* --tenant: another tenant's records are not this run's business. */
+    for (size_t i = 0; r->only != NULL && f->klen >= CF_ID_LEN && i < r->n; i++)
+        if (!r->checked[i] && memcmp(r->ts[i].id.b, f->key, CF_ID_LEN) == 0)
+            return;
+    if (f->cf == NULL || strcmp(f->cf, "audit_meta") != 0 || f->klen < CF_ID_LEN) {
+        print_journal_finding("audit", f);
+        r->rc = 1;
+        return;
+    }
+    struct cf_id t;
+    memcpy(t.b, f->key, CF_ID_LEN);
+    for (size_t i = 0; i < r->n; i++) {
+        if (!cf_id_equal(&r->ts[i].id, &t))
+            continue;
+        if (!r->checked[i] || r->failed[i])
+            return;
+        fprintf(stderr, "coffer: audit: tenant %s: event %llu: the %s %s (metadata journal: %s)\n", r->ts[i].name,
+                (unsigned long long)r->head[i], f->kind, f->what, f->detail);
+        r->rc = 1;
+        return;
+    }
+    if (r->only != NULL)
+        return;
+    char hex[CF_ID_HEX_LEN + 1];
+    cf_id_hex(&t, hex);
+    fprintf(stderr, "coffer: audit: tenant %s (no such tenant): the %s %s (metadata journal: %s)\n", hex, f->kind,
+            f->what, f->detail);
+    r->rc = 1;
+}
+
 static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
 {
     const char *only = NULL;
@@ -228,74 +327,136 @@ static int cmd_audit(const struct cf_config *cfg, int argc, char **argv)
     if (argc == 3)
         only = argv[2];
     struct cf_store *s;
-    int prc = open_store(cfg, "audit", true, &s);
+    struct cf_anchor *anchor = NULL;
+    int prc = open_store(cfg, "audit", true, CF_ANCHOR_CHECK, &s, &anchor);
     if (prc != 0)
         return prc;
     enum cf_status st;
-    struct cf_tenant *ts;
-    size_t n;
-    int rc = 0;
+    struct audit_run r = {.only = only};
     uint64_t total = 0;
-    if (cf_tenant_list(s, &ts, &n) != CF_OK) {
+    if (cf_tenant_list(s, &r.ts, &r.n) != CF_OK) {
         fprintf(stderr, "coffer: cannot list tenants\n");
         cf_store_close(s);
+        cf_anchor_close(anchor);
         return 1;
     }
+    r.checked = cf_xcalloc(r.n + 1, sizeof *r.checked);
+    r.failed = cf_xcalloc(r.n + 1, sizeof *r.failed);
+    r.head = cf_xcalloc(r.n + 1, sizeof *r.head);
     bool found = only == NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && (only == NULL || strcmp(ts[i].name, only) == 0)) {
-            uint64_t count, bad;
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.rc == 0 && (only == NULL || strcmp(r.ts[i].name, only) == 0)) {
+            uint64_t count, bad, head = 0;
             const char *why;
             found = true;
-            st = cf_audit_verify(s, &ts[i].id, &count, &bad, &why);
+            r.checked[i] = true;
+            st = cf_audit_verify(s, &r.ts[i].id, &count, &bad, &why);
             if (st == CF_OK) {
                 total += count;
+                r.head[i] = cf_audit_head_seq(s, &r.ts[i].id, &head) == CF_OK ? head : 0;
             } else {
-                fprintf(stderr, "coffer: audit: tenant %s: event %llu: %s\n", ts[i].name, (unsigned long long)bad,
+                fprintf(stderr, "coffer: audit: tenant %s: event %llu: %s\n", r.ts[i].name, (unsigned long long)bad,
                         why != NULL ? why : cf_status_name(st));
-                rc = 1;
+                r.failed[i] = true;
+                r.rc = 1;
             }
         }
-        cf_tenant_clear(&ts[i]);
     }
-    free(ts);
+    /* The store against the metadata journal: a whole log rolled back together with its head still
+     * verifies as a chain; the journal knows the head was not the last one written (and any other
+     * record that is not). */
+    struct cf_journal_report jr;
+    if (found && (st = cf_journal_check(s, anchor, audit_journal_finding, &r, &jr)) != CF_OK) {
+        fprintf(stderr, "coffer: audit: the metadata journal could not be read (%s)\n", cf_status_name(st));
+        r.rc = 1;
+    }
+    for (size_t i = 0; i < r.n; i++)
+        cf_tenant_clear(&r.ts[i]);
+    free(r.ts);
+    free(r.checked);
+    free(r.failed);
+    free(r.head);
     cf_store_close(s);
+    cf_anchor_close(anchor);
     if (!found) {
         fprintf(stderr, "coffer: no tenant named %s\n", only);
         return 1;
     }
-    if (rc == 0)
+    if (r.rc == 0)
         printf("ok: %llu events\n", (unsigned long long)total);
-    return rc;
+    return r.rc;
+}
+
+static void fsck_journal_finding(void *ctx, const struct cf_journal_finding *f)
+{
+    (void)ctx;
+    print_journal_finding("fsck", f);
 }
 
 /* coffer fsck: reads the whole store (read-only, so beside a running server too) and reports as JSON;
- * exit 0 if every version decrypts to its recorded hash and no chunk is an orphan, 1 otherwise. */
+ * exit 0 if every version decrypts to its recorded hash, no chunk is an orphan and every record is
+ * the last value the metadata journal recorded for it; 1 otherwise. */
 static int cmd_fsck(const struct cf_config *cfg)
 {
     struct cf_store *s;
-    int prc = open_store(cfg, "fsck", true, &s);
+    struct cf_anchor *anchor = NULL;
+    int prc = open_store(cfg, "fsck", true, CF_ANCHOR_CHECK, &s, &anchor);
     if (prc != 0)
         return prc;
     struct cf_check_report rep;
+    struct cf_journal_report jr;
     enum cf_status st = cf_store_check(s, &rep);
+    if (st == CF_OK)
+        st = cf_journal_check(s, anchor, fsck_journal_finding, NULL, &jr);
     cf_store_close(s);
+    cf_anchor_close(anchor);
     if (st != CF_OK) {
         fprintf(stderr, "coffer: fsck: the store could not be read (%s)\n", cf_status_name(st));
         return 1;
     }
     printf("{\"versions\": %llu, \"bytes\": %llu, \"chunks\": %llu, \"corrupt\": %llu, \"resumable_contents\": %llu, "
-           "\"unfinished_contents\": %llu, \"orphan_contents\": %llu}\n",
+           "\"unfinished_contents\": %llu, \"orphan_contents\": %llu, \"journal_entries\": %llu, "
+           "\"journal_head\": %llu, \"journal_keys\": %llu, \"journal_records\": %llu, \"journal_findings\": %llu}\n",
            (unsigned long long)rep.versions, (unsigned long long)rep.bytes, (unsigned long long)rep.chunks,
            (unsigned long long)rep.corrupt, (unsigned long long)rep.resumable_contents,
-           (unsigned long long)rep.unfinished_contents, (unsigned long long)rep.orphan_contents);
+           (unsigned long long)rep.unfinished_contents, (unsigned long long)rep.orphan_contents,
+           (unsigned long long)jr.entries, (unsigned long long)jr.seq, (unsigned long long)jr.keys,
+           (unsigned long long)jr.records, (unsigned long long)jr.findings);
     if (rep.corrupt != 0)
         fprintf(stderr, "coffer: fsck: %llu stored version(s) do not decrypt to their recorded hash\n",
                 (unsigned long long)rep.corrupt);
     if (rep.orphan_contents != 0)
         fprintf(stderr, "coffer: fsck: %llu content(s) have chunks but no version and no upload\n",
                 (unsigned long long)rep.orphan_contents);
-    return rep.corrupt == 0 && rep.orphan_contents == 0 ? 0 : 1;
+    if (!jr.present && jr.findings == 0)
+        fprintf(stderr, "coffer: fsck: note: the store has no metadata journal yet (made by an earlier Coffer); "
+                        "the next start of the server adds one\n");
+    if (jr.findings != 0)
+        fprintf(stderr, "coffer: fsck: %llu record(s) or journal entries are not what the metadata journal recorded "
+                        "last\n",
+                (unsigned long long)jr.findings);
+    return rep.corrupt == 0 && rep.orphan_contents == 0 && jr.findings == 0 ? 0 : 1;
+}
+
+/* coffer journal accept: the operator's override after a deliberate rollback (a restored backup, an
+ * older copy put back on purpose) or once fsck's findings are dealt with: a new journal over the
+ * store as it is, recorded in journal_anchor_file. Offline only (the server must be stopped). */
+static int cmd_journal(const struct cf_config *cfg, int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "accept") != 0) {
+        fprintf(stderr, "coffer: usage: coffer journal accept\n");
+        return 2;
+    }
+    struct cf_store *s;
+    int rc = open_store(cfg, "journal", false, CF_ANCHOR_ACCEPT, &s, NULL);
+    if (rc != 0)
+        return rc;
+    struct cf_journal_state js;
+    cf_journal_describe(s, &js);
+    cf_store_close(s);
+    printf("accepted %s as it is: a new metadata journal over its %llu record(s), recorded in %s\n", cfg->data_dir,
+           (unsigned long long)js.keys, cfg->journal_anchor_file);
+    return 0;
 }
 
 /* Operator commands (ops.h): sent to the server holding the store if one runs (always, for
@@ -321,7 +482,7 @@ static int cmd_op(const struct cf_config *cfg, int argc, char **argv, bool onlin
         rc = 1;
     } else if (r == CF_CTL_NO_SERVER) {
         struct cf_store *s;
-        if ((rc = open_store(cfg, "store", false, &s)) != 0)
+        if ((rc = open_store(cfg, "store", false, CF_ANCHOR_CHECK, &s, NULL)) != 0)
             goto out;
         /* What the server would provide around a command: the provenance writer (events of key
          * rotations and retention) and cf_srv for the modules that read it. */
@@ -402,7 +563,7 @@ int cf_cli_main(int argc, char **argv)
     }
     if (ctl ? !cf_op_known(args[1])
             : strcmp(args[0], "init") != 0 && strcmp(args[0], "serve") != 0 && strcmp(args[0], "audit") != 0 &&
-                  strcmp(args[0], "fsck") != 0 && !cf_op_known(args[0])) {
+                  strcmp(args[0], "fsck") != 0 && strcmp(args[0], "journal") != 0 && !cf_op_known(args[0])) {
         fprintf(stderr, "coffer: unknown command: %s\n", args[ctl ? 1 : 0]);
         usage(stderr);
         return 2;
@@ -429,6 +590,8 @@ int cf_cli_main(int argc, char **argv)
         rc = cmd_audit(&cfg, n - 1, args + 1);
     else if (strcmp(args[0], "fsck") == 0)
         rc = cmd_fsck(&cfg);
+    else if (strcmp(args[0], "journal") == 0)
+        rc = cmd_journal(&cfg, n - 1, args + 1);
     else if (ctl)
         rc = cmd_op(&cfg, n - 1, args + 1, true);
     else if (strcmp(args[0], "backup") == 0 && (n < 2 || strcmp(args[1], "create") != 0))

@@ -110,6 +110,7 @@ static const struct field root_fields[] = {
     {"tls", F_MAP, 0, 0, 0, NULL, tls_fields},
     {"data_dir", F_PATH, OFF(data_dir), 0, 0, NULL, NULL},
     {"master_key_file", F_PATH, OFF(master_key_file), 0, 0, NULL, NULL},
+    {"journal_anchor_file", F_PATH, OFF(journal_anchor_file), 0, 0, NULL, NULL},
     {"threads", F_UINT, OFF(threads), 0, 256, NULL, NULL},
     {"web_dir", F_PATH, OFF(web_dir), 0, 0, NULL, NULL},
     {"user", F_STR, OFF(user), 0, 0, NULL, NULL},
@@ -611,6 +612,11 @@ static void validate(struct ctx *c, struct cf_config *cfg)
     if (path_inside(cfg->master_key_file, cfg->data_dir))
         FAIL_RETURN(c, seen_node(c, "master_key_file"), "master_key_file",
                     "must be outside data_dir (a copy of the data must not carry its key)");
+    if (cfg->journal_anchor_file == NULL)
+        cfg->journal_anchor_file = cf_xasprintf("%s.anchor", cfg->master_key_file);
+    if (path_inside(cfg->journal_anchor_file, cfg->data_dir))
+        FAIL_RETURN(c, seen_node(c, "journal_anchor_file"), "journal_anchor_file",
+                    "must be outside data_dir (a rolled-back copy of the data would carry its anchor)");
     if (cfg->public_url != NULL) {
         size_t n = strlen(cfg->public_url);
         size_t scheme = strncmp(cfg->public_url, "https://", 8) == 0 ? 8
@@ -737,6 +743,7 @@ void cf_config_clear(struct cf_config *c)
     free(c->data_dir);
     free(c->control_socket);
     free(c->master_key_file);
+    free(c->journal_anchor_file);
     free(c->scan.database_dir);
     free(c->scan.scratch_dir);
     free(c->web_dir);

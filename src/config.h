@@ -32,6 +32,7 @@ struct cf_config {
     char *tls_key;              /* PEM key path */
     char *data_dir;             /* the store */
     char *master_key_file;      /* 32 bytes, mode 0600, outside data_dir */
+    char *journal_anchor_file;  /* the metadata journal's head, outside data_dir (default master_key_file.anchor) */
     unsigned threads;           /* event loops; 0 = one per core */
     char *web_dir;              /* the web UI's static files */
     char *user;                 /* account to drop to when started as root (NULL: unset; see priv.h) */

@@ -84,6 +84,11 @@ char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st)
     case CF_ECRYPTO:
         return cf_xasprintf("%s: the master key %s does not open this data directory", cfg->data_dir,
                             cfg->master_key_file);
+    case CF_EROLLBACK:
+        return cf_xasprintf("%s: refusing to open it: it does not continue the metadata journal recorded in %s (see "
+                            "the line above). If you restored an older copy on purpose, run `coffer journal accept "
+                            "-c %s` (docs/OPERATIONS.md \"Rollback detection\")",
+                            cfg->data_dir, cfg->journal_anchor_file, cfg->path);
     default:
         return cf_xasprintf("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
     }
@@ -458,6 +463,7 @@ static unsigned cores(void)
 int cf_serve(struct cf_config *cfg)
 {
     struct cf_key master = {0};
+    struct cf_anchor *anchor = NULL;
     char *err = NULL;
     int rc = 1;
     sigset_t sigs;
@@ -510,6 +516,13 @@ int cf_serve(struct cf_config *cfg)
 
     if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
         cf_log_error("%s", err);
+        free(err);
+        goto out0;
+    }
+    /* The journal anchor, beside the master key: opened now, written after the drop through this
+     * descriptor (its directory need not be writable by `user:`). */
+    if (cf_anchor_open(cfg->journal_anchor_file, true, &anchor, &err) != CF_OK) {
+        cf_log_error("%s (journal_anchor_file)", err);
         free(err);
         goto out0;
     }
@@ -580,7 +593,8 @@ int cf_serve(struct cf_config *cfg)
             free(unreadable);
         }
     }
-    enum cf_status st = cf_store_open(cfg->data_dir, &master, &cf_srv->store);
+    enum cf_status st = cf_store_open_anchored(cfg->data_dir, &master, anchor, CF_ANCHOR_CHECK, &cf_srv->store);
+    anchor = NULL; /* the store took it */
     cf_key_wipe(&master);
     if (st != CF_OK) {
         char *why = cf_store_open_error(cfg, st);
@@ -600,12 +614,20 @@ int cf_serve(struct cf_config *cfg)
 
     cf_metrics_start();
     setup_h2o(cfg);
+    /* No environment variable switches provenance off, except in a build made for the benchmark
+     * (meson -Dbench_knobs=true, bench/audit.sh): anything else says it ignores it. */
     const char *nb = getenv("COFFER_BENCH_NO_TRANSFER_AUDIT");
+#ifdef CF_BENCH_KNOBS
     if (nb != NULL && strcmp(nb, "1") == 0) {
         cf_srv->bench_no_transfer_audit = true;
         cf_log_warn("COFFER_BENCH_NO_TRANSFER_AUDIT=1: member downloads and views are NOT recorded in the provenance "
                     "log. This exists only to measure the cost of that log; never run a real server like this.");
     }
+#else
+    if (nb != NULL)
+        cf_log_warn("COFFER_BENCH_NO_TRANSFER_AUDIT is ignored: only a benchmark build (-Dbench_knobs=true) has it; "
+                    "every transfer is recorded");
+#endif
     cf_audit_start(cfg, cf_srv->store);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
     cf_work_start(cores() < 2 ? 2 : cores(), NULL);
@@ -695,6 +717,7 @@ out2:
 out1:
     cf_store_close(cf_srv->store);
 out0:
+    cf_anchor_close(anchor);
     cf_key_wipe(&master); /* held from its reading (as root) until the store opens (after the drop) */
     if (rc != 0)
         cf_scan_stop();

@@ -71,7 +71,7 @@ struct cf_server {
     struct cf_throttle *code_ip;       /* wrong share codes per client address (15 min) */
     struct cf_throttle *code_link;     /* wrong share codes per link (1 h) */
     uint64_t started_at;               /* ms since epoch */
-    bool bench_no_transfer_audit;      /* benchmarks only ($COFFER_BENCH_NO_TRANSFER_AUDIT=1) */
+    bool bench_no_transfer_audit;      /* benchmark builds only (-Dbench_knobs=true and $COFFER_BENCH_NO_TRANSFER_AUDIT=1) */
 };
 
 extern struct cf_server *cf_srv;

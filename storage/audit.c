@@ -541,6 +541,16 @@ out:
     return st;
 }
 
+enum cf_status cf_audit_head_seq(struct cf_store *s, const struct cf_id *tenant, uint64_t *seq)
+{
+    struct cf_key k;
+    uint8_t mac[32];
+    chain_key(s, tenant, &k);
+    enum cf_status st = head_read(s, tenant, &k, seq, mac);
+    cf_key_wipe(&k);
+    return st;
+}
+
 enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms,
                                      uint64_t *purged)
 {

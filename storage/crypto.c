@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include <pthread.h>
 #include <string.h>
 
 static const char hkdf_salt[] = "coffer-hkdf-v1";
@@ -126,11 +127,21 @@ enum cf_status cf_hkdf(const void *ikm, size_t ikm_len, const char *info, struct
     return cf_hkdf_raw(hkdf_salt, sizeof hkdf_salt - 1, ikm, ikm_len, info, strlen(info), out->k, sizeof out->k);
 }
 
+/* The HMAC implementation, fetched once: a fetch takes a lock and a property lookup, about half the
+ * cost of a short HMAC, and every write batch computes several (storage/journal.c). */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 void cf_hmac2_sha256(const struct cf_key *key, const void *a, size_t an, const void *b, size_t bn,
                      uint8_t out[CF_SHA256_LEN])
 {
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    pthread_once(&hmac_once, hmac_fetch);
+    EVP_MAC_CTX *ctx = hmac_alg != NULL ? EVP_MAC_CTX_new(hmac_alg) : NULL;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
@@ -143,7 +154,6 @@ void cf_hmac2_sha256(const struct cf_key *key, const void *a, size_t an, const v
         abort();
     }
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
 }
 
 void cf_hmac_sha256(const struct cf_key *key, const void *msg, size_t n, uint8_t out[CF_SHA256_LEN])

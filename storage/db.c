@@ -7,6 +7,7 @@
  * compaction), everything else is small and point-read, so it gets bloom filters and a shared block
  * cache. The WAL stays on: a synced commit makes every earlier unsynced chunk write durable with it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 #include "fault.h"
-#include "store_internal.h"
+#include "journal.h"
 
 const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_DEFAULT] = "default",   [CF_CF_KEYS] = "keys",         [CF_CF_TENANTS] = "tenants",
@@ -30,7 +31,7 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_SHARES] = "shares",     [CF_CF_SHARE_TOKENS] = "share_tokens", [CF_CF_NODE_SHARES] = "node_shares",
     [CF_CF_USER_SHARES] = "user_shares", [CF_CF_SHARE_ACCESS] = "share_access",
     [CF_CF_AUDIT] = "audit",       [CF_CF_AUDIT_INDEX] = "audit_index", [CF_CF_AUDIT_META] = "audit_meta",
-    [CF_CF_UPLOADS] = "uploads",
+    [CF_CF_UPLOADS] = "uploads",   [CF_CF_JOURNAL] = "journal",   [CF_CF_JOURNAL_KEYS] = "journal_keys",
 };
 
 #define STORE_FORMAT "coffer-store-v1"
@@ -130,6 +131,8 @@ static void free_options(struct cf_store *s)
 
 static void store_free(struct cf_store *s)
 {
+    if (s->db != NULL)
+        cf_journal_close(s);
     for (int i = 0; i < CF_CF_COUNT; i++)
         if (s->cf[i] != NULL)
             rocksdb_column_family_handle_destroy(s->cf[i]);
@@ -143,6 +146,7 @@ static void store_free(struct cf_store *s)
     cf_key_wipe(&s->global_record);
     cf_key_wipe(&s->global_index);
     cf_key_wipe(&s->global_audit);
+    cf_journal_free(s);
     for (size_t i = 0; i < s->naudit_heads; i++)
         cf_key_wipe(&s->audit_heads[i].key);
     free(s->audit_heads);
@@ -162,7 +166,30 @@ static struct cf_store *store_new(const char *dir)
     pthread_mutex_init(&s->audit_lock, NULL);
     pthread_mutex_init(&s->user_lock, NULL);
     pthread_rwlock_init(&s->tk_lock, NULL);
+    cf_journal_setup(s);
     return s;
+}
+
+/* How many of the column families, from the first, a read-only open asks for: all of them, or all
+ * but the journal's two when the store predates the journal (a read-write open creates missing
+ * families; a read-only one cannot, and `serve --check` or `fsck` may run before the first start of
+ * a new version: the journal then reads as absent). */
+static int readonly_cf_count(struct cf_store *s)
+{
+    char *err = NULL;
+    size_t n = 0;
+    char **names = rocksdb_list_column_families(s->opts, s->dir, &n, &err);
+    if (err != NULL) {
+        rocksdb_free(err);
+        return CF_CF_COUNT; /* the open will say what is wrong */
+    }
+    bool journal = false;
+    for (size_t i = 0; i < n; i++)
+        journal = journal || strcmp(names[i], cf_cf_names[CF_CF_JOURNAL]) == 0;
+    rocksdb_list_column_families_destroy(names, n);
+    static_assert(CF_CF_JOURNAL == CF_CF_COUNT - 2 && CF_CF_JOURNAL_KEYS == CF_CF_COUNT - 1,
+                  "the journal's families are the last two");
+    return journal ? CF_CF_COUNT : CF_CF_JOURNAL;
 }
 
 static enum cf_status db_open(struct cf_store *s, bool create, bool readonly)
@@ -170,12 +197,12 @@ static enum cf_status db_open(struct cf_store *s, bool create, bool readonly)
     char *err = NULL;
     setup_options(s, create);
     if (readonly) {
+        int ncf = readonly_cf_count(s);
         /* Beside a running server a compaction may delete a table file between the reading of the
          * MANIFEST and the opening of that file ("No such file or directory"; seen by crash.test.mjs).
          * The store is fine: read the new MANIFEST and try again. */
         for (int attempt = 0;; attempt++) {
-            s->db = rocksdb_open_for_read_only_column_families(s->opts, s->dir, CF_CF_COUNT,
-                                                               (const char *const *)cf_cf_names,
+            s->db = rocksdb_open_for_read_only_column_families(s->opts, s->dir, ncf, (const char *const *)cf_cf_names,
                                                                (const rocksdb_options_t *const *)s->cf_opts, s->cf,
                                                                0, &err);
             if (err == NULL || attempt == 50 || strstr(err, "No such file or directory") == NULL)
@@ -207,7 +234,7 @@ static enum cf_status derive_global(struct cf_store *s, const struct cf_key *glo
         cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/tenant-name", &s->global_index) != CF_OK ||
         cf_hkdf(global->k, sizeof global->k, "coffer/v1/global/audit", &s->global_audit) != CF_OK)
         return CF_ECRYPTO;
-    return CF_OK;
+    return cf_journal_keys(s, global);
 }
 
 static const char global_aad[] = "coffer/v1/wrap/global";
@@ -232,6 +259,10 @@ enum cf_status cf_store_create(const char *dir, const struct cf_key *master)
     cf_key_random(&global);
     if ((st = cf_aead_seal(&s->kek, global_aad, sizeof global_aad - 1, global.k, sizeof global.k, wrapped)) != CF_OK)
         goto err1;
+    /* The journal starts with the store: its first entry is this batch. */
+    if ((st = derive_global(s, &global)) != CF_OK || (st = cf_journal_map_cfs(s)) != CF_OK)
+        goto err1;
+    cf_journal_create(s);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], "global", 6, (const char *)wrapped, sizeof wrapped);
     rocksdb_writebatch_put_cf(b, s->cf[CF_CF_DEFAULT], "format", 6, STORE_FORMAT, sizeof STORE_FORMAT - 1);
@@ -244,15 +275,18 @@ err0:
     return st;
 }
 
-static enum cf_status store_open(const char *dir, const struct cf_key *master, bool readonly, struct cf_store **out)
+static enum cf_status store_open(const char *dir, const struct cf_key *master, bool readonly, struct cf_anchor *anchor,
+                                 enum cf_anchor_mode mode, struct cf_store **out)
 {
     enum cf_status st;
     char *val = NULL;
     size_t vlen;
     struct cf_key global;
 
-    if (!cf_store_is_initialised(dir))
+    if (!cf_store_is_initialised(dir)) {
+        cf_anchor_close(anchor);
         return CF_ENOTFOUND;
+    }
     struct cf_store *s = store_new(dir);
     if ((st = db_open(s, false, readonly)) != CF_OK)
         goto err0;
@@ -280,23 +314,37 @@ static enum cf_status store_open(const char *dir, const struct cf_key *master, b
     if (st != CF_OK)
         goto err1;
     free(val);
+    val = NULL;
+    /* The journal: from here the store owns the anchor. */
+    st = cf_journal_open(s, readonly, anchor, mode);
+    if (s->journal.anchor == anchor)
+        anchor = NULL;
+    if (st != CF_OK)
+        goto err0;
     *out = s;
     return CF_OK;
 err1:
     free(val);
 err0:
     store_free(s);
+    cf_anchor_close(anchor);
     return st;
 }
 
 enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struct cf_store **out)
 {
-    return store_open(dir, master, false, out);
+    return store_open(dir, master, false, NULL, CF_ANCHOR_CHECK, out);
+}
+
+enum cf_status cf_store_open_anchored(const char *dir, const struct cf_key *master, struct cf_anchor *anchor,
+                                      enum cf_anchor_mode mode, struct cf_store **out)
+{
+    return store_open(dir, master, false, anchor, mode, out);
 }
 
 enum cf_status cf_store_open_readonly(const char *dir, const struct cf_key *master, struct cf_store **out)
 {
-    return store_open(dir, master, true, out);
+    return store_open(dir, master, true, NULL, CF_ANCHOR_CHECK, out);
 }
 
 void cf_store_close(struct cf_store *s)
@@ -348,15 +396,28 @@ static bool db_refused(struct cf_store *s, const char *what)
     return true;
 }
 
-enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
+enum cf_status cf_db_write_raw(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
 {
     char *err = NULL;
-    if (db_refused(s, "write"))
-        return CF_EIO;
     rocksdb_write(s->db, sync ? s->wo_sync : s->wo, b, &err);
     if (err != NULL)
         return db_write_error(s, "write", err);
     return CF_OK;
+}
+
+enum cf_status cf_db_write_failed(struct cf_store *s, const char *what, char *err)
+{
+    return db_write_error(s, what, err);
+}
+
+/* The one way into RocksDB for writes: everything the journal covers goes through it. */
+enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
+{
+    if (db_refused(s, "write"))
+        return CF_EIO;
+    if (s->journal.on)
+        return cf_journal_write(s, b, sync);
+    return cf_db_write_raw(s, b, sync);
 }
 
 enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
@@ -365,6 +426,14 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
     char *err = NULL;
     if (db_refused(s, "put"))
         return CF_EIO;
+    if (s->journal.on && cf_journal_covers(cf)) {
+        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        rocksdb_writebatch_put_cf(b, s->cf[cf], key, klen, val, vlen);
+        enum cf_status st = cf_journal_write(s, b, sync);
+        rocksdb_writebatch_destroy(b);
+        return st;
+    }
+    /* Chunks: bound to their key by their seal and never rewritten, outside the journal. */
     rocksdb_put_cf(s->db, sync ? s->wo_sync : s->wo, s->cf[cf], key, klen, val, vlen, &err);
     if (err != NULL)
         return db_write_error(s, "put", err);

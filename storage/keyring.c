@@ -459,11 +459,12 @@ enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tena
 
 /* ---- tenant deletion (crypto-shredding) ----------------------------------------------------- */
 
-/* Column families whose keys all begin with the tenant id. */
+/* Column families whose keys all begin with the tenant id. (Not the journal's: it writes its own
+ * entries for the deletions below.) */
 static bool tenant_prefixed(enum cf_cf cf)
 {
     return cf != CF_CF_DEFAULT && cf != CF_CF_KEYS && cf != CF_CF_TENANT_NAMES && cf != CF_CF_SESSIONS &&
-           cf != CF_CF_SHARE_TOKENS && cf != CF_CF_SHARE_ACCESS;
+           cf != CF_CF_SHARE_TOKENS && cf != CF_CF_SHARE_ACCESS && cf != CF_CF_JOURNAL && cf != CF_CF_JOURNAL_KEYS;
 }
 
 /* Deletes, into b, every entry of cf whose value begins with the tenant id (the hashed-key families). */

@@ -37,6 +37,8 @@
  *   audit         T seq:u64 → chain MAC (32) ‖ sealed event   (audit.c has the chain rule)
  *   audit_index   T 'n' node seq → "" | T 'a' kind:u8 actor seq → "" | T 'e' began:u64 → end:u64
  *   audit_meta    T 'h' → head (seq, MAC, head MAC) | T 'c' → sealed retention checkpoint
+ *   journal       'e' seq:u64 → entry | 'h' → sealed head   (journal.c: the metadata journal)
+ *   journal_keys  cf:u8 key → seq:u64 ‖ SHA-256(value) ‖ MAC   (the last write of every key it covers)
  */
 #ifndef CF_STORE_INTERNAL_H
 #define CF_STORE_INTERNAL_H
@@ -83,6 +85,10 @@ enum cf_cf {
     CF_CF_AUDIT_INDEX,
     CF_CF_AUDIT_META,
     CF_CF_UPLOADS,
+    /* The metadata journal (journal.c). Column families are only ever added at the end: the journal
+     * names them by this number on disk. */
+    CF_CF_JOURNAL,
+    CF_CF_JOURNAL_KEYS,
     CF_CF_COUNT
 };
 
@@ -117,6 +123,42 @@ struct cf_tkeys {
     bool dead;            /* the tenant was deleted: every lookup answers CF_ENOTFOUND */
 };
 
+/* The metadata journal (journal.c). The head as stored (sealed) under journal 'h'. */
+struct cf_jhead {
+    uint8_t id[16];         /* this journal's random id (a copy of the store keeps it) */
+    uint64_t seq;           /* the last entry written (0: none yet) */
+    uint8_t mac[32];        /* its chain MAC (the genesis MAC when seq is 0) */
+    uint64_t first;         /* the oldest entry kept (the ones before it were trimmed) */
+    uint8_t first_prev[32]; /* the chain MAC of entry first - 1 */
+    uint8_t sum[32];        /* Σ HMAC(sum key, index entry) mod 2^256 over journal_keys */
+    uint64_t nkeys;         /* entries in journal_keys */
+    uint64_t at;            /* ms since epoch of entry seq */
+};
+
+#define CF_JOURNAL_KEEP 65536 /* entries kept (journal_keys holds the last write of every key anyway) */
+#define CF_JOURNAL_STEP 4096  /* trimmed this many at a time */
+
+struct cf_anchor;
+struct cf_jwait;
+struct cf_journal {
+    bool on;                  /* writes go through the journal (read-write stores once opened) */
+    bool present;             /* read-only opens: a head was found and opens */
+    bool head_bad;            /* read-only opens: a head was found and does not open */
+    struct cf_key mac_key;    /* MACs of entries and index entries (stored with them) */
+    struct cf_key sum_key;    /* terms of the index sum (never stored) */
+    struct cf_key seal_key;   /* seals the head */
+    struct cf_key anchor_key; /* MACs the anchor file */
+    uint8_t cf_of_id[256];    /* RocksDB column family id → enum cf_cf (0xff: unknown) */
+    uint64_t keep, step;      /* CF_JOURNAL_KEEP, CF_JOURNAL_STEP (unit tests lower them) */
+    /* Owned by the thread that is writing a group (the leader); handed over through lock. */
+    struct cf_jhead head;
+    struct cf_anchor *anchor; /* NULL: none attached */
+    /* The group-commit queue (guarded by lock). */
+    pthread_mutex_t lock;
+    struct cf_jwait *queue, *tail;
+    bool writing;
+};
+
 struct cf_store {
     char *dir;
     rocksdb_t *db;
@@ -144,6 +186,7 @@ struct cf_store {
      * reaching RocksDB (whose write path, once it has seen an I/O error, may assert rather than
      * answer; notes in docs/SECURITY.md "Failures"). The process is expected to stop. */
     atomic_bool write_failed;
+    struct cf_journal journal;
 };
 
 extern const char *const cf_cf_names[CF_CF_COUNT];
@@ -160,7 +203,14 @@ const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *t
 /* Raw RocksDB access; errptr never leaves these. */
 enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, char **val,
                          size_t *vlen) CF_WUR;
+/* cf_db_write and cf_db_put: every write of the store. Batches that touch a column family the
+ * metadata journal covers go through cf_journal_write (journal.c), which adds the journal's entry to
+ * them; the rest are written as they are. */
 enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+/* cf_db_write_raw: the RocksDB write itself, without the journal or fault injection (journal.c).
+ * cf_db_write_failed(s, what, err): a write RocksDB refused (takes err): fail-stop, see storage.h. */
+enum cf_status cf_db_write_raw(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+enum cf_status cf_db_write_failed(struct cf_store *s, const char *what, char *err);
 enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
                          size_t vlen, bool sync) CF_WUR;
 /* An iterator over cf limited to keys starting with prefix (bounds owned by the returned struct). */

@@ -95,6 +95,8 @@ static void defaults_and_values(void)
     char want[300];
     snprintf(want, sizeof want, "%s/data", dir);
     CHECK_STR(c.data_dir, want, "relative data_dir resolved against the config's directory");
+    snprintf(want, sizeof want, "%s/master.key.anchor", dir);
+    CHECK_STR(c.journal_anchor_file, want, "journal_anchor_file defaults to the master key's path + .anchor");
     cf_config_clear(&c);
 
     path = write_file("full.yaml", "listen: [\"127.0.0.1:1\", \"[::1]:2\"]\n"
@@ -210,6 +212,9 @@ static void errors(void)
         snprintf(text, sizeof text, "%stls: {certificate: c, key: k}\n", inside[i]);
         expect_error(text, ":2: master_key_file: must be outside data_dir (a copy of the data must not carry its key)");
     }
+    expect_error(BASE "journal_anchor_file: data/anchor\n",
+                 ":4: journal_anchor_file: must be outside data_dir (a rolled-back copy of the data would carry its "
+                 "anchor)");
     expect_error("", ": (top level): the file is empty");
     expect_error("- a\n- b\n", ":1: (top level): expected a mapping of keys");
     expect_error(BASE "limits: {max_file_bytes: [1}\n", ":4: did not find expected ',' or ']'");
