@@ -4,13 +4,29 @@
 # (COFFER_BENCH_NO_TRANSFER_AUDIT=1), at two concurrencies: 16 connections × 10 streams
 # (throughput: concurrent downloads share group commits) and 1 × 1 (latency: every download waits
 # for its own commit, about one fsync). Prints a markdown table with medians and the ratios.
+#
+# Release builds ignore that variable (no environment variable switches provenance off): this script
+# builds its own release build-bench with -Dbench_knobs=true and runs both arms on it, so that the
+# event is the one difference. BENCH_BUILD=DIR uses another build, which must have the option.
+: "${BENCH_BUILD:=build-bench}"
 source "$(dirname "$0")/lib/common.sh"
 runs=${1:-3}
+if [ "$BENCH_BUILD" = build-bench ]; then
+  "$BENCH_TOP/scripts/deps.sh" bench
+  [ -f "$BENCH_TOP/build-bench/build.ninja" ] ||
+    meson setup "$BENCH_TOP/build-bench" --buildtype=release -Dbench_knobs=true >/dev/null
+  meson configure "$BENCH_TOP/build-bench" -Dbench_knobs=true >/dev/null
+  ninja -C "$BENCH_TOP/build-bench" >/dev/null
+fi
 bench_build
 port=19443
 declare -a with_many without_many with_one without_one
 for mode in with without; do
   if [ "$mode" = with ]; then bench_coffer_start audit-$mode $port; else bench_coffer_start audit-$mode $port COFFER_BENCH_NO_TRANSFER_AUDIT=1; fi
+  if [ "$mode" = without ] && ! grep -q 'are NOT recorded' "$BENCH_TMP/audit-$mode/serve.log"; then
+    echo "bench: $COFFER_BIN ignores COFFER_BENCH_NO_TRANSFER_AUDIT (build it with -Dbench_knobs=true)" >&2
+    bench_coffer_stop; exit 1
+  fi
   base="https://127.0.0.1:$port"
   head -c 4096 /dev/urandom > "$BENCH_TMP/4k.bin"
   read -r token root < <(bench_client login "$base" -)

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,8 +179,13 @@ int cf_priv_drop(const struct cf_priv *p, char **err)
                             (unsigned)p->gid, strerror(errno));
         return 1;
     }
-    /* The change of uid also left the process non-dumpable (no core, no ptrace by other processes of
-     * the account, the scanners included); it stays so. */
+    /* The change of uid set dumpable to fs.suid_dumpable, which an administrator may have set to 1:
+     * non-dumpable again (no core, no ptrace by other processes of the account, the scanners
+     * included). */
+    if (cf_priv_no_dumps() != 0) {
+        *err = cf_xasprintf("user: %s: cannot make the process non-dumpable: %s", p->name, strerror(errno));
+        return 1;
+    }
     return verify(p->uid, p->gid, err);
 }
 
@@ -205,5 +212,17 @@ int cf_priv_drop_ids(uid_t uid, gid_t gid, char **err)
         *err = cf_xasprintf("cannot switch to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
         return 1;
     }
+    if (cf_priv_no_dumps() != 0) { /* see cf_priv_drop */
+        *err = cf_xasprintf("cannot make the process non-dumpable: %s", strerror(errno));
+        return 1;
+    }
     return verify(uid, gid, err);
+}
+
+int cf_priv_no_dumps(void)
+{
+    const struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return -1;
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : -1;
 }

@@ -50,4 +50,14 @@ char *cf_priv_unreadable(const char *cert, const char *key);
  * same checks; nothing to do if already uid/gid and not root (spawned by a server that dropped). */
 int cf_priv_drop_ids(uid_t uid, gid_t gid, char **err);
 
+/* cf_priv_no_dumps(): no core file and no memory access by other processes of the same account,
+ * however the process was started (the server holds every tenant's keys; every command may hold the
+ * master key): RLIMIT_CORE 0, soft and hard (it cannot be raised again without root), and
+ * PR_SET_DUMPABLE 0 (no core either, /proc/PID files owned by root, no ptrace without
+ * CAP_SYS_PTRACE). main() calls it before anything else; cf_priv_drop and cf_priv_drop_ids call it
+ * again, because a change of uid resets dumpable to the fs.suid_dumpable sysctl, which may be 1 or
+ * 2; an exec resets it to 1, and the executed coffer's main() sets it again. 0, or -1 with errno.
+ * Process-wide; any thread. */
+int cf_priv_no_dumps(void) CF_WUR;
+
 #endif

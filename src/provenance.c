@@ -7,6 +7,15 @@
  * fewer items and a next_cursor to continue, never with an unbounded scan. A transfer appears once,
  * as its "began" event joined with its end record (range, bytes sent, completed); end records are
  * not listed on their own. Other tenants' events are unreachable: every key starts with the tenant.
+ *
+ * A node's activity shows its caller only what they may see (the audit log is for admins and
+ * auditors and is shown whole): a manager through a grant deep in someone's private space must not
+ * learn the names of the folders above the grant from the paths stored in the events, nor the ids of
+ * folders the node was moved out of. A stored path is shown whole when it lies in a space whose every
+ * folder the caller may view (their own private space; the tenant space for those who may view its
+ * root: levels only ever add up downwards). Elsewhere it keeps, from the node up, only the folder
+ * names that match, at the same distance, a folder above the node now that the caller may view; the
+ * rest becomes "…" (such a path has no leading '/'). A `from_parent` the caller cannot view is null.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +34,22 @@
 #define JSON_LIMIT_MAX 1000
 #define CSV_LIMIT_MAX 100000
 #define MAX_ACTIONS 32
+#define MAX_PLACE_DEPTH 64 /* ancestors compared with stored paths; the names of deeper ones are hidden */
+
+/* Where a node is now, as the caller of its activity may see it: the names of its ancestors, nearest
+ * first, up to the first one the caller may not view (or the space root, which has no name in a
+ * path). */
+struct place {
+    struct cf_actor actor;
+    const char *names[MAX_PLACE_DEPTH]; /* pool strings */
+    size_t n;
+    const char *own_space;              /* "private:USERNAME", as events name the caller's space */
+    bool tenant_space;                  /* the caller may view the tenant space's root, so all of it */
+};
 
 struct query {
     struct cf_req *r;
+    struct place *place;              /* node activity: redact to this; NULL for the audit log */
     const char *actions[MAX_ACTIONS]; /* pool strings */
     size_t nactions;
     h2o_iovec_t ip;
@@ -106,6 +128,98 @@ static json_t *event_out(const struct cf_id *tenant, const struct cf_audit_event
     return ev;
 }
 
+/* ---- node activity: what the caller may see ------------------------------------------------------ */
+
+static enum cf_status place_of(struct cf_req *r, const struct cf_node *n, struct place *pl)
+{
+    struct cf_node cur = {0};
+    enum cf_level level;
+    struct cf_id walk = n->parent;
+    enum cf_status st = CF_OK;
+    struct cf_tenant t;
+    pl->actor = cf_actor_of(r);
+    pl->n = 0;
+    size_t own_len = sizeof "private:" + strlen(r->who.user.username);
+    char *own = h2o_mem_alloc_pool(&r->req->pool, own_len);
+    snprintf(own, own_len, "private:%s", r->who.user.username);
+    pl->own_space = own;
+    pl->tenant_space = false;
+    if ((st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t)) != CF_OK)
+        return st;
+    st = cf_acl_level(&pl->actor, &t.root, &cur, &level);
+    cf_tenant_clear(&t);
+    if (st != CF_OK && st != CF_ENOTFOUND)
+        goto out;
+    pl->tenant_space = st == CF_OK && level >= CF_LEVEL_VIEW;
+    st = CF_OK;
+    while (pl->n < MAX_PLACE_DEPTH && !cf_id_is_zero(&walk)) {
+        cf_node_clear(&cur);
+        st = cf_acl_level(&pl->actor, &walk, &cur, &level);
+        if (st == CF_ENOTFOUND || (st == CF_OK && level < CF_LEVEL_VIEW)) {
+            st = CF_OK;
+            break;
+        }
+        if (st != CF_OK || cf_id_is_zero(&cur.parent)) /* a storage error; or the root: no name in paths */
+            break;
+        pl->names[pl->n++] = h2o_strdup(&r->req->pool, cur.name, SIZE_MAX).base;
+        walk = cur.parent;
+    }
+out:
+    cf_node_clear(&cur);
+    return st;
+}
+
+/* The stored path "/a/b/node" as the caller may see it: each folder name kept, from the node up,
+ * while it matches the caller's view of the folder at that distance now; the rest is "…". */
+static const char *redact_path(struct cf_req *r, const struct place *pl, const char *path)
+{
+    size_t len = strlen(path);
+    if (len == 0 || path[0] != '/' || len == 1)
+        return path; /* "/": a space root itself */
+    const char *keep = memrchr(path, '/', len); /* the '/' before the node's own name */
+    for (size_t d = 0; keep > path; d++) {
+        const char *prev = memrchr(path, '/', (size_t)(keep - path));
+        size_t cl = (size_t)(keep - prev - 1);
+        if (d == pl->n || strlen(pl->names[d]) != cl || memcmp(pl->names[d], prev + 1, cl) != 0)
+            break;
+        keep = prev;
+    }
+    if (keep == path)
+        return path;
+    static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
+    size_t rest = strlen(keep);
+    char *out = h2o_mem_alloc_pool(&r->req->pool, sizeof ellipsis - 1 + rest + 1);
+    memcpy(out, ellipsis, sizeof ellipsis - 1);
+    memcpy(out + sizeof ellipsis - 1, keep, rest + 1);
+    return out;
+}
+
+static void redact(struct query *q, json_t *ev)
+{
+    json_t *node = json_object_get(ev, "node");
+    const char *path = json_string_value(json_object_get(node, "path"));
+    const char *space = json_string_value(json_object_get(node, "space"));
+    bool whole = space != NULL && (strcmp(space, q->place->own_space) == 0 ||
+                                   (q->place->tenant_space && strcmp(space, "tenant") == 0));
+    if (path != NULL && !whole) {
+        const char *seen = redact_path(q->r, q->place, path);
+        if (seen != path)
+            json_object_set_new(node, "path", json_string(seen));
+    }
+    json_t *detail = json_object_get(ev, "detail");
+    const char *from = json_string_value(json_object_get(detail, "from_parent"));
+    if (from != NULL) {
+        struct cf_id id;
+        struct cf_node pn = {0};
+        enum cf_level level = CF_LEVEL_NONE;
+        bool visible = cf_id_parse(from, strlen(from), &id) == CF_OK &&
+                       cf_acl_level(&q->place->actor, &id, &pn, &level) == CF_OK && level >= CF_LEVEL_VIEW;
+        cf_node_clear(&pn);
+        if (!visible)
+            json_object_set_new(detail, "from_parent", json_null());
+    }
+}
+
 static bool visit(void *ctx, const struct cf_audit_event *e)
 {
     struct query *q = ctx;
@@ -134,6 +248,8 @@ static bool visit(void *ctx, const struct cf_audit_event *e)
         const char *ip = json_string_value(json_object_get(ev, "ip"));
         keep = ip != NULL && strlen(ip) == q->ip.len && memcmp(ip, q->ip.base, q->ip.len) == 0;
     }
+    if (keep && q->place != NULL)
+        redact(q, ev);
     if (keep)
         json_array_append_new(q->items, event_out(&q->r->who.user.tenant, e, ev));
     else
@@ -359,7 +475,8 @@ void cf_h_audit(struct cf_req *r)
 
 void cf_h_file_activity(struct cf_req *r)
 {
-    struct query q = {.r = r};
+    struct place place;
+    struct query q = {.r = r, .place = &place};
     struct cf_node n;
     enum cf_level level;
     bool csv;
@@ -368,9 +485,15 @@ void cf_h_file_activity(struct cf_req *r)
         return;
     if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_MANAGE, &n, &level))
         return;
+    enum cf_status st = place_of(r, &n, &place);
+    if (st != CF_OK) {
+        cf_node_clear(&n);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
     q.items = json_array();
-    enum cf_status st = cf_audit_scan(cf_srv->store, &r->who.user.tenant, CF_AUDIT_BY_NODE, 0, &n.id, before,
-                                      MAX_SCAN, visit, &q, &next);
+    st = cf_audit_scan(cf_srv->store, &r->who.user.tenant, CF_AUDIT_BY_NODE, 0, &n.id, before, MAX_SCAN, visit, &q,
+                       &next);
     cf_node_clear(&n);
     if (st != CF_OK)
         cf_respond_status(r, st, NULL);

@@ -7,8 +7,8 @@
  * unexpected is killed and started again by the same thread, and the job fails with CF_EUNAVAIL.
  *
  * Scanners are started with posix_spawn (no copy of the server's memory, so never of its keys),
- * with their socket as descriptor 3 and nothing else open, and stderr shared with the server for
- * their diagnostics.
+ * in a session of their own (no controlling terminal), with their socket as descriptor 3, stdin and
+ * stdout on /dev/null, nothing else open, and stderr shared with the server for their diagnostics.
  */
 #include "scan.h"
 #include "storage/fault.h"
@@ -185,6 +185,7 @@ static bool spawn(struct scanner *s)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, sv[1], CF_SCAN_FD); /* dup2 clears CLOEXEC on fd 3 */
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0); /* it logs on stderr only */
     /* Nothing else of ours: not a client socket, not a store file (restarts happen while serving). */
     posix_spawn_file_actions_addclosefrom_np(&fa, CF_SCAN_FD + 1);
     posix_spawnattr_init(&attr);
@@ -192,7 +193,11 @@ static bool spawn(struct scanner *s)
     sigfillset(&dflt);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &dflt);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    /* A session of its own (setsid): no controlling terminal, so a compromised parser cannot push
+     * keystrokes into the terminal the server was started from (TIOCSTI), and a Ctrl-C there does
+     * not reach it. The scanner checks this again first thing, and its seccomp filter refuses
+     * terminal ioctls on the stderr it shares with us. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
     int rc = posix_spawn(&s->pid, self_path, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);

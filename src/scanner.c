@@ -4,8 +4,12 @@
  * network socket, execute a program, or touch files outside its scratch directory: parsers of
  * hostile formats (libclamav, libmagic) run here, not in the process that holds every tenant's keys.
  *
- * Start-up: rlimits → libclamav engine from --db (limits and heuristics below) → EICAR canary →
- * libmagic cookie → Landlock (scratch read-write, signatures read-only) → seccomp allowlist → HELLO.
+ * Start-up: a session of its own (no controlling terminal) → rlimits → libclamav engine from --db
+ * (limits and heuristics below) → EICAR canary → libmagic cookie → Landlock (scratch read-write,
+ * signatures read-only) → seccomp allowlist → HELLO. The stderr it shares with the server may be an
+ * operator's terminal: besides having no controlling terminal, the filter lets through only the
+ * ioctl requests listed in seccomp(), none of which can write to or reconfigure a terminal
+ * (TIOCSTI, TIOCSETD, TIOCLINUX, TIOCCONS... answer EPERM).
  * Then, one scan at a time: the server sends SCAN, we pull the bytes we need with READ/DATA (libclamav
  * reads through cl_fmap_open_handle: no copy of the file is kept), and answer one VERDICT.
  *
@@ -34,12 +38,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -395,7 +401,7 @@ static void seccomp(void)
         SCMP_SYS(getrandom), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
         SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(poll),
         SCMP_SYS(ppoll), SCMP_SYS(tgkill), SCMP_SYS(membarrier), SCMP_SYS(umask), SCMP_SYS(uname),
-        SCMP_SYS(sysinfo), SCMP_SYS(ioctl), SCMP_SYS(getpgrp), SCMP_SYS(getppid), SCMP_SYS(fchmod),
+        SCMP_SYS(sysinfo), SCMP_SYS(getpgrp), SCMP_SYS(getppid), SCMP_SYS(fchmod),
         SCMP_SYS(fchmodat), SCMP_SYS(utimensat), SCMP_SYS(sched_getparam), SCMP_SYS(sched_getscheduler),
     };
     static const int kill[] = {
@@ -407,9 +413,19 @@ static void seccomp(void)
         SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load), SCMP_SYS(perf_event_open),
         SCMP_SYS(userfaultfd), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(fork), SCMP_SYS(vfork),
     };
+    /* ioctl: only these requests; every other one (the terminal ones above all: TIOCSTI pushes input
+     * into a terminal, TIOCSETD, TIOCLINUX and TIOCCONS reconfigure one) fails with EPERM. strace of
+     * the scan suite (every archive kind, reloads) saw no ioctl at all after the filter is loaded;
+     * these are what the libraries could still call: isatty/tcgetattr (TCGETS, read-only), libmagic's
+     * FIONREAD, and the Rust standard library's descriptor flags inside libclamav (FIONBIO, FIOCLEX,
+     * FIONCLEX). The request is compared whole (64 bits), so nothing else can pass as one of them. */
+    static const unsigned long ioctls[] = {TCGETS, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
     for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
         if (seccomp_rule_add(f, SCMP_ACT_ALLOW, allow[i], 0) != 0)
             die("seccomp_rule_add failed");
+    for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++)
+        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, ioctls[i])) != 0)
+            die("seccomp_rule_add (ioctl) failed");
     for (size_t i = 0; i < sizeof kill / sizeof kill[0]; i++)
         if (seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, kill[i], 0) != 0)
             die("seccomp_rule_add failed");
@@ -579,6 +595,37 @@ static void parse_args(int argc, char **argv)
         die("--db, --scratch and --max-file are required");
 }
 
+#ifdef CF_FAULT_INJECTION
+/* Fault-injection builds only (never a release build): with COFFER_TEST_SCANNER_IOCTL=1 in the
+ * environment, the confined scanner tries terminal ioctls on its stderr and logs what the kernel
+ * answered, so that tests/integration/hardening.test.mjs can prove the filter from outside. Each
+ * probe is harmless where it is allowed: TIOCSETD sets the line discipline the terminal already
+ * has. */
+static void ioctl_self_check(void)
+{
+    const char *on = getenv("COFFER_TEST_SCANNER_IOCTL");
+    if (on == NULL || strcmp(on, "1") != 0)
+        return;
+    struct termios t;
+    char c = '\n', sub = 0; /* TIOCLINUX subcode 0 does nothing (EINVAL even on a console) */
+    int ldisc = N_TTY;
+    const struct {
+        const char *name;
+        unsigned long req;
+        void *arg;
+    } probes[] = {{"TCGETS", TCGETS, &t}, {"TIOCSTI", TIOCSTI, &c}, {"TIOCSETD", TIOCSETD, &ldisc},
+                  {"TIOCLINUX", TIOCLINUX, &sub}};
+    char line[160] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0] && len < sizeof line; i++) {
+        int rc = ioctl(STDERR_FILENO, probes[i].req, probes[i].arg);
+        int n = snprintf(line + len, sizeof line - len, " %s=%d/%d", probes[i].name, rc, rc < 0 ? errno : 0);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    cf_log_warn("ioctl self-check (test build):%s", line);
+}
+#endif
+
 int cf_scanner_main(int argc, char **argv)
 {
     struct statfs sf;
@@ -587,6 +634,10 @@ int cf_scanner_main(int argc, char **argv)
     /* Only the socket (3) and stdin/stdout/stderr: the server spawns us with nothing else, and this
      * makes sure of it. */
     close_range(CF_SCAN_FD + 1, ~0u, 0);
+    /* No controlling terminal: the server spawns us as a session leader (POSIX_SPAWN_SETSID); anyone
+     * else who runs scan-worker gets a new session here, or nothing. */
+    if (getsid(0) != getpid() && setsid() == (pid_t)-1)
+        die("cannot leave the terminal session it was started in");
     /* Our lines share the server's stderr, in its log format (log.format, passed as --log-json). */
     cf_log_set_process("scan-worker");
     for (int i = 1; i < argc; i++)
@@ -618,6 +669,9 @@ int cf_scanner_main(int argc, char **argv)
      * is created after them. */
     landlock();
     seccomp();
+#ifdef CF_FAULT_INJECTION
+    ioctl_self_check();
+#endif
     if (pthread_create(&rt, NULL, reloader, &set) != 0)
         die("cannot start the reload thread");
     struct cf_scan_msg_hello h = {.h = {CF_SCAN_MAGIC, CF_SCAN_HELLO, 0}, .info = info};

@@ -85,6 +85,54 @@ char *cf_text_clean(const char *s, size_t n, size_t max)
     return out;
 }
 
+/* Code points that draw nothing (or nothing where they stand) and so let two different names look
+ * the same, or hide part of a name: every format character of Unicode 15.1 (general category Cf: zero
+ * width space, joiners, marks, word joiner, invisible operators, BOM, tags, ...), the line and
+ * paragraph separators, and the other default-ignorable code points that render blank (Hangul fillers,
+ * the combining grapheme joiner, Mongolian free variation selectors, Khmer inherent vowels, reserved
+ * ones). Variation selectors (U+FE00..U+FE0F, U+E0100..U+E01EF) stay allowed: emoji need U+FE0F.
+ * The bidirectional controls are among them; name_reason() gives them their own message. */
+static const struct {
+    uint32_t lo, hi;
+} invisible[] = {
+    {0x00ad, 0x00ad},   {0x034f, 0x034f},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+    {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},   {0x115f, 0x1160},   {0x17b4, 0x17b5},
+    {0x180b, 0x180f},   {0x200b, 0x200f},   {0x2028, 0x202e},   {0x2060, 0x206f},   {0x3164, 0x3164},
+    {0xfeff, 0xfeff},   {0xffa0, 0xffa0},   {0xfff0, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+    {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe00ff}, {0xe01f0, 0xe0fff},
+};
+
+static bool is_invisible(uint32_t cp)
+{
+    for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
+        if (cp >= invisible[i].lo && cp <= invisible[i].hi)
+            return true;
+    return false;
+}
+
+static bool is_bidi_control(uint32_t cp)
+{
+    /* LRM, RLM, ALM; the embeddings and overrides; the isolates */
+    return cp == 0x200e || cp == 0x200f || cp == 0x061c || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static bool is_joiner(uint32_t cp)
+{
+    return cp == 0x200c || cp == 0x200d; /* ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER */
+}
+
+/* A character a joiner may stand next to: one of the scripts from Hebrew on (Arabic, Persian, the
+ * Indic scripts, emoji...: where ZWNJ and ZWJ change how the neighbours are drawn, so they are seen),
+ * not a space, not invisible, not a joiner. Next to Latin, Greek or Cyrillic letters, next to ASCII
+ * punctuation or at either end of a name a joiner draws nothing at all ("repo<ZWJ>rt.pdf" would look
+ * like "report.pdf"). Simpler than RFC 5892's CONTEXTJ, in the same spirit. */
+static bool joins(uint32_t cp)
+{
+    bool space = cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return cp >= 0x0590 && !space && !is_invisible(cp);
+}
+
 const char *cf_name_check(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -94,17 +142,29 @@ const char *cf_name_check(const char *s, size_t n)
         return "a name is at most 255 bytes";
     if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
         return "a name must not be . or ..";
+    uint32_t prev = 0; /* the code point before this one; 0 at the start */
     for (size_t i = 0; i < n;) {
-        uint32_t cp;
+        uint32_t cp, next = 0;
         size_t l = utf8_next(p + i, n - i, &cp);
         if (l == 0)
             return "a name must be valid UTF-8";
         if (cp == '/')
             return "a name must not contain /";
-        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
-            return "a name must not contain control characters";
-        if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+            return "a name must not contain control characters or line separators";
+        if (is_bidi_control(cp))
             return "a name must not contain bidirectional control characters";
+        if (is_joiner(cp)) {
+            if (i + l < n && utf8_next(p + i + l, n - i - l, &next) == 0)
+                return "a name must be valid UTF-8";
+            if (prev == 0 || next == 0 || !joins(prev) || !joins(next))
+                return "a name may hold a zero width joiner or non-joiner only between letters or emoji that it joins "
+                       "(Arabic, Indic and other such scripts, emoji)";
+        } else if (is_invisible(cp)) {
+            return "a name must not contain invisible or format characters (zero width spaces, word joiners, "
+                   "byte order marks, tags...)";
+        }
+        prev = cp;
         i += l;
     }
     return NULL;

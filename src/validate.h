@@ -8,9 +8,14 @@
 #include "base.h"
 
 /* cf_name_check(s, n): a node name is 1..255 bytes of valid UTF-8 (no overlongs, surrogates or
- * code points past U+10FFFF), without '/', NUL, C0/C1 control characters, DEL, or the Unicode
- * bidirectional controls (U+202A–U+202E, U+2066–U+2069: they make "exe.txt" look like "txt.exe"),
- * and is not "." or "..". Returns NULL if acceptable, else a short reason for the client. */
+ * code points past U+10FFFF), without '/', NUL, C0/C1 control characters, DEL, the line and
+ * paragraph separators, the Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+ * U+2066–U+2069: they make "exe.txt" look like "txt.exe"), or any other invisible character (every
+ * format character, category Cf: U+200B, U+2060–U+2064, U+FEFF, tags...; Hangul fillers and the
+ * other blank default-ignorables), and is not "." or "..". The one exception: a zero width
+ * non-joiner or joiner (U+200C, U+200D) between two characters it visibly joins (both U+0590 or
+ * above, not spaces: Persian, Indic scripts, emoji sequences), never at an end, twice in a row or
+ * next to Latin, Greek or Cyrillic. Returns NULL if acceptable, else a short reason for the client. */
 const char *cf_name_check(const char *s, size_t n);
 
 /* cf_text_clean(s, n, max): a malloc'ed copy of untrusted header text (user agents) that is valid

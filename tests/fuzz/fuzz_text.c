@@ -3,7 +3,8 @@
  * cf_utf8_valid, cf_name_check, cf_text_clean, cf_content_disposition, cf_csv_cell.
  *
  * Invariants: cf_utf8_valid agrees with an independent RFC 3629 decoder; an accepted name is 1..255
- * bytes of valid UTF-8 without '/', controls (C0, DEL, C1) or bidi overrides and is not "." or "..";
+ * bytes of valid UTF-8 without '/', controls (C0, DEL, C1), bidi controls or other invisible characters
+ * (a joiner only between two characters it joins) and is not "." or "..";
  * cleaned text is valid UTF-8 without controls, within its limit, and unchanged when it was already
  * clean and short enough; a Content-Disposition value has no control character, an ASCII fallback
  * without quote or backslash, and a filename* that percent-decodes to the original bytes; a CSV cell
@@ -77,17 +78,56 @@ static bool ref_valid(const char *s, size_t n, bool clean)
     return true;
 }
 
+/* Invisible code points refused in names, listed one block at a time from the Unicode 15.1 tables
+ * (general category Cf, Zl, Zp, and the blank Default_Ignorable_Code_Point ones), not from
+ * validate.c. The variation selectors are not refused. */
+static bool ref_invisible(uint32_t c)
+{
+    if (c < 0x80)
+        return false;
+    if (c == 0xad || c == 0x34f || c == 0x61c || c == 0x6dd || c == 0x70f || c == 0x8e2 || c == 0x3164 ||
+        c == 0xfeff || c == 0xffa0 || c == 0x110bd || c == 0x110cd)
+        return true;
+    if ((c >= 0x600 && c <= 0x605) || (c >= 0x890 && c <= 0x891) || (c >= 0x115f && c <= 0x1160) ||
+        (c >= 0x17b4 && c <= 0x17b5) || (c >= 0x180b && c <= 0x180f))
+        return true;
+    if (c >> 8 == 0x20) /* General Punctuation: 200B..200F, 2028..202E, 2060..206F */
+        return (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f);
+    if ((c >= 0xfff0 && c <= 0xfffb) || (c >= 0x13430 && c <= 0x1343f) || (c >= 0x1bca0 && c <= 0x1bca3) ||
+        (c >= 0x1d173 && c <= 0x1d17a))
+        return true;
+    return c >> 12 == 0xe0 && !(c >= 0xe0100 && c <= 0xe01ef); /* plane 14 but its variation selectors */
+}
+
 static bool ref_name_ok(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    uint32_t cps[256];
+    size_t k = 0;
     if (n == 0 || n > 255 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
         return false;
     for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t l = ref_seq(p + i, n - i, &cp);
-        if (l == 0 || is_control(cp) || cp == '/' || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+        size_t l = ref_seq(p + i, n - i, &cps[k]);
+        if (l == 0 || is_control(cps[k]) || cps[k] == '/')
             return false;
+        k++;
         i += l;
+    }
+    /* ZWNJ/ZWJ only between two joinable characters: U+0590 or above, not a space, not invisible. */
+    for (size_t i = 0; i < k; i++) {
+        bool joiner = cps[i] == 0x200c || cps[i] == 0x200d;
+        if (!joiner && ref_invisible(cps[i]))
+            return false;
+        if (!joiner)
+            continue;
+        for (int side = -1; side <= 1; side += 2) {
+            if ((side < 0 && i == 0) || (side > 0 && i + 1 == k))
+                return false;
+            uint32_t c = cps[(size_t)((long)i + side)];
+            bool space = c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x202f || c == 0x205f || c == 0x3000;
+            if (c < 0x590 || space || ref_invisible(c))
+                return false;
+        }
     }
     return true;
 }

@@ -39,7 +39,7 @@ function rawH1(head, { body, holdBody = false } = {}) {
       if (holdBody) setTimeout(() => { if (!sock.destroyed && chunks.length === 0) sock.write(body); }, 3000);
       else sock.write(body);
     });
-    const timer = setTimeout(() => sock.destroy(), 15000);
+    const timer = setTimeout(() => sock.destroy(), 120000); // a hang guard, generous
     sock.on('data', (c) => chunks.push(c));
     sock.on('error', () => {}); // a reset after the response is fine: the response is what counts
     sock.on('close', () => {
@@ -86,6 +86,15 @@ const nameEmoji256 = '😀'.repeat(64); // 256 bytes
 const badUtf8Body = (parentKey, bytesInName) => () => Buffer.concat([
   Buffer.from(`{"parent":"${ids[parentKey]}","name":"a`), Buffer.from(bytesInName), Buffer.from('b"}')]);
 
+/** Names with invisible characters (issue 17): zero-width, bidi marks, format characters (Cf). */
+const invisibleNames = [
+  ['zero width space U+200B', 'repo\u200Brt.pdf'], ['ZWJ U+200D between Latin letters', 'repo\u200Drt.pdf'],
+  ['ZWNJ U+200C at the end', 'report\u200C'], ['LRM U+200E', 'a\u200Eb'], ['RLM U+200F', 'a\u200Fb'],
+  ['ALM U+061C', 'a\u061Cb'], ['line separator U+2028', 'a\u2028b'], ['word joiner U+2060', 'a\u2060b'],
+  ['invisible plus U+2064', 'a\u2064b'], ['BOM U+FEFF', '\uFEFFreport.pdf'], ['soft hyphen U+00AD', 'a\u00ADb'],
+  ['tag U+E0041', 'a\u{E0041}b'], ['Hangul filler U+3164', '\u3164'],
+];
+
 /** The table. Bodies may be functions (evaluated when the row runs). */
 function rows() {
   const folders = '/api/v1/folders';
@@ -95,6 +104,7 @@ function rows() {
     ['containing /', 'a/b'], ['only /', '/'], ['U+0001', 'a\u0001b'], ['TAB', 'a\tb'], ['newline', 'a\nb'], ['DEL U+007F', 'a\u007fb'],
     ['C1 U+0085', 'a\u0085b'], ['C1 U+009F', 'a\u009fb'], ['.', '.'], ['..', '..'], ['bidi U+202E', 'evil\u202Etxt.exe'],
     ['bidi U+202A', 'a\u202Ab'], ['bidi U+2066', 'a\u2066b'], ['bidi U+2069', 'a\u2069b'],
+    ...invisibleNames,
   ];
   const r = [
     // ---- strict JSON ------------------------------------------------------------------------------
@@ -136,6 +146,7 @@ function rows() {
     // ---- names in JSON ---------------------------------------------------------------------------
     ...badNames.map(([what, n]) => ({ name: `folder name ${what}`, method: 'POST', path: folders, body: { parent: '{A}', name: n }, status: 400, error: 'bad_request' })),
     ...badNames.map(([what, n]) => ({ name: `rename to ${what}`, method: 'PATCH', path: '/api/v1/nodes/{F}', body: { name: n }, status: 400, error: 'bad_request' })),
+    ...invisibleNames.map(([what, n]) => ({ name: `upload named ${what}`, method: 'POST', path: up(`parent={A}&name=${encodeURIComponent(n)}`), body: 'x', status: 400, error: 'bad_request' })),
 
     // ---- ids in JSON -----------------------------------------------------------------------------
     { name: 'parent id not hex', method: 'POST', path: folders, body: { parent: 'zz'.repeat(16), name: 'x' }, status: 404, error: 'not_found' },

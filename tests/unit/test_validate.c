@@ -43,7 +43,42 @@ static void names(void)
         {"a\xc2\xa0", 0, true},                   /* U+00A0 is not a control */
         {"x\xe2\x80\xae" "fdp.exe", 0, false},    /* U+202E RIGHT-TO-LEFT OVERRIDE */
         {"x\xe2\x81\xa6", 0, false},              /* U+2066 */
-        {"x\xe2\x80\x8b", 0, true},               /* U+200B zero width space: allowed */
+        {"x\xe2\x80\x8b", 0, false},              /* U+200B ZERO WIDTH SPACE */
+        {"repo\xe2\x80\x8brt.pdf", 0, false},      /* ... inside an ASCII name */
+        {"repo\xe2\x80\x8drt.pdf", 0, false},      /* U+200D ZWJ between Latin letters draws nothing */
+        {"repo\xe2\x80\x8crt.pdf", 0, false},      /* U+200C ZWNJ likewise */
+        {"a\xe2\x80\x8e.txt", 0, false},           /* U+200E LEFT-TO-RIGHT MARK */
+        {"a\xe2\x80\x8f.txt", 0, false},           /* U+200F RIGHT-TO-LEFT MARK */
+        {"a\xd8\x9c.txt", 0, false},                /* U+061C ARABIC LETTER MARK */
+        {"a\xe2\x80\xa8" "b", 0, false},           /* U+2028 LINE SEPARATOR */
+        {"a\xe2\x80\xa9" "b", 0, false},           /* U+2029 PARAGRAPH SEPARATOR */
+        {"a\xe2\x80\xaa" "b", 0, false},           /* U+202A LRE */
+        {"a\xe2\x81\xa0" "b", 0, false},           /* U+2060 WORD JOINER */
+        {"a\xe2\x81\xa4" "b", 0, false},           /* U+2064 INVISIBLE PLUS */
+        {"a\xe2\x81\xa9" "b", 0, false},           /* U+2069 PDI */
+        {"a\xe2\x81\xaf" "b", 0, false},           /* U+206F NOMINAL DIGIT SHAPES */
+        {"\xef\xbb\xbfreport.pdf", 0, false},      /* U+FEFF BOM / ZWNBSP */
+        {"a\xc2\xad" "b", 0, false},                /* U+00AD SOFT HYPHEN (Cf) */
+        {"a\xe1\xa0\x8e" "b", 0, false},           /* U+180E MONGOLIAN VOWEL SEPARATOR (Cf) */
+        {"a\xef\xbf\xb9" "b", 0, false},           /* U+FFF9 INTERLINEAR ANNOTATION ANCHOR (Cf) */
+        {"a\xf3\xa0\x80\x81", 0, false},          /* U+E0001 LANGUAGE TAG */
+        {"a\xf3\xa0\x81\xa1", 0, false},          /* U+E0061 TAG LATIN SMALL LETTER A */
+        {"a\xf0\x9d\x85\xb3" "b", 0, false},      /* U+1D173 MUSICAL SYMBOL BEGIN BEAM (Cf) */
+        {"\xe3\x85\xa4", 0, false},                /* U+3164 HANGUL FILLER (a blank name) */
+        {"a\xcd\x8f" "b", 0, false},                /* U+034F COMBINING GRAPHEME JOINER */
+        {"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85.txt", 0, true}, /* Persian ZWNJ */
+        {"\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7", 0, true}, /* Devanagari KA VIRAMA ZWJ SSA */
+        {"\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7.png", 0, true}, /* emoji family */
+        {"\xe2\x9d\xa4\xef\xb8\x8f.png", 0, true}, /* U+2764 U+FE0F: variation selectors stay */
+        {"\xe2\x80\x8d\xd9\x85", 0, false},      /* a joiner at the start */
+        {"\xd9\x85\xe2\x80\x8c", 0, false},      /* ... at the end */
+        {"\xd9\x85\xe2\x80\x8c\xe2\x80\x8c\xd9\x85", 0, false}, /* ... twice in a row */
+        {"\xd9\x85\xe2\x80\x8c \xd9\x85", 0, false}, /* ... before a space */
+        {"\xd9\x85\xe2\x80\x8c\xe3\x80\x80", 0, false}, /* ... before U+3000 IDEOGRAPHIC SPACE */
+        {"\xd9\x85\xe2\x80\x8c\xef\xbb\xbf\xd9\x85", 0, false}, /* ... before another invisible */
+        {"\xd9\x85\xe2\x80\x8c" "a", 0, false},  /* ... before a Latin letter */
+        {"\xd0\xb0\xe2\x80\x8d\xd0\xb1", 0, false}, /* ... between Cyrillic letters */
+        {"\xd9\x85\xe2\x80\x8c\xff", 0, false}, /* ... before an invalid byte */
         {"\xff", 0, false},                       /* invalid byte */
         {"\xc0\xaf", 0, false},                   /* overlong '/' */
         {"\xe0\x80\xaf", 0, false},               /* overlong */
