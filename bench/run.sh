@@ -20,6 +20,9 @@ case "$mode" in
 esac
 
 bench_build
+# Every tool this script calls, checked before anything starts (lib/common.sh also reports the
+# file, line and command of any step that fails).
+bench_need h2o nginx h2load curl hyperfine clamscan node python3 openssl ps getconf awk
 bench_cert
 bench_sigs
 WWW="$BENCH_TMP/www"
@@ -42,6 +45,7 @@ SAMPLER=
 cleanup() {
   local rc=$?
   set +e # every step runs, whatever failed before
+  trap - ERR
   [ -n "${SAMPLER:-}" ] && kill "$SAMPLER" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "${COFFER_PID:-}" ] && bench_coffer_stop
@@ -98,10 +102,15 @@ NGINX_PID=$!; pids+=("$NGINX_PID")
 # ---- Coffer ----
 BENCH_EXTRA_YAML='uploads: { max_pending: 64, max_pending_bytes: 64GiB }' bench_coffer_start run $CPORT
 CURL="https://127.0.0.1:$CPORT"
-for _ in $(seq 1 50); do
-  curl -sk "https://127.0.0.1:$HPORT/4k.bin" -o /dev/null && curl -sk "https://127.0.0.1:$NPORT/4k.bin" -o /dev/null && break
+# The peers are up once both serve a file (a generous deadline: the machine may be busy).
+peers_up=
+for _ in $(seq 1 1200); do
+  curl -sk "https://127.0.0.1:$HPORT/4k.bin" -o /dev/null && curl -sk "https://127.0.0.1:$NPORT/4k.bin" -o /dev/null && { peers_up=1; break; }
+  kill -0 "$H2O_PID" 2>/dev/null || { echo "bench: h2o exited:" >&2; cat "$BENCH_TMP/h2o-error.log" >&2 || true; exit 1; }
+  kill -0 "$NGINX_PID" 2>/dev/null || { echo "bench: nginx exited:" >&2; cat "$BENCH_TMP/nginx/error.log" >&2 || true; exit 1; }
   sleep 0.1
 done
+[ -n "$peers_up" ] || { echo "bench: h2o or nginx did not answer within 120 s" >&2; exit 1; }
 client() { bench_client "$1" "$CURL" "${TOKEN:--}" "${@:2}"; }
 read -r TOKEN ROOT < <(client login)
 ID4K=$(client upload "$ROOT" "$WWW/4k.bin")
@@ -178,10 +187,12 @@ for _ in $(seq 1 "$RUNS"); do c+=("$(awk -v s="$(client tus "$ROOT" "$BENCH_TMP/
 stop_sampling $((RUNS * TUS))
 C4=$(median_of c)
 hyperfine -N --runs "$RUNS" --export-json "$BENCH_TMP/put.json" \
-  "curl -sk --http2 -o /dev/null -T $BENCH_TMP/tus.bin https://127.0.0.1:$NPORT/dav/up.bin" >/dev/null 2>&1
+  "curl -sk --http2 -o /dev/null -T $BENCH_TMP/tus.bin https://127.0.0.1:$NPORT/dav/up.bin" >"$BENCH_TMP/hyperfine.log" 2>&1 ||
+  { echo "bench: hyperfine (curl PUT to nginx) failed:" >&2; tail -20 "$BENCH_TMP/hyperfine.log" >&2; exit 1; }
 N4=$(python3 -c "import json,sys; r=json.load(open('$BENCH_TMP/put.json'))['results'][0]; print(f\"{$TUS/1e6/r['median']:.1f}\")")
 CLAM=(clamscan --no-summary --database="$BENCH_SIGS" --max-filesize=4000M --max-scansize=4000M)
-hyperfine -N --runs "$RUNS" --export-json "$BENCH_TMP/clam.json" "${CLAM[*]} $BENCH_TMP/tus.bin" "${CLAM[*]} $BENCH_TMP/empty.bin" >/dev/null 2>&1
+hyperfine -N --runs "$RUNS" --export-json "$BENCH_TMP/clam.json" "${CLAM[*]} $BENCH_TMP/tus.bin" "${CLAM[*]} $BENCH_TMP/empty.bin" >"$BENCH_TMP/hyperfine.log" 2>&1 ||
+  { echo "bench: hyperfine (clamscan) failed:" >&2; tail -20 "$BENCH_TMP/hyperfine.log" >&2; exit 1; }
 K4=$(python3 -c "import json; r=json.load(open('$BENCH_TMP/clam.json'))['results']; t=max(r[0]['median']-r[1]['median'],1e-3); print(f'{$TUS/1e6/t:.1f}')")
 row "(4a) tus upload $((TUS / MiB)) MiB in $((PIECE / MiB)) MiB PATCHes, MB/s" "$C4" "nginx PUT $N4" "$(ratio "$C4" "$N4")" "—" "$CPU_PER_GB" "$PEAK_MIB"
 row "(4b) the same upload vs clamscan on the same bytes, MB/s" "$C4" "clamscan $K4" "$(ratio "$C4" "$K4")" "≥ 0.8" "$CPU_PER_GB" "$PEAK_MIB"

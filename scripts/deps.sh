@@ -1,54 +1,108 @@
 #!/usr/bin/env bash
-# scripts/deps.sh [run|test|bench]: installs the Debian packages Coffer needs for that purpose.
-# Idempotent and quick when everything is present: apt-get runs only for what is missing.
-set -euo pipefail
+# scripts/deps.sh [run|test|bench]: installs the Debian packages Coffer needs for that purpose
+# (bench includes test, test includes run's tools and the build). Idempotent and quick when
+# everything is present: apt-get runs only for what is missing, and afterwards every command is
+# checked again, so that a failed install names the command that is still missing.
+#
+# The audit (issue 18): every command that scripts/*.sh, bench/*.sh, .ci/run, the meson build and
+# the tests (tests/**: node's execFile/spawn, the C tests' system/popen, meson find_program) run,
+# the Debian package it comes from, and who calls it. A command found on PATH counts as present,
+# whatever installed it (node from nodesource, python3 from pyenv); libraries and data files are
+# checked with dpkg. Essential packages (bash, coreutils, dpkg, apt, libc-bin, util-linux, passwd,
+# mawk, findutils, grep, sed, tar) are on every Debian system and are not listed as installs.
+#
+# | command          | Debian package     | called by                                                                  |
+# | ---------------- | ------------------ | -------------------------------------------------------------------------- |
+# | meson            | meson              | scripts/test.sh, scripts/run.sh, scripts/fuzz.sh, bench/lib/common.sh      |
+# | ninja            | ninja-build        | the same (meson's backend)                                                 |
+# | cc               | gcc (+ libc6-dev)  | meson.build                                                                |
+# | pkg-config       | pkg-config         | meson.build (dependency())                                                 |
+# | (libraries)      | libh2o-evloop-dev, librocksdb-dev, libssl-dev, libyaml-dev, libjansson-dev,   |
+# |                  | libargon2-dev, libmagic-dev, libclamav-dev, libseccomp-dev: meson.build       |
+# | clang            | clang              | scripts/fuzz.sh only (it installs clang itself; not part of any purpose)   |
+# | openssl          | openssl            | scripts/run.sh, bench/lib/common.sh, tests: lib/harness.mjs, tls, service, |
+# |                  |                    | http (s_client)                                                            |
+# | freshclam        | clamav-freshclam   | scripts/run.sh (signatures; run only)                                      |
+# | useradd, getent  | passwd, libc-bin   | scripts/run.sh, tests/integration/privilege.test.mjs                       |
+# | timeout          | coreutils          | scripts/run.sh, bench/lib/common.sh, tests/integration/http.test.mjs       |
+# | node             | nodejs             | meson test (find_program: every integration suite), bench/lib/*.mjs        |
+# | npm              | npm                | scripts/test.sh (npm ci: tus-js-client, playwright-core)                   |
+# | python3          | python3            | scripts/test.sh (closing line), bench/run.sh, provenance.test.mjs (csv)    |
+# | bash             | bash               | .ci/run, meson find_program (bench-smoke)                                  |
+# | curl             | curl               | lib/harness.mjs curl(), http, provenance, shutdown, tus tests; bench       |
+# | nghttp           | nghttp2-client     | tests/integration/http.test.mjs                                            |
+# | zip              | zip                | tests/integration/lib/archives.mjs (scan tests)                            |
+# | 7z               | p7zip-full         | tests/integration/lib/archives.mjs (scan tests)                            |
+# | oathtool         | oathtool           | identity.test.mjs, web.test.mjs, tests/unit/test_totp.c (popen)            |
+# | chromium         | chromium           | web.test.mjs (driven by playwright-core from tests/package.json)          |
+# | (fonts)          | fonts-dejavu-core  | web.test.mjs: legible screenshots                                          |
+# | testssl          | testssl.sh         | tls.test.mjs (the TLS configuration audit)                                 |
+# | promtool         | prometheus         | metrics.test.mjs (lints GET /metrics)                                      |
+# | systemd-analyze  | systemd            | service.test.mjs (verifies conf/coffer.service; containers often lack it)  |
+# | setpriv          | util-linux         | privilege.test.mjs                                                         |
+# | stress-ng        | stress-ng          | scripts/test.sh --busy (two CPU hogs beside the suites)                    |
+# | h2load           | nghttp2-client     | bench/run.sh, bench/audit.sh (and bench-smoke in scripts/test.sh)          |
+# | h2o              | h2o                | bench/run.sh (the peer)                                                    |
+# | nginx            | nginx-light        | bench/run.sh (the peer)                                                    |
+# | hyperfine        | hyperfine          | bench/run.sh (scenario 4)                                                  |
+# | clamscan         | clamav             | bench/run.sh (scenario 4b; bench-smoke failed without it)                  |
+# | ps               | procps             | bench/run.sh (CPU and RSS of the server's process tree)                    |
+# | getconf, awk     | libc-bin, mawk     | bench/run.sh                                                               |
+# | dpkg-query, apt-get | dpkg, apt       | this script                                                                |
+# No longer installed: wrk (nothing calls it) and clamav-testfiles (scan.test.mjs builds its RAR
+# sample itself).
+set -eEuo pipefail
+trap 'echo "deps: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 purpose="${1:-run}"
-build=(meson ninja-build pkg-config gcc libc6-dev
-       libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
-       libclamav-dev libseccomp-dev openssl)
-# zip, p7zip-full: the scanner tests build archives; clamav-testfiles: a RAR sample (no free rar tool);
-# oathtool: the TOTP tests check codes against a real authenticator; chromium: the browser tests
-# (driven by playwright-core from tests/package.json); fonts-dejavu-core: legible screenshots;
-# testssl.sh: the TLS configuration audit (tests/integration/tls.test.mjs); prometheus: promtool lints
-# GET /metrics (tests/integration/metrics.test.mjs); systemd: systemd-analyze verifies conf/coffer.service
-# (tests/integration/service.test.mjs; containers often lack it).
-test_extra=(curl nghttp2-client nodejs zip p7zip-full clamav-testfiles oathtool chromium fonts-dejavu-core testssl.sh
-            prometheus systemd)
-bench_extra=(nghttp2-client wrk hyperfine h2o nginx-light curl)
+# nginx and useradd live in /usr/sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+# Libraries and data: checked with dpkg.
+build_pkgs=(libc6-dev libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
+            libclamav-dev libseccomp-dev)
+test_pkgs=(fonts-dejavu-core)
+# Commands, as command:package: checked on PATH.
+build_cmds=(meson:meson ninja:ninja-build cc:gcc pkg-config:pkg-config)
+run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-bin timeout:coreutils)
+test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip 7z:p7zip-full
+           oathtool:oathtool chromium:chromium testssl:testssl.sh promtool:prometheus systemd-analyze:systemd
+           setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng)
+bench_cmds=(h2load:nghttp2-client h2o:h2o nginx:nginx-light hyperfine:hyperfine clamscan:clamav ps:procps
+            getconf:libc-bin awk:mawk)
 
-# clamav-freshclam: fetches and updates the virus signatures the server needs to run.
-run_extra=(clamav-freshclam)
-
-pkgs=("${build[@]}")
+pkgs=("${build_pkgs[@]}")
+cmds=("${build_cmds[@]}")
 case "$purpose" in
-  run) pkgs+=("${run_extra[@]}") ;;
-  test) pkgs+=("${test_extra[@]}") ;;
-  bench) pkgs+=("${test_extra[@]}" "${bench_extra[@]}") ;;
+  run) cmds+=("${run_cmds[@]}") ;;
+  test) pkgs+=("${test_pkgs[@]}"); cmds+=("${test_cmds[@]}") ;;
+  bench) pkgs+=("${test_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${bench_cmds[@]}") ;;
   *) echo "usage: scripts/deps.sh [run|test|bench]" >&2; exit 2 ;;
 esac
 
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-# Node may come from another Debian-format repository (nodesource) under the same package name;
-# any node ≥ 18 will do for the test clients.
-if command -v node >/dev/null 2>&1; then
-  missing=("${missing[@]/nodejs}")
-fi
-# npm installs the test clients (tests/package.json: tus-js-client); nodesource's nodejs bundles
-# it, Debian's does not.
-if [ "$purpose" != run ] && ! command -v npm >/dev/null 2>&1; then
-  missing+=(npm)
-fi
-missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# missing_now: the packages whose library is not installed or whose command is not on PATH.
+missing_now() {
+  local p e
+  for p in "${pkgs[@]}"; do installed "$p" || echo "$p"; done
+  for e in "${cmds[@]}"; do command -v "${e%%:*}" >/dev/null 2>&1 || echo "${e#*:}"; done
+}
+
+missing=($(missing_now | sort -u))
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q >/dev/null
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt (a second checkout's deps.sh, unattended upgrades) may hold the lock: wait for it.
+  apt=($SUDO apt-get -q -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" update >/dev/null
+  "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Whatever happened above: every command and library is there now, or this says which is not.
+still=()
+for p in "${pkgs[@]}"; do installed "$p" || still+=("package $p"); done
+for e in "${cmds[@]}"; do command -v "${e%%:*}" >/dev/null 2>&1 || still+=("${e%%:*} (package ${e#*:})"); done
+if [ "${#still[@]}" -gt 0 ]; then
+  echo "deps: still missing after the install: ${still[*]}" >&2
+  exit 1
 fi

@@ -5,6 +5,7 @@
 # build-fuzz/artifacts/<target>/; add them to tests/fuzz/corpus/<target>/ once fixed, so that
 # `meson test --suite fuzz-replay` guards them.
 set -euo pipefail
+trap 'echo "fuzz: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR # say what failed
 
 secs=${1:-60}
 [[ $secs =~ ^[0-9]+$ ]] || { echo "usage: $0 SECONDS [TARGET...]" >&2; exit 2; }

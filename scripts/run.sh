@@ -3,7 +3,8 @@
 # var/ with a self-signed certificate, a master key, a configuration and an admin account (whose
 # password is printed once; set COFFER_ADMIN_PASSWORD to choose it). Then serves
 # https://localhost:8443 in the foreground. Ctrl-C stops it gracefully.
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "run: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR # say what failed
 cd "$(dirname "$0")/.."
 top="$PWD"
 

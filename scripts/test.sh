@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# scripts/test.sh: installs what the tests need, builds with ASan+UBSan, runs every test suite
-# (unit, integration, interop, fuzz-replay, ...), prints "N passed, N failed" and exits non-zero on
-# any failure. Safe to run again: installs and configures only what is missing.
-set -euo pipefail
+# scripts/test.sh [--busy] [MESON TEST ARGS...]: installs what the tests need, builds with
+# ASan+UBSan, runs every test suite (unit, integration, interop, fuzz-replay, ...), prints
+# "N passed, N failed" and exits non-zero on any failure. Safe to run again: installs and configures
+# only what is missing. Arguments other than --busy go to `meson test` (suite or test names, ...).
+#
+#   --busy  runs the suites with two CPU hogs beside them (stress-ng --cpu 2), so that a test that
+#           assumes timing fails here before it fails in CI; the hogs stop when this script exits.
+#           meson's per-test timeouts are doubled meanwhile (a later --timeout-multiplier wins).
+# COFFER_BUILDDIR: the build directory (default build-asan).
+set -eEuo pipefail
 cd "$(dirname "$0")/.."
+# A failing step says which (set -e alone exits silently).
+trap 'echo "test: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
-# bench: the benchmark's smoke run (suite bench) needs h2o, nginx, wrk, hyperfine besides the test tools.
+busy=
+args=()
+for a in "$@"; do
+  if [ "$a" = --busy ]; then busy=1; else args+=("$a"); fi
+done
+
+# bench: the benchmark's smoke run (suite bench) needs h2o, nginx, h2load, hyperfine, clamscan besides
+# the test tools (scripts/deps.sh lists every command and who calls it).
 scripts/deps.sh bench
 if [ -f tests/package.json ]; then
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-builddir=build-asan
+builddir=${COFFER_BUILDDIR:-build-asan}
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all -Dfault_injection=true >/dev/null
@@ -24,8 +39,28 @@ export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stac
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 
+hogs=
+stop_hogs() {
+  if [ -n "$hogs" ]; then
+    kill "$hogs" 2>/dev/null || true # stress-ng stops its workers on SIGTERM
+    wait "$hogs" 2>/dev/null || true
+    hogs=
+  fi
+}
+trap stop_hogs EXIT
+timeouts=()
+if [ -n "$busy" ]; then
+  command -v stress-ng >/dev/null || { echo "test: stress-ng not found (scripts/deps.sh test installs it)" >&2; exit 1; }
+  # Bounded in time as well, should this script be killed before its trap runs (CI stops at 90 min).
+  stress-ng --cpu 2 --timeout 2h --quiet &
+  hogs=$!
+  echo "test: --busy: two CPU hogs (stress-ng --cpu 2, pid $hogs) run beside the suites" >&2
+  timeouts=(--timeout-multiplier 2)
+fi
+
 rc=0
-meson test -C "$builddir" --no-rebuild --print-errorlogs --num-processes 2 "$@" || rc=$?
+meson test -C "$builddir" --no-rebuild --print-errorlogs --num-processes 2 "${timeouts[@]}" "${args[@]}" || rc=$?
+stop_hogs
 
 # One plain closing line that any CI reader understands.
 python3 - "$builddir/meson-logs/testlog.json" <<'PY'

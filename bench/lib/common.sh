@@ -1,7 +1,21 @@
 # bench/lib/common.sh: shared pieces of the benchmark scripts (sourced, not run).
 # Starts Coffer (release build) with a fresh data directory on 127.0.0.1, and the peers.
-set -euo pipefail
+set -eEuo pipefail
+# A benchmark that fails says where: the file, line and command (set -e alone exits silently).
+# Subshells stay quiet (a probe like `ps --ppid` in $(...) may fail by design); a failure that
+# matters there fails the command of the main shell that ran it, which is reported.
+bench_err() { [ "$BASH_SUBSHELL" -eq 0 ] || return 0; echo "bench: $2:$3: '$4' failed (exit $1)" >&2; }
+trap 'bench_err $? "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND"' ERR
 
+# bench_need CMD...: fails with a clear message when a tool the benchmark calls is missing.
+bench_need() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "bench: $c not found (scripts/deps.sh bench installs it)" >&2; exit 1; }
+  done
+}
+
+export PATH="$PATH:/usr/sbin:/sbin" # nginx lives in /usr/sbin, which a user's PATH may lack
 BENCH_TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_TMP="${BENCH_TMP:-$(mktemp -d /tmp/coffer-bench.XXXXXX)}"
 mkdir -p "$BENCH_TMP"
@@ -73,11 +87,15 @@ YAML
   fi
   env "$@" "$COFFER_BIN" serve -c "$dir/coffer.yaml" 2>"$dir/serve.log" &
   COFFER_PID=$!
-  for _ in $(seq 1 100); do
+  # Up once it answers; a generous deadline (a sanitizer build on busy cores starts slowly), and
+  # a failure at once if it exited.
+  local deadline=$((SECONDS + 180))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    kill -0 "$COFFER_PID" 2>/dev/null || { echo "bench: coffer serve exited:" >&2; cat "$dir/serve.log" >&2; return 1; }
     curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "bench: coffer did not start" >&2; cat "$dir/serve.log" >&2; return 1
+  echo "bench: coffer did not start within 180 s" >&2; cat "$dir/serve.log" >&2; return 1
 }
 
 # bench_client CMD URL TOKEN ARGS...: the API client of the benchmarks (bench/lib/client.mjs).

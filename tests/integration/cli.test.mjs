@@ -29,7 +29,7 @@ const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMAR
 
 /** `coffer serve` that is expected to fail at start-up (bounded, so a server that comes up fails the test). */
 function serveOnce(configPath) {
-  const r = spawnSync(coffer, ['serve', '-c', configPath], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+  const r = spawnSync(coffer, ['serve', '-c', configPath], { encoding: 'utf8', timeout: 120000, killSignal: 'SIGKILL' }); // a hang guard
   assert.doesNotMatch(r.stderr || '', SANITIZER);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }

@@ -16,7 +16,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { Server, sha256, cli } from './lib/harness.mjs';
+import { Server, sha256, cli, withDeadline } from './lib/harness.mjs';
 
 const ROUNDS = Number(process.env.COFFER_CRASH_ROUNDS || 20);
 const CONCURRENCY = Number(process.env.COFFER_CRASH_CONCURRENCY || 50);
@@ -208,8 +208,13 @@ test(`crash consistency: ${ROUNDS} SIGKILLs under ${CONCURRENCY} concurrent uplo
     const trigger = new Promise((r) => { killNow = r; });
     const settled = Promise.allSettled(work);
     await Promise.race([settled, trigger, sleep(randInt(2000, 8000))]);
+    // Every request still in flight rejects once the server is gone (the harness destroys its
+    // connections): without that, uploads waiting for flow-control credit on a connection that
+    // neither reads nor writes never settled, and the event loop ended with this await pending.
     await server.kill();
-    const results = await settled;
+    let pending = work.length;
+    for (const w of work) w.then(() => pending--, () => pending--);
+    const results = await withDeadline(settled, 120000, () => `round ${round}: ${pending} of ${work.length} operations still pending after the SIGKILL`);
     for (const r of results) {
       // Only transport errors from the kill are expected; an assertion inside the load is a failure.
       if (r.status === 'rejected' && r.reason instanceof assert.AssertionError) throw r.reason;

@@ -12,7 +12,7 @@
 // retry. The server is stopped at the end of every walk: LeakSanitizer checks every failure path.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, bytes, sha256, cli } from './lib/harness.mjs';
+import { Server, bytes, sha256, cli, withDeadline } from './lib/harness.mjs';
 
 const KINDS = ['alloc', 'write', 'fsync', 'db', 'scan'];
 const MAX_N = 400; // a walk longer than this is a bug in the walk, not in the server
@@ -22,7 +22,9 @@ const log = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startServer() {
-  if (!server) server = new Server();
+  // The access log goes to stderr, after the server's own lines: a request's access line there marks
+  // a point in the log (see stopping()).
+  if (!server) server = new Server({ config: { log: { access: '-' } } });
   await server.start();
   const login = await server.login();
   token = login.token;
@@ -44,13 +46,50 @@ async function fired(kind) {
 // stderr starts empty at every (re)start, so one match means this server is stopping.
 const FAIL_STOP = /the store refused a write .*; stopping/;
 
+const DEADLINE_MS = 180000; // generous: waits end on events; this only names a hang
+
+/**
+ * Whether the attempt just made left the server stopping itself, decided on events, not on time.
+ * The server logs FAIL_STOP before it answers the request that met the failure, and a provenance
+ * event the attempt queued (a download's "end" is queued after its answer) is written, or its
+ * failure logged, before the queue depth drops. So: poll /metrics until coffer_audit_queue_depth is
+ * 0, then wait for that very request's access-log line (by its x-request-id) in stderr; any
+ * FAIL_STOP logged before it has arrived by then. A server that is stopping answers no more, or exits.
+ */
+async function stopping() {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    if (FAIL_STOP.test(server.stderr) || server.proc.exitCode !== null) return true;
+    const from = server.stderr.length;
+    let r;
+    try {
+      r = await server.request('GET', '/metrics');
+    } catch {
+      return true; // no answer: it is going away (the caller checks exit code 1 and FAIL_STOP)
+    }
+    assert.equal(r.status, 200, `GET /metrics: ${r.status} ${r.text()}`);
+    const depth = Number((/^coffer_audit_queue_depth (\d+)$/m.exec(r.text()) || [])[1]);
+    assert.ok(Number.isInteger(depth), 'GET /metrics reports coffer_audit_queue_depth');
+    if (depth === 0) {
+      const id = String(r.headers['x-request-id']).replace(/[^\w-]/g, '\\$&');
+      try {
+        await server.waitForLog(new RegExp(` ${id} `), { from, timeout: DEADLINE_MS });
+      } catch {
+        return true; // it ended before logging the request
+      }
+      return FAIL_STOP.test(server.stderr);
+    }
+    assert.ok(Date.now() < deadline, `provenance events still queued after ${DEADLINE_MS} ms`);
+    await sleep(20); // polling a state (the queue's depth), not waiting for time to pass
+  }
+}
+
 /** Whether the server is stopping itself after a storage failure; if so waits for the exit, checks
  *  it (exit code 1, no sanitizer report) and starts the server again over the same data. */
 async function restartedAfterFailStop() {
-  await sleep(30);
-  if (!FAIL_STOP.test(server.stderr) && server.proc.exitCode === null) return false;
-  const done = await Promise.race([server.exited, sleep(60000).then(() => null)]);
-  assert.ok(done, `the server did not stop after a storage failure:\n${server.stderr.slice(-3000)}`);
+  if (!(await stopping())) return false;
+  // closed, not exited: every line the process logged has been read then.
+  const done = await withDeadline(server.closed, DEADLINE_MS, () => `the server did not stop after a storage failure:\n${server.stderr.slice(-3000)}`);
   assert.equal(done.code, 1, `the server exited with ${done.code} (${done.signal}):\n${server.stderr.slice(-3000)}`);
   assert.match(server.stderr, /stopped after a storage failure/);
   assert.doesNotMatch(server.stderr, /ERROR: (Address|Leak)Sanitizer|runtime error:/);

@@ -268,7 +268,7 @@ test('HEAD with curl (HTTP/1.1 keep-alive, HTTP/2) and nghttp', () => {
   assert.equal(p2.headers.etag, etag);
   assert.equal(p2.body.length, 0);
 
-  const n = spawnSync('timeout', ['20', 'nghttp', '-v', '-H', ':method: HEAD', '-H', `authorization: Bearer ${admin.token}`, url],
+  const n = spawnSync('timeout', ['120', 'nghttp', '-v', '-H', ':method: HEAD', '-H', `authorization: Bearer ${admin.token}`, url],
     { input: '', maxBuffer: 1 << 26 });
   const log = n.stdout.toString();
   assert.equal(n.status, 0, `nghttp exit: ${n.stderr}\n${log.slice(-2000)}`);
@@ -441,7 +441,7 @@ test('HTTP/2 upload over max_request_body_bytes: stream refused, nothing stored'
 // ---- TLS --------------------------------------------------------------------------------------
 
 function sClient(port, args) {
-  const r = spawnSync('timeout', ['10', 'openssl', 's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args],
+  const r = spawnSync('timeout', ['120', 'openssl', 's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args],
     { input: '', encoding: 'utf8' });
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }

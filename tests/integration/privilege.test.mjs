@@ -113,8 +113,8 @@ test('root with user: the server and every scanner run as the account; uploads w
   // A scanner killed while the server runs as the account is restarted as the account.
   process.kill(scanners[0], 'SIGKILL');
   let again = [];
-  for (let i = 0; i < 100 && !(again.length === 2 && !again.includes(scanners[0])); i++) {
-    await new Promise((r) => setTimeout(r, 100));
+  for (const deadline = Date.now() + 120000; Date.now() < deadline && !(again.length === 2 && !again.includes(scanners[0]));) {
+    await new Promise((r) => setTimeout(r, 100)); // polling the process table, with a generous deadline
     again = children(pid);
   }
   assert.equal(again.length, 2, 'the killed scanner was restarted');
@@ -124,7 +124,7 @@ test('root with user: the server and every scanner run as the account; uploads w
   // so the reload is refused with the reason, the server said so at start, and the old context stays.
   assert.match(srv.stderr, /SIGHUP cannot reload the TLS certificate: .* is not readable by coffer-test|not readable by/);
   srv.proc.kill('SIGHUP');
-  for (let i = 0; i < 100 && !/reload: keeping the current TLS certificate/.test(srv.stderr); i++) await new Promise((r) => setTimeout(r, 50));
+  await srv.waitForLog(/reload: keeping the current TLS certificate/);
   assert.match(srv.stderr, new RegExp(`reload: keeping the current TLS certificate: .*Permission denied; .* is not readable by ${who.name}`));
   assert.equal((await srv.request('GET', '/healthz', { h1: true })).status, 200);
 
@@ -144,7 +144,7 @@ test('root without user: is refused (exit 2); a data directory of another owner 
     s.port = await freePort();
     s.writeConfig(s.port);
     assert.doesNotMatch(fs.readFileSync(s.configPath, 'utf8'), /^user:/m);
-    const r = spawnSync(coffer, ['serve', '-c', s.configPath], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+    const r = spawnSync(coffer, ['serve', '-c', s.configPath], { encoding: 'utf8', timeout: 120000, killSignal: 'SIGKILL' });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /coffer\.yaml: user: required when coffer serve is started as root: .*`user: root`/);
   } finally {
@@ -153,7 +153,7 @@ test('root without user: is refused (exit 2); a data directory of another owner 
 
   // The data directory of the first test, now root's: refused with the command that fixes it.
   fs.chownSync(srv.dataDir, 0, 0);
-  const r = spawnSync(coffer, ['serve', '-c', srv.configPath], { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+  const r = spawnSync(coffer, ['serve', '-c', srv.configPath], { encoding: 'utf8', timeout: 120000, killSignal: 'SIGKILL' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`data is owned by root, not by ${who.name}.*chown -R ${who.name}: `));
   fs.chownSync(srv.dataDir, who.uid, who.gid);
@@ -166,7 +166,7 @@ test('not root, user: naming another account: refused (exit 2)', { skip: !isRoot
     const cfg = path.join(dir, 'coffer.yaml');
     fs.writeFileSync(cfg, fs.readFileSync(srv.configPath, 'utf8').replace(/^user: .*$/m, 'user: "root"'), { mode: 0o644 });
     const r = spawnSync('setpriv', [`--reuid=${who.uid}`, `--regid=${who.gid}`, '--clear-groups', coffer, 'serve', '-c', cfg],
-      { encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+      { encoding: 'utf8', timeout: 120000, killSignal: 'SIGKILL' });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, new RegExp(`user: root: coffer serve runs as ${who.name} and cannot switch to root`));
   } finally {

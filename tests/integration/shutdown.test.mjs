@@ -63,18 +63,25 @@ async function downloadThroughShutdown(proto) {
   dl.stderr.on('data', (d) => { dlErr += d; });
   const dlDone = new Promise((resolve) => dl.on('close', (code) => resolve(code)));
 
-  await sleep(1000);
+  // The download is under way once its first bytes arrived (40 MB/s leaves seconds to go).
+  for (const deadline = Date.now() + 120000; !(fs.existsSync(out) && fs.statSync(out).size > 0);) {
+    assert.ok(dl.exitCode === null && Date.now() < deadline, `the download did not start: ${dlErr}`);
+    await sleep(20);
+  }
   assert.equal(dl.exitCode, null, `the download must still be running when SIGTERM comes: ${dlErr}`);
   const got = fs.existsSync(out) ? fs.statSync(out).size : 0;
   assert.ok(got > 0 && got < SIZE, `the download is under way (${got} bytes so far)`);
 
   server.closeSessions();
-  const signalledAt = Date.now();
   server.proc.kill('SIGTERM');
-  await sleep(400);
+  await server.waitForLog(/received SIGTERM: finishing in-flight requests/);
 
-  // Draining: the listeners are closed, so a new connection is refused (curl exit 7), over both
-  // protocols, while the download is still running.
+  // Draining: the listeners are closed (by each loop thread, just after that line: polled), so a
+  // new connection is refused (curl exit 7), over both protocols, while the download is still running.
+  for (const deadline = Date.now() + 120000; curl(['--http1.1', '--max-time', '5', `${server.url}/healthz`]).status !== 7;) {
+    assert.ok(Date.now() < deadline, 'the listeners did not close after SIGTERM');
+    await sleep(20);
+  }
   for (const p of ['--http1.1', '--http2']) {
     const n = curl([p, '--max-time', '5', `${server.url}/healthz`]);
     assert.equal(n.status, 7, `a new connection while draining must be refused (${p}): exit ${n.status}, ${n.stderr} ${n.stdout}`);
@@ -83,7 +90,6 @@ async function downloadThroughShutdown(proto) {
   assert.equal(server.proc.exitCode, null, 'the server waits for the in-flight download');
 
   const code = await dlDone;
-  const finishedAt = Date.now();
   assert.equal(code, 0, `curl exit code (stderr: ${dlErr})`);
   const [status, size, version] = dlOut.trim().split(' ');
   assert.equal(status, '200');
@@ -93,12 +99,11 @@ async function downloadThroughShutdown(proto) {
   assert.equal(await fileSha256(out), digest, 'the downloaded bytes are exactly the file');
   fs.rmSync(out, { force: true });
 
+  // The download outlived the signal whole (running after the listeners closed, then every byte),
+  // and the server exits once it is done (an event: nothing here times it).
   const ex = await server.exited;
-  const exitedAt = Date.now();
   assert.deepEqual(ex, { code: 0, signal: null }, `server exit:\n${server.stderr.slice(-4000)}`);
   assert.doesNotMatch(server.stderr, SANITIZER);
-  assert.ok(finishedAt - signalledAt > 1000, 'the download outlived the signal (it was not cut short)');
-  assert.ok(exitedAt - finishedAt < 10000, `the server exits soon after the last request (${exitedAt - finishedAt} ms)`);
 }
 
 test('SIGTERM during an HTTP/2 download: the download completes byte-exact, new connections are refused, exit 0', async () => {

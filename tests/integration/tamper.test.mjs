@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
-import { Server, CHUNK, bigBytes, curl, dbtool } from './lib/harness.mjs';
+import { Server, CHUNK, bigBytes, curl, dbtool, withDeadline } from './lib/harness.mjs';
 
 const SIZE = 3 * CHUNK + 1234; // 3 full chunks + 1 partial
 const NAME = 'tamper-target-Q7ZK.bin';
@@ -125,9 +125,13 @@ function h1getRaw(server, token, urlPath, headers = {}) {
   });
 }
 
-/** After a failed transfer, gives a crashing server a moment to be seen as dead. */
+/** After a failed transfer, a server that crashed on it is seen as dead: it answers no more (one
+ *  request decides, an event rather than a pause), and then its exit is awaited. */
 async function settle(server, r) {
-  if (!r.complete) await Promise.race([server.exited, new Promise((res) => setTimeout(res, 150))]);
+  if (!r.complete) {
+    const alive = await server.request('GET', '/healthz', { h1: true }).then(() => true, () => false);
+    if (!alive) await withDeadline(server.exited, 60000, () => 'the exit of a server that stopped answering').catch(() => {});
+  }
   return r;
 }
 

@@ -18,6 +18,22 @@ export const repoRoot = path.resolve(here, '../../..');
 export const coffer = process.env.COFFER_BIN || path.join(repoRoot, 'build/src/coffer');
 export const dbtool = process.env.COFFER_DBTOOL || path.join(path.dirname(coffer), '../tests/tools/cf-dbtool');
 export const ADMIN_PASSWORD = 'admin-password-1';
+// Deadlines for waits on events (a server's start, a log line): generous, because the suites run
+// beside each other and beside other load on two cores (scripts/test.sh --busy). They only turn a
+// hang into a failure that names what never came; nothing asserts how long anything took.
+export const START_DEADLINE_MS = 180000;
+export const WAIT_DEADLINE_MS = 120000;
+
+/**
+ * p, or a rejection saying what() never settled within ms: a generous deadline that turns a hang
+ * into a failure with a message (its timer also keeps the event loop alive while p is pending, and
+ * is cleared as soon as p settles).
+ */
+export function withDeadline(p, ms, what) {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what()}: not settled after ${ms} ms`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 const tmpRoot = process.env.COFFER_TEST_TMP || path.join(os.tmpdir(), 'coffer-tests');
 fs.mkdirSync(tmpRoot, { recursive: true });
@@ -97,7 +113,7 @@ export class Server {
     this.opts = opts;
     this.dir = opts.dir || fs.mkdtempSync(path.join(tmpRoot, 'srv-'));
     this.stderr = '';
-    this.sessions = [];
+    this.sessions = new Set(); // every h2 connection this harness opened to the server (kill() ends them)
   }
 
   get dataDir() { return path.join(this.dir, 'data'); }
@@ -139,7 +155,10 @@ export class Server {
     this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.opts.env || {}) } });
     this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
-    const deadline = Date.now() + 30000;
+    // Like exited, once its stderr has also been read to the end (every line it logged is in this.stderr).
+    this.closed = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
+    // A generous deadline: an ASan build on two busy cores can take many seconds to come up.
+    const deadline = Date.now() + START_DEADLINE_MS;
     // Up means *this* process has bound the port (its own log says so) and answers: test files run
     // in parallel, and a port picked by freePort, or kept across a restart, can meanwhile be taken
     // by another file's server, whose /healthz would answer just the same.
@@ -171,25 +190,70 @@ export class Server {
     if (sanitizerReport(this.stderr)) throw new Error(`sanitizer report:\n${this.stderr}`);
   }
 
-  /** SIGKILL: no clean exit expected. */
+  /**
+   * SIGKILL: no clean exit expected. Every request still in flight on this harness's connections
+   * then rejects: the connections are destroyed once the process is gone. (A killed peer does not
+   * always show on the client's socket: an h2 connection whose uploads wait for flow-control
+   * credit neither reads nor writes, so nothing would ever settle them, and with no other work the
+   * event loop would end with their promises pending.)
+   */
   async kill() {
-    this.closeSessions();
-    if (!this.proc || this.proc.exitCode !== null) return;
-    this.proc.kill('SIGKILL');
-    await this.exited;
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+    }
+    const gone = new Error('the server was killed');
+    for (const s of this.sessions) s.destroy(gone);
+    this.sessions.clear();
+    this.h2 = null;
   }
 
   closeSessions() {
     for (const s of this.sessions) s.close();
-    this.sessions = [];
-    if (this.h2) { this.h2.close(); this.h2 = null; }
+    this.sessions.clear();
+    this.h2 = null;
+  }
+
+  /** An h2 connection to this server, remembered so that kill() and stop() can end it. */
+  connect(opts = {}) {
+    const session = http2.connect(this.url, { rejectUnauthorized: false, ...opts });
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
+    return session;
+  }
+
+  /**
+   * Resolves with the first match of re in this server's stderr after offset `from` (default: all
+   * of it), as soon as the line arrives. Rejects when the process ends without printing it, or
+   * after `timeout` ms: a generous deadline so that a missing line fails with its name instead of
+   * hanging, not a timing assertion.
+   */
+  waitForLog(re, { from = 0, timeout = WAIT_DEADLINE_MS } = {}) {
+    const find = () => re.exec(this.stderr.slice(from));
+    const m = find();
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const done = (fn, v) => {
+        clearTimeout(timer);
+        this.proc.stderr.off('data', onData);
+        this.proc.off('close', onClose);
+        fn(v);
+      };
+      const onData = () => { const x = find(); if (x) done(resolve, x); };
+      const onClose = () => { const x = find(); done(x ? resolve : reject, x || new Error(`coffer serve ended without logging ${re}:\n${this.stderr.slice(-3000)}`)); };
+      const timer = setTimeout(() => done(reject, new Error(`no ${re} in the server's log after ${timeout} ms:\n${this.stderr.slice(-3000)}`)), timeout);
+      // The harness's own 'data' listener was added first: this.stderr already holds the chunk.
+      this.proc.stderr.on('data', onData);
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) onClose();
+      else this.proc.on('close', onClose);
+    });
   }
 
   cleanup() { fs.rmSync(this.dir, { recursive: true, force: true }); }
 
   h2session() {
     if (!this.h2 || this.h2.closed || this.h2.destroyed) {
-      const session = http2.connect(this.url, { rejectUnauthorized: false });
+      const session = this.connect();
       session.on('error', () => {});
       // The server closes idle connections (GOAWAY after http2 idle_timeout): never reuse one
       // that is going away.
@@ -201,16 +265,23 @@ export class Server {
 
   /**
    * One request. opts: headers, body (Buffer|string|object → JSON), h1 (use HTTP/1.1), token (bearer),
-   * newSession (a fresh h2 connection, closed after).
+   * newSession (a fresh h2 connection, closed after), onSent (called once the whole request has been
+   * written to the connection: a request sent after that on the same h2 connection reaches the
+   * server after it).
    * Resolves {status, headers, body: Buffer, json()}; rejects on a transport error (reset, abort).
    */
   request(method, urlPath, opts = {}) {
-    // REFUSED_STREAM means the server did not process the stream at all (RFC 9113 §8.7): a request
-    // that raced an idle-timeout GOAWAY is sent again, once, on a fresh connection.
+    // REFUSED_STREAM means the server did not process the stream at all (RFC 9113 §8.7), and a
+    // stream refused by the client itself after a GOAWAY (ERR_HTTP2_GOAWAY_SESSION) was never sent:
+    // a request that raced an idle-timeout GOAWAY is sent again, once, on a fresh connection. Only
+    // the connection that refused it is closed: when many requests are refused at once (a test that
+    // starts 50 after a pause longer than the idle timeout), each retry must not close the fresh
+    // connection the retry before it has just opened, or every retry fails in turn.
     return this.request1(method, urlPath, opts).catch((e) => {
-      const refused = e && (e.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || /REFUSED_STREAM/.test(String(e.message)));
+      const refused = e && (e.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || /REFUSED_STREAM/.test(String(e.message)) ||
+        e.code === 'ERR_HTTP2_GOAWAY_SESSION');
       if (opts.h1 || opts.noRetry || !refused) throw e;
-      if (this.h2) { this.h2.close(); this.h2 = null; }
+      if (this.h2 && this.h2 === e.session) { this.h2.close(); this.h2 = null; }
       return this.request1(method, urlPath, { ...opts, noRetry: true });
     });
   }
@@ -229,21 +300,35 @@ export class Server {
     };
     if (opts.h1) {
       return new Promise((resolve, reject) => {
+        let answered = false;
         const req = https.request(this.url + urlPath, { method, headers, rejectUnauthorized: false, agent: false }, (res) => {
+          answered = true;
           const chunks = [];
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => resolve(wrap(res.statusCode, res.headers, chunks)));
           res.on('error', reject);
           res.on('aborted', () => reject(new Error('aborted')));
+          // The connection ended before the whole response arrived (the server was killed).
+          res.on('close', () => { if (!res.complete) reject(new Error('aborted')); });
         });
         req.on('error', reject);
+        req.on('close', () => { if (!answered) reject(new Error('the connection closed before a response')); });
+        if (opts.onSent) req.on('finish', opts.onSent);
         if (body !== undefined) req.end(body); else req.end();
       });
     }
-    return new Promise((resolve, reject) => {
-      const session = opts.newSession ? http2.connect(this.url, { rejectUnauthorized: false }) : this.h2session();
+    return new Promise((resolve, reject0) => {
+      const session = opts.newSession ? this.connect() : this.h2session();
+      // Every failure names (unlisted) the connection it happened on: see request().
+      const reject = (e) => reject0(e instanceof Error ? Object.defineProperty(e, 'session', { value: session, configurable: true }) : e);
       if (opts.newSession) session.on('error', reject);
-      const req = session.request({ ':method': method, ':path': urlPath, ...headers }, { endStream: body === undefined });
+      let req;
+      try {
+        req = session.request({ ':method': method, ':path': urlPath, ...headers }, { endStream: body === undefined });
+      } catch (e) {
+        reject(e);
+        return;
+      }
       let status, hdrs;
       const chunks = [];
       req.on('response', (h) => { status = h[':status']; hdrs = h; });
@@ -252,7 +337,11 @@ export class Server {
       req.on('error', (e) => { if (opts.newSession) session.close(); reject(e); });
       req.on('close', () => {
         if (req.rstCode && req.rstCode !== http2.constants.NGHTTP2_NO_ERROR) reject(Object.assign(new Error(`stream reset ${req.rstCode}`), { rstCode: req.rstCode, partial: Buffer.concat(chunks), status }));
+        // Closed with no error code and no end (its connection was destroyed): settle all the same
+        // (after 'end' this does nothing: the promise has resolved).
+        else reject(Object.assign(new Error('stream closed before its response ended'), { partial: Buffer.concat(chunks), status }));
       });
+      if (opts.onSent) req.on('finish', opts.onSent);
       if (body !== undefined) req.end(body);
     });
   }
