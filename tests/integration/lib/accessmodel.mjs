@@ -1,0 +1,439 @@
+// accessmodel.mjs: a reference model of Coffer's access rules, written from docs/SECURITY.md
+// ("Access: the level rule") and docs/API.md (files and folders, ACLs, share links, administration),
+// not from the server's answers. model.test.mjs drives the real server and this model with the same
+// operations and compares every answer and every level.
+//
+// The model knows tenants, users (role, status, private space), groups and their members, a tree of
+// nodes per tenant (parent, name, type, trash state, own ACL entries, space roots with their owner,
+// archived spaces), share links (node, creator, permission, revoked, suspended by a freeze) and the
+// tenant policy's allow_shares. Nodes and links are named by handles ("n7", "l3"); users and groups by name. An
+// operation is plain data ({k: 'move', a: 'bob', node: 'n3', target: 'n5'}); plan(op) predicts its
+// answer and returns a commit function that applies it to the model (called only on success).
+//
+// Where the documents leave a case open, the model accepts every answer the text allows (a set of
+// statuses) rather than copying what the server happens to do; those cases are listed at
+// linkStatuses() below.
+
+export const NONE = 0, VIEW = 1, DOWNLOAD = 2, EDIT = 3, MANAGE = 4;
+export const LEVELS = ['none', 'view', 'download', 'edit', 'manage'];
+
+/** The handover folder's name for an offboarded user's space (API.md, offboard). */
+export const handoverName = (username) => `${username} (handed over)`;
+
+export class Model {
+  constructor() {
+    this.users = new Map();   // name → {name, tenant, role, status, root}
+    this.groups = new Map();  // name → {name, tenant, members: Set(name)}
+    this.nodes = new Map();   // handle → {h, tenant, type, name, parent, space, owner, archived, trashed, acl}
+    this.links = new Map();   // handle → {h, node, creator, perm, revoked, tainted (suspended by a freeze)}
+    this.policy = new Map();  // tenant → {allowShares}
+    this.alerts = new Map();  // user → {min, max}: alert.group_change alerts expected so far
+    this.known = new Set();   // every node handle that ever existed (a purged one answers 404)
+  }
+
+  // ---- building the universe (setup) ----
+
+  addTenant(tenant, rootHandle) {
+    this.policy.set(tenant, { allowShares: true });
+    this.known.add(rootHandle);
+    this.nodes.set(rootHandle, { h: rootHandle, tenant, type: 'folder', name: null, parent: null, space: 'tenant', owner: null, archived: false, trashed: false, acl: [] });
+  }
+
+  addUser(name, tenant, role, rootHandle) {
+    this.users.set(name, { name, tenant, role, status: 'active', root: rootHandle });
+    this.alerts.set(name, { min: 0, max: 0 });
+    this.known.add(rootHandle);
+    this.nodes.set(rootHandle, { h: rootHandle, tenant, type: 'folder', name: null, parent: null, space: 'private', owner: name, archived: false, trashed: false, acl: [] });
+  }
+
+  addFolder(h, parent, name) {
+    this.known.add(h);
+    this.nodes.set(h, { h, tenant: this.nodes.get(parent).tenant, type: 'folder', name, parent, space: null, owner: null, archived: false, trashed: false, acl: [] });
+  }
+
+  addGroup(name, tenant, members = []) {
+    this.groups.set(name, { name, tenant, members: new Set(members) });
+  }
+
+  // ---- queries ----
+
+  /** The space root above node h (walking parents, trash ignored). */
+  rootOf(h) {
+    let n = this.nodes.get(h);
+    while (n.parent !== null) n = this.nodes.get(n.parent);
+    return n;
+  }
+
+  /** Whether a is h or lies below h. */
+  isBelow(a, h) {
+    for (let n = this.nodes.get(a); n; n = n.parent === null ? null : this.nodes.get(n.parent)) if (n.h === h) return true;
+    return false;
+  }
+
+  /** Whether node h is trashed or lies below a trashed folder. */
+  inTrash(h) {
+    for (let n = this.nodes.get(h); n; n = n.parent === null ? null : this.nodes.get(n.parent)) if (n.trashed) return true;
+    return false;
+  }
+
+  matches(user, e) {
+    if (e.p === 'tenant') return true;
+    const [kind, name] = e.p.split(':');
+    if (kind === 'user') return name === user;
+    const g = this.groups.get(name);
+    return !!g && g.members.has(user);
+  }
+
+  /**
+   * The level rule (SECURITY.md): null when node h does not exist for `user` (another tenant, gone,
+   * or trashed unless inTrash), else the effective level (NONE..MANAGE).
+   */
+  level(user, h, { inTrash = false } = {}) {
+    const u = this.users.get(user);
+    let n = this.nodes.get(h);
+    if (!u || !n || n.tenant !== u.tenant) return null;
+    let best = NONE;
+    for (;;) {
+      if (n.trashed && !inTrash) return null;
+      for (const e of n.acl) if (this.matches(user, e) && e.level > best) best = e.level;
+      if (n.parent === null) break;
+      n = this.nodes.get(n.parent);
+    }
+    if (n.space === 'private' && n.owner === user) best = MANAGE;
+    if (n.space === 'tenant' && u.role === 'admin') best = MANAGE;
+    if (u.role === 'auditor' || n.archived) best = NONE;
+    return best;
+  }
+
+  /** What GET /api/v1/nodes/{h} answers user: {status: 404} or {status: 200, level}. */
+  view(user, h) {
+    const l = this.level(user, h);
+    return l === null || l === NONE ? { status: 404 } : { status: 200, level: LEVELS[l] };
+  }
+
+  /** 404 / 403 / 0 for an operation on h that needs `need`. */
+  access(user, h, need, opts) {
+    const l = this.level(user, h, opts);
+    if (l === null || l === NONE) return 404;
+    return l < need ? 403 : 0;
+  }
+
+  liveChild(parent, name) {
+    for (const n of this.nodes.values()) if (n.parent === parent && !n.trashed && n.name === name) return n;
+    return null;
+  }
+
+  /** The ACL entries on the chain from folder h up to its root (the "present chain" of a move). */
+  chain(h) {
+    const out = [];
+    for (let n = this.nodes.get(h); n; n = n.parent === null ? null : this.nodes.get(n.parent)) out.push(...n.acl);
+    return out;
+  }
+
+  /**
+   * Whether moving node h under `target` would raise anyone's level (SECURITY.md, Moves): another
+   * space, or an entry on the target's chain that the node's present chain does not cover (same
+   * principal or the whole tenant, at the same level or higher; groups as principals).
+   */
+  moveRaises(h, target) {
+    const node = this.nodes.get(h);
+    if (this.rootOf(node.parent).h !== this.rootOf(target).h) return true;
+    const from = this.chain(node.parent);
+    return this.chain(target).some((e) => !from.some((o) => (o.p === 'tenant' || o.p === e.p) && o.level >= e.level));
+  }
+
+  active(user) { const u = this.users.get(user); return !!u && u.status === 'active'; }
+
+  /** Every (user, node) level of a tenant, for the "no raise" self-check of the rule. */
+  levelTable(tenant) {
+    const t = new Map();
+    for (const u of this.users.values()) {
+      if (u.tenant !== tenant) continue;
+      for (const n of this.nodes.values()) if (n.tenant === tenant) t.set(`${u.name} ${n.h}`, this.level(u.name, n.h) ?? NONE);
+    }
+    return t;
+  }
+
+  /**
+   * The answers a link's recipient routes may give now (GET /s/{token}/info with an access token,
+   * POST /s/{token}/unlock with the right code), as a set of statuses (API.md "Recipients",
+   * SECURITY.md "Share links"). Each reason for a link not to work gives its status:
+   *  - revoked (explicitly, or by offboarding its creator): 410;
+   *  - the node trashed or purged: 404;
+   *  - the creator frozen, or frozen since the link was made and unfrozen without restore_links
+   *    (the link stays suspended): 410;
+   *  - the creator offboarded, or holding less than the link's own permission on the node: 410;
+   *  - shares switched off by the tenant policy: 410 (links_disabled; switching them on restores).
+   * The documents give no precedence between reasons: when several hold, any of their statuses is
+   * accepted. One case is open in the documents, so both answers are accepted: the creator kept at
+   * least the link's permission but lost manage ("lost the permission" in API.md, "no longer has
+   * manage" in the issue): 200 or 410. With no reason at all the link works: 200.
+   */
+  linkStatuses(lh) { return this.linkCase(lh).statuses; }
+
+  /** linkStatuses with the reasons that apply (for the test's statistics of the open cases). */
+  linkCase(lh) {
+    const l = this.links.get(lh);
+    const u = this.users.get(l.creator);
+    const sure = new Set(), maybe = new Set(), why = [];
+    const reason = (set, status, name) => { set.add(status); why.push(name); };
+    if (l.revoked) reason(sure, 410, 'revoked');
+    const lv = this.level(l.creator, l.node);
+    if (lv === null) reason(sure, 404, 'node gone');
+    if (u.status !== 'active') reason(sure, 410, `creator ${u.status}`);
+    if (lv !== null && lv < (l.perm === 'download' ? DOWNLOAD : VIEW)) reason(sure, 410, 'creator below permission');
+    else if (lv !== null && lv < MANAGE) reason(maybe, 410, 'creator lost manage');
+    if (l.tainted) reason(sure, 410, 'suspended by a freeze');
+    if (!this.policy.get(u.tenant).allowShares) reason(sure, 410, 'shares off');
+    if (!sure.size) sure.add(200);
+    return { statuses: [...new Set([...sure, ...maybe])].sort(), why };
+  }
+
+  // ---- operations ----
+
+  /**
+   * Predicts op's answer: {expect: [statuses it may give], commit?: () => void (present when the
+   * answer is a success: applies it to the model), level?: my_level in the answer, byManager?: a
+   * move by someone with manage}. Actors who are not active (frozen, offboarded) have no session any
+   * more: 401.
+   */
+  plan(op) {
+    const f = this[`plan_${op.k}`];
+    if (!f) throw new Error(`unknown op ${op.k}`);
+    if (op.a !== undefined && !this.active(op.a)) return { expect: [401] };
+    return f.call(this, op);
+  }
+
+  /** Whether every handle op names exists (a shrunk sequence may have dropped its creation). */
+  resolvable(op) {
+    for (const k of ['node', 'target', 'parent']) if (op[k] !== undefined && !this.known.has(op[k])) return false;
+    if (op.link !== undefined && !this.links.has(op.link)) return false;
+    return true;
+  }
+
+  create(op, type) {
+    const p = this.nodes.get(op.parent);
+    const deny = p ? this.access(op.a, op.parent, EDIT) : 404;
+    if (deny) return { expect: [deny] };
+    if (p.type !== 'folder') return { expect: [400] };
+    if (this.liveChild(op.parent, op.name)) return { expect: [409] };
+    const level = LEVELS[this.level(op.a, op.parent)];
+    return {
+      expect: [201], level,
+      commit: () => {
+        this.known.add(op.h);
+        this.nodes.set(op.h, { h: op.h, tenant: p.tenant, type, name: op.name, parent: op.parent, space: null, owner: null, archived: false, trashed: false, acl: [] });
+      },
+    };
+  }
+
+  plan_mkdir(op) { return this.create(op, 'folder'); }
+  plan_upload(op) { return this.create(op, 'file'); }
+
+  plan_rename(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, EDIT) : 404;
+    if (deny) return { expect: [deny] };
+    if (n.parent === null) return { expect: [403] };
+    const other = this.liveChild(n.parent, op.name);
+    if (other && other.h !== n.h) return { expect: [409] };
+    return { expect: [200], level: LEVELS[this.level(op.a, op.node)], commit: () => { n.name = op.name; } };
+  }
+
+  plan_move(op) {
+    const n = this.nodes.get(op.node);
+    let deny = n ? this.access(op.a, op.node, EDIT) : 404;
+    if (deny) return { expect: [deny] };
+    if (n.parent === null) return { expect: [403] };
+    if (op.target === n.parent) return { expect: [200] }; // not a move: nothing changes
+    const t = this.nodes.get(op.target);
+    deny = t ? this.access(op.a, op.target, EDIT) : 404;
+    if (deny) return { expect: [deny] };
+    if (t.type !== 'folder') return { expect: [400] };
+    if (this.isBelow(op.target, op.node)) return { expect: [400] };
+    const manage = this.level(op.a, op.node) === MANAGE;
+    if (!manage && this.moveRaises(op.node, op.target)) return { expect: [403] };
+    if (this.liveChild(op.target, n.name)) return { expect: [409] };
+    return { expect: [200], byManager: manage, commit: () => { n.parent = op.target; } };
+  }
+
+  plan_acl(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, MANAGE) : 404;
+    if (deny) return { expect: [deny] };
+    const foreign = op.entries.some((e) => {
+      if (e.p === 'tenant') return false;
+      const [kind, name] = e.p.split(':');
+      const x = kind === 'user' ? this.users.get(name) : this.groups.get(name);
+      return !x || x.tenant !== n.tenant;
+    });
+    if (foreign) return { expect: [400] };
+    return { expect: [200], commit: () => { n.acl = op.entries.map((e) => ({ ...e })); } };
+  }
+
+  plan_trash(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, MANAGE) : 404;
+    if (deny) return { expect: [deny] };
+    if (n.parent === null) return { expect: [403] };
+    return { expect: [204], commit: () => { n.trashed = true; } };
+  }
+
+  /** Removes node h and its whole subtree (trashed descendants included) and returns the handles. */
+  destroy(h) {
+    const gone = [...this.nodes.keys()].filter((x) => this.isBelow(x, h));
+    for (const x of gone) this.nodes.delete(x);
+    return gone;
+  }
+
+  plan_purge(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, MANAGE, { inTrash: true }) : 404;
+    if (deny) return { expect: [deny] };
+    if (n.parent === null) return { expect: [403] };
+    return { expect: [204], commit: () => { this.destroy(op.node); } };
+  }
+
+  plan_share(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, MANAGE) : 404;
+    if (deny) return { expect: [deny] };
+    if (!this.policy.get(n.tenant).allowShares) return { expect: [403] };
+    return {
+      expect: [201],
+      commit: () => { this.links.set(op.h, { h: op.h, node: op.node, creator: op.a, perm: op.perm, revoked: false, tainted: false }); },
+    };
+  }
+
+  plan_unshare(op) {
+    const l = this.links.get(op.link);
+    const u = this.users.get(op.a), c = this.users.get(l.creator);
+    if (u.tenant !== c.tenant) return { expect: [404] };
+    if (l.creator !== op.a) {
+      const lv = this.level(op.a, l.node);
+      if (lv === null || lv < MANAGE) return { expect: [404] };
+    }
+    return { expect: [204], commit: () => { l.revoked = true; } };
+  }
+
+  plan_unlock(op) { return { expect: this.linkStatuses(op.link) }; }
+
+  /** 403 for members and auditors on admin routes; 404 for an admin of another tenant. */
+  adminDeny(a, tenant) {
+    const u = this.users.get(a);
+    if (u.role !== 'admin') return 403;
+    return u.tenant !== tenant ? 404 : 0;
+  }
+
+  plan_members(op) {
+    const g = this.groups.get(op.group);
+    const deny = this.adminDeny(op.a, g.tenant);
+    if (deny) return { expect: [deny] };
+    const next = new Set(op.users);
+    if (next.has(op.a) && !g.members.has(op.a)) return { expect: [403] }; // another admin must
+    if (op.users.some((x) => !this.users.has(x) || this.users.get(x).tenant !== g.tenant)) return { expect: [400] };
+    return {
+      expect: [200],
+      commit: () => {
+        const changed = next.size !== g.members.size || [...next].some((x) => !g.members.has(x));
+        g.members = next;
+        // Owners of private spaces holding a grant to the group are alerted (SECURITY.md). A grant
+        // on a trashed node, or a PUT that changes nothing, may or may not count: bounds.
+        const sure = new Set(), maybe = new Set();
+        for (const n of this.nodes.values()) {
+          if (!n.acl.some((e) => e.p === `group:${op.group}`)) continue;
+          const root = this.rootOf(n.h);
+          if (root.space !== 'private') continue;
+          (changed && !this.inTrash(n.h) ? sure : maybe).add(root.owner);
+        }
+        for (const o of sure) { const a = this.alerts.get(o); a.min++; a.max++; }
+        for (const o of maybe) if (!sure.has(o)) this.alerts.get(o).max++;
+      },
+    };
+  }
+
+  userTarget(op) {
+    const t = this.users.get(op.who);
+    const deny = this.adminDeny(op.a, t.tenant);
+    if (deny) return deny;
+    if (t.status === 'offboarded') return 409;
+    return 0;
+  }
+
+  plan_freeze(op) {
+    const deny = this.userTarget(op);
+    if (deny) return { expect: [deny] };
+    if (op.who === op.a) return { expect: [400] };
+    return {
+      expect: [200],
+      commit: () => {
+        const t = this.users.get(op.who);
+        if (t.status === 'active') for (const l of this.links.values()) if (l.creator === op.who) l.tainted = true;
+        t.status = 'frozen';
+      },
+    };
+  }
+
+  plan_unfreeze(op) {
+    const deny = this.userTarget(op);
+    if (deny) return { expect: [deny] };
+    return {
+      expect: [200],
+      commit: () => {
+        this.users.get(op.who).status = 'active';
+        if (op.restore) for (const l of this.links.values()) if (l.creator === op.who) l.tainted = false;
+      },
+    };
+  }
+
+  plan_offboard(op) {
+    const deny = this.userTarget(op);
+    if (deny) return { expect: [deny] };
+    if (op.who === op.a) return { expect: [400] };
+    const heir = this.users.get(op.heir);
+    if (op.heir === op.who || !heir || heir.tenant !== this.users.get(op.who).tenant || heir.status !== 'active' || heir.role === 'auditor') return { expect: [400] };
+    return {
+      expect: [200],
+      commit: () => {
+        const t = this.users.get(op.who);
+        t.status = 'offboarded';
+        for (const l of this.links.values()) if (l.creator === op.who) l.revoked = true;
+        const root = this.nodes.get(t.root);
+        if (op.mode === 'archive') {
+          root.archived = true;
+        } else {
+          root.parent = heir.root;
+          root.space = null;
+          root.owner = null;
+          root.name = handoverName(op.who);
+        }
+      },
+    };
+  }
+
+  plan_policy(op) {
+    const u = this.users.get(op.a);
+    if (u.role !== 'admin') return { expect: [403] };
+    return { expect: [200], commit: () => { this.policy.get(u.tenant).allowShares = op.allow; } };
+  }
+
+  /**
+   * The retention job with both retention periods elapsed for everything (the driver waits for
+   * that): every trashed subtree and every archived private space, whole, and nothing else.
+   * Returns the bounds of its report: trashed tops purged (the order of the job decides whether a
+   * trashed node below another trashed node counts), archived spaces purged.
+   */
+  plan_retention() {
+    const trashed = [...this.nodes.values()].filter((n) => n.trashed).map((n) => n.h);
+    const tops = trashed.filter((h) => { const n = this.nodes.get(h); return n.parent === null || !this.inTrash(n.parent); });
+    const spaces = [...this.nodes.values()].filter((n) => n.parent === null && n.archived).map((n) => n.h);
+    return {
+      expect: [0],
+      report: { trashMin: tops.length, trashMax: trashed.length, spaces: spaces.length },
+      commit: () => {
+        for (const h of trashed) if (this.nodes.has(h)) this.destroy(h);
+        for (const h of spaces) this.destroy(h);
+      },
+    };
+  }
+}
