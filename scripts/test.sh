@@ -34,6 +34,9 @@ fi
 # The test build carries the fault-injection hooks (tests/integration/fault.test.mjs); inert unless armed.
 meson configure "$builddir" -Dfault_injection=true >/dev/null
 ninja -C "$builddir"
+# The rooms' rules (docs/DESIGN.md "Rooms", scripts/layers.conf) on the include and link edges of
+# the build just made: a back-edge or a module cycle fails here, before any suite runs.
+scripts/check-layers.py --build "$builddir"
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

@@ -15,7 +15,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 
 static json_t *principal_json(const struct cf_acl_entry *e)
 {
@@ -28,30 +27,31 @@ static json_t *principal_json(const struct cf_acl_entry *e)
 }
 
 /* The display name of a principal, or null if it no longer exists. */
-static json_t *principal_name(const struct cf_id *tenant, const struct cf_acl_entry *e)
+static json_t *principal_name(struct cf_store *store, const struct cf_id *tenant, const struct cf_acl_entry *e)
 {
     if (e->kind == CF_PRINCIPAL_TENANT)
         return json_string("everyone in the tenant");
     if (e->kind == CF_PRINCIPAL_USER) {
         struct cf_user u;
-        if (cf_user_get(cf_srv->store, tenant, &e->principal, &u) != CF_OK)
+        if (cf_user_get(store, tenant, &e->principal, &u) != CF_OK)
             return json_null();
         json_t *n = json_string(u.username);
         cf_user_clear(&u);
         return n;
     }
     struct cf_group g;
-    if (cf_group_get(cf_srv->store, tenant, &e->principal, &g) != CF_OK)
+    if (cf_group_get(store, tenant, &e->principal, &g) != CF_OK)
         return json_null();
     json_t *n = json_string(g.name);
     cf_group_clear(&g);
     return n;
 }
 
-static json_t *entry_json(const struct cf_id *tenant, const struct cf_acl_entry *e, const struct cf_id *from)
+static json_t *entry_json(struct cf_store *store, const struct cf_id *tenant, const struct cf_acl_entry *e,
+                          const struct cf_id *from)
 {
     json_t *o = json_pack("{s:o, s:s, s:o}", "principal", principal_json(e), "level",
-                          cf_level_name((enum cf_level)e->level), "name", principal_name(tenant, e));
+                          cf_level_name((enum cf_level)e->level), "name", principal_name(store, tenant, e));
     if (from != NULL)
         json_object_set_new(o, "from", cf_json_id(from));
     return o;
@@ -59,28 +59,28 @@ static json_t *entry_json(const struct cf_id *tenant, const struct cf_acl_entry 
 
 /* The ACL view of node n: own entries, inherited entries, and the owner of its space (who holds
  * manage there; null in the tenant space, where admins do). */
-static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node *n, json_t **out)
+static enum cf_status acl_view(struct cf_store *store, const struct cf_id *tenant, const struct cf_node *n, json_t **out)
 {
     struct cf_acl_entry *e;
     size_t cnt;
-    enum cf_status st = cf_acl_get(cf_srv->store, tenant, &n->id, &e, &cnt);
+    enum cf_status st = cf_acl_get(store, tenant, &n->id, &e, &cnt);
     if (st != CF_OK)
         return st;
     json_t *own = json_array(), *inherited = json_array();
     for (size_t i = 0; i < cnt; i++)
-        json_array_append_new(own, entry_json(tenant, &e[i], NULL));
+        json_array_append_new(own, entry_json(store, tenant, &e[i], NULL));
     free(e);
     struct cf_id cur = n->parent, space_owner = cf_id_is_zero(&n->parent) && n->root_kind == CF_SPACE_PRIVATE ? n->owner
                                                                                                             : (struct cf_id){0};
     for (int depth = 0; !cf_id_is_zero(&cur) && depth < 1024 && st == CF_OK; depth++) {
         struct cf_node p;
-        if ((st = cf_node_get(cf_srv->store, tenant, &cur, &p)) != CF_OK)
+        if ((st = cf_node_get(store, tenant, &cur, &p)) != CF_OK)
             break;
         if (cf_id_is_zero(&p.parent) && p.root_kind == CF_SPACE_PRIVATE)
             space_owner = p.owner;
-        if ((st = cf_acl_get(cf_srv->store, tenant, &p.id, &e, &cnt)) == CF_OK) {
+        if ((st = cf_acl_get(store, tenant, &p.id, &e, &cnt)) == CF_OK) {
             for (size_t i = 0; i < cnt; i++)
-                json_array_append_new(inherited, entry_json(tenant, &e[i], &p.id));
+                json_array_append_new(inherited, entry_json(store, tenant, &e[i], &p.id));
             free(e);
         }
         cur = p.parent;
@@ -94,7 +94,7 @@ static enum cf_status acl_view(const struct cf_id *tenant, const struct cf_node 
     json_t *owner = json_null();
     if (!cf_id_is_zero(&space_owner)) {
         struct cf_acl_entry oe = {.kind = CF_PRINCIPAL_USER, .principal = space_owner, .level = CF_LEVEL_MANAGE};
-        owner = json_pack("{s:o, s:o}", "id", cf_json_id(&space_owner), "name", principal_name(tenant, &oe));
+        owner = json_pack("{s:o, s:o}", "id", cf_json_id(&space_owner), "name", principal_name(store, tenant, &oe));
     }
     *out = json_pack("{s:o, s:o, s:o, s:o}", "node", cf_json_id(&n->id), "owner", owner, "entries", own, "inherited",
                      inherited);
@@ -108,7 +108,7 @@ void cf_h_acl_get(struct cf_req *r)
     json_t *view;
     if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
         return;
-    enum cf_status st = acl_view(&r->who.user.tenant, &n, &view);
+    enum cf_status st = acl_view(r->app->store, &r->who.user.tenant, &n, &view);
     cf_node_clear(&n);
     if (st != CF_OK)
         cf_respond_status(r, st, NULL);
@@ -132,7 +132,7 @@ static void acl_put_run(struct cf_async *a)
     for (size_t i = 0; i < p->n; i++) {
         if (p->e[i].kind == CF_PRINCIPAL_USER) {
             struct cf_user u;
-            if (cf_user_get(cf_srv->store, &p->tenant, &p->e[i].principal, &u) != CF_OK) {
+            if (cf_user_get(a->app->store, &p->tenant, &p->e[i].principal, &u) != CF_OK) {
                 a->st = CF_EINVAL;
                 p->why = "an entry names a user that does not exist in this tenant";
                 return;
@@ -140,7 +140,7 @@ static void acl_put_run(struct cf_async *a)
             cf_user_clear(&u);
         } else if (p->e[i].kind == CF_PRINCIPAL_GROUP) {
             struct cf_group g;
-            if (cf_group_get(cf_srv->store, &p->tenant, &p->e[i].principal, &g) != CF_OK) {
+            if (cf_group_get(a->app->store, &p->tenant, &p->e[i].principal, &g) != CF_OK) {
                 a->st = CF_EINVAL;
                 p->why = "an entry names a group that does not exist in this tenant";
                 return;
@@ -148,10 +148,10 @@ static void acl_put_run(struct cf_async *a)
             cf_group_clear(&g);
         }
     }
-    a->st = cf_acl_put(cf_srv->store, &p->tenant, &p->node, p->e, p->n);
+    a->st = cf_acl_put(a->app->store, &p->tenant, &p->node, p->e, p->n);
     if (a->st == CF_OK) {
         struct cf_node n;
-        if (cf_node_get(cf_srv->store, &p->tenant, &p->node, &n) == CF_OK) {
+        if (cf_node_get(a->app->store, &p->tenant, &p->node, &n) == CF_OK) {
             cf_event_node(p->ev, &n);
             cf_node_clear(&n);
         }
@@ -174,9 +174,9 @@ static void acl_put_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_status(r, a->st, p->why);
         return;
     }
-    enum cf_status st = cf_node_get(cf_srv->store, &p->tenant, &p->node, &n);
+    enum cf_status st = cf_node_get(r->app->store, &p->tenant, &p->node, &n);
     if (st == CF_OK) {
-        st = acl_view(&p->tenant, &n, &view);
+        st = acl_view(a->app->store, &p->tenant, &n, &view);
         cf_node_clear(&n);
     }
     if (st != CF_OK)
@@ -286,7 +286,7 @@ void cf_h_directory(struct cf_req *r)
     struct cf_user *us;
     struct cf_group *gs;
     size_t nu, ng;
-    enum cf_status st = cf_user_list(cf_srv->store, &r->who.user.tenant, &us, &nu);
+    enum cf_status st = cf_user_list(r->app->store, &r->who.user.tenant, &us, &nu);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -299,7 +299,7 @@ void cf_h_directory(struct cf_req *r)
         cf_user_clear(&us[i]);
     }
     free(us);
-    if ((st = cf_group_list(cf_srv->store, &r->who.user.tenant, &gs, &ng)) != CF_OK) {
+    if ((st = cf_group_list(r->app->store, &r->who.user.tenant, &gs, &ng)) != CF_OK) {
         json_decref(users);
         json_decref(groups);
         cf_respond_status(r, st, NULL);
@@ -325,7 +325,7 @@ static enum cf_status add_grants(struct cf_req *r, enum cf_principal_kind kind, 
     struct cf_grant *g;
     size_t n;
     struct cf_actor a = cf_actor_of(r);
-    enum cf_status st = cf_grants_of(cf_srv->store, &r->who.user.tenant, kind, principal, &g, &n);
+    enum cf_status st = cf_grants_of(r->app->store, &r->who.user.tenant, kind, principal, &g, &n);
     if (st != CF_OK)
         return st;
     for (size_t i = 0; i < n; i++) {

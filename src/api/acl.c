@@ -10,7 +10,6 @@
 
 #include "http.h"
 #include "log.h"
-#include "server.h"
 
 #define CF_ACL_MAX_DEPTH 1024
 
@@ -42,6 +41,7 @@ enum cf_level cf_level_parse(const char *s, size_t n)
 struct cf_actor cf_actor_of(const struct cf_req *r)
 {
     struct cf_actor a = {
+        .app = r->app,
         .tenant = r->who.user.tenant,
         .id = r->who.user.id,
         .role = r->who.user.role,
@@ -72,7 +72,7 @@ static enum cf_status entries_level(const struct cf_actor *a, const struct cf_id
 {
     struct cf_acl_entry *e;
     size_t n;
-    enum cf_status st = cf_acl_get(cf_srv->store, &a->tenant, node, &e, &n);
+    enum cf_status st = cf_acl_get(a->app->store, &a->tenant, node, &e, &n);
     if (st != CF_OK)
         return st;
     for (size_t i = 0; i < n; i++)
@@ -94,7 +94,7 @@ enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, 
 {
     struct cf_node cur = {0};
     enum cf_level best = CF_LEVEL_NONE;
-    enum cf_status st = cf_node_get(cf_srv->store, &a->tenant, id, node);
+    enum cf_status st = cf_node_get(a->app->store, &a->tenant, id, node);
     if (st != CF_OK)
         return st;
     if (hidden(node, flags)) {
@@ -115,7 +115,7 @@ enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, 
             break;
         struct cf_id parent = at->parent;
         cf_node_clear(&cur);
-        if ((st = cf_node_get(cf_srv->store, &a->tenant, &parent, &cur)) != CF_OK) {
+        if ((st = cf_node_get(a->app->store, &a->tenant, &parent, &cur)) != CF_OK) {
             if (st == CF_ENOTFOUND)
                 st = CF_ECORRUPT; /* a live node's parent must exist */
             goto fail;
@@ -163,17 +163,17 @@ struct chain {
     struct cf_id root;
 };
 
-static enum cf_status chain_load(const struct cf_id *tenant, const struct cf_id *from, struct chain *c)
+static enum cf_status chain_load(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *from, struct chain *c)
 {
     struct cf_id at = *from;
     for (int depth = 0; depth < CF_ACL_MAX_DEPTH; depth++) {
         struct cf_node n;
         struct cf_acl_entry *e;
         size_t ne;
-        enum cf_status st = cf_node_get(cf_srv->store, tenant, &at, &n);
+        enum cf_status st = cf_node_get(store, tenant, &at, &n);
         if (st != CF_OK)
             return st == CF_ENOTFOUND ? CF_ECORRUPT : st;
-        if ((st = cf_acl_get(cf_srv->store, tenant, &at, &e, &ne)) != CF_OK) {
+        if ((st = cf_acl_get(store, tenant, &at, &e, &ne)) != CF_OK) {
             cf_node_clear(&n);
             return st;
         }
@@ -245,8 +245,8 @@ enum cf_status cf_acl_move_allowed(const struct cf_actor *a, const struct cf_nod
     }
     if (level == CF_LEVEL_MANAGE)
         return CF_OK;
-    if ((st = chain_load(&a->tenant, &node->parent, &from)) == CF_OK &&
-        (st = chain_load(&a->tenant, dest, &to)) == CF_OK && raises(&from, &to)) {
+    if ((st = chain_load(a->app->store, &a->tenant, &node->parent, &from)) == CF_OK &&
+        (st = chain_load(a->app->store, &a->tenant, dest, &to)) == CF_OK && raises(&from, &to)) {
         *why = "this move would give others access to it: it needs manage on the moved item";
         st = CF_EDENIED;
     }

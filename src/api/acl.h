@@ -22,6 +22,7 @@
 #define CF_ACL_H
 
 #include "base.h"
+#include "context.h"
 #include "storage.h"
 
 struct cf_req;
@@ -30,6 +31,7 @@ enum cf_level { CF_LEVEL_NONE = 0, CF_LEVEL_VIEW = 1, CF_LEVEL_DOWNLOAD = 2, CF_
 
 /* Who is asking: enough of a principal to decide access, copyable to worker threads. */
 struct cf_actor {
+    const struct cf_app *app;   /* where the actor's access is resolved (the request's r->app) */
     struct cf_id tenant;
     struct cf_id id;
     enum cf_role role;

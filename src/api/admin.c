@@ -8,13 +8,11 @@
 
 #include "acl.h"
 #include "audit.h"
-#include "retention.h"
 #include "auth.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
 #include "scan.h"
-#include "server.h"
 #include "share.h"
 #include "validate.h"
 #include "webhook.h"
@@ -45,7 +43,7 @@ static bool role_parse(const char *s, size_t n, enum cf_role *out)
 static char *tenant_name(struct cf_req *r)
 {
     struct cf_tenant t;
-    if (cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t) != CF_OK)
+    if (cf_tenant_get(r->app->store, &r->who.user.tenant, &t) != CF_OK)
         return cf_xstrdup("");
     char *n = t.name;
     t.name = NULL;
@@ -127,9 +125,9 @@ static void user_job_reply(struct cf_req *r, struct cf_async *a)
 static void user_create_run(struct cf_async *a)
 {
     struct user_job *j = (struct user_job *)a;
-    if ((a->st = cf_auth_hash_password(cf_srv->cfg, j->password, j->password_len, &j->u.pwhash)) != CF_OK)
+    if ((a->st = cf_auth_hash_password(a->app->cfg, j->password, j->password_len, &j->u.pwhash)) != CF_OK)
         return;
-    if ((a->st = cf_user_create(cf_srv->store, &j->u)) == CF_OK)
+    if ((a->st = cf_user_create(a->app->store, &j->u)) == CF_OK)
         a->st = user_event(j);
 }
 
@@ -187,7 +185,7 @@ void cf_h_admin_users(struct cf_req *r)
 {
     struct cf_user *us;
     size_t n;
-    enum cf_status st = cf_user_list(cf_srv->store, &r->who.user.tenant, &us, &n);
+    enum cf_status st = cf_user_list(r->app->store, &r->who.user.tenant, &us, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -207,7 +205,7 @@ void cf_h_admin_users(struct cf_req *r)
 static enum cf_status load_target(struct user_job *j)
 {
     struct cf_id tenant = j->u.tenant, id = j->u.id;
-    return cf_user_get(cf_srv->store, &tenant, &id, &j->u);
+    return cf_user_get(j->a.app->store, &tenant, &id, &j->u);
 }
 
 /* The patch, applied inside the store's read-modify-write (so a concurrent login cannot undo it). */
@@ -245,12 +243,12 @@ static enum cf_status suspend_links_first(struct user_job *j, size_t *n)
     *n = 0;
     if (!j->set_status || j->status != CF_USER_FROZEN || cf_id_equal(&j->u.id, &j->self))
         return CF_OK;
-    enum cf_status st = cf_user_get(cf_srv->store, &j->u.tenant, &j->u.id, &u);
+    enum cf_status st = cf_user_get(j->a.app->store, &j->u.tenant, &j->u.id, &u);
     if (st != CF_OK)
         return st == CF_ENOTFOUND ? CF_OK : st; /* the update answers 404 */
     bool offboarded = u.status == CF_USER_OFFBOARDED;
     cf_user_clear(&u);
-    return offboarded ? CF_OK : cf_share_suspend_all_of(&j->u.tenant, &j->u.id, true, n);
+    return offboarded ? CF_OK : cf_share_suspend_all_of(j->a.app->store, &j->u.tenant, &j->u.id, true, n);
 }
 
 static void user_patch_run(struct cf_async *a)
@@ -260,15 +258,15 @@ static void user_patch_run(struct cf_async *a)
     size_t suspended = 0, restored = 0;
     if ((a->st = suspend_links_first(j, &suspended)) != CF_OK)
         return;
-    if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, patch_mutate, j, &j->u)) != CF_OK)
+    if ((a->st = cf_user_update(a->app->store, &tenant, &id, patch_mutate, j, &j->u)) != CF_OK)
         return;
     if (j->freezing)
         /* Frozen: every session and token dies now (the status check would also stop them at
          * their next request; deleting them leaves nothing to revive by unfreezing). */
-        a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL);
+        a->st = cf_session_delete_all(a->app->store, &j->u.tenant, &j->u.id, NULL);
     /* Restored only once the user is active again: a crash in between leaves them suspended. */
     if (a->st == CF_OK && j->restore_links)
-        a->st = cf_share_suspend_all_of(&j->u.tenant, &j->u.id, false, &restored);
+        a->st = cf_share_suspend_all_of(j->a.app->store, &j->u.tenant, &j->u.id, false, &restored);
     if (a->st == CF_OK) {
         if (j->set_status && j->status == CF_USER_FROZEN)
             cf_event_detail(j->ev, "links_suspended", json_integer((json_int_t)suspended));
@@ -370,7 +368,7 @@ static enum cf_status handover(struct user_job *j, const struct cf_user *heir, s
     for (unsigned k = 1; k <= 100 && st == CF_EEXIST; k++) {
         char *name = k == 1 ? cf_xasprintf("%s (handed over)", j->u.username)
                             : cf_xasprintf("%s (handed over) %u", j->u.username, k);
-        st = cf_space_handover(cf_srv->store, &j->u.tenant, &j->u.private_root, &heir->private_root, name,
+        st = cf_space_handover(j->a.app->store, &j->u.tenant, &j->u.private_root, &heir->private_root, name,
                                strlen(name), out);
         free(name);
     }
@@ -380,7 +378,7 @@ static enum cf_status handover(struct user_job *j, const struct cf_user *heir, s
 static enum cf_status heir_or_why(struct user_job *j, struct cf_user *heir)
 {
     if (!cf_id_equal(&j->transfer_to, &j->u.id) &&
-        cf_user_get(cf_srv->store, &j->u.tenant, &j->transfer_to, heir) == CF_OK) {
+        cf_user_get(j->a.app->store, &j->u.tenant, &j->transfer_to, heir) == CF_OK) {
         if (heir->status == CF_USER_ACTIVE && heir->role != CF_ROLE_AUDITOR)
             return CF_OK;
         cf_user_clear(heir);
@@ -415,15 +413,15 @@ static void offboard_run(struct cf_async *a)
     struct cf_id tenant = j->u.tenant, id = j->u.id;
     size_t links;
     cf_user_clear(&j->u);
-    if ((a->st = cf_user_update(cf_srv->store, &tenant, &id, offboard_mutate, j, &j->u)) != CF_OK ||
-        (a->st = cf_session_delete_all(cf_srv->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK)
+    if ((a->st = cf_user_update(a->app->store, &tenant, &id, offboard_mutate, j, &j->u)) != CF_OK ||
+        (a->st = cf_session_delete_all(a->app->store, &j->u.tenant, &j->u.id, NULL)) != CF_OK)
         goto out;
-    a->st = j->keep_links ? cf_share_hand_over_all_of(&j->u.tenant, &j->u.id, &j->transfer_to, &links)
-                          : cf_share_revoke_all_of(&j->u.tenant, &j->u.id, &links);
+    a->st = j->keep_links ? cf_share_hand_over_all_of(a->app->store, &j->u.tenant, &j->u.id, &j->transfer_to, &links)
+                          : cf_share_revoke_all_of(a->app->store, &j->u.tenant, &j->u.id, &links);
     if (a->st != CF_OK)
         goto out;
     if (j->archive)
-        a->st = cf_node_archive(cf_srv->store, &j->u.tenant, &j->u.private_root);
+        a->st = cf_node_archive(a->app->store, &j->u.tenant, &j->u.private_root);
     else
         a->st = handover(j, &heir, &folder);
     if (a->st != CF_OK)
@@ -552,7 +550,7 @@ static void group_create_run(struct cf_async *a)
     struct group_job *j = (struct group_job *)a;
     char *name = j->g.name;
     j->g.name = NULL;
-    a->st = cf_group_create(cf_srv->store, &j->tenant, name, &j->g);
+    a->st = cf_group_create(a->app->store, &j->tenant, name, &j->g);
     free(name);
     if (a->st == CF_OK)
         a->st = group_event(j);
@@ -590,7 +588,7 @@ void cf_h_admin_groups(struct cf_req *r)
 {
     struct cf_group *gs;
     size_t n;
-    enum cf_status st = cf_group_list(cf_srv->store, &r->who.user.tenant, &gs, &n);
+    enum cf_status st = cf_group_list(r->app->store, &r->who.user.tenant, &gs, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -599,7 +597,7 @@ void cf_h_admin_groups(struct cf_req *r)
     for (size_t i = 0; i < n && st == CF_OK; i++) {
         struct cf_id *m;
         size_t mn;
-        if ((st = cf_group_members(cf_srv->store, &r->who.user.tenant, &gs[i].id, &m, &mn)) == CF_OK) {
+        if ((st = cf_group_members(r->app->store, &r->who.user.tenant, &gs[i].id, &m, &mn)) == CF_OK) {
             json_array_append_new(arr, group_json(&gs[i], m, mn));
             free(m);
         }
@@ -624,12 +622,12 @@ static bool id_in(const struct cf_id *id, const struct cf_id *v, size_t n)
 }
 
 /* The owner of the private space node lies in (zero for the tenant space). */
-static struct cf_id private_owner_of(const struct cf_id *tenant, const struct cf_id *node)
+static struct cf_id private_owner_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *node)
 {
     struct cf_id cur = *node, owner = {0};
     for (int depth = 0; depth < 1024; depth++) {
         struct cf_node n;
-        if (cf_node_get(cf_srv->store, tenant, &cur, &n) != CF_OK)
+        if (cf_node_get(store, tenant, &cur, &n) != CF_OK)
             break;
         bool root = cf_id_is_zero(&n.parent);
         if (root && n.root_kind == CF_SPACE_PRIVATE)
@@ -651,7 +649,7 @@ static void alert_grant_owners(struct group_job *j, const struct cf_id *before, 
     size_t n;
     struct cf_id *told = NULL;
     size_t ntold = 0;
-    if (cf_grants_of(cf_srv->store, &j->tenant, CF_PRINCIPAL_GROUP, &j->g.id, &g, &n) != CF_OK)
+    if (cf_grants_of(j->a.app->store, &j->tenant, CF_PRINCIPAL_GROUP, &j->g.id, &g, &n) != CF_OK)
         return;
     json_t *added = json_array(), *removed = json_array();
     for (size_t i = 0; i < j->nmembers; i++)
@@ -665,11 +663,11 @@ static void alert_grant_owners(struct group_job *j, const struct cf_id *before, 
     char *txt = json_dumps(d, JSON_COMPACT);
     told = cf_xcalloc(n + 1, sizeof *told);
     for (size_t i = 0; i < n; i++) {
-        struct cf_id owner = private_owner_of(&j->tenant, &g[i].node);
+        struct cf_id owner = private_owner_of(j->a.app->store, &j->tenant, &g[i].node);
         if (cf_id_is_zero(&owner) || id_in(&owner, told, ntold))
             continue;
         told[ntold++] = owner;
-        if (cf_alert_add(cf_srv->store, &j->tenant, &owner, "alert.group_change", txt) != CF_OK)
+        if (cf_alert_add(j->a.app->store, &j->tenant, &owner, "alert.group_change", txt) != CF_OK)
             cf_log_warn("could not store a group-change alert");
     }
     free(txt);
@@ -683,8 +681,8 @@ static void group_members_run(struct cf_async *a)
     struct group_job *j = (struct group_job *)a;
     struct cf_id gid = j->g.id, *before;
     size_t nbefore;
-    if ((a->st = cf_group_get(cf_srv->store, &j->tenant, &gid, &j->g)) != CF_OK ||
-        (a->st = cf_group_members(cf_srv->store, &j->tenant, &gid, &before, &nbefore)) != CF_OK)
+    if ((a->st = cf_group_get(a->app->store, &j->tenant, &gid, &j->g)) != CF_OK ||
+        (a->st = cf_group_members(a->app->store, &j->tenant, &gid, &before, &nbefore)) != CF_OK)
         return;
     /* Private means private: an admin cannot join a group (and so its grants) on their own say. */
     bool self_added = id_in(&j->self, j->members, j->nmembers) && !id_in(&j->self, before, nbefore);
@@ -696,7 +694,7 @@ static void group_members_run(struct cf_async *a)
     }
     for (size_t i = 0; i < j->nmembers; i++) {
         struct cf_user u;
-        if (cf_user_get(cf_srv->store, &j->tenant, &j->members[i], &u) != CF_OK) {
+        if (cf_user_get(a->app->store, &j->tenant, &j->members[i], &u) != CF_OK) {
             free(before);
             a->st = CF_EINVAL;
             j->why = "user_ids names a user that does not exist in this tenant";
@@ -704,7 +702,7 @@ static void group_members_run(struct cf_async *a)
         }
         cf_user_clear(&u);
     }
-    if ((a->st = cf_group_set_members(cf_srv->store, &j->tenant, &j->g.id, j->members, j->nmembers)) == CF_OK) {
+    if ((a->st = cf_group_set_members(a->app->store, &j->tenant, &j->g.id, j->members, j->nmembers)) == CF_OK) {
         alert_grant_owners(j, before, nbefore);
         a->st = group_event(j);
     }
@@ -762,12 +760,12 @@ out:
 
 /* ---- policy ----------------------------------------------------------------------------------- */
 
-static json_t *policy_json(const struct cf_policy *p)
+static json_t *policy_json(const struct cf_config *cfg, const struct cf_policy *p)
 {
     json_t *bt = json_array();
     for (size_t i = 0; i < p->nblocked; i++)
         json_array_append_new(bt, json_string(p->blocked_types[i]));
-    uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cf_srv->cfg->shares.max_expiry_s;
+    uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cfg->shares.max_expiry_s;
     json_t *hook = p->webhook_url != NULL ? json_pack("{s:s, s:s?}", "url", p->webhook_url, "ca", p->webhook_ca)
                                           : json_null();
     return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "require_mfa", p->require_mfa,
@@ -780,12 +778,12 @@ static json_t *policy_json(const struct cf_policy *p)
 void cf_h_admin_policy_get(struct cf_req *r)
 {
     struct cf_tenant t;
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &t);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
     }
-    cf_respond_json(r, 200, policy_json(&t.policy));
+    cf_respond_json(r, 200, policy_json(r->app->cfg, &t.policy));
     cf_tenant_clear(&t);
 }
 
@@ -812,13 +810,13 @@ struct policy_job {
     struct cf_event *ev; /* policy.change */
 };
 
-static json_t *policy_json(const struct cf_policy *p);
+static json_t *policy_json(const struct cf_config *cfg, const struct cf_policy *p);
 
 static void policy_run(struct cf_async *a)
 {
     struct policy_job *j = (struct policy_job *)a;
-    if ((a->st = cf_tenant_put_policy(cf_srv->store, &j->tenant, &j->p)) == CF_OK) {
-        cf_event_detail(j->ev, "policy", policy_json(&j->p));
+    if ((a->st = cf_tenant_put_policy(a->app->store, &j->tenant, &j->p)) == CF_OK) {
+        cf_event_detail(j->ev, "policy", policy_json(j->a.app->cfg, &j->p));
         a->st = cf_audit_submit_wait(j->ev, NULL);
         j->ev = NULL;
     }
@@ -830,7 +828,7 @@ static void policy_reply(struct cf_req *r, struct cf_async *a)
     if (a->st != CF_OK)
         cf_respond_status(r, a->st, NULL);
     else
-        cf_respond_json(r, 200, policy_json(&j->p));
+        cf_respond_json(r, 200, policy_json(r->app->cfg, &j->p));
 }
 
 static void policy_free(struct cf_async *a)
@@ -856,7 +854,7 @@ void cf_h_admin_policy_patch(struct cf_req *r)
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed))
         goto out;
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &t);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         goto out;
@@ -875,9 +873,9 @@ void cf_h_admin_policy_patch(struct cf_req *r)
     if (!cf_json_uint_or_respond(r, body, "share_max_expiry", false, UINT32_MAX, &u, &present))
         goto fail;
     if (present) {
-        if (u < 60 || u > cf_srv->cfg->shares.max_expiry_s) {
+        if (u < 60 || u > r->app->cfg->shares.max_expiry_s) {
             char *m = cf_xasprintf("share_max_expiry must be between 60 and %llu seconds (the server's maximum)",
-                                   (unsigned long long)cf_srv->cfg->shares.max_expiry_s);
+                                   (unsigned long long)r->app->cfg->shares.max_expiry_s);
             cf_respond_status(r, CF_EINVAL, m);
             free(m);
             goto fail;
@@ -986,7 +984,7 @@ void cf_h_admin_scanner(struct cf_req *r)
 {
     struct cf_scan_status st[64];
     size_t n = cf_scan_info(st, sizeof st / sizeof st[0]);
-    const struct cf_config *cfg = cf_srv->cfg;
+    const struct cf_config *cfg = r->app->cfg;
     json_t *procs = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(procs, json_pack("{s:b, s:s, s:s, s:I, s:b}", "up", st[i].up, "engine", st[i].info.engine,

@@ -17,7 +17,6 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 #include "validate.h"
 #include "webhook.h"
 
@@ -44,6 +43,7 @@ static bool stopping, running;
 static bool writer_idle; /* the writer waits on work_cond: only then is a wake-up needed */
 static pthread_t writer;
 static struct cf_store *store;
+static bool webhook_allow_private; /* audit.webhook_allow_private, from cf_audit_start */
 static atomic_size_t queued; /* events enqueued and not yet written (cf_audit_queue_depth) */
 
 /* ---- events -------------------------------------------------------------------------------------- */
@@ -108,7 +108,7 @@ void cf_event_node(struct cf_event *e, const struct cf_node *n)
     struct cf_id root_owner = n->owner, walk = n->parent;
     for (int depth = 0; !cf_id_is_zero(&walk) && depth < 1024; depth++) {
         cf_node_clear(&cur);
-        if (cf_node_get(cf_srv->store, &e->tenant, &walk, &cur) != CF_OK)
+        if (cf_node_get(store, &e->tenant, &walk, &cur) != CF_OK)
             break;
         kind = cur.root_kind;
         root_owner = cur.owner;
@@ -127,7 +127,7 @@ void cf_event_node(struct cf_event *e, const struct cf_node *n)
     struct cf_user u;
     if (kind == CF_SPACE_TENANT)
         e->space = cf_xstrdup("tenant");
-    else if (kind == CF_SPACE_PRIVATE && cf_user_get(cf_srv->store, &e->tenant, &root_owner, &u) == CF_OK) {
+    else if (kind == CF_SPACE_PRIVATE && cf_user_get(store, &e->tenant, &root_owner, &u) == CF_OK) {
         e->space = cf_xasprintf("private:%s", u.username);
         cf_user_clear(&u);
     } else
@@ -190,7 +190,7 @@ static void notify(const struct cf_id *tenant, const char *text, uint64_t seq)
         if (o != NULL) {
             json_object_set_new(o, "seq", json_integer((json_int_t)seq));
             char *body = json_dumps(o, JSON_COMPACT);
-            cf_webhook_send(t.policy.webhook_url, t.policy.webhook_ca, body);
+            cf_webhook_send(t.policy.webhook_url, t.policy.webhook_ca, body, webhook_allow_private);
             free(body);
             json_decref(o);
         }
@@ -291,7 +291,7 @@ static void *writer_main(void *arg)
 void cf_audit_start(const struct cf_config *cfg, struct cf_store *s)
 {
     store = s;
-    (void)cfg;
+    webhook_allow_private = cfg->audit.webhook_allow_private;
     stopping = false;
     running = true;
     if (pthread_create(&writer, NULL, writer_main, NULL) != 0) {
@@ -393,7 +393,7 @@ void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type
                              const char *ip, uint64_t nfiles, uint64_t bytes)
 {
     struct cf_tenant t;
-    if (cf_tenant_get(cf_srv->store, tenant, &t) != CF_OK)
+    if (cf_tenant_get(store, tenant, &t) != CF_OK)
         return;
     struct cf_policy p = t.policy;
     uint64_t window = p.bulk_window_s * 1000;
@@ -459,7 +459,7 @@ void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type
     } else {
         e->actor = *actor;
         struct cf_user u;
-        if (type == CF_ACTOR_USER && cf_user_get(cf_srv->store, tenant, actor, &u) == CF_OK) {
+        if (type == CF_ACTOR_USER && cf_user_get(store, tenant, actor, &u) == CF_OK) {
             e->actor_name = cf_xstrdup(u.username);
             cf_user_clear(&u);
         }

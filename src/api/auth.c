@@ -28,7 +28,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 #include "validate.h"
 #include "throttle.h"
 #include "totp.h"
@@ -214,7 +213,7 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
         cf_respond_status(r, CF_EUNAUTH, malformed ? "expected Authorization: Bearer TOKEN" : NULL);
         return false;
     }
-    enum cf_status st = cf_session_get(cf_srv->store, hash, &ss);
+    enum cf_status st = cf_session_get(r->app->store, hash, &ss);
     if (st != CF_OK) {
         if (st != CF_ENOTFOUND)
             cf_log_error("%s: session lookup failed: %s", __func__, cf_status_name(st));
@@ -226,7 +225,7 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
         cf_respond_status(r, CF_EUNAUTH, "invalid or expired session");
         return false;
     }
-    st = cf_user_get(cf_srv->store, &ss.tenant, &ss.user, &r->who.user);
+    st = cf_user_get(r->app->store, &ss.tenant, &ss.user, &r->who.user);
     if (st != CF_OK || r->who.user.status != CF_USER_ACTIVE) {
         /* A frozen or offboarded user's sessions die at the next request (SPEC §3). */
         cf_session_clear(&ss);
@@ -259,7 +258,7 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
         cf_respond_status(r, CF_EMFA, "your tenant requires a second factor: enrol TOTP first");
         return false;
     }
-    if (cf_user_groups(cf_srv->store, &ss.tenant, &ss.user, &r->who.groups, &r->who.ngroups) != CF_OK) {
+    if (cf_user_groups(r->app->store, &ss.tenant, &ss.user, &r->who.groups, &r->who.ngroups) != CF_OK) {
         cf_session_clear(&ss);
         cf_user_clear(&r->who.user);
         cf_respond_status(r, CF_EIO, NULL);
@@ -295,10 +294,10 @@ bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant)
                 struct cf_session ss;
                 struct cf_user u;
                 bool ok = false;
-                if (cf_session_get(cf_srv->store, hash, &ss) == CF_OK) {
+                if (cf_session_get(r->app->store, hash, &ss) == CF_OK) {
                     if (ss.expires_at > cf_now_ms() && cf_id_equal(&ss.tenant, tenant) &&
                         (ss.flags & CF_SESSION_MFA_ENROL) == 0 &&
-                        cf_user_get(cf_srv->store, &ss.tenant, &ss.user, &u) == CF_OK) {
+                        cf_user_get(r->app->store, &ss.tenant, &ss.user, &u) == CF_OK) {
                         ok = u.status == CF_USER_ACTIVE;
                         cf_user_clear(&u);
                     }
@@ -346,6 +345,7 @@ static size_t device_fingerprint(const char *ip, const char *ua, char *out, size
 }
 
 struct history {
+    struct cf_store *store;
     struct cf_id tenant, user;
     struct cf_login login;
 };
@@ -353,7 +353,7 @@ struct history {
 static void history_write(void *arg)
 {
     struct history *h = arg;
-    if (cf_login_record(cf_srv->store, &h->tenant, &h->user, &h->login) != CF_OK)
+    if (cf_login_record(h->store, &h->tenant, &h->user, &h->login) != CF_OK)
         cf_log_warn("could not record a login in the user's history");
     cf_login_clear(&h->login);
     free(h);
@@ -361,10 +361,11 @@ static void history_write(void *arg)
 
 /* Records a login attempt of an existing user off the request's critical path, so that a failure
  * for an existing user costs what a failure for an unknown user costs. */
-static void record_login(const struct cf_id *tenant, const struct cf_id *user, const char *ip, const char *ua,
-                         const char *result, bool new_device)
+static void record_login(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *user, const char *ip,
+                         const char *ua, const char *result, bool new_device)
 {
     struct history *h = cf_xcalloc(1, sizeof *h);
+    h->store = store;
     h->tenant = *tenant;
     h->user = *user;
     h->login.at = cf_now_ms();
@@ -451,27 +452,27 @@ static void login_failed(struct login *l)
 static void login_check(struct cf_async *a)
 {
     struct login *l = (struct login *)a;
-    const struct cf_config *cfg = cf_srv->cfg;
+    const struct cf_config *cfg = a->app->cfg;
     struct cf_id tid = {0}, uid;
     struct cf_tenant t = {0};
     bool have_user = false;
-    enum cf_status st = cf_tenant_find(cf_srv->store, l->tenant, strlen(l->tenant), &tid);
+    enum cf_status st = cf_tenant_find(a->app->store, l->tenant, strlen(l->tenant), &tid);
     if (st == CF_OK)
-        st = cf_user_find(cf_srv->store, &tid, l->username, strlen(l->username), &uid);
-    if (st == CF_OK && (st = cf_user_get(cf_srv->store, &tid, &uid, &l->user)) == CF_OK)
+        st = cf_user_find(a->app->store, &tid, l->username, strlen(l->username), &uid);
+    if (st == CF_OK && (st = cf_user_get(a->app->store, &tid, &uid, &l->user)) == CF_OK)
         have_user = true;
     if (st != CF_OK && st != CF_ENOTFOUND) {
         a->st = st;
         return;
     }
     /* Always one verification, so that "no such user" costs what "wrong password" costs. */
-    bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : cf_srv->dummy_pwhash, l->password,
+    bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : a->app->dummy_pwhash, l->password,
                                       l->password_len);
     bool have_tenant = !cf_id_is_zero(&tid);
     if (!have_user || !ok) {
         login_failed(l);
         if (have_user)
-            record_login(&tid, &uid, l->ip, l->ua, "failed", false);
+            record_login(a->app->store, &tid, &uid, l->ip, l->ua, "failed", false);
         if (have_tenant)
             login_event(l, &tid, have_user ? &uid : NULL, "auth.login_failed", "denied",
                         have_user ? "wrong password" : "unknown user");
@@ -479,7 +480,7 @@ static void login_check(struct cf_async *a)
         return;
     }
     if (l->user.status == CF_USER_FROZEN) {
-        record_login(&tid, &uid, l->ip, l->ua, "frozen", false);
+        record_login(a->app->store, &tid, &uid, l->ip, l->ua, "frozen", false);
         login_event(l, &tid, &uid, "auth.login_failed", "denied", "frozen");
         a->st = CF_EFROZEN;
         return;
@@ -493,20 +494,20 @@ static void login_check(struct cf_async *a)
     uint64_t step = 0;
     if (l->user.totp_enabled) {
         if (l->totp == NULL) {
-            record_login(&tid, &uid, l->ip, l->ua, "mfa_required", false);
+            record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_required", false);
             a->st = CF_EMFA; /* the password was right; the second factor is missing */
             return;
         }
         if (!cf_totp_verify(l->user.totp_secret, sizeof l->user.totp_secret, l->totp, strlen(l->totp),
                             cf_now_ms() / 1000, l->user.totp_last_step, &step)) {
             login_failed(l);
-            record_login(&tid, &uid, l->ip, l->ua, "mfa_failed", false);
+            record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_failed", false);
             login_event(l, &tid, &uid, "auth.login_failed", "denied", "wrong TOTP code");
             a->st = CF_EUNAUTH;
             return;
         }
     }
-    if ((st = cf_tenant_get(cf_srv->store, &tid, &t)) != CF_OK) {
+    if ((st = cf_tenant_get(a->app->store, &tid, &t)) != CF_OK) {
         a->st = st;
         return;
     }
@@ -522,12 +523,12 @@ static void login_check(struct cf_async *a)
         cf_auth_hash_password(cfg, l->password, l->password_len, &up.rehash) != CF_OK)
         up.rehash = NULL;
     if (step != 0 || up.rehash != NULL)
-        st = cf_user_update(cf_srv->store, &tid, &uid, login_mutate, &up, NULL);
+        st = cf_user_update(a->app->store, &tid, &uid, login_mutate, &up, NULL);
     if (up.rehash != NULL)
         cf_free_secret(up.rehash, strlen(up.rehash));
     if (st == CF_EUNAUTH) {
         login_failed(l);
-        record_login(&tid, &uid, l->ip, l->ua, "mfa_failed", false);
+        record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_failed", false);
         login_event(l, &tid, &uid, "auth.login_failed", "denied", "TOTP code already used");
     }
     if (st != CF_OK) {
@@ -536,27 +537,27 @@ static void login_check(struct cf_async *a)
     }
     /* A success forgets the account's failures that ended before it began (never the address's);
      * attempts still in flight, perhaps an attacker's burst, keep counting. */
-    cf_throttle_settle(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, cf_now_ms());
+    cf_throttle_settle(a->app->login_account, l->account_key, l->account_key_len, &l->account_ticket, cf_now_ms());
 
     /* New device: the same user agent from the same network was never seen for this user. */
     char fp[CF_IP_MAX + UA_MAX + 2];
     size_t fpl = device_fingerprint(l->ip, l->ua, fp, sizeof fp);
     bool seen_before = false, is_new = false;
-    if (cf_device_any(cf_srv->store, &tid, &uid, &seen_before) != CF_OK)
+    if (cf_device_any(a->app->store, &tid, &uid, &seen_before) != CF_OK)
         seen_before = false;
-    if (cf_device_seen(cf_srv->store, &tid, &uid, fp, fpl < sizeof fp ? fpl : sizeof fp - 1, &is_new) != CF_OK)
+    if (cf_device_seen(a->app->store, &tid, &uid, fp, fpl < sizeof fp ? fpl : sizeof fp - 1, &is_new) != CF_OK)
         is_new = false;
     bool alert = is_new && seen_before;
     if (alert) {
         json_t *d = json_pack("{s:s, s:s?}", "ip", l->ip, "user_agent", l->ua);
         char *txt = json_dumps(d, JSON_COMPACT);
-        if (cf_alert_add(cf_srv->store, &tid, &uid, "alert.new_device", txt) != CF_OK)
+        if (cf_alert_add(a->app->store, &tid, &uid, "alert.new_device", txt) != CF_OK)
             cf_log_warn("could not store a new-device alert");
         free(txt);
         json_decref(d);
         login_event(l, &tid, &uid, "alert.new_device", "ok", NULL);
     }
-    record_login(&tid, &uid, l->ip, l->ua, "ok", alert);
+    record_login(a->app->store, &tid, &uid, l->ip, l->ua, "ok", alert);
     login_event(l, &tid, &uid, "auth.login", "ok", l->mfa_enrol ? "must enrol TOTP" : NULL);
 
     struct cf_session ss = {0};
@@ -570,7 +571,7 @@ static void login_check(struct cf_async *a)
     ss.expires_at = l->expires_at = ss.created_at + cfg->auth.session_ttl_s * 1000;
     ss.ip = l->ip;
     ss.user_agent = l->ua;
-    a->st = cf_session_put(cf_srv->store, &ss);
+    a->st = cf_session_put(a->app->store, &ss);
 }
 
 static void login_run(struct cf_async *a)
@@ -580,8 +581,8 @@ static void login_run(struct cf_async *a)
     /* Whatever did not end as a failure (a success, a missing second factor, a frozen account, a
      * store error) gives back the attempts it reserved, before the answer leaves. */
     uint64_t now = cf_now_ms();
-    cf_throttle_release(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
-    cf_throttle_release(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, &l->ip_ticket, now);
+    cf_throttle_release(a->app->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
+    cf_throttle_release(a->app->login_ip, l->ip_key, sizeof l->ip_key, &l->ip_ticket, now);
 }
 
 static void login_reply(struct cf_req *r, struct cf_async *a)
@@ -604,7 +605,7 @@ static void login_reply(struct cf_req *r, struct cf_async *a)
         return;
     }
     char *cookie = cf_xasprintf(CF_SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=%llu",
-                                l->token, (unsigned long long)cf_srv->cfg->auth.session_ttl_s);
+                                l->token, (unsigned long long)r->app->cfg->auth.session_ttl_s);
     cf_add_header(r, "set-cookie", cookie, strlen(cookie));
     cf_free_secret(cookie, strlen(cookie));
     json_t *o = json_object();
@@ -641,15 +642,15 @@ static void login_free(struct cf_async *a)
 static bool reserved_or_respond(struct cf_req *r, struct login *l)
 {
     uint64_t now = cf_now_ms(), ra = 0, rb = 0;
-    bool a_ok = cf_throttle_reserve(cf_srv->login_account, l->account_key, l->account_key_len, now, &ra,
+    bool a_ok = cf_throttle_reserve(r->app->login_account, l->account_key, l->account_key_len, now, &ra,
                                     &l->account_ticket);
     /* Refused for the account: the address is only asked, for the larger Retry-After. */
-    bool b_ok = a_ok ? cf_throttle_reserve(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, now, &rb, &l->ip_ticket)
-                     : cf_throttle_allowed(cf_srv->login_ip, l->ip_key, sizeof l->ip_key, now, &rb);
+    bool b_ok = a_ok ? cf_throttle_reserve(r->app->login_ip, l->ip_key, sizeof l->ip_key, now, &rb, &l->ip_ticket)
+                     : cf_throttle_allowed(r->app->login_ip, l->ip_key, sizeof l->ip_key, now, &rb);
     if (a_ok && b_ok)
         return true;
     /* Refused for the address: the account's attempt was never made. */
-    cf_throttle_release(cf_srv->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
+    cf_throttle_release(r->app->login_account, l->account_key, l->account_key_len, &l->account_ticket, now);
     char v[24];
     int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
     cf_add_header(r, "retry-after", v, (size_t)n);
@@ -723,7 +724,7 @@ struct logout {
 static void logout_run(struct cf_async *a)
 {
     struct logout *l = (struct logout *)a;
-    a->st = cf_session_delete(cf_srv->store, l->hash);
+    a->st = cf_session_delete(a->app->store, l->hash);
     if (a->st == CF_OK) {
         cf_audit_submit(l->ev);
         l->ev = NULL;
@@ -763,7 +764,7 @@ void cf_h_logout(struct cf_req *r)
 void cf_h_me(struct cf_req *r)
 {
     struct cf_tenant t;
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &t);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;

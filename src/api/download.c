@@ -22,7 +22,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
 #include "validate.h"
 #include "work.h"
 
@@ -364,7 +364,7 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
         goto drop_ctx;
     }
     struct cf_reader *rd;
-    enum cf_status st = cf_reader_open(cf_srv->store, tenant, &node->id, node->version, &rd);
+    enum cf_status st = cf_reader_open(r->app->store, tenant, &node->id, node->version, &rd);
     if (st != CF_OK) {
         cf_respond_status(r, st == CF_ENOTFOUND ? CF_ECORRUPT : st, NULL);
         goto drop_ctx;
@@ -513,6 +513,7 @@ static struct cf_event *transfer_event(const struct transfer_ctx *c, const char 
 /* Bytes a response drew from a link's budget and did not send go back (or become resume credit: see
  * "Byte budgets" in storage.h); then the transfer's end event, if any, is written. */
 struct give_back {
+    struct cf_store *store;
     struct cf_id tenant, share, node;
     uint64_t size, unsent, sent;
     struct cf_event *end; /* may be NULL */
@@ -521,7 +522,7 @@ struct give_back {
 static void give_back_run(void *arg)
 {
     struct give_back *g = arg;
-    if (cf_share_give_back(cf_srv->store, &g->tenant, &g->share, &g->node, g->size, g->unsent, g->sent) != CF_OK)
+    if (cf_share_give_back(g->store, &g->tenant, &g->share, &g->node, g->size, g->unsent, g->sent) != CF_OK)
         cf_log_warn("a share link's unsent bytes could not be given back (the reservation stands)");
     if (g->end != NULL)
         cf_audit_submit(g->end);
@@ -531,6 +532,7 @@ static void give_back_run(void *arg)
 static void give_back(const struct transfer_ctx *c, uint64_t sent, struct cf_event *end)
 {
     struct give_back *g = cf_xcalloc(1, sizeof *g);
+    g->store = c->t.store;
     g->tenant = c->t.tenant;
     g->share = c->t.share;
     g->node = c->t.node;
@@ -561,12 +563,12 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
 {
     struct transfer_ctx *c = ctx;
     struct cf_node n;
-    bool have_node = cf_node_get(cf_srv->store, &c->t.tenant, &c->t.node, &n) == CF_OK;
+    bool have_node = cf_node_get(c->t.store, &c->t.tenant, &c->t.node, &n) == CF_OK;
     bool counted = false;
     if (c->t.count_share) {
         /* Every byte of the original draws, whatever the route (content, view, Range, folder member),
          * reserved for the whole response before its first byte. */
-        enum cf_status st = cf_share_draw(cf_srv->store, &c->t.tenant, &c->t.share, &c->t.node, c->t.size, end - first,
+        enum cf_status st = cf_share_draw(c->t.store, &c->t.tenant, &c->t.share, &c->t.node, c->t.size, end - first,
                                           cf_now_ms(), &counted);
         if (st != CF_OK) {
             struct cf_event *e = transfer_event(c, "denied");
@@ -652,6 +654,7 @@ static void serve_member(struct cf_req *r, bool view)
     h2o_iovec_t ua = cf_header(r, "user-agent");
     char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
     struct cf_transfer t = {
+        .store = r->app->store,
         .action = view ? "file.view" : "file.download",
         .tenant = r->who.user.tenant,
         .node = n.id,
@@ -663,7 +666,7 @@ static void serve_member(struct cf_req *r, bool view)
         .size = n.size,
     };
     struct cf_serve_opts o = {.view = view};
-    if (!cf_srv->bench_no_transfer_audit)
+    if (!r->app->bench_no_transfer_audit)
         cf_transfer_opts(&t, &o);
     free(uas);
     cf_serve_file(r, &r->who.user.tenant, &n, &o);

@@ -12,7 +12,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 #include "validate.h"
 
 #define CHILDREN_DEFAULT_LIMIT 100
@@ -55,7 +54,7 @@ json_t *cf_node_json(const struct cf_node *n, enum cf_level level)
 void cf_h_spaces(struct cf_req *r)
 {
     struct cf_tenant t;
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &t);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -81,7 +80,7 @@ struct folder_create {
 static void folder_create_run(struct cf_async *a)
 {
     struct folder_create *f = (struct folder_create *)a;
-    a->st = cf_folder_create(cf_srv->store, &f->tenant, &f->parent, f->name, f->name_len, &f->owner, &f->out);
+    a->st = cf_folder_create(a->app->store, &f->tenant, &f->parent, f->name, f->name_len, &f->owner, &f->out);
     if (a->st == CF_OK) {
         cf_event_node(f->ev, &f->out);
         a->st = cf_audit_submit_wait(f->ev, NULL);
@@ -215,7 +214,7 @@ void cf_h_node_children(struct cf_req *r)
     }
     struct cf_node *items;
     size_t cnt;
-    enum cf_status st = cf_children_list(cf_srv->store, &r->who.user.tenant, &n.id, have_cursor ? cursor : NULL,
+    enum cf_status st = cf_children_list(r->app->store, &r->who.user.tenant, &n.id, have_cursor ? cursor : NULL,
                                          (size_t)limit, &items, &cnt, next, &has_more);
     cf_node_clear(&n);
     if (st != CF_OK) {
@@ -230,7 +229,7 @@ void cf_h_node_children(struct cf_req *r)
         enum cf_level child = level;
         struct cf_acl_entry *e;
         size_t ne;
-        if ((st = cf_acl_get(cf_srv->store, &r->who.user.tenant, &items[i].id, &e, &ne)) == CF_OK) {
+        if ((st = cf_acl_get(r->app->store, &r->who.user.tenant, &items[i].id, &e, &ne)) == CF_OK) {
             for (size_t k = 0; k < ne; k++)
                 if (cf_acl_entry_matches(&a, &e[k]) && e[k].level > child)
                     child = (enum cf_level)e[k].level;
@@ -286,13 +285,13 @@ static void node_move_run(struct cf_async *a)
 {
     struct node_move *m = (struct node_move *)a;
     struct cf_node before;
-    bool have = cf_node_get(cf_srv->store, &m->tenant, &m->id, &before) == CF_OK;
+    bool have = cf_node_get(a->app->store, &m->tenant, &m->id, &before) == CF_OK;
     if (have) {
         cf_event_detail(m->ev, "from_name", json_string(before.name));
         cf_event_detail(m->ev, "from_parent", cf_json_id(&before.parent));
         cf_node_clear(&before);
     }
-    a->st = cf_node_move_checked(cf_srv->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
+    a->st = cf_node_move_checked(a->app->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
                                  m->name_len, move_check, m, &m->out);
     if (a->st == CF_OK) {
         cf_event_node(m->ev, &m->out);
@@ -407,15 +406,15 @@ static void node_delete_run(struct cf_async *a)
     struct node_delete *d = (struct node_delete *)a;
     struct cf_node n;
     /* The event names the node as it was: capture it before it goes. */
-    if (cf_node_get(cf_srv->store, &d->tenant, &d->id, &n) == CF_OK) {
+    if (cf_node_get(a->app->store, &d->tenant, &d->id, &n) == CF_OK) {
         cf_event_node(d->ev, &n);
         cf_event_detail(d->ev, "type", json_string(n.type == CF_NODE_FOLDER ? "folder" : "file"));
         cf_node_clear(&n);
     }
     if (d->purge)
-        a->st = cf_node_purge(cf_srv->store, &d->tenant, &d->id);
+        a->st = cf_node_purge(a->app->store, &d->tenant, &d->id);
     else
-        a->st = cf_node_trash(cf_srv->store, &d->tenant, &d->id);
+        a->st = cf_node_trash(a->app->store, &d->tenant, &d->id);
     if (a->st == CF_OK) {
         a->st = cf_audit_submit_wait(d->ev, NULL);
         d->ev = NULL;

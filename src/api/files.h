@@ -58,6 +58,7 @@ struct cf_serve_opts {
 
 /* What a transfer is, for its provenance events (download.c fills the serve options from it). */
 struct cf_transfer {
+    struct cf_store *store;  /* where the budget and the events go (the request's r->app->store) */
     const char *action;      /* "file.download", "file.view", "share.download", "share.view" */
     struct cf_id tenant;
     struct cf_id node;

@@ -6,6 +6,7 @@
 #define CF_HANDLERS_H
 
 struct cf_req;
+struct cf_store;
 
 /* auth.c */
 void cf_h_login(struct cf_req *r);
@@ -77,7 +78,7 @@ void cf_h_tus_head(struct cf_req *r);
 void cf_h_tus_patch(struct cf_req *r);
 void cf_h_tus_delete(struct cf_req *r);
 /* cf_tus_expire_now(): deletes expired unfinished uploads (worker or main thread; never a loop). */
-void cf_tus_expire_now(void);
+void cf_tus_expire_now(struct cf_store *store);
 /* cf_tus_claim_server(): the claim that keeps maintenance (expiry, key rotation, retention) off
  * resumable uploads a request is using right now. */
 const struct cf_tus_claim *cf_tus_claim_server(void);

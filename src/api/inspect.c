@@ -20,7 +20,6 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
 
 /* The scan thread asks for bytes of the file; they come from the sealed pending chunks. */
 static enum cf_status read_back(void *ctx, uint64_t offset, void *buf, size_t len)
@@ -112,7 +111,7 @@ static enum cf_status decide(struct cf_inspection *in)
         return CF_EUNAVAIL;
     case CF_SCAN_UNSCANNABLE:
         snprintf(in->signature, sizeof in->signature, "%s", v->signature);
-        if (cf_srv->cfg->scan.on_unscannable != CF_UNSCANNABLE_ALLOW)
+        if (in->app->cfg->scan.on_unscannable != CF_UNSCANNABLE_ALLOW)
             return CF_EUNSCANNABLE;
         summary(in, "unscannable", v->signature);
         break;
@@ -121,7 +120,7 @@ static enum cf_status decide(struct cf_inspection *in)
         break;
     }
     struct cf_tenant t;
-    enum cf_status st = cf_tenant_get(cf_srv->store, &in->tenant, &t);
+    enum cf_status st = cf_tenant_get(in->app->store, &in->tenant, &t);
     if (st != CF_OK)
         return st == CF_ENOTFOUND ? CF_ENOTFOUND : CF_EIO;
     bool blocked = cf_blocked_type(&t.policy, in->mime);

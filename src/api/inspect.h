@@ -13,6 +13,7 @@
 #ifndef CF_INSPECT_H
 #define CF_INSPECT_H
 
+#include "context.h"
 #include "scan.h"
 #include "storage/storage.h"
 
@@ -21,6 +22,7 @@ struct cf_event;
 
 struct cf_inspection {
     /* in: set by the caller */
+    const struct cf_app *app;      /* the uploading request's context (policy, scan settings) */
     struct cf_upload *up;          /* every chunk written, not committed */
     uint64_t size;
     struct cf_id tenant;           /* whose policy applies */

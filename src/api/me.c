@@ -14,7 +14,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 #include "throttle.h"
 #include "totp.h"
 
@@ -39,7 +38,7 @@ void cf_h_me_logins(struct cf_req *r)
 {
     struct cf_login *l;
     size_t n;
-    enum cf_status st = cf_login_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &l, &n);
+    enum cf_status st = cf_login_list(r->app->store, &r->who.user.tenant, &r->who.user.id, &l, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -59,7 +58,7 @@ void cf_h_me_alerts(struct cf_req *r)
 {
     struct cf_alert *a;
     size_t n;
-    enum cf_status st = cf_alert_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &a, &n);
+    enum cf_status st = cf_alert_list(r->app->store, &r->who.user.tenant, &r->who.user.id, &a, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -82,7 +81,7 @@ void cf_h_me_sessions(struct cf_req *r)
 {
     struct cf_session *ss;
     size_t n;
-    enum cf_status st = cf_session_list(cf_srv->store, &r->who.user.tenant, &r->who.user.id, &ss, &n);
+    enum cf_status st = cf_session_list(r->app->store, &r->who.user.tenant, &r->who.user.id, &ss, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -113,7 +112,7 @@ struct session_delete {
 static void session_delete_run(struct cf_async *a)
 {
     struct session_delete *d = (struct session_delete *)a;
-    a->st = cf_session_delete_by_id(cf_srv->store, &d->tenant, &d->user, &d->id);
+    a->st = cf_session_delete_by_id(a->app->store, &d->tenant, &d->user, &d->id);
 }
 
 static void reply_204(struct cf_req *r, struct cf_async *a)
@@ -149,7 +148,7 @@ struct token_create {
 static void token_create_run(struct cf_async *a)
 {
     struct token_create *t = (struct token_create *)a;
-    a->st = cf_session_put(cf_srv->store, &t->ss);
+    a->st = cf_session_put(a->app->store, &t->ss);
 }
 
 static void token_create_reply(struct cf_req *r, struct cf_async *a)
@@ -249,17 +248,17 @@ static void password_check(struct password_change *p)
 {
     struct cf_async *a = &p->a;
     struct cf_user u;
-    if ((a->st = cf_user_get(cf_srv->store, &p->tenant, &p->user, &u)) != CF_OK)
+    if ((a->st = cf_user_get(p->a.app->store, &p->tenant, &p->user, &u)) != CF_OK)
         return;
     if (!cf_auth_verify_password(u.pwhash, p->current, p->current_len)) {
         p->ticket.held = false; /* a wrong password: the reserved attempt stays as the failure */
         a->st = CF_EDENIED;
     } else {
         struct password_update pu = {.verified = u.pwhash};
-        if ((a->st = cf_auth_hash_password(cf_srv->cfg, p->next, p->next_len, &pu.next)) == CF_OK &&
-            (a->st = cf_user_update(cf_srv->store, &p->tenant, &p->user, password_mutate, &pu, NULL)) == CF_OK)
+        if ((a->st = cf_auth_hash_password(a->app->cfg, p->next, p->next_len, &pu.next)) == CF_OK &&
+            (a->st = cf_user_update(a->app->store, &p->tenant, &p->user, password_mutate, &pu, NULL)) == CF_OK)
             /* Whoever else held a session of this account (perhaps with the old password) is out. */
-            a->st = cf_session_delete_all(cf_srv->store, &p->tenant, &p->user, p->keep);
+            a->st = cf_session_delete_all(a->app->store, &p->tenant, &p->user, p->keep);
         if (pu.next != NULL)
             cf_free_secret(pu.next, strlen(pu.next));
     }
@@ -271,7 +270,7 @@ static void password_run(struct cf_async *a)
     struct password_change *p = (struct password_change *)a;
     password_check(p);
     /* Not a wrong password (a success, or a store error): the attempt is given back. */
-    cf_throttle_release(cf_srv->login_account, p->account_key, p->account_key_len, &p->ticket, cf_now_ms());
+    cf_throttle_release(a->app->login_account, p->account_key, p->account_key_len, &p->ticket, cf_now_ms());
 }
 
 static void password_reply(struct cf_req *r, struct cf_async *a)
@@ -296,7 +295,7 @@ static char *own_account_key(struct cf_req *r, size_t *len)
 {
     struct cf_tenant t;
     const char *tn = "";
-    bool have = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t) == CF_OK;
+    bool have = cf_tenant_get(r->app->store, &r->who.user.tenant, &t) == CF_OK;
     if (have)
         tn = t.name;
     size_t tl = strlen(tn), ul = strlen(r->who.user.username);
@@ -321,7 +320,7 @@ static bool own_attempt_or_respond(struct cf_req *r, char **key, size_t kl, stru
                                    const char *message)
 {
     uint64_t retry;
-    if (cf_throttle_reserve(cf_srv->login_account, *key, kl, cf_now_ms(), &retry, ticket))
+    if (cf_throttle_reserve(r->app->login_account, *key, kl, cf_now_ms(), &retry, ticket))
         return true;
     char v[24];
     int n = snprintf(v, sizeof v, "%llu", (unsigned long long)retry);
@@ -436,21 +435,21 @@ static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
 static void totp_run(struct cf_async *a)
 {
     struct totp_job *t = (struct totp_job *)a;
-    a->st = cf_user_update(cf_srv->store, &t->tenant, &t->user, totp_mutate, t, NULL);
+    a->st = cf_user_update(a->app->store, &t->tenant, &t->user, totp_mutate, t, NULL);
     if (t->account_key != NULL) {
         /* A wrong code keeps its reserved attempt as the failure; anything else gives it back. */
         if (a->st == CF_EINVAL)
             t->ticket.held = false;
-        cf_throttle_release(cf_srv->login_account, t->account_key, t->account_key_len, &t->ticket, cf_now_ms());
+        cf_throttle_release(a->app->login_account, t->account_key, t->account_key_len, &t->ticket, cf_now_ms());
     }
     if (a->st != CF_OK || t->op != TOTP_CONFIRM)
         return;
     /* A session that was waiting for enrolment is now a full session. */
     struct cf_session ss;
-    if (cf_session_get(cf_srv->store, t->session, &ss) == CF_OK) {
+    if (cf_session_get(a->app->store, t->session, &ss) == CF_OK) {
         if ((ss.flags & CF_SESSION_MFA_ENROL) != 0) {
             ss.flags &= ~(unsigned)CF_SESSION_MFA_ENROL;
-            a->st = cf_session_put(cf_srv->store, &ss);
+            a->st = cf_session_put(a->app->store, &ss);
         }
         cf_session_clear(&ss);
     }
@@ -518,7 +517,7 @@ static void totp_start(struct cf_req *r, enum totp_op op)
             goto out;
         }
     }
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &tenant);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &tenant);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         goto out;

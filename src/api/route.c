@@ -13,8 +13,9 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
-#include "server.h"
+#include "share.h"
 
 static const struct cf_route routes[] = {
     /* health and web */
@@ -76,7 +77,7 @@ static const struct cf_route routes[] = {
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
     {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity},
     /* provenance (admins and auditors) */
-    {"GET", "/api/v1/audit", CF_ROUTE_USER, cf_h_audit},
+    {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit},
     /* share links: members */
     {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create},
     {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list},
@@ -84,12 +85,12 @@ static const struct cf_route routes[] = {
     /* share links: recipients (no account; the link and its access token authorise) */
     {"GET", "/s/{token}", CF_ROUTE_PUBLIC, cf_h_share_page},
     {"POST", "/s/{token}/unlock", CF_ROUTE_PUBLIC, cf_h_share_unlock},
-    {"GET", "/s/{token}/info", CF_ROUTE_PUBLIC, cf_h_share_info},
-    {"GET", "/s/{token}/content", CF_ROUTE_PUBLIC, cf_h_share_content},
-    {"GET", "/s/{token}/view", CF_ROUTE_PUBLIC, cf_h_share_view},
-    {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC, cf_h_share_children},
-    {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC, cf_h_share_file_content},
-    {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC, cf_h_share_file_view},
+    {"GET", "/s/{token}/info", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_info},
+    {"GET", "/s/{token}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_content},
+    {"GET", "/s/{token}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_view},
+    {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_children},
+    {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_content},
+    {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_view},
 };
 
 /* Matches path against pattern, filling captures. */
@@ -184,6 +185,7 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
     memset(r, 0, sizeof *r);
     r->req = req;
     r->loop = cf_loop_of(req);
+    r->app = r->loop->app;
     r->loop->inflight++;
     struct cf_req **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
     *guard = r;
@@ -208,7 +210,8 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         const struct cf_route *rt = &routes[i];
         if (!match(rt->pattern, req->path.base, plen, r->params, &r->nparams))
             continue;
-        if ((rt->flags & CF_ROUTE_ALLOWLIST) != 0 && (sl == 0 || !cf_metrics_allowed((struct sockaddr *)&ss)))
+        if ((rt->flags & CF_ROUTE_ALLOWLIST) != 0 &&
+            (sl == 0 || !cf_metrics_allowed(r->app->cfg, (struct sockaddr *)&ss)))
             continue;
         path_known = true;
         if (strlen(allow) + strlen(rt->method) + 8 < sizeof allow) {
@@ -238,17 +241,24 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
     mark->route = (size_t)(found - routes);
     /* Bodies: h2o has already buffered them (bounded by max_request_body_bytes); routes that take
      * no raw body accept at most a JSON body. */
-    if ((found->flags & CF_ROUTE_BODY) == 0 && req->entity.len > cf_srv->cfg->limits.max_json_bytes) {
+    if ((found->flags & CF_ROUTE_BODY) == 0 && req->entity.len > r->app->cfg->limits.max_json_bytes) {
         cf_respond_status(r, CF_ETOOBIG, NULL);
         return 0;
     }
-    if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN)) != 0 &&
+    if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&
         !cf_auth_authenticate_or_respond(r, (found->flags & CF_ROUTE_ENROL) != 0))
         return 0;
     if ((found->flags & CF_ROUTE_ADMIN) != 0 && r->who.user.role != CF_ROLE_ADMIN) {
         cf_respond_status(r, CF_EDENIED, "this needs the admin role");
         return 0;
     }
+    if ((found->flags & CF_ROUTE_AUDIT) != 0 && r->who.user.role != CF_ROLE_ADMIN &&
+        r->who.user.role != CF_ROLE_AUDITOR) {
+        cf_respond_status(r, CF_EDENIED, "provenance is for admins and auditors");
+        return 0;
+    }
+    if ((found->flags & CF_ROUTE_RECIPIENT) != 0 && !cf_share_recipient_or_respond(r))
+        return 0;
     found->fn(r);
     return 0;
 }

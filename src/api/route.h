@@ -20,6 +20,10 @@ enum cf_route_flags {
     CF_ROUTE_ENROL = 1u << 4,  /* open to sessions that must enrol TOTP before anything else */
     CF_ROUTE_ALLOWLIST = 1u << 5, /* only for clients in metrics.allow (config.h): for any other
                                      address the path does not exist (404, whatever the method) */
+    CF_ROUTE_AUDIT = 1u << 6,  /* CF_ROUTE_USER with role admin or auditor (else 403) */
+    CF_ROUTE_RECIPIENT = 1u << 7, /* a share-link recipient (path /s/{token}/...): the link is live
+                                     and this client unlocked it (share.c, cf_share_recipient_or_respond;
+                                     else 404/401/410 as that says); the handler takes the link */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);

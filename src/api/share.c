@@ -5,7 +5,8 @@
  * /s/{token}, unlock it with the extraction code, and get an access token (a cookie scoped to the
  * link's path, or a bearer token) for the link's other routes.
  *
- * Every recipient request re-checks the link from scratch (recipient_or_respond): it exists (404),
+ * Every recipient request re-checks the link from scratch (recipient_or_respond, run by the
+ * dispatcher for every CF_ROUTE_RECIPIENT route before its handler): it exists (404),
  * is not revoked, expired or suspended (410 with the precise code), the tenant's policy still allows
  * links (else 410 links_disabled, until an admin allows them again), its creator is still active
  * and still holds at least the link's permission on the node (else the link acts revoked, or
@@ -37,7 +38,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
 #include "validate.h"
 #include "throttle.h"
 #include "share.h"
@@ -122,30 +122,30 @@ static void link_figures(const struct cf_share *sh, const struct cf_node *file, 
 }
 
 /* Whether the tenant's policy allows share links now (false also when it cannot be read). */
-static bool links_allowed(const struct cf_id *tenant)
+static bool links_allowed(struct cf_store *store, const struct cf_id *tenant)
 {
     struct cf_tenant t;
-    if (cf_tenant_get(cf_srv->store, tenant, &t) != CF_OK)
+    if (cf_tenant_get(store, tenant, &t) != CF_OK)
         return false;
     bool allowed = t.policy.allow_shares;
     cf_tenant_clear(&t);
     return allowed;
 }
 
-static char *share_url(const char *token)
+static char *share_url(const struct cf_config *cfg, const char *token)
 {
-    return cf_xasprintf("%s/s/%s", cf_srv->cfg->public_url, token);
+    return cf_xasprintf("%s/s/%s", cfg->public_url, token);
 }
 
 /* The creator's view of a link (with url and code when mine), with its figures. */
-static json_t *share_json(const struct cf_share *sh, bool mine, const struct figures *f)
+static json_t *share_json(const struct cf_config *cfg, const struct cf_share *sh, bool mine, const struct figures *f)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", cf_json_id(&sh->id));
     json_object_set_new(o, "node", cf_json_id(&sh->node));
     json_object_set_new(o, "creator", cf_json_id(&sh->creator));
     if (mine) {
-        char *url = share_url(sh->token);
+        char *url = share_url(cfg, sh->token);
         json_object_set_new(o, "url", json_string(url));
         free(url);
         json_object_set_new(o, "code", json_string(sh->code));
@@ -164,24 +164,25 @@ static json_t *share_json(const struct cf_share *sh, bool mine, const struct fig
 
 /* The level the creator holds on the shared node now (CF_ENOTFOUND if the node is gone or trashed;
  * CF_LEVEL_NONE if the creator is no longer an active user; *frozen: because they are frozen). */
-static enum cf_status creator_level(const struct cf_share *sh, struct cf_node *node, enum cf_level *level, bool *frozen)
+static enum cf_status creator_level(const struct cf_app *app, const struct cf_share *sh, struct cf_node *node, enum cf_level *level, bool *frozen)
 {
+    struct cf_store *store = app->store;
     struct cf_user u;
     struct cf_id *groups = NULL;
     size_t ng = 0;
     *frozen = false;
-    enum cf_status st = cf_user_get(cf_srv->store, &sh->tenant, &sh->creator, &u);
+    enum cf_status st = cf_user_get(store, &sh->tenant, &sh->creator, &u);
     if (st == CF_ENOTFOUND) {
         *level = CF_LEVEL_NONE;
-        return cf_node_get(cf_srv->store, &sh->tenant, &sh->node, node);
+        return cf_node_get(store, &sh->tenant, &sh->node, node);
     }
     if (st != CF_OK)
         return st;
-    if ((st = cf_user_groups(cf_srv->store, &sh->tenant, &sh->creator, &groups, &ng)) != CF_OK) {
+    if ((st = cf_user_groups(store, &sh->tenant, &sh->creator, &groups, &ng)) != CF_OK) {
         cf_user_clear(&u);
         return st;
     }
-    struct cf_actor a = {.tenant = sh->tenant, .id = u.id, .role = u.role, .groups = groups, .ngroups = ng};
+    struct cf_actor a = {.app = app, .tenant = sh->tenant, .id = u.id, .role = u.role, .groups = groups, .ngroups = ng};
     st = cf_acl_level(&a, &sh->node, node, level);
     if (st == CF_OK && u.status != CF_USER_ACTIVE) {
         /* A frozen or offboarded creator's links stop working (freezing also suspends them in their
@@ -227,10 +228,10 @@ struct share_create {
 };
 
 /* Adds the node (as it is now) to a share event. Worker threads. */
-static void event_share_node(struct cf_event *e, const struct cf_id *tenant, const struct cf_id *node)
+static void event_share_node(struct cf_store *store, struct cf_event *e, const struct cf_id *tenant, const struct cf_id *node)
 {
     struct cf_node n;
-    if (cf_node_get(cf_srv->store, tenant, node, &n) == CF_OK) {
+    if (cf_node_get(store, tenant, node, &n) == CF_OK) {
         cf_event_node(e, &n);
         cf_node_clear(&n);
     }
@@ -239,14 +240,14 @@ static void event_share_node(struct cf_event *e, const struct cf_id *tenant, con
 static void share_create_run(struct cf_async *a)
 {
     struct share_create *c = (struct share_create *)a;
-    a->st = cf_share_code_mac(cf_srv->store, &c->sh.tenant, &c->sh.id, c->sh.code, strlen(c->sh.code), c->sh.code_mac);
+    a->st = cf_share_code_mac(a->app->store, &c->sh.tenant, &c->sh.id, c->sh.code, strlen(c->sh.code), c->sh.code_mac);
     if (a->st == CF_OK)
-        a->st = cf_share_create(cf_srv->store, &c->sh);
+        a->st = cf_share_create(a->app->store, &c->sh);
     if (a->st == CF_OK) {
         /* The event names the link and its settings, never its token or code. */
         c->ev->has_share = true;
         c->ev->share = c->sh.id;
-        event_share_node(c->ev, &c->sh.tenant, &c->sh.node);
+        event_share_node(a->app->store, c->ev, &c->sh.tenant, &c->sh.node);
         cf_event_detail(c->ev, "permission", json_string(perm_name(c->sh.permission)));
         cf_event_detail(c->ev, "expires_at", cf_json_time(c->sh.expires_at));
         cf_event_detail(c->ev, "max_downloads", c->sh.max_downloads != 0 ? json_integer((json_int_t)c->sh.max_downloads)
@@ -266,7 +267,7 @@ static void share_create_reply(struct cf_req *r, struct cf_async *a)
         return;
     }
     link_figures(&c->sh, &c->node, true, &f);
-    cf_respond_json(r, 201, share_json(&c->sh, true, &f));
+    cf_respond_json(r, 201, share_json(r->app->cfg, &c->sh, true, &f));
 }
 
 static void share_create_free(struct cf_async *a)
@@ -331,13 +332,13 @@ void cf_h_share_create(struct cf_req *r)
         cf_respond_status(r, CF_EDENIED, "a link cannot grant more than you hold");
         goto out;
     }
-    enum cf_status st = cf_tenant_get(cf_srv->store, &r->who.user.tenant, &t);
+    enum cf_status st = cf_tenant_get(r->app->store, &r->who.user.tenant, &t);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         goto out;
     }
     bool allowed_shares = t.policy.allow_shares;
-    uint64_t max = cf_srv->cfg->shares.max_expiry_s;
+    uint64_t max = r->app->cfg->shares.max_expiry_s;
     if (t.policy.share_max_expiry_s != 0 && t.policy.share_max_expiry_s < max)
         max = t.policy.share_max_expiry_s;
     cf_tenant_clear(&t);
@@ -346,7 +347,7 @@ void cf_h_share_create(struct cf_req *r)
         goto out;
     }
     if (!have_exp)
-        expires_in = cf_srv->cfg->shares.default_expiry_s < max ? cf_srv->cfg->shares.default_expiry_s : max;
+        expires_in = r->app->cfg->shares.default_expiry_s < max ? r->app->cfg->shares.default_expiry_s : max;
     if (expires_in < 60 || expires_in > max) {
         char *m = cf_xasprintf("expires_in must be between 60 and %llu seconds (the maximum)", (unsigned long long)max);
         cf_respond_status(r, CF_EINVAL, m);
@@ -375,7 +376,7 @@ void cf_h_share_create(struct cf_req *r)
         sh->code = cf_xstrndup(code, cl);
     } else {
         sh->code = cf_xmalloc(CF_SHARE_CODE_MAX + 1);
-        generate_code(sh->code, cf_srv->cfg->shares.code_length);
+        generate_code(sh->code, r->app->cfg->shares.code_length);
     }
     c->ev = cf_event_new(&sh->tenant, "share.create", "ok");
     cf_event_from_req(c->ev, r);
@@ -408,22 +409,22 @@ void cf_h_share_list(struct cf_req *r)
             return;
         cf_node_clear(&node);
     }
-    enum cf_status st = cf_share_list(cf_srv->store, &r->who.user.tenant, by_node, &id, &shs, &n);
+    enum cf_status st = cf_share_list(r->app->store, &r->who.user.tenant, by_node, &id, &shs, &n);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
     }
-    bool allowed = links_allowed(&r->who.user.tenant);
+    bool allowed = links_allowed(r->app->store, &r->who.user.tenant);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         /* A file link's figures are reckoned with the file's size now. */
         struct cf_node node;
         struct figures f;
-        bool have = cf_node_get(cf_srv->store, &r->who.user.tenant, &shs[i].node, &node) == CF_OK;
+        bool have = cf_node_get(r->app->store, &r->who.user.tenant, &shs[i].node, &node) == CF_OK;
         link_figures(&shs[i], have ? &node : NULL, allowed, &f);
         if (have)
             cf_node_clear(&node);
-        json_array_append_new(arr, share_json(&shs[i], cf_id_equal(&shs[i].creator, &r->who.user.id), &f));
+        json_array_append_new(arr, share_json(r->app->cfg, &shs[i], cf_id_equal(&shs[i].creator, &r->who.user.id), &f));
         cf_share_clear(&shs[i]);
     }
     free(shs);
@@ -439,11 +440,11 @@ struct share_revoke {
 static void share_revoke_run(struct cf_async *a)
 {
     struct share_revoke *v = (struct share_revoke *)a;
-    a->st = cf_share_revoke(cf_srv->store, &v->tenant, &v->id);
+    a->st = cf_share_revoke(a->app->store, &v->tenant, &v->id);
     if (a->st == CF_OK) {
         v->ev->has_share = true;
         v->ev->share = v->id;
-        event_share_node(v->ev, &v->tenant, &v->node);
+        event_share_node(a->app->store, v->ev, &v->tenant, &v->node);
         a->st = cf_audit_submit_wait(v->ev, NULL);
         v->ev = NULL;
     }
@@ -472,7 +473,7 @@ void cf_h_share_revoke(struct cf_req *r)
         cf_respond_status(r, CF_ENOTFOUND, NULL);
         return;
     }
-    enum cf_status st = cf_share_get(cf_srv->store, &r->who.user.tenant, &id, &sh);
+    enum cf_status st = cf_share_get(r->app->store, &r->who.user.tenant, &id, &sh);
     if (st != CF_OK) {
         cf_respond_status(r, st, NULL);
         return;
@@ -565,13 +566,13 @@ static bool link_or_respond(struct cf_req *r, struct link *l, bool html)
     }
     bool frozen;
     struct figures f;
-    enum cf_status st = cf_share_find(cf_srv->store, l->token_hash, &l->sh);
+    enum cf_status st = cf_share_find(r->app->store, l->token_hash, &l->sh);
     if (st == CF_OK)
         st = link_state(&l->sh, cf_now_ms());
-    if (st == CF_OK && !links_allowed(&l->sh.tenant))
+    if (st == CF_OK && !links_allowed(r->app->store, &l->sh.tenant))
         st = CF_EDISABLED; /* the tenant's policy switched links off: every link, until switched on */
     if (st == CF_OK) {
-        st = creator_level(&l->sh, &l->root, &level, &frozen);
+        st = creator_level(r->app, &l->sh, &l->root, &level, &frozen);
         if (st == CF_OK && level < (l->sh.permission == CF_SHARE_DOWNLOAD ? CF_LEVEL_DOWNLOAD : CF_LEVEL_VIEW))
             st = frozen ? CF_ESUSPENDED : CF_EREVOKED; /* the creator was frozen or lost access */
     }
@@ -622,7 +623,7 @@ static bool recipient_or_respond(struct cf_req *r, struct link *l)
     if (!link_or_respond(r, l, false))
         return false;
     if (!access_token(r, &tok) || !cf_auth_token_hash(tok.base, tok.len, hash) ||
-        cf_share_access_get(cf_srv->store, hash, &tenant, &share, &expires) != CF_OK ||
+        cf_share_access_get(r->app->store, hash, &tenant, &share, &expires) != CF_OK ||
         !cf_id_equal(&share, &l->sh.id) || !cf_id_equal(&tenant, &l->sh.tenant) || expires <= cf_now_ms()) {
         link_clear(l);
         cf_respond_status(r, CF_EUNAUTH, "unlock the link with its extraction code first");
@@ -634,6 +635,23 @@ static bool recipient_or_respond(struct cf_req *r, struct link *l)
         return false;
     }
     return true;
+}
+
+bool cf_share_recipient_or_respond(struct cf_req *r)
+{
+    struct link *l = h2o_mem_alloc_pool(&r->req->pool, sizeof *l);
+    if (!recipient_or_respond(r, l))
+        return false;
+    r->share = l;
+    return true;
+}
+
+/* The link the dispatcher authenticated for this CF_ROUTE_RECIPIENT route
+ * (cf_share_recipient_or_respond), handed over to the handler, which clears it. */
+static void take_link(struct cf_req *r, struct link *l)
+{
+    *l = *(struct link *)r->share;
+    r->share = NULL;
 }
 
 void cf_h_share_page(struct cf_req *r)
@@ -658,7 +676,7 @@ struct unlock {
 static void unlock_run(struct cf_async *a)
 {
     struct unlock *u = (struct unlock *)a;
-    a->st = cf_share_access_put(cf_srv->store, u->access_hash, &u->tenant, &u->share, u->expires_at);
+    a->st = cf_share_access_put(a->app->store, u->access_hash, &u->tenant, &u->share, u->expires_at);
 }
 
 static void unlock_reply(struct cf_req *r, struct cf_async *a)
@@ -700,6 +718,7 @@ static json_t *node_public_json(const struct cf_node *n)
 }
 
 struct bruteforce_alert {
+    struct cf_store *store;
     struct cf_id tenant, creator, share;
     char ip[CF_IP_MAX];
 };
@@ -709,7 +728,7 @@ static void bruteforce_alert_write(void *arg)
     struct bruteforce_alert *b = arg;
     json_t *d = json_pack("{s:o, s:s}", "share", cf_json_id(&b->share), "ip", b->ip);
     char *txt = json_dumps(d, JSON_COMPACT);
-    if (cf_alert_add(cf_srv->store, &b->tenant, &b->creator, "alert.share_bruteforce", txt) != CF_OK)
+    if (cf_alert_add(b->store, &b->tenant, &b->creator, "alert.share_bruteforce", txt) != CF_OK)
         cf_log_warn("could not store a share brute-force alert");
     free(txt);
     json_decref(d);
@@ -742,13 +761,13 @@ static bool unlock_reserved_or_respond(struct cf_req *r, const uint8_t *link_key
 {
     uint64_t now = cf_now_ms(), ra = 0, rb = 0;
     (void)cf_addr_key_text(r->ip, at->ip_key); /* an unreadable address: the shared all-zero key */
-    bool ip_ok = cf_throttle_reserve(cf_srv->code_ip, at->ip_key, sizeof at->ip_key, now, &ra, &at->ip);
+    bool ip_ok = cf_throttle_reserve(r->app->code_ip, at->ip_key, sizeof at->ip_key, now, &ra, &at->ip);
     /* Refused for the address: the link is only asked, for the larger Retry-After. */
-    bool link_ok = ip_ok ? cf_throttle_reserve(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb, &at->link)
-                         : cf_throttle_allowed(cf_srv->code_link, link_key, CF_SHA256_LEN, now, &rb);
+    bool link_ok = ip_ok ? cf_throttle_reserve(r->app->code_link, link_key, CF_SHA256_LEN, now, &rb, &at->link)
+                         : cf_throttle_allowed(r->app->code_link, link_key, CF_SHA256_LEN, now, &rb);
     if (ip_ok && link_ok)
         return true;
-    cf_throttle_release(cf_srv->code_ip, at->ip_key, sizeof at->ip_key, &at->ip, now);
+    cf_throttle_release(r->app->code_ip, at->ip_key, sizeof at->ip_key, &at->ip, now);
     char v[24];
     int n = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
     cf_add_header(r, "retry-after", v, (size_t)n);
@@ -784,14 +803,15 @@ void cf_h_share_unlock(struct cf_req *r)
         goto out;
     }
     bool right = cl >= 4 && cl <= CF_SHARE_CODE_MAX &&
-                 cf_share_code_mac(cf_srv->store, &l.sh.tenant, &l.sh.id, code, cl, mac) == CF_OK &&
+                 cf_share_code_mac(r->app->store, &l.sh.tenant, &l.sh.id, code, cl, mac) == CF_OK &&
                  cf_ct_equal(mac, l.sh.code_mac, sizeof mac);
     if (!right) {
         /* A wrong code keeps both reserved attempts as its failures. If it held the last one the
          * link had in its hourly budget, the budget just ran out: tell the creator (once per
          * exhaustion, however many wrong codes were checked at the same time). */
-        if (at.link.nth == cf_srv->cfg->shares.code_failures_per_link) {
+        if (at.link.nth == r->app->cfg->shares.code_failures_per_link) {
             struct bruteforce_alert *b = cf_xcalloc(1, sizeof *b);
+            b->store = r->app->store;
             b->tenant = l.sh.tenant;
             b->creator = l.sh.creator;
             b->share = l.sh.id;
@@ -806,8 +826,8 @@ void cf_h_share_unlock(struct cf_req *r)
     }
     /* The right code: the attempt was no guess to count. */
     uint64_t now = cf_now_ms();
-    cf_throttle_release(cf_srv->code_ip, at.ip_key, sizeof at.ip_key, &at.ip, now);
-    cf_throttle_release(cf_srv->code_link, l.token_hash, CF_SHA256_LEN, &at.link, now);
+    cf_throttle_release(r->app->code_ip, at.ip_key, sizeof at.ip_key, &at.ip, now);
+    cf_throttle_release(r->app->code_link, l.token_hash, CF_SHA256_LEN, &at.link, now);
     struct unlock *u = cf_xcalloc(1, sizeof *u);
     u->a.run = unlock_run;
     u->a.reply = unlock_reply;
@@ -828,8 +848,7 @@ out:
 void cf_h_share_info(struct cf_req *r)
 {
     struct link l;
-    if (!recipient_or_respond(r, &l))
-        return;
+    take_link(r, &l);
     json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "permission", perm_name(l.sh.permission), "expires_at",
                           cf_json_time(l.sh.expires_at), "node", node_public_json(&l.root), "internal_only",
                           l.sh.internal_only);
@@ -866,6 +885,7 @@ static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, boo
     h2o_iovec_t ua = cf_header(r, "user-agent");
     char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
     struct cf_transfer t = {
+        .store = r->app->store,
         .action = view ? "share.view" : "share.download",
         .tenant = l->sh.tenant,
         .node = n->id,
@@ -887,8 +907,7 @@ static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, boo
 void cf_h_share_content(struct cf_req *r)
 {
     struct link l;
-    if (!recipient_or_respond(r, &l))
-        return;
+    take_link(r, &l);
     if (l.root.type != CF_NODE_FILE)
         cf_respond_status(r, CF_EINVAL, "this link shares a folder: use /files/{id}/content");
     else
@@ -899,8 +918,7 @@ void cf_h_share_content(struct cf_req *r)
 void cf_h_share_view(struct cf_req *r)
 {
     struct link l;
-    if (!recipient_or_respond(r, &l))
-        return;
+    take_link(r, &l);
     if (l.root.type != CF_NODE_FILE)
         cf_respond_status(r, CF_EINVAL, "this link shares a folder: use /files/{id}/view");
     else
@@ -910,10 +928,10 @@ void cf_h_share_view(struct cf_req *r)
 
 /* Loads node id if it lies inside the shared folder (the folder itself included); CF_ENOTFOUND
  * for anything outside, trashed, or gone. */
-static enum cf_status node_in_link(const struct link *l, const struct cf_id *id, struct cf_node *out)
+static enum cf_status node_in_link(struct cf_store *store, const struct link *l, const struct cf_id *id, struct cf_node *out)
 {
     struct cf_node cur = {0};
-    enum cf_status st = cf_node_get(cf_srv->store, &l->sh.tenant, id, out);
+    enum cf_status st = cf_node_get(store, &l->sh.tenant, id, out);
     if (st != CF_OK)
         return st;
     if (out->trashed_at != 0)
@@ -927,7 +945,7 @@ static enum cf_status node_in_link(const struct link *l, const struct cf_id *id,
             return CF_OK;
         }
         cf_node_clear(&cur);
-        if ((st = cf_node_get(cf_srv->store, &l->sh.tenant, &walk, &cur)) != CF_OK) {
+        if ((st = cf_node_get(store, &l->sh.tenant, &walk, &cur)) != CF_OK) {
             cf_node_clear(out);
             return st == CF_ENOTFOUND ? CF_ECORRUPT : st; /* a live node's parent must exist */
         }
@@ -951,8 +969,7 @@ void cf_h_share_children(struct cf_req *r)
     uint8_t cursor[CF_CURSOR_LEN], next[CF_CURSOR_LEN];
     bool have_cursor = false;
     size_t clen;
-    if (!recipient_or_respond(r, &l))
-        return;
+    take_link(r, &l);
     if (l.root.type != CF_NODE_FOLDER) {
         link_clear(&l);
         cf_respond_status(r, CF_EINVAL, "this link shares a file");
@@ -977,7 +994,7 @@ void cf_h_share_children(struct cf_req *r)
         cf_respond_status(r, CF_EINVAL, "malformed query (parent, limit 1-1000, cursor)");
         return;
     }
-    enum cf_status st = node_in_link(&l, &parent, &folder);
+    enum cf_status st = node_in_link(r->app->store, &l, &parent, &folder);
     if (st == CF_OK && folder.type != CF_NODE_FOLDER) {
         cf_node_clear(&folder);
         st = CF_EINVAL;
@@ -989,7 +1006,7 @@ void cf_h_share_children(struct cf_req *r)
     }
     struct cf_node *items;
     size_t cnt;
-    st = cf_children_list(cf_srv->store, &l.sh.tenant, &folder.id, have_cursor ? cursor : NULL, (size_t)limit, &items,
+    st = cf_children_list(r->app->store, &l.sh.tenant, &folder.id, have_cursor ? cursor : NULL, (size_t)limit, &items,
                           &cnt, next, &has_more);
     cf_node_clear(&folder);
     link_clear(&l);
@@ -1014,16 +1031,15 @@ static void share_file(struct cf_req *r, bool view)
     struct link l;
     struct cf_id id;
     struct cf_node n;
-    if (!recipient_or_respond(r, &l))
-        return;
+    take_link(r, &l);
     enum cf_status st = l.root.type != CF_NODE_FOLDER || cf_id_parse(r->params[1].base, r->params[1].len, &id) != CF_OK
                             ? CF_ENOTFOUND
-                            : node_in_link(&l, &id, &n);
+                            : node_in_link(r->app->store, &l, &id, &n);
     if (st == CF_OK && n.type == CF_NODE_FILE && l.sh.max_downloads != 0 && n.size != 0) {
         /* Each file of a folder link has its own budget; once it is spent every route of that file
          * answers 410, HEAD included, as for a file link. */
         struct cf_share_tally t;
-        st = cf_share_member_tally(cf_srv->store, &l.sh.tenant, &l.sh.id, &n.id, &t);
+        st = cf_share_member_tally(r->app->store, &l.sh.tenant, &l.sh.id, &n.id, &t);
         if (st == CF_OK && cf_share_tally_left(l.sh.max_downloads, n.size, &t) == 0)
             st = CF_EEXHAUSTED;
         if (st != CF_OK)
@@ -1050,19 +1066,19 @@ void cf_h_share_file_view(struct cf_req *r)
 }
 
 /* Applies one change to every live (unrevoked) link of creator; *n counts them. */
-static enum cf_status each_live_link_of(const struct cf_id *tenant, const struct cf_id *creator, const struct cf_id *heir,
+static enum cf_status each_live_link_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, const struct cf_id *heir,
                                         size_t *n)
 {
     struct cf_share *shs;
     size_t cnt;
     *n = 0;
-    enum cf_status st = cf_share_list(cf_srv->store, tenant, false, creator, &shs, &cnt);
+    enum cf_status st = cf_share_list(store, tenant, false, creator, &shs, &cnt);
     if (st != CF_OK)
         return st;
     for (size_t i = 0; i < cnt; i++) {
         if (st == CF_OK && shs[i].revoked_at == 0) {
-            st = heir != NULL ? cf_share_set_creator(cf_srv->store, tenant, &shs[i].id, heir)
-                              : cf_share_revoke(cf_srv->store, tenant, &shs[i].id);
+            st = heir != NULL ? cf_share_set_creator(store, tenant, &shs[i].id, heir)
+                              : cf_share_revoke(store, tenant, &shs[i].id);
             *n += st == CF_OK;
         }
         cf_share_clear(&shs[i]);
@@ -1071,31 +1087,31 @@ static enum cf_status each_live_link_of(const struct cf_id *tenant, const struct
     return st;
 }
 
-enum cf_status cf_share_revoke_all_of(const struct cf_id *tenant, const struct cf_id *creator, size_t *n)
+enum cf_status cf_share_revoke_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, size_t *n)
 {
-    return each_live_link_of(tenant, creator, NULL, n);
+    return each_live_link_of(store, tenant, creator, NULL, n);
 }
 
-enum cf_status cf_share_hand_over_all_of(const struct cf_id *tenant, const struct cf_id *creator,
+enum cf_status cf_share_hand_over_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator,
                                          const struct cf_id *heir, size_t *n)
 {
-    return each_live_link_of(tenant, creator, heir, n);
+    return each_live_link_of(store, tenant, creator, heir, n);
 }
 
-enum cf_status cf_share_suspend_all_of(const struct cf_id *tenant, const struct cf_id *creator, bool suspend,
+enum cf_status cf_share_suspend_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, bool suspend,
                                        size_t *changed)
 {
     struct cf_share *shs;
     size_t n;
     *changed = 0;
-    enum cf_status st = cf_share_list(cf_srv->store, tenant, false, creator, &shs, &n);
+    enum cf_status st = cf_share_list(store, tenant, false, creator, &shs, &n);
     if (st != CF_OK)
         return st;
     uint64_t now = cf_now_ms();
     for (size_t i = 0; i < n; i++) {
         bool ch = false;
         if (st == CF_OK && shs[i].revoked_at == 0 && (shs[i].suspended_at != 0) != suspend)
-            st = cf_share_set_suspended(cf_srv->store, tenant, &shs[i].id, suspend, now, &ch);
+            st = cf_share_set_suspended(store, tenant, &shs[i].id, suspend, now, &ch);
         *changed += ch;
         cf_share_clear(&shs[i]);
     }

@@ -38,7 +38,7 @@
 #include "http.h"
 #include "inspect.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
 #include "tus.h"
 #include "validate.h"
 #include "work.h"
@@ -105,10 +105,10 @@ const struct cf_tus_claim *cf_tus_claim_server(void)
     return &server_claim;
 }
 
-void cf_tus_expire_now(void)
+void cf_tus_expire_now(struct cf_store *store)
 {
     uint64_t purged = 0;
-    if (cf_tus_expire(cf_srv->store, cf_now_ms(), &server_claim, &purged) != CF_OK)
+    if (cf_tus_expire(store, cf_now_ms(), &server_claim, &purged) != CF_OK)
         cf_log_error("uploads: expiring unfinished uploads failed; retrying at the next round");
     else if (purged > 0)
         cf_log_info("uploads: %llu expired resumable upload(s) deleted", (unsigned long long)purged);
@@ -375,7 +375,7 @@ static void upload_event(struct tus_job *j, const char *action, const char *resu
     struct cf_event *e = event(j, action, result);
     struct cf_node folder;
     char idhex[CF_ID_HEX_LEN + 1];
-    if (cf_node_get(cf_srv->store, &j->as.who.tenant, &j->t.parent, &folder) == CF_OK) {
+    if (cf_node_get(j->as.who.app->store, &j->as.who.tenant, &j->t.parent, &folder) == CF_OK) {
         cf_event_node(e, &folder);
         cf_node_clear(&folder);
     }
@@ -399,7 +399,7 @@ static void upload_event(struct tus_job *j, const char *action, const char *resu
 /* Discards the upload for good after a final refusal. */
 static void discard(struct tus_job *j, const char *reason)
 {
-    if (cf_tus_delete(cf_srv->store, &j->t.tenant, &j->t.id) != CF_OK)
+    if (cf_tus_delete(j->as.who.app->store, &j->t.tenant, &j->t.id) != CF_OK)
         cf_log_error("uploads: a refused upload could not be deleted; it expires on its own");
     if (!j->rejected)
         upload_event(j, "upload.rejected", reason, reason);
@@ -503,7 +503,7 @@ static bool append(struct tus_job *j)
         if ((j->st = st) != CF_OK)
             return true;
     }
-    if ((j->st = cf_tus_append(cf_srv->store, &j->t, j->body, j->n, cf_srv->cfg->uploads.expire_after_s * 1000)) !=
+    if ((j->st = cf_tus_append(j->as.who.app->store, &j->t, j->body, j->n, j->as.who.app->cfg->uploads.expire_after_s * 1000)) !=
         CF_OK)
         return true;
     cf_free_secret(j->body, j->n);
@@ -512,7 +512,7 @@ static bool append(struct tus_job *j)
         return true;
     /* All bytes are stored (sealed): hash them (the simple upload hashes on the way in; here the
      * content arrived over many requests, maybe across restarts), then scan and sniff. */
-    if ((j->st = cf_tus_writer(cf_srv->store, &j->t, &j->up)) != CF_OK)
+    if ((j->st = cf_tus_writer(j->as.who.app->store, &j->t, &j->up)) != CF_OK)
         return true;
     uint8_t *buf = cf_try_malloc(CF_CHUNK_SIZE);
     if (buf == NULL) {
@@ -531,6 +531,7 @@ static bool append(struct tus_job *j)
     cf_free_secret(buf, CF_CHUNK_SIZE);
     if (j->st != CF_OK)
         return true;
+    j->insp.app = j->as.who.app;
     j->insp.up = j->up;
     j->insp.size = j->t.length;
     j->insp.tenant = j->as.who.tenant;
@@ -543,7 +544,7 @@ static bool append(struct tus_job *j)
 /* Loads the upload named by the request: 404 unless it exists and is the requester's. */
 static bool load(struct tus_job *j)
 {
-    j->st = cf_tus_get(cf_srv->store, &j->as.who.tenant, &j->id, &j->t);
+    j->st = cf_tus_get(j->as.who.app->store, &j->as.who.tenant, &j->id, &j->t);
     if (j->st == CF_OK && !cf_id_equal(&j->t.owner, &j->as.who.id)) {
         cf_tus_clear(&j->t);
         j->st = CF_ENOTFOUND;
@@ -568,8 +569,8 @@ static bool tus_run(struct cf_job *job)
     case TUS_CREATE: {
         size_t count;
         uint64_t bytes;
-        const struct cf_config *cfg = cf_srv->cfg;
-        if ((j->st = cf_tus_usage(cf_srv->store, &j->as.who.tenant, &j->as.who.id, cf_now_ms(), &count, &bytes)) != CF_OK)
+        const struct cf_config *cfg = j->as.who.app->cfg;
+        if ((j->st = cf_tus_usage(j->as.who.app->store, &j->as.who.tenant, &j->as.who.id, cf_now_ms(), &count, &bytes)) != CF_OK)
             return true;
         if (count >= cfg->uploads.max_pending) {
             fail(j, 429, "too_many_uploads",
@@ -583,7 +584,7 @@ static bool tus_run(struct cf_job *job)
         }
         j->t.owner = j->as.who.id;
         j->t.tenant = j->as.who.tenant;
-        if ((j->st = cf_tus_create(cf_srv->store, &j->t, cfg->uploads.expire_after_s * 1000)) != CF_OK)
+        if ((j->st = cf_tus_create(j->as.who.app->store, &j->t, cfg->uploads.expire_after_s * 1000)) != CF_OK)
             return true;
         j->created = true;
         j->id = j->t.id;
@@ -606,7 +607,7 @@ static bool tus_run(struct cf_job *job)
         if (!load(j) && j->http != 410)
             return true;
         j->http = 0;
-        j->st = cf_tus_delete(cf_srv->store, &j->t.tenant, &j->t.id);
+        j->st = cf_tus_delete(j->as.who.app->store, &j->t.tenant, &j->t.id);
         if (j->st == CF_OK && !j->t.completed)
             upload_event(j, "upload.cancel", "ok", NULL);
         return true;
@@ -707,7 +708,7 @@ void cf_h_tus_options(struct cf_req *r)
     cf_add_header_str(r, "tus-version", TUS_VERSION);
     cf_add_header_str(r, "tus-extension", TUS_EXTENSIONS);
     cf_add_header_str(r, "tus-checksum-algorithm", "sha1,sha256");
-    add_u64(r, "tus-max-size", cf_srv->cfg->limits.max_file_bytes);
+    add_u64(r, "tus-max-size", r->app->cfg->limits.max_file_bytes);
     cf_respond_empty(r, 204);
 }
 
@@ -727,7 +728,7 @@ void cf_h_tus_create(struct cf_req *r)
         cf_respond_status(r, CF_EINVAL, "Upload-Length is required");
         return;
     }
-    if (length > cf_srv->cfg->limits.max_file_bytes) {
+    if (length > r->app->cfg->limits.max_file_bytes) {
         cf_respond_status(r, CF_ETOOBIG, "the file is larger than this server accepts (see Tus-Max-Size)");
         return;
     }
@@ -767,7 +768,7 @@ void cf_h_tus_head(struct cf_req *r)
     struct cf_tus t;
     if (!version_or_respond(r) || !id_or_respond(r, &id))
         return;
-    enum cf_status st = cf_tus_get(cf_srv->store, &r->who.user.tenant, &id, &t);
+    enum cf_status st = cf_tus_get(r->app->store, &r->who.user.tenant, &id, &t);
     if (st == CF_OK && !cf_id_equal(&t.owner, &r->who.user.id)) {
         cf_tus_clear(&t);
         st = CF_ENOTFOUND;

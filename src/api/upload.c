@@ -20,7 +20,7 @@
 #include "http.h"
 #include "inspect.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
 #include "validate.h"
 #include "work.h"
 
@@ -108,7 +108,7 @@ static void record_rejection(struct upload *u)
     u->ev->action = "upload.rejected";
     u->ev->result = cf_status_name(u->insp.st);
     u->ev->at = cf_now_ms();
-    if (cf_node_get(cf_srv->store, &u->as.who.tenant, &u->parent, &folder) == CF_OK) {
+    if (cf_node_get(u->as.who.app->store, &u->as.who.tenant, &u->parent, &folder) == CF_OK) {
         cf_event_node(u->ev, &folder);
         cf_node_clear(&folder);
     }
@@ -132,12 +132,13 @@ static bool upload_run(struct cf_job *job)
     }
     if (u->inspected)
         goto commit;
-    if (u->up == NULL && (u->st = cf_upload_begin(cf_srv->store, &u->as.who.tenant, &u->up)) != CF_OK)
+    if (u->up == NULL && (u->st = cf_upload_begin(u->as.who.app->store, &u->as.who.tenant, &u->up)) != CF_OK)
         return true;
     cf_hash_update(u->sha, u->slice, u->slice_len);
     if ((u->st = cf_upload_put_chunk(u->up, u->index, u->slice, u->slice_len, u->last)) != CF_OK || !u->last)
         return true;
     cf_wipe(u->slice, CF_CHUNK_SIZE);
+    u->insp.app = u->as.who.app;
     u->insp.up = u->up;
     u->insp.size = u->size;
     u->insp.tenant = u->as.who.tenant;
@@ -288,7 +289,7 @@ void cf_h_file_upload(struct cf_req *r)
         return;
     }
     uint64_t size = r->req->entity.base != NULL ? r->req->entity.len : 0;
-    if (size > cf_srv->cfg->limits.max_file_bytes) {
+    if (size > r->app->cfg->limits.max_file_bytes) {
         cf_respond_status(r, CF_ETOOBIG, "the file is larger than this server accepts");
         return;
     }

@@ -14,7 +14,6 @@
 #include "handlers.h"
 #include "http.h"
 #include "scan.h"
-#include "server.h"
 
 #define WEB_FILE_MAX (4u << 20)
 #define WEB_FILES_MAX 256
@@ -117,7 +116,7 @@ void cf_web_free(struct cf_static *w)
 
 static void serve_file(struct cf_req *r, const char *name, size_t n)
 {
-    struct cf_static *w = cf_srv->web;
+    struct cf_static *w = r->app->web;
     for (size_t i = 0; i < w->n; i++) {
         struct web_file *f = &w->files[i];
         if (strlen(f->name) != n || memcmp(f->name, name, n) != 0)

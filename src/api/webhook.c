@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "server.h"
 #include "work.h"
 
 #define TIMEOUT_S 5
@@ -200,12 +199,12 @@ static void deliver(void *arg)
     free(d);
 }
 
-void cf_webhook_send(const char *url, const char *ca_pem, const char *json)
+void cf_webhook_send(const char *url, const char *ca_pem, const char *json, bool allow_private)
 {
     struct delivery *d = cf_xcalloc(1, sizeof *d);
     d->url = cf_xstrdup(url);
     d->ca = ca_pem != NULL ? cf_xstrdup(ca_pem) : NULL;
     d->body = cf_xstrdup(json);
-    d->allow_private = cf_srv->cfg->audit.webhook_allow_private;
+    d->allow_private = allow_private;
     cf_work_background(deliver, d);
 }

@@ -28,7 +28,9 @@
 #include "log.h"
 #include "ops.h"
 #include "priv.h"
+#include "scan.h"
 #include "server.h"
+#include "startup.h"
 
 #define DEFAULT_CONFIG "/etc/coffer/coffer.yaml"
 #define GENERATED_PASSWORD_LEN 20
@@ -485,14 +487,11 @@ static int cmd_op(const struct cf_config *cfg, int argc, char **argv, bool onlin
         if ((rc = open_store(cfg, "store", false, CF_ANCHOR_CHECK, &s, NULL)) != 0)
             goto out;
         /* What the server would provide around a command: the provenance writer (events of key
-         * rotations and retention) and cf_srv for the modules that read it. */
-        struct cf_server offline = {.cfg = (struct cf_config *)cfg, .store = s, .started_at = cf_now_ms()};
-        cf_srv = &offline;
+         * rotations and retention). */
         cf_audit_start(cfg, s);
         struct cf_op op = {.cfg = cfg, .store = s, .out = stdout, .err = stderr, .secret = secret, .secret_len = slen};
         rc = cf_op_run(&op, argc, argv);
         cf_audit_stop();
-        cf_srv = NULL;
         cf_store_close(s);
     }
 out:

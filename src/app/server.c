@@ -41,11 +41,13 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "priv.h"
 #include "retention.h"
 #include "route.h"
 #include "scan.h"
+#include "startup.h"
 #include "throttle.h"
 #include "tls.h"
 #include "web.h"
@@ -59,7 +61,22 @@
  * the default 10, 160 MB at the largest configurable limit, 1000). */
 #define LOGIN_THROTTLE_KEYS 20000
 
-struct cf_server *cf_srv;
+/* The process-wide server state, private to this file: written once before the loops start; afterwards
+ * read-only except where a field says which lock guards it. Handlers and jobs see only app. */
+struct cf_server {
+    struct cf_app app; /* what handlers and jobs may know (context.h) */
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    struct cf_loop *loops;
+    unsigned nloops;
+    int listen_fds[CF_CONFIG_MAX_LISTEN];
+    size_t nlisten;
+    SSL_CTX *ssl_ctx;                  /* the current context (main thread swaps it) */
+    FILE *access_log;                  /* NULL: off */
+    pthread_mutex_t access_log_lock;
+};
+
+static struct cf_server *cf_srv;
 
 enum control_kind { CONTROL_SHUTDOWN, CONTROL_TLS };
 
@@ -68,62 +85,6 @@ struct control_msg {
     enum control_kind kind;
     SSL_CTX *ssl_ctx; /* CONTROL_TLS: a reference owned by the message until the loop takes it */
 };
-
-struct cf_loop *cf_loop_of(h2o_req_t *req)
-{
-    return H2O_STRUCT_FROM_MEMBER(struct cf_loop, ctx, req->conn->ctx);
-}
-
-char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st)
-{
-    switch (st) {
-    case CF_ENOTFOUND:
-        return cf_xasprintf("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);
-    case CF_EBUSY:
-        return cf_xasprintf("%s is in use by another coffer process", cfg->data_dir);
-    case CF_ECRYPTO:
-        return cf_xasprintf("%s: the master key %s does not open this data directory", cfg->data_dir,
-                            cfg->master_key_file);
-    case CF_EROLLBACK:
-        return cf_xasprintf("%s: refusing to open it: it does not continue the metadata journal recorded in %s (see "
-                            "the line above). If you restored an older copy on purpose, run `coffer journal accept "
-                            "-c %s` (docs/OPERATIONS.md \"Rollback detection\")",
-                            cfg->data_dir, cfg->journal_anchor_file, cfg->path);
-    default:
-        return cf_xasprintf("%s: cannot open the store (%s)", cfg->data_dir, cf_status_name(st));
-    }
-}
-
-enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **err)
-{
-    struct stat st;
-    uint8_t buf[CF_KEY_LEN + 1];
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        *err = cf_xasprintf("%s: cannot open the master key: %s", path, strerror(errno));
-        return CF_EINVAL;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        *err = cf_xasprintf("%s: the master key is not a regular file", path);
-        return CF_EINVAL;
-    }
-    if ((st.st_mode & 077) != 0) {
-        close(fd);
-        *err = cf_xasprintf("%s: the master key must not be readable by group or others (chmod 600)", path);
-        return CF_EINVAL;
-    }
-    ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
-    if (n != CF_KEY_LEN) {
-        cf_wipe(buf, sizeof buf);
-        *err = cf_xasprintf("%s: a master key is exactly %d bytes", path, CF_KEY_LEN);
-        return CF_EINVAL;
-    }
-    memcpy(out->k, buf, CF_KEY_LEN);
-    cf_wipe(buf, sizeof buf);
-    return CF_OK;
-}
 
 /* ---- fail-stop --------------------------------------------------------------------------------- */
 
@@ -144,36 +105,6 @@ static void on_store_write_failure(const char *what, const char *err)
 }
 
 /* ---- listeners -------------------------------------------------------------------------------- */
-
-struct addrinfo *cf_listen_resolve(const char *spec, char **err)
-{
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (colon == NULL || colon == spec || colon[1] == '\0') {
-        *err = cf_xasprintf("listen: %s: expected host:port", spec);
-        return NULL;
-    }
-    size_t hl = (size_t)(colon - spec);
-    const char *h = spec;
-    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host) {
-        *err = cf_xasprintf("listen: %s: host too long", spec);
-        return NULL;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
-                    *res = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0) {
-        *err = cf_xasprintf("listen: %s: %s", spec, gai_strerror(rc));
-        return NULL;
-    }
-    return res;
-}
 
 static int listen_on(const char *spec, char **err)
 {
@@ -240,14 +171,14 @@ static pthread_barrier_t loops_ready;
 static void expire_uploads(void *arg)
 {
     (void)arg;
-    cf_tus_expire_now();
+    cf_tus_expire_now(cf_srv->app.store);
 }
 
 static void run_retention(void *arg)
 {
     (void)arg;
     struct cf_retention_report rep;
-    if (cf_retention_run(cf_srv->cfg, cf_srv->store, &rep) != CF_OK)
+    if (cf_retention_run(cf_srv->app.cfg, cf_srv->app.store, &rep) != CF_OK)
         cf_log_warn("retention: the run did not finish; the next one resumes it");
 }
 
@@ -320,10 +251,10 @@ static void reload(void)
 {
     char *err = NULL;
     cf_scan_reload(); /* each scanner builds a new engine and swaps it in; scans go on meanwhile */
-    SSL_CTX *ctx = cf_tls_ctx_new(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key, &err);
+    SSL_CTX *ctx = cf_tls_ctx_new(cf_srv->app.cfg->tls_certificate, cf_srv->app.cfg->tls_key, &err);
     if (ctx == NULL) {
         /* After the drop to `user:` the files are read as that account: say so when that is the cause. */
-        char *unreadable = cf_priv_unreadable(cf_srv->cfg->tls_certificate, cf_srv->cfg->tls_key);
+        char *unreadable = cf_priv_unreadable(cf_srv->app.cfg->tls_certificate, cf_srv->app.cfg->tls_key);
         cf_log_error("reload: keeping the current TLS certificate: %s%s%s", err, unreadable != NULL ? "; " : "",
                      unreadable != NULL ? unreadable : "");
         free(unreadable);
@@ -398,7 +329,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     /* With log.format json, access lines are JSON objects too (so that stderr, where "-" sends them,
      * stays one object per line). Every field is JSON-safe already: log_escape leaves no '"', '\\' or
      * control byte, the id is ours and the address numeric. */
-    if (cf_srv->cfg->log.format == CF_LOG_JSON)
+    if (cf_srv->app.cfg->log.format == CF_LOG_JSON)
         fprintf(fp,
                 "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"request_id\":\"%s\",\"ip\":\"%s\","
                 "\"method\":\"%s\",\"path\":\"%s\",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%zu,"
@@ -460,26 +391,45 @@ static unsigned cores(void)
     return n < 1 ? 1 : (unsigned)n;
 }
 
-int cf_serve(struct cf_config *cfg)
-{
-    struct cf_key master = {0};
-    struct cf_anchor *anchor = NULL;
-    char *err = NULL;
-    int rc = 1;
-    sigset_t sigs;
+/* ---- cf_serve, in phases ------------------------------------------------------------------------ */
 
-    /* Signals: blocked everywhere, taken with sigwait on this thread. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1); /* fail-stop, from on_store_write_failure */
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* How far start-up got: what the release at the end has to undo. */
+enum serve_stage {
+    STAGE_NONE,     /* nothing to undo but the scanners */
+    STAGE_KEYS,     /* master key (maybe) and journal anchor held */
+    STAGE_TLS,      /* + the TLS context */
+    STAGE_SECRETS,  /* + web files, dummy hash, throttles (any of them may be missing) */
+    STAGE_BOUND,    /* + access log and listening sockets */
+};
+
+/* What the phases of cf_serve hand each other. */
+struct serve {
+    struct cf_config *cfg;
+    struct cf_priv priv;
+    sigset_t sigs;
+    struct cf_key master;
+    struct cf_anchor *anchor;
+    enum serve_stage stage;
+    unsigned nloops;
+};
+
+/* Phase 0, signals: SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked everywhere, taken with sigwait on
+ * this thread; then the server state, the log's level and format, and the account to drop to. */
+static int serve_begin(struct serve *s)
+{
+    struct cf_config *cfg = s->cfg;
+    char *err = NULL;
+    sigemptyset(&s->sigs);
+    sigaddset(&s->sigs, SIGTERM);
+    sigaddset(&s->sigs, SIGINT);
+    sigaddset(&s->sigs, SIGHUP);
+    sigaddset(&s->sigs, SIGUSR1); /* fail-stop, from on_store_write_failure */
+    pthread_sigmask(SIG_BLOCK, &s->sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     cf_srv = cf_xcalloc(1, sizeof *cf_srv);
-    cf_srv->cfg = cfg;
-    cf_srv->started_at = cf_now_ms();
+    cf_srv->app.cfg = cfg;
+    cf_srv->app.started_at = cf_now_ms();
     pthread_mutex_init(&cf_srv->access_log_lock, NULL);
     cf_log_set_level(cfg->log.level);
     /* From here on every diagnostic line, the storage library's included, is in log.format. */
@@ -488,67 +438,91 @@ int cf_serve(struct cf_config *cfg)
 
     /* Started as root: root's part (scanners, keys, access log, listeners) comes first, then the drop
      * to `user:` (priv.h), then everything else, the store included, runs as that account. */
-    struct cf_priv priv;
-    int prc = cf_priv_resolve(cfg, "serve", &priv, &err);
+    int prc = cf_priv_resolve(cfg, "serve", &s->priv, &err);
     if (prc == 0)
-        prc = cf_priv_check_dir(&priv, cfg->data_dir, false, &err);
+        prc = cf_priv_check_dir(&s->priv, cfg->data_dir, false, &err);
     if (prc != 0) {
         cf_log_error("%s", err);
         free(err);
         return prc;
     }
-    if (priv.drop)
-        cf_scan_run_as(priv.uid, priv.gid);
+    if (s->priv.drop)
+        cf_scan_run_as(s->priv.uid, s->priv.gid);
+    return 0;
+}
 
-    /* The scanners first: they are spawned (not forked) before any key is read, so no copy of a key
-     * ever exists in a process that parses hostile files. */
+/* Phase 1, scanners: spawned (not forked) before any key is read, so no copy of a key ever exists
+ * in a process that parses hostile files. */
+static int serve_spawn_scanners(struct serve *s)
+{
+    char *err = NULL;
     char self[PATH_MAX];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     /* This program's path (readable in ps, and what valgrind reports); /proc/self/exe itself if the
      * file was replaced or deleted since (an upgrade in place): that still names this very program. */
     if (sl <= 0 || (size_t)sl >= sizeof self - 1 || (self[sl] = '\0', strstr(self, " (deleted)") != NULL))
         snprintf(self, sizeof self, "/proc/self/exe");
-    if (cf_scan_start(cfg, self, &err) != CF_OK) {
+    if (cf_scan_start(s->cfg, self, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
         return 1;
     }
+    return 0;
+}
 
-    if (cf_master_key_load(cfg->master_key_file, &master, &err) != CF_OK) {
+/* Phase 2, keys and secrets (as root): the master key, the journal anchor, the TLS context, the web
+ * files, the dummy password hash and the throttles. */
+static int serve_load_keys(struct serve *s)
+{
+    struct cf_config *cfg = s->cfg;
+    char *err = NULL;
+    s->stage = STAGE_KEYS;
+    if (cf_master_key_load(cfg->master_key_file, &s->master, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
-        goto out0;
+        return 1;
     }
     /* The journal anchor, beside the master key: opened now, written after the drop through this
      * descriptor (its directory need not be writable by `user:`). */
-    if (cf_anchor_open(cfg->journal_anchor_file, true, &anchor, &err) != CF_OK) {
+    if (cf_anchor_open(cfg->journal_anchor_file, true, &s->anchor, &err) != CF_OK) {
         cf_log_error("%s (journal_anchor_file)", err);
         free(err);
-        goto out0;
+        return 1;
     }
+    s->stage = STAGE_TLS;
     if ((cf_srv->ssl_ctx = cf_tls_ctx_new(cfg->tls_certificate, cfg->tls_key, &err)) == NULL) {
         cf_log_error("%s", err);
         free(err);
-        goto out1;
+        return 1;
     }
-    if (cf_web_load(cfg->web_dir, &cf_srv->web, &err) != CF_OK) {
+    s->stage = STAGE_SECRETS;
+    if (cf_web_load(cfg->web_dir, &cf_srv->app.web, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
-        goto out2;
+        return 1;
     }
-    if ((cf_srv->dummy_pwhash = cf_auth_dummy_hash(cfg)) == NULL)
-        goto out2;
-    cf_srv->login_account = cf_throttle_new(cfg->auth.max_failures_per_account, cfg->auth.failure_window_s * 1000,
-                                            LOGIN_THROTTLE_KEYS);
-    cf_srv->login_ip = cf_throttle_new(cfg->auth.max_failures_per_ip, cfg->auth.failure_window_s * 1000,
-                                       LOGIN_THROTTLE_KEYS);
-    cf_srv->code_ip = cf_throttle_new(cfg->shares.code_failures_per_ip, 15 * 60 * 1000, LOGIN_THROTTLE_KEYS);
-    cf_srv->code_link = cf_throttle_new(cfg->shares.code_failures_per_link, 60 * 60 * 1000, LOGIN_THROTTLE_KEYS);
-    if (cf_srv->login_account == NULL || cf_srv->login_ip == NULL || cf_srv->code_ip == NULL ||
-        cf_srv->code_link == NULL) {
+    struct cf_app *app = &cf_srv->app;
+    if ((app->dummy_pwhash = cf_auth_dummy_hash(cfg)) == NULL)
+        return 1;
+    app->login_account =
+        cf_throttle_new(cfg->auth.max_failures_per_account, cfg->auth.failure_window_s * 1000, LOGIN_THROTTLE_KEYS);
+    app->login_ip = cf_throttle_new(cfg->auth.max_failures_per_ip, cfg->auth.failure_window_s * 1000,
+                                    LOGIN_THROTTLE_KEYS);
+    app->code_ip = cf_throttle_new(cfg->shares.code_failures_per_ip, 15 * 60 * 1000, LOGIN_THROTTLE_KEYS);
+    app->code_link = cf_throttle_new(cfg->shares.code_failures_per_link, 60 * 60 * 1000, LOGIN_THROTTLE_KEYS);
+    if (app->login_account == NULL || app->login_ip == NULL || app->code_ip == NULL || app->code_link == NULL) {
         cf_log_error("cannot set up the login and share-code limiters");
-        goto out2;
+        return 1;
     }
+    return 0;
+}
+
+/* Phase 3, bind (as root): the access log (it may live in a directory only root can write) and the
+ * listening sockets. */
+static int serve_bind(struct serve *s)
+{
+    struct cf_config *cfg = s->cfg;
+    char *err = NULL;
     if (cfg->log.access != NULL) {
         if (strcmp(cfg->log.access, "-") == 0) {
             cf_srv->access_log = stderr;
@@ -556,70 +530,95 @@ int cf_serve(struct cf_config *cfg)
             /* Opened before the drop (it may live in a directory only root can write); a file created
              * here belongs to the service account like everything else the server creates. */
             int fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-            if (fd >= 0 && priv.drop && fchown(fd, priv.uid, priv.gid) != 0)
-                cf_log_warn("%s: cannot give the access log to %s: %s", cfg->log.access, priv.name, strerror(errno));
+            if (fd >= 0 && s->priv.drop && fchown(fd, s->priv.uid, s->priv.gid) != 0)
+                cf_log_warn("%s: cannot give the access log to %s: %s", cfg->log.access, s->priv.name,
+                            strerror(errno));
             if (fd < 0 && errno == EEXIST)
                 fd = open(cfg->log.access, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0 || (cf_srv->access_log = fdopen(fd, "a")) == NULL) {
                 cf_log_error("%s: cannot open the access log: %s", cfg->log.access, strerror(errno));
                 if (fd >= 0)
                     close(fd);
-                goto out2;
+                return 1;
             }
         }
     }
+    s->stage = STAGE_BOUND;
     raise_nofile(cfg);
     for (size_t i = 0; i < cfg->nlisten; i++) {
         int fd = listen_on(cfg->listen[i], &err);
         if (fd < 0) {
             cf_log_error("%s", err);
             free(err);
-            goto out3;
+            return 1;
         }
         cf_srv->listen_fds[cf_srv->nlisten++] = fd;
     }
+    return 0;
+}
 
-    /* Everything that needs root is done: drop to the service account for good. */
-    if (cf_priv_drop(&priv, &err) != 0) {
+/* Phase 4, drop privileges: everything that needs root is done; to the service account for good. */
+static int serve_drop_privileges(struct serve *s)
+{
+    char *err = NULL;
+    if (cf_priv_drop(&s->priv, &err) != 0) {
         cf_log_error("%s", err);
         free(err);
-        goto out3;
+        return 1;
     }
-    if (priv.drop) {
-        cf_log_info("running as %s (uid %u, gid %u)", priv.name, (unsigned)priv.uid, (unsigned)priv.gid);
-        char *unreadable = cf_priv_unreadable(cfg->tls_certificate, cfg->tls_key);
+    if (s->priv.drop) {
+        cf_log_info("running as %s (uid %u, gid %u)", s->priv.name, (unsigned)s->priv.uid, (unsigned)s->priv.gid);
+        char *unreadable = cf_priv_unreadable(s->cfg->tls_certificate, s->cfg->tls_key);
         if (unreadable != NULL) {
             cf_log_warn("SIGHUP cannot reload the TLS certificate: %s", unreadable);
             free(unreadable);
         }
     }
-    enum cf_status st = cf_store_open_anchored(cfg->data_dir, &master, anchor, CF_ANCHOR_CHECK, &cf_srv->store);
-    anchor = NULL; /* the store took it */
-    cf_key_wipe(&master);
+    return 0;
+}
+
+/* Phase 5, open the store (as the service account): the master key is wiped once it is open; then
+ * what an earlier run left behind (unfinished uploads, expired resumable uploads) goes. */
+static int serve_open_store(struct serve *s)
+{
+    struct cf_config *cfg = s->cfg;
+    enum cf_status st =
+        cf_store_open_anchored(cfg->data_dir, &s->master, s->anchor, CF_ANCHOR_CHECK, &cf_srv->app.store);
+    s->anchor = NULL; /* the store took it */
+    cf_key_wipe(&s->master);
     if (st != CF_OK) {
         char *why = cf_store_open_error(cfg, st);
         cf_log_error("%s", why);
         free(why);
-        goto out3;
+        return 1;
     }
     cf_store_on_write_failure(on_store_write_failure);
     uint64_t orphans = 0;
-    if (cf_store_collect_orphans(cf_srv->store, &orphans) != CF_OK) {
+    if (cf_store_collect_orphans(cf_srv->app.store, &orphans) != CF_OK) {
         cf_log_error("cannot collect unfinished uploads");
-        goto out3;
+        return 1;
     }
     if (orphans > 0)
         cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
-    cf_tus_expire_now(); /* resumable uploads that expired while the server was down */
+    cf_tus_expire_now(cf_srv->app.store); /* resumable uploads that expired while the server was down */
+    return 0;
+}
 
-    cf_metrics_start();
+/* Phase 6, start the threads: metrics labels, h2o, the provenance writer, the workers, the loops
+ * (which take over the listening sockets), the control socket and the first retention run. */
+static void serve_start_threads(struct serve *s)
+{
+    struct cf_config *cfg = s->cfg;
+    char *err = NULL;
+    cf_metrics_start(cf_route_count(), cf_route_pattern);
+    cf_conn_set_takes_body(cf_route_takes_body);
     setup_h2o(cfg);
     /* No environment variable switches provenance off, except in a build made for the benchmark
      * (meson -Dbench_knobs=true, bench/audit.sh): anything else says it ignores it. */
     const char *nb = getenv("COFFER_BENCH_NO_TRANSFER_AUDIT");
 #ifdef CF_BENCH_KNOBS
     if (nb != NULL && strcmp(nb, "1") == 0) {
-        cf_srv->bench_no_transfer_audit = true;
+        cf_srv->app.bench_no_transfer_audit = true;
         cf_log_warn("COFFER_BENCH_NO_TRANSFER_AUDIT=1: member downloads and views are NOT recorded in the provenance "
                     "log. This exists only to measure the cost of that log; never run a real server like this.");
     }
@@ -628,14 +627,16 @@ int cf_serve(struct cf_config *cfg)
         cf_log_warn("COFFER_BENCH_NO_TRANSFER_AUDIT is ignored: only a benchmark build (-Dbench_knobs=true) has it; "
                     "every transfer is recorded");
 #endif
-    cf_audit_start(cfg, cf_srv->store);
+    cf_audit_start(cfg, cf_srv->app.store);
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
+    s->nloops = n;
     cf_work_start(cores() < 2 ? 2 : cores(), NULL);
     cf_srv->nloops = n;
     cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
     pthread_barrier_init(&loops_ready, NULL, n + 1);
     for (unsigned i = 0; i < n; i++) {
         cf_srv->loops[i].index = i;
+        cf_srv->loops[i].app = &cf_srv->app;
         if (pthread_create(&cf_srv->loops[i].tid, NULL, loop_main, &cf_srv->loops[i]) != 0) {
             cf_log_error("cannot start loop thread %u", i);
             abort();
@@ -649,22 +650,27 @@ int cf_serve(struct cf_config *cfg)
     for (size_t i = 0; i < cfg->nlisten; i++)
         cf_log_info("listening on https://%s (%u loops)", cfg->listen[i], n);
     /* Operator commands (coffer ctl …, and the CLI when it finds this server holding the store). */
-    if (cf_ctl_start(cfg, cf_srv->store, &err) != CF_OK) {
+    if (cf_ctl_start(cfg, cf_srv->app.store, cf_srv->app.started_at, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
         kill(getpid(), SIGTERM);
     }
-    /* Retention: once now (what fell due while the server was down), then every hour. */
+    /* Retention: once now (what fell due while the server was down), then every hour (serve_run). */
     cf_work_background(run_retention, NULL);
-    uint64_t next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
+}
 
-    /* Between signals, this thread keeps time for housekeeping: expired resumable uploads are
-     * deleted every quarter of their lifetime (at least every 5 minutes, at most every second). */
-    uint64_t sweep_s = cfg->uploads.expire_after_s / 4;
+/* Phase 7, run: this thread waits for signals and, between them, keeps time for housekeeping:
+ * expired resumable uploads are deleted every quarter of their lifetime (at least every 5 minutes,
+ * at most every second), retention runs every CF_RETENTION_PERIOD_S. Returns on SIGTERM or SIGINT,
+ * or on SIGUSR1 after a storage failure; SIGHUP reloads. */
+static void serve_run(struct serve *s)
+{
+    uint64_t next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
+    uint64_t sweep_s = s->cfg->uploads.expire_after_s / 4;
     sweep_s = sweep_s < 1 ? 1 : sweep_s > 300 ? 300 : sweep_s;
     for (;;) {
         struct timespec ts = {(time_t)sweep_s, 0};
-        int sig = sigtimedwait(&sigs, NULL, &ts);
+        int sig = sigtimedwait(&s->sigs, NULL, &ts);
         if (sig < 0) {
             if (errno == EAGAIN)
                 cf_work_background(expire_uploads, NULL);
@@ -686,40 +692,78 @@ int cf_serve(struct cf_config *cfg)
         cf_log_info("received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
+}
+
+/* Phase 8, drain: the control socket, then the loops (each finishes its in-flight requests), the
+ * scanners, the workers and the provenance writer, in that order. */
+static void serve_drain(struct serve *s)
+{
     cf_ctl_stop(); /* waits for a command under way (a backup) to finish */
     send_control(CONTROL_SHUTDOWN, NULL);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < s->nloops; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
     cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
     cf_work_stop();
     cf_audit_stop(); /* after the loops and workers: every queued event is written */
-    /* The h2o contexts are not disposed: h2o keeps internal timers linked after its connections
-     * close (h2o_context_dispose asserts on them), and h2o's own server does not dispose them at exit
-     * either. They stay reachable from cf_srv until the process ends. */
-    if (cf_store_flush(cf_srv->store) != CF_OK)
+}
+
+/* Phase 9, stop: the store flushed; the exit code (1 after a storage failure). The h2o contexts are
+ * not disposed: h2o keeps internal timers linked after its connections close (h2o_context_dispose
+ * asserts on them), and h2o's own server does not dispose them at exit either. They stay reachable
+ * from cf_srv until the process ends. */
+static int serve_stop(void)
+{
+    if (cf_store_flush(cf_srv->app.store) != CF_OK)
         cf_log_warn("flushing the store at exit failed; the WAL still holds every acknowledged write");
-    rc = atomic_load(&store_failed) ? 1 : 0;
+    int rc = atomic_load(&store_failed) ? 1 : 0;
     cf_log_info(rc == 0 ? "stopped" : "stopped after a storage failure (exit code 1)");
-out3:
-    if (cf_srv->access_log != NULL && cf_srv->access_log != stderr)
-        fclose(cf_srv->access_log);
-    if (rc != 0)
-        for (size_t i = 0; i < cf_srv->nlisten; i++)
-            close(cf_srv->listen_fds[i]);
-out2:
-    cf_throttle_free(cf_srv->login_account);
-    cf_throttle_free(cf_srv->login_ip);
-    cf_throttle_free(cf_srv->code_ip);
-    cf_throttle_free(cf_srv->code_link);
-    cf_web_free(cf_srv->web);
-    free(cf_srv->dummy_pwhash);
-    SSL_CTX_free(cf_srv->ssl_ctx);
-out1:
-    cf_store_close(cf_srv->store);
-out0:
-    cf_anchor_close(anchor);
-    cf_key_wipe(&master); /* held from its reading (as root) until the store opens (after the drop) */
+    return rc;
+}
+
+/* Release: undoes what start-up did, as far as s->stage says it got (rc != 0: start-up failed). */
+static void serve_release(struct serve *s, int rc)
+{
+    if (s->stage >= STAGE_BOUND) {
+        if (cf_srv->access_log != NULL && cf_srv->access_log != stderr)
+            fclose(cf_srv->access_log);
+        if (rc != 0)
+            for (size_t i = 0; i < cf_srv->nlisten; i++)
+                close(cf_srv->listen_fds[i]);
+    }
+    if (s->stage >= STAGE_SECRETS) {
+        cf_throttle_free(cf_srv->app.login_account);
+        cf_throttle_free(cf_srv->app.login_ip);
+        cf_throttle_free(cf_srv->app.code_ip);
+        cf_throttle_free(cf_srv->app.code_link);
+        cf_web_free(cf_srv->app.web);
+        free(cf_srv->app.dummy_pwhash);
+    }
+    if (s->stage >= STAGE_TLS) {
+        SSL_CTX_free(cf_srv->ssl_ctx);
+        cf_store_close(cf_srv->app.store);
+    }
+    cf_anchor_close(s->anchor);
+    cf_key_wipe(&s->master); /* held from its reading (as root) until the store opens (after the drop) */
     if (rc != 0)
         cf_scan_stop();
+}
+
+int cf_serve(struct cf_config *cfg)
+{
+    struct serve s = {.cfg = cfg};
+    int rc = serve_begin(&s);
+    if (rc != 0)
+        return rc; /* nothing started yet */
+    if (serve_spawn_scanners(&s) != 0)
+        return 1;
+    rc = 1;
+    if (serve_load_keys(&s) == 0 && serve_bind(&s) == 0 && serve_drop_privileges(&s) == 0 &&
+        serve_open_store(&s) == 0) {
+        serve_start_threads(&s);
+        serve_run(&s);
+        serve_drain(&s);
+        rc = serve_stop();
+    }
+    serve_release(&s, rc);
     return rc;
 }

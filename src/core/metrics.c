@@ -1,5 +1,5 @@
 /*
- * metrics.c: counters, gauges and GET /metrics (see metrics.h).
+ * metrics.c: counters, gauges and their exposition text (see metrics.h; the page is api/metrics_page.c).
  *
  * Request series: a request is counted under its route (the route table's index, mapped once at
  * start to one slot per distinct pattern, plus "other"), its method (8 values) and its status.
@@ -12,7 +12,8 @@
  *
  * All counters are atomics updated with relaxed order: each is exact on its own; a scrape that
  * races a request may see its count before its duration (Prometheus tolerates that). The scrape
- * builds its text on a worker thread (it reads RocksDB's properties) and sends it from the loop.
+ * (api/metrics_page.c) builds its text on a worker thread (it reads RocksDB's properties) and sends it
+ * from the loop.
  */
 #include "metrics.h"
 
@@ -25,19 +26,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "cf_version.h"
 #include "config.h"
-#include "handlers.h"
-#include "http.h"
 #include "log.h"
-#include "route.h"
-#include "scan.h"
-#include "server.h"
 
 #define MAX_ROUTE_SLOTS 128   /* distinct route patterns (route.c has ~80), plus "other" */
 #define SERIES_SLOTS 4096     /* (route, method, status) series; a power of two */
-#define MAX_SCANNERS 256      /* scanners looked at per scrape (scan.processes ≤ 64; 0 = cores) */
 
 /* ---- labels ----------------------------------------------------------------------------------- */
 
@@ -105,17 +99,17 @@ static atomic_uint_least64_t rotations[NROTATION];
 
 /* ---- counting --------------------------------------------------------------------------------- */
 
-void cf_metrics_start(void)
+void cf_metrics_start(size_t n, const char *(*pattern)(size_t i))
 {
     started_ms = cf_now_ms();
-    nroutes = cf_route_count();
+    nroutes = n;
     if (nroutes >= MAX_ROUTE_SLOTS) {
         cf_log_error("%s: the route table has %zu routes, metrics handle %d", __func__, nroutes, MAX_ROUTE_SLOTS - 1);
         abort();
     }
     nslots = 0;
     for (size_t i = 0; i < nroutes; i++) {
-        const char *p = cf_route_pattern(i);
+        const char *p = pattern(i);
         size_t s = 0;
         while (s < nslots && strcmp(slot_pattern[s], p) != 0)
             s++;
@@ -247,9 +241,8 @@ void cf_metrics_key_rotation(const char *kind)
         ADD(rotations[i], 1);
 }
 
-bool cf_metrics_allowed(const struct sockaddr *sa)
+bool cf_metrics_allowed(const struct cf_config *cfg, const struct sockaddr *sa)
 {
-    const struct cf_config *cfg = cf_srv->cfg;
     return cf_cidr_match(cfg->metrics.allow, cfg->metrics.nallow, sa);
 }
 
@@ -412,10 +405,9 @@ static void render_process(struct text *t)
     }
 }
 
-static void render_store(struct text *t)
+static void render_store(struct text *t, const struct cf_store_stats *stp)
 {
-    struct cf_store_stats st;
-    cf_store_stats(cf_srv->store, &st);
+    struct cf_store_stats st = *stp;
     static const struct {
         const char *name, *type, *help;
         size_t off;
@@ -459,7 +451,7 @@ static void render_store(struct text *t)
     }
 }
 
-void cf_metrics_render(char **out, size_t *len)
+void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *len)
 {
     struct text t = {cf_xmalloc(64 * 1024), 0, 64 * 1024};
     render_process(&t);
@@ -477,20 +469,16 @@ void cf_metrics_render(char **out, size_t *len)
     family(&t, "coffer_scanner_restarts_total", "counter",
            "Scanner processes started again after they died or were killed.");
     put(&t, "coffer_scanner_restarts_total %llu\n", (unsigned long long)GET(scanner_restarts));
-    struct cf_scan_status *ss = cf_xcalloc(MAX_SCANNERS, sizeof *ss);
-    size_t nscan = cf_scan_info(ss, MAX_SCANNERS), up = 0;
-    for (size_t i = 0; i < nscan; i++)
-        up += ss[i].up;
-    free(ss);
     family(&t, "coffer_scanners", "gauge", "Scanner processes, by state.");
-    put(&t, "coffer_scanners{state=\"up\"} %zu\ncoffer_scanners{state=\"down\"} %zu\n", up, nscan - up);
+    put(&t, "coffer_scanners{state=\"up\"} %zu\ncoffer_scanners{state=\"down\"} %zu\n", x->scanners_up,
+        x->scanners_down);
     labelled(&t, "coffer_uploads_rejected_total", "Uploads refused after scanning and type detection, by reason.",
              "reason", reject_reasons, rejected, sizeof rejected / sizeof rejected[0]);
 
     family(&t, "coffer_audit_queue_depth", "gauge", "Provenance events queued and not yet durable.");
-    put(&t, "coffer_audit_queue_depth %zu\n", cf_audit_queue_depth());
+    put(&t, "coffer_audit_queue_depth %zu\n", x->audit_queue_depth);
 
-    render_store(&t);
+    render_store(&t, &x->store);
 
     labelled(&t, "coffer_retention_purged_total", "Items removed by the retention job, by kind.", "kind",
              retention_kinds, retention_purged, NRETENTION);
@@ -506,42 +494,4 @@ void cf_metrics_render(char **out, size_t *len)
              NROTATION);
     *out = t.p;
     *len = t.len;
-}
-
-/* ---- GET /metrics ----------------------------------------------------------------------------- */
-
-struct scrape {
-    struct cf_async a; /* first */
-    char *text;
-    size_t len;
-};
-
-static void scrape_run(struct cf_async *a)
-{
-    struct scrape *s = (struct scrape *)a;
-    cf_metrics_render(&s->text, &s->len);
-    a->st = CF_OK;
-}
-
-static void scrape_reply(struct cf_req *r, struct cf_async *a)
-{
-    struct scrape *s = (struct scrape *)a;
-    cf_respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", s->text, s->len);
-}
-
-static void scrape_free(struct cf_async *a)
-{
-    struct scrape *s = (struct scrape *)a;
-    free(s->text);
-    free(s);
-}
-
-void cf_h_metrics(struct cf_req *r)
-{
-    /* The address check happened in the pipeline (CF_ROUTE_ALLOWLIST): others never get here. */
-    struct scrape *s = cf_xcalloc(1, sizeof *s);
-    s->a.run = scrape_run;
-    s->a.reply = scrape_reply;
-    s->a.free = scrape_free;
-    cf_async_start(r, &s->a);
 }

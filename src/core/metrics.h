@@ -1,13 +1,15 @@
 /*
- * metrics.h: the server's counters and gauges, and GET /metrics, which shows them in the Prometheus
- * text exposition format (version 0.0.4) to the clients in metrics.allow (config.h; loopback by
- * default) and to nobody else (route.c answers 404 as for an unknown path).
+ * metrics.h: the server's counters and gauges, and their text in the Prometheus exposition format
+ * (version 0.0.4). This module knows nothing of routes, the scanner or the store: route labels are
+ * handed to cf_metrics_start, and what a scrape reads elsewhere (scanners, audit queue, RocksDB) is
+ * handed to cf_metrics_render. GET /metrics, the page that gathers those readings and shows the text
+ * to the clients in metrics.allow (config.h; loopback by default), is src/api/metrics_page.c.
  *
  * Counting is lock-free: relaxed atomic additions into static tables, no allocation, no lock, from
  * any thread. The only shared structure that grows is the table of request series (route, method,
  * status), an open-addressed table whose slots are claimed once with a compare-and-swap. Everything
- * else that /metrics shows (connections, the audit queue, scanners, RocksDB) is read when a scrape
- * asks for it, on a worker thread.
+ * else that /metrics shows (the audit queue, scanners, RocksDB) is read when a scrape asks for it, on
+ * a worker thread, by the page.
  *
  * Who calls what: the access logger (server.c) every finished request; conn.c connections; scan.c
  * verdicts and scanner restarts; inspect.c refused uploads; retention.c and key rotation their runs.
@@ -20,12 +22,26 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "storage.h"
 
+struct cf_config;
 struct sockaddr;
 
-/* cf_metrics_start(): takes the route labels from the route table and notes the start time. Once,
- * before the event loops start (counting before it is fine; requests are labelled after it). */
-void cf_metrics_start(void);
+/* Why a connection was refused or closed by a limit (src/http/conn.c, "connection limits"). */
+enum cf_limit {
+    CF_LIMIT_CONNECTIONS,  /* refused: limits.max_connections */
+    CF_LIMIT_PER_ADDRESS,  /* refused: limits.max_connections_per_address */
+    CF_LIMIT_SLOW_REQUEST, /* HTTP/2 request not received within limits.request_timeout */
+    CF_LIMIT_BODY,         /* large body without credentials or off the upload routes */
+    CF_LIMIT_IDLE,         /* HTTP/2 connection without streams for limits.idle_timeout */
+    CF_LIMIT_CANCELS,      /* limits.max_cancels_per_connection */
+    CF_LIMIT_COUNT
+};
+
+/* cf_metrics_start(nroutes, pattern): takes the route labels (pattern(i) for i < nroutes: the route
+ * table's patterns, cf_route_pattern) and notes the start time. Once, before the event loops start
+ * (counting before it is fine; requests are labelled after it). */
+void cf_metrics_start(size_t nroutes, const char *(*pattern)(size_t i));
 
 /* cf_metrics_http(route, method, mlen, status, bytes_in, bytes_out, duration_us): one finished
  * request: route is its index in the route table (cf_route_index_of) or SIZE_MAX for none, method
@@ -37,8 +53,8 @@ void cf_metrics_http(size_t route, const char *method, size_t mlen, int status, 
 
 /* cf_metrics_connection(delta): a connection was accepted (+1) or closed (-1). Any thread. */
 void cf_metrics_connection(int delta);
-/* cf_metrics_conn_limited(why): a connection was refused or closed by a limit (enum cf_limit,
- * server.h). Any thread. */
+/* cf_metrics_conn_limited(why): a connection was refused or closed by a limit (enum cf_limit).
+ * Any thread. */
 void cf_metrics_conn_limited(int why);
 
 /* cf_metrics_scan(status, result): a scan finished: status CF_OK with result an enum cf_scan_result
@@ -60,11 +76,19 @@ void cf_metrics_retention_run(bool ok, uint64_t at_ms);
  * is a bug: logged, not counted). Any thread. */
 void cf_metrics_key_rotation(const char *kind);
 
-/* cf_metrics_allowed(sa): whether a client at sa may see /metrics (metrics.allow). Any thread. */
-bool cf_metrics_allowed(const struct sockaddr *sa);
+/* cf_metrics_allowed(cfg, sa): whether a client at sa may see /metrics (cfg's metrics.allow). Any
+ * thread. */
+bool cf_metrics_allowed(const struct cf_config *cfg, const struct sockaddr *sa);
 
-/* cf_metrics_render(out, len): the whole exposition as a malloc'ed NUL-terminated text (*out, to
- * free) of *len bytes. Reads the store's statistics: a worker thread, not a loop. */
-void cf_metrics_render(char **out, size_t *len);
+/* What a scrape reads outside the counters (src/api/metrics_page.c gathers it). */
+struct cf_metrics_readings {
+    size_t scanners_up, scanners_down; /* scanner processes by state */
+    size_t audit_queue_depth;          /* provenance events queued and not yet durable */
+    struct cf_store_stats store;       /* the store's statistics (cf_store_stats) */
+};
+
+/* cf_metrics_render(x, out, len): the whole exposition, the counters and the readings x, as a
+ * malloc'ed NUL-terminated text (*out, to free) of *len bytes. Any thread. */
+void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *len);
 
 #endif

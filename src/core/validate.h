@@ -7,6 +7,9 @@
 
 #include "base.h"
 
+/* The longest retention period a tenant policy may set (trash_retention, offboarded_retention). */
+#define CF_RETENTION_MAX_S (3650ull * 86400)
+
 /* cf_name_check(s, n): a node name is 1..255 bytes of valid UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF), without '/', NUL, C0/C1 control characters, DEL, the line and
  * paragraph separators, the Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,

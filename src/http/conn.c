@@ -17,7 +17,6 @@
 #include "addr.h"
 #include "log.h"
 #include "metrics.h"
-#include "route.h"
 
 #define ACCEPTS_PER_WAKEUP 32
 
@@ -76,9 +75,9 @@ static size_t addr_bucket(const uint8_t key[ADDR_KEY_LEN])
 
 /* Counts one more connection from key, or returns NULL (and which limit) if that would exceed
  * limits.max_connections or limits.max_connections_per_address. */
-static struct addr_entry *addr_acquire(const uint8_t key[ADDR_KEY_LEN], bool *per_address)
+static struct addr_entry *addr_acquire(const struct cf_config *cfg, const uint8_t key[ADDR_KEY_LEN],
+                                       bool *per_address)
 {
-    const struct cf_config *cfg = cf_srv->cfg;
     struct addr_entry *e;
     size_t b = addr_bucket(key);
     pthread_mutex_lock(&conn_table.lock);
@@ -145,7 +144,7 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
         uint8_t key[ADDR_KEY_LEN];
         bool per_address;
         cf_addr_key((struct sockaddr *)&ss, h2o_socket_getpeername(sock, (struct sockaddr *)&ss), key);
-        struct addr_entry *e = addr_acquire(key, &per_address);
+        struct addr_entry *e = addr_acquire(l->app->cfg, key, &per_address);
         if (e == NULL) {
             l->limited[per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS]++;
             cf_metrics_conn_limited(per_address ? CF_LIMIT_PER_ADDRESS : CF_LIMIT_CONNECTIONS);
@@ -186,12 +185,25 @@ static uint64_t tv_ms(const struct timeval *tv)
     return (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
 }
 
+/* The route table's CF_ROUTE_BODY, handed in by cf_conn_set_takes_body before the loops start. */
+static cf_conn_takes_body_fn *takes_body;
+
+static bool route_takes_body(const char *method, size_t mlen, const char *target, size_t tlen)
+{
+    return takes_body != NULL && takes_body(method, mlen, target, tlen);
+}
+
+void cf_conn_set_takes_body(cf_conn_takes_body_fn *fn)
+{
+    takes_body = fn;
+}
+
 /* Whether a request may send a body larger than limits.max_json_bytes: only the routes that take
  * one (CF_ROUTE_BODY in route.c), and only with credentials (which the handler checks once the body
  * is in). */
 static bool h2_may_send_body(h2o_req_t *req)
 {
-    return cf_route_takes_body(req->input.method.base, req->input.method.len, req->input.path.base,
+    return route_takes_body(req->input.method.base, req->input.method.len, req->input.path.base,
                                req->input.path.len) &&
            (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) != -1 ||
             h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1) != -1);
@@ -206,7 +218,7 @@ static bool h1_may_send_body(const char *b, size_t n)
         return false;
     const char *sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - b));
     const char *eol = sp2 != NULL ? memchr(sp2, '\n', n - (size_t)(sp2 - b)) : NULL;
-    if (eol == NULL || !cf_route_takes_body(b, (size_t)(sp1 - b), sp1 + 1, (size_t)(sp2 - sp1 - 1)))
+    if (eol == NULL || !route_takes_body(b, (size_t)(sp1 - b), sp1 + 1, (size_t)(sp2 - sp1 - 1)))
         return false;
     for (const char *line = eol + 1; line < b + n;) {
         const char *end = memchr(line, '\n', (size_t)(b + n - line));
@@ -224,7 +236,7 @@ static void h2_on_read(h2o_socket_t *sock, const char *err);
 
 static void sweep_h2(struct cf_loop *l, uint64_t now)
 {
-    const struct cf_config *cfg = cf_srv->cfg;
+    const struct cf_config *cfg = l->app->cfg;
     for (h2o_linklist_t *n = l->ctx.http2._conns.next, *next; n != &l->ctx.http2._conns; n = next) {
         next = n->next; /* kill_conn may free this one */
         h2o_http2_conn_t *hc = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
@@ -265,7 +277,7 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
 
 static void sweep_h1(struct cf_loop *l)
 {
-    size_t max = cf_srv->cfg->limits.max_json_bytes;
+    size_t max = l->app->cfg->limits.max_json_bytes;
     for (h2o_linklist_t *n = l->conns.next, *next; n != &l->conns; n = next) {
         next = n->next; /* kill_conn may free this one */
         struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
@@ -333,7 +345,7 @@ static void h2_on_read(h2o_socket_t *sock, const char *err)
                     c->cancel_window = now;
                     c->cancels = 0;
                 }
-                if (++c->cancels > cf_srv->cfg->limits.max_cancels_per_connection) {
+                if (++c->cancels > c->loop->app->cfg->limits.max_cancels_per_connection) {
                     /* Not inside h2o here: close now, before h2o parses any of these frames. */
                     kill_conn(c, CF_LIMIT_CANCELS); /* calls orig with an error; c is gone */
                     return;

@@ -7,7 +7,15 @@
 #ifndef CF_CONN_H
 #define CF_CONN_H
 
-#include "server.h"
+#include "loop.h"
+
+/* cf_conn_takes_body(method, mlen, target, tlen): whether the route for this request line takes a
+ * large body (the route table's CF_ROUTE_BODY); conn.c lets only those send one. */
+typedef bool cf_conn_takes_body_fn(const char *method, size_t mlen, const char *target, size_t tlen);
+
+/* cf_conn_set_takes_body(fn): the route table's answer to the question above (cf_route_takes_body).
+ * Once, before the loops start; until then no route takes a large body. */
+void cf_conn_set_takes_body(cf_conn_takes_body_fn *fn);
 
 /* cf_conn_on_accept: the read callback of every listening socket (one per loop): accepts, applies
  * the per-address and global caps (over a cap: closed at once, before TLS), hands the rest to h2o. */

@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
 #include "work.h"
 
 int cf_status_http(enum cf_status st, const char **code)
@@ -347,7 +347,7 @@ bool cf_json_body_or_respond(struct cf_req *r, json_t **out)
         cf_respond_status(r, CF_EMEDIA, "expected Content-Type: application/json");
         return false;
     }
-    enum cf_status st = cf_json_parse_object(req->entity.base, req->entity.len, cf_srv->cfg->limits.max_json_bytes,
+    enum cf_status st = cf_json_parse_object(req->entity.base, req->entity.len, r->app->cfg->limits.max_json_bytes,
                                              out, &why);
     if (st != CF_OK) {
         cf_respond_status(r, st, why);
@@ -496,8 +496,14 @@ static void async_done(struct cf_job *job)
         free(a);
 }
 
+struct cf_loop *cf_loop_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct cf_loop, ctx, req->conn->ctx);
+}
+
 void cf_async_start(struct cf_req *r, struct cf_async *a)
 {
+    a->app = r->app;
     a->job.run = async_run;
     a->job.done = async_done;
     a->job.reply_to = &r->loop->work_done;

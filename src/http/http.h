@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "base.h"
+#include "context.h"
 #include "storage.h"
 #include "work.h"
 
@@ -46,6 +47,7 @@ struct cf_principal {
 struct cf_req {
     h2o_req_t *req;
     struct cf_loop *loop;
+    const struct cf_app *app;       /* the server's context (context.h), from the loop at dispatch */
     char id[CF_REQ_ID_LEN + 1];     /* X-Request-Id, random */
     char ip[CF_IP_MAX];             /* client address, numeric */
     const struct cf_route *route;
@@ -53,6 +55,8 @@ struct cf_req {
     size_t nparams;
     struct cf_principal who;
     struct cf_req **watcher;        /* a job's back-pointer, nulled when the request dies */
+    void *share;                    /* CF_ROUTE_RECIPIENT: the link the dispatcher authenticated, in the
+                                     * pool, until the handler takes it (share.c) */
     bool answered;
 };
 
@@ -127,6 +131,7 @@ bool cf_json_bool_or_respond(struct cf_req *r, json_t *obj, const char *key, boo
 struct cf_async {
     struct cf_job job;     /* (work.h) */
     struct cf_req *r;      /* watched: NULL once the request is gone */
+    const struct cf_app *app; /* the request's context, copied by cf_async_start (outlives r) */
     enum cf_status st;     /* set by run */
     void (*run)(struct cf_async *a);
     void (*reply)(struct cf_req *r, struct cf_async *a);

@@ -30,7 +30,7 @@
 
 #include "ops.h"
 #include "priv.h"
-#include "server.h"
+#include "startup.h"
 
 #define KEEP_MAX 100000u /* --keep: more than anyone keeps */
 

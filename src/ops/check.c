@@ -18,7 +18,7 @@
 #include "config.h"
 #include "priv.h"
 #include "scan.h"
-#include "server.h"
+#include "startup.h"
 #include "storage.h"
 #include "tls.h"
 #include "web.h"

@@ -31,6 +31,7 @@ static bool running;
 static char *sock_path;
 static const struct cf_config *ctl_cfg;
 static struct cf_store *ctl_store;
+static uint64_t ctl_started_at;
 
 /* ---- framing ---------------------------------------------------------------------------------- */
 
@@ -138,7 +139,8 @@ static void serve_one(int fd)
     } else {
         char *out = NULL, *err = NULL;
         size_t outn = 0, errn = 0;
-        struct cf_op op = {.cfg = ctl_cfg, .store = ctl_store, .online = true, .secret = secret, .secret_len = slen};
+        struct cf_op op = {.cfg = ctl_cfg, .store = ctl_store, .online = true, .started_at = ctl_started_at,
+                           .secret = secret, .secret_len = slen};
         op.out = open_memstream(&out, &outn);
         op.err = open_memstream(&err, &errn);
         if (op.out == NULL || op.err == NULL)
@@ -191,7 +193,7 @@ static bool fill_addr(const char *path, struct sockaddr_un *sa)
     return true;
 }
 
-enum cf_status cf_ctl_start(const struct cf_config *cfg, struct cf_store *store, char **err)
+enum cf_status cf_ctl_start(const struct cf_config *cfg, struct cf_store *store, uint64_t started_at, char **err)
 {
     struct sockaddr_un sa;
     const char *path = cfg->control_socket;
@@ -231,6 +233,7 @@ enum cf_status cf_ctl_start(const struct cf_config *cfg, struct cf_store *store,
     }
     ctl_cfg = cfg;
     ctl_store = store;
+    ctl_started_at = started_at;
     sock_path = cf_xstrdup(path);
     if (pthread_create(&thread, NULL, ctl_main, NULL) != 0) {
         cf_log_error("cannot start the control thread");

@@ -20,9 +20,11 @@
 #include "config.h"
 #include "storage.h"
 
-/* cf_ctl_start(cfg, store, err): binds the socket (replacing a stale one left by a dead server,
- * refusing if a live server answers on it) and starts the control thread. CF_EINVAL with *err. */
-enum cf_status cf_ctl_start(const struct cf_config *cfg, struct cf_store *store, char **err) CF_WUR;
+/* cf_ctl_start(cfg, store, started_at, err): binds the socket (replacing a stale one left by a dead
+ * server, refusing if a live server answers on it) and starts the control thread, whose commands run
+ * on store for a server that started at started_at (ms since the epoch). CF_EINVAL with *err. */
+enum cf_status cf_ctl_start(const struct cf_config *cfg, struct cf_store *store, uint64_t started_at,
+                            char **err) CF_WUR;
 /* cf_ctl_stop(): stops accepting, waits for a command under way to finish, removes the socket. */
 void cf_ctl_stop(void);
 

@@ -21,7 +21,7 @@
 #include "retention.h"
 #include "handlers.h"
 #include "log.h"
-#include "server.h"
+#include "startup.h"
 
 #define GENERATED_PASSWORD_LEN 20
 
@@ -357,7 +357,7 @@ static int cmd_status(struct cf_op *op, int argc, char **argv)
     }
     if (op->online)
         fprintf(op->out, "server: running (pid %ld, coffer %s, up %llu s)\n", (long)getpid(), COFFER_VERSION,
-                (unsigned long long)((cf_now_ms() - cf_srv->started_at) / 1000));
+                (unsigned long long)((cf_now_ms() - op->started_at) / 1000));
     else
         fprintf(op->out, "server: not running\n");
     fprintf(op->out, "store: %s (%zu tenant(s))\n", op->cfg->data_dir, n);

@@ -27,6 +27,7 @@ struct cf_op {
     const struct cf_config *cfg;
     struct cf_store *store;     /* open read-write */
     bool online;                /* run by a serving process (ctl.c) */
+    uint64_t started_at;        /* online: when that server started, ms since the epoch */
     FILE *out, *err;            /* the command's stdout and stderr */
     /* A secret the CLI read on the caller's side and passed along (never in argv, never logged):
      * the new master key of `keys rotate-master` (32 bytes), or $COFFER_USER_PASSWORD for `user add`.

@@ -19,7 +19,6 @@
 #include "config.h"
 #include "storage.h"
 
-#define CF_RETENTION_MAX_S (3650ull * 86400) /* the longest period a tenant policy may set */
 #define CF_RETENTION_PERIOD_S 3600          /* how often the server runs the job */
 
 struct cf_retention_report {

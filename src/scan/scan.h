@@ -73,4 +73,8 @@ enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uin
  * bytes follow the header. */
 bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len);
 
+/* cf_scanner_main(argc, argv): the hidden `coffer scan-worker` command, run only by the server for
+ * its scanner processes (scanner.c). argv[0] is "scan-worker". Never returns. */
+int cf_scanner_main(int argc, char **argv);
+
 #endif

@@ -50,7 +50,6 @@
 #include <unistd.h>
 
 #include "base.h"
-#include "cli.h"
 #include "log.h"
 #include "priv.h"
 #include "scan.h"
