@@ -58,10 +58,10 @@ static void *job_main(void *arg)
         if (j->records) {
             char k[48];
             int n = snprintf(k, sizeof k, "%.16sbench-%02d-%08d", (const char *)j->t->id.b, j->id, i % 1000);
-            rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-            rocksdb_writebatch_put_cf(b, j->s->cf[CF_CF_SHARES], k, (size_t)n, (const char *)rec, sizeof rec);
+            struct cf_batch *b = cf_batch_new(j->s->eng);
+            cf_batch_put(b, CF_CF_SHARES, k, (size_t)n, (const char *)rec, sizeof rec);
             j->failed += cf_db_write(j->s, b, true) != CF_OK;
-            rocksdb_writebatch_destroy(b);
+            cf_batch_free(b);
             continue;
         }
         struct cf_upload *u;

@@ -85,7 +85,7 @@ enum cf_status cf_acl_get(struct cf_store *s, const struct cf_id *tenant, const 
 }
 
 enum cf_status cf_acl_batch_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *node,
-                                 rocksdb_writebatch_t *b)
+                                 struct cf_batch *b)
 {
     struct cf_acl_entry *e;
     size_t n;
@@ -95,10 +95,10 @@ enum cf_status cf_acl_batch_drop(struct cf_store *s, const struct cf_tkeys *tk, 
         return st;
     for (size_t i = 0; i < n; i++) {
         grant_key(&tk->tenant, e[i].kind, &e[i].principal, node, gkey);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_GRANTS], (const char *)gkey, sizeof gkey);
+        cf_batch_delete(b, CF_CF_GRANTS, (const char *)gkey, sizeof gkey);
     }
     cf_key2(key, &tk->tenant, node);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_ACL], (const char *)key, sizeof key);
+    cf_batch_delete(b, CF_CF_ACL, (const char *)key, sizeof key);
     free(e);
     return CF_OK;
 }
@@ -116,7 +116,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
         if (e[i].kind < CF_PRINCIPAL_USER || e[i].kind > CF_PRINCIPAL_TENANT || e[i].level < 1 || e[i].level > 4)
             return CF_EINVAL;
     pthread_mutex_lock(&s->ns_lock);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = cf_acl_batch_drop(s, tk, node, b);
     if (st != CF_OK)
         goto out;
@@ -129,8 +129,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
             ent[17] = e[i].level;
             cf_rec_put_bytes(&w, ATAG_ENTRY, ent, sizeof ent);
             grant_key(tenant, e[i].kind, &e[i].principal, node, gkey);
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_GRANTS], (const char *)gkey, sizeof gkey,
-                                      (const char *)&e[i].level, 1);
+            cf_batch_put(b, CF_CF_GRANTS, (const char *)gkey, sizeof gkey, (const char *)&e[i].level, 1);
         }
         cf_key2(key, tenant, node);
         cf_seal_batch_put(b, s, CF_CF_ACL, &tk->record, key, sizeof key, &w, NULL, 0);
@@ -138,7 +137,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
     }
     st = cf_db_write(s, b, true);
 out:
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     pthread_mutex_unlock(&s->ns_lock);
     return st;
 }
@@ -155,10 +154,10 @@ enum cf_status cf_grants_of(struct cf_store *s, const struct cf_id *tenant, enum
     memcpy(prefix + 17, principal->b, CF_ID_LEN);
     struct cf_grant *arr = cf_xmalloc(cap * sizeof *arr);
     cf_iter_open(s, CF_CF_GRANTS, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl != GRANT_KEY_LEN || vl != 1) {
             st = CF_ECORRUPT;
             break;

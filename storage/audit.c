@@ -138,7 +138,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
     size_t saved_cap = s->naudit_heads + n + 1;
     struct cf_audit_head *saved = cf_xmalloc(saved_cap * sizeof *saved);
     size_t nsaved = 0;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     for (size_t i = 0; i < n && st == CF_OK; i++) {
         const struct cf_audit_rec *r = &recs[i];
         const struct cf_tkeys *tk;
@@ -177,7 +177,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
             break;
         }
         chain_mac(&h->key, h->mac, &r->tenant, seq, val + 32, vlen - 32, val);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT], (const char *)key, sizeof key, (const char *)val, vlen);
+        cf_batch_put(b, CF_CF_AUDIT, (const char *)key, sizeof key, (const char *)val, vlen);
         /* indexes */
         uint8_t ik[16 + 1 + 1 + 16 + 8];
         if (r->has_node) {
@@ -185,7 +185,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
             ik[16] = 'n';
             memcpy(ik + 17, r->node.b, 16);
             cf_put_be64(ik + 33, seq);
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ik, 41, "", 0);
+            cf_batch_put(b, CF_CF_AUDIT_INDEX, (const char *)ik, 41, "", 0);
         }
         if (r->actor_kind != 0) {
             memcpy(ik, r->tenant.b, 16);
@@ -193,7 +193,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
             ik[17] = r->actor_kind;
             memcpy(ik + 18, r->actor.b, 16);
             cf_put_be64(ik + 34, seq);
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ik, 42, "", 0);
+            cf_batch_put(b, CF_CF_AUDIT_INDEX, (const char *)ik, 42, "", 0);
         }
         if (r->began != 0) {
             uint8_t ek[25], ev[8];
@@ -201,7 +201,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
             ek[16] = 'e';
             cf_put_be64(ek + 17, r->began);
             cf_put_be64(ev, seq);
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ek, sizeof ek, (const char *)ev, 8);
+            cf_batch_put(b, CF_CF_AUDIT_INDEX, (const char *)ek, sizeof ek, (const char *)ev, 8);
         }
         h->seq = seq;
         memcpy(h->mac, val, 32);
@@ -219,7 +219,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
         cf_put_be64(hv, h->seq);
         memcpy(hv + 8, h->mac, 32);
         head_mac(&h->key, &h->tenant, h->seq, h->mac, hv + 40);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_AUDIT_META], (const char *)hk, sizeof hk, (const char *)hv, sizeof hv);
+        cf_batch_put(b, CF_CF_AUDIT_META, (const char *)hk, sizeof hk, (const char *)hv, sizeof hv);
     }
     if (st == CF_OK)
         st = cf_db_write(s, b, true);
@@ -230,7 +230,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
                 if (cf_id_equal(&s->audit_heads[i].tenant, &saved[k].tenant))
                     s->audit_heads[i] = saved[k];
     }
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_wipe(saved, saved_cap * sizeof *saved);
     free(saved);
     pthread_mutex_unlock(&s->audit_lock);
@@ -357,17 +357,14 @@ enum cf_status cf_audit_scan(struct cf_store *s, const struct cf_id *tenant, enu
     /* Upper bound: the prefix followed by seq (before) or, from the newest, by 0xff…ff. */
     memcpy(seek, prefix, plen);
     cf_put_be64(seek + plen, before != 0 ? before - 1 : UINT64_MAX);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_verify_checksums(ro, 1);
-    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)prefix, plen);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
-    rocksdb_iter_seek_for_prev(it, (const char *)seek, plen + 8);
+    struct cf_eiter *it = cf_eiter_open(s->eng, cf, prefix, plen, NULL, 0);
+    cf_eiter_seek_for_prev(it, (const char *)seek, plen + 8);
     enum cf_status st = CF_OK;
     size_t scanned = 0;
     uint64_t last = 0;
-    for (; rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
+    for (; cf_eiter_valid(it); cf_eiter_prev(it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
+        const char *k = cf_eiter_key(it, &kl);
         if (kl != plen + 8 || memcmp(k, prefix, plen) != 0)
             break;
         uint64_t seq = cf_get_be64((const uint8_t *)k + plen);
@@ -377,7 +374,7 @@ enum cf_status cf_audit_scan(struct cf_store *s, const struct cf_id *tenant, enu
         }
         struct cf_audit_event e;
         if (by == CF_AUDIT_ALL) {
-            const char *v = rocksdb_iter_value(it, &vl);
+            const char *v = cf_eiter_value(it, &vl);
             st = decode(tk, (const uint8_t *)k, (const uint8_t *)v, vl, &e, NULL, NULL, NULL, NULL);
         } else {
             st = cf_audit_get(s, tenant, seq, &e);
@@ -401,15 +398,13 @@ enum cf_status cf_audit_scan(struct cf_store *s, const struct cf_id *tenant, enu
     }
     if (st == CF_OK) {
         char *err = NULL;
-        rocksdb_iter_get_error(it, &err);
-        if (err != NULL) {
+        if (cf_eiter_status(it, &err) != CF_ENG_OK) {
             cf_storage_log(CF_LOG_ERROR, "storage: audit scan: %s", err);
-            rocksdb_free(err);
+            cf_eng_free(err);
             st = CF_EIO;
         }
     }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    cf_eiter_close(it);
     return st;
 }
 
@@ -485,10 +480,10 @@ enum cf_status cf_audit_verify(struct cf_store *s, const struct cf_id *tenant, u
     }
     struct cf_iter it;
     cf_iter_open(s, CF_CF_AUDIT, tenant->b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *key = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *key = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl != EVKEY_LEN) {
             st = CF_ECORRUPT;
             *why = "a key of the wrong length";
@@ -562,13 +557,13 @@ enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *ten
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     pthread_mutex_lock(&s->audit_lock);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = CF_OK;
     cf_iter_open(s, CF_CF_AUDIT, tenant->b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *key = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *key = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         struct cf_audit_event e;
         uint64_t at = 0;
         struct cf_id node;
@@ -584,27 +579,27 @@ enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *ten
         if (at >= cutoff_ms)
             break; /* events are appended in time order: everything from here on is kept */
         uint64_t seq = cf_get_be64((const uint8_t *)key + 16);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_AUDIT], key, kl);
+        cf_batch_delete(b, CF_CF_AUDIT, key, kl);
         uint8_t ik[42];
         if (has_node) {
             memcpy(ik, tenant->b, 16);
             ik[16] = 'n';
             memcpy(ik + 17, node.b, 16);
             cf_put_be64(ik + 33, seq);
-            rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ik, 41);
+            cf_batch_delete(b, CF_CF_AUDIT_INDEX, (const char *)ik, 41);
         }
         if (actor[0] != 0) {
             memcpy(ik, tenant->b, 16);
             ik[16] = 'a';
             memcpy(ik + 17, actor, 17);
             cf_put_be64(ik + 34, seq);
-            rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ik, 42);
+            cf_batch_delete(b, CF_CF_AUDIT_INDEX, (const char *)ik, 42);
         }
         uint8_t ek[25];
         memcpy(ek, tenant->b, 16);
         ek[16] = 'e';
         cf_put_be64(ek + 17, seq);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_AUDIT_INDEX], (const char *)ek, sizeof ek);
+        cf_batch_delete(b, CF_CF_AUDIT_INDEX, (const char *)ek, sizeof ek);
         last_seq = seq;
         memcpy(last_mac, v, 32);
         (*purged)++;
@@ -624,7 +619,7 @@ enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *ten
         cf_rec_w_free(&w);
         st = cf_db_write(s, b, true);
     }
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     pthread_mutex_unlock(&s->audit_lock);
     if (st != CF_OK)
         *purged = 0;

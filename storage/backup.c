@@ -183,26 +183,17 @@ static uint64_t dir_bytes(const char *dir)
 
 /* ---- the engine ------------------------------------------------------------------------------ */
 
+/* The storage engine's backups (engine/engine.h), as this file calls them. */
 struct engine {
-    rocksdb_backup_engine_t *be;
-    rocksdb_backup_engine_options_t *opts;
-    rocksdb_env_t *env;
+    struct cf_eng_backups *be;
 };
 
 static enum cf_status engine_open(const char *dir, struct engine *e, char **why)
 {
     char *err = NULL;
-    e->env = rocksdb_create_default_env();
-    e->opts = rocksdb_backup_engine_options_create(dir);
-    rocksdb_backup_engine_options_set_share_table_files(e->opts, 1);
-    rocksdb_backup_engine_options_set_sync(e->opts, 1);
-    rocksdb_backup_engine_options_set_backup_log_files(e->opts, 1);
-    e->be = rocksdb_backup_engine_open_opts(e->opts, e->env, &err);
-    if (err != NULL) {
+    if (cf_eng_backups_open(dir, &e->be, &err) != CF_ENG_OK) {
         *why = cf_xasprintf("%s: cannot open the backups: %s", dir, err);
-        rocksdb_free(err);
-        rocksdb_backup_engine_options_destroy(e->opts);
-        rocksdb_env_destroy(e->env);
+        cf_eng_free(err);
         return CF_EIO;
     }
     return CF_OK;
@@ -210,27 +201,24 @@ static enum cf_status engine_open(const char *dir, struct engine *e, char **why)
 
 static void engine_close(struct engine *e)
 {
-    rocksdb_backup_engine_close(e->be);
-    rocksdb_backup_engine_options_destroy(e->opts);
-    rocksdb_env_destroy(e->env);
+    cf_eng_backups_close(e->be);
 }
 
 /* Every backup in the directory, oldest first (the engine lists them by id). */
 static void engine_list(struct engine *e, struct cf_backup_info **out, size_t *n)
 {
-    const rocksdb_backup_engine_info_t *info = rocksdb_backup_engine_get_backup_info(e->be);
-    int count = rocksdb_backup_engine_info_count(info);
-    *out = cf_xcalloc(count > 0 ? (size_t)count : 1, sizeof **out);
-    *n = count > 0 ? (size_t)count : 0;
-    for (int i = 0; i < count; i++) {
+    struct cf_eng_backup *info;
+    size_t count = cf_eng_backups_list(e->be, &info);
+    *out = cf_xcalloc(count > 0 ? count : 1, sizeof **out);
+    *n = count;
+    for (size_t i = 0; i < count; i++) {
         struct cf_backup_info *b = &(*out)[i];
-        int64_t ts = rocksdb_backup_engine_info_timestamp(info, i);
-        b->id = rocksdb_backup_engine_info_backup_id(info, i);
-        b->created_at = ts > 0 ? (uint64_t)ts * 1000 : 0;
-        b->size = rocksdb_backup_engine_info_size(info, i);
-        b->files = rocksdb_backup_engine_info_number_files(info, i);
+        b->id = info[i].id;
+        b->created_at = info[i].timestamp > 0 ? (uint64_t)info[i].timestamp * 1000 : 0;
+        b->size = info[i].size;
+        b->files = info[i].files;
     }
-    rocksdb_backup_engine_info_destroy(info);
+    free(info);
 }
 
 /* The ids of meta/ files that the engine did not load: it leaves out, silently, a backup one of whose
@@ -286,12 +274,10 @@ enum cf_status cf_backup_create(struct cf_store *s, const char *dir, uint32_t ke
     uint64_t before = dir_bytes(dir);
     if ((st = engine_open(dir, &e, why)) != CF_OK)
         goto err0;
-    /* flush_before_backup: the memtables go to table files first, so the backup needs little or no
-     * WAL; the engine still copies the WAL tail, which keeps it consistent across column families. */
-    rocksdb_backup_engine_create_new_backup_flush(e.be, s->db, 1, &err);
-    if (err != NULL) {
+    /* The engine flushes first and keeps the backup consistent across keyspaces. */
+    if (cf_eng_backup_create(e.be, s->eng, &err) != CF_ENG_OK) {
         *why = cf_xasprintf("%s: the backup failed: %s", dir, err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         st = CF_EIO;
         goto err1;
     }
@@ -309,11 +295,10 @@ enum cf_status cf_backup_create(struct cf_store *s, const char *dir, uint32_t ke
             out->info = list[i];
     out->count = (uint32_t)n;
     if (keep > 0 && n > keep) {
-        rocksdb_backup_engine_purge_old_backups(e.be, keep, &err);
-        if (err != NULL) {
+        if (cf_eng_backups_purge(e.be, keep, &err) != CF_ENG_OK) {
             *why = cf_xasprintf("%s: backup %u was created, but purging the older ones failed: %s", dir,
                                 out->info.id, err);
-            rocksdb_free(err);
+            cf_eng_free(err);
             st = CF_EIO;
             goto err1;
         }
@@ -598,10 +583,9 @@ enum cf_status cf_backup_verify(const char *dir, uint32_t id, struct cf_backup_c
         out->backups++;
         /* The engine's own check: every file there, with its recorded size. */
         char *err = NULL;
-        rocksdb_backup_engine_verify_backup(e.be, list[i].id, &err);
-        if (err != NULL) {
+        if (cf_eng_backup_verify(e.be, list[i].id, &err) != CF_ENG_OK) {
             add_problem(why, &problems, cf_xasprintf("backup %u: %s", list[i].id, err));
-            rocksdb_free(err);
+            cf_eng_free(err);
             continue;
         }
         char *merr = NULL;
@@ -768,13 +752,10 @@ enum cf_status cf_backup_restore(const char *dir, uint32_t id, const char *to, u
         goto err1;
     }
     /* The engine checks every file's CRC32C as it copies it. */
-    rocksdb_restore_options_t *ro = rocksdb_restore_options_create();
     char *err = NULL;
-    rocksdb_backup_engine_restore_db_from_backup(e.be, to, to, ro, pick, &err);
-    rocksdb_restore_options_destroy(ro);
-    if (err != NULL) {
+    if (cf_eng_backup_restore(e.be, pick, to, &err) != CF_ENG_OK) {
         *why = cf_xasprintf("restoring backup %u failed (nothing is left in %s): %s", pick, to, err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         discard = true;
         st = strstr(*why, "Corruption") != NULL || strstr(*why, "hecksum") != NULL ? CF_ECORRUPT : CF_EIO;
         goto err1;

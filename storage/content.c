@@ -171,17 +171,17 @@ static enum cf_status version_load(struct cf_store *s, const struct cf_tkeys *tk
 }
 
 enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
-                                  rocksdb_writebatch_t *b, struct cf_idvec *contents)
+                                  struct cf_batch *b, struct cf_idvec *contents)
 {
     uint8_t prefix[32];
     struct cf_iter it;
     enum cf_status st = CF_OK;
     cf_key2(prefix, &tk->tenant, file);
     cf_iter_open(s, CF_CF_VERSIONS, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
         struct version_rec vr;
         if (kl != 36) {
@@ -197,7 +197,7 @@ enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk,
         cf_idvec_push(contents, &vr.content);
         free(vr.mime);
         cf_wipe(&vr, sizeof vr);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_VERSIONS], k, kl);
+        cf_batch_delete(b, CF_CF_VERSIONS, k, kl);
     }
     if (st == CF_OK)
         st = cf_iter_status(&it);
@@ -213,12 +213,11 @@ enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant
     memset(end + 32, 0xff, 4);
     end[36] = 0; /* longer than any 36-byte chunk key of this content: an exclusive bound past them all */
     memcpy(pkey, begin, 32);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_CHUNKS], (const char *)begin, sizeof begin, (const char *)end,
-                                       sizeof end);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete_range(b, CF_CF_CHUNKS, (const char *)begin, sizeof begin, (const char *)end, sizeof end);
+    cf_batch_delete(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey);
     enum cf_status st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -229,21 +228,20 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     uint8_t key[36];
     char *err = NULL;
     chunk_key(tenant, content, index, key);
-    rocksdb_pinnableslice_t *ps =
-        rocksdb_get_pinned_cf(s->db, s->ro, s->cf[CF_CF_CHUNKS], (const char *)key, sizeof key, &err);
-    if (err != NULL) {
+    char *v;
+    size_t vl;
+    int r = cf_eng_get(s->eng, CF_CF_CHUNKS, key, sizeof key, &v, &vl, &err);
+    if (r == CF_ENG_ERR) {
         cf_storage_log(CF_LOG_ERROR, "storage: reading a chunk: %s", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         return CF_EIO;
     }
-    if (ps == NULL) {
+    if (r == CF_ENG_NOTFOUND) {
         cf_storage_log(CF_LOG_ERROR, "storage: a chunk of a file is missing");
         return CF_ECORRUPT;
     }
-    size_t vl;
-    const char *v = rocksdb_pinnableslice_value(ps, &vl);
     enum cf_status st = cf_chunk_open(dek, tenant, content, size, index, (const uint8_t *)v, vl, out, len);
-    rocksdb_pinnableslice_destroy(ps);
+    cf_eng_free(v);
     if (st != CF_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: a chunk failed authentication");
         return CF_ECORRUPT;
@@ -306,7 +304,7 @@ static enum cf_status rewrap_batch(struct cf_store *s, const struct cf_tkeys *tk
                                    uint8_t (*keys)[36], size_t n, uint64_t *count)
 {
     enum cf_status st = CF_OK;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     pthread_mutex_lock(&s->ns_lock);
     for (size_t i = 0; i < n && st == CF_OK; i++) {
         uint8_t *pt, wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
@@ -346,7 +344,7 @@ static enum cf_status rewrap_batch(struct cf_store *s, const struct cf_tkeys *tk
     if (st == CF_OK && !dry)
         st = cf_db_write(s, b, true);
     pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -360,9 +358,9 @@ enum cf_status cf_versions_rewrap(struct cf_store *s, const struct cf_tkeys *tk,
     *count = 0;
     /* The scan reads keys only; each record is read again, and rewritten, under the lock. */
     cf_iter_open(s, CF_CF_VERSIONS, tk->tenant.b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         if (kl != 36) {
             st = CF_ECORRUPT;
             break;
@@ -449,24 +447,6 @@ enum cf_status cf_upload_read_chunk(struct cf_upload *u, uint64_t size, uint32_t
     return chunk_read(u->s, &u->tk->tenant, &u->content, &u->dek, size, index, out, len);
 }
 
-/* "name.ext" → "name (k).ext"; a leading dot does not start an extension. NULL if too long. */
-static char *rename_candidate(const char *name, size_t n, unsigned k)
-{
-    const char *dot = NULL;
-    for (size_t i = n; i > 1; i--)
-        if (name[i - 1] == '.') {
-            dot = name + i - 1;
-            break;
-        }
-    size_t base = dot != NULL ? (size_t)(dot - name) : n;
-    char *c = cf_xasprintf("%.*s (%u)%.*s", (int)base, name, k, (int)(n - base), name + base);
-    if (strlen(c) > CF_NAME_MAX) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
 static void version_encode(const struct cf_upload *u, const struct cf_commit *c, const uint8_t *wrapped, uint32_t gen,
                            struct cf_rec_w *w)
 {
@@ -487,140 +467,34 @@ static void version_encode(const struct cf_upload *u, const struct cf_commit *c,
     cf_rec_put_u64(w, VTAG_SCAN_AT, c->scan->at);
 }
 
-static char *dup_or_null(const char *s)
+/* For commit.c: what an upload's commit needs of it, the version record and the end of its pending
+ * mark (into b), and the mark that it is committed. */
+void cf_upload_view(const struct cf_upload *u, struct cf_upload_view *out)
 {
-    return s != NULL ? cf_xstrdup(s) : NULL;
+    out->s = u->s;
+    out->tk = u->tk;
+    out->content = &u->content;
+    out->dek = &u->dek;
+    out->committed = u->committed;
 }
 
-enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, struct cf_node *out)
+void cf_upload_batch_version(struct cf_batch *b, const struct cf_upload *u, const struct cf_commit *c,
+                             const uint8_t *wrapped, uint32_t gen, const struct cf_node *node)
 {
-    struct cf_store *s = u->s;
-    const struct cf_tkeys *tk = u->tk;
-    struct cf_node parent = {0}, node = {0};
-    struct cf_id existing;
-    uint8_t ckey[64], vkey[36], pkey[32];
-    uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
-    char *name = cf_xstrndup(c->name, c->name_len);
-    bool is_new = true;
-    enum cf_status st;
-
-    uint32_t gen = 0;
-    if (u->committed || c->scan == NULL || c->scan->result == NULL) {
-        free(name);
-        return CF_EINVAL;
-    }
-
-    pthread_mutex_lock(&s->ns_lock);
-    if ((st = cf_dek_wrap(s, tk, &u->content, &u->dek, wrapped, &gen)) != CF_OK)
-        goto unlock;
-    if ((st = cf_live_folder(s, tk, &c->parent, &parent)) != CF_OK)
-        goto unlock;
-    cf_children_key(tk, &c->parent, name, strlen(name), ckey);
-    st = cf_child_by_key(s, ckey, &existing);
-    if (st == CF_OK) {
-        switch (c->on_conflict) {
-        case CF_CONFLICT_FAIL:
-            st = CF_EEXIST;
-            goto unlock;
-        case CF_CONFLICT_RENAME:
-            st = CF_EEXIST;
-            for (unsigned k = 1; k < CF_RENAME_ATTEMPTS; k++) {
-                char *cand = rename_candidate(c->name, c->name_len, k);
-                if (cand == NULL)
-                    break;
-                cf_children_key(tk, &c->parent, cand, strlen(cand), ckey);
-                st = cf_child_by_key(s, ckey, &existing);
-                if (st == CF_ENOTFOUND) {
-                    free(name);
-                    name = cand;
-                    break;
-                }
-                free(cand);
-                if (st != CF_OK)
-                    goto unlock;
-                st = CF_EEXIST;
-            }
-            if (st != CF_ENOTFOUND)
-                goto unlock;
-            break;
-        case CF_CONFLICT_REPLACE:
-            if ((st = cf_node_load(s, tk, &existing, &node)) != CF_OK)
-                goto unlock;
-            if (node.type != CF_NODE_FILE) {
-                st = CF_EEXIST;
-                goto unlock;
-            }
-            if (c->may_replace != NULL && !c->may_replace(c->ctx, &node)) {
-                st = CF_EDENIED;
-                goto unlock;
-            }
-            if (node.version == UINT32_MAX) {
-                st = CF_EEXIST;
-                goto unlock;
-            }
-            is_new = false;
-            break;
-        }
-    } else if (st != CF_ENOTFOUND) {
-        goto unlock;
-    }
-
-    uint64_t now = cf_now_ms();
-    if (is_new) {
-        cf_id_new(&node.id);
-        node.tenant = tk->tenant;
-        node.parent = c->parent;
-        node.owner = c->uploader;
-        node.type = CF_NODE_FILE;
-        node.name = name;
-        name = NULL;
-        node.created_at = now;
-        node.version = 1;
-    } else {
-        node.version++;
-    }
-    node.modified_at = now;
-    node.size = c->size;
-    memcpy(node.sha256, c->sha256, CF_SHA256_LEN);
-    free(node.mime);
-    node.mime = cf_xstrdup(c->mime);
-    cf_scan_summary_clear(&node.scan);
-    node.scan.result = cf_xstrdup(c->scan->result);
-    node.scan.detail = dup_or_null(c->scan->detail);
-    node.scan.engine = dup_or_null(c->scan->engine);
-    node.scan.database = dup_or_null(c->scan->database);
-    node.scan.at = c->scan->at;
-
+    uint8_t vkey[36], pkey[32];
     struct cf_rec_w w;
     cf_rec_w_init(&w);
     version_encode(u, c, wrapped, gen, &w);
-    version_key(&tk->tenant, &node.id, node.version, vkey);
-    cf_key2(pkey, &tk->tenant, &u->content);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    cf_seal_batch_put(b, s, CF_CF_VERSIONS, &tk->record, vkey, sizeof vkey, &w, NULL, 0);
-    cf_node_batch_put(b, s, tk, &node);
-    if (is_new) {
-        cf_put_child(b, s, ckey, &node.id);
-        cf_owned_put(b, s, &tk->tenant, &node.owner, &node.id, true);
-    }
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey);
-    if (c->tus != NULL) /* a resumable upload (upload id = content id): its state says "completed" */
-        cf_tus_batch_complete(b, s, tk, c->tus, &node.id);
-    st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    version_key(&u->tk->tenant, &node->id, node->version, vkey);
+    cf_seal_batch_put(b, u->s, CF_CF_VERSIONS, &u->tk->record, vkey, sizeof vkey, &w, NULL, 0);
     cf_rec_w_free(&w);
-    if (st == CF_OK) {
-        u->committed = true;
-        *out = node;
-        memset(&node, 0, sizeof node);
-    }
-unlock:
-    pthread_mutex_unlock(&s->ns_lock);
-    cf_node_clear(&parent);
-    cf_node_clear(&node);
-    free(name);
-    cf_wipe(wrapped, sizeof wrapped);
-    return st;
+    cf_key2(pkey, &u->tk->tenant, &u->content);
+    cf_batch_delete(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey);
+}
+
+void cf_upload_set_committed(struct cf_upload *u)
+{
+    u->committed = true;
 }
 
 void cf_upload_abort(struct cf_upload *u)
@@ -732,11 +606,11 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
     *out_contents = 0;
     /* An empty prefix iterates the whole column family (no upper bound). */
     cf_iter_open(s, CF_CF_PENDING, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl != 32 || vl != 9) {
             st = CF_ECORRUPT;
             break;
@@ -826,11 +700,11 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
 
     /* 1. Every version: its content must decrypt to the recorded size and hash. */
     cf_iter_open(s, CF_CF_VERSIONS, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         const struct cf_tkeys *tk;
         struct cf_id tenant;
         uint8_t *pt;
@@ -868,11 +742,11 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
     /* 2. Contents that resumable uploads still hold (a tus mark), and those of simple uploads and
      *    purges that never finished (collected at the next start of the server). */
     cf_iter_open(s, CF_CF_PENDING, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl == 32 && vl >= 1)
             keyset_add(v[0] == CF_PENDING_TUS ? &tus : &dead, k);
     }
@@ -888,10 +762,10 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
     uint8_t prev[32];
     bool have_prev = false;
     cf_iter_open(s, CF_CF_CHUNKS, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         if (kl != 36) {
             out->corrupt++;
             continue;

@@ -24,13 +24,13 @@ static void log_key(const struct cf_id *tenant, const struct cf_id *user, uint64
 
 /* Deletes into b the oldest keys of the range beyond keep (the new key is not in the db yet). */
 static enum cf_status trim(struct cf_store *s, enum cf_cf cf, const uint8_t prefix[32], size_t keep,
-                           rocksdb_writebatch_t *b)
+                           struct cf_batch *b)
 {
     struct cf_iter it;
     size_t total = 0;
     enum cf_status st;
     cf_iter_open(s, cf, prefix, 32, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it))
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it))
         total++;
     st = cf_iter_status(&it);
     cf_iter_close(&it);
@@ -38,10 +38,10 @@ static enum cf_status trim(struct cf_store *s, enum cf_cf cf, const uint8_t pref
         return st;
     size_t drop = total + 1 - keep;
     cf_iter_open(s, cf, prefix, 32, &it);
-    for (; drop > 0 && rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it), drop--) {
+    for (; drop > 0 && cf_eiter_valid(it.it); cf_eiter_next(it.it), drop--) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        rocksdb_writebatch_delete_cf(b, s->cf[cf], k, kl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        cf_batch_delete(b, cf, k, kl);
     }
     st = cf_iter_status(&it);
     cf_iter_close(&it);
@@ -62,10 +62,10 @@ static enum cf_status list_range(struct cf_store *s, const struct cf_tkeys *tk, 
     char *arr = cf_xcalloc(cap, item_size);
     cf_key2(prefix, &tk->tenant, user);
     cf_iter_open(s, cf, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
         if (kl != LOG_KEY_LEN) {
             st = CF_ECORRUPT;
@@ -178,13 +178,13 @@ enum cf_status cf_login_record(struct cf_store *s, const struct cf_id *tenant, c
     cf_rec_put_str(&w, LTAG_RESULT, l->result);
     cf_rec_put_u64(&w, LTAG_NEW_DEVICE, l->new_device);
     log_key(tenant, user, l->at, key);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = trim(s, CF_CF_LOGINS, key, CF_LOGINS_KEPT, b);
     if (st == CF_OK) {
         cf_seal_batch_put(b, s, CF_CF_LOGINS, &tk->record, key, sizeof key, &w, NULL, 0);
         st = cf_db_write(s, b, true);
     }
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_rec_w_free(&w);
     return st;
 }
@@ -230,7 +230,7 @@ enum cf_status cf_device_any(struct cf_store *s, const struct cf_id *tenant, con
     struct cf_iter it;
     cf_key2(prefix, tenant, user);
     cf_iter_open(s, CF_CF_DEVICES, prefix, sizeof prefix, &it);
-    *any = rocksdb_iter_valid(it.it);
+    *any = cf_eiter_valid(it.it);
     enum cf_status st = cf_iter_status(&it);
     cf_iter_close(&it);
     return st;
@@ -304,13 +304,13 @@ enum cf_status cf_alert_add(struct cf_store *s, const struct cf_id *tenant, cons
     cf_rec_put_str(&w, ALTAG_KIND, kind);
     cf_rec_put_str(&w, ALTAG_DETAIL, detail != NULL ? detail : "{}");
     log_key(tenant, user, at, key);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = trim(s, CF_CF_ALERTS, key, CF_ALERTS_KEPT, b);
     if (st == CF_OK) {
         cf_seal_batch_put(b, s, CF_CF_ALERTS, &tk->record, key, sizeof key, &w, NULL, 0);
         st = cf_db_write(s, b, true);
     }
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_rec_w_free(&w);
     return st;
 }

@@ -225,7 +225,7 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
     cf_id_new(&out->id);
     out->name = cf_xstrdup(name);
     out->created_at = cf_now_ms();
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     const struct cf_tkeys *tk = cf_tkeys_create(s, &out->id, b);
     cf_root_create(b, s, tk, CF_SPACE_TENANT, NULL, &out->root);
     cf_policy_defaults(&out->policy);
@@ -234,10 +234,9 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
     tenant_encode(out, &w);
     cf_seal_batch_put(b, s, CF_CF_TENANTS, &s->global_record, out->id.b, CF_ID_LEN, &w, NULL, 0);
     cf_rec_w_free(&w);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_TENANT_NAMES], (const char *)mac, sizeof mac, (const char *)out->id.b,
-                              CF_ID_LEN);
+    cf_batch_put(b, CF_CF_TENANT_NAMES, (const char *)mac, sizeof mac, (const char *)out->id.b, CF_ID_LEN);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st != CF_OK)
         cf_tenant_clear(out);
 unlock:
@@ -296,10 +295,10 @@ enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, 
         struct cf_rec_w w;
         cf_rec_w_init(&w);
         tenant_encode(&t, &w);
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         cf_seal_batch_put(b, s, CF_CF_TENANTS, &s->global_record, id->b, CF_ID_LEN, &w, NULL, 0);
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
         cf_rec_w_free(&w);
         t.policy = old;
         cf_tenant_clear(&t);
@@ -316,11 +315,11 @@ enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t
     enum cf_status st = CF_OK;
     uint8_t none = 0;
     cf_iter_open(s, CF_CF_TENANTS, &none, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
         if (kl != CF_ID_LEN) {
             st = CF_ECORRUPT;
@@ -467,7 +466,7 @@ static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *
     return CF_OK;
 }
 
-static void user_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+static void user_batch_put(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                            const struct cf_user *u)
 {
     uint8_t key[32];
@@ -510,13 +509,12 @@ enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u)
     if (cf_id_is_zero(&u->id))
         cf_id_new(&u->id);
     u->created_at = u->updated_at = cf_now_ms();
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     cf_root_create(b, s, tk, CF_SPACE_PRIVATE, &u->id, &u->private_root);
     user_batch_put(b, s, tk, u);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_NAMES], (const char *)nkey, sizeof nkey, (const char *)u->id.b,
-                              CF_ID_LEN);
+    cf_batch_put(b, CF_CF_USER_NAMES, (const char *)nkey, sizeof nkey, (const char *)u->id.b, CF_ID_LEN);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
 unlock:
     pthread_mutex_unlock(&s->ns_lock);
     return st;
@@ -535,10 +533,10 @@ enum cf_status cf_user_put(struct cf_store *s, const struct cf_user *u)
     if ((st = cf_db_get(s, CF_CF_USERS, key, sizeof key, &val, &vlen)) != CF_OK)
         return st; /* never create a user record without its username index */
     free(val);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     user_batch_put(b, s, tk, u);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -553,10 +551,10 @@ enum cf_status cf_user_update(struct cf_store *s, const struct cf_id *tenant, co
     enum cf_status st = cf_user_get(s, tenant, id, &u);
     if (st == CF_OK && (st = mutate(&u, ctx)) == CF_OK) {
         u.updated_at = cf_now_ms();
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         user_batch_put(b, s, tk, &u);
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
     }
     pthread_mutex_unlock(&s->user_lock);
     if (st == CF_OK && out != NULL)
@@ -597,10 +595,10 @@ enum cf_status cf_user_list(struct cf_store *s, const struct cf_id *tenant, stru
         return CF_ENOTFOUND;
     struct cf_user *arr = cf_xcalloc(cap, sizeof *arr);
     cf_iter_open(s, CF_CF_USERS, tenant->b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
         if (kl != 32) {
             st = CF_ECORRUPT;
@@ -709,13 +707,12 @@ enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
     cf_rec_put_id(&w, STAG_ID, &ss->id);
     cf_rec_put_u64(&w, STAG_FLAGS, ss->flags);
     cf_rec_put_str(&w, STAG_NAME, ss->name);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     cf_seal_batch_put(b, s, CF_CF_SESSIONS, &tk->record, ss->hash, sizeof ss->hash, &w, ss->tenant.b, CF_ID_LEN);
     user_session_key(&ss->tenant, &ss->user, &ss->id, ikey);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey, (const char *)ss->hash,
-                              sizeof ss->hash);
+    cf_batch_put(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey, (const char *)ss->hash, sizeof ss->hash);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_rec_w_free(&w);
     return st;
 }
@@ -814,15 +811,15 @@ enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA25
     struct cf_session ss;
     uint8_t ikey[48];
     enum cf_status st = cf_session_get(s, hash, &ss);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], (const char *)hash, CF_SHA256_LEN);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, CF_CF_SESSIONS, (const char *)hash, CF_SHA256_LEN);
     if (st == CF_OK) {
         user_session_key(&ss.tenant, &ss.user, &ss.id, ikey);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+        cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
         cf_session_clear(&ss);
     }
     st = st == CF_OK || st == CF_ENOTFOUND || st == CF_ECORRUPT ? cf_db_write(s, b, true) : st;
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -838,10 +835,10 @@ static enum cf_status user_session_hashes(struct cf_store *s, const struct cf_id
     struct cf_id *idv = cf_xmalloc(cap * sizeof *idv);
     cf_key2(prefix, tenant, user);
     cf_iter_open(s, CF_CF_USER_SESSIONS, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl != 48 || vl != CF_SHA256_LEN) {
             st = CF_ECORRUPT;
             break;
@@ -916,11 +913,11 @@ enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *t
         free(val);
         return CF_ECORRUPT;
     }
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], val, vlen);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, CF_CF_SESSIONS, val, vlen);
+    cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     free(val);
     return st;
 }
@@ -935,16 +932,16 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
     enum cf_status st = user_session_hashes(s, tenant, user, &hashes, &ids, &cnt);
     if (st != CF_OK)
         return st;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     for (size_t i = 0; i < cnt; i++) {
         if (except != NULL && cf_ct_equal(hashes[i], except, CF_SHA256_LEN))
             continue;
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], (const char *)hashes[i], CF_SHA256_LEN);
+        cf_batch_delete(b, CF_CF_SESSIONS, (const char *)hashes[i], CF_SHA256_LEN);
         user_session_key(tenant, user, &ids[i], ikey);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SESSIONS], (const char *)ikey, sizeof ikey);
+        cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
     }
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     free(hashes);
     free(ids);
     return st;
@@ -1027,12 +1024,11 @@ enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, c
     cf_rec_put_str(&w, GTAG_NAME, out->name);
     cf_rec_put_u64(&w, GTAG_CREATED, out->created_at);
     cf_key2(gkey, tenant, &out->id);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     cf_seal_batch_put(b, s, CF_CF_GROUPS, &tk->record, gkey, sizeof gkey, &w, NULL, 0);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_GROUP_NAMES], (const char *)nkey, sizeof nkey, (const char *)out->id.b,
-                              CF_ID_LEN);
+    cf_batch_put(b, CF_CF_GROUP_NAMES, (const char *)nkey, sizeof nkey, (const char *)out->id.b, CF_ID_LEN);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_rec_w_free(&w);
     if (st != CF_OK)
         cf_group_clear(out);
@@ -1073,10 +1069,10 @@ enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, str
         return CF_ENOTFOUND;
     struct cf_group *arr = cf_xcalloc(cap, sizeof *arr);
     cf_iter_open(s, CF_CF_GROUPS, tenant->b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl, ptlen;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
         if (kl != 32) {
             st = CF_ECORRUPT;
@@ -1148,21 +1144,21 @@ enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tena
     enum cf_status st = cf_group_members(s, tenant, group, &old, &nold);
     if (st != CF_OK)
         goto unlock;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     for (size_t i = 0; i < nold; i++) {
         triple_key(tenant, group, &old[i], key);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_MEMBERS], (const char *)key, sizeof key);
+        cf_batch_delete(b, CF_CF_MEMBERS, (const char *)key, sizeof key);
         triple_key(tenant, &old[i], group, key);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_MEMBERSHIPS], (const char *)key, sizeof key);
+        cf_batch_delete(b, CF_CF_MEMBERSHIPS, (const char *)key, sizeof key);
     }
     for (size_t i = 0; i < n; i++) {
         triple_key(tenant, group, &users[i], key);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_MEMBERS], (const char *)key, sizeof key, "", 0);
+        cf_batch_put(b, CF_CF_MEMBERS, (const char *)key, sizeof key, "", 0);
         triple_key(tenant, &users[i], group, key);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_MEMBERSHIPS], (const char *)key, sizeof key, "", 0);
+        cf_batch_put(b, CF_CF_MEMBERSHIPS, (const char *)key, sizeof key, "", 0);
     }
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     free(old);
 unlock:
     pthread_mutex_unlock(&s->ns_lock);

@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/rocks.h"
 #include "journal.h"
 
 #define ENTRY_VERSION 1
@@ -393,7 +394,7 @@ static void head_encode(const struct cf_journal *j, uint8_t pt[HEAD_PT_LEN])
     cf_put_be64(p, j->head.at);
 }
 
-static void head_put(struct cf_store *s, rocksdb_writebatch_t *b)
+static void head_put(struct cf_store *s, struct cf_batch *b)
 {
     uint8_t pt[HEAD_PT_LEN], val[HEAD_PT_LEN + CF_SEAL_OVERHEAD];
     head_encode(&s->journal, pt);
@@ -402,7 +403,7 @@ static void head_put(struct cf_store *s, rocksdb_writebatch_t *b)
         abort();
     }
     cf_wipe(pt, sizeof pt);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_JOURNAL], "h", 1, (const char *)val, sizeof val);
+    cf_batch_put(b, CF_CF_JOURNAL, "h", 1, (const char *)val, sizeof val);
 }
 
 enum cf_status cf_journal_head_read(struct cf_store *s, struct cf_jhead *out)
@@ -606,14 +607,12 @@ static enum cf_status pend_range(struct cf_store *s, struct cf_jmap *pend, uint8
     l[0] = h[0] = cf;
     memcpy(l + 1, lo, ll);
     memcpy(h + 1, hi, hl);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)h, 1 + hl);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_CF_JOURNAL_KEYS]);
+    struct cf_eiter *it = cf_eiter_open(s->eng, CF_CF_JOURNAL_KEYS, NULL, 0, h, 1 + hl);
     enum cf_status st = CF_OK;
-    for (rocksdb_iter_seek(it, (const char *)l, 1 + ll); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (cf_eiter_seek(it, (const char *)l, 1 + ll); cf_eiter_valid(it); cf_eiter_next(it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        const uint8_t *k = (const uint8_t *)cf_eiter_key(it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it, &vl);
         if (kl < 1 || k[0] != cf)
             break;
         struct cf_jstate *e = cf_jmap_get(pend, cf, k + 1, kl - 1, true);
@@ -628,14 +627,12 @@ static enum cf_status pend_range(struct cf_store *s, struct cf_jmap *pend, uint8
         e->op = CF_JOP_DEL;
     }
     char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    if (err != NULL) {
+    if (cf_eiter_status(it, &err) != CF_ENG_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: journal: %s", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         st = CF_EIO;
     }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    cf_eiter_close(it);
     free(l);
     free(h);
     return st;
@@ -643,7 +640,7 @@ static enum cf_status pend_range(struct cf_store *s, struct cf_jmap *pend, uint8
 
 /* Adds to b the entry for ops as entry seq, the index changes and the head; updates *j (which the
  * caller restores if the write fails). */
-static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *ops, rocksdb_writebatch_t *b)
+static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *ops, struct cf_batch *b)
 {
     struct cf_journal *j = &s->journal;
     struct cf_jmap pend = {0};
@@ -700,13 +697,13 @@ static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *o
             cf_put_be64(ival, seq);
             memcpy(ival + 8, ps->digest, 32);
             cf_jindex_mac(&j->mac_key, ps->cf, seq, ps->digest, key, ps->klen, ival + 40);
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_JOURNAL_KEYS], (const char *)ik, 1 + (size_t)ps->klen,
-                                      (const char *)ival, sizeof ival);
+            cf_batch_put(b, CF_CF_JOURNAL_KEYS, (const char *)ik, 1 + (size_t)ps->klen,
+                         (const char *)ival, sizeof ival);
             cf_jindex_mac(&j->sum_key, ps->cf, seq, ps->digest, key, ps->klen, term);
             cf_jsum_add(j->head.sum, term);
             j->head.nkeys++;
         } else if (ps->old == 1) {
-            rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_JOURNAL_KEYS], (const char *)ik, 1 + (size_t)ps->klen);
+            cf_batch_delete(b, CF_CF_JOURNAL_KEYS, (const char *)ik, 1 + (size_t)ps->klen);
         }
         free(ik);
     }
@@ -721,8 +718,7 @@ static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *o
         if (pst == CF_OK) {
             cf_jentry_key(j->head.first, lo);
             cf_jentry_key(nf, hi);
-            rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_JOURNAL], (const char *)lo, sizeof lo, (const char *)hi,
-                                               sizeof hi);
+            cf_batch_delete_range(b, CF_CF_JOURNAL, (const char *)lo, sizeof lo, (const char *)hi, sizeof hi);
             j->head.first = nf;
             memcpy(j->head.first_prev, prev, 32);
         } else {
@@ -736,7 +732,7 @@ static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *o
         cf_jentry_mac(j, seq, e.p, e.n, mac);
         cf_jbuf_put(&e, mac, 32);
         cf_jentry_key(seq, ek);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_JOURNAL], (const char *)ek, sizeof ek, (const char *)e.p, e.n);
+        cf_batch_put(b, CF_CF_JOURNAL, (const char *)ek, sizeof ek, (const char *)e.p, e.n);
         j->head.seq = seq;
         memcpy(j->head.mac, mac, 32);
         j->head.at = cf_get_be64(e.p + 33);
@@ -747,7 +743,7 @@ static enum cf_status journal_append(struct cf_store *s, const struct cf_jops *o
 }
 
 struct cf_jwait {
-    rocksdb_writebatch_t *b;
+    struct cf_batch *b;
     struct cf_jops ops;
     bool sync;
     bool done;
@@ -761,15 +757,14 @@ static enum cf_status write_one(struct cf_store *s, struct cf_jwait *w, bool syn
 {
     struct cf_journal *j = &s->journal;
     struct cf_jhead saved = j->head; /* what the append changes; put back if the write fails */
-    rocksdb_writebatch_set_save_point(w->b);
+    cf_batch_save(w->b);
     enum cf_status st = journal_append(s, &w->ops, w->b);
     if (st == CF_OK)
         st = cf_db_write_raw(s, w->b, sync);
     char *err = NULL;
-    rocksdb_writebatch_rollback_to_save_point(w->b, &err);
-    if (err != NULL) {
+    if (cf_batch_rollback(w->b, &err) != CF_ENG_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: journal: %s", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
     }
     if (st != CF_OK)
         j->head = saved;
@@ -796,9 +791,9 @@ static void write_group(struct cf_store *s, struct cf_jwait *group)
          * empty synced write gives it. Not rocksdb_flush_wal: when another thread's write has just
          * failed (chunk writes do not queue here), RocksDB's WAL writer asserts on a flush after
          * an error, where a write returns the error. */
-        rocksdb_writebatch_t *empty = rocksdb_writebatch_create();
+        struct cf_batch *empty = cf_batch_new(s->eng);
         st = cf_db_write_raw(s, empty, true);
-        rocksdb_writebatch_destroy(empty);
+        cf_batch_free(empty);
     }
     for (struct cf_jwait *g = group; g != NULL; g = g->next)
         if (g->sync && g->st == CF_OK && st != CF_OK)
@@ -808,12 +803,12 @@ static void write_group(struct cf_store *s, struct cf_jwait *group)
     }
 }
 
-enum cf_status cf_journal_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync)
+enum cf_status cf_journal_write(struct cf_store *s, struct cf_batch *b, bool sync)
 {
     struct cf_journal *j = &s->journal;
     struct cf_jwait w = {.b = b, .sync = sync};
     size_t size;
-    const char *rep = rocksdb_writebatch_data(b, &size);
+    const char *rep = cf_rocks_batch_rep(b, &size);
     enum cf_status st = cf_journal_parse(s, rep, size, &w.ops);
     if (st != CF_OK)
         return st;
@@ -879,9 +874,9 @@ void cf_journal_setup(struct cf_store *s)
 enum cf_status cf_journal_map_cfs(struct cf_store *s)
 {
     for (int i = 0; i < CF_CF_COUNT; i++) {
-        if (s->cf[i] == NULL)
+        if (!cf_eng_has(s->eng, (unsigned)i))
             continue; /* a read-only open of a store from before the journal */
-        uint32_t id = rocksdb_column_family_handle_get_id(s->cf[i]);
+        uint32_t id = cf_rocks_ks_id(s->eng, (unsigned)i);
         if (id >= sizeof s->journal.cf_of_id) {
             cf_storage_log(CF_LOG_ERROR, "storage: column family %s has id %u, beyond what the journal maps",
                            cf_cf_names[i], id);
@@ -922,11 +917,11 @@ void cf_journal_create(struct cf_store *s)
 }
 
 /* Deletes the whole journal (raw). */
-static void wipe_journal(struct cf_store *s, rocksdb_writebatch_t *b)
+static void wipe_journal(struct cf_batch *b)
 {
     static const char lo[1] = {0}, hi[1] = {(char)0xff};
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_JOURNAL], lo, 0, hi, 1);
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_JOURNAL_KEYS], lo, 0, hi, 1);
+    cf_batch_delete_range(b, CF_CF_JOURNAL, lo, 0, hi, 1);
+    cf_batch_delete_range(b, CF_CF_JOURNAL_KEYS, lo, 0, hi, 1);
 }
 
 /* A journal over the store as it is: every covered key indexed as written "before the journal"
@@ -936,11 +931,11 @@ static enum cf_status adopt(struct cf_store *s, uint64_t *count)
 {
     struct cf_journal *j = &s->journal;
     enum cf_status st;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    wipe_journal(s, b);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    wipe_journal(b);
     if ((st = cf_db_write_raw(s, b, false)) != CF_OK)
         goto out;
-    rocksdb_writebatch_clear(b);
+    cf_batch_clear(b);
     cf_journal_create(s);
     j->on = false;
     *count = 0;
@@ -950,11 +945,11 @@ static enum cf_status adopt(struct cf_store *s, uint64_t *count)
         struct cf_iter it;
         uint8_t zero = 0;
         cf_iter_open(s, (enum cf_cf)cf, &zero, 0, &it);
-        rocksdb_iter_seek_to_first(it.it);
-        for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+        cf_eiter_seek_to_first(it.it);
+        for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
             size_t kl, vl;
-            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it.it, &kl);
-            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+            const uint8_t *k = (const uint8_t *)cf_eiter_key(it.it, &kl);
+            const uint8_t *v = (const uint8_t *)cf_eiter_value(it.it, &vl);
             if (kl > UINT16_MAX) {
                 st = CF_ECORRUPT;
                 break;
@@ -969,12 +964,11 @@ static enum cf_status adopt(struct cf_store *s, uint64_t *count)
             cf_jindex_mac(&j->sum_key, (uint8_t)cf, 0, ival + 8, k, kl, term);
             cf_jsum_add(j->head.sum, term);
             j->head.nkeys++;
-            rocksdb_writebatch_put_cf(b, s->cf[CF_CF_JOURNAL_KEYS], (const char *)ik, 1 + kl, (const char *)ival,
-                                      sizeof ival);
+            cf_batch_put(b, CF_CF_JOURNAL_KEYS, (const char *)ik, 1 + kl, (const char *)ival, sizeof ival);
             free(ik);
-            if (rocksdb_writebatch_count(b) >= ADOPT_BATCH) {
+            if (cf_batch_count(b) >= ADOPT_BATCH) {
                 st = cf_db_write_raw(s, b, false);
-                rocksdb_writebatch_clear(b);
+                cf_batch_clear(b);
             }
         }
         if (st == CF_OK)
@@ -990,7 +984,7 @@ static enum cf_status adopt(struct cf_store *s, uint64_t *count)
         j->on = true;
     }
 out:
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -1034,7 +1028,7 @@ enum cf_status cf_journal_open(struct cf_store *s, bool readonly, struct cf_anch
     enum cf_status st = cf_journal_map_cfs(s);
     if (st != CF_OK)
         return st;
-    if (s->cf[CF_CF_JOURNAL] == NULL || s->cf[CF_CF_JOURNAL_KEYS] == NULL)
+    if (!cf_eng_has(s->eng, CF_CF_JOURNAL) || !cf_eng_has(s->eng, CF_CF_JOURNAL_KEYS))
         return readonly ? CF_OK : CF_EIO; /* read-only, from before the journal: it reads as absent */
     enum cf_status hst = cf_journal_head_read(s, &h);
     if (hst == CF_OK)
@@ -1115,10 +1109,9 @@ void cf_journal_close(struct cf_store *s)
         return;
     /* Unsynced entries (pending marks) become durable now: the anchor may name them. */
     char *err = NULL;
-    rocksdb_flush_wal(s->db, 1, &err);
-    if (err != NULL) {
+    if (cf_eng_sync(s->eng, &err) != CF_ENG_OK) {
         cf_storage_log(CF_LOG_WARN, "storage: journal: cannot sync the WAL at close: %s", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         return;
     }
     if (cf_anchor_store(s, j->anchor) == CF_OK && fdatasync(cf_anchor_fd(j->anchor)) != 0)

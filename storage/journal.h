@@ -44,14 +44,14 @@ struct cf_jops {
 void cf_jops_free(struct cf_jops *o);
 
 /* cf_journal_parse(s, rep, size, out): the covered operations of a serialized write batch
- * (rocksdb_writebatch_data). CF_EINVAL (logged) for a batch it cannot describe: an operation other
+ * (RocksDB's, cf_rocks_batch_rep). CF_EINVAL (logged) for a batch it cannot describe: an operation other
  * than put, delete and range delete, an unknown column family, a write to the journal's own families,
  * a key over 65535 bytes, a malformed batch. Pure apart from reading s's column family map. */
 enum cf_status cf_journal_parse(struct cf_store *s, const char *rep, size_t size, struct cf_jops *out) CF_WUR;
 
 /* cf_journal_write(s, b, sync): writes b with its journal entry (group commit, see journal.c). b is
  * given back unchanged. The same contract as cf_db_write. */
-enum cf_status cf_journal_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+enum cf_status cf_journal_write(struct cf_store *s, struct cf_batch *b, bool sync) CF_WUR;
 
 /* A map of (column family, key) → state, open addressing; used by the writer (one batch) and by the
  * check (the kept entries). */

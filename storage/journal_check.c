@@ -230,16 +230,13 @@ static enum cf_status check_chain(struct check *c, uint64_t *entries)
         c->nats = h->seq - h->first + 1;
         c->ats = cf_xcalloc(c->nats, sizeof *c->ats);
     }
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_verify_checksums(ro, 1);
     static const char upper[1] = {'e' + 1};
-    rocksdb_readoptions_set_iterate_upper_bound(ro, upper, 1);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_CF_JOURNAL]);
+    struct cf_eiter *it = cf_eiter_open(s->eng, CF_CF_JOURNAL, NULL, 0, upper, 1);
     enum cf_status st = CF_OK;
-    for (rocksdb_iter_seek(it, (const char *)lo, 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (cf_eiter_seek(it, (const char *)lo, 1); cf_eiter_valid(it); cf_eiter_next(it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        const uint8_t *k = (const uint8_t *)cf_eiter_key(it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it, &vl);
         if (kl != 9 || k[0] != 'e') {
             journal_finding(c, cf_xasprintf("the journal holds a key that is not an entry"));
             continue;
@@ -295,14 +292,12 @@ static enum cf_status check_chain(struct check *c, uint64_t *entries)
             journal_finding(c, cf_xasprintf("entry %llu lists malformed items", (unsigned long long)seq));
     }
     char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    if (err != NULL) {
+    if (cf_eiter_status(it, &err) != CF_ENG_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: journal check: %s", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         st = CF_EIO;
     }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    cf_eiter_close(it);
     if (st != CF_OK)
         return st;
     if (expect != h->seq + 1) {
@@ -334,11 +329,11 @@ static enum cf_status check_index_sum(struct check *c, uint64_t *nkeys, bool *ad
     struct cf_iter it;
     uint8_t zero = 0;
     cf_iter_open(s, CF_CF_JOURNAL_KEYS, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it.it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        const uint8_t *k = (const uint8_t *)cf_eiter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it.it, &vl);
         n++;
         if (kl < 1 || !cf_journal_covers((enum cf_cf)k[0]) || vl != CF_JINDEX_VAL_LEN) {
             bad_cf++;
@@ -450,15 +445,15 @@ static enum cf_status check_records(struct check *c, uint8_t cf, uint64_t *recor
     struct cf_iter st_it, ix_it;
     uint8_t zero = 0;
     cf_iter_open(s, (enum cf_cf)cf, &zero, 0, &st_it);
-    rocksdb_iter_seek_to_first(st_it.it);
+    cf_eiter_seek_to_first(st_it.it);
     cf_iter_open(s, CF_CF_JOURNAL_KEYS, &cf, 1, &ix_it);
     for (;;) {
-        bool sv = rocksdb_iter_valid(st_it.it), iv = rocksdb_iter_valid(ix_it.it);
+        bool sv = cf_eiter_valid(st_it.it), iv = cf_eiter_valid(ix_it.it);
         if (!sv && !iv)
             break;
         size_t skl = 0, ikl = 0, vl;
-        const uint8_t *sk = sv ? (const uint8_t *)rocksdb_iter_key(st_it.it, &skl) : NULL;
-        const uint8_t *ik = iv ? (const uint8_t *)rocksdb_iter_key(ix_it.it, &ikl) : NULL;
+        const uint8_t *sk = sv ? (const uint8_t *)cf_eiter_key(st_it.it, &skl) : NULL;
+        const uint8_t *ik = iv ? (const uint8_t *)cf_eiter_key(ix_it.it, &ikl) : NULL;
         int order;
         if (!sv)
             order = 1;
@@ -475,12 +470,12 @@ static enum cf_status check_records(struct check *c, uint8_t cf, uint64_t *recor
         uint64_t iseq = 0;
         uint8_t idigest[32] = {0};
         if (present) {
-            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(st_it.it, &vl);
+            const uint8_t *v = (const uint8_t *)cf_eiter_value(st_it.it, &vl);
             cf_sha256(v, vl, digest);
             (*records)++;
         }
         if (indexed) {
-            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(ix_it.it, &vl);
+            const uint8_t *v = (const uint8_t *)cf_eiter_value(ix_it.it, &vl);
             if (vl == CF_JINDEX_VAL_LEN) {
                 iseq = cf_get_be64(v);
                 memcpy(idigest, v + 8, 32);
@@ -493,9 +488,9 @@ static enum cf_status check_records(struct check *c, uint8_t cf, uint64_t *recor
         else
             judge(c, cf, ik + 1, ikl - 1, false, digest, indexed, iseq, idigest);
         if (order <= 0)
-            rocksdb_iter_next(st_it.it);
+            cf_eiter_next(st_it.it);
         if (order >= 0)
-            rocksdb_iter_next(ix_it.it);
+            cf_eiter_next(ix_it.it);
     }
     enum cf_status st = cf_iter_status(&st_it);
     if (st == CF_OK)
@@ -530,11 +525,11 @@ static enum cf_status name_earlier(struct check *c)
     uint8_t lo[9];
     cf_jentry_key(h->first, lo);
     cf_iter_open(s, CF_CF_JOURNAL, "e", 1, &it);
-    rocksdb_iter_seek(it.it, (const char *)lo, sizeof lo);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek(it.it, (const char *)lo, sizeof lo);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it.it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        const uint8_t *k = (const uint8_t *)cf_eiter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it.it, &vl);
         struct cf_jentry e;
         if (kl != 9 || cf_get_be64(k + 1) > h->seq || cf_jentry_parse(v, vl, &e) != CF_OK)
             continue;

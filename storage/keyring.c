@@ -62,10 +62,10 @@ static enum cf_status load_gens(struct cf_store *s, struct cf_tkeys *tk)
     prefix[0] = 'c';
     memcpy(prefix + 1, tk->tenant.b, CF_ID_LEN);
     cf_iter_open(s, CF_CF_KEYS, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it.it, &vl);
         if (kl != GEN_KEY_LEN) {
             st = CF_ECORRUPT;
             break;
@@ -236,7 +236,7 @@ enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, cons
     return (*out)->dead ? CF_ENOTFOUND : CF_OK;
 }
 
-const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, rocksdb_writebatch_t *b)
+const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, struct cf_batch *b)
 {
     uint8_t key[1 + CF_ID_LEN], aad[sizeof tenant_aad_label - 1 + CF_ID_LEN];
     uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
@@ -246,8 +246,7 @@ const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *t
     keys_key(tenant, key);
     if (cf_aead_seal(&s->kek, aad, sizeof aad, tkey.k, sizeof tkey.k, wrapped) != CF_OK)
         abort(); /* see cf_seal_batch_put: never store a key unwrapped */
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], (const char *)key, sizeof key, (const char *)wrapped,
-                              sizeof wrapped);
+    cf_batch_put(b, CF_CF_KEYS, (const char *)key, sizeof key, (const char *)wrapped, sizeof wrapped);
     struct cf_tkeys *tk = derive(tenant, &tkey);
     cf_key_wipe(&tkey);
     if (tk == NULL)
@@ -266,11 +265,7 @@ static enum cf_status shred_old_keys(struct cf_store *s)
     enum cf_status st = cf_store_flush(s);
     if (st != CF_OK)
         return st;
-    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
-    rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
-    rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
-    rocksdb_compact_range_cf_opt(s->db, s->cf[CF_CF_KEYS], co, NULL, 0, NULL, 0);
-    rocksdb_compactoptions_destroy(co);
+    cf_eng_compact(s->eng, CF_CF_KEYS, NULL, 0, NULL, 0, true);
     return CF_OK;
 }
 
@@ -281,7 +276,7 @@ static const char global_wrap_aad[] = "coffer/v1/wrap/global";
 /* Rewraps one value of the keys family from the old KEK to the new one, into b. */
 static enum cf_status rewrap_value(struct cf_store *s, const struct cf_key *newkek, const char *k, size_t kl,
                                    const uint8_t *v, size_t vl, const uint8_t *aad, size_t alen,
-                                   rocksdb_writebatch_t *b)
+                                   struct cf_batch *b)
 {
     uint8_t pt[CF_KEY_LEN], out[CF_KEY_LEN + CF_SEAL_OVERHEAD];
     if (vl != sizeof out || cf_aead_open(&s->kek, aad, alen, v, vl, pt) != CF_OK)
@@ -289,7 +284,7 @@ static enum cf_status rewrap_value(struct cf_store *s, const struct cf_key *newk
     enum cf_status st = cf_aead_seal(newkek, aad, alen, pt, sizeof pt, out);
     cf_wipe(pt, sizeof pt);
     if (st == CF_OK)
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], k, kl, (const char *)out, sizeof out);
+        cf_batch_put(b, CF_CF_KEYS, k, kl, (const char *)out, sizeof out);
     return st;
 }
 
@@ -305,16 +300,16 @@ enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *n
         cf_key_wipe(&newkek);
         return CF_EINVAL;
     }
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     /* ns_lock: no tenant is created (and wrapped with the old KEK) while the batch is built. */
     pthread_mutex_lock(&s->ns_lock);
     uint8_t none = 0;
     cf_iter_open(s, CF_CF_KEYS, &none, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it) && st == CF_OK; rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const uint8_t *v = (const uint8_t *)cf_eiter_value(it.it, &vl);
         if (kl == 6 && memcmp(k, "global", 6) == 0) {
             st = rewrap_value(s, &newkek, k, kl, v, vl, (const uint8_t *)global_wrap_aad, sizeof global_wrap_aad - 1, b);
         } else if (kl == 1 + CF_ID_LEN && k[0] == 't') {
@@ -344,7 +339,7 @@ enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *n
     if (st == CF_OK)
         s->kek = newkek;
     pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_key_wipe(&newkek);
     if (st == CF_OK)
         st = shred_old_keys(s);
@@ -353,19 +348,12 @@ enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *n
     return st;
 }
 
-/* ---- tenant content-key rotation ------------------------------------------------------------ */
+/* ---- content-key generations (rotate.c drives a rotation) ------------------------------------ */
 
-enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tenant, const struct cf_tus_claim *claim,
-                                    struct cf_rotate_report *out)
+enum cf_status cf_keygen_add(struct cf_store *s, const struct cf_tkeys *ctk, uint32_t *out_gen)
 {
-    const struct cf_tkeys *ctk;
-    enum cf_status st = cf_tkeys_get(s, tenant, &ctk);
-    if (st != CF_OK)
-        return st;
     struct cf_tkeys *tk = (struct cf_tkeys *)ctk; /* the generations are ours to change, under tk_lock */
-    memset(out, 0, sizeof *out);
-
-    /* 1. A new generation, stored first, then current: every wrap from now on uses it. */
+    const struct cf_id *tenant = &tk->tenant;
     struct cf_key k;
     uint8_t key[GEN_KEY_LEN], aad[CONTENT_AAD_LEN], wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
     pthread_mutex_lock(&s->ns_lock);
@@ -390,7 +378,7 @@ enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tena
     cf_key_random(&k);
     content_aad(tenant, gen, aad);
     gen_key(tenant, gen, key);
-    st = cf_aead_seal(&s->kek, aad, sizeof aad, k.k, sizeof k.k, wrapped);
+    enum cf_status st = cf_aead_seal(&s->kek, aad, sizeof aad, k.k, sizeof k.k, wrapped);
     if (st == CF_OK)
         st = cf_db_put(s, CF_CF_KEYS, key, sizeof key, wrapped, sizeof wrapped, true);
     if (st == CF_OK) {
@@ -405,53 +393,41 @@ enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tena
     }
     cf_key_wipe(&k);
     pthread_mutex_unlock(&s->ns_lock);
-    if (st != CF_OK)
-        return st;
-    out->generation = gen;
-
-    /* 2. Every wrapper under an older generation is rewritten under the new one. */
-    if ((st = cf_versions_rewrap(s, tk, gen, false, &out->versions)) != CF_OK ||
-        (st = cf_tus_rewrap(s, tk, gen, false, claim, &out->uploads)) != CF_OK)
-        return st;
-
-    /* 3. Check that no wrapper under an older generation is left (none can appear any more: every
-     * wrap since step 1 used the new generation, and step 1 held ns_lock, which every wrap and the
-     * write of its wrapper hold), then destroy the older generations, on disk in one synced batch
-     * and in memory. */
-    uint64_t left_v = 0, left_u = 0;
-    st = cf_versions_rewrap(s, tk, gen, true, &left_v);
     if (st == CF_OK)
-        st = cf_tus_rewrap(s, tk, gen, true, claim, &left_u);
-    if (st == CF_OK && left_v + left_u != 0)
-        st = CF_EBUSY;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        *out_gen = gen;
+    return st;
+}
+
+enum cf_status cf_keygen_retire(struct cf_store *s, const struct cf_tkeys *ctk, uint32_t gen, uint32_t *retired)
+{
+    struct cf_tkeys *tk = (struct cf_tkeys *)ctk;
+    uint8_t key[GEN_KEY_LEN];
+    struct cf_batch *b = cf_batch_new(s->eng);
     pthread_mutex_lock(&s->ns_lock);
-    if (st == CF_OK) {
-        pthread_rwlock_rdlock(&s->tk_lock);
-        for (size_t i = 0; i < tk->ngens; i++) {
-            if (!tk->gens[i].live || tk->gens[i].gen == gen)
-                continue;
-            gen_key(tenant, tk->gens[i].gen, key);
-            if (tk->gens[i].gen == 0)
-                rocksdb_writebatch_put_cf(b, s->cf[CF_CF_KEYS], (const char *)key, sizeof key, "", 0);
-            else
-                rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_KEYS], (const char *)key, sizeof key);
-        }
-        pthread_rwlock_unlock(&s->tk_lock);
-        st = cf_db_write(s, b, true);
+    pthread_rwlock_rdlock(&s->tk_lock);
+    for (size_t i = 0; i < tk->ngens; i++) {
+        if (!tk->gens[i].live || tk->gens[i].gen == gen)
+            continue;
+        gen_key(&tk->tenant, tk->gens[i].gen, key);
+        if (tk->gens[i].gen == 0)
+            cf_batch_put(b, CF_CF_KEYS, (const char *)key, sizeof key, "", 0);
+        else
+            cf_batch_delete(b, CF_CF_KEYS, (const char *)key, sizeof key);
     }
+    pthread_rwlock_unlock(&s->tk_lock);
+    enum cf_status st = cf_db_write(s, b, true);
     if (st == CF_OK) {
         pthread_rwlock_wrlock(&s->tk_lock);
         for (size_t i = 0; i < tk->ngens; i++)
             if (tk->gens[i].live && tk->gens[i].gen != gen) {
                 tk->gens[i].live = false;
                 cf_key_wipe(&tk->gens[i].key);
-                out->retired++;
+                (*retired)++;
             }
         pthread_rwlock_unlock(&s->tk_lock);
     }
     pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st == CF_OK)
         st = shred_old_keys(s);
     return st;
@@ -469,18 +445,18 @@ static bool tenant_prefixed(enum cf_cf cf)
 
 /* Deletes, into b, every entry of cf whose value begins with the tenant id (the hashed-key families). */
 static enum cf_status delete_by_value(struct cf_store *s, enum cf_cf cf, const struct cf_id *tenant,
-                                      rocksdb_writebatch_t *b, uint64_t *count)
+                                      struct cf_batch *b, uint64_t *count)
 {
     struct cf_iter it;
     uint8_t none = 0;
     cf_iter_open(s, cf, &none, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (vl >= CF_ID_LEN && memcmp(v, tenant->b, CF_ID_LEN) == 0) {
-            rocksdb_writebatch_delete_cf(b, s->cf[cf], k, kl);
+            cf_batch_delete(b, cf, k, kl);
             (*count)++;
         }
     }
@@ -499,18 +475,17 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
         tk = NULL; /* no keys (any more): an earlier deletion stopped part-way; finish it */
 
     /* 1. Destroy the keys and the name, in one synced batch: from here the tenant is gone. */
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     pthread_mutex_lock(&s->ns_lock);
     keys_key(id, key);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_KEYS], (const char *)key, 1 + CF_ID_LEN);
+    cf_batch_delete(b, CF_CF_KEYS, (const char *)key, 1 + CF_ID_LEN);
     uint8_t begin[1 + CF_ID_LEN], end[1 + CF_ID_LEN + 5];
     begin[0] = 'c';
     memcpy(begin + 1, id->b, CF_ID_LEN);
     memcpy(end, begin, sizeof begin);
     memset(end + sizeof begin, 0xff, 5); /* past every "c" T gen:u32 key */
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_KEYS], (const char *)begin, sizeof begin, (const char *)end,
-                                       sizeof end);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_TENANTS], (const char *)id->b, CF_ID_LEN);
+    cf_batch_delete_range(b, CF_CF_KEYS, (const char *)begin, sizeof begin, (const char *)end, sizeof end);
+    cf_batch_delete(b, CF_CF_TENANTS, (const char *)id->b, CF_ID_LEN);
     st = delete_by_value(s, CF_CF_TENANT_NAMES, id, b, &count);
     if (st == CF_OK)
         st = cf_db_write(s, b, true);
@@ -535,12 +510,12 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
         pthread_rwlock_unlock(&s->tk_lock);
     }
     pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st != CF_OK)
         return st;
 
     /* 2. Delete every record of the tenant (all of it ciphertext nobody can open any more). */
-    b = rocksdb_writebatch_create();
+    b = cf_batch_new(s->eng);
     uint8_t lo[CF_ID_LEN];
     memcpy(lo, id->b, CF_ID_LEN);
     for (int cf = 0; cf < CF_CF_COUNT && st == CF_OK; cf++) {
@@ -554,13 +529,12 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
             if (cf != CF_CF_CHUNKS) {
                 struct cf_iter it;
                 cf_iter_open(s, (enum cf_cf)cf, lo, sizeof lo, &it);
-                for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it))
+                for (; cf_eiter_valid(it.it); cf_eiter_next(it.it))
                     count++;
                 st = cf_iter_status(&it);
                 cf_iter_close(&it);
             }
-            rocksdb_writebatch_delete_range_cf(b, s->cf[cf], (const char *)lo, sizeof lo, (const char *)hi2,
-                                               sizeof hi2);
+            cf_batch_delete_range(b, cf, (const char *)lo, sizeof lo, (const char *)hi2, sizeof hi2);
         }
     }
     if (st == CF_OK)
@@ -571,17 +545,15 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
         st = delete_by_value(s, CF_CF_SHARE_ACCESS, id, b, &count);
     if (st == CF_OK)
         st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
 
     /* 3. No live file keeps the wrapped keys; compaction drops the deleted ranges over time. */
     if (st == CF_OK)
         st = shred_old_keys(s);
     if (st == CF_OK) {
-        rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
         for (int cf = 0; cf < CF_CF_COUNT; cf++)
             if (tenant_prefixed((enum cf_cf)cf) && cf != CF_CF_CHUNKS)
-                rocksdb_compact_range_cf_opt(s->db, s->cf[cf], co, (const char *)lo, sizeof lo, NULL, 0);
-        rocksdb_compactoptions_destroy(co);
+                cf_eng_compact(s->eng, (unsigned)cf, lo, sizeof lo, NULL, 0, false);
     }
     if (out_keys != NULL)
         *out_keys = count;

@@ -1,5 +1,6 @@
 /*
- * node.c: the namespace: node records, the children index, folders, move/rename, trash and purge.
+ * node.c: the namespace: node records, the children index, folders, move/rename and trash (purge.c
+ * destroys subtrees).
  *
  * Invariants:
  * - A live node with a parent has exactly one children entry, T ‖ parent ‖ HMAC(index key,
@@ -196,7 +197,7 @@ fail:
     return st;
 }
 
-void cf_node_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, const struct cf_node *n)
+void cf_node_batch_put(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk, const struct cf_node *n)
 {
     uint8_t key[32];
     struct cf_rec_w w;
@@ -239,9 +240,9 @@ void cf_children_key(const struct cf_tkeys *tk, const struct cf_id *parent, cons
     cf_hmac2_sha256(&tk->index, parent->b, CF_ID_LEN, name, n, out + 32);
 }
 
-void cf_put_child(rocksdb_writebatch_t *b, struct cf_store *s, const uint8_t key[64], const struct cf_id *id)
+void cf_put_child(struct cf_batch *b, const uint8_t key[64], const struct cf_id *id)
 {
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_CHILDREN], (const char *)key, 64, (const char *)id->b, CF_ID_LEN);
+    cf_batch_put(b, CF_CF_CHILDREN, (const char *)key, 64, (const char *)id->b, CF_ID_LEN);
 }
 
 enum cf_status cf_child_by_key(struct cf_store *s, const uint8_t key[64], struct cf_id *out)
@@ -272,7 +273,7 @@ enum cf_status cf_node_find_child(struct cf_store *s, const struct cf_id *tenant
     return cf_child_by_key(s, key, out);
 }
 
-void cf_owned_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+void cf_owned_put(struct cf_batch *b, const struct cf_id *tenant, const struct cf_id *owner,
                   const struct cf_id *node, bool add)
 {
     uint8_t key[48];
@@ -281,12 +282,12 @@ void cf_owned_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_i
     cf_key2(key, tenant, owner);
     memcpy(key + 32, node->b, CF_ID_LEN);
     if (add)
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_OWNED], (const char *)key, sizeof key, "", 0);
+        cf_batch_put(b, CF_CF_OWNED, (const char *)key, sizeof key, "", 0);
     else
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_OWNED], (const char *)key, sizeof key);
+        cf_batch_delete(b, CF_CF_OWNED, (const char *)key, sizeof key);
 }
 
-void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, enum cf_space_kind kind,
+void cf_root_create(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk, enum cf_space_kind kind,
                     const struct cf_id *owner, struct cf_id *out)
 {
     struct cf_node root = {0};
@@ -346,12 +347,12 @@ enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, 
     out->type = CF_NODE_FOLDER;
     out->name = cf_xstrndup(name, n);
     out->created_at = out->modified_at = cf_now_ms();
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     cf_node_batch_put(b, s, tk, out);
-    cf_put_child(b, s, ckey, &out->id);
-    cf_owned_put(b, s, tenant, owner, &out->id, true);
+    cf_put_child(b, ckey, &out->id);
+    cf_owned_put(b, tenant, owner, &out->id, true);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st != CF_OK)
         cf_node_clear(out);
 unlock:
@@ -380,19 +381,19 @@ enum cf_status cf_children_list(struct cf_store *s, const struct cf_id *tenant, 
         uint8_t seek[64];
         memcpy(seek, prefix, 32);
         memcpy(seek + 32, cursor, CF_CURSOR_LEN);
-        rocksdb_iter_seek(it.it, (const char *)seek, sizeof seek);
+        cf_eiter_seek(it.it, (const char *)seek, sizeof seek);
         size_t kl;
-        const char *k = rocksdb_iter_valid(it.it) ? rocksdb_iter_key(it.it, &kl) : NULL;
+        const char *k = cf_eiter_valid(it.it) ? cf_eiter_key(it.it, &kl) : NULL;
         if (k != NULL && kl == 64 && memcmp(k, seek, 64) == 0)
-            rocksdb_iter_next(it.it);
+            cf_eiter_next(it.it);
     }
     struct cf_node *arr = cf_xcalloc(limit == 0 ? 1 : limit, sizeof *arr);
     size_t cnt = 0;
     st = CF_OK;
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
-        const char *v = rocksdb_iter_value(it.it, &vl);
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
         if (kl != 64 || vl != CF_ID_LEN) {
             st = CF_ECORRUPT;
             break;
@@ -492,12 +493,12 @@ enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tena
     node.name = newname;
     node.parent = dest;
     node.modified_at = cf_now_ms();
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)oldkey, sizeof oldkey);
-    cf_put_child(b, s, newkey, id);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, CF_CF_CHILDREN, (const char *)oldkey, sizeof oldkey);
+    cf_put_child(b, newkey, id);
     cf_node_batch_put(b, s, tk, &node);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st == CF_OK) {
         *out = node;
         memset(&node, 0, sizeof node);
@@ -534,172 +535,15 @@ enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, con
     node.trashed_at = cf_now_ms();
     cf_key2(tkey, tenant, id);
     cf_put_be64(when, node.trashed_at);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)ckey, sizeof ckey);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, CF_CF_CHILDREN, (const char *)ckey, sizeof ckey);
     cf_node_batch_put(b, s, tk, &node);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_TRASH], (const char *)tkey, sizeof tkey, (const char *)when, sizeof when);
+    cf_batch_put(b, CF_CF_TRASH, (const char *)tkey, sizeof tkey, (const char *)when, sizeof when);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
 unlock:
     pthread_mutex_unlock(&s->ns_lock);
     cf_node_clear(&node);
-    return st;
-}
-
-/* ---- purge ---------------------------------------------------------------------------------- */
-
-void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id)
-{
-    if (iv->n == iv->cap) {
-        iv->cap = iv->cap == 0 ? 16 : iv->cap * 2;
-        iv->v = cf_xrealloc(iv->v, iv->cap * sizeof *iv->v);
-    }
-    iv->v[iv->n++] = *id;
-}
-
-/* The tenant's trashed nodes as (id, parent) pairs: a trashed node has left its folder's children
- * index, so a purge of that folder finds it here. */
-struct trashed {
-    struct cf_id *id, *parent;
-    size_t n;
-};
-
-static enum cf_status trashed_load(struct cf_store *s, const struct cf_tkeys *tk, struct trashed *t)
-{
-    struct cf_id *ids;
-    size_t n;
-    enum cf_status st = cf_id_suffixes(s, CF_CF_TRASH, tk->tenant.b, CF_ID_LEN, NULL, NULL, &ids, &n);
-    if (st != CF_OK)
-        return st;
-    t->id = ids;
-    t->parent = cf_xcalloc(n + 1, sizeof *t->parent);
-    t->n = n;
-    for (size_t i = 0; i < n && st == CF_OK; i++) {
-        struct cf_node node;
-        if ((st = cf_node_load(s, tk, &ids[i], &node)) == CF_OK) {
-            t->parent[i] = node.parent;
-            cf_node_clear(&node);
-        } else if (st == CF_ENOTFOUND) {
-            st = CF_OK; /* a stale trash mark: nothing below it to find */
-        }
-    }
-    return st;
-}
-
-static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                    bool root_ok);
-
-enum cf_status cf_node_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
-{
-    return purge_subtree(s, tenant, id, false);
-}
-
-enum cf_status cf_space_purge(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *root)
-{
-    return purge_subtree(s, tenant, root, true);
-}
-
-static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                    bool root_ok)
-{
-    const struct cf_tkeys *tk;
-    struct cf_idvec todo = {0}, contents = {0};
-    struct trashed trash = {0};
-    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
-    if (st != CF_OK)
-        return CF_ENOTFOUND;
-
-    pthread_mutex_lock(&s->ns_lock);
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    if ((st = trashed_load(s, tk, &trash)) != CF_OK)
-        goto fail;
-    cf_idvec_push(&todo, id);
-    bool first = true;
-    /* Breadth-first over the subtree; todo grows as folders are opened. */
-    for (size_t i = 0; i < todo.n; i++) {
-        struct cf_node node = {0};
-        uint8_t key[32];
-        if ((st = cf_node_load(s, tk, &todo.v[i], &node)) != CF_OK) {
-            if (st == CF_ENOTFOUND && !first)
-                st = CF_ECORRUPT;
-            goto fail;
-        }
-        if (first && cf_id_is_zero(&node.parent) && !root_ok) {
-            cf_node_clear(&node);
-            st = CF_EDENIED;
-            goto fail;
-        }
-        first = false;
-        cf_key2(key, tenant, &node.id);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_NODES], (const char *)key, sizeof key);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_TRASH], (const char *)key, sizeof key);
-        cf_owned_put(b, s, tenant, &node.owner, &node.id, false);
-        if ((st = cf_acl_batch_drop(s, tk, &node.id, b)) != CF_OK) {
-            cf_node_clear(&node);
-            goto fail;
-        }
-        if (node.trashed_at == 0 && !cf_id_is_zero(&node.parent)) {
-            uint8_t ckey[64];
-            cf_children_key(tk, &node.parent, node.name, strlen(node.name), ckey);
-            rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_CHILDREN], (const char *)ckey, sizeof ckey);
-        }
-        if (node.type == CF_NODE_FILE) {
-            st = cf_versions_delete(s, tk, &node.id, b, &contents);
-        } else {
-            struct cf_iter it;
-            cf_iter_open(s, CF_CF_CHILDREN, key, sizeof key, &it);
-            for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
-                size_t vl;
-                const char *v = rocksdb_iter_value(it.it, &vl);
-                struct cf_id cid;
-                if (vl != CF_ID_LEN) {
-                    st = CF_ECORRUPT;
-                    break;
-                }
-                memcpy(cid.b, v, CF_ID_LEN);
-                cf_idvec_push(&todo, &cid);
-            }
-            if (st == CF_OK)
-                st = cf_iter_status(&it);
-            cf_iter_close(&it);
-            for (size_t k = 0; k < trash.n; k++) /* trashed children left the index */
-                if (cf_id_equal(&trash.parent[k], &node.id))
-                    cf_idvec_push(&todo, &trash.id[k]);
-        }
-        cf_node_clear(&node);
-        if (st != CF_OK)
-            goto fail;
-    }
-    /* Step 1, crypto-shredding: the version records (the only copies of the wrapped data keys), the
-     * node records and index entries go in one synchronous batch, together with a pending-purge mark
-     * per content so that a crash before step 2 still gets its chunks collected. */
-    uint8_t mark[9];
-    mark[0] = CF_PENDING_PURGE;
-    cf_put_be64(mark + 1, cf_now_ms());
-    for (size_t i = 0; i < contents.n; i++) {
-        uint8_t pkey[32];
-        cf_key2(pkey, tenant, &contents.v[i]);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey, (const char *)mark,
-                                  sizeof mark);
-    }
-    st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
-    b = NULL;
-    if (st != CF_OK)
-        goto out;
-    /* Step 2: the chunks themselves, now undecryptable. */
-    for (size_t i = 0; i < contents.n && st == CF_OK; i++)
-        st = cf_content_destroy(s, tenant, &contents.v[i]);
-    goto out;
-fail:
-    pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
-out:
-    free(todo.v);
-    free(contents.v);
-    free(trash.id);
-    free(trash.parent);
     return st;
 }
 
@@ -718,10 +562,10 @@ enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, c
             st = CF_EINVAL;
         } else if (node.archived_at == 0) {
             node.archived_at = cf_now_ms();
-            rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+            struct cf_batch *b = cf_batch_new(s->eng);
             cf_node_batch_put(b, s, tk, &node);
             st = cf_db_write(s, b, true);
-            rocksdb_writebatch_destroy(b);
+            cf_batch_free(b);
         }
     }
     pthread_mutex_unlock(&s->ns_lock);
@@ -760,11 +604,11 @@ enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant,
     node.root_kind = CF_SPACE_NONE;
     node.archived_at = 0;
     node.modified_at = cf_now_ms();
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     cf_node_batch_put(b, s, tk, &node);
-    cf_put_child(b, s, ckey, &node.id);
+    cf_put_child(b, ckey, &node.id);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     if (st == CF_OK) {
         *out = node;
         memset(&node, 0, sizeof node);

@@ -191,7 +191,7 @@ static enum cf_status share_decode(const uint8_t *p, size_t len, struct cf_share
     return st == CF_ENOTFOUND && (seen & need) == need ? CF_OK : CF_ECORRUPT;
 }
 
-static void share_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+static void share_batch_put(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                             const struct cf_share *sh)
 {
     uint8_t key[32];
@@ -215,17 +215,16 @@ enum cf_status cf_share_create(struct cf_store *s, const struct cf_share *sh)
     uint8_t k48[48], tv[32];
     if (cf_tkeys_get(s, &sh->tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     share_batch_put(b, s, tk, sh);
     cf_key2(tv, &sh->tenant, &sh->id);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_SHARE_TOKENS], (const char *)sh->token_hash, CF_SHA256_LEN,
-                              (const char *)tv, sizeof tv);
+    cf_batch_put(b, CF_CF_SHARE_TOKENS, (const char *)sh->token_hash, CF_SHA256_LEN, (const char *)tv, sizeof tv);
     triple(&sh->tenant, &sh->node, &sh->id, k48);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_NODE_SHARES], (const char *)k48, sizeof k48, "", 0);
+    cf_batch_put(b, CF_CF_NODE_SHARES, (const char *)k48, sizeof k48, "", 0);
     triple(&sh->tenant, &sh->creator, &sh->id, k48);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48, "", 0);
+    cf_batch_put(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48, "", 0);
     enum cf_status st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -296,9 +295,9 @@ enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, boo
         return CF_ENOTFOUND;
     cf_key2(prefix, tenant, id);
     cf_iter_open(s, by_node ? CF_CF_NODE_SHARES : CF_CF_USER_SHARES, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         if (kl != 48) {
             st = CF_ECORRUPT;
             break;
@@ -339,10 +338,10 @@ enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, c
     enum cf_status st = share_load(s, tk, id, &sh);
     if (st == CF_OK && sh.revoked_at == 0) {
         sh.revoked_at = cf_now_ms();
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         share_batch_put(b, s, tk, &sh);
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
     }
     pthread_mutex_unlock(&s->ns_lock);
     cf_share_clear(&sh); /* share_load leaves sh zeroed on failure */
@@ -361,10 +360,10 @@ enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *te
     enum cf_status st = share_load(s, tk, id, &sh);
     if (st == CF_OK && sh.revoked_at == 0 && (sh.suspended_at != 0) != on) {
         sh.suspended_at = on ? (now != 0 ? now : 1) : 0;
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         share_batch_put(b, s, tk, &sh);
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
         *changed = st == CF_OK;
     }
     pthread_mutex_unlock(&s->ns_lock);
@@ -383,15 +382,15 @@ enum cf_status cf_share_set_creator(struct cf_store *s, const struct cf_id *tena
     pthread_mutex_lock(&s->ns_lock);
     enum cf_status st = share_load(s, tk, id, &sh);
     if (st == CF_OK && !cf_id_equal(&sh.creator, creator)) {
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         triple(tenant, &sh.creator, id, k48);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48);
+        cf_batch_delete(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48);
         sh.creator = *creator;
         triple(tenant, creator, id, k48);
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USER_SHARES], (const char *)k48, sizeof k48, "", 0);
+        cf_batch_put(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48, "", 0);
         share_batch_put(b, s, tk, &sh);
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
     }
     pthread_mutex_unlock(&s->ns_lock);
     cf_share_clear(&sh);
@@ -472,7 +471,7 @@ static enum cf_status member_load(struct cf_store *s, const struct cf_tkeys *tk,
     return st;
 }
 
-static void member_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+static void member_batch_put(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                              const struct cf_id *share, const struct cf_id *node, const struct cf_share_tally *t)
 {
     uint8_t key[48];
@@ -524,7 +523,7 @@ static enum cf_status budget_store(struct cf_store *s, const struct cf_tkeys *tk
 {
     uint64_t figure = cf_share_tally_downloads(size, &bg->t);
     struct cf_share *sh = &bg->sh;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     if (bg->member) {
         member_batch_put(b, s, tk, &sh->id, node, &bg->t);
         sh->bytes_served = adjust(sh->bytes_served, bg->served0, bg->t.served);
@@ -537,7 +536,7 @@ static enum cf_status budget_store(struct cf_store *s, const struct cf_tkeys *tk
     sh->budget_legacy = false; /* converted: the tally is now in the record */
     share_batch_put(b, s, tk, sh);
     enum cf_status st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 

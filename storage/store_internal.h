@@ -1,6 +1,7 @@
 /*
  * store_internal.h: what the storage modules share and nothing outside storage/ may see: the
- * RocksDB handles and column-family table, the unwrapped keys, and the sealed-record helpers.
+ * engine handle, the keyspace (column family) table, the unwrapped keys, and the sealed-record
+ * helpers.
  *
  * Column families (docs/DESIGN.md has the full layout; T = tenant id, 16 bytes):
  *   default       "format" → "coffer-store-v1"
@@ -45,9 +46,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <rocksdb/c.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "record.h"
 #include "storage.h"
 
@@ -161,15 +162,7 @@ struct cf_journal {
 
 struct cf_store {
     char *dir;
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
-    rocksdb_options_t *cf_opts[CF_CF_COUNT];
-    rocksdb_column_family_handle_t *cf[CF_CF_COUNT];
-    rocksdb_block_based_table_options_t *table_opts;
-    rocksdb_cache_t *block_cache;
-    rocksdb_writeoptions_t *wo;      /* not synced: chunks, pending marks */
-    rocksdb_writeoptions_t *wo_sync; /* synced: every commit that makes something visible */
-    rocksdb_readoptions_t *ro;
+    struct cf_eng *eng;          /* the storage engine (engine/engine.h): every read and write */
     struct cf_key kek;          /* wraps tenant keys and the global key */
     struct cf_key global_record; /* seals global records (tenants) */
     struct cf_key global_index;  /* keyed hash of tenant names */
@@ -182,8 +175,8 @@ struct cf_store {
     pthread_rwlock_t tk_lock;    /* guards tk/ntk; entries never move once added */
     struct cf_tkeys **tk;
     size_t ntk, captk;
-    /* Set when RocksDB refused a write: every later write and flush is refused here without
-     * reaching RocksDB (whose write path, once it has seen an I/O error, may assert rather than
+    /* Set when the engine (RocksDB) refused a write: every later write and flush is refused here
+     * without reaching it (whose write path, once it has seen an I/O error, may assert rather than
      * answer; notes in docs/SECURITY.md "Failures"). The process is expected to stop. */
     atomic_bool write_failed;
     struct cf_journal journal;
@@ -198,25 +191,27 @@ enum { CF_PENDING_UPLOAD = 'U', CF_PENDING_PURGE = 'P', CF_PENDING_TUS = 'T' };
  * until cf_store_close. CF_ENOTFOUND if the tenant has no key. */
 enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_tkeys **out) CF_WUR;
 /* Creates, wraps and stores (in batch) a fresh key for a new tenant; returns its subkeys. */
-const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, rocksdb_writebatch_t *b);
+const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *tenant, struct cf_batch *b);
 
-/* Raw RocksDB access; errptr never leaves these. */
+/* Raw engine access (db.c); an engine's error message never leaves these. cf_db_error(what, err):
+ * logs and frees an engine error and says which status it is (lock held elsewhere: CF_EBUSY;
+ * corruption: CF_ECORRUPT; else CF_EIO). */
+enum cf_status cf_db_error(const char *what, char *err) CF_WUR;
 enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, char **val,
                          size_t *vlen) CF_WUR;
 /* cf_db_write and cf_db_put: every write of the store. Batches that touch a column family the
  * metadata journal covers go through cf_journal_write (journal.c), which adds the journal's entry to
  * them; the rest are written as they are. */
-enum cf_status cf_db_write(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+enum cf_status cf_db_write(struct cf_store *s, struct cf_batch *b, bool sync) CF_WUR;
 /* cf_db_write_raw: the RocksDB write itself, without the journal or fault injection (journal.c).
  * cf_db_write_failed(s, what, err): a write RocksDB refused (takes err): fail-stop, see storage.h. */
-enum cf_status cf_db_write_raw(struct cf_store *s, rocksdb_writebatch_t *b, bool sync) CF_WUR;
+enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync) CF_WUR;
 enum cf_status cf_db_write_failed(struct cf_store *s, const char *what, char *err);
 enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
                          size_t vlen, bool sync) CF_WUR;
 /* An iterator over cf limited to keys starting with prefix (bounds owned by the returned struct). */
 struct cf_iter {
-    rocksdb_iterator_t *it;
-    rocksdb_readoptions_t *ro;
+    struct cf_eiter *it;
     uint8_t upper[64]; /* exclusive upper bound: prefix + 1 */
     size_t upper_len;
     size_t prefix_len;
@@ -226,7 +221,7 @@ void cf_iter_close(struct cf_iter *it);
 enum cf_status cf_iter_status(struct cf_iter *it) CF_WUR;
 
 /* Sealed records: AAD = cf name ‖ 0x00 ‖ key. */
-void cf_seal_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, enum cf_cf cf, const struct cf_key *k,
+void cf_seal_batch_put(struct cf_batch *b, struct cf_store *s, enum cf_cf cf, const struct cf_key *k,
                        const void *key, size_t klen, const struct cf_rec_w *rec, const void *prefix,
                        size_t prefix_len);
 /* cf_unseal(cf, k, key, klen, val, vlen, out, outlen): opens a sealed value (after any plaintext
@@ -260,6 +255,12 @@ enum cf_status cf_dek_wrap(struct cf_store *s, const struct cf_tkeys *tk, const 
                            uint32_t *gen) CF_WUR;
 enum cf_status cf_dek_unwrap(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content, uint32_t gen,
                              const uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD], struct cf_key *dek) CF_WUR;
+/* keyring.c, for rotate.c: cf_keygen_add(s, tk, gen) makes a new content-key generation (stored,
+ * synced, then current) and gives its number; CF_EBUSY while earlier rotations are unfinished.
+ * cf_keygen_retire(s, tk, gen, retired) destroys every other live generation (one synced batch, then
+ * memory, then a forced compaction of the keys), adding their count to *retired. */
+enum cf_status cf_keygen_add(struct cf_store *s, const struct cf_tkeys *tk, uint32_t *gen) CF_WUR;
+enum cf_status cf_keygen_retire(struct cf_store *s, const struct cf_tkeys *tk, uint32_t gen, uint32_t *retired) CF_WUR;
 /* content.c: rewraps (under ns_lock, in batches) every version record of the tenant whose data key
  * is not under generation gen; *count gets how many. *left (may be NULL) only counts them, writing
  * nothing, when dry is true. */
@@ -273,8 +274,23 @@ enum cf_status cf_tus_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint
  * resumable upload). */
 struct cf_upload *cf_upload_resume(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *content,
                                    const struct cf_key *dek);
-/* tus.c: adds to b what makes upload t "completed" as node (content.c's commit batch). */
-void cf_tus_batch_complete(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+/* content.c, for commit.c: cf_upload_view(u, out): what a commit needs of upload u.
+ * cf_upload_batch_version(b, u, c, wrapped, gen, node): adds to b the version record of node's
+ * version (data key wrapped under generation gen) and the deletion of u's pending mark.
+ * cf_upload_set_committed(u): u is committed (abort then keeps its chunks). */
+struct cf_upload_view {
+    struct cf_store *s;
+    const struct cf_tkeys *tk;
+    const struct cf_id *content;
+    const struct cf_key *dek;
+    bool committed;
+};
+void cf_upload_view(const struct cf_upload *u, struct cf_upload_view *out);
+void cf_upload_batch_version(struct cf_batch *b, const struct cf_upload *u, const struct cf_commit *c,
+                             const uint8_t *wrapped, uint32_t gen, const struct cf_node *node);
+void cf_upload_set_committed(struct cf_upload *u);
+/* tus.c: adds to b what makes upload t "completed" as node (commit.c's commit batch). */
+void cf_tus_batch_complete(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                            const struct cf_tus *t, const struct cf_id *node);
 
 /* Key builders. */
@@ -287,7 +303,7 @@ static inline void cf_key2(uint8_t out[32], const struct cf_id *a, const struct 
 /* Node records (node.c) shared with content.c and ident.c. */
 void cf_node_encode(const struct cf_node *n, struct cf_rec_w *w);
 enum cf_status cf_node_decode(const uint8_t *p, size_t n, struct cf_node *out) CF_WUR;
-void cf_node_batch_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+void cf_node_batch_put(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                        const struct cf_node *n);
 /* Keyed hash of a name inside parent for the children index: key = T parent mac (64 bytes). */
 void cf_children_key(const struct cf_tkeys *tk, const struct cf_id *parent, const char *name, size_t n,
@@ -301,16 +317,16 @@ enum cf_status cf_child_by_key(struct cf_store *s, const uint8_t key[64], struct
  * Callers hold ns_lock when they act on the answer. */
 enum cf_status cf_live_folder(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
                               struct cf_node *out) CF_WUR;
-/* cf_put_child(b, s, key, id): adds a children entry to b. */
-void cf_put_child(rocksdb_writebatch_t *b, struct cf_store *s, const uint8_t key[64], const struct cf_id *id);
-/* cf_owned_put(b, s, tenant, owner, node, add): adds (or removes) an owned-index entry in b. */
-void cf_owned_put(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_id *tenant, const struct cf_id *owner,
+/* cf_put_child(b, key, id): adds a children entry to b. */
+void cf_put_child(struct cf_batch *b, const uint8_t key[64], const struct cf_id *id);
+/* cf_owned_put(b, tenant, owner, node, add): adds (or removes) an owned-index entry in b. */
+void cf_owned_put(struct cf_batch *b, const struct cf_id *tenant, const struct cf_id *owner,
                   const struct cf_id *node, bool add);
 /* acl.c: deletes (into b) a node's ACL record and the grants index entries it made. */
 enum cf_status cf_acl_batch_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *node,
-                                 rocksdb_writebatch_t *b) CF_WUR;
+                                 struct cf_batch *b) CF_WUR;
 /* A new space root (folder with no parent) of the given kind, put into b. */
-void cf_root_create(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+void cf_root_create(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                     enum cf_space_kind kind, const struct cf_id *owner, struct cf_id *out);
 
 /* A growable vector of ids. */
@@ -330,7 +346,7 @@ enum cf_status cf_id_suffixes(struct cf_store *s, enum cf_cf cf, const void *pre
 
 /* content.c: deletes (into b) every version record of file and collects their content ids. */
 enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
-                                  rocksdb_writebatch_t *b, struct cf_idvec *contents) CF_WUR;
+                                  struct cf_batch *b, struct cf_idvec *contents) CF_WUR;
 /* content.c: deletes a content's chunks and its pending mark (synchronously). */
 enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content) CF_WUR;
 

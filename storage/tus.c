@@ -163,7 +163,7 @@ static enum cf_status decode(const uint8_t *p, size_t n, struct cf_tus *t)
     return CF_OK;
 }
 
-static void put_state(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk, const struct cf_tus *t)
+static void put_state(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk, const struct cf_tus *t)
 {
     uint8_t key[33];
     struct cf_rec_w w;
@@ -195,17 +195,17 @@ enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_
     t->offset = 0;
     t->created_at = cf_now_ms();
     t->expires_at = t->created_at + ttl_ms;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     put_state(b, s, tk, t);
     owner_key(&t->tenant, &t->owner, &t->id, okey);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_UPLOADS], (const char *)okey, sizeof okey, "", 0);
+    cf_batch_put(b, CF_CF_UPLOADS, (const char *)okey, sizeof okey, "", 0);
     cf_key2(pkey, &t->tenant, &t->id);
     mark[0] = CF_PENDING_TUS;
     cf_put_be64(mark + 1, t->created_at);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_PENDING], (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
+    cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
     st = cf_db_write(s, b, true);
     pthread_mutex_unlock(&s->ns_lock);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
@@ -249,9 +249,9 @@ enum cf_status cf_tus_usage(struct cf_store *s, const struct cf_id *tenant, cons
     prefix[16] = 'o';
     memcpy(prefix + 17, owner->b, 16);
     cf_iter_open(s, CF_CF_UPLOADS, prefix, sizeof prefix, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         struct cf_id id;
         struct cf_tus t;
         if (kl != 49) {
@@ -295,7 +295,7 @@ static enum cf_status tail_read(struct cf_store *s, const struct cf_tus *t, cons
     st = CF_ECORRUPT;
     if (vlen == 1 + fill + CF_SEAL_OVERHEAD && (uint8_t)val[0] == TAIL_FORMAT)
         st = cf_aead_open(dek, aad, alen, (const uint8_t *)val + 1, vlen - 1, buf) == CF_OK ? CF_OK : CF_ECORRUPT;
-    rocksdb_free(val);
+    cf_eng_free(val);
     return st;
 }
 
@@ -348,7 +348,7 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
     }
     /* The new state: offset, expiry, and the tail (sealed, bound to the new offset). */
     uint8_t key[33], aad[64];
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    struct cf_batch *b = cf_batch_new(s->eng);
     state_key(&t->tenant, &t->id, 't', key);
     uint8_t *sealed = NULL;
     if (fill > 0) {
@@ -357,20 +357,20 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
         size_t alen = tail_aad(&t->tenant, &t->id, end, aad);
         if ((st = cf_aead_seal(&dek, aad, alen, buf, fill, sealed + 1)) != CF_OK) {
             free(sealed);
-            rocksdb_writebatch_destroy(b);
+            cf_batch_free(b);
             goto out;
         }
-        rocksdb_writebatch_put_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key, (const char *)sealed,
-                                  1 + fill + CF_SEAL_OVERHEAD);
+        cf_batch_put(b, CF_CF_UPLOADS, (const char *)key, sizeof key, (const char *)sealed,
+                     1 + fill + CF_SEAL_OVERHEAD);
     } else {
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
+        cf_batch_delete(b, CF_CF_UPLOADS, (const char *)key, sizeof key);
     }
     struct cf_tus next = *t;
     next.offset = end;
     next.expires_at = cf_now_ms() + ttl_ms;
     put_state(b, s, tk, &next);
     st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     free(sealed);
     if (st == CF_OK) {
         t->offset = next.offset;
@@ -400,16 +400,16 @@ enum cf_status cf_tus_writer(struct cf_store *s, const struct cf_tus *t, struct 
 }
 
 /* The tail and the owner index entry, into b. */
-static void drop_unfinished(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tus *t)
+static void drop_unfinished(struct cf_batch *b, const struct cf_tus *t)
 {
     uint8_t key[33], okey[49];
     state_key(&t->tenant, &t->id, 't', key);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
+    cf_batch_delete(b, CF_CF_UPLOADS, (const char *)key, sizeof key);
     owner_key(&t->tenant, &t->owner, &t->id, okey);
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)okey, sizeof okey);
+    cf_batch_delete(b, CF_CF_UPLOADS, (const char *)okey, sizeof okey);
 }
 
-void cf_tus_batch_complete(rocksdb_writebatch_t *b, struct cf_store *s, const struct cf_tkeys *tk,
+void cf_tus_batch_complete(struct cf_batch *b, struct cf_store *s, const struct cf_tkeys *tk,
                            const struct cf_tus *t, const struct cf_id *node)
 {
     struct cf_tus done = *t;
@@ -417,7 +417,7 @@ void cf_tus_batch_complete(rocksdb_writebatch_t *b, struct cf_store *s, const st
     done.node = *node;
     done.offset = done.length;
     put_state(b, s, tk, &done); /* without the data key: the version record holds it now */
-    drop_unfinished(b, s, t);
+    drop_unfinished(b, t);
     cf_wipe(&done, sizeof done);
 }
 
@@ -433,16 +433,16 @@ enum cf_status cf_tus_delete(struct cf_store *s, const struct cf_id *tenant, con
          * shreds the content even if deleting the chunks fails. A state that fails to open goes
          * too. */
         uint8_t key[33];
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+        struct cf_batch *b = cf_batch_new(s->eng);
         state_key(tenant, id, 'r', key);
-        rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_UPLOADS], (const char *)key, sizeof key);
+        cf_batch_delete(b, CF_CF_UPLOADS, (const char *)key, sizeof key);
         if (st == CF_OK) {
-            drop_unfinished(b, s, &t);
+            drop_unfinished(b, &t);
             completed = t.completed;
             cf_tus_clear(&t);
         }
         st = cf_db_write(s, b, true);
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
         if (st != CF_OK)
             return st;
     }
@@ -458,10 +458,10 @@ enum cf_status cf_tus_expire(struct cf_store *s, uint64_t now, const struct cf_t
     uint8_t zero = 0;
     *purged = 0;
     cf_iter_open(s, CF_CF_UPLOADS, &zero, 0, &it);
-    rocksdb_iter_seek_to_first(it.it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    cf_eiter_seek_to_first(it.it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         if (kl != 33 || k[16] != 'r')
             continue;
         struct cf_id tenant, id;
@@ -522,10 +522,10 @@ static enum cf_status rewrap_one(struct cf_store *s, const struct cf_tkeys *tk, 
             if (st == CF_OK && t.dek_gen != gen)
                 st = CF_EBUSY; /* another rotation began */
             if (st == CF_OK) {
-                rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+                struct cf_batch *b = cf_batch_new(s->eng);
                 put_state(b, s, tk, &t);
                 st = cf_db_write(s, b, true);
-                rocksdb_writebatch_destroy(b);
+                cf_batch_free(b);
             }
             pthread_mutex_unlock(&s->ns_lock);
         }
@@ -542,9 +542,9 @@ enum cf_status cf_tus_rewrap(struct cf_store *s, const struct cf_tkeys *tk, uint
     enum cf_status st = CF_OK;
     *count = 0;
     cf_iter_open(s, CF_CF_UPLOADS, tk->tenant.b, CF_ID_LEN, &it);
-    for (; rocksdb_iter_valid(it.it); rocksdb_iter_next(it.it)) {
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it.it, &kl);
+        const char *k = cf_eiter_key(it.it, &kl);
         if (kl != 33 || k[16] != 'r')
             continue;
         struct cf_id id;

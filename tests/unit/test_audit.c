@@ -64,10 +64,10 @@ static bool raw_put(struct cf_store *s, const struct cf_id *t, uint64_t seq, con
 
 static bool raw_delete_cf(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen)
 {
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[cf], key, klen);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, cf, key, klen);
     bool ok = cf_db_write(s, b, true) == CF_OK;
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return ok;
 }
 

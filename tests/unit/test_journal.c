@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/rocks.h"
 #include "journal.h"
 #include "tap.h"
 
@@ -49,38 +50,38 @@ static struct cf_store *fresh(char **dir)
 
 static enum cf_status jput(struct cf_store *s, enum cf_cf cf, const char *k, const char *v)
 {
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_put_cf(b, s->cf[cf], k, strlen(k), v, strlen(v));
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_put(b, cf, k, strlen(k), v, strlen(v));
     enum cf_status st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
 static enum cf_status jdel(struct cf_store *s, enum cf_cf cf, const char *k)
 {
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[cf], k, strlen(k));
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, cf, k, strlen(k));
     enum cf_status st = cf_db_write(s, b, true);
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     return st;
 }
 
 static void raw_put(struct cf_store *s, enum cf_cf cf, const void *k, size_t kl, const void *v, size_t vl)
 {
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_put_cf(b, s->cf[cf], k, kl, v, vl);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_put(b, cf, k, kl, v, vl);
     if (cf_db_write_raw(s, b, true) != CF_OK)
         abort();
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
 }
 
 static void raw_del(struct cf_store *s, enum cf_cf cf, const void *k, size_t kl)
 {
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(b, s->cf[cf], k, kl);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, cf, k, kl);
     if (cf_db_write_raw(s, b, true) != CF_OK)
         abort();
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
 }
 
 /* The journal_keys value of (cf, key), into out[CF_JINDEX_VAL_LEN]. */
@@ -161,16 +162,16 @@ static void test_parse(void)
     if (s == NULL)
         return;
     struct cf_jops ops;
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USERS], "k1", 2, "value-1", 7);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_CHUNKS], "c1", 2, "chunk", 5); /* not covered */
-    rocksdb_writebatch_put_log_data(b, "blob", 4);                          /* not an operation */
-    rocksdb_writebatch_delete_cf(b, s->cf[CF_CF_SESSIONS], "k2", 2);
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_KEYS], "a", 1, "b", 1);
-    rocksdb_writebatch_put(b, "format", 6, "x", 1); /* the default family: no family id in the record */
-    rocksdb_writebatch_singledelete_cf(b, s->cf[CF_CF_NODES], "k3", 2);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_put(b, CF_CF_USERS, "k1", 2, "value-1", 7);
+    cf_batch_put(b, CF_CF_CHUNKS, "c1", 2, "chunk", 5); /* not covered */
+    rocksdb_writebatch_put_log_data(cf_rocks_batch(b), "blob", 4);        /* not an operation */
+    cf_batch_delete(b, CF_CF_SESSIONS, "k2", 2);
+    cf_batch_delete_range(b, CF_CF_KEYS, "a", 1, "b", 1);
+    rocksdb_writebatch_put(cf_rocks_batch(b), "format", 6, "x", 1); /* the default family: no family id in the record */
+    rocksdb_writebatch_singledelete_cf(cf_rocks_batch(b), cf_rocks_cf(s->eng, CF_CF_NODES), "k3", 2);
     size_t size;
-    const char *rep = rocksdb_writebatch_data(b, &size);
+    const char *rep = cf_rocks_batch_rep(b, &size);
     CHECK_INT(cf_journal_parse(s, rep, size, &ops), CF_OK, "parse: a batch of every kind RocksDB serialises");
     CHECK_INT(ops.n, 5, "parse: five covered operations (chunks and log data skipped)");
     if (ops.n == 5) {
@@ -189,22 +190,22 @@ static void test_parse(void)
     cf_jops_free(&ops);
     CHECK_INT(cf_journal_parse(s, rep, size - 1, &ops), CF_EINVAL, "parse: a truncated batch is refused");
     CHECK_INT(cf_journal_parse(s, rep, 11, &ops), CF_EINVAL, "parse: a batch shorter than its header is refused");
-    rocksdb_writebatch_clear(b);
-    rocksdb_writebatch_merge_cf(b, s->cf[CF_CF_USERS], "k", 1, "v", 1);
-    rep = rocksdb_writebatch_data(b, &size);
+    cf_batch_clear(b);
+    rocksdb_writebatch_merge_cf(cf_rocks_batch(b), cf_rocks_cf(s->eng, CF_CF_USERS), "k", 1, "v", 1);
+    rep = cf_rocks_batch_rep(b, &size);
     CHECK_INT(cf_journal_parse(s, rep, size, &ops), CF_EINVAL, "parse: a merge is refused");
-    rocksdb_writebatch_clear(b);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_JOURNAL_KEYS], "k", 1, "v", 1);
-    rep = rocksdb_writebatch_data(b, &size);
+    cf_batch_clear(b);
+    cf_batch_put(b, CF_CF_JOURNAL_KEYS, "k", 1, "v", 1);
+    rep = cf_rocks_batch_rep(b, &size);
     CHECK_INT(cf_journal_parse(s, rep, size, &ops), CF_EINVAL,
               "parse: a write to the journal's own families is refused");
     CHECK_INT(cf_db_write(s, b, true), CF_EINVAL, "parse: ... and cf_db_write does not write it");
-    rocksdb_writebatch_clear(b);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_CHUNKS], "c", 1, "v", 1);
+    cf_batch_clear(b);
+    cf_batch_put(b, CF_CF_CHUNKS, "c", 1, "v", 1);
     uint64_t before = s->journal.head.seq;
     CHECK_INT(cf_db_write(s, b, true), CF_OK, "parse: a batch of chunks only ...");
     CHECK_INT(s->journal.head.seq, before, "parse: ... is written without an entry");
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     cf_store_close(s);
     free(dir);
 }
@@ -225,14 +226,14 @@ static void test_clean(void)
     CHECK_INT(jdel(s, CF_CF_NODES, "node-1"), CF_OK, "clean: delete");
     CHECK_INT(jdel(s, CF_CF_NODES, "never-there"), CF_OK, "clean: delete of a key that never was");
     /* A batch that writes one key twice and deletes a range over keys it wrote. */
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USERS], "u1", 2, "a", 1);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USERS], "u1", 2, "b", 1);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USERS], "u2", 2, "c", 1);
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_USERS], "u2", 2, "u3", 2);
-    rocksdb_writebatch_put_cf(b, s->cf[CF_CF_USERS], "u4", 2, "d", 1);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_put(b, CF_CF_USERS, "u1", 2, "a", 1);
+    cf_batch_put(b, CF_CF_USERS, "u1", 2, "b", 1);
+    cf_batch_put(b, CF_CF_USERS, "u2", 2, "c", 1);
+    cf_batch_delete_range(b, CF_CF_USERS, "u2", 2, "u3", 2);
+    cf_batch_put(b, CF_CF_USERS, "u4", 2, "d", 1);
     CHECK_INT(cf_db_write(s, b, false), CF_OK, "clean: a mixed batch (unsynced)");
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     struct seen x = check(s, NULL, &rep);
     CHECK_INT(x.n, 0, "clean: no finding");
     CHECK(rep.present && rep.seq == s->journal.head.seq && rep.entries == rep.seq && rep.first == 1,
@@ -323,10 +324,10 @@ static void test_records(void)
     /* A range deletion (tenant deletion's way), then one key of it put back. */
     CHECK_INT(jput(s, CF_CF_USERS, "T1-a", "a"), CF_OK, "records: user a");
     CHECK_INT(jput(s, CF_CF_USERS, "T1-b", "b"), CF_OK, "records: user b");
-    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_USERS], "T1-", 3, "T1.", 3);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete_range(b, CF_CF_USERS, "T1-", 3, "T1.", 3);
     CHECK_INT(cf_db_write(s, b, true), CF_OK, "records: range deletion");
-    rocksdb_writebatch_destroy(b);
+    cf_batch_free(b);
     CHECK(!index_get(s, CF_CF_USERS, "T1-a", tmp) && !index_get(s, CF_CF_USERS, "T1-b", tmp),
           "records: the range deletion removed their index entries");
     x = check(s, NULL, NULL);
@@ -490,15 +491,15 @@ static void *writer_main(void *arg)
         char k[32], v[32];
         snprintf(k, sizeof k, "w%d-%d", w->id, i % 50);
         snprintf(v, sizeof v, "v%d", i);
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-        rocksdb_writebatch_put_cf(b, w->s->cf[CF_CF_NODES], k, strlen(k), v, strlen(v));
+        struct cf_batch *b = cf_batch_new(w->s->eng);
+        cf_batch_put(b, CF_CF_NODES, k, strlen(k), v, strlen(v));
         if (i % 7 == 0)
-            rocksdb_writebatch_delete_cf(b, w->s->cf[CF_CF_TRASH], k, strlen(k));
+            cf_batch_delete(b, CF_CF_TRASH, k, strlen(k));
         if (i % 3 == 0) /* some unsynced, like pending marks */
             w->failed += cf_db_write(w->s, b, false) != CF_OK;
         else
             w->failed += cf_db_write(w->s, b, true) != CF_OK;
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
     }
     return NULL;
 }
@@ -550,9 +551,9 @@ static void test_adopt(void)
     CHECK_INT(jput(s, CF_CF_NODES, "n1", "v1"), CF_OK, "adopt: a record");
     /* What a store from before the journal looks like: not even its column families. */
     char *err = NULL;
-    rocksdb_drop_column_family(s->db, s->cf[CF_CF_JOURNAL], &err);
+    rocksdb_drop_column_family(cf_rocks_db(s->eng), cf_rocks_cf(s->eng, CF_CF_JOURNAL), &err);
     if (err == NULL)
-        rocksdb_drop_column_family(s->db, s->cf[CF_CF_JOURNAL_KEYS], &err);
+        rocksdb_drop_column_family(cf_rocks_db(s->eng), cf_rocks_cf(s->eng, CF_CF_JOURNAL_KEYS), &err);
     CHECK(err == NULL, "adopt: the journal's families dropped");
     free(err);
     s->journal.on = false; /* as if it never had one */
@@ -701,10 +702,10 @@ static void test_anchor(void)
     CHECK_INT(cf_store_open(dir, &g_master, &s), CF_OK, "anchor: unanchored open");
     if (s != NULL) {
         static const char lo[1] = {0}, hi[1] = {(char)0xff};
-        rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-        rocksdb_writebatch_delete_range_cf(b, s->cf[CF_CF_JOURNAL], lo, 0, hi, 1);
+        struct cf_batch *b = cf_batch_new(s->eng);
+        cf_batch_delete_range(b, CF_CF_JOURNAL, lo, 0, hi, 1);
         CHECK_INT(cf_db_write_raw(s, b, true), CF_OK, "anchor: the journal deleted");
-        rocksdb_writebatch_destroy(b);
+        cf_batch_free(b);
         cf_store_close(s);
     }
     s = open_anchored(dir, apath, CF_ANCHOR_CHECK, &st);

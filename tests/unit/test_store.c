@@ -191,23 +191,23 @@ static enum cf_status content_of(struct cf_store *s, const struct cf_id *tenant,
     return st;
 }
 
-/* Number of keys in a column family starting with prefix, with a raw RocksDB iterator. */
+/* Number of keys in a column family starting with prefix, with a raw engine iterator. */
 static size_t count_prefix(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen)
 {
     size_t n = 0;
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[cf]);
+    struct cf_eiter *it = cf_eiter_open(s->eng, cf, NULL, 0, NULL, 0);
     if (plen == 0)
-        rocksdb_iter_seek_to_first(it);
+        cf_eiter_seek_to_first(it);
     else
-        rocksdb_iter_seek(it, prefix, plen);
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        cf_eiter_seek(it, prefix, plen);
+    for (; cf_eiter_valid(it); cf_eiter_next(it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it, &kl);
+        const char *k = cf_eiter_key(it, &kl);
         if (kl < plen || memcmp(k, prefix, plen) != 0)
             break;
         n++;
     }
-    rocksdb_iter_destroy(it);
+    cf_eiter_close(it);
     return n;
 }
 
@@ -221,38 +221,41 @@ static size_t count_chunks(struct cf_store *s, const struct cf_id *tenant, const
 /* Raw get / put / delete on a column family (the attacker's view of the disk). */
 static char *raw_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, size_t *vlen)
 {
-    char *err = NULL;
-    char *v = rocksdb_get_cf(s->db, s->ro, s->cf[cf], key, klen, vlen, &err);
-    if (err != NULL) {
+    char *err = NULL, *v = NULL;
+    int r = cf_eng_get(s->eng, cf, key, klen, &v, vlen, &err);
+    if (r == CF_ENG_ERR) {
         fprintf(stderr, "raw_get: %s\n", err);
-        rocksdb_free(err);
+        cf_eng_free(err);
         return NULL;
     }
-    return v;
+    return r == CF_ENG_OK ? v : NULL;
+}
+
+/* A synced engine write of b, bypassing the journal (and freeing b). */
+static bool raw_write(struct cf_store *s, struct cf_batch *b, const char *what)
+{
+    char *err = NULL;
+    bool ok = cf_eng_write(s->eng, b, true, &err) == CF_ENG_OK;
+    cf_batch_free(b);
+    if (!ok) {
+        fprintf(stderr, "%s: %s\n", what, err);
+        cf_eng_free(err);
+    }
+    return ok;
 }
 
 static bool raw_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    char *err = NULL;
-    rocksdb_put_cf(s->db, s->wo_sync, s->cf[cf], key, klen, val, vlen, &err);
-    if (err != NULL) {
-        fprintf(stderr, "raw_put: %s\n", err);
-        rocksdb_free(err);
-        return false;
-    }
-    return true;
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_put(b, cf, key, klen, val, vlen);
+    return raw_write(s, b, "raw_put");
 }
 
 static bool raw_del(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen)
 {
-    char *err = NULL;
-    rocksdb_delete_cf(s->db, s->wo_sync, s->cf[cf], key, klen, &err);
-    if (err != NULL) {
-        fprintf(stderr, "raw_del: %s\n", err);
-        rocksdb_free(err);
-        return false;
-    }
-    return true;
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, cf, key, klen);
+    return raw_write(s, b, "raw_del");
 }
 
 static void chunk_key(const struct cf_id *tenant, const struct cf_id *content, uint32_t index, uint8_t key[36])
@@ -332,7 +335,7 @@ static void test_tus(struct fx *f)
         }
         tail[vl - 1] ^= 1;
         raw_put(s, CF_CF_UPLOADS, tk, sizeof tk, tail, vl);
-        rocksdb_free(tail);
+        cf_eng_free(tail);
     }
 
     /* The last piece writes the chunks but leaves the state (the commit decides). */

@@ -1,0 +1,151 @@
+/*
+ * engine.h: the storage engine seam. What the model (storage/ model: keys, records, nodes, ACLs, shares,
+ * content, audit, uploads, journal) asks of the thing that keeps its bytes, and nothing more: an
+ * ordered key/value store with named keyspaces, point gets, bounded iteration, atomic multi-key
+ * batches with a durable-write flag. The RocksDB engine (rocks.c) is the first implementation and the
+ * only file of the tree that calls rocksdb_*. docs/DESIGN.md "The storage engine" has each
+ * operation's contract (atomicity, durability, ordering, what a failure leaves behind).
+ *
+ * Keys and values are opaque bytes, compared as unsigned bytes (memcmp order, shorter first on a
+ * tie). Keyspaces are small integers the model numbers (enum cf_cf) and names at open; an engine
+ * stores a keyspace under its name. Errors: functions that can fail return 0 on success,
+ * CF_ENG_NOTFOUND where stated, else CF_ENG_ERR with *err a malloc'ed message the caller logs and
+ * frees with cf_eng_free (the model turns it into a status: see storage/db.c db_error). Corruption is
+ * named in the message ("Corruption"), a store held by another process as "lock file".
+ *
+ * This header includes nothing of the model: an engine may not depend on the rooms above it.
+ */
+#ifndef CF_ENGINE_H
+#define CF_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CF_ENG_OK = 0, CF_ENG_NOTFOUND = 1, CF_ENG_ERR = -1 };
+
+struct cf_eng;   /* an open store */
+struct cf_batch; /* an atomic batch of writes, built then written once */
+struct cf_eiter; /* an iterator over one keyspace, within bounds */
+
+/* Frees a value or message the engine returned. */
+void cf_eng_free(void *p);
+
+/* ---- opening -------------------------------------------------------------------------------- */
+
+enum { CF_ENG_CREATE = 1, CF_ENG_READONLY = 2 };
+struct cf_eng_spec {
+    const char *const *names; /* keyspace i is stored under names[i] */
+    size_t n;
+    /* Read-only opens: keyspaces from required on are opened only if the store has them (a store
+     * written by an older version; cf_eng_has then answers false for them). Read-write opens create
+     * every missing keyspace. */
+    size_t required;
+    int large; /* the keyspace whose values are large and written once (chunk bodies); -1: none */
+};
+/* cf_eng_open(dir, spec, flags, out, err): opens (CF_ENG_CREATE: creates; an existing store is then
+ * an error) the store in dir. Read-only opens see the store as of the open and may run beside a
+ * read-write one. spec is referenced until cf_eng_close. */
+int cf_eng_open(const char *dir, const struct cf_eng_spec *spec, unsigned flags, struct cf_eng **out, char **err);
+/* Closes e; every acknowledged write stays as durable as it was acknowledged. */
+void cf_eng_close(struct cf_eng *e);
+bool cf_eng_has(const struct cf_eng *e, unsigned ks);
+/* cf_eng_flush(e, err): moves everything written so far out of memory-only state into the store's
+ * files (before a backup or a compaction that must see it). */
+int cf_eng_flush(struct cf_eng *e, char **err);
+
+/* What the engine says of itself, for the metrics page (RocksDB's properties; other engines fill
+ * what they can and leave the rest 0). Reads memory only; any thread. */
+struct cf_eng_stats {
+    uint64_t sst_bytes, blob_bytes, blob_files, live_data_bytes, memtable_bytes, pending_compaction_bytes;
+    uint64_t running_compactions, running_flushes, background_errors;
+    bool write_stopped;
+    uint64_t delayed_write_rate;
+    bool stall_known;
+    uint64_t stall_ms;
+};
+void cf_eng_stats(struct cf_eng *e, struct cf_eng_stats *out);
+
+/* ---- point reads ---------------------------------------------------------------------------- */
+
+/* cf_eng_get(e, ks, key, klen, val, vlen, err): the value of key, *val malloc'ed (free with
+ * cf_eng_free). CF_ENG_NOTFOUND if absent. Reads see every write acknowledged before the call. */
+int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen, char **err);
+
+/* ---- batches -------------------------------------------------------------------------------- */
+
+/* A batch is applied all or nothing by cf_eng_write, in the order its operations were added (a later
+ * operation on the same key wins). Building a batch never fails and touches no storage. */
+struct cf_batch *cf_batch_new(struct cf_eng *e);
+void cf_batch_free(struct cf_batch *b);
+void cf_batch_put(struct cf_batch *b, unsigned ks, const void *key, size_t klen, const void *val, size_t vlen);
+void cf_batch_delete(struct cf_batch *b, unsigned ks, const void *key, size_t klen);
+/* Deletes every key k of ks with lo ≤ k < hi. */
+void cf_batch_delete_range(struct cf_batch *b, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                           size_t hilen);
+size_t cf_batch_count(const struct cf_batch *b);
+void cf_batch_clear(struct cf_batch *b);
+/* A save point, and a rollback of every operation added since the last one (CF_ENG_ERR if none). */
+void cf_batch_save(struct cf_batch *b);
+int cf_batch_rollback(struct cf_batch *b, char **err);
+
+/* cf_eng_write(e, b, sync, err): applies b atomically. sync: the batch is on stable storage when the
+ * call returns (it survives a power cut); otherwise it survives a process crash but may be lost, as a
+ * whole and only together with every later unsynced write, by a power cut. A failed write applied
+ * nothing; the engine may then refuse every later write (fail-stop: the model stops writing). */
+int cf_eng_write(struct cf_eng *e, const struct cf_batch *b, bool sync, char **err);
+/* cf_eng_sync(e, err): makes every acknowledged write durable (as a synced write would). */
+int cf_eng_sync(struct cf_eng *e, char **err);
+
+/* cf_eng_compact(e, ks, lo, lolen, hi, hilen, force): reclaims the space of deleted and overwritten
+ * values of ks in [lo, hi) (NULL: unbounded), synchronously. force: when it returns, no live file of
+ * the store still holds a value of that range deleted or overwritten before the call (crypto-
+ * shredding of wrapped keys relies on it; copies made earlier, such as backups, keep theirs). */
+void cf_eng_compact(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                    bool force);
+
+/* ---- iteration ------------------------------------------------------------------------------ */
+
+/* cf_eiter_open(e, ks, lo, lolen, hi, hilen): an iterator over the keys k of ks with lo ≤ k < hi (lo
+ * NULL: from the first key; hi NULL: to the last). The bounds are copied. It reads one consistent
+ * snapshot taken at open; it starts unpositioned (invalid): seek first. Never NULL. */
+struct cf_eiter *cf_eiter_open(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                               size_t hilen);
+void cf_eiter_close(struct cf_eiter *it);
+void cf_eiter_seek_to_first(struct cf_eiter *it);           /* the first key within the bounds */
+void cf_eiter_seek(struct cf_eiter *it, const void *k, size_t kl);          /* the first key ≥ k */
+void cf_eiter_seek_for_prev(struct cf_eiter *it, const void *k, size_t kl); /* the last key ≤ k */
+bool cf_eiter_valid(const struct cf_eiter *it);
+void cf_eiter_next(struct cf_eiter *it);
+void cf_eiter_prev(struct cf_eiter *it);
+/* The current key and value; valid until the next move or close. */
+const char *cf_eiter_key(const struct cf_eiter *it, size_t *kl);
+const char *cf_eiter_value(const struct cf_eiter *it, size_t *vl);
+/* CF_ENG_ERR if the iteration stopped on an error (an invalid iterator is otherwise the end). */
+int cf_eiter_status(const struct cf_eiter *it, char **err);
+
+/* ---- backups ------------------------------------------------------------------------------- */
+
+/* A directory of consistent, incremental copies of a store (RocksDB: its BackupEngine, which shares
+ * table and blob files between backups). Ids are assigned increasing and never reused. */
+struct cf_eng_backups;
+struct cf_eng_backup {
+    uint32_t id;
+    int64_t timestamp; /* seconds since epoch, as the engine recorded it */
+    uint64_t size;     /* bytes of every file the backup needs */
+    uint32_t files;
+};
+int cf_eng_backups_open(const char *dir, struct cf_eng_backups **out, char **err);
+void cf_eng_backups_close(struct cf_eng_backups *b);
+/* Every backup the engine loads, by increasing id; *out malloc'ed (free with free()), NULL if none. */
+size_t cf_eng_backups_list(struct cf_eng_backups *b, struct cf_eng_backup **out);
+/* A new backup of e (flushed first), consistent across keyspaces. A failure leaves no new backup. */
+int cf_eng_backup_create(struct cf_eng_backups *b, struct cf_eng *e, char **err);
+/* Deletes all but the newest keep backups (and the files only they used). */
+int cf_eng_backups_purge(struct cf_eng_backups *b, uint32_t keep, char **err);
+/* The engine's own check of backup id: every file present with its recorded size. */
+int cf_eng_backup_verify(struct cf_eng_backups *b, uint32_t id, char **err);
+/* Restores backup id into the empty directory to, checking every file's checksum as it copies. */
+int cf_eng_backup_restore(struct cf_eng_backups *b, uint32_t id, const char *to, char **err);
+
+#endif

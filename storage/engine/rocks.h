@@ -1,0 +1,25 @@
+/*
+ * rocks.h: the RocksDB engine's own entry points beyond engine.h, for the one model file that still
+ * reads RocksDB's serialized batches (journal.c, to list a batch's operations) and for unit tests that
+ * build batches the model never writes. To go: an engine-neutral batch that records its operations
+ * (docs/DESIGN.md "The storage engine").
+ */
+#ifndef CF_ENGINE_ROCKS_H
+#define CF_ENGINE_ROCKS_H
+
+#include <rocksdb/c.h>
+
+#include "engine.h"
+
+/* The RocksDB database under e and the column family of keyspace ks (rocks_backup.c; unit tests
+ * that build what the model never writes). */
+rocksdb_t *cf_rocks_db(const struct cf_eng *e);
+rocksdb_column_family_handle_t *cf_rocks_cf(const struct cf_eng *e, unsigned ks);
+/* The RocksDB write batch under b, and its serialized form (what journal.c parses; tests build odd
+ * batches through the first). */
+rocksdb_writebatch_t *cf_rocks_batch(const struct cf_batch *b);
+const char *cf_rocks_batch_rep(const struct cf_batch *b, size_t *size);
+/* The column family id of keyspace ks (the number a serialized batch names it by). */
+uint32_t cf_rocks_ks_id(const struct cf_eng *e, unsigned ks);
+
+#endif
