@@ -573,8 +573,10 @@ static bool link_or_respond(struct cf_req *r, struct link *l, bool html)
         st = CF_EDISABLED; /* the tenant's policy switched links off: every link, until switched on */
     if (st == CF_OK) {
         st = creator_level(r->app, &l->sh, &l->root, &level, &frozen);
-        if (st == CF_OK && level < (l->sh.permission == CF_SHARE_DOWNLOAD ? CF_LEVEL_DOWNLOAD : CF_LEVEL_VIEW))
-            st = frozen ? CF_ESUSPENDED : CF_EREVOKED; /* the creator was frozen or lost access */
+        /* A link is a grant to outsiders, which only manage may make (SECURITY.md "The level rule"):
+         * it lives while its creator holds manage on its node. */
+        if (st == CF_OK && level < CF_LEVEL_MANAGE)
+            st = frozen ? CF_ESUSPENDED : CF_EREVOKED; /* the creator was frozen or lost manage */
     }
     if (st == CF_OK) {
         link_figures(&l->sh, &l->root, true, &f);

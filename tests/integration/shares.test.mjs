@@ -858,7 +858,7 @@ test('an offboarded creator\'s links are revoked', async () => {
   assert.deepEqual(l.map((x) => [x.id, x.state]), [[links[0].sh.id, 'revoked']]);
 });
 
-test('a creator who loses the permission: the link acts revoked', async () => {
+test('a creator who loses manage: every link of hers acts revoked', async () => {
   const dir = await mkdir(M.admin.c, M.tenantRoot, 'GinaTeam');
   const data = bytes(3333, 71);
   const f = await upload(M.admin.c, dir.id, 'gina-team.bin', data);
@@ -870,12 +870,15 @@ test('a creator who loses the permission: the link acts revoked', async () => {
   assert.ok((await main.request('GET', `/s/${dl.token}/content`, viaCookie(ud))).body.equals(data));
   assert.equal((await main.request('GET', `/s/${vw.token}/info`, viaCookie(uv))).status, 200);
 
-  // gina keeps only view: a download link would grant more than she holds.
-  await putAcl(main, M.admin.token, dir.id, [{ principal: `user:${M.gina.id}`, level: 'view' }]);
-  assertError(await main.request('GET', `/s/${dl.token}/content`, viaCookie(ud)), 410, 'revoked', 'download link, creator holds view');
-  assertError(await main.request('GET', `/s/${dl.token}/info`, viaBearer(ud)), 410, 'revoked', 'download link info, creator holds view');
-  assert410Page(await main.request('GET', `/s/${dl.token}`), 'revoked', 'download link page, creator holds view');
-  assert.equal((await main.request('GET', `/s/${vw.token}/info`, viaCookie(uv))).status, 200, 'a view link still within her rights');
+  // gina keeps only edit: a link is a grant to outsiders, which only manage may make, so both
+  // links stop (SECURITY.md "The level rule"); given manage back, they work again.
+  await putAcl(main, M.admin.token, dir.id, [{ principal: `user:${M.gina.id}`, level: 'edit' }]);
+  assertError(await main.request('GET', `/s/${dl.token}/content`, viaCookie(ud)), 410, 'revoked', 'download link, creator holds edit');
+  assertError(await main.request('GET', `/s/${dl.token}/info`, viaBearer(ud)), 410, 'revoked', 'download link info, creator holds edit');
+  assert410Page(await main.request('GET', `/s/${dl.token}`), 'revoked', 'download link page, creator holds edit');
+  assertError(await main.request('GET', `/s/${vw.token}/info`, viaCookie(uv)), 410, 'revoked', 'view link, creator holds edit');
+  await putAcl(main, M.admin.token, dir.id, [{ principal: `user:${M.gina.id}`, level: 'manage' }]);
+  assert.equal((await main.request('GET', `/s/${vw.token}/info`, viaCookie(uv))).status, 200, 'manage again: the link works');
 
   // The grant is removed: nothing she shared works any more.
   await putAcl(main, M.admin.token, dir.id, []);

@@ -162,12 +162,11 @@ export class Model {
    *  - the node trashed or purged: 404;
    *  - the creator frozen, or frozen since the link was made and unfrozen without restore_links
    *    (the link stays suspended): 410;
-   *  - the creator offboarded, or holding less than the link's own permission on the node: 410;
+   *  - the creator offboarded, or no longer holding manage on the node (a link is a grant to
+   *    outsiders, which only manage may make: docs/API.md): 410;
    *  - shares switched off by the tenant policy: 410 (links_disabled; switching them on restores).
    * The documents give no precedence between reasons: when several hold, any of their statuses is
-   * accepted. One case is open in the documents, so both answers are accepted: the creator kept at
-   * least the link's permission but lost manage ("lost the permission" in API.md, "no longer has
-   * manage" in the issue): 200 or 410. With no reason at all the link works: 200.
+   * accepted. With no reason at all the link works: 200.
    */
   linkStatuses(lh) { return this.linkCase(lh).statuses; }
 
@@ -181,8 +180,7 @@ export class Model {
     const lv = this.level(l.creator, l.node);
     if (lv === null) reason(sure, 404, 'node gone');
     if (u.status !== 'active') reason(sure, 410, `creator ${u.status}`);
-    if (lv !== null && lv < (l.perm === 'download' ? DOWNLOAD : VIEW)) reason(sure, 410, 'creator below permission');
-    else if (lv !== null && lv < MANAGE) reason(maybe, 410, 'creator lost manage');
+    if (lv !== null && lv < MANAGE) reason(sure, 410, 'creator lost manage'); // a link is a grant: manage only
     if (l.tainted) reason(sure, 410, 'suspended by a freeze');
     if (!this.policy.get(u.tenant).allowShares) reason(sure, 410, 'shares off');
     if (!sure.size) sure.add(200);
