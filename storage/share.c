@@ -328,28 +328,13 @@ enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, boo
     return CF_OK;
 }
 
-enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
-{
-    const struct cf_tkeys *tk;
-    struct cf_share sh;
-    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
-        return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
-    enum cf_status st = share_load(s, tk, id, &sh);
-    if (st == CF_OK && sh.revoked_at == 0) {
-        sh.revoked_at = cf_now_ms();
-        struct cf_batch *b = cf_batch_new(s->eng);
-        share_batch_put(b, s, tk, &sh);
-        st = cf_db_write(s, b, true);
-        cf_batch_free(b);
-    }
-    pthread_mutex_unlock(&s->ns_lock);
-    cf_share_clear(&sh); /* share_load leaves sh zeroed on failure */
-    return st;
-}
+/* One change to a link's record: mutate is called under the namespace lock with the loaded record
+ * and a batch; it changes the record (and may add index entries to the batch) and says whether
+ * anything changed. The record is then written in the batch, synchronously. */
+typedef bool (*share_mutate_fn)(struct cf_share *sh, struct cf_batch *b, void *ctx);
 
-enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
-                                      bool on, uint64_t now, bool *changed)
+static enum cf_status share_update(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                   share_mutate_fn mutate, void *ctx, bool *changed)
 {
     const struct cf_tkeys *tk;
     struct cf_share sh;
@@ -358,43 +343,78 @@ enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *te
         return CF_ENOTFOUND;
     pthread_mutex_lock(&s->ns_lock);
     enum cf_status st = share_load(s, tk, id, &sh);
-    if (st == CF_OK && sh.revoked_at == 0 && (sh.suspended_at != 0) != on) {
-        sh.suspended_at = on ? (now != 0 ? now : 1) : 0;
+    if (st == CF_OK) {
         struct cf_batch *b = cf_batch_new(s->eng);
-        share_batch_put(b, s, tk, &sh);
-        st = cf_db_write(s, b, true);
+        if (mutate(&sh, b, ctx)) {
+            share_batch_put(b, s, tk, &sh);
+            st = cf_db_write(s, b, true);
+            *changed = st == CF_OK;
+        }
         cf_batch_free(b);
-        *changed = st == CF_OK;
     }
     pthread_mutex_unlock(&s->ns_lock);
-    cf_share_clear(&sh);
+    cf_share_clear(&sh); /* share_load leaves sh zeroed on failure */
     return st;
+}
+
+static bool revoke_mutate(struct cf_share *sh, struct cf_batch *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    if (sh->revoked_at != 0)
+        return false;
+    sh->revoked_at = cf_now_ms();
+    return true;
+}
+
+enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    bool changed;
+    return share_update(s, tenant, id, revoke_mutate, NULL, &changed);
+}
+
+struct suspend_change {
+    bool on;
+    uint64_t now;
+};
+
+static bool suspend_mutate(struct cf_share *sh, struct cf_batch *b, void *ctx)
+{
+    const struct suspend_change *c = ctx;
+    (void)b;
+    if (sh->revoked_at != 0 || (sh->suspended_at != 0) == c->on)
+        return false;
+    sh->suspended_at = c->on ? (c->now != 0 ? c->now : 1) : 0;
+    return true;
+}
+
+enum cf_status cf_share_set_suspended(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                      bool on, uint64_t now, bool *changed)
+{
+    struct suspend_change c = {on, now};
+    return share_update(s, tenant, id, suspend_mutate, &c, changed);
+}
+
+/* The creator's index entry moves with the record. */
+static bool creator_mutate(struct cf_share *sh, struct cf_batch *b, void *ctx)
+{
+    const struct cf_id *creator = ctx;
+    uint8_t k48[48];
+    if (cf_id_equal(&sh->creator, creator))
+        return false;
+    triple(&sh->tenant, &sh->creator, &sh->id, k48);
+    cf_batch_delete(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48);
+    sh->creator = *creator;
+    triple(&sh->tenant, creator, &sh->id, k48);
+    cf_batch_put(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48, "", 0);
+    return true;
 }
 
 enum cf_status cf_share_set_creator(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
                                     const struct cf_id *creator)
 {
-    const struct cf_tkeys *tk;
-    struct cf_share sh;
-    uint8_t k48[48];
-    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
-        return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
-    enum cf_status st = share_load(s, tk, id, &sh);
-    if (st == CF_OK && !cf_id_equal(&sh.creator, creator)) {
-        struct cf_batch *b = cf_batch_new(s->eng);
-        triple(tenant, &sh.creator, id, k48);
-        cf_batch_delete(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48);
-        sh.creator = *creator;
-        triple(tenant, creator, id, k48);
-        cf_batch_put(b, CF_CF_USER_SHARES, (const char *)k48, sizeof k48, "", 0);
-        share_batch_put(b, s, tk, &sh);
-        st = cf_db_write(s, b, true);
-        cf_batch_free(b);
-    }
-    pthread_mutex_unlock(&s->ns_lock);
-    cf_share_clear(&sh);
-    return st;
+    bool changed;
+    return share_update(s, tenant, id, creator_mutate, (void *)creator, &changed);
 }
 
 /* ---- byte budgets ------------------------------------------------------------------------------ */
