@@ -141,19 +141,15 @@ char *cf_auth_dummy_hash(const struct cf_config *cfg)
 
 /* ---- authentication stage --------------------------------------------------------------------- */
 
-/* The token text from "Authorization: Bearer X" or the session cookie. */
-static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *kind, bool *malformed)
+enum cf_cred cf_auth_credential(struct cf_req *r, const char *cookie, h2o_iovec_t *tok)
 {
     h2o_iovec_t a = cf_header(r, "authorization");
-    *malformed = false;
     if (a.base != NULL) {
         if (a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
             *tok = h2o_iovec_init(a.base + 7, a.len - 7);
-            *kind = CF_AUTH_BEARER;
-            return true;
+            return CF_CRED_BEARER;
         }
-        *malformed = true;
-        return false;
+        return CF_CRED_MALFORMED;
     }
     /* h2 may send several cookie headers. */
     ssize_t i = -1;
@@ -161,13 +157,21 @@ static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *ki
         h2o_iovec_t c = r->req->headers.entries[i].value;
         const char *v;
         size_t vl;
-        if (cf_cookie_find(c.base, c.len, CF_SESSION_COOKIE, &v, &vl)) {
+        if (cf_cookie_find(c.base, c.len, cookie, &v, &vl)) {
             *tok = h2o_iovec_init(v, vl);
-            *kind = CF_AUTH_COOKIE;
-            return true;
+            return CF_CRED_COOKIE;
         }
     }
-    return false;
+    return CF_CRED_NONE;
+}
+
+/* The token text from "Authorization: Bearer X" or the session cookie. */
+static bool find_token(struct cf_req *r, h2o_iovec_t *tok, enum cf_auth_kind *kind, bool *malformed)
+{
+    enum cf_cred c = cf_auth_credential(r, CF_SESSION_COOKIE, tok);
+    *malformed = c == CF_CRED_MALFORMED;
+    *kind = c == CF_CRED_COOKIE ? CF_AUTH_COOKIE : CF_AUTH_BEARER;
+    return c == CF_CRED_BEARER || c == CF_CRED_COOKIE;
 }
 
 bool cf_cookie_find(const char *c, size_t n, const char *name, const char **val, size_t *vlen)

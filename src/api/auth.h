@@ -5,6 +5,7 @@
 #ifndef CF_AUTH_H
 #define CF_AUTH_H
 
+#include <h2o.h>
 #include <jansson.h>
 
 #include "base.h"
@@ -27,6 +28,14 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok);
 /* cf_auth_member_of(r, tenant): whether the request carries the session cookie of an active user of
  * tenant (internal-only share links; answers nothing). Loop thread. */
 bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant);
+/* What carries a request's credential. */
+enum cf_cred { CF_CRED_NONE, CF_CRED_BEARER, CF_CRED_COOKIE, CF_CRED_MALFORMED };
+/* cf_auth_credential(r, cookie, tok): the request's `Authorization: Bearer` token, else the value
+ * of the cookie called `cookie` (the session's, or a share link's); an Authorization header of
+ * another scheme is CF_CRED_MALFORMED (the cookie is then not looked at). *tok points into the
+ * request. Loop thread. */
+enum cf_cred cf_auth_credential(struct cf_req *r, const char *cookie, h2o_iovec_t *tok);
+
 /* cf_cookie_find(c, n, name, val, vlen): the value of the first cookie called name in one Cookie
  * header value c[0..n) ("a=1; name=v"), pointing into c; false if there is none. Pure, any thread. */
 bool cf_cookie_find(const char *c, size_t n, const char *name, const char **val, size_t *vlen);

@@ -590,28 +590,11 @@ static bool link_or_respond(struct cf_req *r, struct link *l, bool html)
     return true;
 }
 
-/* The recipient's access token: the link's cookie, or Authorization: Bearer. */
+/* The recipient's access token: Authorization: Bearer, or the link's cookie. */
 static bool access_token(struct cf_req *r, h2o_iovec_t *tok)
 {
-    h2o_iovec_t a = cf_header(r, "authorization");
-    if (a.base != NULL) {
-        if (a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0) {
-            *tok = h2o_iovec_init(a.base + 7, a.len - 7);
-            return true;
-        }
-        return false;
-    }
-    ssize_t i = -1;
-    while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
-        h2o_iovec_t c = r->req->headers.entries[i].value;
-        const char *v;
-        size_t vl;
-        if (cf_cookie_find(c.base, c.len, SHARE_COOKIE, &v, &vl)) {
-            *tok = h2o_iovec_init(v, vl);
-            return true;
-        }
-    }
-    return false;
+    enum cf_cred c = cf_auth_credential(r, SHARE_COOKIE, tok);
+    return c == CF_CRED_BEARER || c == CF_CRED_COOKIE;
 }
 
 /* A recipient request that needs an unlocked link: link_or_respond, then the access token, then
