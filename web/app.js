@@ -421,7 +421,9 @@ async function accessDialog(n) {
   const draw = () => {
     table.replaceChildren(el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Who'), el('th', { scope: 'col' }, 'Level'), el('th', { scope: 'col' }, 'Granted'))));
     const tb = el('tbody');
-    tb.append(el('tr', {}, el('td', {}, acl.owner.name || 'Owner'), el('td', {}, 'manage'), el('td', { class: 'muted' }, 'owner')));
+    // The space's owner holds manage; in the team space (owner null) the tenant's admins do.
+    if (acl.owner) tb.append(el('tr', { 'data-testid': 'acl-owner' }, el('td', {}, acl.owner.name || 'Owner'), el('td', {}, 'manage'), el('td', { class: 'muted' }, 'owner of this space')));
+    else tb.append(el('tr', { 'data-testid': 'acl-owner' }, el('td', {}, 'Admins'), el('td', {}, 'manage'), el('td', { class: 'muted' }, 'team space')));
     for (const e of acl.inherited) {
       tb.append(el('tr', { 'data-testid': 'acl-inherited' }, el('td', {}, e.name || e.principal), el('td', {}, e.level), el('td', { class: 'muted' }, 'from a parent folder')));
     }

@@ -390,6 +390,8 @@ test('member: TOTP sign-in step, folders, rename, own preview with watermark, pe
   await row(page, 'plan-v2.txt').locator('details.menu summary').click();
   await row(page, 'plan-v2.txt').getByTestId('access-button').click();
   await page.getByTestId('acl-table').waitFor();
+  // The first row names who holds manage by the space: bob, in his private space.
+  assert.equal(await page.getByTestId('acl-owner').textContent(), 'bobmanageowner of this space');
   const aliceId = (await admin.req('GET', '/api/v1/admin/users')).json().users.find((u) => u.username === 'alice').id;
   await page.getByTestId('acl-principal').selectOption(`user:${aliceId}`);
   await page.getByTestId('acl-level').selectOption('download');
