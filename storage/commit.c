@@ -52,6 +52,12 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         free(name);
         return CF_EINVAL;
     }
+    /* Every chunk durable before the synced write that makes the chunks reachable (engine/blob.h;
+     * outside the namespace lock, since an object store's flush waits on the network). */
+    if ((st = cf_db_blob_flush(s)) != CF_OK) {
+        free(name);
+        return st;
+    }
 
     pthread_mutex_lock(&s->ns_lock);
     if ((st = cf_dek_wrap(s, tk, v.content, v.dek, wrapped, &gen)) != CF_OK)

@@ -207,16 +207,16 @@ enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk,
 
 enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content)
 {
-    uint8_t begin[32], end[37], pkey[32];
-    cf_key2(begin, tenant, content);
-    memcpy(end, begin, 32);
-    memset(end + 32, 0xff, 4);
-    end[36] = 0; /* longer than any 36-byte chunk key of this content: an exclusive bound past them all */
-    memcpy(pkey, begin, 32);
+    uint8_t pkey[32];
+    cf_key2(pkey, tenant, content);
+    /* The blobs first, then the pending mark: a crash between leaves a mark whose collection finds
+     * no blobs left, never blobs without a mark. */
+    enum cf_status st = cf_db_blob_delete_owner(s, pkey);
+    if (st != CF_OK)
+        return st;
     struct cf_batch *b = cf_batch_new(s->eng);
-    cf_batch_delete_range(b, CF_CF_CHUNKS, (const char *)begin, sizeof begin, (const char *)end, sizeof end);
     cf_batch_delete(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey);
-    enum cf_status st = cf_db_write(s, b, true);
+    st = cf_db_write(s, b, true);
     cf_batch_free(b);
     return st;
 }
@@ -230,7 +230,7 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     chunk_key(tenant, content, index, key);
     char *v;
     size_t vl;
-    int r = cf_eng_get(s->eng, CF_CF_CHUNKS, key, sizeof key, &v, &vl, &err);
+    int r = cf_blob_get(s->blobs, key, &v, &vl, &err);
     if (r == CF_ENG_ERR) {
         cf_storage_log(CF_LOG_ERROR, "storage: reading a chunk: %s", err);
         cf_eng_free(err);
@@ -403,11 +403,13 @@ enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, s
     u->tk = tk;
     cf_id_new(&u->content);
     cf_key_random(&u->dek);
-    /* The pending mark precedes every chunk in the WAL, so recovery never sees a chunk without it. */
+    /* The pending mark is durable no later than the first chunk (RocksDB: it precedes them in the
+     * WAL; a blob store with its own log needs it synced), so recovery never sees a chunk without it. */
     cf_key2(pkey, tenant, &u->content);
     mark[0] = CF_PENDING_UPLOAD;
     cf_put_be64(mark + 1, cf_now_ms());
-    if ((st = cf_db_put(s, CF_CF_PENDING, pkey, sizeof pkey, mark, sizeof mark, false)) != CF_OK) {
+    bool sync = !cf_blobs_ordered(s->blobs);
+    if ((st = cf_db_put(s, CF_CF_PENDING, pkey, sizeof pkey, mark, sizeof mark, sync)) != CF_OK) {
         cf_upload_free(u);
         return st;
     }
@@ -437,7 +439,8 @@ enum cf_status cf_upload_put_chunk(struct cf_upload *u, uint32_t index, const vo
     enum cf_status st = cf_chunk_seal(&u->dek, &u->tk->tenant, &u->content, index, last, pt, n, u->scratch);
     if (st != CF_OK)
         return st;
-    return cf_db_put(u->s, CF_CF_CHUNKS, key, sizeof key, u->scratch, 1 + n + CF_SEAL_OVERHEAD, false);
+    /* Durable by the commit: cf_upload_commit flushes the blobs before its synced write. */
+    return cf_db_blob_put(u->s, key, u->scratch, 1 + n + CF_SEAL_OVERHEAD);
 }
 
 enum cf_status cf_upload_read_chunk(struct cf_upload *u, uint64_t size, uint32_t index, uint8_t *out, size_t *len)
@@ -664,6 +667,38 @@ static bool keyset_has(const struct keyset *ks, const void *k)
     return ks->n != 0 && bsearch(k, ks->v, ks->n, sizeof *ks->v, key32_cmp) != NULL;
 }
 
+/* fsck's scan of the chunk blobs, one key at a time, in key order (so a content's chunks are
+ * adjacent). */
+struct chunk_scan {
+    const struct keyset *referenced, *tus, *dead;
+    struct cf_check_report *out;
+    uint8_t prev[32];
+    bool have_prev;
+};
+
+static int chunk_scan_one(void *ctx, const uint8_t *k, size_t kl)
+{
+    struct chunk_scan *c = ctx;
+    if (kl != CF_BLOB_KEY_LEN) {
+        c->out->corrupt++;
+        return 0;
+    }
+    c->out->chunks++;
+    if (c->have_prev && memcmp(c->prev, k, 32) == 0)
+        return 0;
+    memcpy(c->prev, k, 32);
+    c->have_prev = true;
+    if (keyset_has(c->referenced, k))
+        return 0;
+    if (keyset_has(c->tus, k))
+        c->out->resumable_contents++;
+    else if (keyset_has(c->dead, k))
+        c->out->unfinished_contents++;
+    else
+        c->out->orphan_contents++;
+    return 0;
+}
+
 /* Decrypts every chunk of one version and compares its length and SHA-256 with the record's. */
 static enum cf_status check_version(struct cf_store *s, const struct cf_tkeys *tk, const struct version_rec *vr,
                                     uint8_t *buf)
@@ -758,35 +793,11 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
         if (sets[i]->n > 0)
             qsort(sets[i]->v, sets[i]->n, sizeof *sets[i]->v, key32_cmp);
 
-    /* 3. Every content in the chunks: committed, held by a resumable upload, or an orphan. */
-    uint8_t prev[32];
-    bool have_prev = false;
-    cf_iter_open(s, CF_CF_CHUNKS, &zero, 0, &it);
-    cf_eiter_seek_to_first(it.it);
-    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
-        size_t kl;
-        const char *k = cf_eiter_key(it.it, &kl);
-        if (kl != 36) {
-            out->corrupt++;
-            continue;
-        }
-        out->chunks++;
-        if (have_prev && memcmp(prev, k, 32) == 0)
-            continue;
-        memcpy(prev, k, 32);
-        have_prev = true;
-        if (keyset_has(&referenced, k))
-            continue;
-        if (keyset_has(&tus, k))
-            out->resumable_contents++;
-        else if (keyset_has(&dead, k))
-            out->unfinished_contents++;
-        else
-            out->orphan_contents++;
-    }
-    if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
+    /* 3. Every content in the chunk blobs: committed, held by a resumable upload, or an orphan. */
+    struct chunk_scan scan = {.referenced = &referenced, .tus = &tus, .dead = &dead, .out = out};
+    char *err = NULL;
+    if (st == CF_OK && cf_blob_list(s->blobs, NULL, 0, chunk_scan_one, &scan, &err) != CF_ENG_OK)
+        st = cf_db_error("list chunks", err);
     free(referenced.v);
     free(tus.v);
     free(dead.v);

@@ -21,6 +21,8 @@ static void store_free(struct cf_store *s)
 {
     if (s->eng != NULL)
         cf_journal_close(s);
+    if (s->blobs != NULL)
+        cf_blobs_close(s->blobs);
     cf_eng_close(s->eng);
     for (size_t i = 0; i < s->ntk; i++)
         cf_free_secret(s->tk[i], sizeof *s->tk[i]);
@@ -70,6 +72,7 @@ static enum cf_status db_open(struct cf_store *s, bool create, bool readonly)
         s->eng = NULL;
         return cf_db_error("open", err);
     }
+    s->blobs = cf_blobs_open_engine(s->eng, CF_CF_CHUNKS);
     return CF_OK;
 }
 
@@ -253,10 +256,43 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
     if (s->journal.on && cf_journal_covers(cf))
         st = cf_journal_write(s, b, sync);
     else {
-        /* Chunks: bound to their key by their seal and never rewritten, outside the journal. */
+        /* Families outside the journal (the audit chain keeps its own). Chunks: cf_db_blob_put. */
         char *err = NULL;
         st = cf_eng_write(s->eng, b, sync, &err) == CF_ENG_OK ? CF_OK : cf_db_write_failed(s, "put", err);
     }
     cf_batch_free(b);
     return st;
+}
+
+enum cf_status cf_db_blob_put(struct cf_store *s, const uint8_t *key, const void *val, size_t vlen)
+{
+    char *err = NULL;
+    if (db_refused(s, "chunk put"))
+        return CF_EIO;
+    return cf_blob_put(s->blobs, key, val, vlen, &err) == CF_ENG_OK ? CF_OK
+                                                                   : cf_db_write_failed(s, "chunk put", err);
+}
+
+enum cf_status cf_db_blob_flush(struct cf_store *s)
+{
+    char *err = NULL;
+    return cf_blob_flush(s->blobs, &err) == CF_ENG_OK ? CF_OK : cf_db_write_failed(s, "chunk flush", err);
+}
+
+enum cf_status cf_db_blob_delete_owner(struct cf_store *s, const uint8_t *owner)
+{
+    char *err = NULL;
+    if (db_refused(s, "chunk delete"))
+        return CF_EIO;
+    return cf_blob_delete_owner(s->blobs, owner, &err) == CF_ENG_OK ? CF_OK
+                                                                    : cf_db_write_failed(s, "chunk delete", err);
+}
+
+enum cf_status cf_db_blob_delete_tenant(struct cf_store *s, const uint8_t *tenant)
+{
+    char *err = NULL;
+    if (db_refused(s, "chunk delete"))
+        return CF_EIO;
+    return cf_blob_delete_tenant(s->blobs, tenant, &err) == CF_ENG_OK ? CF_OK
+                                                                      : cf_db_write_failed(s, "chunk delete", err);
 }

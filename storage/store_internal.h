@@ -48,6 +48,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "engine/blob.h"
 #include "engine/engine.h"
 #include "record.h"
 #include "storage.h"
@@ -163,6 +164,7 @@ struct cf_journal {
 struct cf_store {
     char *dir;
     struct cf_eng *eng;          /* the storage engine (engine/engine.h): every read and write */
+    struct cf_blobs *blobs;      /* chunk bodies (engine/blob.h), in eng's chunks keyspace */
     struct cf_key kek;          /* wraps tenant keys and the global key */
     struct cf_key global_record; /* seals global records (tenants) */
     struct cf_key global_index;  /* keyed hash of tenant names */
@@ -209,6 +211,14 @@ enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync
 enum cf_status cf_db_write_failed(struct cf_store *s, const char *what, char *err);
 enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const void *val,
                          size_t vlen, bool sync) CF_WUR;
+/* Chunk bodies (engine/blob.h), with fault injection and the fail-stop flag as cf_db_put (store.c).
+ * Crash ordering (docs/DESIGN.md §4): a content's pending mark is written before its first blob, the
+ * blobs are flushed before the commit that references them, and blobs are deleted only after the
+ * metadata that could decrypt them (purge, tenant deletion) and before the pending mark goes. */
+enum cf_status cf_db_blob_put(struct cf_store *s, const uint8_t *key, const void *val, size_t vlen) CF_WUR;
+enum cf_status cf_db_blob_flush(struct cf_store *s) CF_WUR;
+enum cf_status cf_db_blob_delete_owner(struct cf_store *s, const uint8_t *owner) CF_WUR;
+enum cf_status cf_db_blob_delete_tenant(struct cf_store *s, const uint8_t *tenant) CF_WUR;
 /* An iterator over cf limited to keys starting with prefix (bounds owned by the returned struct). */
 struct cf_iter {
     struct cf_eiter *it;

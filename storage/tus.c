@@ -346,6 +346,9 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
         st = CF_OK; /* the commit removes the state; until then a retry starts from the old offset */
         goto out;
     }
+    /* The chunks written are durable before the state that names them (engine/blob.h). */
+    if ((st = cf_db_blob_flush(s)) != CF_OK)
+        goto out;
     /* The new state: offset, expiry, and the tail (sealed, bound to the new offset). */
     uint8_t key[33], aad[64];
     struct cf_batch *b = cf_batch_new(s->eng);

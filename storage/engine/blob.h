@@ -1,0 +1,71 @@
+/*
+ * blob.h: the blob seam for chunk bodies. Chunks are large, written once, never rewritten, read whole
+ * by key, and deleted per content or per tenant; an object store (Ceph RADOS, issue 24) can keep them
+ * apart from the metadata engine (engine.h). The model sees only these calls; docs/DESIGN.md "The
+ * storage engine" has each operation's contract and the crash ordering the model keeps around them.
+ *
+ * Keys: T ‖ content ‖ index:u32 (big-endian), CF_BLOB_KEY_LEN bytes; "the blobs of one content" are
+ * those whose key starts with T ‖ content (CF_BLOB_OWNER_LEN), "of a tenant" those starting with T
+ * (CF_BLOB_TENANT_LEN). Values are opaque (sealed chunks: bound to their key by their AEAD, so a
+ * blob store need not authenticate them). Errors as engine.h: 0, CF_ENG_NOTFOUND where stated, else
+ * CF_ENG_ERR with *err malloc'ed (free with cf_eng_free).
+ *
+ * Contract, written for an object store: every call acts on one blob or on a set of blobs with no
+ * atomicity across blobs; a crash in the middle of a call, or between calls, leaves at most some
+ * blobs that no committed metadata names (orphans), which the model's pending marks and orphan
+ * collection remove. A put is durable once cf_blob_flush has returned after it (an implementation
+ * that writes through, as a RADOS one should, is durable on acknowledgement and its flush waits for
+ * nothing). Deletes are durable on acknowledgement.
+ *
+ * The first implementation (blob_eng.c) keeps blobs in the engine's `large` keyspace exactly as the
+ * store always has (same keys, same values): a put is an unsynced engine write, and its flush is a
+ * no-op because the model's next synced engine write (the commit) follows it in the same write-ahead
+ * log and makes it durable.
+ */
+#ifndef CF_ENGINE_BLOB_H
+#define CF_ENGINE_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+enum { CF_BLOB_TENANT_LEN = 16, CF_BLOB_OWNER_LEN = 32, CF_BLOB_KEY_LEN = 36 };
+
+struct cf_blobs; /* an open blob store */
+
+/* cf_blobs_open_engine(e, ks): the blob store that keeps its blobs in keyspace ks of e (the spec's
+ * `large` one). e must outlive it. Never fails. */
+struct cf_blobs *cf_blobs_open_engine(struct cf_eng *e, unsigned ks);
+void cf_blobs_close(struct cf_blobs *b);
+
+/* cf_blob_put(b, key, val, vlen, err): stores val under key (CF_BLOB_KEY_LEN bytes), replacing a
+ * blob of that key. Visible to cf_blob_get on return; durable after the next cf_blob_flush. */
+int cf_blob_put(struct cf_blobs *b, const uint8_t *key, const void *val, size_t vlen, char **err);
+/* cf_blob_flush(b, err): every put acknowledged before the call is durable when it returns. The
+ * model calls it before the synced metadata write that makes the blobs reachable (an upload's
+ * commit). RocksDB: a no-op (the WAL orders the puts before that write). RADOS: wait for every
+ * outstanding write's safe completion (none if puts wait for it themselves). */
+int cf_blob_flush(struct cf_blobs *b, char **err);
+/* cf_blobs_ordered(b): true if every engine write acknowledged before a put is durable no later than
+ * the put (RocksDB: one write-ahead log for both), so the model may write a pending mark unsynced
+ * before its content's first put. False (RADOS): the model writes the mark synced. */
+bool cf_blobs_ordered(const struct cf_blobs *b);
+/* cf_blob_get(b, key, val, vlen, err): the blob of key, *val malloc'ed (free with cf_eng_free);
+ * CF_ENG_NOTFOUND if absent. Sees every put acknowledged before the call. */
+int cf_blob_get(struct cf_blobs *b, const uint8_t *key, char **val, size_t *vlen, char **err);
+/* cf_blob_delete_owner(b, owner, err): deletes every blob whose key starts with owner
+ * (CF_BLOB_OWNER_LEN bytes: one content's chunks). Durable on return; absent blobs are not an error.
+ * A failure may have deleted some of them. */
+int cf_blob_delete_owner(struct cf_blobs *b, const uint8_t *owner, char **err);
+/* cf_blob_delete_tenant(b, tenant, err): the same for every blob of a tenant (CF_BLOB_TENANT_LEN). */
+int cf_blob_delete_tenant(struct cf_blobs *b, const uint8_t *tenant, char **err);
+/* cf_blob_list(b, prefix, plen, fn, ctx, err): calls fn(ctx, key, klen) for every blob key starting
+ * with prefix (plen 0: every blob), in increasing key order, until fn returns non-zero (then returns
+ * 0). A store may also hold keys that are not CF_BLOB_KEY_LEN long (damage): they are listed as
+ * they are. The listing need not be a snapshot: blobs put or deleted meanwhile may or may not be seen. */
+int cf_blob_list(struct cf_blobs *b, const uint8_t *prefix, size_t plen,
+                 int (*fn)(void *ctx, const uint8_t *key, size_t klen), void *ctx, char **err);
+
+#endif
