@@ -810,8 +810,8 @@ enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, co
 uint64_t cf_reader_size(const struct cf_reader *r);
 uint32_t cf_reader_chunk_count(const struct cf_reader *r);
 /* cf_reader_chunk(r, index, out, len): reads, verifies and decrypts one chunk into out (room for
- * min(CF_CHUNK_SIZE, cf_reader_size(r)) bytes: no chunk is longer); *len gets its length. CF_ECORRUPT if the chunk is missing, altered, moved,
- * reordered or of the wrong length, never wrong bytes. Worker threads only (disk reads). */
+ * min(CF_CHUNK_SIZE, cf_reader_size(r)) bytes: no chunk is longer); *len gets its length. CF_ECORRUPT if the chunk is
+ * missing, altered, moved, reordered or of the wrong length, never wrong bytes. Worker threads only (disk reads). */
 enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len) CF_WUR;
 void cf_reader_free(struct cf_reader *r);
 
@@ -865,8 +865,8 @@ struct cf_backup_check {
 
 /* cf_backup_verify(dir, id, out, why): checks backup id (0: every backup): that RocksDB can load it
  * and its own check (every file present with its recorded size), then every byte of every file
- * against the CRC32C the engine recorded when it copied it. Needs no key. CF_OK; CF_ECORRUPT naming up to ten damaged or missing
- * files and the backups that need them; CF_ENOTFOUND if there is no such backup. */
+ * against the CRC32C the engine recorded when it copied it. Needs no key. CF_OK; CF_ECORRUPT naming up to ten damaged
+ * or missing files and the backups that need them; CF_ENOTFOUND if there is no such backup. */
 enum cf_status cf_backup_verify(const char *dir, uint32_t id, struct cf_backup_check *out, char **why) CF_WUR;
 
 /* cf_backup_restore(dir, id, to, restored, why): restores backup id (0: the newest) into the data

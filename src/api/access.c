@@ -70,8 +70,8 @@ static enum cf_status acl_view(struct cf_store *store, const struct cf_id *tenan
     for (size_t i = 0; i < cnt; i++)
         json_array_append_new(own, entry_json(store, tenant, &e[i], NULL));
     free(e);
-    struct cf_id cur = n->parent, space_owner = cf_id_is_zero(&n->parent) && n->root_kind == CF_SPACE_PRIVATE ? n->owner
-                                                                                                            : (struct cf_id){0};
+    bool root = cf_id_is_zero(&n->parent) && n->root_kind == CF_SPACE_PRIVATE;
+    struct cf_id cur = n->parent, space_owner = root ? n->owner : (struct cf_id){0};
     for (int depth = 0; !cf_id_is_zero(&cur) && depth < 1024 && st == CF_OK; depth++) {
         struct cf_node p;
         if ((st = cf_node_get(store, tenant, &cur, &p)) != CF_OK)

@@ -163,7 +163,8 @@ struct chain {
     struct cf_id root;
 };
 
-static enum cf_status chain_load(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *from, struct chain *c)
+static enum cf_status chain_load(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *from,
+                                 struct chain *c)
 {
     struct cf_id at = *from;
     for (int depth = 0; depth < CF_ACL_MAX_DEPTH; depth++) {

@@ -797,7 +797,8 @@ static bool mime_ok(const char *s, size_t n)
         n -= 2; /* the type part is checked below */
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-' || (c == '/' && s + i == slash)))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-' ||
+              (c == '/' && s + i == slash)))
             return false;
     }
     return true;

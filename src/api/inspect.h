@@ -53,8 +53,8 @@ void cf_inspect_respond(struct cf_req *r, const struct cf_inspection *in);
 /* cf_inspect_event(in, ev): the details of an upload.rejected event (reason, signature, type). */
 void cf_inspect_event(const struct cf_inspection *in, struct cf_event *ev);
 /* cf_blocked_type(policy, mime): true if the tenant policy blocks this detected type. Entries are
- * exact types, "type/" followed by "*" (a whole family), or application/x-executable, which stands for every native executable and
- * shared-object format libmagic reports (ELF, PE/DOS, Mach-O). */
+ * exact types, "type/" followed by "*" (a whole family), or application/x-executable, which stands for every native
+ * executable and shared-object format libmagic reports (ELF, PE/DOS, Mach-O). */
 bool cf_blocked_type(const struct cf_policy *p, const char *mime);
 
 #endif

@@ -388,7 +388,8 @@ static bool parse_query(struct cf_req *r, struct query *q, bool *csv, uint64_t *
         (cf_parse_u64(v.base, v.len, *csv ? CSV_LIMIT_MAX : JSON_LIMIT_MAX, &limit) != CF_OK || limit == 0))
         bad = true;
     q->limit = (size_t)limit;
-    if (!bad && cf_query(r, "cursor", &v, &bad) && (cf_parse_u64(v.base, v.len, UINT64_MAX, before) != CF_OK || *before == 0))
+    if (!bad && cf_query(r, "cursor", &v, &bad) &&
+        (cf_parse_u64(v.base, v.len, UINT64_MAX, before) != CF_OK || *before == 0))
         bad = true;
     if (!bad && cf_query(r, "since", &v, &bad) && !parse_time(v.base, v.len, &q->since))
         bad = true;

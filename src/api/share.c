@@ -164,7 +164,8 @@ static json_t *share_json(const struct cf_config *cfg, const struct cf_share *sh
 
 /* The level the creator holds on the shared node now (CF_ENOTFOUND if the node is gone or trashed;
  * CF_LEVEL_NONE if the creator is no longer an active user; *frozen: because they are frozen). */
-static enum cf_status creator_level(const struct cf_app *app, const struct cf_share *sh, struct cf_node *node, enum cf_level *level, bool *frozen)
+static enum cf_status creator_level(const struct cf_app *app, const struct cf_share *sh, struct cf_node *node,
+                                    enum cf_level *level, bool *frozen)
 {
     struct cf_store *store = app->store;
     struct cf_user u;
@@ -228,7 +229,8 @@ struct share_create {
 };
 
 /* Adds the node (as it is now) to a share event. Worker threads. */
-static void event_share_node(struct cf_store *store, struct cf_event *e, const struct cf_id *tenant, const struct cf_id *node)
+static void event_share_node(struct cf_store *store, struct cf_event *e, const struct cf_id *tenant,
+                             const struct cf_id *node)
 {
     struct cf_node n;
     if (cf_node_get(store, tenant, node, &n) == CF_OK) {
@@ -1051,8 +1053,8 @@ void cf_h_share_file_view(struct cf_req *r)
 }
 
 /* Applies one change to every live (unrevoked) link of creator; *n counts them. */
-static enum cf_status each_live_link_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, const struct cf_id *heir,
-                                        size_t *n)
+static enum cf_status each_live_link_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator,
+                                        const struct cf_id *heir, size_t *n)
 {
     struct cf_share *shs;
     size_t cnt;
@@ -1072,7 +1074,8 @@ static enum cf_status each_live_link_of(struct cf_store *store, const struct cf_
     return st;
 }
 
-enum cf_status cf_share_revoke_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, size_t *n)
+enum cf_status cf_share_revoke_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator,
+                                      size_t *n)
 {
     return each_live_link_of(store, tenant, creator, NULL, n);
 }
@@ -1083,8 +1086,8 @@ enum cf_status cf_share_hand_over_all_of(struct cf_store *store, const struct cf
     return each_live_link_of(store, tenant, creator, heir, n);
 }
 
-enum cf_status cf_share_suspend_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator, bool suspend,
-                                       size_t *changed)
+enum cf_status cf_share_suspend_all_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *creator,
+                                       bool suspend, size_t *changed)
 {
     struct cf_share *shs;
     size_t n;

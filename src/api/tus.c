@@ -503,8 +503,8 @@ static bool append(struct tus_job *j)
         if ((j->st = st) != CF_OK)
             return true;
     }
-    if ((j->st = cf_tus_append(j->as.who.app->store, &j->t, j->body, j->n, j->as.who.app->cfg->uploads.expire_after_s * 1000)) !=
-        CF_OK)
+    if ((j->st = cf_tus_append(j->as.who.app->store, &j->t, j->body, j->n,
+                               j->as.who.app->cfg->uploads.expire_after_s * 1000)) != CF_OK)
         return true;
     cf_free_secret(j->body, j->n);
     j->body = NULL;
@@ -570,7 +570,8 @@ static bool tus_run(struct cf_job *job)
         size_t count;
         uint64_t bytes;
         const struct cf_config *cfg = j->as.who.app->cfg;
-        if ((j->st = cf_tus_usage(j->as.who.app->store, &j->as.who.tenant, &j->as.who.id, cf_now_ms(), &count, &bytes)) != CF_OK)
+        if ((j->st = cf_tus_usage(j->as.who.app->store, &j->as.who.tenant, &j->as.who.id, cf_now_ms(), &count,
+                                  &bytes)) != CF_OK)
             return true;
         if (count >= cfg->uploads.max_pending) {
             fail(j, 429, "too_many_uploads",
