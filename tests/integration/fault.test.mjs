@@ -90,8 +90,16 @@ async function restartedAfterFailStop() {
   if (!(await stopping())) return false;
   // closed, not exited: every line the process logged has been read then.
   const done = await withDeadline(server.closed, DEADLINE_MS, () => `the server did not stop after a storage failure:\n${server.stderr.slice(-3000)}`);
-  assert.equal(done.code, 1, `the server exited with ${done.code} (${done.signal}):\n${server.stderr.slice(-3000)}`);
-  assert.match(server.stderr, /stopped after a storage failure/);
+  // Fail-stop is ours (exit 1 after the log line), or RocksDB's own: Debian builds librocksdb with
+  // its assertions on, and when two writers race an injected I/O error the library aborts on its
+  // WAL writer's earlier error before Coffer sees the status (seen about one run in three with two
+  // CPU hogs beside the suite; docs/SECURITY.md "Failures and crashes"). Either way the process
+  // is gone, and what matters is checked next: the restart recovers every acknowledged write.
+  const rocksAbort = done.signal === 'SIGABRT' && /WritableFileWriter::AssertFalseAndGetStatusForPrevError/.test(server.stderr);
+  if (!rocksAbort) {
+    assert.equal(done.code, 1, `the server exited with ${done.code} (${done.signal}):\n${server.stderr.slice(-3000)}`);
+    assert.match(server.stderr, /stopped after a storage failure/);
+  }
   assert.doesNotMatch(server.stderr, /ERROR: (Address|Leak)Sanitizer|runtime error:/);
   server.stderr = '';
   await startServer();
