@@ -154,6 +154,29 @@ enum cf_status cf_acl_level(const struct cf_actor *a, const struct cf_id *id, st
     return cf_acl_resolve(a, id, 0, node, level, NULL);
 }
 
+enum cf_status cf_acl_space_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *id,
+                               struct cf_acl_space *space)
+{
+    struct cf_id cur = *id;
+    for (int depth = 0; depth < CF_ACL_MAX_DEPTH; depth++) {
+        struct cf_node n;
+        enum cf_status st = cf_node_get(store, tenant, &cur, &n);
+        if (st != CF_OK)
+            return st;
+        bool root = cf_id_is_zero(&n.parent);
+        if (root) {
+            space->root = n.id;
+            space->kind = n.root_kind;
+            space->owner = n.root_kind == CF_SPACE_PRIVATE ? n.owner : (struct cf_id){0};
+        }
+        cur = n.parent;
+        cf_node_clear(&n);
+        if (root)
+            return CF_OK;
+    }
+    return CF_ECORRUPT;
+}
+
 /* ---- moves ---------------------------------------------------------------------------------- */
 
 /* Every ACL entry on a chain (a folder and its ancestors), whoever it names. */

@@ -53,6 +53,11 @@ struct cf_acl_space {
     struct cf_id owner;
 };
 
+/* cf_acl_space_of(store, tenant, id, space): the space node id lies in, trashed or not (a bounded
+ * walk to its root; no levels). Any thread. */
+enum cf_status cf_acl_space_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *id,
+                               struct cf_acl_space *space) CF_WUR;
+
 /* Flags of cf_acl_resolve. */
 #define CF_ACL_IN_TRASH 1u /* a trashed node (or one below a trashed folder) is resolved as if it
                               were not trashed, for purging it from the trash */

@@ -621,25 +621,6 @@ static bool id_in(const struct cf_id *id, const struct cf_id *v, size_t n)
     return false;
 }
 
-/* The owner of the private space node lies in (zero for the tenant space). */
-static struct cf_id private_owner_of(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *node)
-{
-    struct cf_id cur = *node, owner = {0};
-    for (int depth = 0; depth < 1024; depth++) {
-        struct cf_node n;
-        if (cf_node_get(store, tenant, &cur, &n) != CF_OK)
-            break;
-        bool root = cf_id_is_zero(&n.parent);
-        if (root && n.root_kind == CF_SPACE_PRIVATE)
-            owner = n.owner;
-        cur = n.parent;
-        cf_node_clear(&n);
-        if (root)
-            break;
-    }
-    return owner;
-}
-
 /* A group that holds grants in private spaces changed members: each owner of such a grant is told
  * (an alert of theirs), since the change decides who reads their private files. Best effort: the
  * change itself is already stored and recorded in provenance. */
@@ -663,8 +644,11 @@ static void alert_grant_owners(struct group_job *j, const struct cf_id *before, 
     char *txt = json_dumps(d, JSON_COMPACT);
     told = cf_xcalloc(n + 1, sizeof *told);
     for (size_t i = 0; i < n; i++) {
-        struct cf_id owner = private_owner_of(j->a.app->store, &j->tenant, &g[i].node);
-        if (cf_id_is_zero(&owner) || id_in(&owner, told, ntold))
+        struct cf_acl_space sp;
+        if (cf_acl_space_of(j->a.app->store, &j->tenant, &g[i].node, &sp) != CF_OK || sp.kind != CF_SPACE_PRIVATE)
+            continue;
+        struct cf_id owner = sp.owner;
+        if (id_in(&owner, told, ntold))
             continue;
         told[ntold++] = owner;
         if (cf_alert_add(j->a.app->store, &j->tenant, &owner, "alert.group_change", txt) != CF_OK)
