@@ -10,7 +10,7 @@ samples=${1:-200}
 [[ $samples =~ ^[0-9]+$ ]] || { echo "usage: bench/login-timing.sh [SAMPLES] [--check]" >&2; exit 2; }
 bench_build
 bench_need node
-port=19446
+port=$((BENCH_PORT_BASE + 3))
 trap 'rc=$?; [ -n "${COFFER_PID:-}" ] && bench_coffer_stop; rm -rf "$BENCH_TMP"; exit $rc' EXIT
 # Failure limits high and the window short: thousands of refused logins are the point here.
 BENCH_EXTRA_YAML='auth: { max_failures_per_account: 1000, max_failures_per_ip: 1000, failure_window: 10s }' \

@@ -19,6 +19,12 @@
 # | pkg-config       | pkg-config         | meson.build (dependency())                                                 |
 # | (libraries)      | libh2o-evloop-dev, librocksdb-dev, libssl-dev, libyaml-dev, libjansson-dev,   |
 # |                  | libargon2-dev, libmagic-dev, libclamav-dev, libseccomp-dev: meson.build       |
+# | (libraries)      | libvips-dev, libpoppler-glib-dev, libpango1.0-dev, libcairo2-dev: the        |
+# |                  | renderer (src/render/meson.build; coffer-render only, never the server)      |
+# | soffice.bin      | libreoffice-core-nogui, -writer-nogui, -calc-nogui, -impress-nogui: office  |
+# |                  | documents to PDF in the renderer (src/render/renderer.c; run and test)      |
+# | (python modules) | python3-docx, python3-openpyxl: tests/unit/test_render.c (system: /usr/bin/  |
+# |                  | python3 makes its docx and xlsx)                                             |
 # | clang            | clang              | scripts/fuzz.sh only (it installs clang itself; not part of any purpose)   |
 # | openssl          | openssl            | scripts/run.sh, bench/lib/common.sh, tests: lib/harness.mjs, tls, service, |
 # |                  |                    | http (s_client)                                                            |
@@ -27,7 +33,8 @@
 # | timeout          | coreutils          | scripts/run.sh, bench/lib/common.sh, tests/integration/http.test.mjs       |
 # | node             | nodejs             | meson test (find_program: every integration suite), bench/lib/*.mjs        |
 # | npm              | npm                | scripts/test.sh (npm ci: tus-js-client, playwright-core)                   |
-# | python3          | python3            | scripts/test.sh (closing line), bench/run.sh, provenance.test.mjs (csv)    |
+# | python3          | python3            | scripts/test.sh (closing line), bench/run.sh, bench/lib/common.sh,         |
+# |                  |                    | provenance.test.mjs (csv)                                                  |
 # | bash             | bash               | .ci/run, meson find_program (bench-smoke)                                  |
 # | curl             | curl               | lib/harness.mjs curl(), http, provenance, shutdown, tus tests; bench       |
 # | nghttp           | nghttp2-client     | tests/integration/http.test.mjs                                            |
@@ -48,6 +55,7 @@
 # | clamscan         | clamav             | bench/run.sh (scenario 4b; bench-smoke failed without it)                  |
 # | ps               | procps             | bench/run.sh (CPU and RSS of the server's process tree)                    |
 # | getconf, awk     | libc-bin, mawk     | bench/run.sh                                                               |
+# | perf             | linux-perf         | bench/run.sh --profile (perf record -g, perf report per scenario)          |
 # | dpkg-query, apt-get | dpkg, apt       | this script                                                                |
 # No longer installed: wrk (nothing calls it) and clamav-testfiles (scan.test.mjs builds its RAR
 # sample itself).
@@ -59,8 +67,11 @@ purpose="${1:-run}"
 export PATH="$PATH:/usr/sbin:/sbin"
 # Libraries and data: checked with dpkg.
 build_pkgs=(libc6-dev libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
-            libclamav-dev libseccomp-dev)
-test_pkgs=(fonts-dejavu-core)
+            libclamav-dev libseccomp-dev libvips-dev libpoppler-glib-dev libpango1.0-dev libcairo2-dev)
+# The renderer's office converter and its fonts (run and test).
+render_pkgs=(libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
+             fonts-dejavu-core)
+test_pkgs=(fonts-dejavu-core python3-docx python3-openpyxl)
 # Commands, as command:package: checked on PATH.
 build_cmds=(meson:meson ninja:ninja-build cc:gcc pkg-config:pkg-config)
 run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-bin timeout:coreutils)
@@ -68,14 +79,14 @@ test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:
            oathtool:oathtool chromium:chromium testssl:testssl.sh promtool:prometheus systemd-analyze:systemd
            setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng)
 bench_cmds=(h2load:nghttp2-client h2o:h2o nginx:nginx-light hyperfine:hyperfine clamscan:clamav ps:procps
-            getconf:libc-bin awk:mawk)
+            getconf:libc-bin awk:mawk perf:linux-perf)
 
 pkgs=("${build_pkgs[@]}")
 cmds=("${build_cmds[@]}")
 case "$purpose" in
-  run) cmds+=("${run_cmds[@]}") ;;
-  test) pkgs+=("${test_pkgs[@]}"); cmds+=("${test_cmds[@]}") ;;
-  bench) pkgs+=("${test_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${bench_cmds[@]}") ;;
+  run) pkgs+=("${render_pkgs[@]}"); cmds+=("${run_cmds[@]}") ;;
+  test) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}"); cmds+=("${test_cmds[@]}") ;;
+  bench) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${bench_cmds[@]}") ;;
   *) echo "usage: scripts/deps.sh [run|test|bench]" >&2; exit 2 ;;
 esac
 

@@ -221,6 +221,23 @@ enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant
     return st;
 }
 
+/* A chunk decrypted straight from the blob store's view of its value (no copy of the ciphertext). */
+struct chunk_open_ctx {
+    const struct cf_key *dek;
+    const struct cf_id *tenant, *content;
+    uint64_t size;
+    uint32_t index;
+    uint8_t *out;
+    size_t *len;
+    enum cf_status st;
+};
+
+static void chunk_open_view(void *ctx, const char *val, size_t vl)
+{
+    struct chunk_open_ctx *c = ctx;
+    c->st = cf_chunk_open(c->dek, c->tenant, c->content, c->size, c->index, (const uint8_t *)val, vl, c->out, c->len);
+}
+
 /* Reads, verifies and decrypts chunk index of a content of size bytes (index < chunk_count(size)). */
 static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content,
                                  const struct cf_key *dek, uint64_t size, uint32_t index, uint8_t *out, size_t *len)
@@ -228,9 +245,8 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     uint8_t key[36];
     char *err = NULL;
     chunk_key(tenant, content, index, key);
-    char *v;
-    size_t vl;
-    int r = cf_blob_get(s->blobs, key, &v, &vl, &err);
+    struct chunk_open_ctx c = {dek, tenant, content, size, index, out, len, CF_ECORRUPT};
+    int r = cf_blob_view(s->blobs, key, chunk_open_view, &c, &err);
     if (r == CF_ENG_ERR) {
         cf_storage_log(CF_LOG_ERROR, "storage: reading a chunk: %s", err);
         cf_eng_free(err);
@@ -240,9 +256,7 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
         cf_storage_log(CF_LOG_ERROR, "storage: a chunk of a file is missing");
         return CF_ECORRUPT;
     }
-    enum cf_status st = cf_chunk_open(dek, tenant, content, size, index, (const uint8_t *)v, vl, out, len);
-    cf_eng_free(v);
-    if (st != CF_OK) {
+    if (c.st != CF_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: a chunk failed authentication");
         return CF_ECORRUPT;
     }
@@ -526,7 +540,19 @@ struct cf_reader {
     struct cf_key dek;
     uint64_t size;
     uint32_t nchunks;
+    struct cf_id file;       /* what was opened (pages.c checks it is still there after a put) */
+    uint32_t version;
 };
+
+void cf_reader_internals(const struct cf_reader *r, struct cf_reader_internals *out)
+{
+    out->s = r->s;
+    out->tenant = &r->tk->tenant;
+    out->content = &r->content;
+    out->dek = &r->dek;
+    out->file = &r->file;
+    out->version = r->version;
+}
 
 enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
                               uint32_t version, struct cf_reader **out)
@@ -569,6 +595,8 @@ enum cf_status cf_reader_open(struct cf_store *s, const struct cf_id *tenant, co
     r->s = s;
     r->tk = tk;
     r->nchunks = chunk_count(r->size);
+    r->file = *file;
+    r->version = version;
     *out = r;
     return CF_OK;
 }

@@ -2,6 +2,11 @@
  * db.c: raw access to the store's engine (engine/engine.h): the keyspace (column family) names, get,
  * the engine write and its failure (fail-stop), iteration, the sealed-record helpers every record type
  * uses, and the engine's statistics. Opening, closing and the journaled write path are in store.c.
+ *
+ * The metadata cache (cache.h) is fed here and only here: cached keyspaces are read through
+ * cf_get_sealed / cf_db_cache_get, and every engine write (cf_db_write_raw, the one call of
+ * cf_eng_write for records) invalidates each key its batch put or deleted before it returns, so no
+ * writer can forget to. docs/DESIGN.md "The metadata cache".
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -24,6 +29,8 @@ const char *const cf_cf_names[CF_CF_COUNT] = {
     [CF_CF_AUDIT] = "audit",       [CF_CF_AUDIT_INDEX] = "audit_index", [CF_CF_AUDIT_META] = "audit_meta",
     [CF_CF_UPLOADS] = "uploads",   [CF_CF_JOURNAL] = "journal",   [CF_CF_JOURNAL_KEYS] = "journal_keys",
 };
+
+size_t cf_store_cache_bytes = (size_t)64 << 20;
 
 /* Report an engine error once, here, and turn it into a status. */
 static void (*write_failure_hook)(const char *what, const char *err);
@@ -75,10 +82,72 @@ enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, siz
     return CF_OK;
 }
 
+/* ---- the metadata cache --------------------------------------------------------------------- */
+
+/* The keyspaces the cache holds, and the length of a key's invalidation key: the whole key for
+ * point records, the (tenant, user) prefix for the memberships list. 0: not cached. */
+static const uint8_t cache_klen[CF_CF_COUNT] = {
+    [CF_CF_SESSIONS] = CF_SHA256_LEN, [CF_CF_USERS] = 32, [CF_CF_NODES] = 32, [CF_CF_ACL] = 32,
+    [CF_CF_MEMBERSHIPS] = 32,
+};
+
+enum cf_status cf_db_cache_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, uint8_t **val,
+                               size_t *vlen, bool *absent, struct cf_cache_token *tok)
+{
+    if (s->cache == NULL || cache_klen[cf] == 0 || klen != cache_klen[cf]) {
+        *tok = (struct cf_cache_token){0};
+        *val = NULL;
+        return CF_ENOTFOUND;
+    }
+    return cf_cache_get(s->cache, cf, key, klen, val, vlen, absent, tok);
+}
+
+void cf_db_cache_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const struct cf_cache_token *tok,
+                     const void *val, size_t vlen)
+{
+    if (s->cache != NULL && cache_klen[cf] != 0 && klen == cache_klen[cf])
+        cf_cache_put(s->cache, cf, key, klen, tok, val, vlen);
+}
+
+void cf_db_cache_drop_all(struct cf_store *s)
+{
+    if (s->cache != NULL)
+        cf_cache_drop_all(s->cache, true);
+}
+
+/* One operation of a written batch: non-zero if the whole cache must go. */
+static int invalidate_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl, const uint8_t *v,
+                         size_t vl)
+{
+    (void)v, (void)vl;
+    struct cf_store *s = ctx;
+    if (ks == CF_CF_KEYS)
+        return 1; /* a tenant key created, rotated or destroyed */
+    if (ks >= CF_CF_COUNT || cache_klen[ks] == 0)
+        return 0;
+    if (op == CF_BATCH_DELETE_RANGE || kl < cache_klen[ks])
+        return 1; /* a range deletion over a cached keyspace */
+    cf_cache_invalidate(s->cache, ks, k, cache_klen[ks], true);
+    return 0;
+}
+
+/* Invalidates every cached key the batch put or deleted (listed by the engine, cf_batch_each);
+ * anything it cannot list drops the whole cache. */
+static void cache_invalidate_batch(struct cf_store *s, const struct cf_batch *b)
+{
+    if (s->cache != NULL && cf_batch_each(b, invalidate_op, s) != CF_ENG_OK)
+        cf_cache_drop_all(s->cache, true);
+}
+
 enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync)
 {
     char *err = NULL;
-    if (cf_eng_write(s->eng, b, sync, &err) != CF_ENG_OK)
+    int r = cf_eng_write(s->eng, b, sync, &err);
+    /* After the write (a reader that read the old value then holds a token that is now refused) and
+     * before it returns: once a write is acknowledged no reader gets the old value from the cache. A
+     * failed write applied nothing, but invalidating anyway costs nothing. */
+    cache_invalidate_batch(s, b);
+    if (r != CF_ENG_OK)
         return db_write_error(s, "write", err);
     return CF_OK;
 }
@@ -180,11 +249,19 @@ enum cf_status cf_get_sealed(struct cf_store *s, enum cf_cf cf, const struct cf_
 {
     char *val;
     size_t vlen;
+    bool absent;
+    struct cf_cache_token tok;
+    if (cf_db_cache_get(s, cf, key, klen, out, outlen, &absent, &tok) == CF_OK)
+        return absent ? CF_ENOTFOUND : CF_OK;
     enum cf_status st = cf_db_get(s, cf, key, klen, &val, &vlen);
+    if (st == CF_ENOTFOUND)
+        cf_db_cache_put(s, cf, key, klen, &tok, NULL, 0);
     if (st != CF_OK)
         return st;
     st = cf_unseal(cf, k, key, klen, (const uint8_t *)val, vlen, out, outlen);
     cf_eng_free(val);
+    if (st == CF_OK)
+        cf_db_cache_put(s, cf, key, klen, &tok, *out, *outlen);
     return st;
 }
 
@@ -209,6 +286,18 @@ void cf_store_stats(struct cf_store *s, struct cf_store_stats *out)
         .stall_known = e.stall_known,
         .stall_ms = e.stall_ms,
     };
+    if (s->cache != NULL) {
+        struct cf_cache_stats c;
+        cf_cache_stats(s->cache, &c);
+        out->cache_hits = c.hits;
+        out->cache_misses = c.misses;
+        out->cache_evictions = c.evictions;
+        out->cache_invalidations = c.invalidations;
+        out->cache_refused = c.refused;
+        out->cache_entries = c.entries;
+        out->cache_bytes = c.bytes;
+        out->cache_max_bytes = c.max_bytes;
+    }
 }
 
 void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id)

@@ -772,35 +772,61 @@ static enum cf_status session_decode(const uint8_t *pt, size_t ptlen, struct cf_
     return st == CF_ENOTFOUND && have_user && have_id ? CF_OK : CF_ECORRUPT;
 }
 
-enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out)
+/* A session's tenant ‖ record plaintext, from the metadata cache or the store (then cached). Unknown
+ * tokens are not remembered: anyone can send those, and they would push real sessions out. */
+static enum cf_status session_load(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], uint8_t **out, size_t *n)
 {
     const struct cf_tkeys *tk;
+    struct cf_id tenant;
+    struct cf_cache_token tok;
+    bool absent;
     char *val;
     size_t vlen, ptlen;
-    uint8_t *pt = NULL;
-    memset(out, 0, sizeof *out);
+    uint8_t *pt;
+    if (cf_db_cache_get(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, out, n, &absent, &tok) == CF_OK)
+        return absent ? CF_ENOTFOUND : CF_OK;
     enum cf_status st = cf_db_get(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, &val, &vlen);
     if (st != CF_OK)
         return st;
     if (vlen < CF_ID_LEN) {
-        st = CF_ECORRUPT;
-        goto out;
+        free(val);
+        return CF_ECORRUPT;
     }
-    memcpy(out->tenant.b, val, CF_ID_LEN);
-    if ((st = cf_tkeys_get(s, &out->tenant, &tk)) != CF_OK) {
-        /* The tenant (and its key) is gone: its sessions are dead. */
-        st = CF_ENOTFOUND;
-        goto out;
+    memcpy(tenant.b, val, CF_ID_LEN);
+    if ((st = cf_tkeys_get(s, &tenant, &tk)) != CF_OK) {
+        free(val);
+        return CF_ENOTFOUND; /* the tenant (and its key) is gone: its sessions are dead */
     }
-    if ((st = cf_unseal(CF_CF_SESSIONS, &tk->record, hash, CF_SHA256_LEN, (const uint8_t *)val + CF_ID_LEN,
-                        vlen - CF_ID_LEN, &pt, &ptlen)) != CF_OK)
-        goto out;
-    memcpy(out->hash, hash, CF_SHA256_LEN);
-    st = session_decode(pt, ptlen, out);
-out:
-    if (pt != NULL)
-        cf_free_secret(pt, ptlen);
+    st = cf_unseal(CF_CF_SESSIONS, &tk->record, hash, CF_SHA256_LEN, (const uint8_t *)val + CF_ID_LEN, vlen - CF_ID_LEN,
+                   &pt, &ptlen);
     free(val);
+    if (st != CF_OK)
+        return st;
+    *n = CF_ID_LEN + ptlen;
+    *out = cf_xmalloc(*n);
+    memcpy(*out, tenant.b, CF_ID_LEN);
+    memcpy(*out + CF_ID_LEN, pt, ptlen);
+    cf_free_secret(pt, ptlen);
+    cf_db_cache_put(s, CF_CF_SESSIONS, hash, CF_SHA256_LEN, &tok, *out, *n);
+    return CF_OK;
+}
+
+enum cf_status cf_session_get(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], struct cf_session *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t *rec;
+    size_t n;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = session_load(s, hash, &rec, &n);
+    if (st != CF_OK)
+        return st;
+    memcpy(out->tenant.b, rec, CF_ID_LEN);
+    if (cf_tkeys_get(s, &out->tenant, &tk) != CF_OK)
+        st = CF_ENOTFOUND; /* the tenant is gone since the record was cached */
+    memcpy(out->hash, hash, CF_SHA256_LEN);
+    if (st == CF_OK)
+        st = session_decode(rec + CF_ID_LEN, n - CF_ID_LEN, out);
+    cf_free_secret(rec, n);
     if (st != CF_OK)
         cf_session_clear(out);
     return st;
@@ -1125,7 +1151,24 @@ enum cf_status cf_group_members(struct cf_store *s, const struct cf_id *tenant, 
 enum cf_status cf_user_groups(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
                               struct cf_id **out, size_t *n)
 {
-    return id_suffixes(s, CF_CF_MEMBERSHIPS, tenant, user, out, n);
+    /* Cached as the list of group ids under (tenant, user): every membership write invalidates that
+     * prefix (db.c). */
+    uint8_t key[32], *val;
+    size_t vlen;
+    bool absent;
+    struct cf_cache_token tok = {0};
+    cf_key2(key, tenant, user);
+    if (cf_db_cache_get(s, CF_CF_MEMBERSHIPS, key, sizeof key, &val, &vlen, &absent, &tok) == CF_OK && !absent &&
+        vlen % sizeof **out == 0) {
+        *n = vlen / sizeof **out;
+        *out = (struct cf_id *)val;
+        return CF_OK;
+    }
+    free(val);
+    enum cf_status st = id_suffixes(s, CF_CF_MEMBERSHIPS, tenant, user, out, n);
+    if (st == CF_OK)
+        cf_db_cache_put(s, CF_CF_MEMBERSHIPS, key, sizeof key, &tok, *out, *n * sizeof **out);
+    return st;
 }
 
 static void triple_key(const struct cf_id *t, const struct cf_id *a, const struct cf_id *b, uint8_t key[48])

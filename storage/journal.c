@@ -46,7 +46,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/rocks.h"
 #include "journal.h"
 
 #define ENTRY_VERSION 1
@@ -168,47 +167,7 @@ void cf_jentry_mac(const struct cf_journal *j, uint64_t seq, const uint8_t *body
     cf_hmac2_sha256(&j->mac_key, msg, sizeof msg, body, n, out);
 }
 
-/* ---- parsing a RocksDB write batch ------------------------------------------------------------ */
-
-/* The serialized WriteBatch (RocksDB db/write_batch.cc; the WAL's record format, which RocksDB keeps
- * stable across releases): sequence:fixed64 ‖ count:fixed32 (little-endian) ‖ record*, each record a
- * type byte, for the column-family forms a varint32 family id, then varint32-length-prefixed key
- * (and value, or end key). */
-enum {
-    WB_DELETION = 0x0,
-    WB_VALUE = 0x1,
-    WB_LOGDATA = 0x3,
-    WB_CF_DELETION = 0x4,
-    WB_CF_VALUE = 0x5,
-    WB_SINGLE_DELETION = 0x7,
-    WB_CF_SINGLE_DELETION = 0x8,
-    WB_NOOP = 0xD,
-    WB_CF_RANGE_DELETION = 0xE,
-    WB_RANGE_DELETION = 0xF,
-};
-
-static bool get_varint32(const uint8_t **p, const uint8_t *end, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int shift = 0; shift <= 28 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint32_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool get_slice(const uint8_t **p, const uint8_t *end, const uint8_t **s, uint32_t *n)
-{
-    if (!get_varint32(p, end, n) || (size_t)(end - *p) < *n)
-        return false;
-    *s = *p;
-    *p += *n;
-    return true;
-}
+/* ---- listing a write batch's operations (engine.h cf_batch_each) ----------------------------- */
 
 void cf_jops_free(struct cf_jops *o)
 {
@@ -241,77 +200,37 @@ static void ops_push(struct cf_jops *o, uint8_t kind, uint8_t cf, const uint8_t 
     }
 }
 
-enum cf_status cf_journal_parse(struct cf_store *s, const char *rep, size_t size, struct cf_jops *out)
+/* One operation of the batch: refused if it writes the journal, skipped if not covered. */
+static int parse_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl, const uint8_t *v,
+                    size_t vl)
 {
-    const uint8_t *p = (const uint8_t *)rep, *end = p + size;
-    memset(out, 0, sizeof *out);
-    if (size < 12)
-        goto bad;
-    uint32_t count = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24, seen = 0;
-    p += 12;
-    while (p < end) {
-        uint8_t type = *p++;
-        uint32_t id = 0, kl, vl = 0;
-        const uint8_t *k, *v = NULL;
-        switch (type) {
-        case WB_LOGDATA:
-            if (!get_slice(&p, end, &k, &kl))
-                goto bad;
-            continue; /* not an operation (and not counted) */
-        case WB_NOOP:
-            continue;
-        case WB_CF_VALUE:
-        case WB_CF_DELETION:
-        case WB_CF_SINGLE_DELETION:
-        case WB_CF_RANGE_DELETION:
-            if (!get_varint32(&p, end, &id))
-                goto bad;
-            break;
-        case WB_VALUE:
-        case WB_DELETION:
-        case WB_SINGLE_DELETION:
-        case WB_RANGE_DELETION:
-            break;
-        default:
-            /* A merge, a transaction marker, a blob index, a wide-column entity: nothing in Coffer
-             * writes these; refuse rather than write what the journal cannot describe. */
-            cf_storage_log(CF_LOG_ERROR, "storage: journal: a write batch holds an operation of type %u", type);
-            goto bad;
-        }
-        if (!get_slice(&p, end, &k, &kl))
-            goto bad;
-        bool has_v = type == WB_VALUE || type == WB_CF_VALUE || type == WB_RANGE_DELETION ||
-                     type == WB_CF_RANGE_DELETION;
-        if (has_v && !get_slice(&p, end, &v, &vl))
-            goto bad;
-        seen++;
-        if (id >= sizeof s->journal.cf_of_id || s->journal.cf_of_id[id] == 0xff) {
-            cf_storage_log(CF_LOG_ERROR, "storage: journal: a write batch names an unknown column family %u", id);
-            goto bad;
-        }
-        enum cf_cf cf = (enum cf_cf)s->journal.cf_of_id[id];
-        if (cf == CF_CF_JOURNAL || cf == CF_CF_JOURNAL_KEYS) {
-            /* Only this file writes the journal: anything else doing so is a bug (or a range
-             * deletion that reaches too far), and would break the chain silently. */
-            cf_storage_log(CF_LOG_ERROR, "storage: journal: a write batch from outside the journal writes %s",
-                           cf_cf_names[cf]);
-            goto bad;
-        }
-        if (!cf_journal_covers(cf))
-            continue;
-        uint8_t kind = type == WB_VALUE || type == WB_CF_VALUE                     ? CF_JOP_PUT
-                       : type == WB_RANGE_DELETION || type == WB_CF_RANGE_DELETION ? CF_JOP_RANGE
-                                                                                   : CF_JOP_DEL;
-        if (kl > UINT16_MAX || (kind == CF_JOP_RANGE && vl > UINT16_MAX)) {
-            cf_storage_log(CF_LOG_ERROR, "storage: journal: a key in %s is too long", cf_cf_names[cf]);
-            goto bad;
-        }
-        ops_push(out, kind, (uint8_t)cf, k, kl, v, vl);
+    struct cf_jops *out = ctx;
+    enum cf_cf cf = (enum cf_cf)ks;
+    if (cf == CF_CF_JOURNAL || cf == CF_CF_JOURNAL_KEYS) {
+        /* Only this file writes the journal: anything else doing so is a bug (or a range deletion
+         * that reaches too far), and would break the chain silently. */
+        cf_storage_log(CF_LOG_ERROR, "storage: journal: a write batch from outside the journal writes %s",
+                       cf_cf_names[cf]);
+        return 1;
     }
-    if (seen != count)
-        goto bad;
-    return CF_OK;
-bad:
+    if (!cf_journal_covers(cf))
+        return 0;
+    uint8_t kind = op == CF_BATCH_PUT ? CF_JOP_PUT : op == CF_BATCH_DELETE_RANGE ? CF_JOP_RANGE : CF_JOP_DEL;
+    if (kl > UINT16_MAX || (kind == CF_JOP_RANGE && vl > UINT16_MAX)) {
+        cf_storage_log(CF_LOG_ERROR, "storage: journal: a key in %s is too long", cf_cf_names[cf]);
+        return 1;
+    }
+    ops_push(out, kind, (uint8_t)cf, k, (uint32_t)kl, v, (uint32_t)vl);
+    return 0;
+}
+
+enum cf_status cf_journal_parse(const struct cf_batch *b, struct cf_jops *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cf_batch_each(b, parse_op, out) == CF_ENG_OK)
+        return CF_OK;
+    /* A merge, a transaction marker, a blob index, a wide-column entity: nothing in Coffer writes
+     * these; refuse rather than write what the journal cannot describe. */
     cf_storage_log(CF_LOG_ERROR, "storage: journal: refusing a write batch it cannot read");
     cf_jops_free(out);
     return CF_EINVAL;
@@ -807,9 +726,7 @@ enum cf_status cf_journal_write(struct cf_store *s, struct cf_batch *b, bool syn
 {
     struct cf_journal *j = &s->journal;
     struct cf_jwait w = {.b = b, .sync = sync};
-    size_t size;
-    const char *rep = cf_rocks_batch_rep(b, &size);
-    enum cf_status st = cf_journal_parse(s, rep, size, &w.ops);
+    enum cf_status st = cf_journal_parse(b, &w.ops);
     if (st != CF_OK)
         return st;
     if (w.ops.n == 0) {
@@ -868,23 +785,6 @@ void cf_journal_setup(struct cf_store *s)
     pthread_mutex_init(&j->lock, NULL);
     j->keep = CF_JOURNAL_KEEP;
     j->step = CF_JOURNAL_STEP;
-    memset(j->cf_of_id, 0xff, sizeof j->cf_of_id);
-}
-
-enum cf_status cf_journal_map_cfs(struct cf_store *s)
-{
-    for (int i = 0; i < CF_CF_COUNT; i++) {
-        if (!cf_eng_has(s->eng, (unsigned)i))
-            continue; /* a read-only open of a store from before the journal */
-        uint32_t id = cf_rocks_ks_id(s->eng, (unsigned)i);
-        if (id >= sizeof s->journal.cf_of_id) {
-            cf_storage_log(CF_LOG_ERROR, "storage: column family %s has id %u, beyond what the journal maps",
-                           cf_cf_names[i], id);
-            return CF_ECORRUPT;
-        }
-        s->journal.cf_of_id[id] = (uint8_t)i;
-    }
-    return CF_OK;
 }
 
 void cf_journal_free(struct cf_store *s)
@@ -1025,9 +925,7 @@ enum cf_status cf_journal_open(struct cf_store *s, bool readonly, struct cf_anch
 {
     struct cf_journal *j = &s->journal;
     struct cf_jhead h;
-    enum cf_status st = cf_journal_map_cfs(s);
-    if (st != CF_OK)
-        return st;
+    enum cf_status st;
     if (!cf_eng_has(s->eng, CF_CF_JOURNAL) || !cf_eng_has(s->eng, CF_CF_JOURNAL_KEYS))
         return readonly ? CF_OK : CF_EIO; /* read-only, from before the journal: it reads as absent */
     enum cf_status hst = cf_journal_head_read(s, &h);

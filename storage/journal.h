@@ -43,11 +43,11 @@ struct cf_jops {
 };
 void cf_jops_free(struct cf_jops *o);
 
-/* cf_journal_parse(s, rep, size, out): the covered operations of a serialized write batch
- * (RocksDB's, cf_rocks_batch_rep). CF_EINVAL (logged) for a batch it cannot describe: an operation other
- * than put, delete and range delete, an unknown column family, a write to the journal's own families,
- * a key over 65535 bytes, a malformed batch. Pure apart from reading s's column family map. */
-enum cf_status cf_journal_parse(struct cf_store *s, const char *rep, size_t size, struct cf_jops *out) CF_WUR;
+/* cf_journal_parse(b, out): the covered operations of write batch b (listed by the engine,
+ * cf_batch_each). CF_EINVAL (logged) for a batch it cannot describe: an operation other than put,
+ * delete and range delete, an unknown keyspace, a write to the journal's own families, a key over
+ * 65535 bytes, a malformed batch. Pure. */
+enum cf_status cf_journal_parse(const struct cf_batch *b, struct cf_jops *out) CF_WUR;
 
 /* cf_journal_write(s, b, sync): writes b with its journal entry (group commit, see journal.c). b is
  * given back unchanged. The same contract as cf_db_write. */
@@ -126,7 +126,6 @@ enum cf_status cf_journal_mac_at(struct cf_store *s, uint64_t seq, uint8_t out[3
  * once the database is open; close before it closes; free with the store. */
 void cf_journal_setup(struct cf_store *s);
 enum cf_status cf_journal_keys(struct cf_store *s, const struct cf_key *global) CF_WUR;
-enum cf_status cf_journal_map_cfs(struct cf_store *s) CF_WUR;
 void cf_journal_create(struct cf_store *s);
 /* cf_journal_open(s, readonly, anchor, mode): loads the head. Read-write: checks the journal's tail
  * and, with an anchor, that data_dir is not older than it (CF_EROLLBACK, logged, if it is); starts a

@@ -44,6 +44,10 @@ enum cf_status cf_store_open(const char *dir, const struct cf_key *master, struc
 /* cf_store_close(s): flushes and closes; wipes every key held in memory. NULL is ignored. */
 void cf_store_close(struct cf_store *s);
 
+/* The metadata cache's bound in bytes for stores opened from now on (docs/DESIGN.md "The metadata
+ * cache"; config metadata_cache_mb); 0 disables it. Set before cf_store_open. */
+extern size_t cf_store_cache_bytes;
+
 /* cf_store_is_initialised(dir): whether dir already holds a store (without opening it). */
 bool cf_store_is_initialised(const char *dir);
 
@@ -783,9 +787,29 @@ enum cf_status cf_tus_usage(struct cf_store *s, const struct cf_id *tenant, cons
  * after a failed scan) decides. A failure leaves the previous offset valid. */
 enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t *data, size_t n,
                              uint64_t ttl_ms) CF_WUR;
+/* The same in steps, for a body handed over in slices (tus.c copies one chunk at a time from the
+ * request): cf_tus_append_begin(s, t, n, out) prepares storing n bytes at t->offset (opens the key
+ * and the sealed tail); cf_tus_append_feed(a, data, len) seals and writes every chunk the next len
+ * bytes complete (at most n in all); cf_tus_append_end(a, t, ttl_ms), once all n bytes are fed,
+ * writes the new state exactly as cf_tus_append does (nothing for the completing body). Freeing an
+ * appender without its end stores nothing the state names: the chunks written past t->offset are
+ * rewritten by the next append. One thread at a time per appender; cf_tus_append_free(NULL) is a
+ * no-op. */
+struct cf_tus_appender;
+enum cf_status cf_tus_append_begin(struct cf_store *s, const struct cf_tus *t, uint64_t n,
+                                   struct cf_tus_appender **out) CF_WUR;
+enum cf_status cf_tus_append_feed(struct cf_tus_appender *a, const uint8_t *data, size_t len) CF_WUR;
+enum cf_status cf_tus_append_end(struct cf_tus_appender *a, struct cf_tus *t, uint64_t ttl_ms) CF_WUR;
+void cf_tus_append_free(struct cf_tus_appender *a);
 /* cf_tus_writer(s, t, out): the upload as a cf_upload, once all t->length bytes are written, for
  * the upload-safety step and cf_upload_commit (with c->tus = t). */
 enum cf_status cf_tus_writer(struct cf_store *s, const struct cf_tus *t, struct cf_upload **out) CF_WUR;
+/* cf_tus_hash_prefix(s, t, h): feeds h the t->offset bytes stored so far (the sealed chunks, then
+ * the sealed tail), decrypting them one chunk at a time; for a running SHA-256 that was lost (a
+ * restart: the state is kept in memory only, never stored). Worker thread; t unfinished.
+ * CF_ECORRUPT if a chunk or the tail fails authentication. */
+struct cf_hash;
+enum cf_status cf_tus_hash_prefix(struct cf_store *s, const struct cf_tus *t, struct cf_hash *h) CF_WUR;
 /* cf_tus_delete(s, tenant, id): destroys an unfinished upload (state with its data key first, then
  * chunks and tail), or forgets a completed one (its file stays). */
 enum cf_status cf_tus_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
@@ -814,6 +838,18 @@ uint32_t cf_reader_chunk_count(const struct cf_reader *r);
  * missing, altered, moved, reordered or of the wrong length, never wrong bytes. Worker threads only (disk reads). */
 enum cf_status cf_reader_chunk(struct cf_reader *r, uint32_t index, uint8_t *out, size_t *len) CF_WUR;
 void cf_reader_free(struct cf_reader *r);
+
+/* ---- derived objects: rendered pages (pages.c) ------------------------------------------------- */
+
+/* Objects derived from a version's content (page images, a converted PDF, a page summary), sealed
+ * under its data key and stored with its chunks, so that whatever destroys the content destroys
+ * them. A slot names one object of a content; it must have CF_DERIVED_SLOT set (the rest is the
+ * caller's). cf_derived_put(r, slot, obj, n): stores (replaces) it; CF_ENOTFOUND if the version was
+ * purged meanwhile (nothing is left behind). cf_derived_get(r, slot, out, len): *out malloc'ed;
+ * CF_ENOTFOUND if absent, CF_ECORRUPT if it fails authentication. Worker threads. */
+#define CF_DERIVED_SLOT 0x80000000u
+enum cf_status cf_derived_put(struct cf_reader *r, uint32_t slot, const void *obj, size_t n) CF_WUR;
+enum cf_status cf_derived_get(struct cf_reader *r, uint32_t slot, uint8_t **out, size_t *len) CF_WUR;
 
 /* ---- backups ---------------------------------------------------------------------------------- */
 
@@ -904,6 +940,11 @@ struct cf_store_stats {
                                           slowed down, 0 while they are not */
     bool stall_known;                  /* stall_ms was found in rocksdb.dbstats */
     uint64_t stall_ms;                 /* its "Cumulative stall": time writes waited since the open */
+    /* The metadata cache (storage/cache.h), since the store was opened: lookups answered from memory
+     * and not, entries dropped to stay within the bound, keys invalidated by writes (a drop of
+     * everything counts once per shard), inserts refused because a write raced the read; and now. */
+    uint64_t cache_hits, cache_misses, cache_evictions, cache_invalidations, cache_refused;
+    uint64_t cache_entries, cache_bytes, cache_max_bytes;
 };
 
 /* cf_store_stats(s, out): fills *out from RocksDB's properties. Reads memory only (no disk, no

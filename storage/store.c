@@ -32,6 +32,7 @@ static void store_free(struct cf_store *s)
     cf_key_wipe(&s->global_index);
     cf_key_wipe(&s->global_audit);
     cf_journal_free(s);
+    cf_cache_free(s->cache);
     for (size_t i = 0; i < s->naudit_heads; i++)
         cf_key_wipe(&s->audit_heads[i].key);
     free(s->audit_heads);
@@ -52,6 +53,7 @@ static struct cf_store *store_new(const char *dir)
     pthread_mutex_init(&s->user_lock, NULL);
     pthread_rwlock_init(&s->tk_lock, NULL);
     cf_journal_setup(s);
+    s->cache = cf_cache_new(cf_store_cache_bytes);
     return s;
 }
 
@@ -117,7 +119,7 @@ enum cf_status cf_store_create(const char *dir, const struct cf_key *master)
     if ((st = cf_aead_seal(&s->kek, global_aad, sizeof global_aad - 1, global.k, sizeof global.k, wrapped)) != CF_OK)
         goto err1;
     /* The journal starts with the store: its first entry is this batch. */
-    if ((st = derive_global(s, &global)) != CF_OK || (st = cf_journal_map_cfs(s)) != CF_OK)
+    if ((st = derive_global(s, &global)) != CF_OK)
         goto err1;
     cf_journal_create(s);
     struct cf_batch *b = cf_batch_new(s->eng);
@@ -257,8 +259,7 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
         st = cf_journal_write(s, b, sync);
     else {
         /* Families outside the journal (the audit chain keeps its own). Chunks: cf_db_blob_put. */
-        char *err = NULL;
-        st = cf_eng_write(s->eng, b, sync, &err) == CF_ENG_OK ? CF_OK : cf_db_write_failed(s, "put", err);
+        st = cf_db_write_raw(s, b, sync); /* which invalidates the metadata cache, as every write */
     }
     cf_batch_free(b);
     return st;

@@ -48,6 +48,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "cache.h"
 #include "engine/blob.h"
 #include "engine/engine.h"
 #include "record.h"
@@ -150,7 +151,6 @@ struct cf_journal {
     struct cf_key sum_key;    /* terms of the index sum (never stored) */
     struct cf_key seal_key;   /* seals the head */
     struct cf_key anchor_key; /* MACs the anchor file */
-    uint8_t cf_of_id[256];    /* RocksDB column family id → enum cf_cf (0xff: unknown) */
     uint64_t keep, step;      /* CF_JOURNAL_KEEP, CF_JOURNAL_STEP (unit tests lower them) */
     /* Owned by the thread that is writing a group (the leader); handed over through lock. */
     struct cf_jhead head;
@@ -182,6 +182,7 @@ struct cf_store {
      * answer; notes in docs/SECURITY.md "Failures"). The process is expected to stop. */
     atomic_bool write_failed;
     struct cf_journal journal;
+    struct cf_cache *cache;      /* decoded metadata records (cache.h), fed and invalidated by db.c */
 };
 
 extern const char *const cf_cf_names[CF_CF_COUNT];
@@ -216,6 +217,14 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
  * blobs are flushed before the commit that references them, and blobs are deleted only after the
  * metadata that could decrypt them (purge, tenant deletion) and before the pending mark goes. */
 enum cf_status cf_db_blob_put(struct cf_store *s, const uint8_t *key, const void *val, size_t vlen) CF_WUR;
+/* A reader's parts, for the derived objects of its content (pages.c): valid while r is. */
+struct cf_reader_internals {
+    struct cf_store *s;
+    const struct cf_id *tenant, *content, *file;
+    const struct cf_key *dek;
+    uint32_t version;
+};
+void cf_reader_internals(const struct cf_reader *r, struct cf_reader_internals *out);
 enum cf_status cf_db_blob_flush(struct cf_store *s) CF_WUR;
 enum cf_status cf_db_blob_delete_owner(struct cf_store *s, const uint8_t *owner) CF_WUR;
 enum cf_status cf_db_blob_delete_tenant(struct cf_store *s, const uint8_t *tenant) CF_WUR;
@@ -229,6 +238,18 @@ struct cf_iter {
 void cf_iter_open(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t plen, struct cf_iter *it);
 void cf_iter_close(struct cf_iter *it);
 enum cf_status cf_iter_status(struct cf_iter *it) CF_WUR;
+
+/* The metadata cache (db.c over cache.h). cf_db_cache_get(s, cf, key, klen, val, vlen, absent, tok):
+ * CF_OK on a hit (*val a copy, free with cf_free_secret; *absent: the key is known absent), else
+ * CF_ENOTFOUND with the token to pass to cf_db_cache_put once the engine was read (val NULL: absent).
+ * Keyspaces the cache does not hold always miss and drop the put. cf_get_sealed uses both; a reader
+ * with its own value layout (sessions, the memberships list) calls them itself. Invalidation needs no
+ * call: cf_db_write_raw does it for every key a batch touches. */
+enum cf_status cf_db_cache_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, uint8_t **val,
+                               size_t *vlen, bool *absent, struct cf_cache_token *tok) CF_WUR;
+void cf_db_cache_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const struct cf_cache_token *tok,
+                     const void *val, size_t vlen);
+void cf_db_cache_drop_all(struct cf_store *s);
 
 /* Sealed records: AAD = cf name ‖ 0x00 ‖ key. */
 void cf_seal_batch_put(struct cf_batch *b, struct cf_store *s, enum cf_cf cf, const struct cf_key *k,

@@ -299,79 +299,123 @@ static enum cf_status tail_read(struct cf_store *s, const struct cf_tus *t, cons
     return st;
 }
 
-enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t *data, size_t n, uint64_t ttl_ms)
-{
+struct cf_tus_appender {
+    struct cf_store *s;
     const struct cf_tkeys *tk;
     struct cf_key dek;
+    struct cf_upload *u;   /* the content's writer (holds its own copy of the key) */
+    uint8_t *buf;          /* CF_CHUNK_SIZE: the chunk being filled (plaintext, wiped when freed) */
+    size_t fill;           /* bytes of buf in use */
+    uint64_t pos;          /* stream position just past buf's fill */
+    uint64_t length;       /* the upload's Upload-Length */
+    uint64_t end;          /* the offset once all n bytes are fed */
+};
+
+void cf_tus_append_free(struct cf_tus_appender *a)
+{
+    if (a == NULL)
+        return;
+    cf_upload_free(a->u); /* wipes its copy of the key */
+    cf_key_wipe(&a->dek);
+    cf_free_secret(a->buf, CF_CHUNK_SIZE);
+    free(a);
+}
+
+enum cf_status cf_tus_append_begin(struct cf_store *s, const struct cf_tus *t, uint64_t n, struct cf_tus_appender **out)
+{
+    const struct cf_tkeys *tk;
     enum cf_status st;
+    *out = NULL;
     if (t->completed || n > t->length - t->offset)
         return CF_EINVAL;
     if (cf_tkeys_get(s, &t->tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    if ((st = cf_dek_unwrap(s, tk, &t->id, t->dek_gen, t->wrapped, &dek)) != CF_OK)
+    struct cf_tus_appender *a = cf_xcalloc(1, sizeof *a);
+    a->s = s;
+    a->tk = tk;
+    if ((st = cf_dek_unwrap(s, tk, &t->id, t->dek_gen, t->wrapped, &a->dek)) != CF_OK) {
+        free(a);
         return st;
-    const uint64_t end = t->offset + n;
-    const bool completes = end == t->length;
-    size_t fill = (size_t)(t->offset % CF_CHUNK_SIZE);
-    uint8_t *buf = cf_try_malloc(CF_CHUNK_SIZE);
-    if (buf == NULL) {
-        cf_key_wipe(&dek);
+    }
+    if ((a->buf = cf_try_malloc(CF_CHUNK_SIZE)) == NULL) {
+        cf_key_wipe(&a->dek);
+        free(a);
         return CF_EIO;
     }
-    struct cf_upload *u = cf_upload_resume(s, tk, &t->id, &dek);
-    if (fill > 0 && (st = tail_read(s, t, &dek, buf, fill)) != CF_OK)
-        goto out;
-    /* pos: the stream position just past buf's fill. */
-    uint64_t pos = t->offset;
+    a->u = cf_upload_resume(s, tk, &t->id, &a->dek);
+    a->fill = (size_t)(t->offset % CF_CHUNK_SIZE);
+    a->pos = t->offset;
+    a->length = t->length;
+    a->end = t->offset + n;
+    if (a->fill > 0 && (st = tail_read(s, t, &a->dek, a->buf, a->fill)) != CF_OK) {
+        cf_tus_append_free(a);
+        return st;
+    }
+    *out = a;
+    return CF_OK;
+}
+
+enum cf_status cf_tus_append_feed(struct cf_tus_appender *a, const uint8_t *data, size_t n)
+{
+    enum cf_status st;
+    if (n > a->end - a->pos)
+        return CF_EINVAL;
     size_t p = 0;
-    /* An empty upload still has its one empty, last chunk (content.c): one round with nothing to take. */
-    while (p < n || t->length == 0) {
-        size_t take = CF_CHUNK_SIZE - fill < n - p ? CF_CHUNK_SIZE - fill : n - p;
-        if (take > 0)
-            memcpy(buf + fill, data + p, take);
-        fill += take;
+    while (p < n) {
+        size_t take = CF_CHUNK_SIZE - a->fill < n - p ? CF_CHUNK_SIZE - a->fill : n - p;
+        memcpy(a->buf + a->fill, data + p, take);
+        a->fill += take;
         p += take;
-        pos += take;
-        bool last = pos == t->length;
-        if (fill == CF_CHUNK_SIZE || last) {
-            uint32_t index = (uint32_t)((pos - fill) / CF_CHUNK_SIZE);
-            if ((st = cf_upload_put_chunk(u, index, buf, fill, last)) != CF_OK)
-                goto out;
-            fill = 0;
-            if (last)
-                break;
+        a->pos += take;
+        bool last = a->pos == a->length;
+        if (a->fill == CF_CHUNK_SIZE || last) {
+            uint32_t index = (uint32_t)((a->pos - a->fill) / CF_CHUNK_SIZE);
+            if ((st = cf_upload_put_chunk(a->u, index, a->buf, a->fill, last)) != CF_OK)
+                return st;
+            a->fill = 0;
         }
     }
-    if (completes) {
-        st = CF_OK; /* the commit removes the state; until then a retry starts from the old offset */
-        goto out;
+    return CF_OK;
+}
+
+enum cf_status cf_tus_append_end(struct cf_tus_appender *a, struct cf_tus *t, uint64_t ttl_ms)
+{
+    struct cf_store *s = a->s;
+    enum cf_status st;
+    if (a->pos != a->end)
+        return CF_EINVAL;
+    if (a->end == a->length) {
+        /* An empty upload still has its one empty, last chunk (content.c). */
+        if (a->length == 0 && (st = cf_upload_put_chunk(a->u, 0, a->buf, 0, true)) != CF_OK)
+            return st;
+        return CF_OK; /* the commit removes the state; until then a retry starts from the old offset */
     }
     /* The chunks written are durable before the state that names them (engine/blob.h). */
     if ((st = cf_db_blob_flush(s)) != CF_OK)
-        goto out;
+        return st;
     /* The new state: offset, expiry, and the tail (sealed, bound to the new offset). */
     uint8_t key[33], aad[64];
     struct cf_batch *b = cf_batch_new(s->eng);
     state_key(&t->tenant, &t->id, 't', key);
     uint8_t *sealed = NULL;
-    if (fill > 0) {
-        sealed = cf_xmalloc(1 + fill + CF_SEAL_OVERHEAD);
+    if (a->fill > 0) {
+        sealed = cf_xmalloc(1 + a->fill + CF_SEAL_OVERHEAD);
         sealed[0] = TAIL_FORMAT;
-        size_t alen = tail_aad(&t->tenant, &t->id, end, aad);
-        if ((st = cf_aead_seal(&dek, aad, alen, buf, fill, sealed + 1)) != CF_OK) {
+        size_t alen = tail_aad(&t->tenant, &t->id, a->end, aad);
+        if ((st = cf_aead_seal(&a->dek, aad, alen, a->buf, a->fill, sealed + 1)) != CF_OK) {
             free(sealed);
             cf_batch_free(b);
-            goto out;
+            return st;
         }
         cf_batch_put(b, CF_CF_UPLOADS, (const char *)key, sizeof key, (const char *)sealed,
-                     1 + fill + CF_SEAL_OVERHEAD);
+                     1 + a->fill + CF_SEAL_OVERHEAD);
     } else {
         cf_batch_delete(b, CF_CF_UPLOADS, (const char *)key, sizeof key);
     }
     struct cf_tus next = *t;
-    next.offset = end;
+    next.offset = a->end;
     next.expires_at = cf_now_ms() + ttl_ms;
-    put_state(b, s, tk, &next);
+    put_state(b, s, a->tk, &next);
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
     free(sealed);
@@ -379,10 +423,18 @@ enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t
         t->offset = next.offset;
         t->expires_at = next.expires_at;
     }
-out:
-    cf_upload_free(u); /* wipes its copy of the key */
-    cf_key_wipe(&dek);
-    cf_free_secret(buf, CF_CHUNK_SIZE);
+    return st;
+}
+
+enum cf_status cf_tus_append(struct cf_store *s, struct cf_tus *t, const uint8_t *data, size_t n, uint64_t ttl_ms)
+{
+    struct cf_tus_appender *a;
+    enum cf_status st = cf_tus_append_begin(s, t, n, &a);
+    if (st != CF_OK)
+        return st;
+    if ((st = cf_tus_append_feed(a, data, n)) == CF_OK)
+        st = cf_tus_append_end(a, t, ttl_ms);
+    cf_tus_append_free(a);
     return st;
 }
 
@@ -400,6 +452,49 @@ enum cf_status cf_tus_writer(struct cf_store *s, const struct cf_tus *t, struct 
     *out = cf_upload_resume(s, tk, &t->id, &dek);
     cf_key_wipe(&dek);
     return CF_OK;
+}
+
+enum cf_status cf_tus_hash_prefix(struct cf_store *s, const struct cf_tus *t, struct cf_hash *h)
+{
+    const struct cf_tkeys *tk;
+    struct cf_key dek;
+    enum cf_status st;
+    if (t->completed || t->offset > t->length)
+        return CF_EINVAL;
+    if (cf_tkeys_get(s, &t->tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    if ((st = cf_dek_unwrap(s, tk, &t->id, t->dek_gen, t->wrapped, &dek)) != CF_OK)
+        return st;
+    uint8_t *buf = cf_try_malloc(CF_CHUNK_SIZE);
+    if (buf == NULL) {
+        cf_key_wipe(&dek);
+        return CF_EIO;
+    }
+    struct cf_upload *u = cf_upload_resume(s, tk, &t->id, &dek);
+    /* Every chunk before the offset is full (only the tail is partial), so none is the last one. */
+    uint32_t full = (uint32_t)(t->offset / CF_CHUNK_SIZE);
+    size_t fill = (size_t)(t->offset % CF_CHUNK_SIZE);
+    for (uint32_t i = 0; i < full; i++) {
+        size_t len;
+        if ((st = cf_upload_read_chunk(u, t->length, i, buf, &len)) != CF_OK)
+            goto out;
+        if (len != CF_CHUNK_SIZE) {
+            st = CF_ECORRUPT;
+            goto out;
+        }
+        cf_hash_update(h, buf, len);
+    }
+    if (fill > 0) {
+        if ((st = tail_read(s, t, &dek, buf, fill)) != CF_OK)
+            goto out;
+        cf_hash_update(h, buf, fill);
+    }
+    st = CF_OK;
+out:
+    cf_upload_free(u);
+    cf_key_wipe(&dek);
+    cf_free_secret(buf, CF_CHUNK_SIZE);
+    return st;
 }
 
 /* The tail and the owner index entry, into b. */

@@ -5,7 +5,7 @@
 import { api, ApiError, csrf, query } from './api.js';
 import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, alertBox, showAlert } from './ui.js';
 
-const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload', 'file.view', 'file.download',
+const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload', 'file.view', 'file.page_view', 'file.download',
   'file.delete', 'file.purge', 'folder.create', 'node.move', 'node.rename', 'acl.change', 'share.create',
   'share.revoke', 'share.unlock', 'share.unlock_failed', 'share.view', 'share.download', 'upload.start',
   'upload.cancel', 'upload.rejected', 'user.create', 'user.update', 'user.offboard', 'group.create',

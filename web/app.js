@@ -312,7 +312,7 @@ async function showPreview(n) {
   openDialog(n.name, body);
   try {
     const wm = await api('GET', '/api/v1/me/watermark');
-    const p = await preview(`/api/v1/files/${n.id}/view`, n, wm);
+    const p = await preview(`/api/v1/files/${n.id}/view`, n, wm, `/api/v1/files/${n.id}/pages`, atLeast(n, 'download'));
     const foot = el('p', { class: 'muted small' }, `${formatSize(n.size)} · ${n.mime || ''} · viewing is recorded`);
     body.replaceChildren(p, foot);
   } catch (e) {
@@ -470,7 +470,7 @@ async function accessDialog(n) {
 }
 
 const ACTION_TEXT = {
-  'file.upload': 'uploaded', 'file.view': 'viewed', 'file.download': 'downloaded', 'file.delete': 'moved to trash',
+  'file.upload': 'uploaded', 'file.view': 'viewed', 'file.page_view': 'viewed pages', 'file.download': 'downloaded', 'file.delete': 'moved to trash',
   'file.purge': 'destroyed', 'node.move': 'moved', 'node.rename': 'renamed', 'acl.change': 'changed access',
   'share.create': 'created a link', 'share.revoke': 'revoked a link', 'share.unlock': 'unlocked the link',
   'share.unlock_failed': 'tried a wrong code', 'share.view': 'viewed through a link', 'share.download': 'downloaded through a link',

@@ -1,7 +1,8 @@
 // share.js: the recipient page of a share link (/s/{token}). No account: the extraction code
 // unlocks the link (the server sets a cookie scoped to this link's path), then the page shows the
-// file, or browses the shared folder, with view and (when the link allows it) download. Inline
-// views carry the watermark the server describes (link, address, time).
+// file, or browses the shared folder, with view and (when the link allows it) download. Views are
+// the server's page viewer (pages rendered and watermarked with the link, address and time);
+// a view-only link has no download control and never receives the original.
 
 import { api } from './api.js';
 import { el, $, formatSize, formatTime, preview } from './ui.js';
@@ -50,12 +51,14 @@ function meta(pairs) {
   for (const [k, v] of pairs) if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {}, k), el('dd', {}, v));
 }
 
-async function showPreview(viewUrl, node) {
+// The preview: the server's watermarked pages (pagesUrl); the original inline only for a link that
+// allows download (a view-only link never gets the original's bytes).
+async function showPreview(viewUrl, node, pagesUrl) {
   const area = $('#preview-area');
   area.replaceChildren(el('p', { class: 'muted' }, 'Loading the preview…'));
   try {
     const fresh = await get('/info'); // also re-checks the link, and gives the watermark's time
-    area.replaceChildren(await preview(viewUrl, node, fresh.watermark));
+    area.replaceChildren(await preview(viewUrl, node, fresh.watermark, pagesUrl, info.permission === 'download'));
     area.scrollIntoView({ block: 'nearest' });
   } catch (e) {
     area.replaceChildren();
@@ -67,7 +70,7 @@ function fileActions(node, viewUrl, downloadUrl) {
   const view = $('#view');
   const dl = $('#download');
   view.hidden = false;
-  view.onclick = () => showPreview(viewUrl, node);
+  view.onclick = () => showPreview(viewUrl, node, `${base}/pages`);
   if (info.permission === 'download') {
     dl.href = downloadUrl;
     dl.setAttribute('download', node.name);
@@ -107,7 +110,7 @@ async function listFolder() {
           el('span', { class: 'icon-folder', 'aria-hidden': 'true' }), it.name)));
     } else {
       const acts = el('span', { class: 'row-actions' },
-        el('button', { type: 'button', class: 'small', 'data-testid': 'share-item-view', onclick: () => showPreview(`${base}/files/${it.id}/view`, it) }, 'View'));
+        el('button', { type: 'button', class: 'small', 'data-testid': 'share-item-view', onclick: () => showPreview(`${base}/files/${it.id}/view`, it, `${base}/files/${it.id}/pages`) }, 'View'));
       if (info.permission === 'download') {
         acts.append(el('a', { class: 'button small', href: `${base}/files/${it.id}/content`, download: it.name, 'data-testid': 'share-item-download' }, 'Download'));
       }

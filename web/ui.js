@@ -92,11 +92,105 @@ export function watermark(w) {
   return layer;
 }
 
-// The preview of a file served inline by url (…/view), by type, with the watermark over it.
-// Types the server never shows inline answer 415; the caller gets a message instead.
-export async function preview(url, node, wm) {
+// The page viewer (issue 20): the file as pages the server rendered and watermarked for this viewer
+// (…/pages, …/pages/{n}?w=), never the original. Scroll through the pages; zoom picks the rendered
+// width (480, 960, 1600); keys: ←/→ or PageUp/PageDown change page, +/- zoom, Home/End. No download
+// or print control, and the images cannot be dragged out or opened from a context menu.
+// Returns the viewer element, or null when the server has no pages for this file (unsupported).
+export async function pageViewer(pagesUrl, node) {
+  let sum;
+  for (let i = 0; ; i++) {
+    const res = await fetch(pagesUrl, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+    if (!res.ok) {
+      const err = await errorOf(res);
+      throw Object.assign(new Error(err.serverMessage || `The pages are not available (${res.status}).`), { status: res.status });
+    }
+    sum = await res.json();
+    if (sum.status !== 'pending') break;
+    if (i > 600) throw new Error('The pages are still being prepared. Try again in a moment.');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (sum.status !== 'ready') return null;
+  const widths = sum.widths;
+  let zoom = Math.max(0, widths.indexOf(960));
+  let current = 1;
+  const count = el('span', { 'data-testid': 'page-count', class: 'page-count', 'aria-live': 'polite' });
+  const pages = el('div', { class: 'pages', 'data-testid': 'pages', tabindex: '0', role: 'document',
+    'aria-label': `${node.name}: ${sum.pages} page${sum.pages === 1 ? '' : 's'}` });
+  const imgs = [];
+  const src = (n) => `${pagesUrl}/${n}?w=${widths[zoom]}`;
+  for (let n = 1; n <= sum.pages; n++) {
+    const img = el('img', { class: 'page', alt: `Page ${n} of ${node.name}`, loading: n <= 2 ? 'eager' : 'lazy',
+      draggable: 'false', 'data-testid': 'page-image', dataset: { page: String(n) }, src: src(n) });
+    img.addEventListener('contextmenu', (e) => e.preventDefault());
+    imgs.push(img);
+    pages.append(img);
+  }
+  const label = () => { count.textContent = `Page ${current} of ${sum.pages} · ${widths[zoom]} px`; };
+  const go = (n) => {
+    current = Math.min(sum.pages, Math.max(1, n));
+    pages.scrollTop = imgs[current - 1].offsetTop - pages.offsetTop - 12; // this box only, not the page
+    label();
+  };
+  const setZoom = (z) => {
+    zoom = Math.min(widths.length - 1, Math.max(0, z));
+    pages.dataset.zoom = String(widths[zoom]);
+    imgs.forEach((img, i) => { img.src = src(i + 1); });
+    label();
+  };
+  pages.addEventListener('scroll', () => {
+    const top = pages.scrollTop;
+    let n = 1;
+    imgs.forEach((img, i) => { if (img.offsetTop - pages.offsetTop <= top + 10) n = i + 1; });
+    if (n !== current) { current = n; label(); }
+  });
+  pages.addEventListener('keydown', (e) => {
+    const k = { ArrowRight: 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 }[e.key];
+    if (k) go(current + k);
+    else if (e.key === 'Home') go(1);
+    else if (e.key === 'End') go(sum.pages);
+    else if (e.key === '+' || e.key === '=') setZoom(zoom + 1);
+    else if (e.key === '-') setZoom(zoom - 1);
+    else return;
+    e.preventDefault();
+  });
+  const btn = (text, title, fn, id) => el('button', { type: 'button', class: 'small', title, 'aria-label': title, 'data-testid': id, onclick: fn }, text);
+  const bar = el('div', { class: 'page-bar', role: 'toolbar', 'aria-label': 'Pages' },
+    btn('‹', 'Previous page', () => go(current - 1), 'page-prev'), count, btn('›', 'Next page', () => go(current + 1), 'page-next'),
+    btn('−', 'Zoom out', () => setZoom(zoom - 1), 'page-zoom-out'), btn('+', 'Zoom in', () => setZoom(zoom + 1), 'page-zoom-in'));
+  pages.dataset.zoom = String(widths[zoom]);
+  label();
+  return el('div', { class: 'page-viewer', 'data-testid': 'page-viewer' }, bar, pages);
+}
+
+// The preview of a file: the page viewer (pagesUrl) for everything the server renders; otherwise,
+// for viewers who may view the original inline (inline: true), media by url (…/view). View-only
+// viewers never get the original: a file without pages has no preview for them.
+export async function preview(url, node, wm, pagesUrl, inline = true) {
   const mime = node.mime || '';
   let content;
+  if (pagesUrl) {
+    let v;
+    try {
+      v = await pageViewer(pagesUrl, node);
+    } catch (e) {
+      // Rendering is off or down (503): a viewer who may download falls back to the inline original;
+      // a view-only viewer gets the message, never the original.
+      if (!inline || e.status !== 503) throw e;
+      v = undefined;
+    }
+    // The watermark is in the pixels the server sent (per viewer, per request): no overlay needed.
+    if (v) return el('div', { class: 'preview preview-pages', 'data-testid': 'preview', dataset: { watermark: `${wm.name} · ${wm.ip}` } }, v);
+    if (v === undefined) pagesUrl = null;
+    else if (!inline || !(mime.startsWith('video/') || mime.startsWith('audio/') || mime.startsWith('image/'))) {
+      return el('p', { class: 'note', 'data-testid': 'no-preview' }, inline
+        ? 'This type of file has no preview. Download it to open it.'
+        : 'This file has no preview, and this access is view only.');
+    }
+  }
+  if (mime === 'application/pdf' && pagesUrl) {
+    return el('p', { class: 'note', 'data-testid': 'no-preview' }, 'This PDF has no preview. Download it to open it.');
+  }
   if (mime.startsWith('image/')) {
     content = el('img', { src: url, alt: `Preview of ${node.name}`, 'data-testid': 'preview-image' });
   } else if (mime.startsWith('video/')) {

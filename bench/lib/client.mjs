@@ -3,8 +3,11 @@
 //
 //   login URL -                                     → "TOKEN PRIVATE_ROOT" of the bench admin
 //   upload URL TOKEN PARENT FILE                    → node id (simple upload of FILE)
-//   tus URL TOKEN PARENT FILE PIECE N               → seconds for N concurrent tus uploads of FILE
-//   listing URL TOKEN N                             → "p50_ms p99_ms pages" paging a folder of N files by 100
+//   tus URL TOKEN PARENT FILE PIECE N               → "seconds retries" for N concurrent tus uploads of FILE
+//                                                     (retries: 429/503 answers retried after Retry-After,
+//                                                     as a tus client does when the server's budget is full)
+//   listing-make URL TOKEN N                        → id of a new folder holding N one-byte files
+//   listing-page URL TOKEN FOLDER N                 → "p50_ms p99_ms pages" paging that folder by 100 (checks N seen)
 //   shares URL TOKEN FILE_ID SECONDS CONCURRENCY    → "MB/s unlocks" of unlock + download by recipients
 import http2 from 'node:http2';
 import fs from 'node:fs';
@@ -42,8 +45,25 @@ const ok = (r, want, what) => {
 const b64 = (s) => Buffer.from(s).toString('base64');
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
+// A retryable refusal (429 or 503: the server's upload or body budget is full) is retried after its
+// Retry-After (default 1 s), for at most 10 minutes per request; every retry is counted.
+let tusRetries = 0;
+async function retrying(send, want, what) {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const r = await send();
+    if ((r.status === 429 || r.status === 503) && Date.now() < deadline) {
+      tusRetries++;
+      const after = Number(r.headers['retry-after']);
+      await new Promise((res) => setTimeout(res, Number.isFinite(after) && after > 0 ? after * 1000 : 1000));
+      continue;
+    }
+    return ok(r, want, what);
+  }
+}
+
 async function tusUpload(session, parent, file, size, piece, name) {
-  const c = ok(await request(session, 'POST', '/api/v1/uploads', {
+  const c = await retrying(() => request(session, 'POST', '/api/v1/uploads', {
     headers: { 'tus-resumable': '1.0.0', 'upload-length': String(size), 'upload-metadata': `filename ${b64(name)},parent ${b64(parent)}` },
   }), 201, 'tus create');
   const loc = c.headers.location;
@@ -53,7 +73,7 @@ async function tusUpload(session, parent, file, size, piece, name) {
       const n = Math.min(piece, size - off);
       const buf = Buffer.allocUnsafe(n);
       fs.readSync(fd, buf, 0, n, off);
-      ok(await request(session, 'PATCH', loc, {
+      await retrying(() => request(session, 'PATCH', loc, {
         headers: { 'tus-resumable': '1.0.0', 'upload-offset': String(off), 'content-type': 'application/offset+octet-stream' },
         body: buf,
       }), 204, `tus patch at ${off}`);
@@ -88,8 +108,8 @@ async function main() {
       await Promise.all(sessions.map((s, i) => tusUpload(s, parent, file, size, Number(pieceArg), `tus-${i}-${crypto.randomUUID()}.bin`)));
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       for (const s of sessions) s.close();
-      console.log(secs.toFixed(3));
-    } else if (cmd === 'listing') {
+      console.log(`${secs.toFixed(3)} ${tusRetries}`);
+    } else if (cmd === 'listing-make') {
       const n = Number(args[0]);
       const spaces = JSON.parse(ok(await request(session, 'GET', '/api/v1/spaces'), 200, 'spaces').body);
       const folder = JSON.parse(ok(await request(session, 'POST', '/api/v1/folders', {
@@ -104,6 +124,10 @@ async function main() {
         }
       };
       await Promise.all(Array.from({ length: 64 }, worker));
+      console.log(folder);
+    } else if (cmd === 'listing-page') {
+      const [folder, nArg] = args;
+      const n = Number(nArg);
       const times = [];
       let cursor = null, seen = 0;
       do {

@@ -1,23 +1,39 @@
 /*
  * download.c: GET|HEAD /api/v1/files/{id}/content (download level) and GET /api/v1/files/{id}/view
- * (view level, safe types inline).
+ * (download level too, safe types inline; view-only callers get pages.c's pages); the provenance and byte-budget gate of every transfer (members,
+ * and link recipients through share.c).
  *
- * Streaming: a struct stream owns two chunk buffers. A worker decrypts chunk k+1 into one while h2o
- * sends chunk k from the other (one h2o_send per proceed, buffers untouched until proceed: notes
- * §3). Memory per download is two chunks whatever the file size. The first chunk is decrypted
- * before the status line goes out, so a corrupt file answers 500; a chunk that fails later aborts
- * the stream (h2o resets it) — the client gets an error, never wrong bytes.
+ * Streaming: a struct stream owns a ring of up to READ_AHEAD chunk buffers, taken from the process's
+ * pool (src/core/bufpool.h: reused, so their pages stay mapped; wiped before they go back) or, for a
+ * small file, allocated at its size. A worker decrypts the next chunks straight from the engine's
+ * pinned value into free buffers, one job at a time, while h2o sends from the buffer itself (no copy:
+ * one h2o_send per proceed, buffers untouched until proceed: notes §3). Memory per download is at
+ * most READ_AHEAD chunks whatever the file size. The first chunk is decrypted before the status line
+ * goes out, so a corrupt file answers 500; a chunk that fails later aborts the stream (h2o resets
+ * it): the client gets an error, never wrong bytes.
  *
- * Lifetime: the stream is referenced by the request (dropped when h2o disposes the request) and by
- * the decrypt job in flight (dropped when it comes back); it is freed at zero, on the loop thread.
+ * Provenance (the gate, cf_transfer_opts): the "began" event is queued, and a link's bytes drawn
+ * from its budget, before the first byte. The guarantee: a recipient never receives the last byte of
+ * a response (nor its end of stream) before its "began" event is durable. Headers and leading bytes
+ * go while the group commit runs; the last TAIL_HOLD byte of the response is held back until the
+ * writer reports the event durable. If it fails to become durable the response is refused (503) if
+ * nothing went out yet, else the stream is reset: it is never completed, and its end event says
+ * completed: false. docs/SECURITY.md "Provenance" states the same.
+ *
+ * Lifetime: the stream is referenced by the request (dropped when h2o disposes the request), by the
+ * decrypt job in flight (dropped when it comes back) and by the gate's continuation (dropped when it
+ * reaches the loop); it is freed at zero, on the loop thread, and its buffers go back then.
+ *
+ * Owns: the file response, the stream, the transfer gate. May touch: the pool (bufpool.h), the
+ * reader (storage.h), the provenance queue (audit.h), link budgets (storage.h).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "acl.h"
 #include "audit.h"
+#include "bufpool.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -51,16 +67,53 @@ static void add_file_headers(struct cf_req *r, const struct file_headers *fh)
         cf_add_header(r, "content-range", fh->content_range, strlen(fh->content_range));
 }
 
+/* Read-ahead: a stream decrypts up to this many chunks ahead of the one h2o is sending (one decrypt
+ * job in flight at a time, so a stream keeps at most one worker busy, and the loop's TLS encryption
+ * runs beside it). 3 covers a decryption that finishes late while one buffer is on the wire and
+ * one waits (measured in the report of issue 19; -Dbench_knobs builds read
+ * COFFER_BENCH_READ_AHEAD, 1..READ_AHEAD_MAX, to measure other depths). */
+enum { READ_AHEAD = 3, READ_AHEAD_MAX = 4 };
+/* Files up to this size are served from a private allocation of their size: a pool buffer holds a
+ * whole chunk, which a small file does not need (and a small malloc does not fault). */
+enum { SMALL_FILE = 64 * 1024 };
+/* The tail held back until the "began" event is durable: the response's last byte. */
+enum { TAIL_HOLD = 1 };
+
+/* The read-ahead depth: READ_AHEAD, or in a benchmark build COFFER_BENCH_READ_AHEAD. */
+static unsigned read_ahead(void)
+{
+#ifdef CF_BENCH_KNOBS
+    static unsigned depth;
+    if (depth == 0) {
+        const char *v = getenv("COFFER_BENCH_READ_AHEAD");
+        int d = v != NULL ? atoi(v) : 0;
+        depth = d >= 1 && d <= READ_AHEAD_MAX ? (unsigned)d : READ_AHEAD;
+    }
+    return depth;
+#else
+    return READ_AHEAD;
+#endif
+}
+
 struct decrypt_job {
     struct cf_job job;
     struct stream *s;
-    int buf;              /* which buffer to fill */
+    unsigned slot;        /* which buffer to fill */
     uint32_t index;       /* chunk */
     enum cf_status st;
-    h2o_iovec_t out;      /* the bytes of buf to send; the loop publishes it in decrypt_done */
-    bool gate;            /* run the stream's gate before sending (first job only) */
-    enum cf_status gate_st; /* the gate's answer (set by whoever calls gate_cont) */
-    atomic_int pending;   /* gated job: decryption and the gate's answer, each decrements; the last replies */
+    h2o_iovec_t out;      /* the bytes of the slot to send; the loop publishes it in decrypt_done */
+    size_t len;           /* the chunk's length (bytes written into the buffer) */
+    bool gate;            /* run the stream's gate before decrypting (first job only) */
+    enum cf_status gate_st; /* the gate's synchronous answer (CF_OK: the response may start) */
+};
+
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_SENDING };
+
+struct slot {
+    uint8_t *buf;              /* buf_size bytes */
+    size_t used;               /* bytes ever written into buf (wiped before it is given back) */
+    h2o_iovec_t ready;         /* SLOT_READY: the decrypted bytes of the range waiting to be sent */
+    enum slot_state state;
 };
 
 struct stream {
@@ -70,20 +123,28 @@ struct stream {
     uint64_t first;            /* first byte of the response (constant) */
     uint64_t next;             /* next byte to hand to h2o (loop thread only) */
     uint64_t end;              /* one past the last byte to send (constant) */
-    uint8_t *buf[2];           /* buf_size each */
-    size_t buf_size;           /* the largest chunk of this file: CF_CHUNK_SIZE, or the size of a smaller file */
-    h2o_iovec_t ready[2];      /* decrypted bytes of buf[i] waiting to be sent ({NULL,0}: none) */
+    struct slot slot[READ_AHEAD_MAX];
+    unsigned depth;            /* slots in use (constant): min(read-ahead, chunks of the range) */
+    bool pooled;               /* buffers from the pool (else private, buf_size each) */
+    size_t buf_size;           /* CF_CHUNK_SIZE, or the size of a small file */
+    uint32_t first_chunk;      /* chunk of byte first; chunk c lives in slot (c - first_chunk) % depth */
     uint32_t next_chunk;       /* next chunk to decrypt */
+    uint32_t send_chunk;       /* next chunk to send */
     uint32_t last_chunk;       /* last chunk the range needs */
-    int sending;               /* buffer h2o holds, or -1 */
-    bool waiting;              /* h2o asked for data (proceed) and none was ready */
+    h2o_iovec_t held;          /* the tail held back until the record is durable */
+    bool tail_held;            /* held is waiting (it may be empty: an empty response) */
+    bool sending;              /* h2o holds bytes of ours (until proceed) */
     bool started;              /* the response headers were sent */
     bool stopped;              /* h2o stopped the generator (client gone) */
     bool job_busy;             /* a decrypt job is in flight */
-    bool failed;               /* a chunk failed after the headers went out: abort at the next proceed */
-    bool gate_passed;          /* the gate ran and allowed the response (end must be reported) */
+    bool failed;               /* abort the stream (a chunk failed, or the record could not be made durable) */
+    bool aborted;              /* the error was handed to h2o */
+    bool gate_passed;          /* the gate let the response start (end must be reported) */
+    bool durable;              /* the gate's record is durable, or there is no gate */
+    enum cf_status durable_st; /* the gate's continuation (loop thread once durable_done ran) */
     int refs;
     struct decrypt_job job;
+    struct cf_job durable_job; /* the gate's continuation, sent to the loop */
     struct cf_req *r;          /* for the first reply; watched until headers are out */
     int status;                /* 200 or 206 */
     const struct file_headers *fh; /* in the request pool */
@@ -95,12 +156,17 @@ static void stream_unref(struct stream *s)
     if (--s->refs > 0)
         return;
     if (s->gate_passed && s->opts.end != NULL)
-        s->opts.end(s->opts.ctx, s->next - s->first, s->next >= s->end && !s->failed && !s->stopped);
+        s->opts.end(s->opts.ctx, s->next - s->first,
+                    s->next >= s->end && !s->tail_held && !s->failed && !s->stopped && s->durable);
     if (s->opts.free_ctx != NULL)
         s->opts.free_ctx(s->opts.ctx);
     cf_reader_free(s->rd);
-    for (int i = 0; i < 2; i++)
-        cf_free_secret(s->buf[i], s->buf_size);
+    for (unsigned i = 0; i < s->depth; i++) {
+        if (s->pooled)
+            cf_bufpool_give(s->slot[i].buf, s->slot[i].used);
+        else
+            cf_free_secret(s->slot[i].buf, s->buf_size);
+    }
     free(s);
 }
 
@@ -111,28 +177,26 @@ static void on_req_dispose(void *p)
     stream_unref(s);
 }
 
-/* The gated first job replies once both halves are done: the chunk is decrypted and the gate has
- * answered (for provenance: the "began" event is durable). They run in parallel, so a download
- * waits for one group commit, not for a commit and then a decryption. Nothing is sent before the
- * reply reaches the loop. */
-static void gated_half_done(struct decrypt_job *j)
+static unsigned slot_of(const struct stream *s, uint32_t chunk)
 {
-    if (atomic_fetch_sub(&j->pending, 1) == 1)
-        cf_work_reply(&j->job);
+    return (chunk - s->first_chunk) % s->depth;
 }
 
-/* The gate's continuation (any thread). */
+/* The gate's continuation (any thread): the "began" record is durable (or failed). The loop learns
+ * it through durable_done. */
 static void gate_cont(void *arg, enum cf_status st)
 {
-    struct decrypt_job *j = arg;
-    j->gate_st = st;
-    gated_half_done(j);
+    struct stream *s = arg;
+    s->durable_st = st;
+    cf_work_reply(&s->durable_job);
 }
 
 static void decrypt_chunk(struct decrypt_job *j)
 {
-    size_t len;
-    j->st = cf_reader_chunk(j->s->rd, j->index, j->s->buf[j->buf], &len);
+    size_t len = 0;
+    uint8_t *buf = j->s->slot[j->slot].buf;
+    j->st = cf_reader_chunk(j->s->rd, j->index, buf, &len);
+    j->len = len;
     if (j->st == CF_OK) {
         /* Trim to the requested range; first and end never change, so the worker may read them. */
         uint64_t base = (uint64_t)j->index * CF_CHUNK_SIZE;
@@ -140,77 +204,118 @@ static void decrypt_chunk(struct decrypt_job *j)
         uint64_t upto = j->s->end - base < len ? j->s->end - base : len;
         if (from > upto)
             from = upto;
-        j->out = h2o_iovec_init(j->s->buf[j->buf] + from, (size_t)(upto - from));
+        j->out = h2o_iovec_init(buf + from, (size_t)(upto - from));
     }
 }
 
+/* A worker: the gate's synchronous part first (a refusal answers instead of the file; CF_OK lets
+ * the response start while its record is being made durable), then the chunk. */
 static bool decrypt_run(struct cf_job *job)
 {
     struct decrypt_job *j = (struct decrypt_job *)(void *)job;
-    if (!j->gate) {
-        decrypt_chunk(j);
-        return true;
-    }
-    j->gate_st = CF_OK;
-    atomic_store(&j->pending, 2);
-    enum cf_status st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end, gate_cont, j);
-    if (st != CF_OK) {
-        /* Refused at once (gate_cont will not run). */
-        j->gate_st = j->st = st;
-        return true;
+    if (j->gate) {
+        j->gate_st = j->s->opts.gate(j->s->opts.ctx, j->s->first, j->s->end, gate_cont, j->s);
+        if (j->gate_st != CF_OK) {
+            j->st = j->gate_st;
+            return true;
+        }
     }
     decrypt_chunk(j);
-    gated_half_done(j);
-    return false; /* the last half replies */
+    return true;
 }
 
 static void decrypt_done(struct cf_job *job);
 
-static void start_decrypt(struct stream *s, int buf)
+/* Starts decrypting the next chunk if one is left, no job is in flight and its slot is free. */
+static void maybe_decrypt(struct stream *s)
 {
-    s->job.gate = !s->started && s->opts.gate != NULL;
+    if (s->job_busy || s->failed || s->next_chunk > s->last_chunk || s->req == NULL || s->stopped)
+        return;
+    unsigned slot = slot_of(s, s->next_chunk);
+    if (s->slot[slot].state != SLOT_FREE)
+        return;
+    s->slot[slot].state = SLOT_FILLING;
+    s->job.gate = !s->started && s->opts.gate != NULL && s->next_chunk == s->first_chunk;
     s->job.s = s;
-    s->job.buf = buf;
+    s->job.slot = slot;
     s->job.index = s->next_chunk++;
     s->job.job.run = decrypt_run;
     s->job.job.done = decrypt_done;
     s->job.job.reply_to = &cf_loop_of(s->req)->work_done;
     s->job_busy = true;
     s->refs++;
+    if (s->job.gate) {
+        s->refs++; /* the continuation's, dropped in durable_done (or at once if the gate refuses) */
+        s->durable_job.reply_to = s->job.job.reply_to;
+    }
     cf_work_submit(&s->job.job);
 }
 
-/* Hands buffer i to h2o; starts decrypting the next chunk into the other one. */
-static void send_buffer(struct stream *s, int i)
+/* One h2o_send (one per proceed: notes §3). */
+static void send_bytes(struct stream *s, h2o_iovec_t v, bool final)
 {
-    h2o_iovec_t v = s->ready[i];
-    s->ready[i] = h2o_iovec_init(NULL, 0);
     s->next += v.len;
-    s->sending = i;
-    s->waiting = false;
-    bool final = s->next >= s->end;
-    if (!final && s->next_chunk <= s->last_chunk && !s->job_busy)
-        start_decrypt(s, 1 - i);
+    s->sending = true;
     h2o_send(s->req, &v, 1, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* Hands h2o what may go now, if h2o is idle: the held tail once the record is durable, else the
+ * next decrypted chunk, less its last TAIL_HOLD bytes if it ends the response and the record is not
+ * durable yet. Then keeps the read-ahead going. Loop thread. */
+static void pump(struct stream *s)
+{
+    if (s->req == NULL || s->stopped || !s->started || s->aborted)
+        return;
+    if (!s->sending) {
+        if (s->failed) {
+            /* h2o holds no buffer of ours: abort now. The client gets a reset, never wrong bytes and
+             * never the end of a response whose record is not durable. */
+            s->aborted = true;
+            h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+            return;
+        }
+        if (s->tail_held) {
+            if (s->durable) { /* else durable_done pumps again */
+                s->tail_held = false;
+                send_bytes(s, s->held, true);
+            }
+            return;
+        }
+        struct slot *sl = &s->slot[slot_of(s, s->send_chunk)];
+        if (sl->state == SLOT_READY) {
+            h2o_iovec_t v = sl->ready;
+            sl->ready = h2o_iovec_init(NULL, 0);
+            sl->state = SLOT_SENDING;
+            s->send_chunk++;
+            bool final = s->next + v.len >= s->end;
+            if (final && !s->durable) {
+                size_t hold = v.len < TAIL_HOLD ? v.len : TAIL_HOLD;
+                s->held = h2o_iovec_init(v.base + v.len - hold, hold);
+                s->tail_held = true;
+                v.len -= hold;
+                if (v.len == 0) { /* nothing of it may go before the record */
+                    maybe_decrypt(s);
+                    return;
+                }
+                final = false;
+            }
+            send_bytes(s, v, final);
+        } /* else decrypt_done pumps again */
+    }
+    maybe_decrypt(s);
 }
 
 static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
 {
     struct stream *s = (struct stream *)gen;
     (void)req;
-    s->sending = -1;
-    if (s->failed) {
-        /* h2o has released the last good buffer: now the stream may be aborted (one send per
-         * proceed: notes §3). The client gets a reset, never wrong bytes. */
-        h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
-        return;
-    }
-    /* At most one buffer can be ready: the other is the one h2o just released or the one a job fills. */
-    int ready = s->ready[0].base != NULL ? 0 : (s->ready[1].base != NULL ? 1 : -1);
-    if (ready >= 0)
-        send_buffer(s, ready);
-    else
-        s->waiting = true;
+    /* h2o has released what it held: its slot may be filled again. (A held tail lies in the last
+     * chunk's slot, which no later chunk reuses.) */
+    s->sending = false;
+    for (unsigned i = 0; i < s->depth; i++)
+        if (s->slot[i].state == SLOT_SENDING)
+            s->slot[i].state = SLOT_FREE;
+    pump(s);
 }
 
 static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
@@ -243,43 +348,80 @@ static void send_headers(struct stream *s)
     s->started = true;
 }
 
+/* Answers the request with st instead of the file (nothing of it went out). */
+static void refuse(struct stream *s, enum cf_status st)
+{
+    s->failed = s->aborted = true;
+    cf_req_unwatch(s->r);
+    cf_respond_status(s->r, st, NULL);
+}
+
 static void decrypt_done(struct cf_job *job)
 {
     struct decrypt_job *j = (struct decrypt_job *)(void *)job;
     struct stream *s = j->s;
+    struct slot *sl = &s->slot[j->slot];
+    bool refused = j->gate && j->gate_st != CF_OK; /* nothing was decrypted */
     s->job_busy = false;
-    if (j->gate && j->gate_st == CF_OK)
-        s->gate_passed = true;
-    if (j->gate && j->gate_st != CF_OK)
-        j->st = j->gate_st; /* refused: whatever was decrypted is not sent */
-    if (j->st == CF_OK)
-        s->ready[j->buf] = j->out;
+    /* A failed authentication may have left unauthenticated plaintext anywhere in the buffer. */
+    size_t wrote = j->st == CF_OK ? j->len : (refused ? 0 : s->buf_size);
+    if (wrote > sl->used)
+        sl->used = wrote;
+    if (j->gate) {
+        if (j->gate_st == CF_OK)
+            s->gate_passed = true;
+        else
+            stream_unref(s); /* the continuation's reference: it will not run */
+    }
+    if (j->st == CF_OK) {
+        sl->ready = j->out;
+        sl->state = SLOT_READY;
+    } else {
+        sl->state = SLOT_FREE;
+    }
     if (s->req == NULL || s->stopped) {
         stream_unref(s);
         return;
     }
     if (j->st != CF_OK) {
-        if (j->gate_st == CF_OK)
+        if (!refused)
             cf_log_error("download: chunk %u of a file failed (%s)", j->index, cf_status_name(j->st));
         if (!s->started) {
-            cf_req_unwatch(s->r);
-            cf_respond_status(s->r, j->st, NULL);
-        } else if (s->waiting) {
-            h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+            refuse(s, j->st);
         } else {
-            s->failed = true; /* h2o still holds a buffer: abort when it asks for more */
+            s->failed = true; /* aborted now, or when h2o gives back what it holds */
+            pump(s);
         }
         stream_unref(s);
         return;
     }
     if (!s->started) {
+        if (s->failed) {
+            refuse(s, s->durable_st); /* the record failed before anything went out */
+            stream_unref(s);
+            return;
+        }
         cf_req_unwatch(s->r);
         s->r->answered = true;
         send_headers(s);
-        send_buffer(s, j->buf);
-    } else if (s->waiting) {
-        send_buffer(s, j->buf);
-    } /* else h2o still holds the other buffer: this one waits for proceed */
+    }
+    pump(s);
+    stream_unref(s);
+}
+
+/* The gate's continuation reached the loop: the record is durable (the tail may go), or it failed
+ * (the stream is refused or aborted, never completed). */
+static void durable_done(struct cf_job *job)
+{
+    struct stream *s = H2O_STRUCT_FROM_MEMBER(struct stream, durable_job, job);
+    if (s->durable_st == CF_OK) {
+        s->durable = true;
+    } else if (!s->failed) {
+        cf_log_error("download: its provenance record could not be made durable (%s); the response is not completed",
+                     cf_status_name(s->durable_st));
+        s->failed = true;
+    }
+    pump(s);
     stream_unref(s);
 }
 
@@ -437,40 +579,43 @@ void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf
         goto drop_ctx;
     }
 
-    /* Small files (the common case) need small buffers: every chunk of a file fits in min(size, chunk). */
-    size_t buf_size = size < CF_CHUNK_SIZE ? (size_t)(size == 0 ? 1 : size) : CF_CHUNK_SIZE;
-    const bool two = end != 0 && (end - 1) / CF_CHUNK_SIZE > first / CF_CHUNK_SIZE;
-    uint8_t *b0 = cf_try_malloc(buf_size), *b1 = two ? cf_try_malloc(buf_size) : NULL;
-    if (b0 == NULL || (two && b1 == NULL)) {
-        free(b0);
-        free(b1);
-        cf_reader_free(rd);
-        cf_respond_status(r, CF_EIO, NULL);
-        goto drop_ctx;
-    }
     struct stream *s = cf_xcalloc(1, sizeof *s);
+    s->first_chunk = (uint32_t)(first / CF_CHUNK_SIZE);
+    s->last_chunk = end == 0 ? s->first_chunk : (uint32_t)((end - 1) / CF_CHUNK_SIZE);
+    uint32_t nchunks = s->last_chunk - s->first_chunk + 1;
+    s->depth = nchunks < read_ahead() ? nchunks : read_ahead();
+    /* Small files (the common case) need small buffers: every chunk of a file fits in min(size, chunk). */
+    s->pooled = size > SMALL_FILE;
+    s->buf_size = s->pooled ? CF_CHUNK_SIZE : (size_t)(size == 0 ? 1 : size);
+    bool have_bufs = true;
+    for (unsigned i = 0; i < s->depth && have_bufs; i++) {
+        s->slot[i].buf = s->pooled ? cf_bufpool_take() : cf_try_malloc(s->buf_size);
+        have_bufs = s->slot[i].buf != NULL;
+    }
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
     s->req = req;
     s->rd = rd;
+    s->refs = 1; /* the request's, or the one dropped just below */
+    if (!have_bufs) {
+        stream_unref(s); /* gives back what it took; owns nothing of opts yet */
+        cf_respond_status(r, CF_EIO, NULL);
+        goto drop_ctx;
+    }
     s->first = first;
     s->next = first;
     s->end = end;
-    s->next_chunk = (uint32_t)(first / CF_CHUNK_SIZE);
-    s->last_chunk = end == 0 ? 0 : (uint32_t)((end - 1) / CF_CHUNK_SIZE);
-    s->buf_size = buf_size;
-    s->buf[0] = b0;
-    s->buf[1] = b1;
-    s->sending = -1;
+    s->next_chunk = s->send_chunk = s->first_chunk;
     s->status = status;
     s->fh = fh;
     s->opts = opts; /* the stream owns the gate's context from here */
-    s->refs = 1; /* the request's */
+    s->durable = opts.gate == NULL;
+    s->durable_job.done = durable_done;
     struct stream **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
     *guard = s;
     s->r = r;
     cf_req_watch(r, &s->r);
-    start_decrypt(s, 0);
+    maybe_decrypt(s);
     return;
 drop_ctx:
     if (opts.free_ctx != NULL)
@@ -543,16 +688,13 @@ static void give_back(const struct transfer_ctx *c, uint64_t sent, struct cf_eve
     cf_work_background(give_back_run, g);
 }
 
-/* The writer thread made "began" durable (or could not): the transfer may go ahead. */
+/* The writer thread made "began" durable (or could not): the transfer may complete (or is refused
+ * or aborted). What it drew and did not send goes back at its end (transfer_end), which runs after
+ * this on the loop thread. */
 static void transfer_written(void *arg, enum cf_status st, uint64_t seq)
 {
     struct transfer_ctx *c = arg;
-    c->began = seq;
-    if (st != CF_OK && c->drawn != 0) {
-        /* Not served: the whole reservation goes back (on a worker: this thread must stay short). */
-        give_back(c, 0, NULL);
-        c->drawn = 0;
-    }
+    c->began = st == CF_OK ? seq : 0;
     c->cont(c->cont_arg, st == CF_OK ? CF_OK : CF_EUNAVAIL);
 }
 
@@ -604,8 +746,9 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
     else if (first == 0 && strstr(c->t.action, ".download") != NULL)
         cf_audit_count_download(&c->t.tenant, (enum cf_actor_type)c->t.actor_type, &c->t.actor,
                                 c->ip != NULL ? c->ip : "", 1, end - first);
-    /* Durable before the first byte: the decryption of the first chunk waits for the group commit
-     * (without holding a worker); if the event cannot be written, the file is not served. */
+    /* Durable before the last byte: the response may start while the group commit runs, but its
+     * last byte waits for it (download.c's header); if the event cannot be written, the response
+     * is refused, or aborted if it had started, never completed. */
     c->cont = cont;
     c->cont_arg = arg;
     cf_audit_submit_cb(e, transfer_written, c);
@@ -614,10 +757,16 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
 
 /* The end (loop thread): what was sent, and whether all of it. A link's transfer cut short gives
  * back what it did not send before its end is recorded (so the end event, once durable, shows a
- * budget that is settled). */
+ * budget that is settled). A transfer whose "began" failed (began 0; it was refused or reset, never
+ * completed) has no end record: there is no event to end, and the store is refusing writes. */
 static void transfer_end(void *ctx, uint64_t sent, bool completed)
 {
     struct transfer_ctx *c = ctx;
+    if (c->began == 0) {
+        if (c->drawn != 0)
+            give_back(c, sent, NULL);
+        return;
+    }
     struct cf_event *e = transfer_event(c, "ok");
     e->has_node = true;
     e->node = c->t.node;
@@ -649,7 +798,9 @@ static void serve_member(struct cf_req *r, bool view)
 {
     struct cf_node n;
     enum cf_level level;
-    if (!cf_acl_param_or_respond(r, 0, view ? CF_LEVEL_VIEW : CF_LEVEL_DOWNLOAD, &n, &level))
+    /* The inline original needs download too: view-only members get pages (pages.c), never the
+     * original's bytes, and a 403 here (they may see that the file exists). */
+    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_DOWNLOAD, &n, &level))
         return;
     h2o_iovec_t ua = cf_header(r, "user-agent");
     char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;

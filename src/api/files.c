@@ -11,6 +11,7 @@
 
 #include "handlers.h"
 #include "http.h"
+#include "jsonw.h"
 #include "log.h"
 #include "validate.h"
 
@@ -49,6 +50,60 @@ json_t *cf_node_json(const struct cf_node *n, enum cf_level level)
     if (n->root_kind != CF_SPACE_NONE)
         json_object_set_new(o, "space", json_string(n->root_kind == CF_SPACE_PRIVATE ? "private" : "tenant"));
     return o;
+}
+
+/* The same object as cf_node_json, written straight into w (jsonw.h): the hot metadata paths. */
+void cf_node_json_write(struct cf_jw *w, const struct cf_node *n, enum cf_level level)
+{
+    char sha[2 * CF_SHA256_LEN + 1];
+    cf_jw_lit(w, "{\"id\":");
+    cf_jw_id(w, &n->id);
+    if (n->type == CF_NODE_FOLDER)
+        cf_jw_lit(w, ",\"type\":\"folder\",\"name\":");
+    else
+        cf_jw_lit(w, ",\"type\":\"file\",\"name\":");
+    cf_jw_str(w, n->name);
+    cf_jw_lit(w, ",\"parent\":");
+    cf_jw_id(w, &n->parent);
+    if (n->type == CF_NODE_FILE) {
+        cf_hex_encode(n->sha256, sizeof n->sha256, sha);
+        cf_jw_lit(w, ",\"size\":");
+        cf_jw_int(w, (long long)n->size);
+        cf_jw_lit(w, ",\"sha256\":");
+        cf_jw_str(w, sha);
+        cf_jw_lit(w, ",\"mime\":");
+        cf_jw_str(w, n->mime);
+        cf_jw_lit(w, ",\"version\":");
+        cf_jw_int(w, (long long)n->version);
+        if (n->scan.result != NULL) {
+            cf_jw_lit(w, ",\"scan\":{\"result\":");
+            cf_jw_str(w, n->scan.result);
+            cf_jw_lit(w, ",\"detail\":");
+            cf_jw_str_or_null(w, n->scan.detail);
+            cf_jw_lit(w, ",\"engine\":");
+            cf_jw_str(w, n->scan.engine ? n->scan.engine : "");
+            cf_jw_lit(w, ",\"database\":");
+            cf_jw_str(w, n->scan.database ? n->scan.database : "");
+            cf_jw_lit(w, ",\"scanned_at\":");
+            cf_jw_time(w, n->scan.at);
+            cf_jw_lit(w, "}");
+        }
+    } else {
+        cf_jw_lit(w, ",\"size\":null,\"sha256\":null,\"mime\":null,\"version\":null");
+    }
+    cf_jw_lit(w, ",\"created_at\":");
+    cf_jw_time(w, n->created_at);
+    cf_jw_lit(w, ",\"modified_at\":");
+    cf_jw_time(w, n->modified_at);
+    cf_jw_lit(w, ",\"owner\":");
+    cf_jw_id(w, &n->owner);
+    cf_jw_lit(w, ",\"my_level\":");
+    cf_jw_str(w, cf_level_name(level));
+    if (n->root_kind == CF_SPACE_PRIVATE)
+        cf_jw_lit(w, ",\"space\":\"private\"");
+    else if (n->root_kind != CF_SPACE_NONE)
+        cf_jw_lit(w, ",\"space\":\"tenant\"");
+    cf_jw_lit(w, "}");
 }
 
 void cf_h_spaces(struct cf_req *r)
@@ -174,8 +229,52 @@ void cf_h_node_get(struct cf_req *r)
     enum cf_level level;
     if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
         return;
-    cf_respond_json(r, 200, cf_node_json(&n, level));
+    struct cf_jw w;
+    cf_jw_init(&w, 512);
+    cf_node_json_write(&w, &n, level);
+    if (!w.bad)
+        cf_respond_text(r, 200, "application/json", w.p, w.n);
+    else
+        cf_respond_json(r, 200, cf_node_json(&n, level)); /* what jansson would refuse: its answer */
+    cf_jw_free(&w);
     cf_node_clear(&n);
+}
+
+/* A page of children: {"items": [node…], "next_cursor": hex|null}, written straight into a buffer
+ * (the jansson tree only where jansson would refuse a value, to answer exactly as it does). */
+static void children_respond(struct cf_req *r, const struct cf_node *items, const enum cf_level *levels, size_t cnt,
+                             const uint8_t *next)
+{
+    struct cf_jw w;
+    char hex[2 * CF_CURSOR_LEN + 1];
+    cf_jw_init(&w, 64 + cnt * 512);
+    cf_jw_lit(&w, "{\"items\":[");
+    for (size_t i = 0; i < cnt && !w.bad; i++) {
+        if (i > 0)
+            cf_jw_lit(&w, ",");
+        cf_node_json_write(&w, &items[i], levels[i]);
+    }
+    cf_jw_lit(&w, "],\"next_cursor\":");
+    if (next != NULL) {
+        cf_hex_encode(next, CF_CURSOR_LEN, hex);
+        cf_jw_str(&w, hex);
+    } else {
+        cf_jw_lit(&w, "null");
+    }
+    cf_jw_lit(&w, "}");
+    if (!w.bad) {
+        cf_respond_text(r, 200, "application/json", w.p, w.n);
+        cf_jw_free(&w);
+        return;
+    }
+    cf_jw_free(&w);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cnt; i++)
+        json_array_append_new(arr, cf_node_json(&items[i], levels[i]));
+    json_t *o = json_object();
+    json_object_set_new(o, "items", arr);
+    json_object_set_new(o, "next_cursor", next != NULL ? json_string(hex) : json_null());
+    cf_respond_json(r, 200, o);
 }
 
 void cf_h_node_children(struct cf_req *r)
@@ -221,7 +320,7 @@ void cf_h_node_children(struct cf_req *r)
         cf_respond_status(r, st, NULL);
         return;
     }
-    json_t *arr = json_array();
+    enum cf_level *levels = cf_xmalloc((cnt > 0 ? cnt : 1) * sizeof *levels);
     struct cf_actor a = cf_actor_of(r);
     for (size_t i = 0; i < cnt && st == CF_OK; i++) {
         /* Levels only grow down the tree: a child has at least the parent's level, more if it has
@@ -235,27 +334,16 @@ void cf_h_node_children(struct cf_req *r)
                     child = (enum cf_level)e[k].level;
             free(e);
         }
-        json_array_append_new(arr, cf_node_json(&items[i], child));
+        levels[i] = child;
     }
+    if (st == CF_OK)
+        children_respond(r, items, levels, cnt, has_more ? next : NULL);
+    else
+        cf_respond_status(r, st, NULL);
     for (size_t i = 0; i < cnt; i++)
         cf_node_clear(&items[i]);
-    if (st != CF_OK) {
-        free(items);
-        json_decref(arr);
-        cf_respond_status(r, st, NULL);
-        return;
-    }
     free(items);
-    json_t *o = json_object();
-    json_object_set_new(o, "items", arr);
-    if (has_more) {
-        char hex[2 * CF_CURSOR_LEN + 1];
-        cf_hex_encode(next, sizeof next, hex);
-        json_object_set_new(o, "next_cursor", json_string(hex));
-    } else {
-        json_object_set_new(o, "next_cursor", json_null());
-    }
-    cf_respond_json(r, 200, o);
+    free(levels);
 }
 
 /* ---- rename / move ---------------------------------------------------------------------------- */

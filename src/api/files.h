@@ -15,6 +15,10 @@ struct cf_req;
 /* cf_node_json(n, level): the API view of a node (SPEC §5): id, type, name, parent, size, sha256,
  * mime, version, created_at, modified_at, owner, my_level. */
 json_t *cf_node_json(const struct cf_node *n, enum cf_level level);
+/* cf_node_json_write(w, n, level): the same object written into w (jsonw.h), byte for byte what
+ * dumping cf_node_json gives (w->bad where jansson would refuse a value: use cf_node_json then). */
+struct cf_jw;
+void cf_node_json_write(struct cf_jw *w, const struct cf_node *n, enum cf_level level);
 
 /* ---- shared by the upload paths (upload.c: simple uploads; tus.c: resumable uploads) ---------- */
 
@@ -42,10 +46,11 @@ struct cf_serve_opts {
     bool view; /* inline view (safe types only, 415 otherwise) rather than a download */
     /* gate(ctx, first, end, cont, arg): runs on a worker before the first byte of a GET goes out (not
      * for HEAD, 304 or 416), with the byte range [first, end) about to be sent. It either returns a
-     * status other than CF_OK, answered instead of the file (cont is not called), or returns CF_OK
-     * and calls cont(arg, st) exactly once, from any thread, even before it returns, when the
-     * response may go ahead (st CF_OK) or must be answered with st instead. The worker is not held
-     * while the gate waits (a durable write, for instance). NULL: no gate. */
+     * status other than CF_OK, answered instead of the file (cont is not called), or returns CF_OK,
+     * after which the response may start, and calls cont(arg, st) exactly once, from any thread,
+     * even before it returns, when the response may be completed (st CF_OK: its last byte may go)
+     * or must not be (st: answered instead if nothing went out yet, else the stream is reset). The
+     * worker is not held while the gate waits (a durable write, for instance). NULL: no gate. */
     enum cf_status (*gate)(void *ctx, uint64_t first, uint64_t end, void (*cont)(void *arg, enum cf_status st),
                            void *arg);
     /* end(ctx, sent, completed): runs on the loop thread once the response that passed the gate is

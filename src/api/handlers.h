@@ -55,6 +55,14 @@ void cf_h_share_view(struct cf_req *r);
 void cf_h_share_children(struct cf_req *r);
 void cf_h_share_file_content(struct cf_req *r);
 void cf_h_share_file_view(struct cf_req *r);
+void cf_h_share_pages(struct cf_req *r);
+void cf_h_share_pages_image(struct cf_req *r);
+void cf_h_share_file_pages(struct cf_req *r);
+void cf_h_share_file_pages_image(struct cf_req *r);
+
+/* pages.c */
+void cf_h_file_pages(struct cf_req *r);
+void cf_h_file_page(struct cf_req *r);
 
 /* provenance.c */
 void cf_h_audit(struct cf_req *r);

@@ -154,6 +154,19 @@ void cf_inspect(struct cf_inspection *in)
     cf_scan_submit(&in->job);
 }
 
+void cf_inspect_verdict(struct cf_inspection *in, const struct cf_scan_job *scanned_job)
+{
+    in->st = CF_EUNAVAIL;
+    in->mime[0] = '\0';
+    in->signature[0] = '\0';
+    memset(&in->scan, 0, sizeof in->scan);
+    memset(&in->job, 0, sizeof in->job);
+    in->job.size = in->size;
+    in->job.status = scanned_job->status;
+    in->job.verdict = scanned_job->verdict;
+    scanned(&in->job);
+}
+
 void cf_inspection_clear(struct cf_inspection *in)
 {
     cf_free_secret(in->chunk, CF_CHUNK_SIZE);

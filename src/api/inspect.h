@@ -45,6 +45,10 @@ struct cf_inspection {
 
 /* cf_inspect(in): starts the step. Any thread; in->done runs later on a scan thread. */
 void cf_inspect(struct cf_inspection *in);
+/* cf_inspect_verdict(in, scanned_job): the step decided from a scan already run on exactly these
+ * bytes (a tus upload's streaming scan, DESIGN.md): policy and type as cf_inspect, in->done on the
+ * calling thread. */
+void cf_inspect_verdict(struct cf_inspection *in, const struct cf_scan_job *scanned_job);
 /* cf_inspection_clear(in): wipes and frees the read cache (after done). */
 void cf_inspection_clear(struct cf_inspection *in);
 /* cf_inspect_respond(r, in): the error response for a rejected inspection (loop thread): 422 with

@@ -75,6 +75,8 @@ static const struct cf_route routes[] = {
     {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put},
     {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
+    {"GET", "/api/v1/files/{id}/pages", CF_ROUTE_USER, cf_h_file_pages},
+    {"GET", "/api/v1/files/{id}/pages/{n}", CF_ROUTE_USER, cf_h_file_page},
     {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity},
     /* provenance (admins and auditors) */
     {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit},
@@ -91,6 +93,10 @@ static const struct cf_route routes[] = {
     {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_children},
     {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_content},
     {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_view},
+    {"GET", "/s/{token}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages},
+    {"GET", "/s/{token}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages_image},
+    {"GET", "/s/{token}/files/{id}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages},
+    {"GET", "/s/{token}/files/{id}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages_image},
 };
 
 /* Matches path against pattern, filling captures. */

@@ -41,6 +41,7 @@
 #include "validate.h"
 #include "throttle.h"
 #include "share.h"
+#include "pages.h"
 #include "web.h"
 #include "work.h"
 
@@ -865,8 +866,11 @@ void cf_h_share_info(struct cf_req *r)
  * 416 carry none and draw nothing. */
 static void serve(struct cf_req *r, struct link *l, const struct cf_node *n, bool view)
 {
-    if (!view && l->sh.permission != CF_SHARE_DOWNLOAD) {
-        cf_respond_status(r, CF_EDENIED, "this link allows viewing only");
+    /* A view-only link gets rendered pages only (/pages): never the original, inline or not
+     * (docs/SECURITY.md "View-only"). */
+    if (l->sh.permission != CF_SHARE_DOWNLOAD) {
+        cf_respond_status(r, CF_EDENIED, view ? "this link allows viewing only: use its pages"
+                                              : "this link allows viewing only");
         return;
     }
     h2o_iovec_t ua = cf_header(r, "user-agent");
@@ -1050,6 +1054,75 @@ void cf_h_share_file_content(struct cf_req *r)
 void cf_h_share_file_view(struct cf_req *r)
 {
     share_file(r, true);
+}
+
+/* ---- pages (pages.c) ------------------------------------------------------------------------ */
+
+/* The link's file for a pages route: the shared file (id_param 0) or a file inside the shared
+ * folder (path capture id_param); the link's recipient as the viewer. Answers and returns false on
+ * failure. Pages draw nothing from a link's byte budget: they are not the original's bytes. */
+static bool pages_target_or_respond(struct cf_req *r, size_t id_param, struct cf_viewer *v, struct cf_node *n)
+{
+    struct link l;
+    struct cf_id id;
+    enum cf_status st;
+    take_link(r, &l);
+    if (id_param == 0) {
+        st = l.root.type == CF_NODE_FILE ? CF_OK : CF_EINVAL;
+        if (st == CF_OK)
+            st = cf_node_get(r->app->store, &l.sh.tenant, &l.root.id, n);
+    } else {
+        st = l.root.type != CF_NODE_FOLDER || cf_id_parse(r->params[id_param].base, r->params[id_param].len, &id) != CF_OK
+                 ? CF_ENOTFOUND
+                 : node_in_link(r->app->store, &l, &id, n);
+    }
+    if (st != CF_OK) {
+        link_clear(&l);
+        cf_respond_status(r, st, st == CF_EINVAL ? "this link shares a folder: use /files/{id}/pages" : NULL);
+        return false;
+    }
+    cf_pages_viewer_init(v, r);
+    v->tenant = l.sh.tenant;
+    v->actor_type = CF_ACTOR_SHARE;
+    v->actor = l.sh.id;
+    char sid[CF_ID_HEX_LEN + 1];
+    cf_id_hex(&l.sh.id, sid);
+    snprintf(v->label, sizeof v->label, "Link recipient %.8s", sid); /* as /info's watermark */
+    link_clear(&l);
+    return true;
+}
+
+static void share_pages(struct cf_req *r, size_t id_param, bool image)
+{
+    struct cf_viewer v;
+    struct cf_node n;
+    if (!pages_target_or_respond(r, id_param, &v, &n))
+        return;
+    if (image)
+        cf_pages_image(r, &v, &n, r->params[id_param + 1]);
+    else
+        cf_pages_summary(r, &v, &n);
+    cf_node_clear(&n);
+}
+
+void cf_h_share_pages(struct cf_req *r)
+{
+    share_pages(r, 0, false);
+}
+
+void cf_h_share_pages_image(struct cf_req *r)
+{
+    share_pages(r, 0, true);
+}
+
+void cf_h_share_file_pages(struct cf_req *r)
+{
+    share_pages(r, 1, false);
+}
+
+void cf_h_share_file_pages_image(struct cf_req *r)
+{
+    share_pages(r, 1, true);
 }
 
 /* Applies one change to every live (unrevoked) link of creator; *n counts them. */

@@ -15,7 +15,9 @@
 
 #include "acl.h"
 #include "audit.h"
+#include "config.h"
 #include "files.h"
+#include "pages.h"
 #include "handlers.h"
 #include "http.h"
 #include "inspect.h"
@@ -171,6 +173,9 @@ commit:
         cf_upload_event_committed(u->ev, &u->out);
         u->st = cf_audit_submit_wait(u->ev, NULL);
         u->ev = NULL;
+        /* Its pages, in the background (render threads): never part of this answer (pages.h). */
+        if (u->st == CF_OK && u->as.who.app->cfg->render.enabled)
+            cf_pages_prepare(u->as.who.app->store, &u->out.tenant, &u->out.id, u->out.version, u->out.mime);
     }
     return true;
 }

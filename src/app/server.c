@@ -36,6 +36,8 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "budget.h"
+#include "bufpool.h"
 #include "conn.h"
 #include "ctl.h"
 #include "handlers.h"
@@ -44,6 +46,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "priv.h"
+#include "render_conf.h"
 #include "retention.h"
 #include "route.h"
 #include "scan.h"
@@ -361,6 +364,7 @@ static void setup_h2o(struct cf_config *cfg)
     g->http2.idle_timeout = cfg->limits.idle_timeout_ms;
     /* A request body must never spill to a plaintext temp file (notes §2): keep it in memory. */
     h2o_socket_buffer_mmap_settings.threshold = SIZE_MAX;
+    cf_body_memory_setup(); /* ... and in mappings of their own, given back when freed (budget.h) */
     cf_srv->hostconf = h2o_config_register_host(g, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(cf_srv->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof *handler);
@@ -466,6 +470,20 @@ static int serve_spawn_scanners(struct serve *s)
         cf_log_error("%s", err);
         free(err);
         return 1;
+    }
+    /* The renderers (issue 20), also before any key. One that cannot start (coffer-render or its
+     * libraries missing, no tmpfs) does not stop the server: pages then answer 503 and view-only
+     * callers still get no content (docs/SECURITY.md "View-only"). */
+    if (s->cfg->render.enabled) {
+        struct cf_render_conf rc;
+        cf_render_conf_fill(s->cfg, self, &rc);
+        rc.opts.run_as = s->priv.drop;
+        rc.opts.uid = s->priv.uid;
+        rc.opts.gid = s->priv.gid;
+        if (cf_render_start(&rc.opts, &err) != CF_OK) {
+            cf_log_warn("rendering is off: %s", err);
+            free(err);
+        }
     }
     return 0;
 }
@@ -582,6 +600,7 @@ static int serve_drop_privileges(struct serve *s)
 static int serve_open_store(struct serve *s)
 {
     struct cf_config *cfg = s->cfg;
+    cf_store_cache_bytes = (size_t)cfg->limits.metadata_cache_bytes;
     enum cf_status st =
         cf_store_open_anchored(cfg->data_dir, &s->master, s->anchor, CF_ANCHOR_CHECK, &cf_srv->app.store);
     s->anchor = NULL; /* the store took it */
@@ -631,6 +650,8 @@ static void serve_start_threads(struct serve *s)
     unsigned n = cfg->threads != 0 ? cfg->threads : cores();
     s->nloops = n;
     cf_work_start(cores() < 2 ? 2 : cores(), NULL);
+    cf_bufpool_configure(cfg->limits.download_buffers != 0 ? cfg->limits.download_buffers
+                                                            : (16 * cores() < 32 ? 32 : 16 * cores()));
     cf_srv->nloops = n;
     cf_srv->loops = cf_xcalloc(n, sizeof *cf_srv->loops);
     pthread_barrier_init(&loops_ready, NULL, n + 1);
@@ -703,8 +724,10 @@ static void serve_drain(struct serve *s)
     for (unsigned i = 0; i < s->nloops; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
     cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
+    cf_render_stop(); /* before the pool: a render's read function runs on a worker's reader */
     cf_work_stop();
     cf_audit_stop(); /* after the loops and workers: every queued event is written */
+    cf_bufpool_drain(); /* every stream is gone: its buffers came back */
 }
 
 /* Phase 9, stop: the store flushed; the exit code (1 after a storage failure). The h2o contexts are
@@ -744,8 +767,10 @@ static void serve_release(struct serve *s, int rc)
     }
     cf_anchor_close(s->anchor);
     cf_key_wipe(&s->master); /* held from its reading (as root) until the store opens (after the drop) */
-    if (rc != 0)
+    if (rc != 0) {
         cf_scan_stop();
+        cf_render_stop();
+    }
 }
 
 int cf_serve(struct cf_config *cfg)

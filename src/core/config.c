@@ -54,6 +54,9 @@ static const struct field limits_fields[] = {
     {"max_connections", F_UINT, OFF(limits.max_connections), 1, 1000000, NULL, NULL},
     {"max_connections_per_address", F_UINT, OFF(limits.max_connections_per_address), 1, 1000000, NULL, NULL},
     {"max_cancels_per_connection", F_UINT, OFF(limits.max_cancels_per_connection), 1, 1000000, NULL, NULL},
+    {"max_buffered_body_bytes", F_SIZE, OFF(limits.max_buffered_body_bytes), 64 * 1024, 64 * GiB, NULL, NULL},
+    {"metadata_cache", F_SIZE, OFF(limits.metadata_cache_bytes), 0, 64 * GiB, NULL, NULL},
+    {"download_buffers", F_UINT, OFF(limits.download_buffers), 0, 4096, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field scan_fields[] = {
@@ -63,6 +66,24 @@ static const struct field scan_fields[] = {
     {"scratch_dir", F_PATH, OFF(scan.scratch_dir), 0, 0, NULL, NULL},
     {"processes", F_UINT, OFF(scan.processes), 0, 64, NULL, NULL},
     {"development", F_BOOL, OFF(scan.development), 0, 0, bool_choices, NULL},
+    {"stream", F_BOOL, OFF(scan.stream), 0, 0, bool_choices, NULL},
+    {"stream_idle_seconds", F_UINT, OFF(scan.stream_idle_seconds), 1, 3600, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field render_fields[] = {
+    {"enabled", F_BOOL, OFF(render.enabled), 0, 0, bool_choices, NULL},
+    {"processes", F_UINT, OFF(render.processes), 1, 64, NULL, NULL},
+    {"max_seconds", F_UINT, OFF(render.max_seconds), 1, 3600, NULL, NULL},
+    {"max_pages", F_UINT, OFF(render.max_pages), 1, 100000, NULL, NULL},
+    {"max_input", F_SIZE, OFF(render.max_input), 1024, 4 * GiB, NULL, NULL},
+    {"max_output", F_SIZE, OFF(render.max_output), 64 * 1024, 1 * GiB, NULL, NULL},
+    {"max_pixels", F_SIZE, OFF(render.max_pixels), 1024 * 1024, 4000000000ull, NULL, NULL},
+    {"memory", F_SIZE, OFF(render.memory), 256 * MiB, 64 * GiB, NULL, NULL},
+    {"scratch_dir", F_PATH, OFF(render.scratch_dir), 0, 0, NULL, NULL},
+    {"office", F_BOOL, OFF(render.office), 0, 0, bool_choices, NULL},
+    {"soffice", F_PATH, OFF(render.soffice), 0, 0, NULL, NULL},
+    {"watermark_opacity", F_UINT, OFF(render.watermark_opacity), 1, 100, NULL, NULL},
+    {"pages_per_minute", F_UINT, OFF(render.pages_per_minute), 1, 1024, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field shares_fields[] = {
@@ -118,6 +139,7 @@ static const struct field root_fields[] = {
     {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
     {"uploads", F_MAP, 0, 0, 0, NULL, uploads_fields},
     {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
+    {"render", F_MAP, 0, 0, 0, NULL, render_fields},
     {"shares", F_MAP, 0, 0, 0, NULL, shares_fields},
     {"audit", F_MAP, 0, 0, 0, NULL, audit_fields},
     {"auth", F_MAP, 0, 0, 0, NULL, auth_fields},
@@ -486,11 +508,26 @@ static void set_defaults(struct cf_config *cfg)
     cfg->limits.max_connections = 4096;
     cfg->limits.max_connections_per_address = 256;
     cfg->limits.max_cancels_per_connection = 100;
+    cfg->limits.max_buffered_body_bytes = 128 * MiB;
+    cfg->limits.metadata_cache_bytes = 64 * MiB;
     cfg->uploads.expire_after_s = DAY;
     cfg->uploads.max_pending = 16;
     cfg->uploads.max_pending_bytes = 0; /* unset: 2 × limits.max_file_bytes (validate) */
     cfg->scan.on_unscannable = CF_UNSCANNABLE_REJECT;
     cfg->scan.max_seconds = 60;
+    cfg->scan.stream = false;
+    cfg->scan.stream_idle_seconds = 10;
+    cfg->render.enabled = true;
+    cfg->render.processes = 2;
+    cfg->render.max_seconds = 60;
+    cfg->render.max_pages = 500;
+    cfg->render.max_input = 64 * MiB;
+    cfg->render.max_output = 32 * MiB;
+    cfg->render.max_pixels = 100000000;
+    cfg->render.memory = 2 * GiB;
+    cfg->render.office = true;
+    cfg->render.watermark_opacity = 22;
+    cfg->render.pages_per_minute = 120;
     cfg->shares.default_expiry_s = 7 * DAY;
     cfg->shares.max_expiry_s = 7 * DAY;
     cfg->shares.code_length = 4;
@@ -716,6 +753,10 @@ enum cf_status cf_config_load(const char *path, struct cf_config *out, char **er
         out->scan.database_dir = cf_xstrdup("/var/lib/clamav");
     if (c.err == NULL && out->scan.scratch_dir == NULL)
         out->scan.scratch_dir = cf_xstrdup("/dev/shm");
+    if (c.err == NULL && out->render.scratch_dir == NULL)
+        out->render.scratch_dir = cf_xstrdup("/dev/shm");
+    if (c.err == NULL && out->render.soffice == NULL)
+        out->render.soffice = cf_xstrdup("/usr/lib/libreoffice/program/soffice.bin");
     for (size_t i = 0; i < c.nseen; i++)
         free(c.seen[i].path);
     yaml_document_delete(&doc);
@@ -746,6 +787,8 @@ void cf_config_clear(struct cf_config *c)
     free(c->journal_anchor_file);
     free(c->scan.database_dir);
     free(c->scan.scratch_dir);
+    free(c->render.scratch_dir);
+    free(c->render.soffice);
     free(c->web_dir);
     free(c->user);
     free(c->log.access);

@@ -48,6 +48,9 @@ struct cf_config {
         unsigned max_connections;        /* open connections, all clients */
         unsigned max_connections_per_address; /* open connections per IPv4 address or IPv6 /64 */
         unsigned max_cancels_per_connection;  /* HTTP/2 requests cancelled per connection per 10 s */
+        uint64_t max_buffered_body_bytes;     /* upload bodies held at once after receipt (budget.h) */
+        uint64_t metadata_cache_bytes;        /* the metadata cache's bound (storage/cache.h); 0: off */
+        unsigned download_buffers;            /* idle chunk buffers kept for downloads (bufpool.h); 0: auto */
     } limits;
     struct {
         uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */
@@ -61,7 +64,25 @@ struct cf_config {
         char *scratch_dir;               /* tmpfs where scanners extract archive members (default /dev/shm) */
         unsigned processes;              /* scanner processes; 0 = one per core, at least 2 */
         bool development;                /* allow starting with no signatures (development only) */
+        bool stream;                     /* scan tus uploads while they arrive (DESIGN.md); default off */
+        unsigned stream_idle_seconds;    /* a streaming scan waiting this long for the client is cancelled */
     } scan;
+    struct {                             /* page rendering (src/render/render.h, docs/SECURITY.md) */
+        bool enabled;                    /* default on; a renderer that cannot start is logged and the
+                                            server serves without pages (they answer 503) */
+        unsigned processes;              /* renderer processes (2) */
+        unsigned max_seconds;            /* one render's deadline (60) */
+        unsigned max_pages;              /* pages of one document that can be rendered (500) */
+        uint64_t max_input;              /* bytes a renderer reads of a file (64 MiB) */
+        uint64_t max_output;             /* bytes of one page image or converted PDF (32 MiB) */
+        uint64_t max_pixels;             /* pixels an image may declare (100 million) */
+        uint64_t memory;                 /* RLIMIT_AS of a renderer (2 GiB) */
+        char *scratch_dir;               /* tmpfs for office conversions (/dev/shm) */
+        bool office;                     /* convert office documents with LibreOffice (default on) */
+        char *soffice;                   /* soffice.bin (/usr/lib/libreoffice/program/soffice.bin) */
+        unsigned watermark_opacity;      /* percent, 1..100 (22) */
+        unsigned pages_per_minute;       /* pages one viewer may fetch per minute (120) */
+    } render;
     struct {
         uint64_t default_expiry_s;       /* seconds */
         uint64_t max_expiry_s;           /* seconds */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bufpool.h"
 #include "cf_version.h"
 #include "config.h"
 #include "log.h"
@@ -88,6 +89,7 @@ static atomic_int_least64_t connections_open;
 static atomic_uint_least64_t conn_limited[CF_LIMIT_COUNT];
 static atomic_uint_least64_t scans[sizeof scan_results / sizeof scan_results[0]];
 static atomic_uint_least64_t scanner_restarts;
+static atomic_uint_least64_t scan_streamed, scan_stream_fallback;
 static atomic_uint_least64_t rejected[sizeof reject_reasons / sizeof reject_reasons[0]];
 static atomic_uint_least64_t retention_purged[NRETENTION];
 static atomic_uint_least64_t retention_runs[2]; /* [0] ok, [1] failed */
@@ -187,6 +189,14 @@ void cf_metrics_scan(enum cf_status status, unsigned result)
 void cf_metrics_scanner_restart(void)
 {
     ADD(scanner_restarts, 1);
+}
+
+void cf_metrics_scan_stream(bool streamed)
+{
+    if (streamed)
+        ADD(scan_streamed, 1);
+    else
+        ADD(scan_stream_fallback, 1);
 }
 
 void cf_metrics_upload_rejected(enum cf_status why)
@@ -434,6 +444,20 @@ static void render_store(struct text *t, const struct cf_store_stats *stp)
         {"coffer_rocksdb_delayed_write_rate_bytes", "gauge",
          "The rate RocksDB slows writes down to, in bytes per second (0: writes are not slowed down).",
          offsetof(struct cf_store_stats, delayed_write_rate)},
+        {"coffer_metadata_cache_hits_total", "counter", "Metadata cache lookups answered from memory.",
+         offsetof(struct cf_store_stats, cache_hits)},
+        {"coffer_metadata_cache_misses_total", "counter", "Metadata cache lookups that read the store.",
+         offsetof(struct cf_store_stats, cache_misses)},
+        {"coffer_metadata_cache_evictions_total", "counter", "Metadata cache entries dropped to stay within its bound.",
+         offsetof(struct cf_store_stats, cache_evictions)},
+        {"coffer_metadata_cache_invalidations_total", "counter", "Metadata cache invalidations made by writes.",
+         offsetof(struct cf_store_stats, cache_invalidations)},
+        {"coffer_metadata_cache_refused_total", "counter",
+         "Metadata cache inserts refused because a write raced the read.", offsetof(struct cf_store_stats, cache_refused)},
+        {"coffer_metadata_cache_entries", "gauge", "Metadata cache entries held now.",
+         offsetof(struct cf_store_stats, cache_entries)},
+        {"coffer_metadata_cache_bytes", "gauge", "Metadata cache memory held now, bytes.",
+         offsetof(struct cf_store_stats, cache_bytes)},
     };
     for (size_t i = 0; i < sizeof u64s / sizeof u64s[0]; i++) {
         family(t, u64s[i].name, u64s[i].type, u64s[i].help);
@@ -449,6 +473,22 @@ static void render_store(struct text *t, const struct cf_store_stats *stp)
         put(t, "coffer_rocksdb_stall_seconds_total %llu.%03llu\n", (unsigned long long)(st.stall_ms / 1000),
             (unsigned long long)(st.stall_ms % 1000));
     }
+}
+
+/* The download buffer pool (bufpool.h): read under its own lock. */
+static void render_bufpool(struct text *t)
+{
+    struct cf_bufpool_stats b;
+    cf_bufpool_stats(&b);
+    family(t, "coffer_bufpool_buffers", "gauge",
+           "Download chunk buffers, by state (idle: in the pool; out: held by streams).");
+    put(t, "coffer_bufpool_buffers{state=\"idle\"} %llu\ncoffer_bufpool_buffers{state=\"out\"} %llu\n",
+        (unsigned long long)b.idle, (unsigned long long)b.out);
+    family(t, "coffer_bufpool_takes_total", "counter", "Download chunk buffers taken from the pool, by source.");
+    put(t, "coffer_bufpool_takes_total{source=\"pool\"} %llu\n", (unsigned long long)(b.takes - b.allocated));
+    put(t, "coffer_bufpool_takes_total{source=\"allocated\"} %llu\n", (unsigned long long)b.allocated);
+    family(t, "coffer_bufpool_freed_total", "counter", "Download chunk buffers freed because the pool was full.");
+    put(t, "coffer_bufpool_freed_total %llu\n", (unsigned long long)b.freed);
 }
 
 void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *len)
@@ -469,6 +509,13 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
     family(&t, "coffer_scanner_restarts_total", "counter",
            "Scanner processes started again after they died or were killed.");
     put(&t, "coffer_scanner_restarts_total %llu\n", (unsigned long long)GET(scanner_restarts));
+    family(&t, "coffer_scan_streamed_total", "counter",
+           "tus uploads whose verdict came from a scan run while they arrived.");
+    put(&t, "coffer_scan_streamed_total %llu\n", (unsigned long long)GET(scan_streamed));
+    family(&t, "coffer_scan_stream_fallback_total", "counter",
+           "Scans run while an upload arrived that ended without a usable verdict (client idle, upload "
+           "terminated, scanner failure): the upload is scanned after completion.");
+    put(&t, "coffer_scan_stream_fallback_total %llu\n", (unsigned long long)GET(scan_stream_fallback));
     family(&t, "coffer_scanners", "gauge", "Scanner processes, by state.");
     put(&t, "coffer_scanners{state=\"up\"} %zu\ncoffer_scanners{state=\"down\"} %zu\n", x->scanners_up,
         x->scanners_down);
@@ -479,6 +526,7 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
     put(&t, "coffer_audit_queue_depth %zu\n", x->audit_queue_depth);
 
     render_store(&t, &x->store);
+    render_bufpool(&t);
 
     labelled(&t, "coffer_retention_purged_total", "Items removed by the retention job, by kind.", "kind",
              retention_kinds, retention_purged, NRETENTION);

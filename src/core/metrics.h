@@ -62,6 +62,9 @@ void cf_metrics_conn_limited(int why);
 void cf_metrics_scan(enum cf_status status, unsigned result);
 /* cf_metrics_scanner_restart(): a scanner process was started again after it died or was killed. */
 void cf_metrics_scanner_restart(void);
+/* cf_metrics_scan_stream(streamed): a tus completion decided by its streaming scan (true), or a
+ * streaming scan that ended without a usable verdict (false: the upload is scanned after completion). */
+void cf_metrics_scan_stream(bool streamed);
 /* cf_metrics_upload_rejected(why): an upload was refused after its inspection (inspect.h):
  * CF_EINFECTED, CF_EUNSCANNABLE, CF_EBLOCKED, CF_EUNAVAIL (no verdict), anything else "error". */
 void cf_metrics_upload_rejected(enum cf_status why);

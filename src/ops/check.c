@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libgen.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "priv.h"
+#include "render_conf.h"
 #include "scan.h"
 #include "startup.h"
 #include "storage.h"
@@ -102,6 +104,22 @@ int cf_check_serve(struct cf_config *cfg)
     /* 2. The scanners' directories (serve starts its scanners next). */
     if (cf_scan_check_config(cfg, &err) != CF_OK)
         rc = finding(cfg, NULL, err);
+    /* 2b. The renderers (issue 20): serve starts without them if they cannot start, so what is
+     * wrong here is a warning (pages would answer 503), not a finding. */
+    if (cfg->render.enabled) {
+        char self[PATH_MAX];
+        ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+        self[sl > 0 && (size_t)sl < sizeof self ? (size_t)sl : 0] = '\0';
+        struct cf_render_conf rconf;
+        cf_render_conf_fill(cfg, sl > 0 ? self : "/proc/self/exe", &rconf);
+        if (cf_render_check_opts(&rconf.opts, &err) != CF_OK) {
+            fprintf(stderr, "coffer: warning: %s (serve would run without pages)\n", err);
+            free(err);
+        } else if (cfg->render.office && access(cfg->render.soffice, X_OK) != 0) {
+            fprintf(stderr, "coffer: warning: render.soffice: %s is missing: office documents would have no preview\n",
+                    cfg->render.soffice);
+        }
+    }
     /* 3. The master key, as root when serve runs as root; the journal anchor beside it (read here,
      * as serve opens it, and before the store, so that it is never newer than what is read). */
     if (cf_master_key_load(cfg->master_key_file, &master, &err) == CF_OK)

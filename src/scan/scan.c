@@ -5,6 +5,10 @@
  * serves READs through the job's read function until a VERDICT arrives, checks every field, and
  * completes the job. Every receive has a deadline; a scanner that is late, dies or says anything
  * unexpected is killed and started again by the same thread, and the job fails with CF_EUNAVAIL.
+ * A streaming job (cf_scan_submit_stream: a tus upload scanned while it arrives) is admitted only
+ * when a thread is idle and fewer than K-1 threads would stream; its reads may wait for the client,
+ * which pushes the deadline back, and a read that fails (the stream was cancelled) is answered with
+ * no data: the scanner fails the scan and stays up, and the job has no verdict.
  *
  * Scanners are started with posix_spawn (no copy of the server's memory, so never of its keys),
  * in a session of their own (no controlling terminal), with their socket as descriptor 3, stdin and
@@ -69,6 +73,8 @@ static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cf_scan_job *qhead, *qtail;
 static bool stopping;
+static unsigned nbusy;            /* scan threads running a job (qlock) */
+static unsigned nstreaming;       /* ... of which streaming scans (qlock) */
 
 static uint64_t now_ms(void)
 {
@@ -314,6 +320,7 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
     static _Thread_local uint8_t data[sizeof(struct cf_scan_msg_data) + CF_SCAN_READ_MAX];
     uint64_t id = ++s->next_id;
     uint64_t start = now_ms(), reads = 0;
+    bool cancelled = false; /* a streaming job's read failed: the scanner is told, the verdict is void */
     uint64_t deadline = start + cfg->scan.max_seconds * 1000 + VERDICT_MARGIN_MS;
     struct cf_scan_msg_scan m = {.h = {CF_SCAN_MAGIC, CF_SCAN_SCAN, id}, .size = j->size};
     if (send(s->fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m)
@@ -343,7 +350,22 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
             const struct cf_scan_msg_read *rd = &in.rd;
             struct cf_scan_msg_data *d = (void *)data;
             *d = (struct cf_scan_msg_data){.h = {CF_SCAN_MAGIC, CF_SCAN_DATA, id}, .offset = rd->offset, .len = rd->len};
-            if (j->read(j->ctx, rd->offset, data + sizeof *d, rd->len) != CF_OK) {
+            uint64_t waited = j->waited_ms;
+            enum cf_status rst = cancelled ? CF_EUNAVAIL : j->read(j->ctx, rd->offset, data + sizeof *d, rd->len);
+            deadline += j->waited_ms - waited; /* a streaming read waited for the client: not the scanner's time */
+            if (rst != CF_OK && j->stream) {
+                /* The stream was cancelled (client idle, upload gone, stopping): this READ and every
+                 * later one get no data, the scanner fails the scan and stays up; its verdict is void. */
+                if (!cancelled)
+                    cf_log_info("scanner %u: a streaming scan was cancelled", s->index);
+                cancelled = true;
+                d->len = 0;
+                if (send(s->fd, data, sizeof *d, MSG_NOSIGNAL) != (ssize_t)sizeof *d)
+                    return RUN_FAILED;
+                reads++;
+                continue;
+            }
+            if (rst != CF_OK) {
                 cf_log_error("scanner %u: the file could not be read back for scanning", s->index);
                 j->status = CF_EIO;
                 return RUN_FAILED;
@@ -359,7 +381,7 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
                          (unsigned long long)j->size, (unsigned long long)reads,
                          (unsigned long long)(now_ms() - start), v->result, v->signature);
             j->verdict = *v;
-            j->status = CF_OK;
+            j->status = cancelled ? CF_EUNAVAIL : CF_OK;
             return RUN_DONE;
         }
         case CF_SCAN_REPLY_BAD:
@@ -417,6 +439,16 @@ enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uin
     return CF_SCAN_REPLY_BAD;
 }
 
+/* A scan thread is done with its job (a streaming one if stream). */
+static void release(bool stream)
+{
+    pthread_mutex_lock(&qlock);
+    nbusy--;
+    if (stream)
+        nstreaming--;
+    pthread_mutex_unlock(&qlock);
+}
+
 static void *scan_thread(void *arg)
 {
     struct scanner *s = arg;
@@ -440,12 +472,15 @@ static void *scan_thread(void *arg)
         qhead = j->next;
         if (qhead == NULL)
             qtail = NULL;
+        nbusy++;
         pthread_mutex_unlock(&qlock);
+        bool stream = j->stream;
 
         j->status = CF_EUNAVAIL;
         if (cf_fault(CF_FAULT_SCAN)) { /* fault builds: as if the scanner had died mid-scan */
             cf_log_error("scanner %u: injected fault: an upload fails with 503", s->index);
             cf_metrics_scan(j->status, 0);
+            release(stream);
             j->done(j);
             continue;
         }
@@ -461,13 +496,15 @@ static void *scan_thread(void *arg)
                 j->status = CF_EUNAVAIL;
             kill_scanner(s);
             if (rr == RUN_FAILED) {
-                if (!ensure_up(s))
+                if (!cf_scan_stopping() && !ensure_up(s))
                     cf_log_error("scanner %u could not be restarted; retrying", s->index);
                 break;
             }
         }
-        cf_metrics_scan(j->status, j->verdict.result);
-        j->done(j);
+        if (!stream) /* a streaming scan's outcome is counted by its user (metrics.h) */
+            cf_metrics_scan(j->status, j->verdict.result);
+        release(stream); /* before done: whoever learns of the outcome finds the scanner free */
+        j->done(j);      /* j may be gone after this */
     }
 }
 
@@ -629,6 +666,30 @@ void cf_scan_submit(struct cf_scan_job *job)
     qtail = job;
     pthread_cond_signal(&qcond);
     pthread_mutex_unlock(&qlock);
+}
+
+bool cf_scan_submit_stream(struct cf_scan_job *job)
+{
+    bool ok;
+    job->next = NULL;
+    job->stream = true;
+    pthread_mutex_lock(&qlock);
+    ok = scanners != NULL && !stopping && qhead == NULL && nbusy < nscanners && nstreaming + 1 < nscanners;
+    if (ok) {
+        nstreaming++;
+        qhead = qtail = job;
+        pthread_cond_signal(&qcond);
+    }
+    pthread_mutex_unlock(&qlock);
+    return ok;
+}
+
+bool cf_scan_stopping(void)
+{
+    pthread_mutex_lock(&qlock);
+    bool st = stopping;
+    pthread_mutex_unlock(&qlock);
+    return st;
 }
 
 void cf_scan_reload(void)

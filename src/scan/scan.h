@@ -23,6 +23,11 @@ struct cf_scan_job {
     /* read(ctx, offset, buf, len): fills buf with len bytes of the file at offset (scan thread). */
     enum cf_status (*read)(void *ctx, uint64_t offset, void *buf, size_t len);
     void *ctx;
+    /* A streaming scan (cf_scan_submit_stream): read may wait for bytes still arriving and adds the
+     * milliseconds it waited to waited_ms; the scanner's deadline is pushed back by them, so only the
+     * scanner's own time counts. */
+    bool stream;
+    uint64_t waited_ms;
     /* done(job): on the scan thread, once status and verdict are set. */
     void (*done)(struct cf_scan_job *job);
     /* results */
@@ -48,6 +53,12 @@ enum cf_status cf_scan_start(const struct cf_config *cfg, const char *self, char
 void cf_scan_stop(void);
 /* cf_scan_submit(job): queues a scan. Any thread; job->done runs on a scan thread. */
 void cf_scan_submit(struct cf_scan_job *job);
+/* cf_scan_submit_stream(job): queues a streaming scan only if a scanner is free for it right now
+ * (nothing queued, a scan thread idle) and fewer than K-1 of the K scanners would then be streaming,
+ * so a completed upload can always be scanned. false: not queued (the caller scans after completion). */
+bool cf_scan_submit_stream(struct cf_scan_job *job) CF_WUR;
+/* cf_scan_stopping(): the scanners are being stopped (a streaming read stops waiting). */
+bool cf_scan_stopping(void);
 /* cf_scan_reload(): every scanner builds a new engine (SIGHUP). */
 void cf_scan_reload(void);
 /* cf_scan_state(): "ok", "development: no signatures", or "down". */

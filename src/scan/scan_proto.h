@@ -5,7 +5,8 @@
  *   scanner → server  HELLO     once the engine is built and the canary passed (also after reloads)
  *   server → scanner  SCAN      scan a file of `size` bytes
  *   scanner → server  READ      give me `len` bytes at `offset` (libclamav and libmagic pull data)
- *   server → scanner  DATA      the header followed by exactly `len` bytes (or `len` 0: no data)
+ *   server → scanner  DATA      the header followed by exactly `len` bytes (or `len` 0: no data; the
+ *                               scan is abandoned, the scanner fails it and answers a VERDICT)
  *   scanner → server  VERDICT   the result
  *
  * Every message starts with the same header; every field is checked on receipt (magic, type, id,

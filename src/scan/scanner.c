@@ -121,6 +121,7 @@ struct scan_ctx {
     uint64_t block_off;
     uint32_t block_len;
     bool have_block;
+    bool cancelled;        /* the server answered a READ with no data: the scan is abandoned */
     char first_virus[128]; /* the first name the virus-found callback reported */
 };
 
@@ -453,13 +454,19 @@ bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size
            d.len == len && len <= CF_SCAN_READ_MAX && n == sizeof d + d.len;
 }
 
-/* One READ/DATA round trip: up to len (≤ CF_SCAN_READ_MAX) bytes at offset into buf. */
+/* One READ/DATA round trip: up to len (≤ CF_SCAN_READ_MAX) bytes at offset into buf. -1 if the
+ * server answered with no data (a scan it abandoned: an upload scanned while it arrived whose client
+ * went away): every later read fails at once and the verdict says so. */
 static ssize_t pull(struct scan_ctx *c, void *buf, size_t len, uint64_t offset)
 {
     static uint8_t msg[sizeof(struct cf_scan_msg_data) + CF_SCAN_READ_MAX];
     struct cf_scan_msg_read rq = {.h = {CF_SCAN_MAGIC, CF_SCAN_READ, c->id}, .offset = offset, .len = (uint32_t)len};
     send_msg(&rq, sizeof rq);
     ssize_t got = recv(sock, msg, sizeof msg, 0);
+    if (got >= 0 && cf_scan_data_ok(msg, (size_t)got, c->id, offset, 0)) {
+        c->cancelled = true;
+        return -1;
+    }
     if (got < 0 || !cf_scan_data_ok(msg, (size_t)got, c->id, offset, len))
         _exit(4); /* the server broke the protocol: nothing sensible is left to do */
     memcpy(buf, msg + sizeof(struct cf_scan_msg_data), len);
@@ -473,7 +480,7 @@ static off_t pread_cb(void *handle, void *buf, size_t count, off_t offset)
     static uint8_t block[CF_SCAN_READ_MAX];
     struct scan_ctx *c = handle;
     size_t done = 0;
-    if (offset < 0)
+    if (offset < 0 || c->cancelled)
         return -1;
     while (done < count && (uint64_t)offset + done < c->size) {
         uint64_t at = (uint64_t)offset + done;
@@ -482,7 +489,8 @@ static off_t pread_cb(void *handle, void *buf, size_t count, off_t offset)
             uint64_t left = c->size - boff;
             size_t want = left < CF_SCAN_READ_MAX ? (size_t)left : CF_SCAN_READ_MAX;
             c->have_block = false;
-            pull(c, block, want, boff);
+            if (pull(c, block, want, boff) < 0)
+                return -1;
             c->block_off = boff;
             c->block_len = (uint32_t)want;
             c->have_block = true;
@@ -515,7 +523,8 @@ static void scan(uint64_t id, uint64_t size)
     /* The type, from a bounded prefix of the content (never from a name or a header). */
     static uint8_t head[SNIFF_PREFIX];
     size_t hn = (size_t)(size < SNIFF_PREFIX ? size : SNIFF_PREFIX);
-    size_t got = hn > 0 ? (size_t)pread_cb(&c, head, hn, 0) : 0;
+    off_t hr = hn > 0 ? pread_cb(&c, head, hn, 0) : 0;
+    size_t got = hr > 0 ? (size_t)hr : 0;
     const char *mime = size == 0 ? "application/x-empty" : magic_buffer(cookie, head, got);
     snprintf(v.mime, sizeof v.mime, "%s", mime != NULL && strchr(mime, '/') != NULL ? mime : "application/octet-stream");
 
@@ -552,6 +561,10 @@ static void scan(uint64_t id, uint64_t size)
             v.result = CF_SCAN_ERROR;
             snprintf(v.signature, sizeof v.signature, "%s", cl_strerror(rc));
         }
+    }
+    if (c.cancelled) { /* whatever libclamav made of the failed reads: no verdict */
+        v.result = CF_SCAN_ERROR;
+        snprintf(v.signature, sizeof v.signature, "Coffer.Cancelled");
     }
     /* The name lives in the engine's memory: it was copied above, before this reference goes. */
     cl_engine_free(e);

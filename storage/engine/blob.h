@@ -55,6 +55,12 @@ bool cf_blobs_ordered(const struct cf_blobs *b);
 /* cf_blob_get(b, key, val, vlen, err): the blob of key, *val malloc'ed (free with cf_eng_free);
  * CF_ENG_NOTFOUND if absent. Sees every put acknowledged before the call. */
 int cf_blob_get(struct cf_blobs *b, const uint8_t *key, char **val, size_t *vlen, char **err);
+/* cf_blob_view(b, key, fn, ctx, err): calls fn(ctx, val, vlen) once with the blob of key, valid only
+ * during the call: the reader decrypts straight from it (RocksDB: the value pinned in the engine, no
+ * copy for the caller; an object store passes its read buffer). CF_ENG_NOTFOUND if absent (fn not
+ * called). Sees every put acknowledged before the call. */
+int cf_blob_view(struct cf_blobs *b, const uint8_t *key, void (*fn)(void *ctx, const char *val, size_t vlen),
+                 void *ctx, char **err);
 /* cf_blob_delete_owner(b, owner, err): deletes every blob whose key starts with owner
  * (CF_BLOB_OWNER_LEN bytes: one content's chunks). Durable on return; absent blobs are not an error.
  * A failure may have deleted some of them. */

@@ -57,6 +57,12 @@ int cf_blob_get(struct cf_blobs *b, const uint8_t *key, char **val, size_t *vlen
     return cf_eng_get(b->eng, b->ks, key, CF_BLOB_KEY_LEN, val, vlen, err);
 }
 
+int cf_blob_view(struct cf_blobs *b, const uint8_t *key, void (*fn)(void *ctx, const char *val, size_t vlen),
+                 void *ctx, char **err)
+{
+    return cf_eng_get_view(b->eng, b->ks, key, CF_BLOB_KEY_LEN, fn, ctx, err);
+}
+
 /* Deletes [lo, hi) in one synced write. */
 static int delete_range(struct cf_blobs *b, const uint8_t *lo, size_t lolen, const uint8_t *hi, size_t hilen,
                         char **err)

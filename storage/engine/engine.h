@@ -71,6 +71,13 @@ void cf_eng_stats(struct cf_eng *e, struct cf_eng_stats *out);
 /* cf_eng_get(e, ks, key, klen, val, vlen, err): the value of key, *val malloc'ed (free with
  * cf_eng_free). CF_ENG_NOTFOUND if absent. Reads see every write acknowledged before the call. */
 int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen, char **err);
+/* cf_eng_get_view(e, ks, key, klen, fn, ctx, err): calls fn(ctx, val, vlen) once with the value of key,
+ * valid only during the call (pinned in the engine's memory where it can be: no copy made for the
+ * caller). CF_ENG_NOTFOUND if absent (fn not called). Reads see every write acknowledged before.
+ * Views of the large keyspace (spec.large) may skip the engine's own checksums: the model
+ * authenticates those values itself (sealed chunks), and damage fails that authentication. */
+int cf_eng_get_view(struct cf_eng *e, unsigned ks, const void *key, size_t klen,
+                    void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err);
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
@@ -88,6 +95,17 @@ void cf_batch_clear(struct cf_batch *b);
 /* A save point, and a rollback of every operation added since the last one (CF_ENG_ERR if none). */
 void cf_batch_save(struct cf_batch *b);
 int cf_batch_rollback(struct cf_batch *b, char **err);
+
+/* cf_batch_each(b, fn, ctx): calls fn once per operation of b, in order: a put (the value), a delete,
+ * or a range deletion (v is the end key), each with its keyspace. What the model learns about a batch
+ * it is about to write (the metadata journal lists it, the metadata cache invalidates its keys) comes
+ * from here, so no engine-specific batch format leaks above the seam. Stops at fn's first non-zero
+ * answer and returns it; CF_ENG_ERR if the batch holds an operation this interface cannot describe
+ * (never for a batch built through it) or is damaged. The pointers are valid during the call only. */
+enum cf_batch_op { CF_BATCH_PUT, CF_BATCH_DELETE, CF_BATCH_DELETE_RANGE };
+typedef int (*cf_batch_fn)(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                           const uint8_t *v, size_t vl);
+int cf_batch_each(const struct cf_batch *b, cf_batch_fn fn, void *ctx);
 
 /* cf_eng_write(e, b, sync, err): applies b atomically. sync: the batch is on stable storage when the
  * call returns (it survives a power cut); otherwise it survives a process crash but may be lost, as a

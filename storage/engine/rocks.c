@@ -17,8 +17,17 @@
 #include "rocks.h"
 
 #define BLOCK_CACHE_BYTES (64u << 20)
-#define LARGE_WRITE_BUFFER (64u << 20)
-#define MAX_TOTAL_WAL (256ull << 20)
+/* Memtables: one budget shared by every keyspace (RocksDB's write buffer manager, created by
+ * db_write_buffer_size): past it, the largest memtable is flushed, whatever its keyspace. Chunk
+ * bodies pass through the large keyspace's memtable on their way to blob files; 16 MiB there is one
+ * 16 MiB PATCH, and two of them (the one filling, the one flushing) stay within the budget. Small
+ * keyspaces take the rest (their default 64 MiB each would otherwise add up). The WAL holds the
+ * same bytes until their memtables are flushed: capping it at twice the budget forces a flush of
+ * the keyspace pinning old logs (a quiet small one) instead of letting logs pile up. */
+#define WRITE_BUFFER_BUDGET (48u << 20)
+#define LARGE_WRITE_BUFFER (16u << 20)
+#define SMALL_WRITE_BUFFER (8u << 20)
+#define MAX_TOTAL_WAL (2ull * WRITE_BUFFER_BUDGET)
 #define BLOB_FILE_SIZE (256ull << 20)
 #define MIN_BLOB_SIZE 4096
 
@@ -32,6 +41,11 @@ struct cf_eng {
     rocksdb_cache_t *block_cache;
     rocksdb_writeoptions_t *wo, *wo_sync;
     rocksdb_readoptions_t *ro;
+    /* Point views of the large keyspace skip RocksDB's checksums: its values are authenticated by
+     * the model (AES-GCM chunks, blob.h), which detects any damage a CRC would, and the CRC of a
+     * 1 MiB blob (software CRC32 in Debian's build) was a third of a download's CPU. */
+    rocksdb_readoptions_t *ro_large;
+    int large; /* spec->large */
 };
 
 struct cf_batch {
@@ -76,6 +90,8 @@ static void setup_options(struct cf_eng *e, const struct cf_eng_spec *spec, bool
     rocksdb_options_set_create_missing_column_families(e->opts, 1);
     rocksdb_options_set_max_background_jobs(e->opts, 2);
     rocksdb_options_set_max_total_wal_size(e->opts, MAX_TOTAL_WAL);
+    rocksdb_options_set_db_write_buffer_size(e->opts, WRITE_BUFFER_BUDGET);
+    rocksdb_options_set_write_buffer_size(e->opts, SMALL_WRITE_BUFFER);
     rocksdb_options_set_compression(e->opts, rocksdb_no_compression);
     rocksdb_options_set_paranoid_checks(e->opts, 1);
     rocksdb_options_set_keep_log_file_num(e->opts, 4);
@@ -99,6 +115,9 @@ static void setup_options(struct cf_eng *e, const struct cf_eng_spec *spec, bool
     rocksdb_writeoptions_set_sync(e->wo_sync, 1);
     e->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(e->ro, 1);
+    e->ro_large = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(e->ro_large, 0);
+    e->large = spec->large;
 }
 
 void cf_eng_close(struct cf_eng *e)
@@ -119,6 +138,7 @@ void cf_eng_close(struct cf_eng *e)
     rocksdb_writeoptions_destroy(e->wo);
     rocksdb_writeoptions_destroy(e->wo_sync);
     rocksdb_readoptions_destroy(e->ro);
+    rocksdb_readoptions_destroy(e->ro_large);
     free(e->cf);
     free(e->cf_opts);
     free(e);
@@ -293,6 +313,124 @@ uint32_t cf_rocks_ks_id(const struct cf_eng *e, unsigned ks)
     return rocksdb_column_family_handle_get_id(e->cf[ks]);
 }
 
+/* ---- reading a batch back (engine.h cf_batch_each) ------------------------------------------- */
+
+/* RocksDB's serialized WriteBatch (db/write_batch.cc; the WAL's record format, which RocksDB keeps
+ * stable across releases): sequence:fixed64 ‖ count:fixed32 (little-endian) ‖ record*, each record a
+ * type byte, for the column-family forms a varint32 family id, then varint32-length-prefixed key
+ * (and value, or end key); the default family's records have forms without the id. Puts,
+ * deletions (single deletions too) and range deletions are described; any other record is refused. */
+enum {
+    WB_DELETION = 0x0,
+    WB_VALUE = 0x1,
+    WB_LOGDATA = 0x3,
+    WB_CF_DELETION = 0x4,
+    WB_CF_VALUE = 0x5,
+    WB_SINGLE_DELETION = 0x7,
+    WB_CF_SINGLE_DELETION = 0x8,
+    WB_NOOP = 0xD,
+    WB_CF_RANGE_DELETION = 0xE,
+    WB_RANGE_DELETION = 0xF,
+};
+
+static bool wb_varint32(const uint8_t **p, const uint8_t *end, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int shift = 0; shift <= 28 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint32_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool wb_slice(const uint8_t **p, const uint8_t *end, const uint8_t **s, uint32_t *n)
+{
+    if (!wb_varint32(p, end, n) || (size_t)(end - *p) < *n)
+        return false;
+    *s = *p;
+    *p += *n;
+    return true;
+}
+
+/* The keyspace of RocksDB column family id (the default family, id 0, is none of ours). */
+static bool wb_keyspace(const struct cf_eng *e, uint32_t id, unsigned *ks)
+{
+    for (size_t i = 0; i < e->ncf; i++) {
+        if (e->cf[i] != NULL && rocksdb_column_family_handle_get_id(e->cf[i]) == id) {
+            *ks = (unsigned)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One record at *p: its operation, keyspace, key and value (or end key). 0 and *op set; 1 for a
+ * record that is not an operation (log data, no-op); CF_ENG_ERR for anything else. */
+static int wb_record(const struct cf_eng *e, const uint8_t **p, const uint8_t *end, enum cf_batch_op *op,
+                     unsigned *ks, const uint8_t **k, uint32_t *kl, const uint8_t **v, uint32_t *vl)
+{
+    uint8_t type = *(*p)++;
+    uint32_t id = 0; /* the default family's records carry no id */
+    switch (type) {
+    case WB_LOGDATA:
+        return wb_slice(p, end, k, kl) ? 1 : CF_ENG_ERR;
+    case WB_NOOP:
+        return 1;
+    case WB_CF_VALUE:
+    case WB_CF_DELETION:
+    case WB_CF_SINGLE_DELETION:
+    case WB_CF_RANGE_DELETION:
+        if (!wb_varint32(p, end, &id))
+            return CF_ENG_ERR;
+        break;
+    case WB_VALUE:
+    case WB_DELETION:
+    case WB_SINGLE_DELETION:
+    case WB_RANGE_DELETION:
+        break;
+    default:
+        return CF_ENG_ERR; /* a merge, a transaction marker, a blob index, a wide-column entity */
+    }
+    if (!wb_keyspace(e, id, ks) || !wb_slice(p, end, k, kl))
+        return CF_ENG_ERR;
+    *op = type == WB_VALUE || type == WB_CF_VALUE                     ? CF_BATCH_PUT
+          : type == WB_RANGE_DELETION || type == WB_CF_RANGE_DELETION ? CF_BATCH_DELETE_RANGE
+                                                                      : CF_BATCH_DELETE;
+    *v = NULL;
+    *vl = 0;
+    if (*op != CF_BATCH_DELETE && !wb_slice(p, end, v, vl))
+        return CF_ENG_ERR;
+    return 0;
+}
+
+int cf_batch_each(const struct cf_batch *b, cf_batch_fn fn, void *ctx)
+{
+    size_t size;
+    const uint8_t *p = (const uint8_t *)rocksdb_writebatch_data(b->wb, &size), *end = p + size;
+    if (size < 12)
+        return CF_ENG_ERR;
+    uint32_t count = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24, seen = 0;
+    for (p += 12; p < end;) {
+        enum cf_batch_op op;
+        unsigned ks;
+        const uint8_t *k, *v;
+        uint32_t kl, vl;
+        int r = wb_record(b->e, &p, end, &op, &ks, &k, &kl, &v, &vl);
+        if (r == 1)
+            continue;
+        if (r != 0)
+            return CF_ENG_ERR;
+        seen++;
+        if ((r = fn(ctx, op, ks, k, kl, v, vl)) != 0)
+            return r;
+    }
+    return seen == count ? CF_ENG_OK : CF_ENG_ERR;
+}
+
 void cf_eng_free(void *p)
 {
     rocksdb_free(p);
@@ -309,6 +447,23 @@ int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char
     return *val == NULL ? CF_ENG_NOTFOUND : CF_ENG_OK;
 }
 
+int cf_eng_get_view(struct cf_eng *e, unsigned ks, const void *key, size_t klen,
+                    void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err)
+{
+    *err = NULL;
+    rocksdb_readoptions_t *ro = e->large >= 0 && ks == (unsigned)e->large ? e->ro_large : e->ro;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(e->db, ro, e->cf[ks], key, klen, err);
+    if (*err != NULL)
+        return CF_ENG_ERR;
+    if (ps == NULL)
+        return CF_ENG_NOTFOUND;
+    size_t vl;
+    const char *v = rocksdb_pinnableslice_value(ps, &vl);
+    fn(ctx, v, vl);
+    rocksdb_pinnableslice_destroy(ps);
+    return CF_ENG_OK;
+}
+
 /* ---- batches -------------------------------------------------------------------------------- */
 
 struct cf_batch *cf_batch_new(struct cf_eng *e)
@@ -316,6 +471,14 @@ struct cf_batch *cf_batch_new(struct cf_eng *e)
     struct cf_batch *b = xmalloc(sizeof *b);
     b->e = e;
     b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+struct cf_batch *cf_rocks_batch_from(struct cf_eng *e, const char *rep, size_t size)
+{
+    struct cf_batch *b = xmalloc(sizeof *b);
+    b->e = e;
+    b->wb = rocksdb_writebatch_create_from(rep, size);
     return b;
 }
 

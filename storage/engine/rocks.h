@@ -1,8 +1,7 @@
 /*
- * rocks.h: the RocksDB engine's own entry points beyond engine.h, for the one model file that still
- * reads RocksDB's serialized batches (journal.c, to list a batch's operations) and for unit tests that
- * build batches the model never writes. To go: an engine-neutral batch that records its operations
- * (docs/DESIGN.md "The storage engine").
+ * rocks.h: the RocksDB engine's own entry points beyond engine.h, for its backup code and for unit
+ * tests that build batches the model never writes (odd records, damaged serialized forms). Nothing
+ * in the model includes it: what a batch holds is listed by engine.h's cf_batch_each.
  */
 #ifndef CF_ENGINE_ROCKS_H
 #define CF_ENGINE_ROCKS_H
@@ -19,6 +18,9 @@ rocksdb_column_family_handle_t *cf_rocks_cf(const struct cf_eng *e, unsigned ks)
  * batches through the first). */
 rocksdb_writebatch_t *cf_rocks_batch(const struct cf_batch *b);
 const char *cf_rocks_batch_rep(const struct cf_batch *b, size_t *size);
+/* A batch of e made from a serialized form (tests: truncated or damaged batches); free with
+ * cf_batch_free. */
+struct cf_batch *cf_rocks_batch_from(struct cf_eng *e, const char *rep, size_t size);
 /* The column family id of keyspace ks (the number a serialized batch names it by). */
 uint32_t cf_rocks_ks_id(const struct cf_eng *e, unsigned ks);
 

@@ -482,12 +482,13 @@ test('allow_shares false: every existing link answers 410 links_disabled on ever
   // Switched on again (the admin's explicit act): every link works as before.
   for (const { sh } of links) assert.equal((await listed(U.alice.token, sh)).state, 'active');
   const [lf, lv, ld] = links.map((x) => x.access);
-  for (const [sh, a, p] of [[Lf, lf, '/content'], [Lf, lf, '/view'], [Lv, lv, '/view'], [Ld, ld, `/files/${inner.id}/content`]]) {
+  for (const [sh, a, p] of [[Lf, lf, '/content'], [Lf, lf, '/view'], [Ld, ld, `/files/${inner.id}/content`]]) {
     const r = await rcpt(sh, a, 'GET', p);
     assert.equal(r.status, 200, `${p} after the policy is back: ${r.text().slice(0, 200)}`);
     assert.ok(r.body.equals(data));
   }
   assertError(await rcpt(Lv, lv, 'GET', '/content'), 403, 'forbidden', 'a view-only link still has no download');
+  assertError(await rcpt(Lv, lv, 'GET', '/view'), 403, 'forbidden', 'nor the original inline (pages only)');
   assert.equal((await rcpt(Ld, ld, 'GET', '/children')).status, 200);
   const again = await server.request('POST', `/s/${Lf.token}/unlock`, { body: { code: Lf.code } });
   assert.equal(again.status, 200, 'unlock works again');

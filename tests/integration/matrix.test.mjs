@@ -365,7 +365,8 @@ const NODE_OPS = [
       assert.equal(r.body.length, 0);
       assert.match(String(r.headers['content-disposition']), /^attachment;/);
     } },
-  { key: 'view', label: 'GET /files/{file}/view', need: VIEW, okStatus: 200, node: (S) => S.file,
+  // View-only callers get pages, never the original (issue 20): /view needs download.
+  { key: 'view', label: 'GET /files/{file}/view', need: DOWNLOAD, okStatus: 200, node: (S) => S.file,
     req: (c, { node }) => ['GET', `/api/v1/files/${node}/view`],
     ok: (c, r) => {
       assert.equal(r.status, 200);

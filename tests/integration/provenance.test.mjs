@@ -278,7 +278,8 @@ test('owner, granted viewer and link recipient: the admin sees each event exactl
   let r = await olga.req('POST', `/api/v1/files?parent=${projects.id}&name=report.txt`, { body: data });
   assert.equal(r.status, 201, r.text());
   file = { id: r.json().id, data };
-  await olga.json('PUT', `/api/v1/nodes/${file.id}/acl`, { entries: [{ principal: `user:${users.vic.id}`, level: 'view' }] });
+  // download: the inline view of the original needs it (view-only callers get pages: pages.test.mjs).
+  await olga.json('PUT', `/api/v1/nodes/${file.id}/acl`, { entries: [{ principal: `user:${users.vic.id}`, level: 'download' }] });
 
   r = await vic.req('GET', `/api/v1/files/${file.id}/view`);
   assert.equal(r.status, 200, r.text());
@@ -432,7 +433,7 @@ test('owner, granted viewer and link recipient: the admin sees each event exactl
     const j = await olga.json('GET', `/api/v1/files/${file.id}/activity`);
     assert.deepEqual(j, { events, next_cursor: null }, 'the owner (manage) sees the same events');
     assert.deepEqual(await admin.json('GET', `/api/v1/files/${file.id}/activity`), { events, next_cursor: null }, 'a tenant admin');
-    assertError(await vic.req('GET', `/api/v1/files/${file.id}/activity`), 403, 'forbidden', 'vic (view only)');
+    assertError(await vic.req('GET', `/api/v1/files/${file.id}/activity`), 403, 'forbidden', 'vic (download, not manage)');
     assertError(await mia.req('GET', `/api/v1/files/${file.id}/activity`), 404, 'not_found', 'mia (no access)');
     assertError(await audrey.req('GET', `/api/v1/files/${file.id}/activity`), 404, 'not_found', 'an auditor has no node access');
     const page = await olga.json('GET', `/api/v1/files/${file.id}/activity?limit=4`);

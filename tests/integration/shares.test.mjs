@@ -604,7 +604,7 @@ test('Range and HEAD on /content', async () => {
   }
 });
 
-test('view-only links never give the bytes: /content, Range, HEAD answer 403; /view shows it inline', async () => {
+test('view-only links never give the bytes: /content, /view, Range, HEAD answer 403', async () => {
   const marker = Buffer.from('VIEW-ONLY-SECRET-MARKER-5b1f');
   const data = Buffer.concat([Buffer.from('line one of a view-only text\n'), marker, Buffer.from('\n'), Buffer.from('x'.repeat(300)), Buffer.from('\nend\n')]);
   const f = await upload(M.alice.c, M.alice.root, 'view-only.txt', data);
@@ -613,7 +613,8 @@ test('view-only links never give the bytes: /content, Range, HEAD answer 403; /v
   clearCodes.push('ViewOnly99');
   const u = await unlockOk(main, sh.token, 'viewonly99');
   assert.equal(u.permission, 'view');
-  const etag = (await main.request('GET', `/s/${sh.token}/view`, viaCookie(u))).headers.etag;
+  // The file's etag, as a member who may download sees it (the link's own view answers 403).
+  const etag = (await main.request('HEAD', `/api/v1/files/${f.id}/content`, { token: M.alice.token })).headers.etag;
   assert.match(etag, /^"[0-9a-f]+"$/);
   for (const h1 of [false, true]) {
     const tag = h1 ? 'h1' : 'h2';
@@ -631,18 +632,16 @@ test('view-only links never give the bytes: /content, Range, HEAD answer 403; /v
         assert.notEqual(Number(h.headers['content-length']), data.length, `HEAD ${what}: not the file's length`);
       }
     }
-    // The inline view works: text as text/plain, inline, sandboxed.
-    const v = await main.request('GET', `/s/${sh.token}/view`, viaCookie(u, { h1 }));
-    assert.equal(v.status, 200, `view (${tag}): ${v.text().slice(0, 200)}`);
-    assert.equal(v.headers['content-type'], 'text/plain; charset=utf-8');
-    assert.match(v.headers['content-disposition'], /^inline/);
-    assert.match(v.headers['content-security-policy'], /sandbox/);
-    assert.ok(v.body.equals(data));
+    // Nor inline: view-only means pages, never the original (issue 20; pages.test.mjs).
+    for (const headers of [{}, { range: 'bytes=0-' }, { 'if-none-match': etag }]) {
+      const v = await main.request('GET', `/s/${sh.token}/view`, viaCookie(u, { h1, headers }));
+      assertError(v, 403, 'forbidden', `view ${JSON.stringify(headers)} (${tag})`);
+      assertNoFileBytes(v, data, marker, `view (${tag})`);
+    }
   }
-  // Each view carried the original's bytes (the etag probe and one view per protocol): each counts
-  // (links.test.mjs "byte budget"); without a limit the link stays active.
+  // Nothing of the original went out: nothing drawn, the link stays active.
   const l = await listed(main, M.alice.token, sh.id);
-  assert.equal(l.downloads, 3);
+  assert.equal(l.downloads, 0);
   assert.equal(l.state, 'active');
 });
 
@@ -1069,7 +1068,7 @@ test('folder share: listing and files inside; nothing outside the folder is reac
   }
   assert.ok((await main.request('GET', `/s/${fsh.token}/content`, viaCookie(fu))).body.equals(aData));
 
-  // A view-only folder link: listing and view work, content never.
+  // A view-only folder link: listing works, content and the inline original never.
   const vsh = await mkShare(main, M.alice.token, { node: shared.id, permission: 'view' });
   const vu = await unlockOk(main, vsh.token, vsh.code);
   assert.deepEqual((await main.request('GET', `/s/${vsh.token}/children`, viaCookie(vu))).json().items.map((x) => x.name), ['a.txt']);
@@ -1084,9 +1083,10 @@ test('folder share: listing and files inside; nothing outside the folder is reac
       assert.equal(h.body.length, 0);
       assertNoFileBytes(h, aData, aData.subarray(0, 16), `HEAD ${what}`);
     }
+    // Nor the original inline: a view-only link gets pages only (pages.test.mjs).
     const v = await main.request('GET', `/s/${vsh.token}/files/${a.id}/view`, viaCookie(vu, { h1 }));
-    assert.equal(v.status, 200);
-    assert.match(v.headers['content-disposition'], /^inline/);
+    assertError(v, 403, 'forbidden', `view-only folder link, files/{id}/view (${h1 ? 'h1' : 'h2'})`);
+    assertNoFileBytes(v, aData, aData.subarray(0, 16), 'view-only folder link, view');
   }
 });
 

@@ -231,12 +231,15 @@ static char *raw_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t 
     return r == CF_ENG_OK ? v : NULL;
 }
 
-/* A synced engine write of b, bypassing the journal (and freeing b). */
+/* A synced engine write of b, bypassing the journal (and freeing b). Past the model, so past the
+ * metadata cache's invalidation too: the cache is dropped as a restart would (a tamperer edits the
+ * files; the process reads them again once its cache no longer holds the record). */
 static bool raw_write(struct cf_store *s, struct cf_batch *b, const char *what)
 {
     char *err = NULL;
     bool ok = cf_eng_write(s->eng, b, true, &err) == CF_ENG_OK;
     cf_batch_free(b);
+    cf_db_cache_drop_all(s);
     if (!ok) {
         fprintf(stderr, "%s: %s\n", what, err);
         cf_eng_free(err);

@@ -131,6 +131,9 @@ export class Server {
       threads: 2,
       limits: { max_request_body_bytes: '16MiB' },
       scan: { database_dir: signatureDb(), processes: 2 },
+      // Page rendering (issue 20) is on in the product; suites that do not test it keep their
+      // process counts and start-up time: pages.test.mjs and web-pages.test.mjs switch it on.
+      render: { enabled: false },
       auth: { argon2_memory: '8MiB', argon2_iterations: 1 },
       log: { access: 'access.log', level: 'info' },
       // Started as root, `coffer serve` refuses to run without `user:` (privilege.test.mjs drops to

@@ -1,0 +1,40 @@
+/*
+ * budget.h: the global budget for request bodies held after receipt (limits.max_buffered_body_bytes).
+ *
+ * libh2o 2.2.5 buffers a whole request body before it calls the handler, and keeps that buffer until
+ * the request is disposed; an upload handler then holds it (and its own copy) until the bytes are
+ * sealed and written. Upload handlers take the body's size from this budget when they receive it
+ * and give it back once the body is sealed (or refused); past the budget a new body is refused with
+ * a retryable answer (503 + Retry-After) instead of memory growing with the number of clients. One
+ * body alone is always admitted (else a body larger than the budget could never be stored).
+ * What it cannot bound: bodies h2o is still receiving (before any handler runs); those are bounded
+ * only by limits.max_request_body_bytes per request (docs/DESIGN.md "Memory").
+ * Any thread; a mutex-free counter.
+ */
+#ifndef CF_BUDGET_H
+#define CF_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CF_BODY_RETRY_AFTER_S 1 /* Retry-After of a refused body: a PATCH is sealed in well under that */
+
+/* cf_body_budget_take(limit, n): counts n more bytes held if that stays within limit bytes, or if
+ * nothing is held at all; false (nothing counted) otherwise. */
+bool cf_body_budget_take(uint64_t limit, size_t n);
+/* cf_body_budget_release(n): gives back n bytes taken by cf_body_budget_take. */
+void cf_body_budget_release(size_t n);
+/* cf_body_budget_held(): bytes held now (metrics, tests). */
+uint64_t cf_body_budget_held(void);
+
+/* cf_body_memory_setup(): glibc's allocator for large request bodies, once at start-up before any
+ * thread: allocations from CF_BODY_MMAP_MIN on (h2o's body buffers) always get their own mapping,
+ * returned to the system when freed. By default glibc raises that threshold to the size of the
+ * last such block freed (up to 32 MiB), after which 16 MiB bodies come from the heaps and arenas,
+ * whose freed memory stays resident: measured, 8 concurrent uploads in 16 MiB pieces peaked about
+ * 80 MiB higher (docs/DESIGN.md). Chunk buffers (1 MiB) stay below it, on the heap. */
+#define CF_BODY_MMAP_MIN (4u << 20)
+void cf_body_memory_setup(void);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * render_conf.c: the render: section of the configuration as struct cf_render_opts (render_conf.h).
+ */
+#include "render_conf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+void cf_render_conf_fill(const struct cf_config *cfg, const char *self, struct cf_render_conf *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *slash = strrchr(self, '/');
+    int dir = slash != NULL ? (int)(slash - self) : 1;
+    snprintf(out->worker, sizeof out->worker, "%.*s/coffer-render", dir, slash != NULL ? self : ".");
+    struct cf_render_opts *o = &out->opts;
+    o->worker = out->worker;
+    o->scratch_dir = cfg->render.scratch_dir;
+    o->processes = cfg->render.processes;
+    o->max_seconds = cfg->render.max_seconds;
+    o->max_pages = cfg->render.max_pages;
+    o->max_input = cfg->render.max_input;
+    o->max_output = cfg->render.max_output;
+    o->max_pixels = cfg->render.max_pixels;
+    o->memory = cfg->render.memory;
+    o->soffice = cfg->render.office ? cfg->render.soffice : "";
+    o->log_level = cfg->log.level;
+    o->log_json = cfg->log.format == CF_LOG_JSON;
+}
