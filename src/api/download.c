@@ -34,6 +34,7 @@
 #include "acl.h"
 #include "audit.h"
 #include "bufpool.h"
+#include "config.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -86,7 +87,9 @@ static unsigned read_ahead(void)
     static unsigned depth;
     if (depth == 0) {
         const char *v = getenv("COFFER_BENCH_READ_AHEAD");
-        int d = v != NULL ? atoi(v) : 0;
+        uint64_t d = 0;
+        if (v == NULL || cf_parse_size(v, &d) != CF_OK)
+            d = 0;
         depth = d >= 1 && d <= READ_AHEAD_MAX ? (unsigned)d : READ_AHEAD;
     }
     return depth;

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "childio.h"
 #include "log.h"
 
 #define HELLO_TIMEOUT_MS (120 * 1000) /* fonts and libraries load in well under a second; slow disks */
@@ -64,46 +65,6 @@ static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cf_render_job *qhead, *qtail;
 static bool stopping;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* One message before deadline: its length, 0 when the renderer is gone, -1 on timeout or error. */
-static ssize_t recv_until(int fd, void *buf, size_t cap, uint64_t deadline)
-{
-    for (;;) {
-        uint64_t now = now_ms();
-        if (now >= deadline)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int rc = poll(&p, 1, (int)(deadline - now > 1000 ? 1000 : deadline - now));
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (rc <= 0)
-            continue;
-        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n < 0 && errno == ECONNRESET)
-            return 0;
-        return n;
-    }
-}
-
-static bool string_ok(const char *s, size_t cap)
-{
-    const char *end = memchr(s, '\0', cap);
-    if (end == NULL)
-        return false;
-    for (const char *p = s; p < end; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            return false;
-    return true;
-}
 
 /* A watermark line: NUL-terminated in its field, valid UTF-8 (shortest forms, no surrogates), no
  * control characters. */
@@ -211,7 +172,7 @@ enum cf_render_reply cf_render_reply_check(const void *m, size_t n, uint64_t id,
     if (h.type == CF_RENDER_RESULT && n == sizeof(struct cf_render_msg_result)) {
         struct cf_render_msg_result r;
         memcpy(&r, m, sizeof r);
-        if (r.result > CF_RENDER_RESULT_MAX || !string_ok(r.why, sizeof r.why) ||
+        if (r.result > CF_RENDER_RESULT_MAX || !cf_field_printable(r.why, sizeof r.why) ||
             (r.result != CF_RENDER_OK && r.out_len != 0) || r.width > CF_RENDER_WIDTH_MAX ||
             r.height > (uint64_t)CF_RENDER_WIDTH_MAX * CF_RENDER_MAX_ASPECT) {
             *why = "a malformed result";
@@ -403,9 +364,9 @@ static bool spawn(struct renderer *r)
     }
     r->fd = sv[0];
     struct cf_render_msg_hello h;
-    ssize_t n = recv_until(r->fd, &h, sizeof h, now_ms() + HELLO_TIMEOUT_MS);
+    ssize_t n = cf_recv_until(r->fd, &h, sizeof h, cf_mono_ms() + HELLO_TIMEOUT_MS);
     if (n != (ssize_t)sizeof h || h.h.magic != CF_RENDER_MAGIC || h.h.type != CF_RENDER_HELLO || h.h.id != 0 ||
-        h.office > 1 || !string_ok(h.versions, sizeof h.versions)) {
+        h.office > 1 || !cf_field_printable(h.versions, sizeof h.versions)) {
         cf_log_error("renderer %u: did not come up (see its messages above)", r->index);
         kill(-r->pid, SIGKILL);
         waitpid(r->pid, NULL, 0);
@@ -478,7 +439,7 @@ static bool ensure_up(struct renderer *r)
         return true;
     if (r->up || r->pid > 0)
         kill_renderer(r);
-    uint64_t now = now_ms();
+    uint64_t now = cf_mono_ms();
     if (r->failed_spawn != 0 && now - r->failed_spawn < RESPAWN_MS)
         return false;
     if (!spawn(r)) {
@@ -504,7 +465,7 @@ static enum run_result collect(struct renderer *r, struct cf_render_job *j, uint
     j->out = cf_xmalloc(out_len);
     uint64_t have = 0;
     while (have < out_len) {
-        ssize_t n = recv_until(r->fd, msg, sizeof msg, deadline);
+        ssize_t n = cf_recv_until(r->fd, msg, sizeof msg, deadline);
         struct cf_render_msg_out o;
         if (n <= 0) {
             cf_log_error("renderer %u: %s while sending its output", r->index, n < 0 ? "no answer in time" : "it died");
@@ -534,7 +495,7 @@ bad:
 static enum run_result run(struct renderer *r, struct cf_render_job *j)
 {
     static _Thread_local uint8_t data[sizeof(struct cf_render_msg_data) + CF_RENDER_CHUNK];
-    uint64_t id = ++r->next_id, reads = 0, start = now_ms();
+    uint64_t id = ++r->next_id, reads = 0, start = cf_mono_ms();
     uint64_t deadline = start + (uint64_t)opt.max_seconds * 1000 + RESULT_MARGIN_MS;
     struct cf_render_msg_job m = {.h = {CF_RENDER_MAGIC, CF_RENDER_JOB, id},
                                   .size = j->size,
@@ -554,7 +515,7 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
             struct cf_render_msg_read rd;
             struct cf_render_msg_result res;
         } in;
-        ssize_t n = recv_until(r->fd, &in, sizeof in, deadline);
+        ssize_t n = cf_recv_until(r->fd, &in, sizeof in, deadline);
         if (n == 0 && reads == 0)
             return RUN_GONE;
         if (n <= 0) {
@@ -603,7 +564,7 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
             j->status = CF_OK;
             cf_log_debug("renderer %u: op %u kind %u, %llu bytes in, %zu out, %llu reads, %llu ms: result %u %s",
                          r->index, j->op, j->kind, (unsigned long long)j->size, j->out_len,
-                         (unsigned long long)reads, (unsigned long long)(now_ms() - start), j->result, j->why);
+                         (unsigned long long)reads, (unsigned long long)(cf_mono_ms() - start), j->result, j->why);
             /* A parser that refused a hostile input may be in any state: a fresh process for the next. */
             return j->result == CF_RENDER_MALFORMED || j->result == CF_RENDER_TOO_LARGE ||
                            j->result == CF_RENDER_TIMEOUT || j->result == CF_RENDER_FAILED

@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "childio.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -76,51 +77,9 @@ static bool stopping;
 static unsigned nbusy;            /* scan threads running a job (qlock) */
 static unsigned nstreaming;       /* ... of which streaming scans (qlock) */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Receives one message before deadline: its length, 0 when the scanner is gone (EOF, reset), -1 on
- * timeout or another error. */
-static ssize_t recv_until(int fd, void *buf, size_t cap, uint64_t deadline)
-{
-    for (;;) {
-        uint64_t now = now_ms();
-        if (now >= deadline)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int rc = poll(&p, 1, (int)(deadline - now > 1000 ? 1000 : deadline - now));
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (rc <= 0)
-            continue;
-        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n < 0 && errno == ECONNRESET)
-            return 0;
-        return n;
-    }
-}
-
-/* A fixed-size string from a scanner: NUL-terminated within its field, printable ASCII only. */
-static bool string_ok(const char *s, size_t cap)
-{
-    const char *end = memchr(s, '\0', cap);
-    if (end == NULL)
-        return false;
-    for (const char *p = s; p < end; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            return false;
-    return true;
-}
-
 static bool info_ok(const struct cf_scan_msg_info *i)
 {
-    return string_ok(i->engine, sizeof i->engine) && string_ok(i->database, sizeof i->database) && i->development <= 1;
+    return cf_field_printable(i->engine, sizeof i->engine) && cf_field_printable(i->database, sizeof i->database) && i->development <= 1;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -215,7 +174,7 @@ static bool spawn(struct scanner *s)
     }
     s->fd = sv[0];
     struct cf_scan_msg_hello h;
-    ssize_t n = recv_until(s->fd, &h, sizeof h, now_ms() + HELLO_TIMEOUT_MS);
+    ssize_t n = cf_recv_until(s->fd, &h, sizeof h, cf_mono_ms() + HELLO_TIMEOUT_MS);
     if (n != (ssize_t)sizeof h || h.h.magic != CF_SCAN_MAGIC || h.h.type != CF_SCAN_HELLO || !info_ok(&h.info)) {
         cf_log_error("scanner %u: did not come up (see its messages above)", s->index);
         kill(s->pid, SIGKILL);
@@ -295,7 +254,7 @@ static bool ensure_up(struct scanner *s)
         return true;
     if (s->up || s->pid > 0)
         kill_scanner(s);
-    uint64_t now = now_ms();
+    uint64_t now = cf_mono_ms();
     if (s->failed_spawn != 0 && now - s->failed_spawn < RESPAWN_MS)
         return false;
     if (!spawn(s)) {
@@ -319,7 +278,7 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
 {
     static _Thread_local uint8_t data[sizeof(struct cf_scan_msg_data) + CF_SCAN_READ_MAX];
     uint64_t id = ++s->next_id;
-    uint64_t start = now_ms(), reads = 0;
+    uint64_t start = cf_mono_ms(), reads = 0;
     bool cancelled = false; /* a streaming job's read failed: the scanner is told, the verdict is void */
     uint64_t deadline = start + cfg->scan.max_seconds * 1000 + VERDICT_MARGIN_MS;
     struct cf_scan_msg_scan m = {.h = {CF_SCAN_MAGIC, CF_SCAN_SCAN, id}, .size = j->size};
@@ -332,7 +291,7 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
             struct cf_scan_msg_verdict v;
             struct cf_scan_msg_hello hello;
         } in;
-        ssize_t n = recv_until(s->fd, &in, sizeof in, deadline);
+        ssize_t n = cf_recv_until(s->fd, &in, sizeof in, deadline);
         if (n == 0 && reads == 0)
             return RUN_GONE; /* died before this job (killed while idle): the file played no part */
         if (n <= 0) {
@@ -379,7 +338,7 @@ static enum run_result run(struct scanner *s, struct cf_scan_job *j)
             const struct cf_scan_msg_verdict *v = &in.v;
             cf_log_debug("scanner %u: %llu bytes, %llu reads, %llu ms: result %u %s", s->index,
                          (unsigned long long)j->size, (unsigned long long)reads,
-                         (unsigned long long)(now_ms() - start), v->result, v->signature);
+                         (unsigned long long)(cf_mono_ms() - start), v->result, v->signature);
             j->verdict = *v;
             j->status = cancelled ? CF_EUNAVAIL : CF_OK;
             return RUN_DONE;
@@ -427,8 +386,8 @@ enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uin
     if (h.type == CF_SCAN_VERDICT && n == sizeof(struct cf_scan_msg_verdict)) {
         struct cf_scan_msg_verdict v;
         memcpy(&v, m, sizeof v);
-        if (v.result > CF_SCAN_ERROR || !string_ok(v.signature, sizeof v.signature) ||
-            !string_ok(v.mime, sizeof v.mime) || strchr(v.mime, '/') == NULL || !info_ok(&v.info) ||
+        if (v.result > CF_SCAN_ERROR || !cf_field_printable(v.signature, sizeof v.signature) ||
+            !cf_field_printable(v.mime, sizeof v.mime) || strchr(v.mime, '/') == NULL || !info_ok(&v.info) ||
             (v.result != CF_SCAN_CLEAN && v.signature[0] == '\0')) {
             *why = "a malformed verdict";
             return CF_SCAN_REPLY_BAD;
