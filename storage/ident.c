@@ -76,6 +76,9 @@ enum {
     TTAG_WEBHOOK_CA = 12,
     TTAG_TRASH_RETENTION = 13,
     TTAG_OFFBOARDED_RETENTION = 14,
+    TTAG_VERSION_RETENTION = 15,
+    TTAG_USER_QUOTA = 16,
+    TTAG_TENANT_QUOTA = 17,
 };
 
 void cf_policy_defaults(struct cf_policy *p)
@@ -124,6 +127,9 @@ static void tenant_encode(const struct cf_tenant *t, struct cf_rec_w *w)
     cf_rec_put_str(w, TTAG_WEBHOOK_CA, t->policy.webhook_ca);
     cf_rec_put_u64(w, TTAG_TRASH_RETENTION, t->policy.trash_retention_s);
     cf_rec_put_u64(w, TTAG_OFFBOARDED_RETENTION, t->policy.offboarded_retention_s);
+    cf_rec_put_u64(w, TTAG_VERSION_RETENTION, t->policy.version_retention_s);
+    cf_rec_put_u64(w, TTAG_USER_QUOTA, t->policy.user_quota_bytes);
+    cf_rec_put_u64(w, TTAG_TENANT_QUOTA, t->policy.tenant_quota_bytes);
 }
 
 static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tenant *out)
@@ -189,6 +195,15 @@ static enum cf_status tenant_decode(const uint8_t *p, size_t len, struct cf_tena
             break;
         case TTAG_OFFBOARDED_RETENTION:
             st = cf_rec_u64(v, vl, &out->policy.offboarded_retention_s);
+            break;
+        case TTAG_VERSION_RETENTION:
+            st = cf_rec_u64(v, vl, &out->policy.version_retention_s);
+            break;
+        case TTAG_USER_QUOTA:
+            st = cf_rec_u64(v, vl, &out->policy.user_quota_bytes);
+            break;
+        case TTAG_TENANT_QUOTA:
+            st = cf_rec_u64(v, vl, &out->policy.tenant_quota_bytes);
             break;
         default:
             break;

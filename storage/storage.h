@@ -172,6 +172,10 @@ struct cf_policy {
     uint64_t trash_retention_s;    /* trashed nodes are purged this long after their deletion; 0: never */
     uint64_t offboarded_retention_s; /* archived private spaces of offboarded users are purged this long
                                         after the offboarding; 0: never */
+    uint64_t version_retention_s;  /* old (non-current) versions are purged this long after they were
+                                      replaced; 0: never (issue 21) */
+    uint64_t user_quota_bytes;     /* bytes one user may own (current versions of their files); 0: none */
+    uint64_t tenant_quota_bytes;   /* bytes the whole tenant may hold; 0: none */
 };
 void cf_policy_defaults(struct cf_policy *p);
 void cf_policy_clear(struct cf_policy *p);

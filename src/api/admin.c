@@ -752,11 +752,14 @@ static json_t *policy_json(const struct cf_config *cfg, const struct cf_policy *
     uint64_t max = p->share_max_expiry_s != 0 ? p->share_max_expiry_s : cfg->shares.max_expiry_s;
     json_t *hook = p->webhook_url != NULL ? json_pack("{s:s, s:s?}", "url", p->webhook_url, "ca", p->webhook_ca)
                                           : json_null();
-    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "require_mfa", p->require_mfa,
+    return json_pack("{s:b, s:b, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:I, s:I, s:I, s:I, s:I}", "require_mfa",
+                     p->require_mfa,
                      "allow_shares", p->allow_shares, "share_max_expiry", (json_int_t)max, "blocked_types", bt,
                      "bulk_download_alert", "files", (json_int_t)p->bulk_files, "bytes", (json_int_t)p->bulk_bytes,
                      "window", (json_int_t)p->bulk_window_s, "alert_webhook", hook, "trash_retention",
-                     (json_int_t)p->trash_retention_s, "offboarded_retention", (json_int_t)p->offboarded_retention_s);
+                     (json_int_t)p->trash_retention_s, "offboarded_retention", (json_int_t)p->offboarded_retention_s,
+                     "version_retention", (json_int_t)p->version_retention_s, "user_quota_bytes",
+                     (json_int_t)p->user_quota_bytes, "tenant_quota_bytes", (json_int_t)p->tenant_quota_bytes);
 }
 
 void cf_h_admin_policy_get(struct cf_req *r)
@@ -828,7 +831,8 @@ void cf_h_admin_policy_patch(struct cf_req *r)
 {
     static const char *const allowed[] = {"require_mfa", "allow_shares", "share_max_expiry", "blocked_types",
                                           "bulk_download_alert", "alert_webhook", "trash_retention",
-                                          "offboarded_retention", NULL};
+                                          "offboarded_retention", "version_retention", "user_quota_bytes",
+                                          "tenant_quota_bytes", NULL};
     static const char *const hook_allowed[] = {"url", "ca", NULL};
     static const char *const bulk_allowed[] = {"files", "bytes", "window", NULL};
     json_t *body;
@@ -876,6 +880,19 @@ void cf_h_admin_policy_patch(struct cf_req *r)
         goto fail;
     if (present)
         p.offboarded_retention_s = u;
+    if (!cf_json_uint_or_respond(r, body, "version_retention", false, CF_RETENTION_MAX_S, &u, &present))
+        goto fail;
+    if (present)
+        p.version_retention_s = u;
+    /* Quotas in bytes (0: none); enforced at upload creation and at commit. */
+    if (!cf_json_uint_or_respond(r, body, "user_quota_bytes", false, CF_QUOTA_MAX_BYTES, &u, &present))
+        goto fail;
+    if (present)
+        p.user_quota_bytes = u;
+    if (!cf_json_uint_or_respond(r, body, "tenant_quota_bytes", false, CF_QUOTA_MAX_BYTES, &u, &present))
+        goto fail;
+    if (present)
+        p.tenant_quota_bytes = u;
     json_t *bt = json_object_get(body, "blocked_types");
     if (bt != NULL) {
         if (!json_is_array(bt) || json_array_size(bt) > CF_POLICY_MAX_BLOCKED) {

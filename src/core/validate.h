@@ -9,6 +9,7 @@
 
 /* The longest retention period a tenant policy may set (trash_retention, offboarded_retention). */
 #define CF_RETENTION_MAX_S (3650ull * 86400)
+#define CF_QUOTA_MAX_BYTES (1ull << 60) /* policy quotas: 1 EiB, far beyond any disk, within JSON integers */
 
 /* cf_name_check(s, n): a node name is 1..255 bytes of valid UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF), without '/', NUL, C0/C1 control characters, DEL, the line and
