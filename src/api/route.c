@@ -7,6 +7,7 @@
  */
 #include "route.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "auth.h"
@@ -19,84 +20,84 @@
 
 static const struct cf_route routes[] = {
     /* health and web */
-    {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz},
-    {"GET", "/metrics", CF_ROUTE_PUBLIC | CF_ROUTE_ALLOWLIST, cf_h_metrics},
+    {"GET", "/healthz", CF_ROUTE_PUBLIC, cf_h_healthz, NULL},
+    {"GET", "/metrics", CF_ROUTE_PUBLIC | CF_ROUTE_ALLOWLIST, cf_h_metrics, NULL},
 #ifdef CF_FAULT_INJECTION
-    {"PUT", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_arm},
-    {"GET", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_get},
+    {"PUT", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_arm, "kind n"},
+    {"GET", "/_test/fault", CF_ROUTE_PUBLIC, cf_h_test_fault_get, NULL},
 #endif
-    {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index},
-    {"GET", "/admin", CF_ROUTE_PUBLIC, cf_h_web_admin},
-    {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static},
+    {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index, "*"},
+    {"GET", "/admin", CF_ROUTE_PUBLIC, cf_h_web_admin, "*"},
+    {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static, "*"},
     /* auth and self */
-    {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login},
-    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_logout},
-    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me},
-    {"GET", "/api/v1/me/logins", CF_ROUTE_USER, cf_h_me_logins},
-    {"GET", "/api/v1/me/sessions", CF_ROUTE_USER, cf_h_me_sessions},
-    {"DELETE", "/api/v1/me/sessions/{id}", CF_ROUTE_USER, cf_h_me_session_delete},
-    {"POST", "/api/v1/me/tokens", CF_ROUTE_USER, cf_h_me_token_create},
-    {"PUT", "/api/v1/me/password", CF_ROUTE_USER, cf_h_me_password},
-    {"POST", "/api/v1/me/totp", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_enrol},
-    {"POST", "/api/v1/me/totp/confirm", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_confirm},
-    {"DELETE", "/api/v1/me/totp", CF_ROUTE_USER, cf_h_me_totp_disable},
-    {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts},
-    {"GET", "/api/v1/me/watermark", CF_ROUTE_USER, cf_h_me_watermark},
+    {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login, NULL},
+    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_logout, NULL},
+    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me, NULL},
+    {"GET", "/api/v1/me/logins", CF_ROUTE_USER, cf_h_me_logins, NULL},
+    {"GET", "/api/v1/me/sessions", CF_ROUTE_USER, cf_h_me_sessions, NULL},
+    {"DELETE", "/api/v1/me/sessions/{id}", CF_ROUTE_USER, cf_h_me_session_delete, NULL},
+    {"POST", "/api/v1/me/tokens", CF_ROUTE_USER, cf_h_me_token_create, NULL},
+    {"PUT", "/api/v1/me/password", CF_ROUTE_USER, cf_h_me_password, NULL},
+    {"POST", "/api/v1/me/totp", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_enrol, NULL},
+    {"POST", "/api/v1/me/totp/confirm", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_confirm, NULL},
+    {"DELETE", "/api/v1/me/totp", CF_ROUTE_USER, cf_h_me_totp_disable, NULL},
+    {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts, NULL},
+    {"GET", "/api/v1/me/watermark", CF_ROUTE_USER, cf_h_me_watermark, NULL},
     /* admin (own tenant only) */
-    {"POST", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_user_create},
-    {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users},
-    {"PATCH", "/api/v1/admin/users/{id}", CF_ROUTE_ADMIN, cf_h_admin_user_patch},
-    {"POST", "/api/v1/admin/users/{id}/offboard", CF_ROUTE_ADMIN, cf_h_admin_user_offboard},
-    {"POST", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_group_create},
-    {"GET", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_groups},
-    {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members},
-    {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get},
-    {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch},
-    {"GET", "/api/v1/admin/scanner", CF_ROUTE_ADMIN, cf_h_admin_scanner},
+    {"POST", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_user_create, NULL},
+    {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users, NULL},
+    {"PATCH", "/api/v1/admin/users/{id}", CF_ROUTE_ADMIN, cf_h_admin_user_patch, NULL},
+    {"POST", "/api/v1/admin/users/{id}/offboard", CF_ROUTE_ADMIN, cf_h_admin_user_offboard, NULL},
+    {"POST", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_group_create, NULL},
+    {"GET", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_groups, NULL},
+    {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members, NULL},
+    {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get, NULL},
+    {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch, NULL},
+    {"GET", "/api/v1/admin/scanner", CF_ROUTE_ADMIN, cf_h_admin_scanner, NULL},
     /* directory and sharing between members */
-    {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory},
-    {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared},
+    {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory, NULL},
+    {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared, NULL},
     /* files and folders */
-    {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces},
-    {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create},
-    {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload},
+    {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces, NULL},
+    {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create, NULL},
+    {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload, "parent name on_conflict"},
     /* resumable uploads (tus 1.0.0) */
-    {"OPTIONS", "/api/v1/uploads", CF_ROUTE_PUBLIC, cf_h_tus_options},
-    {"POST", "/api/v1/uploads", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_create},
-    {"OPTIONS", "/api/v1/uploads/{id}", CF_ROUTE_PUBLIC, cf_h_tus_options},
-    {"HEAD", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_head},
-    {"PATCH", "/api/v1/uploads/{id}", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_patch},
-    {"DELETE", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_delete},
-    {"GET", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_get},
-    {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch},
-    {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete},
-    {"GET", "/api/v1/nodes/{id}/children", CF_ROUTE_USER, cf_h_node_children},
-    {"GET", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_get},
-    {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put},
-    {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content},
-    {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view},
-    {"GET", "/api/v1/files/{id}/pages", CF_ROUTE_USER, cf_h_file_pages},
-    {"GET", "/api/v1/files/{id}/pages/{n}", CF_ROUTE_USER, cf_h_file_page},
-    {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity},
+    {"OPTIONS", "/api/v1/uploads", CF_ROUTE_PUBLIC, cf_h_tus_options, NULL},
+    {"POST", "/api/v1/uploads", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_create, NULL},
+    {"OPTIONS", "/api/v1/uploads/{id}", CF_ROUTE_PUBLIC, cf_h_tus_options, NULL},
+    {"HEAD", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_head, NULL},
+    {"PATCH", "/api/v1/uploads/{id}", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_tus_patch, NULL},
+    {"DELETE", "/api/v1/uploads/{id}", CF_ROUTE_USER, cf_h_tus_delete, NULL},
+    {"GET", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_get, NULL},
+    {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch, NULL},
+    {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete, "purge"},
+    {"GET", "/api/v1/nodes/{id}/children", CF_ROUTE_USER, cf_h_node_children, "limit cursor"},
+    {"GET", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_get, NULL},
+    {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put, NULL},
+    {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content, NULL},
+    {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view, NULL},
+    {"GET", "/api/v1/files/{id}/pages", CF_ROUTE_USER, cf_h_file_pages, NULL},
+    {"GET", "/api/v1/files/{id}/pages/{n}", CF_ROUTE_USER, cf_h_file_page, "w"},
+    {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity, "format limit cursor since until ip action"},
     /* provenance (admins and auditors) */
-    {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit},
+    {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit, "node actor format limit cursor since until ip action"},
     /* share links: members */
-    {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create},
-    {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list},
-    {"DELETE", "/api/v1/shares/{id}", CF_ROUTE_USER, cf_h_share_revoke},
+    {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create, NULL},
+    {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list, "node"},
+    {"DELETE", "/api/v1/shares/{id}", CF_ROUTE_USER, cf_h_share_revoke, NULL},
     /* share links: recipients (no account; the link and its access token authorise) */
-    {"GET", "/s/{token}", CF_ROUTE_PUBLIC, cf_h_share_page},
-    {"POST", "/s/{token}/unlock", CF_ROUTE_PUBLIC, cf_h_share_unlock},
-    {"GET", "/s/{token}/info", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_info},
-    {"GET", "/s/{token}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_content},
-    {"GET", "/s/{token}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_view},
-    {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_children},
-    {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_content},
-    {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_view},
-    {"GET", "/s/{token}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages},
-    {"GET", "/s/{token}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages_image},
-    {"GET", "/s/{token}/files/{id}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages},
-    {"GET", "/s/{token}/files/{id}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages_image},
+    {"GET", "/s/{token}", CF_ROUTE_PUBLIC, cf_h_share_page, "*"},
+    {"POST", "/s/{token}/unlock", CF_ROUTE_PUBLIC, cf_h_share_unlock, NULL},
+    {"GET", "/s/{token}/info", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_info, NULL},
+    {"GET", "/s/{token}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_content, NULL},
+    {"GET", "/s/{token}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_view, NULL},
+    {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_children, "parent limit cursor"},
+    {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_content, NULL},
+    {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_view, NULL},
+    {"GET", "/s/{token}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages, NULL},
+    {"GET", "/s/{token}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages_image, "w"},
+    {"GET", "/s/{token}/files/{id}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages, NULL},
+    {"GET", "/s/{token}/files/{id}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages_image, "w"},
 };
 
 /* Matches path against pattern, filling captures. */
@@ -127,6 +128,57 @@ static bool match(const char *pattern, const char *path, size_t plen, h2o_iovec_
     }
     *nparams = n;
     return s == end;
+}
+
+/* Whether name (n bytes) is a word of the space-separated list. */
+static bool listed(const char *list, const char *name, size_t n)
+{
+    for (const char *w = list; *w != '\0';) {
+        size_t wl = strcspn(w, " ");
+        if (wl == n && memcmp(w, name, n) == 0)
+            return true;
+        w += wl;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
+/* Strict query strings: every parameter must be one the route declares (route.h, cf_route.query),
+ * so that a misspelt filter (?nod=) is an error instead of a silently ignored one. "*" accepts any
+ * (the web pages, whose query strings belong to the browser). Names are compared as sent: the
+ * declared names need no percent-encoding, so an encoded name is unknown. False if it answered 400. */
+static bool query_known_or_respond(struct cf_req *r, const struct cf_route *rt, h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX || (rt->query != NULL && strcmp(rt->query, "*") == 0))
+        return true;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *e = amp != NULL ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(e - q));
+        size_t n = (size_t)((eq != NULL ? eq : e) - q);
+        for (size_t i = 0; i < n; i++)
+            if (q[i] == '%' && (i + 2 >= n || !isxdigit((unsigned char)q[i + 1]) || !isxdigit((unsigned char)q[i + 2]))) {
+                cf_respond_status(r, CF_EINVAL, "malformed query string");
+                return false;
+            }
+        if (n != 0 && (rt->query == NULL || !listed(rt->query, q, n))) {
+            /* The name is echoed only when it is plain (it is the caller's own input, but the
+             * envelope must stay valid UTF-8 JSON). */
+            bool plain = n <= 64;
+            for (size_t i = 0; plain && i < n; i++)
+                plain = (q[i] >= 'a' && q[i] <= 'z') || (q[i] >= 'A' && q[i] <= 'Z') || (q[i] >= '0' && q[i] <= '9') ||
+                        q[i] == '_' || q[i] == '-' || q[i] == '.';
+            char *m = cf_xasprintf("unknown query parameter \"%.*s\"%s%s", plain ? (int)n : 3, plain ? q : "...",
+                                   rt->query != NULL ? "; this endpoint takes: " : "; this endpoint takes none",
+                                   rt->query != NULL ? rt->query : "");
+            cf_respond_error(r, 400, "unknown_parameter", m);
+            free(m);
+            return false;
+        }
+        q = e + 1;
+    }
+    return true;
 }
 
 bool cf_route_takes_body(const char *method, size_t mlen, const char *target, size_t tlen)
@@ -264,6 +316,8 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if ((found->flags & CF_ROUTE_RECIPIENT) != 0 && !cf_share_recipient_or_respond(r))
+        return 0;
+    if (!query_known_or_respond(r, found, req))
         return 0;
     found->fn(r);
     return 0;

@@ -33,6 +33,8 @@ struct cf_route {
     const char *pattern; /* "/api/v1/nodes/{id}": literal segments and {captures} */
     unsigned flags;      /* enum cf_route_flags */
     cf_handler_fn fn;
+    const char *query;   /* the query parameters the route accepts, space-separated ("q limit cursor");
+                            NULL: none. Any other parameter answers 400 unknown_parameter (issue 21) */
 };
 
 /* cf_route_takes_body(method, target): whether the route for this request line is CF_ROUTE_BODY
