@@ -19,10 +19,19 @@
 # | pkg-config       | pkg-config         | meson.build (dependency())                                                 |
 # | (libraries)      | libh2o-evloop-dev, librocksdb-dev, libssl-dev, libyaml-dev, libjansson-dev,   |
 # |                  | libargon2-dev, libmagic-dev, libclamav-dev, libseccomp-dev: meson.build       |
+# | (libraries)      | libicu-dev: the search index's Unicode normalisation (storage/search.c)       |
+# | (libraries)      | libqrencode-dev: meson.build (TOTP enrolment QR codes, src/api/me.c)          |
+# | (libraries)      | zlib1g-dev: src/core/meson.build (CRC-32 of folder ZIP downloads, zipw.c)     |
 # | (libraries)      | libvips-dev, libpoppler-glib-dev, libpango1.0-dev, libcairo2-dev: the        |
 # |                  | renderer (src/render/meson.build; coffer-render only, never the server)      |
 # | soffice.bin      | libreoffice-core-nogui, -writer-nogui, -calc-nogui, -impress-nogui: office  |
 # |                  | documents to PDF in the renderer (src/render/renderer.c; run and test)      |
+# | (fonts)          | fonts-noto-cjk     | the renderer and LibreOffice (run and test): Chinese, Japanese, Korean in  |
+# |                  |                    | text pages, office documents and watermarks (a viewer's name), instead of  |
+# |                  |                    | tofu boxes; pages-i18n.test.mjs proves it on the pixels. Chosen over       |
+# |                  |                    | fonts-wqy-microhei (1.6 MB download, 5 MB installed, one weight, a 2010    |
+# |                  |                    | beta): Noto Sans/Serif CJK, regular and bold (the watermark is bold), SC,  |
+# |                  |                    | TC, JP, KR forms, maintained; 57 MB download, 89 MiB installed (Debian 12) |
 # | (python modules) | python3-docx, python3-openpyxl: tests/unit/test_render.c (system: /usr/bin/  |
 # |                  | python3 makes its docx and xlsx)                                             |
 # | clang            | clang              | scripts/fuzz.sh only (it installs clang itself; not part of any purpose)   |
@@ -38,10 +47,18 @@
 # | bash             | bash               | .ci/run, meson find_program (bench-smoke)                                  |
 # | curl             | curl               | lib/harness.mjs curl(), http, provenance, shutdown, tus tests; bench       |
 # | nghttp           | nghttp2-client     | tests/integration/http.test.mjs                                            |
-# | zip              | zip                | tests/integration/lib/archives.mjs (scan tests)                            |
+# | zip              | zip                | tests/integration/lib/archives.mjs (scan tests), lib/office.mjs (ODF)      |
+# | unzip            | unzip              | zip.test.mjs, quota.test.mjs, tests/unit/test_zip.c (unzip -t of folder    |
+# |                  |                    | downloads and of the ZIP writer's archives, ZIP64 included)                |
+# | soffice          | (the soffice.bin   | pages.test.mjs, lib/office.mjs (pages-office, pages-i18n): test files made |
+# |                  | packages)          | at test time (docx, xlsx, pptx; PDFs for their page counts)                |
+# | dwebp            | webp               | lib/pixels.mjs (pages-i18n, pages-office: decodes served pages to PPM)     |
 # | 7z               | p7zip-full         | tests/integration/lib/archives.mjs (scan tests)                            |
-# | oathtool         | oathtool           | identity.test.mjs, web.test.mjs, tests/unit/test_totp.c (popen)            |
-# | chromium         | chromium           | web.test.mjs (driven by playwright-core from tests/package.json)          |
+# | oathtool         | oathtool           | identity.test.mjs, web.test.mjs, account.test.mjs, web-account.test.mjs,   |
+# |                  |                    | tests/unit/test_totp.c (popen)                                             |
+# | zbarimg          | zbar-tools         | web-account.test.mjs (decodes the enrolment QR code from a screenshot)     |
+# | chromium         | chromium           | web.test.mjs, quota.test.mjs (driven by playwright-core from              |
+# |                  |                    | tests/package.json)                                                        |
 # | (fonts)          | fonts-dejavu-core  | web.test.mjs: legible screenshots                                          |
 # | testssl          | testssl.sh         | tls.test.mjs (the TLS configuration audit)                                 |
 # | promtool         | prometheus         | metrics.test.mjs (lints GET /metrics)                                      |
@@ -54,7 +71,7 @@
 # | hyperfine        | hyperfine          | bench/run.sh (scenario 4)                                                  |
 # | clamscan         | clamav             | bench/run.sh (scenario 4b; bench-smoke failed without it)                  |
 # | ps               | procps             | bench/run.sh (CPU and RSS of the server's process tree)                    |
-# | getconf, awk     | libc-bin, mawk     | bench/run.sh                                                               |
+# | getconf, awk     | libc-bin, mawk     | bench/run.sh; awk also scripts/run.sh (build progress lines)               |
 # | perf             | linux-perf         | bench/run.sh --profile (perf record -g, perf report per scenario)          |
 # | dpkg-query, apt-get | dpkg, apt       | this script                                                                |
 # No longer installed: wrk (nothing calls it) and clamav-testfiles (scan.test.mjs builds its RAR
@@ -67,17 +84,19 @@ purpose="${1:-run}"
 export PATH="$PATH:/usr/sbin:/sbin"
 # Libraries and data: checked with dpkg.
 build_pkgs=(libc6-dev libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
-            libclamav-dev libseccomp-dev libvips-dev libpoppler-glib-dev libpango1.0-dev libcairo2-dev)
+            libclamav-dev libseccomp-dev libqrencode-dev libvips-dev libpoppler-glib-dev libpango1.0-dev libcairo2-dev
+            libicu-dev zlib1g-dev)
 # The renderer's office converter and its fonts (run and test).
 render_pkgs=(libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
-             fonts-dejavu-core)
+             fonts-dejavu-core fonts-noto-cjk)
 test_pkgs=(fonts-dejavu-core python3-docx python3-openpyxl)
 # Commands, as command:package: checked on PATH.
 build_cmds=(meson:meson ninja:ninja-build cc:gcc pkg-config:pkg-config)
 run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-bin timeout:coreutils)
-test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip 7z:p7zip-full
+test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip unzip:unzip 7z:p7zip-full
            oathtool:oathtool chromium:chromium testssl:testssl.sh promtool:prometheus systemd-analyze:systemd
-           setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng)
+           setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng zbarimg:zbar-tools
+           dwebp:webp)
 bench_cmds=(h2load:nghttp2-client h2o:h2o nginx:nginx-light hyperfine:hyperfine clamscan:clamav ps:procps
             getconf:libc-bin awk:mawk perf:linux-perf)
 

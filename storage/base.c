@@ -44,6 +44,7 @@ static const char *const status_names[CF_STATUS_COUNT] = {
     [CF_ESUSPENDED] = "suspended",
     [CF_EDISABLED] = "links_disabled",
     [CF_EROLLBACK] = "rolled_back",
+    [CF_EQUOTA] = "quota_exceeded",
 };
 
 const char *cf_status_name(enum cf_status st)

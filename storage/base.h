@@ -47,6 +47,7 @@ enum cf_status {
     CF_ESUSPENDED,   /* share link suspended (its creator was frozen) */
     CF_EDISABLED,    /* share links disabled by the tenant policy */
     CF_EROLLBACK,    /* the store is older than its journal anchor, or its journal is damaged */
+    CF_EQUOTA,       /* a user's or tenant's storage quota would be exceeded */
     CF_STATUS_COUNT
 };
 

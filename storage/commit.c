@@ -2,31 +2,14 @@
  * commit.c: an upload's commit (cf_upload_commit), an orchestrator above content.c (the upload and
  * its version record), node.c (the namespace) and tus.c (a resumable upload's state). A file becomes
  * visible only through the one synchronous batch written here: its version record, its node record,
- * its children and owner entries, the end of its pending mark and, for a resumable upload, its
- * "completed" state, decided under the namespace lock (docs/DESIGN.md §4).
+ * its children and owner entries, the end of its pending mark, the usage counters (usage.c) and, for
+ * a resumable upload, its "completed" state, decided under the namespace lock (docs/DESIGN.md §4).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_internal.h"
-
-/* "name.ext" → "name (k).ext"; a leading dot does not start an extension. NULL if too long. */
-static char *rename_candidate(const char *name, size_t n, unsigned k)
-{
-    const char *dot = NULL;
-    for (size_t i = n; i > 1; i--)
-        if (name[i - 1] == '.') {
-            dot = name + i - 1;
-            break;
-        }
-    size_t base = dot != NULL ? (size_t)(dot - name) : n;
-    char *c = cf_xasprintf("%.*s (%u)%.*s", (int)base, name, k, (int)(n - base), name + base);
-    if (strlen(c) > CF_NAME_MAX) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
+#include "usage.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -45,6 +28,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     uint8_t wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
     char *name = cf_xstrndup(c->name, c->name_len);
     bool is_new = true;
+    struct cf_usage_delta usage = {0};
     enum cf_status st;
 
     uint32_t gen = 0;
@@ -74,7 +58,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         case CF_CONFLICT_RENAME:
             st = CF_EEXIST;
             for (unsigned k = 1; k < CF_RENAME_ATTEMPTS; k++) {
-                char *cand = rename_candidate(c->name, c->name_len, k);
+                char *cand = cf_rename_candidate(c->name, c->name_len, k);
                 if (cand == NULL)
                     break;
                 cf_children_key(tk, &c->parent, cand, strlen(cand), ckey);
@@ -114,6 +98,18 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         goto unlock;
     }
 
+    /* Usage (usage.c): a new file charges its uploader, a new version its file's owner with the
+     * difference to the current version; the quota is decided here, under the lock, with the write. */
+    const struct cf_id *charged = is_new ? &c->uploader : &node.owner;
+    int64_t delta = (int64_t)c->size - (is_new ? 0 : (int64_t)node.size);
+    if (c->quota != NULL && delta > 0 && (c->quota->user_bytes != 0 || c->quota->tenant_bytes != 0)) {
+        uint64_t mine, total;
+        if ((st = cf_usage_read(s, tk, charged, &mine, &total)) != CF_OK ||
+            (st = cf_quota_decide(c->quota, mine, total, delta, c->refused)) != CF_OK)
+            goto unlock;
+    }
+    cf_usage_delta_add(&usage, charged, delta);
+
     uint64_t now = cf_now_ms();
     if (is_new) {
         cf_id_new(&node.id);
@@ -141,6 +137,10 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     node.scan.at = c->scan->at;
 
     struct cf_batch *b = cf_batch_new(s->eng);
+    if ((st = cf_usage_batch(s, tk, &usage, b)) != CF_OK) {
+        cf_batch_free(b);
+        goto unlock;
+    }
     cf_upload_batch_version(b, u, c, wrapped, gen, &node);
     cf_node_batch_put(b, s, tk, &node);
     if (is_new) {
@@ -158,6 +158,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
     }
 unlock:
     pthread_mutex_unlock(&s->ns_lock);
+    cf_usage_delta_clear(&usage);
     cf_node_clear(&parent);
     cf_node_clear(&node);
     free(name);

@@ -832,3 +832,188 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out)
     cf_free_secret(buf, CF_CHUNK_SIZE);
     return st;
 }
+
+/* ---- old versions: listing (issue 21; restore.c restores one, purge.c expires them) -------------- */
+
+void cf_version_info_clear(struct cf_version_info *v)
+{
+    if (v == NULL)
+        return;
+    free(v->mime);
+    cf_scan_summary_clear(&v->scan);
+    memset(v, 0, sizeof *v);
+}
+
+/* The public fields of a version record (plaintext pt), the scan verdict included. */
+static enum cf_status version_info_decode(const uint8_t *pt, size_t n, uint32_t version, struct cf_version_info *out)
+{
+    struct cf_rec_r r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t vl;
+    memset(out, 0, sizeof *out);
+    out->version = version;
+    enum cf_status st = cf_rec_r_init(&r, pt, n);
+    while (st == CF_OK && (st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
+        switch (tag) {
+        case VTAG_SIZE:
+            st = cf_rec_u64(v, vl, &out->size);
+            break;
+        case VTAG_SHA256:
+            if (vl != CF_SHA256_LEN)
+                st = CF_ECORRUPT;
+            else
+                memcpy(out->sha256, v, vl);
+            break;
+        case VTAG_MIME:
+            free(out->mime);
+            st = cf_rec_str(v, vl, &out->mime);
+            break;
+        case VTAG_CREATED:
+            st = cf_rec_u64(v, vl, &out->created_at);
+            break;
+        case VTAG_UPLOADER:
+            st = cf_rec_id(v, vl, &out->uploader);
+            break;
+        case VTAG_SCAN_RESULT:
+            free(out->scan.result);
+            st = cf_rec_str(v, vl, &out->scan.result);
+            break;
+        case VTAG_SCAN_DETAIL:
+            free(out->scan.detail);
+            st = cf_rec_str(v, vl, &out->scan.detail);
+            break;
+        case VTAG_SCAN_ENGINE:
+            free(out->scan.engine);
+            st = cf_rec_str(v, vl, &out->scan.engine);
+            break;
+        case VTAG_SCAN_DATABASE:
+            free(out->scan.database);
+            st = cf_rec_str(v, vl, &out->scan.database);
+            break;
+        case VTAG_SCAN_AT:
+            st = cf_rec_u64(v, vl, &out->scan.at);
+            break;
+        default:
+            break;
+        }
+    }
+    if (st != CF_ENOTFOUND) {
+        cf_version_info_clear(out);
+        return st == CF_OK ? CF_ECORRUPT : st;
+    }
+    if (out->mime == NULL)
+        out->mime = cf_xstrdup("application/octet-stream");
+    return CF_OK;
+}
+
+enum cf_status cf_versions_walk(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                                cf_version_visit_fn fn, void *ctx)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    enum cf_status st = CF_OK;
+    if (file != NULL)
+        cf_key2(prefix, &tk->tenant, file);
+    else
+        memcpy(prefix, tk->tenant.b, CF_ID_LEN);
+    cf_iter_open(s, CF_CF_VERSIONS, prefix, file != NULL ? 32 : CF_ID_LEN, &it);
+    for (; cf_eiter_valid(it.it) && st == CF_OK; cf_eiter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
+        uint8_t *pt;
+        struct cf_id f;
+        struct cf_version_info vi;
+        if (kl != 36) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(CF_CF_VERSIONS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        memcpy(f.b, k + CF_ID_LEN, CF_ID_LEN);
+        st = version_info_decode(pt, ptlen, cf_get_be32((const uint8_t *)k + 32), &vi);
+        cf_free_secret(pt, ptlen);
+        if (st == CF_OK) {
+            st = fn(ctx, &f, &vi);
+            cf_version_info_clear(&vi);
+        }
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    return st;
+}
+
+enum cf_status cf_version_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                               uint32_t version, struct cf_batch *b, struct cf_idvec *contents)
+{
+    struct version_rec vr;
+    uint8_t vkey[36];
+    enum cf_status st = version_load(s, tk, file, version, &vr);
+    if (st != CF_OK)
+        return st;
+    version_key(&tk->tenant, file, version, vkey);
+    cf_batch_delete(b, CF_CF_VERSIONS, (const char *)vkey, sizeof vkey);
+    cf_idvec_push(contents, &vr.content);
+    free(vr.mime);
+    cf_wipe(&vr, sizeof vr);
+    return CF_OK;
+}
+
+struct info_list {
+    struct cf_version_info *v;
+    size_t n, cap;
+};
+
+static enum cf_status info_collect(void *ctx, const struct cf_id *file, struct cf_version_info *v)
+{
+    struct info_list *l = ctx;
+    (void)file;
+    if (l->n == l->cap) {
+        l->cap = l->cap == 0 ? 8 : l->cap * 2;
+        l->v = cf_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = *v; /* taken: the walk clears an empty record */
+    memset(v, 0, sizeof *v);
+    return CF_OK;
+}
+
+enum cf_status cf_versions_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                                struct cf_version_info **out, size_t *n)
+{
+    const struct cf_tkeys *tk;
+    struct info_list l = {0};
+    *out = NULL;
+    *n = 0;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    enum cf_status st = cf_versions_walk(s, tk, file, info_collect, &l);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < l.n; i++)
+            cf_version_info_clear(&l.v[i]);
+        free(l.v);
+        return st;
+    }
+    *out = l.v;
+    *n = l.n;
+    return CF_OK;
+}
+
+enum cf_status cf_version_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                              uint32_t version, struct cf_version_info *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t key[36], *pt;
+    size_t ptlen;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    version_key(tenant, file, version, key);
+    enum cf_status st = cf_get_sealed(s, CF_CF_VERSIONS, &tk->record, key, sizeof key, &pt, &ptlen);
+    if (st != CF_OK)
+        return st;
+    st = version_info_decode(pt, ptlen, version, out);
+    cf_free_secret(pt, ptlen);
+    return st;
+}
+

@@ -149,6 +149,8 @@ enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync
     cache_invalidate_batch(s, b);
     if (r != CF_ENG_OK)
         return db_write_error(s, "write", err);
+    if (s->search_apply != NULL)
+        s->search_apply(s, b); /* the name index (search.c), from the same listing of the batch */
     return CF_OK;
 }
 

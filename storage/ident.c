@@ -382,6 +382,9 @@ enum {
     UTAG_TOTP_SECRET = 9,
     UTAG_TOTP_PENDING = 10,
     UTAG_TOTP_LAST_STEP = 11,
+    UTAG_MUST_CHANGE_PW = 12,
+    UTAG_MUST_ENROL_TOTP = 13,
+    UTAG_RECOVERY = 14, /* repeated: one per unused recovery code */
 };
 
 void cf_user_clear(struct cf_user *u)
@@ -392,6 +395,9 @@ void cf_user_clear(struct cf_user *u)
     free(u->display_name);
     if (u->pwhash != NULL)
         cf_free_secret(u->pwhash, strlen(u->pwhash));
+    for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++)
+        if (u->recovery[i] != NULL)
+            cf_free_secret(u->recovery[i], strlen(u->recovery[i]));
     cf_wipe(u, sizeof *u);
 }
 
@@ -411,6 +417,12 @@ static void user_encode(const struct cf_user *u, struct cf_rec_w *w)
         cf_rec_put_bytes(w, UTAG_TOTP_PENDING, u->totp_pending_secret, sizeof u->totp_pending_secret);
     if (u->totp_last_step != 0)
         cf_rec_put_u64(w, UTAG_TOTP_LAST_STEP, u->totp_last_step);
+    if (u->must_change_password)
+        cf_rec_put_u64(w, UTAG_MUST_CHANGE_PW, 1);
+    if (u->must_enrol_totp)
+        cf_rec_put_u64(w, UTAG_MUST_ENROL_TOTP, 1);
+    for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++)
+        cf_rec_put_str(w, UTAG_RECOVERY, u->recovery[i]);
 }
 
 static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *out)
@@ -469,6 +481,20 @@ static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *
             break;
         case UTAG_TOTP_LAST_STEP:
             st = cf_rec_u64(v, vl, &out->totp_last_step);
+            break;
+        case UTAG_MUST_CHANGE_PW:
+            st = cf_rec_u64(v, vl, &x);
+            out->must_change_password = x != 0;
+            break;
+        case UTAG_MUST_ENROL_TOTP:
+            st = cf_rec_u64(v, vl, &x);
+            out->must_enrol_totp = x != 0;
+            break;
+        case UTAG_RECOVERY:
+            if (out->nrecovery >= CF_RECOVERY_CODES)
+                st = CF_ECORRUPT;
+            else if ((st = cf_rec_str(v, vl, &out->recovery[out->nrecovery])) == CF_OK)
+                out->nrecovery++;
             break;
         default:
             break;
@@ -988,6 +1014,50 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
     return st;
 }
 
+static int session_newest_first(const void *a, const void *b)
+{
+    const struct cf_session *x = a, *y = b;
+    return x->created_at < y->created_at ? 1 : x->created_at > y->created_at ? -1 : 0;
+}
+
+enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user, size_t keep,
+                               size_t *ended)
+{
+    struct cf_session *ss;
+    size_t n, kept = 0, live_ended = 0;
+    uint8_t ikey[48];
+    enum cf_status st = cf_session_list(s, tenant, user, &ss, &n);
+    if (st != CF_OK)
+        return st;
+    qsort(ss, n, sizeof *ss, session_newest_first);
+    uint64_t now = cf_now_ms();
+    struct cf_batch *b = cf_batch_new(s->eng);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if ((ss[i].flags & CF_SESSION_API_TOKEN) != 0)
+            continue;
+        bool expired = ss[i].expires_at <= now;
+        if (!expired && kept < keep) {
+            kept++;
+            continue;
+        }
+        if (!expired)
+            live_ended++;
+        cf_batch_delete(b, CF_CF_SESSIONS, (const char *)ss[i].hash, CF_SHA256_LEN);
+        user_session_key(tenant, user, &ss[i].id, ikey);
+        cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
+        any = true;
+    }
+    st = any ? cf_db_write(s, b, true) : CF_OK;
+    cf_batch_free(b);
+    for (size_t i = 0; i < n; i++)
+        cf_session_clear(&ss[i]);
+    free(ss);
+    if (ended != NULL)
+        *ended = st == CF_OK ? live_ended : 0;
+    return st;
+}
+
 /* ---- groups --------------------------------------------------------------------------------- */
 
 enum { GTAG_NAME = 1, GTAG_CREATED = 2 };
@@ -1220,5 +1290,158 @@ enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tena
     free(old);
 unlock:
     pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+/* ---- renaming and deleting groups, deleting users (admin) ------------------------------------ */
+
+enum cf_status cf_group_rename(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id, const char *name,
+                               struct cf_group *out)
+{
+    const struct cf_tkeys *tk;
+    uint8_t nkey[48], okey[48], gkey[32];
+    char *val;
+    size_t vlen;
+    memset(out, 0, sizeof *out);
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    if (name[0] == '\0' || strlen(name) > GROUP_NAME_MAX)
+        return CF_EINVAL;
+    group_name_key(tk, name, nkey);
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = cf_group_get(s, tenant, id, out);
+    if (st != CF_OK)
+        goto unlock;
+    /* The name index must be free, or already this group's (a change of case only). */
+    if ((st = cf_db_get(s, CF_CF_GROUP_NAMES, nkey, sizeof nkey, &val, &vlen)) == CF_OK) {
+        bool self = vlen == CF_ID_LEN && memcmp(val, id->b, CF_ID_LEN) == 0;
+        free(val);
+        if (!self) {
+            st = CF_EEXIST;
+            goto unlock;
+        }
+    } else if (st != CF_ENOTFOUND) {
+        goto unlock;
+    }
+    group_name_key(tk, out->name, okey);
+    free(out->name);
+    out->name = cf_xstrdup(name);
+    struct cf_rec_w w;
+    cf_rec_w_init(&w);
+    cf_rec_put_str(&w, GTAG_NAME, out->name);
+    cf_rec_put_u64(&w, GTAG_CREATED, out->created_at);
+    cf_key2(gkey, tenant, id);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_seal_batch_put(b, s, CF_CF_GROUPS, &tk->record, gkey, sizeof gkey, &w, NULL, 0);
+    if (memcmp(okey, nkey, sizeof nkey) != 0)
+        cf_batch_delete(b, CF_CF_GROUP_NAMES, (const char *)okey, sizeof okey);
+    cf_batch_put(b, CF_CF_GROUP_NAMES, (const char *)nkey, sizeof nkey, (const char *)id->b, CF_ID_LEN);
+    st = cf_db_write(s, b, true);
+    cf_batch_free(b);
+    cf_rec_w_free(&w);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    if (st != CF_OK)
+        cf_group_clear(out);
+    return st;
+}
+
+enum cf_status cf_group_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_group g;
+    struct cf_id *members = NULL;
+    size_t n = 0;
+    uint8_t nkey[48], key[48], gkey[32];
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = cf_group_get(s, tenant, id, &g);
+    if (st != CF_OK)
+        goto unlock;
+    if ((st = cf_group_members(s, tenant, id, &members, &n)) != CF_OK)
+        goto clear;
+    struct cf_batch *b = cf_batch_new(s->eng);
+    for (size_t i = 0; i < n; i++) {
+        triple_key(tenant, id, &members[i], key);
+        cf_batch_delete(b, CF_CF_MEMBERS, (const char *)key, sizeof key);
+        triple_key(tenant, &members[i], id, key);
+        cf_batch_delete(b, CF_CF_MEMBERSHIPS, (const char *)key, sizeof key);
+    }
+    group_name_key(tk, g.name, nkey);
+    cf_batch_delete(b, CF_CF_GROUP_NAMES, (const char *)nkey, sizeof nkey);
+    cf_key2(gkey, tenant, id);
+    cf_batch_delete(b, CF_CF_GROUPS, (const char *)gkey, sizeof gkey);
+    st = cf_db_write(s, b, true);
+    cf_batch_free(b);
+    free(members);
+clear:
+    cf_group_clear(&g);
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    return st;
+}
+
+/* Deletes (into b) every key of cf that starts with T ‖ user. */
+static enum cf_status delete_user_prefix(struct cf_store *s, enum cf_cf cf, const struct cf_id *tenant,
+                                         const struct cf_id *user, struct cf_batch *b)
+{
+    uint8_t prefix[32];
+    struct cf_iter it;
+    cf_key2(prefix, tenant, user);
+    cf_iter_open(s, cf, prefix, sizeof prefix, &it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
+        size_t kl;
+        const char *k = cf_eiter_key(it.it, &kl);
+        cf_batch_delete(b, cf, k, kl);
+    }
+    enum cf_status st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    return st;
+}
+
+enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id)
+{
+    const struct cf_tkeys *tk;
+    struct cf_user u;
+    struct cf_id *groups = NULL;
+    size_t ng = 0;
+    uint8_t nkey[48], key[48], ukey[32];
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    /* user_lock: no concurrent update may write the record back */
+    pthread_mutex_lock(&s->user_lock);
+    enum cf_status st = cf_user_get(s, tenant, id, &u);
+    if (st != CF_OK)
+        goto unlock;
+    if (u.status != CF_USER_OFFBOARDED) {
+        st = CF_EEXIST;
+        goto clear;
+    }
+    if ((st = cf_user_groups(s, tenant, id, &groups, &ng)) != CF_OK)
+        goto clear;
+    struct cf_batch *b = cf_batch_new(s->eng);
+    for (size_t i = 0; i < ng; i++) {
+        triple_key(tenant, &groups[i], id, key);
+        cf_batch_delete(b, CF_CF_MEMBERS, (const char *)key, sizeof key);
+        triple_key(tenant, id, &groups[i], key);
+        cf_batch_delete(b, CF_CF_MEMBERSHIPS, (const char *)key, sizeof key);
+    }
+    static const enum cf_cf personal[] = {CF_CF_USER_SESSIONS, CF_CF_LOGINS, CF_CF_DEVICES, CF_CF_ALERTS};
+    for (size_t i = 0; i < sizeof personal / sizeof personal[0] && st == CF_OK; i++)
+        st = delete_user_prefix(s, personal[i], tenant, id, b);
+    if (st == CF_OK) {
+        username_key(tk, u.username, strlen(u.username), nkey);
+        cf_batch_delete(b, CF_CF_USER_NAMES, (const char *)nkey, sizeof nkey);
+        cf_key2(ukey, tenant, id);
+        cf_batch_delete(b, CF_CF_USERS, (const char *)ukey, sizeof ukey);
+        st = cf_db_write(s, b, true);
+    }
+    cf_batch_free(b);
+    free(groups);
+clear:
+    cf_user_clear(&u);
+unlock:
+    pthread_mutex_unlock(&s->user_lock);
     return st;
 }

@@ -83,6 +83,8 @@ static const char *kind_of(uint8_t cf, const uint8_t *key, size_t klen)
     case CF_CF_AUDIT_META:
         return klen == 17 && key[16] == 'c' ? "provenance retention checkpoint" : "provenance head";
     case CF_CF_UPLOADS:
+        if (klen > 16 && key[16] == 'q')
+            return "usage counter";
         return klen > 16 && key[16] == 't' ? "resumable upload tail" : klen > 16 && key[16] == 'o'
                                                                           ? "upload accounting entry"
                                                                           : "resumable upload record";

@@ -633,3 +633,177 @@ enum cf_status cf_trash_expired(struct cf_store *s, const struct cf_id *tenant, 
 {
     return cf_id_suffixes(s, CF_CF_TRASH, tenant->b, CF_ID_LEN, trashed_before, &cutoff_ms, out, n);
 }
+
+/* ---- the trash: listing and restoring (issue 21) ----------------------------------------------- */
+
+static int trash_item_cmp(const void *a, const void *b)
+{
+    const struct cf_trash_item *x = a, *y = b;
+    if (x->trashed_at != y->trashed_at)
+        return x->trashed_at < y->trashed_at ? 1 : -1; /* newest first */
+    return -memcmp(x->id.b, y->id.b, CF_ID_LEN);
+}
+
+enum cf_status cf_trash_list(struct cf_store *s, const struct cf_id *tenant, struct cf_trash_item **out, size_t *n)
+{
+    struct cf_iter it;
+    size_t cnt = 0, cap = 16;
+    enum cf_status st = CF_OK;
+    struct cf_trash_item *arr = cf_xmalloc(cap * sizeof *arr);
+    cf_iter_open(s, CF_CF_TRASH, tenant->b, CF_ID_LEN, &it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
+        size_t kl, vl;
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
+        if (kl != 32 || vl != 8) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * sizeof *arr);
+        }
+        memcpy(arr[cnt].id.b, k + CF_ID_LEN, CF_ID_LEN);
+        arr[cnt].trashed_at = cf_get_be64((const uint8_t *)v);
+        cnt++;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        free(arr);
+        return st;
+    }
+    if (cnt > 1)
+        qsort(arr, cnt, sizeof *arr, trash_item_cmp);
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
+/* Whether folder id is live: a folder, neither it nor any ancestor trashed (under ns_lock). */
+static enum cf_status live_chain(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id)
+{
+    struct cf_id cur = *id;
+    for (int depth = 0; depth < 1024; depth++) {
+        struct cf_node n;
+        enum cf_status st = cf_node_load(s, tk, &cur, &n);
+        if (st != CF_OK)
+            return st;
+        bool ok = n.trashed_at == 0 && (depth > 0 || n.type == CF_NODE_FOLDER);
+        bool root = cf_id_is_zero(&n.parent);
+        cur = n.parent;
+        cf_node_clear(&n);
+        if (!ok)
+            return CF_ENOTFOUND;
+        if (root)
+            return CF_OK;
+    }
+    return CF_ECORRUPT;
+}
+
+/* "name.ext" → "name (k).ext"; a leading dot does not start an extension. NULL if too long. For
+ * commit.c (on_conflict=rename) and the restore from the trash below. */
+char *cf_rename_candidate(const char *name, size_t n, unsigned k)
+{
+    const char *dot = NULL;
+    for (size_t i = n; i > 1; i--)
+        if (name[i - 1] == '.') {
+            dot = name + i - 1;
+            break;
+        }
+    size_t base = dot != NULL ? (size_t)(dot - name) : n;
+    char *c = cf_xasprintf("%.*s (%u)%.*s", (int)base, name, k, (int)(n - base), name + base);
+    if (strlen(c) > CF_NAME_MAX) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The children key under which node may come back into dest: its name, or with rename the first
+ * free "name (k).ext". *name gets the chosen name (malloc'ed). */
+static enum cf_status free_name(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *dest,
+                                const char *base, bool rename, uint8_t ckey[64], char **name)
+{
+    struct cf_id existing;
+    size_t bl = strlen(base);
+    cf_children_key(tk, dest, base, bl, ckey);
+    enum cf_status st = cf_child_by_key(s, ckey, &existing);
+    if (st == CF_ENOTFOUND) {
+        *name = cf_xstrdup(base);
+        return CF_OK;
+    }
+    if (st != CF_OK)
+        return st;
+    if (!rename)
+        return CF_EEXIST;
+    for (unsigned k = 1; k < CF_RENAME_ATTEMPTS; k++) {
+        char *cand = cf_rename_candidate(base, bl, k);
+        if (cand == NULL)
+            break;
+        cf_children_key(tk, dest, cand, strlen(cand), ckey);
+        st = cf_child_by_key(s, ckey, &existing);
+        if (st == CF_ENOTFOUND) {
+            *name = cand;
+            return CF_OK;
+        }
+        free(cand);
+        if (st != CF_OK)
+            return st;
+    }
+    return CF_EEXIST;
+}
+
+enum cf_status cf_node_restore(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                               const struct cf_id *dest, bool rename, cf_move_check_fn check, void *ctx, bool *gone,
+                               struct cf_node *out)
+{
+    const struct cf_tkeys *tk;
+    struct cf_node node = {0};
+    uint8_t ckey[64], tkey[32];
+    char *name = NULL;
+    *gone = false;
+    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
+    if (st != CF_OK)
+        return CF_ENOTFOUND;
+
+    pthread_mutex_lock(&s->ns_lock);
+    if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
+        goto unlock;
+    if (node.trashed_at == 0 || cf_id_is_zero(&node.parent)) {
+        st = CF_EINVAL;
+        goto unlock;
+    }
+    struct cf_id to = dest != NULL ? *dest : node.parent;
+    if ((st = live_chain(s, tk, &to)) != CF_OK) {
+        *gone = st == CF_ENOTFOUND;
+        goto unlock;
+    }
+    if (check != NULL && (st = check(ctx, &node, &to)) != CF_OK)
+        goto unlock;
+    if ((st = free_name(s, tk, &to, node.name, rename, ckey, &name)) != CF_OK)
+        goto unlock;
+    free(node.name);
+    node.name = name;
+    name = NULL;
+    node.parent = to;
+    node.trashed_at = 0;
+    node.modified_at = cf_now_ms();
+    cf_key2(tkey, tenant, id);
+    struct cf_batch *b = cf_batch_new(s->eng);
+    cf_batch_delete(b, CF_CF_TRASH, (const char *)tkey, sizeof tkey);
+    cf_put_child(b, ckey, id);
+    cf_node_batch_put(b, s, tk, &node);
+    st = cf_db_write(s, b, true);
+    cf_batch_free(b);
+    if (st == CF_OK) {
+        *out = node;
+        memset(&node, 0, sizeof node);
+    }
+unlock:
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_node_clear(&node);
+    free(name);
+    return st;
+}

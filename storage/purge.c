@@ -1,5 +1,6 @@
 /*
- * purge.c: destroying a node's subtree for good (cf_node_purge) or a whole space (cf_space_purge).
+ * purge.c: destroying a node's subtree for good (cf_node_purge) or a whole space (cf_space_purge),
+ * and old file versions past their retention (cf_versions_expire).
  * An orchestrator above node.c, content.c and acl.c: it walks the namespace, drops ACLs and version
  * records, and then the chunks. Crypto-shredding first: one synchronous batch deletes the version
  * records (the only copies of the wrapped data keys), the nodes and their index entries, and marks
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "usage.h"
 
 /* The tenant's trashed nodes as (id, parent) pairs: a trashed node has left its folder's children
  * index, so a purge of that folder finds it here. */
@@ -59,6 +61,7 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
     const struct cf_tkeys *tk;
     struct cf_idvec todo = {0}, contents = {0};
     struct trashed trash = {0};
+    struct cf_usage_delta usage = {0}; /* usage.c: each purged file's current size leaves its owner's count */
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
@@ -98,6 +101,7 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
             cf_batch_delete(b, CF_CF_CHILDREN, (const char *)ckey, sizeof ckey);
         }
         if (node.type == CF_NODE_FILE) {
+            cf_usage_delta_add(&usage, &node.owner, -(int64_t)node.size);
             st = cf_versions_delete(s, tk, &node.id, b, &contents);
         } else {
             struct cf_iter it;
@@ -135,6 +139,8 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
         cf_key2(pkey, tenant, &contents.v[i]);
         cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
     }
+    if ((st = cf_usage_batch(s, tk, &usage, b)) != CF_OK)
+        goto fail;
     st = cf_db_write(s, b, true);
     pthread_mutex_unlock(&s->ns_lock);
     cf_batch_free(b);
@@ -153,5 +159,122 @@ out:
     free(contents.v);
     free(trash.id);
     free(trash.parent);
+    cf_usage_delta_clear(&usage);
+    return st;
+}
+
+/* ---- old versions past their retention (issue 21) ----------------------------------------------- */
+
+/* The walk over a tenant's version records (oldest first per file): a version is due when the one
+ * after it (which replaced it) was committed before the cutoff. */
+struct expiring {
+    uint64_t cutoff;
+    struct cf_id file;      /* the file being walked */
+    bool have_file;
+    uint32_t prev_version;  /* the previous version of that file */
+    uint64_t prev_size;
+    bool have_prev;
+    struct cf_version_ref *due;
+    size_t n, cap;
+};
+
+static enum cf_status expiring_visit(void *ctx, const struct cf_id *file, struct cf_version_info *v)
+{
+    struct expiring *e = ctx;
+    if (!e->have_file || !cf_id_equal(&e->file, file)) {
+        e->file = *file;
+        e->have_file = true;
+        e->have_prev = false;
+    }
+    if (e->have_prev && v->created_at < e->cutoff) {
+        if (e->n == e->cap) {
+            e->cap = e->cap == 0 ? 16 : e->cap * 2;
+            e->due = cf_xrealloc(e->due, e->cap * sizeof *e->due);
+        }
+        e->due[e->n++] = (struct cf_version_ref){*file, e->prev_version, e->prev_size, v->created_at};
+    }
+    e->prev_version = v->version;
+    e->prev_size = v->size;
+    e->have_prev = true;
+    return CF_OK;
+}
+
+/* Purges versions due[0..n) of one file, never its current one (decided again under the lock): the
+ * records (the only wrappers of their data keys) with a pending-purge mark per content in one
+ * synchronous batch, then the chunks. *done counts the purged ones, moved to the front of due. */
+static enum cf_status expire_file(struct cf_store *s, const struct cf_tkeys *tk, struct cf_version_ref *due, size_t n,
+                                  size_t *done)
+{
+    struct cf_node node = {0};
+    struct cf_idvec contents = {0};
+    uint8_t mark[9];
+    size_t kept = 0;
+    *done = 0;
+    mark[0] = CF_PENDING_PURGE;
+    cf_put_be64(mark + 1, cf_now_ms());
+    pthread_mutex_lock(&s->ns_lock);
+    enum cf_status st = cf_node_load(s, tk, &due[0].file, &node);
+    if (st == CF_ENOTFOUND) { /* purged meanwhile, with its versions */
+        pthread_mutex_unlock(&s->ns_lock);
+        return CF_OK;
+    }
+    struct cf_batch *b = cf_batch_new(s->eng);
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        if (due[i].version >= node.version)
+            continue; /* the current one (or newer) is never purged */
+        size_t had = contents.n;
+        st = cf_version_drop(s, tk, &due[i].file, due[i].version, b, &contents);
+        if (st == CF_ENOTFOUND) {
+            st = CF_OK;
+            continue;
+        }
+        if (st != CF_OK)
+            break;
+        for (size_t k = had; k < contents.n; k++) {
+            uint8_t pkey[32];
+            cf_key2(pkey, &tk->tenant, &contents.v[k]);
+            cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
+        }
+        due[kept++] = due[i];
+    }
+    if (st == CF_OK && kept > 0)
+        st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&s->ns_lock);
+    cf_batch_free(b);
+    cf_node_clear(&node);
+    for (size_t i = 0; i < contents.n && st == CF_OK; i++)
+        st = cf_content_destroy(s, &tk->tenant, &contents.v[i]);
+    free(contents.v);
+    if (st == CF_OK)
+        *done = kept;
+    return st;
+}
+
+enum cf_status cf_versions_expire(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms,
+                                  struct cf_version_ref **out, size_t *n)
+{
+    const struct cf_tkeys *tk;
+    struct expiring e = {.cutoff = cutoff_ms};
+    *out = NULL;
+    *n = 0;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    enum cf_status st = cf_versions_walk(s, tk, NULL, expiring_visit, &e);
+    size_t purged = 0;
+    for (size_t i = 0; i < e.n && st == CF_OK;) {
+        size_t j = i + 1, done;
+        while (j < e.n && cf_id_equal(&e.due[j].file, &e.due[i].file))
+            j++;
+        st = expire_file(s, tk, e.due + i, j - i, &done);
+        memmove(e.due + purged, e.due + i, done * sizeof *e.due);
+        purged += done;
+        i = j;
+    }
+    if (purged == 0) {
+        free(e.due);
+        e.due = NULL;
+    }
+    *out = e.due;
+    *n = purged;
     return st;
 }

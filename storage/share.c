@@ -328,6 +328,63 @@ enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, boo
     return CF_OK;
 }
 
+enum cf_status cf_share_list_tenant(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *after, size_t max,
+                                    struct cf_share **out, size_t *n, bool *more)
+{
+    const struct cf_tkeys *tk;
+    struct cf_iter it;
+    struct cf_idvec ids = {0};
+    uint8_t from[32];
+    enum cf_status st = CF_OK;
+    *more = false;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
+        return CF_ENOTFOUND;
+    cf_iter_open(s, CF_CF_SHARES, tenant->b, CF_ID_LEN, &it);
+    if (after != NULL) {
+        cf_key2(from, tenant, after);
+        cf_eiter_seek(it.it, from, sizeof from);
+    }
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
+        size_t kl;
+        const char *k = cf_eiter_key(it.it, &kl);
+        if (kl == 48)
+            continue; /* a folder link's member tally */
+        if (kl != 32) {
+            st = CF_ECORRUPT;
+            break;
+        }
+        if (after != NULL && memcmp(k, from, sizeof from) == 0)
+            continue;
+        if (ids.n == max) {
+            *more = true;
+            break;
+        }
+        struct cf_id sid;
+        memcpy(sid.b, k + 16, CF_ID_LEN);
+        cf_idvec_push(&ids, &sid);
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    struct cf_share *arr = cf_xcalloc(ids.n + 1, sizeof *arr);
+    size_t cnt = 0;
+    for (size_t i = 0; i < ids.n && st == CF_OK; i++) {
+        st = share_load(s, tk, &ids.v[i], &arr[cnt]);
+        if (st == CF_OK)
+            cnt++;
+    }
+    free(ids.v);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            cf_share_clear(&arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
 /* One change to a link's record: mutate is called under the namespace lock with the loaded record
  * and a batch; it changes the record (and may add index entries to the batch) and says whether
  * anything changed. The record is then written in the batch, synchronously. */

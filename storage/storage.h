@@ -180,6 +180,39 @@ struct cf_policy {
 void cf_policy_defaults(struct cf_policy *p);
 void cf_policy_clear(struct cf_policy *p);
 
+/* ---- usage and quotas (usage.c; docs/API.md "Quotas") ------------------------------------------ */
+
+/* Usage: the current size of every file, live or trashed (old versions do not count), charged to the
+ * file's owner and to its tenant, kept in counters that change in the same batch as the commit or
+ * purge that changes them. A quota of 0 is no limit. */
+struct cf_quota {
+    uint64_t user_bytes;   /* policy user_quota_bytes */
+    uint64_t tenant_bytes; /* policy tenant_quota_bytes */
+};
+/* Why a write was refused: which limit, its value, what was used and what the write needed. */
+struct cf_quota_refusal {
+    bool tenant;           /* the tenant's limit (else the user's) */
+    uint64_t quota, used, needed;
+};
+/* cf_usage_get(s, tenant, user, user_bytes, tenant_bytes): the bytes user (NULL: nobody) and the
+ * tenant hold now. Either out may be NULL. Any thread. */
+enum cf_status cf_usage_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                            uint64_t *user_bytes, uint64_t *tenant_bytes) CF_WUR;
+/* cf_quota_decide(q, user_used, tenant_used, needed, out): CF_OK if needed more bytes fit both limits
+ * of q (q NULL or needed <= 0: always), else CF_EQUOTA with *out (may be NULL) naming the first limit
+ * exceeded (the user's before the tenant's). Pure. */
+enum cf_status cf_quota_decide(const struct cf_quota *q, uint64_t user_used, uint64_t tenant_used, int64_t needed,
+                               struct cf_quota_refusal *out) CF_WUR;
+/* cf_quota_check(s, tenant, user, q, needed, out): cf_quota_decide against the counters now (the
+ * early check at upload creation; the commit checks again under the namespace lock). */
+enum cf_status cf_quota_check(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                              const struct cf_quota *q, uint64_t needed, struct cf_quota_refusal *out) CF_WUR;
+/* cf_usage_verify(s, tenant, repair, checked, wrong): recomputes the tenant's counters from its
+ * nodes and compares (coffer fsck); with repair, rewrites the wrong ones (one synchronous batch).
+ * *checked counters compared, *wrong of them differing. */
+enum cf_status cf_usage_verify(struct cf_store *s, const struct cf_id *tenant, bool repair, uint64_t *checked,
+                               uint64_t *wrong) CF_WUR;
+
 struct cf_tenant {
     struct cf_id id;
     char *name;          /* [a-z0-9-]{1,63} */
@@ -243,6 +276,8 @@ enum cf_status cf_tenant_rotate_key(struct cf_store *s, const struct cf_id *tena
 
 enum cf_role { CF_ROLE_MEMBER = 0, CF_ROLE_ADMIN = 1, CF_ROLE_AUDITOR = 2 };
 enum cf_user_status { CF_USER_ACTIVE = 0, CF_USER_FROZEN = 1, CF_USER_OFFBOARDED = 2 };
+#define CF_RECOVERY_CODES 10  /* recovery codes issued at a time */
+#define CF_RECOVERY_TAG_LEN 4 /* leading characters of a code stored beside its hash to find it */
 
 struct cf_user {
     struct cf_id id;
@@ -261,6 +296,13 @@ struct cf_user {
     bool totp_pending;           /* an enrolment awaiting confirmation */
     uint8_t totp_pending_secret[20];
     uint64_t totp_last_step;     /* the last accepted time step: codes at or before it are refused */
+    /* Recovery (issue 21): what an admin reset asks of the next login, and the unused recovery
+     * codes, each "TAG$" + the Argon2id encoding of the whole code (TAG: its first CF_RECOVERY_TAG_LEN
+     * characters, to pick the one hash to verify); wiped on clear */
+    bool must_change_password;   /* the next login gets a session that may only change the password */
+    bool must_enrol_totp;        /* the next login gets a session that must enrol TOTP first */
+    size_t nrecovery;
+    char *recovery[CF_RECOVERY_CODES];
 };
 void cf_user_clear(struct cf_user *u);
 
@@ -295,6 +337,7 @@ bool cf_user_valid_name(const char *name, size_t n);
 enum {
     CF_SESSION_API_TOKEN = 1u << 0,   /* created by POST /me/tokens, not by a login */
     CF_SESSION_MFA_ENROL = 1u << 1,   /* may only enrol TOTP (tenant requires MFA, user has none) */
+    CF_SESSION_PW_CHANGE = 1u << 2,   /* may only change the password (an admin reset it) */
 };
 struct cf_session {
     uint8_t hash[CF_SHA256_LEN];      /* SHA-256(token): the key */
@@ -326,6 +369,11 @@ enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *t
  * be NULL). */
 enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
                                      const uint8_t *except) CF_WUR;
+/* cf_session_trim(s, tenant, user, keep, ended): ends the user's expired login sessions and then the
+ * oldest ones until at most keep remain (API tokens are neither counted nor ended); *ended (may be
+ * NULL) gets how many live sessions it ended. */
+enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user, size_t keep,
+                               size_t *ended) CF_WUR;
 
 /* ---- nodes ----------------------------------------------------------------------------------- */
 
@@ -423,6 +471,87 @@ enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant,
 enum cf_status cf_trash_expired(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms, struct cf_id **out,
                                 size_t *n) CF_WUR;
 
+/* ---- trash and old versions (issue 21: node.c, content.c) ------------------------------------ */
+
+/* One top of a trashed subtree: the node that was deleted (what lies below it went with it). */
+struct cf_trash_item {
+    struct cf_id id;
+    uint64_t trashed_at; /* ms since epoch */
+};
+/* cf_trash_list(s, tenant, out, n): every trashed top of the tenant, newest first (equal times by
+ * id, descending); *out malloc'ed (free it). Access is the caller's to decide. */
+enum cf_status cf_trash_list(struct cf_store *s, const struct cf_id *tenant, struct cf_trash_item **out,
+                             size_t *n) CF_WUR;
+/* cf_node_restore(s, tenant, id, dest, rename, check, ctx, gone, out): brings trashed top id back
+ * into folder dest (NULL: the folder it was deleted from), under its old name, or with rename the
+ * first free "name (k).ext" when that is taken; its subtree comes back with it (items trashed on
+ * their own stay in the trash). Under the namespace lock: dest must be a live folder with no trashed
+ * ancestor (else CF_ENOTFOUND with *gone set), then check(ctx, node, dest) decides access (NULL:
+ * allowed), then the name. CF_EINVAL if id is not a trashed top (live, or below a trashed folder),
+ * CF_ENOTFOUND (*gone false) if id does not exist, CF_EEXIST on a name conflict without rename.
+ * *out gets the restored node. One synchronous batch. */
+enum cf_status cf_node_restore(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                               const struct cf_id *dest, bool rename, cf_move_check_fn check, void *ctx, bool *gone,
+                               struct cf_node *out) CF_WUR;
+
+/* A stored version of a file, as its sealed version record says. */
+struct cf_version_info {
+    uint32_t version;
+    uint64_t size;
+    uint8_t sha256[CF_SHA256_LEN];
+    char *mime;
+    uint64_t created_at;         /* ms since epoch: when it was committed (and so when the one before
+                                    it was replaced) */
+    struct cf_id uploader;
+    struct cf_scan_summary scan; /* the verdict that admitted it (empty for old records) */
+};
+void cf_version_info_clear(struct cf_version_info *v);
+/* cf_versions_list(s, tenant, file, out, n): every stored version of a file, oldest first (*out
+ * malloc'ed: clear each, free). A folder or an unknown id has none (*n 0). */
+enum cf_status cf_versions_list(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                                struct cf_version_info **out, size_t *n) CF_WUR;
+/* cf_version_get(s, tenant, file, version, out): one version; CF_ENOTFOUND if it is not stored. */
+enum cf_status cf_version_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                              uint32_t version, struct cf_version_info *out) CF_WUR;
+/* cf_version_restore(s, tenant, file, version, uploader, may, ctx, out): the bytes of an old
+ * version become a new current version of the same file (version + 1), copied chunk by chunk under
+ * a fresh content id and data key (every content belongs to exactly one version, so that purging
+ * one never touches another), with the old version's type and scan verdict and uploader as its
+ * uploader. The commit is one synchronous batch under the namespace lock, after may(ctx, node)
+ * (NULL: allowed; false: CF_EDENIED) and, when quota is not NULL and the file grows, the quota
+ * decision for its owner (CF_EQUOTA with *refused filled, as cf_upload_commit does). CF_ENOTFOUND if
+ * the file (live) or the version is gone, CF_ECORRUPT if its content fails authentication. Worker
+ * threads (reads and writes the content). */
+enum cf_status cf_version_restore(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *file,
+                                  uint32_t version, const struct cf_id *uploader,
+                                  bool (*may)(void *ctx, const struct cf_node *existing), void *ctx,
+                                  const struct cf_quota *quota, struct cf_quota_refusal *refused,
+                                  struct cf_node *out) CF_WUR;
+/* A version purged by cf_versions_expire. */
+struct cf_version_ref {
+    struct cf_id file;
+    uint32_t version;
+    uint64_t size;
+    uint64_t replaced_at; /* ms: when the next stored version was committed */
+};
+/* cf_versions_expire(s, tenant, cutoff_ms, out, n): purges every old version of the tenant's files
+ * that was replaced before cutoff_ms (replaced: the next stored version was committed then; the
+ * current version is never purged): its record (with the only wrapped copy of its data key) goes in
+ * one synchronous batch per file with a pending-purge mark, then its chunks, as cf_node_purge does.
+ * *out (malloc'ed, may be NULL when *n is 0) lists what was purged. Worker threads. */
+enum cf_status cf_versions_expire(struct cf_store *s, const struct cf_id *tenant, uint64_t cutoff_ms,
+                                  struct cf_version_ref **out, size_t *n) CF_WUR;
+
+/* cf_unchecked_files(s, tenant, out, n): the files (live or trashed) whose current version was
+ * accepted unscanned (scan.result "unchecked": a development server without signatures). *out is
+ * malloc'ed. A walk over the tenant's nodes (storage/rescan.c). */
+enum cf_status cf_unchecked_files(struct cf_store *s, const struct cf_id *tenant, struct cf_id **out,
+                                  size_t *n) CF_WUR;
+/* cf_node_set_scan(s, tenant, id, version, scan, changed): records a later verdict on file id, only
+ * if its current version is still `version` and still "unchecked" (*changed says whether it was). */
+enum cf_status cf_node_set_scan(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                uint32_t version, const struct cf_scan_summary *scan, bool *changed) CF_WUR;
+
 /* cf_node_archive(s, tenant, id): marks a space root archived (offboarding). */
 enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 
@@ -449,6 +578,20 @@ enum cf_status cf_group_members(struct cf_store *s, const struct cf_id *tenant, 
                                 struct cf_id **out, size_t *n) CF_WUR;
 enum cf_status cf_user_groups(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
                               struct cf_id **out, size_t *n) CF_WUR;
+/* cf_group_rename(s, tenant, id, name, out): renames a group (name validated by the caller);
+ * CF_EEXIST if another group of the tenant has that name (ASCII case-insensitively), CF_ENOTFOUND if
+ * there is no such group. *out gets the renamed group. */
+enum cf_status cf_group_rename(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                               const char *name, struct cf_group *out) CF_WUR;
+/* cf_group_delete(s, tenant, id): deletes the group, its name and every membership in one batch, so
+ * that nobody holds it any more (ACL entries naming it are the caller's to drop: cf_acl_put). Group
+ * ids are random and never reused: a new group of the same name is another principal. */
+enum cf_status cf_group_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_user_delete(s, tenant, id): deletes an offboarded user's record, username (free to reuse),
+ * memberships, sessions index, login history, devices and alerts, in one batch. CF_EEXIST if the
+ * user is not offboarded, CF_ENOTFOUND if there is no such user. Provenance events, which name the
+ * user, are not touched; ACL entries naming the user are the caller's to drop. */
+enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 
 /* ---- access control lists -------------------------------------------------------------------- */
 
@@ -568,6 +711,11 @@ enum cf_status cf_share_find(struct cf_store *s, const uint8_t token_hash[CF_SHA
 /* cf_share_list(s, tenant, by_node, id, out, n): the shares of a node (by_node) or of a creator. */
 enum cf_status cf_share_list(struct cf_store *s, const struct cf_id *tenant, bool by_node, const struct cf_id *id,
                              struct cf_share **out, size_t *n) CF_WUR;
+/* cf_share_list_tenant(s, tenant, after, max, out, n, more): up to max links of the tenant in id
+ * order, starting after link id after (NULL: from the first); *more says whether others follow.
+ * (The admin's list of every external link.) */
+enum cf_status cf_share_list_tenant(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *after,
+                                    size_t max, struct cf_share **out, size_t *n, bool *more) CF_WUR;
 /* cf_share_revoke(s, tenant, id): sets revoked_at (idempotent). */
 enum cf_status cf_share_revoke(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 /* cf_share_set_creator(s, tenant, id, creator): hands a link to another user (offboarding); the
@@ -735,6 +883,11 @@ struct cf_commit {
     /* A resumable upload being completed (cf_tus_writer): its state becomes "completed" (naming the
      * node) in the committing batch. NULL for other uploads. */
     const struct cf_tus *tus;
+    /* Quotas checked under the namespace lock against what the commit adds (the new file's size, or a
+     * new version's size less the current one's, charged to the file's owner): CF_EQUOTA with
+     * *refused (may be NULL) when over. NULL: no check (the counters change all the same). */
+    const struct cf_quota *quota;
+    struct cf_quota_refusal *refused;
 };
 
 /* cf_upload_commit(u, c, out): makes the upload visible as a new file or a new version, in one

@@ -33,6 +33,8 @@ static void store_free(struct cf_store *s)
     cf_key_wipe(&s->global_audit);
     cf_journal_free(s);
     cf_cache_free(s->cache);
+    if (s->search_free != NULL)
+        s->search_free(s);
     for (size_t i = 0; i < s->naudit_heads; i++)
         cf_key_wipe(&s->audit_heads[i].key);
     free(s->audit_heads);

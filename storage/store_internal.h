@@ -183,6 +183,11 @@ struct cf_store {
     atomic_bool write_failed;
     struct cf_journal journal;
     struct cf_cache *cache;      /* decoded metadata records (cache.h), fed and invalidated by db.c */
+    /* The name index (search.h) and the two calls the write path and close make into it, set by
+     * cf_store_search_build: pointers, so that db.c and store.c (below search.c) do not link to it. */
+    struct cf_search *search;    /* NULL until cf_store_search_build */
+    void (*search_apply)(struct cf_store *s, const struct cf_batch *b);
+    void (*search_free)(struct cf_store *s);
 };
 
 extern const char *const cf_cf_names[CF_CF_COUNT];
@@ -348,6 +353,9 @@ enum cf_status cf_child_by_key(struct cf_store *s, const uint8_t key[64], struct
  * Callers hold ns_lock when they act on the answer. */
 enum cf_status cf_live_folder(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *id,
                               struct cf_node *out) CF_WUR;
+/* cf_rename_candidate(name, n, k): "name (k).ext" (malloc'ed), NULL if longer than CF_NAME_MAX
+ * (node.c; on_conflict=rename and restores from the trash). */
+char *cf_rename_candidate(const char *name, size_t n, unsigned k);
 /* cf_put_child(b, key, id): adds a children entry to b. */
 void cf_put_child(struct cf_batch *b, const uint8_t key[64], const struct cf_id *id);
 /* cf_owned_put(b, tenant, owner, node, add): adds (or removes) an owned-index entry in b. */
@@ -380,5 +388,14 @@ enum cf_status cf_versions_delete(struct cf_store *s, const struct cf_tkeys *tk,
                                   struct cf_batch *b, struct cf_idvec *contents) CF_WUR;
 /* content.c: deletes a content's chunks and its pending mark (synchronously). */
 enum cf_status cf_content_destroy(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *content) CF_WUR;
+/* Old versions (content.c, issue 21). cf_versions_walk(s, tk, file, fn, ctx): every version record of
+ * file (NULL: of the whole tenant), oldest first per file, decoded; fn may take *v (zeroing it) and
+ * stops the walk by returning anything but CF_OK. cf_version_drop(s, tk, file, version, b, contents):
+ * deletes one version record into b and adds its content to contents (CF_ENOTFOUND if absent). */
+typedef enum cf_status (*cf_version_visit_fn)(void *ctx, const struct cf_id *file, struct cf_version_info *v);
+enum cf_status cf_versions_walk(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                                cf_version_visit_fn fn, void *ctx) CF_WUR;
+enum cf_status cf_version_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
+                               uint32_t version, struct cf_batch *b, struct cf_idvec *contents) CF_WUR;
 
 #endif

@@ -4,12 +4,14 @@
 
 import { api, ApiError, csrf, query } from './api.js';
 import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, alertBox, showAlert } from './ui.js';
+import { scanBanner } from './banner.js';
+import { loadLinks, setupLinks } from './links.js';
 
 const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload', 'file.view', 'file.page_view', 'file.download',
   'file.delete', 'file.purge', 'folder.create', 'node.move', 'node.rename', 'acl.change', 'share.create',
   'share.revoke', 'share.unlock', 'share.unlock_failed', 'share.view', 'share.download', 'upload.start',
   'upload.cancel', 'upload.rejected', 'user.create', 'user.update', 'user.offboard', 'group.create',
-  'group.members', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
+  'group.members', 'group.rename', 'group.delete', 'user.delete', 'file.infected', 'scan.rescan', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 const ALERTS = ['alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 
 let me = null;
@@ -29,7 +31,15 @@ function actorText(a) {
 
 /* ---- tabs ---------------------------------------------------------------------------------- */
 
-const loaders = { users: loadUsers, groups: loadGroups, policy: loadPolicy, audit: () => {}, alerts: loadAlerts };
+const loaders = { users: loadUsers, groups: loadGroups, links: openLinks, policy: loadPolicy, audit: () => {}, alerts: loadAlerts };
+
+async function openLinks() {
+  try {
+    ({ users } = await api('GET', '/api/v1/admin/users'));
+  } catch (e) { announce(e.message, 'error'); return; }
+  setupLinks(users);
+  loadLinks();
+}
 
 function openTab(tab) {
   for (const b of document.querySelectorAll('#tabs button')) b.setAttribute('aria-pressed', String(b.dataset.tab === tab));
@@ -57,6 +67,9 @@ async function loadUsers() {
         onclick: () => setStatus(u, u.status === 'frozen' ? 'active' : 'frozen'),
       }, u.status === 'frozen' ? 'Unfreeze' : 'Freeze'));
       acts.append(el('button', { type: 'button', class: 'small danger', 'data-testid': 'user-offboard', onclick: () => offboardDialog(u) }, 'Offboard'));
+    }
+    if (u.status === 'offboarded') {
+      acts.append(el('button', { type: 'button', class: 'small danger', 'data-testid': 'user-delete', onclick: () => deleteUser(u) }, 'Delete'));
     }
     tb.append(el('tr', { 'data-testid': 'user-row', dataset: { username: u.username, status: u.status } },
       el('td', {}, el('strong', {}, u.display_name || u.username), el('small', { class: 'sub' }, u.username)),
@@ -95,6 +108,18 @@ function offboardDialog(u) {
     field('Give their team files to', to), error, el('div', { class: 'form-actions' }, go));
 }
 
+// Offboarded users only; their provenance stays, naming them.
+async function deleteUser(u) {
+  if (!confirm(`Delete ${u.username} for good? Their events stay in the provenance log.`)) return;
+  try {
+    await api('DELETE', `/api/v1/admin/users/${u.id}`);
+    announce(`${u.username} is deleted.`, 'ok');
+    loadUsers();
+  } catch (e) {
+    announce(e.message, 'error');
+  }
+}
+
 async function createUser(ev) {
   ev.preventDefault();
   const body = { username: $('#nu-username').value.trim(), password: $('#nu-password').value, role: $('#nu-role').value };
@@ -128,7 +153,9 @@ async function loadGroups() {
     const checks = users.filter((u) => u.status !== 'offboarded').map((u) => el('label', { class: 'check' },
       el('input', { type: 'checkbox', value: u.id, checked: members.has(u.id) }), ` ${u.username}`));
     const save = el('button', { type: 'button', class: 'small', 'data-testid': 'group-save' }, 'Save members');
-    const card = el('fieldset', { class: 'card', 'data-testid': 'group', dataset: { name: g.name } }, el('legend', {}, g.name), el('div', { class: 'checks' }, checks), save);
+    const rename = el('button', { type: 'button', class: 'small', 'data-testid': 'group-rename', onclick: () => renameGroup(g) }, 'Rename');
+    const del = el('button', { type: 'button', class: 'small danger', 'data-testid': 'group-delete', onclick: () => deleteGroup(g) }, 'Delete');
+    const card = el('fieldset', { class: 'card', 'data-testid': 'group', dataset: { name: g.name } }, el('legend', {}, g.name), el('div', { class: 'checks' }, checks), save, ' ', rename, ' ', del);
     save.addEventListener('click', async () => {
       const ids = [...card.querySelectorAll('input:checked')].map((i) => i.value);
       try {
@@ -138,6 +165,32 @@ async function loadGroups() {
     });
     box.append(card);
   }
+}
+
+function renameGroup(g) {
+  const input = el('input', { value: g.name, required: true, autocomplete: 'off', 'data-testid': 'group-rename-input' });
+  const error = alertBox();
+  const go = el('button', { type: 'button', class: 'primary', 'data-testid': 'group-rename-confirm' }, 'Rename');
+  go.addEventListener('click', async () => {
+    try {
+      await api('PATCH', `/api/v1/admin/groups/${g.id}`, { name: input.value.trim() });
+      closeDialog();
+      loadGroups();
+    } catch (e) {
+      showAlert(error, e.code === 'conflict' ? 'A group with that name exists.' : e.message);
+    }
+  });
+  openDialog(`Rename ${g.name}`, field('New name', input), error, el('div', { class: 'form-actions' }, go));
+}
+
+// Its members leave it and every permission it was given is removed.
+async function deleteGroup(g) {
+  if (!confirm(`Delete the group ${g.name}? Its members lose what it was granted.`)) return;
+  try {
+    await api('DELETE', `/api/v1/admin/groups/${g.id}`);
+    announce(`Group ${g.name} deleted.`, 'ok');
+    loadGroups();
+  } catch (e) { announce(e.message, 'error'); }
 }
 
 async function createGroup(ev) {
@@ -163,6 +216,8 @@ async function loadPolicy() {
     $('#p-bd-files').value = String(p.bulk_download_alert.files);
     $('#p-bd-mb').value = String(+(p.bulk_download_alert.bytes / 1e6).toFixed(3));
     $('#p-bd-window').value = String(Math.round(p.bulk_download_alert.window / 60));
+    $('#p-quota-user').value = String(+(p.user_quota_bytes / 1e6).toFixed(6)); // quotas (issue 21)
+    $('#p-quota-tenant').value = String(+(p.tenant_quota_bytes / 1e6).toFixed(6));
   } catch (e) {
     announce(e.message, 'error');
   }
@@ -182,6 +237,8 @@ async function savePolicy(ev) {
       bytes: Math.round(Number($('#p-bd-mb').value) * 1e6),
       window: Math.round(Number($('#p-bd-window').value) * 60),
     },
+    user_quota_bytes: Math.round(Number($('#p-quota-user').value) * 1e6),
+    tenant_quota_bytes: Math.round(Number($('#p-quota-tenant').value) * 1e6),
   };
   try {
     await api('PATCH', '/api/v1/admin/policy', body);
@@ -194,8 +251,9 @@ async function savePolicy(ev) {
 
 function auditFilters() {
   const iso = (v) => (v ? new Date(v).toISOString() : '');
+  const node = $('#a-node').value.trim(); // an id, or a name or path (search.js's rule; issue 21)
   return {
-    node: $('#a-node').value.trim(),
+    ...(node === '' || /^[0-9a-f]{32}$/.test(node) ? { node } : { name: node }),
     actor: $('#a-actor').value.trim(),
     action: $('#a-action').value,
     ip: $('#a-ip').value.trim(),
@@ -279,6 +337,7 @@ async function boot() {
     return;
   }
   $('#who').textContent = `${me.display_name || me.username} (${me.role})`;
+  scanBanner(me);
   if (me.role !== 'admin') for (const b of document.querySelectorAll('#tabs [data-admin]')) b.hidden = true;
   if (me.role !== 'admin' && me.role !== 'auditor') {
     announce('The admin console is for administrators and auditors.', 'error');

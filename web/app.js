@@ -6,6 +6,10 @@
 import { api, ApiError, csrf, query } from './api.js';
 import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, preview, alertBox, showAlert } from './ui.js';
 import { TusUpload } from './tus.js';
+import { openTrash, closeTrash, versionsDialog } from './trash.js';
+import { scanBanner } from './banner.js';
+import { showUsage, folderZip } from './quota.js';
+import { setupSearch } from './search.js';
 
 const LEVELS = ['view', 'download', 'edit', 'manage'];
 const atLeast = (node, level) => LEVELS.indexOf(node.my_level) >= LEVELS.indexOf(level);
@@ -43,7 +47,8 @@ async function onLogin(ev) {
     username: $('#login-username').value.trim(),
     password: $('#login-password').value,
   };
-  if (!$('#totp-field').hidden && $('#login-totp').value.trim()) body.totp = $('#login-totp').value.trim();
+  const factor = $('#totp-field').hidden ? '' : $('#login-totp').value.trim();
+  if (factor) body[/^[0-9]{6}$/.test(factor) ? 'totp' : 'recovery_code'] = factor; // account.js: recovery codes
   if (!body.username || !body.password) {
     err.textContent = 'Enter your username and password.';
     err.hidden = false;
@@ -56,10 +61,13 @@ async function onLogin(ev) {
     csrf.set(j.csrf_token);
     $('#login-password').value = '';
     $('#login-totp').value = '';
-    if (j.mfa_enrolment_required) await startEnrolment();
+    if (j.mfa_enrolment_required || j.password_change_required) location.assign('/account'); // account.js
     else await enterApp(j.user);
+    if (j.recovery_codes_remaining !== undefined) announce(`You signed in with a recovery code: ${j.recovery_codes_remaining} left. Make new ones on your Account page.`, 'info');
   } catch (e) {
-    if (e.code === 'mfa_required') {
+    if (e.code === 'totp_invalid' || e.code === 'recovery_code_invalid') {
+      err.textContent = e.code === 'totp_invalid' ? 'That code is not right. Type the current code from your app.' : 'That recovery code is not right or was already used.';
+    } else if (e.code === 'mfa_required') {
       $('#totp-field').hidden = false;
       err.textContent = body.totp ? 'That code is not right. Type the current code from your app.' : 'Enter the code from your authenticator app.';
       $('#login-totp').focus();
@@ -106,8 +114,11 @@ async function logout() {
 /* ---- the browser --------------------------------------------------------------------------- */
 
 async function enterApp(me) {
+  if (me.password_change_required || me.mfa_enrolment_required) { location.assign('/account'); return; } // account.js
   state.me = me;
   $('#who').textContent = me.display_name || me.username;
+  scanBanner(me);
+  showUsage(me);
   $('#admin-link').hidden = !(me.role === 'admin' || me.role === 'auditor');
   state.spaces = await api('GET', '/api/v1/spaces');
   show('app-view');
@@ -117,6 +128,12 @@ async function enterApp(me) {
 async function openSpace(space) {
   state.space = space;
   for (const b of document.querySelectorAll('.spaces button')) b.setAttribute('aria-pressed', String(b.dataset.space === space));
+  if (space === 'trash') { // trash.js
+    state.folder = null;
+    await openTrash({ spaces: state.spaces, errorMessage, onChange: () => {} });
+    return;
+  }
+  closeTrash();
   if (space === 'shared') {
     state.path = [];
     await openFolder(null);
@@ -149,6 +166,19 @@ async function openFolder(id) {
   }
   const canWrite = state.folder !== null && atLeast(state.folder, 'edit');
   $('#folder-actions').hidden = !canWrite;
+  folderZip(state.folder); // quota.js
+  if (state.me) showUsage();
+}
+
+// search.js opens a result here: the space, the folders [{id, name}] down to the one to open (empty:
+// the "Shared with me" list) and, for a file, its preview.
+async function openAt(space, path, file) {
+  closeTrash();
+  state.space = space;
+  for (const b of document.querySelectorAll('.spaces button')) b.setAttribute('aria-pressed', String(b.dataset.space === space));
+  state.path = path;
+  await openFolder(path.length ? path[path.length - 1].id : null);
+  if (file) showPreview(file);
 }
 
 async function loadMore() {
@@ -208,6 +238,7 @@ function row(n) {
   const item = (label, fn, testid) => menu.append(el('button', { type: 'button', 'data-testid': testid, onclick: (e) => { e.target.closest('details').open = false; fn(); } }, label));
   if (!isFolder) item('Preview', () => showPreview(n), 'preview-button');
   if (atLeast(n, 'edit')) { item('Rename', () => renameDialog(n), 'rename-button'); item('Move', () => moveDialog(n), 'move-button'); }
+  if (!isFolder) item('Versions', () => versionsDialog(n, { errorMessage, onChange: reload }), 'versions-button');
   item('Who has access', () => accessDialog(n), 'access-button');
   if (atLeast(n, 'manage')) { item('Activity', () => activityDialog(n), 'activity-button'); item('Delete', () => deleteDialog(n), 'delete-button'); }
   actions.append(el('details', { class: 'menu' }, el('summary', { 'aria-label': `More actions for ${n.name}` }, '⋯'), menu));
@@ -475,6 +506,7 @@ const ACTION_TEXT = {
   'share.create': 'created a link', 'share.revoke': 'revoked a link', 'share.unlock': 'unlocked the link',
   'share.unlock_failed': 'tried a wrong code', 'share.view': 'viewed through a link', 'share.download': 'downloaded through a link',
   'folder.create': 'created the folder', 'upload.rejected': 'upload refused',
+  'node.restore': 'restored from the trash', 'file.version_restore': 'restored an old version', 'file.version_purge': 'old version removed',
 };
 
 function actorName(a) {
@@ -590,6 +622,7 @@ async function boot() {
   $('#upload-input').addEventListener('change', (e) => { upload([...e.target.files]); e.target.value = ''; });
   for (const b of document.querySelectorAll('.spaces button')) b.addEventListener('click', () => openSpace(b.dataset.space));
   setupDrop();
+  setupSearch({ spaces: () => state.spaces, open: openAt, errorMessage }); // search.js
   if (csrf.get()) {
     try {
       await enterApp(await api('GET', '/api/v1/me'));

@@ -99,6 +99,13 @@ async function listFolder() {
     : el('button', { type: 'button', class: 'link', onclick: () => { trail.length = i; listFolder(); } }, c.name))));
   crumbs.replaceChildren(ol);
   crumbs.hidden = false;
+  if (info.permission === 'download') { // the folder on screen as one ZIP archive (GET /s/{token}/zip, issue 21)
+    const dl = $('#download');
+    dl.href = `${base}/zip${q}`;
+    dl.setAttribute('download', `${all[all.length - 1].name || 'files'}.zip`);
+    dl.textContent = 'Download folder (ZIP)';
+    dl.hidden = false;
+  }
   ul.replaceChildren();
   $('#preview-area').replaceChildren();
   const sorted = items.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'folder' ? -1 : 1));

@@ -82,6 +82,21 @@ static enum cf_status entries_level(const struct cf_actor *a, const struct cf_id
     return CF_OK;
 }
 
+/* What the space adds to or takes from the entries' level best: manage in one's own private space
+ * and, for admins, in the tenant space; nothing for auditors (they read no content) and in an
+ * archived space (closed to everyone). kind, owner and archived are the space root's. */
+static enum cf_level space_rule(const struct cf_actor *a, enum cf_level best, enum cf_space_kind kind,
+                                const struct cf_id *owner, bool archived)
+{
+    if (kind == CF_SPACE_PRIVATE && cf_id_equal(owner, &a->id))
+        best = CF_LEVEL_MANAGE; /* one's own private space */
+    if (kind == CF_SPACE_TENANT && a->role == CF_ROLE_ADMIN)
+        best = CF_LEVEL_MANAGE;
+    if (a->role == CF_ROLE_AUDITOR || archived)
+        best = CF_LEVEL_NONE;
+    return best;
+}
+
 /* The trash check of a walk: a trashed node answers not found unless the caller resolves in the
  * trash. */
 static bool hidden(const struct cf_node *n, unsigned flags)
@@ -127,20 +142,13 @@ enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, 
         at = &cur;
     }
     enum cf_space_kind kind = at->root_kind;
-    bool archived = at->archived_at != 0;
     if (space != NULL) {
         space->root = at->id;
         space->kind = kind;
         space->owner = kind == CF_SPACE_PRIVATE ? at->owner : (struct cf_id){0};
     }
-    if (kind == CF_SPACE_PRIVATE && cf_id_equal(&at->owner, &a->id))
-        best = CF_LEVEL_MANAGE; /* one's own private space */
-    if (kind == CF_SPACE_TENANT && a->role == CF_ROLE_ADMIN)
-        best = CF_LEVEL_MANAGE;
+    *level = space_rule(a, best, kind, &at->owner, at->archived_at != 0);
     cf_node_clear(&cur);
-    if (a->role == CF_ROLE_AUDITOR || archived)
-        best = CF_LEVEL_NONE; /* auditors read no content; an archived space is closed to everyone */
-    *level = best;
     return CF_OK;
 fail:
     cf_node_clear(&cur);
@@ -251,10 +259,16 @@ static bool raises(const struct chain *from, const struct chain *to)
 enum cf_status cf_acl_move_allowed(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
                                    const char **why)
 {
+    return cf_acl_move_allowed_in(a, node, dest, 0, why);
+}
+
+enum cf_status cf_acl_move_allowed_in(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
+                                      unsigned flags, const char **why)
+{
     struct cf_node n, d;
     enum cf_level level, dlevel;
     struct chain from = {0}, to = {0};
-    enum cf_status st = cf_acl_level(a, &node->id, &n, &level);
+    enum cf_status st = cf_acl_resolve(a, &node->id, flags, &n, &level, NULL);
     if (st != CF_OK)
         return st;
     cf_node_clear(&n);
@@ -288,6 +302,9 @@ static bool node_or_respond(struct cf_req *r, const struct cf_id *id, unsigned f
         cf_respond_status(r, st, NULL);
         return false;
     }
+    if (*level == CF_LEVEL_NONE && (flags & CF_ACL_TEAM_ROOT) != 0 && node->root_kind == CF_SPACE_TENANT &&
+        cf_id_is_zero(&node->parent) && r->who.user.role != CF_ROLE_AUDITOR)
+        return true; /* "Team files" for a member: the caller filters what it lists (files.c) */
     if (*level == CF_LEVEL_NONE) {
         cf_node_clear(node);
         cf_respond_status(r, CF_ENOTFOUND, NULL);
@@ -337,4 +354,225 @@ bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, str
                              enum cf_level *level)
 {
     return cf_acl_param_in_or_respond(r, i, 0, need, node, level);
+}
+
+/* ---- many nodes in one request (search) ------------------------------------------------------- */
+
+/* What the walk of cf_acl_resolve learns about one folder, kept for the rest of one request: the
+ * highest level its own and its ancestors' entries give the actor, whether it or an ancestor is
+ * trashed, and its space root's kind, owner and archived mark. The level follows exactly as in
+ * cf_acl_resolve (space_rule). */
+struct memo_node {
+    struct cf_id id, parent;
+    char *name;               /* the folder's name as stored (NULL: empty slot) */
+    enum cf_level best;
+    bool hidden;
+    enum cf_space_kind kind;
+    struct cf_id owner;
+    bool archived;
+};
+
+struct cf_acl_memo {
+    struct cf_actor a;        /* copied; its group list borrowed */
+    struct memo_node *t;      /* open addressing, cap a power of two, at most half full */
+    size_t n, cap;
+};
+
+struct cf_acl_memo *cf_acl_memo_new(const struct cf_actor *a)
+{
+    struct cf_acl_memo *m = cf_xcalloc(1, sizeof *m);
+    m->a = *a;
+    m->cap = 64;
+    m->t = cf_xcalloc(m->cap, sizeof *m->t);
+    return m;
+}
+
+void cf_acl_memo_free(struct cf_acl_memo *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->t[i].name);
+    free(m->t);
+    free(m);
+}
+
+static size_t memo_slot(const struct cf_acl_memo *m, const struct cf_id *id)
+{
+    uint64_t h;
+    memcpy(&h, id->b, sizeof h); /* ids are random */
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->t[i].name != NULL && !cf_id_equal(&m->t[i].id, id))
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static const struct memo_node *memo_find(const struct cf_acl_memo *m, const struct cf_id *id)
+{
+    const struct memo_node *e = &m->t[memo_slot(m, id)];
+    return e->name != NULL ? e : NULL;
+}
+
+/* Takes e (and its name). */
+static void memo_insert(struct cf_acl_memo *m, struct memo_node *e)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        struct memo_node *old = m->t;
+        size_t oldcap = m->cap;
+        m->cap *= 2;
+        m->t = cf_xcalloc(m->cap, sizeof *m->t);
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].name != NULL)
+                m->t[memo_slot(m, &old[i].id)] = old[i];
+        free(old);
+    }
+    struct memo_node *slot = &m->t[memo_slot(m, &e->id)];
+    if (slot->name != NULL) {
+        free(e->name); /* already there */
+        return;
+    }
+    *slot = *e;
+    m->n++;
+}
+
+/* What a child of `above` (NULL: c is a space root) inherits, with c's own entries. */
+static enum cf_status memo_make(struct cf_acl_memo *m, const struct cf_node *c, const struct memo_node *above,
+                                struct memo_node *out)
+{
+    enum cf_level own = CF_LEVEL_NONE;
+    enum cf_status st = entries_level(&m->a, &c->id, &own);
+    if (st != CF_OK)
+        return st;
+    *out = (struct memo_node){.id = c->id, .parent = c->parent, .best = own, .hidden = c->trashed_at != 0};
+    if (above == NULL) {
+        out->kind = c->root_kind;
+        out->owner = c->owner;
+        out->archived = c->archived_at != 0;
+    } else {
+        if (above->best > own)
+            out->best = above->best;
+        out->hidden = out->hidden || above->hidden;
+        out->kind = above->kind;
+        out->owner = above->owner;
+        out->archived = above->archived;
+    }
+    return CF_OK;
+}
+
+/* Makes sure folder id and all its ancestors are remembered: one walk up to the first one already
+ * known (or the root), then back down. A missing ancestor is corruption, as in cf_acl_resolve. */
+static enum cf_status memo_fill(struct cf_acl_memo *m, const struct cf_id *id)
+{
+    if (memo_find(m, id) != NULL)
+        return CF_OK;
+    struct cf_node *chain = NULL;
+    size_t n = 0, cap = 0;
+    enum cf_status st = CF_OK;
+    struct cf_id cur = *id;
+    bool known_above = false;
+    for (;;) {
+        if (n == CF_ACL_MAX_DEPTH) {
+            cf_log_error("%s: parent chain too deep or cyclic", __func__);
+            st = CF_ECORRUPT;
+            goto out;
+        }
+        if (n == cap) {
+            cap = cap == 0 ? 8 : cap * 2;
+            chain = cf_xrealloc(chain, cap * sizeof *chain);
+        }
+        if ((st = cf_node_get(m->a.app->store, &m->a.tenant, &cur, &chain[n])) != CF_OK) {
+            st = st == CF_ENOTFOUND ? CF_ECORRUPT : st; /* a node's parent must exist */
+            goto out;
+        }
+        n++;
+        if (cf_id_is_zero(&chain[n - 1].parent))
+            break;
+        cur = chain[n - 1].parent;
+        if (memo_find(m, &cur) != NULL) {
+            known_above = true;
+            break;
+        }
+    }
+    for (size_t i = n; i-- > 0;) {
+        struct memo_node e, above;
+        const struct memo_node *up = NULL;
+        if (i + 1 < n || known_above) {
+            above = *memo_find(m, &chain[i].parent); /* a copy: inserting may move the table */
+            up = &above;
+        }
+        if ((st = memo_make(m, &chain[i], up, &e)) != CF_OK)
+            goto out;
+        e.name = cf_xstrdup(chain[i].name);
+        memo_insert(m, &e);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        cf_node_clear(&chain[i]);
+    free(chain);
+    return st;
+}
+
+enum cf_status cf_acl_memo_level(struct cf_acl_memo *m, const struct cf_id *id, struct cf_node *node,
+                                 enum cf_level *level)
+{
+    enum cf_status st = cf_node_get(m->a.app->store, &m->a.tenant, id, node);
+    if (st != CF_OK)
+        return st;
+    struct memo_node above, e;
+    const struct memo_node *up = NULL;
+    if (!cf_id_is_zero(&node->parent)) {
+        if ((st = memo_fill(m, &node->parent)) != CF_OK)
+            goto fail;
+        above = *memo_find(m, &node->parent);
+        up = &above;
+    }
+    if ((st = memo_make(m, node, up, &e)) != CF_OK)
+        goto fail;
+    if (e.hidden) {
+        st = CF_ENOTFOUND;
+        goto fail;
+    }
+    if (node->type == CF_NODE_FOLDER) {
+        e.name = cf_xstrdup(node->name); /* other nodes below it need it */
+        memo_insert(m, &e);
+    }
+    *level = space_rule(&m->a, e.best, e.kind, &e.owner, e.archived);
+    return CF_OK;
+fail:
+    cf_node_clear(node);
+    return st;
+}
+
+enum cf_status cf_acl_memo_level_hint(struct cf_acl_memo *m, const struct cf_id *id, const struct cf_id *parent,
+                                      struct cf_node *node, enum cf_level *level)
+{
+    if (!cf_id_is_zero(parent)) {
+        enum cf_status st = memo_fill(m, parent);
+        if (st != CF_OK && st != CF_ECORRUPT)
+            return st;
+        const struct memo_node *above = st == CF_OK ? memo_find(m, parent) : NULL;
+        if (above != NULL) { /* else a stale hint (the parent purged meanwhile): the full walk decides */
+            if (above->hidden)
+                return CF_ENOTFOUND;
+            enum cf_level own = CF_LEVEL_NONE;
+            if ((st = entries_level(&m->a, id, &own)) != CF_OK)
+                return st;
+            enum cf_level best = above->best > own ? above->best : own;
+            if (space_rule(&m->a, best, above->kind, &above->owner, above->archived) < CF_LEVEL_VIEW)
+                return CF_ENOTFOUND; /* no access: nothing loaded */
+        }
+    }
+    return cf_acl_memo_level(m, id, node, level);
+}
+
+bool cf_acl_memo_folder(const struct cf_acl_memo *m, const struct cf_id *id, const char **name, struct cf_id *parent,
+                        enum cf_level *level)
+{
+    const struct memo_node *e = memo_find(m, id);
+    if (e == NULL)
+        return false;
+    *name = e->name;
+    *parent = e->parent;
+    *level = e->hidden ? CF_LEVEL_NONE : space_rule(&m->a, e->best, e->kind, &e->owner, e->archived);
+    return true;
 }

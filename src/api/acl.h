@@ -61,6 +61,9 @@ enum cf_status cf_acl_space_of(struct cf_store *store, const struct cf_id *tenan
 /* Flags of cf_acl_resolve. */
 #define CF_ACL_IN_TRASH 1u /* a trashed node (or one below a trashed folder) is resolved as if it
                               were not trashed, for purging it from the trash */
+#define CF_ACL_TEAM_ROOT 2u /* the tenant space's root answers every member of the tenant (not
+                               auditors) even without a level on it, with CF_LEVEL_NONE: its
+                               listing then shows each caller only the children they can see */
 
 /* cf_acl_resolve(a, id, flags, node, level, space): cf_acl_level with flags, and the node's space
  * in *space when space is not NULL. Any thread (storage reads only). */
@@ -77,6 +80,12 @@ enum cf_status cf_acl_resolve(const struct cf_actor *a, const struct cf_id *id, 
  * tree. Any thread. */
 enum cf_status cf_acl_move_allowed(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
                                    const char **why) CF_WUR;
+
+/* cf_acl_move_allowed_in(a, node, dest, flags, why): the same with node resolved under cf_acl_resolve
+ * flags (CF_ACL_IN_TRASH: a restore from the trash, trash.c, is decided as a move from where the node
+ * was deleted). */
+enum cf_status cf_acl_move_allowed_in(const struct cf_actor *a, const struct cf_node *node, const struct cf_id *dest,
+                                      unsigned flags, const char **why) CF_WUR;
 
 /* cf_acl_level(a, id, node, level): loads node id of a's tenant into *node and computes a's level.
  * CF_ENOTFOUND when the node does not exist in that tenant, is trashed, or sits in a trashed
@@ -107,5 +116,29 @@ bool cf_acl_param_in_or_respond(struct cf_req *r, size_t i, unsigned flags, enum
 
 /* cf_acl_entry_matches(a, e): whether an entry names a, one of a's groups, or the tenant. */
 bool cf_acl_entry_matches(const struct cf_actor *a, const struct cf_acl_entry *e);
+
+/* Levels of many nodes in one request (search, src/api/search.c): the same rule as cf_acl_resolve,
+ * with every folder met on the way remembered (its chain's entries, trash and space), so that nodes
+ * sharing ancestors cost one node and one ACL read each. A memo lives for one request only: a
+ * revocation is seen by the next one. cf_acl_memo_new(a) copies a (its group list stays borrowed);
+ * cf_acl_memo_free(NULL) is a no-op. cf_acl_memo_level(m, id, node, level) is cf_acl_level (node
+ * loaded into *node, caller clears; CF_ENOTFOUND when absent, trashed or below a trashed folder).
+ * cf_acl_memo_folder(m, id, name, parent, level): a folder remembered by an earlier call (every
+ * ancestor of a node asked about is): its name (borrowed from m), parent and a's level on it (NONE
+ * if trashed or below the trash); false if not remembered. One thread at a time per memo. */
+struct cf_acl_memo;
+struct cf_acl_memo *cf_acl_memo_new(const struct cf_actor *a);
+void cf_acl_memo_free(struct cf_acl_memo *m);
+enum cf_status cf_acl_memo_level(struct cf_acl_memo *m, const struct cf_id *id, struct cf_node *node,
+                                 enum cf_level *level) CF_WUR;
+bool cf_acl_memo_folder(const struct cf_acl_memo *m, const struct cf_id *id, const char **name, struct cf_id *parent,
+                        enum cf_level *level);
+/* cf_acl_memo_level_hint(m, id, parent, node, level): cf_acl_memo_level for a node believed to lie in
+ * folder parent (the search index's view, which is as fresh as the last acknowledged write): when
+ * the level there would be below view (parent trashed or hidden, or neither parent's chain nor id's
+ * own entries give view), CF_ENOTFOUND without loading the node (one ACL read); otherwise the full
+ * decision on the node as stored, whatever its parent is now. */
+enum cf_status cf_acl_memo_level_hint(struct cf_acl_memo *m, const struct cf_id *id, const struct cf_id *parent,
+                                      struct cf_node *node, enum cf_level *level) CF_WUR;
 
 #endif

@@ -742,6 +742,278 @@ out:
     json_decref(body);
 }
 
+/* ---- renaming and deleting groups, deleting users ---------------------------------------------- */
+
+/* Drops every ACL entry naming principal (kind, id) in the tenant: what a deleted group or user was
+ * granted is gone, not merely unreachable. *count gets the number of nodes whose ACL changed.
+ * Idempotent (a retry after a failure finishes the job). Worker threads. */
+static enum cf_status drop_grants(struct cf_store *store, const struct cf_id *tenant, enum cf_principal_kind kind,
+                                  const struct cf_id *id, size_t *count)
+{
+    struct cf_grant *g;
+    size_t n;
+    *count = 0;
+    enum cf_status st = cf_grants_of(store, tenant, kind, id, &g, &n);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct cf_acl_entry *e;
+        size_t ne, keep = 0;
+        if ((st = cf_acl_get(store, tenant, &g[i].node, &e, &ne)) != CF_OK) {
+            if (st == CF_ENOTFOUND)
+                st = CF_OK; /* the node is gone */
+            continue;
+        }
+        for (size_t k = 0; k < ne; k++)
+            if (!(e[k].kind == kind && cf_id_equal(&e[k].principal, id)))
+                e[keep++] = e[k];
+        if (keep != ne) {
+            st = cf_acl_put(store, tenant, &g[i].node, e, keep);
+            if (st == CF_ENOTFOUND)
+                st = CF_OK;
+            else if (st == CF_OK)
+                (*count)++;
+        }
+        free(e);
+    }
+    free(g);
+    return st;
+}
+
+struct group_change {
+    struct cf_async a;
+    struct cf_id tenant, id;
+    struct cf_id self;     /* the admin making the change */
+    char *name;            /* rename: the new name */
+    bool remove;           /* delete instead of rename */
+    struct cf_group g;     /* the group (as renamed, or as it was before its deletion) */
+    size_t grants;         /* delete: nodes whose ACL lost the group's entries */
+    size_t members;        /* delete: members it had */
+    struct cf_event *ev;   /* group.rename or group.delete */
+};
+
+static void group_change_free(struct cf_async *a)
+{
+    struct group_change *c = (struct group_change *)a;
+    free(c->name);
+    cf_group_clear(&c->g);
+    cf_event_free(c->ev);
+    free(c);
+}
+
+/* A group with grants in private spaces is being deleted: each owner of such a grant is told (an
+ * alert.group_change with "deleted": true), as for a change of its members. Best effort. */
+static void tell_private_owners(struct group_change *c, struct cf_store *store)
+{
+    struct cf_grant *g;
+    size_t n, ntold = 0;
+    if (cf_grants_of(store, &c->tenant, CF_PRINCIPAL_GROUP, &c->id, &g, &n) != CF_OK)
+        return;
+    struct cf_id *told = cf_xcalloc(n + 1, sizeof *told);
+    json_t *d = json_pack("{s:o, s:s, s:o, s:b}", "group", cf_json_id(&c->id), "name", c->g.name, "by",
+                          cf_json_id(&c->self), "deleted", true);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    for (size_t i = 0; i < n; i++) {
+        struct cf_acl_space sp;
+        if (cf_acl_space_of(store, &c->tenant, &g[i].node, &sp) != CF_OK || sp.kind != CF_SPACE_PRIVATE ||
+            id_in(&sp.owner, told, ntold))
+            continue;
+        told[ntold++] = sp.owner;
+        if (cf_alert_add(store, &c->tenant, &sp.owner, "alert.group_change", txt) != CF_OK)
+            cf_log_warn("could not store a group-change alert");
+    }
+    free(txt);
+    json_decref(d);
+    free(told);
+    free(g);
+}
+
+static void group_change_run(struct cf_async *a)
+{
+    struct group_change *c = (struct group_change *)a;
+    struct cf_store *store = a->app->store;
+    if (!c->remove) {
+        struct cf_group before;
+        if ((a->st = cf_group_get(store, &c->tenant, &c->id, &before)) != CF_OK)
+            return;
+        cf_event_detail(c->ev, "old_name", json_string(before.name));
+        cf_group_clear(&before);
+        if ((a->st = cf_group_rename(store, &c->tenant, &c->id, c->name, &c->g)) != CF_OK)
+            return;
+    } else {
+        struct cf_id *m;
+        if ((a->st = cf_group_get(store, &c->tenant, &c->id, &c->g)) != CF_OK ||
+            (a->st = cf_group_members(store, &c->tenant, &c->id, &m, &c->members)) != CF_OK)
+            return;
+        free(m);
+        tell_private_owners(c, store);
+        /* Its grants first, then the group: a failure in between leaves a group that can be deleted
+         * again; the group's id is random and never reused, so no later group inherits an entry. */
+        if ((a->st = drop_grants(store, &c->tenant, CF_PRINCIPAL_GROUP, &c->id, &c->grants)) != CF_OK ||
+            (a->st = cf_group_delete(store, &c->tenant, &c->id)) != CF_OK)
+            return;
+        cf_event_detail(c->ev, "members", json_integer((json_int_t)c->members));
+        cf_event_detail(c->ev, "acl_entries_removed", json_integer((json_int_t)c->grants));
+    }
+    cf_event_detail(c->ev, "group", cf_json_id(&c->id));
+    cf_event_detail(c->ev, "name", json_string(c->g.name));
+    a->st = cf_audit_submit_wait(c->ev, NULL);
+    c->ev = NULL;
+}
+
+static void group_change_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct group_change *c = (struct group_change *)a;
+    struct cf_id *m;
+    size_t n;
+    if (a->st == CF_EEXIST)
+        cf_respond_status(r, CF_EEXIST, "a group with this name exists");
+    else if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    else if (c->remove)
+        cf_respond_empty(r, 204);
+    else if (cf_group_members(r->app->store, &c->tenant, &c->id, &m, &n) == CF_OK) {
+        cf_respond_json(r, 200, group_json(&c->g, m, n));
+        free(m);
+    } else
+        cf_respond_status(r, CF_EIO, NULL);
+}
+
+static struct group_change *group_change_new(struct cf_req *r, const struct cf_id *id, const char *action)
+{
+    struct group_change *c = cf_xcalloc(1, sizeof *c);
+    c->a.run = group_change_run;
+    c->a.reply = group_change_reply;
+    c->a.free = group_change_free;
+    c->tenant = r->who.user.tenant;
+    c->id = *id;
+    c->self = r->who.user.id;
+    c->ev = cf_event_new(&c->tenant, action, "ok");
+    cf_event_from_req(c->ev, r);
+    return c;
+}
+
+/* PATCH /api/v1/admin/groups/{id} {"name"}: 200 group, 409 if the name is taken. */
+void cf_h_admin_group_patch(struct cf_req *r)
+{
+    static const char *const allowed[] = {"name", NULL};
+    json_t *body;
+    const char *name;
+    size_t nl;
+    struct cf_id id;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nl))
+        goto out;
+    if (nl > GROUP_NAME_MAX || cf_name_check(name, nl) != NULL) {
+        cf_respond_status(r, CF_EINVAL, "name: 1 to 128 bytes of text without / or control characters");
+        goto out;
+    }
+    struct group_change *c = group_change_new(r, &id, "group.rename");
+    c->name = cf_xstrndup(name, nl);
+    cf_async_start(r, &c->a);
+out:
+    json_decref(body);
+}
+
+/* DELETE /api/v1/admin/groups/{id}: 204; its memberships and every ACL entry naming it go with it. */
+void cf_h_admin_group_delete(struct cf_req *r)
+{
+    struct cf_id id;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    struct group_change *c = group_change_new(r, &id, "group.delete");
+    c->remove = true;
+    cf_async_start(r, &c->a);
+}
+
+static void user_delete_run(struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    struct cf_store *store = a->app->store;
+    size_t grants = 0;
+    if ((a->st = load_target(j)) != CF_OK)
+        return;
+    if (j->u.status != CF_USER_OFFBOARDED) {
+        a->st = CF_EEXIST;
+        j->why = "only an offboarded user can be deleted: offboard them first";
+        return;
+    }
+    /* An archived private space still holding files waits for its retention (retention.c finds it
+     * through the user's record); a handed-over space is the successor's folder now. */
+    struct cf_node root;
+    enum cf_status st = cf_node_get(store, &j->u.tenant, &j->u.private_root, &root);
+    if (st == CF_OK) {
+        bool archived_root = root.root_kind == CF_SPACE_PRIVATE && cf_id_is_zero(&root.parent);
+        cf_node_clear(&root);
+        if (archived_root) {
+            struct cf_node *items;
+            size_t cnt;
+            uint8_t next[CF_CURSOR_LEN];
+            bool more;
+            if ((a->st = cf_children_list(store, &j->u.tenant, &j->u.private_root, NULL, 1, &items, &cnt, next,
+                                          &more)) != CF_OK)
+                return;
+            for (size_t i = 0; i < cnt; i++)
+                cf_node_clear(&items[i]);
+            free(items);
+            if (cnt > 0) {
+                a->st = CF_EEXIST;
+                j->why = "the user's archived private space still holds files: it is purged when the tenant's "
+                         "offboarded_retention ends; delete the user after that";
+                return;
+            }
+        }
+    } else if (st != CF_ENOTFOUND) {
+        a->st = st;
+        return;
+    }
+    if ((a->st = drop_grants(store, &j->u.tenant, CF_PRINCIPAL_USER, &j->u.id, &grants)) != CF_OK ||
+        (a->st = cf_user_delete(store, &j->u.tenant, &j->u.id)) != CF_OK) {
+        if (a->st == CF_EEXIST)
+            j->why = "only an offboarded user can be deleted: offboard them first";
+        return;
+    }
+    cf_event_detail(j->ev, "acl_entries_removed", json_integer((json_int_t)grants));
+    a->st = user_event(j);
+}
+
+static void user_delete_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct user_job *j = (struct user_job *)a;
+    if (a->st == CF_OK)
+        cf_respond_empty(r, 204);
+    else
+        cf_respond_status(r, a->st, j->why);
+}
+
+/* DELETE /api/v1/admin/users/{id}: offboarded users only (409 otherwise); their provenance stays. */
+void cf_h_admin_user_delete(struct cf_req *r)
+{
+    struct cf_id id;
+    if (cf_id_parse(r->params[0].base, r->params[0].len, &id) != CF_OK) {
+        cf_respond_status(r, CF_ENOTFOUND, NULL);
+        return;
+    }
+    struct user_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = user_delete_run;
+    j->a.reply = user_delete_reply;
+    j->a.free = user_job_free;
+    j->u.tenant = r->who.user.tenant;
+    j->u.id = id;
+    j->self = r->who.user.id;
+    j->tname = tenant_name(r);
+    j->ev = cf_event_new(&r->who.user.tenant, "user.delete", "ok");
+    cf_event_from_req(j->ev, r);
+    cf_async_start(r, &j->a);
+}
+
 /* ---- policy ----------------------------------------------------------------------------------- */
 
 static json_t *policy_json(const struct cf_config *cfg, const struct cf_policy *p)

@@ -28,9 +28,11 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "quota.h"
 #include "validate.h"
 #include "throttle.h"
 #include "totp.h"
+#include "web.h"
 #include "work.h"
 
 #define ARGON2_SALT_LEN 16
@@ -139,6 +141,118 @@ char *cf_auth_dummy_hash(const struct cf_config *cfg)
     return h;
 }
 
+/* ---- recovery codes (auth.h) ---------------------------------------------------------------- */
+
+static const char recovery_alphabet[] = "abcdefghjkmnpqrstuvwxyz23456789";
+
+static void random_code(char out[CF_RECOVERY_CODE_LEN + 1])
+{
+    const size_t k = sizeof recovery_alphabet - 1;
+    for (size_t i = 0; i < CF_RECOVERY_CODE_LEN;) {
+        uint8_t b;
+        cf_random(&b, 1);
+        if (b >= 256 - 256 % k) /* rejection sampling: no modulo bias */
+            continue;
+        out[i++] = recovery_alphabet[b % k];
+    }
+    out[CF_RECOVERY_CODE_LEN] = '\0';
+}
+
+static bool tag_taken(char *const stored[], size_t n, const char *code)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(stored[i], code, CF_RECOVERY_TAG_LEN) == 0)
+            return true;
+    return false;
+}
+
+enum cf_status cf_recovery_generate(const struct cf_config *cfg, char *codes[CF_RECOVERY_CODES],
+                                    char *stored[CF_RECOVERY_CODES])
+{
+    char code[CF_RECOVERY_CODE_LEN + 1];
+    enum cf_status st = CF_OK;
+    size_t i;
+    for (i = 0; i < CF_RECOVERY_CODES; i++) {
+        do
+            random_code(code);
+        while (tag_taken(stored, i, code));
+        char *hash;
+        if ((st = cf_auth_hash_password(cfg, code, CF_RECOVERY_CODE_LEN, &hash)) != CF_OK)
+            break;
+        stored[i] = cf_xasprintf("%.*s$%s", CF_RECOVERY_TAG_LEN, code, hash);
+        cf_free_secret(hash, strlen(hash));
+        codes[i] = cf_xasprintf("%.4s-%.4s-%.4s-%.4s", code, code + 4, code + 8, code + 12);
+    }
+    cf_wipe(code, sizeof code);
+    if (st != CF_OK)
+        for (size_t j = 0; j < i; j++) {
+            cf_free_secret(stored[j], strlen(stored[j]));
+            cf_free_secret(codes[j], strlen(codes[j]));
+            stored[j] = codes[j] = NULL;
+        }
+    return st;
+}
+
+bool cf_recovery_normalise(const char *in, size_t n, char out[CF_RECOVERY_CODE_LEN + 1])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == '-' || c == ' ')
+            continue;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c == '\0' || strchr(recovery_alphabet, c) == NULL || k == CF_RECOVERY_CODE_LEN) {
+            cf_wipe(out, CF_RECOVERY_CODE_LEN + 1);
+            return false;
+        }
+        out[k++] = c;
+    }
+    out[k] = '\0';
+    return k == CF_RECOVERY_CODE_LEN;
+}
+
+int cf_recovery_match(const struct cf_user *u, const char *code, const char *dummy)
+{
+    /* Every tag is compared, in constant time; the last match wins (tags are distinct). */
+    size_t pick = SIZE_MAX;
+    for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++) {
+        const char *s = u->recovery[i];
+        bool ok = strlen(s) > CF_RECOVERY_TAG_LEN + 1 && cf_ct_equal(s, code, CF_RECOVERY_TAG_LEN);
+        size_t mask = (size_t)0 - (size_t)ok;
+        pick = (i & mask) | (pick & ~mask);
+    }
+    const char *hash = pick != SIZE_MAX ? u->recovery[pick] + CF_RECOVERY_TAG_LEN + 1 : dummy;
+    bool ok = cf_auth_verify_password(hash, code, strlen(code));
+    return pick != SIZE_MAX && ok ? (int)pick : -1;
+}
+
+bool cf_recovery_take(struct cf_user *u, const char *stored)
+{
+    for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++) {
+        if (!cf_ct_streq(u->recovery[i], stored))
+            continue;
+        cf_free_secret(u->recovery[i], strlen(u->recovery[i]));
+        memmove(&u->recovery[i], &u->recovery[i + 1], (u->nrecovery - i - 1) * sizeof u->recovery[0]);
+        u->recovery[--u->nrecovery] = NULL;
+        return true;
+    }
+    return false;
+}
+
+void cf_recovery_replace(struct cf_user *u, char **stored, size_t n)
+{
+    for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++) {
+        cf_free_secret(u->recovery[i], strlen(u->recovery[i]));
+        u->recovery[i] = NULL;
+    }
+    u->nrecovery = 0;
+    for (size_t i = 0; i < n && i < CF_RECOVERY_CODES; i++) {
+        u->recovery[u->nrecovery++] = stored[i];
+        stored[i] = NULL;
+    }
+}
+
 /* ---- authentication stage --------------------------------------------------------------------- */
 
 enum cf_cred cf_auth_credential(struct cf_req *r, const char *cookie, h2o_iovec_t *tok)
@@ -205,7 +319,7 @@ bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN])
     return true;
 }
 
-bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
+bool cf_auth_authenticate_or_respond(struct cf_req *r, unsigned restricted_ok)
 {
     h2o_iovec_t tok;
     enum cf_auth_kind kind;
@@ -256,7 +370,15 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok)
         cf_respond_status(r, CF_EUNAUTH, "invalid or expired session");
         return false;
     }
-    if ((ss.flags & CF_SESSION_MFA_ENROL) != 0 && !enrolment_ok) {
+    if ((ss.flags & CF_SESSION_PW_CHANGE) != 0 && (restricted_ok & CF_SESSION_PW_CHANGE) == 0) {
+        cf_session_clear(&ss);
+        cf_user_clear(&r->who.user);
+        cf_respond_error(r, 403, "password_change_required",
+                         "your password was reset: set a new one first (PUT /api/v1/me/password)");
+        return false;
+    }
+    if ((ss.flags & CF_SESSION_PW_CHANGE) == 0 && (ss.flags & CF_SESSION_MFA_ENROL) != 0 &&
+        (restricted_ok & CF_SESSION_MFA_ENROL) == 0) {
         cf_session_clear(&ss);
         cf_user_clear(&r->who.user);
         cf_respond_status(r, CF_EMFA, "your tenant requires a second factor: enrol TOTP first");
@@ -300,7 +422,7 @@ bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant)
                 bool ok = false;
                 if (cf_session_get(r->app->store, hash, &ss) == CF_OK) {
                     if (ss.expires_at > cf_now_ms() && cf_id_equal(&ss.tenant, tenant) &&
-                        (ss.flags & CF_SESSION_MFA_ENROL) == 0 &&
+                        (ss.flags & (CF_SESSION_MFA_ENROL | CF_SESSION_PW_CHANGE)) == 0 &&
                         cf_user_get(r->app->store, &ss.tenant, &ss.user, &u) == CF_OK) {
                         ok = u.status == CF_USER_ACTIVE;
                         cf_user_clear(&u);
@@ -385,6 +507,8 @@ struct login_update {
     uint64_t step;            /* the TOTP step the login used; 0: none */
     const char *verified;     /* the password hash the login verified against */
     char *rehash;             /* a new hash with the current cost, or NULL */
+    const char *recovery;     /* the stored recovery code the login used (removed: single use), or NULL */
+    size_t remaining;         /* out: recovery codes left after it */
 };
 
 static enum cf_status login_mutate(struct cf_user *u, void *ctx)
@@ -398,6 +522,11 @@ static enum cf_status login_mutate(struct cf_user *u, void *ctx)
         if (up->step <= u->totp_last_step)
             return CF_EUNAUTH; /* another login used this code (or a later one) first */
         u->totp_last_step = up->step;
+    }
+    if (up->recovery != NULL) {
+        if (!cf_recovery_take(u, up->recovery))
+            return CF_EUNAUTH; /* another login used this recovery code first */
+        up->remaining = u->nrecovery;
     }
     if (up->rehash != NULL && u->pwhash != NULL && cf_ct_streq(u->pwhash, up->verified)) {
         cf_free_secret(u->pwhash, strlen(u->pwhash));
@@ -413,6 +542,9 @@ struct login {
     char *password;    /* wiped in free */
     size_t password_len;
     char *totp;        /* NULL if not given */
+    char *recovery;    /* a recovery code in place of totp; NULL if not given */
+    char *device;      /* the coffer_device cookie (well-formed token text), or NULL */
+    bool browser;      /* the request came from a browser (Sec-Fetch-Mode): it may get a device cookie */
     char *ip;
     char *ua;
     char *account_key; /* throttle key: tenant ‖ 0 ‖ lower(username) */
@@ -427,6 +559,10 @@ struct login {
     char csrf[CF_TOKEN_TEXT_LEN + 1];
     uint64_t expires_at;
     bool mfa_enrol;
+    bool pw_change;                                  /* an admin reset the password */
+    const char *factor_error;                        /* the password was right, the second factor not */
+    long recovery_left;                              /* codes left after this login used one; -1: none */
+    char new_device[CF_TOKEN_TEXT_LEN + 1];          /* a device cookie to issue, or "" */
 };
 
 /* A login event (queued without waiting: success and failure cost the same). */
@@ -451,6 +587,71 @@ static void login_failed(struct login *l)
 {
     l->account_ticket.held = false;
     l->ip_ticket.held = false;
+}
+
+/* A short name for the client of a user agent ("Firefox on Linux"), for alerts. */
+static void device_label(const char *ua, char *out, size_t cap)
+{
+    static const struct {
+        const char *needle, *name;
+    } clients[] = {{"Edg/", "Edge"},       {"OPR/", "Opera"},         {"Firefox/", "Firefox"},
+                   {"Chrome/", "Chrome"},  {"Safari/", "Safari"},     {"curl/", "curl"},
+                   {"node", "Node.js"},    {"python", "Python"}},
+      systems[] = {{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"},
+                   {"Mac OS X", "macOS"},  {"CrOS", "ChromeOS"},   {"Linux", "Linux"}};
+    const char *c = "unknown client", *s = NULL;
+    for (size_t i = 0; ua != NULL && i < sizeof clients / sizeof clients[0]; i++)
+        if (strstr(ua, clients[i].needle) != NULL) {
+            c = clients[i].name;
+            break;
+        }
+    for (size_t i = 0; ua != NULL && i < sizeof systems / sizeof systems[0]; i++)
+        if (strstr(ua, systems[i].needle) != NULL) {
+            s = systems[i].name;
+            break;
+        }
+    if (s != NULL)
+        snprintf(out, cap, "%s on %s", c, s);
+    else
+        snprintf(out, cap, "%s", c);
+}
+
+/* The request's coffer_device cookie if it is well-formed token text (a copy), else NULL. */
+static char *device_cookie(struct cf_req *r)
+{
+    ssize_t i = -1;
+    while ((i = h2o_find_header(&r->req->headers, H2O_TOKEN_COOKIE, i)) != -1) {
+        h2o_iovec_t c = r->req->headers.entries[i].value;
+        const char *v;
+        size_t vl;
+        uint8_t hash[CF_SHA256_LEN];
+        if (cf_cookie_find(c.base, c.len, CF_DEVICE_COOKIE, &v, &vl))
+            return cf_auth_token_hash(v, vl, hash) ? cf_xstrndup(v, vl) : NULL;
+    }
+    return NULL;
+}
+
+/* A login used a recovery code: provenance, and an alert to the user (who may not have been the
+ * one who typed it), with how many codes are left. */
+static void recovery_used(struct cf_async *a, struct login *l, const struct cf_id *tid, const struct cf_id *uid,
+                          size_t remaining)
+{
+    char label[64];
+    device_label(l->ua, label, sizeof label);
+    l->recovery_left = (long)remaining;
+    struct cf_event *e = cf_event_new(tid, "auth.recovery_code_used", "ok");
+    cf_event_user(e, uid, l->user.username);
+    snprintf(e->ip, sizeof e->ip, "%s", l->ip);
+    e->user_agent = l->ua != NULL ? cf_xstrdup(l->ua) : NULL;
+    cf_event_detail(e, "remaining", json_integer((json_int_t)remaining));
+    cf_audit_submit(e);
+    json_t *d = json_pack("{s:s, s:s?, s:s, s:I}", "ip", l->ip, "user_agent", l->ua, "device", label, "remaining",
+                          (json_int_t)remaining);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    if (cf_alert_add(a->app->store, tid, uid, "alert.recovery_code_used", txt) != CF_OK)
+        cf_log_warn("could not store a recovery-code alert");
+    free(txt);
+    json_decref(d);
 }
 
 static void login_check(struct cf_async *a)
@@ -496,64 +697,110 @@ static void login_check(struct cf_async *a)
         return;
     }
     uint64_t step = 0;
+    char *recovery = NULL; /* the stored form of the recovery code used */
     if (l->user.totp_enabled) {
-        if (l->totp == NULL) {
+        if (l->totp == NULL && l->recovery == NULL) {
             record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_required", false);
             a->st = CF_EMFA; /* the password was right; the second factor is missing */
             return;
         }
-        if (!cf_totp_verify(l->user.totp_secret, sizeof l->user.totp_secret, l->totp, strlen(l->totp),
-                            cf_now_ms() / 1000, l->user.totp_last_step, &step)) {
+        /* From here on the password is known to be right (mfa_required says as much already), so
+         * a wrong second factor gets its own error code: it reveals nothing new. */
+        if (l->recovery != NULL) {
+            char norm[CF_RECOVERY_CODE_LEN + 1];
+            int k = cf_recovery_normalise(l->recovery, strlen(l->recovery), norm)
+                        ? cf_recovery_match(&l->user, norm, a->app->dummy_pwhash)
+                        : -1;
+            cf_wipe(norm, sizeof norm);
+            if (k < 0) {
+                login_failed(l);
+                record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_failed", false);
+                login_event(l, &tid, &uid, "auth.login_failed", "denied", "wrong recovery code");
+                l->factor_error = "recovery_code_invalid";
+                a->st = CF_EUNAUTH;
+                return;
+            }
+            recovery = cf_xstrdup(l->user.recovery[k]);
+        } else if (!cf_totp_verify(l->user.totp_secret, sizeof l->user.totp_secret, l->totp, strlen(l->totp),
+                                   cf_now_ms() / 1000, l->user.totp_last_step, &step)) {
             login_failed(l);
             record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_failed", false);
             login_event(l, &tid, &uid, "auth.login_failed", "denied", "wrong TOTP code");
+            l->factor_error = "totp_invalid";
             a->st = CF_EUNAUTH;
             return;
         }
     }
     if ((st = cf_tenant_get(a->app->store, &tid, &t)) != CF_OK) {
+        if (recovery != NULL)
+            cf_free_secret(recovery, strlen(recovery));
         a->st = st;
         return;
     }
-    l->mfa_enrol = t.policy.require_mfa && !l->user.totp_enabled;
+    l->mfa_enrol = (t.policy.require_mfa || l->user.must_enrol_totp) && !l->user.totp_enabled;
+    l->pw_change = l->user.must_change_password;
     l->tenant_name = t.name;
     t.name = NULL;
     cf_tenant_clear(&t);
     /* What a login changes in the user record (the TOTP step it used, a rehashed password) is
      * applied in one read-modify-write that also re-checks the account: a code is accepted once even
      * by parallel logins, and a login never undoes a concurrent freeze or password change. */
-    struct login_update up = {.step = step, .verified = l->user.pwhash};
+    struct login_update up = {.step = step, .verified = l->user.pwhash, .recovery = recovery};
     if (needs_rehash(cfg, l->user.pwhash) &&
         cf_auth_hash_password(cfg, l->password, l->password_len, &up.rehash) != CF_OK)
         up.rehash = NULL;
-    if (step != 0 || up.rehash != NULL)
+    if (step != 0 || up.rehash != NULL || recovery != NULL)
         st = cf_user_update(a->app->store, &tid, &uid, login_mutate, &up, NULL);
     if (up.rehash != NULL)
         cf_free_secret(up.rehash, strlen(up.rehash));
+    bool by_recovery = recovery != NULL;
+    if (by_recovery)
+        cf_free_secret(recovery, strlen(recovery));
     if (st == CF_EUNAUTH) {
         login_failed(l);
         record_login(a->app->store, &tid, &uid, l->ip, l->ua, "mfa_failed", false);
-        login_event(l, &tid, &uid, "auth.login_failed", "denied", "TOTP code already used");
+        login_event(l, &tid, &uid, "auth.login_failed", "denied",
+                    by_recovery ? "recovery code already used" : "TOTP code already used");
+        l->factor_error = by_recovery ? "recovery_code_invalid" : "totp_invalid";
     }
     if (st != CF_OK) {
         a->st = st;
         return;
     }
+    if (by_recovery)
+        recovery_used(a, l, &tid, &uid, up.remaining);
     /* A success forgets the account's failures that ended before it began (never the address's);
      * attempts still in flight, perhaps an attacker's burst, keep counting. */
     cf_throttle_settle(a->app->login_account, l->account_key, l->account_key_len, &l->account_ticket, cf_now_ms());
 
-    /* New device: the same user agent from the same network was never seen for this user. */
+    /* New device: a browser is known by its device cookie (a random id it got at an earlier login of
+     * this user); a client without one (scripts, a browser whose cookies were cleared) by its user
+     * agent and network, never seen for this user. */
     char fp[CF_IP_MAX + UA_MAX + 2];
-    size_t fpl = device_fingerprint(l->ip, l->ua, fp, sizeof fp);
+    size_t fpl = l->device != NULL ? (size_t)snprintf(fp, sizeof fp, "cookie%c%s", 0, l->device)
+                                   : device_fingerprint(l->ip, l->ua, fp, sizeof fp);
     bool seen_before = false, is_new = false;
     if (cf_device_any(a->app->store, &tid, &uid, &seen_before) != CF_OK)
         seen_before = false;
     if (cf_device_seen(a->app->store, &tid, &uid, fp, fpl < sizeof fp ? fpl : sizeof fp - 1, &is_new) != CF_OK)
         is_new = false;
+    if (l->device == NULL && l->browser) {
+        /* Give this browser a device cookie, known for this user from now on. Only browsers (they
+         * send Sec-Fetch-Mode): scripts that keep no cookies would add a device at every login. */
+        uint8_t unused[CF_SHA256_LEN];
+        bool dummy;
+        cf_auth_new_token(l->new_device, unused);
+        fpl = (size_t)snprintf(fp, sizeof fp, "cookie%c%s", 0, l->new_device);
+        if (cf_device_seen(a->app->store, &tid, &uid, fp, fpl, &dummy) != CF_OK)
+            l->new_device[0] = '\0';
+    }
+    cf_wipe(fp, sizeof fp);
     bool alert = is_new && seen_before;
     if (alert) {
-        json_t *d = json_pack("{s:s, s:s?}", "ip", l->ip, "user_agent", l->ua);
+        char label[64];
+        device_label(l->ua, label, sizeof label);
+        json_t *d = json_pack("{s:s, s:s?, s:s, s:b}", "ip", l->ip, "user_agent", l->ua, "device", label,
+                              "device_cookie", l->device != NULL);
         char *txt = json_dumps(d, JSON_COMPACT);
         if (cf_alert_add(a->app->store, &tid, &uid, "alert.new_device", txt) != CF_OK)
             cf_log_warn("could not store a new-device alert");
@@ -562,7 +809,8 @@ static void login_check(struct cf_async *a)
         login_event(l, &tid, &uid, "alert.new_device", "ok", NULL);
     }
     record_login(a->app->store, &tid, &uid, l->ip, l->ua, "ok", alert);
-    login_event(l, &tid, &uid, "auth.login", "ok", l->mfa_enrol ? "must enrol TOTP" : NULL);
+    login_event(l, &tid, &uid, "auth.login", "ok",
+                l->pw_change ? "must change password" : l->mfa_enrol ? "must enrol TOTP" : NULL);
 
     struct cf_session ss = {0};
     cf_id_new(&ss.id);
@@ -570,12 +818,25 @@ static void login_check(struct cf_async *a)
     cf_auth_new_token(l->csrf, ss.csrf_hash);
     ss.tenant = tid;
     ss.user = uid;
-    ss.flags = l->mfa_enrol ? CF_SESSION_MFA_ENROL : 0;
+    ss.flags = (l->mfa_enrol ? CF_SESSION_MFA_ENROL : 0u) | (l->pw_change ? CF_SESSION_PW_CHANGE : 0u);
     ss.created_at = cf_now_ms();
     ss.expires_at = l->expires_at = ss.created_at + cfg->auth.session_ttl_s * 1000;
     ss.ip = l->ip;
     ss.user_agent = l->ua;
-    a->st = cf_session_put(a->app->store, &ss);
+    if ((a->st = cf_session_put(a->app->store, &ss)) != CF_OK)
+        return;
+    /* At most auth.max_sessions_per_user login sessions: the oldest beyond it end now. */
+    size_t ended = 0;
+    if (cf_session_trim(a->app->store, &tid, &uid, cfg->auth.max_sessions_per_user, &ended) != CF_OK)
+        cf_log_warn("could not trim a user's sessions to auth.max_sessions_per_user");
+    if (ended > 0) {
+        struct cf_event *e = cf_event_new(&tid, "auth.sessions_ended", "ok");
+        cf_event_user(e, &uid, l->user.username);
+        snprintf(e->ip, sizeof e->ip, "%s", l->ip);
+        cf_event_detail(e, "reason", json_string("auth.max_sessions_per_user"));
+        cf_event_detail(e, "ended", json_integer((json_int_t)ended));
+        cf_audit_submit(e);
+    }
 }
 
 static void login_run(struct cf_async *a)
@@ -596,7 +857,12 @@ static void login_reply(struct cf_req *r, struct cf_async *a)
     case CF_OK:
         break;
     case CF_EUNAUTH:
-        cf_respond_status(r, CF_EUNAUTH, "invalid tenant, username or password");
+        if (l->factor_error != NULL)
+            cf_respond_error(r, 401, l->factor_error,
+                             l->recovery != NULL ? "that recovery code is wrong or was already used"
+                                                 : "that authenticator code is wrong or was already used");
+        else
+            cf_respond_status(r, CF_EUNAUTH, "invalid tenant, username or password");
         return;
     case CF_EMFA:
         cf_respond_status(r, CF_EMFA, "a TOTP code is required");
@@ -612,12 +878,23 @@ static void login_reply(struct cf_req *r, struct cf_async *a)
                                 l->token, (unsigned long long)r->app->cfg->auth.session_ttl_s);
     cf_add_header(r, "set-cookie", cookie, strlen(cookie));
     cf_free_secret(cookie, strlen(cookie));
+    if (l->new_device[0] != '\0') {
+        /* Sent back only to the login endpoint; 400 days, the longest browsers keep a cookie. */
+        char *dc = cf_xasprintf(CF_DEVICE_COOKIE "=%s; Path=/api/v1/auth/login; HttpOnly; Secure; SameSite=Strict; "
+                                "Max-Age=34560000",
+                                l->new_device);
+        cf_add_header(r, "set-cookie", dc, strlen(dc));
+        cf_free_secret(dc, strlen(dc));
+    }
     json_t *o = json_object();
     json_object_set_new(o, "token", json_string(l->token));
     json_object_set_new(o, "csrf_token", json_string(l->csrf));
     json_object_set_new(o, "expires_at", cf_json_time(l->expires_at));
     json_object_set_new(o, "user", cf_user_json(&l->user, l->tenant_name));
     json_object_set_new(o, "mfa_enrolment_required", json_boolean(l->mfa_enrol));
+    json_object_set_new(o, "password_change_required", json_boolean(l->pw_change));
+    if (l->recovery_left >= 0)
+        json_object_set_new(o, "recovery_codes_remaining", json_integer(l->recovery_left));
     cf_respond_json(r, 200, o);
 }
 
@@ -629,6 +906,11 @@ static void login_free(struct cf_async *a)
     cf_free_secret(l->password, l->password_len);
     if (l->totp != NULL)
         cf_free_secret(l->totp, strlen(l->totp));
+    if (l->recovery != NULL)
+        cf_free_secret(l->recovery, strlen(l->recovery));
+    if (l->device != NULL)
+        cf_free_secret(l->device, strlen(l->device));
+    cf_wipe(l->new_device, sizeof l->new_device);
     free(l->ip);
     free(l->ua);
     free(l->account_key);
@@ -664,18 +946,27 @@ static bool reserved_or_respond(struct cf_req *r, struct login *l)
 
 void cf_h_login(struct cf_req *r)
 {
-    static const char *const allowed[] = {"tenant", "username", "password", "totp", NULL};
+    static const char *const allowed[] = {"tenant", "username", "password", "totp", "recovery_code", NULL};
     json_t *body;
-    const char *tenant, *username, *password, *totp;
-    size_t tl, ul, pl, ol;
+    const char *tenant, *username, *password, *totp, *rc;
+    size_t tl, ul, pl, ol, rl;
     if (!cf_json_body_or_respond(r, &body))
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) ||
         !cf_json_str_or_respond(r, body, "tenant", false, &tenant, &tl) ||
         !cf_json_str_or_respond(r, body, "username", true, &username, &ul) ||
         !cf_json_str_or_respond(r, body, "password", true, &password, &pl) ||
-        !cf_json_str_or_respond(r, body, "totp", false, &totp, &ol))
+        !cf_json_str_or_respond(r, body, "totp", false, &totp, &ol) ||
+        !cf_json_str_or_respond(r, body, "recovery_code", false, &rc, &rl))
         goto out;
+    if (totp != NULL && rc != NULL) {
+        cf_respond_status(r, CF_EINVAL, "send either totp or recovery_code, not both");
+        goto out;
+    }
+    if (rc != NULL && (rl > 64 || memchr(rc, '\0', rl) != NULL)) {
+        cf_respond_status(r, CF_EINVAL, "recovery_code has at most 64 characters");
+        goto out;
+    }
     if (ul == 0 || pl == 0 || pl > CF_PASSWORD_MAX || memchr(password, '\0', pl) != NULL || ul > 256 || tl > 256 ||
         memchr(username, '\0', ul) != NULL || (tenant != NULL && memchr(tenant, '\0', tl) != NULL) ||
         (totp != NULL && (ol > 16 || memchr(totp, '\0', ol) != NULL))) {
@@ -702,6 +993,10 @@ void cf_h_login(struct cf_req *r)
     l->password = cf_xstrndup(password, pl);
     l->password_len = pl;
     l->totp = totp != NULL ? cf_xstrndup(totp, ol) : NULL;
+    l->recovery = rc != NULL ? cf_xstrndup(rc, rl) : NULL;
+    l->recovery_left = -1;
+    l->device = device_cookie(r);
+    l->browser = cf_header(r, "sec-fetch-mode").base != NULL;
     l->ip = cf_xstrdup(r->ip);
     h2o_iovec_t ua = cf_header(r, "user-agent");
     l->ua = ua.base != NULL ? cf_text_clean(ua.base, ua.len, UA_MAX) : NULL;
@@ -773,6 +1068,16 @@ void cf_h_me(struct cf_req *r)
         cf_respond_status(r, st, NULL);
         return;
     }
-    cf_respond_json(r, 200, cf_user_json(&r->who.user, t.name));
+    json_t *me = cf_user_json(&r->who.user, t.name);
+    json_object_set_new(me, "scan", json_string(cf_web_scan_status())); /* web.h: the UI's banner */
+    json_t *usage = cf_usage_json(r->app->store, &r->who.user.tenant, &r->who.user.id); /* quota.h */
+    if (usage != NULL)
+        json_object_set_new(me, "usage", usage);
+    /* The account page's security summary, and what this session must do first (recovery.c). */
+    json_object_set_new(me, "totp_enabled", json_boolean(r->who.user.totp_enabled));
+    json_object_set_new(me, "recovery_codes_remaining", json_integer((json_int_t)r->who.user.nrecovery));
+    json_object_set_new(me, "password_change_required", json_boolean((r->who.session_flags & CF_SESSION_PW_CHANGE) != 0));
+    json_object_set_new(me, "mfa_enrolment_required", json_boolean((r->who.session_flags & CF_SESSION_MFA_ENROL) != 0));
+    cf_respond_json(r, 200, me);
     cf_tenant_clear(&t);
 }

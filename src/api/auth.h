@@ -19,12 +19,15 @@ struct cf_req;
 #define CF_PASSWORD_MIN 8     /* bytes */
 #define CF_PASSWORD_MAX 1024  /* bytes: Argon2 takes longer inputs, but nobody types them */
 #define CF_SESSION_COOKIE "coffer_session"
+#define CF_DEVICE_COOKIE "coffer_device" /* a browser's long-lived device id (login only) */
 
-/* cf_auth_authenticate_or_respond(r, enrolment_ok): fills r->who (user, groups, session) from the
+/* cf_auth_authenticate_or_respond(r, restricted_ok): fills r->who (user, groups, session) from the
  * bearer token or session cookie; answers 401 (no, unknown, expired session; user gone or not
- * active; a session that must enrol TOTP first, unless enrolment_ok) or 403 (cookie session without
- * a valid X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
-bool cf_auth_authenticate_or_respond(struct cf_req *r, bool enrolment_ok);
+ * active; a session that must enrol TOTP first, unless restricted_ok has CF_SESSION_MFA_ENROL), 403
+ * password_change_required (a session that must change its password first, unless restricted_ok
+ * has CF_SESSION_PW_CHANGE; checked before enrolment) or 403 (cookie session without a valid
+ * X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
+bool cf_auth_authenticate_or_respond(struct cf_req *r, unsigned restricted_ok);
 /* cf_auth_member_of(r, tenant): whether the request carries the session cookie of an active user of
  * tenant (internal-only share links; answers nothing). Loop thread. */
 bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant);
@@ -56,6 +59,41 @@ bool cf_auth_password_ok(const char *pw, size_t n);
 char *cf_auth_dummy_hash(const struct cf_config *cfg);
 /* cf_auth_random_password(out, n): a generated password of n-1 characters (letters and digits). */
 void cf_auth_random_password(char *out, size_t n);
+
+/* Recovery codes (issue 21): stand-ins for the second factor, each good once.
+ * A recovery code is 16 characters of a 31-letter alphabet without look-alikes (a-z without i l o,
+ * 2-9), shown as four groups of four ("k7pm-3xq2-..."); typed in any case, with or without dashes
+ * and spaces. About 79 bits. The user record keeps for each unused code "TAG$" + its Argon2id
+ * encoding (as passwords are), TAG being the code's first CF_RECOVERY_TAG_LEN characters: the tags
+ * are compared in constant time over every stored code, so that exactly one Argon2id verification
+ * is made per attempt (against a dummy hash when no tag matches), whatever the input.
+ */
+#define CF_RECOVERY_CODE_LEN 16  /* characters of a code, without its dashes */
+#define CF_RECOVERY_TEXT_LEN 19  /* as shown: four groups of four and three dashes */
+
+/* cf_recovery_generate(cfg, codes, stored): CF_RECOVERY_CODES new codes, as shown (malloc'ed; free
+ * each with cf_free_secret(p, strlen(p))) and their stored forms (likewise), with distinct tags.
+ * Slow (CF_RECOVERY_CODES Argon2id hashes): worker threads only. */
+enum cf_status cf_recovery_generate(const struct cf_config *cfg, char *codes[CF_RECOVERY_CODES],
+                                    char *stored[CF_RECOVERY_CODES]) CF_WUR;
+
+/* cf_recovery_normalise(in, n, out): the code typed (untrusted, n bytes) in canonical form: lower
+ * case, dashes and spaces dropped, exactly CF_RECOVERY_CODE_LEN characters of the alphabet, into
+ * out (CF_RECOVERY_CODE_LEN + 1 bytes); false for anything else (its format is not secret). */
+bool cf_recovery_normalise(const char *in, size_t n, char out[CF_RECOVERY_CODE_LEN + 1]);
+
+/* cf_recovery_match(u, code, dummy): the index in u->recovery of the stored code that the
+ * normalised code is, or -1. Always exactly one Argon2id verification (against dummy, an encoded
+ * hash, when no tag matches). Worker threads only. */
+int cf_recovery_match(const struct cf_user *u, const char *code, const char *dummy);
+
+/* cf_recovery_take(u, stored): removes the stored code equal to stored from u (constant-time
+ * comparison); false if it is no longer there (another login used it first). */
+bool cf_recovery_take(struct cf_user *u, const char *stored);
+
+/* cf_recovery_replace(u, stored): u's codes become stored (taken: the array's pointers are moved
+ * into u and set to NULL); n is 0 to remove every code. */
+void cf_recovery_replace(struct cf_user *u, char **stored, size_t n);
 
 /* cf_user_json(u, tenant_name): the public view of a user (no hash, no secrets). */
 json_t *cf_user_json(const struct cf_user *u, const char *tenant_name);

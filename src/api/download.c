@@ -740,6 +740,8 @@ static enum cf_status transfer_gate(void *ctx, uint64_t first, uint64_t end, voi
     cf_event_detail(e, "phase", json_string("began"));
     cf_event_detail(e, "range", whole ? json_null() : json_string(range));
     cf_event_detail(e, "size", json_integer((json_int_t)c->t.size));
+    if (c->t.version != 0) /* an old version (versions.c) */
+        cf_event_detail(e, "version", json_integer(c->t.version));
     /* Bulk downloads. A link counts what its budget counts: every byte drawn, and a file each time
      * its download figure rises. Members: whole downloads (from byte 0); inline views are not
      * downloads. */

@@ -227,7 +227,7 @@ void cf_h_node_get(struct cf_req *r)
 {
     struct cf_node n;
     enum cf_level level;
-    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
+    if (!cf_acl_param_in_or_respond(r, 0, CF_ACL_TEAM_ROOT, CF_LEVEL_VIEW, &n, &level))
         return;
     struct cf_jw w;
     cf_jw_init(&w, 512);
@@ -304,7 +304,7 @@ void cf_h_node_children(struct cf_req *r)
         cf_respond_status(r, CF_EINVAL, "malformed query string");
         return;
     }
-    if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_VIEW, &n, &level))
+    if (!cf_acl_param_in_or_respond(r, 0, CF_ACL_TEAM_ROOT, CF_LEVEL_VIEW, &n, &level))
         return;
     if (n.type != CF_NODE_FOLDER) {
         cf_node_clear(&n);
@@ -336,6 +336,18 @@ void cf_h_node_children(struct cf_req *r)
         }
         levels[i] = child;
     }
+    /* The team space's root, listed to a member without a level on it (CF_ACL_TEAM_ROOT): only the
+     * children they can see; the others are not revealed (a page may hold fewer than limit). */
+    size_t kept = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (st == CF_OK && levels[i] == CF_LEVEL_NONE) {
+            cf_node_clear(&items[i]);
+            continue;
+        }
+        items[kept] = items[i];
+        levels[kept++] = levels[i];
+    }
+    cnt = kept;
     if (st == CF_OK)
         children_respond(r, items, levels, cnt, has_more ? next : NULL);
     else

@@ -76,6 +76,8 @@ struct cf_transfer {
     const char *ip;          /* copied */
     const char *user_agent;  /* copied, may be NULL */
     uint64_t size;           /* the file's size */
+    uint32_t version;        /* an old version being served (versions.c): named in the events' detail; 0:
+                                the current one (no detail) */
 };
 /* cf_transfer_opts(t, o): sets o's gate, end and context so that the transfer's "began" event is
  * durable before the first byte (else 503), its end is recorded when the response ends, a share

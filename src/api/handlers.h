@@ -22,6 +22,7 @@ void cf_h_me_password(struct cf_req *r);
 void cf_h_me_totp_enrol(struct cf_req *r);
 void cf_h_me_totp_confirm(struct cf_req *r);
 void cf_h_me_totp_disable(struct cf_req *r);
+void cf_h_me_recovery_codes(struct cf_req *r);
 void cf_h_me_alerts(struct cf_req *r);
 void cf_h_me_watermark(struct cf_req *r);
 
@@ -30,9 +31,15 @@ void cf_h_admin_user_create(struct cf_req *r);
 void cf_h_admin_users(struct cf_req *r);
 void cf_h_admin_user_patch(struct cf_req *r);
 void cf_h_admin_user_offboard(struct cf_req *r);
+
+/* recovery.c */
+void cf_h_admin_user_reset(struct cf_req *r);
 void cf_h_admin_group_create(struct cf_req *r);
 void cf_h_admin_groups(struct cf_req *r);
 void cf_h_admin_group_members(struct cf_req *r);
+void cf_h_admin_group_patch(struct cf_req *r);
+void cf_h_admin_group_delete(struct cf_req *r);
+void cf_h_admin_user_delete(struct cf_req *r);
 void cf_h_admin_policy_get(struct cf_req *r);
 void cf_h_admin_scanner(struct cf_req *r);
 void cf_h_admin_policy_patch(struct cf_req *r);
@@ -47,6 +54,8 @@ void cf_h_shared(struct cf_req *r);
 void cf_h_share_create(struct cf_req *r);
 void cf_h_share_list(struct cf_req *r);
 void cf_h_share_revoke(struct cf_req *r);
+void cf_h_admin_shares(struct cf_req *r);
+void cf_h_admin_shares_revoke(struct cf_req *r);
 void cf_h_share_page(struct cf_req *r);
 void cf_h_share_unlock(struct cf_req *r);
 void cf_h_share_info(struct cf_req *r);
@@ -55,6 +64,7 @@ void cf_h_share_view(struct cf_req *r);
 void cf_h_share_children(struct cf_req *r);
 void cf_h_share_file_content(struct cf_req *r);
 void cf_h_share_file_view(struct cf_req *r);
+void cf_h_share_zip(struct cf_req *r);
 void cf_h_share_pages(struct cf_req *r);
 void cf_h_share_pages_image(struct cf_req *r);
 void cf_h_share_file_pages(struct cf_req *r);
@@ -68,9 +78,24 @@ void cf_h_file_page(struct cf_req *r);
 void cf_h_audit(struct cf_req *r);
 void cf_h_file_activity(struct cf_req *r);
 
+/* search.c */
+void cf_h_search(struct cf_req *r);
+
+/* trash.c */
+void cf_h_trash_list(struct cf_req *r);
+void cf_h_trash_empty(struct cf_req *r);
+void cf_h_node_restore(struct cf_req *r);
+
+/* versions.c */
+void cf_h_file_versions(struct cf_req *r);
+void cf_h_file_version_content(struct cf_req *r);
+void cf_h_file_version_restore(struct cf_req *r);
+
 /* files.c */
 void cf_h_spaces(struct cf_req *r);
 void cf_h_folder_create(struct cf_req *r);
+/* zip.c */
+void cf_h_folder_zip(struct cf_req *r);
 void cf_h_node_get(struct cf_req *r);
 void cf_h_node_children(struct cf_req *r);
 void cf_h_node_patch(struct cf_req *r);
@@ -101,6 +126,7 @@ void cf_h_file_view(struct cf_req *r);
 /* web.c */
 void cf_h_web_index(struct cf_req *r);
 void cf_h_web_admin(struct cf_req *r);
+void cf_h_web_account(struct cf_req *r);
 void cf_h_web_static(struct cf_req *r);
 void cf_h_healthz(struct cf_req *r);
 #ifdef CF_FAULT_INJECTION

@@ -6,15 +6,26 @@
  * attempt in the account's login throttle before the check (own_attempt_or_respond), keeps it when
  * the secret was wrong and gives it back otherwise, so parallel requests get no more guesses than
  * logins do.
+ *
+ * Recovery (issue 21): confirming a TOTP enrolment issues ten recovery codes (auth.h), shown
+ * once in its answer; POST /me/totp/recovery-codes replaces them, after the account's password
+ * (re-authentication: a stolen session alone cannot mint codes); turning TOTP off removes them. A
+ * session opened with a temporary password (an admin reset) may only change it here; the change
+ * then lifts the restriction from that session. The enrolment answer carries the otpauth URI as a
+ * QR code (SVG made here with libqrencode: the secret never leaves for a third-party service).
  */
+#include <qrencode.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "audit.h"
 
 #include "auth.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
 #include "throttle.h"
+#include "validate.h"
 #include "totp.h"
 
 #define TOKEN_NAME_MAX 128
@@ -241,7 +252,23 @@ static enum cf_status password_mutate(struct cf_user *u, void *ctx)
     cf_free_secret(u->pwhash, strlen(u->pwhash));
     u->pwhash = pu->next;
     pu->next = NULL;
+    u->must_change_password = false;
     return CF_OK;
+}
+
+/* The session's restriction (flag) is lifted: it becomes a full session, or waits for enrolment. */
+static enum cf_status session_unflag(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], unsigned flag)
+{
+    struct cf_session ss;
+    enum cf_status st = cf_session_get(s, hash, &ss);
+    if (st != CF_OK)
+        return st == CF_ENOTFOUND ? CF_OK : st;
+    if ((ss.flags & flag) != 0) {
+        ss.flags &= ~flag;
+        st = cf_session_put(s, &ss);
+    }
+    cf_session_clear(&ss);
+    return st;
 }
 
 static void password_check(struct password_change *p)
@@ -258,7 +285,8 @@ static void password_check(struct password_change *p)
         if ((a->st = cf_auth_hash_password(a->app->cfg, p->next, p->next_len, &pu.next)) == CF_OK &&
             (a->st = cf_user_update(a->app->store, &p->tenant, &p->user, password_mutate, &pu, NULL)) == CF_OK)
             /* Whoever else held a session of this account (perhaps with the old password) is out. */
-            a->st = cf_session_delete_all(a->app->store, &p->tenant, &p->user, p->keep);
+            if ((a->st = cf_session_delete_all(a->app->store, &p->tenant, &p->user, p->keep)) == CF_OK)
+                a->st = session_unflag(a->app->store, p->keep, CF_SESSION_PW_CHANGE);
         if (pu.next != NULL)
             cf_free_secret(pu.next, strlen(pu.next));
     }
@@ -351,6 +379,11 @@ void cf_h_me_password(struct cf_req *r)
         cf_respond_status(r, CF_EDENIED, "the current password is wrong");
         goto out;
     }
+    bool forced = (r->who.session_flags & CF_SESSION_PW_CHANGE) != 0;
+    if (forced && cl == nl && memcmp(cur, next, nl) == 0) {
+        cf_respond_status(r, CF_EINVAL, "choose a new password, not the temporary one");
+        goto out;
+    }
     char *key = own_account_key(r, &kl);
     if (!own_attempt_or_respond(r, &key, kl, &ticket, "too many wrong passwords; try again later"))
         goto out;
@@ -389,7 +422,77 @@ struct totp_job {
     char *account_key;             /* confirm, disable: the login-throttle key, and the attempt */
     size_t account_key_len;        /* reserved there before the code is checked */
     struct cf_throttle_ticket ticket;
+    char *codes[CF_RECOVERY_CODES]; /* confirm: the recovery codes issued (as shown); wiped */
+    size_t ncodes;
 };
+
+/* The user's recovery codes become stored (a TOTP confirmation or a regeneration), if TOTP is on. */
+static enum cf_status codes_mutate(struct cf_user *u, void *ctx)
+{
+    if (!u->totp_enabled)
+        return CF_EEXIST;
+    cf_recovery_replace(u, ctx, CF_RECOVERY_CODES);
+    return CF_OK;
+}
+
+/* New recovery codes for a user: generated, stored (replacing the old ones), and on success left in
+ * codes (as shown) for the answer. */
+static enum cf_status codes_issue(struct cf_async *a, const struct cf_id *tenant, const struct cf_id *user,
+                                  char *codes[CF_RECOVERY_CODES])
+{
+    char *stored[CF_RECOVERY_CODES] = {0};
+    enum cf_status st = cf_recovery_generate(a->app->cfg, codes, stored);
+    if (st != CF_OK)
+        return st;
+    st = cf_user_update(a->app->store, tenant, user, codes_mutate, stored, NULL);
+    for (size_t i = 0; i < CF_RECOVERY_CODES; i++) {
+        if (stored[i] != NULL)
+            cf_free_secret(stored[i], strlen(stored[i]));
+        if (st != CF_OK) {
+            cf_free_secret(codes[i], strlen(codes[i]));
+            codes[i] = NULL;
+        }
+    }
+    return st;
+}
+
+/* An alert to the user about a change to their second factor, with where it came from. */
+static void factor_alert(struct cf_async *a, const struct cf_id *tenant, const struct cf_id *user, const char *kind,
+                         const char *ip, const char *ua)
+{
+    json_t *d = json_pack("{s:s, s:s?}", "ip", ip, "user_agent", ua);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    if (cf_alert_add(a->app->store, tenant, user, kind, txt) != CF_OK)
+        cf_log_warn("could not store an alert");
+    free(txt);
+    json_decref(d);
+}
+
+/* The otpauth URI as a QR code: an SVG image (4-module quiet zone, one path of 1×1 squares), or
+ * NULL if it cannot be encoded. */
+static char *qr_svg(const char *uri)
+{
+    QRcode *q = QRcode_encodeString(uri, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (q == NULL)
+        return NULL;
+    int w = q->width, size = w + 8;
+    /* At most "M180 180h1v1h-1z" (16 bytes) per module: version 40 is 177 modules wide. */
+    size_t cap = 256 + (size_t)w * (size_t)w * 24, n = 0;
+    char *svg = cf_xmalloc(cap);
+    n += (size_t)snprintf(svg + n, cap - n,
+                          "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+                          "shape-rendering=\"crispEdges\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+                          "<path fill=\"#000\" d=\"",
+                          size, size, size, size);
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < w; x++)
+            if ((q->data[y * w + x] & 1) != 0)
+                n += (size_t)snprintf(svg + n, cap - n, "M%d %dh1v1h-1z", x + 4, y + 4);
+    snprintf(svg + n, cap - n, "\"/></svg>");
+    cf_wipe(q->data, (size_t)w * (size_t)w);
+    QRcode_free(q);
+    return svg;
+}
 
 /* The TOTP operations, each inside the store's read-modify-write of the user. */
 static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
@@ -415,6 +518,7 @@ static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
         u->totp_pending = false;
         u->totp_enabled = true;
         u->totp_last_step = step;
+        u->must_enrol_totp = false;
         return CF_OK;
     case TOTP_DISABLE:
         if (t->require_mfa)
@@ -427,6 +531,7 @@ static enum cf_status totp_mutate(struct cf_user *u, void *ctx)
         cf_wipe(u->totp_secret, sizeof u->totp_secret);
         u->totp_enabled = false;
         u->totp_last_step = step;
+        cf_recovery_replace(u, NULL, 0); /* they stood in for this second factor */
         return CF_OK;
     }
     return CF_EINVAL;
@@ -444,6 +549,12 @@ static void totp_run(struct cf_async *a)
     }
     if (a->st != CF_OK || t->op != TOTP_CONFIRM)
         return;
+    /* Ten recovery codes, shown once in the answer. TOTP is on already: should they fail, the
+     * answer has none and the user makes them with POST /me/totp/recovery-codes. */
+    if (codes_issue(a, &t->tenant, &t->user, t->codes) == CF_OK)
+        t->ncodes = CF_RECOVERY_CODES;
+    else
+        cf_log_warn("could not issue recovery codes at a TOTP enrolment");
     /* A session that was waiting for enrolment is now a full session. */
     struct cf_session ss;
     if (cf_session_get(a->app->store, t->session, &ss) == CF_OK) {
@@ -477,6 +588,13 @@ static void totp_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_status(r, a->st, NULL);
         return;
     }
+    if (t->op == TOTP_CONFIRM) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < t->ncodes; i++)
+            json_array_append_new(arr, json_string(t->codes[i]));
+        cf_respond_json(r, 200, json_pack("{s:o}", "recovery_codes", arr));
+        return;
+    }
     if (t->op != TOTP_ENROL) {
         cf_respond_empty(r, 204);
         return;
@@ -484,9 +602,12 @@ static void totp_reply(struct cf_req *r, struct cf_async *a)
     char b32[40];
     cf_base32_encode(t->secret, sizeof t->secret, b32);
     char *uri = cf_totp_uri("Coffer", t->account, t->secret, sizeof t->secret);
-    cf_respond_json(r, 200, json_pack("{s:s, s:s}", "secret", b32, "otpauth_uri", uri));
+    char *svg = qr_svg(uri);
+    cf_respond_json(r, 200, json_pack("{s:s, s:s, s:s?}", "secret", b32, "otpauth_uri", uri, "qr_svg", svg));
     cf_wipe(b32, sizeof b32);
     cf_free_secret(uri, strlen(uri));
+    if (svg != NULL)
+        cf_free_secret(svg, strlen(svg));
 }
 
 static void totp_free(struct cf_async *a)
@@ -494,6 +615,9 @@ static void totp_free(struct cf_async *a)
     struct totp_job *t = (struct totp_job *)a;
     free(t->account);
     free(t->account_key);
+    for (size_t i = 0; i < CF_RECOVERY_CODES; i++)
+        if (t->codes[i] != NULL)
+            cf_free_secret(t->codes[i], strlen(t->codes[i]));
     cf_wipe(t, sizeof *t);
     free(t);
 }
@@ -563,4 +687,127 @@ void cf_h_me_totp_confirm(struct cf_req *r)
 void cf_h_me_totp_disable(struct cf_req *r)
 {
     totp_start(r, TOTP_DISABLE);
+}
+
+/* ---- recovery codes --------------------------------------------------------------------------- */
+
+struct codes_job {
+    struct cf_async a;
+    struct cf_id tenant, user;
+    char *password; /* wiped */
+    size_t password_len;
+    char *account_key;
+    size_t account_key_len;
+    struct cf_throttle_ticket ticket;
+    char *ip, *ua;
+    char *codes[CF_RECOVERY_CODES]; /* wiped */
+    struct cf_event *ev;            /* auth.recovery_codes_created */
+};
+
+static void codes_check(struct codes_job *j)
+{
+    struct cf_async *a = &j->a;
+    struct cf_user u;
+    if ((a->st = cf_user_get(a->app->store, &j->tenant, &j->user, &u)) != CF_OK)
+        return;
+    bool ok = cf_auth_verify_password(u.pwhash, j->password, j->password_len);
+    bool totp = u.totp_enabled;
+    cf_user_clear(&u);
+    if (!ok) {
+        j->ticket.held = false; /* a wrong password: the reserved attempt stays as the failure */
+        a->st = CF_EDENIED;
+        return;
+    }
+    if (!totp) {
+        a->st = CF_EEXIST;
+        return;
+    }
+    if ((a->st = codes_issue(a, &j->tenant, &j->user, j->codes)) != CF_OK)
+        return;
+    factor_alert(a, &j->tenant, &j->user, "alert.recovery_codes_created", j->ip, j->ua);
+    cf_event_detail(j->ev, "count", json_integer(CF_RECOVERY_CODES));
+    a->st = cf_audit_submit_wait(j->ev, NULL);
+    j->ev = NULL;
+}
+
+static void codes_run(struct cf_async *a)
+{
+    struct codes_job *j = (struct codes_job *)a;
+    codes_check(j);
+    cf_throttle_release(a->app->login_account, j->account_key, j->account_key_len, &j->ticket, cf_now_ms());
+}
+
+static void codes_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct codes_job *j = (struct codes_job *)a;
+    switch (a->st) {
+    case CF_OK:
+        break;
+    case CF_EDENIED:
+        cf_respond_status(r, CF_EDENIED, "the password is wrong");
+        return;
+    case CF_EEXIST:
+        cf_respond_status(r, CF_EEXIST, "turn on TOTP first: recovery codes stand in for it");
+        return;
+    default:
+        cf_respond_status(r, a->st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < CF_RECOVERY_CODES; i++)
+        json_array_append_new(arr, json_string(j->codes[i]));
+    cf_respond_json(r, 201, json_pack("{s:o}", "codes", arr));
+}
+
+static void codes_free(struct cf_async *a)
+{
+    struct codes_job *j = (struct codes_job *)a;
+    cf_free_secret(j->password, j->password_len);
+    free(j->account_key);
+    free(j->ip);
+    free(j->ua);
+    for (size_t i = 0; i < CF_RECOVERY_CODES; i++)
+        if (j->codes[i] != NULL)
+            cf_free_secret(j->codes[i], strlen(j->codes[i]));
+    cf_event_free(j->ev);
+    free(j);
+}
+
+void cf_h_me_recovery_codes(struct cf_req *r)
+{
+    static const char *const allowed[] = {"password", NULL};
+    json_t *body;
+    const char *pw;
+    size_t pl, kl;
+    struct cf_throttle_ticket ticket;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "password", true, &pw, &pl))
+        goto out;
+    if (pl == 0 || pl > CF_PASSWORD_MAX || memchr(pw, '\0', pl) != NULL) {
+        cf_respond_status(r, CF_EDENIED, "the password is wrong");
+        goto out;
+    }
+    char *key = own_account_key(r, &kl);
+    if (!own_attempt_or_respond(r, &key, kl, &ticket, "too many wrong passwords; try again later"))
+        goto out;
+    struct codes_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = codes_run;
+    j->a.reply = codes_reply;
+    j->a.free = codes_free;
+    j->tenant = r->who.user.tenant;
+    j->user = r->who.user.id;
+    j->password = cf_xstrndup(pw, pl);
+    j->password_len = pl;
+    j->account_key = key;
+    j->account_key_len = kl;
+    j->ticket = ticket;
+    j->ip = cf_xstrdup(r->ip);
+    h2o_iovec_t ua = cf_header(r, "user-agent");
+    j->ua = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
+    j->ev = cf_event_new(&r->who.user.tenant, "auth.recovery_codes_created", "ok");
+    cf_event_from_req(j->ev, r);
+    cf_async_start(r, &j->a);
+out:
+    json_decref(body);
 }

@@ -12,11 +12,13 @@
  * lost during preparation (crash, kill, deadline) is retried once; a second loss marks the file
  * unsupported ("the renderer failed on this file"), so a hostile file cannot kill renderers forever.
  *
- * Serving a page (a worker): the page image is taken from the cache or rendered (OP_PAGE, cached),
- * then composited per request with the viewer's watermark (OP_COMPOSE): the cache never holds a
- * viewer's identity, and two viewers never get the same bytes. Every object is cached sealed under
- * the file's data key beside its chunks (storage/pages.c), keyed by content, page, width and
- * CF_RENDER_VERSION, and goes with the content.
+ * Serving a page (short worker steps, the renders between them on the render threads: no worker
+ * ever waits for a renderer; see "A page image" below): the page image is taken from the cache or
+ * rendered (OP_PAGE, cached), then composited per request with the viewer's watermark (OP_COMPOSE):
+ * the cache never holds a viewer's identity, and two viewers never get the same bytes. When
+ * render.processes x 8 renders already wait, a page request is answered 503 render_busy at once.
+ * Every object is cached sealed under the file's data key beside its chunks (storage/pages.c),
+ * keyed by content, page, width and CF_RENDER_VERSION, and goes with the content.
  *
  * Limits: a viewer (a member, or a link from one address) may fetch render.pages_per_minute pages a
  * minute (429 with Retry-After). Provenance: one file.page_view event per viewer, file and page per
@@ -36,9 +38,11 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "render.h"
 #include "throttle.h"
 #include "validate.h"
+#include "work.h"
 
 #define EAGER_PAGES 2                      /* rendered on upload, at DEFAULT_WIDTH */
 #define DEFAULT_WIDTH 960u
@@ -493,28 +497,29 @@ static void page_view_event(const struct cf_viewer *v, struct cf_store *store, c
     cf_audit_submit(e);
 }
 
-/* ---- the requests (workers) ------------------------------------------------------------------- */
+/* ---- the requests --------------------------------------------------------------------------------- */
 
-struct page_req {
-    struct cf_async a;
-    struct cf_viewer v;
-    struct cf_node node;
-    unsigned page, width;
-    bool summary_only;
-    /* results */
+/* What a request answers when it is not the content: status, error code, message, Retry-After. */
+struct answer {
     int http;
     const char *code, *message;
     const char *retry_after;
-    json_t *json;
-    uint8_t *img;
-    size_t img_len;
 };
 
-/* Opens the node's current version and reads its summary, starting a preparation if there is none.
- * CF_OK with *s, CF_EAGAIN-like CF_EBUSY (pending), CF_EUNAVAIL (no renderers), or an error. */
-static enum cf_status open_summary(struct page_req *q, struct cf_reader **rd, struct summary *s)
+static void fail(struct answer *a, int http, const char *code, const char *message, const char *retry)
 {
-    enum cf_status st = cf_reader_open(q->a.app->store, &q->v.tenant, &q->node.id, q->node.version, rd);
+    a->http = http;
+    a->code = code;
+    a->message = message;
+    a->retry_after = retry;
+}
+
+/* Opens the node's current version and reads its summary, starting a preparation if there is none.
+ * CF_OK with *s, CF_EBUSY (pending), CF_EUNAVAIL (no renderers), or an error. A worker. */
+static enum cf_status open_summary(const struct cf_app *app, const struct cf_viewer *v, const struct cf_node *node,
+                                   struct cf_reader **rd, struct summary *s)
+{
+    enum cf_status st = cf_reader_open(app->store, &v->tenant, &node->id, node->version, rd);
     if (st != CF_OK)
         return st == CF_ENOTFOUND ? CF_ECORRUPT : st;
     st = summary_get(*rd, s);
@@ -531,8 +536,8 @@ static enum cf_status open_summary(struct page_req *q, struct cf_reader **rd, st
         return CF_EUNAVAIL;
     }
     struct cf_reader *prep_rd;
-    if (cf_reader_open(q->a.app->store, &q->v.tenant, &q->node.id, q->node.version, &prep_rd) == CF_OK)
-        prepare_reader(&q->v.tenant, &q->node.id, q->node.version, q->node.mime, prep_rd);
+    if (cf_reader_open(app->store, &v->tenant, &node->id, node->version, &prep_rd) == CF_OK)
+        prepare_reader(&v->tenant, &node->id, node->version, node->mime, prep_rd);
     /* A type with no preview was decided at once. */
     if (summary_get(*rd, s) == CF_OK)
         return CF_OK;
@@ -541,22 +546,24 @@ static enum cf_status open_summary(struct page_req *q, struct cf_reader **rd, st
     return CF_EBUSY;
 }
 
-static void fail(struct page_req *q, int http, const char *code, const char *message, const char *retry)
-{
-    q->http = http;
-    q->code = code;
-    q->message = message;
-    q->retry_after = retry;
-}
+/* The summary: one worker step (cf_async), no render. */
+struct summary_req {
+    struct cf_async a;
+    struct cf_viewer v;
+    struct cf_node node;
+    struct answer ans;
+    json_t *json;
+};
 
-static void summary_run(struct page_req *q)
+static void summary_run(struct cf_async *a)
 {
+    struct summary_req *q = (struct summary_req *)a;
     struct cf_reader *rd = NULL;
     struct summary s;
     json_t *w = json_array();
     for (unsigned i = 0; i < sizeof widths / sizeof widths[0]; i++)
         json_array_append_new(w, json_integer(widths[i]));
-    enum cf_status st = open_summary(q, &rd, &s);
+    enum cf_status st = open_summary(a->app, &q->v, &q->node, &rd, &s);
     if (st == CF_OK) {
         q->json = json_pack("{s:I, s:o, s:s}", "pages", (json_int_t)(s.state == SUM_READY ? s.pages : 0), "widths", w,
                             "status", s.state == SUM_READY ? "ready" : "unsupported");
@@ -564,184 +571,287 @@ static void summary_run(struct page_req *q)
             json_object_set_new(q->json, "reason", json_string(s.why));
     } else if (st == CF_EBUSY) {
         q->json = json_pack("{s:i, s:o, s:s}", "pages", 0, "widths", w, "status", "pending");
-        q->retry_after = RETRY_PENDING_S;
+        q->ans.retry_after = RETRY_PENDING_S;
     } else if (st == CF_EUNAVAIL) {
         json_decref(w);
-        fail(q, 503, "unavailable", "page rendering is not available right now", RETRY_UNAVAIL_S);
+        fail(&q->ans, 503, "unavailable", "page rendering is not available right now", RETRY_UNAVAIL_S);
     } else {
         json_decref(w);
-        fail(q, 500, "internal", NULL, NULL);
+        fail(&q->ans, 500, "internal", NULL, NULL);
     }
     cf_reader_free(rd);
-    q->http = q->http != 0 ? q->http : 200;
+    q->ans.http = q->ans.http != 0 ? q->ans.http : 200;
 }
 
-/* Runs one render synchronously (a worker). */
-static enum cf_status render_sync(struct cf_render_job *j, struct source *src)
+static void respond_error(struct cf_req *r, const struct answer *a)
 {
-    job_input(j, src);
-    enum cf_status st = cf_render_run(j);
-    source_clear(src);
-    return st;
+    if (a->retry_after != NULL)
+        cf_add_header_str(r, "retry-after", a->retry_after);
+    cf_respond_error(r, a->http != 0 ? a->http : 500, a->code != NULL ? a->code : "internal", a->message);
+}
+
+static void summary_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct summary_req *q = (struct summary_req *)a;
+    if (q->ans.http != 200 || q->json == NULL) {
+        respond_error(r, &q->ans);
+        return;
+    }
+    if (q->ans.retry_after != NULL)
+        cf_add_header_str(r, "retry-after", q->ans.retry_after);
+    cf_add_header_str(r, "cache-control", "no-store");
+    cf_respond_json(r, 200, q->json);
+    q->json = NULL;
+}
+
+static void summary_free(struct cf_async *a)
+{
+    struct summary_req *q = (struct summary_req *)a;
+    json_decref(q->json);
+    cf_node_clear(&q->node);
+    free(q);
 }
 
 /* Maps a render that did not produce an image to the answer. */
-static void render_failed(struct page_req *q, const struct cf_render_job *j, enum cf_status st)
+static void render_failed(struct answer *a, const struct cf_render_job *j)
 {
-    if (st == CF_EUNAVAIL) {
-        fail(q, 503, "unavailable", "the renderer failed; try again", RETRY_UNAVAIL_S);
+    if (j->status == CF_EUNAVAIL) {
+        fail(a, 503, "unavailable", "the renderer failed; try again", RETRY_UNAVAIL_S);
         return;
     }
-    if (st != CF_OK) {
-        fail(q, 500, "internal", NULL, NULL);
+    if (j->status != CF_OK) {
+        fail(a, 500, "internal", NULL, NULL);
         return;
     }
     switch (j->result) {
     case CF_RENDER_NO_PAGE:
-        fail(q, 404, "not_found", "no such page", NULL);
+        fail(a, 404, "not_found", "no such page", NULL);
         return;
     case CF_RENDER_TIMEOUT:
-        fail(q, 503, "unavailable", "rendering took too long; try again", RETRY_UNAVAIL_S);
+        fail(a, 503, "unavailable", "rendering took too long; try again", RETRY_UNAVAIL_S);
         return;
-    case CF_RENDER_UNSUPPORTED:
-    case CF_RENDER_MALFORMED:
-    case CF_RENDER_TOO_LARGE:
-        fail(q, 422, "render_failed", "this page cannot be rendered", NULL);
-        return;
-    default:
-        fail(q, 422, "render_failed", "this page cannot be rendered", NULL);
+    default: /* unsupported, malformed, too large, failed */
+        fail(a, 422, "render_failed", "this page cannot be rendered", NULL);
         return;
     }
 }
 
-static void image_run(struct page_req *q)
+/*
+ * A page image: a state machine whose steps run on workers, and whose renders run on the render
+ * threads without a worker waiting for them (cf_render_submit_async):
+ *
+ *   STEP_OPEN (worker)      summary, cached page → COMPOSED's submit, or the page's render → RENDERED
+ *   STEP_RENDERED (worker)  after the page's render: caches it, then the watermark's compose → COMPOSED
+ *   STEP_COMPOSED (worker)  after the compose: the image and its provenance event → ANSWER
+ *   STEP_ANSWER (loop)      the answer, if the client is still there; then the request is freed
+ *
+ * A render's completion comes back to the request's loop (img_back), which checks whether the client
+ * went away (the request guard, http.h) and sends the request on to a worker for the next step: a
+ * page rendered for a client that left is still cached, but no watermark is composed for no one.
+ */
+enum img_step { STEP_OPEN, STEP_RENDERED, STEP_COMPOSED, STEP_ANSWER };
+
+struct img_req {
+    struct cf_job job;              /* worker steps and returns to the loop (work.h) */
+    struct cf_req *r;               /* watched: NULL once the client is gone (loop thread only) */
+    const struct cf_app *app;
+    bool gone;                      /* the client went away (set by the loop before a worker step) */
+    enum img_step step;
+    struct cf_viewer v;
+    struct cf_node node;
+    unsigned page, width;
+    struct cf_reader *rd;           /* the file's current version */
+    struct cf_render_job rj;        /* the render under way */
+    struct source src;              /* its input */
+    uint8_t *pdf;                   /* an office document's cached PDF (the page's input) */
+    size_t pdf_len;
+    uint8_t *plain;                 /* the page without a watermark (the compose's input) */
+    size_t plain_len;
+    struct answer ans;
+    uint8_t *img;                   /* the answer's image */
+    size_t img_len;
+};
+
+/* Queues q's render (q->rj, input q->src). True: handed to the render family (the request comes back
+ * through img_back); false: refused, with the answer set. */
+static bool img_submit(struct img_req *q, enum img_step next)
 {
-    struct cf_reader *rd = NULL;
-    struct summary s;
-    uint8_t *page = NULL, *pdf = NULL;
-    size_t page_len = 0, pdf_len = 0;
-    struct source src;
-    struct cf_render_job *j = cf_xcalloc(1, sizeof *j);
-    enum cf_status st = open_summary(q, &rd, &s);
-    if (st == CF_EBUSY) {
-        fail(q, 503, "pending", "the pages are being prepared", RETRY_PENDING_S);
-        goto out;
-    }
-    if (st == CF_EUNAVAIL) {
-        fail(q, 503, "unavailable", "page rendering is not available right now", RETRY_UNAVAIL_S);
-        goto out;
-    }
-    if (st != CF_OK) {
-        fail(q, 500, "internal", NULL, NULL);
-        goto out;
-    }
-    if (s.state != SUM_READY) {
-        fail(q, 415, "no_preview", "this file has no page preview", NULL);
-        goto out;
-    }
-    if (q->page > s.pages) {
-        fail(q, 404, "not_found", "no such page", NULL);
-        goto out;
-    }
-    st = cf_derived_get(rd, slot_page(q->page, q->width), &page, &page_len);
-    if (st == CF_ENOTFOUND) {
-        /* Lazily: render it now and cache it. */
-        enum cf_render_kind kind = cf_render_kind_of(q->node.mime != NULL ? q->node.mime : "");
-        if (office_kind(kind)) {
-            if (cf_derived_get(rd, slot_pdf(), &pdf, &pdf_len) != CF_OK) {
-                fail(q, 500, "internal", NULL, NULL);
-                goto out;
-            }
-            source_mem(&src, pdf, pdf_len);
-            kind = CF_RENDER_PDF;
-        } else {
-            source_content(&src, rd);
-        }
-        j->op = CF_RENDER_OP_PAGE;
-        j->kind = kind;
-        j->page = q->page;
-        j->width = q->width;
-        st = render_sync(j, &src);
-        if (st != CF_OK || j->result != CF_RENDER_OK) {
-            render_failed(q, j, st);
-            goto out;
-        }
-        page = j->out;
-        page_len = j->out_len;
-        j->out = NULL;
-        if (cf_derived_put(rd, slot_page(q->page, q->width), page, page_len) != CF_OK)
-            cf_log_warn("pages: cannot cache a rendered page");
-        cf_render_job_clear(j);
-    } else if (st != CF_OK) {
-        fail(q, 500, "internal", NULL, NULL);
-        goto out;
-    }
-    /* The watermark, per request. */
-    memset(j, 0, sizeof *j);
+    job_input(&q->rj, &q->src);
+    q->step = next;
+    enum cf_status st = cf_render_submit_async(&q->rj, &q->job);
+    if (st == CF_OK)
+        return true;
+    source_clear(&q->src);
+    q->step = STEP_ANSWER;
+    if (st == CF_EBUSY)
+        fail(&q->ans, 503, "render_busy", "the renderers are busy; try again", RETRY_PENDING_S);
+    else
+        fail(&q->ans, 503, "unavailable", "page rendering is not available right now", RETRY_UNAVAIL_S);
+    return false;
+}
+
+/* The watermark, per request, on the page in q->plain. */
+static bool img_compose(struct img_req *q)
+{
+    memset(&q->rj, 0, sizeof q->rj);
     char when[64];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
     const char *lines[3] = {q->v.label, q->v.ip, when};
-    cf_render_wm_set(j, lines, 3, q->a.app->cfg->render.watermark_opacity);
-    j->op = CF_RENDER_OP_COMPOSE;
-    j->kind = CF_RENDER_WEBP;
-    source_mem(&src, page, page_len);
-    st = render_sync(j, &src);
-    if (st != CF_OK || j->result != CF_RENDER_OK) {
-        render_failed(q, j, st);
-        goto out;
+    cf_render_wm_set(&q->rj, lines, 3, q->app->cfg->render.watermark_opacity);
+    q->rj.op = CF_RENDER_OP_COMPOSE;
+    q->rj.kind = CF_RENDER_WEBP;
+    source_mem(&q->src, q->plain, q->plain_len);
+    return img_submit(q, STEP_COMPOSED);
+}
+
+/* STEP_OPEN: true when handed to the render family. */
+static bool img_open(struct img_req *q)
+{
+    struct summary s;
+    q->step = STEP_ANSWER;
+    enum cf_status st = open_summary(q->app, &q->v, &q->node, &q->rd, &s);
+    if (st == CF_EBUSY) {
+        fail(&q->ans, 503, "pending", "the pages are being prepared", RETRY_PENDING_S);
+        return false;
     }
-    q->img = j->out;
-    q->img_len = j->out_len;
-    j->out = NULL;
-    q->http = 200;
-    page_view_event(&q->v, q->a.app->store, &q->node, q->page, q->width);
-out:
-    cf_render_job_clear(j);
-    free(j);
-    free(page);
-    free(pdf);
-    cf_reader_free(rd);
-}
-
-static void page_req_run(struct cf_async *a)
-{
-    struct page_req *q = (struct page_req *)a;
-    if (q->summary_only)
-        summary_run(q);
-    else
-        image_run(q);
-}
-
-static void page_req_reply(struct cf_req *r, struct cf_async *a)
-{
-    struct page_req *q = (struct page_req *)a;
-    if (q->retry_after != NULL)
-        cf_add_header_str(r, "retry-after", q->retry_after);
-    if (q->http == 200 && q->json != NULL) {
-        cf_add_header_str(r, "cache-control", "no-store");
-        cf_respond_json(r, 200, q->json);
-        q->json = NULL;
-    } else if (q->http == 200 && q->img != NULL) {
-        cf_add_header_str(r, "cache-control", "no-store");
-        cf_add_header_str(r, "x-content-type-options", "nosniff");
-        cf_add_header_str(r, "cross-origin-resource-policy", "same-origin");
-        cf_add_header_str(r, "content-disposition", "inline");
-        cf_respond_text(r, 200, "image/webp", (const char *)q->img, q->img_len);
+    if (st == CF_EUNAVAIL) {
+        fail(&q->ans, 503, "unavailable", "page rendering is not available right now", RETRY_UNAVAIL_S);
+        return false;
+    }
+    if (st != CF_OK) {
+        fail(&q->ans, 500, "internal", NULL, NULL);
+        return false;
+    }
+    if (s.state != SUM_READY) {
+        fail(&q->ans, 415, "no_preview", "this file has no page preview", NULL);
+        return false;
+    }
+    if (q->page > s.pages) {
+        fail(&q->ans, 404, "not_found", "no such page", NULL);
+        return false;
+    }
+    st = cf_derived_get(q->rd, slot_page(q->page, q->width), &q->plain, &q->plain_len);
+    if (st == CF_OK)
+        return img_compose(q);
+    if (st != CF_ENOTFOUND) {
+        fail(&q->ans, 500, "internal", NULL, NULL);
+        return false;
+    }
+    /* Lazily: render it now (and cache it when it comes back). */
+    memset(&q->rj, 0, sizeof q->rj);
+    enum cf_render_kind kind = cf_render_kind_of(q->node.mime != NULL ? q->node.mime : "");
+    if (office_kind(kind)) {
+        if (cf_derived_get(q->rd, slot_pdf(), &q->pdf, &q->pdf_len) != CF_OK) {
+            fail(&q->ans, 500, "internal", NULL, NULL);
+            return false;
+        }
+        source_mem(&q->src, q->pdf, q->pdf_len);
+        kind = CF_RENDER_PDF;
     } else {
-        cf_respond_error(r, q->http != 0 ? q->http : 500, q->code != NULL ? q->code : "internal", q->message);
+        source_content(&q->src, q->rd);
     }
+    q->rj.op = CF_RENDER_OP_PAGE;
+    q->rj.kind = kind;
+    q->rj.page = q->page;
+    q->rj.width = q->width;
+    return img_submit(q, STEP_RENDERED);
 }
 
-static void page_req_free(struct cf_async *a)
+/* STEP_RENDERED: the page's render is back. True when the compose was handed on. */
+static bool img_rendered(struct img_req *q)
 {
-    struct page_req *q = (struct page_req *)a;
-    json_decref(q->json);
+    source_clear(&q->src);
+    q->step = STEP_ANSWER;
+    if (q->rj.status != CF_OK || q->rj.result != CF_RENDER_OK) {
+        render_failed(&q->ans, &q->rj);
+        return false;
+    }
+    q->plain = q->rj.out;
+    q->plain_len = q->rj.out_len;
+    q->rj.out = NULL;
+    if (cf_derived_put(q->rd, slot_page(q->page, q->width), q->plain, q->plain_len) != CF_OK)
+        cf_log_warn("pages: cannot cache a rendered page");
+    if (q->gone)
+        return false; /* cached for the next viewer; no watermark for no one */
+    return img_compose(q);
+}
+
+/* STEP_COMPOSED: the watermarked page is back. */
+static void img_composed(struct img_req *q)
+{
+    source_clear(&q->src);
+    q->step = STEP_ANSWER;
+    if (q->rj.status != CF_OK || q->rj.result != CF_RENDER_OK) {
+        render_failed(&q->ans, &q->rj);
+        return;
+    }
+    q->img = q->rj.out;
+    q->img_len = q->rj.out_len;
+    q->rj.out = NULL;
+    q->ans.http = 200;
+    page_view_event(&q->v, q->app->store, &q->node, q->page, q->width);
+}
+
+/* A worker step. False: handed to the render family (it comes back through img_back). */
+static bool img_run(struct cf_job *job)
+{
+    struct img_req *q = (struct img_req *)(void *)job;
+    switch (q->step) {
+    case STEP_OPEN:
+        return !img_open(q);
+    case STEP_RENDERED:
+        return !img_rendered(q);
+    case STEP_COMPOSED:
+        img_composed(q);
+        return true;
+    case STEP_ANSWER:
+        break;
+    }
+    return true;
+}
+
+static void img_free(struct img_req *q)
+{
+    source_clear(&q->src);
+    cf_render_job_clear(&q->rj);
+    cf_reader_free(q->rd);
+    free(q->pdf);
+    free(q->plain);
     free(q->img);
     cf_node_clear(&q->node);
     free(q);
+}
+
+static void img_reply(struct cf_req *r, struct img_req *q)
+{
+    if (q->ans.http != 200 || q->img == NULL) {
+        respond_error(r, &q->ans);
+        return;
+    }
+    cf_add_header_str(r, "cache-control", "no-store");
+    cf_add_header_str(r, "x-content-type-options", "nosniff");
+    cf_add_header_str(r, "cross-origin-resource-policy", "same-origin");
+    cf_add_header_str(r, "content-disposition", "inline");
+    cf_respond_text(r, 200, "image/webp", (const char *)q->img, q->img_len);
+}
+
+/* On the request's loop: a worker step ended, or a render came back. */
+static void img_back(struct cf_job *job)
+{
+    struct img_req *q = (struct img_req *)(void *)job;
+    if (q->step == STEP_RENDERED || (q->step == STEP_COMPOSED && q->r != NULL)) {
+        q->gone = q->r == NULL;
+        cf_work_submit(&q->job); /* the next step, on a worker */
+        return;
+    }
+    if (q->r != NULL) {
+        cf_req_unwatch(q->r);
+        img_reply(q->r, q);
+    }
+    img_free(q);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------ */
@@ -770,13 +880,12 @@ void cf_pages_summary(struct cf_req *r, const struct cf_viewer *v, const struct 
 {
     if (!node_ok_or_respond(r, node))
         return;
-    struct page_req *q = cf_xcalloc(1, sizeof *q);
+    struct summary_req *q = cf_xcalloc(1, sizeof *q);
     q->v = *v;
     node_copy(&q->node, node);
-    q->summary_only = true;
-    q->a.run = page_req_run;
-    q->a.reply = page_req_reply;
-    q->a.free = page_req_free;
+    q->a.run = summary_run;
+    q->a.reply = summary_reply;
+    q->a.free = summary_free;
     cf_async_start(r, &q->a);
 }
 
@@ -819,15 +928,18 @@ void cf_pages_image(struct cf_req *r, const struct cf_viewer *v, const struct cf
         cf_respond_status(r, CF_ERATE, "too many pages: slow down");
         return;
     }
-    struct page_req *q = cf_xcalloc(1, sizeof *q);
+    struct img_req *q = cf_xcalloc(1, sizeof *q);
+    q->app = r->app;
     q->v = *v;
     node_copy(&q->node, node);
     q->page = n;
     q->width = w;
-    q->a.run = page_req_run;
-    q->a.reply = page_req_reply;
-    q->a.free = page_req_free;
-    cf_async_start(r, &q->a);
+    q->step = STEP_OPEN;
+    q->job.run = img_run;
+    q->job.done = img_back;
+    q->job.reply_to = &r->loop->work_done;
+    cf_req_watch(r, &q->r);
+    cf_work_submit(&q->job);
 }
 
 /* Members: view is enough for pages (the level that view-only members have). */

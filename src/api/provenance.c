@@ -16,6 +16,12 @@
  * root: levels only ever add up downwards). Elsewhere it keeps, from the node up, only the folder
  * names that match, at the same distance, a folder above the node now that the caller may view; the
  * rest becomes "…" (such a path has no leading '/'). A `from_parent` the caller cannot view is null.
+ *
+ * `name=TEXT` (issue 21) finds the nodes first, through the name index (storage/search.h, the same
+ * normalisation and path rule as GET /api/v1/search; admins and auditors see every node of their
+ * tenant, trashed ones included), at most MAX_NAME_NODES of them, and answers the events of those
+ * nodes: one node-index scan each, merged newest first. The cursor stays an event seq: a page keeps
+ * only events above the highest seq at which any node's scan stopped, so the next page loses none.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "search.h"
 
 #define MAX_SCAN 20000
 #define JSON_LIMIT_DEFAULT 100
@@ -34,6 +41,8 @@
 #define CSV_LIMIT_MAX 100000
 #define MAX_ACTIONS 32
 #define MAX_PLACE_DEPTH 64 /* ancestors compared with stored paths; the names of deeper ones are hidden */
+#define MAX_NAME_NODES 64  /* nodes a name= query may resolve to (more: 400, be more specific) */
+#define NAME_SCAN_STEP 4096
 
 /* Where a node is now, as the caller of its activity may see it: the names of its ancestors, nearest
  * first, up to the first one the caller may not view (or the space root, which has no name in a
@@ -418,6 +427,117 @@ static bool parse_query(struct cf_req *r, struct query *q, bool *csv, uint64_t *
     return true;
 }
 
+/* ---- the audit log by name ----------------------------------------------------------------------- */
+
+/* The ids of the tenant's nodes that match q (trashed ones included): CF_OK, CF_ETOOBIG past
+ * MAX_NAME_NODES, CF_EUNAVAIL without an index. */
+static enum cf_status nodes_named(struct cf_req *r, const struct cf_search_query *q, struct cf_id *ids, size_t *n)
+{
+    struct cf_id after, last;
+    bool have_after = false, end = false;
+    *n = 0;
+    while (!end) {
+        size_t got;
+        enum cf_status st = cf_search_candidates(r->app->store, &r->who.user.tenant, q, have_after ? &after : NULL,
+                                                 CF_SEARCH_TRASHED, MAX_NAME_NODES + 1 - *n, NAME_SCAN_STEP,
+                                                 ids + *n, NULL, &got, &last, &end);
+        if (st != CF_OK)
+            return st;
+        *n += got;
+        if (*n > MAX_NAME_NODES)
+            return CF_ETOOBIG;
+        after = last;
+        have_after = true;
+    }
+    return CF_OK;
+}
+
+static json_int_t seq_of(json_t *ev)
+{
+    return json_integer_value(json_object_get(ev, "seq"));
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    json_int_t x = seq_of(*(json_t *const *)a), y = seq_of(*(json_t *const *)b);
+    return (x < y) - (x > y);
+}
+
+static void audit_by_name(struct cf_req *r, struct query *proto, h2o_iovec_t v, uint64_t before, bool csv)
+{
+    struct cf_search_query sq;
+    const char *why;
+    struct cf_id ids[MAX_NAME_NODES + 1];
+    size_t n;
+    if (cf_search_query_parse(v.base, v.len, &sq, &why) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, why);
+        return;
+    }
+    enum cf_status st = nodes_named(r, &sq, ids, &n);
+    cf_search_query_clear(&sq);
+    if (st == CF_ETOOBIG) {
+        cf_respond_status(r, CF_EINVAL, "name matches more than 64 nodes: be more specific (a path such as folder/name)");
+        return;
+    }
+    if (st != CF_OK) {
+        cf_respond_status(r, st, st == CF_EUNAVAIL ? "search is not available right now" : NULL);
+        return;
+    }
+    /* Each node's newest events below before, at most limit each; what a scan did not reach lies below
+     * its stopping point, and the page keeps only events above the highest such point. */
+    json_t *all = json_array();
+    uint64_t floor = 0;
+    bool done_all = true;
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct query q = *proto;
+        uint64_t next = 0;
+        q.items = json_array();
+        q.done = false;
+        st = cf_audit_scan(r->app->store, &r->who.user.tenant, CF_AUDIT_BY_NODE, 0, &ids[i], before, MAX_SCAN, visit,
+                           &q, &next);
+        size_t got = json_array_size(q.items);
+        uint64_t stop = 0;
+        if (got == q.limit)
+            stop = (uint64_t)seq_of(json_array_get(q.items, got - 1)); /* the rest is older than its last */
+        else if (next != 0 && !q.done)
+            stop = next; /* the scan budget ran out: below next is unvisited */
+        if (stop > floor)
+            floor = stop;
+        done_all = done_all && q.done;
+        json_array_extend(all, q.items);
+        json_decref(q.items);
+    }
+    if (st != CF_OK) {
+        json_decref(all);
+        cf_respond_status(r, st, NULL);
+        return;
+    }
+    size_t total = json_array_size(all);
+    json_t **v2 = cf_xmalloc((total + 1) * sizeof *v2);
+    for (size_t i = 0; i < total; i++)
+        v2[i] = json_array_get(all, i);
+    qsort(v2, total, sizeof *v2, newest_first);
+    struct query out = *proto;
+    out.items = json_array();
+    uint64_t next = 0;
+    for (size_t i = 0; i < total; i++) {
+        if ((uint64_t)seq_of(v2[i]) < floor)
+            break;
+        if (json_array_size(out.items) == out.limit) {
+            next = (uint64_t)seq_of(json_array_get(out.items, out.limit - 1));
+            break;
+        }
+        json_array_append(out.items, v2[i]);
+    }
+    if (next == 0 && floor != 0)
+        next = floor;
+    out.done = next == 0 && done_all;
+    free(v2);
+    json_decref(all);
+    respond_events(r, &out, next, csv);
+    json_decref(out.items);
+}
+
 void cf_h_audit(struct cf_req *r)
 {
     struct query q = {.r = r};
@@ -456,8 +576,17 @@ void cf_h_audit(struct cf_req *r)
                 cf_id_new(&id); /* an unknown username matches nothing, like an unknown id */
         }
     }
+    if (!bad && cf_query(r, "name", &v, &bad)) {
+        if (by != CF_AUDIT_ALL || bad)
+            bad = true; /* one index at a time */
+        else {
+            audit_by_name(r, &q, v, before, csv);
+            return;
+        }
+    }
     if (bad) {
-        cf_respond_status(r, CF_EINVAL, "node must be an id; actor is user:ID, share:ID or a username; not both");
+        cf_respond_status(r, CF_EINVAL, "node must be an id; actor is user:ID, share:ID or a username; name is text; "
+                                        "only one of them");
         return;
     }
     q.items = json_array();

@@ -28,19 +28,21 @@ static const struct cf_route routes[] = {
 #endif
     {"GET", "/", CF_ROUTE_PUBLIC, cf_h_web_index, "*"},
     {"GET", "/admin", CF_ROUTE_PUBLIC, cf_h_web_admin, "*"},
+    {"GET", "/account", CF_ROUTE_PUBLIC, cf_h_web_account, "*"},
     {"GET", "/static/{file}", CF_ROUTE_PUBLIC, cf_h_web_static, "*"},
     /* auth and self */
     {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login, NULL},
-    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_logout, NULL},
-    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me, NULL},
+    {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL | CF_ROUTE_PWCHANGE, cf_h_logout, NULL},
+    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL | CF_ROUTE_PWCHANGE, cf_h_me, NULL},
     {"GET", "/api/v1/me/logins", CF_ROUTE_USER, cf_h_me_logins, NULL},
     {"GET", "/api/v1/me/sessions", CF_ROUTE_USER, cf_h_me_sessions, NULL},
     {"DELETE", "/api/v1/me/sessions/{id}", CF_ROUTE_USER, cf_h_me_session_delete, NULL},
     {"POST", "/api/v1/me/tokens", CF_ROUTE_USER, cf_h_me_token_create, NULL},
-    {"PUT", "/api/v1/me/password", CF_ROUTE_USER, cf_h_me_password, NULL},
+    {"PUT", "/api/v1/me/password", CF_ROUTE_USER | CF_ROUTE_PWCHANGE, cf_h_me_password, NULL},
     {"POST", "/api/v1/me/totp", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_enrol, NULL},
     {"POST", "/api/v1/me/totp/confirm", CF_ROUTE_USER | CF_ROUTE_ENROL, cf_h_me_totp_confirm, NULL},
     {"DELETE", "/api/v1/me/totp", CF_ROUTE_USER, cf_h_me_totp_disable, NULL},
+    {"POST", "/api/v1/me/totp/recovery-codes", CF_ROUTE_USER, cf_h_me_recovery_codes, NULL},
     {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts, NULL},
     {"GET", "/api/v1/me/watermark", CF_ROUTE_USER, cf_h_me_watermark, NULL},
     /* admin (own tenant only) */
@@ -48,9 +50,15 @@ static const struct cf_route routes[] = {
     {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users, NULL},
     {"PATCH", "/api/v1/admin/users/{id}", CF_ROUTE_ADMIN, cf_h_admin_user_patch, NULL},
     {"POST", "/api/v1/admin/users/{id}/offboard", CF_ROUTE_ADMIN, cf_h_admin_user_offboard, NULL},
+    {"DELETE", "/api/v1/admin/users/{id}", CF_ROUTE_ADMIN, cf_h_admin_user_delete, NULL},
+    {"POST", "/api/v1/admin/users/{id}/reset", CF_ROUTE_ADMIN, cf_h_admin_user_reset, NULL},
     {"POST", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_group_create, NULL},
     {"GET", "/api/v1/admin/groups", CF_ROUTE_ADMIN, cf_h_admin_groups, NULL},
     {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members, NULL},
+    {"PATCH", "/api/v1/admin/groups/{id}", CF_ROUTE_ADMIN, cf_h_admin_group_patch, NULL},
+    {"DELETE", "/api/v1/admin/groups/{id}", CF_ROUTE_ADMIN, cf_h_admin_group_delete, NULL},
+    {"GET", "/api/v1/admin/shares", CF_ROUTE_ADMIN, cf_h_admin_shares, "owner node state limit cursor"},
+    {"POST", "/api/v1/admin/shares/revoke", CF_ROUTE_ADMIN, cf_h_admin_shares_revoke, NULL},
     {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get, NULL},
     {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch, NULL},
     {"GET", "/api/v1/admin/scanner", CF_ROUTE_ADMIN, cf_h_admin_scanner, NULL},
@@ -60,6 +68,7 @@ static const struct cf_route routes[] = {
     /* files and folders */
     {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces, NULL},
     {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create, NULL},
+    {"GET", "/api/v1/folders/{id}/zip", CF_ROUTE_USER, cf_h_folder_zip, NULL},
     {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload, "parent name on_conflict"},
     /* resumable uploads (tus 1.0.0) */
     {"OPTIONS", "/api/v1/uploads", CF_ROUTE_PUBLIC, cf_h_tus_options, NULL},
@@ -72,15 +81,22 @@ static const struct cf_route routes[] = {
     {"PATCH", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_patch, NULL},
     {"DELETE", "/api/v1/nodes/{id}", CF_ROUTE_USER, cf_h_node_delete, "purge"},
     {"GET", "/api/v1/nodes/{id}/children", CF_ROUTE_USER, cf_h_node_children, "limit cursor"},
+    {"GET", "/api/v1/search", CF_ROUTE_USER, cf_h_search, "q limit cursor"},
+    {"POST", "/api/v1/nodes/{id}/restore", CF_ROUTE_USER, cf_h_node_restore, NULL},
+    {"GET", "/api/v1/trash", CF_ROUTE_USER, cf_h_trash_list, "limit cursor"},
+    {"DELETE", "/api/v1/trash", CF_ROUTE_USER, cf_h_trash_empty, NULL},
     {"GET", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_get, NULL},
     {"PUT", "/api/v1/nodes/{id}/acl", CF_ROUTE_USER, cf_h_acl_put, NULL},
     {"GET", "/api/v1/files/{id}/content", CF_ROUTE_USER, cf_h_file_content, NULL},
     {"GET", "/api/v1/files/{id}/view", CF_ROUTE_USER, cf_h_file_view, NULL},
+    {"GET", "/api/v1/files/{id}/versions", CF_ROUTE_USER, cf_h_file_versions, NULL},
+    {"GET", "/api/v1/files/{id}/versions/{v}/content", CF_ROUTE_USER, cf_h_file_version_content, NULL},
+    {"POST", "/api/v1/files/{id}/versions/{v}/restore", CF_ROUTE_USER, cf_h_file_version_restore, NULL},
     {"GET", "/api/v1/files/{id}/pages", CF_ROUTE_USER, cf_h_file_pages, NULL},
     {"GET", "/api/v1/files/{id}/pages/{n}", CF_ROUTE_USER, cf_h_file_page, "w"},
     {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity, "format limit cursor since until ip action"},
     /* provenance (admins and auditors) */
-    {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit, "node actor format limit cursor since until ip action"},
+    {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit, "node name actor format limit cursor since until ip action"},
     /* share links: members */
     {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create, NULL},
     {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list, "node"},
@@ -94,6 +110,7 @@ static const struct cf_route routes[] = {
     {"GET", "/s/{token}/children", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_children, "parent limit cursor"},
     {"GET", "/s/{token}/files/{id}/content", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_content, NULL},
     {"GET", "/s/{token}/files/{id}/view", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_view, NULL},
+    {"GET", "/s/{token}/zip", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_zip, "parent"},
     {"GET", "/s/{token}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages, NULL},
     {"GET", "/s/{token}/pages/{n}", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_pages_image, "w"},
     {"GET", "/s/{token}/files/{id}/pages", CF_ROUTE_PUBLIC | CF_ROUTE_RECIPIENT, cf_h_share_file_pages, NULL},
@@ -304,7 +321,8 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&
-        !cf_auth_authenticate_or_respond(r, (found->flags & CF_ROUTE_ENROL) != 0))
+        !cf_auth_authenticate_or_respond(r, ((found->flags & CF_ROUTE_ENROL) != 0 ? CF_SESSION_MFA_ENROL : 0u) |
+                                                ((found->flags & CF_ROUTE_PWCHANGE) != 0 ? CF_SESSION_PW_CHANGE : 0u)))
         return 0;
     if ((found->flags & CF_ROUTE_ADMIN) != 0 && r->who.user.role != CF_ROLE_ADMIN) {
         cf_respond_status(r, CF_EDENIED, "this needs the admin role");

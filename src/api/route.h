@@ -24,6 +24,8 @@ enum cf_route_flags {
     CF_ROUTE_RECIPIENT = 1u << 7, /* a share-link recipient (path /s/{token}/...): the link is live
                                      and this client unlocked it (share.c, cf_share_recipient_or_respond;
                                      else 404/401/410 as that says); the handler takes the link */
+    CF_ROUTE_PWCHANGE = 1u << 8, /* open to sessions that must change their password first (after
+                                    an admin reset it) */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);

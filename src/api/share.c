@@ -41,6 +41,7 @@
 #include "validate.h"
 #include "throttle.h"
 #include "share.h"
+#include "zip.h"
 #include "pages.h"
 #include "web.h"
 #include "work.h"
@@ -509,6 +510,249 @@ void cf_h_share_revoke(struct cf_req *r)
     cf_async_start(r, &v->a);
 }
 
+/* ---- admins: every external link of the tenant, bulk revoke -------------------------------------- */
+
+#define ADMIN_LIST_DEFAULT 100
+#define ADMIN_LIST_MAX 1000
+#define ADMIN_REVOKE_MAX 1000
+#define ADMIN_SCAN_BATCH 256
+
+/* The states a link's JSON reports (state_name), which ?state= filters on. */
+static bool state_known(const char *s, size_t n)
+{
+    static const char *const names[] = {"active", "revoked", "expired", "suspended", "download_limit_reached",
+                                        "links_disabled", NULL};
+    for (size_t i = 0; names[i] != NULL; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0)
+            return true;
+    return false;
+}
+
+/* An admin's view of a link: the creator's JSON (url and code only for the admin's own links), the
+ * creator's username, and the node's name and type where the admin may see the node (the tenant
+ * space; a private space's names stay its owner's: SPEC §3). */
+static json_t *admin_share_json(struct cf_req *r, const struct cf_share *sh, bool allowed, const char *want,
+                                size_t wantlen)
+{
+    struct cf_actor a = cf_actor_of(r);
+    struct cf_node node;
+    enum cf_level level = CF_LEVEL_NONE;
+    struct figures f;
+    bool have = cf_acl_level(&a, &sh->node, &node, &level) == CF_OK;
+    link_figures(sh, have ? &node : NULL, allowed, &f);
+    const char *state = state_name(f.state);
+    if (want != NULL && (strlen(state) != wantlen || memcmp(state, want, wantlen) != 0)) {
+        if (have)
+            cf_node_clear(&node);
+        return NULL;
+    }
+    json_t *o = share_json(r->app->cfg, sh, cf_id_equal(&sh->creator, &r->who.user.id), &f);
+    struct cf_user u;
+    if (cf_user_get(r->app->store, &sh->tenant, &sh->creator, &u) == CF_OK) {
+        json_object_set_new(o, "creator_name", json_string(u.username));
+        cf_user_clear(&u);
+    } else {
+        json_object_set_new(o, "creator_name", json_null()); /* a deleted user */
+    }
+    bool visible = have && level >= CF_LEVEL_VIEW;
+    json_object_set_new(o, "node_name", visible ? json_string(node.name) : json_null());
+    json_object_set_new(o, "node_type", have ? json_string(node.type == CF_NODE_FOLDER ? "folder" : "file") : json_null());
+    if (have)
+        cf_node_clear(&node);
+    return o;
+}
+
+/* GET /api/v1/admin/shares?owner=&node=&state=&limit=&cursor=: the tenant's links in id order,
+ * filtered; a page holds up to limit matches and next_cursor continues after the last link examined. */
+void cf_h_admin_shares(struct cf_req *r)
+{
+    h2o_iovec_t v, sv = {NULL, 0};
+    bool bad = false, by_owner, by_node = false, have_cursor = false;
+    struct cf_id owner = {0}, node = {0}, cursor = {0};
+    uint64_t limit = ADMIN_LIST_DEFAULT;
+    if ((by_owner = cf_query(r, "owner", &v, &bad)) && !bad && cf_id_parse(v.base, v.len, &owner) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, "owner must be a user id");
+        return;
+    }
+    if (!bad && (by_node = cf_query(r, "node", &v, &bad)) && !bad && cf_id_parse(v.base, v.len, &node) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, "node must be a node id");
+        return;
+    }
+    if (!bad && cf_query(r, "state", &sv, &bad) && !bad && !state_known(sv.base, sv.len)) {
+        cf_respond_status(r, CF_EINVAL,
+                          "state must be active, revoked, expired, suspended, download_limit_reached or links_disabled");
+        return;
+    }
+    if (!bad && cf_query(r, "limit", &v, &bad) && !bad &&
+        (cf_parse_u64(v.base, v.len, ADMIN_LIST_MAX, &limit) != CF_OK || limit == 0)) {
+        cf_respond_status(r, CF_EINVAL, "limit must be between 1 and 1000");
+        return;
+    }
+    if (!bad && (have_cursor = cf_query(r, "cursor", &v, &bad)) && !bad && cf_id_parse(v.base, v.len, &cursor) != CF_OK) {
+        cf_respond_status(r, CF_EINVAL, "invalid cursor");
+        return;
+    }
+    if (bad) {
+        cf_respond_status(r, CF_EINVAL, "malformed query string");
+        return;
+    }
+    bool allowed = links_allowed(r->app->store, &r->who.user.tenant);
+    json_t *arr = json_array();
+    struct cf_id last = {0};
+    bool more = true, stopped = false, any = have_cursor;
+    if (have_cursor)
+        last = cursor;
+    while (more && !stopped) {
+        struct cf_share *shs;
+        size_t n;
+        enum cf_status st =
+            cf_share_list_tenant(r->app->store, &r->who.user.tenant, any ? &last : NULL, ADMIN_SCAN_BATCH, &shs, &n, &more);
+        if (st != CF_OK) {
+            json_decref(arr);
+            cf_respond_status(r, st, NULL);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!stopped && json_array_size(arr) == limit) {
+                stopped = true; /* the page is full and another link follows */
+                more = true;
+            }
+            if (!stopped) {
+                last = shs[i].id;
+                any = true;
+                if ((!by_owner || cf_id_equal(&shs[i].creator, &owner)) && (!by_node || cf_id_equal(&shs[i].node, &node))) {
+                    json_t *o = admin_share_json(r, &shs[i], allowed, sv.base, sv.len);
+                    if (o != NULL)
+                        json_array_append_new(arr, o);
+                }
+            }
+            cf_share_clear(&shs[i]);
+        }
+        free(shs);
+        if (json_array_size(arr) == limit && more)
+            stopped = true;
+    }
+    json_t *next = stopped ? cf_json_id(&last) : json_null();
+    cf_respond_json(r, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", next));
+}
+
+struct admin_revoke {
+    struct cf_async a;
+    struct cf_id tenant;
+    struct cf_id *ids;
+    size_t n;
+    size_t revoked;
+    struct cf_event *proto; /* share.revoke as made at the request (actor, address); copied per link */
+};
+
+static void admin_revoke_free(struct cf_async *a)
+{
+    struct admin_revoke *v = (struct admin_revoke *)a;
+    free(v->ids);
+    cf_event_free(v->proto);
+    free(v);
+}
+
+/* Validates every id first (a link of another tenant, or none, is not found: 404 and nothing
+ * changes), then revokes those not yet revoked, one share.revoke event each. */
+static void admin_revoke_run(struct cf_async *a)
+{
+    struct admin_revoke *v = (struct admin_revoke *)a;
+    struct cf_store *store = a->app->store;
+    bool *todo = cf_xcalloc(v->n + 1, sizeof *todo);
+    struct cf_id *nodes = cf_xcalloc(v->n + 1, sizeof *nodes);
+    a->st = CF_OK;
+    for (size_t i = 0; i < v->n && a->st == CF_OK; i++) {
+        struct cf_share sh;
+        if ((a->st = cf_share_get(store, &v->tenant, &v->ids[i], &sh)) != CF_OK)
+            break;
+        todo[i] = sh.revoked_at == 0;
+        nodes[i] = sh.node;
+        cf_share_clear(&sh);
+    }
+    struct cf_event *pending = NULL; /* the last event is waited for: the writer keeps their order */
+    for (size_t i = 0; i < v->n && a->st == CF_OK; i++) {
+        if (!todo[i])
+            continue;
+        if ((a->st = cf_share_revoke(store, &v->tenant, &v->ids[i])) != CF_OK)
+            break;
+        v->revoked++;
+        struct cf_event *e = cf_event_new(&v->tenant, "share.revoke", "ok");
+        e->actor_type = v->proto->actor_type;
+        e->actor = v->proto->actor;
+        e->actor_name = v->proto->actor_name != NULL ? cf_xstrdup(v->proto->actor_name) : NULL;
+        memcpy(e->ip, v->proto->ip, sizeof e->ip);
+        e->user_agent = v->proto->user_agent != NULL ? cf_xstrdup(v->proto->user_agent) : NULL;
+        e->has_share = true;
+        e->share = v->ids[i];
+        event_share_node(store, e, &v->tenant, &nodes[i]);
+        cf_event_detail(e, "by", json_string("admin"));
+        if (pending != NULL)
+            cf_audit_submit(pending);
+        pending = e;
+    }
+    if (pending != NULL) {
+        enum cf_status st = cf_audit_submit_wait(pending, NULL);
+        if (a->st == CF_OK)
+            a->st = st;
+    }
+    free(todo);
+    free(nodes);
+}
+
+static void admin_revoke_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct admin_revoke *v = (struct admin_revoke *)a;
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, a->st == CF_ENOTFOUND ? "ids names a link that does not exist in this tenant" : NULL);
+    else
+        cf_respond_json(r, 200, json_pack("{s:I}", "revoked", (json_int_t)v->revoked));
+}
+
+/* POST /api/v1/admin/shares/revoke {"ids": [...]}: 200 {"revoked": N} (already revoked links are
+ * not counted); 404 for the whole request if any id is not a link of the tenant. */
+void cf_h_admin_shares_revoke(struct cf_req *r)
+{
+    static const char *const allowed[] = {"ids", NULL};
+    json_t *body;
+    if (!cf_json_body_or_respond(r, &body))
+        return;
+    if (!cf_json_only_keys_or_respond(r, body, allowed))
+        goto out;
+    json_t *ids = json_object_get(body, "ids");
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > ADMIN_REVOKE_MAX) {
+        cf_respond_status(r, CF_EINVAL, "ids must be an array of 1 to 1000 link ids");
+        goto out;
+    }
+    struct admin_revoke *v = cf_xcalloc(1, sizeof *v);
+    v->a.run = admin_revoke_run;
+    v->a.reply = admin_revoke_reply;
+    v->a.free = admin_revoke_free;
+    v->tenant = r->who.user.tenant;
+    v->ids = cf_xcalloc(json_array_size(ids), sizeof *v->ids);
+    size_t i;
+    json_t *x;
+    json_array_foreach(ids, i, x)
+    {
+        struct cf_id id;
+        if (!json_is_string(x) || cf_id_parse(json_string_value(x), json_string_length(x), &id) != CF_OK) {
+            cf_respond_status(r, CF_EINVAL, "ids must be an array of 1 to 1000 link ids");
+            admin_revoke_free(&v->a);
+            goto out;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < v->n && !dup; k++)
+            dup = cf_id_equal(&v->ids[k], &id);
+        if (!dup)
+            v->ids[v->n++] = id;
+    }
+    v->proto = cf_event_new(&v->tenant, "share.revoke", "ok");
+    cf_event_from_req(v->proto, r);
+    cf_async_start(r, &v->a);
+out:
+    json_decref(body);
+}
+
 /* ---- recipients ------------------------------------------------------------------------------- */
 
 /* What a recipient request works with, after every check passed. */
@@ -550,8 +794,11 @@ static void respond_page_error(struct cf_req *r, enum cf_status st)
     char *html = cf_xasprintf("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                               "<title>Coffer</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>"
-                              "<body><main><h1>Coffer</h1><p data-testid=\"share-error\" data-error=\"%s\">%s</p>"
-                              "</main></body></html>",
+                              "<body class=\"recipient\"><main id=\"main\" class=\"centered\"><div class=\"card\">"
+                              "<h1 class=\"brand\">Coffer</h1><p data-testid=\"share-error\" data-error=\"%s\" "
+                              "class=\"note error\" role=\"alert\">%s</p>"
+                              "<p class=\"muted small\">Ask the person who sent you the link for a new one.</p>"
+                              "</div></main></body></html>",
                               code, state_message(st));
     cf_respond_text(r, http, "text/html; charset=utf-8", html, strlen(html));
     free(html);
@@ -625,9 +872,16 @@ static bool recipient_or_respond(struct cf_req *r, struct link *l)
     return true;
 }
 
+/* A link no handler took (the pipeline refused the request after the recipient check, e.g. an
+ * unknown query parameter) is cleared with the request. link_clear is idempotent. */
+static void link_dispose(void *p)
+{
+    link_clear(p);
+}
+
 bool cf_share_recipient_or_respond(struct cf_req *r)
 {
-    struct link *l = h2o_mem_alloc_pool(&r->req->pool, sizeof *l);
+    struct link *l = h2o_mem_alloc_shared(&r->req->pool, sizeof *l, link_dispose);
     if (!recipient_or_respond(r, l))
         return false;
     r->share = l;
@@ -639,6 +893,7 @@ bool cf_share_recipient_or_respond(struct cf_req *r)
 static void take_link(struct cf_req *r, struct link *l)
 {
     *l = *(struct link *)r->share;
+    memset(r->share, 0, sizeof *l);
     r->share = NULL;
 }
 
@@ -1054,6 +1309,42 @@ void cf_h_share_file_content(struct cf_req *r)
 void cf_h_share_file_view(struct cf_req *r)
 {
     share_file(r, true);
+}
+
+/* GET /s/{token}/zip[?parent=ID]: the linked folder, or a folder inside it, as one ZIP archive
+ * (zip.c: every file drawn from its own budget, one download event each). */
+void cf_h_share_zip(struct cf_req *r)
+{
+    struct link l;
+    struct cf_node folder;
+    struct cf_id id;
+    h2o_iovec_t v;
+    bool bad = false;
+    take_link(r, &l);
+    id = l.root.id;
+    enum cf_status st = l.root.type != CF_NODE_FOLDER ? CF_EINVAL : CF_OK;
+    if (st == CF_OK && cf_query(r, "parent", &v, &bad) && cf_id_parse(v.base, v.len, &id) != CF_OK)
+        st = CF_ENOTFOUND;
+    if (st == CF_OK && bad)
+        st = CF_EINVAL;
+    if (st == CF_OK && l.sh.permission != CF_SHARE_DOWNLOAD)
+        st = CF_EDENIED; /* a view-only link never gives the originals (docs/SECURITY.md "View-only") */
+    if (st == CF_OK && (st = node_in_link(r->app->store, &l, &id, &folder)) == CF_OK && folder.type != CF_NODE_FOLDER) {
+        cf_node_clear(&folder);
+        st = CF_EINVAL;
+    }
+    if (st != CF_OK) {
+        cf_respond_status(r, st, st == CF_EDENIED  ? "this link allows viewing only"
+                                 : st == CF_EINVAL ? "not a folder (or a malformed query)"
+                                                   : NULL);
+        link_clear(&l);
+        return;
+    }
+    struct cf_zip_request z = {.tenant = l.sh.tenant, .root = &folder, .level = CF_LEVEL_DOWNLOAD, .link = true,
+                               .share = l.sh.id};
+    cf_zip_serve(r, &z);
+    cf_node_clear(&folder);
+    link_clear(&l);
 }
 
 /* ---- pages (pages.c) ------------------------------------------------------------------------ */

@@ -51,6 +51,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "inspect.h"
+#include "quota.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -774,6 +775,8 @@ struct tus_job {
     uint8_t sha256[CF_SHA256_LEN];
     struct cf_inspection insp;
     struct cf_uploader as;     /* the requester */
+    struct cf_quota quota;     /* the tenant's limits, read at the commit (quota.h) */
+    struct cf_quota_refusal refused; /* the commit was over quota (CF_EQUOTA) */
     struct cf_node out;
     struct cf_event *ev;       /* actor, address and agent of the request: a template */
 };
@@ -891,10 +894,14 @@ static void finish(struct tus_job *j)
         .may_replace = cf_uploader_may_replace,
         .ctx = &j->as,
         .tus = &j->t,
+        .quota = &j->quota,
+        .refused = &j->refused,
     };
+    cf_quota_of(j->as.who.app->store, &j->as.who.tenant, &j->quota);
     memcpy(c.sha256, j->sha256, CF_SHA256_LEN);
     j->st = cf_upload_commit(j->up, &c, &j->out);
-    if (j->st == CF_EEXIST || j->st == CF_EDENIED || j->st == CF_ENOTFOUND) {
+    /* Over quota at the commit (another upload got there first): refused for good, like a conflict. */
+    if (j->st == CF_EEXIST || j->st == CF_EDENIED || j->st == CF_ENOTFOUND || j->st == CF_EQUOTA) {
         discard(j, cf_status_name(j->st));
         j->message = j->st == CF_EEXIST ? "a node with this name already exists in the folder"
                      : j->st == CF_EDENIED ? "your access level does not allow replacing this file"
@@ -1156,7 +1163,9 @@ static void reply(struct tus_job *j)
         ok = true; /* checksum mismatch etc. on the creation body: created, nothing appended */
     }
     if (!ok) {
-        if (j->http != 0)
+        if (j->st == CF_EQUOTA)
+            cf_quota_respond(r, &j->refused);
+        else if (j->http != 0)
             cf_respond_error(r, j->http, j->code, j->message);
         else
             cf_respond_status(r, j->st, j->message);
@@ -1307,6 +1316,9 @@ void cf_h_tus_create(struct cf_req *r)
     if (!checksum_or_respond(r, &sum))
         return;
     if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT, NULL))
+        return;
+    /* Quotas against Upload-Length, early (the commit checks again, under the namespace lock). */
+    if (!cf_quota_upload_or_respond(r, &m.parent, m.name, m.name_len, m.on_conflict, length))
         return;
     size_t taken;
     if (!budget_or_respond(r, &taken))

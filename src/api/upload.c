@@ -21,6 +21,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "inspect.h"
+#include "quota.h"
 #include "log.h"
 #include "loop.h"
 #include "validate.h"
@@ -50,6 +51,8 @@ struct upload {
     enum cf_conflict on_conflict;
     struct cf_node out;
     struct cf_event *ev;       /* file.upload, completed by the committing step */
+    struct cf_quota quota;     /* the tenant's limits, read by the committing step */
+    struct cf_quota_refusal refused; /* why the commit was over quota (CF_EQUOTA) */
 };
 
 void cf_uploader_init(struct cf_uploader *up, struct cf_req *r)
@@ -166,7 +169,10 @@ commit:
         .scan = &u->insp.scan,
         .may_replace = cf_uploader_may_replace,
         .ctx = &u->as,
+        .quota = &u->quota,
+        .refused = &u->refused,
     };
+    cf_quota_of(u->as.who.app->store, &u->as.who.tenant, &u->quota);
     cf_hash_final(u->sha, c.sha256);
     u->st = cf_upload_commit(u->up, &c, &u->out);
     if (u->st == CF_OK) {
@@ -233,6 +239,8 @@ static void upload_done(struct cf_job *job)
                 cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the folder");
             else if (u->st == CF_EDENIED)
                 cf_respond_status(r, CF_EDENIED, "your access level does not allow replacing this file");
+            else if (u->st == CF_EQUOTA)
+                cf_quota_respond(r, &u->refused);
             else
                 cf_respond_status(r, u->st, NULL);
         }
@@ -304,6 +312,9 @@ void cf_h_file_upload(struct cf_req *r)
     }
     enum cf_level flevel;
     if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &flevel))
+        return;
+    /* Quotas, early (the commit checks again under the namespace lock). */
+    if (!cf_quota_upload_or_respond(r, &parent, nv.base, nv.len, on_conflict, size))
         return;
 
     uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "handlers.h"
 #include "http.h"
 #include "scan.h"
@@ -150,26 +151,48 @@ void cf_h_web_admin(struct cf_req *r)
     serve_file(r, "admin.html", 10);
 }
 
+/* The member's account and security page (issue 21); its API calls need a session like any other. */
+void cf_h_web_account(struct cf_req *r)
+{
+    serve_file(r, "account.html", 12);
+}
+
 void cf_h_web_static(struct cf_req *r)
 {
     serve_file(r, r->params[0].base, r->params[0].len);
 }
 
+const char *cf_web_scan_status(void)
+{
+    const char *scanner = cf_scan_state();
+    if (strcmp(scanner, "ok") == 0 || strcmp(scanner, "down") == 0)
+        return scanner;
+    return "disabled";
+}
+
 void cf_h_healthz(struct cf_req *r)
 {
-    /* Uploads need a scanner: with none up the server is degraded (503 for load balancers); a
-     * development server without signatures says so on every probe. */
+    /* Uploads need a scanner: with none up the server is degraded (503 for load balancers). A
+     * development server without signatures accepts uploads unscanned: that is degraded too (503,
+     * "scan": "disabled"), unless the operator accepted it (scan.accept_unscanned), and then every
+     * probe still says so. */
     const char *scanner = cf_scan_state();
-    if (strcmp(scanner, "down") == 0) {
+    const char *scan = cf_web_scan_status();
+    if (strcmp(scan, "down") == 0) {
         cf_respond_json(r, 503, json_pack("{s:s, s:s}", "status", "degraded", "scanner", scanner));
         return;
     }
-    if (strcmp(scanner, "ok") == 0) {
+    if (strcmp(scan, "ok") == 0) {
         cf_respond_json(r, 200, json_pack("{s:s}", "status", "ok")); /* exactly SPEC §5 */
         return;
     }
-    cf_respond_json(r, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "scanner", scanner, "warning",
-                                      "DEVELOPMENT MODE: uploads are not checked for malware"));
+    bool accepted = r->app->cfg->scan.accept_unscanned;
+    cf_respond_json(r, accepted ? 200 : 503,
+                    json_pack("{s:s, s:s, s:s, s:s}", "status", accepted ? "ok" : "degraded", "scan", "disabled",
+                              "scanner", scanner, "warning",
+                              accepted ? "DEVELOPMENT MODE: uploads are not checked for malware (scan.accept_unscanned)"
+                                       : "DEVELOPMENT MODE: uploads are not checked for malware; set "
+                                         "scan.accept_unscanned: true to accept that, or install signatures"));
 }
 
 #ifdef CF_FAULT_INJECTION

@@ -18,4 +18,9 @@ struct cf_req;
 /* cf_web_respond_file(r, name): answers 200 with the static file name (404 if there is none). */
 void cf_web_respond_file(struct cf_req *r, const char *name);
 
+/* cf_web_scan_status(): whether uploads are being scanned, for /healthz and the UI's banner (the
+ * "scan" field of GET /api/v1/me): "ok"; "disabled" (a development server without signatures:
+ * uploads are accepted unscanned); "down" (no scanner answers: uploads fail with 503). Any thread. */
+const char *cf_web_scan_status(void);
+
 #endif

@@ -410,6 +410,22 @@ static int cmd_fsck(const struct cf_config *cfg)
     enum cf_status st = cf_store_check(s, &rep);
     if (st == CF_OK)
         st = cf_journal_check(s, anchor, fsck_journal_finding, NULL, &jr);
+    /* Quota usage counters (storage/usage.c) against the nodes they count. */
+    uint64_t ucount = 0, uwrong = 0;
+    struct cf_tenant *tenants = NULL;
+    size_t nt = 0;
+    if (st == CF_OK)
+        st = cf_tenant_list(s, &tenants, &nt);
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t c = 0, w = 0;
+        if (st == CF_OK && (st = cf_usage_verify(s, &tenants[i].id, false, &c, &w)) == CF_OK && w != 0)
+            fprintf(stderr, "coffer: fsck: tenant %s: %llu usage counter(s) differ from the files they count\n",
+                    tenants[i].name, (unsigned long long)w);
+        ucount += c;
+        uwrong += w;
+        cf_tenant_clear(&tenants[i]);
+    }
+    free(tenants);
     cf_store_close(s);
     cf_anchor_close(anchor);
     if (st != CF_OK) {
@@ -418,12 +434,14 @@ static int cmd_fsck(const struct cf_config *cfg)
     }
     printf("{\"versions\": %llu, \"bytes\": %llu, \"chunks\": %llu, \"corrupt\": %llu, \"resumable_contents\": %llu, "
            "\"unfinished_contents\": %llu, \"orphan_contents\": %llu, \"journal_entries\": %llu, "
-           "\"journal_head\": %llu, \"journal_keys\": %llu, \"journal_records\": %llu, \"journal_findings\": %llu}\n",
+           "\"journal_head\": %llu, \"journal_keys\": %llu, \"journal_records\": %llu, \"journal_findings\": %llu, "
+           "\"usage_counters\": %llu, \"usage_wrong\": %llu}\n",
            (unsigned long long)rep.versions, (unsigned long long)rep.bytes, (unsigned long long)rep.chunks,
            (unsigned long long)rep.corrupt, (unsigned long long)rep.resumable_contents,
            (unsigned long long)rep.unfinished_contents, (unsigned long long)rep.orphan_contents,
            (unsigned long long)jr.entries, (unsigned long long)jr.seq, (unsigned long long)jr.keys,
-           (unsigned long long)jr.records, (unsigned long long)jr.findings);
+           (unsigned long long)jr.records, (unsigned long long)jr.findings, (unsigned long long)ucount,
+           (unsigned long long)uwrong);
     if (rep.corrupt != 0)
         fprintf(stderr, "coffer: fsck: %llu stored version(s) do not decrypt to their recorded hash\n",
                 (unsigned long long)rep.corrupt);
@@ -437,7 +455,7 @@ static int cmd_fsck(const struct cf_config *cfg)
         fprintf(stderr, "coffer: fsck: %llu record(s) or journal entries are not what the metadata journal recorded "
                         "last\n",
                 (unsigned long long)jr.findings);
-    return rep.corrupt == 0 && rep.orphan_contents == 0 && jr.findings == 0 ? 0 : 1;
+    return rep.corrupt == 0 && rep.orphan_contents == 0 && jr.findings == 0 && uwrong == 0 ? 0 : 1;
 }
 
 /* coffer journal accept: the operator's override after a deliberate rollback (a restored backup, an

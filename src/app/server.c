@@ -47,9 +47,11 @@
 #include "metrics.h"
 #include "priv.h"
 #include "render_conf.h"
+#include "rescan.h"
 #include "retention.h"
 #include "route.h"
 #include "scan.h"
+#include "search.h"
 #include "startup.h"
 #include "throttle.h"
 #include "tls.h"
@@ -620,6 +622,13 @@ static int serve_open_store(struct serve *s)
     if (orphans > 0)
         cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
     cf_tus_expire_now(cf_srv->app.store); /* resumable uploads that expired while the server was down */
+    /* The name index (storage/search.h): memory only, rebuilt at every start from the sealed names. */
+    uint64_t names = 0;
+    if (cf_store_search_build(cf_srv->app.store, &names) != CF_OK) {
+        cf_log_error("cannot build the search index");
+        return 1;
+    }
+    cf_log_info("search index: %llu name(s)", (unsigned long long)names);
     return 0;
 }
 
@@ -678,6 +687,7 @@ static void serve_start_threads(struct serve *s)
     }
     /* Retention: once now (what fell due while the server was down), then every hour (serve_run). */
     cf_work_background(run_retention, NULL);
+    cf_rescan_start(&cf_srv->app); /* files accepted unscanned, once signatures exist (rescan.h) */
 }
 
 /* Phase 7, run: this thread waits for signals and, between them, keeps time for housekeeping:
@@ -723,6 +733,7 @@ static void serve_drain(struct serve *s)
     send_control(CONTROL_SHUTDOWN, NULL);
     for (unsigned i = 0; i < s->nloops; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
+    cf_rescan_stop(); /* waits for its scan under way, before the scanners stop */
     cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
     cf_render_stop(); /* before the pool: a render's read function runs on a worker's reader */
     cf_work_stop();

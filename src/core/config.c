@@ -57,6 +57,7 @@ static const struct field limits_fields[] = {
     {"max_buffered_body_bytes", F_SIZE, OFF(limits.max_buffered_body_bytes), 64 * 1024, 64 * GiB, NULL, NULL},
     {"metadata_cache", F_SIZE, OFF(limits.metadata_cache_bytes), 0, 64 * GiB, NULL, NULL},
     {"download_buffers", F_UINT, OFF(limits.download_buffers), 0, 4096, NULL, NULL},
+    {"max_zip_entries", F_UINT, OFF(limits.max_zip_entries), 1, 1000000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field scan_fields[] = {
@@ -66,6 +67,7 @@ static const struct field scan_fields[] = {
     {"scratch_dir", F_PATH, OFF(scan.scratch_dir), 0, 0, NULL, NULL},
     {"processes", F_UINT, OFF(scan.processes), 0, 64, NULL, NULL},
     {"development", F_BOOL, OFF(scan.development), 0, 0, bool_choices, NULL},
+    {"accept_unscanned", F_BOOL, OFF(scan.accept_unscanned), 0, 0, bool_choices, NULL},
     {"stream", F_BOOL, OFF(scan.stream), 0, 0, bool_choices, NULL},
     {"stream_idle_seconds", F_UINT, OFF(scan.stream_idle_seconds), 1, 3600, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -113,6 +115,7 @@ static const struct field auth_fields[] = {
     {"max_failures_per_account", F_UINT, OFF(auth.max_failures_per_account), 1, 1000, NULL, NULL},
     {"max_failures_per_ip", F_UINT, OFF(auth.max_failures_per_ip), 1, 1000, NULL, NULL},
     {"failure_window", F_DURATION_S, OFF(auth.failure_window_s), 10, 86400, NULL, NULL},
+    {"max_sessions_per_user", F_UINT, OFF(auth.max_sessions_per_user), 1, 1000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field log_fields[] = {
@@ -500,6 +503,7 @@ static void walk(struct ctx *c, struct cf_config *cfg, const yaml_node_t *map, c
 static void set_defaults(struct cf_config *cfg)
 {
     cfg->limits.max_file_bytes = 10 * GiB;
+    cfg->limits.max_zip_entries = 10000;
     cfg->limits.max_request_body_bytes = 64 * MiB;
     cfg->limits.request_timeout_ms = 60 * 1000;
     cfg->limits.max_json_bytes = 64 * 1024;
@@ -541,6 +545,7 @@ static void set_defaults(struct cf_config *cfg)
     cfg->auth.max_failures_per_account = 10;
     cfg->auth.max_failures_per_ip = 30;
     cfg->auth.failure_window_s = 15 * 60;
+    cfg->auth.max_sessions_per_user = 20;
     cfg->log.level = CF_LOG_INFO;
     cfg->log.format = CF_LOG_TEXT;
     cfg->log.access = cf_xstrdup("-");

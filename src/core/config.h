@@ -51,6 +51,7 @@ struct cf_config {
         uint64_t max_buffered_body_bytes;     /* upload bodies held at once after receipt (budget.h) */
         uint64_t metadata_cache_bytes;        /* the metadata cache's bound (storage/cache.h); 0: off */
         unsigned download_buffers;            /* idle chunk buffers kept for downloads (bufpool.h); 0: auto */
+        unsigned max_zip_entries;             /* files and folders in one folder download (zip.c) */
     } limits;
     struct {
         uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */
@@ -64,6 +65,8 @@ struct cf_config {
         char *scratch_dir;               /* tmpfs where scanners extract archive members (default /dev/shm) */
         unsigned processes;              /* scanner processes; 0 = one per core, at least 2 */
         bool development;                /* allow starting with no signatures (development only) */
+        bool accept_unscanned;           /* development: the operator accepts unscanned uploads, so
+                                          * /healthz answers 200 (else 503 "scan": "disabled") */
         bool stream;                     /* scan tus uploads while they arrive (DESIGN.md); default off */
         unsigned stream_idle_seconds;    /* a streaming scan waiting this long for the client is cancelled */
     } scan;
@@ -102,6 +105,7 @@ struct cf_config {
         unsigned max_failures_per_account; /* failed logins per account within failure_window → 429 */
         unsigned max_failures_per_ip;      /* failed logins per client address within failure_window → 429 */
         uint64_t failure_window_s;         /* seconds */
+        unsigned max_sessions_per_user;    /* login sessions one user may hold; the oldest ends first */
     } auth;
     struct {
         char *access;                    /* access log path, "-" for stderr, NULL when "off" */

@@ -52,6 +52,7 @@ int cf_status_http(enum cf_status st, const char **code)
         [CF_EBUSY] = {503, "unavailable"},
         [CF_ESUSPENDED] = {410, "suspended"},
         [CF_EDISABLED] = {410, "links_disabled"},
+        [CF_EQUOTA] = {507, "quota_exceeded"},
     };
     if ((unsigned)st >= CF_STATUS_COUNT || map[st].code == NULL) {
         *code = "internal";
@@ -140,6 +141,8 @@ static const char *reason(int http)
         return "Too Many Requests";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return http >= 500 ? "Internal Server Error" : "";
     }

@@ -21,6 +21,7 @@
 #include "backup_cli.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,37 @@ int cf_backup_cli_prepare(int argc, char **argv, char **owned)
     return 0;
 }
 
+/* The backup directory (or, while it does not exist, its nearest existing ancestor, where it will
+ * be created; or the nearest one this account can reach) must be writable by the account this command runs as: the server's `user:` when a
+ * server runs it. A message naming the path and that account, or NULL (anything else is for
+ * cf_backup_create to report). */
+static char *unwritable(const char *dir, bool online)
+{
+    char probe[4096];
+    struct stat st;
+    if (snprintf(probe, sizeof probe, "%s", dir) >= (int)sizeof probe)
+        return NULL;
+    /* Up to the nearest ancestor this account can see: a missing part is created later, and one it
+     * cannot search (EACCES) hides whether it exists. */
+    while (stat(probe, &st) != 0 && (errno == ENOENT || errno == EACCES)) {
+        char *slash = strrchr(probe, '/');
+        if (slash == NULL)
+            return NULL;
+        if (slash == probe)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    if (access(probe, W_OK | X_OK) == 0 || errno != EACCES)
+        return NULL;
+    uid_t uid = geteuid();
+    struct passwd *pw = getpwuid(uid);
+    const char *name = pw != NULL ? pw->pw_name : "?";
+    return cf_xasprintf("%s: permission denied: the account '%s' (uid %u), which %s, needs write access there "
+                        "(for example: chown %s %s), or choose another directory",
+                        probe, name, (unsigned)uid, online ? "runs the server" : "runs this command", name, probe);
+}
+
 int cf_op_backup_create(struct cf_op *op, int argc, char **argv)
 {
     struct args a;
@@ -190,6 +222,12 @@ int cf_op_backup_create(struct cf_op *op, int argc, char **argv)
          * directory a relative path meant. */
         fprintf(op->err, "coffer: backup create: %s: the backup directory must be an absolute path\n", a.dir);
         return 2;
+    }
+    char *denied = unwritable(a.dir, op->online);
+    if (denied != NULL) {
+        fprintf(op->err, "coffer: backup create: %s\n", denied);
+        free(denied);
+        return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     enum cf_status st = cf_backup_create(op->store, a.dir, (uint32_t)a.keep, &res, &why);

@@ -18,10 +18,13 @@
 #include "auth.h"
 #include "cf_version.h"
 #include "metrics.h"
+#include "rescan.h"
 #include "retention.h"
 #include "handlers.h"
 #include "log.h"
+#include "scan.h"
 #include "startup.h"
+#include "web.h"
 
 #define GENERATED_PASSWORD_LEN 20
 
@@ -361,6 +364,19 @@ static int cmd_status(struct cf_op *op, int argc, char **argv)
     else
         fprintf(op->out, "server: not running\n");
     fprintf(op->out, "store: %s (%zu tenant(s))\n", op->cfg->data_dir, n);
+    if (op->online) {
+        /* Said only when uploads are not being scanned, or files accepted unscanned are (rescan.h). */
+        const char *scan = cf_web_scan_status();
+        if (strcmp(scan, "ok") != 0)
+            fprintf(op->out, "scanner: %s (%s)\n", cf_scan_state(),
+                    strcmp(scan, "disabled") == 0 ? "uploads are NOT scanned for malware" : "uploads fail with 503");
+        struct cf_rescan_progress p;
+        cf_rescan_progress(&p);
+        if (p.running || p.total > 0)
+            fprintf(op->out, "rescan: %s: %llu/%llu scanned, %llu found, %llu not scanned (files accepted unscanned)\n",
+                    p.running ? "running" : "done", (unsigned long long)p.scanned, (unsigned long long)p.total,
+                    (unsigned long long)p.found, (unsigned long long)p.failed);
+    }
     return 0;
 }
 

@@ -96,6 +96,35 @@ static enum cf_status purge_spaces(struct cf_store *s, const struct cf_tenant *t
     return st;
 }
 
+/* Old versions past the tenant's version retention (counted from when each was replaced). */
+static enum cf_status purge_versions(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
+{
+    struct cf_version_ref *refs;
+    size_t n;
+    if (t->policy.version_retention_s == 0)
+        return CF_OK;
+    enum cf_status st = cf_versions_expire(s, &t->id, cutoff_of(now, t->policy.version_retention_s), &refs, &n);
+    for (size_t i = 0; i < n; i++) { /* what was purged, even if a later file failed */
+        struct cf_node node;
+        struct cf_event *e = cf_event_new(&t->id, "file.version_purge", "ok"); /* actor: system */
+        if (cf_node_get(s, &t->id, &refs[i].file, &node) == CF_OK) {
+            cf_event_node(e, &node);
+            cf_node_clear(&node);
+        } else {
+            e->has_node = true;
+            e->node = refs[i].file;
+        }
+        cf_event_detail(e, "reason", json_string("version_retention"));
+        cf_event_detail(e, "version", json_integer(refs[i].version));
+        cf_event_detail(e, "size", json_integer((json_int_t)refs[i].size));
+        cf_event_detail(e, "replaced_at", json_integer((json_int_t)refs[i].replaced_at));
+        cf_audit_submit(e);
+        (*count)++;
+    }
+    free(refs);
+    return st;
+}
+
 static enum cf_status purge_audit(const struct cf_config *cfg, struct cf_store *s, const struct cf_tenant *t,
                                   uint64_t now, uint64_t *count)
 {
@@ -137,26 +166,31 @@ enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *st
         if (st2 != CF_OK)
             cf_log_error("retention: purging offboarded spaces of tenant %s failed (%s)", ts[i].name,
                          cf_status_name(st2));
+        enum cf_status st4 = purge_versions(store, &ts[i], now, &t.versions);
+        if (st4 != CF_OK)
+            cf_log_error("retention: purging old versions of tenant %s failed (%s)", ts[i].name, cf_status_name(st4));
         enum cf_status st3 = purge_audit(cfg, store, &ts[i], now, &t.audit);
         if (st3 != CF_OK)
             cf_log_error("retention: purging old provenance of tenant %s failed (%s)", ts[i].name,
                          cf_status_name(st3));
         if (first == CF_OK)
-            first = st != CF_OK ? st : st2 != CF_OK ? st2 : st3;
-        if (t.trash + t.spaces + t.audit > 0)
-            cf_log_info("retention: tenant %s: %llu trashed node(s), %llu offboarded space(s), %llu provenance "
-                        "event(s) purged",
+            first = st != CF_OK ? st : st2 != CF_OK ? st2 : st4 != CF_OK ? st4 : st3;
+        if (t.trash + t.spaces + t.audit + t.versions > 0)
+            cf_log_info("retention: tenant %s: %llu trashed node(s), %llu offboarded space(s), %llu old version(s), "
+                        "%llu provenance event(s) purged",
                         ts[i].name, (unsigned long long)t.trash, (unsigned long long)t.spaces,
-                        (unsigned long long)t.audit);
+                        (unsigned long long)t.versions, (unsigned long long)t.audit);
         rep.trash += t.trash;
         rep.spaces += t.spaces;
         rep.audit += t.audit;
+        rep.versions += t.versions;
         cf_tenant_clear(&ts[i]);
     }
     free(ts);
     cf_metrics_retention_purged("trash", rep.trash);
     cf_metrics_retention_purged("space", rep.spaces);
     cf_metrics_retention_purged("audit", rep.audit);
+    cf_metrics_retention_purged("version", rep.versions);
     cf_metrics_retention_run(first == CF_OK, now);
     pthread_mutex_unlock(&run_lock);
     if (out != NULL)

@@ -6,6 +6,9 @@
  *   - offboarded spaces: everything an offboarded user still owns (the archived private space,
  *     trashed items included) is purged once policy.offboarded_retention has passed since the
  *     space was archived (one space.purge event); the empty, archived root stays;
+ *   - old versions: a file's non-current versions replaced (the next version committed) longer ago
+ *     than policy.version_retention are purged, crypto-shredding first as for nodes (one
+ *     file.version_purge event each, actor "system", detail reason "version_retention");
  *   - provenance: events older than audit.retention are purged behind a sealed checkpoint, so the
  *     chain still verifies (one audit.purge event with the count).
  *
@@ -25,6 +28,7 @@ struct cf_retention_report {
     uint64_t trash;  /* trashed nodes purged (tops of subtrees) */
     uint64_t spaces; /* offboarded users' spaces purged */
     uint64_t audit;  /* provenance events purged */
+    uint64_t versions; /* old file versions purged */
 };
 
 /* cf_retention_run(cfg, store, out): one pass over every tenant (resumable uploads expire through

@@ -1,70 +1,46 @@
 /*
  * render.c: the server side of rendering (see render.h).
  *
- * One render thread per renderer process. A thread takes a job from the shared queue, sends JOB,
- * serves READs through the job's read function until a RESULT arrives, checks every field, collects
- * the OUT messages that follow (in order, exactly out_len bytes, at most max_output), checks the
- * output's container header and completes the job. Every receive has a deadline; a renderer that is
- * late, dies or says anything unexpected is killed (its whole process group: the office converter
- * and LibreOffice are in it) and started again, and the job fails with CF_EUNAVAIL.
- *
- * Renderers are started with posix_spawn in a session of their own, with their socket as
- * descriptor 3, stdin and stdout on /dev/null, nothing else open, stderr shared for their log lines.
+ * The renderer processes are a confined child family (child.h: spawned before any key is read, one
+ * render thread each, the queue, deadlines, kill of the whole process group (the office converter
+ * and LibreOffice are in it) and restart, recycling, the idle check). What is the renderer's own is
+ * here: its command line and HELLO, the checks of jobs, results and outputs, and one job: send JOB,
+ * serve READs through the job's read function until a RESULT arrives, check every field, collect
+ * the OUT messages that follow (in order, exactly out_len bytes, at most max_output), check the
+ * output's container header and complete the job. A renderer that is late, dies or says anything
+ * unexpected fails the job with CF_EUNAVAIL.
  */
 #include "render.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <linux/magic.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/vfs.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "childio.h"
 #include "log.h"
 
 #define HELLO_TIMEOUT_MS (120 * 1000) /* fonts and libraries load in well under a second; slow disks */
 #define RESULT_MARGIN_MS 15000        /* beyond max_seconds, for the renderer's own deadline to act */
-#define SOCK_BUF (1u << 20)
-#define IDLE_CHECK_S 1
-#define RESPAWN_MS 5000
 #define DEFAULT_SOFFICE "/usr/lib/libreoffice/program/soffice.bin"
+#define MAX_PROCESSES 64
 
-extern char **environ;
-
-struct renderer {
-    unsigned index;
-    pid_t pid;
-    int fd;                  /* our end of the socketpair */
-    pthread_t thread;
-    bool up;
-    bool office;             /* its HELLO said office conversion works */
-    uint64_t next_id;
-    unsigned jobs;           /* run since it started (CF_RENDER_RECYCLE) */
-    uint64_t failed_spawn;   /* ms (monotonic) of the last failed start; 0 after a success */
-};
-
-static struct renderer *renderers;
-static unsigned nrenderers;
+static struct cf_child_family fam = CF_CHILD_FAMILY_INIT;
+static bool office[MAX_PROCESSES];   /* each renderer's HELLO said office conversion works (cf_child_lock) */
 static struct cf_render_opts opt;
 static char *worker, *soffice, *scratch_base;
-static char scratch[256];
-static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
-static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cf_render_job *qhead, *qtail;
-static bool stopping;
+
+static struct cf_render_job *job_of(struct cf_child_job *l)
+{
+    return (struct cf_render_job *)(void *)((char *)l - offsetof(struct cf_render_job, link));
+}
 
 /* A watermark line: NUL-terminated in its field, valid UTF-8 (shortest forms, no surrogates), no
  * control characters. */
@@ -261,204 +237,82 @@ void cf_render_job_clear(struct cf_render_job *job)
     job->out_len = 0;
 }
 
-/* ---- the processes -------------------------------------------------------------------------- */
+/* ---- the family's hooks (child.h) ------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+static void args(const struct cf_child *c, const char *scratch, struct cf_child_args *a)
 {
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-/* A renderer's own scratch directory, emptied: whatever a killed renderer or LibreOffice left
- * (documents in plaintext, profiles) goes before the next one starts. */
-static bool fresh_scratch(const struct renderer *r, char *dir, size_t cap)
-{
-    snprintf(dir, cap, "%s/%u", scratch, r->index);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (mkdir(dir, 0700) != 0) {
-        cf_log_error("renderer %u: cannot create %s: %s", r->index, dir, strerror(errno));
-        return false;
-    }
-    if (opt.run_as && chown(dir, opt.uid, opt.gid) != 0) {
-        cf_log_error("renderer %u: cannot give %s to uid %u: %s", r->index, dir, (unsigned)opt.uid, strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-static bool spawn(struct renderer *r)
-{
-    int sv[2];
-    char dir[300], secs[16], pages[16], input[24], output[24], pixels[24], mem[24], level[16], uid[16], gid[16];
-    if (!fresh_scratch(r, dir, sizeof dir))
-        return false;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return false;
-    int buf = SOCK_BUF;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    snprintf(secs, sizeof secs, "%u", opt.max_seconds);
-    snprintf(pages, sizeof pages, "%u", opt.max_pages);
-    snprintf(input, sizeof input, "%llu", (unsigned long long)opt.max_input);
-    snprintf(output, sizeof output, "%llu", (unsigned long long)opt.max_output);
-    snprintf(pixels, sizeof pixels, "%llu", (unsigned long long)opt.max_pixels);
-    snprintf(mem, sizeof mem, "%llu", (unsigned long long)opt.memory);
-    snprintf(level, sizeof level, "%d", opt.log_level);
-    char *argv[32] = {worker, (char *)"--scratch", dir, (char *)"--max-seconds", secs, (char *)"--max-pages", pages,
-                      (char *)"--max-input", input, (char *)"--max-output", output, (char *)"--max-pixels", pixels,
-                      (char *)"--memory", mem, (char *)"--log-level", level, (char *)"--soffice", soffice};
-    size_t argc = 19;
+    (void)c;
+    cf_child_arg(a, worker);
+    cf_child_arg(a, "--scratch");
+    cf_child_arg(a, scratch);
+    cf_child_arg(a, "--max-seconds");
+    cf_child_argf(a, "%u", opt.max_seconds);
+    cf_child_arg(a, "--max-pages");
+    cf_child_argf(a, "%u", opt.max_pages);
+    cf_child_arg(a, "--max-input");
+    cf_child_argf(a, "%llu", (unsigned long long)opt.max_input);
+    cf_child_arg(a, "--max-output");
+    cf_child_argf(a, "%llu", (unsigned long long)opt.max_output);
+    cf_child_arg(a, "--max-pixels");
+    cf_child_argf(a, "%llu", (unsigned long long)opt.max_pixels);
+    cf_child_arg(a, "--memory");
+    cf_child_argf(a, "%llu", (unsigned long long)opt.memory);
+    cf_child_arg(a, "--log-level");
+    cf_child_argf(a, "%d", opt.log_level);
+    cf_child_arg(a, "--soffice");
+    cf_child_arg(a, soffice);
     if (opt.log_json)
-        argv[argc++] = (char *)"--log-json";
+        cf_child_arg(a, "--log-json");
     if (opt.run_as) {
-        snprintf(uid, sizeof uid, "%u", (unsigned)opt.uid);
-        snprintf(gid, sizeof gid, "%u", (unsigned)opt.gid);
-        argv[argc++] = (char *)"--uid";
-        argv[argc++] = uid;
-        argv[argc++] = (char *)"--gid";
-        argv[argc++] = gid;
+        cf_child_arg(a, "--uid");
+        cf_child_argf(a, "%u", (unsigned)opt.uid);
+        cf_child_arg(a, "--gid");
+        cf_child_argf(a, "%u", (unsigned)opt.gid);
     }
-    argv[argc] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, dflt;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], CF_RENDER_FD);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addclosefrom_np(&fa, CF_RENDER_FD + 1);
-    posix_spawnattr_init(&attr);
-    sigemptyset(&none);
-    sigfillset(&dflt);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dflt);
-    /* A session and process group of its own (no controlling terminal; kill(-pid) reaches the
-     * renderer, its office converter and LibreOffice at once). */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-    /* A minimal environment: nothing of the server's (no COFFER_* variable, no proxy settings);
-     * ASan's and UBSan's options pass so that sanitizer builds report in the renderer too. */
-    char *env[8];
-    size_t envc = 0;
-    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++)
-        for (char **e = environ; *e != NULL; e++)
-            if (strncmp(*e, pass[i], strlen(pass[i])) == 0 && (*e)[strlen(pass[i])] == '=')
-                env[envc++] = *e;
-    env[envc++] = (char *)"PATH=/usr/bin:/bin";
-    env[envc++] = (char *)"LANG=C.UTF-8";
-    env[envc] = NULL;
-    int rc = posix_spawn(&r->pid, worker, &fa, &attr, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(sv[1]);
-    if (rc != 0) {
-        close(sv[0]);
-        r->pid = 0;
-        cf_log_error("renderer %u: cannot start %s: %s", r->index, worker, strerror(rc));
-        return false;
-    }
-    r->fd = sv[0];
+}
+
+static bool on_hello(struct cf_child *c, const void *m, size_t n)
+{
     struct cf_render_msg_hello h;
-    ssize_t n = cf_recv_until(r->fd, &h, sizeof h, cf_mono_ms() + HELLO_TIMEOUT_MS);
-    if (n != (ssize_t)sizeof h || h.h.magic != CF_RENDER_MAGIC || h.h.type != CF_RENDER_HELLO || h.h.id != 0 ||
-        h.office > 1 || !cf_field_printable(h.versions, sizeof h.versions)) {
-        cf_log_error("renderer %u: did not come up (see its messages above)", r->index);
-        kill(-r->pid, SIGKILL);
-        waitpid(r->pid, NULL, 0);
-        r->pid = 0;
-        close(r->fd);
-        r->fd = -1;
+    if (n != sizeof h)
         return false;
-    }
-    pthread_mutex_lock(&state_lock);
-    r->up = true;
-    r->office = h.office == 1;
-    r->jobs = 0;
-    pthread_mutex_unlock(&state_lock);
-    cf_log_debug("renderer %u up (pid %ld): %s%s", r->index, (long)r->pid, h.versions,
+    memcpy(&h, m, sizeof h);
+    if (h.h.magic != CF_RENDER_MAGIC || h.h.type != CF_RENDER_HELLO || h.h.id != 0 || h.office > 1 ||
+        !cf_field_printable(h.versions, sizeof h.versions))
+        return false;
+    office[c->index] = h.office == 1;
+    cf_log_debug("renderer %u up (pid %ld): %s%s", c->index, (long)c->pid, h.versions,
                  h.office ? ", office conversion" : "");
     return true;
 }
 
-static void kill_renderer(struct renderer *r)
+static void lost(struct cf_child_job *l, const char *why)
 {
-    pthread_mutex_lock(&state_lock);
-    r->up = false;
-    pid_t pid = r->pid;
-    r->pid = 0;
-    pthread_mutex_unlock(&state_lock);
-    /* The socket first: an idle renderer that is merely being replaced sees EOF and exits. */
-    if (r->fd >= 0) {
-        close(r->fd);
-        r->fd = -1;
-    }
-    if (pid <= 0)
-        return;
-    /* Observe (without reaping, so that the pid and its process group cannot be reused meanwhile)
-     * how it ended, giving one that is dying a moment; then SIGKILL the whole group (the office
-     * converter and a LibreOffice under way are in it), and reap. */
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    for (int i = 0; i < 20; i++) {
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == pid)
-            break;
-        usleep(10000);
-    }
-    kill(-pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    if (si.si_pid == pid && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
-        cf_log_error("renderer %u was killed by signal %d", r->index, si.si_status);
-    else if (si.si_pid == pid && si.si_code == CLD_EXITED && si.si_status != 0)
-        cf_log_error("renderer %u exited with status %d", r->index, si.si_status);
+    struct cf_render_job *j = job_of(l);
+    if (why != NULL)
+        snprintf(j->why, sizeof j->why, "%s", why);
+    if (j->status == CF_OK)
+        j->status = CF_EUNAVAIL;
 }
 
-/* Between jobs: an idle renderer says nothing; a closed socket or a message means it must go. */
-static bool idle_check(struct renderer *r)
+static void complete(struct cf_child_job *l)
 {
-    char b[64];
-    for (;;) {
-        ssize_t n = recv(r->fd, b, sizeof b, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n > 0)
-            cf_log_error("renderer %u: an unexpected message while idle", r->index);
-        return false;
-    }
+    struct cf_render_job *j = job_of(l);
+    j->done(j);
 }
 
-static bool ensure_up(struct renderer *r)
+static void cancel(struct cf_child_job *l)
 {
-    if (r->up && idle_check(r))
-        return true;
-    if (r->up || r->pid > 0)
-        kill_renderer(r);
-    uint64_t now = cf_mono_ms();
-    if (r->failed_spawn != 0 && now - r->failed_spawn < RESPAWN_MS)
-        return false;
-    if (!spawn(r)) {
-        r->failed_spawn = now;
-        return false;
-    }
-    r->failed_spawn = 0;
-    return true;
+    struct cf_render_job *j = job_of(l);
+    j->status = CF_EUNAVAIL;
+    snprintf(j->why, sizeof j->why, "the renderers are stopping");
+    j->done(j);
 }
 
-enum run_result {
-    RUN_DONE,     /* the job's results are set; the renderer may stay */
-    RUN_RECYCLE,  /* the results are set; the renderer is replaced (it refused a hostile input) */
-    RUN_FAILED,   /* the renderer must be killed; the job fails */
-    RUN_GONE,     /* the renderer was dead before the job reached it: retry on a fresh one */
-};
+/* ---- one job ---------------------------------------------------------------------------------- */
 
 /* The OUT messages after a RESULT with out_len bytes. */
-static enum run_result collect(struct renderer *r, struct cf_render_job *j, uint64_t id, uint64_t out_len,
+static enum cf_child_run collect(struct cf_child *r, struct cf_render_job *j, uint64_t id, uint64_t out_len,
                                uint64_t deadline)
 {
     static _Thread_local uint8_t msg[sizeof(struct cf_render_msg_out) + CF_RENDER_CHUNK];
@@ -469,7 +323,7 @@ static enum run_result collect(struct renderer *r, struct cf_render_job *j, uint
         struct cf_render_msg_out o;
         if (n <= 0) {
             cf_log_error("renderer %u: %s while sending its output", r->index, n < 0 ? "no answer in time" : "it died");
-            return RUN_FAILED;
+            return CF_CHILD_FAILED;
         }
         if ((size_t)n < sizeof o)
             goto bad;
@@ -484,16 +338,18 @@ static enum run_result collect(struct renderer *r, struct cf_render_job *j, uint
     if (!cf_render_output_ok(j->op, j->out, j->out_len)) {
         cf_log_error("renderer %u: its output is not a %s", r->index,
                      j->op == CF_RENDER_OP_CONVERT ? "PDF" : "WebP image");
-        return RUN_FAILED;
+        return CF_CHILD_FAILED;
     }
-    return RUN_DONE;
+    return CF_CHILD_DONE;
 bad:
     cf_log_error("renderer %u: a malformed output message", r->index);
-    return RUN_FAILED;
+    return CF_CHILD_FAILED;
 }
 
-static enum run_result run(struct renderer *r, struct cf_render_job *j)
+/* One job on r (the family's ops.run). */
+static enum cf_child_run run(struct cf_child *r, struct cf_child_job *l)
 {
+    struct cf_render_job *j = job_of(l);
     static _Thread_local uint8_t data[sizeof(struct cf_render_msg_data) + CF_RENDER_CHUNK];
     uint64_t id = ++r->next_id, reads = 0, start = cf_mono_ms();
     uint64_t deadline = start + (uint64_t)opt.max_seconds * 1000 + RESULT_MARGIN_MS;
@@ -508,7 +364,7 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
     memcpy(m.wm, j->wm, sizeof m.wm);
     j->pid = r->pid;
     if (send(r->fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m)
-        return RUN_GONE;
+        return CF_CHILD_GONE;
     for (;;) {
         union {
             struct cf_render_hdr h;
@@ -517,11 +373,11 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
         } in;
         ssize_t n = cf_recv_until(r->fd, &in, sizeof in, deadline);
         if (n == 0 && reads == 0)
-            return RUN_GONE;
+            return CF_CHILD_GONE;
         if (n <= 0) {
             cf_log_error("renderer %u: %s during a job", r->index, n < 0 ? "no answer in time" : "it died");
             snprintf(j->why, sizeof j->why, "%s", n < 0 ? "the renderer passed its deadline" : "the renderer died");
-            return RUN_FAILED;
+            return CF_CHILD_FAILED;
         }
         const char *why;
         switch (cf_render_reply_check(&in, (size_t)n, id, j->size, &why)) {
@@ -533,10 +389,10 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
                 cf_log_error("renderer %u: the input could not be read", r->index);
                 j->status = CF_EIO;
                 snprintf(j->why, sizeof j->why, "the input could not be read");
-                return RUN_FAILED;
+                return CF_CHILD_FAILED;
             }
             if (send(r->fd, data, sizeof *d + in.rd.len, MSG_NOSIGNAL) != (ssize_t)(sizeof *d + in.rd.len))
-                return RUN_FAILED;
+                return CF_CHILD_FAILED;
             reads++;
             continue;
         }
@@ -549,15 +405,15 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
                  (res->width == 0 || res->width > j->width || res->height == 0 ||
                   res->height > (uint64_t)j->width * CF_RENDER_MAX_ASPECT))) {
                 cf_log_error("renderer %u: a result out of bounds", r->index);
-                return RUN_FAILED;
+                return CF_CHILD_FAILED;
             }
             j->result = (enum cf_render_result)res->result;
             j->pages = res->pages;
             j->out_width = res->width;
             j->out_height = res->height;
             memcpy(j->why, res->why, sizeof j->why);
-            enum run_result rr = res->out_len > 0 ? collect(r, j, id, res->out_len, deadline) : RUN_DONE;
-            if (rr != RUN_DONE) {
+            enum cf_child_run rr = res->out_len > 0 ? collect(r, j, id, res->out_len, deadline) : CF_CHILD_DONE;
+            if (rr != CF_CHILD_DONE) {
                 cf_render_job_clear(j);
                 return rr;
             }
@@ -568,14 +424,14 @@ static enum run_result run(struct renderer *r, struct cf_render_job *j)
             /* A parser that refused a hostile input may be in any state: a fresh process for the next. */
             return j->result == CF_RENDER_MALFORMED || j->result == CF_RENDER_TOO_LARGE ||
                            j->result == CF_RENDER_TIMEOUT || j->result == CF_RENDER_FAILED
-                       ? RUN_RECYCLE
-                       : RUN_DONE;
+                       ? CF_CHILD_RECYCLE
+                       : CF_CHILD_DONE;
         }
         case CF_RENDER_REPLY_BAD:
             break;
         }
         cf_log_error("renderer %u: %s (type %u)", r->index, why, in.h.type);
-        return RUN_FAILED;
+        return CF_CHILD_FAILED;
     }
 }
 
@@ -588,8 +444,11 @@ static bool job_ok(const struct cf_render_job *j)
     return j->read != NULL && cf_render_job_msg_ok(&m);
 }
 
-static void run_job(struct renderer *r, struct cf_render_job *j)
+/* Before a job goes to a renderer: its results reset; "no preview" and an invalid job complete here. */
+static bool begin(struct cf_child *c, struct cf_child_job *l)
 {
+    (void)c;
+    struct cf_render_job *j = job_of(l);
     j->status = CF_EUNAVAIL;
     j->result = CF_RENDER_FAILED;
     j->pages = j->out_width = j->out_height = 0;
@@ -601,67 +460,14 @@ static void run_job(struct renderer *r, struct cf_render_job *j)
         j->status = CF_OK;
         j->result = CF_RENDER_UNSUPPORTED;
         snprintf(j->why, sizeof j->why, "not a kind of file that is rendered");
-        return;
+        return false;
     }
     if (!job_ok(j)) {
         j->status = CF_EINVAL;
         snprintf(j->why, sizeof j->why, "an invalid job");
-        return;
+        return false;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (!ensure_up(r)) {
-            cf_log_error("renderer %u is down: a render fails", r->index);
-            snprintf(j->why, sizeof j->why, "no renderer is up");
-            return;
-        }
-        enum run_result rr = run(r, j);
-        r->jobs++;
-        if (rr == RUN_DONE && r->jobs < CF_RENDER_RECYCLE)
-            return;
-        if (rr == RUN_DONE || rr == RUN_RECYCLE) {
-            kill_renderer(r);
-            (void)ensure_up(r);
-            return;
-        }
-        if (j->status == CF_OK)
-            j->status = CF_EUNAVAIL;
-        kill_renderer(r);
-        if (rr == RUN_FAILED) {
-            if (!ensure_up(r))
-                cf_log_error("renderer %u could not be restarted; retrying", r->index);
-            return;
-        }
-        j->status = CF_EUNAVAIL; /* RUN_GONE: once more, on a fresh renderer */
-    }
-}
-
-static void *render_thread(void *arg)
-{
-    struct renderer *r = arg;
-    for (;;) {
-        pthread_mutex_lock(&qlock);
-        while (qhead == NULL && !stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += IDLE_CHECK_S;
-            if (pthread_cond_timedwait(&qcond, &qlock, &ts) != 0 && qhead == NULL && !stopping) {
-                pthread_mutex_unlock(&qlock);
-                ensure_up(r);
-                pthread_mutex_lock(&qlock);
-            }
-        }
-        if (qhead == NULL) {
-            pthread_mutex_unlock(&qlock);
-            return NULL;
-        }
-        struct cf_render_job *j = qhead;
-        qhead = j->next;
-        if (qhead == NULL)
-            qtail = NULL;
-        pthread_mutex_unlock(&qlock);
-        run_job(r, j);
-        j->done(j);
-    }
+    return true;
 }
 
 /* ---- starting and stopping ------------------------------------------------------------------ */
@@ -692,25 +498,6 @@ enum cf_status cf_render_check_opts(const struct cf_render_opts *o, char **err)
     return CF_OK;
 }
 
-static bool make_scratch(char **err)
-{
-    snprintf(scratch, sizeof scratch, "%s/coffer-render-%ld-XXXXXX", scratch_base, (long)getpid());
-    if (mkdtemp(scratch) == NULL) {
-        *err = cf_xasprintf("render.scratch_dir %s: cannot create a private directory: %s", scratch_base,
-                            strerror(errno));
-        scratch[0] = '\0';
-        return false;
-    }
-    if (opt.run_as && chown(scratch, opt.uid, opt.gid) != 0) {
-        *err = cf_xasprintf("%s: cannot give the renderers' directory to uid %u: %s", scratch, (unsigned)opt.uid,
-                            strerror(errno));
-        rmdir(scratch);
-        scratch[0] = '\0';
-        return false;
-    }
-    return true;
-}
-
 enum cf_status cf_render_start(const struct cf_render_opts *o, char **err)
 {
     if (cf_render_check_opts(o, err) != CF_OK)
@@ -734,63 +521,39 @@ enum cf_status cf_render_start(const struct cf_render_opts *o, char **err)
         opt.max_pixels = 100000000ull;
     if (opt.memory == 0)
         opt.memory = 2ull << 30;
-    if (!make_scratch(err)) {
+    if (opt.processes == 0)
+        opt.processes = 2;
+    if (opt.max_queued == 0)
+        opt.max_queued = CF_RENDER_QUEUE_PER_PROCESS * opt.processes;
+    const struct cf_child_spec spec = {
+        .name = "renderer",
+        .program = worker,
+        .scratch_dir = scratch_base,
+        .scratch_key = "render.scratch_dir",
+        .scratch_prefix = "coffer-render",
+        .count = opt.processes,
+        .fd = CF_RENDER_FD,
+        .inherit_env = false,
+        .hello_ms = HELLO_TIMEOUT_MS,
+        .recycle = CF_RENDER_RECYCLE,
+        .run_as = opt.run_as,
+        .uid = opt.uid,
+        .gid = opt.gid,
+        .ops = {.args = args, .hello = on_hello, .begin = begin, .run = run, .lost = lost, .complete = complete,
+                .cancel = cancel},
+    };
+    if (cf_child_start(&fam, &spec, err) != CF_OK) {
         cf_render_stop();
         return CF_EUNAVAIL;
     }
-    nrenderers = opt.processes != 0 ? opt.processes : 2;
-    renderers = cf_xcalloc(nrenderers, sizeof *renderers);
-    for (unsigned i = 0; i < nrenderers; i++) {
-        renderers[i].index = i;
-        renderers[i].fd = -1;
-        if (!spawn(&renderers[i])) {
-            *err = cf_xasprintf("the renderer %s could not start (see its messages above)", worker);
-            cf_render_stop();
-            return CF_EUNAVAIL;
-        }
-    }
-    stopping = false;
-    for (unsigned i = 0; i < nrenderers; i++)
-        if (pthread_create(&renderers[i].thread, NULL, render_thread, &renderers[i]) != 0) {
-            cf_log_error("cannot start render thread %u", i);
-            abort();
-        }
-    cf_log_info("renderers: %u processes%s", nrenderers,
+    cf_log_info("renderers: %u processes%s", opt.processes,
                 cf_render_office() ? ", office conversion on" : ", office conversion off");
     return CF_OK;
 }
 
 void cf_render_stop(void)
 {
-    pthread_mutex_lock(&qlock);
-    stopping = true;
-    pthread_cond_broadcast(&qcond);
-    pthread_mutex_unlock(&qlock);
-    for (unsigned i = 0; renderers != NULL && i < nrenderers; i++) {
-        if (renderers[i].thread != 0)
-            pthread_join(renderers[i].thread, NULL);
-        kill_renderer(&renderers[i]);
-    }
-    /* Jobs still queued (no thread took them): failed, never lost. */
-    pthread_mutex_lock(&qlock);
-    struct cf_render_job *j = qhead;
-    qhead = qtail = NULL;
-    pthread_mutex_unlock(&qlock);
-    while (j != NULL) {
-        struct cf_render_job *next = j->next;
-        j->status = CF_EUNAVAIL;
-        snprintf(j->why, sizeof j->why, "the renderers are stopping");
-        j->done(j);
-        j = next;
-    }
-    pthread_mutex_lock(&state_lock); /* cf_render_pids and cf_render_office read these under it */
-    free(renderers);
-    renderers = NULL;
-    nrenderers = 0;
-    pthread_mutex_unlock(&state_lock);
-    if (scratch[0] != '\0')
-        nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    scratch[0] = '\0';
+    cf_child_stop(&fam); /* the queued jobs fail (cancel) */
     free(worker);
     free(soffice);
     free(scratch_base);
@@ -799,22 +562,28 @@ void cf_render_stop(void)
 
 void cf_render_submit(struct cf_render_job *job)
 {
-    job->next = NULL;
-    pthread_mutex_lock(&qlock);
-    if (stopping || renderers == NULL) {
-        pthread_mutex_unlock(&qlock);
+    if (cf_child_submit(&fam, &job->link, 0) != CF_OK) {
         job->status = CF_EUNAVAIL;
         snprintf(job->why, sizeof job->why, "the renderers are not running");
         job->done(job);
-        return;
     }
-    if (qtail == NULL)
-        qhead = job;
-    else
-        qtail->next = job;
-    qtail = job;
-    pthread_cond_signal(&qcond);
-    pthread_mutex_unlock(&qlock);
+}
+
+static void async_done(struct cf_render_job *job)
+{
+    cf_work_reply(job->then); /* job may be gone after this */
+}
+
+enum cf_status cf_render_submit_async(struct cf_render_job *job, struct cf_job *then)
+{
+    job->then = then;
+    job->done = async_done;
+    return cf_child_submit(&fam, &job->link, opt.max_queued);
+}
+
+size_t cf_render_queued(void)
+{
+    return cf_child_queued(&fam);
 }
 
 /* cf_render_run's waiting: one mutex and condition for every waiter (jobs are few and long). */
@@ -858,37 +627,28 @@ enum cf_status cf_render_run(struct cf_render_job *job)
     s.job.ctx = job->ctx;
     s.job.read = job->read;
     s.job.done = job->done;
-    s.job.next = NULL;
+    s.job.link.next = NULL;
     *job = s.job;
     return job->status;
 }
 
 size_t cf_render_pids(int *out, size_t n)
 {
-    size_t k = 0;
-    pthread_mutex_lock(&state_lock);
-    for (unsigned i = 0; i < nrenderers && k < n; i++)
-        if (renderers[i].up)
-            out[k++] = renderers[i].pid;
-    pthread_mutex_unlock(&state_lock);
-    return k;
+    return cf_child_pids(&fam, out, n);
 }
 
 bool cf_render_running(void)
 {
-    pthread_mutex_lock(&qlock);
-    bool on = renderers != NULL && !stopping;
-    pthread_mutex_unlock(&qlock);
-    return on;
+    return cf_child_running(&fam);
 }
 
 bool cf_render_office(void)
 {
-    pthread_mutex_lock(&state_lock);
-    bool on = nrenderers > 0;
-    for (unsigned i = 0; i < nrenderers; i++)
-        if (renderers[i].up && !renderers[i].office)
+    cf_child_lock(&fam);
+    bool on = cf_child_count(&fam) > 0;
+    for (unsigned i = 0; i < cf_child_count(&fam); i++)
+        if (cf_child_up(&fam, i) && !office[i])
             on = false;
-    pthread_mutex_unlock(&state_lock);
+    cf_child_unlock(&fam);
     return on;
 }

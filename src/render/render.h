@@ -3,7 +3,8 @@
  * coffer-render executable), from the server's side.
  *
  * K renderer processes are spawned (posix_spawn, never fork) at start-up, before any key is read,
- * each with one render thread here that owns it. A job names its input by size and a read function;
+ * each with one render thread here that owns it: a confined child family (src/core/child.h), as the
+ * scanners are. A job names its input by size and a read function;
  * the render thread answers the renderer's READ requests through it (the renderer sees nothing else
  * of the server), receives a checked RESULT and the output, and completes the job. A renderer that
  * crashes, passes the deadline (max_seconds plus a margin) or breaks the protocol is killed with its
@@ -21,9 +22,12 @@
 #include <sys/types.h>
 
 #include "base.h"
+#include "child.h"
 #include "render_proto.h"
+#include "work.h"
 
 #define CF_RENDER_RECYCLE 200 /* jobs a renderer runs before it is replaced */
+#define CF_RENDER_QUEUE_PER_PROCESS 8 /* the default bound of the waiting jobs, per renderer */
 
 /* What the family needs (phase 2 fills it from the configuration's render: section). */
 struct cf_render_opts {
@@ -32,6 +36,8 @@ struct cf_render_opts {
     unsigned processes;        /* renderer processes; 0 = 2 */
     unsigned max_seconds;      /* one job's deadline (1..3600); 0 = 60 */
     unsigned max_pages;        /* pages of a document that can be rendered; 0 = 500 */
+    unsigned max_queued;       /* jobs waiting for a renderer before cf_render_submit_async refuses one;
+                                * 0 = CF_RENDER_QUEUE_PER_PROCESS per process */
     uint64_t max_input;        /* bytes a renderer reads of an input; 0 = 64 MiB */
     uint64_t max_output;       /* bytes of one output (an image, a converted PDF); 0 = 32 MiB */
     uint64_t max_pixels;       /* pixels an image may declare (decompression bombs); 0 = 100 million */
@@ -57,8 +63,10 @@ struct cf_render_job {
     unsigned wm_lines;             /* watermark lines (0: none; OP_COMPOSE needs at least 1) */
     unsigned wm_opacity;           /* percent 1..100 */
     char wm[CF_RENDER_WM_LINES][CF_RENDER_WM_LINE]; /* UTF-8 lines, NUL-terminated */
-    /* done(job): on the render thread, once the results are set (cf_render_run waits instead). */
+    /* done(job): on the render thread, once the results are set (cf_render_run waits instead;
+     * cf_render_submit_async sets it). */
     void (*done)(struct cf_render_job *job);
+    struct cf_job *then;           /* cf_render_submit_async: sent back to its loop when done (private) */
     /* results */
     pid_t pid;                     /* the renderer running the job (set before its first read) */
     enum cf_status status;         /* CF_OK: result is valid; CF_EUNAVAIL: renderer crashed, killed, late or
@@ -70,7 +78,7 @@ struct cf_render_job {
                                     * owner frees it (cf_render_job_clear) */
     size_t out_len;
     char why[CF_RENDER_WHY];       /* the renderer's reason, or ours (printable ASCII) */
-    struct cf_render_job *next;    /* queue link (private) */
+    struct cf_child_job link;      /* the family's queue link (private) */
 };
 
 /* cf_render_check_opts(o, err): the options checked without starting anything: scratch_dir is a
@@ -87,6 +95,16 @@ void cf_render_stop(void);
 
 /* cf_render_submit(job): queues a job. Any thread; job->done runs on a render thread. */
 void cf_render_submit(struct cf_render_job *job);
+/* cf_render_submit_async(job, then): the way a request renders without holding a worker. Queues job
+ * if fewer than max_queued jobs wait for a renderer; once its results are set, `then` (a work.h job
+ * whose reply_to is the submitting loop's receiver) goes back to that loop: then->done runs there,
+ * where it may hand `then` to a worker again (cf_work_submit) to use the results. The job and its
+ * read function's context must live until then. Any thread; job->done is taken. CF_OK: queued;
+ * CF_EBUSY: too many jobs wait (nothing queued: answer 503 with Retry-After); CF_EUNAVAIL: the
+ * family is not running (nothing queued). */
+enum cf_status cf_render_submit_async(struct cf_render_job *job, struct cf_job *then) CF_WUR;
+/* cf_render_queued(): jobs waiting for a renderer (not those being rendered). */
+size_t cf_render_queued(void);
 /* cf_render_run(job): submits and waits for the job (job->done is ignored). Any thread but a render
  * thread (a read function must not call it). Returns job->status. */
 enum cf_status cf_render_run(struct cf_render_job *job);

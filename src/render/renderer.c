@@ -37,7 +37,6 @@
 #include <glib.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
-#include <linux/magic.h>
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <poll.h>
@@ -55,7 +54,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -64,6 +62,7 @@
 #include <vips/vector.h>
 
 #include "base.h"
+#include "confine.h"
 #include "log.h"
 #include "priv.h"
 #include "render.h"
@@ -86,9 +85,7 @@ struct opts {
     uint64_t max_output;
     uint64_t max_pixels;
     uint64_t memory;
-    bool drop;
-    uid_t uid;
-    gid_t gid;
+    struct cf_confine_ids ids; /* --uid/--gid given: switch to them before reading anything */
 };
 
 static struct opts opt;
@@ -108,8 +105,7 @@ struct job {
 
 static void die(const char *what)
 {
-    cf_log_error("%s", what);
-    _exit(3);
+    cf_confine_die(what);
 }
 
 static void send_msg(const void *m, size_t n)
@@ -240,6 +236,18 @@ static void encode(struct job *j, cairo_surface_t *s)
 
 /* ---- the watermark -------------------------------------------------------------------------- */
 
+/* A Pango layout on cr for Chinese text: Han characters in their Simplified Chinese forms (Noto
+ * Sans CJK SC; the customers write Chinese). In the C locale Pango gives fontconfig no language,
+ * and fontconfig picks the Japanese face first, whose forms of many shared characters differ (今,
+ * 骨, 海, ...). Latin text keeps its own font. */
+static PangoLayout *new_layout(cairo_t *cr)
+{
+    PangoLayout *layout = pango_cairo_create_layout(cr);
+    pango_context_set_language(pango_layout_get_context(layout), pango_language_from_string("zh-cn"));
+    pango_layout_context_changed(layout);
+    return layout;
+}
+
 /* The watermark lines tiled diagonally over the page, in grey at the given opacity: every part of
  * the page is crossed by the text, so that a crop still names the viewer. */
 static void watermark(cairo_surface_t *s, const struct cf_render_msg_job *m)
@@ -252,7 +260,7 @@ static void watermark(cairo_surface_t *s, const struct cf_render_msg_job *m)
         g_string_append(text, m->wm[i]);
     }
     cairo_t *cr = cairo_create(s);
-    PangoLayout *layout = pango_cairo_create_layout(cr);
+    PangoLayout *layout = new_layout(cr);
     PangoFontDescription *font = pango_font_description_from_string(WM_FONT);
     pango_font_description_set_absolute_size(font, (double)w / 36.0 * PANGO_SCALE);
     pango_layout_set_font_description(layout, font);
@@ -540,7 +548,7 @@ static cairo_surface_t *render_text(struct job *j)
         goto out;
     }
     cairo_t *cr = cairo_create(s);
-    PangoLayout *layout = pango_cairo_create_layout(cr);
+    PangoLayout *layout = new_layout(cr);
     PangoFontDescription *font = pango_font_description_from_string(TEXT_FONT);
     pango_font_description_set_absolute_size(font, px * PANGO_SCALE);
     pango_layout_set_font_description(layout, font);
@@ -594,22 +602,6 @@ static const char *office_ext(uint32_t kind)
     case CF_RENDER_ODP: return "odp";
     default: return NULL;
     }
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static bool write_file(const char *path, const uint8_t *b, size_t n)
@@ -717,56 +709,32 @@ static void office_confine(void)
     if (syscall(SYS_capset, &caph, capd) != 0)
         _exit(125);
     /* Landlock: read and execute the system, write only the office directory. */
-    struct landlock_ruleset_attr ra = {
-        .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
-                             LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
-                             LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                             LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-                             LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
-                             LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM,
+    const uint64_t rd = cf_landlock_read(), all = cf_landlock_all();
+    char soffice_dir[512];
+    snprintf(soffice_dir, sizeof soffice_dir, "%s", opt.soffice);
+    char *slash = strrchr(soffice_dir, '/');
+    if (slash != NULL && slash != soffice_dir)
+        *slash = '\0';
+    const struct cf_landlock_rule rules[] = {
+        {"/usr", rd | LANDLOCK_ACCESS_FS_EXECUTE},
+        {soffice_dir, rd | LANDLOCK_ACCESS_FS_EXECUTE}, /* where the configured soffice.bin lives */
+        {"/etc", rd},
+        {"/proc", rd},
+        {"/sys", rd},
+        {"/dev", rd | LANDLOCK_ACCESS_FS_WRITE_FILE}, /* /dev/null, /dev/urandom: no device can be made */
+        {"/var/cache/fontconfig", rd},
+        {"/var/lib/libreoffice", rd},   /* Debian's registry of bundled extensions */
+        {"/var/spool/libreoffice", rd}, /* ... and the shared extensions' cache */
+        /* /tmp: our private one (the office directory's tmp/), or else only for the pipe. */
+        {"/tmp", private_tmp ? all & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                                                   LANDLOCK_ACCESS_FS_MAKE_BLOCK)
+                             : rd | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE},
+        {office_dir, all & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                                         LANDLOCK_ACCESS_FS_MAKE_BLOCK)},
     };
-    int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
-    if (rs >= 0) {
-        const uint64_t rd = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-        char soffice_dir[512];
-        snprintf(soffice_dir, sizeof soffice_dir, "%s", opt.soffice);
-        char *slash = strrchr(soffice_dir, '/');
-        if (slash != NULL && slash != soffice_dir)
-            *slash = '\0';
-        struct {
-            const char *path;
-            uint64_t access;
-        } rules[] = {
-            {"/usr", rd | LANDLOCK_ACCESS_FS_EXECUTE},
-            {soffice_dir, rd | LANDLOCK_ACCESS_FS_EXECUTE}, /* where the configured soffice.bin lives */
-            {"/etc", rd},
-            {"/proc", rd},
-            {"/sys", rd},
-            {"/dev", rd | LANDLOCK_ACCESS_FS_WRITE_FILE}, /* /dev/null, /dev/urandom: no device can be made */
-            {"/var/cache/fontconfig", rd},
-            {"/var/lib/libreoffice", rd},   /* Debian's registry of bundled extensions */
-            {"/var/spool/libreoffice", rd}, /* ... and the shared extensions' cache */
-            /* /tmp: our private one (the office directory's tmp/), or else only for the pipe. */
-            {"/tmp", private_tmp ? ra.handled_access_fs & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE |
-                                                                       LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                                                                       LANDLOCK_ACCESS_FS_MAKE_BLOCK)
-                                 : rd | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE},
-            {office_dir, ra.handled_access_fs & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                                                             LANDLOCK_ACCESS_FS_MAKE_BLOCK)},
-        };
-        for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-            struct landlock_path_beneath_attr pb = {.allowed_access = rules[i].access};
-            pb.parent_fd = open(rules[i].path, O_PATH | O_CLOEXEC);
-            if (pb.parent_fd < 0)
-                continue; /* a directory this system does not have */
-            if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
-                _exit(122);
-            close(pb.parent_fd);
-        }
-        if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
-            _exit(123);
-        close(rs);
-    }
+    const char *why = NULL;
+    if (cf_confine_landlock(rules, sizeof rules / sizeof rules[0], true, &why) < 0)
+        _exit(122); /* a rule or the restriction refused */
     /* seccomp: allow by default (LibreOffice is a large program), but no socket other than AF_UNIX
      * (EACCES), and the process-level escapes kill it. */
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
@@ -898,7 +866,7 @@ static uint8_t *office_convert(struct job *j, size_t max, size_t *len)
         fail(j, CF_RENDER_UNSUPPORTED, "office conversion is off");
         return NULL;
     }
-    rm_tree(office_dir);
+    cf_rm_tree(office_dir);
     if (mkdir(office_dir, 0700) != 0) {
         fail(j, CF_RENDER_FAILED, "cannot create the office directory");
         return NULL;
@@ -926,7 +894,7 @@ static uint8_t *office_convert(struct job *j, size_t max, size_t *len)
         goto out;
     }
 out:
-    rm_tree(office_dir); /* the plaintext, the PDF and the profile */
+    cf_rm_tree(office_dir); /* the plaintext, the PDF and the profile */
     return pdf;
 }
 
@@ -968,6 +936,14 @@ static void run_job(struct job *j)
      * the renderer hang, so that tests/unit/test_render.c can prove the server's deadline. */
     static const char hang[] = "COFFER-TEST-RENDERER-HANG\n";
     if (j->m.kind == CF_RENDER_TEXT && j->in_len >= sizeof hang - 1 && memcmp(j->in, hang, sizeof hang - 1) == 0)
+        for (;;)
+            sleep(3600);
+    /* ... and one that starts with this line hangs only when page 3 or a later one is drawn: its page
+     * count and first pages (what an upload prepares) come back, so that
+     * tests/integration/pages.test.mjs can hold renderers busy with requests of its own. */
+    static const char hang_late[] = "COFFER-TEST-RENDERER-HANG-LATE-PAGES\n";
+    if (j->m.kind == CF_RENDER_TEXT && j->m.op == CF_RENDER_OP_PAGE && j->m.page >= 3 &&
+        j->in_len >= sizeof hang_late - 1 && memcmp(j->in, hang_late, sizeof hang_late - 1) == 0)
         for (;;)
             sleep(3600);
 #endif
@@ -1037,17 +1013,7 @@ static void answer(struct job *j)
 
 static void limits(void)
 {
-    struct rlimit zero = {0, 0}, files = {64, 64};
-    setrlimit(RLIMIT_CORE, &zero);
-    setrlimit(RLIMIT_NOFILE, &files);
-    struct rlimit fs = {(rlim_t)opt.max_input + 1, (rlim_t)opt.max_input + 1}; /* the office document */
-    setrlimit(RLIMIT_FSIZE, &fs);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* both reserve terabytes of address space */
-    struct rlimit as = {(rlim_t)opt.memory, (rlim_t)opt.memory};
-    setrlimit(RLIMIT_AS, &as);
-#endif
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    cf_confine_limits(opt.max_input + 1, opt.memory); /* the office document is the largest file written */
 }
 
 /* Loads what the libraries load lazily (fontconfig's configuration and caches, the fonts, Pango's
@@ -1086,102 +1052,28 @@ static void warm_up(void)
     opt = saved;
 }
 
-static void landlock(void)
+/* Landlock: the scratch directory read-write, the fonts and the libraries' data read-only. seccomp
+ * (confine.h): besides the common allowlist, what GLib, libvips and Cairo use (their wake-up
+ * descriptors and poll loops, resource usage, affinity); io_uring kills. */
+static void confine(void)
 {
-    struct landlock_ruleset_attr ra = {
-        .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
-                             LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
-                             LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                             LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-                             LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
-                             LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM,
+    const struct cf_landlock_rule rules[] = {
+        {opt.scratch, cf_landlock_scratch()},
+        {"/usr/share", cf_landlock_read()}, /* fonts, poppler's and glib's data */
+        {"/etc/fonts", cf_landlock_read()},
+        {"/var/cache/fontconfig", cf_landlock_read()},
     };
-    int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
-    if (rs < 0) {
-        cf_log_warn("Landlock unavailable (%s); relying on seccomp", strerror(errno));
-        return;
-    }
-    const uint64_t rd = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-    struct {
-        const char *path;
-        uint64_t access;
-    } rules[] = {
-        {opt.scratch, ra.handled_access_fs & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                                                          LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-                                                          LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM)},
-        {"/usr/share", rd}, /* fonts, poppler's and glib's data */
-        {"/etc/fonts", rd},
-        {"/var/cache/fontconfig", rd},
-    };
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-        struct landlock_path_beneath_attr pb = {.allowed_access = rules[i].access};
-        pb.parent_fd = open(rules[i].path, O_PATH | O_CLOEXEC);
-        if (pb.parent_fd < 0)
-            continue;
-        if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
-            die("cannot add a Landlock rule");
-        close(pb.parent_fd);
-    }
-    if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
-        die("cannot enter the Landlock sandbox");
-    close(rs);
-}
-
-static void seccomp(void)
-{
-    scmp_filter_ctx f = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-    if (f == NULL)
-        die("seccomp_init failed");
     static const int allow[] = {
-        SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(readv), SCMP_SYS(writev),
-        SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(mmap),
-        SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(openat),
-        SCMP_SYS(getdents64), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rmdir), SCMP_SYS(unlink),
-        SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
-        SCMP_SYS(fdatasync), SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(access),
-        SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd),
-        SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres),
-        SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(getpid),
-        SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid),
-        SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
-        SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
-        SCMP_SYS(getrandom), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
-        SCMP_SYS(getrusage), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg),
-        SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(eventfd2), SCMP_SYS(pipe2), SCMP_SYS(epoll_create1),
-        SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(tgkill), SCMP_SYS(membarrier),
-        SCMP_SYS(umask), SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getppid), SCMP_SYS(fchmod),
-        SCMP_SYS(sched_getparam), SCMP_SYS(sched_getscheduler), SCMP_SYS(sched_setaffinity),
+        SCMP_SYS(clock_getres), SCMP_SYS(getrusage), SCMP_SYS(eventfd2), SCMP_SYS(pipe2), SCMP_SYS(epoll_create1),
+        SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(sched_setaffinity),
     };
-    static const int kill[] = {
-        SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
-        SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(ptrace),
-        SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount), SCMP_SYS(umount2),
-        SCMP_SYS(unshare), SCMP_SYS(setns), SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(bpf),
-        SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(init_module),
-        SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load), SCMP_SYS(perf_event_open),
-        SCMP_SYS(userfaultfd), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(fork), SCMP_SYS(vfork),
-        SCMP_SYS(io_uring_setup),
-    };
-    /* ioctl: the read-only terminal query and descriptor flags only (as in the scanner). */
-    static const unsigned long ioctls[] = {TCGETS, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
-    for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, allow[i], 0) != 0)
-            die("seccomp_rule_add failed");
-    for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, ioctls[i])) != 0)
-            die("seccomp_rule_add (ioctl) failed");
-    for (size_t i = 0; i < sizeof kill / sizeof kill[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, kill[i], 0) != 0)
-            die("seccomp_rule_add failed");
-    const struct scmp_arg_cmp thread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
-    const struct scmp_arg_cmp process = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
-    if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, thread) != 0 ||
-        seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1, process) != 0 ||
-        seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
-        die("seccomp_rule_add (clone) failed");
-    if (seccomp_load(f) != 0)
-        die("cannot load the seccomp filter");
-    seccomp_release(f);
+    static const int kill[] = {SCMP_SYS(io_uring_setup)};
+    const struct cf_confinement c = {.rules = rules, .nrules = sizeof rules / sizeof rules[0], .skip_missing = true,
+                                     .allow = allow, .nallow = sizeof allow / sizeof allow[0], .kill = kill,
+                                     .nkill = sizeof kill / sizeof kill[0]};
+    const char *why = cf_confine_enter(&c);
+    if (why != NULL)
+        die(why);
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -1223,13 +1115,7 @@ static void parse_args(int argc, char **argv)
         else if (strcmp(a, "--memory") == 0 && cf_parse_u64(val, strlen(val), 1ull << 40, &u) == CF_OK &&
                  u >= (256u << 20))
             opt.memory = u;
-        else if (strcmp(a, "--uid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
-            opt.uid = (uid_t)u, opt.drop = true;
-        else if (strcmp(a, "--gid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
-            opt.gid = (gid_t)u;
-        else if (strcmp(a, "--log-level") == 0 && cf_parse_u64(val, strlen(val), CF_LOG_ERROR, &u) == CF_OK)
-            cf_log_set_level((int)u);
-        else
+        else if (!cf_confine_arg(a, val, &opt.ids))
             die("bad arguments");
     }
     if (opt.scratch == NULL)
@@ -1238,25 +1124,14 @@ static void parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    struct statfs sf;
     if (cf_priv_no_dumps() != 0)
         die("cannot turn core dumps off");
-    close_range(CF_RENDER_FD + 1, ~0u, 0);
-    if (getsid(0) != getpid() && setsid() == (pid_t)-1)
-        die("cannot leave the terminal session it was started in");
-    cf_log_set_process("render-worker");
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--log-json") == 0)
-            cf_log_set_format(CF_LOG_JSON);
-    signal(SIGXFSZ, SIG_IGN);
+    cf_confine_begin("render-worker", CF_RENDER_FD, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv);
-    char *why = NULL;
-    if (opt.drop && cf_priv_drop_ids(opt.uid, opt.gid, &why) != 0)
-        die(why);
-    /* Office documents are written here in plaintext: only ever in memory. */
-    if (statfs(opt.scratch, &sf) != 0 || sf.f_type != TMPFS_MAGIC)
-        die("the scratch directory is missing or not on tmpfs");
+    /* The service account before anything is read; office documents are written into the scratch
+     * directory in plaintext: it must be a tmpfs. */
+    cf_confine_account(&opt.ids, opt.scratch);
     snprintf(office_dir, sizeof office_dir, "%s/office", opt.scratch);
     office_start();
     limits();
@@ -1270,8 +1145,7 @@ int main(int argc, char **argv)
     vips_concurrency_set(1);
     vips_vector_set_enabled(FALSE); /* no run-time code generation (orc) in a process that parses hostile input */
     warm_up();
-    landlock();
-    seccomp();
+    confine();
     struct cf_render_msg_hello h = {.h = {CF_RENDER_MAGIC, CF_RENDER_HELLO, 0}, .office = office_fd >= 0};
     snprintf(h.versions, sizeof h.versions, "vips %s poppler %s", vips_version_string(), poppler_get_version());
     send_msg(&h, sizeof h);

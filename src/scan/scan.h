@@ -6,7 +6,9 @@
  * function; the scan thread answers the scanner's READ requests through that function (the scanner
  * never sees anything else of the server) and completes the job with a validated verdict. A
  * scanner that crashes, times out (scan.max_seconds plus a margin) or breaks the protocol is killed,
- * the job fails with CF_EUNAVAIL (503: never a silent pass), and the scanner is restarted.
+ * the job fails with CF_EUNAVAIL (503: never a silent pass), and the scanner is restarted. The
+ * processes, threads, queue and restarts are a confined child family (src/core/child.h), as the
+ * renderers are; this module keeps the scan protocol and its verdicts.
  */
 #ifndef CF_SCAN_H
 #define CF_SCAN_H
@@ -14,6 +16,7 @@
 #include <sys/types.h>
 
 #include "base.h"
+#include "child.h"
 #include "scan_proto.h"
 
 struct cf_config;
@@ -33,7 +36,7 @@ struct cf_scan_job {
     /* results */
     enum cf_status status;                /* CF_OK: verdict is valid; CF_EUNAVAIL: scanner down/timeout */
     struct cf_scan_msg_verdict verdict;   /* validated: strings NUL-terminated, result in range */
-    struct cf_scan_job *next;             /* queue link (private) */
+    struct cf_child_job link;             /* the family's queue link (private) */
 };
 
 /* cf_scan_run_as(uid, gid): before cf_scan_start, when the server runs as root and will drop to uid/gid

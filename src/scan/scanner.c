@@ -8,7 +8,7 @@
  * (limits and heuristics below) → EICAR canary → libmagic cookie → Landlock (scratch read-write,
  * signatures read-only) → seccomp allowlist → HELLO. The stderr it shares with the server may be an
  * operator's terminal: besides having no controlling terminal, the filter lets through only the
- * ioctl requests listed in seccomp(), none of which can write to or reconfigure a terminal
+ * ioctl requests confine.h lets through, none of which can write to or reconfigure a terminal
  * (TIOCSTI, TIOCSETD, TIOCLINUX, TIOCCONS... answer EPERM).
  * Then, one scan at a time: the server sends SCAN, we pull the bytes we need with READ/DATA (libclamav
  * reads through cl_fmap_open_handle: no copy of the file is kept), and answer one VERDICT.
@@ -28,8 +28,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/landlock.h>
-#include <linux/magic.h>
 #include <magic.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -39,19 +37,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base.h"
+#include "confine.h"
 #include "log.h"
-#include "priv.h"
 #include "scan.h"
 #include "scan_proto.h"
 
@@ -65,9 +59,7 @@ struct opts {
     uint64_t max_file;
     unsigned max_seconds;
     bool development;
-    bool drop;        /* --uid/--gid given: switch to them before reading anything */
-    uid_t uid;
-    gid_t gid;
+    struct cf_confine_ids ids; /* --uid/--gid given: switch to them before reading anything */
 };
 
 static struct opts opt;
@@ -80,8 +72,7 @@ static magic_t cookie;
 
 static void die(const char *what)
 {
-    cf_log_error("%s", what);
-    _exit(3);
+    cf_confine_die(what);
 }
 
 /* libclamav's own messages (by default printed raw on stderr) go through our log, in its format;
@@ -322,124 +313,30 @@ static void *reloader(void *arg)
 
 static void limits(void)
 {
-    struct rlimit zero = {0, 0}, files = {64, 64};
-    setrlimit(RLIMIT_CORE, &zero);
-    setrlimit(RLIMIT_NOFILE, &files);
-    /* Extracted archive members are written to the scratch tmpfs: bound what one file may be. */
-    rlim_t fsize = opt.max_file < TOO_LARGE ? (rlim_t)opt.max_file : (rlim_t)TOO_LARGE;
-    struct rlimit fs = {fsize, fsize};
-    setrlimit(RLIMIT_FSIZE, &fs);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* both reserve terabytes of address space */
-    /* Address space: the official signatures need about 1.2 GB, twice that while reloading. */
-    struct rlimit as = {(rlim_t)6 << 30, (rlim_t)6 << 30};
-    setrlimit(RLIMIT_AS, &as);
-#endif
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* Extracted archive members are written to the scratch tmpfs: bound what one file may be.
+     * Address space: the official signatures need about 1.2 GB, twice that while reloading. */
+    cf_confine_limits(opt.max_file < TOO_LARGE ? opt.max_file : TOO_LARGE, (uint64_t)6 << 30);
 }
 
-/* Landlock: the scratch directory read-write, the signature directory read-only, nothing else.
- * Best effort: kernels without Landlock keep the seccomp filter only. */
-static void landlock(void)
+/* Landlock: the scratch directory read-write, the signature directory read-only, nothing else (best
+ * effort: kernels without Landlock keep the seccomp filter only). seccomp (confine.h): besides the
+ * common allowlist, what libclamav and libmagic use. strace of the scan suite (every archive kind,
+ * reloads) saw no ioctl at all after the filter is loaded; those confine.h lets through are what the
+ * libraries could still call: isatty/tcgetattr (TCGETS, read-only), libmagic's FIONREAD, and the
+ * Rust standard library's descriptor flags inside libclamav (FIONBIO, FIOCLEX, FIONCLEX). */
+static void confine(void)
 {
-    struct landlock_ruleset_attr ra = {
-        .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
-                             LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
-                             LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                             LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-                             LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
-                             LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM,
+    const struct cf_landlock_rule rules[] = {
+        {opt.scratch, cf_landlock_scratch()},
+        {opt.db, cf_landlock_read()},
     };
-    int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
-    if (rs < 0) {
-        cf_log_warn("Landlock unavailable (%s); relying on seccomp", strerror(errno));
-        return;
-    }
-    struct {
-        const char *path;
-        uint64_t access;
-    } rules[] = {
-        {opt.scratch, ra.handled_access_fs & ~(uint64_t)(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-                                                          LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-                                                          LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM)},
-        {opt.db, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR},
-    };
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-        struct landlock_path_beneath_attr pb = {.allowed_access = rules[i].access};
-        pb.parent_fd = open(rules[i].path, O_PATH | O_CLOEXEC);
-        if (pb.parent_fd < 0)
-            die("cannot open a directory for the Landlock ruleset");
-        if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
-            die("cannot add a Landlock rule");
-        close(pb.parent_fd);
-    }
-    if (syscall(SYS_landlock_restrict_self, rs, 0) != 0)
-        die("cannot enter the Landlock sandbox");
-    close(rs);
-}
-
-static void seccomp(void)
-{
-    /* Everything not listed fails with EPERM; what would let a compromised parser reach out
-     * (sockets, exec, tracing, namespaces) kills the process. */
-    scmp_filter_ctx f = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-    if (f == NULL)
-        die("seccomp_init failed");
-    static const int allow[] = {
-        SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(readv), SCMP_SYS(writev),
-        SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(mmap),
-        SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(openat),
-        SCMP_SYS(getdents64), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rmdir), SCMP_SYS(unlink),
-        SCMP_SYS(unlinkat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
-        SCMP_SYS(fdatasync), SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(access),
-        SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd),
-        SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
-        SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(getpid), SCMP_SYS(gettid),
-        SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(rt_sigprocmask),
-        SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigtimedwait), SCMP_SYS(sigaltstack),
-        SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
-        SCMP_SYS(getrandom), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
-        SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(poll),
-        SCMP_SYS(ppoll), SCMP_SYS(tgkill), SCMP_SYS(membarrier), SCMP_SYS(umask), SCMP_SYS(uname),
-        SCMP_SYS(sysinfo), SCMP_SYS(getpgrp), SCMP_SYS(getppid), SCMP_SYS(fchmod),
-        SCMP_SYS(fchmodat), SCMP_SYS(utimensat), SCMP_SYS(sched_getparam), SCMP_SYS(sched_getscheduler),
-    };
-    static const int kill[] = {
-        SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
-        SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(ptrace),
-        SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount), SCMP_SYS(umount2),
-        SCMP_SYS(unshare), SCMP_SYS(setns), SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(bpf),
-        SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(init_module),
-        SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load), SCMP_SYS(perf_event_open),
-        SCMP_SYS(userfaultfd), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(fork), SCMP_SYS(vfork),
-    };
-    /* ioctl: only these requests; every other one (the terminal ones above all: TIOCSTI pushes input
-     * into a terminal, TIOCSETD, TIOCLINUX and TIOCCONS reconfigure one) fails with EPERM. strace of
-     * the scan suite (every archive kind, reloads) saw no ioctl at all after the filter is loaded;
-     * these are what the libraries could still call: isatty/tcgetattr (TCGETS, read-only), libmagic's
-     * FIONREAD, and the Rust standard library's descriptor flags inside libclamav (FIONBIO, FIOCLEX,
-     * FIONCLEX). The request is compared whole (64 bits), so nothing else can pass as one of them. */
-    static const unsigned long ioctls[] = {TCGETS, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
-    for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, allow[i], 0) != 0)
-            die("seccomp_rule_add failed");
-    for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, ioctls[i])) != 0)
-            die("seccomp_rule_add (ioctl) failed");
-    for (size_t i = 0; i < sizeof kill / sizeof kill[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, kill[i], 0) != 0)
-            die("seccomp_rule_add failed");
-    /* Threads only: clone without CLONE_THREAD would be a new process. clone3 answers ENOSYS so that
-     * the C library falls back to clone, whose flags can be checked. */
-    const struct scmp_arg_cmp thread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
-    const struct scmp_arg_cmp process = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
-    if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, thread) != 0 ||
-        seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1, process) != 0 ||
-        seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
-        die("seccomp_rule_add (clone) failed");
-    if (seccomp_load(f) != 0)
-        die("cannot load the seccomp filter");
-    seccomp_release(f);
+    static const int allow[] = {SCMP_SYS(rt_sigtimedwait), SCMP_SYS(getpgrp), SCMP_SYS(fchmodat),
+                                SCMP_SYS(utimensat)};
+    const struct cf_confinement c = {.rules = rules, .nrules = sizeof rules / sizeof rules[0],
+                                     .allow = allow, .nallow = sizeof allow / sizeof allow[0]};
+    const char *why = cf_confine_enter(&c);
+    if (why != NULL)
+        die(why);
 }
 
 /* ---- scanning ----------------------------------------------------------------------------------- */
@@ -596,13 +493,7 @@ static void parse_args(int argc, char **argv)
             opt.max_file = u;
         else if (strcmp(a, "--max-seconds") == 0 && cf_parse_u64(val, strlen(val), 3600, &u) == CF_OK && u > 0)
             opt.max_seconds = (unsigned)u;
-        else if (strcmp(a, "--uid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
-            opt.uid = (uid_t)u, opt.drop = true;
-        else if (strcmp(a, "--gid") == 0 && cf_parse_u64(val, strlen(val), UINT32_MAX - 1, &u) == CF_OK)
-            opt.gid = (gid_t)u;
-        else if (strcmp(a, "--log-level") == 0 && cf_parse_u64(val, strlen(val), CF_LOG_ERROR, &u) == CF_OK)
-            cf_log_set_level((int)u);
-        else
+        else if (!cf_confine_arg(a, val, &opt.ids))
             die("bad arguments");
     }
     if (opt.db == NULL || opt.scratch == NULL || opt.max_file == 0)
@@ -642,32 +533,16 @@ static void ioctl_self_check(void)
 
 int cf_scanner_main(int argc, char **argv)
 {
-    struct statfs sf;
     sigset_t set;
     pthread_t rt;
-    /* Only the socket (3) and stdin/stdout/stderr: the server spawns us with nothing else, and this
-     * makes sure of it. */
-    close_range(CF_SCAN_FD + 1, ~0u, 0);
-    /* No controlling terminal: the server spawns us as a session leader (POSIX_SPAWN_SETSID); anyone
-     * else who runs scan-worker gets a new session here, or nothing. */
-    if (getsid(0) != getpid() && setsid() == (pid_t)-1)
-        die("cannot leave the terminal session it was started in");
-    /* Our lines share the server's stderr, in its log format (log.format, passed as --log-json). */
-    cf_log_set_process("scan-worker");
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--log-json") == 0)
-            cf_log_set_format(CF_LOG_JSON);
+    /* Only the socket and stdio, no controlling terminal, our lines in the server's format on the
+     * stderr we share with it; a write past RLIMIT_FSIZE fails (scan error) instead of killing us. */
+    cf_confine_begin("scan-worker", CF_SCAN_FD, argc, argv);
     cl_set_clcb_msg(clamav_message);
-    signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails (scan error) instead of killing us */
     parse_args(argc, argv);
-    /* Not root, whatever the server started as: the service account (priv.h), before anything is read. */
-    char *why = NULL;
-    if (opt.drop && cf_priv_drop_ids(opt.uid, opt.gid, &why) != 0)
-        die(why);
-    /* The scratch directory must exist, be ours, and live in memory (tmpfs): archive members that
-     * libclamav extracts there are plaintext and must never reach a persistent disk. */
-    if (statfs(opt.scratch, &sf) != 0 || sf.f_type != TMPFS_MAGIC)
-        die("the scratch directory is missing or not on tmpfs");
+    /* The service account before anything is read; archive members that libclamav extracts into the
+     * scratch directory are plaintext: it must be a tmpfs. */
+    cf_confine_account(&opt.ids, opt.scratch);
     limits();
     tzset(); /* libclamav names its temp directories with localtime: load the zone before the sandbox */
     if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS)
@@ -681,8 +556,7 @@ int cf_scanner_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     /* Both confinements bind the calling thread and the threads it creates later: the reload thread
      * is created after them. */
-    landlock();
-    seccomp();
+    confine();
 #ifdef CF_FAULT_INJECTION
     ioctl_self_check();
 #endif

@@ -98,7 +98,10 @@ test('login returns a token, a CSRF token, the expiry, the user and the session 
 
     const me = await server.request('GET', '/api/v1/me', { token: j.token, h1 });
     assert.equal(me.status, 200);
-    assert.deepEqual(me.json(), u);
+    // /me is the login's user plus the caller's own state (issue 21: security summary, scan, usage).
+    const mj = me.json();
+    assert.deepEqual(Object.fromEntries(Object.keys(u).map((k) => [k, mj[k]])), u);
+    assert.deepEqual([mj.totp_enabled, mj.recovery_codes_remaining, mj.password_change_required, mj.mfa_enrolment_required], [false, 0, false, false]);
   }
 });
 
@@ -180,7 +183,9 @@ test('/api/v1/me: credentials', async () => {
     }
     const ok = await server.request('GET', '/api/v1/me', { token, h1 });
     assert.equal(ok.status, 200);
-    assert.deepEqual(ok.json(), user);
+    // /me is the login's user plus the caller's own state (issue 21: security summary, scan, usage).
+    const me = ok.json();
+    assert.deepEqual(Object.fromEntries(Object.keys(user).map((k) => [k, me[k]])), user);
   }
   // The same gates on the file API.
   const r = await server.request('GET', '/api/v1/spaces', { headers: { authorization: 'Bearer garbage' } });
@@ -328,9 +333,23 @@ test('a member sees only his own private space; admins never read private spaces
   };
   const ref = await notFound(bob, 'GET', `/api/v1/nodes/${randomId()}`);
   const hidden = [aspaces.private.root, folder.json().id, afile.json().id, aspaces.tenant.root, tfolder.json().id, tfile.json().id];
+  // The team space's root is the one exception (issue 21, "Team files"): every member of the tenant
+  // may open it (its id is in GET /spaces anyway), with level none, and its listing shows only what
+  // the member can see: here nothing, although the admin's folder is in it. Everything else on it
+  // stays 404.
+  const troot = await bob.node(aspaces.tenant.root);
+  assert.equal(troot.status, 200, troot.text());
+  assert.equal(troot.json().my_level, 'none');
+  assert.equal(troot.json().space, 'tenant');
+  const tlist = await bob.children(aspaces.tenant.root);
+  assert.equal(tlist.status, 200);
+  assert.deepEqual(tlist.json().items, []);
+  assert.equal((await admin.children(aspaces.tenant.root)).json().items.length > 0, true);
   for (const id of hidden) {
-    assert.ok((await notFound(bob, 'GET', `/api/v1/nodes/${id}`)).equals(ref));
-    await notFound(bob, 'GET', `/api/v1/nodes/${id}/children`);
+    if (id !== aspaces.tenant.root) {
+      assert.ok((await notFound(bob, 'GET', `/api/v1/nodes/${id}`)).equals(ref));
+      await notFound(bob, 'GET', `/api/v1/nodes/${id}/children`);
+    }
     await notFound(bob, 'GET', `/api/v1/files/${id}/content`);
     await notFound(bob, 'GET', `/api/v1/files/${id}/view`);
     await notFound(bob, 'PATCH', `/api/v1/nodes/${id}`, { body: { name: 'mine' } });

@@ -347,8 +347,14 @@ const NODE_OPS = [
     } },
   { key: 'children-root', label: 'GET /nodes/{space root}/children', need: VIEW, okStatus: 200, when: (S) => S.rootNames,
     levels: (S) => S.rootLevels, node: (S) => S.root,
+    // The team space's root lists, to any member of its tenant without a level on it, only the
+    // folders they can see (issue 21: "Team files" for members); auditors and outsiders get 404.
+    expect: (S, a) => (S.space === 'tenant' && a !== 'anon' && ROLES[a] === 'member' && !isForeign(S, a) &&
+      !((S.rootLevels[a] || NONE) > NONE) ? { status: 200, allowed: true } : null),
     req: (c, { node }) => ['GET', `/api/v1/nodes/${node}/children`],
-    ok: (c, r) => assert.deepEqual(sortedNames(okJson(r, 200).items), [...c.S.rootNames].sort()) },
+    ok: (c, r) => assert.deepEqual(sortedNames(okJson(r, 200).items), c.lv === NONE
+      ? SUBJECTS.filter((X) => X.space === 'tenant' && X.owner === c.S.owner && (X.levels[c.a] || NONE) > NONE).map((X) => X.folderName).sort()
+      : [...c.S.rootNames].sort()) },
   { key: 'content', label: 'GET /files/{file}/content', need: DOWNLOAD, okStatus: 200, node: (S) => S.file,
     req: (c, { node }) => ['GET', `/api/v1/files/${node}/content`],
     ok: (c, r) => {
@@ -536,6 +542,7 @@ function nodeRow(S, op) {
   const levels = () => (op.levels ? op.levels(S) : S.levels);
   const expect = (a) => {
     if (a === 'anon') return { status: 401, code: 'unauthorized' };
+    if (op.expect && op.expect(S, a)) return op.expect(S, a);
     const lv = levels()[a] || NONE;
     if (lv === NONE) return { status: 404, code: 'not_found' };
     if (lv < op.need) return op.below === 404 ? { status: 404, code: 'not_found' } : { status: 403, code: 'forbidden' };
@@ -831,7 +838,7 @@ adminRow('GET /admin/policy', {
   req: () => ['GET', '/api/v1/admin/policy'],
   ok: (c, r) => {
     policy = okJson(r, 200);
-    assert.deepEqual(Object.keys(policy).sort(), ['alert_webhook', 'allow_shares', 'blocked_types', 'bulk_download_alert', 'offboarded_retention', 'require_mfa', 'share_max_expiry', 'trash_retention']);
+    assert.deepEqual(Object.keys(policy).sort(), ['alert_webhook', 'allow_shares', 'blocked_types', 'bulk_download_alert', 'offboarded_retention', 'require_mfa', 'share_max_expiry', 'tenant_quota_bytes', 'trash_retention', 'user_quota_bytes', 'version_retention']);
   },
   eve: (c, r) => assert.equal(typeof okJson(r, 200).allow_shares, 'boolean'),
 });

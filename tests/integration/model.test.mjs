@@ -8,8 +8,10 @@
 // with or without manage), trash, purge (also of trashed nodes), share links (create, revoke,
 // unlock), group membership changes (admins adding themselves included), freeze and unfreeze,
 // offboarding (handover or archive; offboarded users leave the pool), the tenant's share switch, and
-// the retention job (`coffer ctl retention run`). Restoring from the trash has no API yet and is not
-// modelled.
+// the retention job (`coffer ctl retention run`), and restores from the trash (issue 21: to the
+// original folder or into a chosen one; after each trash, restore and purge the actor's trash list
+// must be the model's, and a restore by someone without manage must raise nobody's level above what
+// it was where the node was deleted).
 //
 // Every operation's status is predicted by the model and asserted; the model changes only on
 // success. After every step, every active actor's level on every node (GET /api/v1/nodes/{id}:
@@ -168,7 +170,7 @@ function gen(m, rng, ctx) {
   };
   const W = [
     ['mkdir', nonRoots < NODE_CAP ? 9 : 0], ['upload', nonRoots < NODE_CAP ? 5 : 0], ['rename', 5], ['move', 20],
-    ['acl', 14], ['trash', 6], ['purge', nonRoots >= NODE_CAP - 2 ? 10 : 5], ['share', live.length < LINK_CAP ? 5 : 0],
+    ['acl', 14], ['trash', 6], ['restore', 6], ['purge', nonRoots >= NODE_CAP - 2 ? 10 : 5], ['share', live.length < LINK_CAP ? 5 : 0],
     ['unshare', m.links.size ? 3 : 0], ['unlock', m.links.size ? 2 : 0], ['members', 4], ['freeze', 1.2],
     ['unfreeze', inactive.some((n) => m.users.get(n).status === 'frozen') ? 2.5 : 0.3],
     ['offboard', ctx.offboards < MAX_OFFBOARDS && active.filter((n) => m.users.get(n).role !== 'auditor').length > 4 ? 0.4 : 0],
@@ -190,6 +192,11 @@ function gen(m, rng, ctx) {
     }
     case 'acl': return { k, a, node: node(a, rng() < 0.7 ? MANAGE : VIEW), entries: entries() };
     case 'trash': return { k, a, node: node(a, MANAGE, { root: rng() < 0.1 }) };
+    case 'restore': {
+      const tops = [...m.nodes.values()].filter((n) => n.trashed && (m.level(a, n.h, { inTrash: true }) ?? NONE) >= EDIT);
+      const h = tops.length && rng() < 0.85 ? pick(tops).h : node(a, EDIT, { inTrash: true, root: rng() < 0.05 });
+      return { k, a, node: h, ...(rng() < 0.5 ? { target: node(a, EDIT, { folder: true, p: 0.8 }) } : {}) };
+    }
     case 'purge': {
       const trashed = [...m.nodes.values()].filter((n) => m.inTrash(n.h) && (m.level(a, n.h, { inTrash: true }) ?? NONE) >= MANAGE);
       return { k, a, node: trashed.length && rng() < 0.5 ? pick(trashed).h : node(a, MANAGE, { inTrash: true, root: rng() < 0.1 }) };
@@ -243,6 +250,7 @@ function describe(op) {
     case 'move': return `${op.a} move ${op.node} into ${op.target}`;
     case 'acl': return `${op.a} PUT acl ${op.node} [${e}]`;
     case 'trash': case 'purge': return `${op.a} ${op.k} ${op.node}`;
+    case 'restore': return `${op.a} restore ${op.node}${op.target !== undefined ? ` into ${op.target}` : ''}`;
     case 'share': return `${op.h} = ${op.a} share ${op.node} (${op.perm})`;
     case 'unshare': return `${op.a} revoke link ${op.link}`;
     case 'unlock': return `unlock link ${op.link}`;
@@ -313,6 +321,7 @@ class Run {
       case 'acl': return R('PUT', `/api/v1/nodes/${id(op.node)}/acl`, { entries: op.entries.map((e) => ({ principal: this.principal(e.p), level: LN[e.level] })) });
       case 'trash': return R('DELETE', `/api/v1/nodes/${id(op.node)}`);
       case 'purge': return R('DELETE', `/api/v1/nodes/${id(op.node)}?purge=true`);
+      case 'restore': return R('POST', `/api/v1/nodes/${id(op.node)}/restore`, op.target !== undefined ? { parent: id(op.target) } : undefined);
       case 'share': return R('POST', '/api/v1/shares', { node: id(op.node), permission: op.perm, code: op.code });
       case 'unshare': return R('DELETE', `/api/v1/shares/${this.links.get(op.link).id}`);
       case 'unlock': return this.unlock(op.link);
@@ -378,7 +387,7 @@ class Run {
       e[plan.commit ? 'ok' : 'refused']++;
       e.codes[plan.expect[0]] = (e.codes[plan.expect[0]] || 0) + 1;
     }
-    const before = op.k === 'move' ? m.levelTable('t1') : null;
+    const before = op.k === 'move' ? m.levelTable('t1') : op.k === 'restore' ? m.levelTable('t1', { inTrash: true }) : null;
     const prev = op.who !== undefined ? m.users.get(op.who).status : null;
     let r;
     try {
@@ -408,7 +417,8 @@ class Run {
     for (const h of gone) if (!m.nodes.has(h) && !this.dead.includes(h)) this.dead.push(h);
     switch (op.k) {
       case 'mkdir': case 'upload': this.ids.set(op.h, j.id); break;
-      case 'trash': this.clock = Date.now(); break;
+      case 'trash': this.clock = Date.now(); await this.checkTrash(op); break;
+      case 'restore': case 'purge': await this.checkTrash(op); break;
       case 'share': {
         this.links.set(op.h, { id: j.id, token: j.url.split('/s/')[1], code: op.code, access: null });
         const want = m.linkStatuses(op.h);
@@ -454,10 +464,20 @@ class Run {
   }
 
   /** The ACL view after a PUT: own entries, inherited entries (with where from), the space's owner. */
+  /** The actor's trash list (GET /api/v1/trash) against the model's. */
+  async checkTrash(op) {
+    const r = await this.req('GET', '/api/v1/trash?limit=1000', { token: this.tokens[op.a] });
+    if (r.status !== 200) this.fail(op, `GET /api/v1/trash answered ${r.status}`);
+    const byId = new Map([...this.ids].map(([h, i]) => [i, h]));
+    const got = r.json().items.map((n) => byId.get(n.id) || n.id).sort();
+    const want = this.m.trashOf(op.a).sort();
+    if (JSON.stringify(got) !== JSON.stringify(want)) this.fail(op, `${op.a}'s trash lists [${got.join(', ')}], the model says [${want.join(', ')}]`);
+  }
+
   async checkAcl(op) {
     const m = this.m;
     // Read by the actor, or (if the PUT took the actor's own access away) by someone who still sees it.
-    const reader = [op.a, ...m.users.keys()].find((u) => m.active(u) && m.view(u, op.node).status === 200);
+    const reader = [op.a, ...m.users.keys()].find((u) => m.active(u) && m.view(u, op.node).status === 200 && m.view(u, op.node).level !== 'none');
     if (!reader) return;
     const r = await this.req('GET', `/api/v1/nodes/${this.ids.get(op.node)}/acl`, { token: this.tokens[reader] });
     if (r.status !== 200) this.fail(op, `GET acl by ${reader} answered ${r.status}`);
@@ -539,7 +559,8 @@ class Run {
     const byId = new Map([...this.ids].map(([h, id]) => [id, h]));
     for (const f of m.nodes.values()) {
       if (f.type !== 'folder' || m.view(lister, f.h).status !== 200) continue;
-      const want = [...m.nodes.values()].filter((c) => c.parent === f.h && !c.trashed).map((c) => `${c.h}=${LN[m.level(lister, c.h)]}`).sort();
+      const hideNone = m.level(lister, f.h) === NONE; // the team root listed without a level: what they can see
+      const want = [...m.nodes.values()].filter((c) => c.parent === f.h && !c.trashed && !(hideNone && m.level(lister, c.h) === NONE)).map((c) => `${c.h}=${LN[m.level(lister, c.h)]}`).sort();
       jobs.push(this.req('GET', `/api/v1/nodes/${this.ids.get(f.h)}/children?limit=1000`, { token: this.tokens[lister] }).then((r) => {
         if (r.status !== 200) return `${lister} lists ${f.h}: the server answered ${r.status}`;
         const got = r.json().items.map((c) => `${byId.get(c.id) ?? c.id}=${c.my_level}`).sort();

@@ -12,6 +12,9 @@
 //   in the middle of a render fails that render with 503 + Retry-After; the server keeps serving;
 // - pages are rate-limited per viewer (429 + Retry-After) and every page view is a file.page_view
 //   event (one per viewer, file and page per window).
+// - renders never hold a worker: while renderers hang on a page (a fault-injection build's test
+//   text), a download, a metadata read, a summary and an upload are answered; past the render queue's
+//   bound a page request is 503 render_busy; a client gone while its render waits leaks nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -183,14 +186,15 @@ async function page(p, token, width, ms = 240000) {
   }
 }
 
-function rendererPids() {
+/** The renderer processes of server s (its children named coffer-render). */
+function rendererPids(s = server) {
   const out = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
       const m = st.match(/^\d+ \((.*)\) \S (\d+) /);
-      if (m && m[1] === 'coffer-render' && Number(m[2]) === server.proc.pid) out.push(Number(d));
+      if (m && m[1] === 'coffer-render' && Number(m[2]) === s.proc.pid) out.push(Number(d));
     } catch { /* gone */ }
   }
   return out;
@@ -538,5 +542,145 @@ test('no response body equals an original or holds a 64-byte run of one', () => 
         assert.ok(s + e < 64, `a body holds ${s + e} bytes of an original`);
       }
     }
+  }
+});
+
+// ---- renders run beside the workers, never on them -------------------------------------------------
+
+test('renders never hold a worker: while the renderers hang, downloads, uploads and metadata are served; a full render queue is 503 render_busy', async () => {
+  // One renderer, so its queue holds CF_RENDER_QUEUE_PER_PROCESS = 8 jobs; the server has two worker
+  // threads (one per core, at least two). A render deadline far beyond the test: a hung render ends
+  // only when this test kills its renderer.
+  const s3 = new Server({ config: { render: { enabled: true, processes: 1, max_seconds: 900, pages_per_minute: 1000 } } });
+  await s3.start();
+  try {
+    const al = await s3.login();
+    const tok = al.token;
+    const sp = (await s3.request('GET', '/api/v1/spaces', { token: tok })).json();
+    const root = sp.private.root;
+    // A text whose first line makes a fault-injection build's renderer hang on page 3 and later (its
+    // count and pages 1-2, what the upload prepares, come back): 4 pages of 60 lines.
+    const hang = Buffer.from(`COFFER-TEST-RENDERER-HANG-LATE-PAGES\n${Array.from({ length: 200 }, (_, i) => `line ${i + 1}`).join('\n')}\n`);
+    const plain = Buffer.from(Array.from({ length: 4000 }, (_, i) => `plain ${i}\n`).join(''));
+    originals.push(hang, plain);
+    let r = await s3.request('POST', `/api/v1/files?parent=${root}&name=hang.txt`, { token: tok, body: hang });
+    assert.equal(r.status, 201, r.text());
+    const hid = r.json().id;
+    r = await s3.request('POST', `/api/v1/files?parent=${root}&name=plain.txt`, { token: tok, body: plain });
+    assert.equal(r.status, 201, r.text());
+    const pid = r.json().id;
+    const deadline0 = Date.now() + 240000;
+    for (;;) {
+      r = await s3.request('GET', `/api/v1/files/${hid}/pages`, { token: tok });
+      assert.equal(r.status, 200, r.text());
+      if (r.json().status === 'ready') break;
+      assert.equal(r.json().status, 'pending');
+      if (Date.now() > deadline0) throw new Error('the hanging text was never prepared');
+      await sleep(100);
+    }
+    assert.equal(r.json().pages, 4);
+
+    // Eleven renders of page 3 at once: at most 1 (rendering) + 8 (queued) are taken, and the ones
+    // taken can only end when their renderer is killed; the rest are refused at once.
+    const settled = [];
+    const renders = Array.from({ length: 11 }, (_, i) => {
+      const p = s3.request('GET', `/api/v1/files/${hid}/pages/3?w=${WIDTHS[i % 3]}`, { token: tok });
+      p.then((x) => { settled.push({ i, r: x }); bodies.push(x.body); }, () => {});
+      return p;
+    });
+    const deadline1 = Date.now() + 120000;
+    while (settled.length < 2) {
+      if (Date.now() > deadline1) throw new Error('no render was refused');
+      await sleep(20);
+    }
+    // With every worker free, the rest of the server answers while the renders still hang.
+    const dl = await s3.request('GET', `/api/v1/files/${pid}/content`, { token: tok });
+    const pendingAtDownload = renders.length - settled.length;
+    assert.equal(dl.status, 200, dl.text());
+    assert.ok(dl.body.equals(plain), 'the download is the file');
+    const meta = await s3.request('GET', `/api/v1/nodes/${pid}`, { token: tok });
+    assert.equal(meta.status, 200, meta.text());
+    assert.equal(meta.json().size, plain.length);
+    const up = await s3.request('POST', `/api/v1/files?parent=${root}&name=during.txt`, { token: tok, body: 'written while the renderers hang\n' });
+    assert.equal(up.status, 201, up.text());
+    const sum = await s3.request('GET', `/api/v1/files/${hid}/pages`, { token: tok });
+    assert.equal(sum.status, 200, sum.text());
+    const pendingAfter = renders.length - settled.length;
+    // More renders wait than there are workers (two): under synchronous renders nothing above could
+    // have been answered. (Preparations of the uploads may hold up to two of the nine places.)
+    assert.ok(pendingAtDownload >= 3 && pendingAfter >= 3, `renders still hanging: ${pendingAtDownload}, ${pendingAfter}`);
+    // What ended before any renderer was killed was refused: 503 render_busy with Retry-After.
+    const refused = settled.slice();
+    assert.ok(refused.length >= 2, `refused: ${refused.length}`);
+    for (const { r: x } of refused) {
+      assert.equal(x.status, 503, x.text());
+      assert.equal(x.json().error, 'render_busy');
+      assert.ok(Number(x.headers['retry-after']) >= 1);
+    }
+
+    // Release: kill the renderer whenever one is up until every render taken has ended; each ends
+    // with 503 unavailable (the renderer died) and Retry-After.
+    const killed = new Set();
+    const release = async (done, what) => {
+      const deadline = Date.now() + 240000;
+      while (!done()) {
+        for (const p of rendererPids(s3)) {
+          if (killed.has(p)) continue;
+          killed.add(p);
+          try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+        }
+        if (Date.now() > deadline) throw new Error(`${what} never ended`);
+        await sleep(50);
+      }
+    };
+    await release(() => settled.length === renders.length, 'the hanging renders');
+    for (const { r: x } of settled.slice(refused.length)) {
+      assert.equal(x.status, 503, x.text());
+      assert.ok(['unavailable', 'render_busy'].includes(x.json().error), x.text());
+      assert.ok(Number(x.headers['retry-after']) >= 1);
+    }
+    assert.ok(settled.slice(refused.length).some(({ r: x }) => x.json().error === 'unavailable'), 'renders taken were failed');
+
+    // The family comes back and renders again.
+    const pageOk = async (p, width) => {
+      const deadline = Date.now() + 240000;
+      for (;;) {
+        const x = await s3.request('GET', p, { token: tok });
+        bodies.push(x.body);
+        if (x.status === 200) {
+          assert.equal(x.headers['content-type'], 'image/webp');
+          assert.equal(webpSize(x.body).width, width);
+          return;
+        }
+        assert.equal(x.status, 503, x.text()); // a renderer killed above while it started is retried after a pause
+        if (Date.now() > deadline) throw new Error(`${p}: the renderers never came back: ${x.text()}`);
+        await sleep(200);
+      }
+    };
+    await pageOk(`/api/v1/files/${hid}/pages/1?w=1600`, 1600);
+
+    // A client that goes away while its render waits behind a hanging one: nothing is answered to
+    // it, nothing leaks (the server's ASan exit below), and the family goes on. Its stream is followed
+    // on the same connection by a metadata request: once that is answered, the server has the page
+    // request.
+    let hungDone = false;
+    const hung = s3.request('GET', `/api/v1/files/${hid}/pages/3?w=480`, { token: tok });
+    hung.then(() => { hungDone = true; }, () => { hungDone = true; });
+    const g = s3.connect();
+    g.on('error', () => {});
+    const gone = g.request({ ':method': 'GET', ':path': `/api/v1/files/${hid}/pages/2?w=480`, authorization: `Bearer ${tok}` });
+    gone.on('error', () => {});
+    const probe = g.request({ ':method': 'GET', ':path': `/api/v1/nodes/${pid}`, authorization: `Bearer ${tok}` });
+    await new Promise((res) => { probe.on('response', res); probe.on('error', res); probe.resume(); });
+    g.destroy();
+    await release(() => hungDone, 'the hanging render');
+    const hr = await hung;
+    assert.equal(hr.status, 503, hr.text());
+    assert.equal(hr.json().error, 'unavailable');
+    await pageOk(`/api/v1/files/${hid}/pages/2?w=480`, 480);
+    assert.equal((await s3.request('GET', '/healthz')).status, 200);
+  } finally {
+    await s3.stop();
+    s3.cleanup();
   }
 });

@@ -462,9 +462,10 @@ test('no signatures: the server refuses to start; with scan.development it start
   try {
     assert.match(dev.stderr, /DEVELOPMENT MODE: the virus scanner has NO SIGNATURES/);
     const h = await dev.request('GET', '/healthz');
-    assert.equal(h.status, 200);
-    assert.deepEqual(h.json(), { status: 'ok', scanner: 'development: no signatures',
-      warning: 'DEVELOPMENT MODE: uploads are not checked for malware' });
+    // Unscanned uploads are not accepted silently: 503 until the operator says so (admin.test.mjs).
+    assert.equal(h.status, 503);
+    assert.deepEqual(h.json(), { status: 'degraded', scan: 'disabled', scanner: 'development: no signatures',
+      warning: 'DEVELOPMENT MODE: uploads are not checked for malware; set scan.accept_unscanned: true to accept that, or install signatures' });
     const { admin, root } = await adminOf(dev);
     const r = await admin.upload(root, 'x.txt', Buffer.from('x\n'));
     assert.equal(r.status, 201);

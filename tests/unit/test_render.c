@@ -773,6 +773,66 @@ static void concurrent(GByteArray *pdf)
         cf_render_job_clear(&jobs[i]);
 }
 
+/* cf_render_submit_async (the pages API's way, render.h): at most max_queued jobs wait (16 for two
+ * renderers); past that CF_EBUSY at once and nothing is queued; every job taken completes and hands
+ * its `then` job back (here with no loop: then->done runs on the render thread). */
+struct bounded_then {
+    struct cf_job job;
+    struct cf_render_job *rj;
+};
+
+static void bounded_done(struct cf_job *job)
+{
+    (void)job;
+    pthread_mutex_lock(&many_lock);
+    many_done++;
+    pthread_cond_broadcast(&many_cond);
+    pthread_mutex_unlock(&many_lock);
+}
+
+static void bounded(GByteArray *pdf)
+{
+    enum { N = 24, BOUND = 2 * CF_RENDER_QUEUE_PER_PROCESS };
+    static struct cf_render_job jobs[N];
+    static struct bounded_then thens[N];
+    struct mem m = {pdf->data, pdf->len};
+    int accepted = 0, busy = 0, other = 0;
+    many_done = 0;
+    for (int i = 0; i < N; i++) {
+        job_on(&jobs[i], &m, CF_RENDER_OP_PAGE, CF_RENDER_PDF, (unsigned)(i % 3) + 1, 1600);
+        thens[i] = (struct bounded_then){.job = {.done = bounded_done, .reply_to = NULL}, .rj = &jobs[i]};
+        enum cf_status st = cf_render_submit_async(&jobs[i], &thens[i].job);
+        accepted += st == CF_OK;
+        busy += st == CF_EBUSY;
+        other += st != CF_OK && st != CF_EBUSY;
+    }
+    /* The loop above takes microseconds, a render of a 1600-px page many milliseconds: the two render
+     * threads have taken at most one job each meanwhile. */
+    CHECK(accepted >= BOUND && accepted <= BOUND + 2 && busy == N - accepted && other == 0,
+          "async submits: %d taken (the bound is %d waiting, 2 rendering), %d refused with CF_EBUSY", accepted, BOUND,
+          busy);
+    pthread_mutex_lock(&many_lock);
+    while (many_done < accepted)
+        pthread_cond_wait(&many_cond, &many_lock);
+    pthread_mutex_unlock(&many_lock);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        ok += jobs[i].status == CF_OK && jobs[i].result == CF_RENDER_OK && jobs[i].out != NULL;
+        cf_render_job_clear(&jobs[i]);
+    }
+    CHECK_INT(ok, accepted, "every job taken was rendered and handed back");
+    CHECK(cf_render_queued() == 0, "nothing waits afterwards");
+    job_on(&jobs[0], &m, CF_RENDER_OP_PAGE, CF_RENDER_PDF, 1, 480);
+    thens[0] = (struct bounded_then){.job = {.done = bounded_done, .reply_to = NULL}, .rj = &jobs[0]};
+    many_done = 0;
+    CHECK_INT(cf_render_submit_async(&jobs[0], &thens[0].job), CF_OK, "once the queue drained, a job is taken again");
+    pthread_mutex_lock(&many_lock);
+    while (many_done < 1)
+        pthread_cond_wait(&many_cond, &many_lock);
+    pthread_mutex_unlock(&many_lock);
+    cf_render_job_clear(&jobs[0]);
+}
+
 /* A renderer that dies while idle: the next job still works (the idle check or the retry on a
  * fresh renderer takes care of it; the job played no part in the death). */
 static void killed_idle(GByteArray *pdf)
@@ -833,6 +893,7 @@ int main(int argc, char **argv)
     malformed(pdf);
     kill_mid_job(pdf);
     concurrent(pdf);
+    bounded(pdf);
     killed_idle(pdf);
     office(dir);
     cf_render_stop();

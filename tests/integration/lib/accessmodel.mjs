@@ -108,6 +108,10 @@ export class Model {
   /** What GET /api/v1/nodes/{h} answers user: {status: 404} or {status: 200, level}. */
   view(user, h) {
     const l = this.level(user, h);
+    // The team space's root answers every member of its tenant, with level none; its listing then
+    // holds only the children they can see (issue 21, "Team files" for members).
+    const n = this.nodes.get(h);
+    if (l === NONE && n.space === 'tenant' && n.parent === null && this.users.get(user).role !== 'auditor') return { status: 200, level: LEVELS[NONE] };
     return l === null || l === NONE ? { status: 404 } : { status: 200, level: LEVELS[l] };
   }
 
@@ -144,12 +148,13 @@ export class Model {
 
   active(user) { const u = this.users.get(user); return !!u && u.status === 'active'; }
 
-  /** Every (user, node) level of a tenant, for the "no raise" self-check of the rule. */
-  levelTable(tenant) {
+  /** Every (user, node) level of a tenant, for the "no raise" self-check of the rule (inTrash: trashed
+   * nodes at their level where they were, the baseline of a restore). */
+  levelTable(tenant, opts) {
     const t = new Map();
     for (const u of this.users.values()) {
       if (u.tenant !== tenant) continue;
-      for (const n of this.nodes.values()) if (n.tenant === tenant) t.set(`${u.name} ${n.h}`, this.level(u.name, n.h) ?? NONE);
+      for (const n of this.nodes.values()) if (n.tenant === tenant) t.set(`${u.name} ${n.h}`, this.level(u.name, n.h, opts) ?? NONE);
     }
     return t;
   }
@@ -275,6 +280,40 @@ export class Model {
     if (deny) return { expect: [deny] };
     if (n.parent === null) return { expect: [403] };
     return { expect: [204], commit: () => { n.trashed = true; } };
+  }
+
+  /**
+   * POST /nodes/{id}/restore (issue 21, API.md "The trash"): edit on the node where it was, a trashed
+   * top (else 409), edit on the destination (the original folder: 409 when it is in the trash, 403
+   * without edit; a chosen one: 404/403, 400 for a file), the move rule from where it was, the name
+   * free there (409).
+   */
+  plan_restore(op) {
+    const n = this.nodes.get(op.node);
+    const deny = n ? this.access(op.a, op.node, EDIT, { inTrash: true }) : 404;
+    if (deny) return { expect: [deny] };
+    if (n.parent === null || !n.trashed) return { expect: [409] };
+    let dest = n.parent;
+    if (op.target !== undefined) {
+      const t = this.nodes.get(op.target);
+      const d = t ? this.access(op.a, op.target, EDIT) : 404;
+      if (d) return { expect: [d] };
+      if (t.type !== 'folder') return { expect: [400] };
+      dest = op.target;
+    } else if (this.inTrash(dest)) {
+      return { expect: [409] };
+    } else if ((this.level(op.a, dest) ?? NONE) < EDIT) {
+      return { expect: [403] };
+    }
+    const manage = this.level(op.a, op.node, { inTrash: true }) === MANAGE;
+    if (!manage && this.moveRaises(op.node, dest)) return { expect: [403] };
+    if (this.liveChild(dest, n.name)) return { expect: [409] };
+    return { expect: [200], byManager: manage, commit: () => { n.trashed = false; n.parent = dest; } };
+  }
+
+  /** The trashed tops user sees in GET /api/v1/trash: edit or more where they were. */
+  trashOf(user) {
+    return [...this.nodes.values()].filter((n) => n.trashed && (this.level(user, n.h, { inTrash: true }) ?? NONE) >= EDIT).map((n) => n.h);
   }
 
   /** Removes node h and its whole subtree (trashed descendants included) and returns the handles. */

@@ -175,7 +175,8 @@ export class Server {
       }
       try {
         const r = await this.request('GET', '/healthz', { h1: true });
-        if (r.status === 200) break;
+        // Up: 200, or a development server without signatures that says so (503 "scan": "disabled").
+        if (r.status === 200 || (r.status === 503 && /"scan":"disabled"/.test(r.text()))) break;
       } catch { /* not up yet */ }
       if (Date.now() > deadline) throw new Error(`coffer serve did not come up:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 50));
