@@ -1,4 +1,4 @@
-// admin.js: the admin console at "/admin": users (create, freeze, offboard), groups, tenant policy,
+// admin.js: the admin console at "/admin": users (create, freeze, reset sign-in, offboard, delete), groups, tenant policy,
 // provenance search with CSV export, and alerts. Admins see every tab; auditors see provenance and
 // alerts (the server enforces this; the page only hides what would answer 403).
 
@@ -11,7 +11,8 @@ const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload'
   'file.delete', 'file.purge', 'folder.create', 'node.move', 'node.rename', 'acl.change', 'share.create',
   'share.revoke', 'share.unlock', 'share.unlock_failed', 'share.view', 'share.download', 'upload.start',
   'upload.cancel', 'upload.rejected', 'user.create', 'user.update', 'user.offboard', 'group.create',
-  'group.members', 'group.rename', 'group.delete', 'user.delete', 'file.infected', 'scan.rescan', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
+  'group.members', 'group.rename', 'group.delete', 'user.delete', 'user.reset', 'auth.recovery_code_used', 'auth.sessions_ended',
+  'node.restore', 'trash.empty', 'file.version_restore', 'file.version_purge', 'file.infected', 'scan.rescan', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 const ALERTS = ['alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 
 let me = null;
@@ -66,6 +67,7 @@ async function loadUsers() {
         type: 'button', class: 'small', 'data-testid': u.status === 'frozen' ? 'user-unfreeze' : 'user-freeze',
         onclick: () => setStatus(u, u.status === 'frozen' ? 'active' : 'frozen'),
       }, u.status === 'frozen' ? 'Unfreeze' : 'Freeze'));
+      acts.append(el('button', { type: 'button', class: 'small', 'data-testid': 'user-reset', onclick: () => resetDialog(u) }, 'Reset sign-in'));
       acts.append(el('button', { type: 'button', class: 'small danger', 'data-testid': 'user-offboard', onclick: () => offboardDialog(u) }, 'Offboard'));
     }
     if (u.status === 'offboarded') {
@@ -88,6 +90,36 @@ async function setStatus(u, status) {
   } catch (e) {
     announce(e.message, 'error');
   }
+}
+
+// An admin reset (issue 21): a temporary password shown once here, and/or TOTP removed; the user
+// sets a new password / enrols again at the next sign-in, and every session of theirs ends now.
+function resetDialog(u) {
+  const pw = el('input', { type: 'checkbox', checked: true, 'data-testid': 'reset-password' });
+  const mfa = el('input', { type: 'checkbox', checked: !!u.totp_enabled, 'data-testid': 'reset-mfa' });
+  const error = alertBox();
+  const out = el('div', { 'data-testid': 'reset-result' });
+  const go = el('button', { type: 'button', class: 'danger', 'data-testid': 'reset-confirm' }, 'Reset');
+  go.addEventListener('click', async () => {
+    const body = {};
+    if (pw.checked) body.password = true;
+    if (mfa.checked) body.mfa = true;
+    try {
+      const r = await api('POST', `/api/v1/admin/users/${u.id}/reset`, body);
+      go.disabled = true;
+      out.replaceChildren(el('p', {}, `${u.username}'s sessions have ended.`),
+        r.temporary_password
+          ? el('p', {}, 'Temporary password (shown once; give it to them by a trusted channel): ',
+            el('code', { 'data-testid': 'reset-temporary' }, r.temporary_password))
+          : el('p', {}, 'They will enrol an authenticator again at their next sign-in.'));
+      announce(`${u.username}'s sign-in was reset.`, 'ok');
+    } catch (e) { fail(error, e); }
+  });
+  openDialog(`Reset sign-in of ${u.username}`,
+    el('p', {}, 'For a forgotten password or a lost authenticator. The user is alerted, and the reset is recorded in provenance.'),
+    el('label', { class: 'check' }, pw, ' a new temporary password (they must choose their own at the next sign-in)'),
+    el('label', { class: 'check' }, mfa, ' remove their authenticator and recovery codes (they enrol again)'),
+    error, out, el('div', { class: 'form-actions' }, go));
 }
 
 function offboardDialog(u) {

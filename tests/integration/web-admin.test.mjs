@@ -201,3 +201,40 @@ test('groups and users: the admin renames and deletes a group and deletes an off
   await cspClean(page);
   await ctx.close();
 });
+
+test('reset sign-in: the admin resets a password from the console; the temporary one works once, then must be changed', async () => {
+  const dora = (await A.req('POST', '/api/v1/admin/users', { body: { username: 'dora', password: 'dora-password-1' } })).json();
+  const before = main.client((await main.login('dora', 'dora-password-1')).token);
+  assert.equal((await before.req('GET', '/api/v1/me')).status, 200);
+
+  const { ctx, page } = await newPage();
+  await signIn(page, main, 'admin', 'admin-password-1');
+  await page.goto(`${main.url}/admin`);
+  await page.locator('#tabs button[data-tab="users"]').click();
+  const row = page.locator('[data-testid="user-row"][data-username="dora"]');
+  await row.getByTestId('user-reset').click();
+  assert.equal(await page.getByTestId('reset-password').isChecked(), true);
+  assert.equal(await page.getByTestId('reset-mfa').isChecked(), false, 'dora has no TOTP: only the password by default');
+  await page.getByTestId('reset-confirm').click();
+  const temp = (await page.getByTestId('reset-temporary').textContent()).trim();
+  assert.equal(temp.length, 20);
+  await page.screenshot({ path: path.join(SHOTS, 'admin-reset.png') });
+
+  // Her old session ended; the old password is gone; the temporary one opens a change-only session.
+  assert.equal((await before.req('GET', '/api/v1/me')).status, 401);
+  assert.equal((await main.request('POST', '/api/v1/auth/login', { body: { username: 'dora', password: 'dora-password-1' } })).status, 401);
+  const t = await main.request('POST', '/api/v1/auth/login', { body: { username: 'dora', password: temp } });
+  assert.equal(t.status, 200, t.text());
+  assert.equal(t.json().password_change_required, true);
+  const tc = main.client(t.json().token);
+  assert.equal((await tc.req('GET', '/api/v1/spaces')).json().error, 'password_change_required');
+  assert.equal((await tc.req('PUT', '/api/v1/me/password', { body: { current: temp, new: 'dora-password-2' } })).status, 204);
+  assert.equal((await main.request('POST', '/api/v1/auth/login', { body: { username: 'dora', password: 'dora-password-2' } })).status, 200);
+  // The reset is in provenance, naming dora and the password part (never the password itself).
+  const ev = (await A.req('GET', '/api/v1/audit?action=user.reset')).json();
+  const mine = ev.events.filter((e) => e.detail && e.detail.user === dora.id);
+  assert.equal(mine.length, 1, JSON.stringify(ev));
+  assert.ok(!JSON.stringify(mine[0]).includes(temp));
+  await cspClean(page);
+  await ctx.close();
+});
