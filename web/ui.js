@@ -123,13 +123,29 @@ export async function pageViewer(pagesUrl, node) {
     const img = el('img', { class: 'page', alt: `Page ${n} of ${node.name}`, loading: n <= 2 ? 'eager' : 'lazy',
       draggable: 'false', 'data-testid': 'page-image', dataset: { page: String(n) }, src: src(n) });
     img.addEventListener('contextmenu', (e) => e.preventDefault());
+    // A page the server could not give now (503 render_busy, a render still running) is asked for
+    // again a few times, a little later each time, instead of staying a broken image.
+    let tries = 0;
+    img.addEventListener('load', () => { tries = 0; });
+    img.addEventListener('error', () => {
+      if (tries >= 6) return;
+      tries += 1;
+      const want = img.src;
+      setTimeout(() => { if (img.src === want) { img.removeAttribute('src'); img.src = want; } }, 1000 * tries);
+    });
     imgs.push(img);
     pages.append(img);
   }
   const label = () => { count.textContent = `Page ${current} of ${sum.pages} · ${widths[zoom]} px`; };
+  // A jump scrolls the box; the scroll it causes must not recompute the page from the layout, which
+  // is not final while lazy images below have not loaded (they are all at the same offset then).
+  let jumping = false;
   const go = (n) => {
     current = Math.min(sum.pages, Math.max(1, n));
-    pages.scrollTop = imgs[current - 1].offsetTop - pages.offsetTop - 12; // this box only, not the page
+    const top = Math.max(0, imgs[current - 1].offsetTop - pages.offsetTop - 12); // this box only, not the page
+    const reach = Math.min(top, Math.max(0, pages.scrollHeight - pages.clientHeight)); // where it can go
+    if (Math.abs(reach - pages.scrollTop) >= 1) jumping = true; // only then does a scroll event follow
+    pages.scrollTop = top;
     label();
   };
   const setZoom = (z) => {
@@ -139,6 +155,7 @@ export async function pageViewer(pagesUrl, node) {
     label();
   };
   pages.addEventListener('scroll', () => {
+    if (jumping) { jumping = false; return; }
     const top = pages.scrollTop;
     let n = 1;
     imgs.forEach((img, i) => { if (img.offsetTop - pages.offsetTop <= top + 10) n = i + 1; });
