@@ -528,11 +528,66 @@ static char **text_lines(struct job *j, unsigned *count)
     return lines;
 }
 
+/* A text page's rows: a source line longer than TEXT_TEXT_CELLS display cells wraps onto more rows
+ * (CJK and other wide characters take two cells, combining marks none, a tab runs to the next
+ * multiple of 8), so that nothing a viewer may read is cut off. The wrap counts cells, not pixels:
+ * every width gets the same rows and so the same page count. */
+#define TEXT_NUM_CELLS 7                               /* "99999  " */
+#define TEXT_TEXT_CELLS (TEXT_COLUMNS - TEXT_NUM_CELLS) /* cells of text per row */
+struct text_row {
+    const char *start; /* into the line */
+    unsigned len;      /* bytes */
+    unsigned line;     /* 1-based source line number; 0 on a continuation row */
+};
+
+static unsigned cell_width(gunichar c, unsigned col)
+{
+    if (c == '\t')
+        return 8 - col % 8;
+    if (g_unichar_iszerowidth(c))
+        return 0;
+    return g_unichar_iswide(c) ? 2 : 1;
+}
+
+/* The rows of lines[0..nlines), at most max_rows of them (malloc'ed; *count set). */
+static struct text_row *text_rows(char **lines, unsigned nlines, unsigned max_rows, unsigned *count)
+{
+    size_t cap = 64, n = 0;
+    struct text_row *rows = g_new(struct text_row, cap);
+    for (unsigned i = 0; i < nlines && n < max_rows; i++) {
+        const char *l = lines[i] != NULL ? lines[i] : "", *row = l;
+        unsigned col = 0, line = i + 1;
+        for (const char *p = l;; p = g_utf8_next_char(p)) {
+            gunichar c = *p != '\0' ? g_utf8_get_char(p) : 0;
+            unsigned w = c != 0 ? cell_width(c, col) : 0;
+            if (c == 0 || (col + w > TEXT_TEXT_CELLS && p > row)) {
+                if (n == cap) {
+                    cap *= 2;
+                    rows = g_renew(struct text_row, rows, cap);
+                }
+                rows[n++] = (struct text_row){row, (unsigned)(p - row), line};
+                line = 0;
+                if (c == 0 || n == max_rows)
+                    break;
+                row = p;
+                col = 0;
+                w = cell_width(c, 0);
+            }
+            col += w;
+        }
+    }
+    *count = n == 0 ? 1 : (unsigned)n;
+    if (n == 0)
+        rows[0] = (struct text_row){"", 0, 1};
+    return rows;
+}
+
 static cairo_surface_t *render_text(struct job *j)
 {
-    unsigned nlines;
+    unsigned nlines, nrows;
     char **lines = text_lines(j, &nlines);
-    unsigned pages = (nlines + TEXT_LINES_PER_PAGE - 1) / TEXT_LINES_PER_PAGE;
+    struct text_row *rows = text_rows(lines, nlines, opt.max_pages * TEXT_LINES_PER_PAGE, &nrows);
+    unsigned pages = (nrows + TEXT_LINES_PER_PAGE - 1) / TEXT_LINES_PER_PAGE;
     cairo_surface_t *s = NULL;
     j->r.pages = pages > opt.max_pages ? opt.max_pages : pages;
     if (j->m.op != CF_RENDER_OP_PAGE)
@@ -553,23 +608,27 @@ static cairo_surface_t *render_text(struct job *j)
     pango_font_description_set_absolute_size(font, px * PANGO_SCALE);
     pango_layout_set_font_description(layout, font);
     pango_layout_set_single_paragraph_mode(layout, TRUE);
-    double numw = px * 0.602 * 7; /* "99999  " */
+    double numw = px * 0.602 * TEXT_NUM_CELLS;
     unsigned first = (j->m.page - 1) * TEXT_LINES_PER_PAGE;
-    for (unsigned i = 0; i < TEXT_LINES_PER_PAGE && first + i < nlines; i++) {
-        char num[16];
+    for (unsigned i = 0; i < TEXT_LINES_PER_PAGE && first + i < nrows; i++) {
+        const struct text_row *row = &rows[first + i];
         double y = margin + i * lh;
-        snprintf(num, sizeof num, "%5u", first + i + 1);
-        pango_layout_set_width(layout, -1);
-        pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_NONE);
-        pango_layout_set_text(layout, num, -1);
-        cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
-        cairo_move_to(cr, margin, y);
-        pango_cairo_show_layout(cr, layout);
-        if (lines[first + i] == NULL)
+        if (row->line != 0) { /* a continuation row has no number */
+            char num[16];
+            snprintf(num, sizeof num, "%5u", row->line);
+            pango_layout_set_width(layout, -1);
+            pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_NONE);
+            pango_layout_set_text(layout, num, -1);
+            cairo_set_source_rgb(cr, 0.55, 0.55, 0.55);
+            cairo_move_to(cr, margin, y);
+            pango_cairo_show_layout(cr, layout);
+        }
+        if (row->len == 0)
             continue;
+        /* The row already fits its cells; the ellipsis only guards a font wider than its cells. */
         pango_layout_set_width(layout, (int)((W - 2 * margin - numw) * PANGO_SCALE));
         pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_END);
-        pango_layout_set_text(layout, lines[first + i], -1);
+        pango_layout_set_text(layout, row->start, (int)row->len);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         cairo_move_to(cr, margin + numw, y);
         pango_cairo_show_layout(cr, layout);
@@ -578,6 +637,7 @@ static cairo_surface_t *render_text(struct job *j)
     g_object_unref(layout);
     cairo_destroy(cr);
 out:
+    g_free(rows);
     g_strfreev(lines);
     return s;
 }

@@ -76,6 +76,11 @@ before(async () => {
     'zh-b.txt': Buffer.from(`${TEXT_B}\n`.repeat(4)),
     'blank.png': whitePng(400, 300),
     'zh.odt': odt(tmp, 'zh.odt', [[TEXT_A]], 40),
+    // Long lines wrap instead of being cut off (93 cells of text per row; a CJK character takes two):
+    // 60 lines of 200 ASCII characters are 3 rows each, 180 rows, 3 pages of 60 rows; 40 lines of 60
+    // Chinese characters (120 cells) are 2 rows each, 80 rows, 2 pages. Cut off, both were 1 page.
+    'long.txt': Buffer.from(Array.from({ length: 60 }, (_, i) => `${String(i).padStart(3, '0')} ${'abcdefghij'.repeat(20)}`.slice(0, 200) + '\n').join('')),
+    'long-zh.txt': Buffer.from(`${TEXT_A.repeat(10)}\n`.repeat(40)),
   };
   fs.rmSync(tmp, { recursive: true, force: true });
 
@@ -141,6 +146,24 @@ test('Chinese text is drawn in Chinese glyphs: two strings differ, neither is bl
   const r = union(res[0].lb, res[1].lb);
   const diff = maskDiff(a, b, r);
   assert.ok(diff > 0.3 * Math.min(res[0].lb.count, res[1].lb.count), `the two strings' glyphs differ (${diff} px)`);
+});
+
+test('long lines wrap onto more rows (by display cells, CJK two), so no text is cut off', async () => {
+  for (const [name, pages] of [['long.txt', 3], ['long-zh.txt', 2]]) {
+    for (const w of [480, 1600]) {
+      const s = await pc.summary(`/api/v1/files/${F[name].id}/pages`, U.bob.token);
+      assert.deepEqual([s.status, s.pages], ['ready', pages], `${name}: ${JSON.stringify(s)}`);
+      // The last page has text on it, and the page after it does not exist.
+      const m = ink(decodeWebp(await pc.page(`/api/v1/files/${F[name].id}/pages/${pages}?w=${w}`, U.bob.token, w)), 100);
+      assert.ok(bbox(m), `${name}: page ${pages} at ${w} px has text`);
+      const past = await pc.req('GET', `/api/v1/files/${F[name].id}/pages/${pages + 1}?w=${w}`, { token: U.bob.token });
+      assert.equal(past.status, 404, `${name}: no page ${pages + 1}`);
+    }
+  }
+  // Page 1 of long.txt at full width holds 60 rows of body text (ASCII rows, no tofu).
+  const m1 = ink(decodeWebp(await pc.page(`/api/v1/files/${F['long.txt'].id}/pages/1?w=1600`, U.bob.token, 1600)), 100);
+  const g = glyphs(m1, bbox(m1), 10);
+  assert.equal(g.bands.length, 60, `60 rows on page 1 (${g.bands.length})`);
 });
 
 test('a Chinese display name is burned into the watermark as Chinese: two names differ, neither is tofu', async () => {
