@@ -158,7 +158,10 @@ export async function pageViewer(pagesUrl, node) {
     if (jumping) { jumping = false; return; }
     const top = pages.scrollTop;
     let n = 1;
-    imgs.forEach((img, i) => { if (img.offsetTop - pages.offsetTop <= top + 10) n = i + 1; });
+    // Pages not loaded yet have no height and share one offset: the first of them is the page there.
+    imgs.forEach((img, i) => {
+      if (img.offsetTop - pages.offsetTop <= top + 10 && (i === 0 || img.offsetTop !== imgs[i - 1].offsetTop)) n = i + 1;
+    });
     if (n !== current) { current = n; label(); }
   });
   pages.addEventListener('keydown', (e) => {
