@@ -22,6 +22,8 @@
 # | (libraries)      | libicu-dev: the search index's Unicode normalisation (storage/search.c)       |
 # | (libraries)      | libqrencode-dev: meson.build (TOTP enrolment QR codes, src/api/me.c)          |
 # | (libraries)      | zlib1g-dev: src/core/meson.build (CRC-32 of folder ZIP downloads, zipw.c)     |
+# | (libraries)      | libxml2-dev: src/dav/meson.build (WebDAV request bodies, src/dav/davxml.c;    |
+# |                  | libxml2 itself already came with libclamav)                                   |
 # | (libraries)      | libvips-dev, libpoppler-glib-dev, libpango1.0-dev, libcairo2-dev: the        |
 # |                  | renderer (src/render/meson.build; coffer-render only, never the server)      |
 # | soffice.bin      | libreoffice-core-nogui, -writer-nogui, -calc-nogui, -impress-nogui: office  |
@@ -34,6 +36,8 @@
 # |                  |                    | TC, JP, KR forms, maintained; 57 MB download, 89 MiB installed (Debian 12) |
 # | (python modules) | python3-docx, python3-openpyxl: tests/unit/test_render.c (system: /usr/bin/  |
 # |                  | python3 makes its docx and xlsx)                                             |
+# | (python modules) | python3-tuspy: tests/integration/tuspy.test.mjs (a second, independent tus   |
+# |                  | client, tusclient 1.0 over requests; system /usr/bin/python3 runs it)        |
 # | clang            | clang              | scripts/fuzz.sh only (it installs clang itself; not part of any purpose)   |
 # | openssl          | openssl            | scripts/run.sh, bench/lib/common.sh, tests: lib/harness.mjs, tls, service, |
 # |                  |                    | http (s_client)                                                            |
@@ -43,7 +47,8 @@
 # | node             | nodejs             | meson test (find_program: every integration suite), bench/lib/*.mjs        |
 # | npm              | npm                | scripts/test.sh (npm ci: tus-js-client, playwright-core)                   |
 # | python3          | python3            | scripts/test.sh (closing line), bench/run.sh, bench/lib/common.sh,         |
-# |                  |                    | provenance.test.mjs (csv)                                                  |
+# |                  |                    | provenance.test.mjs (csv), tests/unit/test_davxml.c (popen: xml.etree      |
+# |                  |                    | reads the multistatus back)                                                |
 # | bash             | bash               | .ci/run, meson find_program (bench-smoke)                                  |
 # | curl             | curl               | lib/harness.mjs curl(), http, provenance, shutdown, tus tests; bench       |
 # | nghttp           | nghttp2-client     | tests/integration/http.test.mjs                                            |
@@ -85,11 +90,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 # Libraries and data: checked with dpkg.
 build_pkgs=(libc6-dev libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
             libclamav-dev libseccomp-dev libqrencode-dev libvips-dev libpoppler-glib-dev libpango1.0-dev libcairo2-dev
-            libicu-dev zlib1g-dev)
+            libicu-dev zlib1g-dev libxml2-dev)
 # The renderer's office converter and its fonts (run and test).
 render_pkgs=(libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
              fonts-dejavu-core fonts-noto-cjk)
-test_pkgs=(fonts-dejavu-core python3-docx python3-openpyxl)
+test_pkgs=(fonts-dejavu-core python3-docx python3-openpyxl python3-tuspy)
 # Commands, as command:package: checked on PATH.
 build_cmds=(meson:meson ninja:ninja-build cc:gcc pkg-config:pkg-config)
 run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-bin timeout:coreutils)

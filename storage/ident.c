@@ -709,7 +709,13 @@ enum {
     STAG_ID = 7,
     STAG_FLAGS = 8,
     STAG_NAME = 9,
+    STAG_LAST_USED = 10,
+    STAG_LAST_IP = 11,
 };
+
+/* Held by every deletion of sessions and by cf_session_touch and cf_app_password_put, which read
+ * before they write: a use recorded after a revocation must not bring the session back. */
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cf_session_clear(struct cf_session *ss)
 {
@@ -718,6 +724,7 @@ void cf_session_clear(struct cf_session *ss)
     free(ss->ip);
     free(ss->user_agent);
     free(ss->name);
+    free(ss->last_used_ip);
     cf_wipe(ss, sizeof *ss);
 }
 
@@ -728,7 +735,7 @@ static void user_session_key(const struct cf_id *tenant, const struct cf_id *use
     memcpy(key + 32, id->b, CF_ID_LEN);
 }
 
-enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
+static enum cf_status session_write(struct cf_store *s, const struct cf_session *ss, bool sync)
 {
     const struct cf_tkeys *tk;
     uint8_t ikey[48];
@@ -748,14 +755,22 @@ enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
     cf_rec_put_id(&w, STAG_ID, &ss->id);
     cf_rec_put_u64(&w, STAG_FLAGS, ss->flags);
     cf_rec_put_str(&w, STAG_NAME, ss->name);
+    if (ss->last_used_at != 0)
+        cf_rec_put_u64(&w, STAG_LAST_USED, ss->last_used_at);
+    cf_rec_put_str(&w, STAG_LAST_IP, ss->last_used_ip);
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_seal_batch_put(b, s, CF_CF_SESSIONS, &tk->record, ss->hash, sizeof ss->hash, &w, ss->tenant.b, CF_ID_LEN);
     user_session_key(&ss->tenant, &ss->user, &ss->id, ikey);
     cf_batch_put(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey, (const char *)ss->hash, sizeof ss->hash);
-    st = cf_db_write(s, b, true);
+    st = cf_db_write(s, b, sync);
     cf_batch_free(b);
     cf_rec_w_free(&w);
     return st;
+}
+
+enum cf_status cf_session_put(struct cf_store *s, const struct cf_session *ss)
+{
+    return session_write(s, ss, true);
 }
 
 static enum cf_status session_decode(const uint8_t *pt, size_t ptlen, struct cf_session *out)
@@ -803,6 +818,12 @@ static enum cf_status session_decode(const uint8_t *pt, size_t ptlen, struct cf_
             break;
         case STAG_NAME:
             st = cf_rec_str(v, vl, &out->name);
+            break;
+        case STAG_LAST_USED:
+            st = cf_rec_u64(v, vl, &out->last_used_at);
+            break;
+        case STAG_LAST_IP:
+            st = cf_rec_str(v, vl, &out->last_used_ip);
             break;
         default:
             break;
@@ -885,7 +906,9 @@ enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA25
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
         cf_session_clear(&ss);
     }
+    pthread_mutex_lock(&session_lock);
     st = st == CF_OK || st == CF_ENOTFOUND || st == CF_ECORRUPT ? cf_db_write(s, b, true) : st;
+    pthread_mutex_unlock(&session_lock);
     cf_batch_free(b);
     return st;
 }
@@ -983,7 +1006,9 @@ enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *t
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_batch_delete(b, CF_CF_SESSIONS, val, vlen);
     cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
+    pthread_mutex_lock(&session_lock);
     st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&session_lock);
     cf_batch_free(b);
     free(val);
     return st;
@@ -1007,7 +1032,9 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
         user_session_key(tenant, user, &ids[i], ikey);
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
     }
+    pthread_mutex_lock(&session_lock);
     st = cf_db_write(s, b, true);
+    pthread_mutex_unlock(&session_lock);
     cf_batch_free(b);
     free(hashes);
     free(ids);
@@ -1034,7 +1061,7 @@ enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, c
     struct cf_batch *b = cf_batch_new(s->eng);
     bool any = false;
     for (size_t i = 0; i < n; i++) {
-        if ((ss[i].flags & CF_SESSION_API_TOKEN) != 0)
+        if ((ss[i].flags & (CF_SESSION_API_TOKEN | CF_SESSION_APP_PASSWORD)) != 0)
             continue;
         bool expired = ss[i].expires_at <= now;
         if (!expired && kept < keep) {
@@ -1048,13 +1075,67 @@ enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, c
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
         any = true;
     }
+    pthread_mutex_lock(&session_lock);
     st = any ? cf_db_write(s, b, true) : CF_OK;
+    pthread_mutex_unlock(&session_lock);
     cf_batch_free(b);
     for (size_t i = 0; i < n; i++)
         cf_session_clear(&ss[i]);
     free(ss);
     if (ended != NULL)
         *ended = st == CF_OK ? live_ended : 0;
+    return st;
+}
+
+/* ---- app passwords (storage.h) ----------------------------------------------------------------- */
+
+enum cf_status cf_app_password_hash(struct cf_store *s, const struct cf_id *tenant, const char *secret, size_t n,
+                                    uint8_t out[CF_SHA256_LEN])
+{
+    static const char label[] = "app-password";
+    const struct cf_tkeys *tk;
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK || n > 256)
+        return CF_ENOTFOUND;
+    char buf[sizeof label + 256];
+    memcpy(buf, label, sizeof label); /* with its NUL: the separator */
+    memcpy(buf + sizeof label, secret, n);
+    cf_hmac_sha256(&tk->index, buf, sizeof label + n, out);
+    cf_wipe(buf, sizeof buf);
+    return CF_OK;
+}
+
+enum cf_status cf_app_password_put(struct cf_store *s, const struct cf_session *ss, size_t max)
+{
+    struct cf_session *all;
+    size_t n, have = 0;
+    pthread_mutex_lock(&session_lock);
+    enum cf_status st = cf_session_list(s, &ss->tenant, &ss->user, &all, &n);
+    if (st == CF_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if ((all[i].flags & CF_SESSION_APP_PASSWORD) != 0)
+                have++;
+            cf_session_clear(&all[i]);
+        }
+        free(all);
+        st = have >= max ? CF_EEXIST : session_write(s, ss, true);
+    }
+    pthread_mutex_unlock(&session_lock);
+    return st;
+}
+
+enum cf_status cf_session_touch(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], uint64_t at, const char *ip)
+{
+    struct cf_session ss;
+    pthread_mutex_lock(&session_lock);
+    enum cf_status st = cf_session_get(s, hash, &ss);
+    if (st == CF_OK && at > ss.last_used_at) {
+        ss.last_used_at = at;
+        free(ss.last_used_ip);
+        ss.last_used_ip = ip != NULL ? cf_xstrdup(ip) : NULL;
+        st = session_write(s, &ss, false);
+    }
+    pthread_mutex_unlock(&session_lock);
+    cf_session_clear(&ss); /* cf_session_get zeroes it first, whatever it answers */
     return st;
 }
 

@@ -338,6 +338,9 @@ enum {
     CF_SESSION_API_TOKEN = 1u << 0,   /* created by POST /me/tokens, not by a login */
     CF_SESSION_MFA_ENROL = 1u << 1,   /* may only enrol TOTP (tenant requires MFA, user has none) */
     CF_SESSION_PW_CHANGE = 1u << 2,   /* may only change the password (an admin reset it) */
+    CF_SESSION_APP_PASSWORD = 1u << 3, /* an app password (POST /me/app-passwords): found by a keyed
+                                          hash (cf_app_password_hash), HTTP Basic only, never a
+                                          bearer token or cookie */
 };
 struct cf_session {
     uint8_t hash[CF_SHA256_LEN];      /* SHA-256(token): the key */
@@ -351,6 +354,8 @@ struct cf_session {
     uint64_t expires_at;              /* ms since epoch */
     char *ip;                         /* client address at login */
     char *user_agent;                 /* at login, ≤ 512 bytes */
+    uint64_t last_used_at;            /* app passwords: last use (ms, at most a minute stale); 0: never */
+    char *last_used_ip;               /* app passwords: the address of that use, or NULL */
 };
 void cf_session_clear(struct cf_session *ss);
 /* cf_session_put(s, ss): stores a session (and its per-user index entry); ss->id must be set. */
@@ -374,6 +379,22 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
  * NULL) gets how many live sessions it ended. */
 enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user, size_t keep,
                                size_t *ended) CF_WUR;
+
+/* App passwords (issue 22) are sessions flagged CF_SESSION_APP_PASSWORD whose key is not SHA-256 of
+ * a token but HMAC-SHA-256 under the tenant's index key of "app-password" ‖ 0 ‖ the secret: O(1)
+ * lookup, and a stolen store alone cannot test guesses offline. They end with every other session
+ * (cf_session_delete_all: password change, admin reset, freeze, offboard). */
+/* cf_app_password_hash(s, tenant, secret, n, out): that keyed hash; CF_ENOTFOUND if the tenant is gone. */
+enum cf_status cf_app_password_hash(struct cf_store *s, const struct cf_id *tenant, const char *secret, size_t n,
+                                    uint8_t out[CF_SHA256_LEN]) CF_WUR;
+/* cf_app_password_put(s, ss, max): stores ss (an app password) unless the user already has max of
+ * them (CF_EEXIST); counted and written under one lock, so parallel creations cannot pass max. */
+enum cf_status cf_app_password_put(struct cf_store *s, const struct cf_session *ss, size_t max) CF_WUR;
+/* cf_session_touch(s, hash, at, ip): records a use (last_used_at, last_used_ip) of a session that
+ * still exists (a session ended meanwhile stays ended: the read and the write hold the lock that every
+ * deletion takes); not a synchronous write. CF_ENOTFOUND if it is gone. */
+enum cf_status cf_session_touch(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], uint64_t at,
+                                const char *ip) CF_WUR;
 
 /* ---- nodes ----------------------------------------------------------------------------------- */
 

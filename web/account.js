@@ -4,7 +4,8 @@
 // and the security alerts. It is also where a session that must change its password (an admin reset
 // it) or must enrol TOTP first is sent: then only that part of the page shows. Every request goes
 // through api.js; everything from the server is inserted as text (ui.js el()), the QR code as an
-// <img> of an SVG data URL, never as markup.
+// <img> of an SVG data URL, never as markup. App passwords (issue 22): made per device, shown once
+// with a copy button, listed with their last use, revoked.
 
 import { api, ApiError, csrf } from './api.js';
 import { el, $, formatTime, announce, openDialog, closeDialog, field, alertBox, showAlert } from './ui.js';
@@ -16,6 +17,7 @@ const ALERT_TEXT = {
   'alert.account_reset': 'An administrator reset your account',
   'alert.group_change': 'A group with access to your files changed',
   'alert.bulk_download': 'Many files were downloaded',
+  'alert.app_password_created': 'An app password was created',
 };
 
 let me = null;
@@ -201,6 +203,68 @@ async function renderSessions() {
     } }, s.kind === 'token' ? 'Revoke' : 'Sign out')))));
 }
 
+/* ---- app passwords -------------------------------------------------------------------------- */
+
+function freshAppPassword(p) {
+  const copy = el('button', { type: 'button', 'data-testid': 'apppw-copy', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(p.password);
+      announce('App password copied.', 'ok');
+    } catch {
+      announce('Copying is not allowed here: select the password and copy it by hand.', 'error');
+    }
+  } }, 'Copy');
+  return el('div', { class: 'note', 'data-testid': 'apppw-fresh' },
+    el('p', {}, el('strong', {}, `App password for “${p.name}”. `), 'It is shown only now: type it into the app, with your username, in place of your password.'),
+    el('p', {}, el('code', { class: 'mono', 'data-testid': 'apppw-secret' }, p.password)),
+    el('div', { class: 'form-actions' }, copy,
+      el('button', { type: 'button', onclick: () => $('#apppw-fresh').replaceChildren() }, 'Done')));
+}
+
+async function renderAppPasswords() {
+  const { items } = await api('GET', '/api/v1/me/app-passwords');
+  items.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  if (!items.length) {
+    $('#apppw-rows').replaceChildren(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No app passwords.')));
+    return;
+  }
+  $('#apppw-rows').replaceChildren(...items.map((p) => el('tr', { 'data-testid': 'apppw-row', dataset: { id: p.id } },
+    el('td', {}, p.name),
+    el('td', { class: 'when' }, formatTime(p.created_at)),
+    el('td', { class: 'when', 'data-testid': 'apppw-last-used' }, p.last_used_at ? `${formatTime(p.last_used_at)}${p.last_used_ip ? ` · ${p.last_used_ip}` : ''}` : 'never'),
+    el('td', {}, el('button', { type: 'button', class: 'small danger', 'data-testid': 'apppw-revoke', 'aria-label': `Revoke ${p.name}`, onclick: async (ev) => {
+      ev.target.disabled = true;
+      try {
+        await api('DELETE', `/api/v1/me/app-passwords/${p.id}`);
+        announce(`Revoked the app password “${p.name}”.`, 'ok');
+        await renderAppPasswords();
+      } catch (e) {
+        ev.target.disabled = false;
+        announce(errorMessage(e), 'error');
+      }
+    } }, 'Revoke')))));
+}
+
+async function onAppPassword(ev) {
+  ev.preventDefault();
+  const err = $('#apppw-error');
+  err.hidden = true;
+  const name = $('#apppw-name').value.trim();
+  const button = ev.submitter || $('#apppw-form button[type=submit]');
+  button.disabled = true;
+  try {
+    const p = await api('POST', '/api/v1/me/app-passwords', { name });
+    $('#apppw-name').value = '';
+    $('#apppw-fresh').replaceChildren(freshAppPassword(p));
+    await renderAppPasswords();
+  } catch (e) {
+    err.textContent = errorMessage(e);
+    err.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 const RESULT = { ok: 'Signed in', failed: 'Wrong password', mfa_failed: 'Wrong second factor', mfa_required: 'Password right, code asked', frozen: 'Account frozen' };
 
 async function renderHistory() {
@@ -254,12 +318,13 @@ async function load(freshCodes) {
   }
   $('#files-link').hidden = false;
   renderProfile();
-  show('acct-profile', 'acct-password', 'acct-totp', 'acct-sessions', 'acct-history', 'acct-alerts');
-  await Promise.all([renderSessions(), renderHistory(), renderAlerts()]);
+  show('acct-profile', 'acct-password', 'acct-totp', 'acct-sessions', 'acct-apppw', 'acct-history', 'acct-alerts');
+  await Promise.all([renderSessions(), renderAppPasswords(), renderHistory(), renderAlerts()]);
 }
 
 async function boot() {
   $('#password-form').addEventListener('submit', onPassword);
+  $('#apppw-form').addEventListener('submit', onAppPassword);
   $('#logout').addEventListener('click', async () => {
     try { await api('POST', '/api/v1/auth/logout'); } catch { /* gone already */ }
     csrf.clear();

@@ -12,6 +12,7 @@ const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload'
   'share.revoke', 'share.unlock', 'share.unlock_failed', 'share.view', 'share.download', 'upload.start',
   'upload.cancel', 'upload.rejected', 'user.create', 'user.update', 'user.offboard', 'group.create',
   'group.members', 'group.rename', 'group.delete', 'user.delete', 'user.reset', 'auth.recovery_code_used', 'auth.sessions_ended',
+  'app_password.create', 'app_password.revoke',
   'node.restore', 'trash.empty', 'file.version_restore', 'file.version_purge', 'file.infected', 'scan.rescan', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 const ALERTS = ['alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 

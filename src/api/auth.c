@@ -145,17 +145,35 @@ char *cf_auth_dummy_hash(const struct cf_config *cfg)
 
 static const char recovery_alphabet[] = "abcdefghjkmnpqrstuvwxyz23456789";
 
-static void random_code(char out[CF_RECOVERY_CODE_LEN + 1])
+static void random_chars(char *out, size_t len)
 {
     const size_t k = sizeof recovery_alphabet - 1;
-    for (size_t i = 0; i < CF_RECOVERY_CODE_LEN;) {
+    for (size_t i = 0; i < len;) {
         uint8_t b;
         cf_random(&b, 1);
         if (b >= 256 - 256 % k) /* rejection sampling: no modulo bias */
             continue;
         out[i++] = recovery_alphabet[b % k];
     }
-    out[CF_RECOVERY_CODE_LEN] = '\0';
+    out[len] = '\0';
+}
+
+static bool normalise_code(const char *in, size_t n, char *out, size_t len);
+
+static void random_code(char out[CF_RECOVERY_CODE_LEN + 1])
+{
+    random_chars(out, CF_RECOVERY_CODE_LEN);
+}
+
+void cf_app_password_generate(char text[CF_APPPW_TEXT_LEN + 1], char norm[CF_APPPW_LEN + 1])
+{
+    random_chars(norm, CF_APPPW_LEN);
+    snprintf(text, CF_APPPW_TEXT_LEN + 1, "%.6s-%.6s-%.6s-%.6s", norm, norm + 6, norm + 12, norm + 18);
+}
+
+bool cf_app_password_normalise(const char *in, size_t n, char out[CF_APPPW_LEN + 1])
+{
+    return normalise_code(in, n, out, CF_APPPW_LEN);
 }
 
 static bool tag_taken(char *const stored[], size_t n, const char *code)
@@ -193,7 +211,9 @@ enum cf_status cf_recovery_generate(const struct cf_config *cfg, char *codes[CF_
     return st;
 }
 
-bool cf_recovery_normalise(const char *in, size_t n, char out[CF_RECOVERY_CODE_LEN + 1])
+/* The code typed (in, n) in canonical form, len characters of recovery_alphabet, into out (len + 1
+ * bytes): lower case, dashes and spaces dropped; false for anything else (out wiped). */
+static bool normalise_code(const char *in, size_t n, char *out, size_t len)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -202,14 +222,19 @@ bool cf_recovery_normalise(const char *in, size_t n, char out[CF_RECOVERY_CODE_L
             continue;
         if (c >= 'A' && c <= 'Z')
             c = (char)(c + 32);
-        if (c == '\0' || strchr(recovery_alphabet, c) == NULL || k == CF_RECOVERY_CODE_LEN) {
-            cf_wipe(out, CF_RECOVERY_CODE_LEN + 1);
+        if (c == '\0' || strchr(recovery_alphabet, c) == NULL || k == len) {
+            cf_wipe(out, len + 1);
             return false;
         }
         out[k++] = c;
     }
     out[k] = '\0';
-    return k == CF_RECOVERY_CODE_LEN;
+    return k == len;
+}
+
+bool cf_recovery_normalise(const char *in, size_t n, char out[CF_RECOVERY_CODE_LEN + 1])
+{
+    return normalise_code(in, n, out, CF_RECOVERY_CODE_LEN);
 }
 
 int cf_recovery_match(const struct cf_user *u, const char *code, const char *dummy)
@@ -338,7 +363,8 @@ bool cf_auth_authenticate_or_respond(struct cf_req *r, unsigned restricted_ok)
         cf_respond_status(r, st == CF_ENOTFOUND ? CF_EUNAUTH : st, st == CF_ENOTFOUND ? "invalid or expired session" : NULL);
         return false;
     }
-    if (ss.expires_at <= cf_now_ms()) {
+    if (ss.expires_at <= cf_now_ms() || (ss.flags & CF_SESSION_APP_PASSWORD) != 0) {
+        /* An app password is HTTP Basic only (cf_auth_basic_or_respond), never a bearer or cookie. */
         cf_session_clear(&ss);
         cf_respond_status(r, CF_EUNAUTH, "invalid or expired session");
         return false;
@@ -422,7 +448,7 @@ bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant)
                 bool ok = false;
                 if (cf_session_get(r->app->store, hash, &ss) == CF_OK) {
                     if (ss.expires_at > cf_now_ms() && cf_id_equal(&ss.tenant, tenant) &&
-                        (ss.flags & (CF_SESSION_MFA_ENROL | CF_SESSION_PW_CHANGE)) == 0 &&
+                        (ss.flags & (CF_SESSION_MFA_ENROL | CF_SESSION_PW_CHANGE | CF_SESSION_APP_PASSWORD)) == 0 &&
                         cf_user_get(r->app->store, &ss.tenant, &ss.user, &u) == CF_OK) {
                         ok = u.status == CF_USER_ACTIVE;
                         cf_user_clear(&u);
@@ -1080,4 +1106,208 @@ void cf_h_me(struct cf_req *r)
     json_object_set_new(me, "mfa_enrolment_required", json_boolean((r->who.session_flags & CF_SESSION_MFA_ENROL) != 0));
     cf_respond_json(r, 200, me);
     cf_tenant_clear(&t);
+}
+
+/* ---- app passwords over HTTP Basic (auth.h, issue 22) ----------------------------------------- */
+
+bool cf_auth_is_basic(struct cf_req *r)
+{
+    h2o_iovec_t a = cf_header(r, "authorization");
+    return a.base != NULL && a.len >= 6 && strncasecmp(a.base, "Basic ", 6) == 0;
+}
+
+struct touch {
+    struct cf_store *store;
+    uint8_t hash[CF_SHA256_LEN];
+    uint64_t at;
+    char ip[CF_IP_MAX];
+};
+
+static void touch_write(void *arg)
+{
+    struct touch *t = arg;
+    enum cf_status st = cf_session_touch(t->store, t->hash, t->at, t->ip);
+    if (st != CF_OK && st != CF_ENOTFOUND)
+        cf_log_warn("could not record the use of an app password: %s", cf_status_name(st));
+    cf_wipe(t->hash, sizeof t->hash);
+    free(t);
+}
+
+static bool basic_refused(struct cf_req *r, const char *msg)
+{
+    static const char chal[] = "Basic realm=\"Coffer\", charset=\"UTF-8\"";
+    cf_add_header(r, "www-authenticate", chal, sizeof chal - 1);
+    cf_respond_status(r, CF_EUNAUTH, msg);
+    return false;
+}
+
+/* The user-id of a Basic credential: "username" (default tenant) or "tenant\username" or
+ * "tenant/username"; the throttle's account key as a login builds it. False if malformed. */
+static bool basic_user(const char *u, size_t n, char tenant[64], char user[72], char *key, size_t *klen)
+{
+    const char *sep = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == '\\' || u[i] == '/') {
+            sep = u + i;
+            break;
+        }
+    const char *tn = sep != NULL ? u : "default", *un = sep != NULL ? sep + 1 : u;
+    size_t tl = sep != NULL ? (size_t)(sep - u) : 7, ul = n - (size_t)(un - u);
+    if (tl >= 64 || ul >= 72 || !cf_tenant_valid_name(tn, tl) || !cf_user_valid_name(un, ul))
+        return false;
+    memcpy(tenant, tn, tl);
+    tenant[tl] = '\0';
+    memcpy(user, un, ul);
+    user[ul] = '\0';
+    for (size_t i = 0; i < tl; i++)
+        key[i] = (char)tolower((unsigned char)tn[i]);
+    key[tl] = '\0';
+    for (size_t i = 0; i < ul; i++)
+        key[tl + 1 + i] = (char)tolower((unsigned char)un[i]);
+    *klen = tl + 1 + ul;
+    return true;
+}
+
+/* Looks the app password up: the session of norm in tenant's keyed hash, if it is an app password
+ * of that user. CF_ENOTFOUND for any mismatch. */
+static enum cf_status basic_lookup(struct cf_req *r, const char *tenant, const char *user, const char *norm,
+                                   struct cf_session *ss)
+{
+    struct cf_id tid, uid;
+    uint8_t hash[CF_SHA256_LEN];
+    memset(ss, 0, sizeof *ss);
+    enum cf_status st = cf_tenant_find(r->app->store, tenant, strlen(tenant), &tid);
+    if (st == CF_OK)
+        st = cf_user_find(r->app->store, &tid, user, strlen(user), &uid);
+    if (st == CF_OK)
+        st = cf_app_password_hash(r->app->store, &tid, norm, CF_APPPW_LEN, hash);
+    if (st == CF_OK)
+        st = cf_session_get(r->app->store, hash, ss); /* (it zeroes ss first) */
+    cf_wipe(hash, sizeof hash);
+    if (st != CF_OK)
+        return st;
+    /* The key was the keyed hash; what remains to check is whose it is. */
+    if ((ss->flags & CF_SESSION_APP_PASSWORD) == 0 || !cf_id_equal(&ss->tenant, &tid) ||
+        !cf_id_equal(&ss->user, &uid)) {
+        cf_session_clear(ss);
+        return CF_ENOTFOUND;
+    }
+    return CF_OK;
+}
+
+/* Whether the request came over TLS (the connection, not what the client claims in :scheme). */
+static bool over_tls(struct cf_req *r)
+{
+    h2o_conn_t *c = r->req->conn;
+    h2o_socket_t *sock = c->callbacks->get_socket != NULL ? c->callbacks->get_socket(c) : NULL;
+    return sock != NULL && sock->ssl != NULL;
+}
+
+bool cf_auth_basic_or_respond(struct cf_req *r)
+{
+    if (!over_tls(r))
+        return basic_refused(r, "HTTP Basic credentials are accepted over TLS only");
+    h2o_iovec_t sfs = cf_header(r, "sec-fetch-site");
+    if (!cf_method_is_safe(r) && sfs.base != NULL && !h2o_memis(sfs.base, sfs.len, H2O_STRLIT("same-origin")) &&
+        !h2o_memis(sfs.base, sfs.len, H2O_STRLIT("none"))) {
+        cf_respond_status(r, CF_EDENIED, "cross-site requests cannot use HTTP Basic credentials");
+        return false;
+    }
+    h2o_iovec_t a = cf_header(r, "authorization");
+    if (!cf_auth_is_basic(r))
+        return basic_refused(r, "expected Authorization: Basic base64(username:app-password)");
+    uint8_t raw[512];
+    size_t rl = 0;
+    const char *b = a.base + 6;
+    size_t bl = a.len - 6;
+    while (bl > 0 && *b == ' ')
+        b++, bl--;
+    if (bl == 0 || bl > 600 || cf_b64_decode(b, bl, raw, sizeof raw - 1, &rl) != CF_OK) {
+        cf_wipe(raw, sizeof raw);
+        return basic_refused(r, "expected Authorization: Basic base64(username:app-password)");
+    }
+    const uint8_t *colon = memchr(raw, ':', rl);
+    char tenant[64], user[72], key[64 + 72], norm[CF_APPPW_LEN + 1];
+    size_t klen = 0;
+    if (colon == NULL || !basic_user((const char *)raw, (size_t)(colon - raw), tenant, user, key, &klen)) {
+        cf_wipe(raw, sizeof raw);
+        return basic_refused(r, "expected Authorization: Basic base64(username:app-password)");
+    }
+    /* From here on this is a guess at a secret: one attempt for the account, one for the address,
+     * reserved first, exactly as a login does (auth.c's header). */
+    uint8_t ip_key[CF_ADDR_KEY_LEN];
+    (void)cf_addr_key_text(r->ip, ip_key);
+    struct cf_throttle_ticket at = {0}, it = {0};
+    uint64_t now = cf_now_ms(), ra = 0, rb = 0;
+    bool a_ok = cf_throttle_reserve(r->app->login_account, key, klen, now, &ra, &at);
+    bool b_ok = a_ok ? cf_throttle_reserve(r->app->login_ip, ip_key, sizeof ip_key, now, &rb, &it)
+                     : cf_throttle_allowed(r->app->login_ip, ip_key, sizeof ip_key, now, &rb);
+    if (!a_ok || !b_ok) {
+        cf_throttle_release(r->app->login_account, key, klen, &at, now);
+        cf_wipe(raw, sizeof raw);
+        char v[24];
+        int vn = snprintf(v, sizeof v, "%llu", (unsigned long long)(ra > rb ? ra : rb));
+        cf_add_header(r, "retry-after", v, (size_t)vn);
+        cf_respond_status(r, CF_ERATE, "too many failed logins; try again later");
+        return false;
+    }
+    bool well = cf_app_password_normalise((const char *)colon + 1, rl - (size_t)(colon + 1 - raw), norm);
+    cf_wipe(raw, sizeof raw);
+    struct cf_session ss = {0};
+    enum cf_status st = well ? basic_lookup(r, tenant, user, norm, &ss) : CF_ENOTFOUND;
+    cf_wipe(norm, sizeof norm);
+    if (st == CF_OK) {
+        st = cf_user_get(r->app->store, &ss.tenant, &ss.user, &r->who.user);
+        if (st == CF_OK && r->who.user.status != CF_USER_ACTIVE) {
+            cf_user_clear(&r->who.user);
+            st = CF_EFROZEN; /* the right secret of an account that may not sign in: not a failure */
+        }
+    }
+    if (st == CF_OK && cf_user_groups(r->app->store, &ss.tenant, &ss.user, &r->who.groups, &r->who.ngroups) != CF_OK) {
+        cf_user_clear(&r->who.user);
+        st = CF_EIO;
+    }
+    now = cf_now_ms();
+    if (st == CF_ENOTFOUND) {
+        /* A wrong app password (or user, or tenant): both attempts stay as failures. */
+        at.held = it.held = false;
+        struct cf_id tid;
+        if (cf_tenant_find(r->app->store, tenant, strlen(tenant), &tid) == CF_OK) {
+            struct cf_event *e = cf_event_new(&tid, "auth.login_failed", "denied");
+            cf_event_from_req(e, r);
+            e->actor_type = CF_ACTOR_ANONYMOUS;
+            cf_event_detail(e, "username", json_string(user));
+            cf_event_detail(e, "reason", json_string("wrong app password"));
+            cf_audit_submit(e);
+        }
+    } else if (st == CF_OK) {
+        cf_throttle_settle(r->app->login_account, key, klen, &at, now);
+    }
+    cf_throttle_release(r->app->login_account, key, klen, &at, now);
+    cf_throttle_release(r->app->login_ip, ip_key, sizeof ip_key, &it, now);
+    cf_wipe(key, sizeof key);
+    if (st != CF_OK) {
+        cf_session_clear(&ss);
+        if (st == CF_ENOTFOUND || st == CF_EFROZEN)
+            return basic_refused(r, "invalid username or app password");
+        cf_respond_status(r, st, NULL);
+        return false;
+    }
+    if (r->who.ngroups > CF_MAX_GROUPS)
+        r->who.ngroups = CF_MAX_GROUPS;
+    r->who.authenticated = true;
+    r->who.kind = CF_AUTH_BEARER; /* an explicit header, like a bearer token: no CSRF token applies */
+    memcpy(r->who.session_hash, ss.hash, sizeof ss.hash);
+    r->who.session_id = ss.id;
+    r->who.session_flags = ss.flags;
+    if (now >= ss.last_used_at + CF_APPPW_TOUCH_MS) {
+        struct touch *t = cf_xcalloc(1, sizeof *t);
+        t->store = r->app->store;
+        memcpy(t->hash, ss.hash, sizeof t->hash);
+        t->at = now;
+        snprintf(t->ip, sizeof t->ip, "%s", r->ip);
+        cf_work_background(touch_write, t);
+    }
+    cf_session_clear(&ss);
+    return true;
 }

@@ -95,6 +95,34 @@ bool cf_recovery_take(struct cf_user *u, const char *stored);
  * into u and set to NULL); n is 0 to remove every code. */
 void cf_recovery_replace(struct cf_user *u, char **stored, size_t n);
 
+/* App passwords (issue 22): per-device passwords for apps that cannot do TOTP (WebDAV clients),
+ * sent as HTTP Basic. 24 characters of the recovery-code alphabet (31 letters and digits without
+ * look-alikes; about 119 bits), shown as four groups of six ("k7pm3x-..."); typed in any case, with
+ * or without dashes and spaces. Stored as sessions flagged CF_SESSION_APP_PASSWORD under
+ * cf_app_password_hash (storage.h), a keyed hash: a random 119-bit secret needs no slow hash. */
+#define CF_APPPW_LEN 24      /* characters, without dashes */
+#define CF_APPPW_TEXT_LEN 27 /* as shown */
+#define CF_APPPW_MAX 20      /* per user; one more answers 409 */
+#define CF_APPPW_TOUCH_MS 60000 /* last_used_at is written at most this often per app password */
+
+/* cf_app_password_generate(text, norm): a new app password as shown and in canonical form. */
+void cf_app_password_generate(char text[CF_APPPW_TEXT_LEN + 1], char norm[CF_APPPW_LEN + 1]);
+/* cf_app_password_normalise(in, n, out): as cf_recovery_normalise, for app passwords. */
+bool cf_app_password_normalise(const char *in, size_t n, char out[CF_APPPW_LEN + 1]);
+
+/* cf_auth_basic_or_respond(r): the authentication stage for a request carrying `Authorization:
+ * Basic` on a CF_ROUTE_BASIC route (route.h; /dav/ later): the user-id is "username" (the default
+ * tenant) or "tenant\username" (also "tenant/username"), the password one of that user's app
+ * passwords; a main password is never accepted here. Throttled with the login throttles (same
+ * account and address keys; a failure keeps its attempts, 429 with Retry-After past the limits).
+ * Refused over plain HTTP and for cross-site unsafe requests (a browser may replay cached Basic
+ * credentials). Fills r->who as a bearer token would (kind CF_AUTH_BEARER, session_id the app
+ * password's id), records the use at most once a minute, sets no cookie; answers 401 (with
+ * WWW-Authenticate: Basic) and returns false otherwise. Loop thread: one HMAC, no slow hash. */
+bool cf_auth_basic_or_respond(struct cf_req *r);
+/* cf_auth_is_basic(r): whether the request carries `Authorization: Basic ...`. */
+bool cf_auth_is_basic(struct cf_req *r);
+
 /* cf_user_json(u, tenant_name): the public view of a user (no hash, no secrets). */
 json_t *cf_user_json(const struct cf_user *u, const char *tenant_name);
 const char *cf_role_name(enum cf_role role);

@@ -25,6 +25,10 @@ void cf_h_me_totp_disable(struct cf_req *r);
 void cf_h_me_recovery_codes(struct cf_req *r);
 void cf_h_me_alerts(struct cf_req *r);
 void cf_h_me_watermark(struct cf_req *r);
+/* apppw.c: app passwords (issue 22) */
+void cf_h_me_apppw_create(struct cf_req *r);
+void cf_h_me_apppw_list(struct cf_req *r);
+void cf_h_me_apppw_revoke(struct cf_req *r);
 
 /* admin.c */
 void cf_h_admin_user_create(struct cf_req *r);

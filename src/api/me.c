@@ -100,7 +100,7 @@ void cf_h_me_sessions(struct cf_req *r)
     uint64_t now = cf_now_ms();
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (ss[i].expires_at > now) {
+        if (ss[i].expires_at > now && (ss[i].flags & CF_SESSION_APP_PASSWORD) == 0) { /* apppw.c lists those */
             bool current = cf_id_equal(&ss[i].id, &r->who.session_id);
             json_array_append_new(
                 arr, json_pack("{s:o, s:s, s:s?, s:o, s:o, s:s?, s:s?, s:b}", "id", cf_json_id(&ss[i].id), "kind",
@@ -123,7 +123,18 @@ struct session_delete {
 static void session_delete_run(struct cf_async *a)
 {
     struct session_delete *d = (struct session_delete *)a;
-    a->st = cf_session_delete_by_id(a->app->store, &d->tenant, &d->user, &d->id);
+    struct cf_session *ss;
+    size_t n;
+    bool apppw = false;
+    /* App passwords are revoked by DELETE /me/app-passwords/{id} (apppw.c, with its event), not here. */
+    if ((a->st = cf_session_list(a->app->store, &d->tenant, &d->user, &ss, &n)) != CF_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        apppw = apppw || ((ss[i].flags & CF_SESSION_APP_PASSWORD) != 0 && cf_id_equal(&ss[i].id, &d->id));
+        cf_session_clear(&ss[i]);
+    }
+    free(ss);
+    a->st = apppw ? CF_ENOTFOUND : cf_session_delete_by_id(a->app->store, &d->tenant, &d->user, &d->id);
 }
 
 static void reply_204(struct cf_req *r, struct cf_async *a)

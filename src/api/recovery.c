@@ -78,7 +78,8 @@ static void reset_run(struct cf_async *a)
     }
     if ((a->st = cf_user_update(a->app->store, &j->tenant, &j->user, reset_mutate, j, NULL)) != CF_OK)
         return;
-    /* Whoever held a session of this account (perhaps the one who took the phone) is out. */
+    /* Whoever held a session of this account (perhaps the one who took the phone) is out, and so is
+     * every API token and app password (sessions too, storage.h: one deletion ends them all). */
     if ((a->st = cf_session_delete_all(a->app->store, &j->tenant, &j->user, NULL)) != CF_OK)
         return;
     json_t *d = json_pack("{s:b, s:b, s:s, s:s, s:s?}", "password", j->password, "mfa", j->mfa, "by", j->by, "ip",

@@ -33,7 +33,7 @@ static const struct cf_route routes[] = {
     /* auth and self */
     {"POST", "/api/v1/auth/login", CF_ROUTE_PUBLIC, cf_h_login, NULL},
     {"POST", "/api/v1/auth/logout", CF_ROUTE_USER | CF_ROUTE_ENROL | CF_ROUTE_PWCHANGE, cf_h_logout, NULL},
-    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL | CF_ROUTE_PWCHANGE, cf_h_me, NULL},
+    {"GET", "/api/v1/me", CF_ROUTE_USER | CF_ROUTE_ENROL | CF_ROUTE_PWCHANGE | CF_ROUTE_BASIC, cf_h_me, NULL},
     {"GET", "/api/v1/me/logins", CF_ROUTE_USER, cf_h_me_logins, NULL},
     {"GET", "/api/v1/me/sessions", CF_ROUTE_USER, cf_h_me_sessions, NULL},
     {"DELETE", "/api/v1/me/sessions/{id}", CF_ROUTE_USER, cf_h_me_session_delete, NULL},
@@ -45,6 +45,9 @@ static const struct cf_route routes[] = {
     {"POST", "/api/v1/me/totp/recovery-codes", CF_ROUTE_USER, cf_h_me_recovery_codes, NULL},
     {"GET", "/api/v1/me/alerts", CF_ROUTE_USER, cf_h_me_alerts, NULL},
     {"GET", "/api/v1/me/watermark", CF_ROUTE_USER, cf_h_me_watermark, NULL},
+    {"POST", "/api/v1/me/app-passwords", CF_ROUTE_USER, cf_h_me_apppw_create, NULL},
+    {"GET", "/api/v1/me/app-passwords", CF_ROUTE_USER, cf_h_me_apppw_list, NULL},
+    {"DELETE", "/api/v1/me/app-passwords/{id}", CF_ROUTE_USER, cf_h_me_apppw_revoke, NULL},
     /* admin (own tenant only) */
     {"POST", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_user_create, NULL},
     {"GET", "/api/v1/admin/users", CF_ROUTE_ADMIN, cf_h_admin_users, NULL},
@@ -66,7 +69,7 @@ static const struct cf_route routes[] = {
     {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory, NULL},
     {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared, NULL},
     /* files and folders */
-    {"GET", "/api/v1/spaces", CF_ROUTE_USER, cf_h_spaces, NULL},
+    {"GET", "/api/v1/spaces", CF_ROUTE_USER | CF_ROUTE_BASIC, cf_h_spaces, NULL},
     {"POST", "/api/v1/folders", CF_ROUTE_USER, cf_h_folder_create, NULL},
     {"GET", "/api/v1/folders/{id}/zip", CF_ROUTE_USER, cf_h_folder_zip, NULL},
     {"POST", "/api/v1/files", CF_ROUTE_USER | CF_ROUTE_BODY, cf_h_file_upload, "parent name on_conflict"},
@@ -320,9 +323,12 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         cf_respond_status(r, CF_ETOOBIG, NULL);
         return 0;
     }
-    if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&
-        !cf_auth_authenticate_or_respond(r, ((found->flags & CF_ROUTE_ENROL) != 0 ? CF_SESSION_MFA_ENROL : 0u) |
-                                                ((found->flags & CF_ROUTE_PWCHANGE) != 0 ? CF_SESSION_PW_CHANGE : 0u)))
+    if ((found->flags & CF_ROUTE_BASIC) != 0 && cf_auth_is_basic(r)) {
+        if (!cf_auth_basic_or_respond(r))
+            return 0;
+    } else if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&
+               !cf_auth_authenticate_or_respond(r, ((found->flags & CF_ROUTE_ENROL) != 0 ? CF_SESSION_MFA_ENROL : 0u) |
+                                                       ((found->flags & CF_ROUTE_PWCHANGE) != 0 ? CF_SESSION_PW_CHANGE : 0u)))
         return 0;
     if ((found->flags & CF_ROUTE_ADMIN) != 0 && r->who.user.role != CF_ROLE_ADMIN) {
         cf_respond_status(r, CF_EDENIED, "this needs the admin role");

@@ -26,6 +26,9 @@ enum cf_route_flags {
                                      else 404/401/410 as that says); the handler takes the link */
     CF_ROUTE_PWCHANGE = 1u << 8, /* open to sessions that must change their password first (after
                                     an admin reset it) */
+    CF_ROUTE_BASIC = 1u << 9,    /* CF_ROUTE_USER that also accepts HTTP Basic with an app password
+                                    (auth.h, cf_auth_basic_or_respond): for apps that cannot do
+                                    TOTP (WebDAV clients); never a main password */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);

@@ -369,6 +369,8 @@ static void setup_h2o(struct cf_config *cfg)
     cf_body_memory_setup(); /* ... and in mappings of their own, given back when freed (budget.h) */
     cf_srv->hostconf = h2o_config_register_host(g, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(cf_srv->hostconf, "/", 0);
+    /* First: malformed HTTP/2 requests get a stream error, not a response (conn.h). */
+    h2o_create_handler(pathconf, sizeof(h2o_handler_t))->on_req = cf_conn_h2_refuse_malformed;
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof *handler);
     handler->on_req = cf_route_on_req;
     cf_http_register_filter(pathconf);

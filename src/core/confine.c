@@ -190,9 +190,13 @@ int cf_confine_seccomp(const int *allow, size_t na, const int *kill, size_t nk, 
              add_all(f, SCMP_ACT_ALLOW, allow, na) |
              add_all(f, SCMP_ACT_KILL_PROCESS, common_kill, sizeof common_kill / sizeof common_kill[0]) |
              add_all(f, SCMP_ACT_KILL_PROCESS, kill, nk);
-    for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++)
-        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, ioctls[i])) != 0)
+    for (size_t i = 0; i < sizeof ioctls / sizeof ioctls[0]; i++) {
+        /* Spelt out: SCMP_A1(SCMP_CMP_EQ, x) leaves datum_b to the compiler, which clang's
+         * -Wmissing-field-initializers refuses (scripts/fuzz.sh builds with clang). */
+        const struct scmp_arg_cmp req = {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = ioctls[i], .datum_b = 0};
+        if (seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, req) != 0)
             rc = -1;
+    }
     /* Threads only: clone without CLONE_THREAD would be a new process. */
     const struct scmp_arg_cmp thread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
     const struct scmp_arg_cmp process = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);

@@ -1,6 +1,7 @@
 /*
  * conn.c: connection limits (see conn.h): the accept callback, the per-address connection table,
- * the sweep of each loop's connections and the count of cancelled HTTP/2 streams.
+ * the sweep of each loop's connections and the count of cancelled HTTP/2 streams; and the stream
+ * error for malformed HTTP/2 requests (an empty :path), which libh2o 2.2.5 would pass on.
  */
 #include "conn.h"
 
@@ -357,3 +358,54 @@ static void h2_on_read(h2o_socket_t *sock, const char *err)
     orig(sock, err); /* may free c */
 }
 
+/* ---- malformed HTTP/2 requests ------------------------------------------------------------------ */
+
+/* RFC 9113 §8.3.1: an http(s) request's :path is origin-form ("/…") or, for OPTIONS, "*"; an empty
+ * one makes the request malformed, a stream error of type PROTOCOL_ERROR (§8.1.1), not a response.
+ * libh2o 2.2.5 checks only that :path is present (hpack.c sets PATH_EXISTS for an empty value too)
+ * and hands the request to the handlers; an HTTP/1.1 request line cannot carry such a target
+ * (picohttpparser refuses it, h2o answers 400). */
+static bool h2_path_malformed(const h2o_req_t *req)
+{
+    h2o_iovec_t p = req->input.path;
+    if (p.base == NULL || p.len == 0)
+        return true;
+    if (p.base[0] == '/')
+        return false;
+    bool options = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("OPTIONS"));
+    return !(options && p.len == 1 && p.base[0] == '*');
+}
+
+/* The HTTP/2 connection req came in on, or NULL if it is not one of this loop's HTTP/2 connections
+ * (h2o's connection callbacks are not exported, so membership in ctx->http2._conns is the proof). */
+static h2o_http2_conn_t *h2_conn_of(h2o_req_t *req)
+{
+    h2o_linklist_t *head = &req->conn->ctx->http2._conns;
+    for (h2o_linklist_t *n = head->next; n != head; n = n->next) {
+        h2o_http2_conn_t *hc = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
+        if (&hc->super == req->conn)
+            return hc;
+    }
+    return NULL;
+}
+
+int cf_conn_h2_refuse_malformed(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (req->version < 0x200 || !h2_path_malformed(req))
+        return -1;
+    h2o_http2_conn_t *hc = h2_conn_of(req);
+    if (hc == NULL || hc->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
+        return -1;
+    h2o_http2_stream_t *st = H2O_STRUCT_FROM_MEMBER(h2o_http2_stream_t, req, req);
+    if (h2o_http2_conn_get_stream(hc, st->stream_id) != st || st->state != H2O_HTTP2_STREAM_STATE_SEND_HEADERS)
+        return -1; /* not a stream h2o is waiting on a response for: let the router answer 400 */
+    /* What h2o itself does for a stream error (connection.c stream_send_error + stream_reset). The
+     * stream has no response yet and is on no write list, so the reset closes it now: the request
+     * and its pool are gone when this returns, and h2o touches neither after on_req returns 0. */
+    hc->super.ctx->http2.events.protocol_level_errors[-H2O_HTTP2_ERROR_PROTOCOL]++;
+    h2o_http2_encode_rst_stream_frame(&hc->_write.buf, st->stream_id, -H2O_HTTP2_ERROR_PROTOCOL);
+    h2o_http2_conn_request_write(hc);
+    h2o_http2_stream_reset(hc, st);
+    return 0;
+}

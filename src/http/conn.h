@@ -26,4 +26,10 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err);
  * credentials, idle HTTP/2, too many cancelled streams) and logs, rate-limited, what it closed. */
 void cf_conn_sweep(struct cf_loop *l, uint64_t now);
 
+/* cf_conn_h2_refuse_malformed: an h2o handler registered before the router. An HTTP/2 request
+ * whose :path is empty or neither origin-form nor "*" is malformed (RFC 9113 §8.3.1): its stream is
+ * reset with RST_STREAM(PROTOCOL_ERROR) and no response is sent; returns 0 then (the request is
+ * gone), -1 for every other request (the next handler runs). */
+int cf_conn_h2_refuse_malformed(h2o_handler_t *self, h2o_req_t *req);
+
 #endif

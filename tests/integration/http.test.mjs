@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 import { Server, CHUNK, bigBytes, curl } from './lib/harness.mjs';
 
 const SIZE = 3 * CHUNK + 5;
@@ -507,4 +508,126 @@ test('ALPN: h2 when offered, HTTP/1.1 for clients that only offer http/1.1 or no
   assert.match(none.stderr, /< HTTP\/1\.1 200/);
   const s = sClient(srv.port, ['-alpn', 'h2,http/1.1']);
   assert.match(s.out, /ALPN protocol: h2/);
+});
+
+// ---- HTTP/2 conformance: malformed :path (RFC 9113 §8.3.1, h2spec 8.1.2.3) -----------------------
+// Node's client refuses to send an empty :path, so these frames are written by hand.
+
+/** One HTTP/2 frame: 9-byte header + payload. */
+function h2frame(type, flags, stream, payload = Buffer.alloc(0)) {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+/** An HPACK string literal, not Huffman-coded (all values here are under 127 bytes). */
+function hpackString(s) {
+  const b = Buffer.from(s);
+  assert.ok(b.length < 127);
+  return Buffer.concat([Buffer.from([b.length]), b]);
+}
+/** Literal header field without indexing, new name (RFC 7541 §6.2.2). */
+const hpackLiteral = (name, value) => Buffer.concat([Buffer.from([0x00]), hpackString(name), hpackString(value)]);
+/** Literal header field without indexing, name from static-table index idx (4 is :path). */
+const hpackLiteralIndexedName = (idx, value) => Buffer.concat([Buffer.from([idx]), hpackString(value)]);
+
+/** Opens a raw h2 connection, sends the preface and SETTINGS, then requests [stream id, HPACK block]
+ *  (each one HEADERS frame with END_STREAM|END_HEADERS). Resolves with the frames the server sent
+ *  once stream `until` got its HEADERS or RST_STREAM, or the connection closed. */
+function rawRequests(requests, until) {
+  return new Promise((resolve, reject) => {
+    const frames = [];
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const s = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    const finish = (closed) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ frames, closed });
+    };
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`no answer on stream ${until}: ${JSON.stringify(frames)}`)); }, 60000);
+    s.on('error', () => {});
+    s.on('close', () => finish(true));
+    s.once('secureConnect', () => {
+      assert.equal(s.alpnProtocol, 'h2');
+      const out = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(4, 0, 0)];
+      for (const [id, block, body] of requests) {
+        if (body === undefined) { out.push(h2frame(1, 0x1 | 0x4, id, block)); continue; }
+        out.push(h2frame(1, 0x4, id, block), h2frame(0, 0x1, id, body)); // HEADERS, then DATA with END_STREAM
+      }
+      s.write(Buffer.concat(out));
+    });
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) break;
+        const f = { type: buf[3], flags: buf[4], stream: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
+        buf = buf.subarray(9 + len);
+        if (f.type === 4 && (f.flags & 1) === 0) s.write(h2frame(4, 1, 0)); // ACK the server's SETTINGS
+        frames.push(f);
+        if (typeof until === 'function' ? until(frames) : f.stream === until && (f.type === 1 || f.type === 3)) finish(false);
+        if (f.type === 7) finish(false); // GOAWAY
+      }
+    });
+  });
+}
+
+test('HTTP/2: an empty or non-origin-form :path is a stream error (RST_STREAM PROTOCOL_ERROR), the connection stays usable', async () => {
+  const GET = Buffer.from([0x82, 0x87]); // :method GET, :scheme https (static table)
+  const auth = hpackLiteral(':authority', '127.0.0.1');
+  const cases = [
+    [1, Buffer.concat([GET, auth, hpackLiteral(':path', '')]), 'empty :path, literal name'],
+    [3, Buffer.concat([GET, auth, hpackLiteralIndexedName(4, '')]), 'empty :path, indexed name'],
+    [5, Buffer.concat([GET, auth, hpackLiteral(':path', 'api/v1/spaces')]), ':path without the leading /'],
+    [7, Buffer.concat([GET, hpackLiteralIndexedName(4, ''), auth, hpackLiteral('user-agent', 'raw')]), 'empty :path before :authority'],
+    [9, Buffer.concat([Buffer.from([0x83, 0x87]), auth, hpackLiteral(':path', ''), hpackLiteral('content-type', 'application/json')]),
+      'POST with an empty :path and a body', Buffer.from('{"username":"admin"}')],
+    [11, Buffer.concat([GET, auth, hpackLiteral(':path', '*')]), ':path * with GET (only OPTIONS may use it)'],
+    [13, Buffer.concat([GET, auth, hpackLiteralIndexedName(4, '/healthz')]), 'a well-formed request after them'],
+  ];
+  const { frames, closed } = await rawRequests(cases.map(([id, block, , body]) => [id, block, body]), 13);
+  assert.equal(closed, false, `the connection must stay open: ${JSON.stringify(frames)}`);
+  assert.equal(frames.filter((f) => f.type === 7).length, 0, 'no GOAWAY: a stream error, not a connection error');
+  for (const [id, , label] of cases.slice(0, -1)) {
+    const mine = frames.filter((f) => f.stream === id);
+    assert.deepEqual(mine.map((f) => f.type), [3], `${label}: exactly one RST_STREAM on stream ${id}, no HEADERS/DATA`);
+    assert.equal(mine[0].payload.length, 4);
+    assert.equal(mine[0].payload.readUInt32BE(0), 0x1, `${label}: error code PROTOCOL_ERROR`);
+  }
+  const ok = frames.filter((f) => f.stream === 13);
+  assert.equal(ok[0].type, 1, 'HEADERS for the well-formed request');
+  assert.equal(ok[0].payload[0], 0x88, ':status 200 (static-table index 8)');
+  // The server logged nothing alarming and still answers ordinary clients.
+  const r = await admin.spaces();
+  assert.ok(r.private.root);
+});
+
+test('HTTP/2: 40 malformed streams interleaved with 40 well-formed ones on one connection: each answered its own way', async () => {
+  const GET = Buffer.from([0x82, 0x87]);
+  const auth = hpackLiteral(':authority', '127.0.0.1');
+  const reqs = [];
+  for (let i = 0; i < 80; i++) {
+    const id = 2 * i + 1;
+    // Even: empty :path; odd: /healthz (answered on the loop) or /api/v1/spaces without credentials (401).
+    const p = i % 2 === 0 ? '' : i % 4 === 1 ? '/healthz' : '/api/v1/spaces';
+    reqs.push([id, Buffer.concat([GET, auth, hpackLiteralIndexedName(4, p)])]);
+  }
+  const terminal = (frames, id) => frames.some((f) => f.stream === id && (f.type === 3 || (f.type === 1 && (f.flags & 1)) || (f.type === 0 && (f.flags & 1))));
+  const { frames, closed } = await rawRequests(reqs, (fs_) => reqs.every(([id]) => terminal(fs_, id)));
+  assert.equal(closed, false, 'the connection stays open');
+  assert.equal(frames.filter((f) => f.type === 7).length, 0, 'no GOAWAY');
+  for (const [id] of reqs) {
+    const mine = frames.filter((f) => f.stream === id);
+    if (((id - 1) / 2) % 2 === 0) {
+      assert.deepEqual(mine.map((f) => [f.type, f.payload.readUInt32BE(0)]), [[3, 1]], `stream ${id}: RST_STREAM(PROTOCOL_ERROR) only`);
+    } else {
+      assert.equal(mine[0].type, 1, `stream ${id}: a response`);
+      assert.equal(mine.filter((f) => f.type === 3).length, 0, `stream ${id}: not reset`);
+    }
+  }
 });
