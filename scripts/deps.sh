@@ -66,6 +66,7 @@
 # |                  |                    | tests/package.json)                                                        |
 # | (fonts)          | fonts-dejavu-core  | web.test.mjs: legible screenshots                                          |
 # | testssl          | testssl.sh         | tls.test.mjs (the TLS configuration audit)                                 |
+# | litmus           | litmus             | webdav.test.mjs (the WebDAV conformance suite: basic, copymove)            |
 # | promtool         | prometheus         | metrics.test.mjs (lints GET /metrics)                                      |
 # | systemd-analyze  | systemd            | service.test.mjs (verifies conf/coffer.service; containers often lack it)  |
 # | setpriv          | util-linux         | privilege.test.mjs                                                         |
@@ -101,7 +102,7 @@ run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-
 test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip unzip:unzip 7z:p7zip-full
            oathtool:oathtool chromium:chromium testssl:testssl.sh promtool:prometheus systemd-analyze:systemd
            setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng zbarimg:zbar-tools
-           dwebp:webp)
+           dwebp:webp litmus:litmus)
 bench_cmds=(h2load:nghttp2-client h2o:h2o nginx:nginx-light hyperfine:hyperfine clamscan:clamav ps:procps
             getconf:libc-bin awk:mawk perf:linux-perf)
 

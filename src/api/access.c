@@ -316,6 +316,9 @@ void cf_h_directory(struct cf_req *r)
 struct cf_idvec_local {
     struct cf_id *v;
     size_t n, cap;
+    /* cf_shared_roots: the nodes themselves, with the caller's levels (else NULL: JSON items) */
+    struct cf_node *nodes;
+    enum cf_level *levels;
 };
 
 /* Adds the nodes granted to one principal, visible to the caller, to items (deduplicated). */
@@ -347,17 +350,54 @@ static enum cf_status add_grants(struct cf_req *r, enum cf_principal_kind kind, 
         /* Nodes in one's own private space, and what one created oneself, are not "shared with me". */
         bool mine = (sp.kind == CF_SPACE_PRIVATE && cf_id_equal(&sp.owner, &r->who.user.id)) ||
                     cf_id_equal(&node.owner, &r->who.user.id);
+        bool keep = false;
         if (level > CF_LEVEL_NONE && !mine) {
-            json_array_append_new(items, cf_node_json(&node, level));
+            if (items != NULL)
+                json_array_append_new(items, cf_node_json(&node, level));
             if (seen->n == seen->cap) {
                 seen->cap = seen->cap == 0 ? 16 : seen->cap * 2;
                 seen->v = cf_xrealloc(seen->v, seen->cap * sizeof *seen->v);
+                if (items == NULL) {
+                    seen->nodes = cf_xrealloc(seen->nodes, seen->cap * sizeof *seen->nodes);
+                    seen->levels = cf_xrealloc(seen->levels, seen->cap * sizeof *seen->levels);
+                }
+            }
+            if (items == NULL) {
+                seen->nodes[seen->n] = node;
+                seen->levels[seen->n] = level;
+                keep = true;
             }
             seen->v[seen->n++] = node.id;
         }
-        cf_node_clear(&node);
+        if (!keep)
+            cf_node_clear(&node);
     }
     free(g);
+    return st;
+}
+
+enum cf_status cf_shared_roots(struct cf_req *r, struct cf_node **nodes, enum cf_level **levels, size_t *n)
+{
+    struct cf_idvec_local seen = {0};
+    struct cf_id zero = {0};
+    enum cf_status st = add_grants(r, CF_PRINCIPAL_USER, &r->who.user.id, NULL, &seen);
+    for (size_t i = 0; i < r->who.ngroups && st == CF_OK; i++)
+        st = add_grants(r, CF_PRINCIPAL_GROUP, &r->who.groups[i], NULL, &seen);
+    if (st == CF_OK)
+        st = add_grants(r, CF_PRINCIPAL_TENANT, &zero, NULL, &seen);
+    free(seen.v);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < seen.n; i++)
+            cf_node_clear(&seen.nodes[i]);
+        free(seen.nodes);
+        free(seen.levels);
+        seen.nodes = NULL;
+        seen.levels = NULL;
+        seen.n = 0;
+    }
+    *nodes = seen.nodes;
+    *levels = seen.levels;
+    *n = seen.n;
     return st;
 }
 

@@ -799,6 +799,8 @@ void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o)
     o->free_ctx = transfer_free;
 }
 
+static void serve_node(struct cf_req *r, struct cf_node *n, bool view);
+
 static void serve_member(struct cf_req *r, bool view)
 {
     struct cf_node n;
@@ -807,26 +809,41 @@ static void serve_member(struct cf_req *r, bool view)
      * original's bytes, and a 403 here (they may see that the file exists). */
     if (!cf_acl_param_or_respond(r, 0, CF_LEVEL_DOWNLOAD, &n, &level))
         return;
+    serve_node(r, &n, view);
+}
+
+void cf_serve_member(struct cf_req *r, const struct cf_id *id, bool view)
+{
+    struct cf_node n;
+    enum cf_level level;
+    if (!cf_acl_node_or_respond(r, id, CF_LEVEL_DOWNLOAD, &n, &level))
+        return;
+    serve_node(r, &n, view);
+}
+
+/* Serves n (authorised; cleared here) with its provenance. */
+static void serve_node(struct cf_req *r, struct cf_node *n, bool view)
+{
     h2o_iovec_t ua = cf_header(r, "user-agent");
     char *uas = ua.base != NULL ? cf_text_clean(ua.base, ua.len, 512) : NULL;
     struct cf_transfer t = {
         .store = r->app->store,
         .action = view ? "file.view" : "file.download",
         .tenant = r->who.user.tenant,
-        .node = n.id,
+        .node = n->id,
         .actor_type = CF_ACTOR_USER,
         .actor = r->who.user.id,
         .actor_name = r->who.user.username,
         .ip = r->ip,
         .user_agent = uas,
-        .size = n.size,
+        .size = n->size,
     };
     struct cf_serve_opts o = {.view = view};
     if (!r->app->bench_no_transfer_audit)
         cf_transfer_opts(&t, &o);
     free(uas);
-    cf_serve_file(r, &r->who.user.tenant, &n, &o);
-    cf_node_clear(&n);
+    cf_serve_file(r, &r->who.user.tenant, n, &o);
+    cf_node_clear(n);
 }
 
 void cf_h_file_content(struct cf_req *r)

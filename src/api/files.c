@@ -128,6 +128,7 @@ struct folder_create {
     char *name;
     size_t name_len;
     enum cf_level level; /* the caller's level on the new folder */
+    bool dav;            /* WebDAV MKCOL: 201 without a body */
     struct cf_node out;
     struct cf_event *ev; /* folder.create, completed on the worker */
 };
@@ -150,6 +151,8 @@ static void folder_create_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the folder");
     else if (a->st != CF_OK)
         cf_respond_status(r, a->st, NULL);
+    else if (f->dav)
+        cf_respond_empty(r, 201);
     else
         cf_respond_json(r, 201, cf_node_json(&f->out, f->level));
 }
@@ -204,12 +207,21 @@ void cf_h_folder_create(struct cf_req *r)
         !name_or_respond(r, name, nlen) || !json_id_or_respond(r, body, "parent", true, &parent, &present) ||
         !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &level))
         goto out;
+    cf_folder_create_start(r, &parent, name, nlen, level, false);
+out:
+    json_decref(body);
+}
+
+void cf_folder_create_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t nlen,
+                            enum cf_level level, bool dav)
+{
     struct folder_create *f = cf_xcalloc(1, sizeof *f);
     f->a.run = folder_create_run;
     f->a.reply = folder_create_reply;
     f->a.free = folder_create_free;
     f->tenant = r->who.user.tenant;
-    f->parent = parent;
+    f->parent = *parent;
+    f->dav = dav;
     f->owner = r->who.user.id;
     f->name = cf_xstrndup(name, nlen);
     f->name_len = nlen;
@@ -217,8 +229,6 @@ void cf_h_folder_create(struct cf_req *r)
     f->ev = cf_event_new(&f->tenant, "folder.create", "ok");
     cf_event_from_req(f->ev, r);
     cf_async_start(r, &f->a);
-out:
-    json_decref(body);
 }
 
 /* ---- read ------------------------------------------------------------------------------------- */
@@ -370,6 +380,8 @@ struct node_move {
     char *name; /* NULL: keep */
     size_t name_len;
     enum cf_level level;
+    int dav_status;        /* WebDAV MOVE: this status without a body on success (0: the API's JSON) */
+    struct cf_id replace;  /* WebDAV MOVE with Overwrite: T: this node goes to the trash first (or zero) */
     struct cf_node out;
     struct cf_event *ev; /* node.move or node.rename */
 };
@@ -391,6 +403,11 @@ static void node_move_run(struct cf_async *a)
         cf_event_detail(m->ev, "from_parent", cf_json_id(&before.parent));
         cf_node_clear(&before);
     }
+    if (!cf_id_is_zero(&m->replace)) {
+        if ((a->st = cf_node_trash(a->app->store, &m->tenant, &m->replace)) != CF_OK)
+            return;
+        cf_event_detail(m->ev, "replaced", cf_json_id(&m->replace)); /* now in the trash */
+    }
     a->st = cf_node_move_checked(a->app->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
                                  m->name_len, move_check, m, &m->out);
     if (a->st == CF_OK) {
@@ -405,7 +422,10 @@ static void node_move_reply(struct cf_req *r, struct cf_async *a)
     struct node_move *m = (struct node_move *)a;
     switch (a->st) {
     case CF_OK:
-        cf_respond_json(r, 200, cf_node_json(&m->out, m->level));
+        if (m->dav_status != 0)
+            cf_respond_empty(r, m->dav_status);
+        else
+            cf_respond_json(r, 200, cf_node_json(&m->out, m->level));
         break;
     case CF_EEXIST:
         cf_respond_status(r, CF_EEXIST, "a node with this name already exists in the target folder");
@@ -468,28 +488,39 @@ void cf_h_node_patch(struct cf_req *r)
         if (tlevel < level)
             level = tlevel; /* conservative until the node's own grants are known */
     }
+    cf_node_move_start(r, &n, level, have_parent ? &parent : NULL, name, nlen, NULL, 0);
+out:
+    cf_node_clear(&n);
+    cf_node_clear(&target);
+    json_decref(body);
+}
+
+void cf_node_move_start(struct cf_req *r, const struct cf_node *n, enum cf_level level, const struct cf_id *parent,
+                        const char *name, size_t nlen, const struct cf_id *replace, int dav_status)
+{
+    bool have_parent = parent != NULL;
     struct node_move *m = cf_xcalloc(1, sizeof *m);
     m->a.run = node_move_run;
     m->a.reply = node_move_reply;
     m->a.free = node_move_free;
     m->tenant = r->who.user.tenant;
-    m->id = n.id;
+    m->id = n->id;
     m->who = cf_actor_of(r);
     m->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *m->groups);
     memcpy(m->groups, r->who.groups, r->who.ngroups * sizeof *m->groups);
     m->who.groups = m->groups;
     m->move = have_parent;
-    m->parent = parent;
+    if (have_parent)
+        m->parent = *parent;
+    if (replace != NULL)
+        m->replace = *replace;
+    m->dav_status = dav_status;
     m->name = name != NULL ? cf_xstrndup(name, nlen) : NULL;
     m->name_len = nlen;
     m->level = level;
-    m->ev = cf_event_new(&m->tenant, have_parent && !cf_id_equal(&parent, &n.parent) ? "node.move" : "node.rename", "ok");
+    m->ev = cf_event_new(&m->tenant, have_parent && !cf_id_equal(parent, &n->parent) ? "node.move" : "node.rename", "ok");
     cf_event_from_req(m->ev, r);
     cf_async_start(r, &m->a);
-out:
-    cf_node_clear(&n);
-    cf_node_clear(&target);
-    json_decref(body);
 }
 
 /* ---- delete ----------------------------------------------------------------------------------- */
@@ -562,15 +593,20 @@ void cf_h_node_delete(struct cf_req *r)
         cf_respond_status(r, CF_EDENIED, "a space root cannot be deleted");
         return;
     }
+    cf_node_delete_start(r, &n.id, purge);
+    cf_node_clear(&n);
+}
+
+void cf_node_delete_start(struct cf_req *r, const struct cf_id *id, bool purge)
+{
     struct node_delete *d = cf_xcalloc(1, sizeof *d);
     d->a.run = node_delete_run;
     d->a.reply = node_delete_reply;
     d->a.free = node_delete_free;
     d->tenant = r->who.user.tenant;
-    d->id = n.id;
+    d->id = *id;
     d->purge = purge;
     d->ev = cf_event_new(&d->tenant, purge ? "file.purge" : "file.delete", "ok");
     cf_event_from_req(d->ev, r);
-    cf_node_clear(&n);
     cf_async_start(r, &d->a);
 }

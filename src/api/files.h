@@ -85,6 +85,49 @@ struct cf_transfer {
  * send goes back), and bulk downloads are tracked. */
 void cf_transfer_opts(const struct cf_transfer *t, struct cf_serve_opts *o);
 
+/* ---- entry points shared with WebDAV (dav.c): the API's own code after its authorisation step -- */
+
+/* cf_folder_create_start(r, parent, name, n, level, dav): creates folder name (validated) in parent
+ * (the caller has edit on it, level) with its folder.create event; answers 201 (dav: no body) or the
+ * API's errors (409 when the name is taken). Loop thread. */
+void cf_folder_create_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t n,
+                            enum cf_level level, bool dav);
+/* cf_node_move_start(r, n, level, parent, name, nlen, replace, dav_status): moves and/or renames n
+ * (authorised for edit: level; parent NULL keeps it, name NULL keeps it), the access rule re-checked
+ * under the namespace lock (cf_acl_move_allowed), with its node.move/node.rename event; replace (not
+ * NULL): that node goes to the trash first (WebDAV Overwrite: T). Answers the API's 200 JSON, or
+ * dav_status without a body when not 0. Loop thread. */
+void cf_node_move_start(struct cf_req *r, const struct cf_node *n, enum cf_level level, const struct cf_id *parent,
+                        const char *name, size_t nlen, const struct cf_id *replace, int dav_status);
+/* cf_node_delete_start(r, id, purge): trashes (or purges) node id, authorised for manage by the
+ * caller, with its file.delete/file.purge event; 204. Loop thread. */
+void cf_node_delete_start(struct cf_req *r, const struct cf_id *id, bool purge);
+#define CF_UPLOAD_DAV 1u         /* answer WebDAV's 201 (a new file) or 204 (a new version), no body */
+#define CF_UPLOAD_DAV_EXISTED 2u /* with CF_UPLOAD_DAV: 204 even for a new file (it replaced a collection) */
+/* cf_upload_start(r, parent, name, n, on_conflict, dav, body, body_len): the simple upload of the
+ * request body (upload.c), or of body (not NULL: malloc'ed, taken over, wiped and freed: WebDAV
+ * COPY) into folder parent (not yet authorised: edit is checked here, with the quota): the
+ * upload-safety step, the commit, file.upload or upload.rejected. Answers the API's 201 JSON (dav 0)
+ * or as the CF_UPLOAD_DAV flags in dav say. Loop thread. */
+void cf_upload_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t n,
+                     enum cf_conflict on_conflict, unsigned dav, uint8_t *body, size_t body_len);
+/* cf_shared_roots(r, nodes, levels, n): what GET /api/v1/shared lists for the caller (access.c): the
+ * nodes others granted them, visible, deduplicated, with the caller's levels (malloc'ed arrays of *n;
+ * clear each node, free both; NULL when 0). Loop thread. */
+enum cf_status cf_shared_roots(struct cf_req *r, struct cf_node **nodes, enum cf_level **levels, size_t *n) CF_WUR;
+/* cf_upload_start_then(r, parent, name, n, on_conflict, body, body_len, then, ctx): cf_upload_start of
+ * body (taken over) whose success is not answered: then(r, ctx, node) runs exactly once on the loop
+ * thread, with the committed file (r alive, nothing answered: the caller goes on), or with node NULL
+ * when the upload was refused or failed (r, if not NULL, has been answered) or the client is gone
+ * (r NULL). For WebDAV's COPY of a collection, one member after another. */
+typedef void cf_upload_then_fn(struct cf_req *r, void *ctx, const struct cf_node *node);
+void cf_upload_start_then(struct cf_req *r, const struct cf_id *parent, const char *name, size_t n,
+                          enum cf_conflict on_conflict, uint8_t *body, size_t body_len, cf_upload_then_fn *then,
+                          void *ctx);
+/* cf_serve_member(r, id, view): GET /files/{id}/content for a resolved id: download level (404/403
+ * as the API), file.download provenance, Range, ETag (download.c). Loop thread. */
+void cf_serve_member(struct cf_req *r, const struct cf_id *id, bool view);
+
 /* cf_serve_file(r, tenant, n, o): streams file n (already authorised by the caller) with Range,
  * ETag, HEAD and the file headers (download.c). Loop thread. */
 void cf_serve_file(struct cf_req *r, const struct cf_id *tenant, const struct cf_node *n, const struct cf_serve_opts *o);

@@ -53,6 +53,8 @@ void cf_h_acl_get(struct cf_req *r);
 void cf_h_acl_put(struct cf_req *r);
 void cf_h_directory(struct cf_req *r);
 void cf_h_shared(struct cf_req *r);
+/* WebDAV (dav.c): every method on /dav/{path*} */
+void cf_h_dav(struct cf_req *r);
 
 /* share.c */
 void cf_h_share_create(struct cf_req *r);

@@ -3,7 +3,10 @@
  *
  * Path matching works on the raw path (before '?'), segment by segment; no percent-decoding
  * happens in paths, because no route has a segment that would need it (ids are hex, share tokens
- * base64url). An empty segment ("//", a trailing "/") matches nothing.
+ * base64url). An empty segment ("//", a trailing "/") matches nothing, except in a last "{name*}"
+ * capture, which takes the rest of the path as it is (slashes included, maybe empty; /dav/, whose
+ * handler decodes and validates each segment); such a pattern also matches the path that stops just
+ * before that last slash ("/dav" for "/dav/{path*}", an empty capture).
  */
 #include "route.h"
 
@@ -100,6 +103,15 @@ static const struct cf_route routes[] = {
     {"GET", "/api/v1/files/{id}/activity", CF_ROUTE_USER, cf_h_file_activity, "format limit cursor since until ip action"},
     /* provenance (admins and auditors) */
     {"GET", "/api/v1/audit", CF_ROUTE_USER | CF_ROUTE_AUDIT, cf_h_audit, "node name actor format limit cursor since until ip action"},
+    /* WebDAV (dav.c, docs/WEBDAV.md): one row per method; "{path*}" takes the rest of the path */
+    {"OPTIONS", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"PROPFIND", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"GET", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"PUT", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY | CF_ROUTE_BODY, cf_h_dav, NULL},
+    {"DELETE", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"MKCOL", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"MOVE", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"COPY", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
     /* share links: members */
     {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create, NULL},
     {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list, "node"},
@@ -126,6 +138,15 @@ static bool match(const char *pattern, const char *path, size_t plen, h2o_iovec_
     const char *p = pattern, *s = path, *end = path + plen;
     size_t n = 0;
     while (*p != '\0') {
+        size_t pl = strlen(p);
+        if (s == end && pl >= 5 && p[1] == '{' && p[pl - 2] == '*' && strchr(p + 1, '/') == NULL) {
+            /* "/dav" against "/dav/{path*}": the collection named without its slash, an empty rest */
+            if (n == CF_ROUTE_MAX_PARAMS)
+                return false;
+            params[n++] = h2o_iovec_init(s, 0);
+            *nparams = n;
+            return true;
+        }
         if (*p != '/' || s >= end || *s != '/')
             return false;
         p++;
@@ -136,6 +157,14 @@ static bool match(const char *pattern, const char *path, size_t plen, h2o_iovec_
         const char *se = memchr(s, '/', (size_t)(end - s));
         if (se == NULL)
             se = end;
+        if (p[0] == '{' && pe[0] == '\0' && pe - p >= 3 && pe[-2] == '*') {
+            /* "{rest*}", last in a pattern: the rest of the path, slashes included, maybe empty */
+            if (n == CF_ROUTE_MAX_PARAMS)
+                return false;
+            params[n++] = h2o_iovec_init(s, (size_t)(end - s));
+            *nparams = n;
+            return true;
+        }
         if (p[0] == '{') {
             if (se == s || n == CF_ROUTE_MAX_PARAMS)
                 return false;
@@ -283,7 +312,7 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
     bool is_head = cf_is_method(r, "HEAD");
     const struct cf_route *found = NULL;
     bool path_known = false;
-    char allow[64] = "";
+    char allow[128] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct cf_route *rt = &routes[i];
         if (!match(rt->pattern, req->path.base, plen, r->params, &r->nparams))
@@ -323,7 +352,7 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         cf_respond_status(r, CF_ETOOBIG, NULL);
         return 0;
     }
-    if ((found->flags & CF_ROUTE_BASIC) != 0 && cf_auth_is_basic(r)) {
+    if ((found->flags & CF_ROUTE_BASIC) != 0 && ((found->flags & CF_ROUTE_BASIC_ONLY) != 0 || cf_auth_is_basic(r))) {
         if (!cf_auth_basic_or_respond(r))
             return 0;
     } else if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&

@@ -29,13 +29,16 @@ enum cf_route_flags {
     CF_ROUTE_BASIC = 1u << 9,    /* CF_ROUTE_USER that also accepts HTTP Basic with an app password
                                     (auth.h, cf_auth_basic_or_respond): for apps that cannot do
                                     TOTP (WebDAV clients); never a main password */
+    CF_ROUTE_BASIC_ONLY = 1u << 10, /* with CF_ROUTE_BASIC: HTTP Basic is the only way in (no cookie
+                                       or bearer); a request without it gets 401 with
+                                       WWW-Authenticate: Basic, the challenge clients prompt on (/dav/) */
 };
 
 typedef void (*cf_handler_fn)(struct cf_req *r);
 
 struct cf_route {
     const char *method;  /* "GET" also answers HEAD unless a HEAD route exists */
-    const char *pattern; /* "/api/v1/nodes/{id}": literal segments and {captures} */
+    const char *pattern; /* "/api/v1/nodes/{id}": literal segments and {captures}; a last "{rest*}" takes the rest */
     unsigned flags;      /* enum cf_route_flags */
     cf_handler_fn fn;
     const char *query;   /* the query parameters the route accepts, space-separated ("q limit cursor");

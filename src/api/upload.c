@@ -49,6 +49,11 @@ struct upload {
     char *name;
     size_t name_len;
     enum cf_conflict on_conflict;
+    unsigned dav;              /* CF_UPLOAD_DAV flags (files.h); 0: the API's JSON answer */
+    uint8_t *body;             /* WebDAV COPY: the source's bytes, owned (wiped and freed); NULL: the
+                                * request body */
+    cf_upload_then_fn *then;   /* cf_upload_start_then: told the outcome instead of answering success */
+    void *then_ctx;
     struct cf_node out;
     struct cf_event *ev;       /* file.upload, completed by the committing step */
     struct cf_quota quota;     /* the tenant's limits, read by the committing step */
@@ -191,6 +196,8 @@ static void upload_free(struct upload *u)
     cf_upload_free(u->up);
     cf_hash_free(u->sha);
     cf_free_secret(u->slice, CF_CHUNK_SIZE);
+    if (u->body != NULL)
+        cf_free_secret(u->body, (size_t)u->size);
     cf_inspection_clear(&u->insp);
     free(u->name);
     cf_uploader_clear(&u->as);
@@ -211,7 +218,7 @@ static void submit(struct upload *u)
 /* Copies the next slice of the body (loop thread, request alive) and hands it to a worker. */
 static void next_slice(struct upload *u)
 {
-    h2o_iovec_t body = u->r->req->entity;
+    h2o_iovec_t body = u->body != NULL ? h2o_iovec_init(u->body, (size_t)u->size) : u->r->req->entity;
     size_t n = u->size - u->offset > CF_CHUNK_SIZE ? CF_CHUNK_SIZE : (size_t)(u->size - u->offset);
     if (n > 0)
         memcpy(u->slice, body.base + u->offset, n);
@@ -244,6 +251,9 @@ static void upload_done(struct cf_job *job)
             else
                 cf_respond_status(r, u->st, NULL);
         }
+        if (u->then != NULL)
+            u->then(r, u->then_ctx, NULL);
+        u->then = NULL;
         if (u->up == NULL) {
             upload_free(u);
             return;
@@ -257,7 +267,12 @@ static void upload_done(struct cf_job *job)
         return;
     }
     cf_req_unwatch(r);
-    cf_respond_json(r, 201, cf_node_json(&u->out, u->as.level));
+    if (u->then != NULL)
+        u->then(r, u->then_ctx, &u->out);
+    else if (u->dav != 0)
+        cf_respond_empty(r, u->out.version > 1 || (u->dav & CF_UPLOAD_DAV_EXISTED) != 0 ? 204 : 201);
+    else
+        cf_respond_json(r, 201, cf_node_json(&u->out, u->as.level));
     upload_free(u);
 }
 
@@ -301,26 +316,50 @@ void cf_h_file_upload(struct cf_req *r)
         cf_respond_status(r, CF_ELENGTH, "send the file as the request body, with Content-Length");
         return;
     }
-    uint64_t size = r->req->entity.base != NULL ? r->req->entity.len : 0;
-    if (size > r->app->cfg->limits.max_file_bytes) {
-        cf_respond_status(r, CF_ETOOBIG, "the file is larger than this server accepts");
-        return;
-    }
     if (cf_id_parse(pv.base, pv.len, &parent) != CF_OK) {
         cf_respond_status(r, CF_ENOTFOUND, NULL);
         return;
     }
+    cf_upload_start(r, &parent, nv.base, nv.len, on_conflict, 0, NULL, 0);
+}
+
+static void upload_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t nlen,
+                         enum cf_conflict on_conflict, unsigned dav, uint8_t *body, size_t body_len,
+                         cf_upload_then_fn *then, void *then_ctx);
+
+void cf_upload_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t nlen,
+                     enum cf_conflict on_conflict, unsigned dav, uint8_t *body, size_t body_len)
+{
+    upload_start(r, parent, name, nlen, on_conflict, dav, body, body_len, NULL, NULL);
+}
+
+void cf_upload_start_then(struct cf_req *r, const struct cf_id *parent, const char *name, size_t nlen,
+                          enum cf_conflict on_conflict, uint8_t *body, size_t body_len, cf_upload_then_fn *then,
+                          void *ctx)
+{
+    upload_start(r, parent, name, nlen, on_conflict, CF_UPLOAD_DAV, body, body_len, then, ctx);
+}
+
+static void upload_start(struct cf_req *r, const struct cf_id *parent, const char *name, size_t nlen,
+                         enum cf_conflict on_conflict, unsigned dav, uint8_t *body, size_t body_len,
+                         cf_upload_then_fn *then, void *then_ctx)
+{
+    uint64_t size = body != NULL ? body_len : r->req->entity.base != NULL ? r->req->entity.len : 0;
+    if (size > r->app->cfg->limits.max_file_bytes) {
+        cf_respond_status(r, CF_ETOOBIG, "the file is larger than this server accepts");
+        goto drop;
+    }
     enum cf_level flevel;
-    if (!cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &flevel))
-        return;
+    if (!cf_acl_folder_or_respond(r, parent, CF_LEVEL_EDIT, &flevel))
+        goto drop;
     /* Quotas, early (the commit checks again under the namespace lock). */
-    if (!cf_quota_upload_or_respond(r, &parent, nv.base, nv.len, on_conflict, size))
-        return;
+    if (!cf_quota_upload_or_respond(r, parent, name, nlen, on_conflict, size))
+        goto drop;
 
     uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);
     if (slice == NULL) {
         cf_respond_status(r, CF_EIO, NULL);
-        return;
+        goto drop;
     }
     struct upload *u = cf_xcalloc(1, sizeof *u);
     u->job.reply_to = &r->loop->work_done;
@@ -329,12 +368,22 @@ void cf_h_file_upload(struct cf_req *r)
     u->size = size;
     cf_uploader_init(&u->as, r);
     u->as.level = flevel; /* a new file has no entries of its own: it inherits the folder's */
-    u->parent = parent;
-    u->name = cf_xstrndup(nv.base, nv.len);
-    u->name_len = nv.len;
+    u->parent = *parent;
+    u->name = cf_xstrndup(name, nlen);
+    u->name_len = nlen;
     u->on_conflict = on_conflict;
+    u->dav = dav;
+    u->body = body;
+    u->then = then;
+    u->then_ctx = then_ctx;
     u->ev = cf_event_new(&u->as.who.tenant, "file.upload", "ok");
     cf_event_from_req(u->ev, r);
     cf_req_watch(r, &u->r);
     next_slice(u);
+    return;
+drop:
+    if (body != NULL)
+        cf_free_secret(body, body_len);
+    if (then != NULL)
+        then(r, then_ctx, NULL);
 }
