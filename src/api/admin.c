@@ -1143,28 +1143,25 @@ void cf_h_admin_policy_patch(struct cf_req *r)
         }
         p.share_max_expiry_s = u;
     }
-    /* Retention periods in seconds (0: keep for ever); applied by the retention job (retention.c). */
-    if (!cf_json_uint_or_respond(r, body, "trash_retention", false, CF_RETENTION_MAX_S, &u, &present))
-        goto fail;
-    if (present)
-        p.trash_retention_s = u;
-    if (!cf_json_uint_or_respond(r, body, "offboarded_retention", false, CF_RETENTION_MAX_S, &u, &present))
-        goto fail;
-    if (present)
-        p.offboarded_retention_s = u;
-    if (!cf_json_uint_or_respond(r, body, "version_retention", false, CF_RETENTION_MAX_S, &u, &present))
-        goto fail;
-    if (present)
-        p.version_retention_s = u;
-    /* Quotas in bytes (0: none); enforced at upload creation and at commit. */
-    if (!cf_json_uint_or_respond(r, body, "user_quota_bytes", false, CF_QUOTA_MAX_BYTES, &u, &present))
-        goto fail;
-    if (present)
-        p.user_quota_bytes = u;
-    if (!cf_json_uint_or_respond(r, body, "tenant_quota_bytes", false, CF_QUOTA_MAX_BYTES, &u, &present))
-        goto fail;
-    if (present)
-        p.tenant_quota_bytes = u;
+    /* The plain numbers, 0 meaning none: retention periods in seconds (applied by the retention job,
+     * retention.c) and quotas in bytes (enforced at upload creation and at commit, quota.c). */
+    const struct {
+        const char *key;
+        uint64_t max;
+        uint64_t *field;
+    } numbers[] = {
+        {"trash_retention", CF_RETENTION_MAX_S, &p.trash_retention_s},
+        {"offboarded_retention", CF_RETENTION_MAX_S, &p.offboarded_retention_s},
+        {"version_retention", CF_RETENTION_MAX_S, &p.version_retention_s},
+        {"user_quota_bytes", CF_QUOTA_MAX_BYTES, &p.user_quota_bytes},
+        {"tenant_quota_bytes", CF_QUOTA_MAX_BYTES, &p.tenant_quota_bytes},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        if (!cf_json_uint_or_respond(r, body, numbers[i].key, false, numbers[i].max, &u, &present))
+            goto fail;
+        if (present)
+            *numbers[i].field = u;
+    }
     json_t *bt = json_object_get(body, "blocked_types");
     if (bt != NULL) {
         if (!json_is_array(bt) || json_array_size(bt) > CF_POLICY_MAX_BLOCKED) {

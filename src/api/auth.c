@@ -18,6 +18,7 @@
 #include "auth.h"
 
 #include <argon2.h>
+#include <openssl/crypto.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +180,7 @@ bool cf_app_password_normalise(const char *in, size_t n, char out[CF_APPPW_LEN +
 static bool tag_taken(char *const stored[], size_t n, const char *code)
 {
     for (size_t i = 0; i < n; i++)
-        if (memcmp(stored[i], code, CF_RECOVERY_TAG_LEN) == 0)
+        if (CRYPTO_memcmp(stored[i], code, CF_RECOVERY_TAG_LEN) == 0)
             return true;
     return false;
 }

@@ -24,6 +24,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from './lib/harness.mjs';
+import { webpSize } from './lib/pagecheck.mjs';
 
 let server;
 const U = {};
@@ -119,26 +120,6 @@ function soffice(dir, src, ext) {
 /** Pages in a PDF LibreOffice wrote (its page objects). */
 function pdfPageCount(pdf) {
   return (pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) || []).length;
-}
-
-// ---- WebP ------------------------------------------------------------------------------------------
-
-/** Checks a WebP container and returns its {width, height} (VP8, VP8L or VP8X). */
-function webpSize(b) {
-  assert.ok(b.length > 30, 'a WebP is longer than its header');
-  assert.equal(b.toString('latin1', 0, 4), 'RIFF');
-  assert.equal(b.readUInt32LE(4), b.length - 8, 'RIFF length matches');
-  assert.equal(b.toString('latin1', 8, 12), 'WEBP');
-  const kind = b.toString('latin1', 12, 16);
-  if (kind === 'VP8X') return { width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3) };
-  if (kind === 'VP8L') {
-    assert.equal(b[20], 0x2f);
-    const v = b.readUInt32LE(21);
-    return { width: 1 + (v & 0x3fff), height: 1 + ((v >>> 14) & 0x3fff) };
-  }
-  assert.equal(kind, 'VP8 ');
-  assert.deepEqual([b[23], b[24], b[25]], [0x9d, 0x01, 0x2a], 'VP8 start code');
-  return { width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff };
 }
 
 // ---- helpers -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-// pagecheck.mjs: a pages client for the pages suites (pages-i18n.test.mjs, pages-office.test.mjs):
+// pagecheck.mjs: a pages client for the pages suites (pages-i18n.test.mjs, pages-office.test.mjs;
+// pages.test.mjs takes its webpSize):
 // every response body it receives is kept, every original uploaded is kept, and at the end
 // noOriginal() checks that no body equals an original or holds a 64-byte run of one (the view-only
 // promise: pages are never the file). Waits poll the pages status under a generous deadline
