@@ -129,6 +129,7 @@ static enum cf_status version_decode(const uint8_t *p, size_t len, struct versio
                 memcpy(out->sha256, v, vl);
             break;
         case VTAG_MIME:
+            free(out->mime); /* a repeated tag must not leak the first */
             st = cf_rec_str(v, vl, &out->mime);
             break;
         case VTAG_CHUNK_SIZE:
@@ -844,37 +845,29 @@ void cf_version_info_clear(struct cf_version_info *v)
     memset(v, 0, sizeof *v);
 }
 
-/* The public fields of a version record (plaintext pt), the scan verdict included. */
+/* The public fields of a version record (plaintext pt), the scan verdict included: version_decode
+ * reads (and checks) the record, and only the scan tags, which it does not keep, are read here. */
 static enum cf_status version_info_decode(const uint8_t *pt, size_t n, uint32_t version, struct cf_version_info *out)
 {
+    struct version_rec vr;
+    memset(out, 0, sizeof *out);
+    enum cf_status st = version_decode(pt, n, &vr);
+    if (st != CF_OK)
+        return st;
+    out->version = version;
+    out->size = vr.size;
+    memcpy(out->sha256, vr.sha256, sizeof out->sha256);
+    out->mime = vr.mime != NULL ? vr.mime : cf_xstrdup("application/octet-stream");
+    out->created_at = vr.created_at;
+    out->uploader = vr.uploader;
+    cf_wipe(&vr, sizeof vr);
     struct cf_rec_r r;
     uint8_t tag;
     const uint8_t *v;
     size_t vl;
-    memset(out, 0, sizeof *out);
-    out->version = version;
-    enum cf_status st = cf_rec_r_init(&r, pt, n);
+    st = cf_rec_r_init(&r, pt, n);
     while (st == CF_OK && (st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
         switch (tag) {
-        case VTAG_SIZE:
-            st = cf_rec_u64(v, vl, &out->size);
-            break;
-        case VTAG_SHA256:
-            if (vl != CF_SHA256_LEN)
-                st = CF_ECORRUPT;
-            else
-                memcpy(out->sha256, v, vl);
-            break;
-        case VTAG_MIME:
-            free(out->mime);
-            st = cf_rec_str(v, vl, &out->mime);
-            break;
-        case VTAG_CREATED:
-            st = cf_rec_u64(v, vl, &out->created_at);
-            break;
-        case VTAG_UPLOADER:
-            st = cf_rec_id(v, vl, &out->uploader);
-            break;
         case VTAG_SCAN_RESULT:
             free(out->scan.result);
             st = cf_rec_str(v, vl, &out->scan.result);
@@ -902,8 +895,6 @@ static enum cf_status version_info_decode(const uint8_t *pt, size_t n, uint32_t 
         cf_version_info_clear(out);
         return st == CF_OK ? CF_ECORRUPT : st;
     }
-    if (out->mime == NULL)
-        out->mime = cf_xstrdup("application/octet-stream");
     return CF_OK;
 }
 
