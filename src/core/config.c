@@ -17,6 +17,7 @@
 
 #include "cf_version.h"
 #include "log.h"
+#include "validate.h"
 
 enum ftype { F_STR, F_PATH, F_STRLIST, F_SIZE, F_DURATION_S, F_DURATION_MS, F_UINT, F_ENUM, F_BOOL, F_MAP, F_CIDRLIST };
 
@@ -86,6 +87,8 @@ static const struct field render_fields[] = {
     {"soffice", F_PATH, OFF(render.soffice), 0, 0, NULL, NULL},
     {"watermark_opacity", F_UINT, OFF(render.watermark_opacity), 1, 100, NULL, NULL},
     {"pages_per_minute", F_UINT, OFF(render.pages_per_minute), 1, 1024, NULL, NULL},
+    {"queue", F_UINT, OFF(render.queue), 1, 10000, NULL, NULL},
+    {"text_language", F_STR, OFF(render.text_language), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field shares_fields[] = {
@@ -762,6 +765,10 @@ enum cf_status cf_config_load(const char *path, struct cf_config *out, char **er
         out->render.scratch_dir = cf_xstrdup("/dev/shm");
     if (c.err == NULL && out->render.soffice == NULL)
         out->render.soffice = cf_xstrdup("/usr/lib/libreoffice/program/soffice.bin");
+    if (c.err == NULL && out->render.text_language == NULL)
+        out->render.text_language = cf_xstrdup("zh-cn");
+    if (c.err == NULL && !cf_language_tag_valid(out->render.text_language))
+        fail(&c, NULL, "render.text_language", "expected a language tag such as zh-cn, zh-tw, ja or en");
     for (size_t i = 0; i < c.nseen; i++)
         free(c.seen[i].path);
     yaml_document_delete(&doc);
@@ -794,6 +801,7 @@ void cf_config_clear(struct cf_config *c)
     free(c->scan.scratch_dir);
     free(c->render.scratch_dir);
     free(c->render.soffice);
+    free(c->render.text_language);
     free(c->web_dir);
     free(c->user);
     free(c->log.access);

@@ -85,6 +85,10 @@ struct cf_config {
         char *soffice;                   /* soffice.bin (/usr/lib/libreoffice/program/soffice.bin) */
         unsigned watermark_opacity;      /* percent, 1..100 (22) */
         unsigned pages_per_minute;       /* pages one viewer may fetch per minute (120) */
+        unsigned queue;                  /* renders waiting for a renderer before 503 render_busy
+                                            (8 per process) */
+        char *text_language;             /* BCP 47 tag text pages and watermarks are laid out in: picks
+                                            the forms of shared Han characters (zh-cn) */
     } render;
     struct {
         uint64_t default_expiry_s;       /* seconds */

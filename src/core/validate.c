@@ -47,6 +47,28 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
+bool cf_language_tag_valid(const char *s)
+{
+    if (s == NULL || strlen(s) > 35)
+        return false;
+    size_t run = 0, subtags = 0;
+    for (const char *p = s;; p++) {
+        if (*p == '-' || *p == '\0') {
+            bool ok = subtags == 0 ? run >= 2 && run <= 3 : run >= 1 && run <= 8;
+            if (!ok)
+                return false;
+            if (*p == '\0')
+                return true;
+            subtags++;
+            run = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (subtags > 0 && *p >= '0' && *p <= '9')) {
+            run++;
+        } else {
+            return false;
+        }
+    }
+}
+
 bool cf_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;

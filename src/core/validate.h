@@ -30,6 +30,11 @@ char *cf_text_clean(const char *s, size_t n, size_t max);
 /* cf_utf8_valid(s, n): well-formed UTF-8 (RFC 3629). */
 bool cf_utf8_valid(const char *s, size_t n);
 
+/* cf_language_tag_valid(s): the shape of a BCP 47 language tag (RFC 5646 §2.1) as configuration
+ * accepts it: a 2-3 letter language then subtags of 1-8 letters or digits joined by '-', at most 35
+ * bytes in all ("zh-cn", "zh-Hant-TW", "en"). NULL is not valid. */
+bool cf_language_tag_valid(const char *s);
+
 /* Byte ranges (RFC 9110 §14). */
 enum cf_range_result {
     CF_RANGE_NONE,          /* no usable Range: serve the whole representation (other unit, several ranges) */

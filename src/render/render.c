@@ -257,6 +257,8 @@ static void args(const struct cf_child *c, const char *scratch, struct cf_child_
     cf_child_argf(a, "%llu", (unsigned long long)opt.max_pixels);
     cf_child_arg(a, "--memory");
     cf_child_argf(a, "%llu", (unsigned long long)opt.memory);
+    cf_child_arg(a, "--language");
+    cf_child_arg(a, opt.text_language != NULL ? opt.text_language : "zh-cn");
     cf_child_arg(a, "--log-level");
     cf_child_argf(a, "%d", opt.log_level);
     cf_child_arg(a, "--soffice");

@@ -43,6 +43,7 @@ struct cf_render_opts {
     uint64_t max_pixels;       /* pixels an image may declare (decompression bombs); 0 = 100 million */
     uint64_t memory;           /* RLIMIT_AS of a renderer, bytes; 0 = 2 GiB (not applied under ASan) */
     const char *soffice;       /* soffice.bin; NULL = /usr/lib/libreoffice/program/soffice.bin; "" = no office */
+    const char *text_language; /* BCP 47 tag of text pages and watermarks (checked); NULL = zh-cn */
     int log_level;             /* log.h level for the renderers' lines */
     bool log_json;
     bool run_as;               /* started as root: renderers switch to uid/gid before reading anything */

@@ -24,6 +24,8 @@ void cf_render_conf_fill(const struct cf_config *cfg, const char *self, struct c
     o->max_output = cfg->render.max_output;
     o->max_pixels = cfg->render.max_pixels;
     o->memory = cfg->render.memory;
+    o->max_queued = cfg->render.queue;
+    o->text_language = cfg->render.text_language;
     o->soffice = cfg->render.office ? cfg->render.soffice : "";
     o->log_level = cfg->log.level;
     o->log_json = cfg->log.format == CF_LOG_JSON;

@@ -67,6 +67,7 @@
 #include "priv.h"
 #include "render.h"
 #include "render_proto.h"
+#include "validate.h"
 
 #define TEXT_LINES_PER_PAGE 60         /* a text page: this many source lines */
 #define TEXT_COLUMNS 100               /* characters across a text page, line numbers included */
@@ -85,6 +86,7 @@ struct opts {
     uint64_t max_output;
     uint64_t max_pixels;
     uint64_t memory;
+    const char *language;      /* BCP 47 tag given to Pango (zh-cn) */
     struct cf_confine_ids ids; /* --uid/--gid given: switch to them before reading anything */
 };
 
@@ -236,14 +238,14 @@ static void encode(struct job *j, cairo_surface_t *s)
 
 /* ---- the watermark -------------------------------------------------------------------------- */
 
-/* A Pango layout on cr for Chinese text: Han characters in their Simplified Chinese forms (Noto
- * Sans CJK SC; the customers write Chinese). In the C locale Pango gives fontconfig no language,
- * and fontconfig picks the Japanese face first, whose forms of many shared characters differ (今,
- * 骨, 海, ...). Latin text keeps its own font. */
+/* A Pango layout on cr in the configured language (render.text_language, zh-cn by default: Han
+ * characters in their Simplified Chinese forms, Noto Sans CJK SC; zh-tw, ja or ko pick those faces).
+ * In the C locale Pango gives fontconfig no language, and fontconfig picks the Japanese face first,
+ * whose forms of many shared characters differ (今, 骨, 海, ...). Latin text keeps its own font. */
 static PangoLayout *new_layout(cairo_t *cr)
 {
     PangoLayout *layout = pango_cairo_create_layout(cr);
-    pango_context_set_language(pango_layout_get_context(layout), pango_language_from_string("zh-cn"));
+    pango_context_set_language(pango_layout_get_context(layout), pango_language_from_string(opt.language));
     pango_layout_context_changed(layout);
     return layout;
 }
@@ -1147,6 +1149,7 @@ static void parse_args(int argc, char **argv)
     opt.max_pixels = 100000000ull;
     opt.memory = 2ull << 30;
     opt.soffice = "";
+    opt.language = "zh-cn";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1155,13 +1158,15 @@ static void parse_args(int argc, char **argv)
             continue;
         if (val == NULL)
             die("usage: coffer-render --scratch DIR [--soffice PATH] [--max-seconds N] [--max-pages N] "
-                "[--max-input B] [--max-output B] [--max-pixels N] [--memory B] [--uid N --gid N] "
+                "[--max-input B] [--max-output B] [--max-pixels N] [--memory B] [--language TAG] [--uid N --gid N] "
                 "[--log-level N] [--log-json] (started by coffer serve only)");
         i++;
         if (strcmp(a, "--scratch") == 0)
             opt.scratch = val;
         else if (strcmp(a, "--soffice") == 0)
             opt.soffice = val;
+        else if (strcmp(a, "--language") == 0 && cf_language_tag_valid(val))
+            opt.language = val;
         else if (strcmp(a, "--max-seconds") == 0 && cf_parse_u64(val, strlen(val), 3600, &u) == CF_OK && u > 0)
             opt.max_seconds = (unsigned)u;
         else if (strcmp(a, "--max-pages") == 0 && cf_parse_u64(val, strlen(val), 100000, &u) == CF_OK && u > 0)

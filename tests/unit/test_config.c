@@ -67,6 +67,8 @@ static void defaults_and_values(void)
     CHECK_STR(c.listen[0], "127.0.0.1:8443", "default listen");
     CHECK_INT(c.limits.max_file_bytes, 10ull << 30, "default max_file_bytes 10GiB");
     CHECK_INT(c.limits.max_request_body_bytes, 64ull << 20, "default max_request_body_bytes 64MiB");
+    CHECK_STR(c.render.text_language, "zh-cn", "default render.text_language");
+    CHECK_INT(c.render.queue, 0, "render.queue unset: 8 per renderer");
     CHECK_INT(c.limits.handshake_timeout_ms, 10000, "default handshake_timeout 10s");
     CHECK_INT(c.limits.idle_timeout_ms, 10000, "default idle_timeout 10s");
     CHECK_INT(c.limits.max_connections, 4096, "default max_connections 4096");
@@ -153,6 +155,9 @@ static void defaults_and_values(void)
 static void errors(void)
 {
     expect_error(BASE "bogus: 1\n", ":4: bogus: unknown key");
+    expect_error(BASE "render: {text_language: zh_CN}\n",
+                 ": render.text_language: expected a language tag such as zh-cn, zh-tw, ja or en");
+    expect_error(BASE "render: {queue: 0}\n", ":4: render.queue: must be between 1 and 10000");
     expect_error(BASE "limits:\n  nope: 1\n", ":5: limits.nope: unknown key");
     expect_error(BASE "limits: {max_file_bytes: 10XB}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
     expect_error(BASE "limits: {max_file_bytes: -1}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");

@@ -95,6 +95,15 @@ static void names(void)
     }
     CHECK(cf_utf8_valid("", 0), "empty string is valid UTF-8");
     CHECK(!cf_utf8_valid("\x80", 1), "lone continuation byte is invalid");
+    static const char *const tags_ok[] = {"zh-cn", "zh-TW", "zh-Hant-TW", "en", "ja", "ko", "yue-HK", "sr-Latn-RS", "de-1996"};
+    for (size_t i = 0; i < sizeof tags_ok / sizeof *tags_ok; i++)
+        CHECK(cf_language_tag_valid(tags_ok[i]), "language tag %s accepted", tags_ok[i]);
+    static const char *const tags_bad[] = {"", "z", "zhcn", "zh-", "-zh", "zh--cn", "zh_cn", "zh cn", "1a",
+                                           "zh-abcdefghi", "zh-cn\n", "zh-cn;x", "\xe4\xb8\xad",
+                                           "aa-bbbbbbbb-cccccccc-dddddddd-eeeeee"};
+    for (size_t i = 0; i < sizeof tags_bad / sizeof *tags_bad; i++)
+        CHECK(!cf_language_tag_valid(tags_bad[i]), "language tag \"%s\" refused", tags_bad[i]);
+    CHECK(!cf_language_tag_valid(NULL), "no language tag refused");
 }
 
 struct range_case {
