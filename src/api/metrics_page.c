@@ -11,6 +11,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "scan.h"
+#include "search.h"
 
 #define MAX_SCANNERS 256 /* scanners looked at per scrape (scan.processes ≤ 64; 0 = cores) */
 
@@ -26,6 +27,11 @@ static void read_all(const struct cf_app *app, struct cf_metrics_readings *x)
     x->scanners_down = nscan - up;
     x->audit_queue_depth = cf_audit_queue_depth();
     cf_store_stats(app->store, &x->store);
+    struct cf_search_stats ss_index;
+    cf_store_search_stats(app->store, &ss_index);
+    x->search_entries = ss_index.entries;
+    x->search_bytes = ss_index.bytes;
+    x->search_ready = ss_index.ready;
 }
 
 struct scrape {

@@ -56,6 +56,7 @@ static const char *const limit_labels[CF_LIMIT_COUNT] = {
     [CF_LIMIT_CONNECTIONS] = "max_connections",     [CF_LIMIT_PER_ADDRESS] = "max_connections_per_address",
     [CF_LIMIT_SLOW_REQUEST] = "request_timeout",    [CF_LIMIT_BODY] = "body_without_credentials",
     [CF_LIMIT_IDLE] = "idle_timeout",               [CF_LIMIT_CANCELS] = "max_cancels_per_connection",
+    [CF_LIMIT_PUT] = "dav_max_put_bytes",
 };
 static const char *const retention_kinds[] = {"trash", "space", "audit", "upload", "version"};
 static const char *const rotation_kinds[] = {"master", "tenant"};
@@ -524,6 +525,13 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
 
     family(&t, "coffer_audit_queue_depth", "gauge", "Provenance events queued and not yet durable.");
     put(&t, "coffer_audit_queue_depth %zu\n", x->audit_queue_depth);
+    family(&t, "coffer_search_index_entries", "gauge", "Names in the in-memory search index.");
+    put(&t, "coffer_search_index_entries %llu\n", (unsigned long long)x->search_entries);
+    family(&t, "coffer_search_index_bytes", "gauge",
+           "Memory the search index holds for its entries and names (bounded by 512 MiB).");
+    put(&t, "coffer_search_index_bytes %llu\n", (unsigned long long)x->search_bytes);
+    family(&t, "coffer_search_index_ready", "gauge", "1 once the search index is built and kept current.");
+    put(&t, "coffer_search_index_ready %d\n", x->search_ready ? 1 : 0);
 
     render_store(&t, &x->store);
     render_bufpool(&t);

@@ -35,6 +35,7 @@ enum cf_limit {
     CF_LIMIT_BODY,         /* large body without credentials or off the upload routes */
     CF_LIMIT_IDLE,         /* HTTP/2 connection without streams for limits.idle_timeout */
     CF_LIMIT_CANCELS,      /* limits.max_cancels_per_connection */
+    CF_LIMIT_PUT,          /* a WebDAV PUT over dav.max_put_bytes, refused while still arriving */
     CF_LIMIT_COUNT
 };
 
@@ -88,6 +89,8 @@ struct cf_metrics_readings {
     size_t scanners_up, scanners_down; /* scanner processes by state */
     size_t audit_queue_depth;          /* provenance events queued and not yet durable */
     struct cf_store_stats store;       /* the store's statistics (cf_store_stats) */
+    uint64_t search_entries, search_bytes; /* the name index (cf_store_search_stats) */
+    bool search_ready;
 };
 
 /* cf_metrics_render(x, out, len): the whole exposition, the counters and the readings x, as a

@@ -138,6 +138,10 @@ test('the exposition passes promtool, and every counter moves by exactly what th
   // Transfer end events are queued after the response ends, so the depth may be briefly non-zero.
   const depth = at(after1, 'coffer_audit_queue_depth');
   assert.ok(Number.isInteger(depth) && depth >= 0, `audit queue depth ${depth}`);
+  // The name index: the three files uploaded are three more names (the refused EICAR is none).
+  assert.equal(at(after1, 'coffer_search_index_ready'), 1);
+  assert.equal(delta('coffer_search_index_entries'), 3, 'three names indexed');
+  assert.ok(delta('coffer_search_index_bytes') > 0, 'their bytes counted');
   for (const k of ['coffer_rocksdb_sst_bytes', 'coffer_rocksdb_blob_bytes', 'coffer_rocksdb_live_data_bytes',
     'coffer_rocksdb_write_stopped', 'coffer_rocksdb_delayed_write_rate_bytes', 'coffer_rocksdb_stall_seconds_total',
     'process_start_time_seconds', 'coffer_http_requests_uncounted_total']) assert.ok(after1.has(k), k);
