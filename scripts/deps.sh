@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/deps.sh [run|test|bench]: installs the Debian packages Coffer needs for that purpose
-# (bench includes test, test includes run's tools and the build). Idempotent and quick when
+# scripts/deps.sh [run|test|bench|cluster]: installs the Debian packages Coffer needs for that purpose
+# (bench includes test, test includes run's tools, the cluster ones and the build; cluster: the build,
+# run's tools and what cluster mode and scripts/cluster.sh need). Idempotent and quick when
 # everything is present: apt-get runs only for what is missing, and afterwards every command is
 # checked again, so that a failed install names the command that is still missing.
 #
@@ -24,6 +25,10 @@
 # | (libraries)      | zlib1g-dev: src/core/meson.build (CRC-32 of folder ZIP downloads, zipw.c)     |
 # | (libraries)      | libxml2-dev: src/dav/meson.build (WebDAV request bodies, src/dav/davxml.c;    |
 # |                  | libxml2 itself already came with libclamav)                                   |
+# | (libraries)      | libldap-dev: src/core/meson.build (the directory client, src/core/ldapc.c:    |
+# |                  | LDAP sign-in and `coffer directory sync`, issue 23)                           |
+# | slapd, slapadd   | slapd              | tests/integration/lib/slapd.mjs (a throw-away OpenLDAP server)             |
+# | ldapmodify, ldapsearch | ldap-utils   | tests/integration/lib/slapd.mjs, directory.test.mjs                        |
 # | (libraries)      | libvips-dev, libpoppler-glib-dev, libpango1.0-dev, libcairo2-dev: the        |
 # |                  | renderer (src/render/meson.build; coffer-render only, never the server)      |
 # | soffice.bin      | libreoffice-core-nogui, -writer-nogui, -calc-nogui, -impress-nogui: office  |
@@ -62,11 +67,17 @@
 # | oathtool         | oathtool           | identity.test.mjs, web.test.mjs, account.test.mjs, web-account.test.mjs,   |
 # |                  |                    | tests/unit/test_totp.c (popen)                                             |
 # | zbarimg          | zbar-tools         | web-account.test.mjs (decodes the enrolment QR code from a screenshot)     |
-# | chromium         | chromium           | web.test.mjs, quota.test.mjs (driven by playwright-core from              |
+# | chromium         | chromium           | web.test.mjs, quota.test.mjs, directory.test.mjs (driven by playwright-core from |
 # |                  |                    | tests/package.json)                                                        |
 # | (fonts)          | fonts-dejavu-core  | web.test.mjs: legible screenshots                                          |
 # | testssl          | testssl.sh         | tls.test.mjs (the TLS configuration audit)                                 |
 # | litmus           | litmus             | webdav.test.mjs (the WebDAV conformance suite: basic, copymove)            |
+# | rclone           | rclone             | webdav-clients.test.mjs (webdav remote: 200 files incl. 300 MB, check)     |
+# | cadaver          | cadaver            | webdav-clients.test.mjs (scripted lock/put/unlock/get session)             |
+# | mount.davfs      | davfs2             | webdav-clients.test.mjs (mount -t davfs as root with /dev/fuse: list,      |
+# |                  |                    | write, read back, umount)                                                  |
+# | script           | bsdutils           | webdav-clients.test.mjs (runs cadaver on a pseudo-terminal)                |
+# | mount, umount    | mount              | webdav-clients.test.mjs (the davfs2 mount)                                 |
 # | promtool         | prometheus         | metrics.test.mjs (lints GET /metrics)                                      |
 # | systemd-analyze  | systemd            | service.test.mjs (verifies conf/coffer.service; containers often lack it)  |
 # | setpriv          | util-linux         | privilege.test.mjs                                                         |
@@ -79,6 +90,18 @@
 # | ps               | procps             | bench/run.sh (CPU and RSS of the server's process tree)                    |
 # | getconf, awk     | libc-bin, mawk     | bench/run.sh; awk also scripts/run.sh (build progress lines)               |
 # | perf             | linux-perf         | bench/run.sh --profile (perf record -g, perf report per scenario)          |
+# | (libraries)      | librados-dev: storage/meson.build (RADOS chunk bodies, engine/blob_rados.c,   |
+# |                  | issue 24; optional feature `rados`, auto)                                     |
+# | (libraries)      | libpq-dev: storage/meson.build (the PostgreSQL metadata engine, engine/pg.c,  |
+# |                  | issue 24; optional feature `postgres`, auto)                                  |
+# | initdb, pg_ctl,  | postgresql (-15)   | tests/lib/pgtmp.sh (a throw-away PostgreSQL: tests/unit engine,            |
+# | postgres         |                    | tests/integration/lib/pg.mjs, cluster-pg.test.mjs)                         |
+# | psql, pg_dump    | postgresql-client  | tests/lib/pgtmp.sh, tests/integration/lib/pg.mjs (tables, dumps searched)  |
+# | ceph-mon         | ceph-mon           | scripts/ceph-local.sh (cluster.sh, tests/unit/blob_rados.sh)               |
+# | ceph-osd         | ceph-osd           | scripts/ceph-local.sh (memstore OSDs)                                      |
+# | monmaptool       | ceph-base          | scripts/ceph-local.sh (the first monitor map)                              |
+# | ceph, rados,     | ceph-common        | scripts/ceph-local.sh, scripts/cluster.sh (pools, keys, health, pool dumps)|
+# | ceph-authtool    |                    |                                                                            |
 # | dpkg-query, apt-get | dpkg, apt       | this script                                                                |
 # No longer installed: wrk (nothing calls it) and clamav-testfiles (scan.test.mjs builds its RAR
 # sample itself).
@@ -91,7 +114,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 # Libraries and data: checked with dpkg.
 build_pkgs=(libc6-dev libh2o-evloop-dev librocksdb-dev libssl-dev libyaml-dev libjansson-dev libargon2-dev libmagic-dev
             libclamav-dev libseccomp-dev libqrencode-dev libvips-dev libpoppler-glib-dev libpango1.0-dev libcairo2-dev
-            libicu-dev zlib1g-dev libxml2-dev)
+            libicu-dev zlib1g-dev libxml2-dev libldap-dev)
 # The renderer's office converter and its fonts (run and test).
 render_pkgs=(libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
              fonts-dejavu-core fonts-noto-cjk)
@@ -99,10 +122,17 @@ test_pkgs=(fonts-dejavu-core python3-docx python3-openpyxl python3-tuspy)
 # Commands, as command:package: checked on PATH.
 build_cmds=(meson:meson ninja:ninja-build cc:gcc pkg-config:pkg-config)
 run_cmds=(openssl:openssl freshclam:clamav-freshclam useradd:passwd getent:libc-bin timeout:coreutils)
-test_cmds=(openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip unzip:unzip 7z:p7zip-full
+test_cmds=(slapd:slapd ldapmodify:ldap-utils openssl:openssl node:nodejs npm:npm python3:python3 curl:curl nghttp:nghttp2-client zip:zip unzip:unzip 7z:p7zip-full
            oathtool:oathtool chromium:chromium testssl:testssl.sh promtool:prometheus systemd-analyze:systemd
            setpriv:util-linux useradd:passwd getent:libc-bin timeout:coreutils stress-ng:stress-ng zbarimg:zbar-tools
-           dwebp:webp litmus:litmus)
+           dwebp:webp litmus:litmus rclone:rclone cadaver:cadaver mount.davfs:davfs2
+           script:bsdutils umount:mount)
+# Cluster mode (issue 24): librados for the build; Ceph daemons and tools for scripts/cluster.sh and
+# the RADOS blob test (tests/unit/blob_rados.sh).
+cluster_pkgs=(librados-dev libpq-dev postgresql)
+cluster_cmds=(ceph-mon:ceph-mon ceph-osd:ceph-osd monmaptool:ceph-base ceph:ceph-common rados:ceph-common
+              ceph-authtool:ceph-common curl:curl openssl:openssl setsid:util-linux psql:postgresql-client
+              pg_dump:postgresql-client)
 bench_cmds=(h2load:nghttp2-client h2o:h2o nginx:nginx-light hyperfine:hyperfine clamscan:clamav ps:procps
             getconf:libc-bin awk:mawk perf:linux-perf)
 
@@ -110,9 +140,11 @@ pkgs=("${build_pkgs[@]}")
 cmds=("${build_cmds[@]}")
 case "$purpose" in
   run) pkgs+=("${render_pkgs[@]}"); cmds+=("${run_cmds[@]}") ;;
-  test) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}"); cmds+=("${test_cmds[@]}") ;;
-  bench) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${bench_cmds[@]}") ;;
-  *) echo "usage: scripts/deps.sh [run|test|bench]" >&2; exit 2 ;;
+  test) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${cluster_cmds[@]}") ;;
+  bench) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}")
+         cmds+=("${test_cmds[@]}" "${cluster_cmds[@]}" "${bench_cmds[@]}") ;;
+  cluster) pkgs+=("${cluster_pkgs[@]}"); cmds+=("${run_cmds[@]}" "${cluster_cmds[@]}") ;;
+  *) echo "usage: scripts/deps.sh [run|test|bench|cluster]" >&2; exit 2 ;;
 esac
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -2,8 +2,10 @@
  * acl.c: per-node access control entries and the grants index.
  *
  * Layout (T = tenant id):
- *   acl     T ‖ node → sealed record, one field per entry: kind:u8 ‖ principal:16 ‖ level:u8
- *   grants  T ‖ kind:u8 ‖ principal:16 ‖ node → level:u8
+ *   acl     T ‖ node → sealed record, one field per entry: kind:u8 ‖ principal:16 ‖ level:u8, and
+ *           for a department entry that covers its sub-departments a flags byte (1) after it (issue
+ *           23: entries written before have no flags byte and decode unchanged)
+ *   grants  T ‖ kind:u8 ‖ principal:16 ‖ node → level:u8 (‖ flags:u8, as in the entry)
  * The grants index answers "what was shared with this user or group" without walking the tree. Both
  * change together, in one batch under the namespace lock, so they never disagree. What a level
  * means, inheritance and precedence are decided in src/acl.c; storage keeps entries as given.
@@ -15,6 +17,7 @@
 
 enum { ATAG_ENTRY = 1 };
 #define ENTRY_LEN (1 + CF_ID_LEN + 1)
+#define EFLAG_SUBDEPTS 1
 #define GRANT_KEY_LEN (CF_ID_LEN + 1 + CF_ID_LEN + CF_ID_LEN)
 
 static void grant_key(const struct cf_id *tenant, enum cf_principal_kind kind, const struct cf_id *principal,
@@ -52,14 +55,16 @@ static enum cf_status acl_load(struct cf_store *s, const struct cf_tkeys *tk, co
     while ((st = cf_rec_next(&r, &tag, &v, &vl)) == CF_OK) {
         if (tag != ATAG_ENTRY)
             continue;
-        if (vl != ENTRY_LEN || cnt == CF_ACL_MAX_ENTRIES || v[0] < CF_PRINCIPAL_USER || v[0] > CF_PRINCIPAL_TENANT ||
-            v[17] < 1 || v[17] > 4) {
+        if ((vl != ENTRY_LEN && vl != ENTRY_LEN + 1) || cnt == CF_ACL_MAX_ENTRIES || v[0] < CF_PRINCIPAL_USER ||
+            v[0] > CF_PRINCIPAL_DEPT || v[17] < 1 || v[17] > 4 ||
+            (vl == ENTRY_LEN + 1 && (v[0] != CF_PRINCIPAL_DEPT || v[18] != EFLAG_SUBDEPTS))) {
             st = CF_ECORRUPT;
             goto done;
         }
         arr[cnt].kind = (enum cf_principal_kind)v[0];
         memcpy(arr[cnt].principal.b, v + 1, CF_ID_LEN);
         arr[cnt].level = v[17];
+        arr[cnt].subdepartments = vl == ENTRY_LEN + 1;
         cnt++;
     }
     if (st == CF_ENOTFOUND)
@@ -107,13 +112,14 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
                           const struct cf_acl_entry *e, size_t n)
 {
     const struct cf_tkeys *tk;
-    uint8_t key[32], gkey[GRANT_KEY_LEN], ent[ENTRY_LEN];
+    uint8_t key[32], gkey[GRANT_KEY_LEN], ent[ENTRY_LEN + 1];
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     if (n > CF_ACL_MAX_ENTRIES)
         return CF_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (e[i].kind < CF_PRINCIPAL_USER || e[i].kind > CF_PRINCIPAL_TENANT || e[i].level < 1 || e[i].level > 4)
+        if (e[i].kind < CF_PRINCIPAL_USER || e[i].kind > CF_PRINCIPAL_DEPT || e[i].level < 1 || e[i].level > 4 ||
+            (e[i].subdepartments && e[i].kind != CF_PRINCIPAL_DEPT))
             return CF_EINVAL;
     pthread_mutex_lock(&s->ns_lock);
     struct cf_batch *b = cf_batch_new(s->eng);
@@ -127,9 +133,11 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
             ent[0] = (uint8_t)e[i].kind;
             memcpy(ent + 1, e[i].principal.b, CF_ID_LEN);
             ent[17] = e[i].level;
-            cf_rec_put_bytes(&w, ATAG_ENTRY, ent, sizeof ent);
+            ent[18] = EFLAG_SUBDEPTS;
+            size_t elen = e[i].subdepartments ? ENTRY_LEN + 1 : ENTRY_LEN;
+            cf_rec_put_bytes(&w, ATAG_ENTRY, ent, elen);
             grant_key(tenant, e[i].kind, &e[i].principal, node, gkey);
-            cf_batch_put(b, CF_CF_GRANTS, (const char *)gkey, sizeof gkey, (const char *)&e[i].level, 1);
+            cf_batch_put(b, CF_CF_GRANTS, (const char *)gkey, sizeof gkey, (const char *)ent + 17, elen - 17);
         }
         cf_key2(key, tenant, node);
         cf_seal_batch_put(b, s, CF_CF_ACL, &tk->record, key, sizeof key, &w, NULL, 0);
@@ -158,7 +166,7 @@ enum cf_status cf_grants_of(struct cf_store *s, const struct cf_id *tenant, enum
         size_t kl, vl;
         const char *k = cf_eiter_key(it.it, &kl);
         const char *v = cf_eiter_value(it.it, &vl);
-        if (kl != GRANT_KEY_LEN || vl != 1) {
+        if (kl != GRANT_KEY_LEN || (vl != 1 && !(vl == 2 && (uint8_t)v[1] == EFLAG_SUBDEPTS))) {
             st = CF_ECORRUPT;
             break;
         }
@@ -168,6 +176,7 @@ enum cf_status cf_grants_of(struct cf_store *s, const struct cf_id *tenant, enum
         }
         memcpy(arr[cnt].node.b, k + 33, CF_ID_LEN);
         arr[cnt].level = (uint8_t)v[0];
+        arr[cnt].subdepartments = vl == 2;
         cnt++;
     }
     if (st == CF_OK)

@@ -250,8 +250,9 @@ static enum cf_status chunk_read(struct cf_store *s, const struct cf_id *tenant,
     int r = cf_blob_view(s->blobs, key, chunk_open_view, &c, &err);
     if (r == CF_ENG_ERR) {
         cf_storage_log(CF_LOG_ERROR, "storage: reading a chunk: %s", err);
+        enum cf_status st = cf_blob_unavailable(err) ? CF_EUNAVAIL : CF_EIO; /* a stalled cluster: 503 */
         cf_eng_free(err);
-        return CF_EIO;
+        return st;
     }
     if (r == CF_ENG_NOTFOUND) {
         cf_storage_log(CF_LOG_ERROR, "storage: a chunk of a file is missing");

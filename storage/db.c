@@ -63,6 +63,8 @@ static enum cf_status db_error(const char *what, char *err)
         st = CF_EBUSY;
     else if (strstr(err, "Corruption") != NULL)
         st = CF_ECORRUPT;
+    else if (strncmp(err, "Unavailable:", 12) == 0)
+        st = CF_EUNAVAIL; /* a database out of reach for now (PostgreSQL engine): 503 */
     if (st != CF_EBUSY)
         cf_storage_log(CF_LOG_ERROR, "storage: %s: %s", what, err);
     cf_eng_free(err);
@@ -91,10 +93,34 @@ static const uint8_t cache_klen[CF_CF_COUNT] = {
     [CF_CF_MEMBERSHIPS] = 32,
 };
 
+/* Departments (dept.c) share two keyspaces with groups, told apart by their keys' lengths: their
+ * records (groups, T ‖ 'D' ‖ dept: 33 bytes) are cached whole, and a user's department list
+ * (memberships, T ‖ 'D' ‖ user ‖ dept: 49 bytes) under its 33-byte prefix T ‖ 'D' ‖ user. */
+#define DEPT_CACHE_KLEN 33
+#define DEPT_PAIR_KLEN 49
+
+/* The invalidation key length of a key of length kl in ks (0: not cached; never more than kl). */
+static size_t cache_ikey_len(unsigned ks, size_t kl)
+{
+    if (ks == CF_CF_GROUPS)
+        return kl == DEPT_CACHE_KLEN ? DEPT_CACHE_KLEN : 0;
+    if (ks == CF_CF_MEMBERSHIPS && kl == DEPT_PAIR_KLEN)
+        return DEPT_CACHE_KLEN;
+    return ks < CF_CF_COUNT ? cache_klen[ks] : 0;
+}
+
+/* Whether a cache key of length klen is one the cache holds in cf. */
+static bool cache_key_ok(enum cf_cf cf, size_t klen)
+{
+    if ((cf == CF_CF_GROUPS || cf == CF_CF_MEMBERSHIPS) && klen == DEPT_CACHE_KLEN)
+        return true;
+    return cache_klen[cf] != 0 && klen == cache_klen[cf];
+}
+
 enum cf_status cf_db_cache_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, uint8_t **val,
                                size_t *vlen, bool *absent, struct cf_cache_token *tok)
 {
-    if (s->cache == NULL || cache_klen[cf] == 0 || klen != cache_klen[cf]) {
+    if (s->cache == NULL || !cache_key_ok(cf, klen)) {
         *tok = (struct cf_cache_token){0};
         *val = NULL;
         return CF_ENOTFOUND;
@@ -105,7 +131,7 @@ enum cf_status cf_db_cache_get(struct cf_store *s, enum cf_cf cf, const void *ke
 void cf_db_cache_put(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, const struct cf_cache_token *tok,
                      const void *val, size_t vlen)
 {
-    if (s->cache != NULL && cache_klen[cf] != 0 && klen == cache_klen[cf])
+    if (s->cache != NULL && cache_key_ok(cf, klen))
         cf_cache_put(s->cache, cf, key, klen, tok, val, vlen);
 }
 
@@ -123,11 +149,16 @@ static int invalidate_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint
     struct cf_store *s = ctx;
     if (ks == CF_CF_KEYS)
         return 1; /* a tenant key created, rotated or destroyed */
-    if (ks >= CF_CF_COUNT || cache_klen[ks] == 0)
+    if (ks >= CF_CF_COUNT)
         return 0;
-    if (op == CF_BATCH_DELETE_RANGE || kl < cache_klen[ks])
-        return 1; /* a range deletion over a cached keyspace */
-    cf_cache_invalidate(s->cache, ks, k, cache_klen[ks], true);
+    if (op == CF_BATCH_DELETE_RANGE)
+        return cache_klen[ks] != 0 || ks == CF_CF_GROUPS; /* a range deletion over a cached keyspace */
+    size_t ikl = cache_ikey_len(ks, kl);
+    if (ikl == 0)
+        return 0;
+    if (kl < ikl)
+        return 1;
+    cf_cache_invalidate(s->cache, ks, k, ikl, true);
     return 0;
 }
 

@@ -38,7 +38,7 @@ uint64_t cf_fault_fired(enum cf_fault_kind k)
     return atomic_load(&fired[k]);
 }
 
-static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan"};
+static const char *const names[CF_FAULT_KINDS] = {"alloc", "write", "fsync", "db", "scan", "cleartext"};
 
 const char *cf_fault_kind_name(enum cf_fault_kind k)
 {

@@ -385,6 +385,10 @@ enum {
     UTAG_MUST_CHANGE_PW = 12,
     UTAG_MUST_ENROL_TOTP = 13,
     UTAG_RECOVERY = 14, /* repeated: one per unused recovery code */
+    UTAG_SOURCE = 15,   /* issue 23: absent = local */
+    UTAG_EMAIL = 16,
+    UTAG_DIRECTORY_ID = 17,
+    UTAG_DIRECTORY_GONE = 18,
 };
 
 void cf_user_clear(struct cf_user *u)
@@ -393,6 +397,8 @@ void cf_user_clear(struct cf_user *u)
         return;
     free(u->username);
     free(u->display_name);
+    free(u->email);
+    free(u->directory_id);
     if (u->pwhash != NULL)
         cf_free_secret(u->pwhash, strlen(u->pwhash));
     for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++)
@@ -423,6 +429,14 @@ static void user_encode(const struct cf_user *u, struct cf_rec_w *w)
         cf_rec_put_u64(w, UTAG_MUST_ENROL_TOTP, 1);
     for (size_t i = 0; i < u->nrecovery && i < CF_RECOVERY_CODES; i++)
         cf_rec_put_str(w, UTAG_RECOVERY, u->recovery[i]);
+    if (u->source != CF_SOURCE_LOCAL)
+        cf_rec_put_u64(w, UTAG_SOURCE, (uint64_t)u->source);
+    if (u->email != NULL)
+        cf_rec_put_str(w, UTAG_EMAIL, u->email);
+    if (u->directory_id != NULL)
+        cf_rec_put_str(w, UTAG_DIRECTORY_ID, u->directory_id);
+    if (u->directory_gone_at != 0)
+        cf_rec_put_u64(w, UTAG_DIRECTORY_GONE, u->directory_gone_at);
 }
 
 static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *out)
@@ -495,6 +509,24 @@ static enum cf_status user_decode(const uint8_t *p, size_t len, struct cf_user *
                 st = CF_ECORRUPT;
             else if ((st = cf_rec_str(v, vl, &out->recovery[out->nrecovery])) == CF_OK)
                 out->nrecovery++;
+            break;
+        case UTAG_SOURCE:
+            if ((st = cf_rec_u64(v, vl, &x)) == CF_OK && x > CF_SOURCE_DIRECTORY)
+                st = CF_ECORRUPT;
+            out->source = (enum cf_source)x;
+            break;
+        case UTAG_EMAIL:
+            free(out->email);
+            out->email = NULL;
+            st = cf_rec_str(v, vl, &out->email);
+            break;
+        case UTAG_DIRECTORY_ID:
+            free(out->directory_id);
+            out->directory_id = NULL;
+            st = cf_rec_str(v, vl, &out->directory_id);
+            break;
+        case UTAG_DIRECTORY_GONE:
+            st = cf_rec_u64(v, vl, &out->directory_gone_at);
             break;
         default:
             break;
@@ -1141,7 +1173,7 @@ enum cf_status cf_session_touch(struct cf_store *s, const uint8_t hash[CF_SHA256
 
 /* ---- groups --------------------------------------------------------------------------------- */
 
-enum { GTAG_NAME = 1, GTAG_CREATED = 2 };
+enum { GTAG_NAME = 1, GTAG_CREATED = 2, GTAG_SOURCE = 3, GTAG_DIRECTORY_ID = 4 };
 #define GROUP_NAME_MAX 128
 
 void cf_group_clear(struct cf_group *g)
@@ -1149,6 +1181,7 @@ void cf_group_clear(struct cf_group *g)
     if (g == NULL)
         return;
     free(g->name);
+    free(g->directory_id);
     memset(g, 0, sizeof *g);
 }
 
@@ -1179,13 +1212,37 @@ static enum cf_status group_decode(const uint8_t *p, size_t len, struct cf_group
             st = cf_rec_str(v, vl, &out->name);
         else if (tag == GTAG_CREATED)
             st = cf_rec_u64(v, vl, &out->created_at);
+        else if (tag == GTAG_SOURCE) {
+            uint64_t x = 0;
+            if ((st = cf_rec_u64(v, vl, &x)) == CF_OK && x > CF_SOURCE_DIRECTORY)
+                st = CF_ECORRUPT;
+            out->source = (enum cf_source)x;
+        } else if (tag == GTAG_DIRECTORY_ID && out->directory_id == NULL)
+            st = cf_rec_str(v, vl, &out->directory_id);
         if (st != CF_OK)
             return st;
     }
     return st == CF_ENOTFOUND && out->name != NULL ? CF_OK : CF_ECORRUPT;
 }
 
+/* The sealed record of a group. */
+static void group_encode(const struct cf_group *g, struct cf_rec_w *w)
+{
+    cf_rec_put_str(w, GTAG_NAME, g->name);
+    cf_rec_put_u64(w, GTAG_CREATED, g->created_at);
+    if (g->source != CF_SOURCE_LOCAL)
+        cf_rec_put_u64(w, GTAG_SOURCE, (uint64_t)g->source);
+    if (g->directory_id != NULL)
+        cf_rec_put_str(w, GTAG_DIRECTORY_ID, g->directory_id);
+}
+
 enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, const char *name, struct cf_group *out)
+{
+    return cf_group_create_from(s, tenant, name, CF_SOURCE_LOCAL, NULL, out);
+}
+
+enum cf_status cf_group_create_from(struct cf_store *s, const struct cf_id *tenant, const char *name,
+                                    enum cf_source source, const char *directory_id, struct cf_group *out)
 {
     const struct cf_tkeys *tk;
     uint8_t nkey[48], gkey[32];
@@ -1211,10 +1268,11 @@ enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, c
     out->tenant = *tenant;
     out->name = cf_xstrdup(name);
     out->created_at = cf_now_ms();
+    out->source = source;
+    out->directory_id = directory_id != NULL ? cf_xstrdup(directory_id) : NULL;
     struct cf_rec_w w;
     cf_rec_w_init(&w);
-    cf_rec_put_str(&w, GTAG_NAME, out->name);
-    cf_rec_put_u64(&w, GTAG_CREATED, out->created_at);
+    group_encode(out, &w);
     cf_key2(gkey, tenant, &out->id);
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_seal_batch_put(b, s, CF_CF_GROUPS, &tk->record, gkey, sizeof gkey, &w, NULL, 0);
@@ -1266,6 +1324,8 @@ enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, str
         const char *k = cf_eiter_key(it.it, &kl);
         const char *v = cf_eiter_value(it.it, &vl);
         uint8_t *pt;
+        if (kl == 33)
+            continue; /* a department (T ‖ 'D' ‖ id, storage/dept.c) */
         if (kl != 32) {
             st = CF_ECORRUPT;
             break;
@@ -1409,8 +1469,7 @@ enum cf_status cf_group_rename(struct cf_store *s, const struct cf_id *tenant, c
     out->name = cf_xstrdup(name);
     struct cf_rec_w w;
     cf_rec_w_init(&w);
-    cf_rec_put_str(&w, GTAG_NAME, out->name);
-    cf_rec_put_u64(&w, GTAG_CREATED, out->created_at);
+    group_encode(out, &w);
     cf_key2(gkey, tenant, id);
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_seal_batch_put(b, s, CF_CF_GROUPS, &tk->record, gkey, sizeof gkey, &w, NULL, 0);
@@ -1508,6 +1567,7 @@ enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, co
         triple_key(tenant, id, &groups[i], key);
         cf_batch_delete(b, CF_CF_MEMBERSHIPS, (const char *)key, sizeof key);
     }
+    st = cf_dept_forget_user(s, tenant, id, b); /* departments: a ghost member would keep one from deletion */
     static const enum cf_cf personal[] = {CF_CF_USER_SESSIONS, CF_CF_LOGINS, CF_CF_DEVICES, CF_CF_ALERTS};
     for (size_t i = 0; i < sizeof personal / sizeof personal[0] && st == CF_OK; i++)
         st = delete_user_prefix(s, personal[i], tenant, id, b);

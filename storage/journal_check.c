@@ -53,12 +53,12 @@ static const char *kind_of(uint8_t cf, const uint8_t *key, size_t klen)
     case CF_CF_OWNED:
         return "ownership index entry";
     case CF_CF_GROUPS:
-        return "group record";
+        return klen == 33 ? "department record" : "group record";
     case CF_CF_GROUP_NAMES:
-        return "group name index entry";
+        return klen == 49 ? "department name index entry" : "group name index entry";
     case CF_CF_MEMBERS:
     case CF_CF_MEMBERSHIPS:
-        return "group membership";
+        return klen == 49 ? "department membership" : "group membership";
     case CF_CF_ACL:
         return "ACL record";
     case CF_CF_GRANTS:
@@ -85,6 +85,8 @@ static const char *kind_of(uint8_t cf, const uint8_t *key, size_t klen)
     case CF_CF_UPLOADS:
         if (klen > 16 && key[16] == 'q')
             return "usage counter";
+        if (klen > 16 && (key[16] == 'd' || key[16] == 'l' || key[16] == 'k')) /* davprop.c */
+            return key[16] == 'd' ? "WebDAV dead property" : key[16] == 'l' ? "WebDAV lock" : "WebDAV lock token entry";
         return klen > 16 && key[16] == 't' ? "resumable upload tail" : klen > 16 && key[16] == 'o'
                                                                           ? "upload accounting entry"
                                                                           : "resumable upload record";

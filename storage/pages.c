@@ -120,8 +120,9 @@ enum cf_status cf_derived_get(struct cf_reader *r, uint32_t slot, uint8_t **out,
         return CF_ENOTFOUND;
     if (rc != CF_ENG_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: reading a rendered page: %s", err);
+        enum cf_status st = cf_blob_unavailable(err) ? CF_EUNAVAIL : CF_EIO; /* a stalled cluster: 503 */
         cf_eng_free(err);
-        return CF_EIO;
+        return st;
     }
     if (d.st != CF_OK) {
         cf_storage_log(CF_LOG_ERROR, "storage: a rendered page failed authentication");

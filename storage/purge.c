@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "davprop.h"
 #include "store_internal.h"
 #include "usage.h"
 
@@ -91,7 +92,8 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
         cf_batch_delete(b, CF_CF_NODES, (const char *)key, sizeof key);
         cf_batch_delete(b, CF_CF_TRASH, (const char *)key, sizeof key);
         cf_owned_put(b, tenant, &node.owner, &node.id, false);
-        if ((st = cf_acl_batch_drop(s, tk, &node.id, b)) != CF_OK) {
+        if ((st = cf_acl_batch_drop(s, tk, &node.id, b)) != CF_OK ||
+            (st = cf_davprop_batch_drop(s, tenant, &node.id, b)) != CF_OK) {
             cf_node_clear(&node);
             goto fail;
         }

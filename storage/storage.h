@@ -47,6 +47,23 @@ void cf_store_close(struct cf_store *s);
 /* The metadata cache's bound in bytes for stores opened from now on (docs/DESIGN.md "The metadata
  * cache"; config metadata_cache_mb); 0 disables it. Set before cf_store_open. */
 extern size_t cf_store_cache_bytes;
+/* Cluster mode (issue 24, docs/CLUSTER.md "Ceph RADOS"): chunk bodies in a Ceph RADOS pool instead of
+ * the engine's chunks keyspace. Set before cf_store_create / cf_store_open (NULL, the default: in the
+ * engine). The strings are referenced only during the open. */
+struct cf_store_rados {
+    const char *conf, *pool, *user, *keyring; /* ceph.conf, pool, cephx id (no "client."), keyring */
+    unsigned op_timeout_s;                    /* bound of every monitor and OSD operation (0: 30) */
+    const char *dir; /* only the store of this directory (the data_dir; backups restored elsewhere stay
+                        whole in their engine); NULL: every store opened (tests) */
+};
+extern const struct cf_store_rados *cf_store_rados;
+/* cf_store_use_postgres(dir, conninfo, password, timeout_ms): cluster mode (issue 24, docs/CLUSTER.md
+ * "PostgreSQL"): the store of dir (the configured data_dir) keeps its key/value metadata in the
+ * PostgreSQL database the libpq conninfo names, instead of a RocksDB store in dir; other directories
+ * (backups being restored) stay RocksDB. password: NULL, or the one to connect with (copied, wiped when
+ * replaced); timeout_ms: statement and connection timeout (0: 30 s). conninfo NULL: RocksDB again.
+ * Set before cf_store_create / cf_store_open of dir; thread: the main one, before serving. */
+void cf_store_use_postgres(const char *dir, const char *conninfo, const char *password, unsigned timeout_ms);
 
 /* cf_store_is_initialised(dir): whether dir already holds a store (without opening it). */
 bool cf_store_is_initialised(const char *dir);
@@ -278,6 +295,9 @@ enum cf_role { CF_ROLE_MEMBER = 0, CF_ROLE_ADMIN = 1, CF_ROLE_AUDITOR = 2 };
 enum cf_user_status { CF_USER_ACTIVE = 0, CF_USER_FROZEN = 1, CF_USER_OFFBOARDED = 2 };
 #define CF_RECOVERY_CODES 10  /* recovery codes issued at a time */
 #define CF_RECOVERY_TAG_LEN 4 /* leading characters of a code stored beside its hash to find it */
+/* Where a user, group or department comes from (issue 23): made here, or kept by the directory sync
+ * (src/ops/directory.c), which owns its names, e-mail and status. Records without it are local. */
+enum cf_source { CF_SOURCE_LOCAL = 0, CF_SOURCE_DIRECTORY = 1 };
 
 struct cf_user {
     struct cf_id id;
@@ -303,6 +323,11 @@ struct cf_user {
     bool must_enrol_totp;        /* the next login gets a session that must enrol TOTP first */
     size_t nrecovery;
     char *recovery[CF_RECOVERY_CODES];
+    /* The directory (issue 23): absent in older records (local, NULL, 0) */
+    enum cf_source source;       /* directory: username, display_name, email and status are the sync's */
+    char *email;                 /* ≤ 254 bytes, may be NULL */
+    char *directory_id;          /* the LDAP entry's entryUUID, else its DN; NULL for local users */
+    uint64_t directory_gone_at;  /* ms since epoch the sync first missed the entry; 0: present */
 };
 void cf_user_clear(struct cf_user *u);
 
@@ -583,11 +608,17 @@ struct cf_group {
     struct cf_id tenant;
     char *name;          /* ≤ 128 bytes, unique per tenant case-insensitively (ASCII) */
     uint64_t created_at; /* ms since epoch */
+    enum cf_source source; /* directory: kept by the sync (name, members); absent in older records: local */
+    char *directory_id;  /* the LDAP entry's entryUUID, else its DN; NULL for local groups */
 };
 void cf_group_clear(struct cf_group *g);
-/* cf_group_create(s, tenant, name, out): CF_EEXIST if the name is taken. */
+/* cf_group_create(s, tenant, name, out): CF_EEXIST if the name is taken. A local group. */
 enum cf_status cf_group_create(struct cf_store *s, const struct cf_id *tenant, const char *name,
                                struct cf_group *out) CF_WUR;
+/* cf_group_create_from(s, tenant, name, source, directory_id, out): the same with its source and,
+ * for a directory group, its entry's id (may be NULL). */
+enum cf_status cf_group_create_from(struct cf_store *s, const struct cf_id *tenant, const char *name,
+                                    enum cf_source source, const char *directory_id, struct cf_group *out) CF_WUR;
 enum cf_status cf_group_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
                             struct cf_group *out) CF_WUR;
 enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, struct cf_group **out, size_t *n) CF_WUR;
@@ -614,15 +645,72 @@ enum cf_status cf_group_delete(struct cf_store *s, const struct cf_id *tenant, c
  * user, are not touched; ACL entries naming the user are the caller's to drop. */
 enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 
+/* ---- departments (issue 23, storage/dept.c) --------------------------------------------------- */
+
+#define CF_DEPT_NAME_MAX 128
+#define CF_DEPT_MAX_DEPTH 32 /* levels below the top (a create or move deeper is CF_EINVAL) */
+#define CF_DEPT_MAX_PER_USER 64 /* primary and others together */
+
+struct cf_dept {
+    struct cf_id id, tenant, parent; /* parent zero: top level */
+    char *name;                      /* ≤ 128 bytes, unique among siblings case-insensitively (ASCII) */
+    enum cf_source source;
+    uint64_t created_at;             /* ms since epoch */
+};
+void cf_dept_clear(struct cf_dept *d);
+/* cf_dept_create(s, tenant, parent (NULL: top), name, source, out): CF_EEXIST if a sibling has the
+ * name, CF_ENOTFOUND if parent does not exist, CF_EINVAL for an empty or too long name or a tree
+ * deeper than CF_DEPT_MAX_DEPTH. */
+enum cf_status cf_dept_create(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *parent,
+                              const char *name, enum cf_source source, struct cf_dept *out) CF_WUR;
+enum cf_status cf_dept_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                           struct cf_dept *out) CF_WUR;
+/* cf_dept_list(s, tenant, out, n): every department of the tenant (clear each, free the array). */
+enum cf_status cf_dept_list(struct cf_store *s, const struct cf_id *tenant, struct cf_dept **out, size_t *n) CF_WUR;
+/* cf_dept_rename(s, tenant, id, name, out): CF_EEXIST if a sibling has the name. */
+enum cf_status cf_dept_rename(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id, const char *name,
+                              struct cf_dept *out) CF_WUR;
+/* cf_dept_move(s, tenant, id, parent (NULL: top), out): CF_EINVAL for a cycle (parent is id or one
+ * of its descendants) or a tree too deep, CF_EEXIST if the new parent has a child of the same name,
+ * CF_ENOTFOUND if id or parent does not exist. */
+enum cf_status cf_dept_move(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                            const struct cf_id *parent, struct cf_dept *out) CF_WUR;
+/* cf_dept_delete(s, tenant, id): CF_EEXIST if it has sub-departments or members. ACL entries naming
+ * it are the caller's to drop (as for groups); ids are random and never reused. */
+enum cf_status cf_dept_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
+/* cf_user_set_depts(s, tenant, user, primary (NULL or zero: none), others, n): replaces the user's
+ * departments whole, in one batch (an other equal to the primary is dropped, duplicates too).
+ * CF_ENOTFOUND if a department does not exist, CF_EINVAL if more than CF_DEPT_MAX_PER_USER. The user
+ * is not checked (the caller does). */
+enum cf_status cf_user_set_depts(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                 const struct cf_id *primary, const struct cf_id *others, size_t n) CF_WUR;
+/* cf_user_depts(s, tenant, user, primary, others, n): the user's departments (primary zero if none;
+ * free *others). Read through the metadata cache. */
+enum cf_status cf_user_depts(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                             struct cf_id *primary, struct cf_id **others, size_t *n) CF_WUR;
+/* cf_dept_members(s, tenant, dept, out, n): the users who have the department (primary or other). */
+enum cf_status cf_dept_members(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *dept,
+                               struct cf_id **out, size_t *n) CF_WUR;
+/* cf_dept_ancestors(s, tenant, id, out, n): id's parent, its parent, … up to the top (free *out);
+ * through the metadata cache. CF_ECORRUPT if the chain is broken or too long. */
+enum cf_status cf_dept_ancestors(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                 struct cf_id **out, size_t *n) CF_WUR;
+
 /* ---- access control lists -------------------------------------------------------------------- */
 
-enum cf_principal_kind { CF_PRINCIPAL_USER = 1, CF_PRINCIPAL_GROUP = 2, CF_PRINCIPAL_TENANT = 3 };
+enum cf_principal_kind {
+    CF_PRINCIPAL_USER = 1,
+    CF_PRINCIPAL_GROUP = 2,
+    CF_PRINCIPAL_TENANT = 3,
+    CF_PRINCIPAL_DEPT = 4, /* everyone whose departments include it (issue 23) */
+};
 #define CF_ACL_MAX_ENTRIES 256
 
 struct cf_acl_entry {
     enum cf_principal_kind kind;
     struct cf_id principal; /* zero for CF_PRINCIPAL_TENANT */
     uint8_t level;          /* 1 view, 2 download, 3 edit, 4 manage (src/acl.h) */
+    bool subdepartments;    /* CF_PRINCIPAL_DEPT only: the members of its sub-departments too */
 };
 
 /* cf_acl_get(s, tenant, node, out, n): the node's own entries (n = 0 if none; free *out). */
@@ -635,6 +723,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
 struct cf_grant {
     struct cf_id node;
     uint8_t level;
+    bool subdepartments; /* a department entry's flag */
 };
 /* cf_grants_of(s, tenant, kind, principal, out, n): every node on which the principal has an entry. */
 enum cf_status cf_grants_of(struct cf_store *s, const struct cf_id *tenant, enum cf_principal_kind kind,

@@ -68,20 +68,85 @@ static const struct cf_eng_spec store_spec = {
 static_assert(CF_CF_JOURNAL == CF_CF_COUNT - 2 && CF_CF_JOURNAL_KEYS == CF_CF_COUNT - 1,
               "the journal's families are the last two");
 
+const struct cf_store_rados *cf_store_rados;
+
+/* The chunk bodies (engine/blob.h): in a RADOS pool if cf_store_rados says so, else in the engine's
+ * chunks keyspace. */
+static enum cf_status blobs_open(struct cf_store *s)
+{
+    if (cf_store_rados == NULL || (cf_store_rados->dir != NULL && strcmp(cf_store_rados->dir, s->dir) != 0)) {
+        s->blobs = cf_blobs_open_engine(s->eng, CF_CF_CHUNKS);
+        return CF_OK;
+    }
+    const struct cf_store_rados *r = cf_store_rados;
+    struct cf_rados_conf c = {r->conf, r->pool, r->user, r->keyring, r->op_timeout_s};
+    char *err = NULL;
+    if (cf_blobs_open_rados(&c, &s->blobs, &err) != CF_ENG_OK) {
+        s->blobs = NULL;
+        enum cf_status st = cf_blob_unavailable(err) ? CF_EUNAVAIL : CF_EIO;
+        cf_storage_log(CF_LOG_ERROR, "storage: opening the chunk store: %s", err);
+        cf_eng_free(err);
+        return st;
+    }
+    return CF_OK;
+}
+
+/* The metadata engine is chosen at run time (docs/CLUSTER.md "PostgreSQL"): the store of pg_dir lives
+ * in the PostgreSQL database pg_target names (`store: engine: cluster`); every other directory (the
+ * data directory of a default configuration, a backup being restored) is a RocksDB store. */
+static char *pg_dir;
+static struct cf_eng_pg_target pg_target;
+
+void cf_store_use_postgres(const char *dir, const char *conninfo, const char *password, unsigned timeout_ms)
+{
+    free(pg_dir);
+    free((char *)pg_target.conninfo);
+    if (pg_target.password != NULL)
+        cf_free_secret((char *)pg_target.password, strlen(pg_target.password));
+    pg_dir = dir != NULL && conninfo != NULL ? cf_xstrdup(dir) : NULL;
+    pg_target = (struct cf_eng_pg_target){
+        .conninfo = pg_dir != NULL ? cf_xstrdup(conninfo) : NULL,
+        .password = pg_dir != NULL && password != NULL ? cf_xstrdup(password) : NULL,
+        .statement_timeout_ms = timeout_ms};
+}
+
+static bool store_in_postgres(const char *dir)
+{
+    return pg_dir != NULL && strcmp(dir, pg_dir) == 0;
+}
+
+static int engine_open(const char *dir, unsigned flags, struct cf_eng **out, char **err)
+{
+    if (store_in_postgres(dir))
+        return cf_eng_open_pg(&pg_target, &store_spec, flags, out, err);
+    return cf_eng_open(dir, &store_spec, flags, out, err);
+}
+
 static enum cf_status db_open(struct cf_store *s, bool create, bool readonly)
 {
     char *err = NULL;
     unsigned flags = (create ? CF_ENG_CREATE : 0) | (readonly ? CF_ENG_READONLY : 0);
-    if (cf_eng_open(s->dir, &store_spec, flags, &s->eng, &err) != CF_ENG_OK) {
+    if (engine_open(s->dir, flags, &s->eng, &err) != CF_ENG_OK) {
         s->eng = NULL;
         return cf_db_error("open", err);
     }
-    s->blobs = cf_blobs_open_engine(s->eng, CF_CF_CHUNKS);
-    return CF_OK;
+    return blobs_open(s);
 }
 
 bool cf_store_is_initialised(const char *dir)
 {
+    if (store_in_postgres(dir)) {
+        /* A store exists if the engine opens it read-only (a database that cannot be reached says
+         * no: the create that follows then fails, saying why). */
+        struct cf_eng *e = NULL;
+        char *err = NULL;
+        if (engine_open(dir, CF_ENG_READONLY, &e, &err) != CF_ENG_OK) {
+            cf_eng_free(err);
+            return false;
+        }
+        cf_eng_close(e);
+        return true;
+    }
     char *p = cf_xasprintf("%s/CURRENT", dir);
     bool r = access(p, F_OK) == 0;
     free(p);
@@ -267,19 +332,30 @@ enum cf_status cf_db_put(struct cf_store *s, enum cf_cf cf, const void *key, siz
     return st;
 }
 
+/* A blob store's refusal: out of reach for now (a stalled cluster past its op_timeout) is CF_EUNAVAIL,
+ * answered 503, and leaves the store writable (nothing was half-written into a log of ours); anything
+ * else is a failed write, fail-stop as the engine's. */
+static enum cf_status blob_failed(struct cf_store *s, const char *what, char *err)
+{
+    if (!cf_blob_unavailable(err))
+        return cf_db_write_failed(s, what, err);
+    cf_storage_log(CF_LOG_ERROR, "storage: %s: %s", what, err);
+    cf_eng_free(err);
+    return CF_EUNAVAIL;
+}
+
 enum cf_status cf_db_blob_put(struct cf_store *s, const uint8_t *key, const void *val, size_t vlen)
 {
     char *err = NULL;
     if (db_refused(s, "chunk put"))
         return CF_EIO;
-    return cf_blob_put(s->blobs, key, val, vlen, &err) == CF_ENG_OK ? CF_OK
-                                                                   : cf_db_write_failed(s, "chunk put", err);
+    return cf_blob_put(s->blobs, key, val, vlen, &err) == CF_ENG_OK ? CF_OK : blob_failed(s, "chunk put", err);
 }
 
 enum cf_status cf_db_blob_flush(struct cf_store *s)
 {
     char *err = NULL;
-    return cf_blob_flush(s->blobs, &err) == CF_ENG_OK ? CF_OK : cf_db_write_failed(s, "chunk flush", err);
+    return cf_blob_flush(s->blobs, &err) == CF_ENG_OK ? CF_OK : blob_failed(s, "chunk flush", err);
 }
 
 enum cf_status cf_db_blob_delete_owner(struct cf_store *s, const uint8_t *owner)
@@ -287,8 +363,7 @@ enum cf_status cf_db_blob_delete_owner(struct cf_store *s, const uint8_t *owner)
     char *err = NULL;
     if (db_refused(s, "chunk delete"))
         return CF_EIO;
-    return cf_blob_delete_owner(s->blobs, owner, &err) == CF_ENG_OK ? CF_OK
-                                                                    : cf_db_write_failed(s, "chunk delete", err);
+    return cf_blob_delete_owner(s->blobs, owner, &err) == CF_ENG_OK ? CF_OK : blob_failed(s, "chunk delete", err);
 }
 
 enum cf_status cf_db_blob_delete_tenant(struct cf_store *s, const uint8_t *tenant)
@@ -297,5 +372,5 @@ enum cf_status cf_db_blob_delete_tenant(struct cf_store *s, const uint8_t *tenan
     if (db_refused(s, "chunk delete"))
         return CF_EIO;
     return cf_blob_delete_tenant(s->blobs, tenant, &err) == CF_ENG_OK ? CF_OK
-                                                                      : cf_db_write_failed(s, "chunk delete", err);
+                                                                      : blob_failed(s, "chunk delete", err);
 }

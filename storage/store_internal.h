@@ -398,4 +398,9 @@ enum cf_status cf_versions_walk(struct cf_store *s, const struct cf_tkeys *tk, c
 enum cf_status cf_version_drop(struct cf_store *s, const struct cf_tkeys *tk, const struct cf_id *file,
                                uint32_t version, struct cf_batch *b, struct cf_idvec *contents) CF_WUR;
 
+/* dept.c: adds to b the deletion of every department membership of user (both indexes), so that a
+ * deleted user is nobody's member (cf_user_delete's batch). */
+enum cf_status cf_dept_forget_user(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *user,
+                                   struct cf_batch *b) CF_WUR;
+
 #endif

@@ -6,13 +6,15 @@ import { api, ApiError, csrf, query } from './api.js';
 import { el, $, formatSize, formatTime, announce, openDialog, closeDialog, field, alertBox, showAlert } from './ui.js';
 import { scanBanner } from './banner.js';
 import { loadLinks, setupLinks } from './links.js';
+import { setupDepartments, loadDepartments } from './departments.js';
+import { setupDirectory, markDirectoryUsers, markDirectoryGroups } from './directory.js';
 
 const ACTIONS = ['auth.login', 'auth.login_failed', 'auth.logout', 'file.upload', 'file.view', 'file.page_view', 'file.download',
   'file.delete', 'file.purge', 'folder.create', 'node.move', 'node.rename', 'acl.change', 'share.create',
   'share.revoke', 'share.unlock', 'share.unlock_failed', 'share.view', 'share.download', 'upload.start',
   'upload.cancel', 'upload.rejected', 'user.create', 'user.update', 'user.offboard', 'group.create',
   'group.members', 'group.rename', 'group.delete', 'user.delete', 'user.reset', 'auth.recovery_code_used', 'auth.sessions_ended',
-  'app_password.create', 'app_password.revoke',
+  'app_password.create', 'app_password.revoke', 'dept.create', 'dept.rename', 'dept.move', 'dept.delete', 'user.departments',
   'node.restore', 'trash.empty', 'file.version_restore', 'file.version_purge', 'file.infected', 'scan.rescan', 'policy.change', 'alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 const ALERTS = ['alert.bulk_download', 'alert.share_bruteforce', 'alert.new_device'];
 
@@ -33,7 +35,7 @@ function actorText(a) {
 
 /* ---- tabs ---------------------------------------------------------------------------------- */
 
-const loaders = { users: loadUsers, groups: loadGroups, links: openLinks, policy: loadPolicy, audit: () => {}, alerts: loadAlerts };
+const loaders = { users: loadUsers, groups: loadGroups, departments: loadDepartments, links: openLinks, policy: loadPolicy, audit: () => {}, alerts: loadAlerts };
 
 async function openLinks() {
   try {
@@ -81,6 +83,7 @@ async function loadUsers() {
       el('td', {}, u.totp_enabled ? 'on' : 'off'),
       el('td', {}, acts)));
   }
+  markDirectoryUsers(users);
 }
 
 async function setStatus(u, status) {
@@ -198,6 +201,7 @@ async function loadGroups() {
     });
     box.append(card);
   }
+  markDirectoryGroups(groups);
 }
 
 function renameGroup(g) {
@@ -352,6 +356,8 @@ async function loadAlerts() {
 /* ---- start --------------------------------------------------------------------------------- */
 
 async function boot() {
+  setupDepartments();
+  setupDirectory();
   const sel = $('#a-action');
   for (const a of ACTIONS) sel.append(el('option', { value: a }, a));
   $('#audit-form').addEventListener('submit', (e) => search(e));

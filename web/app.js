@@ -10,6 +10,7 @@ import { openTrash, closeTrash, versionsDialog } from './trash.js';
 import { scanBanner } from './banner.js';
 import { showUsage, folderZip } from './quota.js';
 import { setupSearch } from './search.js';
+import { deptOptgroup, aclKey, aclEntryOut } from './departments.js';
 
 const LEVELS = ['view', 'download', 'edit', 'manage'];
 const atLeast = (node, level) => LEVELS.indexOf(node.my_level) >= LEVELS.indexOf(level);
@@ -473,13 +474,14 @@ async function accessDialog(n) {
     const who = el('select', { 'data-testid': 'acl-principal' },
       el('option', { value: 'tenant' }, 'Everyone in the organisation'),
       el('optgroup', { label: 'Groups' }, dir.groups.map((g) => el('option', { value: `group:${g.id}` }, g.name))),
+      deptOptgroup(dir),
       el('optgroup', { label: 'People' }, dir.users.filter((u) => u.id !== state.me.id).map((u) => el('option', { value: `user:${u.id}` }, u.display_name ? `${u.display_name} (${u.username})` : u.username))));
     const lvl = levelSelect('view', 'Level to grant');
     lvl.dataset.testid = 'acl-level';
     const add = el('button', { type: 'button', 'data-testid': 'acl-add' }, 'Add');
     add.addEventListener('click', () => {
       const name = who.selectedOptions[0].textContent;
-      entries = entries.filter((e) => e.principal !== who.value);
+      entries = entries.filter((e) => aclKey(e.principal) !== aclKey(who.value));
       entries.push({ principal: who.value, level: lvl.value, name });
       draw();
     });
@@ -487,7 +489,7 @@ async function accessDialog(n) {
     save.addEventListener('click', async () => {
       error.hidden = true;
       try {
-        acl = await api('PUT', `/api/v1/nodes/${n.id}/acl`, { entries: entries.map(({ principal, level }) => ({ principal, level })) });
+        acl = await api('PUT', `/api/v1/nodes/${n.id}/acl`, { entries: entries.map(aclEntryOut) });
         entries = acl.entries.map((e) => ({ ...e }));
         draw();
         announce(`Access to ${n.name} saved.`, 'ok');

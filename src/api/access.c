@@ -2,7 +2,8 @@
  * access.c: the ACL endpoints (GET|PUT /api/v1/nodes/{id}/acl), the tenant directory that lets a
  * member pick whom to grant, and "shared with me" (GET /api/v1/shared).
  *
- * Principals are written "user:ID", "group:ID" or "tenant". A PUT replaces the node's own entries;
+ * Principals are written "user:ID", "group:ID", "department:ID" (an entry may add "subdepartments":
+ * true: the members of its sub-departments too, issue 23) or "tenant". A PUT replaces the node's own entries;
  * entries inherited from ancestors are shown by GET (with the ancestor they come from) and changed
  * there. Only existing users and groups of the caller's tenant can be named.
  */
@@ -11,6 +12,7 @@
 
 #include "acl.h"
 #include "audit.h"
+#include "dept.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -22,7 +24,8 @@ static json_t *principal_json(const struct cf_acl_entry *e)
     if (e->kind == CF_PRINCIPAL_TENANT)
         return json_string("tenant");
     cf_id_hex(&e->principal, hex);
-    snprintf(buf, sizeof buf, "%s:%s", e->kind == CF_PRINCIPAL_USER ? "user" : "group", hex);
+    snprintf(buf, sizeof buf, "%s:%s",
+             e->kind == CF_PRINCIPAL_USER ? "user" : e->kind == CF_PRINCIPAL_DEPT ? "department" : "group", hex);
     return json_string(buf);
 }
 
@@ -37,6 +40,14 @@ static json_t *principal_name(struct cf_store *store, const struct cf_id *tenant
             return json_null();
         json_t *n = json_string(u.username);
         cf_user_clear(&u);
+        return n;
+    }
+    if (e->kind == CF_PRINCIPAL_DEPT) {
+        struct cf_dept d;
+        if (cf_dept_get(store, tenant, &e->principal, &d) != CF_OK)
+            return json_null();
+        json_t *n = json_string(d.name);
+        cf_dept_clear(&d);
         return n;
     }
     struct cf_group g;
@@ -54,6 +65,8 @@ static json_t *entry_json(struct cf_store *store, const struct cf_id *tenant, co
                           cf_level_name((enum cf_level)e->level), "name", principal_name(store, tenant, e));
     if (from != NULL)
         json_object_set_new(o, "from", cf_json_id(from));
+    if (e->subdepartments)
+        json_object_set_new(o, "subdepartments", json_true());
     return o;
 }
 
@@ -146,6 +159,14 @@ static void acl_put_run(struct cf_async *a)
                 return;
             }
             cf_group_clear(&g);
+        } else if (p->e[i].kind == CF_PRINCIPAL_DEPT) {
+            struct cf_dept d;
+            if (cf_dept_get(a->app->store, &p->tenant, &p->e[i].principal, &d) != CF_OK) {
+                a->st = CF_EINVAL;
+                p->why = "an entry names a department that does not exist in this tenant";
+                return;
+            }
+            cf_dept_clear(&d);
         }
     }
     a->st = cf_acl_put(a->app->store, &p->tenant, &p->node, p->e, p->n);
@@ -156,9 +177,13 @@ static void acl_put_run(struct cf_async *a)
             cf_node_clear(&n);
         }
         json_t *entries = json_array();
-        for (size_t i = 0; i < p->n; i++)
-            json_array_append_new(entries, json_pack("{s:o, s:s}", "principal", principal_json(&p->e[i]), "level",
-                                                     cf_level_name((enum cf_level)p->e[i].level)));
+        for (size_t i = 0; i < p->n; i++) {
+            json_t *o = json_pack("{s:o, s:s}", "principal", principal_json(&p->e[i]), "level",
+                                  cf_level_name((enum cf_level)p->e[i].level));
+            if (p->e[i].subdepartments)
+                json_object_set_new(o, "subdepartments", json_true());
+            json_array_append_new(entries, o);
+        }
         cf_event_detail(p->ev, "entries", entries);
         a->st = cf_audit_submit_wait(p->ev, NULL);
         p->ev = NULL;
@@ -193,7 +218,7 @@ static void acl_put_free(struct cf_async *a)
     free(p);
 }
 
-/* Parses "user:ID", "group:ID" or "tenant". */
+/* Parses "user:ID", "group:ID", "department:ID" or "tenant". */
 static bool principal_parse(const char *s, size_t n, struct cf_acl_entry *e)
 {
     memset(&e->principal, 0, sizeof e->principal);
@@ -209,13 +234,17 @@ static bool principal_parse(const char *s, size_t n, struct cf_acl_entry *e)
         e->kind = CF_PRINCIPAL_GROUP;
         return cf_id_parse(s + 6, CF_ID_HEX_LEN, &e->principal) == CF_OK;
     }
+    if (n == 11 + CF_ID_HEX_LEN && memcmp(s, "department:", 11) == 0) {
+        e->kind = CF_PRINCIPAL_DEPT;
+        return cf_id_parse(s + 11, CF_ID_HEX_LEN, &e->principal) == CF_OK;
+    }
     return false;
 }
 
 void cf_h_acl_put(struct cf_req *r)
 {
     static const char *const allowed[] = {"entries", NULL};
-    static const char *const entry_allowed[] = {"principal", "level", NULL};
+    static const char *const entry_allowed[] = {"principal", "level", "subdepartments", NULL};
     json_t *body;
     struct cf_node n;
     enum cf_level level;
@@ -247,9 +276,18 @@ void cf_h_acl_put(struct cf_req *r)
             goto out;
         struct cf_acl_entry *e = &p->e[p->n];
         if (!principal_parse(ps, pl, e)) {
-            cf_respond_status(r, CF_EINVAL, "principal must be \"user:ID\", \"group:ID\" or \"tenant\"");
+            cf_respond_status(r, CF_EINVAL,
+                              "principal must be \"user:ID\", \"group:ID\", \"department:ID\" or \"tenant\"");
             goto out;
         }
+        bool sub = false, has_sub = false;
+        if (!cf_json_bool_or_respond(r, v, "subdepartments", &sub, &has_sub))
+            goto out;
+        if (has_sub && e->kind != CF_PRINCIPAL_DEPT) {
+            cf_respond_status(r, CF_EINVAL, "subdepartments applies to a department entry only");
+            goto out;
+        }
+        e->subdepartments = sub;
         enum cf_level lv = cf_level_parse(ls, ll);
         if (lv == CF_LEVEL_NONE) {
             cf_respond_status(r, CF_EINVAL, "level must be view, download, edit or manage");
@@ -310,7 +348,15 @@ void cf_h_directory(struct cf_req *r)
         cf_group_clear(&gs[i]);
     }
     free(gs);
-    cf_respond_json(r, 200, json_pack("{s:o, s:o}", "users", users, "groups", groups));
+    json_t *depts = json_array(), *paths = cf_dept_paths(r->app->store, &r->who.user.tenant);
+    const char *k;
+    json_t *pv;
+    json_object_foreach(paths, k, pv)
+    {
+        json_array_append_new(depts, json_pack("{s:s, s:O}", "id", k, "path", pv));
+    }
+    json_decref(paths);
+    cf_respond_json(r, 200, json_pack("{s:o, s:o, s:o}", "users", users, "groups", groups, "departments", depts));
 }
 
 struct cf_idvec_local {
@@ -376,6 +422,43 @@ static enum cf_status add_grants(struct cf_req *r, enum cf_principal_kind kind, 
     return st;
 }
 
+/* The grants of the caller's departments and of every department above them (the level rule,
+ * acl.c, decides whether an entry of one above reaches the caller: its subdepartments flag). */
+static enum cf_status add_dept_grants(struct cf_req *r, json_t *items, struct cf_idvec_local *seen)
+{
+    struct cf_id primary, *others, *up;
+    size_t n, nup;
+    enum cf_status st = cf_user_depts(r->app->store, &r->who.user.tenant, &r->who.user.id, &primary, &others, &n);
+    if (st != CF_OK)
+        return st;
+    others = cf_xrealloc(others, (n + 1) * sizeof *others);
+    if (!cf_id_is_zero(&primary))
+        others[n++] = primary;
+    struct cf_idvec_local done = {0};
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        if (cf_dept_ancestors(r->app->store, &r->who.user.tenant, &others[i], &up, &nup) != CF_OK)
+            continue; /* deleted meanwhile */
+        for (size_t k = 0; k <= nup && st == CF_OK; k++) {
+            const struct cf_id *d = k == 0 ? &others[i] : &up[k - 1];
+            bool dup = false;
+            for (size_t x = 0; x < done.n && !dup; x++)
+                dup = cf_id_equal(&done.v[x], d);
+            if (dup)
+                continue;
+            if (done.n == done.cap) {
+                done.cap = done.cap == 0 ? 8 : done.cap * 2;
+                done.v = cf_xrealloc(done.v, done.cap * sizeof *done.v);
+            }
+            done.v[done.n++] = *d;
+            st = add_grants(r, CF_PRINCIPAL_DEPT, d, items, seen);
+        }
+        free(up);
+    }
+    free(done.v);
+    free(others);
+    return st;
+}
+
 enum cf_status cf_shared_roots(struct cf_req *r, struct cf_node **nodes, enum cf_level **levels, size_t *n)
 {
     struct cf_idvec_local seen = {0};
@@ -383,6 +466,8 @@ enum cf_status cf_shared_roots(struct cf_req *r, struct cf_node **nodes, enum cf
     enum cf_status st = add_grants(r, CF_PRINCIPAL_USER, &r->who.user.id, NULL, &seen);
     for (size_t i = 0; i < r->who.ngroups && st == CF_OK; i++)
         st = add_grants(r, CF_PRINCIPAL_GROUP, &r->who.groups[i], NULL, &seen);
+    if (st == CF_OK)
+        st = add_dept_grants(r, NULL, &seen);
     if (st == CF_OK)
         st = add_grants(r, CF_PRINCIPAL_TENANT, &zero, NULL, &seen);
     free(seen.v);
@@ -409,6 +494,8 @@ void cf_h_shared(struct cf_req *r)
     enum cf_status st = add_grants(r, CF_PRINCIPAL_USER, &r->who.user.id, items, &seen);
     for (size_t i = 0; i < r->who.ngroups && st == CF_OK; i++)
         st = add_grants(r, CF_PRINCIPAL_GROUP, &r->who.groups[i], items, &seen);
+    if (st == CF_OK)
+        st = add_dept_grants(r, items, &seen);
     if (st == CF_OK)
         st = add_grants(r, CF_PRINCIPAL_TENANT, &zero, items, &seen);
     free(seen.v);

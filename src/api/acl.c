@@ -51,9 +51,47 @@ struct cf_actor cf_actor_of(const struct cf_req *r)
     return a;
 }
 
+/* Whether dept is one of a's departments (primary or other) or, with sub, an ancestor of one. Read
+ * from the store (through the metadata cache, which every membership or tree change invalidates),
+ * so that a user moved between departments, or a department moved in the tree, is decided anew by
+ * the very next request. A read error matches nothing: it can only lower a level. */
+static bool dept_matches(const struct cf_actor *a, const struct cf_id *dept, bool sub)
+{
+    struct cf_id primary, *others, *up;
+    size_t n, nup;
+    if (a->app == NULL || cf_id_is_zero(&a->id))
+        return false;
+    if (cf_user_depts(a->app->store, &a->tenant, &a->id, &primary, &others, &n) != CF_OK) {
+        cf_log_error("%s: cannot read a user's departments", __func__);
+        return false;
+    }
+    bool hit = cf_id_equal(&primary, dept) && !cf_id_is_zero(dept);
+    for (size_t i = 0; i < n && !hit; i++)
+        hit = cf_id_equal(&others[i], dept);
+    for (size_t i = 0; i <= n && !hit && sub; i++) {
+        const struct cf_id *mine = i < n ? &others[i] : &primary;
+        if (cf_id_is_zero(mine))
+            continue;
+        enum cf_status st = cf_dept_ancestors(a->app->store, &a->tenant, mine, &up, &nup);
+        if (st == CF_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (st != CF_OK) {
+            cf_log_error("%s: cannot read a department's ancestors", __func__);
+            continue;
+        }
+        for (size_t k = 0; k < nup && !hit; k++)
+            hit = cf_id_equal(&up[k], dept);
+        free(up);
+    }
+    free(others);
+    return hit;
+}
+
 bool cf_acl_entry_matches(const struct cf_actor *a, const struct cf_acl_entry *e)
 {
     switch (e->kind) {
+    case CF_PRINCIPAL_DEPT:
+        return dept_matches(a, &e->principal, e->subdepartments);
     case CF_PRINCIPAL_TENANT:
         return true;
     case CF_PRINCIPAL_USER:
@@ -231,14 +269,17 @@ static enum cf_status chain_load(struct cf_store *store, const struct cf_id *ten
 }
 
 /* Whether chain c gives e's principal at least e's level (directly or through a tenant entry).
- * Groups are compared as principals, not by membership: conservative (a move may ask for manage
- * when it would raise nobody), never permissive. */
+ * Groups and departments are compared as principals, not by membership or by the tree: conservative
+ * (a move may ask for manage when it would raise nobody), never permissive. */
 static bool covered(const struct chain *c, const struct cf_acl_entry *e)
 {
     for (size_t i = 0; i < c->n; i++) {
         const struct cf_acl_entry *o = &c->e[i];
+        /* departments: an entry with subdepartments covers one without, not the reverse */
         bool same = o->kind == CF_PRINCIPAL_TENANT ||
-                    (o->kind == e->kind && (e->kind == CF_PRINCIPAL_TENANT || cf_id_equal(&o->principal, &e->principal)));
+                    (o->kind == e->kind &&
+                     (e->kind == CF_PRINCIPAL_TENANT || cf_id_equal(&o->principal, &e->principal)) &&
+                     (o->subdepartments || !e->subdepartments));
         if (same && o->level >= e->level)
             return true;
     }

@@ -5,8 +5,9 @@
  *
  * The level rule (docs/SECURITY.md "The level rule"): a user's effective level on a node is the
  * highest of
- *   - every ACL entry on the node or any ancestor that names the user, one of the user's groups, or
- *     the whole tenant;
+ *   - every ACL entry on the node or any ancestor that names the user, one of the user's groups, one
+ *     of the user's departments (or, for an entry with "subdepartments", a department above one of
+ *     them), or the whole tenant;
  *   - manage, if the node lies in the user's own private space (spaces are owned, nodes are not: a
  *     node's `owner` field records who created it and confers nothing);
  *   - manage, for tenant admins, anywhere in the tenant space.
@@ -114,7 +115,9 @@ bool cf_acl_param_or_respond(struct cf_req *r, size_t i, enum cf_level need, str
 bool cf_acl_param_in_or_respond(struct cf_req *r, size_t i, unsigned flags, enum cf_level need, struct cf_node *node,
                                 enum cf_level *level);
 
-/* cf_acl_entry_matches(a, e): whether an entry names a, one of a's groups, or the tenant. */
+/* cf_acl_entry_matches(a, e): whether an entry names a, one of a's groups, the tenant, or one of a's
+ * departments (primary or other) or, for an entry with subdepartments, an ancestor of one (read from
+ * the store: a move is seen by the very next request). */
 bool cf_acl_entry_matches(const struct cf_actor *a, const struct cf_acl_entry *e);
 
 /* Levels of many nodes in one request (search, src/api/search.c): the same rule as cf_acl_resolve,

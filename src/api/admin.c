@@ -9,6 +9,7 @@
 #include "acl.h"
 #include "audit.h"
 #include "auth.h"
+#include "dept.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -78,6 +79,7 @@ struct user_job {
     bool archive;          /* the private space is archived for retention instead of handed over */
     bool keep_links;       /* the user's links go to transfer_to instead of being revoked */
     bool freezing;         /* the patch freezes an active user */
+    bool directory_managed; /* refused: the directory owns the field (issue 23) → 409 directory_managed */
     const char *why;       /* message for a 400/409 */
     struct cf_event *ev;   /* user.create, user.update or user.offboard */
 };
@@ -114,7 +116,10 @@ static void user_job_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_json(r, j->password != NULL ? 201 : 200, admin_user_json(&j->u, j->tname));
         return;
     case CF_EEXIST:
-        cf_respond_status(r, CF_EEXIST, j->why != NULL ? j->why : "this username is taken in the tenant");
+        if (j->directory_managed)
+            cf_respond_error(r, 409, "directory_managed", j->why);
+        else
+            cf_respond_status(r, CF_EEXIST, j->why != NULL ? j->why : "this username is taken in the tenant");
         return;
     default:
         cf_respond_status(r, a->st, j->why);
@@ -193,7 +198,9 @@ void cf_h_admin_users(struct cf_req *r)
     char *tname = tenant_name(r);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, admin_user_json(&us[i], tname));
+        json_t *o = admin_user_json(&us[i], tname);
+        json_object_set_new(o, "departments", cf_dept_user_json(r->app->store, &us[i].tenant, &us[i].id));
+        json_array_append_new(arr, o);
         cf_user_clear(&us[i]);
     }
     free(us);
@@ -214,6 +221,13 @@ static enum cf_status patch_mutate(struct cf_user *u, void *ctx)
     struct user_job *j = ctx;
     if (u->status == CF_USER_OFFBOARDED) {
         j->why = "this user was offboarded";
+        return CF_EEXIST;
+    }
+    if (u->source == CF_SOURCE_DIRECTORY && ((j->set_status && j->status != u->status) || j->set_display)) {
+        /* Names, e-mail and status of a directory user are the directory sync's (directory.h); an
+         * unchanged status may be sent with restore_links (the links a directory freeze suspended). */
+        j->why = "the directory manages this user's display name and status: change them there";
+        j->directory_managed = true;
         return CF_EEXIST;
     }
     if (cf_id_equal(&u->id, &j->self) &&
@@ -246,7 +260,7 @@ static enum cf_status suspend_links_first(struct user_job *j, size_t *n)
     enum cf_status st = cf_user_get(j->a.app->store, &j->u.tenant, &j->u.id, &u);
     if (st != CF_OK)
         return st == CF_ENOTFOUND ? CF_OK : st; /* the update answers 404 */
-    bool offboarded = u.status == CF_USER_OFFBOARDED;
+    bool offboarded = u.status == CF_USER_OFFBOARDED || u.source == CF_SOURCE_DIRECTORY; /* refused later */
     cf_user_clear(&u);
     return offboarded ? CF_OK : cf_share_suspend_all_of(j->a.app->store, &j->u.tenant, &j->u.id, true, n);
 }
@@ -496,8 +510,8 @@ static json_t *group_json(const struct cf_group *g, const struct cf_id *members,
     json_t *m = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(m, cf_json_id(&members[i]));
-    return json_pack("{s:o, s:s, s:o, s:o}", "id", cf_json_id(&g->id), "name", g->name, "members", m, "created_at",
-                     cf_json_time(g->created_at));
+    return json_pack("{s:o, s:s, s:o, s:o, s:s}", "id", cf_json_id(&g->id), "name", g->name, "members", m, "created_at",
+                     cf_json_time(g->created_at), "source", g->source == CF_SOURCE_DIRECTORY ? "directory" : "local");
 }
 
 struct group_job {
@@ -509,6 +523,7 @@ struct group_job {
     struct cf_id *members;
     size_t nmembers;
     const char *why;
+    bool directory_managed; /* a directory group: its members are the sync's (issue 23) → 409 */
     struct cf_event *ev;   /* group.create or group.members */
 };
 
@@ -537,7 +552,9 @@ static enum cf_status group_event(struct group_job *j)
 static void group_reply(struct cf_req *r, struct cf_async *a)
 {
     struct group_job *j = (struct group_job *)a;
-    if (a->st == CF_EEXIST)
+    if (j->directory_managed)
+        cf_respond_error(r, 409, "directory_managed", "the directory manages this group's members: change them there");
+    else if (a->st == CF_EEXIST)
         cf_respond_status(r, CF_EEXIST, "a group with this name exists");
     else if (a->st != CF_OK)
         cf_respond_status(r, a->st, j->why);
@@ -668,6 +685,12 @@ static void group_members_run(struct cf_async *a)
     if ((a->st = cf_group_get(a->app->store, &j->tenant, &gid, &j->g)) != CF_OK ||
         (a->st = cf_group_members(a->app->store, &j->tenant, &gid, &before, &nbefore)) != CF_OK)
         return;
+    if (j->g.source == CF_SOURCE_DIRECTORY) {
+        free(before);
+        j->directory_managed = true;
+        a->st = CF_EEXIST;
+        return;
+    }
     /* Private means private: an admin cannot join a group (and so its grants) on their own say. */
     bool self_added = id_in(&j->self, j->members, j->nmembers) && !id_in(&j->self, before, nbefore);
     if (self_added) {
@@ -787,6 +810,7 @@ struct group_change {
     char *name;            /* rename: the new name */
     bool remove;           /* delete instead of rename */
     struct cf_group g;     /* the group (as renamed, or as it was before its deletion) */
+    bool directory_managed; /* rename of a directory group: its name is the sync's (issue 23) → 409 */
     size_t grants;         /* delete: nodes whose ACL lost the group's entries */
     size_t members;        /* delete: members it had */
     struct cf_event *ev;   /* group.rename or group.delete */
@@ -837,7 +861,12 @@ static void group_change_run(struct cf_async *a)
         if ((a->st = cf_group_get(store, &c->tenant, &c->id, &before)) != CF_OK)
             return;
         cf_event_detail(c->ev, "old_name", json_string(before.name));
+        c->directory_managed = before.source == CF_SOURCE_DIRECTORY;
         cf_group_clear(&before);
+        if (c->directory_managed) {
+            a->st = CF_EEXIST;
+            return;
+        }
         if ((a->st = cf_group_rename(store, &c->tenant, &c->id, c->name, &c->g)) != CF_OK)
             return;
     } else {
@@ -866,7 +895,9 @@ static void group_change_reply(struct cf_req *r, struct cf_async *a)
     struct group_change *c = (struct group_change *)a;
     struct cf_id *m;
     size_t n;
-    if (a->st == CF_EEXIST)
+    if (c->directory_managed)
+        cf_respond_error(r, 409, "directory_managed", "the directory manages this group's name: change it there");
+    else if (a->st == CF_EEXIST)
         cf_respond_status(r, CF_EEXIST, "a group with this name exists");
     else if (a->st != CF_OK)
         cf_respond_status(r, a->st, NULL);

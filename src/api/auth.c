@@ -28,6 +28,7 @@
 #include "audit.h"
 #include "handlers.h"
 #include "http.h"
+#include "ldapc.h"
 #include "log.h"
 #include "quota.h"
 #include "validate.h"
@@ -77,6 +78,8 @@ json_t *cf_user_json(const struct cf_user *u, const char *tenant_name)
     json_object_set_new(t, "name", tenant_name != NULL ? json_string(tenant_name) : json_null());
     json_object_set_new(o, "tenant", t);
     json_object_set_new(o, "created_at", cf_json_time(u->created_at));
+    json_object_set_new(o, "source", json_string(u->source == CF_SOURCE_DIRECTORY ? "directory" : "local"));
+    json_object_set_new(o, "email", u->email != NULL ? json_string(u->email) : json_null());
     return o;
 }
 
@@ -107,6 +110,22 @@ enum cf_status cf_auth_hash_password(const struct cf_config *cfg, const char *pw
 bool cf_auth_verify_password(const char *encoded, const char *pw, size_t n)
 {
     return encoded != NULL && argon2id_verify(encoded, pw, n) == ARGON2_OK;
+}
+
+enum cf_status cf_auth_user_password(const struct cf_config *cfg, const struct cf_user *u, const char *pw, size_t n)
+{
+    if (u->source != CF_SOURCE_DIRECTORY)
+        return cf_auth_verify_password(u->pwhash, pw, n) ? CF_OK : CF_EDENIED;
+    if (!cfg->directory.enabled)
+        return CF_EUNAVAIL;
+    switch (cf_ldap_login(cfg, u->username, u->directory_id, pw, n)) {
+    case CF_LDAP_LOGIN_OK:
+        return CF_OK;
+    case CF_LDAP_LOGIN_DENIED:
+        return CF_EDENIED;
+    default:
+        return CF_EUNAVAIL;
+    }
 }
 
 /* Whether an encoded hash was made with other parameters than the configured ones. */
@@ -588,6 +607,7 @@ struct login {
     bool mfa_enrol;
     bool pw_change;                                  /* an admin reset the password */
     const char *factor_error;                        /* the password was right, the second factor not */
+    bool directory_down;                             /* a directory user, and the directory did not answer */
     long recovery_left;                              /* codes left after this login used one; -1: none */
     char new_device[CF_TOKEN_TEXT_LEN + 1];          /* a device cookie to issue, or "" */
 };
@@ -697,9 +717,26 @@ static void login_check(struct cf_async *a)
         a->st = st;
         return;
     }
-    /* Always one verification, so that "no such user" costs what "wrong password" costs. */
-    bool ok = cf_auth_verify_password(have_user ? l->user.pwhash : a->app->dummy_pwhash, l->password,
-                                      l->password_len);
+    /* Always one verification, so that "no such user" costs what "wrong password" costs. A directory
+     * user's is the directory's (issue 23): a simple bind as their entry, here on the worker; the
+     * password is never stored. A directory that does not answer says nothing about the password:
+     * 503, and the attempt is given back to the throttles (login_run), not counted as a failure. */
+    bool directory = have_user && l->user.source == CF_SOURCE_DIRECTORY, ok;
+    if (directory) {
+        enum cf_ldap_login lr = cfg->directory.enabled ? cf_ldap_login(cfg, l->user.username, l->user.directory_id,
+                                                                       l->password, l->password_len)
+                                                       : CF_LDAP_LOGIN_UNAVAILABLE;
+        if (lr == CF_LDAP_LOGIN_UNAVAILABLE) {
+            record_login(a->app->store, &tid, &uid, l->ip, l->ua, "directory_unavailable", false);
+            login_event(l, &tid, &uid, "auth.login_failed", "error", "directory unavailable");
+            l->directory_down = true;
+            a->st = CF_EUNAVAIL;
+            return;
+        }
+        ok = lr == CF_LDAP_LOGIN_OK;
+    } else {
+        ok = cf_auth_verify_password(have_user ? l->user.pwhash : a->app->dummy_pwhash, l->password, l->password_len);
+    }
     bool have_tenant = !cf_id_is_zero(&tid);
     if (!have_user || !ok) {
         login_failed(l);
@@ -773,7 +810,7 @@ static void login_check(struct cf_async *a)
      * applied in one read-modify-write that also re-checks the account: a code is accepted once even
      * by parallel logins, and a login never undoes a concurrent freeze or password change. */
     struct login_update up = {.step = step, .verified = l->user.pwhash, .recovery = recovery};
-    if (needs_rehash(cfg, l->user.pwhash) &&
+    if (!directory && needs_rehash(cfg, l->user.pwhash) &&
         cf_auth_hash_password(cfg, l->password, l->password_len, &up.rehash) != CF_OK)
         up.rehash = NULL;
     if (step != 0 || up.rehash != NULL || recovery != NULL)
@@ -898,7 +935,11 @@ static void login_reply(struct cf_req *r, struct cf_async *a)
         cf_respond_status(r, CF_EFROZEN, "this account is frozen");
         return;
     default:
-        cf_respond_status(r, a->st, NULL);
+        if (l->directory_down)
+            cf_respond_error(r, 503, "directory_unavailable",
+                             "the directory that checks this account's password cannot be reached; try again later");
+        else
+            cf_respond_status(r, a->st, NULL);
         return;
     }
     char *cookie = cf_xasprintf(CF_SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=%llu",

@@ -52,6 +52,12 @@ void cf_auth_new_token(char out[CF_TOKEN_TEXT_LEN + 1], uint8_t hash[CF_SHA256_L
 enum cf_status cf_auth_hash_password(const struct cf_config *cfg, const char *pw, size_t n, char **out) CF_WUR;
 /* cf_auth_verify_password(encoded, pw, n): constant-time verification. Worker threads or CLI. */
 bool cf_auth_verify_password(const char *encoded, const char *pw, size_t n);
+/* cf_auth_user_password(cfg, u, pw, n): whether pw[0..n) is u's password, for a re-authentication
+ * (recovery codes): Argon2id against the stored hash for a local user, an LDAP bind for a directory
+ * user (issue 23; never an empty password). CF_OK, CF_EDENIED (wrong), CF_EUNAVAIL (the directory
+ * could not be asked: no verdict). Blocking: worker threads only. */
+enum cf_status cf_auth_user_password(const struct cf_config *cfg, const struct cf_user *u, const char *pw,
+                                     size_t n) CF_WUR;
 /* cf_auth_password_ok(pw, n): the password policy (length CF_PASSWORD_MIN..MAX, no NUL). */
 bool cf_auth_password_ok(const char *pw, size_t n);
 /* cf_auth_dummy_hash(cfg): the hash of a random password, verified when a user does not exist so

@@ -5,6 +5,7 @@
 #include "files.h"
 
 #include "audit.h"
+#include "davguard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,7 @@ void cf_h_folder_create(struct cf_req *r)
         return;
     if (!cf_json_only_keys_or_respond(r, body, allowed) || !cf_json_str_or_respond(r, body, "name", true, &name, &nlen) ||
         !name_or_respond(r, name, nlen) || !json_id_or_respond(r, body, "parent", true, &parent, &present) ||
-        !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &level))
+        !cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &level) || !cf_davguard_node_or_respond(r, &parent))
         goto out;
     cf_folder_create_start(r, &parent, name, nlen, level, false);
 out:
@@ -488,6 +489,10 @@ void cf_h_node_patch(struct cf_req *r)
         if (tlevel < level)
             level = tlevel; /* conservative until the node's own grants are known */
     }
+    /* WebDAV locks bind the API too (davguard.h): the node, the folder it leaves, the one it joins. */
+    if (!cf_davguard_node_or_respond(r, &n.id) || !cf_davguard_node_or_respond(r, &n.parent) ||
+        (have_parent && !cf_davguard_node_or_respond(r, &parent)))
+        goto out;
     cf_node_move_start(r, &n, level, have_parent ? &parent : NULL, name, nlen, NULL, 0);
 out:
     cf_node_clear(&n);
@@ -593,7 +598,8 @@ void cf_h_node_delete(struct cf_req *r)
         cf_respond_status(r, CF_EDENIED, "a space root cannot be deleted");
         return;
     }
-    cf_node_delete_start(r, &n.id, purge);
+    if (cf_davguard_node_or_respond(r, &n.id) && cf_davguard_node_or_respond(r, &n.parent)) /* davguard.h */
+        cf_node_delete_start(r, &n.id, purge);
     cf_node_clear(&n);
 }
 

@@ -43,9 +43,17 @@ void cf_h_admin_groups(struct cf_req *r);
 void cf_h_admin_group_members(struct cf_req *r);
 void cf_h_admin_group_patch(struct cf_req *r);
 void cf_h_admin_group_delete(struct cf_req *r);
+/* dept.c (issue 23): departments, and a user's departments */
+void cf_h_admin_depts(struct cf_req *r);
+void cf_h_admin_dept_create(struct cf_req *r);
+void cf_h_admin_dept_patch(struct cf_req *r);
+void cf_h_admin_dept_delete(struct cf_req *r);
+void cf_h_admin_dept_members(struct cf_req *r);
+void cf_h_admin_user_depts(struct cf_req *r);
 void cf_h_admin_user_delete(struct cf_req *r);
 void cf_h_admin_policy_get(struct cf_req *r);
 void cf_h_admin_scanner(struct cf_req *r);
+void cf_h_admin_directory_sync(struct cf_req *r); /* dirsync.c (issue 23) */
 void cf_h_admin_policy_patch(struct cf_req *r);
 
 /* access.c */

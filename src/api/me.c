@@ -247,6 +247,7 @@ struct password_change {
     char *account_key;
     size_t account_key_len;
     struct cf_throttle_ticket ticket; /* the attempt reserved in the login throttle */
+    bool directory;              /* a directory user: the password is the directory's (409) */
 };
 
 struct password_update {
@@ -288,6 +289,12 @@ static void password_check(struct password_change *p)
     struct cf_user u;
     if ((a->st = cf_user_get(p->a.app->store, &p->tenant, &p->user, &u)) != CF_OK)
         return;
+    if (u.source == CF_SOURCE_DIRECTORY) { /* issue 23: changed in the directory, never here */
+        cf_user_clear(&u);
+        p->directory = true;
+        a->st = CF_EEXIST;
+        return;
+    }
     if (!cf_auth_verify_password(u.pwhash, p->current, p->current_len)) {
         p->ticket.held = false; /* a wrong password: the reserved attempt stays as the failure */
         a->st = CF_EDENIED;
@@ -314,7 +321,9 @@ static void password_run(struct cf_async *a)
 
 static void password_reply(struct cf_req *r, struct cf_async *a)
 {
-    if (a->st == CF_EDENIED)
+    if (((struct password_change *)a)->directory)
+        cf_respond_error(r, 409, "directory_managed", "this account's password is the directory's: change it there");
+    else if (a->st == CF_EDENIED)
         cf_respond_status(r, CF_EDENIED, "the current password is wrong");
     else
         reply_204(r, a);
@@ -721,9 +730,14 @@ static void codes_check(struct codes_job *j)
     struct cf_user u;
     if ((a->st = cf_user_get(a->app->store, &j->tenant, &j->user, &u)) != CF_OK)
         return;
-    bool ok = cf_auth_verify_password(u.pwhash, j->password, j->password_len);
+    enum cf_status pst = cf_auth_user_password(a->app->cfg, &u, j->password, j->password_len); /* issue 23 */
+    bool ok = pst == CF_OK;
     bool totp = u.totp_enabled;
     cf_user_clear(&u);
+    if (pst == CF_EUNAVAIL) {
+        a->st = CF_EUNAVAIL; /* the directory did not answer: no verdict, the attempt is given back */
+        return;
+    }
     if (!ok) {
         j->ticket.held = false; /* a wrong password: the reserved attempt stays as the failure */
         a->st = CF_EDENIED;

@@ -39,6 +39,7 @@ struct reset_job {
     char *ip, *ua;
     struct cf_event *ev;              /* user.reset */
     const char *why;
+    bool directory_managed;           /* a password reset of a directory user (issue 23) → 409 */
 };
 
 static enum cf_status reset_mutate(struct cf_user *u, void *ctx)
@@ -46,6 +47,11 @@ static enum cf_status reset_mutate(struct cf_user *u, void *ctx)
     struct reset_job *j = ctx;
     if (u->status == CF_USER_OFFBOARDED) {
         j->why = "this user was offboarded";
+        return CF_EEXIST;
+    }
+    if (j->password && u->source == CF_SOURCE_DIRECTORY) {
+        j->why = "the directory checks this user's password: reset it there (mfa alone may be reset here)";
+        j->directory_managed = true;
         return CF_EEXIST;
     }
     if (j->password) {
@@ -100,6 +106,10 @@ static void reset_run(struct cf_async *a)
 static void reset_reply(struct cf_req *r, struct cf_async *a)
 {
     struct reset_job *j = (struct reset_job *)a;
+    if (j->directory_managed) {
+        cf_respond_error(r, 409, "directory_managed", j->why);
+        return;
+    }
     if (a->st != CF_OK) {
         cf_respond_status(r, a->st, a->st == CF_EEXIST ? j->why : NULL);
         return;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -63,11 +64,18 @@ static const struct cf_route routes[] = {
     {"PUT", "/api/v1/admin/groups/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_group_members, NULL},
     {"PATCH", "/api/v1/admin/groups/{id}", CF_ROUTE_ADMIN, cf_h_admin_group_patch, NULL},
     {"DELETE", "/api/v1/admin/groups/{id}", CF_ROUTE_ADMIN, cf_h_admin_group_delete, NULL},
+    {"GET", "/api/v1/admin/departments", CF_ROUTE_ADMIN, cf_h_admin_depts, NULL},
+    {"POST", "/api/v1/admin/departments", CF_ROUTE_ADMIN, cf_h_admin_dept_create, NULL},
+    {"PATCH", "/api/v1/admin/departments/{id}", CF_ROUTE_ADMIN, cf_h_admin_dept_patch, NULL},
+    {"DELETE", "/api/v1/admin/departments/{id}", CF_ROUTE_ADMIN, cf_h_admin_dept_delete, NULL},
+    {"GET", "/api/v1/admin/departments/{id}/members", CF_ROUTE_ADMIN, cf_h_admin_dept_members, NULL},
+    {"PUT", "/api/v1/admin/users/{id}/departments", CF_ROUTE_ADMIN, cf_h_admin_user_depts, NULL},
     {"GET", "/api/v1/admin/shares", CF_ROUTE_ADMIN, cf_h_admin_shares, "owner node state limit cursor"},
     {"POST", "/api/v1/admin/shares/revoke", CF_ROUTE_ADMIN, cf_h_admin_shares_revoke, NULL},
     {"GET", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_get, NULL},
     {"PATCH", "/api/v1/admin/policy", CF_ROUTE_ADMIN, cf_h_admin_policy_patch, NULL},
     {"GET", "/api/v1/admin/scanner", CF_ROUTE_ADMIN, cf_h_admin_scanner, NULL},
+    {"POST", "/api/v1/admin/directory/sync", CF_ROUTE_ADMIN, cf_h_admin_directory_sync, NULL},
     /* directory and sharing between members */
     {"GET", "/api/v1/directory", CF_ROUTE_USER, cf_h_directory, NULL},
     {"GET", "/api/v1/shared", CF_ROUTE_USER, cf_h_shared, NULL},
@@ -112,6 +120,9 @@ static const struct cf_route routes[] = {
     {"MKCOL", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
     {"MOVE", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
     {"COPY", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"PROPPATCH", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"LOCK", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
+    {"UNLOCK", "/dav/{path*}", CF_ROUTE_USER | CF_ROUTE_BASIC | CF_ROUTE_BASIC_ONLY, cf_h_dav, NULL},
     /* share links: members */
     {"POST", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_create, NULL},
     {"GET", "/api/v1/shares", CF_ROUTE_USER, cf_h_share_list, "node"},
@@ -352,7 +363,19 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         cf_respond_status(r, CF_ETOOBIG, NULL);
         return 0;
     }
+    /* A WebDAV PUT over dav.max_put_bytes that arrived whole before the sweep saw it (conn.c). */
+    uint64_t put_limit = cf_conn_put_limit(r->app->cfg, req->method.base, req->method.len, req->path.base, plen);
+    if (req->entity.len > put_limit) {
+        char *text = h2o_mem_alloc_pool(&req->pool, 512);
+        cf_respond_text(r, 413, "text/plain; charset=utf-8", text, cf_conn_put_limit_text(put_limit, text, 512));
+        return 0;
+    }
     if ((found->flags & CF_ROUTE_BASIC) != 0 && ((found->flags & CF_ROUTE_BASIC_ONLY) != 0 || cf_auth_is_basic(r))) {
+        /* Basic sends the credentials with every request: never over a cleartext connection. */
+        if (!cf_conn_is_tls(req)) {
+            cf_respond_error(r, 403, "tls_required", "HTTP Basic (WebDAV, app passwords) is only accepted over https://");
+            return 0;
+        }
         if (!cf_auth_basic_or_respond(r))
             return 0;
     } else if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&

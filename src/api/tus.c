@@ -47,6 +47,7 @@
 #include "acl.h"
 #include "audit.h"
 #include "budget.h"
+#include "davguard.h"
 #include "files.h"
 #include "handlers.h"
 #include "http.h"
@@ -1315,7 +1316,8 @@ void cf_h_tus_create(struct cf_req *r)
     }
     if (!checksum_or_respond(r, &sum))
         return;
-    if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT, NULL))
+    if (!cf_acl_folder_or_respond(r, &m.parent, CF_LEVEL_EDIT, NULL) ||
+        !cf_davguard_upload_or_respond(r, &m.parent, m.name, m.name_len)) /* WebDAV locks (davguard.h) */
         return;
     /* Quotas against Upload-Length, early (the commit checks again, under the namespace lock). */
     if (!cf_quota_upload_or_respond(r, &m.parent, m.name, m.name_len, m.on_conflict, length))

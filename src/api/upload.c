@@ -10,12 +10,15 @@
  * chunks. If the client goes away, the next step aborts the upload and deletes its chunks. Memory
  * per upload: one chunk besides h2o's buffer (and one in the scanner's read cache while scanning).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "acl.h"
 #include "audit.h"
+#include "budget.h"
 #include "config.h"
+#include "davguard.h"
 #include "files.h"
 #include "pages.h"
 #include "handlers.h"
@@ -58,6 +61,7 @@ struct upload {
     struct cf_event *ev;       /* file.upload, completed by the committing step */
     struct cf_quota quota;     /* the tenant's limits, read by the committing step */
     struct cf_quota_refusal refused; /* why the commit was over quota (CF_EQUOTA) */
+    size_t budget;             /* bytes of limits.max_buffered_body_bytes held (a WebDAV PUT's body) */
 };
 
 void cf_uploader_init(struct cf_uploader *up, struct cf_req *r)
@@ -203,6 +207,7 @@ static void upload_free(struct upload *u)
     cf_uploader_clear(&u->as);
     cf_node_clear(&u->out);
     cf_event_free(u->ev);
+    cf_body_budget_release(u->budget);
     free(u);
 }
 
@@ -350,18 +355,32 @@ static void upload_start(struct cf_req *r, const struct cf_id *parent, const cha
         goto drop;
     }
     enum cf_level flevel;
-    if (!cf_acl_folder_or_respond(r, parent, CF_LEVEL_EDIT, &flevel))
+    if (!cf_acl_folder_or_respond(r, parent, CF_LEVEL_EDIT, &flevel) ||
+        !cf_davguard_upload_or_respond(r, parent, name, nlen)) /* WebDAV locks (davguard.h) */
         goto drop;
     /* Quotas, early (the commit checks again under the namespace lock). */
     if (!cf_quota_upload_or_respond(r, parent, name, nlen, on_conflict, size))
         goto drop;
 
+    /* A WebDAV PUT's body counts against limits.max_buffered_body_bytes from here until the upload
+     * ends, as tus bodies do (budget.h); past it 503 + Retry-After, nothing stored. */
+    size_t budget = dav != 0 && body == NULL ? (size_t)size : 0;
+    if (budget != 0 && !cf_body_budget_take(r->app->cfg->limits.max_buffered_body_bytes, budget)) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", CF_BODY_RETRY_AFTER_S);
+        cf_add_header_str(r, "retry-after", v);
+        cf_respond_error(r, 503, "server_busy",
+                         "the server is holding as many upload bodies as it may; send this request again shortly");
+        goto drop;
+    }
     uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);
     if (slice == NULL) {
+        cf_body_budget_release(budget);
         cf_respond_status(r, CF_EIO, NULL);
         goto drop;
     }
     struct upload *u = cf_xcalloc(1, sizeof *u);
+    u->budget = budget;
     u->job.reply_to = &r->loop->work_done;
     u->sha = cf_hash_new(CF_HASH_SHA256);
     u->slice = slice;

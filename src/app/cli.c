@@ -65,8 +65,11 @@ static void usage(FILE *fp)
                 "  keys rotate-tenant NAME   new content key for a tenant; rewraps every data key (online)\n"
                 "  retention run             purge expired trash, offboarded spaces and old provenance now\n"
                 "  status                    is a server running; the store and its tenants\n"
+                "  directory sync [--dry-run]   sync users, groups and departments from the directory: section's\n"
+                "                            LDAP server now (online through a running server); --dry-run\n"
+                "                            prints what it would change and changes nothing\n"
                 "  ctl COMMAND ...           run an operator command (tenant, user, keys, backup create,\n"
-                "                            retention, status) in the running server; fail if none runs\n"
+                "                            retention, status, directory) in the running server; fail if none runs\n"
                 "Operator commands go through the running server's control socket when one holds the store.\n"
                 "  version                   print the version\n"
                 "-c FILE defaults to $COFFER_CONFIG, else " DEFAULT_CONFIG "\n");
@@ -81,6 +84,7 @@ static int load_config(const char *path, struct cf_config *cfg)
         return 2;
     }
     cf_log_set_level(cfg->log.level);
+    cf_store_configure(cfg); /* where the store lives: data_dir, or PostgreSQL (docs/CLUSTER.md) */
     return 0;
 }
 

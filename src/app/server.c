@@ -47,6 +47,7 @@
 #include "metrics.h"
 #include "priv.h"
 #include "render_conf.h"
+#include "directory.h"
 #include "rescan.h"
 #include "retention.h"
 #include "route.h"
@@ -438,6 +439,7 @@ static int serve_begin(struct serve *s)
     cf_srv = cf_xcalloc(1, sizeof *cf_srv);
     cf_srv->app.cfg = cfg;
     cf_srv->app.started_at = cf_now_ms();
+    cf_srv->app.directory_sync = cf_directory_admin_sync; /* the admin API's sync (issue 23) */
     pthread_mutex_init(&cf_srv->access_log_lock, NULL);
     cf_log_set_level(cfg->log.level);
     /* From here on every diagnostic line, the storage library's included, is in log.format. */
@@ -690,6 +692,7 @@ static void serve_start_threads(struct serve *s)
     /* Retention: once now (what fell due while the server was down), then every hour (serve_run). */
     cf_work_background(run_retention, NULL);
     cf_rescan_start(&cf_srv->app); /* files accepted unscanned, once signatures exist (rescan.h) */
+    cf_directory_start(&cf_srv->app); /* the periodic directory sync, if configured (directory.h) */
 }
 
 /* Phase 7, run: this thread waits for signals and, between them, keeps time for housekeeping:
@@ -736,6 +739,7 @@ static void serve_drain(struct serve *s)
     for (unsigned i = 0; i < s->nloops; i++)
         pthread_join(cf_srv->loops[i].tid, NULL);
     cf_rescan_stop(); /* waits for its scan under way, before the scanners stop */
+    cf_directory_stop(); /* waits for a sync under way, before the workers and the provenance writer */
     cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
     cf_render_stop(); /* before the pool: a render's read function runs on a worker's reader */
     cf_work_stop();

@@ -7,12 +7,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "cf_version.h"
@@ -105,6 +108,10 @@ static const struct field uploads_fields[] = {
     {"max_pending_bytes", F_SIZE, OFF(uploads.max_pending_bytes), 1, 100000 * GiB, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+static const struct field dav_fields[] = {
+    {"max_put_bytes", F_SIZE, OFF(dav.max_put_bytes), 64 * 1024, 1 * GiB, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
 static const struct field audit_fields[] = {
     {"retention", F_DURATION_S, OFF(audit.retention_s), DAY, 36500 * DAY, NULL, NULL},
     {"webhook_allow_private", F_BOOL, OFF(audit.webhook_allow_private), 0, 0, bool_choices, NULL},
@@ -131,6 +138,60 @@ static const struct field metrics_fields[] = {
     {"allow", F_CIDRLIST, OFF(metrics.allow), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
+static const char *const dept_choices[] = {"none", "dn", NULL}; /* enum cf_dir_depts */
+static const struct field dir_users_fields[] = {
+    {"base", F_STR, OFF(directory.user_base), 0, 0, NULL, NULL},
+    {"filter", F_STR, OFF(directory.user_filter), 0, 0, NULL, NULL},
+    {"username", F_STR, OFF(directory.user_username), 0, 0, NULL, NULL},
+    {"display_name", F_STR, OFF(directory.user_display_name), 0, 0, NULL, NULL},
+    {"email", F_STR, OFF(directory.user_email), 0, 0, NULL, NULL},
+    {"disabled", F_STR, OFF(directory.user_disabled), 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field dir_groups_fields[] = {
+    {"base", F_STR, OFF(directory.group_base), 0, 0, NULL, NULL},
+    {"filter", F_STR, OFF(directory.group_filter), 0, 0, NULL, NULL},
+    {"name", F_STR, OFF(directory.group_name), 0, 0, NULL, NULL},
+    {"members", F_STR, OFF(directory.group_members), 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field directory_fields[] = {
+    {"url", F_STR, OFF(directory.url), 0, 0, NULL, NULL},
+    {"start_tls", F_BOOL, OFF(directory.start_tls), 0, 0, bool_choices, NULL},
+    {"allow_plaintext", F_BOOL, OFF(directory.allow_plaintext), 0, 0, bool_choices, NULL},
+    {"ca", F_PATH, OFF(directory.ca), 0, 0, NULL, NULL},
+    {"bind_dn", F_STR, OFF(directory.bind_dn), 0, 0, NULL, NULL},
+    {"bind_password_file", F_PATH, OFF(directory.bind_password_file), 0, 0, NULL, NULL},
+    {"tenant", F_STR, OFF(directory.tenant), 0, 0, NULL, NULL},
+    {"users", F_MAP, 0, 0, 0, NULL, dir_users_fields},
+    {"groups", F_MAP, 0, 0, 0, NULL, dir_groups_fields},
+    {"departments", F_ENUM, OFF(directory.departments), 0, 0, dept_choices, NULL},
+    {"sync_interval", F_DURATION_S, OFF(directory.sync_interval_s), 0, 366 * DAY, NULL, NULL},
+    {"offboard_after", F_DURATION_S, OFF(directory.offboard_after_s), 0, 3650 * DAY, NULL, NULL},
+    {"timeout", F_DURATION_S, OFF(directory.timeout_s), 1, 600, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const char *const store_engine_choices[] = {"rocksdb", "cluster", NULL}; /* enum cf_store_engine */
+static const struct field store_pg_fields[] = {
+    {"conninfo", F_STR, OFF(store.pg_conninfo), 0, 0, NULL, NULL},
+    {"password_file", F_PATH, OFF(store.pg_password_file), 0, 0, NULL, NULL},
+    {"timeout", F_DURATION_MS, OFF(store.pg_timeout_ms), 1, 3600, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field store_rados_fields[] = {
+    {"conf", F_PATH, OFF(store.rados_conf), 0, 0, NULL, NULL},
+    {"pool", F_STR, OFF(store.rados_pool), 0, 0, NULL, NULL},
+    {"user", F_STR, OFF(store.rados_user), 0, 0, NULL, NULL},
+    {"keyring", F_PATH, OFF(store.rados_keyring), 0, 0, NULL, NULL},
+    {"op_timeout", F_DURATION_S, OFF(store.rados_op_timeout_s), 1, 3600, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+static const struct field store_fields[] = {
+    {"engine", F_ENUM, OFF(store.engine), 0, 0, store_engine_choices, NULL},
+    {"postgres", F_MAP, 0, 0, 0, NULL, store_pg_fields},
+    {"rados", F_MAP, 0, 0, 0, NULL, store_rados_fields},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
 static const struct field root_fields[] = {
     {"listen", F_STRLIST, OFF(listen), 0, 0, NULL, NULL},
     {"public_url", F_STR, OFF(public_url), 0, 0, NULL, NULL},
@@ -144,6 +205,7 @@ static const struct field root_fields[] = {
     {"control_socket", F_PATH, OFF(control_socket), 0, 0, NULL, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, limits_fields},
     {"uploads", F_MAP, 0, 0, 0, NULL, uploads_fields},
+    {"dav", F_MAP, 0, 0, 0, NULL, dav_fields},
     {"scan", F_MAP, 0, 0, 0, NULL, scan_fields},
     {"render", F_MAP, 0, 0, 0, NULL, render_fields},
     {"shares", F_MAP, 0, 0, 0, NULL, shares_fields},
@@ -151,10 +213,12 @@ static const struct field root_fields[] = {
     {"auth", F_MAP, 0, 0, 0, NULL, auth_fields},
     {"log", F_MAP, 0, 0, 0, NULL, log_fields},
     {"metrics", F_MAP, 0, 0, 0, NULL, metrics_fields},
+    {"directory", F_MAP, 0, 0, 0, NULL, directory_fields},
+    {"store", F_MAP, 0, 0, 0, NULL, store_fields},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
-#define MAX_SEEN 64
+#define MAX_SEEN 128
 
 struct ctx {
     const char *file;    /* for messages */
@@ -552,6 +616,10 @@ static void set_defaults(struct cf_config *cfg)
     cfg->log.level = CF_LOG_INFO;
     cfg->log.format = CF_LOG_TEXT;
     cfg->log.access = cf_xstrdup("-");
+    cfg->directory.sync_interval_s = 15 * 60;
+    cfg->directory.offboard_after_s = 30 * DAY;
+    cfg->directory.timeout_s = 10;
+    cfg->directory.departments = CF_DIR_DEPTS_DN;
     /* metrics: loopback only */
     if (cf_parse_cidr("127.0.0.0/8", &cfg->metrics.allow[0]) != CF_OK ||
         cf_parse_cidr("::1/128", &cfg->metrics.allow[1]) != CF_OK)
@@ -630,6 +698,152 @@ static bool path_inside(const char *path, const char *dir)
     return inside;
 }
 
+/* Reads a password file (key: its dotted key): a regular file, not accessible to group or others
+ * (like the master key), one line (a final newline is dropped), at most 1 KiB. *out malloc'ed. */
+static void read_password_file(struct ctx *c, const char *path, const char *key, char **out, size_t *outlen)
+{
+    const yaml_node_t *n = seen_node(c, key);
+    char buf[1025];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0) {
+        char *m = cf_xasprintf("cannot open %s: %s", path, strerror(errno));
+        fail(c, n, key, m);
+        free(m);
+        return;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        close(fd);
+        FAIL_RETURN(c, n, key, "must be a regular file not readable by group or others (chmod 600)");
+    }
+    ssize_t got = read(fd, buf, sizeof buf);
+    close(fd);
+    size_t len = got > 0 ? (size_t)got : 0;
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    if (got < 0 || got == (ssize_t)sizeof buf || len == 0 || memchr(buf, '\0', len) != NULL ||
+        memchr(buf, '\n', len) != NULL) {
+        cf_wipe(buf, sizeof buf);
+        FAIL_RETURN(c, n, key, "expected one line of 1 to 1024 bytes");
+    }
+    *out = cf_xstrndup(buf, len);
+    *outlen = len;
+    cf_wipe(buf, sizeof buf);
+}
+
+/* The directory's bind password (read_password_file). */
+static void read_bind_password(struct ctx *c, struct cf_config *cfg)
+{
+    read_password_file(c, cfg->directory.bind_password_file, "directory.bind_password_file",
+                       &cfg->directory.bind_password, &cfg->directory.bind_password_len);
+}
+
+/* The store section (docs/CLUSTER.md): cluster needs postgres.conninfo; postgres and rados belong to
+ * cluster only; the PostgreSQL password is read now, before privileges are dropped. */
+static void validate_store(struct ctx *c, struct cf_config *cfg)
+{
+    bool cluster = cfg->store.engine == CF_STORE_CLUSTER;
+    const yaml_node_t *pg = seen_node(c, "store.postgres"), *rados = seen_node(c, "store.rados");
+    cfg->store.rados = rados != NULL;
+    if (!cluster && (pg != NULL || rados != NULL))
+        FAIL_RETURN(c, pg != NULL ? pg : rados, pg != NULL ? "store.postgres" : "store.rados",
+                    "only with store.engine: cluster");
+    if (!cluster)
+        return;
+    if (cfg->store.pg_conninfo == NULL)
+        FAIL_RETURN(c, pg != NULL ? pg : seen_node(c, "store"), "store.postgres.conninfo",
+                    "required with engine: cluster (a libpq connection string, like \"host=db port=5432 "
+                    "dbname=coffer user=coffer\")");
+    if (strstr(cfg->store.pg_conninfo, "password") != NULL)
+        FAIL_RETURN(c, seen_node(c, "store.postgres.conninfo"), "store.postgres.conninfo",
+                    "must not hold the password: put it in store.postgres.password_file (mode 0600)");
+    if (cfg->store.pg_timeout_ms == 0)
+        cfg->store.pg_timeout_ms = 30000;
+    if (rados != NULL && cfg->store.rados_pool == NULL)
+        FAIL_RETURN(c, rados, "store.rados.pool", "required with rados");
+    if (cfg->store.rados_op_timeout_s == 0)
+        cfg->store.rados_op_timeout_s = 30;
+    if (cfg->store.pg_password_file != NULL)
+        read_password_file(c, cfg->store.pg_password_file, "store.postgres.password_file", &cfg->store.pg_password,
+                           &cfg->store.pg_password_len);
+}
+
+/* The directory section: required keys, the URL and its transport security, defaults. */
+static void validate_directory(struct ctx *c, struct cf_config *cfg)
+{
+    cfg->directory.enabled = seen_node(c, "directory") != NULL || cfg->directory.url != NULL;
+    if (!cfg->directory.enabled)
+        return;
+    const yaml_node_t *sec = seen_node(c, "directory");
+    if (cfg->directory.url == NULL)
+        FAIL_RETURN(c, sec, "directory.url", "required (ldaps://host or ldap://host with start_tls: true)");
+    const char *u = cfg->directory.url;
+    bool ldaps = strncmp(u, "ldaps://", 8) == 0, ldap = strncmp(u, "ldap://", 7) == 0;
+    const yaml_node_t *un = seen_node(c, "directory.url");
+    if (!ldaps && !ldap)
+        FAIL_RETURN(c, un, "directory.url", "expected ldaps://host[:port] or ldap://host[:port]");
+    const char *host = u + (ldaps ? 8 : 7);
+    if (host[0] == '\0' || host[0] == '/' || strpbrk(host, " ,\t") != NULL)
+        FAIL_RETURN(c, un, "directory.url", "expected one host: ldaps://host[:port] (no spaces, no second URL)");
+    if (ldaps && cfg->directory.start_tls)
+        FAIL_RETURN(c, seen_node(c, "directory.start_tls"), "directory.start_tls",
+                    "ldaps:// is TLS already; start_tls goes with ldap:// only");
+    if (ldap && !cfg->directory.start_tls && !cfg->directory.allow_plaintext)
+        FAIL_RETURN(c, un, "directory.url",
+                    "ldap:// without start_tls: true would send passwords in clear; use ldaps://, set start_tls: "
+                    "true, or (test set-ups only) allow_plaintext: true");
+    if (cfg->directory.bind_dn != NULL && cfg->directory.bind_password_file == NULL)
+        FAIL_RETURN(c, seen_node(c, "directory.bind_dn"), "directory.bind_password_file", "required with bind_dn");
+    if (cfg->directory.bind_dn == NULL && cfg->directory.bind_password_file != NULL)
+        FAIL_RETURN(c, seen_node(c, "directory.bind_password_file"), "directory.bind_dn",
+                    "required with bind_password_file");
+    if (cfg->directory.user_base == NULL)
+        FAIL_RETURN(c, sec, "directory.users.base", "required (the DN below which users are searched)");
+    if (cfg->directory.group_base == NULL && seen_node(c, "directory.groups") != NULL)
+        FAIL_RETURN(c, seen_node(c, "directory.groups"), "directory.groups.base", "required with groups");
+    static const struct {
+        const char *key;
+        size_t off;
+    } filters[] = {{"directory.users.filter", OFF(directory.user_filter)},
+                   {"directory.users.disabled", OFF(directory.user_disabled)},
+                   {"directory.groups.filter", OFF(directory.group_filter)}};
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        const char *f = *(char **)(void *)((char *)cfg + filters[i].off);
+        if (f == NULL)
+            continue;
+        /* An LDAP filter (RFC 4515) is one parenthesised expression with balanced parentheses. */
+        int depth = 0;
+        bool ok = f[0] == '(';
+        for (size_t k = 0; ok && f[k] != '\0'; k++) {
+            depth += f[k] == '(' ? 1 : f[k] == ')' ? -1 : 0;
+            ok = depth >= 0 && (depth > 0 || f[k + 1] == '\0');
+        }
+        if (!ok || depth != 0)
+            FAIL_RETURN(c, seen_node(c, filters[i].key), filters[i].key,
+                        "expected an LDAP filter in parentheses, like (objectClass=inetOrgPerson)");
+    }
+    static const struct {
+        size_t off;
+        const char *def;
+    } defaults[] = {{OFF(directory.tenant), "default"},
+                    {OFF(directory.user_filter), "(objectClass=inetOrgPerson)"},
+                    {OFF(directory.user_username), "uid"},
+                    {OFF(directory.user_display_name), "cn"},
+                    {OFF(directory.user_email), "mail"},
+                    {OFF(directory.group_filter), "(objectClass=groupOfNames)"},
+                    {OFF(directory.group_name), "cn"},
+                    {OFF(directory.group_members), "member"}};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        char **p = (char **)(void *)((char *)cfg + defaults[i].off);
+        if (*p == NULL)
+            *p = cf_xstrdup(defaults[i].def);
+    }
+    if (cfg->directory.bind_password_file != NULL)
+        read_bind_password(c, cfg);
+}
+
 /* Checks that need more than one key, and required keys. */
 static void validate(struct ctx *c, struct cf_config *cfg)
 {
@@ -651,6 +865,11 @@ static void validate(struct ctx *c, struct cf_config *cfg)
     else if (cfg->uploads.max_pending_bytes < cfg->limits.max_file_bytes)
         FAIL_RETURN(c, seen_node(c, "uploads.max_pending_bytes"), "uploads.max_pending_bytes",
                     "must be at least limits.max_file_bytes (else the largest file cannot be uploaded)");
+    if (cfg->dav.max_put_bytes == 0)
+        cfg->dav.max_put_bytes = cfg->limits.max_request_body_bytes;
+    else if (cfg->dav.max_put_bytes > cfg->limits.max_request_body_bytes)
+        FAIL_RETURN(c, seen_node(c, "dav.max_put_bytes"), "dav.max_put_bytes",
+                    "must not exceed limits.max_request_body_bytes (every body is held whole in memory)");
     if (cfg->limits.max_connections_per_address > cfg->limits.max_connections)
         FAIL_RETURN(c, seen_node(c, "limits.max_connections_per_address"), "limits.max_connections_per_address",
                     "must not exceed limits.max_connections");
@@ -689,6 +908,12 @@ static void validate(struct ctx *c, struct cf_config *cfg)
         FAIL_RETURN(c, seen_node(c, key), key,
                     "the control socket path is longer than 107 bytes; set control_socket to a shorter path");
     }
+    validate_directory(c, cfg);
+    if (c->err != NULL)
+        return;
+    validate_store(c, cfg);
+    if (c->err != NULL)
+        return;
     if (cfg->log.access != NULL && strcmp(cfg->log.access, "off") == 0) {
         free(cfg->log.access);
         cfg->log.access = NULL;
@@ -805,5 +1030,30 @@ void cf_config_clear(struct cf_config *c)
     free(c->web_dir);
     free(c->user);
     free(c->log.access);
+    free(c->directory.url);
+    free(c->directory.ca);
+    free(c->directory.bind_dn);
+    free(c->directory.bind_password_file);
+    if (c->directory.bind_password != NULL)
+        cf_free_secret(c->directory.bind_password, c->directory.bind_password_len);
+    free(c->store.pg_conninfo);
+    free(c->store.pg_password_file);
+    if (c->store.pg_password != NULL)
+        cf_free_secret(c->store.pg_password, c->store.pg_password_len);
+    free(c->store.rados_conf);
+    free(c->store.rados_pool);
+    free(c->store.rados_user);
+    free(c->store.rados_keyring);
+    free(c->directory.tenant);
+    free(c->directory.user_base);
+    free(c->directory.user_filter);
+    free(c->directory.user_username);
+    free(c->directory.user_display_name);
+    free(c->directory.user_email);
+    free(c->directory.user_disabled);
+    free(c->directory.group_base);
+    free(c->directory.group_filter);
+    free(c->directory.group_name);
+    free(c->directory.group_members);
     memset(c, 0, sizeof *c);
 }

@@ -22,6 +22,8 @@ struct cf_cidr {
 };
 
 enum cf_on_unscannable { CF_UNSCANNABLE_REJECT = 0, CF_UNSCANNABLE_ALLOW = 1 };
+enum cf_dir_depts { CF_DIR_DEPTS_NONE = 0, CF_DIR_DEPTS_DN = 1 };
+enum cf_store_engine { CF_STORE_ROCKSDB = 0, CF_STORE_CLUSTER = 1 };
 
 struct cf_config {
     char *path;                 /* the file this was read from */
@@ -53,6 +55,10 @@ struct cf_config {
         unsigned download_buffers;            /* idle chunk buffers kept for downloads (bufpool.h); 0: auto */
         unsigned max_zip_entries;             /* files and folders in one folder download (zip.c) */
     } limits;
+    struct {                             /* WebDAV at /dav/ (docs/WEBDAV.md "PUT size and memory") */
+        uint64_t max_put_bytes;          /* largest PUT body: 413 past it (default and ceiling:
+                                            limits.max_request_body_bytes; src/http/conn.c) */
+    } dav;
     struct {
         uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */
         unsigned max_pending;            /* unfinished resumable uploads per user */
@@ -116,6 +122,39 @@ struct cf_config {
         int level;                       /* CF_LOG_DEBUG … CF_LOG_ERROR */
         int format;                      /* CF_LOG_TEXT or CF_LOG_JSON (log.h): stderr lines of serve */
     } log;
+    struct {                             /* the directory (issue 23; src/ops/directory.c, docs/OPERATIONS.md) */
+        bool enabled;                    /* the section is present; absent: no directory */
+        char *url;                       /* ldaps://host[:port] or ldap://host[:port] */
+        bool start_tls;                  /* ldap:// only: StartTLS before the bind (required unless allow_plaintext) */
+        bool allow_plaintext;            /* ldap:// without StartTLS: passwords cross the network in clear */
+        char *ca;                        /* PEM CA file the server's certificate must chain to (NULL: system CAs) */
+        char *bind_dn;                   /* the service account; NULL: anonymous search */
+        char *bind_password_file;        /* the service account's password, mode 0600 or stricter */
+        char *bind_password;             /* read from bind_password_file at load; wiped on clear */
+        size_t bind_password_len;
+        char *tenant;                    /* the tenant the directory feeds (default "default") */
+        char *user_base, *user_filter;   /* users.base, users.filter (default (objectClass=inetOrgPerson)) */
+        char *user_username, *user_display_name, *user_email; /* attribute names (uid, cn, mail) */
+        char *user_disabled;             /* an LDAP filter: entries matching it are disabled (NULL: none) */
+        char *group_base, *group_filter; /* groups.base (NULL: no groups), groups.filter */
+        char *group_name, *group_members;/* attribute names (cn, member) */
+        int departments;                 /* CF_DIR_DEPTS_NONE or CF_DIR_DEPTS_DN (the ou chain below users.base) */
+        uint64_t sync_interval_s;        /* periodic sync (default 15m); 0: on demand only */
+        uint64_t offboard_after_s;       /* a user gone from the directory this long is offboarded (30d) */
+        uint64_t timeout_s;              /* network timeout of one LDAP operation (10s) */
+    } directory;
+    struct {                             /* where the store lives (issue 24; docs/CLUSTER.md) */
+        int engine;                      /* CF_STORE_ROCKSDB (default: data_dir) or CF_STORE_CLUSTER */
+        char *pg_conninfo;               /* postgres.conninfo: a libpq connection string (cluster: required) */
+        char *pg_password_file;          /* postgres.password_file, mode 0600 or stricter (NULL: none) */
+        char *pg_password;               /* read from pg_password_file at load; wiped on clear */
+        size_t pg_password_len;
+        uint64_t pg_timeout_ms;          /* postgres.timeout: statement and connect timeout (30s) */
+        bool rados;                      /* a rados section is present */
+        char *rados_conf, *rados_pool;   /* rados.conf (ceph.conf), rados.pool (required with rados) */
+        char *rados_user, *rados_keyring;/* rados.user (cephx id without "client."), rados.keyring */
+        uint64_t rados_op_timeout_s;     /* rados.op_timeout (30s) */
+    } store;
     struct {
         struct cf_cidr allow[CF_CONFIG_MAX_ALLOW]; /* clients that may GET /metrics; default
                                                       127.0.0.0/8 and ::1/128 */

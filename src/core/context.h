@@ -13,10 +13,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base.h" /* enum cf_status */
+
 struct cf_config;
 struct cf_static;
 struct cf_store;
 struct cf_throttle;
+struct json_t;
 
 struct cf_app {
     struct cf_config *cfg;
@@ -28,6 +31,9 @@ struct cf_app {
     struct cf_throttle *code_ip;       /* wrong share codes per client address (15 min) */
     struct cf_throttle *code_link;     /* wrong share codes per link (1 h) */
     uint64_t started_at;               /* ms since epoch */
+    /* The directory sync (src/ops/directory.c), for the admin API, which may not call src/ops itself:
+     * (app, dry_run, report, err) as cf_directory_sync; NULL outside `coffer serve`. */
+    enum cf_status (*directory_sync)(const struct cf_app *app, bool dry_run, struct json_t **report, char **err);
     bool bench_no_transfer_audit;      /* benchmark builds only (-Dbench_knobs=true and $COFFER_BENCH_NO_TRANSFER_AUDIT=1) */
 };
 

@@ -11,8 +11,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void cf_store_configure(const struct cf_config *cfg)
+{
+    static struct cf_store_rados rados;
+    if (cfg->store.engine != CF_STORE_CLUSTER) {
+        cf_store_use_postgres(NULL, NULL, NULL, 0);
+        cf_store_rados = NULL;
+        return;
+    }
+    cf_store_use_postgres(cfg->data_dir, cfg->store.pg_conninfo, cfg->store.pg_password,
+                          (unsigned)cfg->store.pg_timeout_ms);
+    if (cfg->store.rados) {
+        rados = (struct cf_store_rados){cfg->store.rados_conf, cfg->store.rados_pool, cfg->store.rados_user,
+                                        cfg->store.rados_keyring, (unsigned)cfg->store.rados_op_timeout_s,
+                                        cfg->data_dir};
+        cf_store_rados = &rados;
+    } else
+        cf_store_rados = NULL; /* chunk bodies in the metadata engine (a PostgreSQL table) */
+}
+
 char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st)
 {
+    if (cfg->store.engine == CF_STORE_CLUSTER &&
+        (st == CF_ENOTFOUND || st == CF_EBUSY || st == CF_EUNAVAIL || st == CF_EIO)) {
+        switch (st) {
+        case CF_ENOTFOUND:
+            return cf_xasprintf("the PostgreSQL database of store.postgres.conninfo holds no store (or cannot be "
+                                "reached): run `coffer init -c %s` first",
+                                cfg->path);
+        case CF_EBUSY:
+            return cf_xasprintf("the store in PostgreSQL is in use by another coffer process (its advisory lock)");
+        default:
+            return cf_xasprintf("cannot open the store in PostgreSQL (%s): see the line above", cf_status_name(st));
+        }
+    }
     switch (st) {
     case CF_ENOTFOUND:
         return cf_xasprintf("%s is not initialised: run `coffer init -c %s` first", cfg->data_dir, cfg->path);

@@ -17,6 +17,12 @@ enum cf_status cf_master_key_load(const char *path, struct cf_key *out, char **e
  * malloc'ed sentence naming the directory (and the master key, or the command to run). */
 char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st);
 
+/* cf_store_configure(cfg): tells the store where it lives (`store:`, docs/CLUSTER.md): with engine:
+ * cluster, the metadata of cfg->data_dir's store in PostgreSQL (store.postgres) and, with a rados
+ * section, the chunk bodies in RADOS; else nothing (RocksDB in data_dir). cfg must outlive every
+ * store opened after. Call once before opening the store (serve, every offline command). */
+void cf_store_configure(const struct cf_config *cfg);
+
 /* cf_listen_resolve(spec, err): the addresses of one `listen:` entry ("host:port", "[v6]:port"),
  * resolved without binding (getaddrinfo; the caller frees with freeaddrinfo), or NULL with a
  * malloc'ed "listen: SPEC: why" in *err. Used by serve and by serve --check. */

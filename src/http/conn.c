@@ -5,7 +5,9 @@
  */
 #include "conn.h"
 
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +18,7 @@
 #include <h2o/http2_internal.h>
 
 #include "addr.h"
+#include "fault.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -40,6 +43,8 @@
 #define CANCEL_WINDOW_MS 10000
 #define ADDR_BUCKETS 4096
 #define ADDR_KEY_LEN CF_ADDR_KEY_LEN /* an IPv4 address or an IPv6 /64 (addr.h) */
+#define LINGER_MS 2000                  /* after a refused PUT's 413: how long its bytes are dropped */
+#define LINGER_MAX_BYTES (64u << 20)    /* ... and how many at most */
 
 struct addr_entry {
     struct addr_entry *next;
@@ -63,6 +68,11 @@ struct cf_conn {
     uint64_t cancel_window;      /* ms: start of the current window of CANCEL_WINDOW_MS */
     unsigned cancels;            /* requests the client cancelled in that window */
     h2o_socket_cb h2_read;       /* HTTP/2: h2o's read callback, behind h2_on_read */
+    h2o_socket_cb h1_read;       /* HTTP/1.1: h2o's read callback, stopped while a 413 goes out */
+    char *refusal;               /* HTTP/1.1: the 413 being written (put_refuse_h1), or NULL */
+    uint64_t linger_until;       /* ms: after the 413, the client's bytes are read and dropped until
+                                    then (0: the 413 is still being written) */
+    uint64_t lingered;           /* bytes dropped so far */
     bool killed;
 };
 
@@ -129,6 +139,7 @@ static void on_connection_close(void *data)
     cf_metrics_connection(-1);
     h2o_linklist_unlink(&c->link);
     addr_release(c->addr);
+    free(c->refusal);
     free(c);
 }
 
@@ -233,6 +244,191 @@ static bool h1_may_send_body(const char *b, size_t n)
     return false;
 }
 
+/* ---- WebDAV PUT size (dav.max_put_bytes) -------------------------------------------------------- */
+
+/* libh2o 2.2.5 runs a handler only once the whole body is in, so a PUT over dav.max_put_bytes (below
+ * limits.max_request_body_bytes, h2o's own cap) is refused here, while it arrives: HTTP/1.1 gets a
+ * 413 written on the socket as soon as its headers say (Content-Length) or its body shows (chunked)
+ * that it is too large, then the connection is closed (lingering: put_refusal_drain); an HTTP/2
+ * stream is reset (CANCEL): h2o
+ * 2.2.5 cannot answer a stream before its request has ended. A body that did arrive whole anyway
+ * (between two sweeps) gets the same 413 from the route pipeline (route.c). */
+
+uint64_t cf_conn_put_limit(const struct cf_config *cfg, const char *method, size_t mlen, const char *target, size_t tlen)
+{
+    if (mlen != 3 || memcmp(method, "PUT", 3) != 0 || tlen < 4 || memcmp(target, "/dav", 4) != 0)
+        return UINT64_MAX;
+    if (tlen == 4 || target[4] == '/' || target[4] == '?')
+        return cfg->dav.max_put_bytes;
+    return UINT64_MAX;
+}
+
+size_t cf_conn_put_limit_text(uint64_t max, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "This server accepts a WebDAV PUT of at most %" PRIu64 " bytes (dav.max_put_bytes).\n"
+                     "Upload larger files with the web app or another tus client (resumable uploads in parts),\n"
+                     "or ask the administrator to raise dav.max_put_bytes.\n",
+                     max);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+bool cf_conn_is_tls(h2o_req_t *req)
+{
+    if (cf_fault(CF_FAULT_CLEARTEXT))
+        return false; /* fault builds: a test's stand-in for a cleartext listener */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    return sock != NULL && sock->ssl != NULL;
+}
+
+/* The length of the header block at the start of b (through its empty line), 0 if unfinished. */
+static size_t h1_head_len(const char *b, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (b[i] == '\n' && (b[i + 1] == '\n' || (i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n')))
+            return i + (b[i + 1] == '\n' ? 2 : 3);
+    return 0;
+}
+
+/* Content-Length of the header block head (hl bytes), if it has one that is a number. */
+static bool h1_content_length(const char *head, size_t hl, uint64_t *out)
+{
+    for (const char *line = head; line < head + hl;) {
+        const char *end = memchr(line, '\n', (size_t)(head + hl - line));
+        if (end == NULL)
+            break;
+        if (end - line > 15 && strncasecmp(line, "content-length:", 15) == 0) {
+            const char *p = line + 15;
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+            uint64_t v = 0;
+            bool digits = false;
+            for (; p < end && *p >= '0' && *p <= '9'; p++, digits = true) {
+                if (v > (UINT64_MAX - 9) / 10)
+                    return false;
+                v = v * 10 + (uint64_t)(*p - '0');
+            }
+            *out = v;
+            return digits;
+        }
+        line = end + 1;
+    }
+    return false;
+}
+
+/* Whether the HTTP/1.1 request h2o is receiving on sock is a WebDAV PUT over its limit (stored in
+ * *limit): by its Content-Length while the body is still arriving, or by the body received so far
+ * (chunked: h2o decodes it in place behind the headers). Only while h2o is reading that request
+ * (not while a handler runs or a 100 Continue is being written): the buffer then starts with it. */
+static bool h1_put_over_limit(const struct cf_config *cfg, h2o_socket_t *sock, uint64_t *limit)
+{
+    h2o_buffer_t *in = sock->input;
+    if (sock->_cb.read == NULL || sock->_cb.write != NULL || in->size < 10 || memcmp(in->bytes, "PUT /dav", 8) != 0)
+        return false;
+    size_t hl = h1_head_len(in->bytes, in->size);
+    const char *sp = memchr(in->bytes + 4, ' ', in->size - 4);
+    if (hl == 0 || sp == NULL || sp > in->bytes + hl)
+        return false;
+    *limit = cf_conn_put_limit(cfg, in->bytes, 3, in->bytes + 4, (size_t)(sp - in->bytes - 4));
+    if (*limit == UINT64_MAX)
+        return false;
+    uint64_t cl;
+    if (h1_content_length(in->bytes, hl, &cl))
+        return cl > *limit && in->size - hl < cl;
+    return in->size - hl > *limit;
+}
+
+/* Closes a refused connection through h2o's own read path (c is freed). */
+static void put_refusal_close(struct cf_conn *c, const char *why)
+{
+    h2o_socket_t *sock = c->sock;
+    h2o_socket_cb rd = c->h1_read;
+    c->killed = true;
+    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    rd(sock, why);
+}
+
+/* Lingering close: the client may still be sending the body it started; were the connection closed
+ * now, the unread bytes would make the kernel reset it and the client could lose the 413 before
+ * reading it. So its bytes are read and dropped, up to LINGER_MAX_BYTES or until the sweep sees
+ * LINGER_MS pass, or until the client closes (as Apache and nginx do). */
+static void put_refusal_drain(h2o_socket_t *sock, const char *err)
+{
+    struct cf_conn *c = sock->on_close.data;
+    if (err == NULL) {
+        c->lingered += sock->input->size;
+        h2o_buffer_consume(&sock->input, sock->input->size);
+        if (c->lingered <= LINGER_MAX_BYTES)
+            return;
+    }
+    put_refusal_close(c, err != NULL ? err : "WebDAV PUT refused: the client kept sending");
+}
+
+/* The 413 has been written (or failed): end the response with FIN, then linger. */
+static void put_refusal_sent(h2o_socket_t *sock, const char *err)
+{
+    struct cf_conn *c = sock->on_close.data;
+    if (err != NULL) {
+        put_refusal_close(c, err);
+        return;
+    }
+    shutdown(h2o_socket_get_fd(sock), SHUT_WR);
+    c->linger_until = h2o_now(c->loop->ctx.loop) + LINGER_MS;
+    h2o_socket_read_start(sock, put_refusal_drain);
+}
+
+/* Answers the HTTP/1.1 request being received on c with 413 (text naming the limit) and closes the
+ * connection once that is written. h2o is reading the body and writing nothing (h1_put_over_limit):
+ * its reading is stopped first, so its handler never runs for this request. */
+static void put_refuse_h1(struct cf_conn *c, uint64_t limit)
+{
+    char text[512], id[17]; /* an X-Request-Id as the route pipeline makes them: 16 hex digits */
+    uint8_t rnd[8];
+    size_t tl = cf_conn_put_limit_text(limit, text, sizeof text);
+    cf_random(rnd, sizeof rnd);
+    cf_hex_encode(rnd, sizeof rnd, id);
+    c->refusal = cf_xasprintf("HTTP/1.1 413 Payload Too Large\r\n"
+                              "content-type: text/plain; charset=utf-8\r\n"
+                              "content-length: %zu\r\n"
+                              "connection: close\r\n"
+                              "x-request-id: %s\r\n"
+                              "strict-transport-security: max-age=63072000; includeSubDomains\r\n"
+                              "x-content-type-options: nosniff\r\n"
+                              "referrer-policy: no-referrer\r\n"
+                              "cache-control: no-store\r\n"
+                              "content-security-policy: default-src 'none'; frame-ancestors 'none'; sandbox\r\n"
+                              "\r\n%.*s",
+                              tl, id, (int)tl, text);
+    c->h1_read = c->sock->_cb.read;
+    h2o_socket_read_stop(c->sock);
+    c->loop->limited[CF_LIMIT_PUT]++;
+    cf_metrics_conn_limited(CF_LIMIT_PUT);
+    h2o_iovec_t buf = h2o_iovec_init(c->refusal, strlen(c->refusal));
+    h2o_socket_write(c->sock, &buf, 1, put_refusal_sent);
+}
+
+/* An HTTP/2 stream receiving a WebDAV PUT over its limit: by content-length or by what came. */
+static bool h2_put_over_limit(const struct cf_config *cfg, h2o_http2_stream_t *st)
+{
+    uint64_t limit = cf_conn_put_limit(cfg, st->req.input.method.base, st->req.input.method.len, st->req.input.path.base,
+                                       st->req.input.path.len);
+    if (limit == UINT64_MAX)
+        return false;
+    return (st->_expected_content_length != SIZE_MAX && st->_expected_content_length > limit) ||
+           (st->_req_body != NULL && st->_req_body->size > limit);
+}
+
+/* Resets the stream (RST_STREAM CANCEL), as h2o does for a stream error; the connection's other
+ * streams go on. From the sweep, outside h2o's own callbacks. */
+static void put_refuse_h2(struct cf_loop *l, h2o_http2_conn_t *hc, h2o_http2_stream_t *st)
+{
+    l->limited[CF_LIMIT_PUT]++;
+    cf_metrics_conn_limited(CF_LIMIT_PUT);
+    h2o_http2_encode_rst_stream_frame(&hc->_write.buf, st->stream_id, -H2O_HTTP2_ERROR_CANCEL);
+    h2o_http2_conn_request_write(hc);
+    h2o_http2_stream_reset(hc, st);
+}
+
 static void h2_on_read(h2o_socket_t *sock, const char *err);
 
 static void sweep_h2(struct cf_loop *l, uint64_t now)
@@ -251,6 +447,7 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
             hc->sock->_cb.read = h2_on_read;
         }
         int why = -1;
+        h2o_http2_stream_t *refuse = NULL; /* a WebDAV PUT over dav.max_put_bytes */
         for (khiter_t k = kh_begin(hc->streams); k != kh_end(hc->streams) && why < 0; k++) {
             if (!kh_exist(hc->streams, k))
                 continue;
@@ -262,7 +459,11 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
             else if (st->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && st->_req_body != NULL &&
                      st->_req_body->size > cfg->limits.max_json_bytes && !h2_may_send_body(&st->req))
                 why = CF_LIMIT_BODY;
+            else if (st->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && refuse == NULL && h2_put_over_limit(cfg, st))
+                refuse = st;
         }
+        if (why < 0 && refuse != NULL)
+            put_refuse_h2(l, hc, refuse);
         if (why < 0) {
             if (hc->num_streams.pull.open != 0 || hc->pull_stream_ids.max_open != c->last_max_open) {
                 c->last_active = now;
@@ -276,19 +477,26 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
     }
 }
 
-static void sweep_h1(struct cf_loop *l)
+static void sweep_h1(struct cf_loop *l, uint64_t now)
 {
     size_t max = l->app->cfg->limits.max_json_bytes;
     for (h2o_linklist_t *n = l->conns.next, *next; n != &l->conns; n = next) {
         next = n->next; /* kill_conn may free this one */
         struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
         h2o_buffer_t *in = c->sock->input;
-        if (c->killed || in == NULL || in->size <= max)
+        if (!c->killed && c->refusal != NULL && c->linger_until != 0 && now >= c->linger_until) {
+            put_refusal_close(c, "WebDAV PUT refused: lingering close done"); /* frees c */
+            continue;
+        }
+        if (c->killed || c->refusal != NULL || in == NULL || in->size == 0)
             continue;
         h2o_iovec_t alpn = h2o_socket_ssl_get_selected_protocol(c->sock);
         if (alpn.len == 2 && memcmp(alpn.base, "h2", 2) == 0)
             continue;
-        if (!h1_may_send_body(in->bytes, in->size))
+        uint64_t limit;
+        if (h1_put_over_limit(l->app->cfg, c->sock, &limit))
+            put_refuse_h1(c, limit);
+        else if (in->size > max && !h1_may_send_body(in->bytes, in->size))
             kill_conn(c, CF_LIMIT_BODY);
     }
 }
@@ -300,6 +508,7 @@ static const char *const limit_names[CF_LIMIT_COUNT] = {
     [CF_LIMIT_BODY] = "closed: request body over limits.max_json_bytes without credentials or off the upload routes",
     [CF_LIMIT_IDLE] = "closed: no request within limits.idle_timeout",
     [CF_LIMIT_CANCELS] = "closed: over limits.max_cancels_per_connection",
+    [CF_LIMIT_PUT] = "refused a WebDAV PUT over dav.max_put_bytes while it arrived",
 };
 
 void cf_conn_sweep(struct cf_loop *l, uint64_t now)
@@ -308,7 +517,7 @@ void cf_conn_sweep(struct cf_loop *l, uint64_t now)
         return;
     l->next_sweep = now + SWEEP_MS;
     sweep_h2(l, now);
-    sweep_h1(l);
+    sweep_h1(l, now);
     /* At most one line per limit and loop every 10 s: an attack must not flood the log. */
     for (int i = 0; i < CF_LIMIT_COUNT; i++) {
         if (l->limited[i] != l->limited_logged[i] && now >= l->next_limit_log[i]) {

@@ -17,6 +17,20 @@ typedef bool cf_conn_takes_body_fn(const char *method, size_t mlen, const char *
  * Once, before the loops start; until then no route takes a large body. */
 void cf_conn_set_takes_body(cf_conn_takes_body_fn *fn);
 
+/* cf_conn_put_limit(cfg, method, mlen, target, tlen): the most body a request may send when its route
+ * has a limit of its own below limits.max_request_body_bytes: a PUT on /dav/ (dav.max_put_bytes);
+ * UINT64_MAX for any other request. Any thread. */
+uint64_t cf_conn_put_limit(const struct cf_config *cfg, const char *method, size_t mlen, const char *target,
+                           size_t tlen);
+
+/* cf_conn_put_limit_text(max, out, cap): the plain-text body of the 413 answered to a WebDAV PUT over
+ * max bytes (names the limit, recommends tus or raising it); its length (< cap). Any thread. */
+size_t cf_conn_put_limit_text(uint64_t max, char *out, size_t cap);
+
+/* cf_conn_is_tls(req): whether req came over TLS (the connection's socket, not the :scheme a client
+ * may claim). Loop thread. */
+bool cf_conn_is_tls(h2o_req_t *req);
+
 /* cf_conn_on_accept: the read callback of every listening socket (one per loop): accepts, applies
  * the per-address and global caps (over a cap: closed at once, before TLS), hands the rest to h2o. */
 void cf_conn_on_accept(h2o_socket_t *listener, const char *err);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "loop.h"
 #include "work.h"
@@ -606,13 +607,23 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
             code = http >= 500 ? "internal" : "error";
             break;
         }
-        char *body = h2o_mem_alloc_pool(&req->pool, 160);
+        char *body = h2o_mem_alloc_pool(&req->pool, 512);
         int n = snprintf(body, 160, "{\"error\":\"%s\",\"message\":\"%s\"}", code, default_message(http));
+        h2o_iovec_t type = h2o_iovec_init(H2O_STRLIT("application/json"));
+        /* A WebDAV PUT over max_request_body_bytes: the text its clients show, naming the limit. */
+        uint64_t put_limit = http == 413 ? cf_conn_put_limit(cf_loop_of(req)->app->cfg, req->input.method.base,
+                                                             req->input.method.len, req->input.path.base,
+                                                             req->input.path.len)
+                                         : UINT64_MAX;
+        if (put_limit != UINT64_MAX) {
+            n = (int)cf_conn_put_limit_text(put_limit, body, 512);
+            type = h2o_iovec_init(H2O_STRLIT("text/plain; charset=utf-8"));
+        }
         ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
         if (ct != -1)
-            req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+            req->res.headers.entries[ct].value = type;
         else
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type.base, type.len);
         req->res.content_length = (size_t)n;
         struct envelope_ostream *e = (void *)h2o_add_ostream(req, sizeof *e, slot);
         e->super.do_send = envelope_do_send;

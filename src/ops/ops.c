@@ -388,6 +388,7 @@ static const struct {
 } commands[] = {
     {"tenant", cmd_tenant}, {"user", cmd_user},     {"keys", cmd_keys},
     {"backup", cf_op_backup_create}, {"retention", cmd_retention}, {"status", cmd_status},
+    {"directory", cf_op_directory}, /* directory.c: `directory sync [--dry-run]` */
 };
 
 bool cf_op_known(const char *name)

@@ -55,5 +55,6 @@ int cf_op_add_user(struct cf_op *op, const struct cf_id *tenant, const char *use
 
 /* Commands implemented outside ops.c, registered in its table. */
 int cf_op_backup_create(struct cf_op *op, int argc, char **argv); /* backup_cli.c: `backup create DIR [--keep N]` */
+int cf_op_directory(struct cf_op *op, int argc, char **argv); /* directory.c: `directory sync [--dry-run]` */
 
 #endif

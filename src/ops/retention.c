@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "audit.h"
+#include "davprop.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -144,6 +145,16 @@ static enum cf_status purge_audit(const struct cf_config *cfg, struct cf_store *
     return st;
 }
 
+/* WebDAV locks past their timeout: already ignored on read, their records go here (no event: a lock
+ * that lapses changes nothing anyone could see; its LOCK and UNLOCK are the events). */
+static enum cf_status purge_locks(struct cf_store *s, const struct cf_tenant *t, uint64_t now, uint64_t *count)
+{
+    uint64_t removed = 0;
+    enum cf_status st = cf_davlock_sweep(s, &t->id, now, &removed);
+    *count += removed;
+    return st;
+}
+
 enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *store, struct cf_retention_report *out)
 {
     struct cf_tenant *ts;
@@ -173,17 +184,22 @@ enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *st
         if (st3 != CF_OK)
             cf_log_error("retention: purging old provenance of tenant %s failed (%s)", ts[i].name,
                          cf_status_name(st3));
+        enum cf_status st5 = purge_locks(store, &ts[i], now, &t.locks);
+        if (st5 != CF_OK)
+            cf_log_error("retention: removing expired WebDAV locks of tenant %s failed (%s)", ts[i].name,
+                         cf_status_name(st5));
         if (first == CF_OK)
-            first = st != CF_OK ? st : st2 != CF_OK ? st2 : st4 != CF_OK ? st4 : st3;
-        if (t.trash + t.spaces + t.audit + t.versions > 0)
+            first = st != CF_OK ? st : st2 != CF_OK ? st2 : st4 != CF_OK ? st4 : st3 != CF_OK ? st3 : st5;
+        if (t.trash + t.spaces + t.audit + t.versions + t.locks > 0)
             cf_log_info("retention: tenant %s: %llu trashed node(s), %llu offboarded space(s), %llu old version(s), "
-                        "%llu provenance event(s) purged",
+                        "%llu provenance event(s), %llu expired WebDAV lock(s) purged",
                         ts[i].name, (unsigned long long)t.trash, (unsigned long long)t.spaces,
-                        (unsigned long long)t.versions, (unsigned long long)t.audit);
+                        (unsigned long long)t.versions, (unsigned long long)t.audit, (unsigned long long)t.locks);
         rep.trash += t.trash;
         rep.spaces += t.spaces;
         rep.audit += t.audit;
         rep.versions += t.versions;
+        rep.locks += t.locks;
         cf_tenant_clear(&ts[i]);
     }
     free(ts);
@@ -191,6 +207,7 @@ enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *st
     cf_metrics_retention_purged("space", rep.spaces);
     cf_metrics_retention_purged("audit", rep.audit);
     cf_metrics_retention_purged("version", rep.versions);
+    cf_metrics_retention_purged("dav_lock", rep.locks);
     cf_metrics_retention_run(first == CF_OK, now);
     pthread_mutex_unlock(&run_lock);
     if (out != NULL)

@@ -29,6 +29,7 @@ struct cf_retention_report {
     uint64_t spaces; /* offboarded users' spaces purged */
     uint64_t audit;  /* provenance events purged */
     uint64_t versions; /* old file versions purged */
+    uint64_t locks;    /* expired WebDAV lock records removed */
 };
 
 /* cf_retention_run(cfg, store, out): one pass over every tenant (resumable uploads expire through

@@ -2,16 +2,20 @@
  * engine.h: the storage engine seam. What the model (storage/ model: keys, records, nodes, ACLs, shares,
  * content, audit, uploads, journal) asks of the thing that keeps its bytes, and nothing more: an
  * ordered key/value store with named keyspaces, point gets, bounded iteration, atomic multi-key
- * batches with a durable-write flag. The RocksDB engine (rocks.c) is the first implementation and the
- * only file of the tree that calls rocksdb_*. docs/DESIGN.md "The storage engine" has each
- * operation's contract (atomicity, durability, ordering, what a failure leaves behind).
+ * batches with a durable-write flag. Two implementations, chosen at run time by the open call: the
+ * RocksDB engine (rocks.c, the default, the only file of the tree that calls rocksdb_*) and the
+ * PostgreSQL engine (pg.c, issue 24; the only one that calls PQ*). Each store, batch and iterator
+ * carries its engine's operations table (engine_impl.h), and every call below dispatches through it
+ * (dispatch.c). docs/DESIGN.md "The storage engine" has each operation's contract (atomicity,
+ * durability, ordering, what a failure leaves behind).
  *
  * Keys and values are opaque bytes, compared as unsigned bytes (memcmp order, shorter first on a
  * tie). Keyspaces are small integers the model numbers (enum cf_cf) and names at open; an engine
  * stores a keyspace under its name. Errors: functions that can fail return 0 on success,
  * CF_ENG_NOTFOUND where stated, else CF_ENG_ERR with *err a malloc'ed message the caller logs and
  * frees with cf_eng_free (the model turns it into a status: see storage/db.c db_error). Corruption is
- * named in the message ("Corruption"), a store held by another process as "lock file".
+ * named in the message ("Corruption"), a store held by another process as "lock file", a database
+ * that cannot be reached right now (PostgreSQL down, a timeout) as "Unavailable".
  *
  * This header includes nothing of the model: an engine may not depend on the rooms above it.
  */
@@ -47,6 +51,21 @@ struct cf_eng_spec {
  * an error) the store in dir. Read-only opens see the store as of the open and may run beside a
  * read-write one. spec is referenced until cf_eng_close. */
 int cf_eng_open(const char *dir, const struct cf_eng_spec *spec, unsigned flags, struct cf_eng **out, char **err);
+/* cf_eng_open_pg(target, spec, flags, out, err): the same over PostgreSQL (pg.c): one table per
+ * keyspace (bytea keys and values) in the database target->conninfo names. CF_ENG_CREATE creates the
+ * tables (an existing store is an error); a read-write open takes the store's advisory lock (a second
+ * writer fails with "lock file") and creates missing keyspaces; a read-only open sees the live
+ * database (each read its own snapshot) and refuses writes. A build without libpq answers with an
+ * error saying so. */
+struct cf_eng_pg_target {
+    const char *conninfo;  /* a libpq connection string ("host=… port=… dbname=… user=…") */
+    const char *password;  /* NULL: none, or the conninfo's / ~/.pgpass's own */
+    unsigned statement_timeout_ms; /* 0: 30 s. Also the bound of every connection attempt. */
+};
+int cf_eng_open_pg(const struct cf_eng_pg_target *t, const struct cf_eng_spec *spec, unsigned flags,
+                   struct cf_eng **out, char **err);
+/* The engine's name, for logs and the metrics page: "rocksdb" or "postgresql". */
+const char *cf_eng_name(const struct cf_eng *e);
 /* Closes e; every acknowledged write stays as durable as it was acknowledged. */
 void cf_eng_close(struct cf_eng *e);
 bool cf_eng_has(const struct cf_eng *e, unsigned ks);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine_impl.h"
 #include "rocks.h"
 
 #define BLOCK_CACHE_BYTES (64u << 20)
@@ -31,7 +32,8 @@
 #define BLOB_FILE_SIZE (256ull << 20)
 #define MIN_BLOB_SIZE 4096
 
-struct cf_eng {
+struct rocks {
+    struct cf_eng base; /* the operations table: rocks_ops */
     rocksdb_t *db;
     rocksdb_column_family_handle_t **cf; /* [spec->n]; NULL: not opened (read-only, older store) */
     size_t ncf;
@@ -48,12 +50,14 @@ struct cf_eng {
     int large; /* spec->large */
 };
 
-struct cf_batch {
-    struct cf_eng *e;
+struct rocks_batch {
+    struct cf_batch base;
+    struct rocks *e;
     rocksdb_writebatch_t *wb;
 };
 
-struct cf_eiter {
+struct rocks_iter {
+    struct cf_eiter base;
     rocksdb_iterator_t *it;
     rocksdb_readoptions_t *ro;
     char *lo, *hi; /* owned copies of the bounds (RocksDB keeps pointers to them) */
@@ -77,7 +81,7 @@ static char *dup_bytes(const void *p, size_t n)
 
 /* ---- opening -------------------------------------------------------------------------------- */
 
-static void setup_options(struct cf_eng *e, const struct cf_eng_spec *spec, bool create)
+static void setup_options(struct rocks *e, const struct cf_eng_spec *spec, bool create)
 {
     e->block_cache = rocksdb_cache_create_lru(BLOCK_CACHE_BYTES);
     e->table_opts = rocksdb_block_based_options_create();
@@ -120,8 +124,9 @@ static void setup_options(struct cf_eng *e, const struct cf_eng_spec *spec, bool
     e->large = spec->large;
 }
 
-void cf_eng_close(struct cf_eng *e)
+static void rocks_close(struct cf_eng *e_)
 {
+    struct rocks *e = (struct rocks *)e_;
     if (e == NULL)
         return;
     for (size_t i = 0; i < e->ncf; i++)
@@ -146,7 +151,7 @@ void cf_eng_close(struct cf_eng *e)
 
 /* How many keyspaces, from the first, a read-only open asks for: the required ones, then each
  * further one while the store has it. */
-static size_t readonly_count(struct cf_eng *e, const char *dir, const struct cf_eng_spec *spec)
+static size_t readonly_count(struct rocks *e, const char *dir, const struct cf_eng_spec *spec)
 {
     char *err = NULL;
     size_t n = 0;
@@ -165,10 +170,12 @@ static size_t readonly_count(struct cf_eng *e, const char *dir, const struct cf_
     return count;
 }
 
+static const struct cf_eng_ops rocks_ops;
+
 int cf_eng_open(const char *dir, const struct cf_eng_spec *spec, unsigned flags, struct cf_eng **out, char **err)
 {
-    struct cf_eng *e = xmalloc(sizeof *e);
-    *e = (struct cf_eng){.ncf = spec->n};
+    struct rocks *e = xmalloc(sizeof *e);
+    *e = (struct rocks){.base = {.ops = &rocks_ops}, .ncf = spec->n};
     e->cf = calloc(spec->n, sizeof *e->cf);
     e->cf_opts = calloc(spec->n, sizeof *e->cf_opts);
     if (e->cf == NULL || e->cf_opts == NULL)
@@ -197,20 +204,22 @@ int cf_eng_open(const char *dir, const struct cf_eng_spec *spec, unsigned flags,
         e->db = NULL;
         for (size_t i = 0; i < e->ncf; i++)
             e->cf[i] = NULL;
-        cf_eng_close(e);
+        rocks_close(&e->base);
         return CF_ENG_ERR;
     }
-    *out = e;
+    *out = &e->base;
     return CF_ENG_OK;
 }
 
-bool cf_eng_has(const struct cf_eng *e, unsigned ks)
+static bool rocks_has(const struct cf_eng *e_, unsigned ks)
 {
+    const struct rocks *e = (const struct rocks *)e_;
     return ks < e->ncf && e->cf[ks] != NULL;
 }
 
-int cf_eng_flush(struct cf_eng *e, char **err)
+static int rocks_flush(struct cf_eng *e_, char **err)
 {
+    struct rocks *e = (struct rocks *)e_;
     *err = NULL;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
@@ -249,8 +258,9 @@ static bool parse_stall(const char *stats, uint64_t *ms)
     return true;
 }
 
-void cf_eng_stats(struct cf_eng *e, struct cf_eng_stats *out)
+static void rocks_stats(struct cf_eng *e_, struct cf_eng_stats *out)
 {
+    struct rocks *e = (struct rocks *)e_;
     static const struct {
         const char *name;
         size_t off;
@@ -288,29 +298,34 @@ void cf_eng_stats(struct cf_eng *e, struct cf_eng_stats *out)
     rocksdb_free(stats);
 }
 
+bool cf_rocks_is(const struct cf_eng *e)
+{
+    return e->ops == &rocks_ops;
+}
+
 rocksdb_t *cf_rocks_db(const struct cf_eng *e)
 {
-    return e->db;
+    return ((const struct rocks *)e)->db;
 }
 
 rocksdb_column_family_handle_t *cf_rocks_cf(const struct cf_eng *e, unsigned ks)
 {
-    return e->cf[ks];
+    return ((const struct rocks *)e)->cf[ks];
 }
 
 rocksdb_writebatch_t *cf_rocks_batch(const struct cf_batch *b)
 {
-    return b->wb;
+    return ((const struct rocks_batch *)b)->wb;
 }
 
 const char *cf_rocks_batch_rep(const struct cf_batch *b, size_t *size)
 {
-    return rocksdb_writebatch_data(b->wb, size);
+    return rocksdb_writebatch_data(((const struct rocks_batch *)b)->wb, size);
 }
 
 uint32_t cf_rocks_ks_id(const struct cf_eng *e, unsigned ks)
 {
-    return rocksdb_column_family_handle_get_id(e->cf[ks]);
+    return rocksdb_column_family_handle_get_id(((const struct rocks *)e)->cf[ks]);
 }
 
 /* ---- reading a batch back (engine.h cf_batch_each) ------------------------------------------- */
@@ -357,7 +372,7 @@ static bool wb_slice(const uint8_t **p, const uint8_t *end, const uint8_t **s, u
 }
 
 /* The keyspace of RocksDB column family id (the default family, id 0, is none of ours). */
-static bool wb_keyspace(const struct cf_eng *e, uint32_t id, unsigned *ks)
+static bool wb_keyspace(const struct rocks *e, uint32_t id, unsigned *ks)
 {
     for (size_t i = 0; i < e->ncf; i++) {
         if (e->cf[i] != NULL && rocksdb_column_family_handle_get_id(e->cf[i]) == id) {
@@ -370,7 +385,7 @@ static bool wb_keyspace(const struct cf_eng *e, uint32_t id, unsigned *ks)
 
 /* One record at *p: its operation, keyspace, key and value (or end key). 0 and *op set; 1 for a
  * record that is not an operation (log data, no-op); CF_ENG_ERR for anything else. */
-static int wb_record(const struct cf_eng *e, const uint8_t **p, const uint8_t *end, enum cf_batch_op *op,
+static int wb_record(const struct rocks *e, const uint8_t **p, const uint8_t *end, enum cf_batch_op *op,
                      unsigned *ks, const uint8_t **k, uint32_t *kl, const uint8_t **v, uint32_t *vl)
 {
     uint8_t type = *(*p)++;
@@ -407,8 +422,9 @@ static int wb_record(const struct cf_eng *e, const uint8_t **p, const uint8_t *e
     return 0;
 }
 
-int cf_batch_each(const struct cf_batch *b, cf_batch_fn fn, void *ctx)
+static int rocks_batch_each(const struct cf_batch *b_, cf_batch_fn fn, void *ctx)
 {
+    const struct rocks_batch *b = (const struct rocks_batch *)b_;
     size_t size;
     const uint8_t *p = (const uint8_t *)rocksdb_writebatch_data(b->wb, &size), *end = p + size;
     if (size < 12)
@@ -431,15 +447,12 @@ int cf_batch_each(const struct cf_batch *b, cf_batch_fn fn, void *ctx)
     return seen == count ? CF_ENG_OK : CF_ENG_ERR;
 }
 
-void cf_eng_free(void *p)
-{
-    rocksdb_free(p);
-}
-
 /* ---- point reads ---------------------------------------------------------------------------- */
 
-int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen, char **err)
+static int rocks_get(struct cf_eng *e_, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen,
+                     char **err)
 {
+    struct rocks *e = (struct rocks *)e_;
     *err = NULL;
     *val = rocksdb_get_cf(e->db, e->ro, e->cf[ks], key, klen, vlen, err);
     if (*err != NULL)
@@ -447,9 +460,10 @@ int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char
     return *val == NULL ? CF_ENG_NOTFOUND : CF_ENG_OK;
 }
 
-int cf_eng_get_view(struct cf_eng *e, unsigned ks, const void *key, size_t klen,
-                    void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err)
+static int rocks_get_view(struct cf_eng *e_, unsigned ks, const void *key, size_t klen,
+                          void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err)
 {
+    struct rocks *e = (struct rocks *)e_;
     *err = NULL;
     rocksdb_readoptions_t *ro = e->large >= 0 && ks == (unsigned)e->large ? e->ro_large : e->ro;
     rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(e->db, ro, e->cf[ks], key, klen, err);
@@ -466,85 +480,100 @@ int cf_eng_get_view(struct cf_eng *e, unsigned ks, const void *key, size_t klen,
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
-struct cf_batch *cf_batch_new(struct cf_eng *e)
+static struct cf_batch *rocks_batch_new(struct cf_eng *e_)
 {
-    struct cf_batch *b = xmalloc(sizeof *b);
-    b->e = e;
+    struct rocks_batch *b = xmalloc(sizeof *b);
+    b->base.ops = &rocks_ops;
+    b->e = (struct rocks *)e_;
     b->wb = rocksdb_writebatch_create();
-    return b;
+    return &b->base;
 }
 
 struct cf_batch *cf_rocks_batch_from(struct cf_eng *e, const char *rep, size_t size)
 {
-    struct cf_batch *b = xmalloc(sizeof *b);
-    b->e = e;
+    struct rocks_batch *b = xmalloc(sizeof *b);
+    b->base.ops = &rocks_ops;
+    b->e = (struct rocks *)e;
     b->wb = rocksdb_writebatch_create_from(rep, size);
-    return b;
+    return &b->base;
 }
 
-void cf_batch_free(struct cf_batch *b)
+static void rocks_batch_free(struct cf_batch *b_)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     if (b == NULL)
         return;
     rocksdb_writebatch_destroy(b->wb);
     free(b);
 }
 
-void cf_batch_put(struct cf_batch *b, unsigned ks, const void *key, size_t klen, const void *val, size_t vlen)
+static void rocks_batch_put(struct cf_batch *b_, unsigned ks, const void *key, size_t klen, const void *val,
+                            size_t vlen)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     rocksdb_writebatch_put_cf(b->wb, b->e->cf[ks], key, klen, val, vlen);
 }
 
-void cf_batch_delete(struct cf_batch *b, unsigned ks, const void *key, size_t klen)
+static void rocks_batch_delete(struct cf_batch *b_, unsigned ks, const void *key, size_t klen)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     rocksdb_writebatch_delete_cf(b->wb, b->e->cf[ks], key, klen);
 }
 
-void cf_batch_delete_range(struct cf_batch *b, unsigned ks, const void *lo, size_t lolen, const void *hi,
-                           size_t hilen)
+static void rocks_batch_delete_range(struct cf_batch *b_, unsigned ks, const void *lo, size_t lolen,
+                                     const void *hi, size_t hilen)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     rocksdb_writebatch_delete_range_cf(b->wb, b->e->cf[ks], lo, lolen, hi, hilen);
 }
 
-size_t cf_batch_count(const struct cf_batch *b)
+static size_t rocks_batch_count(const struct cf_batch *b_)
 {
+    const struct rocks_batch *b = (const struct rocks_batch *)b_;
     return (size_t)rocksdb_writebatch_count(b->wb);
 }
 
-void cf_batch_clear(struct cf_batch *b)
+static void rocks_batch_clear(struct cf_batch *b_)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     rocksdb_writebatch_clear(b->wb);
 }
 
-void cf_batch_save(struct cf_batch *b)
+static void rocks_batch_save(struct cf_batch *b_)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     rocksdb_writebatch_set_save_point(b->wb);
 }
 
-int cf_batch_rollback(struct cf_batch *b, char **err)
+static int rocks_batch_rollback(struct cf_batch *b_, char **err)
 {
+    struct rocks_batch *b = (struct rocks_batch *)b_;
     *err = NULL;
     rocksdb_writebatch_rollback_to_save_point(b->wb, err);
     return *err != NULL ? CF_ENG_ERR : CF_ENG_OK;
 }
 
-int cf_eng_write(struct cf_eng *e, const struct cf_batch *b, bool sync, char **err)
+static int rocks_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, char **err)
 {
+    struct rocks *e = (struct rocks *)e_;
+    const struct rocks_batch *b = (const struct rocks_batch *)b_;
     *err = NULL;
     rocksdb_write(e->db, sync ? e->wo_sync : e->wo, b->wb, err);
     return *err != NULL ? CF_ENG_ERR : CF_ENG_OK;
 }
 
-int cf_eng_sync(struct cf_eng *e, char **err)
+static int rocks_sync(struct cf_eng *e_, char **err)
 {
+    struct rocks *e = (struct rocks *)e_;
     *err = NULL;
     rocksdb_flush_wal(e->db, 1, err);
     return *err != NULL ? CF_ENG_ERR : CF_ENG_OK;
 }
 
-void cf_eng_compact(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi, size_t hilen,
-                    bool force)
+static void rocks_compact(struct cf_eng *e_, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                          size_t hilen, bool force)
 {
+    struct rocks *e = (struct rocks *)e_;
     rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
     if (force) {
         rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
@@ -556,10 +585,12 @@ void cf_eng_compact(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen,
 
 /* ---- iteration ------------------------------------------------------------------------------ */
 
-struct cf_eiter *cf_eiter_open(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
-                               size_t hilen)
+static struct cf_eiter *rocks_iter_open(struct cf_eng *e_, unsigned ks, const void *lo, size_t lolen,
+                                        const void *hi, size_t hilen)
 {
-    struct cf_eiter *it = xmalloc(sizeof *it);
+    struct rocks *e = (struct rocks *)e_;
+    struct rocks_iter *it = xmalloc(sizeof *it);
+    it->base.ops = &rocks_ops;
     it->lo = it->hi = NULL;
     it->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(it->ro, 1);
@@ -572,11 +603,12 @@ struct cf_eiter *cf_eiter_open(struct cf_eng *e, unsigned ks, const void *lo, si
         rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, hilen);
     }
     it->it = rocksdb_create_iterator_cf(e->db, it->ro, e->cf[ks]);
-    return it;
+    return &it->base;
 }
 
-void cf_eiter_close(struct cf_eiter *it)
+static void rocks_iter_close(struct cf_eiter *it_)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     if (it == NULL)
         return;
     rocksdb_iter_destroy(it->it);
@@ -586,49 +618,92 @@ void cf_eiter_close(struct cf_eiter *it)
     free(it);
 }
 
-void cf_eiter_seek_to_first(struct cf_eiter *it)
+static void rocks_iter_seek_to_first(struct cf_eiter *it_)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     rocksdb_iter_seek_to_first(it->it);
 }
 
-void cf_eiter_seek(struct cf_eiter *it, const void *k, size_t kl)
+static void rocks_iter_seek(struct cf_eiter *it_, const void *k, size_t kl)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     rocksdb_iter_seek(it->it, k, kl);
 }
 
-void cf_eiter_seek_for_prev(struct cf_eiter *it, const void *k, size_t kl)
+static void rocks_iter_seek_for_prev(struct cf_eiter *it_, const void *k, size_t kl)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     rocksdb_iter_seek_for_prev(it->it, k, kl);
 }
 
-bool cf_eiter_valid(const struct cf_eiter *it)
+static bool rocks_iter_valid(const struct cf_eiter *it_)
 {
+    const struct rocks_iter *it = (const struct rocks_iter *)it_;
     return rocksdb_iter_valid(it->it) != 0;
 }
 
-void cf_eiter_next(struct cf_eiter *it)
+static void rocks_iter_next(struct cf_eiter *it_)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     rocksdb_iter_next(it->it);
 }
 
-void cf_eiter_prev(struct cf_eiter *it)
+static void rocks_iter_prev(struct cf_eiter *it_)
 {
+    struct rocks_iter *it = (struct rocks_iter *)it_;
     rocksdb_iter_prev(it->it);
 }
 
-const char *cf_eiter_key(const struct cf_eiter *it, size_t *kl)
+static const char *rocks_iter_key(const struct cf_eiter *it_, size_t *kl)
 {
+    const struct rocks_iter *it = (const struct rocks_iter *)it_;
     return rocksdb_iter_key(it->it, kl);
 }
 
-const char *cf_eiter_value(const struct cf_eiter *it, size_t *vl)
+static const char *rocks_iter_value(const struct cf_eiter *it_, size_t *vl)
 {
+    const struct rocks_iter *it = (const struct rocks_iter *)it_;
     return rocksdb_iter_value(it->it, vl);
 }
 
-int cf_eiter_status(const struct cf_eiter *it, char **err)
+static int rocks_iter_status(const struct cf_eiter *it_, char **err)
 {
+    const struct rocks_iter *it = (const struct rocks_iter *)it_;
     *err = NULL;
     rocksdb_iter_get_error(it->it, err);
     return *err != NULL ? CF_ENG_ERR : CF_ENG_OK;
 }
+
+static const struct cf_eng_ops rocks_ops = {
+    .name = "rocksdb",
+    .close = rocks_close,
+    .has = rocks_has,
+    .flush = rocks_flush,
+    .stats = rocks_stats,
+    .get = rocks_get,
+    .get_view = rocks_get_view,
+    .write = rocks_write,
+    .sync = rocks_sync,
+    .compact = rocks_compact,
+    .batch_new = rocks_batch_new,
+    .batch_free = rocks_batch_free,
+    .batch_put = rocks_batch_put,
+    .batch_delete = rocks_batch_delete,
+    .batch_delete_range = rocks_batch_delete_range,
+    .batch_count = rocks_batch_count,
+    .batch_clear = rocks_batch_clear,
+    .batch_save = rocks_batch_save,
+    .batch_rollback = rocks_batch_rollback,
+    .batch_each = rocks_batch_each,
+    .iter_open = rocks_iter_open,
+    .iter_close = rocks_iter_close,
+    .iter_seek_to_first = rocks_iter_seek_to_first,
+    .iter_seek = rocks_iter_seek,
+    .iter_seek_for_prev = rocks_iter_seek_for_prev,
+    .iter_valid = rocks_iter_valid,
+    .iter_next = rocks_iter_next,
+    .iter_prev = rocks_iter_prev,
+    .iter_key = rocks_iter_key,
+    .iter_value = rocks_iter_value,
+    .iter_status = rocks_iter_status,
+};

@@ -10,6 +10,8 @@
 
 #include "engine.h"
 
+/* Whether e is a RocksDB engine (the calls below take only those). */
+bool cf_rocks_is(const struct cf_eng *e);
 /* The RocksDB database under e and the column family of keyspace ks (rocks_backup.c; unit tests
  * that build what the model never writes). */
 rocksdb_t *cf_rocks_db(const struct cf_eng *e);

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "engine_impl.h"
 #include "rocks.h"
 
 struct cf_eng_backups {
@@ -66,6 +67,12 @@ size_t cf_eng_backups_list(struct cf_eng_backups *b, struct cf_eng_backup **out)
 int cf_eng_backup_create(struct cf_eng_backups *b, struct cf_eng *e, char **err)
 {
     *err = NULL;
+    if (!cf_rocks_is(e)) {
+        *err = cf_eng_msg("backups are not supported by the %s engine: back up the database with its own tools "
+                          "(PostgreSQL: pg_dump or pg_basebackup; docs/CLUSTER.md)",
+                          cf_eng_name(e));
+        return CF_ENG_ERR;
+    }
     /* flush_before_backup: the memtables go to table files first, so the backup needs little or no
      * WAL; the engine still copies the WAL tail, which keeps it consistent across column families. */
     rocksdb_backup_engine_create_new_backup_flush(b->be, cf_rocks_db(e), 1, err);

@@ -1034,7 +1034,8 @@ test('admin API: users, groups and policy validate their input and change nothin
   // Groups.
   const g = await A('POST', '/api/v1/admin/groups', { name: 'Ops' });
   assert.equal(g.status, 201, g.text());
-  assert.deepEqual(Object.keys(g.json()).sort(), ['created_at', 'id', 'members', 'name']);
+  assert.deepEqual(Object.keys(g.json()).sort(), ['created_at', 'id', 'members', 'name', 'source']);
+  assert.equal(g.json().source, 'local', 'made here, not by the directory sync (issue 23)');
   assert.deepEqual(g.json().members, []);
   assertError(await A('POST', '/api/v1/admin/groups', { name: 'Ops' }), 409, 'conflict', 'duplicate group');
   assertError(await A('POST', '/api/v1/admin/groups', { name: '' }), 400, 'bad_request', 'empty group name');

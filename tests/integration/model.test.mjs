@@ -8,7 +8,11 @@
 // with or without manage), trash, purge (also of trashed nodes), share links (create, revoke,
 // unlock), group membership changes (admins adding themselves included), freeze and unfreeze,
 // offboarding (handover or archive; offboarded users leave the pool), the tenant's share switch, and
-// the retention job (`coffer ctl retention run`), and restores from the trash (issue 21: to the
+// the retention job (`coffer ctl retention run`), departments (issue 23: ACL entries naming a
+// department with and without "subdepartments", admins moving users between departments and
+// departments within the tree, admins adding themselves included; departments deleted when empty,
+// with the entries naming them, and created again under the same name, which must inherit nothing),
+// and restores from the trash (issue 21: to the
 // original folder or into a chosen one; after each trash, restore and purge the actor's trash list
 // must be the model's, and a restore by someone without manage must raise nobody's level above what
 // it was where the node was deleted).
@@ -43,6 +47,9 @@ const REPLAY = process.env.MODEL_REPLAY ? JSON.parse(process.env.MODEL_REPLAY) :
 
 const T1_USERS = { admin: 'admin', ada: 'admin', bob: 'member', cat: 'member', dan: 'member', eli: 'member', aud: 'auditor' };
 const GROUPS = { g1: ['bob', 'cat'], g2: ['dan'] };
+// Departments (issue 23): name → parent at the start (d1 > d2 > d3, d4), and each user's [primary, others].
+const DEPTS = { d1: null, d2: 'd1', d3: 'd2', d4: null };
+const UDEPTS = { bob: ['d1', []], cat: ['d3', []], dan: [null, ['d2']], eli: ['d4', ['d1']] };
 const NAMES = ['alpha', 'beta', 'gamma', 'delta'];
 const NODE_CAP = 15;     // nodes besides the 10 space roots: ≤ 25 nodes
 const LINK_CAP = 8;      // links not revoked, on live nodes
@@ -52,6 +59,7 @@ const pw = (n) => (n === 'admin' ? ADMIN_PASSWORD : `pw-${n}-model-2024`);
 let snapshot = null; // a stopped server's directory: the start state of every sequence
 const U = {};        // name → {id, token, root}
 const G = {};        // group name → id
+const D = {};        // department name → id
 const ROOT_IDS = {}; // handle → id of the nodes that exist at the start
 
 before(async () => {
@@ -88,6 +96,15 @@ before(async () => {
     const m = await adm('PUT', `/api/v1/admin/groups/${G[g]}/members`, { user_ids: members.map((x) => U[x].id) });
     assert.equal(m.status, 200, m.text());
   }
+  for (const [d, parent] of Object.entries(DEPTS)) {
+    const c = await adm('POST', '/api/v1/admin/departments', { name: d, parent: parent ? D[parent] : null });
+    assert.equal(c.status, 201, c.text());
+    D[d] = c.json().id;
+  }
+  for (const [u, [primary, others]] of Object.entries(UDEPTS)) {
+    const c = await adm('PUT', `/api/v1/admin/users/${U[u].id}/departments`, { primary: primary ? D[primary] : null, others: others.map((x) => D[x]) });
+    assert.equal(c.status, 200, c.text());
+  }
   const pol = await adm('PATCH', '/api/v1/admin/policy', { trash_retention: 0, offboarded_retention: 0 });
   assert.equal(pol.status, 200, pol.text());
   const e1 = await s.request('POST', '/api/v1/folders', { token: U.eve.token, body: { parent: U.eve.root, name: 'e-folder' } });
@@ -107,6 +124,8 @@ function initialModel() {
   m.addUser('eve', 't2', 'admin', 'root:eve');
   m.addFolder('e1', 'root:eve', 'e-folder');
   for (const [g, members] of Object.entries(GROUPS)) m.addGroup(g, 't1', members);
+  for (const [d, parent] of Object.entries(DEPTS)) m.addDept(d, 't1', parent);
+  for (const [u, [primary, others]] of Object.entries(UDEPTS)) m.setDepts(u, primary, others);
   return m;
 }
 
@@ -157,14 +176,18 @@ function gen(m, rng, ctx) {
   const nonRoots = [...m.nodes.values()].filter((n) => n.parent !== null).length;
   const live = [...m.links.values()].filter((l) => !l.revoked && m.nodes.has(l.node) && !m.inTrash(l.node));
   const entries = () => {
-    const ps = [...t1.map((u) => `user:${u.name}`), 'group:g1', 'group:g2'];
+    const ps = [...t1.map((u) => `user:${u.name}`), 'group:g1', 'group:g2',
+      ...Object.keys(DEPTS).filter((d) => m.depts.get(d).alive || rng() < 0.2).map((d) => `department:${d}`)];
     if (rng() < 0.5) ps.push('tenant');
     if (rng() < 0.03) ps.push('user:eve');
     const n = rng() < 0.15 ? 0 : 1 + Math.floor(rng() * 3);
     const out = [];
     while (out.length < n) {
       const p = pick(ps);
-      if (!out.some((e) => e.p === p)) out.push({ p, level: 1 + Math.floor(rng() * 4) });
+      if (out.some((e) => e.p === p)) continue;
+      const e = { p, level: 1 + Math.floor(rng() * 4) };
+      if (p.startsWith('department:') && rng() < 0.5) e.sub = true;
+      out.push(e);
     }
     return out;
   };
@@ -174,7 +197,8 @@ function gen(m, rng, ctx) {
     ['unshare', m.links.size ? 3 : 0], ['unlock', m.links.size ? 2 : 0], ['members', 4], ['freeze', 1.2],
     ['unfreeze', inactive.some((n) => m.users.get(n).status === 'frozen') ? 2.5 : 0.3],
     ['offboard', ctx.offboards < MAX_OFFBOARDS && active.filter((n) => m.users.get(n).role !== 'auditor').length > 4 ? 0.4 : 0],
-    ['policy', m.policy.get('t1').allowShares ? 0.5 : 2], ['retention', 0.35],
+    ['policy', m.policy.get('t1').allowShares ? 0.5 : 2], ['retention', 0.35], ['udepts', 4], ['dmove', 2],
+    ['ddelete', 3], ['dcreate', [...m.depts.values()].some((d) => !d.alive) ? 4 : 0],
   ];
   let x = rng() * W.reduce((s, [, w]) => s + w, 0);
   const k = W.find(([, w]) => (x -= w) < 0)[0];
@@ -234,6 +258,28 @@ function gen(m, rng, ctx) {
       return { k, a: b, who: target, heir, mode: rng() < 0.5 ? 'archive' : 'transfer' };
     }
     case 'policy': return { k, a: adminActor(), allow: !m.policy.get('t1').allowShares };
+    case 'udepts': {
+      const b = adminActor();
+      const pool = t1.filter((u) => u.status !== 'offboarded' && u.role !== 'auditor').map((u) => u.name);
+      const who = rng() < 0.1 ? b : pick(pool);
+      const names = Object.keys(DEPTS);
+      if (rng() < 0.4) return { k, a: b, who, primary: null, others: [] }; // leaves every department
+      return { k, a: b, who, primary: rng() < 0.7 ? pick(names) : null, others: names.filter(() => rng() < 0.25) };
+    }
+    case 'dmove': {
+      const names = Object.keys(DEPTS);
+      return { k, a: adminActor(), dept: pick(names), under: rng() < 0.3 ? null : pick(names) };
+    }
+    case 'ddelete': { // mostly one that is empty (no members, no sub-departments), else any
+      const names = Object.keys(DEPTS);
+      const held = new Set([...m.udepts.keys()].flatMap((u) => m.deptsOf(u)));
+      const empty = names.filter((d) => m.depts.get(d).alive && !held.has(d) && ![...m.depts.values()].some((x) => x.alive && x.parent === d));
+      return { k, a: adminActor(), dept: empty.length && rng() < 0.7 ? pick(empty) : pick(names) };
+    }
+    case 'dcreate': {
+      const dead = Object.keys(DEPTS).filter((d) => !m.depts.get(d).alive);
+      return { k, a: adminActor(), dept: pick(dead), under: rng() < 0.5 ? null : pick(Object.keys(DEPTS)) };
+    }
     case 'retention': return { k };
     default: throw new Error(k);
   }
@@ -243,7 +289,7 @@ function gen(m, rng, ctx) {
 
 const LN = LEVELS;
 function describe(op) {
-  const e = (op.entries || []).map((x) => `${x.p}=${LN[x.level]}`).join(', ');
+  const e = (op.entries || []).map((x) => `${x.p}${x.sub ? '+sub' : ''}=${LN[x.level]}`).join(', ');
   switch (op.k) {
     case 'mkdir': case 'upload': return `${op.h} = ${op.a} ${op.k} "${op.name}" in ${op.parent}`;
     case 'rename': return `${op.a} rename ${op.node} to "${op.name}"`;
@@ -258,6 +304,10 @@ function describe(op) {
     case 'freeze': case 'unfreeze': return `${op.a} ${op.k} ${op.who}${op.restore ? ' (restore_links)' : ''}`;
     case 'offboard': return `${op.a} offboard ${op.who} to ${op.heir} (${op.mode})`;
     case 'policy': return `${op.a} policy allow_shares=${op.allow}`;
+    case 'udepts': return `${op.a} set departments of ${op.who} to primary ${op.primary}, others [${op.others.join(', ')}]`;
+    case 'dmove': return `${op.a} move department ${op.dept} under ${op.under ?? 'the top'}`;
+    case 'ddelete': return `${op.a} delete department ${op.dept}`;
+    case 'dcreate': return `${op.a} create department ${op.dept} again, under ${op.under ?? 'the top'}`;
     case 'retention': return 'retention run';
     default: return JSON.stringify(op);
   }
@@ -270,14 +320,16 @@ function dumpTree(m) {
     const n = m.nodes.get(h);
     const flags = [n.type === 'file' ? 'file' : null, n.trashed ? 'TRASHED' : null, n.archived ? 'ARCHIVED' : null,
       n.space ? `${n.space} space${n.owner ? ` of ${n.owner}` : ''}` : null].filter(Boolean).join(', ');
-    const acl = n.acl.map((x) => `${x.p}=${LN[x.level]}`).join(' ');
+    const acl = n.acl.map((x) => `${x.p}${x.sub ? '+sub' : ''}=${LN[x.level]}`).join(' ');
     lines.push(`${'  '.repeat(depth)}${h}${n.name ? ` "${n.name}"` : ''}${flags ? ` (${flags})` : ''}${acl ? ` [${acl}]` : ''}`);
     for (const c of m.nodes.values()) if (c.parent === h) walk(c.h, depth + 1);
   };
   for (const n of m.nodes.values()) if (n.parent === null) walk(n.h, 1);
   const groups = [...m.groups.values()].map((g) => `${g.name}={${[...g.members].join(',')}}`).join(' ');
   const users = [...m.users.values()].filter((u) => u.status !== 'active').map((u) => `${u.name}:${u.status}`).join(' ');
-  return `${lines.join('\n')}\n  groups ${groups}${users ? `; users ${users}` : ''}`;
+  const depts = [...m.depts.values()].map((d) => `${d.name}${d.alive ? '' : '(deleted)'}<${d.parent ?? 'top'}`).join(' ');
+  const ud = [...m.udepts.entries()].map(([u, d]) => `${u}=${d.primary ?? '-'}+[${[...d.others].join(',')}]`).join(' ');
+  return `${lines.join('\n')}\n  groups ${groups}${users ? `; users ${users}` : ''}\n  departments ${depts}; members ${ud}`;
 }
 
 // ---- one sequence against one server ----
@@ -289,6 +341,7 @@ class Run {
     this.s = server;
     this.m = initialModel();
     this.ids = new Map(Object.entries(ROOT_IDS));
+    this.D = { ...D };      // department name → id (a deleted and re-created department gets a new one)
     this.tokens = Object.fromEntries(Object.entries(U).map(([n, u]) => [n, u.token]));
     this.links = new Map(); // handle → {id, token, code, access}
     this.dead = [];         // purged handles, the last few are still checked (404)
@@ -306,6 +359,7 @@ class Run {
   principal(p) {
     if (p === 'tenant') return p;
     const [kind, name] = p.split(':');
+    if (kind === 'department') return `department:${this.D[name]}`;
     return kind === 'user' ? `user:${U[name].id}` : `group:${G[name]}`;
   }
 
@@ -318,7 +372,7 @@ class Run {
       case 'upload': return R('POST', `/api/v1/files?parent=${id(op.parent)}&name=${encodeURIComponent(op.name)}`, Buffer.from(`content of ${op.h}\n`));
       case 'rename': return R('PATCH', `/api/v1/nodes/${id(op.node)}`, { name: op.name });
       case 'move': return R('PATCH', `/api/v1/nodes/${id(op.node)}`, { parent: id(op.target) });
-      case 'acl': return R('PUT', `/api/v1/nodes/${id(op.node)}/acl`, { entries: op.entries.map((e) => ({ principal: this.principal(e.p), level: LN[e.level] })) });
+      case 'acl': return R('PUT', `/api/v1/nodes/${id(op.node)}/acl`, { entries: op.entries.map((e) => ({ principal: this.principal(e.p), level: LN[e.level], ...(e.sub ? { subdepartments: true } : {}) })) });
       case 'trash': return R('DELETE', `/api/v1/nodes/${id(op.node)}`);
       case 'purge': return R('DELETE', `/api/v1/nodes/${id(op.node)}?purge=true`);
       case 'restore': return R('POST', `/api/v1/nodes/${id(op.node)}/restore`, op.target !== undefined ? { parent: id(op.target) } : undefined);
@@ -330,6 +384,10 @@ class Run {
       case 'unfreeze': return R('PATCH', `/api/v1/admin/users/${U[op.who].id}`, { status: 'active', ...(op.restore ? { restore_links: true } : {}) });
       case 'offboard': return R('POST', `/api/v1/admin/users/${U[op.who].id}/offboard`, { transfer_to: U[op.heir].id, private_space: op.mode });
       case 'policy': return R('PATCH', '/api/v1/admin/policy', { allow_shares: op.allow });
+      case 'udepts': return R('PUT', `/api/v1/admin/users/${U[op.who].id}/departments`, { primary: op.primary ? this.D[op.primary] : null, others: op.others.map((d) => this.D[d]) });
+      case 'dmove': return R('PATCH', `/api/v1/admin/departments/${this.D[op.dept]}`, { parent: op.under ? this.D[op.under] : null });
+      case 'ddelete': return R('DELETE', `/api/v1/admin/departments/${this.D[op.dept]}`);
+      case 'dcreate': return R('POST', '/api/v1/admin/departments', { name: op.dept, parent: op.under ? this.D[op.under] : null });
       default: throw new Error(op.k);
     }
   }
@@ -444,6 +502,7 @@ class Run {
         }
         break;
       case 'members': await this.checkAlerts(op); break;
+      case 'dcreate': if (m.users.get(op.a).tenant === 't1') this.D[op.dept] = j.id; break;
       default: break;
     }
     return 'ok';
@@ -482,7 +541,7 @@ class Run {
     const r = await this.req('GET', `/api/v1/nodes/${this.ids.get(op.node)}/acl`, { token: this.tokens[reader] });
     if (r.status !== 200) this.fail(op, `GET acl by ${reader} answered ${r.status}`);
     const j = r.json();
-    const key = (e, from) => `${this.principal(e.p)}=${LN[e.level]}${from ? `<${this.ids.get(from)}` : ''}`;
+    const key = (e, from) => `${this.principal(e.p)}${e.sub ? '+sub' : ''}=${LN[e.level]}${from ? `<${this.ids.get(from)}` : ''}`;
     const own = m.nodes.get(op.node).acl.map((e) => key(e)).sort();
     const inherited = [];
     for (let n = m.nodes.get(op.node); n.parent !== null;) {
@@ -492,8 +551,8 @@ class Run {
     const root = m.rootOf(op.node);
     const owner = root.space === 'private' ? U[root.owner].id : null;
     const got = {
-      own: j.entries.map((e) => `${e.principal}=${e.level}`).sort(),
-      inherited: j.inherited.map((e) => `${e.principal}=${e.level}<${e.from}`).sort(),
+      own: j.entries.map((e) => `${e.principal}${e.subdepartments ? '+sub' : ''}=${e.level}`).sort(),
+      inherited: j.inherited.map((e) => `${e.principal}${e.subdepartments ? '+sub' : ''}=${e.level}<${e.from}`).sort(),
       owner: j.owner ? j.owner.id : null,
     };
     const want = { own, inherited: inherited.sort(), owner };
@@ -510,7 +569,7 @@ class Run {
     const rs = await Promise.all(users.map((u) => this.req('GET', '/api/v1/me/alerts', { token: this.tokens[u.name] })));
     users.forEach((u, i) => {
       const b = this.m.alerts.get(u.name);
-      if (b.max >= 190) return; // the server keeps the newest 200
+      if (b.max + (b.other || 0) >= 190) return; // the server keeps the newest 200 (department alerts too)
       const n = rs[i].json().alerts.filter((x) => x.kind === 'alert.group_change').length;
       if (n < b.min || n > b.max) this.fail(op, `${u.name} has ${n} group-change alert(s), the model expects ${b.min === b.max ? b.min : `${b.min}..${b.max}`}`);
     });
@@ -652,7 +711,7 @@ async function shrink(ops, did, deadline) {
   }
   // Then smaller operations: ACL entries and group members one by one.
   for (let i = 0; i < cur.length && Date.now() < deadline; i++) {
-    const field = cur[i].k === 'acl' ? 'entries' : cur[i].k === 'members' ? 'users' : null;
+    const field = cur[i].k === 'acl' ? 'entries' : cur[i].k === 'members' ? 'users' : cur[i].k === 'udepts' ? 'others' : null;
     for (let j = 0; field && j < cur[i][field].length && Date.now() < deadline;) {
       const op = { ...cur[i], [field]: cur[i][field].filter((_, x) => x !== j) };
       const before = cur;

@@ -295,6 +295,86 @@ static void symlinked(void)
     free(err);
 }
 
+/* dav.max_put_bytes: defaults to limits.max_request_body_bytes and may not exceed it. */
+static void dav_section(void)
+{
+    struct cf_config c;
+    char *err = NULL;
+    const char *path = write_file("dav.yaml", BASE "limits: {max_request_body_bytes: 8MiB}\n");
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "no dav section loads");
+    CHECK_INT(c.dav.max_put_bytes, 8ull << 20, "dav.max_put_bytes defaults to limits.max_request_body_bytes");
+    cf_config_clear(&c);
+    path = write_file("dav.yaml", BASE "limits: {max_request_body_bytes: 8MiB}\ndav: {max_put_bytes: 1MiB}\n");
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "dav.max_put_bytes below the body limit loads");
+    CHECK_INT(c.dav.max_put_bytes, 1ull << 20, "dav.max_put_bytes 1MiB");
+    cf_config_clear(&c);
+    expect_error(BASE "limits: {max_request_body_bytes: 8MiB}\ndav: {max_put_bytes: 9MiB}\n",
+                 ":5: dav.max_put_bytes: must not exceed limits.max_request_body_bytes (every body is held whole in memory)");
+    expect_error(BASE "dav: {max_put_bytes: 1KiB}\n", ":4: dav.max_put_bytes: size out of range");
+    expect_error(BASE "dav: {nope: 1}\n", ":4: dav.nope: unknown key");
+}
+
+/* The store section (issue 24, docs/CLUSTER.md): engine, postgres (password file checked like the
+ * master key), rados. */
+static void store_section(void)
+{
+    struct cf_config c;
+    char *err = NULL;
+    const char *path = write_file("store.yaml", BASE);
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "no store section loads");
+    CHECK_INT(c.store.engine, CF_STORE_ROCKSDB, "store.engine defaults to rocksdb");
+    cf_config_clear(&c);
+    char pw[256];
+    snprintf(pw, sizeof pw, "%s", write_file("pg.password", "s3cret\n"));
+    chmod(pw, 0600);
+    char text[512];
+    snprintf(text, sizeof text,
+             BASE "store:\n  engine: cluster\n  postgres: {conninfo: \"host=db dbname=coffer\", password_file: %s}\n", pw);
+    path = write_file("store.yaml", text);
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "a cluster store loads (%s)", err ? err : "");
+    if (err == NULL) {
+        CHECK_INT(c.store.engine, CF_STORE_CLUSTER, "store.engine cluster");
+        CHECK_STR(c.store.pg_conninfo, "host=db dbname=coffer", "store.postgres.conninfo");
+        CHECK_STR(c.store.pg_password, "s3cret", "the password is read, its newline dropped");
+        CHECK_INT(c.store.pg_timeout_ms, 30000, "store.postgres.timeout defaults to 30s");
+        CHECK(!c.store.rados, "no rados section");
+        cf_config_clear(&c);
+    }
+    free(err);
+    err = NULL;
+    chmod(pw, 0644);
+    path = write_file("store.yaml", text);
+    enum cf_status st = cf_config_load(path, &c, &err);
+    CHECK(st == CF_EINVAL && err != NULL &&
+              strstr(err, "store.postgres.password_file: must be a regular file not readable by group or others") != NULL,
+          "a password file readable by others is refused");
+    if (st == CF_OK)
+        cf_config_clear(&c);
+    free(err);
+    err = NULL;
+    expect_error(BASE "store: {engine: cluster}\n",
+                 ":4: store.postgres.conninfo: required with engine: cluster (a libpq connection string, like "
+                 "\"host=db port=5432 dbname=coffer user=coffer\")");
+    expect_error(BASE "store: {engine: cluster, postgres: {conninfo: \"host=db password=x\"}}\n",
+                 ":4: store.postgres.conninfo: must not hold the password: put it in store.postgres.password_file "
+                 "(mode 0600)");
+    expect_error(BASE "store: {postgres: {conninfo: \"host=db\"}}\n",
+                 ":4: store.postgres: only with store.engine: cluster");
+    expect_error(BASE "store: {engine: cluster, postgres: {conninfo: x}, rados: {conf: /c}}\n",
+                 ":4: store.rados.pool: required with rados");
+    expect_error(BASE "store: {engine: sqlite}\n", ":4: store.engine: expected one of: rocksdb, cluster");
+    path = write_file("store.yaml", BASE "store: {engine: cluster, postgres: {conninfo: x, timeout: 5s}, "
+                                         "rados: {pool: coffer, user: coffer}}\n");
+    CHECK(cf_config_load(path, &c, &err) == CF_OK, "cluster with rados loads");
+    if (err == NULL) {
+        CHECK(c.store.rados && strcmp(c.store.rados_pool, "coffer") == 0 && c.store.rados_op_timeout_s == 30 &&
+                  c.store.pg_timeout_ms == 5000,
+              "rados pool, op_timeout default 30s, postgres timeout 5s");
+        cf_config_clear(&c);
+    }
+    free(err);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -303,6 +383,8 @@ int main(void)
     defaults_and_values();
     errors();
     value_parsers();
+    dav_section();
+    store_section();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

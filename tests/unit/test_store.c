@@ -14,6 +14,7 @@
 
 #include "store_internal.h"
 #include "tap.h"
+#include "blob_contract.h"
 
 static struct cf_key g_master;
 static const struct cf_scan_summary g_scan = {
@@ -1804,98 +1805,25 @@ out:
 
 /* ---- the blob seam (engine/blob.h) over the engine's chunks keyspace ---------------------- */
 
-struct blob_listing {
-    size_t n, stop_after;
-    uint8_t keys[8][CF_BLOB_KEY_LEN];
-};
-
-static int blob_collect(void *ctx, const uint8_t *key, size_t klen)
-{
-    struct blob_listing *l = ctx;
-    if (klen == CF_BLOB_KEY_LEN && l->n < 8)
-        memcpy(l->keys[l->n], key, klen);
-    l->n++;
-    return l->stop_after != 0 && l->n >= l->stop_after;
-}
-
-static size_t blob_count(struct cf_store *s, const uint8_t *prefix, size_t plen, struct blob_listing *l)
-{
-    char *err = NULL;
-    memset(l, 0, sizeof *l);
-    if (cf_blob_list(s->blobs, prefix, plen, blob_collect, l, &err) != CF_ENG_OK) {
-        fprintf(stderr, "blob list: %s\n", err);
-        cf_eng_free(err);
-        return SIZE_MAX;
-    }
-    return l->n;
-}
-
-static void blob_key(uint8_t t, uint8_t c, uint32_t index, uint8_t key[CF_BLOB_KEY_LEN])
-{
-    memset(key, t, 16);
-    memset(key + 16, c, 16);
-    cf_put_be32(key + 32, index);
-}
-
 static void test_blobs(const char *base)
 {
     char *dir = cf_xasprintf("%s/blobs", base);
     struct cf_store *s = NULL;
     struct blob_listing l;
-    char *err = NULL, *v = NULL;
+    char *v = NULL;
     size_t vl = 0;
-    uint8_t k[6][CF_BLOB_KEY_LEN];
     CHECK_INT(cf_store_create(dir, &g_master), CF_OK, "blobs: create store");
     CHECK_INT(cf_store_open(dir, &g_master, &s), CF_OK, "blobs: open store");
     if (s == NULL)
         goto out;
-    /* Tenant 1: content 1 (three chunks, put out of order), content 2 (one); tenant 2 (one); an
-     * all-0xff tenant (no upper bound for its listing). */
-    blob_key(1, 1, 2, k[0]);
-    blob_key(1, 1, 0, k[1]);
-    blob_key(1, 1, 1, k[2]);
-    blob_key(1, 2, 0, k[3]);
-    blob_key(2, 1, 0, k[4]);
-    blob_key(0xff, 0xff, 0, k[5]);
-    for (int i = 0; i < 6; i++) {
-        char val[40];
-        int n = snprintf(val, sizeof val, "sealed chunk %d", i);
-        CHECK_INT(cf_blob_put(s->blobs, k[i], val, (size_t)n, &err), CF_ENG_OK, "blobs: put");
-    }
-    CHECK_INT(cf_blob_flush(s->blobs, &err), CF_ENG_OK, "blobs: flush");
-    CHECK_INT(cf_blob_get(s->blobs, k[3], &v, &vl, &err), CF_ENG_OK, "blobs: get");
-    CHECK(v != NULL && vl == 14 && memcmp(v, "sealed chunk 3", 14) == 0, "blobs: get returns the bytes put");
-    cf_eng_free(v);
+    CHECK(cf_blobs_ordered(s->blobs), "blobs: ordered with the engine (one write-ahead log)");
+    blob_contract(s->blobs, "blobs"); /* tests/unit/blob_contract.h, shared with test_blob_rados.c */
     /* The on-disk format: the chunks keyspace, the same key, the value as it was put. */
-    v = raw_get(s, CF_CF_CHUNKS, k[3], CF_BLOB_KEY_LEN, &vl);
-    CHECK(v != NULL && vl == 14 && memcmp(v, "sealed chunk 3", 14) == 0, "blobs: in chunks, key and value as is");
+    uint8_t k4[CF_BLOB_KEY_LEN];
+    blob_contract_key(2, 1, 0, k4);
+    v = raw_get(s, CF_CF_CHUNKS, k4, CF_BLOB_KEY_LEN, &vl);
+    CHECK(v != NULL && vl == 14 && memcmp(v, "sealed chunk 4", 14) == 0, "blobs: in chunks, key and value as is");
     cf_eng_free(v);
-    uint8_t absent[CF_BLOB_KEY_LEN];
-    blob_key(1, 1, 3, absent);
-    v = NULL;
-    CHECK_INT(cf_blob_get(s->blobs, absent, &v, &vl, &err), CF_ENG_NOTFOUND, "blobs: an absent blob");
-    CHECK(v == NULL, "blobs: nothing returned for an absent blob");
-
-    CHECK_INT(blob_count(s, NULL, 0, &l), 6, "blobs: list everything");
-    CHECK_INT(blob_count(s, k[0], CF_BLOB_TENANT_LEN, &l), 4, "blobs: list a tenant");
-    CHECK_INT(blob_count(s, k[0], CF_BLOB_OWNER_LEN, &l), 3, "blobs: list a content");
-    CHECK(memcmp(l.keys[0], k[1], CF_BLOB_KEY_LEN) == 0 && memcmp(l.keys[1], k[2], CF_BLOB_KEY_LEN) == 0 &&
-              memcmp(l.keys[2], k[0], CF_BLOB_KEY_LEN) == 0,
-          "blobs: a content's chunks listed in index order");
-    CHECK_INT(blob_count(s, k[5], CF_BLOB_TENANT_LEN, &l), 1, "blobs: list the all-0xff tenant");
-    memset(&l, 0, sizeof l);
-    l.stop_after = 2;
-    CHECK_INT(cf_blob_list(s->blobs, NULL, 0, blob_collect, &l, &err), CF_ENG_OK, "blobs: list, stop early");
-    CHECK_INT(l.n, 2, "blobs: the callback stops the listing");
-
-    CHECK_INT(cf_blob_delete_owner(s->blobs, k[0], &err), CF_ENG_OK, "blobs: delete a content");
-    CHECK_INT(blob_count(s, k[0], CF_BLOB_TENANT_LEN, &l), 1, "blobs: the tenant's other content stays");
-    CHECK(memcmp(l.keys[0], k[3], CF_BLOB_KEY_LEN) == 0, "blobs: and it is content 2");
-    CHECK_INT(cf_blob_delete_owner(s->blobs, k[0], &err), CF_ENG_OK, "blobs: deleting it again is no error");
-    CHECK_INT(cf_blob_delete_tenant(s->blobs, k[3], &err), CF_ENG_OK, "blobs: delete a tenant");
-    CHECK_INT(blob_count(s, NULL, 0, &l), 2, "blobs: the other tenants' blobs stay");
-    CHECK(memcmp(l.keys[0], k[4], CF_BLOB_KEY_LEN) == 0 && memcmp(l.keys[1], k[5], CF_BLOB_KEY_LEN) == 0,
-          "blobs: and they are tenant 2's and 0xff's");
     CHECK_INT(count_prefix(s, CF_CF_CHUNKS, "", 0), 2, "blobs: the chunks keyspace holds just those");
 
     /* Tenant deletion takes the tenant's chunks with it. */
@@ -1909,10 +1837,10 @@ static void test_blobs(const char *base)
     uint8_t *d = make_data(10, 7);
     CHECK_INT(cf_tenant_create(s, "blobt", &t), CF_OK, "blobs: create a tenant");
     CHECK_INT(put_file(s, &t.id, &t.root, "f.bin", d, 10, &who, &f), CF_OK, "blobs: a file");
-    CHECK_INT(blob_count(s, t.id.b, CF_BLOB_TENANT_LEN, &l), 1, "blobs: its chunk is a blob");
+    CHECK_INT(blob_list_count(s->blobs, t.id.b, CF_BLOB_TENANT_LEN, &l), 1, "blobs: its chunk is a blob");
     CHECK_INT(cf_tenant_delete(s, &t.id, &keys), CF_OK, "blobs: delete the tenant");
-    CHECK_INT(blob_count(s, t.id.b, CF_BLOB_TENANT_LEN, &l), 0, "blobs: its chunks are gone");
-    CHECK_INT(blob_count(s, NULL, 0, &l), 2, "blobs: nobody else's are");
+    CHECK_INT(blob_list_count(s->blobs, t.id.b, CF_BLOB_TENANT_LEN, &l), 0, "blobs: its chunks are gone");
+    CHECK_INT(blob_list_count(s->blobs, NULL, 0, &l), 2, "blobs: nobody else's are");
     free(d);
     cf_node_clear(&f);
     cf_tenant_clear(&t);
@@ -2192,6 +2120,11 @@ int main(void)
     struct fx f;
     memset(&f, 0, sizeof f);
     f.dir = cf_xasprintf("%s/store", base);
+    /* The same model tests over the PostgreSQL engine (meson test store-pg, through tests/lib/pgtmp.sh):
+     * the store of f.dir lives in that database; the ones below on their own directories stay RocksDB. */
+    const char *pg = getenv("COFFER_PG_CONNINFO");
+    if (pg != NULL)
+        cf_store_use_postgres(f.dir, pg, NULL, 10000);
 
     test_lifecycle(&f);
     if (f.s != NULL) {
@@ -2214,6 +2147,7 @@ int main(void)
     cf_tenant_clear(&f.beta);
     cf_user_clear(&f.alice);
     free(f.dir);
+    cf_store_use_postgres(NULL, NULL, NULL, 0);
 
     test_orphans(base);
     test_blobs(base);

@@ -3,7 +3,9 @@
 // not from the server's answers. model.test.mjs drives the real server and this model with the same
 // operations and compares every answer and every level.
 //
-// The model knows tenants, users (role, status, private space), groups and their members, a tree of
+// The model knows tenants, users (role, status, private space), groups and their members,
+// departments (issue 23: a tree per tenant, each user's primary and other departments; an entry
+// {p: 'department:d1', sub: true} also reaches the members of the departments below d1), a tree of
 // nodes per tenant (parent, name, type, trash state, own ACL entries, space roots with their owner,
 // archived spaces), share links (node, creator, permission, revoked, suspended by a freeze) and the
 // tenant policy's allow_shares. Nodes and links are named by handles ("n7", "l3"); users and groups by name. An
@@ -24,6 +26,9 @@ export class Model {
   constructor() {
     this.users = new Map();   // name → {name, tenant, role, status, root}
     this.groups = new Map();  // name → {name, tenant, members: Set(name)}
+    this.depts = new Map();   // name → {name, tenant, parent (name or null), alive}
+    this.udepts = new Map();  // user → {primary (name or null), others: Set(name)}
+    this.foreignDepts = new Set(); // "tenant:name" of departments another tenant's admin made (top level)
     this.nodes = new Map();   // handle → {h, tenant, type, name, parent, space, owner, archived, trashed, acl}
     this.links = new Map();   // handle → {h, node, creator, perm, revoked, tainted (suspended by a freeze)}
     this.policy = new Map();  // tenant → {allowShares}
@@ -55,6 +60,27 @@ export class Model {
     this.groups.set(name, { name, tenant, members: new Set(members) });
   }
 
+  addDept(name, tenant, parent = null) {
+    this.depts.set(name, { name, tenant, parent, alive: true });
+  }
+
+  setDepts(user, primary, others = []) {
+    this.udepts.set(user, { primary, others: new Set(others.filter((d) => d !== primary)) });
+  }
+
+  /** A user's departments (primary and others). */
+  deptsOf(user) {
+    const d = this.udepts.get(user);
+    if (!d) return [];
+    return [...(d.primary ? [d.primary] : []), ...d.others];
+  }
+
+  /** Whether department a is d or lies below d. */
+  deptBelow(a, d) {
+    for (let x = this.depts.get(a); x; x = x.parent === null ? null : this.depts.get(x.parent)) if (x.name === d) return true;
+    return false;
+  }
+
   // ---- queries ----
 
   /** The space root above node h (walking parents, trash ignored). */
@@ -80,6 +106,7 @@ export class Model {
     if (e.p === 'tenant') return true;
     const [kind, name] = e.p.split(':');
     if (kind === 'user') return name === user;
+    if (kind === 'department') return this.deptsOf(user).some((d) => d === name || (e.sub === true && this.deptBelow(d, name)));
     const g = this.groups.get(name);
     return !!g && g.members.has(user);
   }
@@ -137,13 +164,14 @@ export class Model {
   /**
    * Whether moving node h under `target` would raise anyone's level (SECURITY.md, Moves): another
    * space, or an entry on the target's chain that the node's present chain does not cover (same
-   * principal or the whole tenant, at the same level or higher; groups as principals).
+   * principal or the whole tenant, at the same level or higher; groups and departments as principals,
+   * a department entry with sub covering one without, not the other way round).
    */
   moveRaises(h, target) {
     const node = this.nodes.get(h);
     if (this.rootOf(node.parent).h !== this.rootOf(target).h) return true;
     const from = this.chain(node.parent);
-    return this.chain(target).some((e) => !from.some((o) => (o.p === 'tenant' || o.p === e.p) && o.level >= e.level));
+    return this.chain(target).some((e) => !from.some((o) => (o.p === 'tenant' || (o.p === e.p && (o.sub === true || e.sub !== true))) && o.level >= e.level));
   }
 
   active(user) { const u = this.users.get(user); return !!u && u.status === 'active'; }
@@ -267,8 +295,8 @@ export class Model {
     const foreign = op.entries.some((e) => {
       if (e.p === 'tenant') return false;
       const [kind, name] = e.p.split(':');
-      const x = kind === 'user' ? this.users.get(name) : this.groups.get(name);
-      return !x || x.tenant !== n.tenant;
+      const x = kind === 'user' ? this.users.get(name) : kind === 'department' ? this.depts.get(name) : this.groups.get(name);
+      return !x || x.tenant !== n.tenant || x.alive === false;
     });
     if (foreign) return { expect: [400] };
     return { expect: [200], commit: () => { n.acl = op.entries.map((e) => ({ ...e })); } };
@@ -387,6 +415,81 @@ export class Model {
         for (const o of maybe) if (!sure.has(o)) this.alerts.get(o).max++;
       },
     };
+  }
+
+  /**
+   * PUT /admin/users/{id}/departments (issue 23): admins of the user's tenant (another tenant's
+   * admin: the user is not found, 404); an admin may not add themselves to a department they are
+   * not in (403, as for groups); the departments replace the user's, whole.
+   */
+  plan_udepts(op) {
+    const t = this.users.get(op.who);
+    const deny = this.adminDeny(op.a, t.tenant);
+    if (deny) return { expect: [deny] };
+    const had = new Set(this.deptsOf(op.who));
+    const want = [...(op.primary ? [op.primary] : []), ...op.others];
+    if (op.who === op.a && want.some((d) => !had.has(d))) return { expect: [403] };
+    if (want.some((d) => !this.depts.get(d).alive)) return { expect: [404] };
+    return { expect: [200], commit: () => { this.setDepts(op.who, op.primary, op.others); this.deptAlerted(); } };
+  }
+
+  /** A department change may alert (alert.department_change) any owner of a private space holding a
+   * grant to a department: counted as an upper bound only, since these alerts share the list the
+   * server keeps (the newest 200) with the group-change alerts checked exactly. */
+  deptAlerted() {
+    const owners = new Set();
+    for (const n of this.nodes.values()) {
+      if (!n.acl.some((e) => e.p.startsWith('department:'))) continue;
+      const root = this.rootOf(n.h);
+      if (root.space === 'private') owners.add(root.owner);
+    }
+    for (const o of owners) this.alerts.get(o).other = (this.alerts.get(o).other || 0) + 1;
+  }
+
+  /** PATCH /admin/departments/{id} {"parent": under} (issue 23): never below itself (409 cycle). */
+  plan_dmove(op) {
+    const d = this.depts.get(op.dept);
+    const deny = this.adminDeny(op.a, d.tenant);
+    if (deny) return { expect: [deny] };
+    if (!d.alive || (op.under !== null && !this.depts.get(op.under).alive)) return { expect: [404] };
+    if (op.under !== null && this.deptBelow(op.under, op.dept)) return { expect: [409] };
+    return { expect: [200], commit: () => { d.parent = op.under; this.deptAlerted(); } };
+  }
+
+  /** DELETE /admin/departments/{id}: only when empty (no members, no sub-departments: 409); the entries
+   * naming it go with it, everywhere. */
+  plan_ddelete(op) {
+    const d = this.depts.get(op.dept);
+    const deny = this.adminDeny(op.a, d.tenant);
+    if (deny) return { expect: [deny] };
+    if (!d.alive) return { expect: [404] };
+    const busy = [...this.depts.values()].some((x) => x.alive && x.parent === op.dept) ||
+      [...this.udepts.keys()].some((u) => this.deptsOf(u).includes(op.dept));
+    if (busy) return { expect: [409] };
+    return {
+      expect: [204],
+      commit: () => {
+        d.alive = false;
+        for (const n of this.nodes.values()) n.acl = n.acl.filter((e) => e.p !== `department:${op.dept}`);
+      },
+    };
+  }
+
+  /** POST /admin/departments {"name", "parent"} for a deleted department's name: a new department
+   * (a new id) that inherits nothing. Another tenant's admin creates one in their own tenant (201 at
+   * the top; a parent of t1 is not found there: 404). */
+  plan_dcreate(op) {
+    const d = this.depts.get(op.dept);
+    const u = this.users.get(op.a);
+    if (u.role !== 'admin') return { expect: [403] };
+    if (u.tenant !== d.tenant) { // in their own tenant, where the name is taken after the first time
+      const key = `${u.tenant}:${op.dept}`;
+      if (op.under !== null) return { expect: [404] };
+      if (this.foreignDepts.has(key)) return { expect: [409] };
+      return { expect: [201], commit: () => { this.foreignDepts.add(key); } };
+    }
+    if (op.under !== null && !this.depts.get(op.under).alive) return { expect: [404] };
+    return { expect: [201], commit: () => { d.alive = true; d.parent = op.under; } };
   }
 
   userTarget(op) {

@@ -150,10 +150,13 @@ export class Server {
   async start() {
     this.port = this.port || await freePort();
     this.writeConfig(this.port);
-    if (!fs.existsSync(path.join(this.dataDir, 'CURRENT'))) {
+    // A store in PostgreSQL (store: engine: cluster) leaves no CURRENT in data_dir: this object
+    // remembers that it initialised it.
+    if (!this.initialised && !fs.existsSync(path.join(this.dataDir, 'CURRENT'))) {
       const r = cli(['init', '-c', this.configPath], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
       if (r.status !== 0) throw new Error(`coffer init failed (${r.status}): ${r.stderr}`);
     }
+    this.initialised = true;
     const from = this.stderr.length;
     this.proc = spawn(coffer, ['serve', '-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.opts.env || {}) } });
     this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });

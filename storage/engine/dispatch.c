@@ -1,0 +1,197 @@
+/*
+ * dispatch.c: the engine chosen at run time. Every cf_eng_* / cf_batch_* / cf_eiter_* call of engine.h
+ * is one indirect call through the operations table the store, batch or iterator starts with
+ * (engine_impl.h): rocks.c fills one, pg.c another. Opening is engine-specific (cf_eng_open for
+ * RocksDB in a directory, cf_eng_open_pg for PostgreSQL); everything after is the same seam.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine_impl.h"
+
+void cf_eng_free(void *p)
+{
+    free(p); /* RocksDB's C API returns malloc'ed strings too (rocksdb_free is free) */
+}
+
+char *cf_eng_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *m = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (m == NULL)
+        abort();
+    va_start(ap, fmt);
+    vsnprintf(m, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
+    va_end(ap);
+    return m;
+}
+
+const char *cf_eng_name(const struct cf_eng *e)
+{
+    return e->ops->name;
+}
+
+void cf_eng_close(struct cf_eng *e)
+{
+    if (e != NULL)
+        e->ops->close(e);
+}
+
+bool cf_eng_has(const struct cf_eng *e, unsigned ks)
+{
+    return e->ops->has(e, ks);
+}
+
+int cf_eng_flush(struct cf_eng *e, char **err)
+{
+    return e->ops->flush(e, err);
+}
+
+void cf_eng_stats(struct cf_eng *e, struct cf_eng_stats *out)
+{
+    e->ops->stats(e, out);
+}
+
+int cf_eng_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen, char **err)
+{
+    return e->ops->get(e, ks, key, klen, val, vlen, err);
+}
+
+int cf_eng_get_view(struct cf_eng *e, unsigned ks, const void *key, size_t klen,
+                    void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err)
+{
+    return e->ops->get_view(e, ks, key, klen, fn, ctx, err);
+}
+
+int cf_eng_write(struct cf_eng *e, const struct cf_batch *b, bool sync, char **err)
+{
+    return e->ops->write(e, b, sync, err);
+}
+
+int cf_eng_sync(struct cf_eng *e, char **err)
+{
+    return e->ops->sync(e, err);
+}
+
+void cf_eng_compact(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                    bool force)
+{
+    e->ops->compact(e, ks, lo, lolen, hi, hilen, force);
+}
+
+/* ---- batches -------------------------------------------------------------------------------- */
+
+struct cf_batch *cf_batch_new(struct cf_eng *e)
+{
+    return e->ops->batch_new(e);
+}
+
+void cf_batch_free(struct cf_batch *b)
+{
+    if (b != NULL)
+        b->ops->batch_free(b);
+}
+
+void cf_batch_put(struct cf_batch *b, unsigned ks, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    b->ops->batch_put(b, ks, key, klen, val, vlen);
+}
+
+void cf_batch_delete(struct cf_batch *b, unsigned ks, const void *key, size_t klen)
+{
+    b->ops->batch_delete(b, ks, key, klen);
+}
+
+void cf_batch_delete_range(struct cf_batch *b, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                           size_t hilen)
+{
+    b->ops->batch_delete_range(b, ks, lo, lolen, hi, hilen);
+}
+
+size_t cf_batch_count(const struct cf_batch *b)
+{
+    return b->ops->batch_count(b);
+}
+
+void cf_batch_clear(struct cf_batch *b)
+{
+    b->ops->batch_clear(b);
+}
+
+void cf_batch_save(struct cf_batch *b)
+{
+    b->ops->batch_save(b);
+}
+
+int cf_batch_rollback(struct cf_batch *b, char **err)
+{
+    return b->ops->batch_rollback(b, err);
+}
+
+int cf_batch_each(const struct cf_batch *b, cf_batch_fn fn, void *ctx)
+{
+    return b->ops->batch_each(b, fn, ctx);
+}
+
+/* ---- iteration ------------------------------------------------------------------------------ */
+
+struct cf_eiter *cf_eiter_open(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                               size_t hilen)
+{
+    return e->ops->iter_open(e, ks, lo, lolen, hi, hilen);
+}
+
+void cf_eiter_close(struct cf_eiter *it)
+{
+    if (it != NULL)
+        it->ops->iter_close(it);
+}
+
+void cf_eiter_seek_to_first(struct cf_eiter *it)
+{
+    it->ops->iter_seek_to_first(it);
+}
+
+void cf_eiter_seek(struct cf_eiter *it, const void *k, size_t kl)
+{
+    it->ops->iter_seek(it, k, kl);
+}
+
+void cf_eiter_seek_for_prev(struct cf_eiter *it, const void *k, size_t kl)
+{
+    it->ops->iter_seek_for_prev(it, k, kl);
+}
+
+bool cf_eiter_valid(const struct cf_eiter *it)
+{
+    return it->ops->iter_valid(it);
+}
+
+void cf_eiter_next(struct cf_eiter *it)
+{
+    it->ops->iter_next(it);
+}
+
+void cf_eiter_prev(struct cf_eiter *it)
+{
+    it->ops->iter_prev(it);
+}
+
+const char *cf_eiter_key(const struct cf_eiter *it, size_t *kl)
+{
+    return it->ops->iter_key(it, kl);
+}
+
+const char *cf_eiter_value(const struct cf_eiter *it, size_t *vl)
+{
+    return it->ops->iter_value(it, vl);
+}
+
+int cf_eiter_status(const struct cf_eiter *it, char **err)
+{
+    return it->ops->iter_status(it, err);
+}

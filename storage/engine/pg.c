@@ -1,0 +1,1209 @@
+/*
+ * pg.c: the PostgreSQL engine (engine.h, issue 24): the model's key/value metadata in a PostgreSQL
+ * database, for cluster mode. The only file of the tree that calls PQ*.
+ *
+ * Layout: one table per keyspace, "coffer_<name>" (k bytea PRIMARY KEY, v bytea NOT NULL), in the
+ * schema the connection's search_path names. One table per keyspace rather than one table with a
+ * keyspace column: each keyspace keeps its own primary-key index (smaller, hotter), the operator can
+ * see, vacuum and size each one, range scans and range deletes never need a composite key, and a
+ * forced compaction (crypto-shredding of wrapped keys) rewrites only the small `keys` table. bytea
+ * compares as unsigned bytes, shorter first on a tie (byteacmp): exactly engine.h's key order. Values
+ * are ciphertext, so the value columns are STORAGE EXTERNAL (never compressed).
+ *
+ * Mapping of the seam: a get is one prepared SELECT; a batch is one transaction (puts as INSERT … ON
+ * CONFLICT DO UPDATE, deletes, range deletes as `k >= lo AND k < hi`), in the batch's order, sent in
+ * one round trip (libpq's pipeline mode) when it has at most PIPELINE_MAX operations;
+ * `sync` is synchronous_commit on or off for that transaction (off: a database crash may lose the
+ * latest commits, as a whole and in commit order, never a part of one, and the next synchronous
+ * commit flushes the WAL over every earlier one); an iterator is a REPEATABLE READ, READ ONLY
+ * transaction (its snapshot taken at open) on a connection of its own, read in pages of PAGE rows by
+ * keyset pagination (k >= x ORDER BY k LIMIT PAGE), so memory stays bounded; the large keyspace
+ * (chunk bodies) is paged by key only and a value is read when asked for, in the same snapshot.
+ *
+ * Threads: the model calls from many threads at once. Connections come from a pool (a mutex and an
+ * idle list): a call takes one, uses it alone, and gives it back; an iterator keeps its own until
+ * closed. The pool grows on demand (no thread ever waits for a connection, so nested iterators
+ * cannot deadlock it) and keeps at most POOL_IDLE idle ones.
+ *
+ * Failures: every connection has connect_timeout, TCP keepalives and tcp_user_timeout, and
+ * statement_timeout/lock_timeout set, so a stalled database gives errors, not hangs. An error from a
+ * database that cannot be reached (connection lost or refused, shutting down, starting up, a
+ * timeout, too many connections) is reported as "Unavailable: …" (the model answers 503); damage
+ * (SQLSTATE XX001/XX002) as "Corruption: …". Once any connection has been lost the engine refuses
+ * every later write (fail-stop, engine.h): a lost connection may have been the one holding the
+ * store's advisory lock, and a write whose COMMIT got no answer may or may not be in the database;
+ * the model stops, and the next open recovers what the database holds. Reads go on and succeed again
+ * once the database is back: a lost connection closes the idle ones too, and a read that finds its
+ * pooled connection dropped is tried once more on a new one.
+ *
+ * One writer per database: a read-write open holds a session advisory lock (LOCK_KEY) on a
+ * connection of its own for as long as the engine is open; a second writer fails with a "lock file"
+ * message, as RocksDB's LOCK does. Read-only opens take no lock and see the live database.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_impl.h"
+
+enum {
+    PAGE = 256,              /* rows per iterator page (small keyspaces) */
+    PAGE_LARGE = 64,         /* keys per page of the large keyspace (values read one by one) */
+    POOL_IDLE = 32,          /* idle connections kept */
+    PIPELINE_MAX = 64,       /* batches up to this many operations go in one round trip */
+    TIMEOUT_MS = 30000,      /* default statement and connection timeout */
+    BYTEA_OID = 17,
+};
+/* The advisory lock of the one writer (a fixed bigint: "Coffer" in ASCII, 0x436F66666572). */
+#define LOCK_KEY "74145738417522"
+#define TABLE_PREFIX "coffer_"
+
+/* The prepared statements of a keyspace, one letter each. */
+enum stmt { ST_GET, ST_PUT, ST_DEL, ST_RANGE, ST_FWD, ST_FWD_HI, ST_BACK_LE, ST_BACK_LT, ST_COUNT };
+static const char stmt_letter[ST_COUNT] = {'g', 'p', 'd', 'r', 'f', 'h', 'b', 'l'};
+
+struct pg_conn {
+    PGconn *c;
+    uint8_t *prepared; /* [nks]: bit s set once statement s of that keyspace is prepared */
+    struct pg_conn *next;
+};
+
+struct pg {
+    struct cf_eng base; /* pg_ops */
+    const struct cf_eng_spec *spec;
+    size_t nks;
+    bool *present; /* [nks]: the table exists (read-only opens of an older store may lack some) */
+    bool readonly;
+    char *conninfo, *password;
+    unsigned timeout_ms;
+    pthread_mutex_t mu;
+    struct pg_conn *idle;
+    size_t nidle;
+    PGconn *lock; /* read-write: the connection holding the advisory lock */
+    atomic_bool lost;
+};
+
+struct pg_op {
+    enum cf_batch_op op;
+    unsigned ks;
+    size_t kl, vl;
+    char *k, *v; /* one allocation: k, then v */
+};
+
+struct pg_batch {
+    struct cf_batch base;
+    struct pg *e;
+    struct pg_op *ops;
+    size_t n, cap;
+    size_t *saves;
+    size_t nsaves, capsaves;
+};
+
+struct pg_iter {
+    struct cf_eiter base;
+    struct pg *e;
+    unsigned ks;
+    struct pg_conn *pc;
+    char *lo, *hi;
+    size_t lolen, hilen;
+    bool has_lo, has_hi, lazy;
+    PGresult *res;  /* the current page, NULL: none */
+    int row, nrows; /* position in the page */
+    bool forward;   /* the page's order */
+    bool full;      /* the page was full: more rows may follow in its order */
+    char *err;      /* the error that stopped it */
+    char *val;      /* lazy: the current row's value */
+    size_t vlen;
+    int val_row;    /* the row val belongs to, -1: none */
+};
+
+static const struct cf_eng_ops pg_ops;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n != 0 ? n : 1);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* NOTICEs ("relation already exists, skipping") are not news */
+}
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+/* Whether SQLSTATE state says the database is out of reach for now (not that the request is wrong). */
+static bool state_unavailable(const char *state)
+{
+    static const char *const codes[] = {"57P01", "57P02", "57P03", "57014", "55P03", "53300", "53000", "40001",
+                                        "40P01", NULL};
+    if (state == NULL)
+        return false;
+    if (strncmp(state, "08", 2) == 0) /* connection exceptions */
+        return true;
+    for (size_t i = 0; codes[i] != NULL; i++)
+        if (strcmp(state, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The message for a failed call on c (r: its result, may be NULL), and the lost flag if c is gone. */
+static char *pg_error(struct pg *e, PGconn *c, const PGresult *r, const char *what)
+{
+    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r != NULL && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
+                      : c != NULL                                      ? PQerrorMessage(c)
+                                                                       : "out of memory";
+    bool gone = c == NULL || PQstatus(c) != CONNECTION_OK;
+    if (gone && e != NULL)
+        atomic_store(&e->lost, true);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    const char *kind = gone || state_unavailable(state) ? "Unavailable: "
+                       : state != NULL && (strcmp(state, "XX001") == 0 || strcmp(state, "XX002") == 0)
+                           ? "Corruption: "
+                           : "";
+    return cf_eng_msg("%sPostgreSQL: %s: %.*s", kind, what, (int)n, msg);
+}
+
+/* Runs sql (no parameters, text results) on c; true if it gave want. On failure *err is set. */
+static bool exec_ok(struct pg *e, PGconn *c, const char *sql, ExecStatusType want, PGresult **out, char **err)
+{
+    PGresult *r = PQexec(c, sql);
+    if (r == NULL || PQresultStatus(r) != want) {
+        *err = pg_error(e, c, r, sql);
+        PQclear(r);
+        return false;
+    }
+    if (out != NULL)
+        *out = r;
+    else
+        PQclear(r);
+    return true;
+}
+
+/* ---- connections ----------------------------------------------------------------------------- */
+
+static PGconn *connect_db(struct pg *e, char **err)
+{
+    char connect_timeout[16], user_timeout[16], set[160];
+    unsigned secs = (e->timeout_ms + 999) / 1000;
+    snprintf(connect_timeout, sizeof connect_timeout, "%u", secs < 2 ? 2 : secs);
+    snprintf(user_timeout, sizeof user_timeout, "%u", e->timeout_ms);
+    /* Ours first: the conninfo (dbname, expanded) overrides any of them. */
+    const char *keys[10], *vals[10];
+    size_t n = 0;
+    keys[n] = "connect_timeout", vals[n++] = connect_timeout;
+    keys[n] = "application_name", vals[n++] = "coffer";
+    keys[n] = "keepalives", vals[n++] = "1";
+    keys[n] = "keepalives_idle", vals[n++] = "10";
+    keys[n] = "keepalives_interval", vals[n++] = "5";
+    keys[n] = "keepalives_count", vals[n++] = "3";
+    keys[n] = "tcp_user_timeout", vals[n++] = user_timeout;
+    if (e->password != NULL)
+        keys[n] = "password", vals[n++] = e->password;
+    keys[n] = "dbname", vals[n++] = e->conninfo;
+    keys[n] = NULL, vals[n] = NULL;
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+        const char *m = c != NULL ? PQerrorMessage(c) : "out of memory";
+        size_t ml = strlen(m);
+        while (ml > 0 && (m[ml - 1] == '\n' || m[ml - 1] == ' '))
+            ml--;
+        *err = cf_eng_msg("Unavailable: PostgreSQL: cannot connect: %.*s", (int)ml, m);
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    /* No idle_in_transaction_session_timeout: an iterator may rightly sit in its snapshot while the
+     * model works, and a connection the server ends counts as lost (fail-stop). */
+    snprintf(set, sizeof set, "SET statement_timeout = %u; SET lock_timeout = %u", e->timeout_ms, e->timeout_ms);
+    if (!exec_ok(NULL, c, set, PGRES_COMMAND_OK, NULL, err)) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void conn_free(struct pg_conn *pc)
+{
+    if (pc == NULL)
+        return;
+    PQfinish(pc->c);
+    free(pc->prepared);
+    free(pc);
+}
+
+/* A connection for the calling thread alone: an idle one, or a new one. NULL and *err on failure. */
+static struct pg_conn *conn_get(struct pg *e, char **err)
+{
+    pthread_mutex_lock(&e->mu);
+    struct pg_conn *pc = e->idle;
+    if (pc != NULL) {
+        e->idle = pc->next;
+        e->nidle--;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (pc != NULL && PQstatus(pc->c) == CONNECTION_OK)
+        return pc;
+    if (pc != NULL) {
+        atomic_store(&e->lost, true);
+        conn_free(pc);
+    }
+    PGconn *c = connect_db(e, err);
+    if (c == NULL)
+        return NULL;
+    pc = xmalloc(sizeof *pc);
+    pc->c = c;
+    pc->prepared = calloc(e->nks, 1);
+    if (pc->prepared == NULL)
+        abort();
+    pc->next = NULL;
+    return pc;
+}
+
+/* Gives pc back: kept if it is healthy and outside a transaction, else closed. A lost connection
+ * closes every idle one too: they went to the same server, which is gone or was restarted. */
+static void conn_put(struct pg *e, struct pg_conn *pc)
+{
+    if (pc == NULL)
+        return;
+    if (PQstatus(pc->c) != CONNECTION_OK) {
+        atomic_store(&e->lost, true);
+        conn_free(pc);
+        pthread_mutex_lock(&e->mu);
+        struct pg_conn *idle = e->idle;
+        e->idle = NULL;
+        e->nidle = 0;
+        pthread_mutex_unlock(&e->mu);
+        while (idle != NULL) {
+            struct pg_conn *next = idle->next;
+            conn_free(idle);
+            idle = next;
+        }
+        return;
+    }
+    if (PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+        conn_free(pc);
+        return;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (e->nidle < POOL_IDLE) {
+        pc->next = e->idle;
+        e->idle = pc;
+        e->nidle++;
+        pc = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    conn_free(pc);
+}
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+static void table_name(const struct pg *e, unsigned ks, char *out, size_t n)
+{
+    snprintf(out, n, "\"" TABLE_PREFIX "%s\"", e->spec->names[ks]);
+}
+
+static bool is_large(const struct pg *e, unsigned ks)
+{
+    return e->spec->large >= 0 && ks == (unsigned)e->spec->large;
+}
+
+/* Prepares statement s of keyspace ks on pc if it is not yet. */
+static bool prepare(struct pg *e, struct pg_conn *pc, unsigned ks, enum stmt s, char **err)
+{
+    if (pc->prepared[ks] & (1u << s))
+        return true;
+    char t[96], sql[320], name[16];
+    table_name(e, ks, t, sizeof t);
+    const char *cols = is_large(e, ks) ? "k" : "k, v";
+    int page = is_large(e, ks) ? PAGE_LARGE : PAGE;
+    int np = 1;
+    switch (s) {
+    case ST_GET:
+        snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE k = $1", t);
+        break;
+    case ST_PUT:
+        snprintf(sql, sizeof sql, "INSERT INTO %s (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                 t);
+        np = 2;
+        break;
+    case ST_DEL:
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k = $1", t);
+        break;
+    case ST_RANGE:
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE k >= $1 AND k < $2", t);
+        np = 2;
+        break;
+    case ST_FWD:
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE k >= $1 ORDER BY k LIMIT %d", cols, t, page);
+        break;
+    case ST_FWD_HI:
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE k >= $1 AND k < $2 ORDER BY k LIMIT %d", cols, t, page);
+        np = 2;
+        break;
+    case ST_BACK_LE:
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE k <= $1 AND k >= $2 ORDER BY k DESC LIMIT %d", cols, t,
+                 page);
+        np = 2;
+        break;
+    case ST_BACK_LT:
+        snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE k < $1 AND k >= $2 ORDER BY k DESC LIMIT %d", cols, t,
+                 page);
+        np = 2;
+        break;
+    default:
+        abort();
+    }
+    snprintf(name, sizeof name, "%c%u", stmt_letter[s], ks);
+    static const Oid types[2] = {BYTEA_OID, BYTEA_OID};
+    PGresult *r = PQprepare(pc->c, name, sql, np, types);
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *err = pg_error(e, pc->c, r, "prepare");
+        PQclear(r);
+        return false;
+    }
+    PQclear(r);
+    pc->prepared[ks] |= (uint8_t)(1u << s);
+    return true;
+}
+
+/* Runs statement s of ks with n binary parameters; binary results. NULL and *err on failure. */
+static PGresult *run(struct pg *e, struct pg_conn *pc, unsigned ks, enum stmt s, int n, const char *const *p,
+                     const size_t *len, char **err)
+{
+    if (!prepare(e, pc, ks, s, err))
+        return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "%c%u", stmt_letter[s], ks);
+    int lens[2], fmts[2] = {1, 1};
+    for (int i = 0; i < n; i++) {
+        if (len[i] > INT32_MAX) {
+            *err = cf_eng_msg("PostgreSQL: a value of %zu bytes is too large", len[i]);
+            return NULL;
+        }
+        lens[i] = (int)len[i];
+    }
+    PGresult *r = PQexecPrepared(pc->c, name, n, p, lens, fmts, 1);
+    ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        *err = pg_error(e, pc->c, r, e->spec->names[ks]);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- opening --------------------------------------------------------------------------------- */
+
+static void pg_close(struct cf_eng *e_)
+{
+    struct pg *e = (struct pg *)e_;
+    while (e->idle != NULL) {
+        struct pg_conn *pc = e->idle;
+        e->idle = pc->next;
+        conn_free(pc);
+    }
+    PQfinish(e->lock); /* releases the advisory lock */
+    pthread_mutex_destroy(&e->mu);
+    free(e->present);
+    if (e->password != NULL) {
+        volatile char *p = e->password;
+        while (*p != '\0')
+            *p++ = 0;
+        free(e->password);
+    }
+    free(e->conninfo);
+    free(e);
+}
+
+/* Which tables exist: present[ks]. */
+static bool find_tables(struct pg *e, PGconn *c, char **err)
+{
+    PGresult *r;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()");
+    if (!exec_ok(e, c, sql, PGRES_TUPLES_OK, &r, err))
+        return false;
+    for (size_t ks = 0; ks < e->nks; ks++) {
+        e->present[ks] = false;
+        for (int i = 0; i < PQntuples(r) && !e->present[ks]; i++) {
+            const char *t = PQgetvalue(r, i, 0);
+            e->present[ks] = strncmp(t, TABLE_PREFIX, sizeof TABLE_PREFIX - 1) == 0 &&
+                             strcmp(t + sizeof TABLE_PREFIX - 1, e->spec->names[ks]) == 0;
+        }
+    }
+    PQclear(r);
+    return true;
+}
+
+/* Creates every missing table, in one transaction. */
+static bool create_tables(struct pg *e, PGconn *c, char **err)
+{
+    if (!exec_ok(e, c, "BEGIN", PGRES_COMMAND_OK, NULL, err))
+        return false;
+    for (size_t ks = 0; ks < e->nks; ks++) {
+        if (e->present[ks])
+            continue;
+        char t[96], sql[320];
+        table_name(e, (unsigned)ks, t, sizeof t);
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE IF NOT EXISTS %s (k bytea PRIMARY KEY, v bytea NOT NULL); "
+                 "ALTER TABLE %s ALTER COLUMN v SET STORAGE EXTERNAL",
+                 t, t);
+        if (!exec_ok(e, c, sql, PGRES_COMMAND_OK, NULL, err)) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            return false;
+        }
+    }
+    if (!exec_ok(e, c, "COMMIT", PGRES_COMMAND_OK, NULL, err))
+        return false;
+    for (size_t ks = 0; ks < e->nks; ks++)
+        e->present[ks] = true;
+    return true;
+}
+
+/* The advisory lock of the one writer, on a connection of its own. */
+static bool take_lock(struct pg *e, char **err)
+{
+    if ((e->lock = connect_db(e, err)) == NULL)
+        return false;
+    PGresult *r;
+    if (!exec_ok(e, e->lock, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", PGRES_TUPLES_OK, &r, err))
+        return false;
+    bool got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!got)
+        *err = cf_eng_msg("PostgreSQL: the store is held by another process (its advisory lock, this engine's lock "
+                          "file, is taken)");
+    return got;
+}
+
+int cf_eng_open_pg(const struct cf_eng_pg_target *t, const struct cf_eng_spec *spec, unsigned flags,
+                   struct cf_eng **out, char **err)
+{
+    *err = NULL;
+    for (size_t i = 0; i < spec->n; i++) {
+        if (strspn(spec->names[i], "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(spec->names[i]) ||
+            strlen(spec->names[i]) > 48 || spec->names[i][0] == '\0') {
+            *err = cf_eng_msg("PostgreSQL: keyspace name %s is not a plain identifier", spec->names[i]);
+            return CF_ENG_ERR;
+        }
+    }
+    if (spec->n > 64 || t->conninfo == NULL) {
+        *err = cf_eng_msg("PostgreSQL: %s", t->conninfo == NULL ? "no conninfo" : "too many keyspaces");
+        return CF_ENG_ERR;
+    }
+    struct pg *e = xmalloc(sizeof *e);
+    *e = (struct pg){.base = {.ops = &pg_ops}, .spec = spec, .nks = spec->n,
+                     .readonly = (flags & CF_ENG_READONLY) != 0, .conninfo = xstrdup(t->conninfo),
+                     .password = t->password != NULL ? xstrdup(t->password) : NULL,
+                     .timeout_ms = t->statement_timeout_ms != 0 ? t->statement_timeout_ms : TIMEOUT_MS};
+    pthread_mutex_init(&e->mu, NULL);
+    atomic_init(&e->lost, false);
+    e->present = calloc(spec->n, sizeof *e->present);
+    if (e->present == NULL)
+        abort();
+    struct pg_conn *pc = conn_get(e, err);
+    bool ok = pc != NULL && find_tables(e, pc->c, err);
+    if (ok && (flags & CF_ENG_CREATE) && e->present[0]) {
+        *err = cf_eng_msg("PostgreSQL: a store already exists in this database (table " TABLE_PREFIX "%s)",
+                          spec->names[0]);
+        ok = false;
+    } else if (ok && !(flags & CF_ENG_CREATE) && !e->present[0]) {
+        *err = cf_eng_msg("PostgreSQL: no store in this database (no table " TABLE_PREFIX "%s): does not exist",
+                          spec->names[0]);
+        ok = false;
+    }
+    for (size_t ks = 0; ok && e->readonly && ks < spec->required; ks++) {
+        if (!e->present[ks]) {
+            *err = cf_eng_msg("PostgreSQL: table " TABLE_PREFIX "%s is missing", spec->names[ks]);
+            ok = false;
+        }
+    }
+    if (ok && !e->readonly)
+        ok = take_lock(e, err) && create_tables(e, pc->c, err);
+    conn_put(e, pc);
+    if (!ok) {
+        pg_close(&e->base);
+        return CF_ENG_ERR;
+    }
+    atomic_store(&e->lost, false);
+    *out = &e->base;
+    return CF_ENG_OK;
+}
+
+static bool pg_has(const struct cf_eng *e_, unsigned ks)
+{
+    const struct pg *e = (const struct pg *)e_;
+    return ks < e->nks && e->present[ks];
+}
+
+/* Nothing is kept in memory only: a committed transaction is in the database's WAL. */
+static int pg_flush(struct cf_eng *e_, char **err)
+{
+    (void)e_;
+    *err = NULL;
+    return CF_ENG_OK;
+}
+
+static void pg_stats(struct cf_eng *e_, struct cf_eng_stats *out)
+{
+    struct pg *e = (struct pg *)e_;
+    memset(out, 0, sizeof *out);
+    out->write_stopped = atomic_load(&e->lost);
+}
+
+/* ---- point reads ----------------------------------------------------------------------------- */
+
+static int pg_get_view(struct cf_eng *e_, unsigned ks, const void *key, size_t klen,
+                       void (*fn)(void *ctx, const char *val, size_t vlen), void *ctx, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    *err = NULL;
+    if (!pg_has(e_, ks))
+        return CF_ENG_NOTFOUND;
+    const char *p[1] = {key};
+    size_t l[1] = {klen};
+    struct pg_conn *pc;
+    PGresult *r;
+    for (int attempt = 0;; attempt++) {
+        if ((pc = conn_get(e, err)) == NULL)
+            return CF_ENG_ERR;
+        r = run(e, pc, ks, ST_GET, 1, p, l, err);
+        if (r != NULL || attempt > 0 || PQstatus(pc->c) == CONNECTION_OK)
+            break;
+        /* A pooled connection the database dropped (a restart): a read is safe to try once more on a
+         * new one. */
+        conn_put(e, pc);
+        free(*err);
+        *err = NULL;
+    }
+    conn_put(e, pc); /* the result outlives its connection */
+    int rc = r == NULL ? CF_ENG_ERR : PQntuples(r) == 0 ? CF_ENG_NOTFOUND : CF_ENG_OK;
+    if (rc == CF_ENG_OK)
+        fn(ctx, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+struct copy_ctx {
+    char *val;
+    size_t vlen;
+};
+
+static void copy_val(void *ctx, const char *val, size_t vlen)
+{
+    struct copy_ctx *c = ctx;
+    c->val = xmalloc(vlen);
+    if (vlen > 0)
+        memcpy(c->val, val, vlen);
+    c->vlen = vlen;
+}
+
+static int pg_get(struct cf_eng *e, unsigned ks, const void *key, size_t klen, char **val, size_t *vlen, char **err)
+{
+    struct copy_ctx c = {NULL, 0};
+    int rc = pg_get_view(e, ks, key, klen, copy_val, &c, err);
+    *val = c.val;
+    *vlen = c.vlen;
+    return rc;
+}
+
+/* ---- batches --------------------------------------------------------------------------------- */
+
+static struct cf_batch *pg_batch_new(struct cf_eng *e)
+{
+    struct pg_batch *b = xmalloc(sizeof *b);
+    *b = (struct pg_batch){.base = {.ops = &pg_ops}, .e = (struct pg *)e};
+    return &b->base;
+}
+
+static void pg_batch_clear(struct cf_batch *b_)
+{
+    struct pg_batch *b = (struct pg_batch *)b_;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->ops[i].k);
+    b->n = 0;
+    b->nsaves = 0;
+}
+
+static void pg_batch_free(struct cf_batch *b_)
+{
+    struct pg_batch *b = (struct pg_batch *)b_;
+    pg_batch_clear(b_);
+    free(b->ops);
+    free(b->saves);
+    free(b);
+}
+
+static void batch_add(struct pg_batch *b, enum cf_batch_op op, unsigned ks, const void *k, size_t kl, const void *v,
+                      size_t vl)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap != 0 ? 2 * b->cap : 8;
+        b->ops = realloc(b->ops, b->cap * sizeof *b->ops);
+        if (b->ops == NULL)
+            abort();
+    }
+    struct pg_op *o = &b->ops[b->n++];
+    o->op = op;
+    o->ks = ks;
+    o->kl = kl;
+    o->vl = vl;
+    o->k = xmalloc(kl + vl);
+    if (kl > 0)
+        memcpy(o->k, k, kl);
+    if (vl > 0)
+        memcpy(o->k + kl, v, vl);
+    o->v = o->k + kl;
+}
+
+static void pg_batch_put(struct cf_batch *b, unsigned ks, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    batch_add((struct pg_batch *)b, CF_BATCH_PUT, ks, key, klen, val, vlen);
+}
+
+static void pg_batch_delete(struct cf_batch *b, unsigned ks, const void *key, size_t klen)
+{
+    batch_add((struct pg_batch *)b, CF_BATCH_DELETE, ks, key, klen, NULL, 0);
+}
+
+static void pg_batch_delete_range(struct cf_batch *b, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                                  size_t hilen)
+{
+    batch_add((struct pg_batch *)b, CF_BATCH_DELETE_RANGE, ks, lo, lolen, hi, hilen);
+}
+
+static size_t pg_batch_count(const struct cf_batch *b)
+{
+    return ((const struct pg_batch *)b)->n;
+}
+
+static void pg_batch_save(struct cf_batch *b_)
+{
+    struct pg_batch *b = (struct pg_batch *)b_;
+    if (b->nsaves == b->capsaves) {
+        b->capsaves = b->capsaves != 0 ? 2 * b->capsaves : 4;
+        b->saves = realloc(b->saves, b->capsaves * sizeof *b->saves);
+        if (b->saves == NULL)
+            abort();
+    }
+    b->saves[b->nsaves++] = b->n;
+}
+
+static int pg_batch_rollback(struct cf_batch *b_, char **err)
+{
+    struct pg_batch *b = (struct pg_batch *)b_;
+    *err = NULL;
+    if (b->nsaves == 0) {
+        *err = cf_eng_msg("no save point to roll back to");
+        return CF_ENG_ERR;
+    }
+    size_t to = b->saves[--b->nsaves];
+    while (b->n > to)
+        free(b->ops[--b->n].k);
+    return CF_ENG_OK;
+}
+
+static int pg_batch_each(const struct cf_batch *b_, cf_batch_fn fn, void *ctx)
+{
+    const struct pg_batch *b = (const struct pg_batch *)b_;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct pg_op *o = &b->ops[i];
+        int r = fn(ctx, o->op, o->ks, (const uint8_t *)o->k, o->kl,
+                   o->op == CF_BATCH_DELETE ? NULL : (const uint8_t *)o->v, o->vl);
+        if (r != 0)
+            return r;
+    }
+    return CF_ENG_OK;
+}
+
+/* Applies the operations of b in order inside the open transaction of pc. */
+static bool apply_ops(struct pg *e, struct pg_conn *pc, const struct pg_batch *b, char **err)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const struct pg_op *o = &b->ops[i];
+        if (o->ks >= e->nks || !e->present[o->ks]) {
+            *err = cf_eng_msg("PostgreSQL: keyspace %u is not open", o->ks);
+            return false;
+        }
+        const char *p[2] = {o->k, o->v};
+        size_t l[2] = {o->kl, o->vl};
+        enum stmt s = o->op == CF_BATCH_PUT ? ST_PUT : o->op == CF_BATCH_DELETE ? ST_DEL : ST_RANGE;
+        PGresult *r = run(e, pc, o->ks, s, s == ST_DEL ? 1 : 2, p, l, err);
+        if (r == NULL)
+            return false;
+        PQclear(r);
+    }
+    return true;
+}
+
+/* Reads the result of one pipelined query (and the NULL that ends it); the first error goes to *err. */
+static bool pipeline_result(struct pg *e, struct pg_conn *pc, bool *ok, char **err)
+{
+    PGresult *r = PQgetResult(pc->c);
+    if (r == NULL) {
+        if (*ok)
+            *err = pg_error(e, pc->c, NULL, "pipeline");
+        *ok = false;
+        return false; /* nothing more will come */
+    }
+    ExecStatusType st = PQresultStatus(r);
+    if (*ok && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        *err = pg_error(e, pc->c, r, "write");
+        *ok = false;
+    }
+    PQclear(r);
+    if ((r = PQgetResult(pc->c)) != NULL) { /* the end of this query's results */
+        PQclear(r);
+        if (*ok)
+            *err = pg_error(e, pc->c, NULL, "pipeline: an unexpected result");
+        *ok = false;
+        return false;
+    }
+    return true;
+}
+
+/* The batch as one round trip (libpq's pipeline mode): BEGIN, synchronous_commit, every operation,
+ * COMMIT, then a sync; an error aborts the rest, COMMIT included, and leaves the transaction to roll
+ * back. Small batches only: the results come back while the queries are still being sent, and a
+ * blocking connection could otherwise fill both socket buffers. */
+static bool write_pipelined(struct pg *e, struct pg_conn *pc, const struct pg_batch *b, bool sync, char **err)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const struct pg_op *o = &b->ops[i];
+        enum stmt s = o->op == CF_BATCH_PUT ? ST_PUT : o->op == CF_BATCH_DELETE ? ST_DEL : ST_RANGE;
+        if (o->ks >= e->nks || !e->present[o->ks]) {
+            *err = cf_eng_msg("PostgreSQL: keyspace %u is not open", o->ks);
+            return false;
+        }
+        if (o->kl > INT32_MAX || o->vl > INT32_MAX) {
+            *err = cf_eng_msg("PostgreSQL: a value of %zu bytes is too large", o->vl);
+            return false;
+        }
+        if (!prepare(e, pc, o->ks, s, err))
+            return false;
+    }
+    if (PQenterPipelineMode(pc->c) != 1) {
+        *err = pg_error(e, pc->c, NULL, "pipeline");
+        return false;
+    }
+    bool sent = PQsendQueryParams(pc->c, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+                PQsendQueryParams(pc->c,
+                                  sync ? "SET LOCAL synchronous_commit = on" : "SET LOCAL synchronous_commit = off", 0,
+                                  NULL, NULL, NULL, NULL, 0) == 1;
+    for (size_t i = 0; sent && i < b->n; i++) {
+        const struct pg_op *o = &b->ops[i];
+        enum stmt s = o->op == CF_BATCH_PUT ? ST_PUT : o->op == CF_BATCH_DELETE ? ST_DEL : ST_RANGE;
+        char name[16];
+        snprintf(name, sizeof name, "%c%u", stmt_letter[s], o->ks);
+        const char *p[2] = {o->k, o->v};
+        int lens[2] = {(int)o->kl, (int)o->vl}, fmts[2] = {1, 1};
+        sent = PQsendQueryPrepared(pc->c, name, s == ST_DEL ? 1 : 2, p, lens, fmts, 1) == 1;
+    }
+    sent = sent && PQsendQueryParams(pc->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 && PQpipelineSync(pc->c) == 1;
+    if (!sent) {
+        *err = pg_error(e, pc->c, NULL, "pipeline");
+        PQexitPipelineMode(pc->c);
+        return false;
+    }
+    bool ok = true;
+    for (size_t q = 0; q < b->n + 3 && pipeline_result(e, pc, &ok, err); q++)
+        ;
+    PGresult *r = ok ? PQgetResult(pc->c) : NULL;
+    if (ok && (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC)) {
+        *err = pg_error(e, pc->c, r, "pipeline sync");
+        ok = false;
+    }
+    PQclear(r);
+    /* After an error: drain to the sync point, leave pipeline mode, roll the failed transaction back. */
+    while (!ok && PQstatus(pc->c) == CONNECTION_OK && PQpipelineStatus(pc->c) != PQ_PIPELINE_OFF) {
+        r = PQgetResult(pc->c);
+        bool at_sync = r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (at_sync || (r == NULL && PQexitPipelineMode(pc->c) == 1))
+            break;
+    }
+    PQexitPipelineMode(pc->c);
+    if (!ok && PQstatus(pc->c) == CONNECTION_OK && PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+        PQclear(PQexec(pc->c, "ROLLBACK"));
+    return ok;
+}
+
+/* Whether the connection holding the advisory lock is still there: reads what the server may have sent
+ * (libpq's sockets never block here); a closed connection (a database restart) shows as bad. */
+static bool lock_held(struct pg *e)
+{
+    pthread_mutex_lock(&e->mu);
+    bool ok = PQconsumeInput(e->lock) == 1 && PQstatus(e->lock) == CONNECTION_OK;
+    pthread_mutex_unlock(&e->mu);
+    if (!ok)
+        atomic_store(&e->lost, true);
+    return ok;
+}
+
+static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    const struct pg_batch *b = (const struct pg_batch *)b_;
+    *err = NULL;
+    if (e->readonly) {
+        *err = cf_eng_msg("PostgreSQL: the store is open read-only");
+        return CF_ENG_ERR;
+    }
+    if (atomic_load(&e->lost) || !lock_held(e)) {
+        *err = cf_eng_msg("Unavailable: PostgreSQL: a connection to the database was lost: writes are refused until "
+                          "the store is reopened");
+        return CF_ENG_ERR;
+    }
+    if (b->n == 0)
+        return CF_ENG_OK;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    if (b->n <= PIPELINE_MAX) {
+        bool done = write_pipelined(e, pc, b, sync, err);
+        conn_put(e, pc);
+        return done ? CF_ENG_OK : CF_ENG_ERR;
+    }
+    bool ok = exec_ok(e, pc->c,
+                      sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
+                           : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
+                      PGRES_COMMAND_OK, NULL, err) &&
+              apply_ops(e, pc, b, err);
+    if (ok) {
+        /* A COMMIT that gets no answer may or may not have happened: the connection is then gone, lost is
+         * set, and the model stops (fail-stop). */
+        ok = exec_ok(e, pc->c, "COMMIT", PGRES_COMMAND_OK, NULL, err);
+    } else if (PQstatus(pc->c) == CONNECTION_OK) {
+        PQclear(PQexec(pc->c, "ROLLBACK"));
+    }
+    conn_put(e, pc);
+    return ok ? CF_ENG_OK : CF_ENG_ERR;
+}
+
+/* Every acknowledged commit durable: a synchronous commit of a transaction that has an id flushes the
+ * WAL up to its commit record, and so over every earlier (asynchronous) commit. */
+static int pg_sync(struct cf_eng *e_, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    *err = NULL;
+    if (e->readonly)
+        return CF_ENG_OK;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    bool ok = exec_ok(e, pc->c,
+                      "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT",
+                      PGRES_COMMAND_OK, NULL, err);
+    conn_put(e, pc);
+    return ok ? CF_ENG_OK : CF_ENG_ERR;
+}
+
+/* VACUUM reclaims dead rows for reuse; force rewrites the table into new files (VACUUM FULL), so no
+ * live file of the table holds a row deleted before the call (WAL segments keep theirs until they are
+ * recycled, as backups do: docs/CLUSTER.md). The whole table: PostgreSQL has no ranged vacuum. */
+static void pg_compact(struct cf_eng *e_, unsigned ks, const void *lo, size_t lolen, const void *hi, size_t hilen,
+                       bool force)
+{
+    struct pg *e = (struct pg *)e_;
+    (void)lo, (void)lolen, (void)hi, (void)hilen;
+    char *err = NULL, t[96], sql[160];
+    if (e->readonly || !pg_has(e_, ks))
+        return;
+    struct pg_conn *pc = conn_get(e, &err);
+    if (pc == NULL) {
+        free(err);
+        return;
+    }
+    table_name(e, ks, t, sizeof t);
+    snprintf(sql, sizeof sql, "VACUUM %s%s", force ? "FULL " : "", t);
+    if (!exec_ok(e, pc->c, sql, PGRES_COMMAND_OK, NULL, &err))
+        free(err);
+    conn_put(e, pc);
+}
+
+/* ---- iteration ------------------------------------------------------------------------------- */
+
+/* memcmp order, shorter first on a tie (engine.h). */
+static int keycmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c != 0 ? c : al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+static void iter_drop_page(struct pg_iter *it)
+{
+    PQclear(it->res);
+    it->res = NULL;
+    it->row = it->nrows = 0;
+    it->val_row = -1;
+}
+
+static void iter_fail(struct pg_iter *it, char *err)
+{
+    iter_drop_page(it);
+    if (it->err == NULL)
+        it->err = err;
+    else
+        free(err);
+}
+
+/* Fetches a page: forward from k (the first key ≥ k, or > k if !inclusive; k NULL: from lo), or
+ * backward from k (the last key ≤ k, or < k). Bounds applied. */
+static void iter_fetch(struct pg_iter *it, bool forward, const char *k, size_t kl, bool inclusive)
+{
+    char *err = NULL;
+    if (it->err != NULL || it->pc == NULL) {
+        iter_drop_page(it);
+        return;
+    }
+    /* Own copies: k may point into the page about to be freed. */
+    size_t bl = k != NULL ? kl + 1 : 0;
+    char *bound = xmalloc(bl);
+    if (k != NULL) {
+        memcpy(bound, k, kl);
+        bound[kl] = 0;
+    }
+    iter_drop_page(it);
+    const char *p[2];
+    size_t l[2];
+    enum stmt s;
+    if (forward) {
+        /* lower: k (> k is ≥ k ‖ 0x00, the next key in byte order), at least lo */
+        const char *lower = "";
+        size_t ll = 0;
+        if (k != NULL)
+            lower = bound, ll = inclusive ? kl : kl + 1;
+        if (it->has_lo && (k == NULL || keycmp(it->lo, it->lolen, lower, ll) > 0))
+            lower = it->lo, ll = it->lolen;
+        if (it->has_hi && keycmp(lower, ll, it->hi, it->hilen) >= 0) {
+            free(bound);
+            return; /* nothing in range */
+        }
+        p[0] = lower, l[0] = ll, p[1] = it->hi, l[1] = it->hilen;
+        s = it->has_hi ? ST_FWD_HI : ST_FWD;
+    } else {
+        s = inclusive ? ST_BACK_LE : ST_BACK_LT;
+        p[0] = bound, l[0] = kl;
+        if (it->has_hi && keycmp(bound, kl, it->hi, it->hilen) >= 0)
+            p[0] = it->hi, l[0] = it->hilen, s = ST_BACK_LT;
+        p[1] = it->has_lo ? it->lo : "", l[1] = it->has_lo ? it->lolen : 0;
+    }
+    PGresult *r = run(it->e, it->pc, it->ks, s, s == ST_FWD ? 1 : 2, p, l, &err);
+    free(bound);
+    if (r == NULL) {
+        iter_fail(it, err);
+        return;
+    }
+    it->res = r;
+    it->nrows = PQntuples(r);
+    it->row = 0;
+    it->forward = forward;
+    it->full = it->nrows == (is_large(it->e, it->ks) ? PAGE_LARGE : PAGE);
+}
+
+static struct cf_eiter *pg_iter_open(struct cf_eng *e_, unsigned ks, const void *lo, size_t lolen, const void *hi,
+                                     size_t hilen)
+{
+    struct pg *e = (struct pg *)e_;
+    struct pg_iter *it = xmalloc(sizeof *it);
+    *it = (struct pg_iter){.base = {.ops = &pg_ops}, .e = e, .ks = ks, .has_lo = lo != NULL, .has_hi = hi != NULL,
+                           .lolen = lolen, .hilen = hilen, .lazy = is_large(e, ks), .val_row = -1};
+    it->lo = xmalloc(lolen);
+    it->hi = xmalloc(hilen);
+    if (lo != NULL && lolen > 0)
+        memcpy(it->lo, lo, lolen);
+    if (hi != NULL && hilen > 0)
+        memcpy(it->hi, hi, hilen);
+    if (!pg_has(e_, ks))
+        return &it->base; /* an absent keyspace is empty */
+    char *err = NULL;
+    for (int attempt = 0;; attempt++) {
+        if ((it->pc = conn_get(e, &err)) == NULL) {
+            it->err = err;
+            return &it->base;
+        }
+        /* The snapshot is taken by the first statement after BEGIN: take it now. */
+        if (exec_ok(e, it->pc->c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", PGRES_TUPLES_OK,
+                    NULL, &err))
+            return &it->base;
+        if (attempt > 0 || PQstatus(it->pc->c) == CONNECTION_OK) {
+            it->err = err;
+            return &it->base;
+        }
+        conn_put(e, it->pc); /* dropped by the database (a restart): once more on a new connection */
+        it->pc = NULL;
+        free(err);
+        err = NULL;
+    }
+}
+
+static void pg_iter_close(struct cf_eiter *it_)
+{
+    struct pg_iter *it = (struct pg_iter *)it_;
+    iter_drop_page(it);
+    if (it->pc != NULL) {
+        if (PQstatus(it->pc->c) == CONNECTION_OK && PQtransactionStatus(it->pc->c) != PQTRANS_IDLE)
+            PQclear(PQexec(it->pc->c, "ROLLBACK"));
+        conn_put(it->e, it->pc);
+    }
+    free(it->val);
+    free(it->err);
+    free(it->lo);
+    free(it->hi);
+    free(it);
+}
+
+static bool pg_iter_valid(const struct cf_eiter *it_)
+{
+    const struct pg_iter *it = (const struct pg_iter *)it_;
+    return it->res != NULL && it->err == NULL && it->row >= 0 && it->row < it->nrows;
+}
+
+static void pg_iter_seek_to_first(struct cf_eiter *it_)
+{
+    iter_fetch((struct pg_iter *)it_, true, NULL, 0, true);
+}
+
+static void pg_iter_seek(struct cf_eiter *it_, const void *k, size_t kl)
+{
+    iter_fetch((struct pg_iter *)it_, true, k, kl, true);
+}
+
+static void pg_iter_seek_for_prev(struct cf_eiter *it_, const void *k, size_t kl)
+{
+    iter_fetch((struct pg_iter *)it_, false, k, kl, true);
+}
+
+/* Moves one key up (up) or down in key order. */
+static void iter_step(struct pg_iter *it, bool up)
+{
+    if (!pg_iter_valid(&it->base))
+        return;
+    it->val_row = -1;
+    /* Within the page: its order is it->forward. */
+    if (up == it->forward && it->row + 1 < it->nrows) {
+        it->row++;
+        return;
+    }
+    if (up != it->forward && it->row > 0) {
+        it->row--;
+        return;
+    }
+    if (up == it->forward && !it->full) {
+        iter_drop_page(it); /* the end */
+        return;
+    }
+    iter_fetch(it, up, PQgetvalue(it->res, it->row, 0), (size_t)PQgetlength(it->res, it->row, 0), false);
+}
+
+static void pg_iter_next(struct cf_eiter *it_)
+{
+    iter_step((struct pg_iter *)it_, true);
+}
+
+static void pg_iter_prev(struct cf_eiter *it_)
+{
+    iter_step((struct pg_iter *)it_, false);
+}
+
+static const char *pg_iter_key(const struct cf_eiter *it_, size_t *kl)
+{
+    const struct pg_iter *it = (const struct pg_iter *)it_;
+    *kl = (size_t)PQgetlength(it->res, it->row, 0);
+    return PQgetvalue(it->res, it->row, 0);
+}
+
+static const char *pg_iter_value(const struct cf_eiter *it_, size_t *vl)
+{
+    struct pg_iter *it = (struct pg_iter *)(uintptr_t)it_; /* the lazy value is a cache */
+    if (!it->lazy) {
+        *vl = (size_t)PQgetlength(it->res, it->row, 1);
+        return PQgetvalue(it->res, it->row, 1);
+    }
+    if (it->val_row != it->row) {
+        /* The large keyspace: the value on demand, in the iterator's snapshot. */
+        char *err = NULL;
+        const char *p[1] = {PQgetvalue(it->res, it->row, 0)};
+        size_t l[1] = {(size_t)PQgetlength(it->res, it->row, 0)};
+        PGresult *r = run(it->e, it->pc, it->ks, ST_GET, 1, p, l, &err);
+        free(it->val);
+        it->val = NULL;
+        it->vlen = 0;
+        if (r == NULL || PQntuples(r) != 1) {
+            /* Report it through cf_eiter_status; the caller sees an empty value meanwhile. */
+            if (it->err == NULL)
+                it->err = err != NULL ? err : cf_eng_msg("PostgreSQL: a listed value vanished from the snapshot");
+            else
+                free(err);
+        } else {
+            it->vlen = (size_t)PQgetlength(r, 0, 0);
+            it->val = xmalloc(it->vlen);
+            memcpy(it->val, PQgetvalue(r, 0, 0), it->vlen);
+        }
+        PQclear(r);
+        it->val_row = it->row;
+    }
+    *vl = it->vlen;
+    return it->val != NULL ? it->val : "";
+}
+
+static int pg_iter_status(const struct cf_eiter *it_, char **err)
+{
+    const struct pg_iter *it = (const struct pg_iter *)it_;
+    *err = NULL;
+    if (it->err == NULL)
+        return CF_ENG_OK;
+    *err = xstrdup(it->err);
+    return CF_ENG_ERR;
+}
+
+static const struct cf_eng_ops pg_ops = {
+    .name = "postgresql",
+    .close = pg_close,
+    .has = pg_has,
+    .flush = pg_flush,
+    .stats = pg_stats,
+    .get = pg_get,
+    .get_view = pg_get_view,
+    .write = pg_write,
+    .sync = pg_sync,
+    .compact = pg_compact,
+    .batch_new = pg_batch_new,
+    .batch_free = pg_batch_free,
+    .batch_put = pg_batch_put,
+    .batch_delete = pg_batch_delete,
+    .batch_delete_range = pg_batch_delete_range,
+    .batch_count = pg_batch_count,
+    .batch_clear = pg_batch_clear,
+    .batch_save = pg_batch_save,
+    .batch_rollback = pg_batch_rollback,
+    .batch_each = pg_batch_each,
+    .iter_open = pg_iter_open,
+    .iter_close = pg_iter_close,
+    .iter_seek_to_first = pg_iter_seek_to_first,
+    .iter_seek = pg_iter_seek,
+    .iter_seek_for_prev = pg_iter_seek_for_prev,
+    .iter_valid = pg_iter_valid,
+    .iter_next = pg_iter_next,
+    .iter_prev = pg_iter_prev,
+    .iter_key = pg_iter_key,
+    .iter_value = pg_iter_value,
+    .iter_status = pg_iter_status,
+};
