@@ -141,12 +141,21 @@ void cf_db_cache_drop_all(struct cf_store *s)
         cf_cache_drop_all(s->cache, true);
 }
 
-/* One operation of a written batch: non-zero if the whole cache must go. */
+/* Whom invalidate_op works for: a local write publishes its invalidations (cache.h's hook); changes
+ * other processes made (cf_store_catch_up) do not. */
+struct inval {
+    struct cf_store *s;
+    bool publish;
+};
+
+/* One operation of a written batch (or of another process's change, from the engine's feed): non-zero
+ * if the whole cache must go. The one rule for both. */
 static int invalidate_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl, const uint8_t *v,
                          size_t vl)
 {
     (void)v, (void)vl;
-    struct cf_store *s = ctx;
+    const struct inval *in = ctx;
+    struct cf_store *s = in->s;
     if (ks == CF_CF_KEYS)
         return 1; /* a tenant key created, rotated or destroyed */
     if (ks >= CF_CF_COUNT)
@@ -158,7 +167,7 @@ static int invalidate_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint
         return 0;
     if (kl < ikl)
         return 1;
-    cf_cache_invalidate(s->cache, ks, k, ikl, true);
+    cf_cache_invalidate(s->cache, ks, k, ikl, in->publish);
     return 0;
 }
 
@@ -166,8 +175,51 @@ static int invalidate_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint
  * anything it cannot list drops the whole cache. */
 static void cache_invalidate_batch(struct cf_store *s, const struct cf_batch *b)
 {
-    if (s->cache != NULL && cf_batch_each(b, invalidate_op, s) != CF_ENG_OK)
+    struct inval in = {s, true};
+    if (s->cache != NULL && cf_batch_each(b, invalidate_op, &in) != CF_ENG_OK)
         cf_cache_drop_all(s->cache, true);
+}
+
+/* Raises feed_applied to v (1 + a change number) unless a concurrent catch-up went further. */
+static void feed_advance(struct cf_store *s, uint64_t v)
+{
+    uint64_t cur = atomic_load(&s->feed_applied);
+    while (cur < v && !atomic_compare_exchange_weak(&s->feed_applied, &cur, v))
+        ;
+}
+
+/* Lock-free: concurrent catch-ups may apply the same change twice (an invalidation is idempotent);
+ * feed_applied only moves up, and only to a change its setter has applied, so a request that starts
+ * after a catch-up returned never skips what that one read. The first call that has a feed to follow
+ * (cache state unknown: other processes may have written since the open) drops everything and starts
+ * from the newest change, read before the drop. Nothing to follow (RocksDB, or the store's one
+ * writer) costs one indirect call and no I/O. */
+enum cf_status cf_store_catch_up(struct cf_store *s)
+{
+    if (s->cache == NULL)
+        return CF_OK;
+    uint64_t applied = atomic_load(&s->feed_applied), last = 0;
+    char *err = NULL;
+    int r;
+    struct inval in = {s, false};
+    if (applied == 0)
+        r = cf_eng_change_seq(s->eng, &last, &err);
+    else
+        r = cf_eng_changes(s->eng, applied - 1, invalidate_op, &in, &last, &err);
+    if (r == CF_ENG_NOTFOUND) {
+        atomic_store(&s->feed_applied, 0); /* if it ever has one to follow (a lost lock): start afresh */
+        return CF_OK;
+    }
+    if (r == CF_ENG_ERR) {
+        cf_cache_drop_all(s->cache, false); /* what others wrote is unknown: read the engine */
+        if (applied != 0)
+            feed_advance(s, last + 1); /* past a damaged change, if that was it (after the drop) */
+        return db_error("change feed", err);
+    }
+    if (applied == 0 || r == CF_ENG_GAP)
+        cf_cache_drop_all(s->cache, false);
+    feed_advance(s, last + 1);
+    return CF_OK;
 }
 
 enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync)

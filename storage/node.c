@@ -438,8 +438,16 @@ enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tena
                                     const struct cf_id *new_parent, const char *new_name, size_t nlen,
                                     cf_move_check_fn check, void *ctx, struct cf_node *out)
 {
+    return cf_node_move_replacing(s, tenant, id, new_parent, new_name, nlen, NULL, check, ctx, out);
+}
+
+enum cf_status cf_node_move_replacing(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                      const struct cf_id *new_parent, const char *new_name, size_t nlen,
+                                      const struct cf_id *replace, cf_move_check_fn check, void *ctx,
+                                      struct cf_node *out)
+{
     const struct cf_tkeys *tk;
-    struct cf_node node = {0}, target = {0}, walk = {0};
+    struct cf_node node = {0}, target = {0}, walk = {0}, gone = {0};
     struct cf_id existing;
     uint8_t oldkey[64], newkey[64];
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
@@ -481,12 +489,23 @@ enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tena
     cf_children_key(tk, &node.parent, node.name, strlen(node.name), oldkey);
     cf_children_key(tk, &dest, name, namelen, newkey);
     st = cf_child_by_key(s, newkey, &existing);
-    if (st == CF_OK && !cf_id_equal(&existing, id)) {
+    /* The node replaced (WebDAV's Overwrite: T) goes to the trash in the move's batch; if it is gone
+     * already the name is free, and any other node there refuses the move. */
+    bool replacing = st == CF_OK && replace != NULL && cf_id_equal(&existing, replace) && !cf_id_equal(&existing, id);
+    if (st == CF_OK && !cf_id_equal(&existing, id) && !replacing) {
         st = CF_EEXIST;
         goto unlock;
     }
     if (st != CF_OK && st != CF_ENOTFOUND)
         goto unlock;
+    if (replacing) {
+        if ((st = cf_node_load(s, tk, replace, &gone)) != CF_OK)
+            goto unlock;
+        if (cf_id_is_zero(&gone.parent)) {
+            st = CF_EDENIED;
+            goto unlock;
+        }
+    }
 
     char *newname = cf_xstrndup(name, namelen);
     free(node.name);
@@ -495,6 +514,14 @@ enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tena
     node.modified_at = cf_now_ms();
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_batch_delete(b, CF_CF_CHILDREN, (const char *)oldkey, sizeof oldkey);
+    if (replacing) { /* as cf_node_trash; its children entry is the one the move takes over */
+        uint8_t tkey[32], when[8];
+        gone.trashed_at = node.modified_at;
+        cf_key2(tkey, tenant, replace);
+        cf_put_be64(when, gone.trashed_at);
+        cf_node_batch_put(b, s, tk, &gone);
+        cf_batch_put(b, CF_CF_TRASH, (const char *)tkey, sizeof tkey, (const char *)when, sizeof when);
+    }
     cf_put_child(b, newkey, id);
     cf_node_batch_put(b, s, tk, &node);
     st = cf_db_write(s, b, true);
@@ -508,6 +535,7 @@ unlock:
     cf_node_clear(&node);
     cf_node_clear(&target);
     cf_node_clear(&walk);
+    cf_node_clear(&gone);
     return st;
 }
 

@@ -47,6 +47,14 @@ void cf_store_close(struct cf_store *s);
 /* The metadata cache's bound in bytes for stores opened from now on (docs/DESIGN.md "The metadata
  * cache"; config metadata_cache_mb); 0 disables it. Set before cf_store_open. */
 extern size_t cf_store_cache_bytes;
+/* cf_store_catch_up(s): cluster mode (docs/CLUSTER.md "Stateless nodes"): applies to this process's
+ * metadata cache every change other processes wrote to the shared store since the last call (the
+ * engine's change feed), as cf_db_write_raw does for local writes, so that a change acknowledged
+ * anywhere before the call is never served from this cache after it. Call it where a request starts
+ * (route.c). One round trip on PostgreSQL; nothing on RocksDB (no feed). A feed that cannot be read
+ * (CF_EUNAVAIL, CF_EIO) or has lost changes (trimmed) drops the whole cache: the cache is safe either
+ * way, and the status is for logs and tests. */
+enum cf_status cf_store_catch_up(struct cf_store *s);
 /* Cluster mode (issue 24, docs/CLUSTER.md "Ceph RADOS"): chunk bodies in a Ceph RADOS pool instead of
  * the engine's chunks keyspace. Set before cf_store_create / cf_store_open (NULL, the default: in the
  * engine). The strings are referenced only during the open. */
@@ -494,6 +502,13 @@ typedef enum cf_status (*cf_move_check_fn)(void *ctx, const struct cf_node *node
 enum cf_status cf_node_move_checked(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
                                     const struct cf_id *new_parent, const char *new_name, size_t n,
                                     cf_move_check_fn check, void *ctx, struct cf_node *out) CF_WUR;
+/* cf_node_move_replacing(..., replace, ...): cf_node_move_checked that, when node replace holds the
+ * destination name, moves it to the trash (as cf_node_trash) in the same batch as the move: both
+ * happen or neither (WebDAV MOVE with Overwrite: T). replace NULL, or no longer there: a plain move. */
+enum cf_status cf_node_move_replacing(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,
+                                      const struct cf_id *new_parent, const char *new_name, size_t n,
+                                      const struct cf_id *replace, cf_move_check_fn check, void *ctx,
+                                      struct cf_node *out) CF_WUR;
 
 /* cf_node_trash(s, tenant, id): moves a node (and so its subtree) to the trash: it leaves its
  * folder, its name becomes free, its record is kept with trashed_at set. */

@@ -183,6 +183,9 @@ struct cf_store {
     atomic_bool write_failed;
     struct cf_journal journal;
     struct cf_cache *cache;      /* decoded metadata records (cache.h), fed and invalidated by db.c */
+    /* The engine's change feed (cluster mode, db.c cf_store_catch_up): 1 + the newest change this
+     * process's cache has applied (0: not following). */
+    _Atomic uint64_t feed_applied;
     /* The name index (search.h) and the two calls the write path and close make into it, set by
      * cf_store_search_build: pointers, so that db.c and store.c (below search.c) do not link to it. */
     struct cf_search *search;    /* NULL until cf_store_search_build */

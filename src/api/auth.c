@@ -7,7 +7,9 @@
  * session's CSRF token in X-CSRF-Token (it is returned once, at login, and stored as a hash).
  *
  * Uniform failures: an unknown tenant, an unknown user and a wrong password all answer the same
- * 401 body after one Argon2id verification (against a dummy hash when there is no user).
+ * 401 body after one Argon2id verification (against a dummy hash when there is no user). In the
+ * directory's tenant every login also asks the directory once (a directory user's bind, or a decoy
+ * search and bind for any other name), and a directory user pays the dummy verification too.
  *
  * Throttling: a login reserves one attempt for its account and one for its client address (an
  * IPv4 address or an IPv6 /64, addr.h) before the password is looked at, so however many logins
@@ -701,6 +703,16 @@ static void recovery_used(struct cf_async *a, struct login *l, const struct cf_i
     json_decref(d);
 }
 
+/* Whether tid is the tenant directory.tenant names (the one whose users the directory holds). */
+static bool is_directory_tenant(const struct cf_app *app, const struct cf_id *tid)
+{
+    const struct cf_config *cfg = app->cfg;
+    struct cf_id d;
+    return cfg->directory.enabled &&
+           cf_tenant_find(app->store, cfg->directory.tenant, strlen(cfg->directory.tenant), &d) == CF_OK &&
+           cf_id_equal(&d, tid);
+}
+
 static void login_check(struct cf_async *a)
 {
     struct login *l = (struct login *)a;
@@ -722,6 +734,7 @@ static void login_check(struct cf_async *a)
      * password is never stored. A directory that does not answer says nothing about the password:
      * 503, and the attempt is given back to the throttles (login_run), not counted as a failure. */
     bool directory = have_user && l->user.source == CF_SOURCE_DIRECTORY, ok;
+    bool have_tenant = !cf_id_is_zero(&tid);
     if (directory) {
         enum cf_ldap_login lr = cfg->directory.enabled ? cf_ldap_login(cfg, l->user.username, l->user.directory_id,
                                                                        l->password, l->password_len)
@@ -734,10 +747,17 @@ static void login_check(struct cf_async *a)
             return;
         }
         ok = lr == CF_LDAP_LOGIN_OK;
+        /* ... and the Argon2id verification the other paths pay (docs/SECURITY.md, "Directory"). */
+        (void)cf_auth_verify_password(a->app->dummy_pwhash, l->password, l->password_len);
     } else {
+        /* In the directory's tenant, a name that is no directory user (unknown, or local) costs the
+         * directory's round trips too: the same search for the name and one bind, to a DN that names
+         * no entry with a random password (ldapc.h). The password typed is never sent, the answer is
+         * ignored (an outage does not stop local accounts), and nobody can be locked out by it. */
+        if (have_tenant && is_directory_tenant(a->app, &tid))
+            (void)cf_ldap_login_decoy(cfg, l->username, l->password, l->password_len);
         ok = cf_auth_verify_password(have_user ? l->user.pwhash : a->app->dummy_pwhash, l->password, l->password_len);
     }
-    bool have_tenant = !cf_id_is_zero(&tid);
     if (!have_user || !ok) {
         login_failed(l);
         if (have_user)

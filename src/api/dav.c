@@ -8,11 +8,13 @@
  *
  * Layout: /dav/ lists private/, team/ and shared/; /dav/private/<path> walks the caller's private
  * space by name, /dav/team/<path> the tenant space, /dav/shared/<name>/<path> the roots others
- * granted the caller (GET /api/v1/shared's list, access.c). Each segment is percent-decoded once and
+ * granted the caller (GET /api/v1/shared's list, access.c; named by cf_dav_shared_names: one name
+ * shared by several roots gets the owner's name, then " (2)"...). Each segment is percent-decoded once and
  * checked with cf_name_check, as every API name is.
  *
- * Thread: every function runs on the loop thread (storage reads, as the API's authorisation step
- * does); writes go through the API's asynchronous jobs.
+ * Thread: the handlers run on the loop thread (path resolution and authorisation: storage reads, as
+ * the API's authorisation step does); listings (PROPFIND, a collection's COPY), the lock drop of a
+ * MOVE and every write run on workers (cf_async_start), as the API's jobs do.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 
 #include "acl.h"
 #include "audit.h"
+#include "budget.h"
 #include "config.h"
 #include "dav_lock.h"
 #include "dav_props.h"
@@ -183,6 +186,28 @@ static bool target_or_respond(struct cf_req *r, const struct dav_res *src, struc
     return true;
 }
 
+/* A MOVE once the source's locks are dropped: the API's move (files.c). */
+struct move_then {
+    struct cf_node n; /* the source, as authorised */
+    enum cf_level level;
+    bool same_parent, replace;
+    struct cf_id parent, replaced;
+    char *name;
+    size_t nlen;
+    int status;
+};
+
+static void move_dropped(struct cf_req *r, void *ctx)
+{
+    struct move_then *m = ctx;
+    if (r != NULL)
+        cf_node_move_start(r, &m->n, m->level, m->same_parent ? NULL : &m->parent, m->name, m->nlen,
+                           m->replace ? &m->replaced : NULL, m->status);
+    cf_node_clear(&m->n);
+    free(m->name);
+    free(m);
+}
+
 static void dav_move(struct cf_req *r, struct dav_res *res)
 {
     struct dav_res dr;
@@ -210,11 +235,21 @@ static void dav_move(struct cf_req *r, struct dav_res *res)
         if (tlevel < level)
             level = tlevel;
     }
-    /* RFC 4918 §9.9.4: a lock does not move with its resource (the If header submitted it). */
-    if (!cf_dav_locks_drop_or_respond(r, &n.id))
-        goto out;
-    cf_node_move_start(r, &n, level, cf_id_equal(&parent, &n.parent) ? NULL : &parent, name, nlen,
-                       exists ? &dr.node.id : NULL, exists ? 204 : 201);
+    /* RFC 4918 §9.9.4: a lock does not move with its resource (the If header submitted it): dropped
+     * on a worker, then the move. */
+    struct move_then *m = cf_xcalloc(1, sizeof *m);
+    m->n = n;
+    memset(&n, 0, sizeof n); /* taken over */
+    m->level = level;
+    m->same_parent = cf_id_equal(&parent, &m->n.parent);
+    m->parent = parent;
+    m->replace = exists;
+    if (exists)
+        m->replaced = dr.node.id;
+    m->name = cf_xstrndup(name, nlen);
+    m->nlen = nlen;
+    m->status = exists ? 204 : 201;
+    cf_dav_locks_drop_start(r, &m->n.id, move_dropped, m);
 out:
     cf_node_clear(&n);
     cf_node_clear(&target);
@@ -234,6 +269,8 @@ struct dav_copy {
     uint64_t max;  /* the largest body a PUT may send */
     uint8_t *buf;  /* the plaintext, wiped when freed */
     size_t len;
+    size_t budget; /* bytes of limits.max_buffered_body_bytes held for buf (handed to the upload with it) */
+    bool busy;     /* the body budget was full: 503 + Retry-After */
     struct tree_copy *tree; /* a member of a collection's COPY: the copy goes on with the next (owned) */
 };
 
@@ -248,8 +285,14 @@ static void dav_copy_run(struct cf_async *a)
     if ((a->st = cf_reader_open(a->app->store, &c->tenant, &c->src, 0, &rd)) != CF_OK)
         return;
     uint64_t size = cf_reader_size(rd);
+    bool admitted = size <= c->max && cf_body_budget_take(a->app->cfg->limits.max_buffered_body_bytes, (size_t)size);
+    if (admitted)
+        c->budget = (size_t)size; /* counted like a PUT's body (budget.h), released with the buffer */
     if (size > c->max) {
         a->st = CF_ETOOBIG;
+    } else if (!admitted) {
+        c->busy = true;
+        a->st = CF_EIO;
     } else if ((c->buf = cf_try_malloc(size > 0 ? (size_t)size : 1)) == NULL) {
         a->st = CF_EIO;
     } else {
@@ -295,12 +338,21 @@ static void copy_uploaded(struct cf_req *r, void *ctx, const struct cf_node *nod
 static void dav_copy_reply(struct cf_req *r, struct cf_async *a)
 {
     struct dav_copy *c = (struct dav_copy *)a;
+    if (c->busy) { /* as a PUT past the body budget (upload.c) */
+        char v[16];
+        snprintf(v, sizeof v, "%d", CF_BODY_RETRY_AFTER_S);
+        cf_add_header_str(r, "retry-after", v);
+        cf_respond_error(r, 503, "server_busy",
+                         "the server is holding as many upload bodies as it may; send this request again shortly");
+        return;
+    }
     if (a->st != CF_OK) {
         cf_respond_status(r, a->st, a->st == CF_ETOOBIG ? "the file is larger than a PUT may send" : NULL);
         return;
     }
     uint8_t *buf = c->buf;
-    c->buf = NULL; /* taken over */
+    c->buf = NULL; /* taken over, with its budget */
+    c->budget = 0;
     if (c->tree != NULL) {
         struct tree_copy *t = c->tree;
         c->tree = NULL;
@@ -317,6 +369,7 @@ static void dav_copy_free(struct cf_async *a)
 {
     struct dav_copy *c = (struct dav_copy *)a;
     cf_free_secret(c->buf, c->len);
+    cf_body_budget_release(c->budget);
     cf_event_free(c->ev);
     if (c->tree != NULL)
         tree_free(c->tree);
@@ -325,7 +378,7 @@ static void dav_copy_free(struct cf_async *a)
 }
 
 /* ---- COPY of a collection with its members (Depth: infinity) ---------------------------------------
- * The members are listed first (on the loop, as PROPFIND does; at most DAV_TREE_MAX, each visible and
+ * The members are listed first (on a worker, as PROPFIND's; at most DAV_TREE_MAX, each visible and
  * every file downloadable by the caller, else nothing is copied), then copied one after another:
  * a folder through the API's folder creation (folder.create), a file read on a worker and uploaded
  * again through the upload path (scan + type, quota, file.upload). A refusal midway answers that
@@ -373,9 +426,9 @@ static void tree_add(struct tree_copy *t, const struct cf_id *src, size_t parent
 }
 
 /* Lists the source's members into t. CF_EDENIED (*why set) when one may be seen but not downloaded. */
-static enum cf_status tree_list(struct cf_req *r, struct tree_copy *t, const char **why)
+static enum cf_status tree_list(struct cf_store *store, const struct cf_actor *actor, struct tree_copy *t,
+                                const char **why)
 {
-    struct cf_actor a = cf_actor_of(r);
     for (size_t i = 0; i < t->n; i++) {
         if (!t->items[i].folder)
             continue;
@@ -385,7 +438,7 @@ static enum cf_status tree_list(struct cf_req *r, struct tree_copy *t, const cha
             struct cf_node *items;
             size_t cnt;
             struct cf_id src = t->items[i].src;
-            enum cf_status st = cf_children_list(r->app->store, &t->tenant, &src, have_cursor ? cursor : NULL, 1000,
+            enum cf_status st = cf_children_list(store, &t->tenant, &src, have_cursor ? cursor : NULL, 1000,
                                                  &items, &cnt, cursor, &more);
             if (st != CF_OK)
                 return st;
@@ -393,7 +446,7 @@ static enum cf_status tree_list(struct cf_req *r, struct tree_copy *t, const cha
             for (size_t k = 0; k < cnt; k++) {
                 struct cf_node cn;
                 enum cf_level cl;
-                if (st == CF_OK && cf_acl_level(&a, &items[k].id, &cn, &cl) == CF_OK) {
+                if (st == CF_OK && cf_acl_level(actor, &items[k].id, &cn, &cl) == CF_OK) {
                     bool folder = cn.type == CF_NODE_FOLDER;
                     if (cl > CF_LEVEL_NONE && !folder && cl < CF_LEVEL_DOWNLOAD) {
                         *why = "a member of the collection may not be downloaded by you";
@@ -542,14 +595,14 @@ static void tree_step(struct cf_req *r, struct tree_copy *t)
 }
 
 /* Whether folder dest is id or lies below it (a copy into itself). */
-static bool below(struct cf_req *r, const struct cf_id *dest, const struct cf_id *id)
+static bool below(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *dest, const struct cf_id *id)
 {
     struct cf_id cur = *dest;
     for (int i = 0; i < 256 && !cf_id_is_zero(&cur); i++) {
         if (cf_id_equal(&cur, id))
             return true;
         struct cf_node n;
-        if (cf_node_get(r->app->store, &r->who.user.tenant, &cur, &n) != CF_OK)
+        if (cf_node_get(store, tenant, &cur, &n) != CF_OK)
             return false;
         cur = n.parent;
         cf_node_clear(&n);
@@ -557,14 +610,57 @@ static bool below(struct cf_req *r, const struct cf_id *dest, const struct cf_id
     return false;
 }
 
-static void dav_copy_tree(struct cf_req *r, const struct cf_node *src, const struct cf_id *parent, const char *name,
-                          size_t nlen, const struct cf_id *replace)
+/* The listing of a collection's COPY, on a worker (a big tree must not stall the loop). */
+struct tree_list_job {
+    struct cf_async a;
+    struct tree_copy *tree; /* owned until handed to tree_step */
+    struct cf_actor who;    /* the caller; groups owned */
+    struct cf_id *groups;
+    bool members;           /* Depth infinity: list them; Depth 0: the collection alone */
+    const char *why;
+};
+
+static void tree_list_run(struct cf_async *a)
 {
-    enum cf_level level;
-    if (below(r, parent, &src->id)) {
-        cf_respond_status(r, CF_EDENIED, "a collection cannot be copied into itself");
+    struct tree_list_job *j = (struct tree_list_job *)a;
+    struct tree_copy *t = j->tree;
+    j->who.app = a->app;
+    j->who.groups = j->groups;
+    if (j->members && below(a->app->store, &t->tenant, &t->dest_parent, &t->items[0].src)) {
+        a->st = CF_EDENIED;
+        j->why = "a collection cannot be copied into itself";
+    } else if (j->members) {
+        a->st = tree_list(a->app->store, &j->who, t, &j->why);
+    }
+}
+
+static void tree_list_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct tree_list_job *j = (struct tree_list_job *)a;
+    if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, j->why);
         return;
     }
+    struct tree_copy *t = j->tree;
+    j->tree = NULL;
+    tree_step(r, t);
+}
+
+static void tree_list_free(struct cf_async *a)
+{
+    struct tree_list_job *j = (struct tree_list_job *)a;
+    if (j->tree != NULL)
+        tree_free(j->tree);
+    free(j->groups);
+    free(j);
+}
+
+/* COPY of a collection: Depth infinity with its members, Depth 0 alone (with its dead properties,
+ * RFC 4918 §9.8.3), replacing what is at the destination (Overwrite: T) first. */
+static void dav_copy_tree(struct cf_req *r, const struct cf_node *src, const struct cf_id *parent, const char *name,
+                          size_t nlen, const struct cf_id *replace, bool members)
+{
+    enum cf_level level;
     if (!cf_acl_folder_or_respond(r, parent, CF_LEVEL_EDIT, &level))
         return;
     struct tree_copy *t = cf_xcalloc(1, sizeof *t);
@@ -575,14 +671,16 @@ static void dav_copy_tree(struct cf_req *r, const struct cf_node *src, const str
         t->replace = *replace;
     t->max = r->app->cfg->limits.max_request_body_bytes;
     tree_add(t, &src->id, SIZE_MAX, name, nlen, true);
-    const char *why = NULL;
-    enum cf_status st = tree_list(r, t, &why);
-    if (st != CF_OK) {
-        cf_respond_status(r, st, why);
-        tree_free(t);
-        return;
-    }
-    tree_step(r, t);
+    struct tree_list_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = tree_list_run;
+    j->a.reply = tree_list_reply;
+    j->a.free = tree_list_free;
+    j->tree = t;
+    j->members = members;
+    j->who = cf_actor_of(r);
+    j->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *j->groups);
+    memcpy(j->groups, r->who.groups, r->who.ngroups * sizeof *j->groups);
+    cf_async_start(r, &j->a);
 }
 
 static void dav_copy(struct cf_req *r, struct dav_res *res)
@@ -603,15 +701,8 @@ static void dav_copy(struct cf_req *r, struct dav_res *res)
     h2o_iovec_t depth = cf_header(r, "depth");
     bool depth0 = depth.base != NULL && h2o_memis(depth.base, depth.len, H2O_STRLIT("0"));
     if (res->node.type == CF_NODE_FOLDER) {
-        if (!depth0) {
-            if (cf_acl_node_or_respond(r, &res->node.id, CF_LEVEL_VIEW, &n, &level))
-                dav_copy_tree(r, &n, &parent, name, nlen, exists ? &dr.node.id : NULL);
-        } else if (exists) {
-            cf_respond_error(r, 501, "not_implemented", "COPY of a collection onto an existing one is not built yet");
-        } else if (cf_acl_node_or_respond(r, &res->node.id, CF_LEVEL_VIEW, &n, &level) &&
-                   cf_acl_folder_or_respond(r, &parent, CF_LEVEL_EDIT, &level)) {
-            cf_folder_create_start(r, &parent, name, nlen, level, true); /* Depth 0: the collection alone */
-        }
+        if (cf_acl_node_or_respond(r, &res->node.id, CF_LEVEL_VIEW, &n, &level))
+            dav_copy_tree(r, &n, &parent, name, nlen, exists ? &dr.node.id : NULL, !depth0);
         goto out;
     }
     /* The bytes leave the file: the API's download level, as GET …/content. */

@@ -250,19 +250,58 @@ out:
     return ok;
 }
 
-bool cf_dav_locks_drop_or_respond(struct cf_req *r, const struct cf_id *id)
+/* The locks rooted at a node dropped on a worker (before a MOVE), then the continuation. */
+struct drop_job {
+    struct cf_async a;
+    struct cf_id tenant, node;
+    void (*then)(struct cf_req *r, void *ctx); /* NULL once called */
+    void *ctx;
+};
+
+static void drop_run(struct cf_async *a)
 {
-    struct cf_davlock *l;
-    size_t n;
-    enum cf_status st = cf_davlock_list(r->app->store, &r->who.user.tenant, id, 0, &l, &n);
+    struct drop_job *j = (struct drop_job *)a;
+    struct cf_davlock *l = NULL;
+    size_t n = 0;
+    if ((a->st = cf_davlock_list(a->app->store, &j->tenant, &j->node, 0, &l, &n)) != CF_OK)
+        return;
     pthread_mutex_lock(&lock_mutex);
-    for (size_t i = 0; i < n && st == CF_OK; i++)
-        st = cf_davlock_delete(r->app->store, &r->who.user.tenant, &l[i]);
+    for (size_t i = 0; i < n && a->st == CF_OK; i++)
+        a->st = cf_davlock_delete(a->app->store, &j->tenant, &l[i]);
     pthread_mutex_unlock(&lock_mutex);
     cf_davlocks_free(l, n);
-    if (st != CF_OK)
-        cf_respond_status(r, st, NULL);
-    return st == CF_OK;
+}
+
+static void drop_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct drop_job *j = (struct drop_job *)a;
+    if (a->st != CF_OK)
+        cf_respond_status(r, a->st, NULL);
+    void (*then)(struct cf_req *, void *) = j->then;
+    j->then = NULL;
+    then(a->st == CF_OK ? r : NULL, j->ctx);
+}
+
+static void drop_free(struct cf_async *a)
+{
+    struct drop_job *j = (struct drop_job *)a;
+    if (j->then != NULL) /* the client went away: the continuation only frees */
+        j->then(NULL, j->ctx);
+    free(j);
+}
+
+void cf_dav_locks_drop_start(struct cf_req *r, const struct cf_id *id, void (*then)(struct cf_req *r, void *ctx),
+                             void *ctx)
+{
+    struct drop_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = drop_run;
+    j->a.reply = drop_reply;
+    j->a.free = drop_free;
+    j->tenant = r->who.user.tenant;
+    j->node = *id;
+    j->then = then;
+    j->ctx = ctx;
+    cf_async_start(r, &j->a);
 }
 
 /* ---- lock discovery ------------------------------------------------------------------------------ */
@@ -280,11 +319,12 @@ static void activelock_of(const struct cf_davlock *l, uint64_t now, struct cf_da
     a->root = l->root;
 }
 
-void cf_dav_lockdiscovery(struct cf_req *r, struct cf_davxml_buf *b, const struct cf_node *node)
+void cf_dav_lockdiscovery(struct cf_store *s, const struct cf_id *tenant, struct cf_davxml_buf *b,
+                          const struct cf_node *node)
 {
     struct lockvec lv = {0};
     uint64_t now = cf_now_ms();
-    if (cover_collect(r->app->store, &r->who.user.tenant, &node->id, now, &lv) != CF_OK || lv.n == 0) {
+    if (cover_collect(s, tenant, &node->id, now, &lv) != CF_OK || lv.n == 0) {
         cf_davxml_ms_prop_text(b, "DAV:", "lockdiscovery", NULL, 0);
     } else {
         cf_davxml_ms_prop_open(b, "DAV:", "lockdiscovery");

@@ -20,14 +20,17 @@ _Static_assert((DAV_CHECK_IF & DAV_CHECK_SELF) == 0 && ((DAV_CHECK_IF | DAV_CHEC
  * malformed, 412 false), then every lock what names submitted in the If header by the user who took
  * it, else 423 with <D:lock-token-submitted> naming the lock's root. Answers and returns false. */
 bool cf_dav_write_ok_or_respond(struct cf_req *r, const struct dav_path *p, const struct dav_res *res, unsigned what);
-/* cf_dav_lockdiscovery(r, b, node, href): the DAV:lockdiscovery property of node (its live locks and
- * the depth-infinity ones above it); cf_dav_supportedlock(b): DAV:supportedlock. */
-void cf_dav_lockdiscovery(struct cf_req *r, struct cf_davxml_buf *b, const struct cf_node *node);
+/* cf_dav_lockdiscovery(s, tenant, b, node): the DAV:lockdiscovery property of node (its live locks and
+ * the depth-infinity ones above it; storage reads: any thread); cf_dav_supportedlock(b):
+ * DAV:supportedlock. */
+void cf_dav_lockdiscovery(struct cf_store *s, const struct cf_id *tenant, struct cf_davxml_buf *b,
+                          const struct cf_node *node);
 void cf_dav_supportedlock(struct cf_davxml_buf *b);
 
-/* cf_dav_locks_drop_or_respond(r, id): removes the locks rooted at node id (before a MOVE: RFC 4918
- * §9.9.4). A synchronous store write on the loop thread, made only when id holds locks. Answers 500
- * and returns false when the store fails. */
-bool cf_dav_locks_drop_or_respond(struct cf_req *r, const struct cf_id *id);
+/* cf_dav_locks_drop_start(r, id, then, ctx): removes the locks rooted at node id (before a MOVE:
+ * RFC 4918 §9.9.4) on a worker, then then(r, ctx) on the loop; then(NULL, ctx) when the store failed
+ * (answered: 500) or the client went away (then only frees ctx). Loop thread. */
+void cf_dav_locks_drop_start(struct cf_req *r, const struct cf_id *id, void (*then)(struct cf_req *r, void *ctx),
+                             void *ctx);
 
 #endif

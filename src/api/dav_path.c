@@ -3,11 +3,13 @@
  * (percent-decoding once, cf_name_check on every segment as the API names are checked, ACL levels with
  * 404 for the invisible, the shared roots by name), canonical hrefs, entity tags, XML answers.
  *
- * Thread: the loop thread (storage reads, as the API's authorisation step does).
+ * Thread: the loop thread (storage reads, as the API's authorisation step does); cf_dav_shared_names
+ * any thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "acl.h"
 #include "dav_path.h"
@@ -117,7 +119,127 @@ static enum cf_status visible(struct cf_req *r, const struct cf_id *id, struct c
     return CF_OK;
 }
 
-/* The roots others granted the caller (GET /api/v1/shared), by name. */
+/* ---- the names under /dav/shared/ --------------------------------------------------------------- */
+
+/* Whether a equals one of names[0..n) (ASCII case-insensitively: Explorer and Finder are). */
+static bool name_taken(char *const *names, size_t n, const char *a)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] != NULL && strcasecmp(names[i], a) == 0)
+            return true;
+    return false;
+}
+
+/* base + " (k)", base cut on a UTF-8 boundary so that the whole stays ≤ 255 bytes; NULL when the
+ * result is not a valid name. */
+static char *suffixed(const char *base, unsigned k)
+{
+    char suf[24];
+    int sl = snprintf(suf, sizeof suf, " (%u)", k);
+    size_t bl = strlen(base), room = 255 - (size_t)sl;
+    if (bl > room) {
+        bl = room;
+        while (bl > 0 && ((unsigned char)base[bl] & 0xC0) == 0x80)
+            bl--;
+    }
+    size_t n = bl + (size_t)sl;
+    char *out = cf_xmalloc(n + 1);
+    memcpy(out, base, bl);
+    memcpy(out + bl, suf, (size_t)sl + 1);
+    if (cf_name_check(out, n) != NULL) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The owner's part of a colliding root's name: "name (display name)", else "name (username)", else
+ * NULL (neither makes a valid name). */
+static char *with_owner(struct cf_store *s, const struct cf_id *tenant, const struct cf_node *n)
+{
+    struct cf_user u;
+    if (cf_id_is_zero(&n->owner) || cf_user_get(s, tenant, &n->owner, &u) != CF_OK)
+        return NULL;
+    const char *who[2] = {u.display_name, u.username};
+    char *out = NULL;
+    for (int i = 0; i < 2 && out == NULL; i++) {
+        if (who[i] == NULL || who[i][0] == '\0')
+            continue;
+        size_t len = strlen(n->name) + strlen(who[i]) + 3;
+        char *c = cf_xmalloc(len + 1);
+        snprintf(c, len + 1, "%s (%s)", n->name, who[i]);
+        if (cf_name_check(c, len) == NULL)
+            out = c;
+        else
+            free(c);
+    }
+    cf_user_clear(&u);
+    return out;
+}
+
+struct by_id {
+    struct cf_id id;
+    size_t i;
+};
+
+static int by_id_cmp(const void *a, const void *b)
+{
+    return memcmp(&((const struct by_id *)a)->id, &((const struct by_id *)b)->id, sizeof(struct cf_id));
+}
+
+char **cf_dav_shared_names(struct cf_store *s, const struct cf_id *tenant, const struct cf_node *items, size_t n)
+{
+    char **names = cf_xcalloc(n + 1, sizeof *names);
+    struct by_id *order = cf_xcalloc(n + 1, sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct by_id){items[i].id, i};
+    qsort(order, n, sizeof *order, by_id_cmp);
+    /* The base name: its own when no other root has it, else with its owner's name. */
+    char **base = cf_xcalloc(n + 1, sizeof *base);
+    for (size_t i = 0; i < n; i++) {
+        bool unique = true;
+        for (size_t k = 0; k < n && unique; k++)
+            unique = k == i || strcasecmp(items[k].name, items[i].name) != 0;
+        base[i] = unique ? NULL : with_owner(s, tenant, &items[i]);
+        if (base[i] == NULL)
+            base[i] = cf_xstrdup(items[i].name);
+    }
+    /* Still colliding: " (2)", " (3)"... in node id order (the first keeps the base). */
+    for (size_t o = 0; o < n; o++) {
+        size_t i = order[o].i;
+        if (!name_taken(names, n, base[i])) {
+            names[i] = base[i];
+            base[i] = NULL;
+            continue;
+        }
+        for (unsigned k = 2; names[i] == NULL && k <= (unsigned)n + 1; k++) {
+            char *c = suffixed(base[i], k);
+            if (c != NULL && name_taken(names, n, c)) {
+                free(c);
+                c = NULL;
+            }
+            names[i] = c;
+        }
+        if (names[i] == NULL) { /* cannot happen with valid names; a name that always is */
+            names[i] = cf_xmalloc(2 * sizeof(struct cf_id) + 1);
+            cf_hex_encode((const uint8_t *)&items[i].id, sizeof(struct cf_id), names[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(base[i]);
+    free(base);
+    free(order);
+    return names;
+}
+
+void cf_dav_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The root others granted the caller (GET /api/v1/shared) that /dav/shared/<name> names. */
 static enum cf_status shared_root(struct cf_req *r, const char *name, size_t n, struct cf_id *out)
 {
     struct cf_node *items;
@@ -126,14 +248,16 @@ static enum cf_status shared_root(struct cf_req *r, const char *name, size_t n, 
     enum cf_status st = cf_shared_roots(r, &items, &levels, &cnt);
     if (st != CF_OK)
         return st;
+    char **names = cf_dav_shared_names(r->app->store, &r->who.user.tenant, items, cnt);
     st = CF_ENOTFOUND;
     for (size_t i = 0; i < cnt; i++) {
-        if (st == CF_ENOTFOUND && strlen(items[i].name) == n && memcmp(items[i].name, name, n) == 0) {
+        if (st == CF_ENOTFOUND && strlen(names[i]) == n && memcmp(names[i], name, n) == 0) {
             *out = items[i].id;
             st = CF_OK;
         }
         cf_node_clear(&items[i]);
     }
+    cf_dav_names_free(names, cnt);
     free(items);
     free(levels);
     return st;

@@ -44,6 +44,14 @@ struct dav_res {
 
 void cf_dav_res_clear(struct dav_res *res);
 
+/* cf_dav_shared_names(s, tenant, items, n): the name under /dav/shared/ of each of the caller's n
+ * shared roots (cf_shared_roots' list; malloc'ed, parallel to items; cf_dav_names_free them): a
+ * root's own name when no other root of the list has it (ASCII case-insensitively), else
+ * "<name> (<owner's display name, else username>)", and " (2)", " (3)"... on what still collides,
+ * in node id order. Every name passes cf_name_check. Storage reads only: any thread. */
+char **cf_dav_shared_names(struct cf_store *s, const struct cf_id *tenant, const struct cf_node *items, size_t n);
+void cf_dav_names_free(char **names, size_t n);
+
 /* cf_dav_parse(pool, raw, n, p, why): a path below /dav/ (as captured) into p; CF_OK, CF_EINVAL
  * (*why says what) or CF_ENOTFOUND (not one of the spaces). */
 enum cf_status cf_dav_parse(h2o_mem_pool_t *pool, const char *raw, size_t n, struct dav_path *p, const char **why) CF_WUR;

@@ -1,6 +1,6 @@
 /*
  * dav_props.c: WebDAV dead properties (RFC 4918 §4, §9.2): PROPPATCH, and their copy for COPY.
- * PROPFIND reads them in dav.c through storage/davprop.h.
+ * PROPFIND (here too) reads them through storage/davprop.h.
  *
  * PROPPATCH is atomic (RFC 4918 §9.2): the body's set/remove instructions are applied in document
  * order in one store batch, or none is. Live DAV: properties are protected: one of them in a
@@ -10,7 +10,8 @@
  * so PROPFIND gives back namespaces, the empty namespace, xml:lang and any Unicode as sent. Limits:
  * storage/davprop.h (1024 properties, 1 MiB of values per node: 507 past them).
  *
- * Thread: the handlers on the loop thread, the store writes on workers.
+ * Thread: the handlers on the loop thread; PROPFIND's answer (dead properties, lock discovery, the
+ * Depth 1 listing) and the store writes on workers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ struct dav_props {
 
 /* What one PROPFIND reads once for all its responses. */
 struct dav_pf {
-    struct cf_req *r;
+    struct cf_store *store;
+    struct cf_id tenant, user;
     const struct cf_davxml_propfind *q;
     bool quota_read;      /* the caller's usage and limits, read at the first quota property */
     bool quota_ok;
@@ -75,11 +77,10 @@ static void quota_read(struct dav_pf *pf)
     if (pf->quota_read)
         return;
     pf->quota_read = true;
-    struct cf_req *r = pf->r;
     struct cf_quota q;
     uint64_t total;
-    cf_quota_of(r->app->store, &r->who.user.tenant, &q);
-    if (cf_usage_get(r->app->store, &r->who.user.tenant, &r->who.user.id, &pf->used, &total) != CF_OK)
+    cf_quota_of(pf->store, &pf->tenant, &q);
+    if (cf_usage_get(pf->store, &pf->tenant, &pf->user, &pf->used, &total) != CF_OK)
         return;
     pf->quota_ok = true;
     uint64_t avail = UINT64_MAX;
@@ -137,7 +138,7 @@ static bool write_live(struct cf_davxml_buf *b, const struct dav_props *d, int i
         if (names_only || n == NULL)
             cf_davxml_ms_prop_text(b, "DAV:", live[i], NULL, 0);
         else if (i == P_LOCKDISCOVERY)
-            cf_dav_lockdiscovery(pf->r, b, n);
+            cf_dav_lockdiscovery(pf->store, &pf->tenant, b, n);
         else
             cf_dav_supportedlock(b);
         return true;
@@ -181,7 +182,7 @@ static void write_response(struct cf_davxml_buf *b, const char *href, size_t hle
     struct cf_davprop *dead = NULL;
     size_t ndead = 0;
     if (d->node != NULL &&
-        cf_davprop_list(pf->r->app->store, &pf->r->who.user.tenant, &d->node->id, &dead, &ndead) != CF_OK) {
+        cf_davprop_list(pf->store, &pf->tenant, &d->node->id, &dead, &ndead) != CF_OK) {
         dead = NULL;
         ndead = 0; /* answered without them: the live ones still hold */
     }
@@ -233,6 +234,142 @@ static void write_response(struct cf_davxml_buf *b, const char *href, size_t hle
     cf_davprops_free(dead, ndead);
 }
 
+/* A PROPFIND answered on a worker (the dead properties, lock discovery and a Depth 1 listing are
+ * storage reads: a big collection must not stall the loop). The request's own resolution and
+ * authorisation ran on the loop first, as the API's do. */
+struct pf_job {
+    struct cf_async a;
+    struct cf_davxml_propfind q; /* owned */
+    struct cf_actor who;         /* the caller; groups owned (the listing's levels) */
+    struct cf_id *groups;
+    enum dav_kind kind;          /* DAV_ROOT, DAV_LISTING or DAV_NODE */
+    bool one;                    /* Depth 1 */
+    char *href;                  /* the request's canonical href */
+    char *name;                  /* its displayname */
+    struct cf_node node;         /* DAV_NODE (owned) */
+    struct cf_node *roots;       /* DAV_LISTING, Depth 1: the caller's shared roots (owned) */
+    size_t nroots;
+    unsigned max;                /* dav.max_propfind_members */
+    struct cf_davxml_buf out;
+};
+
+/* The members of the job's collection, each visible one a response; CF_ETOOBIG past j->max. */
+static enum cf_status pf_members(struct pf_job *j, struct dav_pf *pf, struct cf_davxml_buf *href)
+{
+    size_t base_len = href->len, listed = 0;
+    uint8_t cursor[CF_CURSOR_LEN];
+    bool more = true, have_cursor = false;
+    enum cf_status st = CF_OK;
+    while (more && st == CF_OK) {
+        struct cf_node *items;
+        size_t cnt;
+        st = cf_children_list(pf->store, &pf->tenant, &j->node.id, have_cursor ? cursor : NULL, 1000, &items, &cnt,
+                              cursor, &more);
+        if (st != CF_OK)
+            break;
+        have_cursor = true;
+        for (size_t i = 0; i < cnt; i++) {
+            struct cf_node cn;
+            enum cf_level cl;
+            if (st == CF_OK && cf_acl_level(&j->who, &items[i].id, &cn, &cl) == CF_OK) {
+                if (cl > CF_LEVEL_NONE && ++listed > j->max) {
+                    st = CF_ETOOBIG;
+                } else if (cl > CF_LEVEL_NONE) {
+                    struct dav_props c = {.name = cn.name, .collection = cn.type == CF_NODE_FOLDER, .node = &cn};
+                    href->len = base_len;
+                    href->data[base_len] = '\0';
+                    cf_dav_href_append(href, cn.name, strlen(cn.name));
+                    if (c.collection)
+                        cf_dav_raw_append(href, "/");
+                    write_response(&j->out, href->data, href->len, &c, pf);
+                }
+                cf_node_clear(&cn);
+            }
+            cf_node_clear(&items[i]);
+        }
+        free(items);
+    }
+    return st;
+}
+
+static void pf_run(struct cf_async *a)
+{
+    struct pf_job *j = (struct pf_job *)a;
+    struct dav_pf pf = {.store = a->app->store, .tenant = j->who.tenant, .user = j->who.id, .q = &j->q};
+    struct cf_davxml_buf href = {0};
+    j->who.app = a->app;
+    j->who.groups = j->groups;
+    cf_davxml_ms_begin(&j->out);
+    struct dav_props d = {.name = j->name, .collection = j->kind != DAV_NODE || j->node.type == CF_NODE_FOLDER,
+                          .node = j->kind == DAV_NODE ? &j->node : NULL};
+    write_response(&j->out, j->href, strlen(j->href), &d, &pf);
+    if (j->one && j->kind == DAV_ROOT) {
+        static const char *const spaces[] = {"private", "team", "shared"};
+        for (int i = 0; i < 3; i++) {
+            struct dav_props c = {.name = spaces[i], .collection = true};
+            href.len = 0;
+            cf_dav_raw_append(&href, "/dav/");
+            cf_dav_raw_append(&href, spaces[i]);
+            cf_dav_raw_append(&href, "/");
+            write_response(&j->out, href.data, href.len, &c, &pf);
+        }
+    } else if (j->one && j->kind == DAV_LISTING) {
+        char **names = cf_dav_shared_names(pf.store, &pf.tenant, j->roots, j->nroots);
+        for (size_t i = 0; i < j->nroots && a->st == CF_OK; i++) {
+            if (i >= j->max) {
+                a->st = CF_ETOOBIG;
+                break;
+            }
+            struct dav_props c = {.name = names[i], .collection = j->roots[i].type == CF_NODE_FOLDER,
+                                  .node = &j->roots[i]};
+            href.len = 0;
+            cf_dav_raw_append(&href, "/dav/shared/");
+            cf_dav_href_append(&href, names[i], strlen(names[i]));
+            if (c.collection)
+                cf_dav_raw_append(&href, "/");
+            write_response(&j->out, href.data, href.len, &c, &pf);
+        }
+        cf_dav_names_free(names, j->nroots);
+    } else if (j->one && d.collection) {
+        cf_dav_raw_append(&href, j->href);
+        a->st = pf_members(j, &pf, &href);
+    }
+    cf_davxml_ms_end(&j->out);
+    cf_davxml_buf_free(&href);
+}
+
+static void pf_reply(struct cf_req *r, struct cf_async *a)
+{
+    struct pf_job *j = (struct pf_job *)a;
+    if (a->st == CF_ETOOBIG) { /* RFC 4918 §11.5 (below) */
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "the collection has more than %u members: a Depth 1 PROPFIND lists at most %u "
+                 "(dav.max_propfind_members); list it through /api/v1 or in parts",
+                 j->max, j->max);
+        cf_respond_error(r, 507, "too_many_members", msg);
+    } else if (a->st != CF_OK) {
+        cf_respond_status(r, a->st, NULL);
+    } else {
+        cf_dav_respond_xml(r, 207, &j->out);
+    }
+}
+
+static void pf_free(struct cf_async *a)
+{
+    struct pf_job *j = (struct pf_job *)a;
+    cf_davxml_propfind_clear(&j->q);
+    free(j->groups);
+    free(j->href);
+    free(j->name);
+    cf_node_clear(&j->node);
+    for (size_t i = 0; i < j->nroots; i++)
+        cf_node_clear(&j->roots[i]);
+    free(j->roots);
+    cf_davxml_buf_free(&j->out);
+    free(j);
+}
+
 void cf_dav_propfind(struct cf_req *r, const struct dav_path *p, struct dav_res *res)
 {
     h2o_iovec_t depth = cf_header(r, "depth");
@@ -255,93 +392,45 @@ void cf_dav_propfind(struct cf_req *r, const struct dav_path *p, struct dav_res 
         cf_dav_refuse_body(r, xe);
         return;
     }
-    struct dav_pf pf = {.r = r, .q = &q};
-    struct cf_davxml_buf b = {0}, href = {0};
-    cf_davxml_ms_begin(&b);
-    enum cf_status st = CF_OK;
-    if (res->kind == DAV_ROOT) {
-        struct dav_props d = {.name = "dav", .collection = true};
-        cf_dav_href(&href, p, true);
-        write_response(&b, href.data, href.len, &d, &pf);
-        static const char *const spaces[] = {"private", "team", "shared"};
-        for (int i = 0; one && i < 3; i++) {
-            struct dav_props c = {.name = spaces[i], .collection = true};
-            href.len = 0;
-            cf_dav_raw_append(&href, "/dav/");
-            cf_dav_raw_append(&href, spaces[i]);
-            cf_dav_raw_append(&href, "/");
-            write_response(&b, href.data, href.len, &c, &pf);
-        }
-    } else if (res->kind == DAV_LISTING) {
-        struct dav_props d = {.name = "shared", .collection = true};
-        cf_dav_href(&href, p, true);
-        write_response(&b, href.data, href.len, &d, &pf);
-        struct cf_node *items = NULL;
-        enum cf_level *levels = NULL;
-        size_t cnt = 0;
-        if (one && (st = cf_shared_roots(r, &items, &levels, &cnt)) == CF_OK)
-            for (size_t i = 0; i < cnt; i++) {
-                struct dav_props c = {.name = items[i].name, .collection = items[i].type == CF_NODE_FOLDER,
-                                      .node = &items[i]};
-                href.len = 0;
-                cf_dav_raw_append(&href, "/dav/shared/");
-                cf_dav_href_append(&href, items[i].name, strlen(items[i].name));
-                if (c.collection)
-                    cf_dav_raw_append(&href, "/");
-                write_response(&b, href.data, href.len, &c, &pf);
-            }
-        for (size_t i = 0; i < cnt; i++)
-            cf_node_clear(&items[i]);
-        free(items);
+    struct cf_node *roots = NULL;
+    enum cf_level *levels = NULL;
+    size_t nroots = 0;
+    if (res->kind == DAV_LISTING && one) { /* the grants, read as GET /api/v1/shared reads them */
+        enum cf_status st = cf_shared_roots(r, &roots, &levels, &nroots);
         free(levels);
-    } else {
-        const struct cf_node *n = &res->node;
-        bool coll = n->type == CF_NODE_FOLDER;
-        const char *name = p->n > 0 ? p->seg[p->n - 1] : (p->space == DAV_PRIVATE ? "private" : "team");
-        struct dav_props d = {.name = name, .collection = coll, .node = n};
-        cf_dav_href(&href, p, coll);
-        write_response(&b, href.data, href.len, &d, &pf);
-        size_t base_len = href.len;
-        struct cf_actor a = cf_actor_of(r);
-        uint8_t cursor[CF_CURSOR_LEN];
-        bool more = one && coll, have_cursor = false;
-        while (more && st == CF_OK) {
-            struct cf_node *items;
-            size_t cnt;
-            st = cf_children_list(r->app->store, &r->who.user.tenant, &n->id, have_cursor ? cursor : NULL, 1000, &items,
-                                  &cnt, cursor, &more);
-            if (st != CF_OK)
-                break;
-            have_cursor = true;
-            for (size_t i = 0; i < cnt; i++) {
-                struct cf_node cn;
-                enum cf_level cl;
-                if (cf_acl_level(&a, &items[i].id, &cn, &cl) == CF_OK) {
-                    if (cl > CF_LEVEL_NONE) {
-                        struct dav_props c = {.name = cn.name, .collection = cn.type == CF_NODE_FOLDER, .node = &cn};
-                        href.len = base_len;
-                        href.data[base_len] = '\0';
-                        cf_dav_href_append(&href, cn.name, strlen(cn.name));
-                        if (c.collection)
-                            cf_dav_raw_append(&href, "/");
-                        write_response(&b, href.data, href.len, &c, &pf);
-                    }
-                    cf_node_clear(&cn);
-                }
-                cf_node_clear(&items[i]);
-            }
-            free(items);
+        if (st != CF_OK) {
+            cf_davxml_propfind_clear(&q);
+            cf_respond_status(r, st, NULL);
+            return;
         }
     }
-    cf_davxml_ms_end(&b);
-    cf_davxml_buf_free(&href);
-    cf_davxml_propfind_clear(&q);
-    if (st != CF_OK) {
-        cf_davxml_buf_free(&b);
-        cf_respond_status(r, st, NULL);
-        return;
+    struct pf_job *j = cf_xcalloc(1, sizeof *j);
+    j->a.run = pf_run;
+    j->a.reply = pf_reply;
+    j->a.free = pf_free;
+    j->q = q; /* taken over */
+    j->who = cf_actor_of(r);
+    j->groups = cf_xcalloc(r->who.ngroups + 1, sizeof *j->groups);
+    memcpy(j->groups, r->who.groups, r->who.ngroups * sizeof *j->groups);
+    j->kind = res->kind;
+    j->one = one;
+    j->roots = roots;
+    j->nroots = nroots;
+    j->max = r->app->cfg->dav.max_propfind_members;
+    struct cf_davxml_buf href = {0};
+    if (res->kind == DAV_NODE) {
+        j->node = res->node; /* taken over: res no longer holds a node */
+        memset(&res->node, 0, sizeof res->node);
+        res->kind = DAV_ROOT;
+        j->name = cf_xstrdup(p->n > 0 ? p->seg[p->n - 1] : (p->space == DAV_PRIVATE ? "private" : "team"));
+        cf_dav_href(&href, p, j->node.type == CF_NODE_FOLDER);
+    } else {
+        j->name = cf_xstrdup(res->kind == DAV_ROOT ? "dav" : "shared");
+        cf_dav_href(&href, p, true);
     }
-    cf_dav_respond_xml(r, 207, &b);
+    j->href = cf_xstrdup(href.data);
+    cf_davxml_buf_free(&href);
+    cf_async_start(r, &j->a);
 }
 
 /* ---- PROPPATCH --------------------------------------------------------------------------------- */

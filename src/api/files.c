@@ -404,13 +404,12 @@ static void node_move_run(struct cf_async *a)
         cf_event_detail(m->ev, "from_parent", cf_json_id(&before.parent));
         cf_node_clear(&before);
     }
-    if (!cf_id_is_zero(&m->replace)) {
-        if ((a->st = cf_node_trash(a->app->store, &m->tenant, &m->replace)) != CF_OK)
-            return;
+    /* WebDAV's Overwrite: T: the replaced node goes to the trash in the move's own batch. */
+    bool replace = !cf_id_is_zero(&m->replace);
+    a->st = cf_node_move_replacing(a->app->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
+                                   m->name_len, replace ? &m->replace : NULL, move_check, m, &m->out);
+    if (a->st == CF_OK && replace)
         cf_event_detail(m->ev, "replaced", cf_json_id(&m->replace)); /* now in the trash */
-    }
-    a->st = cf_node_move_checked(a->app->store, &m->tenant, &m->id, m->move ? &m->parent : NULL, m->name,
-                                 m->name_len, move_check, m, &m->out);
     if (a->st == CF_OK) {
         cf_event_node(m->ev, &m->out);
         a->st = cf_audit_submit_wait(m->ev, NULL);

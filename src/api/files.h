@@ -119,7 +119,8 @@ enum cf_status cf_shared_roots(struct cf_req *r, struct cf_node **nodes, enum cf
  * body (taken over) whose success is not answered: then(r, ctx, node) runs exactly once on the loop
  * thread, with the committed file (r alive, nothing answered: the caller goes on), or with node NULL
  * when the upload was refused or failed (r, if not NULL, has been answered) or the client is gone
- * (r NULL). For WebDAV's COPY of a collection, one member after another. */
+ * (r NULL). For WebDAV's COPY of a collection, one member after another. body_len bytes must have
+ * been counted by the caller with cf_body_budget_take (budget.h): released here when the upload ends. */
 typedef void cf_upload_then_fn(struct cf_req *r, void *ctx, const struct cf_node *node);
 void cf_upload_start_then(struct cf_req *r, const struct cf_id *parent, const char *name, size_t n,
                           enum cf_conflict on_conflict, uint8_t *body, size_t body_len, cf_upload_then_fn *then,

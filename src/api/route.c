@@ -354,6 +354,10 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     r->route = found;
+    /* Cluster mode: what other nodes wrote invalidates this node's metadata cache before the request
+     * reads anything (docs/CLUSTER.md "Stateless nodes"; a no-op on RocksDB). The cache is safe
+     * whatever it answers (a feed it cannot read drops the cache). */
+    (void)cf_store_catch_up(r->app->store);
     struct route_mark *mark = (struct route_mark *)h2o_add_prefilter(req, sizeof *mark);
     mark->super.on_setup_ostream = route_mark_pass;
     mark->route = (size_t)(found - routes);

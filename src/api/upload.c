@@ -363,9 +363,10 @@ static void upload_start(struct cf_req *r, const struct cf_id *parent, const cha
         goto drop;
 
     /* A WebDAV PUT's body counts against limits.max_buffered_body_bytes from here until the upload
-     * ends, as tus bodies do (budget.h); past it 503 + Retry-After, nothing stored. */
-    size_t budget = dav != 0 && body == NULL ? (size_t)size : 0;
-    if (budget != 0 && !cf_body_budget_take(r->app->cfg->limits.max_buffered_body_bytes, budget)) {
+     * ends, as tus bodies do (budget.h); past it 503 + Retry-After, nothing stored. A body handed in
+     * (WebDAV's COPY) was counted by the caller: released here, with the upload. */
+    size_t budget = dav != 0 ? (size_t)size : 0;
+    if (budget != 0 && body == NULL && !cf_body_budget_take(r->app->cfg->limits.max_buffered_body_bytes, budget)) {
         char v[16];
         snprintf(v, sizeof v, "%d", CF_BODY_RETRY_AFTER_S);
         cf_add_header_str(r, "retry-after", v);
@@ -375,7 +376,7 @@ static void upload_start(struct cf_req *r, const struct cf_id *parent, const cha
     }
     uint8_t *slice = cf_try_malloc(CF_CHUNK_SIZE);
     if (slice == NULL) {
-        cf_body_budget_release(budget);
+        cf_body_budget_release(body == NULL ? budget : 0); /* a body handed in: below */
         cf_respond_status(r, CF_EIO, NULL);
         goto drop;
     }
@@ -401,8 +402,10 @@ static void upload_start(struct cf_req *r, const struct cf_id *parent, const cha
     next_slice(u);
     return;
 drop:
-    if (body != NULL)
+    if (body != NULL) {
         cf_free_secret(body, body_len);
+        cf_body_budget_release(dav != 0 ? body_len : 0);
+    }
     if (then != NULL)
         then(r, then_ctx, NULL);
 }

@@ -110,6 +110,7 @@ static const struct field uploads_fields[] = {
 };
 static const struct field dav_fields[] = {
     {"max_put_bytes", F_SIZE, OFF(dav.max_put_bytes), 64 * 1024, 1 * GiB, NULL, NULL},
+    {"max_propfind_members", F_UINT, OFF(dav.max_propfind_members), 1, 1000000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 static const struct field audit_fields[] = {
@@ -571,6 +572,7 @@ static void set_defaults(struct cf_config *cfg)
 {
     cfg->limits.max_file_bytes = 10 * GiB;
     cfg->limits.max_zip_entries = 10000;
+    cfg->dav.max_propfind_members = 10000;
     cfg->limits.max_request_body_bytes = 64 * MiB;
     cfg->limits.request_timeout_ms = 60 * 1000;
     cfg->limits.max_json_bytes = 64 * 1024;

@@ -58,6 +58,7 @@ struct cf_config {
     struct {                             /* WebDAV at /dav/ (docs/WEBDAV.md "PUT size and memory") */
         uint64_t max_put_bytes;          /* largest PUT body: 413 past it (default and ceiling:
                                             limits.max_request_body_bytes; src/http/conn.c) */
+        unsigned max_propfind_members;   /* members one Depth 1 PROPFIND lists: 507 past it (dav_props.c) */
     } dav;
     struct {
         uint64_t expire_after_s;         /* an unfinished resumable upload expires this long after its last PATCH */

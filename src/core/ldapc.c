@@ -341,15 +341,58 @@ static int found_one(void *ctx, struct cf_ldap *l, struct cf_ldap_entry *e)
     return 0;
 }
 
-enum cf_ldap_login cf_ldap_login(const struct cf_config *cfg, const char *username, const char *expect_id,
-                                 const char *pw, size_t n)
+/* A DN that names no entry: below users.base, its RDN value random (128 bits), so that no directory
+ * holds it and no account can be locked out by a bind to it. */
+static char *decoy_dn(const struct cf_config *cfg)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t r[16];
+    char h[2 * sizeof r + 1];
+    cf_random(r, sizeof r);
+    for (size_t i = 0; i < sizeof r; i++) {
+        h[2 * i] = hex[r[i] >> 4];
+        h[2 * i + 1] = hex[r[i] & 15];
+    }
+    h[2 * sizeof r] = '\0';
+    return cf_xasprintf("cn=coffer-sign-in-decoy-%s,%s", h, cfg->directory.user_base);
+}
+
+/* A random printable password of n bytes (the length of the caller's), never the caller's. */
+static char *decoy_password(size_t n)
+{
+    char *p = cf_xmalloc(n + 1);
+    cf_random(p, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('!' + (unsigned char)p[i] % 94);
+    p[n] = '\0';
+    return p;
+}
+
+/* The classification of a user bind's result code. */
+static enum cf_ldap_login bind_result(int rc)
+{
+    if (rc == LDAP_SUCCESS)
+        return CF_LDAP_LOGIN_OK;
+    if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INAPPROPRIATE_AUTH ||
+        rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_NO_SUCH_OBJECT)
+        return CF_LDAP_LOGIN_DENIED;
+    cf_log_warn("cf_ldap_login: the user's bind: %s", ldap_err2string(rc));
+    return CF_LDAP_LOGIN_UNAVAILABLE;
+}
+
+/* Both sign-in paths, the same LDAP operations in the same order: connect and bind as the service
+ * account, search for the name, then exactly one user bind: as the entry with pw when real and the
+ * entry is the one expected, else as decoy_dn() with a random password of the same length (pw is
+ * then never sent anywhere). */
+static enum cf_ldap_login login_run(const struct cf_config *cfg, const char *username, const char *expect_id,
+                                    const char *pw, size_t n, bool real)
 {
     if (n == 0 || memchr(pw, '\0', n) != NULL)
         return CF_LDAP_LOGIN_DENIED; /* never an unauthenticated bind */
     struct cf_ldap *l = NULL;
     char *err = NULL;
     if (cf_ldap_open(cfg, &l, &err) != CF_OK) {
-        cf_log_warn("%s: %s", __func__, err);
+        cf_log_warn("%s: %s", "cf_ldap_login", err);
         free(err);
         return CF_LDAP_LOGIN_UNAVAILABLE;
     }
@@ -361,27 +404,40 @@ enum cf_ldap_login cf_ldap_login(const struct cf_config *cfg, const char *userna
     free(esc);
     static const char *const attrs[] = {"entryUUID", "1.1", NULL};
     struct found f = {0};
-    enum cf_ldap_login res = CF_LDAP_LOGIN_DENIED;
+    enum cf_ldap_login res;
     enum cf_status st = cf_ldap_search(l, cfg->directory.user_base, filter, attrs, found_one, &f, &err);
     free(filter);
     if (st != CF_OK) {
-        cf_log_warn("%s: %s", __func__, err != NULL ? err : "search failed");
+        cf_log_warn("%s: %s", "cf_ldap_login", err != NULL ? err : "search failed");
         free(err);
         res = CF_LDAP_LOGIN_UNAVAILABLE;
-    } else if (f.n == 1 && (expect_id == NULL || strcmp(f.id, expect_id) == 0 || cf_ldap_dn_equal(f.dn, expect_id))) {
-        int rc = simple_bind(l->ld, f.dn, pw, n);
-        if (rc == LDAP_SUCCESS)
-            res = CF_LDAP_LOGIN_OK;
-        else if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INAPPROPRIATE_AUTH ||
-                 rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_INSUFFICIENT_ACCESS)
+    } else if (real && f.n == 1 &&
+               (expect_id == NULL || strcmp(f.id, expect_id) == 0 || cf_ldap_dn_equal(f.dn, expect_id))) {
+        res = bind_result(simple_bind(l->ld, f.dn, pw, n));
+    } else {
+        char *dn = decoy_dn(cfg), *dpw = decoy_password(n);
+        res = bind_result(simple_bind(l->ld, dn, dpw, n));
+        if (res == CF_LDAP_LOGIN_OK) { /* a directory that lets anyone in: never a sign-in */
+            cf_log_warn("cf_ldap_login: the directory accepted a bind to a DN that names no entry");
             res = CF_LDAP_LOGIN_DENIED;
-        else {
-            cf_log_warn("%s: the user's bind: %s", __func__, ldap_err2string(rc));
-            res = CF_LDAP_LOGIN_UNAVAILABLE;
         }
+        cf_wipe(dpw, n);
+        free(dpw);
+        free(dn);
     }
     free(f.dn);
     free(f.id);
     cf_ldap_close(l);
     return res;
+}
+
+enum cf_ldap_login cf_ldap_login(const struct cf_config *cfg, const char *username, const char *expect_id,
+                                 const char *pw, size_t n)
+{
+    return login_run(cfg, username, expect_id, pw, n, true);
+}
+
+enum cf_ldap_login cf_ldap_login_decoy(const struct cf_config *cfg, const char *username, const char *pw, size_t n)
+{
+    return login_run(cfg, username, NULL, pw, n, false);
 }

@@ -74,5 +74,11 @@ enum cf_ldap_login {
  * empty password is an unauthenticated bind, which "succeeds"). Blocking; worker threads only. */
 enum cf_ldap_login cf_ldap_login(const struct cf_config *cfg, const char *username, const char *expect_id,
                                  const char *pw, size_t n);
+/* cf_ldap_login_decoy(cfg, username, pw, n): what cf_ldap_login costs, for a name that is no directory
+ * user (unknown, or a local account): the same checks of pw, connection, service bind and search for
+ * username, then one bind to a DN that names no entry (a random RDN below users.base) with a random
+ * password of n bytes. pw itself is never sent. Never CF_LDAP_LOGIN_OK. cf_ldap_login makes the same
+ * decoy bind when its search finds no entry, or another than expected, so every path binds once. */
+enum cf_ldap_login cf_ldap_login_decoy(const struct cf_config *cfg, const char *username, const char *pw, size_t n);
 
 #endif

@@ -1,14 +1,15 @@
 /*
  * directory.c: the directory sync (see directory.h). Three phases: read the directory whole (any
  * failure: stop, nothing changed), then walk it against the store, deciding and (unless dry-run)
- * applying each change with its provenance event, then report. Sizes: hundreds to thousands of
- * users and groups; matching is by linear scans over arrays held for the run (quadratic in users,
- * and members × users for groups: measured at 208 users, not beyond; sorted indexes are the next
- * step for directories of tens of thousands).
+ * applying each change with its provenance event, then report. Sizes: thousands to tens of
+ * thousands of users; matching is hashed (struct strmap below: directory entries to Coffer users by
+ * directory id and by folded username, group members to users by canonical DN), so a run is linear
+ * in users plus memberships (measured: docs/OPERATIONS.md, "Directory", "Scale").
  */
 #include "directory.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -62,6 +63,71 @@ struct sync {
 };
 
 static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- a string → index map for the run (open addressing, linear probing; keys borrowed) ---------- */
+
+struct strmap {
+    size_t cap;         /* a power of two, at least twice the entries */
+    const char **keys;  /* NULL: empty slot */
+    size_t *vals;
+    bool fold;          /* ASCII case folded, as strcasecmp compares */
+};
+
+static uint64_t strmap_hash(const struct strmap *m, const char *k)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)k; *p != '\0'; p++) {
+        unsigned char c = m->fold && *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
+        h = (h ^ c) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void strmap_init(struct strmap *m, size_t n, bool fold)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n)
+        m->cap *= 2;
+    m->keys = cf_xcalloc(m->cap, sizeof *m->keys);
+    m->vals = cf_xcalloc(m->cap, sizeof *m->vals);
+    m->fold = fold;
+}
+
+static bool strmap_eq(const struct strmap *m, const char *a, const char *b)
+{
+    return m->fold ? strcasecmp(a, b) == 0 : strcmp(a, b) == 0;
+}
+
+/* Adds k → v unless k is there already (the first one stays, as a scan in order would find it). */
+static void strmap_put(struct strmap *m, const char *k, size_t v)
+{
+    size_t i = (size_t)strmap_hash(m, k) & (m->cap - 1);
+    while (m->keys[i] != NULL) {
+        if (strmap_eq(m, m->keys[i], k))
+            return;
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = k;
+    m->vals[i] = v;
+}
+
+/* The value of k, or SIZE_MAX. */
+static size_t strmap_get(const struct strmap *m, const char *k)
+{
+    size_t i = (size_t)strmap_hash(m, k) & (m->cap - 1);
+    while (m->keys[i] != NULL) {
+        if (strmap_eq(m, m->keys[i], k))
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return SIZE_MAX;
+}
+
+static void strmap_free(struct strmap *m)
+{
+    free(m->keys);
+    free(m->vals);
+}
 
 static void free_strv(char **v, size_t n)
 {
@@ -491,16 +557,20 @@ static void update_user(struct sync *s, struct duser *du, struct cf_user *u)
 static void sync_users(struct sync *s, struct cf_user *local, size_t nlocal)
 {
     bool *seen = cf_xcalloc(nlocal + 1, sizeof *seen);
+    /* The tenant's users by directory id (directory users) and by username (ASCII case folded, as
+     * the username index folds it: one user per folded name). */
+    struct strmap byid, bynames;
+    strmap_init(&byid, nlocal, false);
+    strmap_init(&bynames, nlocal, true);
+    for (size_t k = 0; k < nlocal; k++) {
+        if (local[k].source == CF_SOURCE_DIRECTORY && local[k].directory_id != NULL)
+            strmap_put(&byid, local[k].directory_id, k);
+        strmap_put(&bynames, local[k].username, k);
+    }
     for (size_t i = 0; i < s->nusers; i++) {
         struct duser *du = &s->users[i];
-        struct cf_user *match = NULL, *byname = NULL;
-        for (size_t k = 0; k < nlocal && match == NULL; k++) {
-            if (local[k].source == CF_SOURCE_DIRECTORY && local[k].directory_id != NULL &&
-                strcmp(local[k].directory_id, du->id) == 0)
-                match = &local[k];
-            else if (strcasecmp(local[k].username, du->username) == 0)
-                byname = &local[k];
-        }
+        size_t ki = strmap_get(&byid, du->id), kn = ki == SIZE_MAX ? strmap_get(&bynames, du->username) : SIZE_MAX;
+        struct cf_user *match = ki != SIZE_MAX ? &local[ki] : NULL, *byname = kn != SIZE_MAX ? &local[kn] : NULL;
         if (match == NULL && byname != NULL) {
             if (byname->source != CF_SOURCE_DIRECTORY) {
                 json_array_append_new(s->u_skipped, json_pack("{s:s, s:s}", "dn", du->dn, "reason",
@@ -540,6 +610,8 @@ static void sync_users(struct sync *s, struct cf_user *local, size_t nlocal)
             offboard(s, u);
         }
     }
+    strmap_free(&byid);
+    strmap_free(&bynames);
     free(seen);
 }
 
@@ -550,17 +622,17 @@ static int cmp_id(const void *a, const void *b)
     return memcmp(a, b, sizeof(struct cf_id));
 }
 
-/* The Coffer users of a directory group's members (sorted, unique). */
-static size_t member_ids(struct sync *s, const struct dgroup *g, struct cf_id **out)
+/* The Coffer users of a directory group's members (sorted, unique); bydn maps canonical DNs to
+ * the directory users that are Coffer users. */
+static size_t member_ids(struct sync *s, const struct strmap *bydn, const struct dgroup *g, struct cf_id **out)
 {
     size_t n = 0;
     *out = cf_xcalloc(g->nmembers + 1, sizeof **out);
-    for (size_t i = 0; i < g->nmembers; i++)
-        for (size_t k = 0; k < s->nusers; k++)
-            if (!cf_id_is_zero(&s->users[k].uid) && strcmp(s->users[k].dnnorm, g->members[i]) == 0) {
-                (*out)[n++] = s->users[k].uid;
-                break;
-            }
+    for (size_t i = 0; i < g->nmembers; i++) {
+        size_t k = strmap_get(bydn, g->members[i]);
+        if (k != SIZE_MAX)
+            (*out)[n++] = s->users[k].uid;
+    }
     qsort(*out, n, sizeof **out, cmp_id);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
@@ -612,6 +684,11 @@ static void sync_groups(struct sync *s)
         return;
     }
     bool *seen = cf_xcalloc(nlocal + 1, sizeof *seen);
+    struct strmap bydn;
+    strmap_init(&bydn, s->nusers, false);
+    for (size_t k = 0; k < s->nusers; k++)
+        if (!cf_id_is_zero(&s->users[k].uid))
+            strmap_put(&bydn, s->users[k].dnnorm, k);
     for (size_t i = 0; i < s->ngroups; i++) {
         struct dgroup *g = &s->groups[i];
         struct cf_group *match = NULL, *byname = NULL;
@@ -631,7 +708,7 @@ static void sync_groups(struct sync *s)
             match = byname;
         }
         struct cf_id *want;
-        size_t n = member_ids(s, g, &want);
+        size_t n = member_ids(s, &bydn, g, &want);
         struct cf_group created = {0};
         if (match == NULL) {
             json_array_append_new(s->g_created, json_string(g->name));
@@ -679,6 +756,7 @@ static void sync_groups(struct sync *s)
             set_members(s, &local[k], NULL, 0, s->g_emptied);
     for (size_t k = 0; k < nlocal; k++)
         cf_group_clear(&local[k]);
+    strmap_free(&bydn);
     free(local);
     free(seen);
 }
@@ -873,6 +951,11 @@ static void *periodic_main(void *arg)
 
 void cf_directory_start(const struct cf_app *app)
 {
+    const struct cf_config *cfg = app->cfg;
+    if (cfg->directory.enabled && strncmp(cfg->directory.url, "ldap://", 7) == 0 && !cfg->directory.start_tls)
+        cf_log_warn("directory: %s without TLS (allow_plaintext: true): the service account's and directory "
+                    "users' passwords cross the network in clear; for test set-ups only",
+                    cfg->directory.url);
     if (!app->cfg->directory.enabled || app->cfg->directory.sync_interval_s == 0 || periodic_running)
         return;
     periodic_app = app;

@@ -83,6 +83,22 @@ void cf_eng_compact(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen,
     e->ops->compact(e, ks, lo, lolen, hi, hilen, force);
 }
 
+/* ---- the change feed ------------------------------------------------------------------------ */
+
+int cf_eng_change_seq(struct cf_eng *e, uint64_t *seq, char **err)
+{
+    *seq = 0;
+    *err = NULL;
+    return e->ops->change_seq != NULL ? e->ops->change_seq(e, seq, err) : CF_ENG_NOTFOUND;
+}
+
+int cf_eng_changes(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err)
+{
+    *last = after;
+    *err = NULL;
+    return e->ops->changes != NULL ? e->ops->changes(e, after, fn, ctx, last, err) : CF_ENG_NOTFOUND;
+}
+
 /* ---- batches -------------------------------------------------------------------------------- */
 
 struct cf_batch *cf_batch_new(struct cf_eng *e)

@@ -161,6 +161,34 @@ const char *cf_eiter_value(const struct cf_eiter *it, size_t *vl);
 /* CF_ENG_ERR if the iteration stopped on an error (an invalid iterator is otherwise the end). */
 int cf_eiter_status(const struct cf_eiter *it, char **err);
 
+/* ---- the change feed (cluster mode) -------------------------------------------------------- */
+
+/* Several processes on one database (cluster mode, docs/CLUSTER.md "Stateless nodes") each keep a
+ * metadata cache; a process learns what the others wrote from the engine's change feed. An engine
+ * with a feed (PostgreSQL) records, in the same transaction as each batch it writes, the keys the
+ * batch put or deleted and the ranges it deleted (not the values; never the large keyspace), as one
+ * change numbered by an increasing sequence. Numbers are handed out in commit order (a change
+ * numbered n is visible only after every change below n that will ever be visible); they may skip
+ * (a transaction that failed after taking one). Old changes are trimmed (docs/CLUSTER.md). RocksDB
+ * has no feed: one process writes its store, and its writes invalidate its own cache directly. */
+enum { CF_ENG_GAP = 2 };
+/* cf_eng_change_seq(e, seq, err): the number of the newest change visible now (0: none yet).
+ * CF_ENG_NOTFOUND: nothing to follow: the engine has no feed, or this open is the store's only
+ * possible writer (a PostgreSQL read-write open while it holds the store's lock: every change is its
+ * own). That answer may change (a lost lock). One round trip. */
+int cf_eng_change_seq(struct cf_eng *e, uint64_t *seq, char **err);
+/* cf_eng_changes(e, after, fn, ctx, last, err): hands every operation of every change numbered above
+ * after to fn, change by change in number order and in batch order within one: a put or a delete (v
+ * NULL, vl 0: values are not recorded) or a range deletion (v the end key), each with its keyspace;
+ * *last is the number of the newest change read (after if none). CF_ENG_GAP: some changes after
+ * after can no longer be read (trimmed), fn answered non-zero (fn is then not called again), or a
+ * change names a keyspace this open does not have: the caller must treat every key as changed (*last
+ * is still set: later calls go on from there). CF_ENG_ERR: the feed could not be read (*last as far
+ * as it was), or a change is damaged ("Corruption"; *last is past it, so that a caller that treats an
+ * error as "everything changed" is not stuck on it). CF_ENG_NOTFOUND: nothing to follow (as above).
+ * With nothing new it is one round trip. */
+int cf_eng_changes(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err);
+
 /* ---- backups ------------------------------------------------------------------------------- */
 
 /* A directory of consistent, incremental copies of a store (RocksDB: its BackupEngine, which shares

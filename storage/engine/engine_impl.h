@@ -35,6 +35,9 @@ struct cf_eng_ops {
     void (*batch_save)(struct cf_batch *b);
     int (*batch_rollback)(struct cf_batch *b, char **err);
     int (*batch_each)(const struct cf_batch *b, cf_batch_fn fn, void *ctx);
+    /* the change feed: NULL for an engine without one (cf_eng_* answer CF_ENG_NOTFOUND) */
+    int (*change_seq)(struct cf_eng *e, uint64_t *seq, char **err);
+    int (*changes)(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err);
     /* iterators */
     struct cf_eiter *(*iter_open)(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
                                   size_t hilen);

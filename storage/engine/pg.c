@@ -39,6 +39,14 @@
  * One writer per database: a read-write open holds a session advisory lock (LOCK_KEY) on a
  * connection of its own for as long as the engine is open; a second writer fails with a "lock file"
  * message, as RocksDB's LOCK does. Read-only opens take no lock and see the live database.
+ *
+ * The change feed (engine.h, docs/CLUSTER.md "Stateless nodes"): each batch's transaction ends with
+ * one row of coffer_changes (seq bigserial, at, ops: the batch's keys and ranges, feed_encode), written
+ * under a transaction-scoped advisory lock (FEED_LOCK_KEY) taken just before it, so that change rows
+ * commit in seq order: a reader that sees row n sees every committed row below n, and may take the
+ * newest seq it read as its position without a set of holes to re-read. coffer_changes_trim holds the
+ * highest seq trimmed (a reader behind it has lost changes: CF_ENG_GAP). The writer trims rows older
+ * than FEED_KEEP_S seconds or more than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -47,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine_impl.h"
 
@@ -61,6 +70,14 @@ enum {
 /* The advisory lock of the one writer (a fixed bigint: "Coffer" in ASCII, 0x436F66666572). */
 #define LOCK_KEY "74145738417522"
 #define TABLE_PREFIX "coffer_"
+/* The change feed: its tables (keyspace names may not start with "changes"), the advisory lock that
+ * puts change rows in commit order (LOCK_KEY + 1), and the trimming rule. */
+#define FEED_TABLE TABLE_PREFIX "changes"
+#define FEED_TRIM_TABLE TABLE_PREFIX "changes_trim"
+#define FEED_LOCK_KEY "74145738417523"
+enum { FEED_KEEP_S = 600, FEED_KEEP_ROWS = 100000, FEED_TRIM_EVERY_MS = 60000, FEED_PAGE = 4096 };
+static const char feed_lock_sql[] = "SELECT pg_advisory_xact_lock(" FEED_LOCK_KEY ")";
+static const char feed_insert_sql[] = "INSERT INTO " FEED_TABLE " (at, ops) VALUES (clock_timestamp(), $1)";
 
 /* The prepared statements of a keyspace, one letter each. */
 enum stmt { ST_GET, ST_PUT, ST_DEL, ST_RANGE, ST_FWD, ST_FWD_HI, ST_BACK_LE, ST_BACK_LT, ST_COUNT };
@@ -69,6 +86,7 @@ static const char stmt_letter[ST_COUNT] = {'g', 'p', 'd', 'r', 'f', 'h', 'b', 'l
 struct pg_conn {
     PGconn *c;
     uint8_t *prepared; /* [nks]: bit s set once statement s of that keyspace is prepared */
+    uint8_t feed_prepared; /* bit q set once feed query q (feed_sql) is prepared */
     struct pg_conn *next;
 };
 
@@ -85,6 +103,8 @@ struct pg {
     size_t nidle;
     PGconn *lock; /* read-write: the connection holding the advisory lock */
     atomic_bool lost;
+    bool feed;                  /* the change feed's tables exist */
+    _Atomic uint64_t next_trim; /* read-write: when (monotonic ms) the writer next trims the feed */
 };
 
 struct pg_op {
@@ -271,6 +291,7 @@ static struct pg_conn *conn_get(struct pg *e, char **err)
     pc->prepared = calloc(e->nks, 1);
     if (pc->prepared == NULL)
         abort();
+    pc->feed_prepared = 0;
     pc->next = NULL;
     return pc;
 }
@@ -447,6 +468,8 @@ static bool find_tables(struct pg *e, PGconn *c, char **err)
                              strcmp(t + sizeof TABLE_PREFIX - 1, e->spec->names[ks]) == 0;
         }
     }
+    for (int i = 0; i < PQntuples(r); i++)
+        e->feed |= strcmp(PQgetvalue(r, i, 0), FEED_TABLE) == 0;
     PQclear(r);
     return true;
 }
@@ -470,8 +493,18 @@ static bool create_tables(struct pg *e, PGconn *c, char **err)
             return false;
         }
     }
+    if (!exec_ok(e, c,
+                 "CREATE TABLE IF NOT EXISTS " FEED_TABLE " (seq bigserial PRIMARY KEY, at timestamptz NOT NULL, "
+                 "ops bytea NOT NULL); ALTER TABLE " FEED_TABLE " ALTER COLUMN ops SET STORAGE EXTERNAL; "
+                 "CREATE TABLE IF NOT EXISTS " FEED_TRIM_TABLE " (id int PRIMARY KEY CHECK (id = 1), "
+                 "trimmed bigint NOT NULL); INSERT INTO " FEED_TRIM_TABLE " VALUES (1, 0) ON CONFLICT DO NOTHING",
+                 PGRES_COMMAND_OK, NULL, err)) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        return false;
+    }
     if (!exec_ok(e, c, "COMMIT", PGRES_COMMAND_OK, NULL, err))
         return false;
+    e->feed = true;
     for (size_t ks = 0; ks < e->nks; ks++)
         e->present[ks] = true;
     return true;
@@ -499,8 +532,8 @@ int cf_eng_open_pg(const struct cf_eng_pg_target *t, const struct cf_eng_spec *s
     *err = NULL;
     for (size_t i = 0; i < spec->n; i++) {
         if (strspn(spec->names[i], "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(spec->names[i]) ||
-            strlen(spec->names[i]) > 48 || spec->names[i][0] == '\0') {
-            *err = cf_eng_msg("PostgreSQL: keyspace name %s is not a plain identifier", spec->names[i]);
+            strlen(spec->names[i]) > 48 || spec->names[i][0] == '\0' || strncmp(spec->names[i], "changes", 7) == 0) {
+            *err = cf_eng_msg("PostgreSQL: keyspace name %s is not a plain identifier (or is reserved)", spec->names[i]);
             return CF_ENG_ERR;
         }
     }
@@ -733,6 +766,248 @@ static int pg_batch_each(const struct cf_batch *b_, cf_batch_fn fn, void *ctx)
     return CF_ENG_OK;
 }
 
+/* ---- the change feed -------------------------------------------------------------------------- */
+
+static void put_be32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24), p[1] = (char)(v >> 16), p[2] = (char)(v >> 8), p[3] = (char)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (uint8_t)p[i];
+    return v;
+}
+
+/* What b changes, for the feed: per operation its kind (1 byte), keyspace (1), key length (4, big-endian)
+ * and key, and for a range deletion the end key likewise. Values are not recorded; nor is the large
+ * keyspace (chunk bodies, written once and never cached). NULL if there is nothing to record. */
+static char *feed_encode(const struct pg *e, const struct pg_batch *b, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!is_large(e, b->ops[i].ks))
+            n += 6 + b->ops[i].kl + (b->ops[i].op == CF_BATCH_DELETE_RANGE ? 4 + b->ops[i].vl : 0);
+    if (!e->feed || n == 0)
+        return NULL;
+    if (n > INT32_MAX) {
+        /* Too large for one bytea (cannot happen with the model's batches): a record naming keyspace
+         * 255, which every reader takes as a gap (it drops its whole cache). */
+        *len = 6;
+        return memcpy(xmalloc(6), "\0\377\0\0\0\0", 6);
+    }
+    char *out = xmalloc(n), *p = out;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct pg_op *o = &b->ops[i];
+        if (is_large(e, o->ks))
+            continue;
+        *p++ = (char)o->op;
+        *p++ = (char)o->ks;
+        put_be32(p, (uint32_t)o->kl);
+        memcpy(p + 4, o->k, o->kl);
+        p += 4 + o->kl;
+        if (o->op == CF_BATCH_DELETE_RANGE) {
+            put_be32(p, (uint32_t)o->vl);
+            memcpy(p + 4, o->v, o->vl);
+            p += 4 + o->vl;
+        }
+    }
+    *len = n;
+    return out;
+}
+
+/* Hands the operations of one change record to fn: 0, CF_ENG_GAP (fn said stop, or a keyspace this
+ * open does not know), or CF_ENG_ERR (a damaged record). */
+static int feed_decode(const struct pg *e, const uint8_t *p, size_t n, cf_batch_fn fn, void *ctx, char **err)
+{
+    while (n > 0) {
+        if (n < 6 || p[0] > CF_BATCH_DELETE_RANGE || get_be32(p + 2) > n - 6)
+            goto damaged;
+        enum cf_batch_op op = (enum cf_batch_op)p[0];
+        unsigned ks = p[1];
+        size_t kl = get_be32(p + 2), vl = 0;
+        const uint8_t *k = p + 6, *v = NULL;
+        p += 6 + kl, n -= 6 + kl;
+        if (op == CF_BATCH_DELETE_RANGE) {
+            if (n < 4 || get_be32(p) > n - 4)
+                goto damaged;
+            vl = get_be32(p);
+            v = p + 4;
+            p += 4 + vl, n -= 4 + vl;
+        }
+        if (ks >= e->nks || fn(ctx, op, ks, k, kl, v, vl) != 0)
+            return CF_ENG_GAP;
+    }
+    return CF_ENG_OK;
+damaged:
+    *err = cf_eng_msg("Corruption: PostgreSQL: a row of " FEED_TABLE " is damaged");
+    return CF_ENG_ERR;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* After a write of the one writer: drops the rows every reader has had FEED_KEEP_S seconds to read, and
+ * the ones more than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS, and raises the trim
+ * mark in the same statement (a reader sees both or neither). A failure is left for the next time. */
+static void feed_trim(struct pg *e, struct pg_conn *pc)
+{
+    uint64_t now = now_ms(), next = atomic_load(&e->next_trim);
+    if (!e->feed || now < next || !atomic_compare_exchange_strong(&e->next_trim, &next, now + FEED_TRIM_EVERY_MS))
+        return;
+    char sql[512], *err = NULL;
+    snprintf(sql, sizeof sql,
+             "WITH d AS (DELETE FROM " FEED_TABLE " WHERE at < clock_timestamp() - interval '%d seconds' OR seq <= "
+             "(SELECT max(seq) - %d FROM " FEED_TABLE ") RETURNING seq) UPDATE " FEED_TRIM_TABLE
+             " SET trimmed = GREATEST(trimmed, (SELECT max(seq) FROM d)) WHERE EXISTS (SELECT 1 FROM d)",
+             FEED_KEEP_S, FEED_KEEP_ROWS);
+    if (!exec_ok(e, pc->c, sql, PGRES_COMMAND_OK, NULL, &err))
+        free(err);
+}
+
+/* The feed's two reads, prepared once per connection: the position, and a page of changes with the
+ * trim mark in the same snapshot (at least one row: the mark's, with NULLs if nothing is newer). */
+enum { FQ_SEQ, FQ_PAGE };
+static const char *const feed_sql[2] = {
+    "SELECT t.trimmed, (SELECT max(seq) FROM " FEED_TABLE ") FROM " FEED_TRIM_TABLE " t",
+    "SELECT t.trimmed, c.seq, c.ops FROM " FEED_TRIM_TABLE " t LEFT JOIN " FEED_TABLE
+    " c ON c.seq > $1::bigint ORDER BY c.seq LIMIT 4096", /* FEED_PAGE */
+};
+
+/* Runs feed query q (text parameter param, NULL: none; binary results) once, and once more on a new
+ * connection if the pooled one was dropped (a restart), as reads do. */
+static PGresult *feed_query(struct pg *e, int q, const char *param, char **err)
+{
+    for (int attempt = 0;; attempt++) {
+        struct pg_conn *pc = conn_get(e, err);
+        if (pc == NULL)
+            return NULL;
+        const char *p[1] = {param};
+        char name[8];
+        snprintf(name, sizeof name, "feed%d", q);
+        PGresult *r = NULL;
+        if (!(pc->feed_prepared & (1u << q))) {
+            r = PQprepare(pc->c, name, feed_sql[q], param != NULL ? 1 : 0, NULL);
+            if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK)
+                pc->feed_prepared |= (uint8_t)(1u << q);
+            PQclear(r);
+        }
+        r = PQexecPrepared(pc->c, name, param != NULL ? 1 : 0, p, NULL, NULL, 1);
+        bool ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) >= 1 && PQnfields(r) >= 2;
+        if (!ok) {
+            *err = pg_error(e, pc->c, r, "change feed");
+            PQclear(r);
+            r = NULL;
+        }
+        bool retry = !ok && attempt == 0 && PQstatus(pc->c) != CONNECTION_OK;
+        conn_put(e, pc);
+        if (!retry)
+            return r;
+        free(*err);
+        *err = NULL;
+    }
+}
+
+/* Whether this open has a feed to follow: the tables exist, and another process may write. The one
+ * writer (a read-write open holding LOCK_KEY) has nothing to learn: every change is its own, already
+ * applied to its cache by its write path. Once its lock connection is lost another process may take
+ * the store, and it follows the feed like any reader. (When several writers are allowed, this
+ * shortcut goes with the lock: docs/CLUSTER.md "Stateless nodes".) */
+static bool feed_to_follow(struct pg *e)
+{
+    return e->feed && (e->readonly || atomic_load(&e->lost));
+}
+
+static int pg_change_seq(struct cf_eng *e_, uint64_t *seq, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (!feed_to_follow(e))
+        return CF_ENG_NOTFOUND;
+    PGresult *r = feed_query(e, FQ_SEQ, NULL, err);
+    if (r == NULL)
+        return CF_ENG_ERR;
+    *seq = get_be64(PQgetvalue(r, 0, 0));
+    if (!PQgetisnull(r, 0, 1) && get_be64(PQgetvalue(r, 0, 1)) > *seq)
+        *seq = get_be64(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return CF_ENG_OK;
+}
+
+/* One snapshot per page of FEED_PAGE rows, with the trim mark: the rows seen form a prefix of the
+ * feed (commit order), so a later page goes on from the last seq read. */
+static int pg_changes(struct cf_eng *e_, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (!feed_to_follow(e))
+        return CF_ENG_NOTFOUND;
+    int rc = CF_ENG_OK;
+    for (;;) {
+        char param[24];
+        snprintf(param, sizeof param, "%llu", (unsigned long long)after);
+        PGresult *r = feed_query(e, FQ_PAGE, param, err);
+        if (r == NULL)
+            return CF_ENG_ERR;
+        int n = PQntuples(r);
+        uint64_t trimmed = get_be64(PQgetvalue(r, 0, 0));
+        if (trimmed > after) {
+            rc = CF_ENG_GAP; /* rows after `after` were trimmed before this reader saw them */
+            *last = after = trimmed;
+        }
+        int rows = 0;
+        for (int i = 0; i < n && !PQgetisnull(r, i, 1); i++, rows++) {
+            uint64_t seq = get_be64(PQgetvalue(r, i, 1));
+            if (seq <= after)
+                continue;
+            if (rc == CF_ENG_OK) {
+                int d = feed_decode(e, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2), fn, ctx,
+                                    err);
+                if (d == CF_ENG_ERR) {
+                    *last = seq; /* past it: the caller drops everything on an error and goes on */
+                    PQclear(r);
+                    return CF_ENG_ERR;
+                }
+                rc = d;
+            }
+            *last = after = seq;
+        }
+        PQclear(r);
+        if (rows < FEED_PAGE)
+            return rc;
+    }
+}
+
+/* The batch's change row, last in its open transaction (the non-pipelined path). */
+static bool feed_record(struct pg *e, struct pg_conn *pc, const struct pg_batch *b, char **err)
+{
+    size_t reclen = 0;
+    char *rec = feed_encode(e, b, &reclen);
+    if (rec == NULL)
+        return true;
+    static const Oid type[1] = {BYTEA_OID};
+    const char *p[1] = {rec};
+    int lens[1] = {(int)reclen}, fmts[1] = {1};
+    bool ok = exec_ok(e, pc->c, feed_lock_sql, PGRES_TUPLES_OK, NULL, err);
+    PGresult *r = ok ? PQexecParams(pc->c, feed_insert_sql, 1, type, p, lens, fmts, 0) : NULL;
+    if (ok && (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)) {
+        *err = pg_error(e, pc->c, r, "change feed");
+        ok = false;
+    }
+    PQclear(r);
+    free(rec);
+    return ok;
+}
+
 /* Applies the operations of b in order inside the open transaction of pc. */
 static bool apply_ops(struct pg *e, struct pg_conn *pc, const struct pg_batch *b, char **err)
 {
@@ -816,6 +1091,17 @@ static bool write_pipelined(struct pg *e, struct pg_conn *pc, const struct pg_ba
         int lens[2] = {(int)o->kl, (int)o->vl}, fmts[2] = {1, 1};
         sent = PQsendQueryPrepared(pc->c, name, s == ST_DEL ? 1 : 2, p, lens, fmts, 1) == 1;
     }
+    size_t reclen = 0, extra = 0;
+    char *rec = feed_encode(e, b, &reclen);
+    if (rec != NULL) {
+        static const Oid type[1] = {BYTEA_OID};
+        const char *p[1] = {rec};
+        int lens[1] = {(int)reclen}, fmts[1] = {1};
+        sent = sent && PQsendQueryParams(pc->c, feed_lock_sql, 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+               PQsendQueryParams(pc->c, feed_insert_sql, 1, type, p, lens, fmts, 0) == 1;
+        extra = 2;
+    }
+    free(rec);
     sent = sent && PQsendQueryParams(pc->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 && PQpipelineSync(pc->c) == 1;
     if (!sent) {
         *err = pg_error(e, pc->c, NULL, "pipeline");
@@ -823,7 +1109,7 @@ static bool write_pipelined(struct pg *e, struct pg_conn *pc, const struct pg_ba
         return false;
     }
     bool ok = true;
-    for (size_t q = 0; q < b->n + 3 && pipeline_result(e, pc, &ok, err); q++)
+    for (size_t q = 0; q < b->n + 3 + extra && pipeline_result(e, pc, &ok, err); q++)
         ;
     PGresult *r = ok ? PQgetResult(pc->c) : NULL;
     if (ok && (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC)) {
@@ -878,6 +1164,8 @@ static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, cha
         return CF_ENG_ERR;
     if (b->n <= PIPELINE_MAX) {
         bool done = write_pipelined(e, pc, b, sync, err);
+        if (done)
+            feed_trim(e, pc);
         conn_put(e, pc);
         return done ? CF_ENG_OK : CF_ENG_ERR;
     }
@@ -885,7 +1173,7 @@ static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, cha
                       sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
                            : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
                       PGRES_COMMAND_OK, NULL, err) &&
-              apply_ops(e, pc, b, err);
+              apply_ops(e, pc, b, err) && feed_record(e, pc, b, err);
     if (ok) {
         /* A COMMIT that gets no answer may or may not have happened: the connection is then gone, lost is
          * set, and the model stops (fail-stop). */
@@ -893,6 +1181,8 @@ static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, cha
     } else if (PQstatus(pc->c) == CONNECTION_OK) {
         PQclear(PQexec(pc->c, "ROLLBACK"));
     }
+    if (ok)
+        feed_trim(e, pc);
     conn_put(e, pc);
     return ok ? CF_ENG_OK : CF_ENG_ERR;
 }
@@ -1195,6 +1485,8 @@ static const struct cf_eng_ops pg_ops = {
     .batch_save = pg_batch_save,
     .batch_rollback = pg_batch_rollback,
     .batch_each = pg_batch_each,
+    .change_seq = pg_change_seq,
+    .changes = pg_changes,
     .iter_open = pg_iter_open,
     .iter_close = pg_iter_close,
     .iter_seek_to_first = pg_iter_seek_to_first,

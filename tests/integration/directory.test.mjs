@@ -8,7 +8,10 @@
 // and their links stop, and its directory-managed fields are read-only; a user gone from the
 // directory is frozen, then offboarded; with the directory down local admins and existing sessions
 // keep working, directory users get 503 directory_unavailable (never counted as a wrong password)
-// and a sync fails and changes nothing.
+// and a sync fails and changes nothing. An unknown name (and a local account) answers and is
+// throttled exactly as a directory user's wrong password, and asks the directory the same way (a
+// search for the name and a bind to a decoy DN: slapd's access log). ldap:// with StartTLS, and
+// with allow_plaintext (a warning), sync and sign in.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -90,6 +93,7 @@ test('a bad directory: section is a clear error at start-up', { skip }, () => {
     [(t) => t.replace('sync_interval: "0s"', 'sync_intervall: "0s"'), /directory\.sync_intervall: unknown key/],
     [(t) => t.replace(/  bind_password_file: "[^"]+"\n/, ''), /directory\.bind_password_file: required with bind_dn/],
     [(t) => t.replace(/  users:\n(    .*\n)+?(?=  groups)/, ''), /directory\.users\.base: required/],
+    [(t) => t.replace(/( *)sync_interval: "0s"\n/, '$1sync_interval: "0s"\n$1start_tls: true\n'), /directory\.start_tls: ldaps:\/\/ is TLS already; start_tls goes with ldap:\/\/ only/],
   ];
   for (const [edit, want] of cases) {
     const bad = edit(good);
@@ -179,6 +183,62 @@ test('directory users sign in by LDAP bind; wrong passwords are throttled; an em
   assert.ok(Number(t.headers['retry-after']) > 0);
   // Another user's password does not open this account (the bind is as this user's entry).
   assert.equal((await login('u012', passwordOf('u013'))).status, 401);
+});
+
+/** The access-log lines of the slapd connection whose lines include one matching re (the last such). */
+function connLines(re) {
+  const lines = ldap.accessLog.split('\n');
+  const hit = lines.filter((x) => re.test(x)).pop();
+  if (!hit) return null;
+  const conn = hit.match(/ (conn=\d+) /)[1];
+  return lines.filter((x) => x.includes(` ${conn} `));
+}
+
+/** Waits until connLines(re) has a line matching done (slapd writes its log as it goes). */
+async function waitConn(re, done) {
+  const until = Date.now() + 60000;
+  for (;;) {
+    const c = connLines(re);
+    if (c && c.some((x) => done.test(x))) return c;
+    assert.ok(Date.now() < until, `no slapd connection with ${re} and ${done}:\n${ldap.accessLog.slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('an unknown name answers as a wrong directory password does: same body, throttling, LDAP search and bind', { skip }, async () => {
+  // Same status, error code and message, and the same throttle (3 failures per account, then 429).
+  const unknown = [], wrong = [];
+  for (let i = 0; i < 3; i++) {
+    unknown.push(await login('nosuch-x1', 'a-guess-1'));
+    wrong.push(await login('u077', 'a-guess-1'));
+  }
+  for (const r of [...unknown, ...wrong]) assert.equal(r.status, 401, r.text());
+  assert.deepEqual(unknown.map((r) => r.json()), wrong.map((r) => r.json()));
+  assert.equal(errorCode(unknown[0]), errorCode(wrong[0]));
+  const [tu, tw] = [await login('nosuch-x1', 'a-guess-1'), await login('u077', passwordOf('u077'))];
+  assert.deepEqual([tu.status, tw.status], [429, 429]);
+  assert.deepEqual(tu.json(), tw.json());
+  assert.ok(Number(tu.headers['retry-after']) > 0 && Number(tw.headers['retry-after']) > 0);
+  // Both asked the directory the same: the service account's bind, a search for the name, and one
+  // user bind. The directory user's bind is as its entry; the unknown name's is to a DN that names
+  // no entry (a random RDN below users.base), refused as any wrong password is (err=49).
+  const dirFilter = (name) => new RegExp(`SRCH base="${PEOPLE}" scope=2 deref=0 filter="\\(&\\(objectClass=inetOrgPerson\\)\\(uid=${name}\\)\\(!\\(employeeType=disabled\\)\\)\\)"`, 'i');
+  const decoy = /BIND dn="cn=coffer-sign-in-decoy-[0-9a-f]{32},ou=people,dc=example,dc=org" method=128/;
+  const cu = await waitConn(dirFilter('nosuch-x1'), /op=2 RESULT tag=97 err=49/);
+  const cw = await waitConn(dirFilter('u077'), /op=2 RESULT tag=97 err=49/);
+  const binds = (c) => c.filter((x) => / BIND dn=.* method=128/.test(x)).map((x) => x.replace(/^.* (op=\d+ BIND dn="[^"]*").*$/, '$1'));
+  assert.deepEqual(binds(cw), [`op=0 BIND dn="${SERVICE_DN}"`, `op=2 BIND dn="uid=u077,${dnOf(['Engineering', 'Apps', 'Web'])}"`]);
+  assert.equal(binds(cu)[0], `op=0 BIND dn="${SERVICE_DN}"`);
+  assert.equal(binds(cu).length, 2);
+  assert.match(cu.find((x) => / op=2 BIND dn=/.test(x)), decoy);
+  // A local account in the directory's tenant pays the same round trips (its wrong password too),
+  // and its password is never sent: the bind is the decoy's.
+  const local = await login('admin', 'a-guess-2');
+  assert.equal(local.status, 401);
+  assert.deepEqual(local.json(), wrong[0].json());
+  const cl = await waitConn(dirFilter('admin'), /op=2 RESULT tag=97 err=49/);
+  assert.match(cl.find((x) => / op=2 BIND dn=/.test(x)), decoy);
+  assert.equal((await login('admin', 'admin-password-1')).status, 200, 'the local admin signs in; its failure is forgotten');
 });
 
 test('directory users have the same second factor and login history as local users', { skip }, async () => {
@@ -401,6 +461,56 @@ test('admin console: the Directory panel runs a dry run; directory users and gro
     await browser.close();
   }
   assert.deepEqual(problems, [], 'no page error');
+});
+
+test('ldap:// with StartTLS syncs and signs in over TLS; with allow_plaintext it works in clear and warns', { skip }, async () => {
+  // slapd also listens on plain LDAP (ldap.plainPort). The refusal of ldap:// without either is the
+  // first test's; here the two ways it is accepted, each a server of its own syncing at start.
+  for (const tls of [true, false]) {
+    const from = ldap.accessLog.length;
+    const extra = tls ? { start_tls: true } : { allow_plaintext: true };
+    const other = new Server({ config: { directory: { ...directoryConfig(), url: ldap.plainUrl, ...extra, sync_interval: '1h' } } });
+    try {
+      await other.start();
+      await other.waitForLog(/directory: sync: \d+ users, \d+ created/);
+      const warned = /directory: ldap:\/\/127\.0\.0\.1:\d+ without TLS \(allow_plaintext: true\): the service account's and directory users' passwords cross the network in clear/;
+      if (tls) assert.doesNotMatch(other.stderr, warned);
+      else assert.match(other.stderr, warned);
+      const B = other.client((await other.login()).token);
+      const all = (await ok(B.req('GET', '/api/v1/admin/users'))).users;
+      assert.ok(all.filter((u) => u.source === 'directory').length >= 200);
+      const r = await other.request('POST', '/api/v1/auth/login', { body: { username: 'u090', password: passwordOf('u090') } });
+      assert.equal(r.status, 200, r.text());
+      assert.equal(r.json().user.source, 'directory');
+      // The access log: every connection Coffer made came in on the plain port; with StartTLS each
+      // did the StartTLS extended operation and had TLS established before its first bind; with
+      // allow_plaintext none did.
+      const userBind = new RegExp(`BIND dn="uid=u090,${dnOf(['Engineering', 'Apps', 'Mobile'])}" mech=SIMPLE`);
+      const until = Date.now() + 60000;
+      while (!userBind.test(ldap.accessLog.slice(from))) {
+        assert.ok(Date.now() < until, 'the sign-in bind is in the access log');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      const lines = ldap.accessLog.slice(from).split('\n');
+      const conns = lines.filter((x) => / ACCEPT from IP=/.test(x)).map((x) => [x.match(/ (conn=\d+) /)[1], x.includes(`(IP=127.0.0.1:${ldap.plainPort})`)]);
+      assert.ok(conns.length >= 2, 'the sync and the sign-in connected');
+      for (const [conn, plain] of conns) {
+        assert.ok(plain, `${conn} came in on the plain ldap:// port`);
+        const c = lines.filter((x) => x.includes(` ${conn} `));
+        const firstBind = c.findIndex((x) => / BIND dn=/.test(x));
+        const established = c.findIndex((x) => /TLS established/.test(x));
+        const ext = c.findIndex((x) => /EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037/.test(x));
+        if (tls) {
+          assert.ok(ext >= 0 && established > ext && firstBind > established, `${conn}: StartTLS before any bind:\n${c.join('\n')}`);
+        } else {
+          assert.deepEqual([ext, established], [-1, -1], `${conn}: in clear`);
+        }
+      }
+    } finally {
+      await other.stop();
+      other.cleanup();
+    }
+  }
 });
 
 test('the periodic sync runs on its own every sync_interval', { skip }, async () => {

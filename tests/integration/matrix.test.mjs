@@ -2,12 +2,16 @@
 // members"): every node-related and admin endpoint × every kind of caller, one subtest per cell.
 //
 // Callers (columns): olga (member), vic / dora / ed / mia (granted view / download / edit / manage),
-// gus (in group Team, which is granted download), oscar (member, nothing granted), admin, aud
-// (auditor), eve (admin of another tenant) and anon (no credentials).
+// gus (in group Team, which is granted download), dina (primary department Ops-DEPT, granted view
+// without subdepartments), nico (in Night-DEPT, a subdepartment of Ops-DEPT: that grant does not
+// reach it), lars (in Deep-DEPT, a subdepartment of Labs-DEPT, granted download with
+// "subdepartments": true), oscar (member, nothing granted), admin, aud (auditor), eve (admin of
+// another tenant) and anon (no credentials).
 //
 // Subjects (what the node rows act on), each a folder holding a text file and a subfolder:
 //   A  olga's private space, olga owns it and grants vic view, dora download, ed edit, mia manage,
-//      Team download. admin is a non-granted admin there: 404 everywhere.
+//      Team download, Ops-DEPT view, Labs-DEPT (and subdepartments) download. admin is a non-granted
+//      admin there: 404 everywhere.
 //   B  the tenant space, created by admin (the owner) with the same grants as A.
 //   C  the tenant space, created by admin, granted to the principal "tenant" at view.
 //   E  eve's private space in the other tenant: every default-tenant caller is a foreign caller.
@@ -32,8 +36,8 @@ const [NONE, VIEW, DOWNLOAD, EDIT, MANAGE] = [0, 1, 2, 3, 4];
 const LN = ['none', 'view', 'download', 'edit', 'manage'];
 const rid = () => crypto.randomBytes(16).toString('hex');
 
-const ROLES = { olga: 'member', vic: 'member', dora: 'member', ed: 'member', mia: 'member', gus: 'member', oscar: 'member', aud: 'auditor' };
-const ACTORS = ['olga', 'vic', 'dora', 'ed', 'mia', 'gus', 'oscar', 'admin', 'aud', 'eve', 'anon'];
+const ROLES = { olga: 'member', vic: 'member', dora: 'member', ed: 'member', mia: 'member', gus: 'member', dina: 'member', nico: 'member', lars: 'member', oscar: 'member', aud: 'auditor' };
+const ACTORS = ['olga', 'vic', 'dora', 'ed', 'mia', 'gus', 'dina', 'nico', 'lars', 'oscar', 'admin', 'aud', 'eve', 'anon'];
 const pw = (n) => `pw-${n}-Matrix-2024`;
 const EVE_PASSWORD = 'evepassword1';
 const display = (n) => `${n[0].toUpperCase()}${n.slice(1)} Matrix-DN`;
@@ -41,15 +45,15 @@ const display = (n) => `${n[0].toUpperCase()}${n.slice(1)} Matrix-DN`;
 const SUBJECTS = [
   { key: 'A', owner: 'olga', space: 'private', folderName: 'olga-private', fileName: 'secret-OLGA-MARKER.txt',
     subName: 'olga-private-sub', marker: 'OLGA-MARKER', grant: 'people', h1: false,
-    levels: { olga: MANAGE, vic: VIEW, dora: DOWNLOAD, ed: EDIT, mia: MANAGE, gus: DOWNLOAD },
+    levels: { olga: MANAGE, vic: VIEW, dora: DOWNLOAD, ed: EDIT, mia: MANAGE, gus: DOWNLOAD, dina: VIEW, lars: DOWNLOAD },
     rootLevels: { olga: MANAGE }, rootNames: ['olga-private'] },
   { key: 'B', owner: 'admin', space: 'tenant', folderName: 'tenant-shared', fileName: 'tenant-report-TENANT-MARKER.txt',
     subName: 'tenant-shared-sub', marker: 'TENANT-MARKER', grant: 'people', h1: true,
-    levels: { admin: MANAGE, vic: VIEW, dora: DOWNLOAD, ed: EDIT, mia: MANAGE, gus: DOWNLOAD },
+    levels: { admin: MANAGE, vic: VIEW, dora: DOWNLOAD, ed: EDIT, mia: MANAGE, gus: DOWNLOAD, dina: VIEW, lars: DOWNLOAD },
     rootLevels: { admin: MANAGE }, rootNames: ['everyone-folder', 'tenant-shared'] },
   { key: 'C', owner: 'admin', space: 'tenant', folderName: 'everyone-folder', fileName: 'everyone-EVERY-MARKER.txt',
     subName: 'everyone-sub', marker: 'EVERY-MARKER', grant: 'tenant', h1: false,
-    levels: { admin: MANAGE, olga: VIEW, vic: VIEW, dora: VIEW, ed: VIEW, mia: VIEW, gus: VIEW, oscar: VIEW } },
+    levels: { admin: MANAGE, olga: VIEW, vic: VIEW, dora: VIEW, ed: VIEW, mia: VIEW, gus: VIEW, dina: VIEW, nico: VIEW, lars: VIEW, oscar: VIEW } },
   { key: 'E', owner: 'eve', space: 'private', folderName: 'eve-folder', fileName: 'eve-EVE-MARKER.txt',
     subName: 'eve-sub', marker: 'EVE-MARKER', grant: 'none', h1: true,
     levels: { eve: MANAGE }, rootLevels: { eve: MANAGE }, rootNames: ['eve-folder'] },
@@ -60,6 +64,7 @@ let server;
 let ready = false;
 const U = {}; // username → {id, token, privateRoot}
 const G = {}; // team, eveGroup
+const D = {}; // departments: ops, night (below ops), labs, deep (below labs); eveDept (other tenant)
 const X = {}; // throwaway users for the cross-tenant transfer_to rows: tbXfer (default), eveTb (other)
 const defaultActive = new Set(); // active usernames of the default tenant (what the directory must show)
 const defaultGroups = new Set();
@@ -87,14 +92,14 @@ function okJson(r, status, what = '') {
 }
 
 const sortedNames = (items) => items.map((x) => x.name).sort();
-const aclKey = (entries) => entries.map((e) => `${e.principal}=${e.level}${e.from ? `<${e.from}` : ''}`).sort();
+const aclKey = (entries) => entries.map((e) => `${e.principal}=${e.level}${e.subdepartments ? '+sub' : ''}${e.from ? `<${e.from}` : ''}`).sort();
 
 /** Every string that must never appear in a denied answer: markers, names, ids and hashes of every subject. */
 function allLeaks() {
   const out = [];
   for (const s of SUBJECTS) out.push(s.marker, s.folderName, s.fileName, s.subName, s.folder, s.file, s.sub, s.sha, s.shareId, s.shareToken, s.shareCode);
   for (const n of Object.keys(ROLES)) out.push(U[n].id, display(n));
-  out.push(U.eve.id, G.team, G.eveGroup);
+  out.push(U.eve.id, G.team, G.eveGroup, ...Object.values(D));
   return out.filter(Boolean);
 }
 
@@ -180,7 +185,8 @@ async function makeSubject(S) {
   S.acl = S.grant === 'people'
     ? [{ principal: `user:${U.vic.id}`, level: 'view' }, { principal: `user:${U.dora.id}`, level: 'download' },
       { principal: `user:${U.ed.id}`, level: 'edit' }, { principal: `user:${U.mia.id}`, level: 'manage' },
-      { principal: `group:${G.team}`, level: 'download' }]
+      { principal: `group:${G.team}`, level: 'download' },
+      { principal: `department:${D.ops}`, level: 'view' }, { principal: `department:${D.labs}`, level: 'download', subdepartments: true }]
     : S.grant === 'tenant' ? [{ principal: 'tenant', level: 'view' }] : [];
   if (S.acl.length) {
     const j = okJson(await send(owner.token, ['PUT', `/api/v1/nodes/${S.folder}/acl`, { entries: S.acl }]), 200, 'acl put');
@@ -218,6 +224,16 @@ test('setup: two tenants, users, a group, four subjects', async () => {
   G.team = okJson(await adm(['POST', '/api/v1/admin/groups', { name: 'Team' }]), 201).id;
   defaultGroups.add('Team');
   okJson(await adm(['PUT', `/api/v1/admin/groups/${G.team}/members`, { user_ids: [U.gus.id] }]), 200);
+  // Departments: dina in Ops-DEPT, nico in its subdepartment Night-DEPT, lars in Deep-DEPT below Labs-DEPT.
+  const dept = async (name, parent) => okJson(await adm(['POST', '/api/v1/admin/departments', parent ? { name, parent } : { name }]), 201, `department ${name}`).id;
+  D.ops = await dept('Ops-DEPT');
+  D.night = await dept('Night-DEPT', D.ops);
+  D.labs = await dept('Labs-DEPT');
+  D.deep = await dept('Deep-DEPT', D.labs);
+  for (const [n, d] of [['dina', D.ops], ['nico', D.night], ['lars', D.deep]]) {
+    const r = await adm(['PUT', `/api/v1/admin/users/${U[n].id}/departments`, { primary: d, others: [] }]);
+    assert.ok(r.status === 200 || r.status === 204, `departments of ${n}: ${r.status} ${r.text()}`);
+  }
   for (const n of Object.keys(ROLES)) U[n].token = (await server.login(n, pw(n))).token;
   const el = await server.login('eve', EVE_PASSWORD, 'other');
   U.eve = { id: el.user.id, token: el.token };
@@ -229,6 +245,7 @@ test('setup: two tenants, users, a group, four subjects', async () => {
   for (const S of SUBJECTS) await makeSubject(S);
   // The other tenant's own group and throwaway user; a default-tenant throwaway user.
   G.eveGroup = okJson(await send(U.eve.token, ['POST', '/api/v1/admin/groups', { name: 'EveGroup' }]), 201).id;
+  D.eveDept = okJson(await send(U.eve.token, ['POST', '/api/v1/admin/departments', { name: 'EveDept' }]), 201).id;
   eveGroupNames.add('EveGroup');
   X.eveTb = okJson(await send(U.eve.token, ['POST', '/api/v1/admin/users', { username: 'eve-tb', password: pw('eve-tb') }]), 201).id;
   eveUsernames.add('eve-tb');
@@ -242,8 +259,8 @@ test('setup: two tenants, users, a group, four subjects', async () => {
 const isForeign = (S, a) => a !== 'anon' && (S.key === 'E') !== (a === 'eve');
 /** The ids of the other tenant, as seen from subject S. */
 const foreignOf = (S) => (S.key === 'E'
-  ? { folder: S_.A.folder, user: U.olga.id, group: G.team }
-  : { folder: S_.E.folder, user: U.eve.id, group: G.eveGroup });
+  ? { folder: S_.A.folder, user: U.olga.id, group: G.team, dept: D.ops }
+  : { folder: S_.E.folder, user: U.eve.id, group: G.eveGroup, dept: D.eveDept });
 
 async function activeSharesOn(S) {
   const j = okJson(await send(U[S.owner].token, ['GET', `/api/v1/shares?node=${S.file}`]), 200, 'owner lists links');
@@ -529,6 +546,15 @@ const NODE_OPS = [
   { key: 'acl-foreign-group', label: 'PUT /nodes/{folder}/acl naming another tenant\'s group', need: MANAGE, okStatus: 400,
     x: (S) => foreignOf(S).group,
     req: (c, { node, x }) => ['PUT', `/api/v1/nodes/${node}/acl`, { entries: [...c.S.acl, { principal: `group:${x}`, level: 'view' }] }],
+    ok: async (c, r) => {
+      errorBody(r, 'bad_request');
+      noLeak(r);
+      await sameAsRandom(r, c.token, c.op.req(c, { node: c.S.folder, x: rid() }), c.h1);
+    },
+    verify: (c) => ownerAclUnchanged(c.S) },
+  { key: 'acl-foreign-dept', label: 'PUT /nodes/{folder}/acl naming another tenant\'s department', need: MANAGE, okStatus: 400,
+    x: (S) => foreignOf(S).dept,
+    req: (c, { node, x }) => ['PUT', `/api/v1/nodes/${node}/acl`, { entries: [...c.S.acl, { principal: `department:${x}`, level: 'view', subdepartments: true }] }],
     ok: async (c, r) => {
       errorBody(r, 'bad_request');
       noLeak(r);
@@ -908,7 +934,8 @@ test('matrix table', (t) => {
   lines.push('');
   lines.push('Subjects: A = olga\'s private folder (owner olga), B = tenant-space folder (owner admin), C = tenant-space');
   lines.push('folder granted to "tenant" at view (owner admin), E = eve\'s private folder in the other tenant.');
-  lines.push('Grants on A and B: vic view, dora download, ed edit, mia manage, group Team (gus) download.');
+  lines.push('Grants on A and B: vic view, dora download, ed edit, mia manage, group Team (gus) download, department');
+  lines.push('Ops-DEPT view (dina; not nico, in its subdepartment), Labs-DEPT with subdepartments download (lars, in Deep-DEPT).');
   lines.push('A cell is the status received; "!" marks a cell whose assertions failed.');
   lines.push(`${cells} cells, ${failures.length} failed.`);
   for (const f of failures) lines.push(`FAILED ${f}`);

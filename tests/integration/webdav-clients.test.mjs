@@ -10,7 +10,7 @@
 // - dav.max_put_bytes: 413 with a text body naming the limit, before the body is read when its
 //   Content-Length says so (HTTP/1.1 and h2o's own cap), a chunked PUT cut once past the limit, an
 //   HTTP/2 stream reset; limits.max_buffered_body_bytes: 503 + Retry-After, nothing stored, a retry
-//   succeeds; Basic never answered over cleartext (and, in fault builds, 403 tls_required on a
+//   succeeds (PUT bodies, and COPY's read buffers); Basic never answered over cleartext (and, in fault builds, 403 tls_required on a
 //   connection the TLS check says is cleartext).
 //
 // Servers: `big` (bodies and PUTs up to 320 MiB: the 300 MB file) and `tight` (dav.max_put_bytes
@@ -531,6 +531,40 @@ test('PUT bodies count against limits.max_buffered_body_bytes: 503 + Retry-After
   for (let i = 0; i < N; i++) {
     const g = await tight.request('GET', `/dav/private/budget-${i}.bin`, { h1: true, headers: basic('admin', tightPw) });
     assert.equal(sha256(g.body), sha256(files[i]));
+  }
+});
+
+test('a COPY\'s read buffer counts against limits.max_buffered_body_bytes like a PUT body: 503 + Retry-After, nothing stored', async () => {
+  const src = bytes(768 * 1024, 400);
+  const put = await tight.request('PUT', '/dav/private/copy-src.bin', { h1: true, headers: basic('admin', tightPw), body: src });
+  assert.equal(put.status, 201, put.text());
+  const N = 6;
+  const done = new Array(N).fill(false);
+  let refused = 0;
+  // Waves of concurrent COPYs: each holds the file's bytes (12 times the 64 KiB budget) from its read
+  // until the copy is sealed; one alone is admitted, any read while another is held is refused.
+  for (let wave = 0; done.includes(false); wave++) {
+    assert.ok(wave < 200, 'every COPY is made in the end');
+    const rs = await Promise.all(done.map((d, i) => (d ? null
+      : tight.request('COPY', '/dav/private/copy-src.bin', { h1: true, headers: { ...basic('admin', tightPw), destination: `/dav/private/copy-${i}.bin` } }))));
+    for (let i = 0; i < N; i++) {
+      const r = rs[i];
+      if (r === null) continue;
+      if (r.status === 503) {
+        refused++;
+        assert.equal(r.headers['retry-after'], '1');
+        assert.equal(r.json().error, 'server_busy');
+        assert.equal(await propfindStatus(`/dav/private/copy-${i}.bin`), 404, 'a refused COPY stores nothing');
+      } else {
+        assert.equal(r.status, 201, r.text());
+        done[i] = true;
+      }
+    }
+  }
+  assert.ok(refused > 0, 'some COPY found the budget taken');
+  for (let i = 0; i < N; i++) {
+    const g = await tight.request('GET', `/dav/private/copy-${i}.bin`, { h1: true, headers: basic('admin', tightPw) });
+    assert.equal(sha256(g.body), sha256(src));
   }
 });
 

@@ -7,6 +7,8 @@
 // PROPPATCH (atomic, protected properties, exact stored values, MOVE/COPY), LOCK/UNLOCK (the
 // creator only, conflicts, refresh, collections, lock-null, expiry polled), the If header and
 // If-Match/If-None-Match, RFC 4331 quota properties, the sealed records on disk and their purge;
+// shared roots of one name (each by its own URL), the Depth 1 cap (507), COPY of a collection at
+// Depth 0 with its dead properties, MOVE with Overwrite T atomic;
 // and litmus (basic, copymove, props, locks, http: every test passes, no warning).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -255,6 +257,136 @@ test('team and shared spaces: a view-only member sees the file but gets no bytes
   assert.equal((await dav('PROPFIND', '/dav/shared/docs/', { user: 'dan', pw: danPw, headers: { depth: '0' } })).status, 404);
 });
 
+test('shared roots of one name: each by its own URL (owner\'s name, then (2)), bytes right, 404 for others', async () => {
+  const mk = async (username, display_name) => {
+    const body = { username, password: `${username}-password-1` };
+    if (display_name) body.display_name = display_name;
+    const r = await admin.req('POST', '/api/v1/admin/users', { body });
+    assert.equal(r.status, 201, r.text());
+    const l = await s.login(username, `${username}-password-1`);
+    const c = s.client(l.token);
+    c.id = r.json().id;
+    c.pw = (await appPassword(l.token, 'dav')).password;
+    return c;
+  };
+  const erin = await mk('erin', 'Erin Example');
+  const frank = await mk('frank');
+  const gus = await mk('gus');
+  const hal = await mk('hal');
+  // Two owners share a folder named "Reports" with gus; erin shares a second "Reports" (in another
+  // folder of hers); frank's "Unique" keeps its own name.
+  const share = async (owner, parent, name, content) => {
+    const f = await owner.mkdir(parent, name);
+    assert.equal(f.status, 201, f.text());
+    const u = await owner.upload(f.json().id, 'r.txt', Buffer.from(content));
+    assert.equal(u.status, 201, u.text());
+    const acl = await owner.req('PUT', `/api/v1/nodes/${f.json().id}/acl`, { body: { entries: [{ principal: `user:${gus.id}`, level: 'edit' }] } });
+    assert.equal(acl.status, 200, acl.text());
+    return f.json().id;
+  };
+  const er = (await erin.spaces()).private.root;
+  const fr = (await frank.spaces()).private.root;
+  const old = (await erin.mkdir(er, 'old')).json().id;
+  const ids = {
+    erin1: await share(erin, er, 'Reports', 'erin one'),
+    erin2: await share(erin, old, 'Reports', 'erin two'),
+    frank: await share(frank, fr, 'Reports', 'frank'),
+    uniq: await share(frank, fr, 'Unique', 'unique'),
+    // A root whose own name is what another's collision makes of its name: still two names.
+    lit: await share(erin, er, 'Reports (frank)', 'literal'),
+  };
+  const api = (await s.request('GET', '/api/v1/shared', { token: gus.token })).json().items.map((n) => n.id).sort();
+  assert.deepEqual(api, Object.values(ids).sort(), 'the API lists the five');
+  // erin's two: the one with the smaller node id keeps the owner's name, the other gets (2).
+  const [first, second] = [ids.erin1, ids.erin2].sort(); // ids are fixed-width hex of the id bytes
+  const [f1, f2] = [ids.frank, ids.lit].sort();
+  const names = {
+    [first]: 'Reports (Erin Example)', [second]: 'Reports (Erin Example) (2)', [f1]: 'Reports (frank)',
+    [f2]: 'Reports (frank) (2)', [ids.uniq]: 'Unique',
+  };
+  const want = { [ids.erin1]: 'erin one', [ids.erin2]: 'erin two', [ids.frank]: 'frank', [ids.uniq]: 'unique', [ids.lit]: 'literal' };
+  const enc = (n) => encodeURIComponent(n).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const g = { user: 'gus', pw: gus.pw };
+  const list = await dav('PROPFIND', '/dav/shared/', { ...g, headers: { depth: '1' } });
+  assert.equal(list.status, 207, list.text());
+  assert.deepEqual(hrefs(list.text()).sort(), ['/dav/shared/', ...Object.values(names).map((n) => `/dav/shared/${enc(n)}/`)].sort());
+  for (const id of Object.keys(names)) {
+    assert.match(responseOf(list.text(), `/dav/shared/${enc(names[id])}/`), new RegExp(`<D:displayname>${names[id].replace(/[()]/g, '\\$&')}</D:displayname>`));
+    const got = await dav('GET', `/dav/shared/${enc(names[id])}/r.txt`, g);
+    assert.equal(got.status, 200, names[id]);
+    assert.equal(got.text(), want[id], names[id]);
+    const pf = await dav('PROPFIND', `/dav/shared/${enc(names[id])}/`, { ...g, headers: { depth: '1' } });
+    assert.equal(pf.status, 207);
+    assert.deepEqual(hrefs(pf.text()), [`/dav/shared/${enc(names[id])}/`, `/dav/shared/${enc(names[id])}/r.txt`]);
+    // hal was granted nothing: 404, not 403, for every one of those names.
+    assert.equal((await dav('GET', `/dav/shared/${enc(names[id])}/r.txt`, { user: 'hal', pw: hal.pw })).status, 404);
+    assert.equal((await dav('PROPFIND', `/dav/shared/${enc(names[id])}/`, { user: 'hal', pw: hal.pw, headers: { depth: '0' } })).status, 404);
+  }
+  // The plain name no longer reaches either "Reports"; a write lands in the right owner's folder.
+  assert.equal((await dav('PROPFIND', '/dav/shared/Reports/', { ...g, headers: { depth: '0' } })).status, 404);
+  assert.equal((await dav('PUT', `/dav/shared/${enc(names[ids.frank])}/from-gus.txt`, { ...g, body: 'hi frank' })).status, 201);
+  const fk = (await frank.children(ids.frank)).json().items.map((n) => n.name).sort();
+  assert.deepEqual(fk, ['from-gus.txt', 'r.txt']);
+  const hl = await dav('PROPFIND', '/dav/shared/', { user: 'hal', pw: hal.pw, headers: { depth: '1' } });
+  assert.deepEqual(hrefs(hl.text()), ['/dav/shared/']);
+});
+
+test('MOVE with Overwrite T is atomic: the replaced node is trashed in the move\'s batch, or not at all', async () => {
+  const dst = (p) => ({ destination: `${s.url}${p}` });
+  assert.equal((await dav('MKCOL', '/dav/private/mva/')).status, 201);
+  assert.equal((await dav('MKCOL', '/dav/private/mva/in/')).status, 201);
+  assert.equal((await dav('PUT', '/dav/private/mva/in/keep.txt', { body: 'keep me' })).status, 201);
+  const inId = (await admin.children((await admin.spaces()).private.root)).json().items.find((n) => n.name === 'mva').id;
+  const keep = (await admin.children((await admin.children(inId)).json().items.find((n) => n.name === 'in').id)).json().items[0];
+  // A move refused under the namespace lock (a folder into its own subfolder) leaves the node it
+  // would have replaced where it was: live, not in the trash.
+  const bad = await dav('MOVE', '/dav/private/mva/', { headers: { ...dst('/dav/private/mva/in/keep.txt'), overwrite: 'T' } });
+  assert.equal(bad.status, 400, bad.text());
+  assert.equal((await dav('GET', '/dav/private/mva/in/keep.txt')).text(), 'keep me');
+  assert.equal((await admin.node(keep.id)).json().trashed_at ?? null, null);
+  assert.ok(!(await admin.req('GET', '/api/v1/trash')).json().items.some((n) => n.id === keep.id), 'not in the trash');
+  // A move that succeeds: the replaced node is in the trash, named in the node.move event.
+  assert.equal((await dav('PUT', '/dav/private/mva/new.txt', { body: 'new' })).status, 201);
+  assert.equal((await dav('MOVE', '/dav/private/mva/new.txt', { headers: { ...dst('/dav/private/mva/in/keep.txt'), overwrite: 'T' } })).status, 204);
+  assert.equal((await dav('GET', '/dav/private/mva/in/keep.txt')).text(), 'new');
+  assert.equal((await dav('GET', '/dav/private/mva/new.txt')).status, 404);
+  assert.ok((await admin.req('GET', '/api/v1/trash')).json().items.some((n) => n.id === keep.id), 'the replaced one is in the trash');
+  const ev = await admin.req('GET', '/api/v1/audit?action=node.move&limit=50');
+  assert.equal(ev.status, 200, ev.text());
+  assert.ok(ev.json().events.some((e) => JSON.stringify(e).includes(keep.id)), 'node.move names the replaced node');
+});
+
+test('Depth 1 PROPFIND lists at most dav.max_propfind_members: the exact listing at the cap, 507 past it', async () => {
+  const small = new Server({ config: { dav: { max_propfind_members: 3 } } });
+  await small.start();
+  try {
+    const l = await small.login();
+    const pw = (await small.request('POST', '/api/v1/me/app-passwords', { token: l.token, body: { name: 'dav' } })).json().password;
+    const d = (method, p, opts = {}) => small.request(method, p, { h1: true, ...opts, headers: { ...basic('admin', pw), ...(opts.headers || {}) } });
+    assert.equal((await d('MKCOL', '/dav/private/big/')).status, 201);
+    for (const n of ['a.txt', 'b.txt']) assert.equal((await d('PUT', `/dav/private/big/${n}`, { body: n })).status, 201);
+    assert.equal((await d('MKCOL', '/dav/private/big/sub/')).status, 201);
+    const at = await d('PROPFIND', '/dav/private/big/', { headers: { depth: '1' } });
+    assert.equal(at.status, 207, at.text());
+    assert.deepEqual(hrefs(at.text()).sort(), ['/dav/private/big/', '/dav/private/big/a.txt', '/dav/private/big/b.txt', '/dav/private/big/sub/']);
+    assert.match(responseOf(at.text(), '/dav/private/big/b.txt'), /<D:getcontentlength>5<\/D:getcontentlength>/);
+    assert.equal((await d('PUT', '/dav/private/big/c.txt', { body: 'c' })).status, 201);
+    const past = await d('PROPFIND', '/dav/private/big/', { headers: { depth: '1' } });
+    assert.equal(past.status, 507, past.text());
+    assert.equal(past.json().error, 'too_many_members');
+    assert.match(past.json().message, /more than 3 members.*dav\.max_propfind_members/);
+    // Depth 0 and the members themselves still answer; one fewer and the listing is back.
+    assert.equal((await d('PROPFIND', '/dav/private/big/', { headers: { depth: '0' } })).status, 207);
+    assert.equal((await d('PROPFIND', '/dav/private/big/c.txt', { headers: { depth: '1' } })).status, 207);
+    assert.equal((await d('DELETE', '/dav/private/big/a.txt')).status, 204);
+    const back = await d('PROPFIND', '/dav/private/big/', { headers: { depth: '1' } });
+    assert.equal(back.status, 207);
+    assert.deepEqual(hrefs(back.text()).sort(), ['/dav/private/big/', '/dav/private/big/b.txt', '/dav/private/big/c.txt', '/dav/private/big/sub/']);
+  } finally {
+    try { await small.stop(); } finally { small.cleanup(); }
+  }
+});
+
 test('EICAR over PUT: refused with the API\'s answer and an upload.rejected event; nothing visible', async () => {
   const r = await dav('PUT', '/dav/private/evil.com', { body: EICAR });
   assert.equal(r.status, 422, r.text());
@@ -323,6 +455,22 @@ test('PROPPATCH: atomic set and remove of dead properties, exact values back, pr
   assert.equal((await dav('PROPPATCH', '/dav/private/props3.txt', { headers: XML, body: patchBody('<D:remove><D:prop><Z:color/></D:prop></D:remove>') })).status, 207);
   assert.deepEqual(propstats((await propfind('/dav/private/props3.txt', '<D:prop><Z:color/></D:prop>')).text()).map((p) => p[1]), [404]);
   assert.deepEqual(propstats((await propfind('/dav/private/props2.txt', '<D:prop><Z:color/></D:prop>')).text()).map((p) => p[1]), [200]);
+  // A collection's COPY at Depth 0 copies its dead properties, not its members; onto an existing
+  // collection (Overwrite T) that one goes to the trash first (204).
+  assert.equal((await dav('MKCOL', '/dav/private/pcoll/')).status, 201);
+  assert.equal((await dav('PUT', '/dav/private/pcoll/m.txt', { body: 'member' })).status, 201);
+  assert.equal((await dav('PROPPATCH', '/dav/private/pcoll/', { headers: XML, body: patchBody('<D:set><D:prop><Z:color>blue</Z:color></D:prop></D:set>') })).status, 207);
+  assert.equal((await dav('COPY', '/dav/private/pcoll/', { headers: { destination: `${s.url}/dav/private/pcoll0/`, depth: '0' } })).status, 201);
+  assert.deepEqual(hrefs((await dav('PROPFIND', '/dav/private/pcoll0/', { headers: { depth: '1' } })).text()), ['/dav/private/pcoll0/']);
+  assert.deepEqual(propstats((await propfind('/dav/private/pcoll0/', '<D:prop><Z:color/></D:prop>')).text()),
+    [['<n0:color xmlns:n0="urn:z">blue</n0:color>', 200]]);
+  assert.equal((await dav('MKCOL', '/dav/private/pcoll1/')).status, 201);
+  assert.equal((await dav('PUT', '/dav/private/pcoll1/old.txt', { body: 'old' })).status, 201);
+  assert.equal((await dav('COPY', '/dav/private/pcoll/', { headers: { destination: `${s.url}/dav/private/pcoll1/`, depth: '0', overwrite: 'F' } })).status, 412);
+  assert.equal((await dav('COPY', '/dav/private/pcoll/', { headers: { destination: `${s.url}/dav/private/pcoll1/`, depth: '0' } })).status, 204);
+  assert.deepEqual(hrefs((await dav('PROPFIND', '/dav/private/pcoll1/', { headers: { depth: '1' } })).text()), ['/dav/private/pcoll1/']);
+  assert.deepEqual(propstats((await propfind('/dav/private/pcoll1/', '<D:prop><Z:color/></D:prop>')).text()).map((p) => p[1]), [200]);
+  assert.ok((await admin.req('GET', '/api/v1/trash')).json().items.some((n) => n.name === 'pcoll1'), 'the replaced one is in the trash');
   // Bad bodies: clear 4xx, nothing applied.
   for (const [body, status] of [['', 400], ['<D:propertyupdate xmlns:D="DAV:"><D:set>', 400], ['<x/>', 400],
     ['<!DOCTYPE x [<!ENTITY a "b">]><D:propertyupdate xmlns:D="DAV:"/>', 400],

@@ -44,6 +44,21 @@ static int tap_n, tap_failed;
             printf("#   got \"%s\", expected \"%s\"\n", tap_a_ ? tap_a_ : "(null)", tap_b_ ? tap_b_ : "(null)"); \
     } while (0)
 
+/* tap_diag(prefix, text): a diagnostic that may span lines (a library's error message), each line
+ * printed as a TAP comment so that the harness never sees a line it cannot parse. */
+static inline void tap_diag(const char *prefix, const char *text)
+{
+    const char *p = text != NULL ? text : "(null)";
+    do {
+        const char *nl = strchr(p, '\n');
+        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+        if (len > 0 || nl == NULL)
+            printf("# %s%.*s\n", prefix, len, p);
+        p = nl != NULL ? nl + 1 : NULL;
+        prefix = "  ";
+    } while (p != NULL && *p != '\0');
+}
+
 static inline int tap_done(void)
 {
     printf("1..%d\n", tap_n);

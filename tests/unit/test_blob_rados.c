@@ -121,7 +121,7 @@ static struct cf_blobs *open_blobs(unsigned timeout, const char *what)
     int rc = cf_blobs_open_rados(&c, &b, &err);
     CHECK_INT(rc, CF_ENG_OK, "%s: open the pool", what);
     if (rc != CF_ENG_OK) {
-        printf("# %s\n", err);
+        tap_diag("", err);
         cf_eng_free(err);
     }
     return b;

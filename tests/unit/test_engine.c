@@ -44,7 +44,7 @@ static bool put1(struct cf_eng *e, unsigned ks, const void *k, size_t kl, const 
     char *err = NULL;
     int r = cf_eng_write(e, b, sync, &err);
     if (r != CF_ENG_OK)
-        printf("# write: %s\n", err);
+        tap_diag("write: ", err);
     cf_eng_free(err);
     cf_batch_free(b);
     return r == CF_ENG_OK;
@@ -373,7 +373,7 @@ static void contract(const struct target *t)
     cf_eng_free(err);
     CHECK_INT(open_eng(t, CF_ENG_CREATE, &e, &err), CF_ENG_OK, "%s: create", t->name);
     if (err != NULL)
-        printf("# %s\n", err);
+        tap_diag("", err);
     if (e == NULL)
         return;
     test_points_and_batches(t, e);
@@ -410,7 +410,7 @@ static PGresult *sql(PGconn *c, const char *q)
 {
     PGresult *r = PQexec(c, q);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        printf("# %s: %s", q, PQerrorMessage(c));
+        printf("# %s:\n", q), tap_diag("  ", PQerrorMessage(c));
     return r;
 }
 
@@ -452,7 +452,8 @@ static void pg_only(const struct cf_eng_pg_target *pt)
     PGconn *c = PQconnectdb(pt->conninfo);
     CHECK(PQstatus(c) == CONNECTION_OK, "pg: the test's own connection");
     PGresult *r = sql(c, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'coffer\\_%'");
-    CHECK_STR(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?", "4", "pg: one table per keyspace");
+    CHECK_STR(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?", "6",
+              "pg: one table per keyspace, and the change feed's two");
     PQclear(r);
     r = sql(c, "SELECT encode(v, 'escape') FROM coffer_small WHERE k = 's1'::bytea");
     CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "1") == 0,

@@ -596,7 +596,7 @@ static struct cf_store *open_anchored(const char *dir, const char *apath, enum c
     char *err = NULL;
     struct cf_store *s = NULL;
     if (cf_anchor_open(apath, true, &a, &err) != CF_OK) {
-        printf("# %s\n", err);
+        tap_diag("", err);
         free(err);
         *st = CF_EIO;
         return NULL;

@@ -80,6 +80,11 @@ static void test_empty_password(void)
     CHECK(cf_ldap_login(&cfg, "alice", NULL, "a\0b", 3) == CF_LDAP_LOGIN_DENIED, "NUL in the password: denied");
     CHECK(cf_ldap_login(&cfg, "alice", NULL, "secret-1", 8) == CF_LDAP_LOGIN_UNAVAILABLE,
           "a real password against no directory: unavailable, not denied");
+    /* The decoy (an unknown name's sign-in) checks the password alike and asks the directory alike. */
+    CHECK(cf_ldap_login_decoy(&cfg, "alice", "", 0) == CF_LDAP_LOGIN_DENIED, "decoy, empty password: denied");
+    CHECK(cf_ldap_login_decoy(&cfg, "alice", "a\0b", 3) == CF_LDAP_LOGIN_DENIED, "decoy, NUL: denied");
+    CHECK(cf_ldap_login_decoy(&cfg, "alice", "secret-1", 8) == CF_LDAP_LOGIN_UNAVAILABLE,
+          "decoy against no directory: it tried to connect, as a directory user's sign-in does");
 }
 
 int main(void)

@@ -102,7 +102,7 @@ static void names(void)
                                            "zh-abcdefghi", "zh-cn\n", "zh-cn;x", "\xe4\xb8\xad",
                                            "aa-bbbbbbbb-cccccccc-dddddddd-eeeeee"};
     for (size_t i = 0; i < sizeof tags_bad / sizeof *tags_bad; i++)
-        CHECK(!cf_language_tag_valid(tags_bad[i]), "language tag \"%s\" refused", tags_bad[i]);
+        CHECK(!cf_language_tag_valid(tags_bad[i]), "bad language tag %zu refused", i);
     CHECK(!cf_language_tag_valid(NULL), "no language tag refused");
 }
 

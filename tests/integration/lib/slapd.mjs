@@ -1,7 +1,8 @@
 // A throw-away OpenLDAP server for the directory tests (issue 23): Debian's slapd, its own temp
 // directory, a slapd.conf (mdb backend), LDAPS only, on 127.0.0.1 with a port of its own, with a
 // test CA and a server certificate made by openssl at test time. Loaded with slapadd before it
-// starts (slapadd stamps entryUUID like a live add). Started in the foreground (-d 0) and stopped
+// starts (slapadd stamps entryUUID like a live add); also plain ldap:// on a second port (plainUrl,
+// for StartTLS). Started in the foreground (-d 256: the access log on stderr) and stopped
 // by its PID. Ready means ldapsearch gets an answer: no fixed sleeps.
 //
 //   const ldap = await Slapd.start();          // ldap.url, ldap.caFile, ldap.base ...
@@ -58,8 +59,9 @@ export const dnOf = (ous) => [...ous].reverse().map((o) => `ou=${o}`).join(',') 
 export const uidOf = (i) => `u${String(i).padStart(3, '0')}`;
 export const passwordOf = (uid) => `pw-${uid}-secret`;
 
-/** The LDIF of the whole directory: users[i] = {uid, ous, dn}. */
-export function buildLdif() {
+/** The LDIF of the whole directory: users[i] = {uid, ous, dn}; perLeaf users in each leaf ou
+ * (the default: 208 users; directory-scale.test.mjs makes 5 000). */
+export function buildLdif(perLeaf = PER_LEAF) {
   const out = [];
   const users = [];
   const entry = (lines) => out.push(lines.join('\n') + '\n');
@@ -77,7 +79,7 @@ export function buildLdif() {
   }
   let i = 1;
   for (const leaf of LEAVES) {
-    for (let k = 0; k < PER_LEAF; k++, i++) {
+    for (let k = 0; k < perLeaf; k++, i++) {
       const uid = uidOf(i);
       const dn = `uid=${uid},${dnOf(leaf)}`;
       users.push({ uid, ous: leaf, dn });
@@ -101,9 +103,12 @@ export class Slapd {
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slapd-'));
     s.port = await freePort();
     s.url = `ldaps://127.0.0.1:${s.port}`;
+    // Also plain LDAP on another port, for StartTLS (and the allow_plaintext test set-up).
+    s.plainPort = await freePort();
+    s.plainUrl = `ldap://127.0.0.1:${s.plainPort}`;
     s.makeCerts();
     s.writeConf();
-    const { ldif, users, readers } = buildLdif();
+    const { ldif, users, readers } = buildLdif(opts.perLeaf);
     s.users = users;
     s.readers = readers;
     fs.writeFileSync(path.join(s.dir, 'data.ldif'), ldif);
@@ -156,7 +161,8 @@ access to * by users read by * none
 
   async run(deadline) {
     this.stderr = '';
-    this.proc = spawn(which('slapd'), ['-f', this.conf, '-h', `${this.url}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // -d 256 (stats): the access log (connections, binds, searches) on stderr, for tests to read.
+    this.proc = spawn(which('slapd'), ['-f', this.conf, '-h', `${this.url}/ ${this.plainUrl}/`, '-d', '256'], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (c) => { this.stderr += c; });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     this.pid = this.proc.pid;
@@ -168,6 +174,9 @@ access to * by users read by * none
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+
+  /** The access log so far (slapd's stats lines: "conn=… op=… SRCH base=… filter=…", "BIND dn=…"). */
+  get accessLog() { return this.stderr; }
 
   env() { return { ...process.env, LDAPTLS_CACERT: this.caFile, LDAPTLS_REQCERT: 'demand' }; }
 
