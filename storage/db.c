@@ -260,6 +260,54 @@ void cf_iter_open(struct cf_store *s, enum cf_cf cf, const void *prefix, size_t 
     cf_eiter_seek(it->it, prefix, plen);
 }
 
+enum cf_status cf_sealed_list(struct cf_store *s, enum cf_cf cf, const struct cf_key *rk, const void *prefix,
+                              size_t plen, size_t klen, size_t skip_klen, size_t size, cf_list_decode_fn decode,
+                              void (*clear)(void *elem), const void *ctx, void **out, size_t *n)
+{
+    struct cf_iter it;
+    size_t cnt = 0, cap = 8;
+    char *arr = cf_xcalloc(cap, size);
+    enum cf_status st = CF_OK;
+    cf_iter_open(s, cf, prefix, plen, &it);
+    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
+        size_t kl, vl, ptlen;
+        const char *k = cf_eiter_key(it.it, &kl);
+        const char *v = cf_eiter_value(it.it, &vl);
+        uint8_t *pt;
+        if (kl != klen) {
+            if (skip_klen == SIZE_MAX || kl == skip_klen)
+                continue;
+            st = CF_ECORRUPT;
+            break;
+        }
+        if ((st = cf_unseal(cf, rk, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
+            break;
+        if (cnt == cap) {
+            cap *= 2;
+            arr = cf_xrealloc(arr, cap * size);
+        }
+        void *e = arr + cnt * size;
+        memset(e, 0, size);
+        st = decode(e, (const uint8_t *)k, pt, ptlen, ctx);
+        cf_free_secret(pt, ptlen);
+        cnt++;
+        if (st != CF_OK)
+            break;
+    }
+    if (st == CF_OK)
+        st = cf_iter_status(&it);
+    cf_iter_close(&it);
+    if (st != CF_OK) {
+        for (size_t i = 0; i < cnt; i++)
+            clear(arr + i * size);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return CF_OK;
+}
+
 void cf_iter_close(struct cf_iter *it)
 {
     cf_eiter_close(it->it);

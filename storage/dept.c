@@ -149,53 +149,34 @@ enum cf_status cf_dept_get(struct cf_store *s, const struct cf_id *tenant, const
     return dept_load(s, tk, id, out);
 }
 
+static enum cf_status dept_list_one(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen, const void *ctx)
+{
+    struct cf_dept *d = elem;
+    d->tenant = *(const struct cf_id *)ctx;
+    memcpy(d->id.b, key + CF_ID_LEN + 1, CF_ID_LEN);
+    return dept_decode(pt, ptlen, d);
+}
+
+static void dept_clear_elem(void *elem)
+{
+    cf_dept_clear(elem);
+}
+
 enum cf_status cf_dept_list(struct cf_store *s, const struct cf_id *tenant, struct cf_dept **out, size_t *n)
 {
     const struct cf_tkeys *tk;
-    struct cf_iter it;
     uint8_t prefix[CF_ID_LEN + 1];
-    size_t cnt = 0, cap = 8;
-    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
-    if (st != CF_OK)
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     memcpy(prefix, tenant->b, CF_ID_LEN);
     prefix[CF_ID_LEN] = DEPT_TAG;
-    struct cf_dept *arr = cf_xcalloc(cap, sizeof *arr);
-    cf_iter_open(s, CF_CF_GROUPS, prefix, sizeof prefix, &it);
-    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
-        size_t kl, vl, ptlen;
-        const char *k = cf_eiter_key(it.it, &kl);
-        const char *v = cf_eiter_value(it.it, &vl);
-        uint8_t *pt;
-        if (kl != DKEY_LEN)
-            continue; /* a group whose id happens to start with the tag byte (T ‖ group: 32 bytes) */
-        if ((st = cf_unseal(CF_CF_GROUPS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
-            break;
-        if (cnt == cap) {
-            cap *= 2;
-            arr = cf_xrealloc(arr, cap * sizeof *arr);
-        }
-        memset(&arr[cnt], 0, sizeof arr[cnt]);
-        arr[cnt].tenant = *tenant;
-        memcpy(arr[cnt].id.b, k + CF_ID_LEN + 1, CF_ID_LEN);
-        st = dept_decode(pt, ptlen, &arr[cnt]);
-        cf_free_secret(pt, ptlen);
-        cnt++;
-        if (st != CF_OK)
-            break;
-    }
+    /* Keys of another length under T ‖ 'D' are groups whose id happens to start with the tag byte. */
+    void *arr = NULL;
+    enum cf_status st = cf_sealed_list(s, CF_CF_GROUPS, &tk->record, prefix, sizeof prefix, DKEY_LEN, SIZE_MAX,
+                                       sizeof **out, dept_list_one, dept_clear_elem, tenant, &arr, n);
     if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            cf_dept_clear(&arr[i]);
-        free(arr);
-        return st;
-    }
-    *out = arr;
-    *n = cnt;
-    return CF_OK;
+        *out = arr;
+    return st;
 }
 
 enum cf_status cf_dept_ancestors(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id,

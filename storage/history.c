@@ -51,48 +51,30 @@ static enum cf_status trim(struct cf_store *s, enum cf_cf cf, const uint8_t pref
 /* Collects the sealed values of a user's range, newest first, through decode. */
 typedef enum cf_status (*decode_fn)(const uint8_t *pt, size_t n, void *item);
 
+struct range_ctx {
+    decode_fn decode;
+};
+
+static enum cf_status range_one(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen, const void *ctx)
+{
+    (void)key;
+    return ((const struct range_ctx *)ctx)->decode(pt, ptlen, elem);
+}
+
 static enum cf_status list_range(struct cf_store *s, const struct cf_tkeys *tk, enum cf_cf cf,
                                  const struct cf_id *user, size_t item_size, decode_fn decode, void (*clear)(void *),
                                  void **out, size_t *n)
 {
     uint8_t prefix[32];
-    struct cf_iter it;
-    size_t cnt = 0, cap = 8;
-    enum cf_status st = CF_OK;
-    char *arr = cf_xcalloc(cap, item_size);
+    struct range_ctx rc = {decode};
+    void *v = NULL;
     cf_key2(prefix, &tk->tenant, user);
-    cf_iter_open(s, cf, prefix, sizeof prefix, &it);
-    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
-        size_t kl, vl, ptlen;
-        const char *k = cf_eiter_key(it.it, &kl);
-        const char *v = cf_eiter_value(it.it, &vl);
-        uint8_t *pt;
-        if (kl != LOG_KEY_LEN) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        if ((st = cf_unseal(cf, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
-            break;
-        if (cnt == cap) {
-            cap *= 2;
-            arr = cf_xrealloc(arr, cap * item_size);
-        }
-        memset(arr + cnt * item_size, 0, item_size);
-        st = decode(pt, ptlen, arr + cnt * item_size);
-        cf_free_secret(pt, ptlen);
-        cnt++;
-        if (st != CF_OK)
-            break;
-    }
-    if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            clear(arr + i * item_size);
-        free(arr);
+    enum cf_status st = cf_sealed_list(s, cf, &tk->record, prefix, sizeof prefix, LOG_KEY_LEN, 0, item_size, range_one,
+                                       clear, &rc, &v, n);
+    if (st != CF_OK)
         return st;
-    }
+    char *arr = v;
+    size_t cnt = *n;
     /* newest first */
     char *tmp = cf_xmalloc(item_size);
     for (size_t i = 0; i < cnt / 2; i++) {

@@ -322,50 +322,28 @@ enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, 
     return st;
 }
 
+static enum cf_status tenant_list_one(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen, const void *ctx)
+{
+    (void)ctx;
+    struct cf_tenant *t = elem;
+    memcpy(t->id.b, key, CF_ID_LEN);
+    return tenant_decode(pt, ptlen, t);
+}
+
+static void tenant_clear_elem(void *elem)
+{
+    cf_tenant_clear(elem);
+}
+
 enum cf_status cf_tenant_list(struct cf_store *s, struct cf_tenant **out, size_t *n)
 {
-    struct cf_iter it;
-    size_t cnt = 0, cap = 8;
-    struct cf_tenant *arr = cf_xcalloc(cap, sizeof *arr);
-    enum cf_status st = CF_OK;
     uint8_t none = 0;
-    cf_iter_open(s, CF_CF_TENANTS, &none, 0, &it);
-    cf_eiter_seek_to_first(it.it);
-    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
-        size_t kl, vl, ptlen;
-        const char *k = cf_eiter_key(it.it, &kl);
-        const char *v = cf_eiter_value(it.it, &vl);
-        uint8_t *pt;
-        if (kl != CF_ID_LEN) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        if ((st = cf_unseal(CF_CF_TENANTS, &s->global_record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
-            break;
-        if (cnt == cap) {
-            cap *= 2;
-            arr = cf_xrealloc(arr, cap * sizeof *arr);
-        }
-        memset(&arr[cnt], 0, sizeof arr[cnt]);
-        memcpy(arr[cnt].id.b, k, CF_ID_LEN);
-        st = tenant_decode(pt, ptlen, &arr[cnt]);
-        cf_free_secret(pt, ptlen);
-        cnt++;
-        if (st != CF_OK)
-            break;
-    }
+    void *arr = NULL;
+    enum cf_status st = cf_sealed_list(s, CF_CF_TENANTS, &s->global_record, &none, 0, CF_ID_LEN, 0, sizeof **out,
+                                       tenant_list_one, tenant_clear_elem, NULL, &arr, n);
     if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            cf_tenant_clear(&arr[i]);
-        free(arr);
-        return st;
-    }
-    *out = arr;
-    *n = cnt;
-    return CF_OK;
+        *out = arr;
+    return st;
 }
 
 /* ---- users ---------------------------------------------------------------------------------- */
@@ -658,52 +636,30 @@ enum cf_status cf_user_get(struct cf_store *s, const struct cf_id *tenant, const
     return st;
 }
 
+static enum cf_status user_list_one(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen, const void *ctx)
+{
+    struct cf_user *u = elem;
+    u->tenant = *(const struct cf_id *)ctx;
+    memcpy(u->id.b, key + CF_ID_LEN, CF_ID_LEN);
+    return user_decode(pt, ptlen, u);
+}
+
+static void user_clear_elem(void *elem)
+{
+    cf_user_clear(elem);
+}
+
 enum cf_status cf_user_list(struct cf_store *s, const struct cf_id *tenant, struct cf_user **out, size_t *n)
 {
     const struct cf_tkeys *tk;
-    struct cf_iter it;
-    size_t cnt = 0, cap = 16;
-    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
-    if (st != CF_OK)
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    struct cf_user *arr = cf_xcalloc(cap, sizeof *arr);
-    cf_iter_open(s, CF_CF_USERS, tenant->b, CF_ID_LEN, &it);
-    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
-        size_t kl, vl, ptlen;
-        const char *k = cf_eiter_key(it.it, &kl);
-        const char *v = cf_eiter_value(it.it, &vl);
-        uint8_t *pt;
-        if (kl != 32) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        if ((st = cf_unseal(CF_CF_USERS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
-            break;
-        if (cnt == cap) {
-            cap *= 2;
-            arr = cf_xrealloc(arr, cap * sizeof *arr);
-        }
-        memset(&arr[cnt], 0, sizeof arr[cnt]);
-        arr[cnt].tenant = *tenant;
-        memcpy(arr[cnt].id.b, k + 16, CF_ID_LEN);
-        st = user_decode(pt, ptlen, &arr[cnt]);
-        cf_free_secret(pt, ptlen);
-        cnt++;
-        if (st != CF_OK)
-            break;
-    }
+    void *arr = NULL;
+    enum cf_status st = cf_sealed_list(s, CF_CF_USERS, &tk->record, tenant->b, CF_ID_LEN, 2 * CF_ID_LEN, 0,
+                                       sizeof **out, user_list_one, user_clear_elem, tenant, &arr, n);
     if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            cf_user_clear(&arr[i]);
-        free(arr);
-        return st;
-    }
-    *out = arr;
-    *n = cnt;
-    return CF_OK;
+        *out = arr;
+    return st;
 }
 
 enum cf_status cf_user_find(struct cf_store *s, const struct cf_id *tenant, const char *username, size_t n,
@@ -1309,54 +1265,32 @@ enum cf_status cf_group_get(struct cf_store *s, const struct cf_id *tenant, cons
     return st;
 }
 
+static enum cf_status group_list_one(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen, const void *ctx)
+{
+    struct cf_group *g = elem;
+    g->tenant = *(const struct cf_id *)ctx;
+    memcpy(g->id.b, key + CF_ID_LEN, CF_ID_LEN);
+    return group_decode(pt, ptlen, g);
+}
+
+static void group_clear_elem(void *elem)
+{
+    cf_group_clear(elem);
+}
+
 enum cf_status cf_group_list(struct cf_store *s, const struct cf_id *tenant, struct cf_group **out, size_t *n)
 {
     const struct cf_tkeys *tk;
-    struct cf_iter it;
-    size_t cnt = 0, cap = 8;
-    enum cf_status st = cf_tkeys_get(s, tenant, &tk);
-    if (st != CF_OK)
+    if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    struct cf_group *arr = cf_xcalloc(cap, sizeof *arr);
-    cf_iter_open(s, CF_CF_GROUPS, tenant->b, CF_ID_LEN, &it);
-    for (; cf_eiter_valid(it.it); cf_eiter_next(it.it)) {
-        size_t kl, vl, ptlen;
-        const char *k = cf_eiter_key(it.it, &kl);
-        const char *v = cf_eiter_value(it.it, &vl);
-        uint8_t *pt;
-        if (kl == 33)
-            continue; /* a department (T ‖ 'D' ‖ id, storage/dept.c) */
-        if (kl != 32) {
-            st = CF_ECORRUPT;
-            break;
-        }
-        if ((st = cf_unseal(CF_CF_GROUPS, &tk->record, k, kl, (const uint8_t *)v, vl, &pt, &ptlen)) != CF_OK)
-            break;
-        if (cnt == cap) {
-            cap *= 2;
-            arr = cf_xrealloc(arr, cap * sizeof *arr);
-        }
-        memset(&arr[cnt], 0, sizeof arr[cnt]);
-        arr[cnt].tenant = *tenant;
-        memcpy(arr[cnt].id.b, k + 16, CF_ID_LEN);
-        st = group_decode(pt, ptlen, &arr[cnt]);
-        cf_free_secret(pt, ptlen);
-        cnt++;
-        if (st != CF_OK)
-            break;
-    }
+    /* 33-byte keys beside the groups are departments (T ‖ 'D' ‖ id, storage/dept.c). */
+    void *arr = NULL;
+    enum cf_status st = cf_sealed_list(s, CF_CF_GROUPS, &tk->record, tenant->b, CF_ID_LEN, 2 * CF_ID_LEN,
+                                       2 * CF_ID_LEN + 1, sizeof **out, group_list_one, group_clear_elem, tenant,
+                                       &arr, n);
     if (st == CF_OK)
-        st = cf_iter_status(&it);
-    cf_iter_close(&it);
-    if (st != CF_OK) {
-        for (size_t i = 0; i < cnt; i++)
-            cf_group_clear(&arr[i]);
-        free(arr);
-        return st;
-    }
-    *out = arr;
-    *n = cnt;
-    return CF_OK;
+        *out = arr;
+    return st;
 }
 
 /* The ids stored as the last 16 bytes of every key with prefix T ‖ a in cf. */

@@ -378,6 +378,18 @@ struct cf_idvec {
 };
 void cf_idvec_push(struct cf_idvec *iv, const struct cf_id *id);
 
+/* cf_sealed_list(s, cf, rk, prefix, plen, klen, skip_klen, size, decode, clear, ctx, out, n): every
+ * record of cf whose key starts with prefix and is klen bytes long, unsealed with rk, as a malloc'ed
+ * array of *n elements of size bytes: decode(elem, key, pt, ptlen, ctx) fills one zeroed element
+ * (the fields the key and ctx give as well as the record's). A key of another length is skipped if
+ * its length is skip_klen (SIZE_MAX: any other length), else the list fails with CF_ECORRUPT. On any
+ * failure every element decoded so far is cleared with clear and nothing is returned. */
+typedef enum cf_status (*cf_list_decode_fn)(void *elem, const uint8_t *key, const uint8_t *pt, size_t ptlen,
+                                            const void *ctx);
+enum cf_status cf_sealed_list(struct cf_store *s, enum cf_cf cf, const struct cf_key *rk, const void *prefix,
+                              size_t plen, size_t klen, size_t skip_klen, size_t size, cf_list_decode_fn decode,
+                              void (*clear)(void *elem), const void *ctx, void **out, size_t *n) CF_WUR;
+
 /* cf_id_suffixes(s, cf, prefix, plen, keep, ctx, out, n): the ids stored as the last 16 bytes of the
  * keys of cf that start with prefix (every such key is plen + 16 bytes long: CF_ECORRUPT otherwise).
  * keep(ctx, val, vlen) (NULL: keep all) answers 1 to keep an entry, 0 to skip it, -1 if its value is
