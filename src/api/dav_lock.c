@@ -17,6 +17,7 @@
  *
  * Thread: the handlers on the loop thread, the store writes on workers.
  */
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ static bool submitted(const struct cf_req *r, const struct dav_ifh *ih, const st
     size_t tl = strlen(l->token);
     for (size_t i = 0; i < ih->h.nconds; i++) {
         const struct cf_davif_cond *c = &ih->h.conds[i];
-        if (!c->etag && !c->negate && c->len == tl && memcmp(c->s, l->token, tl) == 0)
+        if (!c->etag && !c->negate && c->len == tl && CRYPTO_memcmp(c->s, l->token, tl) == 0)
             return true;
     }
     return false;
@@ -757,7 +758,7 @@ void cf_dav_unlock(struct cf_req *r, const struct dav_path *p, struct dav_res *r
     }
     for (size_t i = 0; i < lv.n; i++) {
         struct cf_davlock *l = &lv.v[i];
-        if (strlen(l->token) != tl || memcmp(l->token, tok, tl) != 0)
+        if (strlen(l->token) != tl || CRYPTO_memcmp(l->token, tok, tl) != 0)
             continue;
         /* Only the user who took a lock may remove it (the token alone is not enough: lock
          * discovery shows it to everyone who may see the resource). */
