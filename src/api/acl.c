@@ -617,3 +617,39 @@ bool cf_acl_memo_folder(const struct cf_acl_memo *m, const struct cf_id *id, con
     *level = e->hidden ? CF_LEVEL_NONE : space_rule(&m->a, e->best, e->kind, &e->owner, e->archived);
     return true;
 }
+
+/* Drops every ACL entry naming principal (kind, id) in the tenant: what a deleted group, user or
+ * department was granted is gone, not merely unreachable. *count gets the number of nodes whose ACL changed.
+ * Idempotent (a retry after a failure finishes the job). Worker threads. */
+enum cf_status cf_acl_drop_principal(struct cf_store *store, const struct cf_id *tenant, enum cf_principal_kind kind,
+                                     const struct cf_id *id, size_t *count)
+{
+    struct cf_grant *g;
+    size_t n;
+    *count = 0;
+    enum cf_status st = cf_grants_of(store, tenant, kind, id, &g, &n);
+    if (st != CF_OK)
+        return st;
+    for (size_t i = 0; i < n && st == CF_OK; i++) {
+        struct cf_acl_entry *e;
+        size_t ne, keep = 0;
+        if ((st = cf_acl_get(store, tenant, &g[i].node, &e, &ne)) != CF_OK) {
+            if (st == CF_ENOTFOUND)
+                st = CF_OK; /* the node is gone */
+            continue;
+        }
+        for (size_t k = 0; k < ne; k++)
+            if (!(e[k].kind == kind && cf_id_equal(&e[k].principal, id)))
+                e[keep++] = e[k];
+        if (keep != ne) {
+            st = cf_acl_put(store, tenant, &g[i].node, e, keep);
+            if (st == CF_ENOTFOUND)
+                st = CF_OK;
+            else if (st == CF_OK)
+                (*count)++;
+        }
+        free(e);
+    }
+    free(g);
+    return st;
+}

@@ -144,4 +144,10 @@ bool cf_acl_memo_folder(const struct cf_acl_memo *m, const struct cf_id *id, con
 enum cf_status cf_acl_memo_level_hint(struct cf_acl_memo *m, const struct cf_id *id, const struct cf_id *parent,
                                       struct cf_node *node, enum cf_level *level) CF_WUR;
 
+/* cf_acl_drop_principal(store, tenant, kind, id, count): drops every ACL entry naming principal
+ * (kind, id) in the tenant (a deleted group, user or department: what it was granted is gone, not
+ * merely unreachable). *count: nodes whose ACL changed. Idempotent. Worker threads. */
+enum cf_status cf_acl_drop_principal(struct cf_store *store, const struct cf_id *tenant, enum cf_principal_kind kind,
+                                     const struct cf_id *id, size_t *count) CF_WUR;
+
 #endif

@@ -767,41 +767,6 @@ out:
 
 /* ---- renaming and deleting groups, deleting users ---------------------------------------------- */
 
-/* Drops every ACL entry naming principal (kind, id) in the tenant: what a deleted group or user was
- * granted is gone, not merely unreachable. *count gets the number of nodes whose ACL changed.
- * Idempotent (a retry after a failure finishes the job). Worker threads. */
-static enum cf_status drop_grants(struct cf_store *store, const struct cf_id *tenant, enum cf_principal_kind kind,
-                                  const struct cf_id *id, size_t *count)
-{
-    struct cf_grant *g;
-    size_t n;
-    *count = 0;
-    enum cf_status st = cf_grants_of(store, tenant, kind, id, &g, &n);
-    if (st != CF_OK)
-        return st;
-    for (size_t i = 0; i < n && st == CF_OK; i++) {
-        struct cf_acl_entry *e;
-        size_t ne, keep = 0;
-        if ((st = cf_acl_get(store, tenant, &g[i].node, &e, &ne)) != CF_OK) {
-            if (st == CF_ENOTFOUND)
-                st = CF_OK; /* the node is gone */
-            continue;
-        }
-        for (size_t k = 0; k < ne; k++)
-            if (!(e[k].kind == kind && cf_id_equal(&e[k].principal, id)))
-                e[keep++] = e[k];
-        if (keep != ne) {
-            st = cf_acl_put(store, tenant, &g[i].node, e, keep);
-            if (st == CF_ENOTFOUND)
-                st = CF_OK;
-            else if (st == CF_OK)
-                (*count)++;
-        }
-        free(e);
-    }
-    free(g);
-    return st;
-}
 
 struct group_change {
     struct cf_async a;
@@ -878,7 +843,7 @@ static void group_change_run(struct cf_async *a)
         tell_private_owners(c, store);
         /* Its grants first, then the group: a failure in between leaves a group that can be deleted
          * again; the group's id is random and never reused, so no later group inherits an entry. */
-        if ((a->st = drop_grants(store, &c->tenant, CF_PRINCIPAL_GROUP, &c->id, &c->grants)) != CF_OK ||
+        if ((a->st = cf_acl_drop_principal(store, &c->tenant, CF_PRINCIPAL_GROUP, &c->id, &c->grants)) != CF_OK ||
             (a->st = cf_group_delete(store, &c->tenant, &c->id)) != CF_OK)
             return;
         cf_event_detail(c->ev, "members", json_integer((json_int_t)c->members));
@@ -1005,7 +970,7 @@ static void user_delete_run(struct cf_async *a)
         a->st = st;
         return;
     }
-    if ((a->st = drop_grants(store, &j->u.tenant, CF_PRINCIPAL_USER, &j->u.id, &grants)) != CF_OK ||
+    if ((a->st = cf_acl_drop_principal(store, &j->u.tenant, CF_PRINCIPAL_USER, &j->u.id, &grants)) != CF_OK ||
         (a->st = cf_user_delete(store, &j->u.tenant, &j->u.id)) != CF_OK) {
         if (a->st == CF_EEXIST)
             j->why = "only an offboarded user can be deleted: offboard them first";

@@ -410,40 +410,6 @@ static void patch_run(struct cf_async *a)
         a->st = CF_EIO;
 }
 
-/* Drops every ACL entry naming the department, as a group's deletion does (admin.c): what it was
- * granted is gone, not merely unreachable. *count: nodes whose ACL changed. Idempotent. */
-static enum cf_status drop_grants(struct cf_store *store, const struct cf_id *tenant, const struct cf_id *id,
-                                  size_t *count)
-{
-    struct cf_grant *g;
-    size_t n;
-    *count = 0;
-    enum cf_status st = cf_grants_of(store, tenant, CF_PRINCIPAL_DEPT, id, &g, &n);
-    if (st != CF_OK)
-        return st;
-    for (size_t i = 0; i < n && st == CF_OK; i++) {
-        struct cf_acl_entry *e;
-        size_t ne, keep = 0;
-        if ((st = cf_acl_get(store, tenant, &g[i].node, &e, &ne)) != CF_OK) {
-            if (st == CF_ENOTFOUND)
-                st = CF_OK;
-            continue;
-        }
-        for (size_t k = 0; k < ne; k++)
-            if (!(e[k].kind == CF_PRINCIPAL_DEPT && cf_id_equal(&e[k].principal, id)))
-                e[keep++] = e[k];
-        if (keep != ne) {
-            st = cf_acl_put(store, tenant, &g[i].node, e, keep);
-            if (st == CF_ENOTFOUND)
-                st = CF_OK;
-            else if (st == CF_OK)
-                (*count)++;
-        }
-        free(e);
-    }
-    free(g);
-    return st;
-}
 
 /* Whether the department has members or sub-departments (the delete's own check repeats it under
  * the store's lock; this one keeps the ACL entries of a department that stays). */
@@ -479,7 +445,7 @@ static void delete_run(struct cf_async *a)
     if ((a->st = not_empty(store, &j->tenant, &j->id, &busy)) == CF_OK && busy)
         a->st = CF_EEXIST;
     if (a->st == CF_OK)
-        a->st = drop_grants(store, &j->tenant, &j->id, &grants);
+        a->st = cf_acl_drop_principal(store, &j->tenant, CF_PRINCIPAL_DEPT, &j->id, &grants);
     if (a->st == CF_OK)
         a->st = cf_dept_delete(store, &j->tenant, &j->id);
     if (a->st == CF_EEXIST)
