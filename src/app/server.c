@@ -449,8 +449,15 @@ static int serve_begin(struct serve *s)
     /* Started as root: root's part (scanners, keys, access log, listeners) comes first, then the drop
      * to `user:` (priv.h), then everything else, the store included, runs as that account. */
     int prc = cf_priv_resolve(cfg, "serve", &s->priv, &err);
+    /* A cluster node's data_dir holds only what is the node's own (its control socket): a node that
+     * joins an initialised cluster store (docs/CLUSTER.md) creates it, owned by the service account. */
+    bool node_dir = cfg->store.engine == CF_STORE_CLUSTER;
     if (prc == 0)
-        prc = cf_priv_check_dir(&s->priv, cfg->data_dir, false, &err);
+        prc = cf_priv_check_dir(&s->priv, cfg->data_dir, node_dir, &err);
+    if (prc == 0 && node_dir && !s->priv.drop && mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        err = cf_xasprintf("%s: cannot create the node's data directory: %s", cfg->data_dir, strerror(errno));
+        prc = 1;
+    }
     if (prc != 0) {
         cf_log_error("%s", err);
         free(err);
