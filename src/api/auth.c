@@ -366,6 +366,14 @@ bool cf_auth_token_hash(const char *tok, size_t n, uint8_t hash[CF_SHA256_LEN])
     return true;
 }
 
+bool cf_auth_session_hash(struct cf_req *r, uint8_t hash[CF_SHA256_LEN])
+{
+    h2o_iovec_t tok;
+    enum cf_auth_kind kind;
+    bool malformed;
+    return find_token(r, &tok, &kind, &malformed) && cf_auth_token_hash(tok.base, tok.len, hash);
+}
+
 bool cf_auth_authenticate_or_respond(struct cf_req *r, unsigned restricted_ok)
 {
     h2o_iovec_t tok;

@@ -28,6 +28,10 @@ struct cf_req;
  * has CF_SESSION_PW_CHANGE; checked before enrolment) or 403 (cookie session without a valid
  * X-CSRF-Token on an unsafe method) and returns false otherwise. Loop thread. */
 bool cf_auth_authenticate_or_respond(struct cf_req *r, unsigned restricted_ok);
+/* cf_auth_session_hash(r, hash): the SHA-256 of the request's session credential (bearer token or
+ * session cookie), as cf_auth_authenticate_or_respond would look it up; false if it carries none or a
+ * malformed one (answers nothing). Loop thread. */
+bool cf_auth_session_hash(struct cf_req *r, uint8_t hash[CF_SHA256_LEN]);
 /* cf_auth_member_of(r, tenant): whether the request carries the session cookie of an active user of
  * tenant (internal-only share links; answers nothing). Loop thread. */
 bool cf_auth_member_of(struct cf_req *r, const struct cf_id *tenant);

@@ -11,6 +11,7 @@
 #include "route.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -296,6 +297,56 @@ size_t cf_route_index_of(h2o_req_t *req)
     return SIZE_MAX;
 }
 
+static void route_continue(struct cf_req *r);
+
+/* Cluster mode's hop before the pipeline (cf_route_on_req): on a worker, the change feed's catch-up
+ * and the reads the authentication step will make (session, user), which leave their records in the
+ * metadata cache; back on the loop, route_continue reads them from there. A record invalidated in
+ * between is read again on the loop: correct, only slower. The worker never touches the request
+ * (which may be gone): it has copies. */
+struct prefetch {
+    struct cf_async a; /* first */
+    bool session;      /* hash holds a session token's hash */
+    uint8_t hash[CF_SHA256_LEN];
+};
+
+static void prefetch_run(struct cf_async *a)
+{
+    struct prefetch *p = (struct prefetch *)a;
+    struct cf_store *store = a->app->store;
+    (void)cf_store_catch_up(store);
+    struct cf_session ss;
+    if (!p->session || cf_session_get(store, p->hash, &ss) != CF_OK)
+        return;
+    struct cf_user u;
+    if (cf_user_get(store, &ss.tenant, &ss.user, &u) == CF_OK)
+        cf_user_clear(&u);
+    cf_session_clear(&ss);
+}
+
+static void prefetch_reply(struct cf_req *r, struct cf_async *a)
+{
+    (void)a;
+    route_continue(r);
+}
+
+static void prefetch_free(struct cf_async *a)
+{
+    struct prefetch *p = (struct prefetch *)a;
+    cf_wipe(p->hash, sizeof p->hash);
+    free(p);
+}
+
+static void prefetch_start(struct cf_req *r, const struct cf_route *rt)
+{
+    struct prefetch *p = cf_xcalloc(1, sizeof *p);
+    p->a.run = prefetch_run;
+    p->a.reply = prefetch_reply;
+    p->a.free = prefetch_free;
+    p->session = (rt->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 && cf_auth_session_hash(r, p->hash);
+    cf_async_start(r, &p->a);
+}
+
 int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -354,51 +405,65 @@ int cf_route_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     r->route = found;
-    /* Cluster mode: what other nodes wrote invalidates this node's metadata cache before the request
-     * reads anything (docs/CLUSTER.md "Stateless nodes"; a no-op on RocksDB). The cache is safe
-     * whatever it answers (a feed it cannot read drops the cache). */
-    (void)cf_store_catch_up(r->app->store);
     struct route_mark *mark = (struct route_mark *)h2o_add_prefilter(req, sizeof *mark);
     mark->super.on_setup_ostream = route_mark_pass;
     mark->route = (size_t)(found - routes);
+    /* What other nodes wrote invalidates this node's metadata cache before the request reads anything
+     * (docs/CLUSTER.md "Stateless nodes"): on a cluster store that is a round trip to the database,
+     * done on a worker with the request's first reads (prefetch_run), never on the loop. On RocksDB
+     * there is nothing to follow and no hop. */
+    if (r->app->cfg->store.engine == CF_STORE_CLUSTER) {
+        prefetch_start(r, found);
+        return 0;
+    }
+    route_continue(r);
+    return 0;
+}
+
+/* The rest of the pipeline, on the loop thread, once the request's route is known and (on a cluster
+ * store) the change feed has been applied: limits, authentication, then the handler. */
+static void route_continue(struct cf_req *r)
+{
+    h2o_req_t *req = r->req;
+    const struct cf_route *found = r->route;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     /* Bodies: h2o has already buffered them (bounded by max_request_body_bytes); routes that take
      * no raw body accept at most a JSON body. */
     if ((found->flags & CF_ROUTE_BODY) == 0 && req->entity.len > r->app->cfg->limits.max_json_bytes) {
         cf_respond_status(r, CF_ETOOBIG, NULL);
-        return 0;
+        return;
     }
     /* A WebDAV PUT over dav.max_put_bytes that arrived whole before the sweep saw it (conn.c). */
     uint64_t put_limit = cf_conn_put_limit(r->app->cfg, req->method.base, req->method.len, req->path.base, plen);
     if (req->entity.len > put_limit) {
         char *text = h2o_mem_alloc_pool(&req->pool, 512);
         cf_respond_text(r, 413, "text/plain; charset=utf-8", text, cf_conn_put_limit_text(put_limit, text, 512));
-        return 0;
+        return;
     }
     if ((found->flags & CF_ROUTE_BASIC) != 0 && ((found->flags & CF_ROUTE_BASIC_ONLY) != 0 || cf_auth_is_basic(r))) {
         /* Basic sends the credentials with every request: never over a cleartext connection. */
         if (!cf_conn_is_tls(req)) {
             cf_respond_error(r, 403, "tls_required", "HTTP Basic (WebDAV, app passwords) is only accepted over https://");
-            return 0;
+            return;
         }
         if (!cf_auth_basic_or_respond(r))
-            return 0;
+            return;
     } else if ((found->flags & (CF_ROUTE_USER | CF_ROUTE_ADMIN | CF_ROUTE_AUDIT)) != 0 &&
                !cf_auth_authenticate_or_respond(r, ((found->flags & CF_ROUTE_ENROL) != 0 ? CF_SESSION_MFA_ENROL : 0u) |
                                                        ((found->flags & CF_ROUTE_PWCHANGE) != 0 ? CF_SESSION_PW_CHANGE : 0u)))
-        return 0;
+        return;
     if ((found->flags & CF_ROUTE_ADMIN) != 0 && r->who.user.role != CF_ROLE_ADMIN) {
         cf_respond_status(r, CF_EDENIED, "this needs the admin role");
-        return 0;
+        return;
     }
     if ((found->flags & CF_ROUTE_AUDIT) != 0 && r->who.user.role != CF_ROLE_ADMIN &&
         r->who.user.role != CF_ROLE_AUDITOR) {
         cf_respond_status(r, CF_EDENIED, "provenance is for admins and auditors");
-        return 0;
+        return;
     }
     if ((found->flags & CF_ROUTE_RECIPIENT) != 0 && !cf_share_recipient_or_respond(r))
-        return 0;
+        return;
     if (!query_known_or_respond(r, found, req))
-        return 0;
+        return;
     found->fn(r);
-    return 0;
 }
