@@ -410,7 +410,7 @@ struct cf_upload {
 enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, struct cf_upload **out)
 {
     const struct cf_tkeys *tk;
-    uint8_t pkey[32], mark[9];
+    uint8_t pkey[32], mark[CF_PENDING_MARK_MAX];
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
@@ -422,10 +422,9 @@ enum cf_status cf_upload_begin(struct cf_store *s, const struct cf_id *tenant, s
     /* The pending mark is durable no later than the first chunk (RocksDB: it precedes them in the
      * WAL; a blob store with its own log needs it synced), so recovery never sees a chunk without it. */
     cf_key2(pkey, tenant, &u->content);
-    mark[0] = CF_PENDING_UPLOAD;
-    cf_put_be64(mark + 1, cf_now_ms());
+    size_t ml = cf_pending_mark(s, CF_PENDING_UPLOAD, mark);
     bool sync = !cf_blobs_ordered(s->blobs);
-    if ((st = cf_db_put(s, CF_CF_PENDING, pkey, sizeof pkey, mark, sizeof mark, sync)) != CF_OK) {
+    if ((st = cf_db_put(s, CF_CF_PENDING, pkey, sizeof pkey, mark, ml, sync)) != CF_OK) {
         cf_upload_free(u);
         return st;
     }
@@ -630,7 +629,32 @@ void cf_reader_free(struct cf_reader *r)
 
 /* ---- orphans -------------------------------------------------------------------------------- */
 
-enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents)
+size_t cf_pending_mark(const struct cf_store *s, uint8_t kind, uint8_t out[CF_PENDING_MARK_MAX])
+{
+    out[0] = kind;
+    cf_put_be64(out + 1, cf_now_ms());
+    if (!s->has_node || kind == CF_PENDING_TUS) /* a resumable upload is any node's to continue */
+        return 9;
+    memcpy(out + 9, s->node, 16);
+    return CF_PENDING_MARK_MAX;
+}
+
+void cf_store_set_node(struct cf_store *s, const uint8_t id[16])
+{
+    memcpy(s->node, id, 16);
+    s->has_node = true;
+}
+
+/* Whether a simple-upload or purge mark v[0..vl) is dead: written by this node's previous run (no
+ * owner, or this node), or, with stale_before non-zero, by anyone before that time. */
+static bool mark_dead(const struct cf_store *s, const uint8_t *v, size_t vl, uint64_t stale_before)
+{
+    if (stale_before != 0)
+        return cf_get_be64(v + 1) < stale_before;
+    return vl == 9 || (s->has_node && memcmp(v + 9, s->node, 16) == 0);
+}
+
+static enum cf_status collect(struct cf_store *s, uint64_t stale_before, uint64_t *out_contents)
 {
     struct cf_iter it;
     struct cf_idvec tenants = {0}, contents = {0};
@@ -644,13 +668,14 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
         size_t kl, vl;
         const char *k = cf_eiter_key(it.it, &kl);
         const char *v = cf_eiter_value(it.it, &vl);
-        if (kl != 32 || vl != 9) {
+        if (kl != 32 || (vl != 9 && vl != CF_PENDING_MARK_MAX)) {
             st = CF_ECORRUPT;
             break;
         }
         /* Simple uploads and purges are dead once the process that wrote them is gone; resumable
          * uploads live on until they expire (cf_tus_expire). */
-        if (v[0] != CF_PENDING_UPLOAD && v[0] != CF_PENDING_PURGE)
+        if ((v[0] != CF_PENDING_UPLOAD && v[0] != CF_PENDING_PURGE) ||
+            !mark_dead(s, (const uint8_t *)v, vl, stale_before))
             continue;
         struct cf_id t, c;
         memcpy(t.b, k, 16);
@@ -669,6 +694,17 @@ enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_conten
     free(tenants.v);
     free(contents.v);
     return st;
+}
+
+enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents)
+{
+    return collect(s, 0, out_contents);
+}
+
+enum cf_status cf_store_collect_stale(struct cf_store *s, uint64_t older_than_ms, uint64_t *out_contents)
+{
+    uint64_t now = cf_now_ms();
+    return collect(s, now > older_than_ms ? now - older_than_ms : 1, out_contents);
 }
 
 /* ---- consistency check (coffer fsck) ------------------------------------------------------------ */

@@ -133,13 +133,12 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
     /* Step 1, crypto-shredding: the version records (the only copies of the wrapped data keys), the
      * node records and index entries go in one synchronous batch, together with a pending-purge mark
      * per content so that a crash before step 2 still gets its chunks collected. */
-    uint8_t mark[9];
-    mark[0] = CF_PENDING_PURGE;
-    cf_put_be64(mark + 1, cf_now_ms());
+    uint8_t mark[CF_PENDING_MARK_MAX];
+    size_t ml = cf_pending_mark(s, CF_PENDING_PURGE, mark);
     for (size_t i = 0; i < contents.n; i++) {
         uint8_t pkey[32];
         cf_key2(pkey, tenant, &contents.v[i]);
-        cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
+        cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, ml);
     }
     if ((st = cf_usage_batch(s, tk, &usage, b)) != CF_OK)
         goto fail;
@@ -209,11 +208,10 @@ static enum cf_status expire_file(struct cf_store *s, const struct cf_tkeys *tk,
 {
     struct cf_node node = {0};
     struct cf_idvec contents = {0};
-    uint8_t mark[9];
+    uint8_t mark[CF_PENDING_MARK_MAX];
     size_t kept = 0;
     *done = 0;
-    mark[0] = CF_PENDING_PURGE;
-    cf_put_be64(mark + 1, cf_now_ms());
+    size_t ml = cf_pending_mark(s, CF_PENDING_PURGE, mark);
     pthread_mutex_lock(&s->ns_lock);
     enum cf_status st = cf_node_load(s, tk, &due[0].file, &node);
     if (st == CF_ENOTFOUND) { /* purged meanwhile, with its versions */
@@ -235,7 +233,7 @@ static enum cf_status expire_file(struct cf_store *s, const struct cf_tkeys *tk,
         for (size_t k = had; k < contents.n; k++) {
             uint8_t pkey[32];
             cf_key2(pkey, &tk->tenant, &contents.v[k]);
-            cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
+            cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, ml);
         }
         due[kept++] = due[i];
     }

@@ -95,9 +95,18 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out) C
 void cf_store_on_write_failure(void (*hook)(const char *what, const char *err));
 
 /* cf_store_collect_orphans(s, out_contents): deletes the chunks of every content that was being
- * written when the process stopped (simple uploads in flight, interrupted purges). Call once after
- * open, before serving. *out_contents receives how many contents were collected. */
+ * written when this node's previous run stopped (simple uploads in flight, interrupted purges): the
+ * marks without an owner (a RocksDB store has one process) or owned by this node (cf_store_set_node).
+ * In a cluster, other nodes' marks are theirs: live uploads, or collected by cf_store_collect_stale.
+ * Call once after open, before serving. *out_contents receives how many contents were collected. */
 enum cf_status cf_store_collect_orphans(struct cf_store *s, uint64_t *out_contents) CF_WUR;
+/* cf_store_collect_stale(s, older_than_ms, out_contents): the same for every simple-upload or purge
+ * mark, whoever owns it, written more than older_than_ms ago: no request or purge lives that long, so
+ * its writer died (a node that never came back). The retention job's, on cluster stores. */
+enum cf_status cf_store_collect_stale(struct cf_store *s, uint64_t older_than_ms, uint64_t *out_contents) CF_WUR;
+/* cf_store_set_node(s, id): this process's node id in a cluster (stable across its restarts: the
+ * server keeps it in data_dir), stamped on the pending marks it writes. Once, before serving. */
+void cf_store_set_node(struct cf_store *s, const uint8_t id[16]);
 
 /* ---- metadata journal (journal.c, journal_check.c; docs/DESIGN.md §4) ------------------------- */
 

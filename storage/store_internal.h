@@ -181,6 +181,11 @@ struct cf_store {
      * without reaching it (whose write path, once it has seen an I/O error, may assert rather than
      * answer; notes in docs/SECURITY.md "Failures"). The process is expected to stop. */
     atomic_bool write_failed;
+    /* The node this process is in a cluster (cf_store_set_node): stamped on its pending marks so that
+     * another node's start-up never collects this one's uploads in flight. has_node false: the only
+     * process of the store (RocksDB), whose marks carry no owner. Set once, before serving. */
+    bool has_node;
+    uint8_t node[16];
     struct cf_journal journal;
     struct cf_cache *cache;      /* decoded metadata records (cache.h), fed and invalidated by db.c */
     /* The engine's change feed (cluster mode, db.c cf_store_catch_up): 1 + the newest change this
@@ -197,6 +202,10 @@ extern const char *const cf_cf_names[CF_CF_COUNT];
 
 /* Pending kinds (the first byte of a pending value). */
 enum { CF_PENDING_UPLOAD = 'U', CF_PENDING_PURGE = 'P', CF_PENDING_TUS = 'T' };
+/* A pending mark's value: kind:u8 ‖ at:u64 (ms) ‖ [owner node:16, cluster mode, U and P marks]. */
+#define CF_PENDING_MARK_MAX (1 + 8 + 16)
+/* cf_pending_mark(s, kind, out): the mark this process writes for kind now; returns its length. */
+size_t cf_pending_mark(const struct cf_store *s, uint8_t kind, uint8_t out[CF_PENDING_MARK_MAX]);
 
 /* Tenant subkeys for tenant, loading and unwrapping them on first use. The pointer stays valid
  * until cf_store_close. CF_ENOTFOUND if the tenant has no key. */

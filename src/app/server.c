@@ -608,6 +608,40 @@ static int serve_drop_privileges(struct serve *s)
     return 0;
 }
 
+/* A cluster node's id (docs/CLUSTER.md "Crashes and partial work"): random at its first start, kept in
+ * data_dir/node-id (32 hex digits, 0600) so that its next run knows which unfinished uploads were its
+ * own. Not a secret: it is stored in the clear in the marks of the node's uploads in flight. */
+static int node_id_load(const struct cf_config *cfg, uint8_t id[16])
+{
+    char *path = cf_xasprintf("%s/node-id", cfg->data_dir);
+    char hex[33] = {0};
+    int rc = 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        ssize_t n = read(fd, hex, 32);
+        size_t got = 0;
+        if (n == 32 && cf_hex_decode(hex, 32, id, 16, &got) == CF_OK && got == 16)
+            rc = 0;
+        else
+            cf_log_error("%s: not a node id (32 hex digits): remove it to have a new one made", path);
+        close(fd);
+    } else if (errno == ENOENT) {
+        cf_random(id, 16);
+        cf_hex_encode(id, 16, hex);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0 && write(fd, hex, 32) == 32 && fsync(fd) == 0)
+            rc = 0;
+        else
+            cf_log_error("%s: cannot write the node id: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    } else {
+        cf_log_error("%s: %s", path, strerror(errno));
+    }
+    free(path);
+    return rc;
+}
+
 /* Phase 5, open the store (as the service account): the master key is wiped once it is open; then
  * what an earlier run left behind (unfinished uploads, expired resumable uploads) goes. */
 static int serve_open_store(struct serve *s)
@@ -625,6 +659,12 @@ static int serve_open_store(struct serve *s)
         return 1;
     }
     cf_store_on_write_failure(on_store_write_failure);
+    if (cfg->store.engine == CF_STORE_CLUSTER) {
+        uint8_t node[16];
+        if (node_id_load(cfg, node) != 0)
+            return 1;
+        cf_store_set_node(cf_srv->app.store, node);
+    }
     uint64_t orphans = 0;
     if (cf_store_collect_orphans(cf_srv->app.store, &orphans) != CF_OK) {
         cf_log_error("cannot collect unfinished uploads");

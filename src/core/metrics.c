@@ -58,7 +58,7 @@ static const char *const limit_labels[CF_LIMIT_COUNT] = {
     [CF_LIMIT_IDLE] = "idle_timeout",               [CF_LIMIT_CANCELS] = "max_cancels_per_connection",
     [CF_LIMIT_PUT] = "dav_max_put_bytes",
 };
-static const char *const retention_kinds[] = {"trash", "space", "audit", "upload", "version", "dav_lock"};
+static const char *const retention_kinds[] = {"trash", "space", "audit", "upload", "version", "dav_lock", "unfinished"};
 static const char *const rotation_kinds[] = {"master", "tenant"};
 #define NRETENTION (sizeof retention_kinds / sizeof retention_kinds[0])
 #define NROTATION (sizeof rotation_kinds / sizeof rotation_kinds[0])

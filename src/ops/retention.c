@@ -203,11 +203,21 @@ enum cf_status cf_retention_run(const struct cf_config *cfg, struct cf_store *st
         cf_tenant_clear(&ts[i]);
     }
     free(ts);
+    /* Store-wide: what a writer that died left (its own start-up collects the rest: server.c). */
+    enum cf_status st6 = cf_store_collect_stale(store, CF_STALE_MARK_MS, &rep.unfinished);
+    if (st6 != CF_OK)
+        cf_log_error("retention: collecting unfinished uploads failed (%s)", cf_status_name(st6));
+    else if (rep.unfinished > 0)
+        cf_log_info("retention: %llu unfinished upload(s) or purge(s) of a writer gone for a day collected",
+                    (unsigned long long)rep.unfinished);
+    if (first == CF_OK)
+        first = st6;
     cf_metrics_retention_purged("trash", rep.trash);
     cf_metrics_retention_purged("space", rep.spaces);
     cf_metrics_retention_purged("audit", rep.audit);
     cf_metrics_retention_purged("version", rep.versions);
     cf_metrics_retention_purged("dav_lock", rep.locks);
+    cf_metrics_retention_purged("unfinished", rep.unfinished);
     cf_metrics_retention_run(first == CF_OK, now);
     pthread_mutex_unlock(&run_lock);
     if (out != NULL)

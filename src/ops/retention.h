@@ -30,7 +30,11 @@ struct cf_retention_report {
     uint64_t audit;  /* provenance events purged */
     uint64_t versions; /* old file versions purged */
     uint64_t locks;    /* expired WebDAV lock records removed */
+    uint64_t unfinished; /* contents of simple uploads and purges whose writer died (CF_STALE_MARK_MS) */
 };
+/* A simple upload or a purge is one request or one job: a pending mark older than this is its dead
+ * writer's (in a cluster, a node that never came back to collect its own at start-up). */
+#define CF_STALE_MARK_MS (24ull * 3600 * 1000)
 
 /* cf_retention_run(cfg, store, out): one pass over every tenant (resumable uploads expire through
  * their own sweep, server.c). CF_OK if every step succeeded; on a failure the pass goes on with the

@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Server, CHUNK, bigBytes, sha256, cli } from './lib/harness.mjs';
 import { Postgres } from './lib/pg.mjs';
 import { Ceph } from './lib/ceph.mjs';
@@ -30,7 +31,7 @@ let pg, ceph, server, restored;
 before(async () => {
   pg = new Postgres().start();
   ceph = new Ceph().start();
-  server = new Server({ config: storeConfig('coffer', ceph.pool('coffer', 'coffer')) });
+  server = new Server({ config: { ...storeConfig('coffer', ceph.pool('coffer', 'coffer')), limits: { max_request_body_bytes: '160MiB' } } });
   await server.start();
 });
 
@@ -145,6 +146,63 @@ test('backup (pg_dump + rados export) and a tested restore into a new database a
   const fk = cli(['fsck', '-c', restored.configPath]);
   assert.equal(fk.status, 0, fk.stderr);
   assert.equal(JSON.parse(fk.stdout).versions, files.length);
+});
+
+test('a node killed mid-upload: the chunks it left are collected at its next start, by its own node id', async () => {
+  const admin = server.client((await server.login()).token);
+  const root = (await admin.spaces()).private.root;
+  const nsOf = () => new Set(ceph.list('coffer').map((l) => l.split('\t')[0]));
+  const objects = () => ceph.list('coffer').length;
+  const uploadMarks = () => Number(pg.psql("SELECT count(*) FROM coffer_pending WHERE get_byte(v, 0) = 85").trim()); // 'U'
+  // The same, asynchronously: the upload's body is sent by this process's event loop meanwhile.
+  const run = promisify(execFile);
+  const marksAsync = async () => Number((await run(pg.bin('psql'), ['-h', pg.dir, '-p', pg.env.PGPORT, '-U', 'postgres', '-d', 'coffer', '-XAtq', '-c',
+    'SELECT count(*) FROM coffer_pending WHERE get_byte(v, 0) = 85'])).stdout.trim());
+  const objectsAsync = async () => (await run('rados', ['--conf', ceph.conf, '-p', 'coffer', 'ls', '--all'])).stdout.split('\n').filter(Boolean).length;
+  // Kill the node once its upload has put at least one chunk into the pool: the pending mark (written
+  // synced before the first chunk) is seen in the database, then an object more than before. An
+  // upload that finishes first (a fast machine) is simply tried again.
+  let left = false;
+  for (let attempt = 0; attempt < 5 && !left; attempt++) {
+    const before0 = objects();
+    const big = bigBytes(128 * CHUNK, 40 + attempt);
+    let settled = false;
+    const up = admin.upload(root, `interrupted-${attempt}.bin`, big).then((r) => { settled = true; return r; }, (e) => { settled = true; return e; });
+    const deadline = Date.now() + 300000;
+    while (!settled && (await marksAsync()) === 0 && Date.now() < deadline) { /* the mark */ }
+    while (!settled && (await objectsAsync()) <= before0 && Date.now() < deadline) { /* the first chunk */ }
+    if (settled) {
+      const r = await up;
+      assert.equal(r.status, 201, `an upload that finished before it could be interrupted: ${r.status ?? r}`);
+      continue;
+    }
+    await server.kill();
+    await up;
+    left = true;
+  }
+  assert.ok(left, 'an upload was interrupted after its first chunk (5 attempts)');
+  const marks = pg.psql('SELECT length(v) FROM coffer_pending WHERE get_byte(v, 0) = 85').trim().split('\n');
+  assert.deepEqual(marks, ['25'], 'one simple-upload mark, stamped with its node (kind, time, node id)');
+  const nodeId = fs.readFileSync(path.join(server.dataDir, 'node-id'), 'utf8');
+  assert.match(nodeId, /^[0-9a-f]{32}$/);
+  assert.equal(pg.psql("SELECT encode(substr(v, 10, 16), 'hex') FROM coffer_pending WHERE get_byte(v, 0) = 85").trim(), nodeId);
+  const fk0 = cli(['fsck', '-c', server.configPath]);
+  assert.equal(fk0.status, 0, fk0.stderr);
+  assert.equal(JSON.parse(fk0.stdout).unfinished_contents, 1, 'the chunks of the interrupted upload are in the pool');
+  assert.equal(JSON.parse(fk0.stdout).orphan_contents, 0);
+
+  // Restarted (same data_dir, same node id): its own mark and chunks go before it serves.
+  const from = server.stderr.length;
+  await server.start();
+  assert.match(server.stderr.slice(from), /collected 1 unfinished upload\(s\) left by an earlier run/);
+  assert.equal(uploadMarks(), 0);
+  assert.ok(nsOf().size >= 1);
+  await server.stop();
+  const fk = cli(['fsck', '-c', server.configPath]);
+  assert.equal(fk.status, 0, fk.stderr);
+  assert.equal(JSON.parse(fk.stdout).unfinished_contents, 0);
+  assert.equal(JSON.parse(fk.stdout).orphan_contents, 0, 'no chunk of the interrupted upload is left in the pool');
+  await server.start();
 });
 
 test('a tenant\'s key rotation and its deletion (crypto-shredding) on the cluster store', async () => {
