@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [quick|full|smoke] [--profile] [--out=DIR]: Coffer against h2o 2.2.5 and nginx 1.22
+# bench/run.sh [cluster] [quick|full|smoke] [--profile] [--out=DIR]: Coffer against h2o 2.2.5 and nginx 1.22
 # serving the same bytes over TLS 1.3 + HTTP/2 on loopback, and against clamscan on the same bytes,
 # in one session, with public tools (h2load, curl, hyperfine, clamscan). Prints one markdown table:
 # scenario, Coffer (median of the runs), peer (median and min–max of its own runs: the machine's
@@ -32,6 +32,10 @@
 # (8)'s two arms on BENCH_BUILD and prints no ratio); BENCH_PERF_FREQ (default 999 Hz) and
 # BENCH_PERF_CALLGRAPH (default fp, i.e. -g; "dwarf" unwinds code built without frame pointers,
 # at about 8 KiB per sample: lower the frequency with it).
+# `cluster` anywhere in the arguments runs the cluster scenario instead (bench/cluster.sh, issue 24):
+# (2) and (3)'s client load against one RocksDB node, one node of scripts/cluster.sh's PostgreSQL +
+# Ceph cluster, and its two nodes at once, as ratios to the single node, with where the CPU goes.
+for a in "$@"; do [ "$a" = cluster ] && exec "$(dirname "$0")/cluster.sh" "$@"; done
 source "$(dirname "$0")/lib/common.sh"
 trap 'rm -rf "$BENCH_TMP"' EXIT # until cleanup() below takes over
 mode=quick
@@ -42,7 +46,7 @@ for a in "$@"; do
     quick|full|smoke) mode=$a ;;
     --profile) PROFILE=1 ;;
     --out=*) OUT=${a#--out=} ;;
-    *) echo "usage: bench/run.sh [quick|full|smoke] [--profile] [--out=DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [cluster] [quick|full|smoke] [--profile] [--out=DIR]" >&2; exit 2 ;;
   esac
 done
 MiB=$((1 << 20))

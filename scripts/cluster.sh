@@ -10,17 +10,22 @@
 # (their configuration files, same order), COFFER_ADMIN_PASSWORD, COFFER_NODE_PIDS, CEPH_OSD_PIDS,
 # CEPH_CONF, CEPH_KEYRING (client.admin), COFFER_RADOS_POOL, COFFER_RADOS_USER, COFFER_RADOS_KEYRING,
 # PGHOST, PGPORT, PGUSER, PGDATABASE, COFFER_PG_PASSWORD_FILE, COFFER_PG_PID. Every process it starts
-# is recorded in var/cluster/pids ("name pid command"); down stops exactly those (a PID whose command
-# is no longer the one recorded is left alone), waits for each to exit, then removes var/cluster.
+# is recorded in var/cluster/pids ("name pid command start-time"); down stops exactly those (a PID
+# that no longer runs the recorded command with the recorded start time is left alone), waits for
+# each to exit, then removes var/cluster. status says which of them run.
+# For tests that break the cluster on purpose (each updates var/cluster/pids and env):
+#   node-start N   start node N again after it was killed (same port, configuration and log)
+#   pg-stop        fast shutdown of the PostgreSQL instance; pg-start starts it again (same port)
+#   osd-start ID   start osd.ID again after it was killed
 # No fixed sleeps: every wait polls a condition (ceph health, pg_isready, a node's /healthz) until a
 # deadline. The Coffer binary: $COFFER_BIN, else BUILD_DIR/src/coffer (BUILD_DIR defaults to build).
-# CLUSTER_NODES=1 starts one node instead of two.
+# CLUSTER_NODES=1 starts one node instead of two; 0 none (Ceph and PostgreSQL only, for scripts/test.sh).
 # Needs scripts/deps.sh cluster (ceph-mon, ceph-osd, ceph-common, postgresql) and openssl, curl.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${CLUSTER_DIR:-$here/var/cluster}
-NODES=${CLUSTER_NODES:-2} # 1: a single node (several nodes over one store need the rest of issue 24)
+NODES=${CLUSTER_NODES:-2} # nodes to start (2; 1 for a single node; 0 for the infrastructure only)
 POOL=coffer
 DEADLINE=${CLUSTER_DEADLINE:-180} # seconds any one wait may take
 # shellcheck source=scripts/ceph-local.sh
@@ -29,8 +34,33 @@ DEADLINE=${CLUSTER_DEADLINE:-180} # seconds any one wait may take
 log() { echo "[cluster] $*" >&2; }
 die() { log "error: $*"; [ ! -f "$DIR/pids" ] || log "what did start is still running: $0 down stops it"; exit 1; }
 
-# record NAME PID: appends to var/cluster/pids with the command the PID runs now.
-record() { echo "$1 $2 $(cat "/proc/$2/comm" 2>/dev/null || echo '?')" >>"$DIR/pids"; }
+# A process's identity: its command name and its start time (clock ticks after boot, field 22 of
+# /proc/PID/stat, after the command name's closing parenthesis). A PID reused by another process,
+# even one running the same command, has another start time.
+proc_comm() { cat "/proc/$1/comm" 2>/dev/null || echo '?'; }
+proc_start() {
+  local s f
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo '?'; return; }
+  read -r -a f <<<"${s##*) }"
+  echo "${f[19]}"
+}
+# record NAME PID [COMM]: appends "NAME PID COMM START" to var/cluster/pids: the process as it runs
+# now, or COMM when it is about to exec it (setsid execs in place: same PID, same start time).
+record() { echo "$1 $2 ${3:-$(proc_comm "$2")} $(proc_start "$2")" >>"$DIR/pids"; }
+# ours PID COMM START: whether PID is still the process recorded (same command, same start time) and
+# has not exited (a zombie waiting for its parent to reap it has exited).
+ours() {
+  local s f
+  [ "$2" != '?' ] && [ "$(proc_comm "$1")" = "$2" ] || return 1
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r -a f <<<"${s##*) }"
+  [ "${f[19]}" = "$3" ] && [ "${f[0]}" != Z ] && [ "${f[0]}" != X ]
+}
+# set_env VAR VALUE: replaces VAR's line in var/cluster/env (atomically: a reader sees old or new).
+set_env() {
+  [ -f "$DIR/env" ] || die "no $DIR/env: the cluster is not up"
+  (umask 077 && sed "s|^$1=.*|$1='$2'|" "$DIR/env" >"$DIR/env.tmp") && mv "$DIR/env.tmp" "$DIR/env" || die "rewriting $DIR/env"
+}
 
 # wait_for DESC CMD...: CMD once a second until it succeeds, at most DEADLINE seconds.
 wait_for() {
@@ -103,6 +133,18 @@ store:
 EOF
 }
 
+# start_node N URL: starts node N (its configuration in var/cluster/nodeN), records it, waits until
+# it answers /healthz; NODE_PID is its PID. Its log is appended to nodeN/serve.log.
+start_node() {
+  local n=$1 url=$2 bin
+  bin=$(cat "$DIR/bin") || die "no $DIR/bin"
+  setsid "$bin" serve -c "$DIR/node$n/coffer.yaml" </dev/null >>"$DIR/node$n/serve.log" 2>&1 &
+  NODE_PID=$!
+  local comm; comm=$(basename "$bin")
+  record "coffer.node$n" "$NODE_PID" "${comm:0:15}"
+  wait_node "$NODE_PID" "$url" "$DIR/node$n/serve.log"
+}
+
 up() {
   local build=${1:-$here/build}
   local bin=${COFFER_BIN:-$build/src/coffer}
@@ -147,12 +189,16 @@ up() {
     urls+=("https://127.0.0.1:$port")
     configs+=("$DIR/node$n/coffer.yaml")
   done
-  COFFER_ADMIN_PASSWORD=$admin_pw "$bin" init -c "${configs[0]}" >"$DIR/node1/init.log" 2>&1 ||
+  # CLUSTER_NODES=0: the infrastructure only (Ceph, PostgreSQL) and its env, for the test harness's
+  # cluster mode (tests/integration/lib/harness.mjs makes a database and two nodes per test server).
+  [ "$NODES" = 0 ] || COFFER_ADMIN_PASSWORD=$admin_pw "$bin" init -c "${configs[0]}" >"$DIR/node1/init.log" 2>&1 ||
     die "coffer init failed: $(tail -5 "$DIR/node1/init.log")"
+  echo "$bin" >"$DIR/bin"
+  # One node after the other: each has created what it creates at its first start before the next
+  # opens the store.
   for ((n = 1; n <= NODES; n++)); do
-    setsid "$bin" serve -c "${configs[n - 1]}" </dev/null >"$DIR/node$n/serve.log" 2>&1 &
-    pids+=($!)
-    record "coffer.node$n" "$!"
+    start_node "$n" "${urls[n - 1]}"
+    pids+=("$NODE_PID")
   done
   (
     umask 077
@@ -175,29 +221,28 @@ COFFER_PG_PASSWORD_FILE='$COFFER_PG_PASSWORD_FILE'
 COFFER_PG_PID='$COFFER_PG_PID'
 EOF
   )
-  for ((n = 1; n <= NODES; n++)); do
-    wait_node "${pids[n - 1]}" "${urls[n - 1]}" "$DIR/node$n/serve.log"
-  done
   log "up in $(( $(date +%s) - t0 )) s: ${urls[*]} (source $DIR/env)"
 }
 
 # Stops the processes of var/cluster/pids, newest first: PostgreSQL with a fast shutdown (SIGINT),
-# the rest with SIGTERM; after 60 s, SIGKILL. A PID whose command changed is not ours any more.
+# the rest with SIGTERM; after 60 s, SIGKILL. A recorded PID that no longer runs the recorded process
+# (other command or other start time: it exited and the PID was reused) is not ours and is left alone.
 down() {
   [ -f "$DIR/pids" ] || { log "nothing recorded in $DIR"; rm -rf "$DIR"; return 0; }
-  local lines=() name pid comm i
+  local lines=() name pid comm start i
   mapfile -t lines < <(tac "$DIR/pids")
   local stopping=()
   for i in "${lines[@]}"; do
-    read -r name pid comm <<<"$i"
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || continue
+    read -r name pid comm start <<<"$i"
+    ours "$pid" "$comm" "$start" || continue
     kill -CONT "$pid" 2>/dev/null # a test may have stopped it
     if [ "$name" = postgres ]; then kill -INT "$pid" 2>/dev/null; else kill -TERM "$pid" 2>/dev/null; fi
-    stopping+=("$pid")
+    stopping+=("$pid $comm $start")
   done
   local end=$(( $(date +%s) + 60 ))
-  for pid in "${stopping[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do
+  for i in "${stopping[@]}"; do
+    read -r pid comm start <<<"$i"
+    while ours "$pid" "$comm" "$start"; do
       if [ "$(date +%s)" -ge "$end" ]; then kill -KILL "$pid" 2>/dev/null; fi
       sleep 0.2
     done
@@ -206,11 +251,16 @@ down() {
   log "down: ${#stopping[@]} processes stopped, $DIR removed"
 }
 
+# One line per process name, its latest record: running (the very process recorded) or not. A name
+# recorded more than once (a node, OSD or PostgreSQL restarted by node-start, osd-start, pg-start)
+# is judged by its latest record; the earlier ones are listed as replaced.
 status() {
   [ -f "$DIR/pids" ] || { echo "cluster: not running ($DIR)"; return 1; }
-  local name pid comm ok=0
-  while read -r name pid comm; do
-    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]; then echo "$name: running (pid $pid)"
+  local name pid comm start ok=0 latest
+  while read -r name pid comm start; do
+    latest=$(awk -v n="$name" '$1 == n { p = $2 } END { print p }' "$DIR/pids")
+    if [ "$pid" != "$latest" ]; then echo "$name: replaced (pid $pid)"
+    elif ours "$pid" "$comm" "$start"; then echo "$name: running (pid $pid)"
     else echo "$name: not running (pid $pid)"; ok=1; fi
   done <"$DIR/pids"
   echo "ceph: $(timeout 20 ceph --conf "$DIR/ceph/ceph.conf" --connect-timeout 10 health 2>&1 || echo 'no answer')"
@@ -228,9 +278,78 @@ status() {
   return $ok
 }
 
+not_a_process() { ! kill -0 "$1" 2>/dev/null; }
+
+# latest_running NAME: exit 0 if NAME's latest record is still the process recorded.
+latest_running() {
+  local rec
+  rec=$(awk -v n="$1" '$1 == n { r = $2 " " $3 " " $4 } END { print r }' "$DIR/pids" 2>/dev/null)
+  [ -n "$rec" ] && ours $rec
+}
+
+# node-start N: starts node N again (after a test killed it), waits for /healthz, updates the env.
+node_start() {
+  local n=${1:-}
+  [ -f "$DIR/env" ] || die "no cluster in $DIR"
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ -f "$DIR/node$n/coffer.yaml" ] || die "no node $n"
+  latest_running "coffer.node$n" && die "node $n still runs"
+  # shellcheck disable=SC1091
+  . "$DIR/env"
+  local urls pids
+  read -r -a urls <<<"$COFFER_NODES"
+  read -r -a pids <<<"$COFFER_NODE_PIDS"
+  start_node "$n" "${urls[n - 1]}"
+  pids[n - 1]=$NODE_PID
+  set_env COFFER_NODE_PIDS "${pids[*]}"
+  log "node $n: pid $NODE_PID, ${urls[n - 1]}"
+}
+
+# pg-stop / pg-start: a fast shutdown of the cluster's PostgreSQL (returns once it has exited) and a
+# start on the same port and data (returns once it accepts connections); the env gets the new PID.
+pg_stop() {
+  [ -f "$DIR/env" ] || die "no cluster in $DIR"
+  latest_running postgres || die "PostgreSQL is not running"
+  "$here/tests/lib/pgtmp.sh" stop "$DIR/pg" || die "pg stop"
+  log "postgresql stopped"
+}
+pg_start() {
+  [ -f "$DIR/env" ] || die "no cluster in $DIR"
+  latest_running postgres && die "PostgreSQL already runs"
+  "$here/tests/lib/pgtmp.sh" start "$DIR/pg" >/dev/null || die "PostgreSQL did not start (see $DIR/pg/server.log)"
+  # shellcheck disable=SC1091
+  . "$DIR/pg/env"
+  record postgres "$COFFER_PG_PID"
+  wait_for "pg_isready" pg_isready -q -h 127.0.0.1 -p "$PGPORT"
+  set_env COFFER_PG_PID "$COFFER_PG_PID"
+  log "postgresql: pid $COFFER_PG_PID, 127.0.0.1:$PGPORT"
+}
+
+# osd-start ID: starts osd.ID again (after a test killed it), waits until the monitor has it up.
+osd_start() {
+  local id=${1:-}
+  [ -f "$DIR/env" ] || die "no cluster in $DIR"
+  [[ "$id" =~ ^[0-9]+$ ]] && [ -d "$DIR/ceph/osd.$id" ] || die "no osd.$id"
+  latest_running "ceph.osd.$id" && die "osd.$id still runs"
+  # (ceph-local.sh refuses while the old PID exists: a killed daemon stays a zombie until reaped.)
+  local old; old=$(cl_pid_of "$DIR/ceph" "osd.$id")
+  [ -z "$old" ] || wait_for "the old osd.$id ($old) reaped" not_a_process "$old"
+  CEPH_LOCAL_DEADLINE=$DEADLINE ceph_local_osd_start "$DIR/ceph" "$id" || die "osd.$id did not come up"
+  local pid; pid=$(cl_pid_of "$DIR/ceph" "osd.$id")
+  record "ceph.osd.$id" "$pid"
+  # shellcheck disable=SC1091
+  . "$DIR/ceph/env"
+  set_env CEPH_OSD_PIDS "$CEPH_OSD_PIDS"
+  log "osd.$id: pid $pid"
+}
+
 case "${1:-}" in
   up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up [BUILD_DIR] | down | status    (env: COFFER_BIN, CLUSTER_DIR)" >&2; exit 2 ;;
+  node-start) node_start "${2:-}" ;;
+  pg-stop) pg_stop ;;
+  pg-start) pg_start ;;
+  osd-start) osd_start "${2:-}" ;;
+  *) echo "usage: $0 up [BUILD_DIR] | down | status | node-start N | pg-stop | pg-start | osd-start ID" >&2
+     echo "       (env: COFFER_BIN, CLUSTER_DIR, CLUSTER_NODES, CLUSTER_DEADLINE)" >&2; exit 2 ;;
 esac

@@ -101,7 +101,8 @@
 # | ceph-osd         | ceph-osd           | scripts/ceph-local.sh (memstore OSDs)                                      |
 # | monmaptool       | ceph-base          | scripts/ceph-local.sh (the first monitor map)                              |
 # | ceph, rados,     | ceph-common        | scripts/ceph-local.sh, scripts/cluster.sh (pools, keys, health, pool dumps)|
-# | ceph-authtool    |                    |                                                                            |
+# | ceph-authtool    |                    | lib/harness.mjs cluster mode (psql, pg_dump, rados: databases per test     |
+# |                  |                    | server, stores searched, objects removed; scripts/test.sh's cluster-*)     |
 # | dpkg-query, apt-get | dpkg, apt       | this script                                                                |
 # No longer installed: wrk (nothing calls it) and clamav-testfiles (scan.test.mjs builds its RAR
 # sample itself).

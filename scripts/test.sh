@@ -8,6 +8,8 @@
 #           assumes timing fails here before it fails in CI; the hogs stop when this script exits.
 #           meson's per-test timeouts are doubled meanwhile (a later --timeout-multiplier wins).
 # COFFER_BUILDDIR: the build directory (default build-asan).
+# The cluster-* suites need Ceph and PostgreSQL: brought up in BUILDDIR/cluster (scripts/cluster.sh,
+# no Coffer nodes: each test server makes its own database and two nodes) and down at the end.
 set -eEuo pipefail
 cd "$(dirname "$0")/.."
 # A failing step says which (set -e alone exits silently).
@@ -50,7 +52,18 @@ stop_hogs() {
     hogs=
   fi
 }
-trap stop_hogs EXIT
+# The cluster-* suites (issue 24; tests/meson.build) run against Ceph and PostgreSQL without nodes
+# (scripts/cluster.sh with CLUSTER_NODES=0) in $builddir/cluster, where meson points them
+# (COFFER_TEST_CLUSTER); brought up here and down again however this script ends.
+cluster_dir=$(cd "$builddir" && pwd)/cluster
+cluster_up=
+cluster_down() {
+  if [ -n "$cluster_up" ]; then
+    CLUSTER_DIR=$cluster_dir scripts/cluster.sh down || true
+    cluster_up=
+  fi
+}
+trap 'stop_hogs; cluster_down' EXIT
 timeouts=()
 if [ -n "$busy" ]; then
   command -v stress-ng >/dev/null || { echo "test: stress-ng not found (scripts/deps.sh test installs it)" >&2; exit 1; }
@@ -61,9 +74,15 @@ if [ -n "$busy" ]; then
   timeouts=(--timeout-multiplier 2)
 fi
 
+# A cluster left by a run that was killed: its processes stopped (only those it recorded), then up.
+CLUSTER_DIR=$cluster_dir scripts/cluster.sh down >/dev/null 2>&1 || true
+cluster_up=1
+CLUSTER_NODES=0 CLUSTER_DIR=$cluster_dir scripts/cluster.sh up "$builddir"
+
 rc=0
 meson test -C "$builddir" --no-rebuild --print-errorlogs --num-processes 2 "${timeouts[@]}" "${args[@]}" || rc=$?
 stop_hogs
+cluster_down
 
 # One plain closing line that any CI reader understands.
 python3 - "$builddir/meson-logs/testlog.json" <<'PY'

@@ -121,7 +121,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
         if (e[i].kind < CF_PRINCIPAL_USER || e[i].kind > CF_PRINCIPAL_DEPT || e[i].level < 1 || e[i].level > 4 ||
             (e[i].subdepartments && e[i].kind != CF_PRINCIPAL_DEPT))
             return CF_EINVAL;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = cf_acl_batch_drop(s, tk, node, b);
     if (st != CF_OK)
@@ -146,7 +146,7 @@ enum cf_status cf_acl_put(struct cf_store *s, const struct cf_id *tenant, const 
     st = cf_db_write(s, b, true);
 out:
     cf_batch_free(b);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 

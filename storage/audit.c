@@ -18,6 +18,11 @@
  *
  * Appends run under audit_lock and write one synchronous batch for any number of events and
  * tenants, so concurrent callers share one fsync (the writer in src/audit.c batches them).
+ *
+ * Several nodes on one store (cluster mode, cf_eng_multiwriter): audit_lock is a cluster lock (the
+ * mutex, then CF_ENG_LOCK_AUDIT in the database), and the in-memory heads are only a cache of what
+ * this process wrote: taking the lock forgets them, so each append reads its tenants' heads from the
+ * store, and events from every node form one chain per tenant.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,13 +119,36 @@ static enum cf_status head_get(struct cf_store *s, const struct cf_id *t, struct
     enum cf_status st = head_read(s, t, &h.key, &h.seq, h.mac);
     if (st != CF_OK) {
         cf_key_wipe(&h.key);
-        cf_storage_log(CF_LOG_ERROR, "storage: the provenance head of a tenant does not verify");
+        if (st == CF_ECORRUPT)
+            cf_storage_log(CF_LOG_ERROR, "storage: the provenance head of a tenant does not verify");
         return st;
     }
     s->audit_heads = cf_xrealloc(s->audit_heads, (s->naudit_heads + 1) * sizeof *s->audit_heads);
     s->audit_heads[s->naudit_heads] = h;
     *out = &s->audit_heads[s->naudit_heads++];
     return CF_OK;
+}
+
+/* audit_lock as a cluster lock (the header). A lock not taken in the database makes the engine refuse
+ * this thread's writes until the unlock: the append then fails (503), it never forks the chain. */
+static void audit_lock(struct cf_store *s)
+{
+    pthread_mutex_lock(&s->audit_lock);
+    char *err = NULL;
+    if (cf_eng_lock(s->eng, CF_ENG_LOCK_AUDIT, &err) != CF_ENG_OK && cf_db_error("taking the provenance lock", err)) {
+        /* logged; the append's write is refused (503) */
+    }
+    if (cf_eng_multiwriter(s->eng)) {
+        for (size_t i = 0; i < s->naudit_heads; i++)
+            cf_key_wipe(&s->audit_heads[i].key);
+        s->naudit_heads = 0; /* other nodes may have appended: read the heads again */
+    }
+}
+
+static void audit_unlock(struct cf_store *s)
+{
+    cf_eng_unlock(s->eng, CF_ENG_LOCK_AUDIT);
+    pthread_mutex_unlock(&s->audit_lock);
 }
 
 static size_t record_aad(const uint8_t key[EVKEY_LEN], uint8_t aad[6 + EVKEY_LEN])
@@ -133,7 +161,7 @@ static size_t record_aad(const uint8_t key[EVKEY_LEN], uint8_t aad[6 + EVKEY_LEN
 enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *recs, size_t n, uint64_t *seqs)
 {
     enum cf_status st = CF_OK;
-    pthread_mutex_lock(&s->audit_lock);
+    audit_lock(s);
     /* Work on copies of the heads; publish them only once the batch is durable. */
     size_t saved_cap = s->naudit_heads + n + 1;
     struct cf_audit_head *saved = cf_xmalloc(saved_cap * sizeof *saved);
@@ -233,7 +261,7 @@ enum cf_status cf_audit_append(struct cf_store *s, const struct cf_audit_rec *re
     cf_batch_free(b);
     cf_wipe(saved, saved_cap * sizeof *saved);
     free(saved);
-    pthread_mutex_unlock(&s->audit_lock);
+    audit_unlock(s);
     return st;
 }
 
@@ -556,7 +584,7 @@ enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *ten
     *purged = 0;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->audit_lock);
+    audit_lock(s);
     struct cf_batch *b = cf_batch_new(s->eng);
     enum cf_status st = CF_OK;
     cf_iter_open(s, CF_CF_AUDIT, tenant->b, CF_ID_LEN, &it);
@@ -620,7 +648,7 @@ enum cf_status cf_audit_purge_before(struct cf_store *s, const struct cf_id *ten
         st = cf_db_write(s, b, true);
     }
     cf_batch_free(b);
-    pthread_mutex_unlock(&s->audit_lock);
+    audit_unlock(s);
     if (st != CF_OK)
         *purged = 0;
     return st;

@@ -43,7 +43,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         return st;
     }
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_dek_wrap(s, tk, v.content, v.dek, wrapped, &gen)) != CF_OK)
         goto unlock;
     if ((st = cf_live_folder(s, tk, &c->parent, &parent)) != CF_OK)
@@ -157,7 +157,7 @@ enum cf_status cf_upload_commit(struct cf_upload *u, const struct cf_commit *c, 
         memset(&node, 0, sizeof node);
     }
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_usage_delta_clear(&usage);
     cf_node_clear(&parent);
     cf_node_clear(&node);

@@ -321,7 +321,7 @@ static enum cf_status rewrap_batch(struct cf_store *s, const struct cf_tkeys *tk
 {
     enum cf_status st = CF_OK;
     struct cf_batch *b = cf_batch_new(s->eng);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     for (size_t i = 0; i < n && st == CF_OK; i++) {
         uint8_t *pt, wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
         size_t ptlen;
@@ -359,7 +359,7 @@ static enum cf_status rewrap_batch(struct cf_store *s, const struct cf_tkeys *tk
     }
     if (st == CF_OK && !dry)
         st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     return st;
 }

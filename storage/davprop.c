@@ -226,10 +226,10 @@ enum cf_status cf_davprop_apply(struct cf_store *s, const struct cf_id *tenant, 
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     /* ns_lock: two PROPPATCHes of one node must not both pass the limit check. */
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = props_load(s, tk, node, &l);
     if (st != CF_OK) {
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return st;
     }
     struct prop_state *v = cf_xcalloc(l.n + n + 1, sizeof *v);
@@ -259,7 +259,7 @@ enum cf_status cf_davprop_apply(struct cf_store *s, const struct cf_id *tenant, 
         st = CF_ETOOBIG;
     else
         st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     free(v);
     cf_davprops_free(l.p, l.n);
@@ -273,12 +273,12 @@ enum cf_status cf_davprop_copy(struct cf_store *s, const struct cf_id *tenant, c
     struct prop_list from, to;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = props_load(s, tk, src, &from);
     if (st == CF_OK && (st = props_load(s, tk, dst, &to)) != CF_OK)
         cf_davprops_free(from.p, from.n);
     if (st != CF_OK) {
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return st;
     }
     struct cf_batch *b = cf_batch_new(s->eng);
@@ -291,7 +291,7 @@ enum cf_status cf_davprop_copy(struct cf_store *s, const struct cf_id *tenant, c
     for (size_t i = 0; i < from.n; i++)
         prop_put(b, s, tk, dst, from.p[i].ns, from.p[i].local, from.p[i].value, from.p[i].value_len, now);
     st = from.n + to.n == 0 ? CF_OK : cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     cf_davprops_free(from.p, from.n);
     cf_davprops_free(to.p, to.n);
@@ -459,10 +459,10 @@ enum cf_status cf_davlock_put(struct cf_store *s, const struct cf_id *tenant, co
     size_t tlen = strlen(l->token);
     if (tlen == 0 || tlen > CF_DAVLOCK_TOKEN_MAX || l->root == NULL)
         return CF_EINVAL;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = locks_load(s, tk, &l->node, 0, &all);
     if (st != CF_OK) {
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return st;
     }
     struct cf_batch *b = cf_batch_new(s->eng);
@@ -501,7 +501,7 @@ enum cf_status cf_davlock_put(struct cf_store *s, const struct cf_id *tenant, co
         cf_batch_put(b, CF_CF_UPLOADS, tkey, sizeof tkey, idx, sizeof idx);
         st = cf_db_write(s, b, true);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     cf_davlocks_free(all.l, all.n);
     return st;
@@ -612,7 +612,7 @@ enum cf_status cf_davlock_sweep(struct cf_store *s, const struct cf_id *tenant, 
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     /* ns_lock: a LOCK refreshing one of them meanwhile is either before (then it is live) or after. */
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = locks_load(s, tk, NULL, 0, &all);
     if (st == CF_OK) {
         struct cf_batch *b = cf_batch_new(s->eng);
@@ -629,7 +629,7 @@ enum cf_status cf_davlock_sweep(struct cf_store *s, const struct cf_id *tenant, 
         cf_batch_free(b);
         cf_davlocks_free(all.l, all.n);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 

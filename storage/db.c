@@ -42,9 +42,18 @@ void cf_store_on_write_failure(void (*hook)(const char *what, const char *err))
 }
 
 /* A write the engine refused: after an I/O error RocksDB keeps refusing writes until the database is
- * reopened (its background error), so the owner of the process is told (see storage.h). */
+ * reopened (its background error), so the owner of the process is told (see storage.h). A store
+ * several processes write (PostgreSQL) out of reach is not that: the write answers 503 and the next
+ * ones go through once the database is back; what this process remembers of the store may be stale
+ * (another node may have written meanwhile, and a commit that got no answer may be in or not), so the
+ * metadata cache goes (the journal and provenance heads are re-read under their locks anyway). */
 static enum cf_status db_write_error(struct cf_store *s, const char *what, char *err)
 {
+    if (cf_eng_multiwriter(s->eng) && strncmp(err, "Unavailable:", 12) == 0) {
+        if (s->cache != NULL)
+            cf_cache_drop_all(s->cache, false);
+        return db_error(what, err);
+    }
     atomic_store(&s->write_failed, true);
     if (write_failure_hook != NULL)
         write_failure_hook(what, err);
@@ -59,6 +68,10 @@ enum cf_status cf_db_error(const char *what, char *err)
 static enum cf_status db_error(const char *what, char *err)
 {
     enum cf_status st = CF_EIO;
+    if (err == NULL) {
+        cf_storage_log(CF_LOG_ERROR, "storage: %s: failed (no message)", what);
+        return st;
+    }
     if (strstr(err, "lock file") != NULL || strstr(err, "LOCK") != NULL)
         st = CF_EBUSY;
     else if (strstr(err, "Corruption") != NULL)
@@ -188,6 +201,36 @@ static void feed_advance(struct cf_store *s, uint64_t v)
         ;
 }
 
+/* Besides the cache, the tenant keys (keyring.c) and the name index (search.c) follow other processes'
+ * writes: follow_op hands them each operation (memory only: they read the store on their next use),
+ * follow_lost tells all three that the feed was lost (the first catch-up, a gap, an error). follow_op
+ * goes on after an operation that drops the whole cache, so that the others see every operation. */
+static void follow_lost(struct cf_store *s)
+{
+    if (s->cache != NULL)
+        cf_cache_drop_all(s->cache, false);
+    cf_tkeys_lost_fn lost = atomic_load(&s->tkeys_lost);
+    if (lost != NULL)
+        lost(s);
+    if (s->search_lost != NULL)
+        s->search_lost(s);
+}
+
+static int follow_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl, const uint8_t *v,
+                     size_t vl)
+{
+    const struct inval *in = ctx;
+    struct cf_store *s = in->s;
+    if (s->cache != NULL && invalidate_op(ctx, op, ks, k, kl, v, vl) != 0)
+        cf_cache_drop_all(s->cache, false);
+    cf_tkeys_follow_fn follow = atomic_load(&s->tkeys_follow);
+    if (follow != NULL)
+        follow(s, op, ks, k, kl, v, vl);
+    if (s->search_follow != NULL)
+        s->search_follow(s, op, ks, k, kl, v, vl);
+    return 0;
+}
+
 /* Lock-free: concurrent catch-ups may apply the same change twice (an invalidation is idempotent);
  * feed_applied only moves up, and only to a change its setter has applied, so a request that starts
  * after a catch-up returned never skips what that one read. The first call that has a feed to follow
@@ -196,8 +239,6 @@ static void feed_advance(struct cf_store *s, uint64_t v)
  * writer) costs one indirect call and no I/O. */
 enum cf_status cf_store_catch_up(struct cf_store *s)
 {
-    if (s->cache == NULL)
-        return CF_OK;
     uint64_t applied = atomic_load(&s->feed_applied), last = 0;
     char *err = NULL;
     int r;
@@ -205,21 +246,56 @@ enum cf_status cf_store_catch_up(struct cf_store *s)
     if (applied == 0)
         r = cf_eng_change_seq(s->eng, &last, &err);
     else
-        r = cf_eng_changes(s->eng, applied - 1, invalidate_op, &in, &last, &err);
+        r = cf_eng_changes(s->eng, applied - 1, follow_op, &in, &last, &err);
     if (r == CF_ENG_NOTFOUND) {
         atomic_store(&s->feed_applied, 0); /* if it ever has one to follow (a lost lock): start afresh */
         return CF_OK;
     }
     if (r == CF_ENG_ERR) {
-        cf_cache_drop_all(s->cache, false); /* what others wrote is unknown: read the engine */
+        follow_lost(s); /* what others wrote is unknown: read the engine */
         if (applied != 0)
             feed_advance(s, last + 1); /* past a damaged change, if that was it (after the drop) */
         return db_error("change feed", err);
     }
     if (applied == 0 || r == CF_ENG_GAP)
-        cf_cache_drop_all(s->cache, false);
+        follow_lost(s);
     feed_advance(s, last + 1);
     return CF_OK;
+}
+
+/* ---- the namespace lock ------------------------------------------------------------------------ */
+
+void cf_cluster_lock(struct cf_store *s, pthread_mutex_t *mu, enum cf_eng_lock which)
+{
+    pthread_mutex_lock(mu);
+    char *err = NULL;
+    if (cf_eng_lock(s->eng, which, &err) != CF_ENG_OK) {
+        /* Not held in the database: the engine now refuses this thread's writes until the unlock, so
+         * whatever the caller goes on to do under it cannot write unguarded (it answers 503). */
+        if (cf_db_error("taking a cluster lock", err) != CF_OK) {
+            /* logged */
+        }
+        return;
+    }
+    /* A reader under the lock sees every write other nodes made before they released it. */
+    if (cf_eng_multiwriter(s->eng))
+        (void)cf_store_catch_up(s); /* a failure dropped the cache: reads go to the engine */
+}
+
+void cf_cluster_unlock(struct cf_store *s, pthread_mutex_t *mu, enum cf_eng_lock which)
+{
+    cf_eng_unlock(s->eng, which);
+    pthread_mutex_unlock(mu);
+}
+
+void cf_ns_lock(struct cf_store *s)
+{
+    cf_cluster_lock(s, &s->ns_lock, CF_ENG_LOCK_NS);
+}
+
+void cf_ns_unlock(struct cf_store *s)
+{
+    cf_cluster_unlock(s, &s->ns_lock, CF_ENG_LOCK_NS);
 }
 
 enum cf_status cf_db_write_raw(struct cf_store *s, struct cf_batch *b, bool sync)

@@ -250,7 +250,7 @@ enum cf_status cf_dept_create(struct cf_store *s, const struct cf_id *tenant, co
     if (parent == NULL)
         parent = &top;
     name_key(tk, parent, name, nkey);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = CF_OK;
     if (!cf_id_is_zero(parent)) {
         size_t depth;
@@ -275,7 +275,7 @@ enum cf_status cf_dept_create(struct cf_store *s, const struct cf_id *tenant, co
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     if (st != CF_OK)
         cf_dept_clear(out);
     return st;
@@ -291,7 +291,7 @@ enum cf_status cf_dept_rename(struct cf_store *s, const struct cf_id *tenant, co
         return CF_ENOTFOUND;
     if (!name_ok(name))
         return CF_EINVAL;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = dept_load(s, tk, id, out);
     if (st != CF_OK)
         goto unlock;
@@ -309,7 +309,7 @@ enum cf_status cf_dept_rename(struct cf_store *s, const struct cf_id *tenant, co
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     if (st != CF_OK)
         cf_dept_clear(out);
     return st;
@@ -377,7 +377,7 @@ enum cf_status cf_dept_move(struct cf_store *s, const struct cf_id *tenant, cons
         return CF_ENOTFOUND;
     if (parent == NULL)
         parent = &top;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = dept_load(s, tk, id, out);
     if (st != CF_OK)
         goto unlock;
@@ -399,7 +399,7 @@ enum cf_status cf_dept_move(struct cf_store *s, const struct cf_id *tenant, cons
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_dept_clear(&p);
     if (st != CF_OK)
         cf_dept_clear(out);
@@ -432,7 +432,7 @@ enum cf_status cf_dept_delete(struct cf_store *s, const struct cf_id *tenant, co
     bool members;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = dept_load(s, tk, id, &d);
     if (st != CF_OK)
         goto unlock;
@@ -462,7 +462,7 @@ clear:
     free(all);
     cf_dept_clear(&d);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -605,7 +605,7 @@ enum cf_status cf_user_set_depts(struct cf_store *s, const struct cf_id *tenant,
         free(want);
         return CF_EINVAL;
     }
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = CF_OK;
     for (size_t i = 0; i < nwant && st == CF_OK; i++) {
         struct cf_dept d;
@@ -639,7 +639,7 @@ enum cf_status cf_user_set_depts(struct cf_store *s, const struct cf_id *tenant,
         st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     free(raw);
     free(old);
     free(want);

@@ -226,7 +226,7 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
         return CF_EINVAL;
     name_mac(&s->global_index, "tenant", name, n, mac);
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     st = cf_db_get(s, CF_CF_TENANT_NAMES, mac, sizeof mac, &val, &vlen);
     if (st == CF_OK) {
         free(val);
@@ -255,7 +255,7 @@ enum cf_status cf_tenant_create(struct cf_store *s, const char *name, struct cf_
     if (st != CF_OK)
         cf_tenant_clear(out);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -302,7 +302,7 @@ enum cf_status cf_tenant_get(struct cf_store *s, const struct cf_id *id, struct 
 enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, const struct cf_policy *p)
 {
     struct cf_tenant t;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_tenant_get(s, id, &t);
     if (st == CF_OK) {
         struct cf_policy old = t.policy;
@@ -318,7 +318,7 @@ enum cf_status cf_tenant_put_policy(struct cf_store *s, const struct cf_id *id, 
         t.policy = old;
         cf_tenant_clear(&t);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -548,7 +548,7 @@ enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u)
         return CF_ENOTFOUND;
     username_key(tk, u->username, strlen(u->username), nkey);
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     st = cf_db_get(s, CF_CF_USER_NAMES, nkey, sizeof nkey, &val, &vlen);
     if (st == CF_OK) {
         free(val);
@@ -567,7 +567,7 @@ enum cf_status cf_user_create(struct cf_store *s, struct cf_user *u)
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -598,7 +598,7 @@ enum cf_status cf_user_update(struct cf_store *s, const struct cf_id *tenant, co
     struct cf_user u;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->user_lock);
+    cf_cluster_lock(s, &s->user_lock, CF_ENG_LOCK_USER);
     enum cf_status st = cf_user_get(s, tenant, id, &u);
     if (st == CF_OK && (st = mutate(&u, ctx)) == CF_OK) {
         u.updated_at = cf_now_ms();
@@ -607,7 +607,7 @@ enum cf_status cf_user_update(struct cf_store *s, const struct cf_id *tenant, co
         st = cf_db_write(s, b, true);
         cf_batch_free(b);
     }
-    pthread_mutex_unlock(&s->user_lock);
+    cf_cluster_unlock(s, &s->user_lock, CF_ENG_LOCK_USER);
     if (st == CF_OK && out != NULL)
         *out = u;
     else
@@ -702,7 +702,9 @@ enum {
 };
 
 /* Held by every deletion of sessions and by cf_session_touch and cf_app_password_put, which read
- * before they write: a use recorded after a revocation must not bring the session back. */
+ * before they write: a use recorded after a revocation must not bring the session back. A cluster
+ * lock (cf_cluster_lock, CF_ENG_LOCK_SESSION): in cluster mode a revocation on one node and a touch
+ * on another are serialised too, and the touch reads after catching up (not a cached copy). */
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cf_session_clear(struct cf_session *ss)
@@ -894,9 +896,9 @@ enum cf_status cf_session_delete(struct cf_store *s, const uint8_t hash[CF_SHA25
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
         cf_session_clear(&ss);
     }
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     st = st == CF_OK || st == CF_ENOTFOUND || st == CF_ECORRUPT ? cf_db_write(s, b, true) : st;
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     cf_batch_free(b);
     return st;
 }
@@ -994,9 +996,9 @@ enum cf_status cf_session_delete_by_id(struct cf_store *s, const struct cf_id *t
     struct cf_batch *b = cf_batch_new(s->eng);
     cf_batch_delete(b, CF_CF_SESSIONS, val, vlen);
     cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     cf_batch_free(b);
     free(val);
     return st;
@@ -1020,9 +1022,9 @@ enum cf_status cf_session_delete_all(struct cf_store *s, const struct cf_id *ten
         user_session_key(tenant, user, &ids[i], ikey);
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
     }
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     cf_batch_free(b);
     free(hashes);
     free(ids);
@@ -1063,9 +1065,9 @@ enum cf_status cf_session_trim(struct cf_store *s, const struct cf_id *tenant, c
         cf_batch_delete(b, CF_CF_USER_SESSIONS, (const char *)ikey, sizeof ikey);
         any = true;
     }
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     st = any ? cf_db_write(s, b, true) : CF_OK;
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     cf_batch_free(b);
     for (size_t i = 0; i < n; i++)
         cf_session_clear(&ss[i]);
@@ -1096,7 +1098,7 @@ enum cf_status cf_app_password_put(struct cf_store *s, const struct cf_session *
 {
     struct cf_session *all;
     size_t n, have = 0;
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     enum cf_status st = cf_session_list(s, &ss->tenant, &ss->user, &all, &n);
     if (st == CF_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -1107,14 +1109,14 @@ enum cf_status cf_app_password_put(struct cf_store *s, const struct cf_session *
         free(all);
         st = have >= max ? CF_EEXIST : session_write(s, ss, true);
     }
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     return st;
 }
 
 enum cf_status cf_session_touch(struct cf_store *s, const uint8_t hash[CF_SHA256_LEN], uint64_t at, const char *ip)
 {
     struct cf_session ss;
-    pthread_mutex_lock(&session_lock);
+    cf_cluster_lock(s, &session_lock, CF_ENG_LOCK_SESSION);
     enum cf_status st = cf_session_get(s, hash, &ss);
     if (st == CF_OK && at > ss.last_used_at) {
         ss.last_used_at = at;
@@ -1122,7 +1124,7 @@ enum cf_status cf_session_touch(struct cf_store *s, const uint8_t hash[CF_SHA256
         ss.last_used_ip = ip != NULL ? cf_xstrdup(ip) : NULL;
         st = session_write(s, &ss, false);
     }
-    pthread_mutex_unlock(&session_lock);
+    cf_cluster_unlock(s, &session_lock, CF_ENG_LOCK_SESSION);
     cf_session_clear(&ss); /* cf_session_get zeroes it first, whatever it answers */
     return st;
 }
@@ -1210,7 +1212,7 @@ enum cf_status cf_group_create_from(struct cf_store *s, const struct cf_id *tena
     if (name[0] == '\0' || strlen(name) > GROUP_NAME_MAX)
         return CF_EINVAL;
     group_name_key(tk, name, nkey);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     st = cf_db_get(s, CF_CF_GROUP_NAMES, nkey, sizeof nkey, &val, &vlen);
     if (st == CF_OK) {
         free(val);
@@ -1239,7 +1241,7 @@ enum cf_status cf_group_create_from(struct cf_store *s, const struct cf_id *tena
     if (st != CF_OK)
         cf_group_clear(out);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -1343,7 +1345,7 @@ enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tena
     struct cf_id *old;
     size_t nold;
     uint8_t key[48];
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_group_members(s, tenant, group, &old, &nold);
     if (st != CF_OK)
         goto unlock;
@@ -1364,7 +1366,7 @@ enum cf_status cf_group_set_members(struct cf_store *s, const struct cf_id *tena
     cf_batch_free(b);
     free(old);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -1383,7 +1385,7 @@ enum cf_status cf_group_rename(struct cf_store *s, const struct cf_id *tenant, c
     if (name[0] == '\0' || strlen(name) > GROUP_NAME_MAX)
         return CF_EINVAL;
     group_name_key(tk, name, nkey);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_group_get(s, tenant, id, out);
     if (st != CF_OK)
         goto unlock;
@@ -1414,7 +1416,7 @@ enum cf_status cf_group_rename(struct cf_store *s, const struct cf_id *tenant, c
     cf_batch_free(b);
     cf_rec_w_free(&w);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     if (st != CF_OK)
         cf_group_clear(out);
     return st;
@@ -1429,7 +1431,7 @@ enum cf_status cf_group_delete(struct cf_store *s, const struct cf_id *tenant, c
     uint8_t nkey[48], key[48], gkey[32];
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_group_get(s, tenant, id, &g);
     if (st != CF_OK)
         goto unlock;
@@ -1452,7 +1454,7 @@ enum cf_status cf_group_delete(struct cf_store *s, const struct cf_id *tenant, c
 clear:
     cf_group_clear(&g);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     return st;
 }
 
@@ -1484,7 +1486,7 @@ enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, co
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
     /* user_lock: no concurrent update may write the record back */
-    pthread_mutex_lock(&s->user_lock);
+    cf_cluster_lock(s, &s->user_lock, CF_ENG_LOCK_USER);
     enum cf_status st = cf_user_get(s, tenant, id, &u);
     if (st != CF_OK)
         goto unlock;
@@ -1517,6 +1519,6 @@ enum cf_status cf_user_delete(struct cf_store *s, const struct cf_id *tenant, co
 clear:
     cf_user_clear(&u);
 unlock:
-    pthread_mutex_unlock(&s->user_lock);
+    cf_cluster_unlock(s, &s->user_lock, CF_ENG_LOCK_USER);
     return st;
 }

@@ -34,6 +34,14 @@
  * concurrent committers still share one fsync. Everything a leader changes (head, sum) is owned by
  * it; the hand-over goes through the queue's mutex.
  *
+ * Several nodes on one store (cluster mode, cf_eng_multiwriter): the head is the store's, and the
+ * in-memory one only a cache. Each batch is then its own group, written by its own thread (its
+ * owner) under the journal's cluster lock (the leader's turn in this process, then CF_ENG_LOCK_JOURNAL
+ * in the database, on the connection that holds the thread's other cluster locks and writes the
+ * batch), after reading the head again from the store: entries from every node form one chain, and a
+ * write under a lock whose session died cannot commit (engine.h). PostgreSQL shares WAL flushes
+ * between concurrent commits by itself; what is lost is only this process's batching of them.
+ *
  * The anchor: the head (journal id, seq, MAC) also lives in a small file outside data_dir, next to
  * the master key (journal_anchor_file), written after every synced group through a descriptor opened
  * before the server drops privileges. A data_dir older than the anchor is refused at open.
@@ -691,9 +699,45 @@ static enum cf_status write_one(struct cf_store *s, struct cf_jwait *w, bool syn
     return st;
 }
 
+/* Cluster mode: the head as the store has it now (another node may have written since this process
+ * last did). Caller holds the journal's cluster lock. */
+static enum cf_status head_reload(struct cf_store *s)
+{
+    struct cf_jhead h;
+    enum cf_status st = cf_journal_head_read(s, &h);
+    if (st == CF_ENOTFOUND && s->journal.head.seq == 0)
+        return CF_OK; /* a new store: its genesis head goes with its first batch (cf_journal_create) */
+    if (st == CF_ENOTFOUND || st == CF_ECORRUPT) {
+        cf_storage_log(CF_LOG_ERROR, "storage: journal: the head in the store is %s",
+                       st == CF_ENOTFOUND ? "gone" : "damaged (does not open)");
+        return CF_ECORRUPT;
+    }
+    if (st == CF_OK)
+        s->journal.head = h;
+    cf_wipe(&h, sizeof h);
+    return st;
+}
+
+/* The journal's cluster lock (a no-op on RocksDB) and, with several writers, the head re-read under
+ * it. CF_OK, or the status every write of the group answers. */
+static enum cf_status group_lock(struct cf_store *s)
+{
+    char *err = NULL;
+    if (cf_eng_lock(s->eng, CF_ENG_LOCK_JOURNAL, &err) != CF_ENG_OK)
+        return cf_db_error("taking the journal lock", err);
+    return cf_eng_multiwriter(s->eng) ? head_reload(s) : CF_OK;
+}
+
 /* The leader's work: the group in order, syncing the last write if anyone asked for a sync. */
 static void write_group(struct cf_store *s, struct cf_jwait *group)
 {
+    enum cf_status lst = group_lock(s);
+    if (lst != CF_OK) {
+        for (struct cf_jwait *g = group; g != NULL; g = g->next)
+            g->st = lst;
+        cf_eng_unlock(s->eng, CF_ENG_LOCK_JOURNAL);
+        return;
+    }
     struct cf_jwait *last = NULL;
     bool any_sync = false;
     for (struct cf_jwait *g = group; g != NULL; g = g->next) {
@@ -702,8 +746,10 @@ static void write_group(struct cf_store *s, struct cf_jwait *group)
     }
     for (struct cf_jwait *g = group; g != NULL; g = g->next)
         g->st = atomic_load(&s->write_failed) ? CF_EIO : write_one(s, g, any_sync && g == last);
-    if (!any_sync)
+    if (!any_sync) {
+        cf_eng_unlock(s->eng, CF_ENG_LOCK_JOURNAL);
         return;
+    }
     enum cf_status st = last->st;
     if (st != CF_OK && !atomic_load(&s->write_failed)) {
         /* The synced write did not happen: the earlier ones of the group still need their sync. An
@@ -720,6 +766,7 @@ static void write_group(struct cf_store *s, struct cf_jwait *group)
     if (st == CF_OK && s->journal.anchor != NULL && cf_anchor_store(s, s->journal.anchor) != CF_OK) {
         /* Logged; the store is fine, only the anchor lags (a later write catches it up). */
     }
+    cf_eng_unlock(s->eng, CF_ENG_LOCK_JOURNAL);
 }
 
 enum cf_status cf_journal_write(struct cf_store *s, struct cf_batch *b, bool sync)
@@ -743,9 +790,17 @@ enum cf_status cf_journal_write(struct cf_store *s, struct cf_batch *b, bool syn
     while (!w.done && (j->writing || j->queue != &w))
         pthread_cond_wait(&w.cv, &j->lock);
     if (!w.done) {
-        /* Leader: take the queue as it is now and write it. */
+        /* Leader: take the queue as it is now and write it (cluster mode: only its own batch, which
+         * then goes over the connection of its own cluster locks; the next in line leads next). */
         struct cf_jwait *group = j->queue;
-        j->queue = j->tail = NULL;
+        if (cf_eng_multiwriter(s->eng)) {
+            j->queue = w.next;
+            if (j->tail == &w)
+                j->tail = NULL;
+            w.next = NULL;
+        } else {
+            j->queue = j->tail = NULL;
+        }
         j->writing = true;
         pthread_mutex_unlock(&j->lock);
         write_group(s, group);
@@ -921,7 +976,8 @@ static const char *tail_problem(struct cf_store *s)
     return NULL;
 }
 
-enum cf_status cf_journal_open(struct cf_store *s, bool readonly, struct cf_anchor *anchor, enum cf_anchor_mode mode)
+static enum cf_status journal_open(struct cf_store *s, bool readonly, struct cf_anchor *anchor,
+                                   enum cf_anchor_mode mode)
 {
     struct cf_journal *j = &s->journal;
     struct cf_jhead h;
@@ -1000,13 +1056,40 @@ enum cf_status cf_journal_open(struct cf_store *s, bool readonly, struct cf_anch
     return CF_OK;
 }
 
+/* Cluster mode: under the journal's cluster lock, so that another node's write between the head read
+ * and the tail check does not look like a rolled-back head. */
+enum cf_status cf_journal_open(struct cf_store *s, bool readonly, struct cf_anchor *anchor, enum cf_anchor_mode mode)
+{
+    if (readonly || !cf_eng_multiwriter(s->eng))
+        return journal_open(s, readonly, anchor, mode);
+    char *err = NULL;
+    enum cf_status st = cf_eng_lock(s->eng, CF_ENG_LOCK_JOURNAL, &err) == CF_ENG_OK
+                            ? journal_open(s, readonly, anchor, mode)
+                            : cf_db_error("taking the journal lock", err);
+    cf_eng_unlock(s->eng, CF_ENG_LOCK_JOURNAL);
+    return st;
+}
+
 void cf_journal_close(struct cf_store *s)
 {
     struct cf_journal *j = &s->journal;
     if (!j->on || j->anchor == NULL || atomic_load(&s->write_failed))
         return;
-    /* Unsynced entries (pending marks) become durable now: the anchor may name them. */
     char *err = NULL;
+    if (cf_eng_multiwriter(s->eng)) {
+        /* The newest head any node wrote (this node may have been idle), so that the anchor does not
+         * fall behind the entries the journal keeps. Kept as it is if it cannot be read. */
+        if (cf_eng_lock(s->eng, CF_ENG_LOCK_JOURNAL, &err) == CF_ENG_OK) {
+            if (head_reload(s) != CF_OK) {
+                /* logged */
+            }
+        } else {
+            cf_eng_free(err);
+            err = NULL;
+        }
+        cf_eng_unlock(s->eng, CF_ENG_LOCK_JOURNAL);
+    }
+    /* Unsynced entries (pending marks) become durable now: the anchor may name them. */
     if (cf_eng_sync(s->eng, &err) != CF_ENG_OK) {
         cf_storage_log(CF_LOG_WARN, "storage: journal: cannot sync the WAL at close: %s", err);
         cf_eng_free(err);

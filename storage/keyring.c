@@ -112,6 +112,12 @@ static const struct cf_dekgen *gen_find(const struct cf_tkeys *tk, uint32_t gen)
 
 static const char dek_label[] = "coffer/v1/wrap/dek";
 
+/* Cluster mode: reloads tk if another node rotated or destroyed its keys (end of this file). marks
+ * counts the change feed's stale marks (of any entry): an entry loaded while one was made may have
+ * read the keys before that change, and starts stale. */
+static enum cf_status tkeys_refresh(struct cf_store *s, const struct cf_tkeys *tk);
+static _Atomic uint64_t marks;
+
 static size_t dek_aad(const struct cf_id *tenant, const struct cf_id *content, uint8_t aad[64])
 {
     size_t o = sizeof dek_label - 1;
@@ -126,7 +132,10 @@ enum cf_status cf_dek_wrap(struct cf_store *s, const struct cf_tkeys *tk, const 
 {
     uint8_t aad[64];
     size_t alen = dek_aad(&tk->tenant, content, aad);
-    enum cf_status st = CF_ENOTFOUND;
+    enum cf_status st = tkeys_refresh(s, tk);
+    if (st != CF_OK)
+        return st;
+    st = CF_ENOTFOUND;
     pthread_rwlock_rdlock(&s->tk_lock);
     const struct cf_dekgen *g = tk->dead ? NULL : gen_find(tk, tk->cur);
     if (g != NULL) {
@@ -142,7 +151,10 @@ enum cf_status cf_dek_unwrap(struct cf_store *s, const struct cf_tkeys *tk, cons
 {
     uint8_t aad[64];
     size_t alen = dek_aad(&tk->tenant, content, aad);
-    enum cf_status st = CF_ENOTFOUND;
+    enum cf_status st = tkeys_refresh(s, tk);
+    if (st != CF_OK)
+        return st;
+    st = CF_ENOTFOUND;
     pthread_rwlock_rdlock(&s->tk_lock);
     const struct cf_dekgen *g = tk->dead ? NULL : gen_find(tk, gen);
     if (g != NULL)
@@ -178,8 +190,11 @@ static const struct cf_tkeys *find_locked(struct cf_store *s, const struct cf_id
 }
 
 /* Adds tk unless another thread got there first; returns the entry that is in the table. */
+static void follow_hook(struct cf_store *s);
+
 static const struct cf_tkeys *insert(struct cf_store *s, struct cf_tkeys *tk)
 {
+    follow_hook(s);
     pthread_rwlock_wrlock(&s->tk_lock);
     const struct cf_tkeys *have = find_locked(s, &tk->tenant);
     if (have == NULL) {
@@ -196,8 +211,19 @@ static const struct cf_tkeys *insert(struct cf_store *s, struct cf_tkeys *tk)
     return have;
 }
 
+/* Hooks this file into the change feed (db.c follow_op) before the first key is loaded: a change the
+ * feed applied before that was committed before the load, which then reads it. */
+static void follow_hook(struct cf_store *s)
+{
+    if (atomic_load(&s->tkeys_follow) == NULL) {
+        atomic_store(&s->tkeys_lost, cf_tkeys_lost);
+        atomic_store(&s->tkeys_follow, cf_tkeys_follow);
+    }
+}
+
 enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, const struct cf_tkeys **out)
 {
+    follow_hook(s);
     pthread_rwlock_rdlock(&s->tk_lock);
     const struct cf_tkeys *have = find_locked(s, tenant);
     bool dead = have != NULL && have->dead;
@@ -205,14 +231,17 @@ enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, cons
     if (dead)
         return CF_ENOTFOUND;
     if (have != NULL) {
-        *out = have;
-        return CF_OK;
+        enum cf_status rst = tkeys_refresh(s, have);
+        if (rst == CF_OK)
+            *out = have;
+        return rst;
     }
 
     uint8_t key[1 + CF_ID_LEN], aad[sizeof tenant_aad_label - 1 + CF_ID_LEN];
     char *val;
     size_t vlen;
     struct cf_key tkey;
+    uint64_t marks0 = atomic_load(&marks);
     keys_key(tenant, key);
     enum cf_status st = cf_db_get(s, CF_CF_KEYS, key, sizeof key, &val, &vlen);
     if (st != CF_OK)
@@ -233,6 +262,8 @@ enum cf_status cf_tkeys_get(struct cf_store *s, const struct cf_id *tenant, cons
         return st;
     }
     *out = insert(s, tk);
+    if (atomic_load(&marks) != marks0)
+        atomic_fetch_add(&((struct cf_tkeys *)*out)->stale, 1); /* the feed moved meanwhile: reload */
     return (*out)->dead ? CF_ENOTFOUND : CF_OK;
 }
 
@@ -302,7 +333,7 @@ enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *n
     }
     struct cf_batch *b = cf_batch_new(s->eng);
     /* ns_lock: no tenant is created (and wrapped with the old KEK) while the batch is built. */
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     uint8_t none = 0;
     cf_iter_open(s, CF_CF_KEYS, &none, 0, &it);
     cf_eiter_seek_to_first(it.it);
@@ -338,7 +369,7 @@ enum cf_status cf_store_rotate_master(struct cf_store *s, const struct cf_key *n
         st = cf_db_write(s, b, true); /* all or nothing: the store opens with exactly one master key */
     if (st == CF_OK)
         s->kek = newkek;
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     cf_key_wipe(&newkek);
     if (st == CF_OK)
@@ -356,7 +387,7 @@ enum cf_status cf_keygen_add(struct cf_store *s, const struct cf_tkeys *ctk, uin
     const struct cf_id *tenant = &tk->tenant;
     struct cf_key k;
     uint8_t key[GEN_KEY_LEN], aad[CONTENT_AAD_LEN], wrapped[CF_KEY_LEN + CF_SEAL_OVERHEAD];
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     pthread_rwlock_wrlock(&s->tk_lock);
     uint32_t gen = 0;
     size_t slot = CF_DEK_GENS, live = 0;
@@ -372,7 +403,7 @@ enum cf_status cf_keygen_add(struct cf_store *s, const struct cf_tkeys *ctk, uin
         slot = tk->ngens;
     pthread_rwlock_unlock(&s->tk_lock);
     if (slot == CF_DEK_GENS || live >= CF_DEK_GENS - 1) {
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return CF_EBUSY; /* earlier rotations never finished: run one to completion first */
     }
     cf_key_random(&k);
@@ -392,7 +423,7 @@ enum cf_status cf_keygen_add(struct cf_store *s, const struct cf_tkeys *ctk, uin
         pthread_rwlock_unlock(&s->tk_lock);
     }
     cf_key_wipe(&k);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     if (st == CF_OK)
         *out_gen = gen;
     return st;
@@ -403,7 +434,7 @@ enum cf_status cf_keygen_retire(struct cf_store *s, const struct cf_tkeys *ctk, 
     struct cf_tkeys *tk = (struct cf_tkeys *)ctk;
     uint8_t key[GEN_KEY_LEN];
     struct cf_batch *b = cf_batch_new(s->eng);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     pthread_rwlock_rdlock(&s->tk_lock);
     for (size_t i = 0; i < tk->ngens; i++) {
         if (!tk->gens[i].live || tk->gens[i].gen == gen)
@@ -426,7 +457,7 @@ enum cf_status cf_keygen_retire(struct cf_store *s, const struct cf_tkeys *ctk, 
             }
         pthread_rwlock_unlock(&s->tk_lock);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     if (st == CF_OK)
         st = shred_old_keys(s);
@@ -476,7 +507,7 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
 
     /* 1. Destroy the keys and the name, in one synced batch: from here the tenant is gone. */
     struct cf_batch *b = cf_batch_new(s->eng);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     keys_key(id, key);
     cf_batch_delete(b, CF_CF_KEYS, (const char *)key, 1 + CF_ID_LEN);
     uint8_t begin[1 + CF_ID_LEN], end[1 + CF_ID_LEN + 5];
@@ -509,7 +540,7 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
         }
         pthread_rwlock_unlock(&s->tk_lock);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     if (st != CF_OK)
         return st;
@@ -562,4 +593,129 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
     if (out_keys != NULL)
         *out_keys = count;
     return st;
+}
+
+/* ---- following other nodes' key changes (cluster mode, issue 24) ---------------------------- */
+
+/* Another node may rotate a tenant's content key or destroy the tenant. The change feed tells this
+ * process which tenants' keys changed (cf_tkeys_follow, from cf_store_catch_up: memory only); the
+ * entry is reloaded on its next use (tkeys_refresh, from cf_tkeys_get, cf_dek_wrap and cf_dek_unwrap),
+ * in place, as a local rotation or deletion changes it: the content-key generations are replaced under
+ * tk_lock, a destroyed tenant's entry is marked dead and its keys overwritten with random bytes. The
+ * entry never moves, so pointers handed out stay valid (an operation under way with a destroyed
+ * tenant's subkeys seals or opens garbage, as after a local deletion). The record, index and share-code
+ * subkeys never change while a tenant exists (a master-key rotation only rewraps the tenant key), so
+ * only the generations are reloaded. Reloads are serialised (reload_lock): a thread that finds an
+ * entry stale waits for a reload under way instead of using the old generations (a wrap under a
+ * generation another node is retiring would be lost with it). */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void mark_stale(struct cf_store *s, const struct cf_id *tenant)
+{
+    atomic_fetch_add(&marks, 1);
+    pthread_rwlock_rdlock(&s->tk_lock);
+    for (size_t i = 0; i < s->ntk; i++)
+        if (tenant == NULL || cf_id_equal(&s->tk[i]->tenant, tenant))
+            atomic_fetch_add(&s->tk[i]->stale, 1);
+    pthread_rwlock_unlock(&s->tk_lock);
+}
+
+void cf_tkeys_follow(struct cf_store *s, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl)
+{
+    if (ks != CF_CF_KEYS)
+        return;
+    struct cf_id t;
+    if (op == CF_BATCH_PUT && ((kl == 1 + CF_ID_LEN && k[0] == 't') || (kl == 6 && memcmp(k, "global", 6) == 0)))
+        return; /* a new tenant, or a master-key rotation: the subkeys in memory stay what they are */
+    if (op != CF_BATCH_DELETE_RANGE && (kl == 1 + CF_ID_LEN || kl == GEN_KEY_LEN) && (k[0] == 't' || k[0] == 'c')) {
+        memcpy(t.b, k + 1, CF_ID_LEN); /* a tenant key deleted, a generation added or retired */
+        mark_stale(s, &t);
+    } else if (op == CF_BATCH_DELETE_RANGE && kl >= 1 + CF_ID_LEN && vl >= 1 + CF_ID_LEN && k[0] == 'c' &&
+               memcmp(k, v, 1 + CF_ID_LEN) == 0) {
+        memcpy(t.b, k + 1, CF_ID_LEN); /* one tenant's generations (its deletion) */
+        mark_stale(s, &t);
+    } else {
+        mark_stale(s, NULL); /* anything else: every tenant, to be safe */
+    }
+}
+
+void cf_tkeys_lost(struct cf_store *s)
+{
+    mark_stale(s, NULL);
+}
+
+/* The tenant is gone (tk_lock held for writing): as cf_tenant_delete does in memory. */
+static void tkeys_kill(struct cf_tkeys *t)
+{
+    t->dead = true;
+    cf_key_random(&t->record);
+    cf_key_random(&t->index);
+    cf_key_random(&t->code);
+    for (size_t g = 0; g < t->ngens; g++) {
+        cf_key_random(&t->gens[g].key);
+        t->gens[g].live = false;
+    }
+}
+
+/* Reads tk's state from the store and puts it in place. */
+static enum cf_status tkeys_reload(struct cf_store *s, struct cf_tkeys *tk)
+{
+    uint8_t key[1 + CF_ID_LEN];
+    char *val = NULL;
+    size_t vlen;
+    keys_key(&tk->tenant, key);
+    enum cf_status st = cf_db_get(s, CF_CF_KEYS, key, sizeof key, &val, &vlen);
+    cf_eng_free(val);
+    if (st == CF_ENOTFOUND) {
+        pthread_rwlock_wrlock(&s->tk_lock);
+        tkeys_kill(tk);
+        pthread_rwlock_unlock(&s->tk_lock);
+        return CF_OK;
+    }
+    if (st != CF_OK)
+        return st;
+    struct cf_tkeys *fresh = cf_xcalloc(1, sizeof *fresh);
+    fresh->tenant = tk->tenant;
+    pthread_rwlock_rdlock(&s->tk_lock);
+    fresh->gens[0] = tk->gens[0]; /* derived from the tenant key; load_gens retires it if the store says so */
+    pthread_rwlock_unlock(&s->tk_lock);
+    fresh->ngens = 1;
+    if ((st = load_gens(s, fresh)) == CF_OK) {
+        pthread_rwlock_wrlock(&s->tk_lock);
+        for (size_t i = 0; i < tk->ngens; i++)
+            cf_key_wipe(&tk->gens[i].key);
+        memcpy(tk->gens, fresh->gens, sizeof tk->gens);
+        tk->ngens = fresh->ngens;
+        tk->cur = fresh->cur;
+        pthread_rwlock_unlock(&s->tk_lock);
+    }
+    cf_free_secret(fresh, sizeof *fresh);
+    return st;
+}
+
+/* CF_OK (tk current), CF_ENOTFOUND (the tenant is gone), or the store's error (tk stays stale: the
+ * next use tries again). */
+static enum cf_status tkeys_refresh(struct cf_store *s, const struct cf_tkeys *ctk)
+{
+    struct cf_tkeys *tk = (struct cf_tkeys *)ctk; /* ours to change, under tk_lock */
+    if (atomic_load(&tk->stale) == atomic_load(&tk->fresh))
+        return CF_OK; /* the common case: two loads (the callers check dead under tk_lock) */
+    enum cf_status st = CF_OK;
+    pthread_mutex_lock(&reload_lock);
+    uint32_t want = atomic_load(&tk->stale);
+    pthread_rwlock_rdlock(&s->tk_lock);
+    bool dead = tk->dead;
+    pthread_rwlock_unlock(&s->tk_lock);
+    if (want != atomic_load(&tk->fresh) && !dead)
+        st = tkeys_reload(s, tk);
+    if (st == CF_OK)
+        atomic_store(&tk->fresh, want);
+    pthread_mutex_unlock(&reload_lock);
+    if (st != CF_OK)
+        return st;
+    pthread_rwlock_rdlock(&s->tk_lock);
+    dead = tk->dead;
+    pthread_rwlock_unlock(&s->tk_lock);
+    return dead ? CF_ENOTFOUND : CF_OK;
 }

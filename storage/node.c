@@ -327,7 +327,7 @@ enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, 
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_live_folder(s, tk, parent, &p)) != CF_OK)
         goto unlock;
     cf_children_key(tk, parent, name, n, ckey);
@@ -356,7 +356,7 @@ enum cf_status cf_folder_create(struct cf_store *s, const struct cf_id *tenant, 
     if (st != CF_OK)
         cf_node_clear(out);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&p);
     return st;
 }
@@ -454,7 +454,7 @@ enum cf_status cf_node_move_replacing(struct cf_store *s, const struct cf_id *te
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
         goto unlock;
     if (node.trashed_at != 0 || cf_id_is_zero(&node.parent)) {
@@ -531,7 +531,7 @@ enum cf_status cf_node_move_replacing(struct cf_store *s, const struct cf_id *te
         memset(&node, 0, sizeof node);
     }
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     cf_node_clear(&target);
     cf_node_clear(&walk);
@@ -548,7 +548,7 @@ enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, con
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
         goto unlock;
     if (node.trashed_at != 0) {
@@ -570,7 +570,7 @@ enum cf_status cf_node_trash(struct cf_store *s, const struct cf_id *tenant, con
     st = cf_db_write(s, b, true);
     cf_batch_free(b);
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     return st;
 }
@@ -584,7 +584,7 @@ enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, c
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_node_load(s, tk, id, &node)) == CF_OK) {
         if (node.root_kind == CF_SPACE_NONE) {
             st = CF_EINVAL;
@@ -596,7 +596,7 @@ enum cf_status cf_node_archive(struct cf_store *s, const struct cf_id *tenant, c
             cf_batch_free(b);
         }
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     return st;
 }
@@ -611,7 +611,7 @@ enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant,
     enum cf_status st = cf_tkeys_get(s, tenant, &tk);
     if (st != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_node_load(s, tk, root, &node)) != CF_OK || (st = cf_live_folder(s, tk, dest, &d)) != CF_OK)
         goto unlock;
     if (node.root_kind != CF_SPACE_PRIVATE || !cf_id_is_zero(&node.parent)) {
@@ -642,7 +642,7 @@ enum cf_status cf_space_handover(struct cf_store *s, const struct cf_id *tenant,
         memset(&node, 0, sizeof node);
     }
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     cf_node_clear(&d);
     return st;
@@ -796,7 +796,7 @@ enum cf_status cf_node_restore(struct cf_store *s, const struct cf_id *tenant, c
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_node_load(s, tk, id, &node)) != CF_OK)
         goto unlock;
     if (node.trashed_at == 0 || cf_id_is_zero(&node.parent)) {
@@ -830,7 +830,7 @@ enum cf_status cf_node_restore(struct cf_store *s, const struct cf_id *tenant, c
         memset(&node, 0, sizeof node);
     }
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     free(name);
     return st;

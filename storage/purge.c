@@ -67,7 +67,7 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
     if (st != CF_OK)
         return CF_ENOTFOUND;
 
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     struct cf_batch *b = cf_batch_new(s->eng);
     if ((st = trashed_load(s, tk, &trash)) != CF_OK)
         goto fail;
@@ -143,7 +143,7 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
     if ((st = cf_usage_batch(s, tk, &usage, b)) != CF_OK)
         goto fail;
     st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     b = NULL;
     if (st != CF_OK)
@@ -153,7 +153,7 @@ static enum cf_status purge_subtree(struct cf_store *s, const struct cf_id *tena
         st = cf_content_destroy(s, tenant, &contents.v[i]);
     goto out;
 fail:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
 out:
     free(todo.v);
@@ -212,10 +212,10 @@ static enum cf_status expire_file(struct cf_store *s, const struct cf_tkeys *tk,
     size_t kept = 0;
     *done = 0;
     size_t ml = cf_pending_mark(s, CF_PENDING_PURGE, mark);
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_node_load(s, tk, &due[0].file, &node);
     if (st == CF_ENOTFOUND) { /* purged meanwhile, with its versions */
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return CF_OK;
     }
     struct cf_batch *b = cf_batch_new(s->eng);
@@ -239,7 +239,7 @@ static enum cf_status expire_file(struct cf_store *s, const struct cf_tkeys *tk,
     }
     if (st == CF_OK && kept > 0)
         st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     cf_node_clear(&node);
     for (size_t i = 0; i < contents.n && st == CF_OK; i++)

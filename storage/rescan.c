@@ -76,7 +76,7 @@ enum cf_status cf_node_set_scan(struct cf_store *s, const struct cf_id *tenant, 
     *changed = false;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = cf_node_load(s, tk, id, &node);
     if (st == CF_OK && unchecked(&node) && node.version == version) {
         cf_scan_summary_clear(&node.scan);
@@ -91,7 +91,7 @@ enum cf_status cf_node_set_scan(struct cf_store *s, const struct cf_id *tenant, 
         cf_batch_free(b);
         *changed = st == CF_OK;
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     return st;
 }

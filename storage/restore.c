@@ -80,7 +80,7 @@ static enum cf_status version_commit(struct cf_upload *u, const struct cf_id *fi
     enum cf_status st = cf_db_blob_flush(s);
     if (st != CF_OK)
         return st;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     if ((st = cf_dek_wrap(s, tk, uv.content, uv.dek, wrapped, &gen)) != CF_OK ||
         (st = cf_node_load(s, tk, file, &node)) != CF_OK)
         goto unlock;
@@ -126,7 +126,7 @@ static enum cf_status version_commit(struct cf_upload *u, const struct cf_id *fi
         memset(&node, 0, sizeof node);
     }
 unlock:
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_node_clear(&node);
     cf_usage_delta_clear(&usage);
     cf_wipe(wrapped, sizeof wrapped);

@@ -14,7 +14,10 @@
  * last write of that record put (the journal's single writer applies batches in engine order, so
  * updates arrive in the order they were written); bytes counts every entry and the arrays.
  * Everything is under one rwlock that prefers writers (a stream of searches cannot starve the write
- * path); readers hold it for one bounded candidate step.
+ * path); readers hold it for one bounded candidate step. Cluster mode: other nodes' writes arrive as
+ * notes from the change feed (search_follow, during cf_store_catch_up; keys only, no values), which
+ * the next search applies by reading the named records again, or a rebuild when the feed was lost
+ * (follow_drain; docs/CLUSTER.md "What else follows the feed").
  *
  * Sizes: an entry is 40 bytes plus the name (and malloc's overhead, not counted), plus 8 bytes in its
  * array (counted by capacity), plus the name again and 4 bytes in the flat copy: about 115 bytes for
@@ -23,6 +26,7 @@
 #include "search.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/unorm2.h>
@@ -56,6 +60,16 @@ struct tindex {
     bool flat_ok;
 };
 
+/* One operation of a written batch or of the change feed, as the index applies it. */
+struct pending {
+    enum cf_batch_op op;
+    struct cf_id tenant, id;
+    struct entry *e;          /* local puts: the new entry (NULL: a root, or a feed put: read it) */
+    uint8_t *lo, *hi;         /* range deletions: the bounds (malloc'ed) */
+    size_t lolen, hilen;
+    unsigned ks;
+};
+
 struct cf_search {
     pthread_rwlock_t lock;
     struct tindex *t;
@@ -63,6 +77,14 @@ struct cf_search {
     size_t bytes;     /* entries and arrays */
     bool broken;      /* outgrew CF_SEARCH_MAX_BYTES or met a batch it could not read: searches answer
                          CF_EUNAVAIL until the next start */
+    /* Other nodes' writes (cluster mode): what the change feed reported (search_follow, called by
+     * cf_store_catch_up), applied by the next search (follow_drain). Under flock, never under the
+     * index lock: a catch-up (every request's first step) must not wait for a search or a rebuild. */
+    pthread_mutex_t flock;
+    struct pending *fops; /* in feed order; puts and deletes carry no entry (the feed has no values) */
+    size_t nfops, capfops;
+    bool rebuild;         /* the feed was lost (gap, first catch-up, error): rebuild from the store */
+    atomic_bool followed; /* fops or rebuild pending: the searches' check without a lock */
 };
 
 /* ---- normalisation -------------------------------------------------------------------------- */
@@ -503,15 +525,9 @@ static struct entry *entry_of(struct cf_store *s, const uint8_t key[32], const u
 struct apply_ctx {
     struct cf_store *s;
     /* The batch's node puts, decoded before the lock is taken (unsealing reads tenant keys). */
-    struct pending {
-        enum cf_batch_op op;
-        struct cf_id tenant, id;
-        struct entry *e;          /* puts: the new entry (NULL: a root, nothing to index) */
-        uint8_t *lo, *hi;         /* range deletions: the bounds (malloc'ed) */
-        size_t lolen, hilen;
-        unsigned ks;
-    } *p;
+    struct pending *p;
     size_t n, cap;
+    bool feed; /* from the change feed: no values, nothing decoded */
 };
 
 static int collect_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl, const uint8_t *v,
@@ -543,7 +559,7 @@ static int collect_op(void *ctx, enum cf_batch_op op, unsigned ks, const uint8_t
             return 1; /* not a node key: damage the index cannot follow */
         memcpy(p->tenant.b, k, CF_ID_LEN);
         memcpy(p->id.b, k + CF_ID_LEN, CF_ID_LEN);
-        if (op == CF_BATCH_PUT)
+        if (op == CF_BATCH_PUT && !c->feed)
             p->e = entry_of(c->s, k, v, vl);
     }
     c->n++;
@@ -577,6 +593,35 @@ static void remove_range(struct cf_search *x, const struct pending *p)
     }
 }
 
+/* Applies one operation (write lock held; takes p->e). */
+static void apply_one(struct cf_search *x, struct pending *p)
+{
+    if (x->broken) {
+        entry_free(p->e);
+        p->e = NULL;
+        return;
+    }
+    if (p->ks == CF_CF_KEYS)
+        tenant_drop(x, &p->tenant);
+    else if (p->op == CF_BATCH_DELETE_RANGE)
+        remove_range(x, p);
+    else if (p->op == CF_BATCH_DELETE || p->e == NULL)
+        remove_entry(x, &p->tenant, &p->id); /* a root put leaves nothing to index */
+    else
+        put_entry(x, &p->tenant, p->e, false);
+    p->e = NULL;
+}
+
+static void pending_free(struct pending *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        entry_free(p[i].e);
+        free(p[i].lo);
+        free(p[i].hi);
+    }
+    free(p);
+}
+
 static void search_apply(struct cf_store *s, const struct cf_batch *b)
 {
     struct cf_search *x = s->search;
@@ -589,34 +634,16 @@ static void search_apply(struct cf_store *s, const struct cf_batch *b)
     pthread_rwlock_wrlock(&x->lock);
     if (r != 0)
         index_break(x, "a write batch could not be read");
-    for (size_t i = 0; i < c.n; i++) {
-        struct pending *p = &c.p[i];
-        if (x->broken) {
-            entry_free(p->e);
-            continue;
-        }
-        if (p->ks == CF_CF_KEYS)
-            tenant_drop(x, &p->tenant);
-        else if (p->op == CF_BATCH_DELETE_RANGE)
-            remove_range(x, p);
-        else if (p->op == CF_BATCH_DELETE || p->e == NULL)
-            remove_entry(x, &p->tenant, &p->id); /* a root put leaves nothing to index */
-        else
-            put_entry(x, &p->tenant, p->e, false);
-    }
+    for (size_t i = 0; i < c.n; i++)
+        apply_one(x, &c.p[i]);
     pthread_rwlock_unlock(&x->lock);
-    for (size_t i = 0; i < c.n; i++) {
-        free(c.p[i].lo);
-        free(c.p[i].hi);
-    }
-    free(c.p);
+    pending_free(c.p, c.n);
 }
 
-enum cf_status cf_store_search_refresh(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *node)
+/* The entry the store now holds for node (NULL: none, or nothing to index). */
+static enum cf_status read_entry(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *node,
+                                 struct entry **out)
 {
-    struct cf_search *x = s->search;
-    if (x == NULL)
-        return CF_OK;
     uint8_t key[32];
     char *val = NULL;
     size_t vlen = 0;
@@ -624,8 +651,20 @@ enum cf_status cf_store_search_refresh(struct cf_store *s, const struct cf_id *t
     enum cf_status st = cf_db_get(s, CF_CF_NODES, key, sizeof key, &val, &vlen);
     if (st != CF_OK && st != CF_ENOTFOUND)
         return st;
-    struct entry *e = st == CF_OK ? entry_of(s, key, (const uint8_t *)val, vlen) : NULL;
+    *out = st == CF_OK ? entry_of(s, key, (const uint8_t *)val, vlen) : NULL;
     cf_eng_free(val);
+    return CF_OK;
+}
+
+enum cf_status cf_store_search_refresh(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *node)
+{
+    struct cf_search *x = s->search;
+    if (x == NULL)
+        return CF_OK;
+    struct entry *e;
+    enum cf_status st = read_entry(s, tenant, node, &e);
+    if (st != CF_OK)
+        return st;
     pthread_rwlock_wrlock(&x->lock);
     if (e != NULL)
         put_entry(x, tenant, e, false);
@@ -635,26 +674,140 @@ enum cf_status cf_store_search_refresh(struct cf_store *s, const struct cf_id *t
     return CF_OK;
 }
 
+/* ---- following other nodes' writes (cluster mode) ---------------------------------------------- */
+
+/* More feed operations than this waiting for a search: a rebuild is cheaper (one paged scan of the
+ * node records instead of a point read per change). */
+#define FOLLOW_MAX 16384
+
+/* Every operation of the feed is forgotten: the next search rebuilds (flock held). */
+static void follow_lost_locked(struct cf_search *x)
+{
+    pending_free(x->fops, x->nfops);
+    x->fops = NULL;
+    x->nfops = x->capfops = 0;
+    x->rebuild = true;
+    atomic_store(&x->followed, true);
+}
+
+/* Called by cf_store_catch_up (db.c) for each operation of another process's change: noted, nothing
+ * read (every request waits for its catch-up). The node records a change put or deleted are read again
+ * by the next search; a tenant's deletion and range deletions are applied as the write path does. */
+static void search_follow(struct cf_store *s, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                          const uint8_t *v, size_t vl)
+{
+    struct cf_search *x = s->search;
+    bool tenant_key = ks == CF_CF_KEYS && op == CF_BATCH_DELETE && kl == 1 + CF_ID_LEN && k[0] == 't';
+    if (x == NULL || (ks != CF_CF_NODES && !tenant_key))
+        return;
+    pthread_mutex_lock(&x->flock);
+    if (!x->rebuild) {
+        struct apply_ctx c = {.s = s, .p = x->fops, .n = x->nfops, .cap = x->capfops, .feed = true};
+        if (x->nfops >= FOLLOW_MAX || collect_op(&c, op, ks, k, kl, v, vl) != 0) {
+            x->fops = c.p;
+            x->nfops = c.n;
+            follow_lost_locked(x); /* too many, or not a node key: damage the index cannot follow */
+        } else {
+            x->fops = c.p;
+            x->nfops = c.n;
+            x->capfops = c.cap;
+            atomic_store(&x->followed, true);
+        }
+    }
+    pthread_mutex_unlock(&x->flock);
+}
+
+/* The feed could not be followed (db.c: the first catch-up, a gap, an error): rebuild at the next
+ * search. */
+static void search_lost(struct cf_store *s)
+{
+    struct cf_search *x = s->search;
+    if (x == NULL)
+        return;
+    pthread_mutex_lock(&x->flock);
+    follow_lost_locked(x);
+    pthread_mutex_unlock(&x->flock);
+}
+
+static enum cf_status index_walk(struct cf_store *s, struct cf_search *x, uint64_t *entries);
+
+static int pending_cmp(const void *a, const void *b)
+{
+    const struct pending *p = a, *q = b;
+    int r = id_cmp(&p->tenant, &q->tenant);
+    return r != 0 ? r : id_cmp(&p->id, &q->id);
+}
+
+/* Applies what the feed reported since the last search, under the index's write lock (so no write of
+ * this process interleaves): deletions of tenants and ranges first, then each node record named,
+ * once, read again from the store, so the index ends as the store now is whatever the order of the
+ * changes. A rebuild instead if the feed was lost. CF_EUNAVAIL-like errors leave a rebuild pending
+ * (and the search fails) rather than answer from a partial index. */
+static enum cf_status follow_drain(struct cf_store *s, struct cf_search *x)
+{
+    if (!atomic_load(&x->followed))
+        return CF_OK;
+    pthread_rwlock_wrlock(&x->lock);
+    pthread_mutex_lock(&x->flock);
+    atomic_store(&x->followed, false);
+    struct pending *p = x->fops;
+    size_t n = x->nfops;
+    bool rebuild = x->rebuild;
+    x->fops = NULL;
+    x->nfops = x->capfops = 0;
+    x->rebuild = false;
+    pthread_mutex_unlock(&x->flock);
+    enum cf_status st = CF_OK;
+    if (x->broken) {
+        /* switched off until the next start: nothing to follow */
+    } else if (rebuild) {
+        index_clear(x);
+        st = index_walk(s, x, NULL); /* a snapshot newer than every change noted so far */
+    } else {
+        size_t nodes = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p[i].ks == CF_CF_NODES && p[i].op != CF_BATCH_DELETE_RANGE)
+                p[nodes++] = p[i]; /* compacted: puts and deletes carry no allocation */
+            else
+                apply_one(x, &p[i]);
+            if (p[i].ks != CF_CF_NODES || p[i].op == CF_BATCH_DELETE_RANGE) {
+                free(p[i].lo);
+                free(p[i].hi);
+            }
+        }
+        qsort(p, nodes, sizeof *p, pending_cmp);
+        for (size_t i = 0; i < nodes && st == CF_OK; i++) {
+            if (i > 0 && pending_cmp(&p[i - 1], &p[i]) == 0)
+                continue;
+            struct pending one = p[i];
+            if ((st = read_entry(s, &one.tenant, &one.id, &one.e)) == CF_OK) {
+                one.op = one.e != NULL ? CF_BATCH_PUT : CF_BATCH_DELETE;
+                apply_one(x, &one);
+            }
+        }
+        n = 0; /* every allocation freed above */
+    }
+    if (st != CF_OK) {
+        index_clear(x);
+        pthread_mutex_lock(&x->flock);
+        follow_lost_locked(x);
+        pthread_mutex_unlock(&x->flock);
+    }
+    pthread_rwlock_unlock(&x->lock);
+    if (n > 0)
+        pending_free(p, n);
+    else
+        free(p);
+    return st != CF_OK ? CF_EUNAVAIL : CF_OK;
+}
+
 /* ---- build, stats, free ----------------------------------------------------------------------- */
 
 static void search_free(struct cf_store *s);
 
-enum cf_status cf_store_search_build(struct cf_store *s, uint64_t *entries)
+/* Fills x (write lock held) from every node record of the store. */
+static enum cf_status index_walk(struct cf_store *s, struct cf_search *x, uint64_t *entries)
 {
-    if (s->search != NULL)
-        return CF_EEXIST;
-    struct cf_search *x = cf_xcalloc(1, sizeof *x);
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&x->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    /* Installed first and held while walking: a write that lands meanwhile waits for the lock and is
-     * applied after the walk, never overwritten by the walk's older view. */
-    pthread_rwlock_wrlock(&x->lock);
-    s->search = x;
-    s->search_apply = search_apply;
-    s->search_free = search_free;
     struct cf_eiter *it = cf_eiter_open(s->eng, CF_CF_NODES, NULL, 0, NULL, 0);
     cf_eiter_seek_to_first(it);
     uint64_t count = 0;
@@ -675,11 +828,39 @@ enum cf_status cf_store_search_build(struct cf_store *s, uint64_t *entries)
     char *err = NULL;
     enum cf_status st = cf_eiter_status(it, &err) == CF_ENG_OK ? CF_OK : cf_db_error("search index", err);
     cf_eiter_close(it);
+    if (entries != NULL)
+        *entries = count;
+    return st;
+}
+
+enum cf_status cf_store_search_build(struct cf_store *s, uint64_t *entries)
+{
+    if (s->search != NULL)
+        return CF_EEXIST;
+    /* Cluster mode: take a position in the change feed before the walk, so that the walk's snapshot
+     * is newer than it and every later change reaches search_follow (the first catch-up after an open
+     * would otherwise find the index built and have to rebuild it). A failure leaves the first
+     * catch-up to come, which marks the index for a rebuild. */
+    (void)cf_store_catch_up(s);
+    struct cf_search *x = cf_xcalloc(1, sizeof *x);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&x->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&x->flock, NULL);
+    /* Installed first and held while walking: a write that lands meanwhile waits for the lock and is
+     * applied after the walk, never overwritten by the walk's older view. */
+    pthread_rwlock_wrlock(&x->lock);
+    s->search = x;
+    s->search_apply = search_apply;
+    s->search_follow = search_follow;
+    s->search_lost = search_lost;
+    s->search_free = search_free;
+    enum cf_status st = index_walk(s, x, entries);
     if (st != CF_OK)
         index_break(x, "the node records could not be read");
     pthread_rwlock_unlock(&x->lock);
-    if (entries != NULL)
-        *entries = count;
     return st;
 }
 
@@ -704,6 +885,8 @@ static void search_free(struct cf_store *s)
     if (x == NULL)
         return;
     index_clear(x);
+    pending_free(x->fops, x->nfops);
+    pthread_mutex_destroy(&x->flock);
     pthread_rwlock_destroy(&x->lock);
     free(x);
     s->search = NULL;
@@ -744,6 +927,9 @@ enum cf_status cf_search_candidates(struct cf_store *s, const struct cf_id *tena
     *end = true;
     if (x == NULL)
         return CF_EUNAVAIL;
+    enum cf_status fst = follow_drain(s, x); /* other nodes' writes first (cluster mode) */
+    if (fst != CF_OK)
+        return fst;
     pthread_rwlock_rdlock(&x->lock);
     const struct tindex *t;
     /* The flat buffer is rebuilt by the first search after a write, under the write lock (a few

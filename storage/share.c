@@ -398,7 +398,7 @@ static enum cf_status share_update(struct cf_store *s, const struct cf_id *tenan
     *changed = false;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = share_load(s, tk, id, &sh);
     if (st == CF_OK) {
         struct cf_batch *b = cf_batch_new(s->eng);
@@ -409,7 +409,7 @@ static enum cf_status share_update(struct cf_store *s, const struct cf_id *tenan
         }
         cf_batch_free(b);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_share_clear(&sh); /* share_load leaves sh zeroed on failure */
     return st;
 }
@@ -626,7 +626,7 @@ enum cf_status cf_share_draw(struct cf_store *s, const struct cf_id *tenant, con
     memset(&bg, 0, sizeof bg);
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = budget_load(s, tk, id, node, size, &bg);
     if (st == CF_OK) {
         if (bg.sh.revoked_at != 0)
@@ -645,7 +645,7 @@ enum cf_status cf_share_draw(struct cf_store *s, const struct cf_id *tenant, con
         if (st != CF_OK)
             *counted = false;
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_share_clear(&bg.sh);
     return st;
 }
@@ -658,7 +658,7 @@ enum cf_status cf_share_give_back(struct cf_store *s, const struct cf_id *tenant
     memset(&bg, 0, sizeof bg);
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     enum cf_status st = budget_load(s, tk, id, node, size, &bg);
     if (st == CF_OK) {
         uint64_t back = unsent < bg.t.served ? unsent : bg.t.served;
@@ -667,7 +667,7 @@ enum cf_status cf_share_give_back(struct cf_store *s, const struct cf_id *tenant
         bg.t.credit += sent < room ? sent : room;
         st = budget_store(s, tk, node, size, &bg);
     }
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_share_clear(&bg.sh);
     return st;
 }

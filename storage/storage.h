@@ -73,6 +73,71 @@ extern const struct cf_store_rados *cf_store_rados;
  * Set before cf_store_create / cf_store_open of dir; thread: the main one, before serving. */
 void cf_store_use_postgres(const char *dir, const char *conninfo, const char *password, unsigned timeout_ms);
 
+/* ---- cluster coordination (coord.c, issue 24, docs/CLUSTER.md "Leases and shared throttles") ---- */
+
+/* Leases and shared failure counters between the nodes of one database. A lease or counter is named
+ * by a purpose label ("jobs", "tus", "login-account"…) and the caller's bytes (0..CF_COORD_KEY_MAX: a
+ * username, an address, an id); the database sees only HMAC-SHA256 of both under a key derived from
+ * the global key. Every function answers CF_ENOTFOUND on a store without shared state (RocksDB: one
+ * process), meaning "keep the local behaviour"; CF_EINVAL on a bad argument (no label, too long a key,
+ * a TTL out of 1..86400000 ms); CF_EUNAVAIL or CF_EIO when the database fails. Times are the
+ * database's clock. Any thread; each call is one or a few round trips (not for an event loop in a
+ * hot path). */
+#define CF_NODE_ID_LEN 16
+#define CF_COORD_KEY_MAX 4096
+#define CF_COORD_JOBS "jobs"     /* the lease of the background jobs (retention, sweeps, rescans, sync) */
+#define CF_COORD_RENEW_MS 3000   /* how often the server renews its claims (cf_coord_renew) */
+/* This process's node id: CF_NODE_ID_LEN random bytes chosen at first use, the holder of its leases. */
+const uint8_t *cf_coord_node_id(void);
+/* cf_coord_shared(s): whether s has shared state (a PostgreSQL store): the cluster behaviour applies. */
+bool cf_coord_shared(struct cf_store *s);
+/* cf_coord_lease(s, label, key, kl, ttl_ms, held): takes or renews the lease for this node until ttl_ms
+ * from now if it is free, expired or already this node's (*held true); *held false if another node
+ * holds it. cf_coord_lease_drop gives it up if this node holds it. */
+enum cf_status cf_coord_lease(struct cf_store *s, const char *label, const void *key, size_t kl, uint32_t ttl_ms,
+                              bool *held) CF_WUR;
+enum cf_status cf_coord_lease_drop(struct cf_store *s, const char *label, const void *key, size_t kl) CF_WUR;
+
+/* A shared sliding-window failure counter (src/core/throttle.h's operations, counted across nodes). */
+enum cf_coord_op { CF_COORD_RESERVE, CF_COORD_FAIL, CF_COORD_RELEASE, CF_COORD_SETTLE, CF_COORD_RESET, CF_COORD_COUNT };
+struct cf_coord_ctr {
+    unsigned limit;     /* in: 1..1024 */
+    uint64_t window_ms; /* in: 1..2^40 */
+    int64_t id;         /* in: RELEASE, SETTLE (> 0); out: RESERVE (granted), FAIL: the event's id */
+    uint64_t at_ms;     /* out: RESERVE, FAIL: when it was recorded (database clock, ms since epoch) */
+    unsigned count;     /* out: the key's events inside the window after the operation */
+    bool granted;       /* out: RESERVE: recorded (count was below limit) */
+    uint64_t retry_ms;  /* out: count >= limit: ms until the oldest leaves the window (>= 1) */
+};
+/* cf_coord_counter(s, op, label, key, kl, c): RESERVE records one event if fewer than limit are in the
+ * window (granted); FAIL records one, keeping at most limit; RELEASE deletes event c->id; SETTLE deletes
+ * it and every older event of key; RESET deletes every event of key; COUNT reads. Every operation on one
+ * key runs alone across all nodes (exact under any concurrency). */
+enum cf_status cf_coord_counter(struct cf_store *s, enum cf_coord_op op, const char *label, const void *key,
+                                size_t kl, struct cf_coord_ctr *c) CF_WUR;
+
+/* Claims: leases this process keeps renewed while it holds them (cf_coord_renew). A claim is trusted
+ * (cf_coord_holds) until 2 s before its lease could expire in the database, measured on this node's
+ * monotonic clock from before the request that last took or renewed it; so ttl_ms must exceed
+ * 2000 and the renewal period must be well below ttl_ms - 2000. At most 4096 claims at once (CF_ETOOBIG).
+ * cf_coord_claim(s, label, key, kl, ttl_ms, got): takes the lease once (*got false: another node, or
+ * this process already, holds it). cf_coord_unclaim: gives it up (the lease is dropped). */
+enum cf_status cf_coord_claim(struct cf_store *s, const char *label, const void *key, size_t kl, uint32_t ttl_ms,
+                              bool *got) CF_WUR;
+void cf_coord_unclaim(struct cf_store *s, const char *label, const void *key, size_t kl);
+/* cf_coord_want(s, label, ttl_ms, got): a lease (no key) this process wants whenever it can have it
+ * (the background jobs): tried now (*got) and again by every cf_coord_renew until held. On a store
+ * without shared state: *got true and CF_ENOTFOUND. */
+enum cf_status cf_coord_want(struct cf_store *s, const char *label, uint32_t ttl_ms, bool *got) CF_WUR;
+/* cf_coord_holds(s, label, key, kl): whether this process holds the claim now (true on a store without
+ * shared state: the one process does everything). Memory only. */
+bool cf_coord_holds(struct cf_store *s, const char *label, const void *key, size_t kl);
+/* cf_coord_renew(s, out): renews every claim and retries every wanted lease; out counts them. */
+struct cf_coord_renewal {
+    unsigned held, gained, lost, failed; /* held now; wanted ones gained; held ones lost; requests failed */
+};
+void cf_coord_renew(struct cf_store *s, struct cf_coord_renewal *out);
+
 /* cf_store_is_initialised(dir): whether dir already holds a store (without opening it). */
 bool cf_store_is_initialised(const char *dir);
 
@@ -91,7 +156,9 @@ enum cf_status cf_store_check(struct cf_store *s, struct cf_check_report *out) C
 /* cf_store_on_write_failure(hook): hook(what, message) runs, on the failing thread, whenever
  * RocksDB refuses a write (not for injected CF_FAULT_DB faults, which RocksDB never sees). After an
  * I/O error RocksDB refuses every later write until the database is reopened, so the server stops
- * itself (fail-stop) and recovers from the WAL at the next start. Set once, before serving. */
+ * itself (fail-stop) and recovers from the WAL at the next start. Not for a PostgreSQL store out of
+ * reach (several nodes write it: the write answers CF_EUNAVAIL and later ones go through once it is
+ * back). Set once, before serving. */
 void cf_store_on_write_failure(void (*hook)(const char *what, const char *err));
 
 /* cf_store_collect_orphans(s, out_contents): deletes the chunks of every content that was being

@@ -124,7 +124,17 @@ struct cf_tkeys {
     size_t ngens;
     uint32_t cur;         /* the generation new data keys are wrapped with */
     bool dead;            /* the tenant was deleted: every lookup answers CF_ENOTFOUND */
+    /* Cluster mode (keyring.c "following other nodes' key changes"): the change feed counts stale up
+     * when another node may have rotated or destroyed this tenant's keys; fresh is the count they
+     * were last reloaded for. stale != fresh: the next use reloads them, in place. */
+    _Atomic uint32_t stale, fresh;
 };
+/* cf_tkeys_follow(s, op, ks, k, kl, v, vl): one operation of another node's change (db.c
+ * cf_store_catch_up): marks the tenant entries whose keys it changed stale. cf_tkeys_lost(s): the
+ * feed was lost (a gap, the first catch-up): every entry is marked stale. Memory only, no I/O. */
+void cf_tkeys_follow(struct cf_store *s, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl);
+void cf_tkeys_lost(struct cf_store *s);
 
 /* The metadata journal (journal.c). The head as stored (sealed) under journal 'h'. */
 struct cf_jhead {
@@ -161,6 +171,10 @@ struct cf_journal {
     bool writing;
 };
 
+typedef void (*cf_tkeys_follow_fn)(struct cf_store *s, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                                   const uint8_t *v, size_t vl);
+typedef void (*cf_tkeys_lost_fn)(struct cf_store *s);
+
 struct cf_store {
     char *dir;
     struct cf_eng *eng;          /* the storage engine (engine/engine.h): every read and write */
@@ -168,8 +182,9 @@ struct cf_store {
     struct cf_key kek;          /* wraps tenant keys and the global key */
     struct cf_key global_record; /* seals global records (tenants) */
     struct cf_key global_index;  /* keyed hash of tenant names */
-    pthread_mutex_t ns_lock;     /* serialises every namespace change */
-    pthread_mutex_t user_lock;   /* serialises read-modify-write of user records (cf_user_update) */
+    pthread_mutex_t ns_lock;     /* serialises every namespace change: take it with cf_ns_lock */
+    pthread_mutex_t user_lock;   /* serialises read-modify-write of user records (cf_user_update); a
+                                    cluster lock (CF_ENG_LOCK_USER) */
     struct cf_key global_audit;  /* root of the per-tenant provenance MAC keys */
     pthread_mutex_t audit_lock;  /* guards audit_heads and every append */
     struct cf_audit_head *audit_heads;
@@ -195,6 +210,16 @@ struct cf_store {
      * cf_store_search_build: pointers, so that db.c and store.c (below search.c) do not link to it. */
     struct cf_search *search;    /* NULL until cf_store_search_build */
     void (*search_apply)(struct cf_store *s, const struct cf_batch *b);
+    /* Other nodes' writes, from the change feed (db.c cf_store_catch_up): one operation, or the feed
+     * lost (the index is rebuilt by the next search). */
+    void (*search_follow)(struct cf_store *s, enum cf_batch_op op, unsigned ks, const uint8_t *k, size_t kl,
+                          const uint8_t *v, size_t vl);
+    void (*search_lost)(struct cf_store *s);
+    /* The tenant keys' side of following the feed (keyring.c cf_tkeys_follow / cf_tkeys_lost), set by
+     * keyring.c before it loads its first tenant key (until then there is nothing to mark stale):
+     * pointers, so that db.c does not link to keyring.c (which reads through db.c). */
+    _Atomic(cf_tkeys_follow_fn) tkeys_follow;
+    _Atomic(cf_tkeys_lost_fn) tkeys_lost;
     void (*search_free)(struct cf_store *s);
 };
 
@@ -217,6 +242,18 @@ const struct cf_tkeys *cf_tkeys_create(struct cf_store *s, const struct cf_id *t
  * logs and frees an engine error and says which status it is (lock held elsewhere: CF_EBUSY;
  * corruption: CF_ECORRUPT; else CF_EIO). */
 enum cf_status cf_db_error(const char *what, char *err) CF_WUR;
+/* The namespace lock (db.c), a cluster lock (engine.h cf_eng_lock): ns_lock, then in cluster mode the
+ * store-wide lock in the database and a catch-up on other nodes' writes. Every namespace change holds
+ * it, and nothing takes it while holding the provenance or journal lock (order: ns, audit, journal).
+ * If the database lock cannot be taken the caller still holds the mutex and goes on, but every write
+ * it makes before cf_ns_unlock fails (CF_EUNAVAIL): nothing is written unguarded. */
+void cf_ns_lock(struct cf_store *s);
+void cf_ns_unlock(struct cf_store *s);
+/* cf_cluster_lock(s, mu, which): the same for any cluster lock: mu, then lock which in the database,
+ * then a catch-up (cluster mode). The user and session locks (ident.c) use it; order: ns, user,
+ * session, audit, journal. */
+void cf_cluster_lock(struct cf_store *s, pthread_mutex_t *mu, enum cf_eng_lock which);
+void cf_cluster_unlock(struct cf_store *s, pthread_mutex_t *mu, enum cf_eng_lock which);
 enum cf_status cf_db_get(struct cf_store *s, enum cf_cf cf, const void *key, size_t klen, char **val,
                          size_t *vlen) CF_WUR;
 /* cf_db_write and cf_db_put: every write of the store. Batches that touch a column family the

@@ -185,11 +185,11 @@ enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_
     t->completed = false;
     cf_key_random(&dek);
     /* wrapped and written under ns_lock: see cf_dek_wrap */
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     st = cf_dek_wrap(s, tk, &t->id, &dek, t->wrapped, &t->dek_gen);
     cf_key_wipe(&dek);
     if (st != CF_OK) {
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return st;
     }
     t->offset = 0;
@@ -204,7 +204,7 @@ enum cf_status cf_tus_create(struct cf_store *s, struct cf_tus *t, uint64_t ttl_
     cf_put_be64(mark + 1, t->created_at);
     cf_batch_put(b, CF_CF_PENDING, (const char *)pkey, sizeof pkey, (const char *)mark, sizeof mark);
     st = cf_db_write(s, b, true);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     cf_batch_free(b);
     return st;
 }
@@ -614,7 +614,7 @@ static enum cf_status rewrap_one(struct cf_store *s, const struct cf_tkeys *tk, 
     if (!t.completed && t.dek_gen != gen) {
         (*count)++;
         if (!dry && (st = cf_dek_unwrap(s, tk, &t.id, t.dek_gen, t.wrapped, &dek)) == CF_OK) {
-            pthread_mutex_lock(&s->ns_lock);
+            cf_ns_lock(s);
             st = cf_dek_wrap(s, tk, &t.id, &dek, t.wrapped, &t.dek_gen);
             cf_key_wipe(&dek);
             if (st == CF_OK && t.dek_gen != gen)
@@ -625,7 +625,7 @@ static enum cf_status rewrap_one(struct cf_store *s, const struct cf_tkeys *tk, 
                 st = cf_db_write(s, b, true);
                 cf_batch_free(b);
             }
-            pthread_mutex_unlock(&s->ns_lock);
+            cf_ns_unlock(s);
         }
     }
     cf_tus_clear(&t);

@@ -268,13 +268,13 @@ enum cf_status cf_usage_verify(struct cf_store *s, const struct cf_id *tenant, b
     *checked = *wrong = 0;
     if (cf_tkeys_get(s, tenant, &tk) != CF_OK)
         return CF_ENOTFOUND;
-    pthread_mutex_lock(&s->ns_lock);
+    cf_ns_lock(s);
     struct cf_batch *b = cf_batch_new(s->eng);
     uint64_t total;
     enum cf_status st = counter_read(s, tk, NULL, &total);
     if (st == CF_ENOTFOUND && !repair) { /* not kept yet (a store from before quotas): computed on use */
         cf_batch_free(b);
-        pthread_mutex_unlock(&s->ns_lock);
+        cf_ns_unlock(s);
         return CF_OK;
     }
     st = compute(s, tk, &want);
@@ -311,7 +311,7 @@ enum cf_status cf_usage_verify(struct cf_store *s, const struct cf_id *tenant, b
     if (st == CF_OK && repair && *wrong != 0)
         st = cf_db_write(s, b, true);
     cf_batch_free(b);
-    pthread_mutex_unlock(&s->ns_lock);
+    cf_ns_unlock(s);
     free(users);
     cf_usage_delta_clear(&want);
     return st;

@@ -2,6 +2,7 @@
 // http2 module). Each subcommand prints one line of numbers for the shell script.
 //
 //   login URL -                                     → "TOKEN PRIVATE_ROOT" of the bench admin
+//                                                     (password: BENCH_ADMIN_PASSWORD, else bench-password-1)
 //   upload URL TOKEN PARENT FILE                    → node id (simple upload of FILE)
 //   tus URL TOKEN PARENT FILE PIECE N               → "seconds retries" for N concurrent tus uploads of FILE
 //                                                     (retries: 429/503 answers retried after Retry-After,
@@ -89,7 +90,7 @@ async function main() {
   try {
     if (cmd === 'login') {
       const r = ok(await request(session, 'POST', '/api/v1/auth/login', {
-        auth: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password-1' }),
+        auth: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: process.env.BENCH_ADMIN_PASSWORD || 'bench-password-1' }),
       }), 200, 'login');
       const t = JSON.parse(r.body).token;
       const spaces = JSON.parse(ok(await request(session, 'GET', '/api/v1/spaces', { auth: t }), 200, 'spaces').body);

@@ -129,6 +129,10 @@ void cf_tus_expire_now(struct cf_store *store);
 /* cf_tus_claim_server(): the claim that keeps maintenance (expiry, key rotation, retention) off
  * resumable uploads a request is using right now. */
 const struct cf_tus_claim *cf_tus_claim_server(void);
+/* cf_tus_cluster(store): cluster mode: the claim is also a per-upload lease (storage.h cf_coord_claim),
+ * so that two nodes never work on one upload at once; a claim a crashed node held expires. Once, at
+ * start, before serving. */
+void cf_tus_cluster(struct cf_store *store);
 
 /* metrics.c: GET /metrics (the pipeline has checked metrics.allow) */
 void cf_h_metrics(struct cf_req *r);

@@ -451,6 +451,9 @@ static void limits_init(void)
     seen = cf_throttle_new(1, PAGE_VIEW_WINDOW_MS, 262144);
     if (rate == NULL || seen == NULL)
         abort(); /* the configuration bounds pages_per_minute to the throttle's range */
+    /* Cluster mode: counted across nodes (throttle.h; nothing changes without a shared backend). */
+    cf_throttle_share(rate, "page-rate");
+    cf_throttle_share(seen, "page-view");
 }
 
 /* The viewer's rate key: the member, or the link and the client's address. */

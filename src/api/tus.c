@@ -75,6 +75,52 @@ static struct busy_entry {
 } busy[BUSY_MAX];
 static size_t nbusy;
 
+/* Cluster mode (cf_tus_cluster): the store whose per-upload leases back the busy set across nodes. */
+static struct cf_store *cluster_store;
+#define CLAIM_TTL_MS 30000 /* renewed every CF_COORD_RENEW_MS while held; a crashed node's expires */
+
+void cf_tus_cluster(struct cf_store *store)
+{
+    cluster_store = store;
+}
+
+/* The upload's lease in the cluster: tenant ‖ id. False if another node holds it or the database
+ * cannot say (the request is refused as busy, and may be retried). */
+static bool cluster_take(const struct cf_id *tenant, const struct cf_id *id)
+{
+    uint8_t k[2 * sizeof tenant->b];
+    bool got = false;
+    if (cluster_store == NULL)
+        return true;
+    memcpy(k, tenant->b, sizeof tenant->b);
+    memcpy(k + sizeof tenant->b, id->b, sizeof id->b);
+    enum cf_status st = cf_coord_claim(cluster_store, "tus", k, sizeof k, CLAIM_TTL_MS, &got);
+    if (st != CF_OK && st != CF_ENOTFOUND)
+        cf_log_warn("uploads: the upload's cluster claim failed (%s)", cf_status_name(st));
+    return st == CF_ENOTFOUND || (st == CF_OK && got);
+}
+
+static void cluster_release(const struct cf_id *tenant, const struct cf_id *id)
+{
+    uint8_t k[2 * sizeof tenant->b];
+    if (cluster_store == NULL)
+        return;
+    memcpy(k, tenant->b, sizeof tenant->b);
+    memcpy(k + sizeof tenant->b, id->b, sizeof id->b);
+    cf_coord_unclaim(cluster_store, "tus", k, sizeof k);
+}
+
+static void busy_release_local(const struct cf_id *tenant, const struct cf_id *id)
+{
+    pthread_mutex_lock(&busy_lock);
+    for (size_t i = 0; i < nbusy; i++)
+        if (cf_id_equal(&busy[i].tenant, tenant) && cf_id_equal(&busy[i].id, id)) {
+            busy[i] = busy[--nbusy];
+            break;
+        }
+    pthread_mutex_unlock(&busy_lock);
+}
+
 static bool busy_take(const struct cf_id *tenant, const struct cf_id *id)
 {
     bool ok = true;
@@ -90,18 +136,17 @@ static bool busy_take(const struct cf_id *tenant, const struct cf_id *id)
         nbusy++;
     }
     pthread_mutex_unlock(&busy_lock);
+    if (ok && !cluster_take(tenant, id)) {
+        busy_release_local(tenant, id);
+        ok = false;
+    }
     return ok;
 }
 
 static void busy_release(const struct cf_id *tenant, const struct cf_id *id)
 {
-    pthread_mutex_lock(&busy_lock);
-    for (size_t i = 0; i < nbusy; i++)
-        if (cf_id_equal(&busy[i].tenant, tenant) && cf_id_equal(&busy[i].id, id)) {
-            busy[i] = busy[--nbusy];
-            break;
-        }
-    pthread_mutex_unlock(&busy_lock);
+    cluster_release(tenant, id);
+    busy_release_local(tenant, id);
 }
 
 static bool claim_take(void *ctx, const struct cf_id *tenant, const struct cf_id *id)

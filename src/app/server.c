@@ -174,9 +174,131 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 static void loop_init(struct cf_loop *l);
 static pthread_barrier_t loops_ready;
 
+/* ---- cluster coordination (docs/CLUSTER.md "Leases and shared throttles") -------------------- */
+
+/* The background jobs (retention with its collection of dead writers' uploads, the resumable-upload
+ * sweep, rescans, the directory sync) run on one node at a time: the holder of the "jobs" lease, taken
+ * for JOBS_LEASE_TTL_MS and renewed every CF_COORD_RENEW_MS by the coordination thread, which renews
+ * the per-upload tus claims too. On a RocksDB store cf_coord_holds is always true. */
+#define JOBS_LEASE_TTL_MS 15000
+
+static pthread_t coord_thread;
+static bool coord_running, coord_stop;
+static pthread_mutex_t coord_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t coord_cond = PTHREAD_COND_INITIALIZER;
+
+static void *coord_main(void *arg)
+{
+    (void)arg;
+    bool failing = false;
+    pthread_mutex_lock(&coord_lock);
+    while (!coord_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += CF_COORD_RENEW_MS / 1000;
+        until.tv_nsec += (long)(CF_COORD_RENEW_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        while (!coord_stop && pthread_cond_timedwait(&coord_cond, &coord_lock, &until) == 0) {
+        }
+        if (coord_stop)
+            break;
+        pthread_mutex_unlock(&coord_lock);
+        struct cf_coord_renewal rn;
+        cf_coord_renew(cf_srv->app.store, &rn);
+        if (rn.gained > 0)
+            cf_log_info("cluster: this node holds the background-jobs lease now");
+        if (rn.lost > 0)
+            cf_log_warn("cluster: %u lease(s) lost (another node holds them now)", rn.lost);
+        if ((rn.failed > 0) != failing)
+            cf_log_warn(rn.failed > 0 ? "cluster: leases cannot be renewed (the database is out of reach)"
+                                      : "cluster: leases renewed again");
+        failing = rn.failed > 0;
+        pthread_mutex_lock(&coord_lock);
+    }
+    pthread_mutex_unlock(&coord_lock);
+    return NULL;
+}
+
+static void coord_start(void)
+{
+    if (!cf_coord_shared(cf_srv->app.store))
+        return;
+    if (pthread_create(&coord_thread, NULL, coord_main, NULL) != 0) {
+        cf_log_error("cannot start the cluster coordination thread");
+        abort();
+    }
+    coord_running = true;
+}
+
+/* Stops the renewals and gives the jobs lease up, so that another node takes the jobs over at once. */
+static void coord_finish(void)
+{
+    if (!coord_running)
+        return;
+    pthread_mutex_lock(&coord_lock);
+    coord_stop = true;
+    pthread_cond_broadcast(&coord_cond);
+    pthread_mutex_unlock(&coord_lock);
+    pthread_join(coord_thread, NULL);
+    coord_running = false;
+    cf_coord_unclaim(cf_srv->app.store, CF_COORD_JOBS, NULL, 0);
+}
+
+/* The login, share-code and page limiters' shared backend: storage/coord.c's counters. */
+static bool throttle_shared(void *ctx, enum cf_throttle_op op, const char *name, const void *key, size_t n,
+                            unsigned limit, uint64_t window_ms, struct cf_throttle_io *io)
+{
+    static const enum cf_coord_op ops[] = {
+        [CF_THROTTLE_OP_RESERVE] = CF_COORD_RESERVE, [CF_THROTTLE_OP_FAIL] = CF_COORD_FAIL,
+        [CF_THROTTLE_OP_RELEASE] = CF_COORD_RELEASE, [CF_THROTTLE_OP_SETTLE] = CF_COORD_SETTLE,
+        [CF_THROTTLE_OP_RESET] = CF_COORD_RESET,     [CF_THROTTLE_OP_COUNT] = CF_COORD_COUNT,
+    };
+    if ((unsigned)op >= sizeof ops / sizeof ops[0])
+        return false;
+    struct cf_coord_ctr c = {.limit = limit, .window_ms = window_ms, .id = io->id};
+    if (cf_coord_counter(ctx, ops[op], name, key, n, &c) != CF_OK)
+        return false;
+    io->id = c.id;
+    io->at_ms = c.at_ms;
+    io->count = c.count;
+    io->granted = c.granted;
+    io->retry_ms = c.retry_ms;
+    return true;
+}
+static struct cf_throttle_backend throttle_backend = {throttle_shared, NULL};
+
+/* Cluster mode, once the store is open and before any thread serves: the limiters count across nodes,
+ * the tus claims become per-upload leases, and this node asks for the jobs lease. */
+static void coord_setup(void)
+{
+    struct cf_app *app = &cf_srv->app;
+    if (!cf_coord_shared(app->store))
+        return;
+    const uint8_t *node = cf_coord_node_id();
+    cf_log_info("cluster: node %02x%02x%02x%02x…: shared throttles, leases for the background jobs and uploads",
+                node[0], node[1], node[2], node[3]);
+    throttle_backend.ctx = app->store;
+    cf_throttle_set_backend(&throttle_backend);
+    cf_throttle_share(app->login_account, "login-account");
+    cf_throttle_share(app->login_ip, "login-ip");
+    cf_throttle_share(app->code_ip, "share-code-ip");
+    cf_throttle_share(app->code_link, "share-code-link");
+    cf_tus_cluster(app->store);
+    bool got = false;
+    enum cf_status st = cf_coord_want(app->store, CF_COORD_JOBS, JOBS_LEASE_TTL_MS, &got);
+    if (st != CF_OK)
+        cf_log_warn("cluster: the background-jobs lease cannot be asked for now (%s); retrying", cf_status_name(st));
+    else
+        cf_log_info(got ? "cluster: this node holds the background-jobs lease"
+                        : "cluster: another node holds the background-jobs lease");
+}
+
 static void expire_uploads(void *arg)
 {
     (void)arg;
+    if (!cf_coord_holds(cf_srv->app.store, CF_COORD_JOBS, NULL, 0))
+        return; /* another node of the cluster runs the sweep */
     cf_tus_expire_now(cf_srv->app.store);
 }
 
@@ -184,6 +306,8 @@ static void run_retention(void *arg)
 {
     (void)arg;
     struct cf_retention_report rep;
+    if (!cf_coord_holds(cf_srv->app.store, CF_COORD_JOBS, NULL, 0))
+        return; /* another node of the cluster runs it */
     if (cf_retention_run(cf_srv->app.cfg, cf_srv->app.store, &rep) != CF_OK)
         cf_log_warn("retention: the run did not finish; the next one resumes it");
 }
@@ -659,6 +783,7 @@ static int serve_open_store(struct serve *s)
         return 1;
     }
     cf_store_on_write_failure(on_store_write_failure);
+    coord_setup(); /* cluster mode: shared throttles, leases (before anything below runs a job) */
     if (cfg->store.engine == CF_STORE_CLUSTER) {
         uint8_t node[16];
         if (node_id_load(cfg, node) != 0)
@@ -672,7 +797,8 @@ static int serve_open_store(struct serve *s)
     }
     if (orphans > 0)
         cf_log_info("collected %llu unfinished upload(s) left by an earlier run", (unsigned long long)orphans);
-    cf_tus_expire_now(cf_srv->app.store); /* resumable uploads that expired while the server was down */
+    if (cf_coord_holds(cf_srv->app.store, CF_COORD_JOBS, NULL, 0))
+        cf_tus_expire_now(cf_srv->app.store); /* resumable uploads that expired while the server was down */
     /* The name index (storage/search.h): memory only, rebuilt at every start from the sealed names. */
     uint64_t names = 0;
     if (cf_store_search_build(cf_srv->app.store, &names) != CF_OK) {
@@ -738,6 +864,7 @@ static void serve_start_threads(struct serve *s)
     }
     /* Retention: once now (what fell due while the server was down), then every hour (serve_run). */
     cf_work_background(run_retention, NULL);
+    coord_start(); /* cluster mode: renews the leases (jobs, tus claims) */
     cf_rescan_start(&cf_srv->app); /* files accepted unscanned, once signatures exist (rescan.h) */
     cf_directory_start(&cf_srv->app); /* the periodic directory sync, if configured (directory.h) */
 }
@@ -790,6 +917,7 @@ static void serve_drain(struct serve *s)
     cf_scan_stop(); /* before the pool: a finished scan hands its upload back to a worker */
     cf_render_stop(); /* before the pool: a render's read function runs on a worker's reader */
     cf_work_stop();
+    coord_finish(); /* after every job and upload: the jobs lease goes to another node at once */
     cf_audit_stop(); /* after the loops and workers: every queued event is written */
     cf_bufpool_drain(); /* every stream is gone: its buffers came back */
 }

@@ -40,7 +40,7 @@ char *cf_store_open_error(const struct cf_config *cfg, enum cf_status st)
                                 "reached): run `coffer init -c %s` first",
                                 cfg->path);
         case CF_EBUSY:
-            return cf_xasprintf("the store in PostgreSQL is in use by another coffer process (its advisory lock)");
+            return cf_xasprintf("the store in PostgreSQL is busy: see the line above");
         default:
             return cf_xasprintf("cannot open the store in PostgreSQL (%s): see the line above", cf_status_name(st));
         }

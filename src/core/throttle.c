@@ -24,10 +24,14 @@
  *
  * A reservation is an ordinary failure time in the ring; releasing it removes that one time and
  * closes the gap, which keeps the ring ordered.
+ *
+ * Shared (cluster mode, throttle.h): every call goes to the backend first; the local table is used
+ * for a call only when the backend fails, and a ticket's id says where its attempt lives.
  */
 #include "throttle.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +63,49 @@ struct cf_throttle {
     uint32_t *buckets;         /* mask + 1 chain heads (entry index or NIL) */
     struct entry *entries;     /* max_keys entries */
     uint64_t *stamps;          /* max_keys * limit failure times (ms); entry i owns [i*limit, (i+1)*limit) */
+    const char *shared;        /* set before use: the limiter's name in the shared backend, NULL: local */
 };
+
+static const struct cf_throttle_backend *backend; /* set once at start (cf_throttle_set_backend) */
+
+void cf_throttle_set_backend(const struct cf_throttle_backend *b)
+{
+    backend = b;
+}
+
+void cf_throttle_share(struct cf_throttle *t, const char *name)
+{
+    if (backend != NULL && name != NULL && name[0] != '\0')
+        t->shared = name;
+}
+
+bool cf_throttle_is_shared(const struct cf_throttle *t)
+{
+    return t->shared != NULL && backend != NULL;
+}
+
+/* The operation in the shared backend; false if t is local or the backend failed (use the table). */
+static bool shared_op(const struct cf_throttle *t, enum cf_throttle_op op, const void *key, size_t n,
+                      struct cf_throttle_io *io)
+{
+    if (t->shared == NULL || backend == NULL)
+        return false;
+    static atomic_bool failing; /* said once per outage, not once per request */
+    if (backend->fn(backend->ctx, op, t->shared, key, n, t->limit, t->window_ms, io)) {
+        if (atomic_exchange(&failing, false))
+            cf_log_info("throttle %s: the shared counters answer again", t->shared);
+        return true;
+    }
+    if (!atomic_exchange(&failing, true))
+        cf_log_warn("throttle %s: the shared counters failed; each node counts alone until they answer", t->shared);
+    return false;
+}
+
+static uint64_t ms_to_s(uint64_t ms)
+{
+    uint64_t s = ms / 1000 + (ms % 1000 != 0);
+    return s < 1 ? 1 : s;
+}
 
 struct cf_throttle *cf_throttle_new(unsigned limit, uint64_t window_ms, size_t max_keys)
 {
@@ -247,6 +293,9 @@ void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t
     uint64_t at;
     if (!key_hash(t, key, n, hash))
         return;
+    struct cf_throttle_io io = {0};
+    if (shared_op(t, CF_THROTTLE_OP_FAIL, key, n, &io))
+        return;
     pthread_mutex_lock(&t->mu);
     (void)record(t, hash, now_ms, &at);
     pthread_mutex_unlock(&t->mu);
@@ -257,6 +306,13 @@ bool cf_throttle_allowed(struct cf_throttle *t, const void *key, size_t n, uint6
     uint8_t hash[CF_SHA256_LEN];
     if (!key_hash(t, key, n, hash)) {
         *retry_after_s = whole_window_s(t);
+        return false;
+    }
+    struct cf_throttle_io io = {0};
+    if (shared_op(t, CF_THROTTLE_OP_COUNT, key, n, &io)) {
+        if (io.count < t->limit)
+            return true;
+        *retry_after_s = ms_to_s(io.retry_ms);
         return false;
     }
     bool ok = true;
@@ -276,9 +332,22 @@ bool cf_throttle_reserve(struct cf_throttle *t, const void *key, size_t n, uint6
 {
     uint8_t hash[CF_SHA256_LEN];
     ticket->held = false;
+    ticket->id = 0;
     if (!key_hash(t, key, n, hash)) {
         *retry_after_s = whole_window_s(t);
         return false;
+    }
+    struct cf_throttle_io io = {0};
+    if (shared_op(t, CF_THROTTLE_OP_RESERVE, key, n, &io)) {
+        if (!io.granted) {
+            *retry_after_s = ms_to_s(io.retry_ms);
+            return false;
+        }
+        ticket->at = io.at_ms;
+        ticket->nth = io.count;
+        ticket->id = io.id > 0 ? io.id : 0;
+        ticket->held = true;
+        return true;
     }
     bool ok = true;
     unsigned first;
@@ -305,6 +374,12 @@ void cf_throttle_release(struct cf_throttle *t, const void *key, size_t n, struc
     if (!ticket->held)
         return;
     ticket->held = false;
+    if (ticket->id > 0) {
+        /* The attempt is in the backend: taken back there (a failure leaves it to leave the window). */
+        struct cf_throttle_io io = {.id = ticket->id};
+        (void)shared_op(t, CF_THROTTLE_OP_RELEASE, key, n, &io);
+        return;
+    }
     if (!in_window(t, ticket->at, now_ms) || !key_hash(t, key, n, hash))
         return;
     pthread_mutex_lock(&t->mu);
@@ -338,6 +413,12 @@ void cf_throttle_settle(struct cf_throttle *t, const void *key, size_t n, struct
     uint8_t hash[CF_SHA256_LEN];
     bool held = ticket->held;
     uint64_t at = ticket->at;
+    if (held && ticket->id > 0) {
+        struct cf_throttle_io io = {.id = ticket->id};
+        ticket->held = false;
+        (void)shared_op(t, CF_THROTTLE_OP_SETTLE, key, n, &io);
+        return;
+    }
     cf_throttle_release(t, key, n, ticket, now_ms);
     if (!held || !key_hash(t, key, n, hash))
         return;
@@ -362,6 +443,8 @@ void cf_throttle_reset(struct cf_throttle *t, const void *key, size_t n)
     uint8_t hash[CF_SHA256_LEN];
     if (!key_hash(t, key, n, hash))
         return;
+    struct cf_throttle_io io = {0};
+    (void)shared_op(t, CF_THROTTLE_OP_RESET, key, n, &io); /* and the local table too: it may hold some */
     pthread_mutex_lock(&t->mu);
     uint32_t i = find(t, hash);
     if (i != NIL)
@@ -374,6 +457,9 @@ unsigned cf_throttle_count(struct cf_throttle *t, const void *key, size_t n, uin
     uint8_t hash[CF_SHA256_LEN];
     if (!key_hash(t, key, n, hash))
         return t->limit;
+    struct cf_throttle_io io = {0};
+    if (shared_op(t, CF_THROTTLE_OP_COUNT, key, n, &io))
+        return io.count < t->limit ? io.count : t->limit;
     unsigned c = 0, first;
     pthread_mutex_lock(&t->mu);
     uint32_t i = find(t, hash);

@@ -64,9 +64,11 @@ void cf_throttle_fail(struct cf_throttle *t, const void *key, size_t n, uint64_t
  * failed keeps it as the failure by never releasing it (or by clearing held first, when one code
  * path releases whatever is still held). */
 struct cf_throttle_ticket {
-    uint64_t at;  /* ms: the time the attempt was recorded at (>= the reserve's now_ms) */
+    uint64_t at;  /* ms: the time the attempt was recorded at (>= the reserve's now_ms; shared: the
+                     database's clock) */
     unsigned nth; /* attempts of the key inside the window, this one included: 1..limit */
     bool held;    /* set by a granted reserve, cleared by release: release is done at most once */
+    int64_t id;   /* > 0: the attempt was recorded in the shared backend (its event id); 0: locally */
 };
 
 /* cf_throttle_reserve(t, key, n, now_ms, retry_after_s, ticket): the atomic form of
@@ -108,5 +110,45 @@ unsigned cf_throttle_count(struct cf_throttle *t, const void *key, size_t n, uin
 /* cf_throttle_keys(t): the number of keys currently held (0..max_keys), whether or not their
  * failures are still in the window, for metrics and tests. Any thread. */
 size_t cf_throttle_keys(struct cf_throttle *t);
+
+/* ---- a shared backend (cluster mode, docs/CLUSTER.md "Leases and shared throttles") ------------- */
+
+/* Several nodes over one database count a key's failures together: a limiter that is shared sends
+ * every operation to the backend (the operation of the same name on a counter the backend keeps per
+ * (limiter name, key), with the limiter's limit and window; times are the backend's clock, so now_ms is
+ * then not used), and falls back to its own local table, for that call, when the backend fails (a
+ * ticket says which of the two holds its attempt). The backend is a pair of pointers filled in by the
+ * server (src/app/server.c over storage/coord.c), so this module stays below the store. Keys are handed
+ * to the backend as given; it must not store them readable (coord.c keeps keyed hashes). */
+enum cf_throttle_op {
+    CF_THROTTLE_OP_RESERVE,
+    CF_THROTTLE_OP_FAIL,
+    CF_THROTTLE_OP_RELEASE,
+    CF_THROTTLE_OP_SETTLE,
+    CF_THROTTLE_OP_RESET,
+    CF_THROTTLE_OP_COUNT,
+};
+struct cf_throttle_io {
+    int64_t id;        /* in: RELEASE/SETTLE: the event; out: RESERVE (granted)/FAIL: the new event */
+    uint64_t at_ms;    /* out: RESERVE/FAIL: when it was recorded */
+    unsigned count;    /* out: the key's failures inside the window after the operation */
+    bool granted;      /* out: RESERVE */
+    uint64_t retry_ms; /* out: when count >= limit: ms until one more attempt is allowed */
+};
+struct cf_throttle_backend {
+    /* fn(ctx, op, name, key, n, limit, window_ms, io): true if done, false if the backend failed. */
+    bool (*fn)(void *ctx, enum cf_throttle_op op, const char *name, const void *key, size_t n, unsigned limit,
+               uint64_t window_ms, struct cf_throttle_io *io);
+    void *ctx;
+};
+/* cf_throttle_set_backend(b): the process's shared backend (b is referenced, not copied; NULL: none).
+ * Set once at start, before cf_throttle_share and before any other thread runs. */
+void cf_throttle_set_backend(const struct cf_throttle_backend *b);
+/* cf_throttle_share(t, name): t counts in the backend set (if any; otherwise nothing changes) under
+ * name, a static string naming this limiter alike on every node ("login-account"…). Call before other
+ * threads use t. */
+void cf_throttle_share(struct cf_throttle *t, const char *name);
+/* cf_throttle_is_shared(t): whether t counts in a shared backend. */
+bool cf_throttle_is_shared(const struct cf_throttle *t);
 
 #endif

@@ -933,7 +933,9 @@ static void *periodic_main(void *arg)
         pthread_mutex_unlock(&periodic_lock);
         json_t *rep = NULL;
         char *err = NULL;
-        if (cf_directory_sync(cfg, periodic_app->store, false, &rep, &err) != CF_OK)
+        /* Cluster mode: only the node holding the jobs lease syncs (docs/CLUSTER.md); the others wait. */
+        bool mine = cf_coord_holds(periodic_app->store, CF_COORD_JOBS, NULL, 0);
+        if (mine && cf_directory_sync(cfg, periodic_app->store, false, &rep, &err) != CF_OK)
             cf_log_warn("directory: the periodic sync failed; the next one runs in %llus",
                         (unsigned long long)cfg->directory.sync_interval_s);
         json_decref(rep);

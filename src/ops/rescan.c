@@ -296,6 +296,8 @@ static void *rescan_main(void *arg)
          * "unchecked" included (storage.h cf_version_restore). */
         if (!due && cf_now_ms() - last < CF_RESCAN_PERIOD_S * 1000ull)
             continue;
+        if (!cf_coord_holds(app->store, CF_COORD_JOBS, NULL, 0))
+            continue; /* cluster mode: the node holding the jobs lease rescans (docs/CLUSTER.md) */
         last = cf_now_ms();
         enum cf_status st = run_pass();
         struct cf_rescan_progress p;

@@ -99,6 +99,79 @@ int cf_eng_changes(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, 
     return e->ops->changes != NULL ? e->ops->changes(e, after, fn, ctx, last, err) : CF_ENG_NOTFOUND;
 }
 
+/* ---- cluster locks ---------------------------------------------------------------------------- */
+
+int cf_eng_lock(struct cf_eng *e, enum cf_eng_lock which, char **err)
+{
+    *err = NULL;
+    return e->ops->lock != NULL ? e->ops->lock(e, which, err) : CF_ENG_OK;
+}
+
+void cf_eng_unlock(struct cf_eng *e, enum cf_eng_lock which)
+{
+    if (e->ops->unlock != NULL)
+        e->ops->unlock(e, which);
+}
+
+bool cf_eng_multiwriter(const struct cf_eng *e)
+{
+    return e->ops->multiwriter != NULL && e->ops->multiwriter(e);
+}
+
+/* ---- leases and shared counters (issue 24) ------------------------------------------------- */
+
+/* The checks every engine relies on: a bad argument is an error, never a query. */
+static bool coord_key_ok(const void *k, size_t kl)
+{
+    return k != NULL && kl >= 1 && kl <= CF_ENG_COORD_KEY_MAX;
+}
+
+bool cf_eng_shared(const struct cf_eng *e)
+{
+    return e->ops->lease != NULL && e->ops->lease_drop != NULL && e->ops->counter != NULL;
+}
+
+int cf_eng_lease(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
+                 char **err)
+{
+    *held = false;
+    *err = NULL;
+    if (!coord_key_ok(name, nl) || holder == NULL || ttl_ms < 1 || ttl_ms > 86400000) {
+        *err = cf_eng_msg("lease: bad argument (name of 1..%d bytes, a holder, ttl 1..86400000 ms)",
+                          CF_ENG_COORD_KEY_MAX);
+        return CF_ENG_ERR;
+    }
+    return e->ops->lease != NULL ? e->ops->lease(e, name, nl, holder, ttl_ms, held, err) : CF_ENG_NOTFOUND;
+}
+
+int cf_eng_lease_drop(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, char **err)
+{
+    *err = NULL;
+    if (!coord_key_ok(name, nl) || holder == NULL) {
+        *err = cf_eng_msg("lease: bad argument (name of 1..%d bytes, a holder)", CF_ENG_COORD_KEY_MAX);
+        return CF_ENG_ERR;
+    }
+    return e->ops->lease_drop != NULL ? e->ops->lease_drop(e, name, nl, holder, err) : CF_ENG_NOTFOUND;
+}
+
+int cf_eng_counter(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *c,
+                   char **err)
+{
+    *err = NULL;
+    if (!coord_key_ok(key, kl) || c == NULL || op < CF_CTR_RESERVE || op > CF_CTR_COUNT || c->limit < 1 ||
+        c->limit > 1024 || c->window_ms < 1 || c->window_ms > (UINT64_C(1) << 40) ||
+        ((op == CF_CTR_RELEASE || op == CF_CTR_SETTLE) && c->id <= 0)) {
+        *err = cf_eng_msg("counter: bad argument (key of 1..%d bytes, limit 1..1024, window 1..2^40 ms, an event id)",
+                          CF_ENG_COORD_KEY_MAX);
+        return CF_ENG_ERR;
+    }
+    c->at_ms = 0;
+    c->count = 0;
+    c->granted = false;
+    c->retry_ms = 0;
+    return e->ops->counter != NULL ? e->ops->counter(e, op, key, kl, c, err) : CF_ENG_NOTFOUND;
+}
+
 /* ---- batches -------------------------------------------------------------------------------- */
 
 struct cf_batch *cf_batch_new(struct cf_eng *e)

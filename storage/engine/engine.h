@@ -53,10 +53,10 @@ struct cf_eng_spec {
 int cf_eng_open(const char *dir, const struct cf_eng_spec *spec, unsigned flags, struct cf_eng **out, char **err);
 /* cf_eng_open_pg(target, spec, flags, out, err): the same over PostgreSQL (pg.c): one table per
  * keyspace (bytea keys and values) in the database target->conninfo names. CF_ENG_CREATE creates the
- * tables (an existing store is an error); a read-write open takes the store's advisory lock (a second
- * writer fails with "lock file") and creates missing keyspaces; a read-only open sees the live
- * database (each read its own snapshot) and refuses writes. A build without libpq answers with an
- * error saying so. */
+ * tables (an existing store is an error); a read-write open creates missing keyspaces, and any number
+ * of read-write opens (processes, nodes) may write one database at once (cluster mode: what must not
+ * interleave is serialised by cf_eng_lock); a read-only open sees the live database (each read its
+ * own snapshot) and refuses writes. A build without libpq answers with an error saying so. */
 struct cf_eng_pg_target {
     const char *conninfo;  /* a libpq connection string ("host=… port=… dbname=… user=…") */
     const char *password;  /* NULL: none, or the conninfo's / ~/.pgpass's own */
@@ -173,9 +173,8 @@ int cf_eiter_status(const struct cf_eiter *it, char **err);
  * has no feed: one process writes its store, and its writes invalidate its own cache directly. */
 enum { CF_ENG_GAP = 2 };
 /* cf_eng_change_seq(e, seq, err): the number of the newest change visible now (0: none yet).
- * CF_ENG_NOTFOUND: nothing to follow: the engine has no feed, or this open is the store's only
- * possible writer (a PostgreSQL read-write open while it holds the store's lock: every change is its
- * own). That answer may change (a lost lock). One round trip. */
+ * CF_ENG_NOTFOUND: nothing to follow: the engine has no feed (RocksDB). Every PostgreSQL open with a
+ * feed follows it, read-write ones included (other nodes write). One round trip. */
 int cf_eng_change_seq(struct cf_eng *e, uint64_t *seq, char **err);
 /* cf_eng_changes(e, after, fn, ctx, last, err): hands every operation of every change numbered above
  * after to fn, change by change in number order and in batch order within one: a put or a delete (v
@@ -188,6 +187,75 @@ int cf_eng_change_seq(struct cf_eng *e, uint64_t *seq, char **err);
  * error as "everything changed" is not stuck on it). CF_ENG_NOTFOUND: nothing to follow (as above).
  * With nothing new it is one round trip. */
 int cf_eng_changes(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err);
+
+/* ---- cluster locks (cluster mode) ---------------------------------------------------------- */
+
+/* Several processes writing one PostgreSQL store (docs/CLUSTER.md "Stateless nodes") serialise what
+ * must not interleave with cluster locks: the model's process mutex, then cf_eng_lock. PostgreSQL: a
+ * session advisory lock on a connection the calling thread keeps while it holds any cluster lock of
+ * e; every write the thread makes meanwhile goes over that connection, so a write under a lock whose
+ * session died (a restart, a lost connection: another node may hold the lock now) fails with
+ * "Unavailable" instead of committing unguarded. A lock that could not be taken (the database out of
+ * reach, lock_timeout) answers CF_ENG_ERR ("Unavailable") and makes every write of the calling thread
+ * on e fail likewise until the matching cf_eng_unlock, so a caller that goes on after the failure
+ * cannot write unguarded. Always taken in this order, so nodes cannot deadlock: ns, user, session,
+ * audit, journal (a thread may skip any), each at most once per thread. RocksDB: no-ops (one process
+ * writes its store). A read-only open: no-ops. */
+enum cf_eng_lock {
+    CF_ENG_LOCK_NS = 1,      /* namespace changes (the model's ns_lock) */
+    CF_ENG_LOCK_AUDIT = 2,   /* the provenance chains */
+    CF_ENG_LOCK_JOURNAL = 3, /* the metadata journal */
+    CF_ENG_LOCK_USER = 4,    /* read-modify-write of user records (user_lock) */
+    CF_ENG_LOCK_SESSION = 5, /* sessions read before written (ident.c session_lock) */
+};
+int cf_eng_lock(struct cf_eng *e, enum cf_eng_lock which, char **err); /* CF_ENG_OK, or CF_ENG_ERR (503) */
+void cf_eng_unlock(struct cf_eng *e, enum cf_eng_lock which);
+/* cf_eng_multiwriter(e): whether other processes may write e's store meanwhile (a read-write
+ * PostgreSQL open): what a process keeps in memory about the store (the journal head, the provenance
+ * heads) is then only a cache, to be read again under the matching cluster lock. */
+bool cf_eng_multiwriter(const struct cf_eng *e);
+
+/* ---- leases and shared counters (cluster mode, issue 24) ------------------------------------ */
+
+/* Coordination between the processes of one database (docs/CLUSTER.md "Leases and shared
+ * throttles"). Names and keys are opaque bytes (the model passes keyed hashes, 1..CF_ENG_COORD_KEY_MAX
+ * bytes); times are the database's clock, so the nodes' clocks never have to agree. An engine without
+ * shared state (RocksDB: one process) answers CF_ENG_NOTFOUND: "use the local, in-process behaviour". */
+#define CF_ENG_COORD_KEY_MAX 64
+#define CF_ENG_HOLDER_LEN 16
+/* cf_eng_shared(e): whether e has shared state (the operations below do more than say CF_ENG_NOTFOUND). */
+bool cf_eng_shared(const struct cf_eng *e);
+/* cf_eng_lease(e, name, nl, holder, ttl_ms, held, err): takes or renews the lease name for holder (a
+ * node id, CF_ENG_HOLDER_LEN bytes) until ttl_ms (1..86400000) from now, if it is free, expired, or
+ * already holder's: *held true. Held by another holder and not expired: *held false. Atomic against
+ * every other process: at most one holder at any instant of the database's clock. */
+int cf_eng_lease(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
+                 char **err);
+/* cf_eng_lease_drop(e, name, nl, holder, err): gives the lease up if holder holds it (else nothing). */
+int cf_eng_lease_drop(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, char **err);
+
+/* A shared sliding-window counter of failures (src/core/throttle.h's semantics, counted across nodes):
+ * each event has an id (increasing in commit order per key) and a time; a key's events inside the
+ * window (now - window_ms, now] count. Every operation on one key is serialised in the database. */
+enum cf_eng_ctr_op {
+    CF_CTR_RESERVE, /* below limit: records one event (*granted, id, at, count); else *granted false, retry */
+    CF_CTR_FAIL,    /* records one event, dropping the oldest beyond limit (count) */
+    CF_CTR_RELEASE, /* deletes event id (count) */
+    CF_CTR_SETTLE,  /* deletes event id and every event of key with a smaller id (count) */
+    CF_CTR_RESET,   /* deletes every event of key */
+    CF_CTR_COUNT,   /* count (and retry_ms when count >= limit) */
+};
+struct cf_eng_ctr {
+    unsigned limit;     /* in: 1..1024 */
+    uint64_t window_ms; /* in: 1..2^40 */
+    int64_t id;         /* in: RELEASE/SETTLE (> 0); out: RESERVE/FAIL, the new event's id */
+    uint64_t at_ms;     /* out: RESERVE/FAIL: the event's time (database clock, ms since epoch) */
+    unsigned count;     /* out: the key's events inside the window after the operation */
+    bool granted;       /* out: RESERVE */
+    uint64_t retry_ms;  /* out: when count >= limit: ms until the oldest of them leaves the window */
+};
+int cf_eng_counter(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *c,
+                   char **err);
 
 /* ---- backups ------------------------------------------------------------------------------- */
 

@@ -38,6 +38,16 @@ struct cf_eng_ops {
     /* the change feed: NULL for an engine without one (cf_eng_* answer CF_ENG_NOTFOUND) */
     int (*change_seq)(struct cf_eng *e, uint64_t *seq, char **err);
     int (*changes)(struct cf_eng *e, uint64_t after, cf_batch_fn fn, void *ctx, uint64_t *last, char **err);
+    /* cluster locks (engine.h cf_eng_lock): RocksDB's do nothing (one process writes its store) */
+    int (*lock)(struct cf_eng *e, enum cf_eng_lock which, char **err);
+    void (*unlock)(struct cf_eng *e, enum cf_eng_lock which);
+    bool (*multiwriter)(const struct cf_eng *e);
+    /* leases and shared counters: NULL for an engine without shared state (CF_ENG_NOTFOUND) */
+    int (*lease)(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
+                 char **err);
+    int (*lease_drop)(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, char **err);
+    int (*counter)(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *c,
+                   char **err);
     /* iterators */
     struct cf_eiter *(*iter_open)(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
                                   size_t hilen);

@@ -29,24 +29,26 @@
  * statement_timeout/lock_timeout set, so a stalled database gives errors, not hangs. An error from a
  * database that cannot be reached (connection lost or refused, shutting down, starting up, a
  * timeout, too many connections) is reported as "Unavailable: …" (the model answers 503); damage
- * (SQLSTATE XX001/XX002) as "Corruption: …". Once any connection has been lost the engine refuses
- * every later write (fail-stop, engine.h): a lost connection may have been the one holding the
- * store's advisory lock, and a write whose COMMIT got no answer may or may not be in the database;
- * the model stops, and the next open recovers what the database holds. Reads go on and succeed again
- * once the database is back: a lost connection closes the idle ones too, and a read that finds its
- * pooled connection dropped is tried once more on a new one.
+ * (SQLSTATE XX001/XX002) as "Corruption: …". No fail-stop: reads and writes fail as "Unavailable"
+ * while the database is away and work again once it is back (a write whose COMMIT got no answer may
+ * or may not be in the database: its caller answers 503, as for any request cut off mid-way; what the
+ * model keeps in memory about the store is re-read under its cluster locks). A lost connection closes
+ * the idle ones too, and a read that finds its pooled connection dropped is tried once more on a new
+ * one.
  *
- * One writer per database: a read-write open holds a session advisory lock (LOCK_KEY) on a
- * connection of its own for as long as the engine is open; a second writer fails with a "lock file"
- * message, as RocksDB's LOCK does. Read-only opens take no lock and see the live database.
+ * Several writers per database (cluster mode, docs/CLUSTER.md "Stateless nodes"): any number of
+ * read-write opens, in any number of processes, write the same tables; what must not interleave
+ * between them is serialised by the model's cluster locks. Read-only opens see the live database.
  *
  * The change feed (engine.h, docs/CLUSTER.md "Stateless nodes"): each batch's transaction ends with
  * one row of coffer_changes (seq bigserial, at, ops: the batch's keys and ranges, feed_encode), written
  * under a transaction-scoped advisory lock (FEED_LOCK_KEY) taken just before it, so that change rows
  * commit in seq order: a reader that sees row n sees every committed row below n, and may take the
  * newest seq it read as its position without a set of holes to re-read. coffer_changes_trim holds the
- * highest seq trimmed (a reader behind it has lost changes: CF_ENG_GAP). The writer trims rows older
- * than FEED_KEEP_S seconds or more than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS.
+ * highest seq trimmed (a reader behind it has lost changes: CF_ENG_GAP). Every writer trims rows older
+ * than FEED_KEEP_S seconds or more than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS,
+ * one writer at a time (FEED_TRIM_KEY, tried, never waited for). Every open with a feed follows it:
+ * other processes may write.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -67,14 +69,15 @@ enum {
     TIMEOUT_MS = 30000,      /* default statement and connection timeout */
     BYTEA_OID = 17,
 };
-/* The advisory lock of the one writer (a fixed bigint: "Coffer" in ASCII, 0x436F66666572). */
-#define LOCK_KEY "74145738417522"
+/* Advisory lock keys are fixed bigints from "Coffer" in ASCII, 0x436F66666572 = 74145738417522 (the
+ * key of the one-writer lock of earlier versions, no longer taken), upwards. */
 #define TABLE_PREFIX "coffer_"
 /* The change feed: its tables (keyspace names may not start with "changes"), the advisory lock that
- * puts change rows in commit order (LOCK_KEY + 1), and the trimming rule. */
+ * puts change rows in commit order, the one that lets one writer at a time trim, and the rule. */
 #define FEED_TABLE TABLE_PREFIX "changes"
 #define FEED_TRIM_TABLE TABLE_PREFIX "changes_trim"
 #define FEED_LOCK_KEY "74145738417523"
+#define FEED_TRIM_KEY "74145738417524"
 enum { FEED_KEEP_S = 600, FEED_KEEP_ROWS = 100000, FEED_TRIM_EVERY_MS = 60000, FEED_PAGE = 4096 };
 static const char feed_lock_sql[] = "SELECT pg_advisory_xact_lock(" FEED_LOCK_KEY ")";
 static const char feed_insert_sql[] = "INSERT INTO " FEED_TABLE " (at, ops) VALUES (clock_timestamp(), $1)";
@@ -101,10 +104,9 @@ struct pg {
     pthread_mutex_t mu;
     struct pg_conn *idle;
     size_t nidle;
-    PGconn *lock; /* read-write: the connection holding the advisory lock */
     atomic_bool lost;
     bool feed;                  /* the change feed's tables exist */
-    _Atomic uint64_t next_trim; /* read-write: when (monotonic ms) the writer next trims the feed */
+    _Atomic uint64_t next_trim; /* read-write: when (monotonic ms) this open next trims the feed */
 };
 
 struct pg_op {
@@ -250,7 +252,11 @@ static PGconn *connect_db(struct pg *e, char **err)
     PQsetNoticeProcessor(c, quiet, NULL);
     /* No idle_in_transaction_session_timeout: an iterator may rightly sit in its snapshot while the
      * model works, and a connection the server ends counts as lost (fail-stop). */
-    snprintf(set, sizeof set, "SET statement_timeout = %u; SET lock_timeout = %u", e->timeout_ms, e->timeout_ms);
+    /* jit off: every statement here is a point or range lookup, and a generic plan of the feed's page
+     * query costs past jit_above_cost once coffer_changes holds ~10 000 rows: each catch-up then
+     * compiled it (≈ 80 ms of CPU for a 0.06 ms query; bench/README.md "Cluster"). */
+    snprintf(set, sizeof set, "SET statement_timeout = %u; SET lock_timeout = %u; SET jit = off", e->timeout_ms,
+             e->timeout_ms);
     if (!exec_ok(NULL, c, set, PGRES_COMMAND_OK, NULL, err)) {
         PQfinish(c);
         return NULL;
@@ -267,7 +273,10 @@ static void conn_free(struct pg_conn *pc)
     free(pc);
 }
 
-/* A connection for the calling thread alone: an idle one, or a new one. NULL and *err on failure. */
+/* A connection for the calling thread alone: an idle one, or a new one. NULL and *err on failure. An
+ * idle connection the server has closed meanwhile (a restart: its goodbye and end of stream are
+ * waiting in the socket) is seen as such by reading what is there, without a round trip, and is
+ * replaced (with every other idle one: they went to the same server). */
 static struct pg_conn *conn_get(struct pg *e, char **err)
 {
     pthread_mutex_lock(&e->mu);
@@ -277,11 +286,22 @@ static struct pg_conn *conn_get(struct pg *e, char **err)
         e->nidle--;
     }
     pthread_mutex_unlock(&e->mu);
-    if (pc != NULL && PQstatus(pc->c) == CONNECTION_OK)
+    /* Twice: the first read may stop at the server's goodbye message, the second then sees the end. */
+    if (pc != NULL && PQconsumeInput(pc->c) == 1 && PQconsumeInput(pc->c) == 1 && PQstatus(pc->c) == CONNECTION_OK)
         return pc;
     if (pc != NULL) {
         atomic_store(&e->lost, true);
         conn_free(pc);
+        pthread_mutex_lock(&e->mu);
+        struct pg_conn *idle = e->idle;
+        e->idle = NULL;
+        e->nidle = 0;
+        pthread_mutex_unlock(&e->mu);
+        while (idle != NULL) {
+            struct pg_conn *next = idle->next;
+            conn_free(idle);
+            idle = next;
+        }
     }
     PGconn *c = connect_db(e, err);
     if (c == NULL)
@@ -439,7 +459,6 @@ static void pg_close(struct cf_eng *e_)
         e->idle = pc->next;
         conn_free(pc);
     }
-    PQfinish(e->lock); /* releases the advisory lock */
     pthread_mutex_destroy(&e->mu);
     free(e->present);
     if (e->password != NULL) {
@@ -510,22 +529,6 @@ static bool create_tables(struct pg *e, PGconn *c, char **err)
     return true;
 }
 
-/* The advisory lock of the one writer, on a connection of its own. */
-static bool take_lock(struct pg *e, char **err)
-{
-    if ((e->lock = connect_db(e, err)) == NULL)
-        return false;
-    PGresult *r;
-    if (!exec_ok(e, e->lock, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", PGRES_TUPLES_OK, &r, err))
-        return false;
-    bool got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    if (!got)
-        *err = cf_eng_msg("PostgreSQL: the store is held by another process (its advisory lock, this engine's lock "
-                          "file, is taken)");
-    return got;
-}
-
 int cf_eng_open_pg(const struct cf_eng_pg_target *t, const struct cf_eng_spec *spec, unsigned flags,
                    struct cf_eng **out, char **err)
 {
@@ -569,7 +572,7 @@ int cf_eng_open_pg(const struct cf_eng_pg_target *t, const struct cf_eng_spec *s
         }
     }
     if (ok && !e->readonly)
-        ok = take_lock(e, err) && create_tables(e, pc->c, err);
+        ok = create_tables(e, pc->c, err);
     conn_put(e, pc);
     if (!ok) {
         pg_close(&e->base);
@@ -596,9 +599,8 @@ static int pg_flush(struct cf_eng *e_, char **err)
 
 static void pg_stats(struct cf_eng *e_, struct cf_eng_stats *out)
 {
-    struct pg *e = (struct pg *)e_;
-    memset(out, 0, sizeof *out);
-    out->write_stopped = atomic_load(&e->lost);
+    (void)e_;
+    memset(out, 0, sizeof *out); /* write_stopped false: no fail-stop (503 while the database is away) */
 }
 
 /* ---- point reads ----------------------------------------------------------------------------- */
@@ -858,9 +860,12 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* After a write of the one writer: drops the rows every reader has had FEED_KEEP_S seconds to read, and
- * the ones more than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS, and raises the trim
- * mark in the same statement (a reader sees both or neither). A failure is left for the next time. */
+/* After a write: drops the rows every reader has had FEED_KEEP_S seconds to read, and the ones more
+ * than FEED_KEEP_ROWS behind, at most once per FEED_TRIM_EVERY_MS per open, and raises the trim mark
+ * in the same statement (a reader sees both or neither). Several writers: the statement first tries
+ * FEED_TRIM_KEY (transaction-scoped, not waited for), so one trims at a time and the others skip; the
+ * mark only rises (GREATEST), and rows deleted by one are not returned to another. A failure is left
+ * for the next time. */
 static void feed_trim(struct pg *e, struct pg_conn *pc)
 {
     uint64_t now = now_ms(), next = atomic_load(&e->next_trim);
@@ -868,8 +873,9 @@ static void feed_trim(struct pg *e, struct pg_conn *pc)
         return;
     char sql[512], *err = NULL;
     snprintf(sql, sizeof sql,
-             "WITH d AS (DELETE FROM " FEED_TABLE " WHERE at < clock_timestamp() - interval '%d seconds' OR seq <= "
-             "(SELECT max(seq) - %d FROM " FEED_TABLE ") RETURNING seq) UPDATE " FEED_TRIM_TABLE
+             "WITH g AS (SELECT pg_try_advisory_xact_lock(" FEED_TRIM_KEY ") AS got), d AS (DELETE FROM " FEED_TABLE
+             " WHERE (SELECT got FROM g) AND (at < clock_timestamp() - interval '%d seconds' OR seq <= "
+             "(SELECT max(seq) - %d FROM " FEED_TABLE ")) RETURNING seq) UPDATE " FEED_TRIM_TABLE
              " SET trimmed = GREATEST(trimmed, (SELECT max(seq) FROM d)) WHERE EXISTS (SELECT 1 FROM d)",
              FEED_KEEP_S, FEED_KEEP_ROWS);
     if (!exec_ok(e, pc->c, sql, PGRES_COMMAND_OK, NULL, &err))
@@ -919,14 +925,10 @@ static PGresult *feed_query(struct pg *e, int q, const char *param, char **err)
     }
 }
 
-/* Whether this open has a feed to follow: the tables exist, and another process may write. The one
- * writer (a read-write open holding LOCK_KEY) has nothing to learn: every change is its own, already
- * applied to its cache by its write path. Once its lock connection is lost another process may take
- * the store, and it follows the feed like any reader. (When several writers are allowed, this
- * shortcut goes with the lock: docs/CLUSTER.md "Stateless nodes".) */
+/* Whether this open has a feed to follow: the tables exist (every other process may write). */
 static bool feed_to_follow(struct pg *e)
 {
-    return e->feed && (e->readonly || atomic_load(&e->lost));
+    return e->feed;
 }
 
 static int pg_change_seq(struct cf_eng *e_, uint64_t *seq, char **err)
@@ -1131,16 +1133,105 @@ static bool write_pipelined(struct pg *e, struct pg_conn *pc, const struct pg_ba
     return ok;
 }
 
-/* Whether the connection holding the advisory lock is still there: reads what the server may have sent
- * (libpq's sockets never block here); a closed connection (a database restart) shows as bad. */
-static bool lock_held(struct pg *e)
+/* ---- cluster locks (engine.h cf_eng_lock) ----------------------------------------------------- */
+
+/* What the calling thread holds of one open's cluster locks, and the connection holding them: one
+ * connection per thread for all its locks (ns, audit, journal nest), kept from the first lock to the
+ * last unlock, and every write the thread makes meanwhile goes over it (pg_write). A session
+ * advisory lock lives exactly as long as its session: if the connection dies (a database restart,
+ * a network cut), the locks are gone (another node may take them) and so is the only way this
+ * thread could write under them, so a write under a lost lock cannot commit. */
+struct pg_held {
+    struct pg *e;
+    struct pg_conn *pc; /* NULL: none held */
+    unsigned held;      /* bit 1 << which: held in the database */
+    unsigned failed;    /* bit 1 << which: could not be taken: this thread's writes are refused */
+    bool drop;          /* an unlock failed on a live connection: close it rather than pool it */
+};
+enum { HELD_SLOTS = 4 }; /* stores one thread may lock at once (tests open two in one process) */
+static _Thread_local struct pg_held tl_held[HELD_SLOTS];
+
+/* The advisory locks' keys, in the two-int4 form (pg_locks: classid, objid, objsubid 2), so apart from
+ * the feed's bigint keys: 0x436F6666 ("Coff") and the lock's number. */
+#define CLUSTER_LOCK_CLASS "1131374182"
+
+static struct pg_held *held_slot(struct pg *e, bool create)
 {
-    pthread_mutex_lock(&e->mu);
-    bool ok = PQconsumeInput(e->lock) == 1 && PQstatus(e->lock) == CONNECTION_OK;
-    pthread_mutex_unlock(&e->mu);
-    if (!ok)
-        atomic_store(&e->lost, true);
-    return ok;
+    struct pg_held *free_slot = NULL;
+    for (int i = 0; i < HELD_SLOTS; i++) {
+        bool used = tl_held[i].pc != NULL || tl_held[i].failed != 0;
+        if (used && tl_held[i].e == e)
+            return &tl_held[i];
+        if (!used && free_slot == NULL)
+            free_slot = &tl_held[i];
+    }
+    if (!create)
+        return NULL;
+    if (free_slot == NULL)
+        abort(); /* more stores locked by one thread at once than any caller does: a bug */
+    *free_slot = (struct pg_held){.e = e};
+    return free_slot;
+}
+
+/* Gives the thread's lock connection back once it holds nothing (and has no failure to report). */
+static void held_release(struct pg_held *h)
+{
+    if (h->held != 0 || h->failed != 0 || h->pc == NULL)
+        return;
+    if (h->drop && PQstatus(h->pc->c) == CONNECTION_OK)
+        conn_free(h->pc); /* may still hold a lock the unlock did not release: closing does */
+    else
+        conn_put(h->e, h->pc);
+    *h = (struct pg_held){0};
+}
+
+static int pg_lock(struct cf_eng *e_, enum cf_eng_lock which, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    *err = NULL;
+    if (e->readonly)
+        return CF_ENG_OK;
+    struct pg_held *h = held_slot(e, true);
+    unsigned bit = 1u << which;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(" CLUSTER_LOCK_CLASS ", %d)", (int)which);
+    /* Waits at most lock_timeout (store.postgres.timeout), then fails as "Unavailable". */
+    if ((h->pc == NULL && (h->pc = conn_get(e, err)) == NULL) ||
+        !exec_ok(e, h->pc->c, sql, PGRES_TUPLES_OK, NULL, err)) {
+        h->failed |= bit;
+        return CF_ENG_ERR;
+    }
+    h->held |= bit;
+    return CF_ENG_OK;
+}
+
+static void pg_unlock(struct cf_eng *e_, enum cf_eng_lock which)
+{
+    struct pg *e = (struct pg *)e_;
+    if (e->readonly)
+        return;
+    struct pg_held *h = held_slot(e, false);
+    unsigned bit = 1u << which;
+    if (h == NULL)
+        return;
+    if (h->held & bit) {
+        char sql[96], *err = NULL;
+        PGresult *r = NULL;
+        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(" CLUSTER_LOCK_CLASS ", %d)", (int)which);
+        bool ok = PQstatus(h->pc->c) == CONNECTION_OK && exec_ok(e, h->pc->c, sql, PGRES_TUPLES_OK, &r, &err) &&
+                  PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        free(err);
+        h->drop = h->drop || !ok;
+        h->held &= ~bit;
+    }
+    h->failed &= ~bit;
+    held_release(h);
+}
+
+static bool pg_multiwriter(const struct cf_eng *e_)
+{
+    return !((const struct pg *)e_)->readonly;
 }
 
 static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, char **err)
@@ -1152,38 +1243,51 @@ static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, cha
         *err = cf_eng_msg("PostgreSQL: the store is open read-only");
         return CF_ENG_ERR;
     }
-    if (atomic_load(&e->lost) || !lock_held(e)) {
-        *err = cf_eng_msg("Unavailable: PostgreSQL: a connection to the database was lost: writes are refused until "
-                          "the store is reopened");
+    /* Under the calling thread's cluster locks: on the connection holding them (a lost one fails the
+     * write); after a lock that could not be taken: refused. */
+    struct pg_held *h = held_slot(e, false);
+    if (h != NULL && h->failed != 0) {
+        *err = cf_eng_msg("Unavailable: PostgreSQL: a cluster lock this write needs could not be taken");
         return CF_ENG_ERR;
     }
     if (b->n == 0)
         return CF_ENG_OK;
-    struct pg_conn *pc = conn_get(e, err);
+    struct pg_conn *pc = h != NULL ? h->pc : conn_get(e, err);
     if (pc == NULL)
         return CF_ENG_ERR;
-    if (b->n <= PIPELINE_MAX) {
-        bool done = write_pipelined(e, pc, b, sync, err);
-        if (done)
-            feed_trim(e, pc);
-        conn_put(e, pc);
-        return done ? CF_ENG_OK : CF_ENG_ERR;
+    if (h != NULL && PQstatus(pc->c) != CONNECTION_OK) {
+        *err = cf_eng_msg("Unavailable: PostgreSQL: the connection holding this thread's cluster locks was lost");
+        return CF_ENG_ERR;
     }
-    bool ok = exec_ok(e, pc->c,
-                      sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
-                           : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
-                      PGRES_COMMAND_OK, NULL, err) &&
-              apply_ops(e, pc, b, err) && feed_record(e, pc, b, err);
+    bool ok;
+    if (b->n <= PIPELINE_MAX) {
+        ok = write_pipelined(e, pc, b, sync, err);
+        if (ok)
+            feed_trim(e, pc);
+        if (h == NULL)
+            conn_put(e, pc);
+        if (ok)
+            atomic_store(&e->lost, false);
+        return ok ? CF_ENG_OK : CF_ENG_ERR;
+    }
+    ok = exec_ok(e, pc->c,
+                 sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
+                      : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
+                 PGRES_COMMAND_OK, NULL, err) &&
+         apply_ops(e, pc, b, err) && feed_record(e, pc, b, err);
     if (ok) {
-        /* A COMMIT that gets no answer may or may not have happened: the connection is then gone, lost is
-         * set, and the model stops (fail-stop). */
+        /* A COMMIT that gets no answer may or may not have happened: the connection is then gone and the
+         * caller hears "Unavailable" (its client a 503, as for any request cut off mid-way). */
         ok = exec_ok(e, pc->c, "COMMIT", PGRES_COMMAND_OK, NULL, err);
     } else if (PQstatus(pc->c) == CONNECTION_OK) {
         PQclear(PQexec(pc->c, "ROLLBACK"));
     }
     if (ok)
         feed_trim(e, pc);
-    conn_put(e, pc);
+    if (h == NULL)
+        conn_put(e, pc);
+    if (ok)
+        atomic_store(&e->lost, false);
     return ok ? CF_ENG_OK : CF_ENG_ERR;
 }
 
@@ -1464,6 +1568,13 @@ static int pg_iter_status(const struct cf_eiter *it_, char **err)
     return CF_ENG_ERR;
 }
 
+/* Leases and shared counters (issue 24): defined in the block at the end of this file. */
+static int pg_lease(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
+                    char **err);
+static int pg_lease_drop(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, char **err);
+static int pg_counter(struct cf_eng *e_, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *ctr,
+                      char **err);
+
 static const struct cf_eng_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -1487,6 +1598,12 @@ static const struct cf_eng_ops pg_ops = {
     .batch_each = pg_batch_each,
     .change_seq = pg_change_seq,
     .changes = pg_changes,
+    .lock = pg_lock,
+    .unlock = pg_unlock,
+    .multiwriter = pg_multiwriter,
+    .lease = pg_lease,           /* leases and shared counters (issue 24): the block at the end */
+    .lease_drop = pg_lease_drop,
+    .counter = pg_counter,
     .iter_open = pg_iter_open,
     .iter_close = pg_iter_close,
     .iter_seek_to_first = pg_iter_seek_to_first,
@@ -1499,3 +1616,297 @@ static const struct cf_eng_ops pg_ops = {
     .iter_value = pg_iter_value,
     .iter_status = pg_iter_status,
 };
+
+/* ---- leases and shared counters (issue 24) ---- */
+
+/* Coordination between the nodes of one database (engine.h "leases and shared counters",
+ * docs/CLUSTER.md "Leases and shared throttles"). Two tables, created on first use (a missing table,
+ * SQLSTATE 42P01, creates both under an advisory lock and the operation runs once more), holding only
+ * what the model hands in (keyed hashes), node ids, counts and times:
+ *   coffer_coord_leases (name bytea PRIMARY KEY, holder bytea, expires_at timestamptz)
+ *   coffer_coord_events (k bytea, id bigserial, at bigint: ms of the database's clock, until bigint: at +
+ *                        the window; PRIMARY KEY (k, id), an index on until)
+ * A lease is one INSERT … ON CONFLICT DO UPDATE … WHERE (the row is free, expired or ours) RETURNING:
+ * the row lock that statement takes makes the test and the take one step against every other node.
+ * A counter operation is one transaction that first takes a transaction-scoped advisory lock on the
+ * key (two-int4 form, class COORD_CLASS: a space apart from the engine's bigint locks), so every
+ * operation on one key, from any node, runs alone and sees every earlier one (READ COMMITTED takes a
+ * snapshot per statement, each after the lock). Times are the database's clock: nodes need not agree.
+ * An operation forgets its own key's old events; keys nobody touches again are swept, at most once per
+ * COORD_SWEEP_MS per process, after a counter operation: events past their window, and lease rows
+ * expired for an hour. */
+#define COORD_LEASES TABLE_PREFIX "coord_leases"
+#define COORD_EVENTS TABLE_PREFIX "coord_events"
+#define COORD_CLASS 1131374179 /* "Cofc" */
+#define COORD_CREATE_KEY "74145738417530"
+enum { COORD_SWEEP_MS = 60000 };
+static _Atomic uint64_t coord_next_sweep; /* monotonic ms: when this process next sweeps */
+
+static bool coord_create(struct pg *e, PGconn *c, char **err)
+{
+    if (exec_ok(e, c,
+                "BEGIN; SELECT pg_advisory_xact_lock(" COORD_CREATE_KEY "); "
+                "CREATE TABLE IF NOT EXISTS " COORD_LEASES " (name bytea PRIMARY KEY, holder bytea NOT NULL, "
+                "expires_at timestamptz NOT NULL); "
+                "CREATE TABLE IF NOT EXISTS " COORD_EVENTS " (k bytea NOT NULL, id bigserial, at bigint NOT NULL, "
+                "until bigint NOT NULL, PRIMARY KEY (k, id)); "
+                "CREATE INDEX IF NOT EXISTS " COORD_EVENTS "_until ON " COORD_EVENTS " (until); COMMIT",
+                PGRES_COMMAND_OK, NULL, err))
+        return true;
+    PQclear(PQexec(c, "ROLLBACK"));
+    return false;
+}
+
+/* Whether r failed because a coordination table does not exist yet. */
+static bool coord_missing(const PGresult *r)
+{
+    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && strcmp(state, "42P01") == 0;
+}
+
+/* Runs sql with n parameters (binary: bytea; text: numbers given as strings, bin[i] false); text
+ * results. A missing table sets *missing; outside a transaction the tables are then created and sql
+ * runs once more (inside one, the caller starts again). NULL and *err on failure. */
+static PGresult *coord_exec(struct pg *e, PGconn *c, const char *sql, int n, const char *const *p, const int *len,
+                            const bool *bin, bool *missing, char **err)
+{
+    int fmts[4];
+    for (int i = 0; i < n; i++)
+        fmts[i] = bin[i] ? 1 : 0;
+    for (;;) {
+        PGresult *r = PQexecParams(c, sql, n, NULL, p, len, fmts, 0);
+        ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+            return r;
+        if (coord_missing(r) && !*missing) {
+            *missing = true;
+            if (PQtransactionStatus(c) == PQTRANS_IDLE) { /* a statement of its own: create, then again */
+                PQclear(r);
+                if (!coord_create(e, c, err))
+                    return NULL;
+                continue;
+            }
+        }
+        *err = pg_error(e, c, r, "coordination");
+        PQclear(r);
+        return NULL;
+    }
+}
+
+static int coord_refuse_readonly(const struct pg *e, char **err)
+{
+    if (!e->readonly)
+        return CF_ENG_OK;
+    *err = cf_eng_msg("PostgreSQL: coordination needs a read-write open");
+    return CF_ENG_ERR;
+}
+
+static int pg_lease(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
+                    char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
+        return CF_ENG_ERR;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%u", ttl_ms);
+    const char *p[3] = {name, (const char *)holder, ttl};
+    int len[3] = {(int)nl, CF_ENG_HOLDER_LEN, 0};
+    bool bin[3] = {true, true, false}, missing = false;
+    PGresult *r = coord_exec(e, pc->c,
+                             "INSERT INTO " COORD_LEASES " AS l (name, holder, expires_at) VALUES ($1, $2, "
+                             "clock_timestamp() + $3::bigint * interval '1 millisecond') ON CONFLICT (name) DO "
+                             "UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE "
+                             "l.holder = excluded.holder OR l.expires_at <= clock_timestamp() RETURNING 1",
+                             3, p, len, bin, &missing, err);
+    if (r != NULL)
+        *held = PQntuples(r) == 1;
+    PQclear(r);
+    conn_put(e, pc);
+    return r != NULL ? CF_ENG_OK : CF_ENG_ERR;
+}
+
+static int pg_lease_drop(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
+        return CF_ENG_ERR;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    const char *p[2] = {name, (const char *)holder};
+    int len[2] = {(int)nl, CF_ENG_HOLDER_LEN};
+    bool bin[2] = {true, true}, missing = false;
+    PGresult *r = coord_exec(e, pc->c, "DELETE FROM " COORD_LEASES " WHERE name = $1 AND holder = $2", 2, p, len,
+                             bin, &missing, err);
+    PQclear(r);
+    conn_put(e, pc);
+    return r != NULL ? CF_ENG_OK : CF_ENG_ERR;
+}
+
+/* The key's events after the operation: count and oldest time. */
+static bool coord_stat(struct pg *e, PGconn *c, const void *key, size_t kl, unsigned *count, int64_t *oldest,
+                       bool *missing, char **err)
+{
+    const char *p[1] = {key};
+    int len[1] = {(int)kl};
+    bool bin[1] = {true};
+    PGresult *r = coord_exec(e, c, "SELECT count(*), coalesce(min(at), 0) FROM " COORD_EVENTS " WHERE k = $1", 1, p,
+                             len, bin, missing, err);
+    if (r == NULL)
+        return false;
+    *count = (unsigned)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+    *oldest = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return true;
+}
+
+/* One statement on the key's events: the key ($1) and n numbers ($2, $3…); *ret: the first column of
+ * the first row if any (an inserted id). */
+static bool coord_keyed_n(struct pg *e, PGconn *c, const char *sql, const void *key, size_t kl, const int64_t *num,
+                          int n, int64_t *ret, bool *missing, char **err)
+{
+    char v[2][24];
+    const char *p[3] = {key, v[0], v[1]};
+    int len[3] = {(int)kl, 0, 0};
+    bool bin[3] = {true, false, false};
+    for (int i = 0; i < n && i < 2; i++)
+        snprintf(v[i], sizeof v[i], "%lld", (long long)num[i]);
+    PGresult *r = coord_exec(e, c, sql, 1 + (n < 2 ? n : 2), p, len, bin, missing, err);
+    if (r == NULL)
+        return false;
+    if (ret != NULL && PQntuples(r) > 0)
+        *ret = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return true;
+}
+
+static bool coord_keyed(struct pg *e, PGconn *c, const char *sql, const void *key, size_t kl, int64_t num,
+                        int64_t *ret, bool *missing, char **err)
+{
+    return coord_keyed_n(e, c, sql, key, kl, &num, 1, ret, missing, err);
+}
+
+/* The operation itself, inside the key's transaction; now is the database's clock at its start. */
+static bool coord_counter_op(struct pg *e, PGconn *c, enum cf_eng_ctr_op op, const void *key, size_t kl,
+                             struct cf_eng_ctr *ctr, int64_t now, bool *missing, char **err)
+{
+    unsigned count;
+    int64_t oldest, cutoff = now - (int64_t)ctr->window_ms;
+    /* Events that left the window count for nothing: forgotten first, so the table stays small. */
+    if (!coord_keyed(e, c, "DELETE FROM " COORD_EVENTS " WHERE k = $1 AND at <= $2", key, kl, cutoff, NULL, missing,
+                     err))
+        return false;
+    bool ok = true, record = op == CF_CTR_FAIL;
+    if (op == CF_CTR_RESERVE) {
+        ok = coord_stat(e, c, key, kl, &count, &oldest, missing, err);
+        record = ctr->granted = ok && count < ctr->limit;
+    }
+    if (ok && record) {
+        int64_t at_until[2] = {now, now + (int64_t)ctr->window_ms};
+        ok = coord_keyed_n(e, c, "INSERT INTO " COORD_EVENTS " (k, at, until) VALUES ($1, $2, $3) RETURNING id", key,
+                           kl, at_until, 2, &ctr->id, missing, err);
+        ctr->at_ms = (uint64_t)now;
+    }
+    switch (op) {
+    case CF_CTR_RESERVE:
+        break;
+    case CF_CTR_FAIL: /* at most limit kept, as the in-process limiter does: the oldest make way */
+        ok = ok && coord_keyed(e, c,
+                               "DELETE FROM " COORD_EVENTS " WHERE k = $1 AND id IN (SELECT id FROM " COORD_EVENTS
+                               " WHERE k = $1 ORDER BY id DESC OFFSET $2)",
+                               key, kl, ctr->limit, NULL, missing, err);
+        break;
+    case CF_CTR_RELEASE:
+        ok = coord_keyed(e, c, "DELETE FROM " COORD_EVENTS " WHERE k = $1 AND id = $2", key, kl, ctr->id, NULL,
+                         missing, err);
+        break;
+    case CF_CTR_SETTLE:
+        ok = coord_keyed(e, c, "DELETE FROM " COORD_EVENTS " WHERE k = $1 AND id <= $2", key, kl, ctr->id, NULL,
+                         missing, err);
+        break;
+    case CF_CTR_RESET:
+        ok = coord_keyed(e, c, "DELETE FROM " COORD_EVENTS " WHERE k = $1 AND $2::bigint = 0", key, kl, 0, NULL, missing,
+                         err);
+        break;
+    case CF_CTR_COUNT:
+        break;
+    }
+    if (!ok || !coord_stat(e, c, key, kl, &count, &oldest, missing, err))
+        return false;
+    ctr->count = count;
+    if (count >= ctr->limit) {
+        int64_t left = oldest + (int64_t)ctr->window_ms - now;
+        ctr->retry_ms = left < 1 ? 1 : (uint64_t)left;
+    }
+    return true;
+}
+
+/* Events past their window and leases expired for an hour, whatever their key: at most once per
+ * COORD_SWEEP_MS per process (a failure waits for the next turn: they count for nothing meanwhile). */
+static void coord_sweep(struct pg *e, PGconn *c)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, next = atomic_load(&coord_next_sweep);
+    if (now < next || !atomic_compare_exchange_strong(&coord_next_sweep, &next, now + COORD_SWEEP_MS))
+        return;
+    char *err = NULL;
+    if (!exec_ok(e, c,
+                 "DELETE FROM " COORD_EVENTS " WHERE until <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint; "
+                 "DELETE FROM " COORD_LEASES " WHERE expires_at < clock_timestamp() - interval '1 hour'",
+                 PGRES_COMMAND_OK, NULL, &err))
+        free(err);
+}
+
+static int pg_counter(struct cf_eng *e_, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *ctr,
+                      char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
+        return CF_ENG_ERR;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    /* The key's lock: 32 bits of a keyed hash (a collision only makes two keys wait for each other). */
+    uint8_t k4[4] = {0};
+    memcpy(k4, key, kl < 4 ? kl : 4);
+    int32_t obj = (int32_t)get_be32(k4);
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d, %d); "
+             "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+             COORD_CLASS, (int)obj);
+    PGresult *r;
+    bool missing = false, ok = exec_ok(e, pc->c, sql, PGRES_TUPLES_OK, &r, err);
+    if (ok) {
+        int64_t now = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        ok = coord_counter_op(e, pc->c, op, key, kl, ctr, now, &missing, err);
+        if (!ok && missing) {
+            /* The tables were missing: the transaction is aborted. Create them and start again. */
+            PQclear(PQexec(pc->c, "ROLLBACK"));
+            free(*err);
+            *err = NULL;
+            ok = coord_create(e, pc->c, err) && exec_ok(e, pc->c, sql, PGRES_TUPLES_OK, &r, err);
+            if (ok) {
+                now = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+                PQclear(r);
+                ctr->granted = false;
+                ok = coord_counter_op(e, pc->c, op, key, kl, ctr, now, &missing, err);
+            }
+        }
+    }
+    if (ok)
+        ok = exec_ok(e, pc->c, "COMMIT", PGRES_COMMAND_OK, NULL, err);
+    else if (PQstatus(pc->c) == CONNECTION_OK && PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+        PQclear(PQexec(pc->c, "ROLLBACK"));
+    if (!ok)
+        ctr->granted = false;
+    if (ok)
+        coord_sweep(e, pc->c);
+    conn_put(e, pc);
+    return ok ? CF_ENG_OK : CF_ENG_ERR;
+}

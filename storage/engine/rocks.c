@@ -674,6 +674,26 @@ static int rocks_iter_status(const struct cf_eiter *it_, char **err)
     return *err != NULL ? CF_ENG_ERR : CF_ENG_OK;
 }
 
+/* Cluster locks (engine.h): one process writes a RocksDB store (its LOCK file), so the model's process
+ * mutex is the whole lock. */
+static int rocks_lock(struct cf_eng *e, enum cf_eng_lock which, char **err)
+{
+    (void)e, (void)which;
+    *err = NULL;
+    return CF_ENG_OK;
+}
+
+static void rocks_unlock(struct cf_eng *e, enum cf_eng_lock which)
+{
+    (void)e, (void)which;
+}
+
+static bool rocks_multiwriter(const struct cf_eng *e)
+{
+    (void)e;
+    return false;
+}
+
 static const struct cf_eng_ops rocks_ops = {
     .name = "rocksdb",
     .close = rocks_close,
@@ -695,6 +715,9 @@ static const struct cf_eng_ops rocks_ops = {
     .batch_save = rocks_batch_save,
     .batch_rollback = rocks_batch_rollback,
     .batch_each = rocks_batch_each,
+    .lock = rocks_lock,
+    .unlock = rocks_unlock,
+    .multiwriter = rocks_multiwriter,
     .iter_open = rocks_iter_open,
     .iter_close = rocks_iter_close,
     .iter_seek_to_first = rocks_iter_seek_to_first,

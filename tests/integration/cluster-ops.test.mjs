@@ -205,6 +205,58 @@ test('a node killed mid-upload: the chunks it left are collected at its next sta
   await server.start();
 });
 
+test('another node\'s start leaves this node\'s upload in flight alone; it commits and reads back through either node', async () => {
+  const admin = server.client((await server.login()).token);
+  const root = (await admin.spaces()).private.root;
+  const run = promisify(execFile);
+  const marksAsync = async () => Number((await run(pg.bin('psql'), ['-h', pg.dir, '-p', pg.env.PGPORT, '-U', 'postgres', '-d', 'coffer', '-XAtq', '-c',
+    'SELECT count(*) FROM coffer_pending WHERE get_byte(v, 0) = 85'])).stdout.trim());
+  const objectsAsync = async () => (await run('rados', ['--conf', ceph.conf, '-p', 'coffer', 'ls', '--all'])).stdout.split('\n').filter(Boolean).length;
+  const nodeB = new Server({ config: { ...storeConfig('coffer', server.opts.config.store.rados), limits: { max_request_body_bytes: '160MiB' } } });
+  nodeB.initialised = true;
+  fs.copyFileSync(path.join(server.dir, 'master.key'), path.join(nodeB.dir, 'master.key'));
+  fs.chmodSync(path.join(nodeB.dir, 'master.key'), 0o600);
+  try {
+    let paused = null, data = null;
+    for (let attempt = 0; attempt < 5 && !paused; attempt++) {
+      const before0 = (await objectsAsync());
+      data = bigBytes(128 * CHUNK, 60 + attempt);
+      let settled = false;
+      const up = admin.upload(root, `in-flight-${attempt}.bin`, data).then((r) => { settled = true; return r; });
+      const deadline = Date.now() + 300000;
+      while (!settled && (await marksAsync()) === 0 && Date.now() < deadline) { /* the mark */ }
+      while (!settled && (await objectsAsync()) <= before0 && Date.now() < deadline) { /* the first chunk */ }
+      if (settled) { assert.equal((await up).status, 201); continue; }
+      process.kill(server.proc.pid, 'SIGSTOP'); // node A holds its upload, mid-way
+      if (Number(pg.psql('SELECT count(*) FROM coffer_pending WHERE get_byte(v, 0) = 85').trim()) === 1) {
+        paused = up;
+        break;
+      }
+      process.kill(server.proc.pid, 'SIGCONT'); // too late: it had committed already
+      assert.equal((await up).status, 201);
+    }
+    assert.ok(paused, 'an upload was caught in flight (5 attempts)');
+    const markBefore = pg.psql("SELECT encode(v, 'hex') FROM coffer_pending WHERE get_byte(v, 0) = 85").trim();
+    assert.match(markBefore, /^55[0-9a-f]{48}$/, 'node A\'s mark, with its node id');
+    try {
+      await nodeB.start();
+    } finally {
+      process.kill(server.proc.pid, 'SIGCONT');
+    }
+    assert.doesNotMatch(nodeB.stderr, /collected \d+ unfinished upload/, 'node B collected nothing of node A');
+    assert.equal(pg.psql("SELECT encode(v, 'hex') FROM coffer_pending WHERE get_byte(v, 0) = 85").trim(), markBefore, 'node A\'s mark is untouched');
+    const r = await paused;
+    assert.equal(r.status, 201, `node A's upload commits after B's start: ${r.text()}`);
+    const onB = await nodeB.client((await nodeB.login()).token).download(r.json().id);
+    assert.equal(onB.status, 200);
+    assert.equal(sha256(onB.body), sha256(data), 'byte-identical through node B');
+    assert.equal(Number(pg.psql('SELECT count(*) FROM coffer_pending WHERE get_byte(v, 0) = 85').trim()), 0);
+  } finally {
+    try { await nodeB.stop(); } catch { /* reported above */ }
+    nodeB.cleanup();
+  }
+});
+
 test('a tenant\'s key rotation and its deletion (crypto-shredding) on the cluster store', async () => {
   const admin = server.client((await server.login()).token);
   const mine = content(CHUNK + 5, 9);

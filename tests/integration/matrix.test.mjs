@@ -492,7 +492,7 @@ const NODE_OPS = [
       const j = okJson(r, 201);
       c.share = j.id;
       assert.deepEqual([j.node, j.creator, j.permission], [c.S.file, U[c.a].id, 'download']);
-      assert.ok(j.url.startsWith(`${server.url}/s/`), j.url);
+      assert.ok(j.url.startsWith(`${server.publicUrl}/s/`), j.url);
       assert.equal(typeof j.code, 'string');
     },
     verify: async (c) => {

@@ -24,7 +24,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
-import { Server, cli, bigBytes, coffer, curl, dbtool } from './lib/harness.mjs';
+import { Server, cli, bigBytes, coffer, curl, dbtool, clusterDb, clusterPsql } from './lib/harness.mjs';
+
+const CLUSTER = !!process.env.COFFER_TEST_CLUSTER;
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -202,12 +204,25 @@ function tool(args, input) {
   if (r.status !== 0) throw new Error(`cf-dbtool ${args.slice(1, 4).join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout.toString();
 }
+// In cluster mode (lib/harness.mjs) the column family is the table coffer_<cf> (k bytea, v bytea) of
+// the server's database, edited with psql instead (a copied directory gets a copy of the database).
+const sql = (dir, q) => clusterPsql(q, clusterDb(dir));
 function dbKeys(dir, cf) {
+  if (CLUSTER) return sql(dir, `SELECT encode(k, 'hex') FROM coffer_${cf} ORDER BY k`).split('\n').filter(Boolean);
   return tool([dir, 'keys', cf]).split('\n').filter(Boolean).map((l) => l.split(' ')[0]);
 }
-function dbGet(dir, cf, key) { return Buffer.from(tool([dir, 'get', cf, key]).trim(), 'hex'); }
-function dbPut(dir, cf, key, val) { tool([dir, 'put', cf, key, '-'], val.toString('hex')); }
-function dbDelete(dir, cf, key) { tool([dir, 'delete', cf, key]); }
+function dbGet(dir, cf, key) {
+  if (CLUSTER) return Buffer.from(sql(dir, `SELECT encode(v, 'hex') FROM coffer_${cf} WHERE k = '\\x${key}'`).trim(), 'hex');
+  return Buffer.from(tool([dir, 'get', cf, key]).trim(), 'hex');
+}
+function dbPut(dir, cf, key, val) {
+  if (CLUSTER) sql(dir, `INSERT INTO coffer_${cf} VALUES ('\\x${key}', '\\x${val.toString('hex')}') ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v`);
+  else tool([dir, 'put', cf, key, '-'], val.toString('hex'));
+}
+function dbDelete(dir, cf, key) {
+  if (CLUSTER) sql(dir, `DELETE FROM coffer_${cf} WHERE k = '\\x${key}'`);
+  else tool([dir, 'delete', cf, key]);
+}
 const evKey = (tenantHex, seq) => tenantHex + seq.toString(16).padStart(16, '0');
 /** The seqs of one tenant's events in the audit column family, ascending. */
 function auditSeqs(dataDir, tenantHex) {
@@ -588,6 +603,11 @@ test('authorization: members 403, auditors 200, anonymous 401, other tenants see
 
 // ---- 4. bulk-download alert ------------------------------------------------------------------------
 
+// Cluster mode: run and reported as TODO, not as failures, until the count is shared: each node counts
+// the downloads it serves (src/api/audit.c, in memory), so alternating requests stay under the
+// threshold on both. Remove once audit.c counts in the store (storage/coord.c's shared counters).
+const BULK_TODO = CLUSTER ? 'not built for clusters yet: each node counts bulk downloads on its own (src/api/audit.c)' : undefined;
+
 test('bulk-download alert: at the threshold, not below, once per window, per actor', async (t) => {
   const bulk = await admin.json('POST', '/api/v1/folders', { parent: tenantRoot, name: 'Bulk' }, 201);
   await admin.json('PUT', `/api/v1/nodes/${bulk.id}/acl`, { entries: [{ principal: 'tenant', level: 'download' }] });
@@ -617,7 +637,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     }, `the end of ${u}'s transfer`);
   };
 
-  await t.test('files threshold 3: two downloads no alert, the third one alert, the fourth none more', async () => {
+  await t.test('files threshold 3: two downloads no alert, the third one alert, the fourth none more', { todo: BULK_TODO }, async () => {
     await fetch(bulka, 'bulka', files[0]);
     await fetch(bulka, 'bulka', files[1]);
     assert.deepEqual(await alerts('bulka'), [], 'no alert below the threshold (2 of 3)');
@@ -636,7 +656,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     assert.equal((await alerts('bulka')).length, 1, 'once per window');
   });
 
-  await t.test('another user is counted separately; Range requests not at byte 0 do not count', async () => {
+  await t.test('another user is counted separately; Range requests not at byte 0 do not count', { todo: BULK_TODO }, async () => {
     for (const id of files.slice(0, 4)) await fetch(bulkb, 'bulkb', id, { range: 'bytes=5-9' });
     assert.deepEqual(await alerts('bulkb'), [], "4 ranges from byte 5 are no downloads (and bulka's count is not bulkb's)");
     await fetch(bulkb, 'bulkb', files[0]);
@@ -651,7 +671,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     assert.equal((await alerts('bulka')).length, 1, "bulka's alert is still the only one of bulka");
   });
 
-  await t.test('bytes threshold 3000: 2000 bytes no alert, 3000 bytes alert', async () => {
+  await t.test('bytes threshold 3000: 2000 bytes no alert, 3000 bytes alert', { todo: BULK_TODO }, async () => {
     const p = await admin.json('PATCH', '/api/v1/admin/policy', { bulk_download_alert: { files: 1000, bytes: 3000, window: 3600 } });
     assert.deepEqual(p.bulk_download_alert, { files: 1000, bytes: 3000, window: 3600 });
     await fetch(bulkc, 'bulkc', files[0]);

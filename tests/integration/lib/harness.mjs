@@ -3,6 +3,9 @@
 //
 // Every server started here is stopped by its test file; stop() asserts a clean exit (code 0) and that
 // the sanitizers (when the binary is an ASan/UBSan build) reported nothing.
+//
+// COFFER_TEST_CLUSTER (the env file of an infrastructure-only test cluster) turns every Server into
+// two nodes over one PostgreSQL database and RADOS pool, requests alternating: "cluster mode" below.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
@@ -110,6 +113,9 @@ export class Server {
    * opts.env: extra environment for the server process.
    */
   constructor(opts = {}) {
+    // Cluster mode (COFFER_TEST_CLUSTER names the env of scripts/cluster.sh with CLUSTER_NODES=0):
+    // the same interface over two nodes of one store (ClusterServer below).
+    if (process.env.COFFER_TEST_CLUSTER && new.target === Server && !opts.clusterNode) return new ClusterServer(opts);
     this.opts = opts;
     this.dir = opts.dir || fs.mkdtempSync(path.join(tmpRoot, 'srv-'));
     this.stderr = '';
@@ -119,6 +125,8 @@ export class Server {
   get dataDir() { return path.join(this.dir, 'data'); }
   get configPath() { return path.join(this.dir, 'coffer.yaml'); }
   get url() { return `https://127.0.0.1:${this.port}`; }
+  /** The configured public_url (share links start with it); in cluster mode the same on every node. */
+  get publicUrl() { return this.url; }
 
   writeConfig(port) {
     const c = certificate();
@@ -374,6 +382,271 @@ export class Server {
       async download(id, opts = {}) { return s.request('GET', `/api/v1/files/${id}/content`, { ...opts, token }); },
       async node(id) { return s.request('GET', `/api/v1/nodes/${id}`, { token }); },
     };
+  }
+}
+
+// ---- cluster mode (issue 24) ---------------------------------------------------------------------
+//
+// COFFER_TEST_CLUSTER names the env file that `CLUSTER_NODES=0 scripts/cluster.sh up` writes: a Ceph
+// monitor with 3 OSDs and a PostgreSQL instance, no Coffer node (scripts/test.sh brings it up for the
+// cluster-<name> suites of tests/meson.build). Then every `new Server(opts)` is a ClusterServer: its
+// own fresh database in that PostgreSQL (owned by the env's role), two node configurations over it
+// with the same store section (engine cluster, postgres conninfo + password file, the RADOS pool of the
+// env; chunk objects live in per-tenant namespaces, and tenant ids are random, so servers never see
+// each other's objects), `coffer init` once, both nodes started. Layout of its directory:
+//   coffer.yaml (node 1: configPath, for the CLI), node2/coffer.yaml, data/node1 and data/node2 (the
+//   data_dirs: dataDir is data/, so a search of it covers both), master.key (shared), node1.anchor
+//   and node2.anchor (each node's journal anchor), access.log (both nodes append to it),
+//   cluster.json ({db, home}: a directory copied elsewhere, as model.test.mjs copies its start state,
+//   gets a copy of the database too: CREATE DATABASE … TEMPLATE).
+// Every request() (so client(), login()) goes to the next node in turn; so do `url` and `port` (each
+// read gives the next node's: curl, fetch, tus-js-client and hand-made connections alternate too);
+// `publicUrl` is node 1's, the public_url of both (as behind a load balancer: share links start with
+// it). stop(), kill() and start() act on both (start: the same data again); both nodes' stderr go to
+// this.stderr (whole lines) and waitForLog; `proc` is node 1's process, `procs` both.
+// COFFER_TEST_CLUSTER_NODES (default 2) sets the number of nodes.
+
+let clusterCache = null;
+/** The parsed env file of the test cluster; throws a message saying what to run when it is missing. */
+function clusterEnv() {
+  if (clusterCache) return clusterCache;
+  const file = process.env.COFFER_TEST_CLUSTER;
+  if (!fs.existsSync(file)) {
+    throw new Error(`COFFER_TEST_CLUSTER=${file}: no such file. The cluster-* suites need the test cluster's ` +
+      'infrastructure (Ceph and PostgreSQL, no nodes): scripts/test.sh brings it up, or run ' +
+      `CLUSTER_NODES=0 CLUSTER_DIR=${path.dirname(file)} scripts/cluster.sh up <builddir> first`);
+  }
+  // Shell assignments, one a line, values plain or in single quotes.
+  const read = (f) => {
+    const out = {};
+    for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+      const m = /^(\w+)=(.*)$/.exec(line);
+      if (m) out[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
+    }
+    return out;
+  };
+  const env = read(file);
+  for (const k of ['PGPORT', 'PGUSER', 'COFFER_PG_PASSWORD_FILE', 'CEPH_CONF', 'COFFER_RADOS_POOL', 'COFFER_RADOS_USER', 'COFFER_RADOS_KEYRING']) {
+    if (!env[k]) throw new Error(`${file} has no ${k}: not an env file of scripts/cluster.sh`);
+  }
+  // The superuser's way in: the unix socket of tests/lib/pgtmp.sh (local connections are trusted).
+  env.socketDir = read(path.join(path.dirname(file), 'pg', 'env')).PGHOST;
+  const vers = fs.existsSync('/usr/lib/postgresql') ? fs.readdirSync('/usr/lib/postgresql').filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/psql`)) : [];
+  vers.sort((a, b) => Number(b) - Number(a));
+  env.psql = vers.length ? `/usr/lib/postgresql/${vers[0]}/bin/psql` : 'psql';
+  env.nodes = Number(process.env.COFFER_TEST_CLUSTER_NODES || 2);
+  clusterCache = env;
+  return env;
+}
+
+/** SQL as the test cluster's superuser; returns stdout (throws on an error). */
+export function clusterPsql(sql, db = 'postgres') {
+  const e = clusterEnv();
+  const r = spawnSync(e.psql, ['-h', e.socketDir, '-p', e.PGPORT, '-U', 'postgres', '-d', db, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+    { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.error || r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * Cluster mode: the database of the server directory dir (or of its data directory, dir/data). A
+ * directory copied elsewhere (fs.cpSync) still names the original's database: it gets a copy of it
+ * (CREATE DATABASE … TEMPLATE: the original's nodes must be stopped), and its configurations are
+ * rewritten to name the copy and its own paths. So a copy of a stopped server's directory is a copy
+ * of its store, as in single mode.
+ */
+export function clusterDb(dir) {
+  if (path.basename(dir) === 'data' && fs.existsSync(path.join(path.dirname(dir), 'cluster.json'))) dir = path.dirname(dir);
+  const meta = path.join(dir, 'cluster.json');
+  const m = JSON.parse(fs.readFileSync(meta, 'utf8'));
+  if (m.home === dir) return m.db;
+  const db = `coffer_t_${crypto.randomBytes(6).toString('hex')}`;
+  clusterPsql(`CREATE DATABASE ${db} TEMPLATE ${m.db} OWNER ${clusterEnv().PGUSER}`);
+  for (const f of [path.join(dir, 'coffer.yaml'), ...fs.readdirSync(dir).filter((x) => /^node\d+$/.test(x)).map((x) => path.join(dir, x, 'coffer.yaml'))]) {
+    if (!fs.existsSync(f)) continue;
+    fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replaceAll(`dbname=${m.db} `, `dbname=${db} `).replaceAll(`${m.home}/`, `${dir}/`));
+  }
+  fs.writeFileSync(meta, JSON.stringify({ db, home: dir }));
+  return db;
+}
+
+class ClusterServer extends Server {
+  constructor(opts = {}) {
+    super(opts);
+    this.cluster = clusterEnv();
+    this.stderr = '';
+    this.rr = 0;
+    this.logWaiters = new Set();
+    this.nodes = [];
+    for (let i = 1; i <= this.cluster.nodes; i++) {
+      const dir = i === 1 ? this.dir : path.join(this.dir, `node${i}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(path.join(this.dir, 'data', `node${i}`), { recursive: true });
+      const node = new Server({ dir, env: opts.env, clusterNode: true });
+      node.initialised = true; // init runs once, here, for the store of every node
+      this.nodes.push(node);
+    }
+    // The database: this directory's own, a copy of the one of the directory this was copied from,
+    // or a fresh one.
+    const meta = path.join(this.dir, 'cluster.json');
+    if (fs.existsSync(meta)) {
+      this.db = clusterDb(this.dir);
+      this.initialised = true;
+    } else {
+      this.db = `coffer_t_${crypto.randomBytes(6).toString('hex')}`;
+      clusterPsql(`CREATE DATABASE ${this.db} OWNER ${this.cluster.PGUSER}`);
+      fs.writeFileSync(meta, JSON.stringify({ db: this.db, home: this.dir }));
+    }
+  }
+
+  /** The next node in turn. */
+  pick() { return this.nodes[this.rr++ % this.nodes.length]; }
+  get url() { return this.pick().url; }
+  get port() { return this.pick().port; }
+  set port(p) { this.nodes[0].port = p; }
+  get publicUrl() { return this.nodes[0].url; }
+  get proc() { return this.nodes[0].proc; }
+  get procs() { return this.nodes.map((n) => n.proc); }
+  get dataDir() { return path.join(this.dir, 'data'); }
+
+  /** Node i's configuration (its Server's opts.config): opts.config, then what the cluster fixes. */
+  nodeConfig(i) {
+    const c = this.cluster, own = this.opts.config || {};
+    return {
+      ...own,
+      public_url: this.publicUrl,
+      data_dir: path.join(this.dir, 'data', `node${i + 1}`),
+      master_key_file: path.join(this.dir, 'master.key'),
+      journal_anchor_file: path.join(this.dir, `node${i + 1}.anchor`),
+      log: { ...(own.log || {}), access: path.join(this.dir, 'access.log') },
+      store: {
+        engine: 'cluster',
+        postgres: { conninfo: `host=127.0.0.1 port=${c.PGPORT} dbname=${this.db} user=${c.PGUSER}`, password_file: c.COFFER_PG_PASSWORD_FILE },
+        rados: { conf: c.CEPH_CONF, pool: c.COFFER_RADOS_POOL, user: c.COFFER_RADOS_USER, keyring: c.COFFER_RADOS_KEYRING, op_timeout: '30s' },
+      },
+    };
+  }
+
+  /** Writes every node's configuration whose port is known (node 1's: port). */
+  writeConfig(port) {
+    if (port) this.nodes[0].port = port;
+    for (const [i, n] of this.nodes.entries()) {
+      if (!n.port) continue;
+      n.opts = { ...n.opts, config: this.nodeConfig(i) };
+      n.writeConfig(n.port);
+    }
+  }
+
+  async start() {
+    for (const n of this.nodes) n.port = n.port || await freePort();
+    this.writeConfig();
+    // (A suite may have run `coffer init` itself, as shares.test.mjs does: then master.key is there.)
+    if (!this.initialised && !fs.existsSync(path.join(this.dir, 'master.key'))) {
+      const r = cli(['init', '-c', this.configPath], { COFFER_ADMIN_PASSWORD: ADMIN_PASSWORD });
+      if (r.status !== 0) throw new Error(`coffer init failed (${r.status}): ${r.stderr}`);
+    }
+    this.initialised = true;
+    // One node after the other (as scripts/cluster.sh): each has made what it makes at its first start
+    // before the next opens the store. Their stderr reaches this.stderr line by line.
+    for (const n of this.nodes) {
+      const from = n.stderr.length;
+      try {
+        await n.start();
+      } finally {
+        if (n.proc) this.follow(n, from);
+      }
+    }
+    return this;
+  }
+
+  /** Appends node n's stderr from offset `from` to this.stderr, whole lines only, from now on. */
+  follow(n, from) {
+    let pending = n.stderr.slice(from);
+    const flush = (all) => {
+      const cut = all ? pending.length : pending.lastIndexOf('\n') + 1;
+      if (cut <= 0) return;
+      this.stderr += pending.slice(0, cut);
+      pending = pending.slice(cut);
+      for (const w of this.logWaiters) w();
+    };
+    flush(false);
+    n.proc.stderr.on('data', (d) => { pending += d.toString(); flush(false); });
+    n.proc.on('close', () => { flush(true); for (const w of this.logWaiters) w(); });
+  }
+
+  async stop(signal = 'SIGTERM') {
+    let first = null;
+    for (const n of this.nodes) {
+      try { await n.stop(signal); } catch (e) { first = first || e; }
+    }
+    if (first) throw first;
+  }
+
+  async kill() { for (const n of this.nodes) await n.kill(); }
+  closeSessions() { for (const n of this.nodes) n.closeSessions(); }
+  connect(opts = {}) { return this.pick().connect(opts); }
+  h2session() { return this.pick().h2session(); }
+  request(method, urlPath, opts = {}) { return this.pick().request(method, urlPath, opts); }
+
+  /** As Server's, over both nodes' lines; rejects once every node has ended without it. */
+  waitForLog(re, { from = 0, timeout = WAIT_DEADLINE_MS } = {}) {
+    const find = () => re.exec(this.stderr.slice(from));
+    const m = find();
+    if (m) return Promise.resolve(m);
+    const ended = () => this.nodes.every((n) => !n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null);
+    return new Promise((resolve, reject) => {
+      const done = (fn, v) => { clearTimeout(timer); this.logWaiters.delete(check); fn(v); };
+      const check = () => {
+        const x = find();
+        if (x) done(resolve, x);
+        else if (ended()) done(reject, new Error(`every coffer node ended without logging ${re}:\n${this.stderr.slice(-3000)}`));
+      };
+      const timer = setTimeout(() => done(reject, new Error(`no ${re} in the nodes' logs after ${timeout} ms:\n${this.stderr.slice(-3000)}`)), timeout);
+      this.logWaiters.add(check);
+      check();
+    });
+  }
+
+  /**
+   * The first of needles (Buffers or strings) found in this server's store, or null: in a pg_dump of
+   * its database (raw, and in hex as the dump writes bytea) and in every RADOS object of its tenants'
+   * namespaces (the pool's other objects belong to other test servers). The cluster mode's search
+   * of "the disk": in single mode, suites search data_dir (dirContains).
+   */
+  storeContains(needles) {
+    const e = this.cluster;
+    const dump = spawnSync(e.psql.replace(/psql$/, 'pg_dump'), ['-h', e.socketDir, '-p', e.PGPORT, '-U', 'postgres', '-d', this.db],
+      { timeout: 300000, maxBuffer: 1 << 30 });
+    if (dump.status !== 0) throw new Error(`pg_dump ${this.db}: ${dump.error || dump.stderr}`);
+    const text = dump.stdout.toString('latin1').toLowerCase();
+    const tenants = clusterPsql("SELECT encode(k, 'hex') FROM coffer_tenants", this.db).split('\n').filter(Boolean);
+    const script = 'for ns in "$@"; do for o in $(rados -c "$CONF" -p "$POOL" -N "$ns" ls); do rados -c "$CONF" -p "$POOL" -N "$ns" get "$o" - || exit 1; done; done';
+    const objs = spawnSync('bash', ['-c', script, 'objects', ...tenants],
+      { env: { ...process.env, CONF: e.CEPH_CONF, POOL: e.COFFER_RADOS_POOL }, timeout: 600000, maxBuffer: 1 << 30 });
+    if (objs.status !== 0) throw new Error(`rados get: ${objs.error || objs.stderr}`);
+    for (const n of needles) {
+      const b = Buffer.from(n);
+      // (Raw in the dump only when not all hex digits: the dump's bytea are hex text, in which a short
+      // needle such as a 6-digit code would be found by chance.)
+      const rawInDump = !/^[0-9a-f]*$/i.test(b.toString('latin1')) && dump.stdout.includes(b);
+      if (rawInDump || text.includes(b.toString('hex')) || objs.stdout.includes(b)) return n;
+    }
+    return null;
+  }
+
+  /**
+   * Removes the directory, its tenants' objects from the pool (the OSDs keep them in memory: 512 MiB
+   * each) and the database.
+   */
+  cleanup() {
+    super.cleanup();
+    const e = this.cluster;
+    try {
+      const tenants = clusterPsql("SELECT encode(k, 'hex') FROM coffer_tenants", this.db).split('\n').filter(Boolean);
+      const script = 'for ns in "$@"; do rados -c "$CONF" -p "$POOL" -N "$ns" ls | xargs -r rados -c "$CONF" -p "$POOL" -N "$ns" rm --force-full; done';
+      spawnSync('bash', ['-c', script, 'rm', ...tenants], { env: { ...process.env, CONF: e.CEPH_CONF, POOL: e.COFFER_RADOS_POOL }, timeout: 300000 });
+    } catch { /* no database (never initialised), or the cluster is going down */ }
+    try { clusterPsql(`DROP DATABASE IF EXISTS ${this.db} WITH (FORCE)`); } catch { /* the cluster is going down */ }
   }
 }
 
