@@ -210,6 +210,29 @@ static void claim_remove(const uint8_t name[CF_SHA256_LEN])
     pthread_mutex_unlock(&co_lock);
 }
 
+enum cf_status cf_coord_window(struct cf_store *s, const char *label, const void *key, size_t kl,
+                               struct cf_coord_window *w)
+{
+    uint8_t name[CF_SHA256_LEN];
+    w->fire = false;
+    if (w->window_ms < 1 || w->window_ms > (UINT64_C(1) << 40) || w->files > (UINT64_C(1) << 52) ||
+        w->bytes > (UINT64_C(1) << 52))
+        return CF_EINVAL;
+    enum cf_status st = coord_name(s, label, key, kl, name);
+    if (st != CF_OK)
+        return st;
+    struct cf_eng_window e = {.window_ms = w->window_ms, .files = w->files, .bytes = w->bytes,
+                              .files_max = w->files_max, .bytes_max = w->bytes_max};
+    char *err = NULL;
+    int rc = cf_eng_window(s->eng, name, sizeof name, &e, &err);
+    if (rc == CF_ENG_OK) {
+        w->files = e.files;
+        w->bytes = e.bytes;
+        w->fire = e.fire;
+    }
+    return eng_status(rc, "window", err);
+}
+
 enum cf_status cf_coord_claim(struct cf_store *s, const char *label, const void *key, size_t kl, uint32_t ttl_ms,
                               bool *got)
 {

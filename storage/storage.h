@@ -115,6 +115,18 @@ struct cf_coord_ctr {
  * key runs alone across all nodes (exact under any concurrency). */
 enum cf_status cf_coord_counter(struct cf_store *s, enum cf_coord_op op, const char *label, const void *key,
                                 size_t kl, struct cf_coord_ctr *c) CF_WUR;
+/* cf_coord_window(s, label, key, kl, w): adds w->files and w->bytes to key's shared window of sums and
+ * returns them (engine.h cf_eng_window: the window restarts window_ms after it began; w->fire for the
+ * one addition, across all nodes, that first reaches a threshold in a window). CF_ENOTFOUND on a store
+ * without shared state (the caller keeps its own sums). */
+struct cf_coord_window {
+    uint64_t window_ms;            /* in: 1..2^40 */
+    uint64_t files, bytes;         /* in: to add; out: the sums */
+    uint64_t files_max, bytes_max; /* in: thresholds (0: none) */
+    bool fire;                     /* out */
+};
+enum cf_status cf_coord_window(struct cf_store *s, const char *label, const void *key, size_t kl,
+                               struct cf_coord_window *w) CF_WUR;
 
 /* Claims: leases this process keeps renewed while it holds them (cf_coord_renew). A claim is trusted
  * (cf_coord_holds) until 2 s before its lease could expire in the database, measured on this node's

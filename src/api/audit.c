@@ -389,18 +389,12 @@ struct bulk_slot {
 static struct bulk_slot bulk[BULK_SLOTS];
 static pthread_mutex_t bulk_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor,
-                             const char *ip, uint64_t nfiles, uint64_t bytes)
+/* One node's own window per actor (a store without shared state, or a cluster whose database did not
+ * answer). Always true. */
+static bool bulk_local(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor, const char *ip,
+                       const struct cf_policy *p, uint64_t window, uint64_t nfiles, uint64_t bytes, bool *fire,
+                       uint64_t *files, uint64_t *total)
 {
-    struct cf_tenant t;
-    if (cf_tenant_get(store, tenant, &t) != CF_OK)
-        return;
-    struct cf_policy p = t.policy;
-    uint64_t window = p.bulk_window_s * 1000;
-    bool enabled = p.bulk_window_s != 0 && (p.bulk_files != 0 || p.bulk_bytes != 0);
-    cf_tenant_clear(&t);
-    if (!enabled)
-        return;
     uint64_t now = cf_now_ms();
     /* The actor's slot is found by hashing into a short probe sequence (not by scanning the whole
      * table on every download); when the sequence is full, its oldest window gives way. */
@@ -442,12 +436,67 @@ void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type
     slot->files += nfiles;
     slot->bytes += bytes;
     /* The alert fires when a threshold is reached within the window (not before), once per window. */
-    bool fire = !slot->alerted && ((p.bulk_files != 0 && slot->files >= p.bulk_files) ||
-                                   (p.bulk_bytes != 0 && slot->bytes >= p.bulk_bytes));
-    uint64_t files = slot->files, total = slot->bytes;
-    if (fire)
+    *fire = !slot->alerted && ((p->bulk_files != 0 && slot->files >= p->bulk_files) ||
+                                (p->bulk_bytes != 0 && slot->bytes >= p->bulk_bytes));
+    *files = slot->files;
+    *total = slot->bytes;
+    if (*fire)
         slot->alerted = true;
     pthread_mutex_unlock(&bulk_lock);
+    return true;
+}
+
+/* In a cluster (storage.h cf_coord_window): the actor's window is one across all nodes, so downloads
+ * spread over several nodes add up, and exactly one node fires the alert. False if the store has no
+ * shared state or could not answer (the node then counts on its own: bulk_local). */
+static bool bulk_shared(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor, const char *ip,
+                        const struct cf_policy *p, uint64_t nfiles, uint64_t bytes, bool *fire, uint64_t *files,
+                        uint64_t *total)
+{
+    if (!cf_coord_shared(store))
+        return false;
+    uint8_t key[CF_ID_LEN + 1 + CF_ID_LEN + 64];
+    size_t kl = 0;
+    memcpy(key, tenant->b, CF_ID_LEN);
+    key[CF_ID_LEN] = (uint8_t)type;
+    memcpy(key + CF_ID_LEN + 1, actor->b, CF_ID_LEN);
+    kl = 2 * CF_ID_LEN + 1;
+    if (type != CF_ACTOR_USER) { /* anonymous and share actors are told apart by address too */
+        size_t il = strnlen(ip, 63);
+        memcpy(key + kl, ip, il);
+        kl += il;
+    }
+    struct cf_coord_window w = {.window_ms = p->bulk_window_s * 1000, .files = nfiles, .bytes = bytes,
+                                .files_max = p->bulk_files, .bytes_max = p->bulk_bytes};
+    enum cf_status st = cf_coord_window(store, "bulk-download", key, kl, &w);
+    if (st != CF_OK) {
+        cf_log_warn("bulk-download accounting: the shared window is unavailable (%s): this node counts alone",
+                    cf_status_name(st));
+        return false;
+    }
+    *fire = w.fire;
+    *files = w.files;
+    *total = w.bytes;
+    return true;
+}
+
+void cf_audit_count_download(const struct cf_id *tenant, enum cf_actor_type type, const struct cf_id *actor,
+                             const char *ip, uint64_t nfiles, uint64_t bytes)
+{
+    struct cf_tenant t;
+    if (cf_tenant_get(store, tenant, &t) != CF_OK)
+        return;
+    struct cf_policy p = t.policy;
+    uint64_t window = p.bulk_window_s * 1000;
+    bool enabled = p.bulk_window_s != 0 && (p.bulk_files != 0 || p.bulk_bytes != 0);
+    cf_tenant_clear(&t);
+    if (!enabled)
+        return;
+    bool fire = false;
+    uint64_t files = 0, total = 0;
+    if (!bulk_shared(tenant, type, actor, ip, &p, nfiles, bytes, &fire, &files, &total) &&
+        !bulk_local(tenant, type, actor, ip, &p, window, nfiles, bytes, &fire, &files, &total))
+        return;
     if (!fire)
         return;
     struct cf_event *e = cf_event_new(tenant, "alert.bulk_download", "ok");

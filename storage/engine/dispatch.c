@@ -172,6 +172,19 @@ int cf_eng_counter(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, siz
     return e->ops->counter != NULL ? e->ops->counter(e, op, key, kl, c, err) : CF_ENG_NOTFOUND;
 }
 
+int cf_eng_window(struct cf_eng *e, const void *key, size_t kl, struct cf_eng_window *w, char **err)
+{
+    *err = NULL;
+    if (!coord_key_ok(key, kl) || w == NULL || w->window_ms < 1 || w->window_ms > (UINT64_C(1) << 40) ||
+        w->files > (UINT64_C(1) << 52) || w->bytes > (UINT64_C(1) << 52)) {
+        *err = cf_eng_msg("window: bad argument (key of 1..%d bytes, window 1..2^40 ms, additions below 2^52)",
+                          CF_ENG_COORD_KEY_MAX);
+        return CF_ENG_ERR;
+    }
+    w->fire = false;
+    return e->ops->window != NULL ? e->ops->window(e, key, kl, w, err) : CF_ENG_NOTFOUND;
+}
+
 /* ---- batches -------------------------------------------------------------------------------- */
 
 struct cf_batch *cf_batch_new(struct cf_eng *e)

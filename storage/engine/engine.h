@@ -257,6 +257,19 @@ struct cf_eng_ctr {
 int cf_eng_counter(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *c,
                    char **err);
 
+/* A shared window of sums (the bulk-download alert, src/api/audit.c): per key, the files and bytes
+ * added since the window began (it begins again at the first addition window_ms or more after it
+ * began), and whether its alert fired in this window. cf_eng_window(e, key, kl, w, err) adds w->files
+ * and w->bytes and returns the sums; w->fire is true for exactly one call per window across all
+ * nodes: the first whose sums reach files_max or bytes_max (0: no such threshold). Serialised per key. */
+struct cf_eng_window {
+    uint64_t window_ms;           /* in: 1..2^40 */
+    uint64_t files, bytes;        /* in: what to add; out: the sums after it */
+    uint64_t files_max, bytes_max; /* in: the thresholds (0: none) */
+    bool fire;                    /* out */
+};
+int cf_eng_window(struct cf_eng *e, const void *key, size_t kl, struct cf_eng_window *w, char **err);
+
 /* ---- backups ------------------------------------------------------------------------------- */
 
 /* A directory of consistent, incremental copies of a store (RocksDB: its BackupEngine, which shares

@@ -48,6 +48,7 @@ struct cf_eng_ops {
     int (*lease_drop)(struct cf_eng *e, const void *name, size_t nl, const uint8_t *holder, char **err);
     int (*counter)(struct cf_eng *e, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *c,
                    char **err);
+    int (*window)(struct cf_eng *e, const void *key, size_t kl, struct cf_eng_window *w, char **err);
     /* iterators */
     struct cf_eiter *(*iter_open)(struct cf_eng *e, unsigned ks, const void *lo, size_t lolen, const void *hi,
                                   size_t hilen);

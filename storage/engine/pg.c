@@ -277,6 +277,24 @@ static void conn_free(struct pg_conn *pc)
  * idle connection the server has closed meanwhile (a restart: its goodbye and end of stream are
  * waiting in the socket) is seen as such by reading what is there, without a round trip, and is
  * replaced (with every other idle one: they went to the same server). */
+/* pc's connection is gone: the engine notes it (lost), and closes pc and every idle connection,
+ * which went to the same server, now gone or restarted. */
+static void conn_lost(struct pg *e, struct pg_conn *pc)
+{
+    atomic_store(&e->lost, true);
+    conn_free(pc);
+    pthread_mutex_lock(&e->mu);
+    struct pg_conn *idle = e->idle;
+    e->idle = NULL;
+    e->nidle = 0;
+    pthread_mutex_unlock(&e->mu);
+    while (idle != NULL) {
+        struct pg_conn *next = idle->next;
+        conn_free(idle);
+        idle = next;
+    }
+}
+
 static struct pg_conn *conn_get(struct pg *e, char **err)
 {
     pthread_mutex_lock(&e->mu);
@@ -289,20 +307,8 @@ static struct pg_conn *conn_get(struct pg *e, char **err)
     /* Twice: the first read may stop at the server's goodbye message, the second then sees the end. */
     if (pc != NULL && PQconsumeInput(pc->c) == 1 && PQconsumeInput(pc->c) == 1 && PQstatus(pc->c) == CONNECTION_OK)
         return pc;
-    if (pc != NULL) {
-        atomic_store(&e->lost, true);
-        conn_free(pc);
-        pthread_mutex_lock(&e->mu);
-        struct pg_conn *idle = e->idle;
-        e->idle = NULL;
-        e->nidle = 0;
-        pthread_mutex_unlock(&e->mu);
-        while (idle != NULL) {
-            struct pg_conn *next = idle->next;
-            conn_free(idle);
-            idle = next;
-        }
-    }
+    if (pc != NULL)
+        conn_lost(e, pc);
     PGconn *c = connect_db(e, err);
     if (c == NULL)
         return NULL;
@@ -323,18 +329,7 @@ static void conn_put(struct pg *e, struct pg_conn *pc)
     if (pc == NULL)
         return;
     if (PQstatus(pc->c) != CONNECTION_OK) {
-        atomic_store(&e->lost, true);
-        conn_free(pc);
-        pthread_mutex_lock(&e->mu);
-        struct pg_conn *idle = e->idle;
-        e->idle = NULL;
-        e->nidle = 0;
-        pthread_mutex_unlock(&e->mu);
-        while (idle != NULL) {
-            struct pg_conn *next = idle->next;
-            conn_free(idle);
-            idle = next;
-        }
+        conn_lost(e, pc);
         return;
     }
     if (PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
@@ -1574,6 +1569,7 @@ static int pg_lease(struct cf_eng *e_, const void *name, size_t nl, const uint8_
 static int pg_lease_drop(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, char **err);
 static int pg_counter(struct cf_eng *e_, enum cf_eng_ctr_op op, const void *key, size_t kl, struct cf_eng_ctr *ctr,
                       char **err);
+static int pg_window(struct cf_eng *e_, const void *key, size_t kl, struct cf_eng_window *w, char **err);
 
 static const struct cf_eng_ops pg_ops = {
     .name = "postgresql",
@@ -1604,6 +1600,7 @@ static const struct cf_eng_ops pg_ops = {
     .lease = pg_lease,           /* leases and shared counters (issue 24): the block at the end */
     .lease_drop = pg_lease_drop,
     .counter = pg_counter,
+    .window = pg_window,
     .iter_open = pg_iter_open,
     .iter_close = pg_iter_close,
     .iter_seek_to_first = pg_iter_seek_to_first,
@@ -1626,6 +1623,9 @@ static const struct cf_eng_ops pg_ops = {
  *   coffer_coord_leases (name bytea PRIMARY KEY, holder bytea, expires_at timestamptz)
  *   coffer_coord_events (k bytea, id bigserial, at bigint: ms of the database's clock, until bigint: at +
  *                        the window; PRIMARY KEY (k, id), an index on until)
+ *   coffer_coord_windows (k bytea PRIMARY KEY, start, files, bytes, fired, until bigint, fired_now bool):
+ *                        the shared sums of cf_eng_window (start: the window's, fired: the start of the
+ *                        window whose alert fired, -1 none; until: start + the window, for the sweep)
  * A lease is one INSERT … ON CONFLICT DO UPDATE … WHERE (the row is free, expired or ours) RETURNING:
  * the row lock that statement takes makes the test and the take one step against every other node.
  * A counter operation is one transaction that first takes a transaction-scoped advisory lock on the
@@ -1637,6 +1637,7 @@ static const struct cf_eng_ops pg_ops = {
  * expired for an hour. */
 #define COORD_LEASES TABLE_PREFIX "coord_leases"
 #define COORD_EVENTS TABLE_PREFIX "coord_events"
+#define COORD_WINDOWS TABLE_PREFIX "coord_windows"
 #define COORD_CLASS 1131374179 /* "Cofc" */
 #define COORD_CREATE_KEY "74145738417530"
 enum { COORD_SWEEP_MS = 60000 };
@@ -1650,7 +1651,10 @@ static bool coord_create(struct pg *e, PGconn *c, char **err)
                 "expires_at timestamptz NOT NULL); "
                 "CREATE TABLE IF NOT EXISTS " COORD_EVENTS " (k bytea NOT NULL, id bigserial, at bigint NOT NULL, "
                 "until bigint NOT NULL, PRIMARY KEY (k, id)); "
-                "CREATE INDEX IF NOT EXISTS " COORD_EVENTS "_until ON " COORD_EVENTS " (until); COMMIT",
+                "CREATE INDEX IF NOT EXISTS " COORD_EVENTS "_until ON " COORD_EVENTS " (until); "
+                "CREATE TABLE IF NOT EXISTS " COORD_WINDOWS " (k bytea PRIMARY KEY, start bigint NOT NULL, files bigint "
+                "NOT NULL, bytes bigint NOT NULL, fired bigint NOT NULL, until bigint NOT NULL, fired_now boolean NOT "
+                "NULL); COMMIT",
                 PGRES_COMMAND_OK, NULL, err))
         return true;
     PQclear(PQexec(c, "ROLLBACK"));
@@ -1670,7 +1674,9 @@ static bool coord_missing(const PGresult *r)
 static PGresult *coord_exec(struct pg *e, PGconn *c, const char *sql, int n, const char *const *p, const int *len,
                             const bool *bin, bool *missing, char **err)
 {
-    int fmts[4];
+    int fmts[8];
+    if (n > 8)
+        abort(); /* a caller's mistake: at most 8 parameters */
     for (int i = 0; i < n; i++)
         fmts[i] = bin[i] ? 1 : 0;
     for (;;) {
@@ -1856,7 +1862,8 @@ static void coord_sweep(struct pg *e, PGconn *c)
     char *err = NULL;
     if (!exec_ok(e, c,
                  "DELETE FROM " COORD_EVENTS " WHERE until <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint; "
-                 "DELETE FROM " COORD_LEASES " WHERE expires_at < clock_timestamp() - interval '1 hour'",
+                 "DELETE FROM " COORD_LEASES " WHERE expires_at < clock_timestamp() - interval '1 hour'; "
+                 "DELETE FROM " COORD_WINDOWS " WHERE until < (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
                  PGRES_COMMAND_OK, NULL, &err))
         free(err);
 }
@@ -1909,4 +1916,58 @@ static int pg_counter(struct cf_eng *e_, enum cf_eng_ctr_op op, const void *key,
         coord_sweep(e, pc->c);
     conn_put(e, pc);
     return ok ? CF_ENG_OK : CF_ENG_ERR;
+}
+
+/* cf_eng_window: one upsert. The row lock it takes serialises every addition to one key across the
+ * nodes; the window restarts (reset) when it began window_ms or more ago; fired_now says whether this
+ * statement is the one that crossed a threshold first in this window (fired then holds its start).
+ * statement_timestamp() is one instant for the whole statement: the database's clock, not a node's. */
+#define WIN_NOW "(extract(epoch FROM statement_timestamp()) * 1000)::bigint"
+#define WIN_RESET "(" WIN_NOW " - w.start >= $2::bigint)"
+#define WIN_FILES "(CASE WHEN " WIN_RESET " THEN 0 ELSE w.files END + $3::bigint)"
+#define WIN_BYTES "(CASE WHEN " WIN_RESET " THEN 0 ELSE w.bytes END + $4::bigint)"
+#define WIN_OVER(f, b) "(($5::bigint > 0 AND " f " >= $5::bigint) OR ($6::bigint > 0 AND " b " >= $6::bigint))"
+static const char window_sql[] =
+    "INSERT INTO " COORD_WINDOWS " AS w (k, start, files, bytes, fired, until, fired_now) VALUES ($1, " WIN_NOW
+    ", $3::bigint, $4::bigint, CASE WHEN " WIN_OVER("$3::bigint", "$4::bigint") " THEN " WIN_NOW " ELSE -1 END, "
+    WIN_NOW " + $2::bigint, " WIN_OVER("$3::bigint", "$4::bigint") ") ON CONFLICT (k) DO UPDATE SET "
+    "start = CASE WHEN " WIN_RESET " THEN " WIN_NOW " ELSE w.start END, "
+    "files = " WIN_FILES ", bytes = " WIN_BYTES ", "
+    "fired_now = " WIN_OVER(WIN_FILES, WIN_BYTES) " AND (" WIN_RESET " OR w.fired <> w.start), "
+    "fired = CASE WHEN " WIN_OVER(WIN_FILES, WIN_BYTES) " THEN (CASE WHEN " WIN_RESET " THEN " WIN_NOW
+    " ELSE w.start END) WHEN " WIN_RESET " THEN -1 ELSE w.fired END, "
+    "until = (CASE WHEN " WIN_RESET " THEN " WIN_NOW " ELSE w.start END) + $2::bigint "
+    "RETURNING files, bytes, fired_now";
+
+static int pg_window(struct cf_eng *e_, const void *key, size_t kl, struct cf_eng_window *w, char **err)
+{
+    struct pg *e = (struct pg *)e_;
+    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
+        return CF_ENG_ERR;
+    struct pg_conn *pc = conn_get(e, err);
+    if (pc == NULL)
+        return CF_ENG_ERR;
+    char num[5][24];
+    const uint64_t v[5] = {w->window_ms, w->files, w->bytes, w->files_max, w->bytes_max};
+    const char *p[6] = {key};
+    int len[6] = {(int)kl};
+    bool bin[6] = {true};
+    for (int i = 0; i < 5; i++) {
+        /* bigint: the thresholds are capped below 2^63 (a larger one cannot be reached anyway) */
+        snprintf(num[i], sizeof num[i], "%llu", (unsigned long long)(v[i] > INT64_MAX ? INT64_MAX : v[i]));
+        p[i + 1] = num[i];
+        len[i + 1] = 0;
+        bin[i + 1] = false;
+    }
+    bool missing = false;
+    PGresult *r = coord_exec(e, pc->c, window_sql, 6, p, len, bin, &missing, err);
+    if (r != NULL) {
+        w->files = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        w->bytes = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        w->fire = PQgetvalue(r, 0, 2)[0] == 't';
+        PQclear(r);
+        coord_sweep(e, pc->c);
+    }
+    conn_put(e, pc);
+    return r != NULL ? CF_ENG_OK : CF_ENG_ERR;
 }

@@ -603,10 +603,8 @@ test('authorization: members 403, auditors 200, anonymous 401, other tenants see
 
 // ---- 4. bulk-download alert ------------------------------------------------------------------------
 
-// Cluster mode: run and reported as TODO, not as failures, until the count is shared: each node counts
-// the downloads it serves (src/api/audit.c, in memory), so alternating requests stay under the
-// threshold on both. Remove once audit.c counts in the store (storage/coord.c's shared counters).
-const BULK_TODO = CLUSTER ? 'not built for clusters yet: each node counts bulk downloads on its own (src/api/audit.c)' : undefined;
+// Cluster mode: requests alternate between the two nodes, so the alert at the threshold proves that
+// the nodes count in one shared window (src/api/audit.c over storage/coord.c cf_coord_window).
 
 test('bulk-download alert: at the threshold, not below, once per window, per actor', async (t) => {
   const bulk = await admin.json('POST', '/api/v1/folders', { parent: tenantRoot, name: 'Bulk' }, 201);
@@ -637,7 +635,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     }, `the end of ${u}'s transfer`);
   };
 
-  await t.test('files threshold 3: two downloads no alert, the third one alert, the fourth none more', { todo: BULK_TODO }, async () => {
+  await t.test('files threshold 3: two downloads no alert, the third one alert, the fourth none more', async () => {
     await fetch(bulka, 'bulka', files[0]);
     await fetch(bulka, 'bulka', files[1]);
     assert.deepEqual(await alerts('bulka'), [], 'no alert below the threshold (2 of 3)');
@@ -656,7 +654,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     assert.equal((await alerts('bulka')).length, 1, 'once per window');
   });
 
-  await t.test('another user is counted separately; Range requests not at byte 0 do not count', { todo: BULK_TODO }, async () => {
+  await t.test('another user is counted separately; Range requests not at byte 0 do not count', async () => {
     for (const id of files.slice(0, 4)) await fetch(bulkb, 'bulkb', id, { range: 'bytes=5-9' });
     assert.deepEqual(await alerts('bulkb'), [], "4 ranges from byte 5 are no downloads (and bulka's count is not bulkb's)");
     await fetch(bulkb, 'bulkb', files[0]);
@@ -671,7 +669,7 @@ test('bulk-download alert: at the threshold, not below, once per window, per act
     assert.equal((await alerts('bulka')).length, 1, "bulka's alert is still the only one of bulka");
   });
 
-  await t.test('bytes threshold 3000: 2000 bytes no alert, 3000 bytes alert', { todo: BULK_TODO }, async () => {
+  await t.test('bytes threshold 3000: 2000 bytes no alert, 3000 bytes alert', async () => {
     const p = await admin.json('PATCH', '/api/v1/admin/policy', { bulk_download_alert: { files: 1000, bytes: 3000, window: 3600 } });
     assert.deepEqual(p.bulk_download_alert, { files: 1000, bytes: 3000, window: 3600 });
     await fetch(bulkc, 'bulkc', files[0]);

@@ -171,6 +171,84 @@ static void *race(void *arg)
     return NULL;
 }
 
+/* ---- shared windows of sums (the bulk-download alert) ------------------------------------------- */
+
+struct adder {
+    struct cf_store *s;
+    int fired, errors;
+    uint64_t last_files;
+};
+
+static void *add_race(void *arg)
+{
+    struct adder *r = arg;
+    for (int i = 0; i < 25; i++) {
+        struct cf_coord_window w = {.window_ms = 3600000, .files = 1, .bytes = 100, .files_max = 150};
+        if (cf_coord_window(r->s, "test-bulk", "actor-1", 7, &w) != CF_OK)
+            r->errors++;
+        else
+            r->fired += w.fire, r->last_files = w.files;
+    }
+    return NULL;
+}
+
+static void test_windows(struct cf_store *a, struct cf_store *b)
+{
+    /* 8 threads over both nodes add 200 files of 100 bytes: the sums are exact and exactly one
+     * addition, whichever node made it, fires (the 150th). */
+    pthread_t th[8];
+    struct adder r[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (struct adder){.s = i % 2 ? b : a};
+        if (pthread_create(&th[i], NULL, add_race, &r[i]) != 0)
+            abort();
+    }
+    int fired = 0, errors = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        fired += r[i].fired;
+        errors += r[i].errors;
+    }
+    CHECK_INT(errors, 0, "window: no errors under concurrency");
+    CHECK_INT(fired, 1, "window: one alert across both nodes for one window");
+    struct cf_coord_window w = {.window_ms = 3600000, .files_max = 150};
+    CHECK_INT(cf_coord_window(b, "test-bulk", "actor-1", 7, &w), CF_OK, "window: read through B");
+    CHECK(w.files == 200 && w.bytes == 20000 && !w.fire, "window: exact sums 200 files, 20000 bytes, no second alert "
+          "(%llu, %llu)", (unsigned long long)w.files, (unsigned long long)w.bytes);
+    /* Bytes threshold, another actor; a threshold reached by one addition fires at once. */
+    struct cf_coord_window big = {.window_ms = 3600000, .files = 1, .bytes = 5000, .bytes_max = 3000};
+    CHECK_INT(cf_coord_window(a, "test-bulk", "actor-2", 7, &big), CF_OK, "window: bytes");
+    CHECK(big.fire && big.files == 1 && big.bytes == 5000, "window: one addition over the bytes threshold fires");
+    /* A window restarts once it is older than window_ms: with 1 ms, an addition made after one has
+     * elapsed (polled, not slept) finds sums of its own only, and may fire again. */
+    struct cf_coord_window s1 = {.window_ms = 1, .files = 1, .files_max = 1};
+    CHECK_INT(cf_coord_window(a, "test-bulk", "actor-3", 7, &s1), CF_OK, "window: short");
+    CHECK(s1.fire, "window: short: fires");
+    bool restarted = false;
+    for (uint64_t end = mono_ms() + 30000; !restarted && mono_ms() < end;) {
+        struct cf_coord_window s2 = {.window_ms = 1, .files = 1, .files_max = 1};
+        if (cf_coord_window(b, "test-bulk", "actor-3", 7, &s2) != CF_OK)
+            break;
+        restarted = s2.files == 1 && s2.fire;
+    }
+    CHECK(restarted, "window: a new window: its own sums, and its own alert");
+    /* Keyed hashes only in the table; bad input refused. */
+    uint8_t name[32];
+    expected_name(a, "test-bulk", "actor-1", 7, name);
+    char *h = hex(name, sizeof name), *q = cf_xasprintf("SELECT files FROM coffer_coord_windows WHERE k = '\\x%s'", h);
+    CHECK_INT(sql_int(q), 200, "window: the row is named by the keyed hash");
+    free(q);
+    free(h);
+    CHECK_INT(sql_int("SELECT count(*) FROM coffer_coord_windows WHERE position('actor'::bytea in k) > 0"),
+              0, "window: no plaintext key");
+    struct cf_coord_window bad = {.window_ms = 0};
+    CHECK_INT(cf_coord_window(a, "test-bulk", "x", 1, &bad), CF_EINVAL, "window: a zero window is refused");
+    struct cf_coord_window huge = {.window_ms = 1000, .files = UINT64_C(1) << 60};
+    CHECK_INT(cf_coord_window(a, "test-bulk", "x", 1, &huge), CF_EINVAL, "window: an absurd addition is refused");
+    CHECK(!bad.fire && !huge.fire, "window: refused: no alert");
+    CHECK_INT(cf_coord_window(a, "", "x", 1, &s1), CF_EINVAL, "window: no label");
+}
+
 static void test_counters(struct cf_store *a, struct cf_store *b)
 {
     const char *acct = "ann@acme-plaintext";
@@ -412,6 +490,8 @@ static void test_rocks(const char *dir)
     CHECK_INT(cf_coord_counter(s, CF_COORD_RESERVE, "x", "k", 1, &c), CF_ENOTFOUND, "rocks: counter: local");
     CHECK_INT(cf_coord_claim(s, "tus", "k", 1, 30000, &got), CF_ENOTFOUND, "rocks: claim: local");
     CHECK_INT(cf_coord_want(s, "jobs", 30000, &got), CF_ENOTFOUND, "rocks: want: local");
+    struct cf_coord_window w = {.window_ms = 1000, .files = 1};
+    CHECK_INT(cf_coord_window(s, "bulk", "k", 1, &w), CF_ENOTFOUND, "rocks: window: local");
     CHECK(got && cf_coord_holds(s, "jobs", NULL, 0), "rocks: the one process holds everything");
     bad_store(s, "rocks");
     bad_engine(s->eng, "rocks");
@@ -628,6 +708,7 @@ int main(void)
             test_first_use(&sa);
             test_leases(&sa, &sb);
             test_counters(&sa, &sb);
+            test_windows(&sa, &sb);
             test_claims(&sa, &sb);
             bad_store(&sa, "pg");
             bad_engine(sa.eng, "pg");
