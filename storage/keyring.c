@@ -496,6 +496,20 @@ static enum cf_status delete_by_value(struct cf_store *s, enum cf_cf cf, const s
     return st;
 }
 
+/* The tenant is gone (tk_lock held for writing): its keys in memory are overwritten, by
+ * cf_tenant_delete here and by following another node's deletion (cf_tkeys_follow). */
+static void tkeys_kill(struct cf_tkeys *t)
+{
+    t->dead = true;
+    cf_key_random(&t->record);
+    cf_key_random(&t->index);
+    cf_key_random(&t->code);
+    for (size_t g = 0; g < t->ngens; g++) {
+        cf_key_random(&t->gens[g].key);
+        t->gens[g].live = false;
+    }
+}
+
 enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint64_t *out_keys)
 {
     uint64_t count = 0;
@@ -527,16 +541,8 @@ enum cf_status cf_tenant_delete(struct cf_store *s, const struct cf_id *id, uint
         pthread_rwlock_wrlock(&s->tk_lock);
         for (size_t i = 0; i < s->ntk; i++) {
             struct cf_tkeys *t = s->tk[i];
-            if (!cf_id_equal(&t->tenant, id))
-                continue;
-            t->dead = true;
-            cf_key_random(&t->record);
-            cf_key_random(&t->index);
-            cf_key_random(&t->code);
-            for (size_t g = 0; g < t->ngens; g++) {
-                cf_key_random(&t->gens[g].key);
-                t->gens[g].live = false;
-            }
+            if (cf_id_equal(&t->tenant, id))
+                tkeys_kill(t);
         }
         pthread_rwlock_unlock(&s->tk_lock);
     }
@@ -645,18 +651,6 @@ void cf_tkeys_lost(struct cf_store *s)
     mark_stale(s, NULL);
 }
 
-/* The tenant is gone (tk_lock held for writing): as cf_tenant_delete does in memory. */
-static void tkeys_kill(struct cf_tkeys *t)
-{
-    t->dead = true;
-    cf_key_random(&t->record);
-    cf_key_random(&t->index);
-    cf_key_random(&t->code);
-    for (size_t g = 0; g < t->ngens; g++) {
-        cf_key_random(&t->gens[g].key);
-        t->gens[g].live = false;
-    }
-}
 
 /* Reads tk's state from the store and puts it in place. */
 static enum cf_status tkeys_reload(struct cf_store *s, struct cf_tkeys *tk)

@@ -1699,21 +1699,21 @@ static PGresult *coord_exec(struct pg *e, PGconn *c, const char *sql, int n, con
     }
 }
 
-static int coord_refuse_readonly(const struct pg *e, char **err)
+/* A connection for a coordination operation (NULL and *err: a read-only open, or none to be had). */
+static struct pg_conn *coord_conn(struct pg *e, char **err)
 {
-    if (!e->readonly)
-        return CF_ENG_OK;
-    *err = cf_eng_msg("PostgreSQL: coordination needs a read-write open");
-    return CF_ENG_ERR;
+    if (e->readonly) {
+        *err = cf_eng_msg("PostgreSQL: coordination needs a read-write open");
+        return NULL;
+    }
+    return conn_get(e, err);
 }
 
 static int pg_lease(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, uint32_t ttl_ms, bool *held,
                     char **err)
 {
     struct pg *e = (struct pg *)e_;
-    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
-        return CF_ENG_ERR;
-    struct pg_conn *pc = conn_get(e, err);
+    struct pg_conn *pc = coord_conn(e, err);
     if (pc == NULL)
         return CF_ENG_ERR;
     char ttl[16];
@@ -1737,9 +1737,7 @@ static int pg_lease(struct cf_eng *e_, const void *name, size_t nl, const uint8_
 static int pg_lease_drop(struct cf_eng *e_, const void *name, size_t nl, const uint8_t *holder, char **err)
 {
     struct pg *e = (struct pg *)e_;
-    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
-        return CF_ENG_ERR;
-    struct pg_conn *pc = conn_get(e, err);
+    struct pg_conn *pc = coord_conn(e, err);
     if (pc == NULL)
         return CF_ENG_ERR;
     const char *p[2] = {name, (const char *)holder};
@@ -1872,9 +1870,7 @@ static int pg_counter(struct cf_eng *e_, enum cf_eng_ctr_op op, const void *key,
                       char **err)
 {
     struct pg *e = (struct pg *)e_;
-    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
-        return CF_ENG_ERR;
-    struct pg_conn *pc = conn_get(e, err);
+    struct pg_conn *pc = coord_conn(e, err);
     if (pc == NULL)
         return CF_ENG_ERR;
     /* The key's lock: 32 bits of a keyed hash (a collision only makes two keys wait for each other). */
@@ -1942,9 +1938,7 @@ static const char window_sql[] =
 static int pg_window(struct cf_eng *e_, const void *key, size_t kl, struct cf_eng_window *w, char **err)
 {
     struct pg *e = (struct pg *)e_;
-    if (coord_refuse_readonly(e, err) != CF_ENG_OK)
-        return CF_ENG_ERR;
-    struct pg_conn *pc = conn_get(e, err);
+    struct pg_conn *pc = coord_conn(e, err);
     if (pc == NULL)
         return CF_ENG_ERR;
     char num[5][24];

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Server, bigBytes } from './lib/harness.mjs';
+import { Server, bigBytes, until } from './lib/harness.mjs';
 import { Postgres } from './lib/pg.mjs';
 
 let pg, a, b;
@@ -19,17 +19,6 @@ after(async () => {
   }
   if (pg) pg.cleanup();
 });
-
-/** Polls fn until it returns a truthy value; the deadline is generous (a loaded machine). */
-async function until(fn, what, ms = 60000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function config() {
   return {

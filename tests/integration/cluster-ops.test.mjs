@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Server, CHUNK, bigBytes, sha256, cli } from './lib/harness.mjs';
+import { Server, CHUNK, bigBytes, sha256, cli, markedBytes } from './lib/harness.mjs';
 import { Postgres } from './lib/pg.mjs';
 import { Ceph } from './lib/ceph.mjs';
 
@@ -45,15 +45,8 @@ function storeConfig(dbname, rados) {
   return { store: { engine: 'cluster', postgres: { conninfo: pg.tcp.replace(/dbname=\w+/, `dbname=${dbname}`), password_file: pg.passwordFile, timeout: '10s' }, rados } };
 }
 
-/** Content with the body marker at the start, across the first chunk boundary and at the end. */
-function content(n, seed) {
-  const b = bigBytes(n, seed);
-  const m = Buffer.from(BODY_MARK);
-  m.copy(b, 0);
-  if (n >= CHUNK + m.length) m.copy(b, CHUNK - 7);
-  m.copy(b, n - m.length);
-  return b;
-}
+/** Content with the marker at the start, across every chunk boundary and at the end (lib/harness.mjs). */
+const content = (n, seed) => markedBytes(n, seed, BODY_MARK);
 
 function assertNoMarks(buf, what) {
   const lower = buf.toString('latin1').toLowerCase();

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Server, CHUNK, bigBytes, sha256, cli } from './lib/harness.mjs';
+import { Server, CHUNK, bigBytes, sha256, cli, markedBytes, until } from './lib/harness.mjs';
 import { Postgres } from './lib/pg.mjs';
 
 const NAME_MARK = `PLANTED-NAME-${crypto.randomBytes(6).toString('hex')}`;
@@ -24,29 +24,11 @@ after(async () => {
   if (pg) pg.cleanup();
 });
 
-/** Content with the marker at the start, across the first chunk boundary and at the end. */
-function content(n, seed) {
-  const b = bigBytes(n, seed);
-  const m = Buffer.from(BODY_MARK);
-  m.copy(b, 0);
-  if (n >= CHUNK + m.length) m.copy(b, CHUNK - 7);
-  m.copy(b, n - m.length);
-  return b;
-}
+/** Content with the marker at the start, across every chunk boundary and at the end (lib/harness.mjs). */
+const content = (n, seed) => markedBytes(n, seed, BODY_MARK);
 
 function clusterConfig() {
   return { store: { engine: 'cluster', postgres: { conninfo: pg.tcp, password_file: pg.passwordFile, timeout: '10s' } } };
-}
-
-/** Polls fn until it returns a truthy value; the deadline is generous (a loaded machine). */
-async function until(fn, what, ms = 60000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test('a node on PostgreSQL: round trip, share link, no plaintext in the database, 503 while the database is away', async () => {

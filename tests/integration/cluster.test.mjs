@@ -27,7 +27,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Server, CHUNK, bigBytes, sha256, cli, repoRoot, withDeadline } from './lib/harness.mjs';
+import { Server, CHUNK, bigBytes, sha256, cli, repoRoot, withDeadline, markedBytes } from './lib/harness.mjs';
 
 const SCRIPT = path.join(repoRoot, 'scripts', 'cluster.sh');
 // Short: PostgreSQL's unix socket and Ceph's admin sockets live under it (sun_path is 108 bytes).
@@ -107,15 +107,8 @@ function forget(node) {
   node.h2 = null;
 }
 
-/** Content with the body marker at the start, across every chunk boundary and at the end. */
-function content(n, seed) {
-  const b = bigBytes(n, seed);
-  const m = Buffer.from(BODY_MARK);
-  m.copy(b, 0);
-  for (let at = CHUNK - 7; at + m.length <= n; at += CHUNK) m.copy(b, at);
-  m.copy(b, n - m.length);
-  return b;
-}
+/** Content with the marker at the start, across every chunk boundary and at the end (lib/harness.mjs). */
+const content = (n, seed) => markedBytes(n, seed, BODY_MARK);
 
 async function upload(node, token, name, data) {
   const r = await req(node, 'POST', `/api/v1/files?parent=${folder}&name=${encodeURIComponent(name)}`, { token, body: data });

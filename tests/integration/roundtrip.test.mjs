@@ -5,22 +5,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Server, CHUNK, bigBytes, sha256, dirContains } from './lib/harness.mjs';
+import { Server, CHUNK, bigBytes, sha256, dirContains, markedBytes } from './lib/harness.mjs';
 
 const sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 100 * CHUNK];
 const MARK = 'PLAINTEXT-MARKER-5c1f0e';
 let server;
 after(async () => { if (server) { await server.stop(); server.cleanup(); } });
 
-/** Content with the marker planted at the start, across a chunk boundary and at the end. */
-function content(n, seed) {
-  const b = bigBytes(n, seed);
-  const m = Buffer.from(MARK);
-  if (n >= m.length) m.copy(b, 0);
-  if (n >= CHUNK + m.length) m.copy(b, CHUNK - 7);
-  if (n >= 2 * m.length) m.copy(b, n - m.length);
-  return b;
-}
+/** Content with the marker at the start, across every chunk boundary and at the end (lib/harness.mjs). */
+const content = (n, seed) => markedBytes(n, seed, MARK);
 
 test('round trip, restart, no plaintext on disk', async () => {
   server = new Server({ config: { limits: { max_request_body_bytes: '128MiB' } } });

@@ -708,3 +708,27 @@ export function dirContains(dir, needle) {
 }
 
 export const CHUNK = 1 << 20;
+
+/**
+ * bigBytes(n, seed) with mark planted at the start, across every chunk boundary (from 7 bytes before
+ * it) and at the end, where n leaves room: content whose plaintext a dump of the store must not show.
+ */
+export function markedBytes(n, seed, mark) {
+  const b = bigBytes(n, seed);
+  const m = Buffer.from(mark);
+  if (n >= m.length) m.copy(b, 0);
+  for (let at = CHUNK - 7; at + m.length <= n; at += CHUNK) m.copy(b, at);
+  if (n >= 2 * m.length) m.copy(b, n - m.length);
+  return b;
+}
+
+/** Polls fn (async; a truthy value ends the wait) until the deadline, which is generous: a loaded machine. */
+export async function until(fn, what, ms = WAIT_DEADLINE_MS) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
