@@ -169,14 +169,7 @@ split() {
 prof_start() {
   [ "$PROFILE" = 1 ] || return 0
   PROF_NAME=$1
-  perf record -a -F "${BENCH_PERF_FREQ:-999}" -g -o "$OUT/profile-$PROF_NAME.data" >"$OUT/profile-$PROF_NAME.log" 2>&1 &
-  PERF_PID=$!
-  local deadline=$((SECONDS + 60))
-  until [ -s "$OUT/profile-$PROF_NAME.data" ]; do
-    kill -0 "$PERF_PID" 2>/dev/null || { cat "$OUT/profile-$PROF_NAME.log" >&2; PERF_PID=; bench_fail "perf record exited"; }
-    [ "$SECONDS" -lt "$deadline" ] || bench_fail "perf record wrote nothing within 60 s"
-    sleep 0.1
-  done
+  bench_perf_record "$OUT/profile-$PROF_NAME" -a -F "${BENCH_PERF_FREQ:-999}" -g
 }
 prof_stop() {
   [ "$PROFILE" = 1 ] && [ -n "$PERF_PID" ] || return 0

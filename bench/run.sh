@@ -203,15 +203,7 @@ prof_start() {
   [ "$PROFILE" = 1 ] || return 0
   PROF_NAME=$1
   local targets; targets=$(proc_tree "$COFFER_PID" | paste -sd, -)
-  perf record -F "${BENCH_PERF_FREQ:-999}" --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$targets" -o "$OUT/profile-$PROF_NAME.data" \
-    >"$OUT/profile-$PROF_NAME.log" 2>&1 &
-  PERF_PID=$!
-  local deadline=$((SECONDS + 60))
-  until [ -s "$OUT/profile-$PROF_NAME.data" ]; do
-    kill -0 "$PERF_PID" 2>/dev/null || { cat "$OUT/profile-$PROF_NAME.log" >&2; PERF_PID=; bench_fail "perf record exited"; }
-    [ "$SECONDS" -lt "$deadline" ] || bench_fail "perf record wrote nothing within 60 s"
-    sleep 0.1
-  done
+  bench_perf_record "$OUT/profile-$PROF_NAME" -F "${BENCH_PERF_FREQ:-999}" --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$targets"
 }
 # prof_stop: ends the recording and writes the top 20 and the call graphs beside it.
 prof_stop() {

@@ -201,3 +201,17 @@ bench_h2load_rps() {
 bench_median() {
   printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+
+# bench_perf_record FILE PERF_ARGS...: `perf record PERF_ARGS -o FILE.data` in the background (its
+# log in FILE.log), PERF_PID set; returns once perf has written its file (60 s deadline, polled).
+bench_perf_record() {
+  local f=$1; shift
+  perf record "$@" -o "$f.data" >"$f.log" 2>&1 &
+  PERF_PID=$!
+  local deadline=$((SECONDS + 60))
+  until [ -s "$f.data" ]; do
+    kill -0 "$PERF_PID" 2>/dev/null || { cat "$f.log" >&2; PERF_PID=; bench_fail "perf record exited"; }
+    [ "$SECONDS" -lt "$deadline" ] || bench_fail "perf record wrote nothing within 60 s"
+    sleep 0.1
+  done
+}

@@ -22,41 +22,6 @@ void cf_dav_res_clear(struct dav_res *res)
         cf_node_clear(&res->node);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s into the pool; false on a bad escape or a NUL. */
-static bool pct_decode(h2o_mem_pool_t *pool, const char *s, size_t n, const char **out, size_t *olen)
-{
-    char *d = h2o_mem_alloc_pool(pool, n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            d[k++] = s[i];
-            continue;
-        }
-        if (i + 2 >= n)
-            return false;
-        int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return false;
-        d[k++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    d[k] = '\0';
-    *out = d;
-    *olen = k;
-    return true;
-}
-
 enum cf_status cf_dav_parse(h2o_mem_pool_t *pool, const char *raw, size_t rlen, struct dav_path *p, const char **why)
 {
     memset(p, 0, sizeof *p);
@@ -71,12 +36,13 @@ enum cf_status cf_dav_parse(h2o_mem_pool_t *pool, const char *raw, size_t rlen, 
             *why = "empty path segment";
             return CF_EINVAL;
         }
-        const char *d;
-        size_t dl;
-        if (!pct_decode(pool, s, (size_t)(e - s), &d, &dl)) {
+        h2o_iovec_t dec;
+        if (!cf_pct_decode(pool, s, (size_t)(e - s), CF_PCT_NO_NUL, &dec)) {
             *why = "malformed percent-encoding in the path";
             return CF_EINVAL;
         }
+        const char *d = dec.base;
+        size_t dl = dec.len;
         if (idx == 0) {
             if (dl == 7 && memcmp(d, "private", 7) == 0)
                 p->space = DAV_PRIVATE;

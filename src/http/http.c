@@ -256,19 +256,18 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decoding as URLSearchParams does ('+' is a space). false on a broken escape. */
-static bool query_decode(h2o_mem_pool_t *pool, const char *s, size_t n, h2o_iovec_t *out)
+bool cf_pct_decode(h2o_mem_pool_t *pool, const char *s, size_t n, unsigned flags, h2o_iovec_t *out)
 {
     char *d = h2o_mem_alloc_pool(pool, n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
+            if (hi < 0 || lo < 0 || ((flags & CF_PCT_NO_NUL) != 0 && hi == 0 && lo == 0))
                 return false;
             d[o++] = (char)(hi << 4 | lo);
             i += 2;
-        } else if (s[i] == '+') {
+        } else if (s[i] == '+' && (flags & CF_PCT_PLUS_SPACE) != 0) {
             d[o++] = ' ';
         } else {
             d[o++] = s[i];
@@ -277,6 +276,12 @@ static bool query_decode(h2o_mem_pool_t *pool, const char *s, size_t n, h2o_iove
     d[o] = '\0';
     *out = h2o_iovec_init(d, o);
     return true;
+}
+
+/* Percent-decoding as URLSearchParams does ('+' is a space). false on a broken escape. */
+static bool query_decode(h2o_mem_pool_t *pool, const char *s, size_t n, h2o_iovec_t *out)
+{
+    return cf_pct_decode(pool, s, n, CF_PCT_PLUS_SPACE, out);
 }
 
 bool cf_query(struct cf_req *r, const char *key, h2o_iovec_t *out, bool *bad)

@@ -86,6 +86,11 @@ h2o_iovec_t cf_header(struct cf_req *r, const char *name);
 void cf_add_header(struct cf_req *r, const char *name, const char *value, size_t len);
 /* cf_add_header_str(r, name, value): the same for a NUL-terminated value (never count by hand). */
 void cf_add_header_str(struct cf_req *r, const char *name, const char *value);
+/* cf_pct_decode(pool, s, n, flags, out): s[0..n) percent-decoded into the pool (NUL-terminated);
+ * false on a broken escape. CF_PCT_PLUS_SPACE: '+' is a space (query strings); CF_PCT_NO_NUL: an
+ * escaped NUL is refused too (paths). Any thread. */
+enum { CF_PCT_PLUS_SPACE = 1, CF_PCT_NO_NUL = 2 };
+bool cf_pct_decode(h2o_mem_pool_t *pool, const char *s, size_t n, unsigned flags, h2o_iovec_t *out);
 /* cf_query(r, key, out): the raw value of a query parameter (percent-decoded into the pool).
  * Returns false if absent; CF_EINVAL-worthy garbage is reported through *bad. */
 bool cf_query(struct cf_req *r, const char *key, h2o_iovec_t *out, bool *bad);

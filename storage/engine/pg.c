@@ -1229,6 +1229,24 @@ static bool pg_multiwriter(const struct cf_eng *e_)
     return !((const struct pg *)e_)->readonly;
 }
 
+/* A batch too large for one pipeline: one transaction, statement by statement. */
+static bool write_stepwise(struct pg *e, struct pg_conn *pc, const struct pg_batch *b, bool sync, char **err)
+{
+    bool ok = exec_ok(e, pc->c,
+                      sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
+                           : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
+                      PGRES_COMMAND_OK, NULL, err) &&
+              apply_ops(e, pc, b, err) && feed_record(e, pc, b, err);
+    if (ok) {
+        /* A COMMIT that gets no answer may or may not have happened: the connection is then gone and the
+         * caller hears "Unavailable" (its client a 503, as for any request cut off mid-way). */
+        ok = exec_ok(e, pc->c, "COMMIT", PGRES_COMMAND_OK, NULL, err);
+    } else if (PQstatus(pc->c) == CONNECTION_OK) {
+        PQclear(PQexec(pc->c, "ROLLBACK"));
+    }
+    return ok;
+}
+
 static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, char **err)
 {
     struct pg *e = (struct pg *)e_;
@@ -1254,29 +1272,7 @@ static int pg_write(struct cf_eng *e_, const struct cf_batch *b_, bool sync, cha
         *err = cf_eng_msg("Unavailable: PostgreSQL: the connection holding this thread's cluster locks was lost");
         return CF_ENG_ERR;
     }
-    bool ok;
-    if (b->n <= PIPELINE_MAX) {
-        ok = write_pipelined(e, pc, b, sync, err);
-        if (ok)
-            feed_trim(e, pc);
-        if (h == NULL)
-            conn_put(e, pc);
-        if (ok)
-            atomic_store(&e->lost, false);
-        return ok ? CF_ENG_OK : CF_ENG_ERR;
-    }
-    ok = exec_ok(e, pc->c,
-                 sync ? "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on"
-                      : "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
-                 PGRES_COMMAND_OK, NULL, err) &&
-         apply_ops(e, pc, b, err) && feed_record(e, pc, b, err);
-    if (ok) {
-        /* A COMMIT that gets no answer may or may not have happened: the connection is then gone and the
-         * caller hears "Unavailable" (its client a 503, as for any request cut off mid-way). */
-        ok = exec_ok(e, pc->c, "COMMIT", PGRES_COMMAND_OK, NULL, err);
-    } else if (PQstatus(pc->c) == CONNECTION_OK) {
-        PQclear(PQexec(pc->c, "ROLLBACK"));
-    }
+    bool ok = b->n <= PIPELINE_MAX ? write_pipelined(e, pc, b, sync, err) : write_stepwise(e, pc, b, sync, err);
     if (ok)
         feed_trim(e, pc);
     if (h == NULL)
