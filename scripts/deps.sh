@@ -90,6 +90,7 @@
 # | ps               | procps             | bench/run.sh (CPU and RSS of the server's process tree)                    |
 # | getconf, awk     | libc-bin, mawk     | bench/run.sh; awk also scripts/run.sh (build progress lines)               |
 # | perf             | linux-perf         | bench/run.sh --profile (perf record -g, perf report per scenario)          |
+# | (libraries)      | libnghttp2-dev (bench): bench/meson.build, cf-share-recipients (run.sh (7))   |
 # | (libraries)      | librados-dev: storage/meson.build (RADOS chunk bodies, engine/blob_rados.c,   |
 # |                  | issue 24; optional feature `rados`, auto)                                     |
 # | (libraries)      | libpq-dev: storage/meson.build (the PostgreSQL metadata engine, engine/pg.c,  |
@@ -142,7 +143,7 @@ cmds=("${build_cmds[@]}")
 case "$purpose" in
   run) pkgs+=("${render_pkgs[@]}"); cmds+=("${run_cmds[@]}") ;;
   test) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}"); cmds+=("${test_cmds[@]}" "${cluster_cmds[@]}") ;;
-  bench) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}")
+  bench) pkgs+=("${render_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}" libnghttp2-dev)
          cmds+=("${test_cmds[@]}" "${cluster_cmds[@]}" "${bench_cmds[@]}") ;;
   cluster) pkgs+=("${cluster_pkgs[@]}"); cmds+=("${run_cmds[@]}" "${cluster_cmds[@]}") ;;
   *) echo "usage: scripts/deps.sh [run|test|bench|cluster]" >&2; exit 2 ;;

@@ -9,7 +9,13 @@
 //                                                     as a tus client does when the server's budget is full)
 //   listing-make URL TOKEN N                        → id of a new folder holding N one-byte files
 //   listing-page URL TOKEN FOLDER N                 → "p50_ms p99_ms pages" paging that folder by 100 (checks N seen)
-//   shares URL TOKEN FILE_ID SECONDS CONCURRENCY    → "MB/s unlocks" of unlock + download by recipients
+//   shares URL TOKEN FILE_ID SECONDS CONCURRENCY [once]
+//                                                   → "MB/s unlocks" of unlock + download by recipients;
+//                                                     with `once` each recipient unlocks once and then only
+//                                                     downloads (the same client's cost without the unlocks);
+//                                                     run.sh's (7) uses bench/cf-share-recipients instead
+//   share URL TOKEN FILE_ID CODE                    → the path (/s/TOKEN) of a new download link to the file
+//                                                     with that code, for bench/cf-share-recipients
 import http2 from 'node:http2';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
@@ -17,7 +23,7 @@ import crypto from 'node:crypto';
 const [cmd, url, token, ...args] = process.argv.slice(2);
 
 function connect() {
-  const s = http2.connect(url, { rejectUnauthorized: false, settings: { initialWindowSize: 16 << 20 } });
+  const s = http2.connect(url, { rejectUnauthorized: false, settings: { initialWindowSize: 16 << 20, maxFrameSize: (1 << 24) - 1 } });
   s.on('error', () => {});
   s.on('connect', () => s.setLocalWindowSize(64 << 20));
   return s;
@@ -143,7 +149,8 @@ async function main() {
       times.sort((a, b) => a - b);
       console.log(`${percentile(times, 50).toFixed(2)} ${percentile(times, 99).toFixed(2)} ${times.length}`);
     } else if (cmd === 'shares') {
-      const [fileId, secondsArg, concArg] = args;
+      const [fileId, secondsArg, concArg, onceArg] = args;
+      const once = onceArg === 'once';
       const code = 'BENCH2026';
       const sh = JSON.parse(ok(await request(session, 'POST', '/api/v1/shares', {
         headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: fileId, permission: 'download', code }),
@@ -153,10 +160,13 @@ async function main() {
       let bytes = 0, unlocks = 0;
       const recipient = async () => {
         const s = connect(); // each recipient is its own client
+        let access = null;
         while (Date.now() < deadline) {
-          const u = ok(await request(s, 'POST', `${path}/unlock`, { auth: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) }), 200, 'unlock');
-          unlocks++;
-          const access = JSON.parse(u.body).access_token;
+          if (!once || access === null) {
+            const u = ok(await request(s, 'POST', `${path}/unlock`, { auth: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) }), 200, 'unlock');
+            unlocks++;
+            access = JSON.parse(u.body).access_token;
+          }
           // Not "bytes += await …": that reads bytes before the await and loses the other recipients' counts.
           const got = ok(await request(s, 'GET', `${path}/content`, { auth: access, count: true }), 200, 'share download').body;
           bytes += got;
@@ -167,6 +177,12 @@ async function main() {
       await Promise.all(Array.from({ length: Number(concArg) }, recipient));
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       console.log(`${(bytes / 1e6 / secs).toFixed(1)} ${unlocks}`);
+    } else if (cmd === 'share') {
+      const [fileId, code] = args;
+      const sh = JSON.parse(ok(await request(session, 'POST', '/api/v1/shares', {
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: fileId, permission: 'download', code }),
+      }), 201, 'share').body);
+      console.log(new URL(sh.url).pathname);
     } else {
       throw new Error(`unknown command ${cmd}`);
     }

@@ -89,7 +89,7 @@ public_url: "https://127.0.0.1:$port"
 tls: { certificate: $BENCH_TMP/cert.pem, key: $BENCH_TMP/key.pem }
 data_dir: data
 master_key_file: master.key
-limits: { max_request_body_bytes: 300MiB }
+limits: { max_request_body_bytes: 300MiB${BENCH_LIMITS:+, $BENCH_LIMITS} }
 log: { access: "off", level: warn }
 scan: { database_dir: $BENCH_SIGS, max_seconds: 900 }
 $([ "$(id -u)" = 0 ] && echo 'user: root  # started as root, coffer serve needs user: (here: keep root)')

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "audit.h"
+#include "budget.h"
 #include "handlers.h"
 #include "http.h"
 #include "metrics.h"
@@ -32,6 +33,13 @@ static void read_all(const struct cf_app *app, struct cf_metrics_readings *x)
     x->search_entries = ss_index.entries;
     x->search_bytes = ss_index.bytes;
     x->search_ready = ss_index.ready;
+    struct cf_body_stats b;
+    cf_body_stats(&b);
+    x->body_held = b.held;
+    x->body_receiving = b.receiving;
+    x->body_receiving_peak = b.receiving_peak;
+    x->body_paused = b.paused;
+    x->body_pauses = b.pauses;
 }
 
 struct scrape {

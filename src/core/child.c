@@ -1,7 +1,7 @@
 /*
  * child.c: a family of confined child processes, the server's side (child.h): spawning, the HELLO,
  * the job queue and one thread per child, deadlines' consequences (kill the process group, restart,
- * retry once), recycling, the idle check, stopping.
+ * retry once), recycling, the idle check, stopping when idle, stopping.
  */
 #include "child.h"
 
@@ -232,8 +232,16 @@ static bool idle_check(struct cf_child *c)
     }
 }
 
+static void set_stopped(struct cf_child *c, bool stopped)
+{
+    pthread_mutex_lock(&c->fam->state_lock);
+    c->stopped = stopped;
+    pthread_mutex_unlock(&c->fam->state_lock);
+}
+
 /* Makes sure c is up: restarts it if it died (after a failed start, at most every
- * CF_CHILD_RESPAWN_MS: a broken installation must not turn into a busy loop). */
+ * CF_CHILD_RESPAWN_MS: a broken installation must not turn into a busy loop), or starts it again
+ * if it was stopped for idleness (at once: that was no failure). */
 static bool ensure_up(struct cf_child *c)
 {
     const struct cf_child_spec *sp = &c->fam->spec;
@@ -241,14 +249,21 @@ static bool ensure_up(struct cf_child *c)
         return true;
     if (c->up || c->pid > 0)
         kill_child(c);
+    bool wake = c->stopped;
     uint64_t now = cf_mono_ms();
-    if (c->failed_spawn != 0 && now - c->failed_spawn < CF_CHILD_RESPAWN_MS)
+    if (!wake && c->failed_spawn != 0 && now - c->failed_spawn < CF_CHILD_RESPAWN_MS)
         return false;
+    if (wake)
+        set_stopped(c, false); /* from here on it is up, or down like any child that failed to start */
     if (!spawn(c)) {
         c->failed_spawn = now;
         return false;
     }
     c->failed_spawn = 0;
+    if (wake) {
+        cf_log_info("%s %u started again for a job (pid %ld)", sp->name, c->index, (long)c->pid);
+        return true;
+    }
     cf_log_info("%s %u restarted", sp->name, c->index);
     if (sp->ops.restarted != NULL)
         sp->ops.restarted(c);
@@ -288,6 +303,35 @@ static void run_job(struct cf_child *c, struct cf_child_job *j)
     }
 }
 
+/* Stops c for idleness (spec.idle_stop_s): killed with its process group (the socket closed first:
+ * it sees EOF and exits), its scratch removed (what it left there, in plaintext, goes now, not at
+ * its next start). No failure: nothing counted, no CF_CHILD_RESPAWN_MS wait; the next job starts it. */
+static void stop_idle(struct cf_child *c)
+{
+    struct cf_child_family *f = c->fam;
+    char dir[300];
+    kill_child(c);
+    snprintf(dir, sizeof dir, "%s/%u", f->scratch, c->index);
+    cf_rm_tree(dir);
+    set_stopped(c, true);
+    cf_log_info("%s %u stopped: no job for %u s (the next job starts it again)", f->spec.name, c->index,
+                f->spec.idle_stop_s);
+}
+
+/* An idle thread's check, every CF_CHILD_IDLE_S: a child idle for spec.idle_stop_s is stopped, one
+ * already stopped is left so, any other is kept alive and what it said fresh. */
+static void idle_tick(struct cf_child *c)
+{
+    const struct cf_child_spec *sp = &c->fam->spec;
+    if (c->stopped)
+        return;
+    if (sp->idle_stop_s > 0 && cf_mono_ms() - c->last_job >= (uint64_t)sp->idle_stop_s * 1000) {
+        stop_idle(c);
+        return;
+    }
+    (void)ensure_up(c);
+}
+
 static void *child_thread(void *arg)
 {
     struct cf_child *c = arg;
@@ -301,7 +345,7 @@ static void *child_thread(void *arg)
             ts.tv_sec += CF_CHILD_IDLE_S;
             if (pthread_cond_timedwait(&f->qcond, &f->qlock, &ts) != 0 && f->qhead == NULL && !f->stopping) {
                 pthread_mutex_unlock(&f->qlock);
-                ensure_up(c); /* idle: keep the child alive and what it said fresh */
+                idle_tick(c);
                 pthread_mutex_lock(&f->qlock);
             }
         }
@@ -318,11 +362,13 @@ static void *child_thread(void *arg)
         pthread_mutex_unlock(&f->qlock);
         bool held = j->held;
 
+        c->last_job = cf_mono_ms();
         if (ops->begin == NULL || ops->begin(c, j)) {
             run_job(c, j);
             if (ops->end != NULL)
                 ops->end(c, j);
         }
+        c->last_job = cf_mono_ms();
         pthread_mutex_lock(&f->qlock); /* before complete: whoever learns of the outcome finds the child free */
         f->nbusy--;
         if (held)
@@ -391,6 +437,8 @@ enum cf_status cf_child_start(struct cf_child_family *f, const struct cf_child_s
             cf_child_stop(f);
             return CF_EUNAVAIL;
         }
+    for (unsigned i = 0; i < n; i++)
+        children[i].last_job = cf_mono_ms(); /* idle from now on, not from before the slowest HELLO */
     pthread_mutex_lock(&f->qlock);
     f->started = true;
     f->stopping = false;
@@ -543,4 +591,9 @@ unsigned cf_child_count(const struct cf_child_family *f)
 bool cf_child_up(const struct cf_child_family *f, unsigned i)
 {
     return i < f->n && f->children[i].up;
+}
+
+bool cf_child_stopped(const struct cf_child_family *f, unsigned i)
+{
+    return i < f->n && f->children[i].stopped;
 }

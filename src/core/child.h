@@ -20,6 +20,14 @@
  * spec.recycle jobs is replaced after the job. While idle, a thread checks its child every
  * CF_CHILD_IDLE_S: a closed socket, or a message ops.idle does not take, gets it restarted.
  *
+ * Stopped when idle (spec.idle_stop_s > 0): a child that has run no job for that long is stopped
+ * (killed with its process group, its scratch emptied) and not restarted by the idle check; its
+ * thread waits for the next job, which starts it again (the usual start: HELLO checked). That is no
+ * failure: no ops.restarted, no CF_CHILD_RESPAWN_MS wait before the start. Such a child is not up
+ * (cf_child_pids and cf_child_signal skip it; cf_child_stopped tells it from one that is down); the
+ * queue, its bound and cf_child_submit_held count threads, which stay. Children are still all
+ * spawned at cf_child_start, which is how a broken installation is found at start-up.
+ *
  * Threads: cf_child_start/stop from one thread (start-up, shutdown); submit, queued, running,
  * stopping, pids and signal from any thread; the ops from the family's threads (hello also from the
  * thread that calls cf_child_start), with cf_child_lock held for ops.hello and ops.idle.
@@ -54,6 +62,9 @@ struct cf_child {
     uint64_t next_id;            /* for the caller's job ids */
     unsigned jobs;               /* jobs run since it started */
     uint64_t failed_spawn;       /* ms (monotonic) of the last failed start; 0 after a success */
+    uint64_t last_job;           /* ms (monotonic) of the start or end of its last job, or of its first start */
+    bool stopped;                /* stopped for idleness (spec.idle_stop_s): not up, not a failure; changes
+                                  * under the family's lock */
     pthread_t thread;
     struct cf_child_family *fam;
 };
@@ -115,6 +126,8 @@ struct cf_child_spec {
     bool inherit_env;            /* the server's environment; else PATH, LANG and the sanitizers' options */
     unsigned hello_ms;           /* how long a start may take */
     unsigned recycle;            /* jobs before a child is replaced; 0: never */
+    unsigned idle_stop_s;        /* a child that has run no job for this long (seconds) is stopped until the
+                                  * next job; 0: never (scanners: loading signatures takes tens of seconds) */
     bool run_as;                 /* started as root: the scratch directories go to uid/gid */
     uid_t uid;
     gid_t gid;
@@ -160,15 +173,19 @@ size_t cf_child_queued(struct cf_child_family *f);
 bool cf_child_running(struct cf_child_family *f);
 bool cf_child_stopping(struct cf_child_family *f);
 
-/* cf_child_pids(f, out, n): the process ids of the children that are up. */
+/* cf_child_pids(f, out, n): the process ids of the children that are up (not those stopped for
+ * idleness, nor those down). */
 size_t cf_child_pids(struct cf_child_family *f, int *out, size_t n);
-/* cf_child_signal(f, sig): sends sig to every child that is up (under the lock: never a reused pid). */
+/* cf_child_signal(f, sig): sends sig to every child that is up (under the lock: never a reused pid);
+ * one stopped for idleness starts with what the signal would have made it reload. */
 void cf_child_signal(struct cf_child_family *f, int sig);
 /* cf_child_lock/unlock(f): the lock under which ops.hello and ops.idle run, for what the caller
- * keeps of each child (its HELLO's fields). cf_child_count(f) and cf_child_up(f, i): with it held. */
+ * keeps of each child (its HELLO's fields). cf_child_count(f), cf_child_up(f, i) and
+ * cf_child_stopped(f, i) (stopped for idleness: it starts with the next job): with it held. */
 void cf_child_lock(struct cf_child_family *f);
 void cf_child_unlock(struct cf_child_family *f);
 unsigned cf_child_count(const struct cf_child_family *f);
 bool cf_child_up(const struct cf_child_family *f, unsigned i);
+bool cf_child_stopped(const struct cf_child_family *f, unsigned i);
 
 #endif

@@ -81,6 +81,7 @@ static const struct field render_fields[] = {
     {"processes", F_UINT, OFF(render.processes), 1, 64, NULL, NULL},
     {"max_seconds", F_UINT, OFF(render.max_seconds), 1, 3600, NULL, NULL},
     {"max_pages", F_UINT, OFF(render.max_pages), 1, 100000, NULL, NULL},
+    {"idle_stop", F_DURATION_S, OFF(render.idle_stop_s), 0, 7 * DAY, NULL, NULL},
     {"max_input", F_SIZE, OFF(render.max_input), 1024, 4 * GiB, NULL, NULL},
     {"max_output", F_SIZE, OFF(render.max_output), 64 * 1024, 1 * GiB, NULL, NULL},
     {"max_pixels", F_SIZE, OFF(render.max_pixels), 1024 * 1024, 4000000000ull, NULL, NULL},
@@ -594,6 +595,7 @@ static void set_defaults(struct cf_config *cfg)
     cfg->render.processes = 2;
     cfg->render.max_seconds = 60;
     cfg->render.max_pages = 500;
+    cfg->render.idle_stop_s = 60;
     cfg->render.max_input = 64 * MiB;
     cfg->render.max_output = 32 * MiB;
     cfg->render.max_pixels = 100000000;

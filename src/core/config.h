@@ -83,6 +83,8 @@ struct cf_config {
         unsigned processes;              /* renderer processes (2) */
         unsigned max_seconds;            /* one render's deadline (60) */
         unsigned max_pages;              /* pages of one document that can be rendered (500) */
+        uint64_t idle_stop_s;            /* a renderer without a job this long is stopped until the
+                                            next job (60 s; 0 = never; at most 7 days) */
         uint64_t max_input;              /* bytes a renderer reads of a file (64 MiB) */
         uint64_t max_output;             /* bytes of one page image or converted PDF (32 MiB) */
         uint64_t max_pixels;             /* pixels an image may declare (100 million) */

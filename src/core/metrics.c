@@ -533,6 +533,18 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
     family(&t, "coffer_search_index_ready", "gauge", "1 once the search index is built and kept current.");
     put(&t, "coffer_search_index_ready %d\n", x->search_ready ? 1 : 0);
 
+    family(&t, "coffer_body_bytes", "gauge",
+           "Request bodies in memory: held by upload handlers, and still arriving (limits.max_buffered_body_bytes).");
+    put(&t, "coffer_body_bytes{state=\"held\"} %llu\ncoffer_body_bytes{state=\"receiving\"} %llu\n",
+        (unsigned long long)x->body_held, (unsigned long long)x->body_receiving);
+    family(&t, "coffer_body_receiving_peak_bytes", "gauge", "The most bytes of request bodies arriving at once since start.");
+    put(&t, "coffer_body_receiving_peak_bytes %llu\n", (unsigned long long)x->body_receiving_peak);
+    family(&t, "coffer_intake_paused_connections", "gauge",
+           "Connections the intake gate stopped reading from while bodies in memory are over the limit.");
+    put(&t, "coffer_intake_paused_connections %llu\n", (unsigned long long)x->body_paused);
+    family(&t, "coffer_intake_pauses_total", "counter", "Times the intake gate stopped reading from a connection.");
+    put(&t, "coffer_intake_pauses_total %llu\n", (unsigned long long)x->body_pauses);
+
     render_store(&t, &x->store);
     render_bufpool(&t);
 

@@ -91,6 +91,9 @@ struct cf_metrics_readings {
     struct cf_store_stats store;       /* the store's statistics (cf_store_stats) */
     uint64_t search_entries, search_bytes; /* the name index (cf_store_search_stats) */
     bool search_ready;
+    /* request bodies in memory (budget.h): held by upload handlers, still arriving, the peak of
+     * the latter; connections stopped by the intake gate, now and in all */
+    uint64_t body_held, body_receiving, body_receiving_peak, body_paused, body_pauses;
 };
 
 /* cf_metrics_render(x, out, len): the whole exposition, the counters and the readings x, as a

@@ -8,6 +8,9 @@
 #include <stdatomic.h>
 
 static _Atomic uint64_t held; /* bytes of bodies admitted and not yet released */
+static _Atomic uint64_t receiving, receiving_peak; /* bytes of bodies still arriving (the intake gate) */
+static _Atomic uint64_t pauses;
+static _Atomic int64_t paused;
 
 bool cf_body_budget_take(uint64_t limit, size_t n)
 {
@@ -28,6 +31,36 @@ void cf_body_budget_release(size_t n)
 uint64_t cf_body_budget_held(void)
 {
     return atomic_load(&held);
+}
+
+void cf_body_receiving_add(int64_t delta)
+{
+    uint64_t now = atomic_fetch_add(&receiving, (uint64_t)delta) + (uint64_t)delta;
+    uint64_t peak = atomic_load(&receiving_peak);
+    while (delta > 0 && now > peak && !atomic_compare_exchange_weak(&receiving_peak, &peak, now))
+        ;
+}
+
+bool cf_body_over(uint64_t limit)
+{
+    return atomic_load(&receiving) + atomic_load(&held) > limit;
+}
+
+void cf_body_paused(int delta)
+{
+    if (delta > 0)
+        atomic_fetch_add(&pauses, 1);
+    atomic_fetch_add(&paused, delta);
+}
+
+void cf_body_stats(struct cf_body_stats *s)
+{
+    s->held = atomic_load(&held);
+    s->receiving = atomic_load(&receiving);
+    s->receiving_peak = atomic_load(&receiving_peak);
+    s->pauses = atomic_load(&pauses);
+    int64_t p = atomic_load(&paused);
+    s->paused = p > 0 ? (uint64_t)p : 0;
 }
 
 void cf_body_memory_setup(void)

@@ -7,9 +7,11 @@
  * and give it back once the body is sealed (or refused); past the budget a new body is refused with
  * a retryable answer (503 + Retry-After) instead of memory growing with the number of clients. One
  * body alone is always admitted (else a body larger than the budget could never be stored).
- * What it cannot bound: bodies h2o is still receiving (before any handler runs); those are bounded
- * only by limits.max_request_body_bytes per request (docs/DESIGN.md "Memory").
- * Any thread; a mutex-free counter.
+ * Bodies h2o is still receiving (before any handler runs) are counted here too, by the intake gate
+ * (conn.c): while the bodies in memory (received + held) are over the limit, it stops reading from
+ * the connections that are sending them, so TCP slows their clients down, and lets one connection
+ * at a time finish its body once nothing is held (docs/DESIGN.md "Memory").
+ * Any thread; mutex-free counters.
  */
 #ifndef CF_BUDGET_H
 #define CF_BUDGET_H
@@ -27,6 +29,24 @@ bool cf_body_budget_take(uint64_t limit, size_t n);
 void cf_body_budget_release(size_t n);
 /* cf_body_budget_held(): bytes held now (metrics, tests). */
 uint64_t cf_body_budget_held(void);
+
+/* The intake gate's side (conn.c, loop threads). cf_body_receiving_add(delta): bytes of bodies
+ * being received changed by delta. cf_body_over(limit): whether the bodies in memory, received and
+ * held, are over limit. cf_body_held_now(): same as cf_body_budget_held. cf_body_paused(delta): a
+ * connection was stopped (+1, counted as one more pause) or read again (-1). */
+void cf_body_receiving_add(int64_t delta);
+bool cf_body_over(uint64_t limit);
+void cf_body_paused(int delta);
+
+/* What /metrics shows of bodies in memory. */
+struct cf_body_stats {
+    uint64_t held;           /* bytes held by upload handlers (the budget) */
+    uint64_t receiving;      /* bytes of bodies still arriving */
+    uint64_t receiving_peak; /* the highest receiving since start */
+    uint64_t pauses;         /* times a connection was stopped by the gate */
+    uint64_t paused;         /* connections stopped now */
+};
+void cf_body_stats(struct cf_body_stats *s);
 
 /* cf_body_memory_setup(): glibc's allocator for large request bodies, once at start-up before any
  * thread: allocations from CF_BODY_MMAP_MIN on (h2o's body buffers) always get their own mapping,

@@ -7,6 +7,8 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include <h2o/http2_internal.h>
 
 #include "addr.h"
+#include "budget.h"
 #include "fault.h"
 #include "log.h"
 #include "metrics.h"
@@ -67,8 +70,14 @@ struct cf_conn {
     uint32_t last_max_open;      /* HTTP/2: the highest stream id at that sweep */
     uint64_t cancel_window;      /* ms: start of the current window of CANCEL_WINDOW_MS */
     unsigned cancels;            /* requests the client cancelled in that window */
-    h2o_socket_cb h2_read;       /* HTTP/2: h2o's read callback, behind h2_on_read */
+    h2o_http2_conn_t *hc;        /* HTTP/2: its h2o connection (set by the sweep), else NULL */
+    h2o_socket_cb read;          /* h2o's callback that reads requests (HTTP/2: its on_read; HTTP/1.1:
+                                    its request reader), behind conn_on_read; NULL until seen */
     h2o_socket_cb h1_read;       /* HTTP/1.1: h2o's read callback, stopped while a 413 goes out */
+    uint64_t receiving;          /* the intake gate: bytes of its request bodies still arriving */
+    uint64_t ticket;             /* ... the order in which it began receiving (0: not receiving) */
+    uint64_t progress_at;        /* ... ms when receiving last changed */
+    bool paused;                 /* ... reading stopped by the gate */
     char *refusal;               /* HTTP/1.1: the 413 being written (put_refuse_h1), or NULL */
     uint64_t linger_until;       /* ms: after the 413, the client's bytes are read and dropped until
                                     then (0: the 413 is still being written) */
@@ -132,9 +141,12 @@ static void addr_release(struct addr_entry *e)
     pthread_mutex_unlock(&conn_table.lock);
 }
 
+static void intake_closed(struct cf_conn *c);
+
 static void on_connection_close(void *data)
 {
     struct cf_conn *c = data;
+    intake_closed(c);
     c->loop->connections--;
     cf_metrics_connection(-1);
     h2o_linklist_unlink(&c->link);
@@ -176,7 +188,9 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-/* Closes c, which may be freed on return. Only from the sweep or h2_on_read: never from inside h2o. */
+static void intake_resume(struct cf_conn *c);
+
+/* Closes c, which may be freed on return. Only from the sweep or conn_on_read: never from inside h2o. */
 static void kill_conn(struct cf_conn *c, enum cf_limit why)
 {
     if (c->killed)
@@ -186,6 +200,8 @@ static void kill_conn(struct cf_conn *c, enum cf_limit why)
     cf_metrics_conn_limited(why);
     h2o_socket_t *sock = c->sock;
     shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* whatever h2o writes or reads next fails */
+    if (c->paused)
+        intake_resume(c); /* h2o must be reading to see the error below */
     /* A socket h2o is reading from: hand its read callback an error now, which closes the connection
      * through h2o's own path (h2o sees no end-of-stream while the client keeps sending). */
     if (sock->_cb.read != NULL)
@@ -429,7 +445,21 @@ static void put_refuse_h2(struct cf_loop *l, h2o_http2_conn_t *hc, h2o_http2_str
     h2o_http2_stream_reset(hc, st);
 }
 
-static void h2_on_read(h2o_socket_t *sock, const char *err);
+typedef void h2o_socket_cb_starter_fn(h2o_socket_t *sock, h2o_socket_cb cb);
+static void conn_on_read(h2o_socket_t *sock, const char *err);
+static void intake_sweep(struct cf_loop *l, uint64_t now);
+
+/* Puts conn_on_read in front of h2o's request-reading callback: the one h2o reads with when first
+ * seen here (HTTP/2 once open, HTTP/1.1 once request bytes came), and again whenever h2o restarts
+ * reading with it. Any other callback h2o installs later (its TLS shutdown's) is left alone. */
+static void conn_wrap_read(struct cf_conn *c)
+{
+    h2o_socket_t *s = c->sock;
+    if (c->read == NULL && s->_cb.read != NULL && s->_cb.read != conn_on_read)
+        c->read = s->_cb.read;
+    if (s->_cb.read != NULL && s->_cb.read == c->read)
+        s->_cb.read = conn_on_read;
+}
 
 static void sweep_h2(struct cf_loop *l, uint64_t now)
 {
@@ -442,10 +472,8 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
             continue;
         if (c->last_active == 0)
             c->last_active = now;
-        if (hc->sock->_cb.read != NULL && hc->sock->_cb.read != h2_on_read) {
-            c->h2_read = hc->sock->_cb.read;
-            hc->sock->_cb.read = h2_on_read;
-        }
+        c->hc = hc;
+        conn_wrap_read(c);
         int why = -1;
         h2o_http2_stream_t *refuse = NULL; /* a WebDAV PUT over dav.max_put_bytes */
         for (khiter_t k = kh_begin(hc->streams); k != kh_end(hc->streams) && why < 0; k++) {
@@ -491,8 +519,10 @@ static void sweep_h1(struct cf_loop *l, uint64_t now)
         if (c->killed || c->refusal != NULL || in == NULL || in->size == 0)
             continue;
         h2o_iovec_t alpn = h2o_socket_ssl_get_selected_protocol(c->sock);
-        if (alpn.len == 2 && memcmp(alpn.base, "h2", 2) == 0)
+        if (c->hc != NULL || (alpn.len == 2 && memcmp(alpn.base, "h2", 2) == 0))
             continue;
+        /* Request bytes have come, so the TLS handshake is over: h2o's callback now reads requests. */
+        conn_wrap_read(c);
         uint64_t limit;
         if (h1_put_over_limit(l->app->cfg, c->sock, &limit))
             put_refuse_h1(c, limit);
@@ -518,6 +548,7 @@ void cf_conn_sweep(struct cf_loop *l, uint64_t now)
     l->next_sweep = now + SWEEP_MS;
     sweep_h2(l, now);
     sweep_h1(l, now);
+    intake_sweep(l, now);
     /* At most one line per limit and loop every 10 s: an attack must not flood the log. */
     for (int i = 0; i < CF_LIMIT_COUNT; i++) {
         if (l->limited[i] != l->limited_logged[i] && now >= l->next_limit_log[i]) {
@@ -531,40 +562,257 @@ void cf_conn_sweep(struct cf_loop *l, uint64_t now)
 
 /* Cancelled streams (rapid reset). Each RST_STREAM frame a client sends counts, whether or not the
  * server had finished the response (a small one is often complete before the reset arrives: the
- * work was done all the same). The frames are counted in the socket's input before h2o parses it:
- * the sweep puts h2_on_read in front of h2o's read callback (and again whenever h2o restarts
- * reading with its own). h2o leaves only an incomplete frame in the buffer after parsing, so each
- * call starts at a frame boundary (or at the connection preface) and counts whole frames only. */
-static void h2_on_read(h2o_socket_t *sock, const char *err)
+ * work was done all the same). The frames are counted in the socket's input before h2o parses it
+ * (conn_on_read). h2o leaves only an incomplete frame in the buffer after parsing, so each call
+ * starts at a frame boundary (or at the connection preface) and counts whole frames only. Returns
+ * true when c is over limits.max_cancels_per_connection. */
+static bool h2_over_cancels(struct cf_conn *c, h2o_socket_t *sock)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const uint8_t *p = (const uint8_t *)sock->input->bytes;
+    size_t n = sock->input->size, off = 0;
+    if (n >= sizeof preface - 1 && memcmp(p, preface, sizeof preface - 1) == 0)
+        off = sizeof preface - 1;
+    uint64_t now = h2o_now(c->loop->ctx.loop);
+    while (off + 9 <= n) {
+        size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        if (off + 9 + len > n)
+            break;
+        if (p[off + 3] == 3 /* RST_STREAM */) {
+            if (now >= c->cancel_window + CANCEL_WINDOW_MS) {
+                c->cancel_window = now;
+                c->cancels = 0;
+            }
+            if (++c->cancels > c->loop->app->cfg->limits.max_cancels_per_connection)
+                return true;
+        }
+        off += 9 + len;
+    }
+    return false;
+}
+
+static void intake_after_read(struct cf_conn *c);
+
+/* The read callback the sweep puts in front of h2o's own on every connection that reads requests
+ * (and again whenever h2o restarts reading with its own): the cancel count (HTTP/2), then h2o's
+ * callback, then the intake gate. */
+static void conn_on_read(h2o_socket_t *sock, const char *err)
 {
     struct cf_conn *c = sock->on_close.data;
-    h2o_socket_cb orig = c->h2_read;
-    if (err == NULL && !c->killed && sock->input != NULL) {
-        static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-        const uint8_t *p = (const uint8_t *)sock->input->bytes;
-        size_t n = sock->input->size, off = 0;
-        if (n >= sizeof preface - 1 && memcmp(p, preface, sizeof preface - 1) == 0)
-            off = sizeof preface - 1;
-        uint64_t now = h2o_now(c->loop->ctx.loop);
-        while (off + 9 <= n) {
-            size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
-            if (off + 9 + len > n)
-                break;
-            if (p[off + 3] == 3 /* RST_STREAM */) {
-                if (now >= c->cancel_window + CANCEL_WINDOW_MS) {
-                    c->cancel_window = now;
-                    c->cancels = 0;
-                }
-                if (++c->cancels > c->loop->app->cfg->limits.max_cancels_per_connection) {
-                    /* Not inside h2o here: close now, before h2o parses any of these frames. */
-                    kill_conn(c, CF_LIMIT_CANCELS); /* calls orig with an error; c is gone */
-                    return;
-                }
-            }
-            off += 9 + len;
-        }
+    struct cf_loop *l = c->loop;
+    h2o_socket_cb orig = c->read;
+    if (err == NULL && !c->killed && c->hc != NULL && sock->input != NULL && h2_over_cancels(c, sock)) {
+        /* Not inside h2o here: close now, before h2o parses any of these frames. */
+        kill_conn(c, CF_LIMIT_CANCELS); /* calls this again with an error; c is gone */
+        return;
     }
-    orig(sock, err); /* may free c */
+    l->reading = c;
+    orig(sock, err); /* may free c: on_connection_close then clears l->reading */
+    if (l->reading != c)
+        return;
+    l->reading = NULL;
+    if (err == NULL)
+        intake_after_read(c);
+}
+
+/* ---- the intake gate: back-pressure on request bodies still arriving ---------------------------
+ *
+ * libh2o 2.2.5 reads a request body whole before any handler runs, and opens the HTTP/2 window as
+ * fast as data comes, so without this the bodies in memory grow with the number of clients sending
+ * (8 uploads in 16 MiB pieces: 128 MiB and more). The only brake h2o leaves is its socket: a
+ * connection it does not read from fills its TCP window, and the client's sends block. So:
+ *
+ * - Every read (conn_on_read) recounts what the connection has of bodies still arriving (HTTP/2:
+ *   its streams receiving a body or waiting to run; HTTP/1.1: the request being read) into one
+ *   process-wide count (budget.c), next to the bytes upload handlers hold.
+ * - While those two together are over limits.max_buffered_body_bytes, a connection that reads more
+ *   body is stopped (h2o_socket_read_stop), unless it is the head: the one connection in the
+ *   process allowed to finish its body when nothing is held, so that the body is then admitted
+ *   alone by the handler's budget (one body alone always is) instead of being refused with 503.
+ *   While something is held there is no head: the handlers' work frees it, whatever the clients do.
+ * - The sweep (every SWEEP_MS) reads the stopped connections again once the total is back under
+ *   the limit, makes the oldest stopped connection the head when there is none and nothing is
+ *   held, and takes the head's place from one that has stalled for HEAD_STALL_MS (a client that
+ *   stops sending mid-body cannot hold the others back; limits.request_timeout ends it).
+ * - h2o's HTTP/2 idle timer is unlinked on a stopped connection (it would close it); the
+ *   request_timeout rule of the sweep still applies, so a stop can never be endless.
+ * - The switch is the gate's alone while a connection is stopped: Debian's libh2o 2.2.5 restarts an
+ *   HTTP/2 connection's reading by itself whenever one of its writes completes (a write-buffer
+ *   throttle of its own; the WINDOW_UPDATE its parsing sends is such a write), which would undo
+ *   every stop at once. So h2o_socket_read_start is defined here, in front of libh2o's (libh2o calls
+ *   it through its PLT, as sanitize_h2o.c relies on for the allocator): for a stopped connection it
+ *   only notes the callback h2o asked for, which the resume installs behind conn_on_read; for any
+ *   other socket it is libh2o's own.
+ * Only the loop that owns a connection touches it; the head is one atomic pointer that any loop
+ * may claim when it is NULL, and only the head's own loop releases it.
+ */
+#define HEAD_STALL_MS 1000
+
+static _Atomic(struct cf_conn *) intake_head;
+static _Atomic uint64_t intake_tickets;
+
+/* The bytes of bodies c is receiving now, each counted at its declared length (content-length) when
+ * it has one, since h2o will hold all of it: a body is admitted by what it will take, so that the
+ * bodies let through fit the handlers' budget when they are whole (no 503 for them then). */
+static uint64_t conn_receiving(const struct cf_conn *c)
+{
+    uint64_t max = c->loop->app->cfg->limits.max_request_body_bytes;
+    if (c->hc != NULL) {
+        uint64_t n = 0;
+        khash_t(h2o_http2_stream_t) *streams = c->hc->streams;
+        for (khiter_t k = kh_begin(streams); k != kh_end(streams); k++) {
+            if (!kh_exist(streams, k))
+                continue;
+            const h2o_http2_stream_t *st = kh_val(streams, k);
+            if (st->state == H2O_HTTP2_STREAM_STATE_RECV_BODY) {
+                uint64_t got = st->_req_body != NULL ? st->_req_body->size : 0, want = st->_expected_content_length;
+                n += want != SIZE_MAX && want > got ? (want < max ? want : max) : got;
+            } else if (st->state == H2O_HTTP2_STREAM_STATE_REQ_PENDING && st->_req_body != NULL) {
+                n += st->_req_body->size;
+            }
+        }
+        return n;
+    }
+    /* HTTP/1.1: h2o reads a request into the socket's buffer and stops reading once it is whole. */
+    h2o_socket_t *s = c->sock;
+    if (!(c->paused || s->_cb.read != NULL) || s->input == NULL || s->input->size == 0)
+        return 0;
+    size_t hl = h1_head_len(s->input->bytes, s->input->size);
+    uint64_t cl;
+    if (hl != 0 && h1_content_length(s->input->bytes, hl, &cl) && hl + cl > s->input->size)
+        return hl + (cl < max ? cl : max);
+    return s->input->size;
+}
+
+static void head_release(struct cf_conn *c)
+{
+    struct cf_conn *expect = c;
+    atomic_compare_exchange_strong(&intake_head, &expect, NULL);
+}
+
+/* Counts c's bytes again; returns them. */
+static uint64_t intake_recount(struct cf_conn *c, uint64_t now)
+{
+    uint64_t n = c->killed ? 0 : conn_receiving(c);
+    if (n == c->receiving)
+        return n;
+    cf_body_receiving_add((int64_t)n - (int64_t)c->receiving);
+    if (c->receiving == 0)
+        c->ticket = atomic_fetch_add(&intake_tickets, 1) + 1;
+    c->receiving = n;
+    c->progress_at = now;
+    if (n == 0) {
+        c->ticket = 0;
+        head_release(c);
+    }
+    return n;
+}
+
+/* libh2o's h2o_socket_read_start, found once (any thread may ask first). */
+static h2o_socket_cb_starter_fn *h2o_read_start(void)
+{
+    static _Atomic(h2o_socket_cb_starter_fn *) real;
+    h2o_socket_cb_starter_fn *f = atomic_load(&real);
+    if (f == NULL) {
+        void *p = dlsym(RTLD_NEXT, "h2o_socket_read_start");
+        if (p == NULL) {
+            cf_log_error("conn: libh2o's h2o_socket_read_start not found: %s", dlerror());
+            abort();
+        }
+        memcpy(&f, &p, sizeof f); /* a function pointer through void *, as dlsym hands it out */
+        atomic_store(&real, f);
+    }
+    return f;
+}
+
+static void on_connection_close(void *data);
+
+void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
+{
+    struct cf_conn *c = sock->on_close.cb == on_connection_close ? sock->on_close.data : NULL;
+    if (c != NULL && c->paused) {
+        if (cb == c->read || cb == conn_on_read)
+            return; /* reading requests again: the gate's resume will */
+        c->paused = false; /* anything else (h2o's TLS shutdown) goes on at once */
+        cf_body_paused(-1);
+    }
+    h2o_read_start()(sock, c != NULL && cb == c->read ? conn_on_read : cb);
+}
+
+static void intake_pause(struct cf_conn *c)
+{
+    c->paused = true;
+    cf_body_paused(1);
+    h2o_socket_read_stop(c->sock);
+}
+
+static void intake_resume(struct cf_conn *c)
+{
+    c->paused = false;
+    cf_body_paused(-1);
+    if (c->sock->_cb.read == NULL)
+        h2o_read_start()(c->sock, conn_on_read);
+}
+
+/* Whether c may go on reading body now; claims the head when it is free and nothing is held. */
+static bool intake_may_read(struct cf_conn *c, uint64_t limit)
+{
+    if (!cf_body_over(limit) || atomic_load(&intake_head) == c)
+        return true;
+    struct cf_conn *none = NULL;
+    return cf_body_budget_held() == 0 && atomic_compare_exchange_strong(&intake_head, &none, c);
+}
+
+static void intake_after_read(struct cf_conn *c)
+{
+    struct cf_loop *l = c->loop;
+    h2o_socket_t *s = c->sock;
+    conn_wrap_read(c); /* h2o may have restarted reading with its own */
+    /* Only a connection reading requests is stopped (not one h2o stopped, or is shutting down). */
+    if (intake_recount(c, h2o_now(l->ctx.loop)) == 0 || s->_cb.read != conn_on_read || c->killed ||
+        l->state != CF_LOOP_RUNNING)
+        return;
+    if (!intake_may_read(c, l->app->cfg->limits.max_buffered_body_bytes))
+        intake_pause(c);
+}
+
+static void intake_closed(struct cf_conn *c)
+{
+    struct cf_loop *l = c->loop;
+    if (l->reading == c)
+        l->reading = NULL;
+    head_release(c);
+    if (c->receiving != 0)
+        cf_body_receiving_add(-(int64_t)c->receiving);
+    if (c->paused)
+        cf_body_paused(-1);
+}
+
+static void intake_sweep(struct cf_loop *l, uint64_t now)
+{
+    uint64_t limit = l->app->cfg->limits.max_buffered_body_bytes;
+    bool running = l->state == CF_LOOP_RUNNING;
+    struct cf_conn *oldest = NULL; /* the stopped connection that began receiving first */
+    for (h2o_linklist_t *n = l->conns.next; n != &l->conns; n = n->next) {
+        struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
+        if (c->killed)
+            continue;
+        intake_recount(c, now);
+        if (atomic_load(&intake_head) == c && now >= c->progress_at + HEAD_STALL_MS)
+            head_release(c); /* stalled: another may finish meanwhile */
+        if (!c->paused)
+            continue;
+        if (!running || c->receiving == 0 || !cf_body_over(limit)) {
+            intake_resume(c);
+            continue;
+        }
+        if (c->hc != NULL)
+            h2o_timeout_unlink(&c->hc->_timeout_entry); /* h2o's idle timer would close it */
+        if (oldest == NULL || c->ticket < oldest->ticket)
+            oldest = c;
+    }
+    if (oldest != NULL && intake_may_read(oldest, limit))
+        intake_resume(oldest);
 }
 
 /* ---- malformed HTTP/2 requests ------------------------------------------------------------------ */

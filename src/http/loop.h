@@ -14,6 +14,8 @@
 #include "context.h"
 #include "metrics.h"
 
+struct cf_conn;
+
 enum cf_loop_state { CF_LOOP_RUNNING, CF_LOOP_DRAINING, CF_LOOP_CLOSING, CF_LOOP_DONE };
 
 struct cf_loop {
@@ -35,6 +37,7 @@ struct cf_loop {
     uint64_t next_limit_log[CF_LIMIT_COUNT]; /* ms: each limit is logged at most every 10 s */
     uint64_t limited[CF_LIMIT_COUNT];  /* connections refused or closed, by limit */
     uint64_t limited_logged[CF_LIMIT_COUNT];
+    struct cf_conn *reading;           /* conn.c: the connection whose h2o read callback is running */
 };
 
 /* cf_loop_of(req): the loop that owns req. */

@@ -538,6 +538,7 @@ enum cf_status cf_render_start(const struct cf_render_opts *o, char **err)
         .inherit_env = false,
         .hello_ms = HELLO_TIMEOUT_MS,
         .recycle = CF_RENDER_RECYCLE,
+        .idle_stop_s = opt.idle_stop_s,
         .run_as = opt.run_as,
         .uid = opt.uid,
         .gid = opt.gid,
@@ -548,8 +549,11 @@ enum cf_status cf_render_start(const struct cf_render_opts *o, char **err)
         cf_render_stop();
         return CF_EUNAVAIL;
     }
-    cf_log_info("renderers: %u processes%s", opt.processes,
-                cf_render_office() ? ", office conversion on" : ", office conversion off");
+    char idle[48] = "";
+    if (opt.idle_stop_s > 0)
+        snprintf(idle, sizeof idle, ", each stopped after %u s without a job", opt.idle_stop_s);
+    cf_log_info("renderers: %u processes%s%s", opt.processes,
+                cf_render_office() ? ", office conversion on" : ", office conversion off", idle);
     return CF_OK;
 }
 
@@ -639,6 +643,21 @@ size_t cf_render_pids(int *out, size_t n)
     return cf_child_pids(&fam, out, n);
 }
 
+void cf_render_states(size_t *up, size_t *stopped, size_t *down)
+{
+    *up = *stopped = *down = 0;
+    cf_child_lock(&fam);
+    for (unsigned i = 0; i < cf_child_count(&fam); i++) {
+        if (cf_child_up(&fam, i))
+            ++*up;
+        else if (cf_child_stopped(&fam, i))
+            ++*stopped;
+        else
+            ++*down;
+    }
+    cf_child_unlock(&fam);
+}
+
 bool cf_render_running(void)
 {
     return cf_child_running(&fam);
@@ -648,8 +667,8 @@ bool cf_render_office(void)
 {
     cf_child_lock(&fam);
     bool on = cf_child_count(&fam) > 0;
-    for (unsigned i = 0; i < cf_child_count(&fam); i++)
-        if (cf_child_up(&fam, i) && !office[i])
+    for (unsigned i = 0; i < cf_child_count(&fam); i++) /* down or stopped: what it said last */
+        if (!office[i])
             on = false;
     cf_child_unlock(&fam);
     return on;

@@ -11,8 +11,10 @@
  * whole process group (its office converter and LibreOffice included); the job fails with
  * CF_EUNAVAIL and the renderer is started again. A renderer that refused an input as malformed or
  * too large is replaced too (a parser that choked may be in any state), and so is one that has run
- * CF_RENDER_RECYCLE jobs. This process never decodes what a renderer produced: it checks the
- * output's container header (WebP or PDF) and its length, no more.
+ * CF_RENDER_RECYCLE jobs. A renderer that has run no job for idle_stop_s is stopped (its memory,
+ * some 45 MiB, returned) and started again by the next job that needs it (child.h "Stopped when
+ * idle"). This process never decodes what a renderer produced: it checks the output's container
+ * header (WebP or PDF) and its length, no more.
  */
 #ifndef CF_RENDER_H
 #define CF_RENDER_H
@@ -36,6 +38,8 @@ struct cf_render_opts {
     unsigned processes;        /* renderer processes; 0 = 2 */
     unsigned max_seconds;      /* one job's deadline (1..3600); 0 = 60 */
     unsigned max_pages;        /* pages of a document that can be rendered; 0 = 500 */
+    unsigned idle_stop_s;      /* a renderer that has run no job for this long is stopped until the next
+                                * job needs it (render.idle_stop; the configuration's default is 60); 0 = never */
     unsigned max_queued;       /* jobs waiting for a renderer before cf_render_submit_async refuses one;
                                 * 0 = CF_RENDER_QUEUE_PER_PROCESS per process */
     uint64_t max_input;        /* bytes a renderer reads of an input; 0 = 64 MiB */
@@ -112,12 +116,18 @@ enum cf_status cf_render_run(struct cf_render_job *job);
 /* cf_render_job_clear(job): frees the output; the job can be reused. NULL-safe. */
 void cf_render_job_clear(struct cf_render_job *job);
 
-/* cf_render_pids(out, n): the process ids of the renderers that are up. */
+/* cf_render_pids(out, n): the process ids of the renderers that are up (not those stopped for
+ * idleness: 0 when every renderer is). */
 size_t cf_render_pids(int *out, size_t n);
+/* cf_render_states(up, stopped, down): how many renderers are up, stopped for idleness (started
+ * again by the next job: not a fault) and down (died or failed to start: restarting). All 0 when
+ * the family is not started. Any thread (for a /metrics gauge). */
+void cf_render_states(size_t *up, size_t *stopped, size_t *down);
 /* cf_render_running(): whether the family was started and is not stopping (a renderer may be
  * restarting: jobs then wait for it). */
 bool cf_render_running(void);
-/* cf_render_office(): whether office conversion is available (every renderer's HELLO said so). */
+/* cf_render_office(): whether office conversion is available (every renderer's last HELLO said so,
+ * a renderer stopped for idleness included). */
 bool cf_render_office(void);
 
 /* cf_render_kind_of(mime): the kind for a MIME type as the scanner's libmagic gave it (never a client's

@@ -20,6 +20,7 @@ void cf_render_conf_fill(const struct cf_config *cfg, const char *self, struct c
     o->processes = cfg->render.processes;
     o->max_seconds = cfg->render.max_seconds;
     o->max_pages = cfg->render.max_pages;
+    o->idle_stop_s = (unsigned)cfg->render.idle_stop_s; /* at most 7 days (config.c) */
     o->max_input = cfg->render.max_input;
     o->max_output = cfg->render.max_output;
     o->max_pixels = cfg->render.max_pixels;

@@ -69,6 +69,7 @@ static void defaults_and_values(void)
     CHECK_INT(c.limits.max_request_body_bytes, 64ull << 20, "default max_request_body_bytes 64MiB");
     CHECK_STR(c.render.text_language, "zh-cn", "default render.text_language");
     CHECK_INT(c.render.queue, 0, "render.queue unset: 8 per renderer");
+    CHECK_INT(c.render.idle_stop_s, 60, "default render.idle_stop 60s");
     CHECK_INT(c.limits.handshake_timeout_ms, 10000, "default handshake_timeout 10s");
     CHECK_INT(c.limits.idle_timeout_ms, 10000, "default idle_timeout 10s");
     CHECK_INT(c.limits.max_connections, 4096, "default max_connections 4096");
@@ -158,6 +159,10 @@ static void errors(void)
     expect_error(BASE "render: {text_language: zh_CN}\n",
                  ": render.text_language: expected a language tag such as zh-cn, zh-tw, ja or en");
     expect_error(BASE "render: {queue: 0}\n", ":4: render.queue: must be between 1 and 10000");
+    expect_error(BASE "render: {idle_stop: -1s}\n", ":4: render.idle_stop: expected a duration like 7d");
+    expect_error(BASE "render: {idle_stop: soon}\n", ":4: render.idle_stop: expected a duration like 7d");
+    expect_error(BASE "render: {idle_stop: 60}\n", ":4: render.idle_stop: expected a duration like 7d");
+    expect_error(BASE "render: {idle_stop: 8d}\n", ":4: render.idle_stop: duration out of range");
     expect_error(BASE "limits:\n  nope: 1\n", ":5: limits.nope: unknown key");
     expect_error(BASE "limits: {max_file_bytes: 10XB}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
     expect_error(BASE "limits: {max_file_bytes: -1}\n", ":4: limits.max_file_bytes: expected a size like 64MiB");
@@ -314,6 +319,28 @@ static void dav_section(void)
     expect_error(BASE "dav: {nope: 1}\n", ":4: dav.nope: unknown key");
 }
 
+/* render.idle_stop: a duration, 0s (never) to 7d; the bad values are in errors(). */
+static void render_idle_stop(void)
+{
+    static const struct {
+        const char *yaml;
+        uint64_t want;
+    } ok[] = {{"0s", 0}, {"1s", 1}, {"2m", 120}, {"7d", 7 * 86400}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct cf_config c;
+        char *err = NULL, text[256];
+        snprintf(text, sizeof text, BASE "render: {idle_stop: %s}\n", ok[i].yaml);
+        const char *path = write_file("idle.yaml", text);
+        bool loaded = cf_config_load(path, &c, &err) == CF_OK;
+        CHECK(loaded, "render.idle_stop: %s loads (%s)", ok[i].yaml, err != NULL ? err : "");
+        free(err);
+        if (loaded) {
+            CHECK_INT(c.render.idle_stop_s, ok[i].want, "render.idle_stop: %s", ok[i].yaml);
+            cf_config_clear(&c);
+        }
+    }
+}
+
 /* The store section (issue 24, docs/CLUSTER.md): engine, postgres (password file checked like the
  * master key), rados. */
 static void store_section(void)
@@ -384,6 +411,7 @@ int main(void)
     errors();
     value_parsers();
     dav_section();
+    render_idle_stop();
     store_section();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -8,8 +8,9 @@
  * fine), a renderer SIGKILLed in the middle of a job (CF_EUNAVAIL, the next job fine), the office
  * scratch emptied after each conversion, and the watermark (two viewers' texts give different
  * bytes, both unlike the plain page), limits, deadlines, LibreOffice's confinement seen from inside
- * (tests/unit/fake_soffice.c), the service account, many jobs at once, and renderers killed while
- * idle. The protocol checks are tested as pure functions first.
+ * (tests/unit/fake_soffice.c), the service account, many jobs at once, renderers killed while idle,
+ * and renderers stopped when idle (idle_stop_s) and started again by the next job. The protocol
+ * checks are tested as pure functions first.
  *
  * COFFER_RENDER names the coffer-render executable, COFFER_FAKE_SOFFICE the stand-in for LibreOffice
  * (tests/unit/meson.build sets both).
@@ -30,6 +31,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include "childio.h"
 #include "render.h"
 #include "tap.h"
 
@@ -852,6 +854,98 @@ static void killed_idle(GByteArray *pdf)
     cf_render_job_clear(&j);
 }
 
+/* Every renderer of this process is stopped: none up, the processes of `gone` (n of them) reaped, no
+ * renderer's scratch directory left. */
+static bool all_stopped(const int *gone, size_t n)
+{
+    int pids[8];
+    glob_t g;
+    char pat[128];
+    if (cf_render_pids(pids, 8) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (kill(gone[i], 0) == 0 || errno != ESRCH)
+            return false;
+    snprintf(pat, sizeof pat, "/dev/shm/coffer-render-%ld-*/[0-9]", (long)getpid());
+    int rc = glob(pat, 0, NULL, &g);
+    globfree(&g);
+    return rc == GLOB_NOMATCH;
+}
+
+/* Renderers stopped when idle (idle_stop_s, render.idle_stop): with 1 s, both are stopped (their
+ * processes gone, their scratch directories removed) and stay so; a job starts one again and is
+ * answered exactly as on a renderer that never stopped; the other stays stopped (the idle check
+ * does not restart it); office conversion is still reported; stopping the family with stopped
+ * renderers works (ASan at exit, the scratch removed: main). Polls with a generous deadline. */
+static void idle_stop(const char *worker, GByteArray *pdf)
+{
+    struct cf_render_opts o = {.worker = worker, .scratch_dir = "/dev/shm", .processes = 2, .max_seconds = 240,
+                               .idle_stop_s = 1};
+    char *err = NULL;
+    enum cf_status st = cf_render_start(&o, &err);
+    CHECK_INT(st, CF_OK, "idle stop: the renderers start (%s)", err != NULL ? err : "");
+    free(err);
+    if (st != CF_OK)
+        return;
+    int first[8];
+    CHECK_INT(cf_render_pids(first, 8), 2, "idle stop: both renderers are spawned at start, as always");
+    bool office_on = cf_render_office();
+    int pids[8];
+    uint64_t deadline = cf_mono_ms() + 120000;
+    while (!all_stopped(first, 2) && cf_mono_ms() < deadline)
+        usleep(20000);
+    CHECK(all_stopped(first, 2), "idle stop: after 1 s without a job, no renderer is up, both processes are "
+                                 "reaped, their scratch directories removed");
+    CHECK(cf_render_running(), "idle stop: the family still runs");
+    size_t up, stopped, down;
+    cf_render_states(&up, &stopped, &down);
+    CHECK(up == 0 && stopped == 2 && down == 0, "idle stop: states: %zu up, %zu stopped, %zu down", up, stopped,
+          down);
+    CHECK(cf_render_office() == office_on, "idle stop: office conversion is reported as before (%d)", office_on);
+
+    struct mem m = {pdf->data, pdf->len};
+    struct cf_render_job j;
+    job_on(&j, &m, CF_RENDER_OP_PAGE, CF_RENDER_PDF, 2, 480);
+    CHECK_INT(run(&j), CF_OK, "idle stop: a job on a stopped family: status (%s)", j.why);
+    CHECK_INT(j.result, CF_RENDER_OK, "idle stop: the page is rendered (%s)", j.why);
+    int w = 0, h = 0;
+    CHECK(j.out != NULL && webp_size(j.out, j.out_len, &w, &h) && w == 480 && (unsigned)h == j.out_height,
+          "idle stop: a WebP 480 wide that libvips decodes (%d x %d)", w, h);
+    CHECK(j.pid > 0 && j.pid != first[0] && j.pid != first[1], "idle stop: on a renderer started again (pid %ld)",
+          (long)j.pid);
+    size_t n = cf_render_pids(pids, 8);
+    CHECK(n <= 1 && (n == 0 || pids[0] == j.pid),
+          "idle stop: only the renderer the job needed was started (%zu up)", n);
+    cf_render_states(&up, &stopped, &down);
+    CHECK(up + stopped == 2 && stopped >= 1 && down == 0, "idle stop: states after the job: %zu up, %zu stopped, "
+          "%zu down", up, stopped, down);
+    /* Two at once on a stopped family: whichever threads take them start their renderers; both answered. */
+    struct cf_render_job jobs[2];
+    for (int i = 0; i < 2; i++)
+        job_on(&jobs[i], &m, CF_RENDER_OP_PAGES, CF_RENDER_PDF, 0, 0);
+    int again = j.pid;
+    deadline = cf_mono_ms() + 120000;
+    while (!all_stopped(&again, 1) && cf_mono_ms() < deadline)
+        usleep(20000);
+    CHECK(all_stopped(&again, 1), "idle stop: stopped again after the job");
+    many_done = 0;
+    for (int i = 0; i < 2; i++) {
+        jobs[i].done = many_cb;
+        cf_render_submit(&jobs[i]);
+    }
+    pthread_mutex_lock(&many_lock);
+    while (many_done < 2)
+        pthread_cond_wait(&many_cond, &many_lock);
+    pthread_mutex_unlock(&many_lock);
+    for (int i = 0; i < 2; i++)
+        CHECK(jobs[i].status == CF_OK && jobs[i].result == CF_RENDER_OK && jobs[i].pages == 3,
+              "idle stop: job %d of two at once counts 3 pages (%s)", i, jobs[i].why);
+    cf_render_job_clear(&j);
+    cf_render_stop();
+    cf_render_states(&up, &stopped, &down);
+    CHECK(up + stopped + down == 0, "idle stop: no renderer once the family is stopped");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -886,6 +980,9 @@ int main(int argc, char **argv)
         return tap_done();
     int pids[8];
     CHECK_INT(cf_render_pids(pids, 8), 2, "two renderers are up");
+    size_t up, stopped, down;
+    cf_render_states(&up, &stopped, &down);
+    CHECK(up == 2 && stopped == 0 && down == 0, "states: %zu up, %zu stopped, %zu down", up, stopped, down);
     confined(pids[0]);
     confined(pids[1]);
 
@@ -904,6 +1001,7 @@ int main(int argc, char **argv)
     as_account(worker, pdf, dir);
     office_seat(worker, pdf, false);
     office_seat(worker, pdf, true);
+    idle_stop(worker, pdf);
     g_byte_array_free(pdf, TRUE);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);

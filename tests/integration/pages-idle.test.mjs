@@ -1,0 +1,230 @@
+// Renderers stopped when idle (render.idle_stop; src/core/child.h "Stopped when idle"), through the
+// real server and its real coffer-render processes: with `render: { idle_stop: 1s }`,
+// - both renderers are spawned at start and, once no job came for a second, stopped: no
+//   coffer-render process of the server is left, and /healthz stays 200 {"status":"ok"} throughout
+//   (a renderer stopped for idleness is not a degraded server);
+// - a page of a PDF and of a PNG (a page image and the viewer's watermark, both renders) is then
+//   answered exactly as on a server whose renderers never stopped: 200, image/webp, no-store, a WebP
+//   of the asked width; the renderer it needed is started again (the log says so, with its pid, and
+//   that process is the server's coffer-render);
+// - stopping is no failure: no "restarted", no death, no "is down" in the log;
+// - SIGHUP while every renderer is stopped, and then SIGTERM: the server reloads, stops with status 0
+//   and ASan finds nothing (the harness's stop());
+// - bad input: a negative, unitless, garbage or too long render.idle_stop is refused at start (exit 2,
+//   `coffer: FILE:LINE: render.idle_stop: …`, nothing created).
+// Waits poll with generous deadlines; nothing asserts how long anything took.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
+import { Server, WAIT_DEADLINE_MS, cli } from './lib/harness.mjs';
+import { PageClient, webpSize } from './lib/pagecheck.mjs';
+
+let server, pc, token;
+const F = {};
+
+/** A PDF of n pages written by hand, text on each. */
+function makePdf(n) {
+  const objs = [];
+  const kids = [];
+  objs[1] = '<< /Type /Catalog /Pages 2 0 R >>';
+  objs[3] = '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>';
+  let next = 4;
+  for (let i = 1; i <= n; i++) {
+    const content = `BT /F1 28 Tf 72 720 Td (Page ${i} of ${n}: idle renderers) Tj ET\n`;
+    const c = next++, p = next++;
+    objs[c] = `<< /Length ${Buffer.byteLength(content)} >>\nstream\n${content}\nendstream`;
+    objs[p] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ${c} 0 R /Resources << /Font << /F1 3 0 R >> >> >>`;
+    kids.push(`${p} 0 R`);
+  }
+  objs[2] = `<< /Type /Pages /Kids [${kids.join(' ')}] /Count ${n} >>`;
+  let out = '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n';
+  const offs = [];
+  for (let i = 1; i < objs.length; i++) {
+    offs[i] = Buffer.byteLength(out, 'latin1');
+    out += `${i} 0 obj\n${objs[i]}\nendobj\n`;
+  }
+  const xref = Buffer.byteLength(out, 'latin1');
+  out += `xref\n0 ${objs.length}\n0000000000 65535 f \n`;
+  for (let i = 1; i < objs.length; i++) out += `${String(offs[i]).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objs.length} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+function crc32(b) {
+  let c = 0xffffffff;
+  for (const v of b) {
+    c ^= v;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** A PNG of w×h RGB pixels. */
+function makePng(w, h) {
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = (x * 7 + y) & 255;
+      raw[o + 1] = (y * 5) & 255;
+      raw[o + 2] = (x ^ y) & 255;
+    }
+  }
+  const ih = Buffer.alloc(13);
+  ih.writeUInt32BE(w, 0);
+  ih.writeUInt32BE(h, 4);
+  ih[8] = 8;
+  ih[9] = 2;
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ih),
+    pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/** The renderer processes of the server (its children named coffer-render). */
+function rendererPids() {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+      const m = st.match(/^\d+ \((.*)\) \S (\d+) /);
+      if (m && m[1] === 'coffer-render' && Number(m[2]) === server.proc.pid) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** /healthz answers exactly 200 {"status":"ok"}. */
+async function healthy(what) {
+  const r = await server.request('GET', '/healthz');
+  assert.equal(r.status, 200, `${what}: /healthz ${r.status} ${r.text()}`);
+  assert.deepEqual(r.json(), { status: 'ok' }, `${what}: /healthz`);
+}
+
+/** Polls until no coffer-render process of the server is left; /healthz is 200 at every poll. */
+async function untilAllStopped(what) {
+  const deadline = Date.now() + WAIT_DEADLINE_MS;
+  for (;;) {
+    await healthy(what);
+    if (rendererPids().length === 0) return;
+    if (Date.now() > deadline) throw new Error(`${what}: renderers still up: ${rendererPids()}\n${server.stderr.slice(-3000)}`);
+    await sleep(100);
+  }
+}
+
+/** A page that must be answered at once (no retry: a stopped renderer is no reason for a 503). */
+async function pageNow(id, n, width) {
+  const p = `/api/v1/files/${id}/pages/${n}?w=${width}`;
+  const r = await pc.req('GET', p, { token });
+  assert.equal(r.status, 200, `${p}: ${r.status} ${r.text()}`);
+  assert.equal(r.headers['content-type'], 'image/webp');
+  assert.equal(r.headers['cache-control'], 'no-store');
+  assert.equal(r.headers['x-content-type-options'], 'nosniff');
+  const s = webpSize(r.body);
+  assert.equal(s.width, width, `${p}: the asked width`);
+  assert.ok(s.height > 0 && s.height <= width * 8, `${p}: a sane height`);
+}
+
+/** After a page answered on stopped renderers: the log says which renderer started again, with its
+ * pid; that process is the server's coffer-render, or the log says it was stopped again since. */
+async function startedAgain(from, what) {
+  const m = await server.waitForLog(/renderer (\d+) started again for a job \(pid (\d+)\)/, { from });
+  const [, index, pid] = m;
+  const up = rendererPids();
+  const stoppedSince = new RegExp(`renderer ${index} stopped: no job`).test(server.stderr.slice(from + m.index));
+  assert.ok(up.includes(Number(pid)) || stoppedSince, `${what}: renderer ${index} (pid ${pid}) is up (${up}) or stopped again since`);
+  if (!stoppedSince) assert.ok(up.length >= 1, `${what}: a renderer is up again`);
+}
+
+before(async () => {
+  server = new Server({ config: { render: { enabled: true, pages_per_minute: 1000, max_seconds: 120, idle_stop: '1s' } } });
+  await server.start();
+  pc = new PageClient(server);
+  token = (await server.login()).token;
+  const sp = (await pc.req('GET', '/api/v1/spaces', { token })).json();
+  F.pdf = await pc.upload(token, sp.tenant.root, 'idle.pdf', makePdf(3));
+  F.png = await pc.upload(token, sp.tenant.root, 'idle.png', makePng(160, 120));
+});
+
+after(async () => {
+  if (server) {
+    if (server.proc && server.proc.exitCode === null) await server.stop();
+    server.cleanup();
+  }
+});
+
+test('render.idle_stop: both renderers are spawned at start and say so', async () => {
+  await server.waitForLog(/renderers: 2 processes, office conversion (on|off), each stopped after 1 s without a job/);
+  // The uploads are prepared (page count, first pages) by the renderers.
+  assert.deepEqual([(await pc.summary(`/api/v1/files/${F.pdf.id}/pages`, token)).pages,
+    (await pc.summary(`/api/v1/files/${F.png.id}/pages`, token)).pages], [3, 1]);
+});
+
+test('idle renderers are stopped; /healthz stays 200', async () => {
+  await untilAllStopped('after the uploads were prepared');
+  await server.waitForLog(/renderer 0 stopped: no job for 1 s \(the next job starts it again\)/);
+  await server.waitForLog(/renderer 1 stopped: no job for 1 s \(the next job starts it again\)/);
+});
+
+test('a PDF page on stopped renderers is served exactly as before; the renderer is started again', async () => {
+  await untilAllStopped('before the PDF page');
+  const from = server.stderr.length;
+  await pageNow(F.pdf.id, 3, 1600); // not rendered at upload: a page render and a watermark
+  await startedAgain(from, 'PDF page');
+  await healthy('after the PDF page');
+});
+
+test('an image page on stopped renderers is served exactly as before', async () => {
+  await untilAllStopped('before the image page');
+  const from = server.stderr.length;
+  await pageNow(F.png.id, 1, 480);
+  await startedAgain(from, 'image page');
+  await healthy('after the image page');
+  pc.noOriginal(4);
+});
+
+test('stopping an idle renderer is no failure: nothing restarted, nothing died, nothing down', () => {
+  assert.doesNotMatch(server.stderr, /renderer \d+ restarted/);
+  assert.doesNotMatch(server.stderr, /renderer \d+ (was killed by signal|exited with status|is down|did not come up)/);
+  assert.doesNotMatch(server.stderr, /renderer \d+: (no answer in time|it died)/);
+});
+
+test('SIGHUP and SIGTERM with every renderer stopped: reload, then a clean stop', async () => {
+  await untilAllStopped('before SIGHUP');
+  const from = server.stderr.length;
+  server.proc.kill('SIGHUP');
+  await server.waitForLog(/reload: TLS certificate reloaded/, { from });
+  await healthy('after SIGHUP');
+  assert.equal(rendererPids().length, 0, 'SIGHUP starts no renderer');
+  await server.stop(); // status 0, no sanitizer report
+});
+
+test('bad input: render.idle_stop that is not a duration from 0s to 7d is refused at start', () => {
+  for (const [value, want] of [['-1s', 'expected a duration like 7d'], ['60', 'expected a duration like 7d'],
+    ['soon', 'expected a duration like 7d'], ['1.5s', 'expected a duration like 7d'], ['8d', 'duration out of range']]) {
+    const s = new Server({ config: { render: { enabled: true, idle_stop: value } } });
+    try {
+      s.writeConfig(1);
+      const lines = fs.readFileSync(s.configPath, 'utf8').split('\n');
+      const line = lines.findIndex((l) => l.includes('idle_stop')) + 1;
+      assert.ok(line > 0);
+      const r = cli(['serve', '-c', s.configPath]);
+      assert.equal(r.status, 2, `${value}: exit status (${r.stderr})`);
+      assert.equal(r.stderr, `coffer: ${s.configPath}:${line}: render.idle_stop: ${want}\n`, value);
+      assert.ok(!fs.existsSync(path.join(s.dir, 'data')), `${value}: nothing created`);
+    } finally {
+      s.cleanup();
+    }
+  }
+});
