@@ -4,11 +4,12 @@
 # in one session, with public tools (h2load, curl, hyperfine, clamscan). Prints one markdown table:
 # scenario, Coffer (median of the runs), peer (median and min–max of its own runs: the machine's
 # noise), ratio, target (issue 19), whether it is met, Coffer's CPU seconds per GB moved and its
-# peak RSS (server and scanner processes together). Scenarios: (1) 1 × big download, (2) CONC ×
-# 1 MiB downloads, (3) metadata GET (+ p99 at half the peak rate), (4) one tus upload vs nginx PUT
-# and vs clamscan, (5) 8 concurrent tus uploads (peak RSS), (6) listing a large folder (p99 per
-# page), (7) share recipients unlock + download vs (2), (8) 4 KiB download latency (1 × 1) with the
-# durable "began" event vs the same server without it (a -Dbench_knobs build, see bench/audit.sh).
+# peak RSS (server and scanner processes together; (5) also their PSS, shared pages counted once).
+# Scenarios: (1) 1 × big download, (2) CONC × 1 MiB downloads, (3) metadata GET (+ p99 at half the
+# peak rate), (4) one tus upload vs nginx PUT and vs clamscan, (5) 8 concurrent tus uploads (peak
+# RSS), (6) listing a large folder (p99 per page), (7) share recipients unlock + download vs (2),
+# (8) 4 KiB download latency (1 × 1) with the durable "began" event vs the same server without it
+# (a -Dbench_knobs build, see bench/audit.sh).
 #
 #   quick  every scenario, 3 runs of the fast ones, reduced sizes for (5) and (6) (under 5 minutes
 #          on a quiet 2-core machine)
@@ -187,9 +188,15 @@ AUTH=(-H "authorization: Bearer $TOKEN")
 proc_tree() { local p=$1; echo "$p"; for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do proc_tree "$c"; done; }
 cpu_ticks() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 rss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/status" ] && t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+# pss_kib PID: the tree's proportional set size: each page shared by several processes (the same
+# libraries, the scanners' magic database) counted once in all, not once per process as RSS does.
+pss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/smaps_rollup" ] && t=$((t + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
 start_sampling() {
-  echo 0 > "$BENCH_TMP/rss.peak"
-  ( peak=0; while :; do r=$(rss_kib "$COFFER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" > "$BENCH_TMP/rss.peak"; sleep 0.2; done ) &
+  echo 0 > "$BENCH_TMP/rss.peak"; echo 0 > "$BENCH_TMP/pss.peak"
+  ( peak=0; ppeak=0; while :; do
+      r=$(rss_kib "$COFFER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" > "$BENCH_TMP/rss.peak"
+      q=$(pss_kib "$COFFER_PID"); [ "${q:-0}" -gt "$ppeak" ] && ppeak=$q && echo "$ppeak" > "$BENCH_TMP/pss.peak"
+      sleep 0.2; done ) &
   SAMPLER=$!
   CPU0=$(cpu_ticks "$COFFER_PID")
 }
@@ -200,6 +207,7 @@ stop_sampling() {
   local ticks=$(( $(cpu_ticks "$COFFER_PID") - CPU0 )) hz; hz=$(getconf CLK_TCK)
   CPU_PER_GB=$(awk -v t="$ticks" -v hz="$hz" -v b="$1" 'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1e9); else print "—" }')
   PEAK_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/rss.peak")
+  PEAK_PSS_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/pss.peak")
 }
 
 # ---- profiles (--profile): perf on the server and its scanners for one scenario ----
@@ -339,7 +347,7 @@ row "(4b) the same upload vs clamscan on the same bytes, MB/s" "$C4" "clamscan $
 
 # (5) 8 concurrent tus uploads (one connection each): peak RSS of server + scanners, per run.
 bench_step "(5) 8 concurrent tus uploads × $((TUS8 / MiB)) MiB"
-c=(); m=()
+c=(); m=(); mp=()
 prof_start s5-tus8
 cpu5=0; r5=0
 for _ in $(seq 1 "$RUNS_UP"); do
@@ -348,11 +356,12 @@ for _ in $(seq 1 "$RUNS_UP"); do
   stop_sampling $((8 * TUS8))
   v=$(awk -v s="$s" -v b=$((8 * TUS8)) 'BEGIN { printf "%.1f", b / 1e6 / s }'); record 5 coffer "$v"; c+=("$v")
   record 5 coffer-peak-rss-mib "$PEAK_MIB"; m+=("$PEAK_MIB"); cpu5=$CPU_PER_GB
+  record 5 coffer-peak-pss-mib "$PEAK_PSS_MIB"; mp+=("$PEAK_PSS_MIB")
 done
 prof_stop
-C5=$(median_of c); M5=$(median_of m); M5MAX=$(printf '%s\n' "${m[@]}" | sort -g | tail -1)
-row "(5) 8 concurrent tus uploads × $((TUS8 / MiB)) MiB in $((PIECE / MiB)) MiB pieces, MB/s (peak RSS MiB, max of runs; $r5 retried answers)" \
-  "$C5 ($M5, max $M5MAX)" "—" "—" "RSS ≤ 256 MiB" "$(below "$M5" 256.5)" "$cpu5" "$M5"
+C5=$(median_of c); M5=$(median_of m); M5MAX=$(printf '%s\n' "${m[@]}" | sort -g | tail -1); P5=$(median_of mp)
+row "(5) 8 concurrent tus uploads × $((TUS8 / MiB)) MiB in $((PIECE / MiB)) MiB pieces, MB/s (peak RSS MiB, max of runs; peak PSS MiB; $r5 retried answers)" \
+  "$C5 ($M5, max $M5MAX; PSS $P5)" "—" "—" "RSS ≤ 256 MiB" "$(below "$M5" 256.5)" "$cpu5" "$M5"
 
 # (6) listing a folder of LIST files, pages of 100 (the folder is filled once; each run pages it all).
 bench_step "(6) listing: creating $LIST files"
