@@ -869,22 +869,29 @@ static void serve_start_threads(struct serve *s)
     cf_directory_start(&cf_srv->app); /* the periodic directory sync, if configured (directory.h) */
 }
 
-/* Phase 7, run: this thread waits for signals and, between them, keeps time for housekeeping:
- * expired resumable uploads are deleted every quarter of their lifetime (at least every 5 minutes,
- * at most every second), retention runs every CF_RETENTION_PERIOD_S. Returns on SIGTERM or SIGINT,
- * or on SIGUSR1 after a storage failure; SIGHUP reloads. */
+/* Phase 7, run: this thread waits for signals and, between them, keeps time for housekeeping
+ * (every second): expired resumable uploads are deleted every quarter of their lifetime (at least
+ * every 5 minutes, at most every second), retention runs every CF_RETENTION_PERIOD_S, and while
+ * request bodies come, the heap memory they leave free is given back (cf_body_memory_trim).
+ * Returns on SIGTERM or SIGINT, or on SIGUSR1 after a storage failure; SIGHUP reloads. */
 static void serve_run(struct serve *s)
 {
     uint64_t next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
     uint64_t sweep_s = s->cfg->uploads.expire_after_s / 4;
     sweep_s = sweep_s < 1 ? 1 : sweep_s > 300 ? 300 : sweep_s;
+    uint64_t next_sweep = cf_now_ms() + sweep_s * 1000;
     for (;;) {
-        struct timespec ts = {(time_t)sweep_s, 0};
+        struct timespec ts = {1, 0};
         int sig = sigtimedwait(&s->sigs, NULL, &ts);
         if (sig < 0) {
-            if (errno == EAGAIN)
+            if (errno != EAGAIN)
+                continue;
+            cf_body_memory_trim();
+            if (cf_now_ms() >= next_sweep) {
                 cf_work_background(expire_uploads, NULL);
-            if (errno == EAGAIN && cf_now_ms() >= next_retention) {
+                next_sweep = cf_now_ms() + sweep_s * 1000;
+            }
+            if (cf_now_ms() >= next_retention) {
                 cf_work_background(run_retention, NULL);
                 next_retention = cf_now_ms() + CF_RETENTION_PERIOD_S * 1000ull;
             }

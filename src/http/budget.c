@@ -11,6 +11,7 @@ static _Atomic uint64_t held; /* bytes of bodies admitted and not yet released *
 static _Atomic uint64_t receiving, receiving_peak; /* bytes of bodies still arriving (the intake gate) */
 static _Atomic uint64_t pauses;
 static _Atomic int64_t paused;
+static _Atomic bool active; /* a body was taken or began arriving since the last trim */
 
 bool cf_body_budget_take(uint64_t limit, size_t n)
 {
@@ -18,8 +19,10 @@ bool cf_body_budget_take(uint64_t limit, size_t n)
     for (;;) {
         if (cur != 0 && (cur + n > limit || cur + n < cur))
             return false;
-        if (atomic_compare_exchange_weak(&held, &cur, cur + n))
+        if (atomic_compare_exchange_weak(&held, &cur, cur + n)) {
+            atomic_store(&active, true);
             return true;
+        }
     }
 }
 
@@ -36,6 +39,8 @@ uint64_t cf_body_budget_held(void)
 void cf_body_receiving_add(int64_t delta)
 {
     uint64_t now = atomic_fetch_add(&receiving, (uint64_t)delta) + (uint64_t)delta;
+    if (delta > 0)
+        atomic_store(&active, true);
     uint64_t peak = atomic_load(&receiving_peak);
     while (delta > 0 && now > peak && !atomic_compare_exchange_weak(&receiving_peak, &peak, now))
         ;
@@ -61,6 +66,14 @@ void cf_body_stats(struct cf_body_stats *s)
     s->pauses = atomic_load(&pauses);
     int64_t p = atomic_load(&paused);
     s->paused = p > 0 ? (uint64_t)p : 0;
+}
+
+bool cf_body_memory_trim(void)
+{
+    if (!atomic_exchange(&active, false))
+        return false;
+    malloc_trim(0);
+    return true;
 }
 
 void cf_body_memory_setup(void)

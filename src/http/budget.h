@@ -57,4 +57,10 @@ void cf_body_stats(struct cf_body_stats *s);
 #define CF_BODY_MMAP_MIN (4u << 20)
 void cf_body_memory_setup(void);
 
+/* cf_body_memory_trim(): if bodies came or were taken since the last call, gives the heap memory
+ * freed since back to the system (malloc_trim: what h2o's growing socket and body buffers below
+ * CF_BODY_MMAP_MIN left free in the threads' arenas stays resident otherwise); true if it did.
+ * The main thread calls it every second; an idle server never pays for it. Any thread. */
+bool cf_body_memory_trim(void);
+
 #endif
