@@ -1,7 +1,8 @@
 /*
  * conn.c: connection limits (see conn.h): the accept callback, the per-address connection table,
- * the sweep of each loop's connections and the count of cancelled HTTP/2 streams; and the stream
- * error for malformed HTTP/2 requests (an empty :path), which libh2o 2.2.5 would pass on.
+ * the sweep of each loop's connections, the count of cancelled HTTP/2 streams, and the intake gate
+ * (back-pressure on request bodies still arriving, below); and the stream error for malformed
+ * HTTP/2 requests (an empty :path), which libh2o 2.2.5 would pass on.
  */
 #include "conn.h"
 
@@ -629,7 +630,8 @@ static void conn_on_read(h2o_socket_t *sock, const char *err)
  *   body is stopped (h2o_socket_read_stop), unless it is the head: the one connection in the
  *   process allowed to finish its body when nothing is held, so that the body is then admitted
  *   alone by the handler's budget (one body alone always is) instead of being refused with 503.
- *   While something is held there is no head: the handlers' work frees it, whatever the clients do.
+ *   No connection becomes the head while something is held: the handlers' work frees it, whatever
+ *   the clients do, so waiting for it cannot deadlock.
  * - The sweep (every SWEEP_MS) reads the stopped connections again once the total is back under
  *   the limit, makes the oldest stopped connection the head when there is none and nothing is
  *   held, and takes the head's place from one that has stalled for HEAD_STALL_MS (a client that

@@ -2,7 +2,8 @@
  * conn.h: the limits Coffer puts on connections, beyond libh2o 2.2.5's own (conn.c explains which
  * and why; docs/SECURITY.md "Transport and HTTP" lists each with its configuration and test).
  * Everything here runs on the loop thread that owns the connection, except the per-address table,
- * which the loops share under a lock.
+ * which the loops share under a lock, and the intake gate's counts (budget.h) and head (an atomic).
+ * conn.c also defines h2o_socket_read_start in front of libh2o's (the intake gate's stop must hold).
  */
 #ifndef CF_CONN_H
 #define CF_CONN_H
