@@ -20,9 +20,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { Server } from './lib/harness.mjs';
 import { PageClient } from './lib/pagecheck.mjs';
+import { makePng } from './lib/docs.mjs';
 import { odt } from './lib/office.mjs';
 import { decodeWebp, ink, bbox, glyphs, unrotate, maskDiff, union } from './lib/pixels.mjs';
 
@@ -37,36 +37,8 @@ const TEXT_B = '你好世界再见';
 const NAME_A = '张小龙';
 const NAME_B = '赵文杰';
 
-function crc32(b) {
-  let c = 0xffffffff;
-  for (const v of b) {
-    c ^= v;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
 /** A white w×h RGB PNG: a page on which the watermark is the only ink. */
-function whitePng(w, h) {
-  const raw = Buffer.alloc((w * 3 + 1) * h, 255);
-  for (let y = 0; y < h; y++) raw[y * (w * 3 + 1)] = 0;
-  const ih = Buffer.alloc(13);
-  ih.writeUInt32BE(w, 0);
-  ih.writeUInt32BE(h, 4);
-  ih[8] = 8;
-  ih[9] = 2;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ih),
-    pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
-}
+const whitePng = (w, h) => makePng(w, h, { fill: 255 });
 
 before(async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-i18n-'));

@@ -20,11 +20,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from './lib/harness.mjs';
 import { webpSize } from './lib/pagecheck.mjs';
+import { makePdf as docPdf, makePng } from './lib/docs.mjs';
 
 let server;
 const U = {};
@@ -45,69 +45,8 @@ async function req(method, p, opts = {}) {
 
 /** A PDF of n pages written by hand: text on each page; extra (a string) appended to page 1's stream. */
 function makePdf(n, extra = '') {
-  const objs = [];
-  const kids = [];
-  objs[1] = '<< /Type /Catalog /Pages 2 0 R >>';
-  objs[3] = '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>';
-  let next = 4;
-  for (let i = 1; i <= n; i++) {
-    const content = `BT /F1 28 Tf 72 720 Td (Page ${i} of ${n}: pages test) Tj ET\n` +
-      `BT /F1 12 Tf 72 690 Td (The quick brown fox jumps over the lazy dog ${i}.) Tj ET\n` + (i === 1 ? extra : '');
-    const c = next++, p = next++;
-    objs[c] = `<< /Length ${Buffer.byteLength(content)} >>\nstream\n${content}\nendstream`;
-    objs[p] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ${c} 0 R /Resources << /Font << /F1 3 0 R >> >> >>`;
-    kids.push(`${p} 0 R`);
-  }
-  objs[2] = `<< /Type /Pages /Kids [${kids.join(' ')}] /Count ${n} >>`;
-  let out = '%PDF-1.4\n%\xe2\xe3\xcf\xd3\n';
-  const offs = [];
-  for (let i = 1; i < objs.length; i++) {
-    offs[i] = Buffer.byteLength(out, 'latin1');
-    out += `${i} 0 obj\n${objs[i]}\nendobj\n`;
-  }
-  const xref = Buffer.byteLength(out, 'latin1');
-  out += `xref\n0 ${objs.length}\n0000000000 65535 f \n`;
-  for (let i = 1; i < objs.length; i++) out += `${String(offs[i]).padStart(10, '0')} 00000 n \n`;
-  out += `trailer\n<< /Size ${objs.length} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
-}
-
-function crc32(b) {
-  let c = 0xffffffff;
-  for (const v of b) {
-    c ^= v;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
-/** A PNG of w×h RGB pixels; rows: how many rows of data to actually include (a bomb declares more). */
-function makePng(w, h, rows = h) {
-  const raw = Buffer.alloc((w * 3 + 1) * rows);
-  for (let y = 0; y < rows; y++) {
-    for (let x = 0; x < w; x++) {
-      const o = y * (w * 3 + 1) + 1 + x * 3;
-      raw[o] = (x * 7 + y) & 255;
-      raw[o + 1] = (y * 5) & 255;
-      raw[o + 2] = (x ^ y) & 255;
-    }
-  }
-  const ih = Buffer.alloc(13);
-  ih.writeUInt32BE(w, 0);
-  ih.writeUInt32BE(h, 4);
-  ih[8] = 8;
-  ih[9] = 2;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ih),
-    pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
+  return docPdf(n, (i) => `BT /F1 28 Tf 72 720 Td (Page ${i} of ${n}: pages test) Tj ET\n` +
+    `BT /F1 12 Tf 72 690 Td (The quick brown fox jumps over the lazy dog ${i}.) Tj ET\n` + (i === 1 ? extra : ''));
 }
 
 /** LibreOffice: converts src (in dir) to ext; returns the bytes. */
@@ -376,7 +315,7 @@ test('malformed PDFs and a decompression bomb are unsupported with a reason; the
     'garbage.pdf': Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(4000, 0x41), Buffer.from('\n%%EOF\n')]),
     'noroot.pdf': Buffer.from('%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'),
     'loop.pdf': Buffer.from('%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [2 0 R] /Count 1 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'),
-    'bomb.png': makePng(30000, 30000, 2),
+    'bomb.png': makePng(30000, 30000, { rows: 2 }),
   };
   for (const [name, data] of Object.entries(hostile)) {
     const node = await upload(U.admin.token, F.dir.id, name, data);

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startWithAdmin } from './lib/harness.mjs';
+import { makePdf as docPdf } from './lib/docs.mjs';
 
 const CHROMIUM = process.env.COFFER_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.COFFER_ARTIFACTS || path.join(os.tmpdir(), 'coffer-artifacts');
@@ -24,30 +25,7 @@ const problems = [];
 
 /** A PDF of n pages with a line of text on each (hand-written, so the test needs no files). */
 function makePdf(n) {
-  const objs = [];
-  const kids = [];
-  objs[1] = '<< /Type /Catalog /Pages 2 0 R >>';
-  objs[3] = '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>';
-  let next = 4;
-  for (let i = 1; i <= n; i++) {
-    const content = `BT /F1 30 Tf 72 700 Td (Board minutes, page ${i}) Tj ET\nBT /F1 14 Tf 72 660 Td (Confidential: view only.) Tj ET\n`;
-    const c = next++, p = next++;
-    objs[c] = `<< /Length ${content.length} >>\nstream\n${content}\nendstream`;
-    objs[p] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ${c} 0 R /Resources << /Font << /F1 3 0 R >> >> >>`;
-    kids.push(`${p} 0 R`);
-  }
-  objs[2] = `<< /Type /Pages /Kids [${kids.join(' ')}] /Count ${n} >>`;
-  let out = '%PDF-1.4\n';
-  const offs = [];
-  for (let i = 1; i < objs.length; i++) {
-    offs[i] = out.length;
-    out += `${i} 0 obj\n${objs[i]}\nendobj\n`;
-  }
-  const xref = out.length;
-  out += `xref\n0 ${objs.length}\n0000000000 65535 f \n`;
-  for (let i = 1; i < objs.length; i++) out += `${String(offs[i]).padStart(10, '0')} 00000 n \n`;
-  out += `trailer\n<< /Size ${objs.length} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
+  return docPdf(n, (i) => `BT /F1 30 Tf 72 700 Td (Board minutes, page ${i}) Tj ET\nBT /F1 14 Tf 72 660 Td (Confidential: view only.) Tj ET\n`);
 }
 
 async function newContext(viewport = DESKTOP) {
