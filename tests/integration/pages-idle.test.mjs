@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Server, WAIT_DEADLINE_MS, cli } from './lib/harness.mjs';
-import { PageClient, webpSize } from './lib/pagecheck.mjs';
+import { PageClient, assertPage, rendererPids as serverRenderers } from './lib/pagecheck.mjs';
 import { makePdf as docPdf, makePng } from './lib/docs.mjs';
 
 let server, pc, token;
@@ -30,19 +30,7 @@ function makePdf(n) {
   return docPdf(n, (i) => `BT /F1 28 Tf 72 720 Td (Page ${i} of ${n}: idle renderers) Tj ET\n`);
 }
 
-/** The renderer processes of the server (its children named coffer-render). */
-function rendererPids() {
-  const out = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
-      const m = st.match(/^\d+ \((.*)\) \S (\d+) /);
-      if (m && m[1] === 'coffer-render' && Number(m[2]) === server.proc.pid) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
+const rendererPids = () => serverRenderers(server.proc.pid);
 
 /** /healthz answers exactly 200 {"status":"ok"}. */
 async function healthy(what) {
@@ -66,13 +54,7 @@ async function untilAllStopped(what) {
 async function pageNow(id, n, width) {
   const p = `/api/v1/files/${id}/pages/${n}?w=${width}`;
   const r = await pc.req('GET', p, { token });
-  assert.equal(r.status, 200, `${p}: ${r.status} ${r.text()}`);
-  assert.equal(r.headers['content-type'], 'image/webp');
-  assert.equal(r.headers['cache-control'], 'no-store');
-  assert.equal(r.headers['x-content-type-options'], 'nosniff');
-  const s = webpSize(r.body);
-  assert.equal(s.width, width, `${p}: the asked width`);
-  assert.ok(s.height > 0 && s.height <= width * 8, `${p}: a sane height`);
+  assertPage(r, p, width);
 }
 
 /** After a page answered on stopped renderers: the log says which renderer started again, with its

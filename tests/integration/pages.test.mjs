@@ -23,7 +23,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from './lib/harness.mjs';
-import { webpSize } from './lib/pagecheck.mjs';
+import { webpSize, assertPage, rendererPids as serverRenderers } from './lib/pagecheck.mjs';
 import { makePdf as docPdf, makePng } from './lib/docs.mjs';
 
 let server;
@@ -95,30 +95,13 @@ async function page(p, token, width, ms = 240000) {
       await sleep(100);
       continue;
     }
-    assert.equal(r.status, 200, `${p}: ${r.status} ${r.text()}`);
-    assert.equal(r.headers['content-type'], 'image/webp');
-    assert.equal(r.headers['cache-control'], 'no-store');
-    assert.equal(r.headers['x-content-type-options'], 'nosniff');
-    const s = webpSize(r.body);
-    assert.equal(s.width, width, `${p}: the asked width`);
-    assert.ok(s.height > 0 && s.height <= width * 8, `${p}: a sane height`);
+    assertPage(r, p, width);
     return r.body;
   }
 }
 
 /** The renderer processes of server s (its children named coffer-render). */
-function rendererPids(s = server) {
-  const out = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
-      const m = st.match(/^\d+ \((.*)\) \S (\d+) /);
-      if (m && m[1] === 'coffer-render' && Number(m[2]) === s.proc.pid) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
+const rendererPids = (s = server) => serverRenderers(s.proc.pid);
 
 function cpuTicks(pid) {
   try {

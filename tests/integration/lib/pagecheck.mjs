@@ -1,13 +1,39 @@
-// pagecheck.mjs: a pages client for the pages suites (pages-i18n.test.mjs, pages-office.test.mjs;
-// pages.test.mjs takes its webpSize):
+// pagecheck.mjs: a pages client for the pages suites (pages-i18n.test.mjs, pages-office.test.mjs,
+// pages-idle.test.mjs; pages.test.mjs takes its webpSize, assertPage and rendererPids):
 // every response body it receives is kept, every original uploaded is kept, and at the end
 // noOriginal() checks that no body equals an original or holds a 64-byte run of one (the view-only
 // promise: pages are never the file). Waits poll the pages status under a generous deadline
 // (LibreOffice on two busy cores); nothing asserts how long anything took.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const WIDTHS = [480, 960, 1600];
+
+/** The renderer processes of a server (its children named coffer-render), by the server's pid. */
+export function rendererPids(serverPid) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+      const m = st.match(/^\d+ \((.*)\) \S (\d+) /);
+      if (m && m[1] === 'coffer-render' && Number(m[2]) === serverPid) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** A served page r of path p: the headers and the image's asked width. */
+export function assertPage(r, p, width) {
+  assert.equal(r.status, 200, `${p}: ${r.status} ${r.text()}`);
+  assert.equal(r.headers['content-type'], 'image/webp');
+  assert.equal(r.headers['cache-control'], 'no-store');
+  assert.equal(r.headers['x-content-type-options'], 'nosniff');
+  const s = webpSize(r.body);
+  assert.equal(s.width, width, `${p}: the asked width`);
+  assert.ok(s.height > 0 && s.height <= width * 8, `${p}: a sane height`);
+}
 
 /** Checks a WebP container and returns its {width, height} (VP8, VP8L or VP8X). */
 export function webpSize(b) {
@@ -73,13 +99,7 @@ export class PageClient {
         await sleep(100);
         continue;
       }
-      assert.equal(r.status, 200, `${p}: ${r.status} ${r.text()}`);
-      assert.equal(r.headers['content-type'], 'image/webp');
-      assert.equal(r.headers['cache-control'], 'no-store');
-      assert.equal(r.headers['x-content-type-options'], 'nosniff');
-      const s = webpSize(r.body);
-      assert.equal(s.width, width, `${p}: the asked width`);
-      assert.ok(s.height > 0 && s.height <= width * 8, `${p}: a sane height`);
+      assertPage(r, p, width);
       return r.body;
     }
   }
