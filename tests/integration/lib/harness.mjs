@@ -155,8 +155,30 @@ export class Server {
     fs.writeFileSync(this.configPath, toYaml(merged));
   }
 
+  /**
+   * Starts the server. A port picked here (freePort) can be taken by another test file's server
+   * before this one binds it: then the start is tried again on a fresh port, a few times. A port the
+   * test chose, or kept across a restart, is never changed. (A cluster node's port is the cluster's
+   * to pick again: ClusterServer.start.)
+   */
   async start() {
-    this.port = this.port || await freePort();
+    if (!this.port) {
+      this.port = await freePort();
+      this.portPicked = true;
+    }
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.start1();
+        this.portPicked = false;
+        return this;
+      } catch (e) {
+        if (!e.addressInUse || !this.portPicked || this.opts.clusterNode || tries >= 5) throw e;
+        this.port = await freePort();
+      }
+    }
+  }
+
+  async start1() {
     this.writeConfig(this.port);
     // A store in PostgreSQL (store: engine: cluster) leaves no CURRENT in data_dir: this object
     // remembers that it initialised it.
@@ -178,7 +200,11 @@ export class Server {
     // by another file's server, whose /healthz would answer just the same.
     const listening = `listening on https://127.0.0.1:${this.port}`;
     for (;;) {
-      if (this.proc.exitCode !== null) throw new Error(`coffer serve exited early:\n${this.stderr}`);
+      if (this.proc.exitCode !== null) {
+        const e = new Error(`coffer serve exited early:\n${this.stderr}`);
+        e.addressInUse = /: Address already in use/.test(this.stderr.slice(from));
+        throw e;
+      }
       if (!this.stderr.slice(from).includes(listening)) {
         if (Date.now() > deadline) throw new Error(`coffer serve did not come up:\n${this.stderr}`);
         await new Promise((r) => setTimeout(r, 50));
@@ -538,7 +564,12 @@ class ClusterServer extends Server {
   }
 
   async start() {
-    for (const n of this.nodes) n.port = n.port || await freePort();
+    for (const n of this.nodes) {
+      if (!n.port) {
+        n.port = await freePort();
+        n.portPicked = true;
+      }
+    }
     this.writeConfig();
     // (A suite may have run `coffer init` itself, as shares.test.mjs does: then master.key is there.)
     if (!this.initialised && !fs.existsSync(path.join(this.dir, 'master.key'))) {
@@ -549,12 +580,25 @@ class ClusterServer extends Server {
     // One node after the other (as scripts/cluster.sh): each has made what it makes at its first start
     // before the next opens the store. Their stderr reaches this.stderr line by line.
     for (const n of this.nodes) {
-      const from = n.stderr.length;
-      try {
-        await n.start();
-      } finally {
-        if (n.proc) this.follow(n, from);
+      // A picked port taken meanwhile by another file's server: a fresh one, every configuration
+      // written again (node 1's port is the public URL of all), and the node started again.
+      for (let tries = 1; ; tries++) {
+        const from = n.stderr.length;
+        try {
+          await n.start();
+        } catch (e) {
+          if (e.addressInUse && n.portPicked && tries < 5) {
+            n.port = await freePort();
+            this.writeConfig();
+            continue;
+          }
+          if (n.proc) this.follow(n, from);
+          throw e;
+        }
+        this.follow(n, from);
+        break;
       }
+      n.portPicked = false;
     }
     return this;
   }
