@@ -191,11 +191,14 @@ rss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/status" ] &
 # pss_kib PID: the tree's proportional set size: each page shared by several processes (the same
 # libraries, the scanners' magic database) counted once in all, not once per process as RSS does.
 pss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/smaps_rollup" ] && t=$((t + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
+# peak_note FILE KIB: raises the peak kept in FILE to KIB (written whole: a sampler killed mid-write
+# leaves the previous value, never an empty file).
+peak_note() { local old; old=$(cat "$1" 2>/dev/null || echo 0); [ "${2:-0}" -gt "${old:-0}" ] && echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; return 0; }
 start_sampling() {
   echo 0 > "$BENCH_TMP/rss.peak"; echo 0 > "$BENCH_TMP/pss.peak"
-  ( peak=0; ppeak=0; while :; do
-      r=$(rss_kib "$COFFER_PID"); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" > "$BENCH_TMP/rss.peak"
-      q=$(pss_kib "$COFFER_PID"); [ "${q:-0}" -gt "$ppeak" ] && ppeak=$q && echo "$ppeak" > "$BENCH_TMP/pss.peak"
+  ( while :; do
+      peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")"
+      peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")"
       sleep 0.2; done ) &
   SAMPLER=$!
   CPU0=$(cpu_ticks "$COFFER_PID")
@@ -204,6 +207,9 @@ start_sampling() {
 stop_sampling() {
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
   SAMPLER=
+  # One more sample now: a scenario shorter than the sampler's first round still has one.
+  peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")"
+  peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")"
   local ticks=$(( $(cpu_ticks "$COFFER_PID") - CPU0 )) hz; hz=$(getconf CLK_TCK)
   CPU_PER_GB=$(awk -v t="$ticks" -v hz="$hz" -v b="$1" 'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1e9); else print "—" }')
   PEAK_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/rss.peak")
