@@ -450,9 +450,10 @@ typedef void h2o_socket_cb_starter_fn(h2o_socket_t *sock, h2o_socket_cb cb);
 static void conn_on_read(h2o_socket_t *sock, const char *err);
 static void intake_sweep(struct cf_loop *l, uint64_t now);
 
-/* Puts conn_on_read in front of h2o's request-reading callback: the one h2o reads with when first
- * seen here (HTTP/2 once open, HTTP/1.1 once request bytes came), and again whenever h2o restarts
- * reading with it. Any other callback h2o installs later (its TLS shutdown's) is left alone. */
+/* Puts conn_on_read in front of h2o's request-reading callback: the one h2o reads with when the
+ * sweep first sees the connection (HTTP/2 once open, HTTP/1.1 once request bytes came). When h2o
+ * restarts reading with it later, h2o_socket_read_start below puts conn_on_read in front again.
+ * Any other callback h2o installs (its TLS shutdown's) is left alone. */
 static void conn_wrap_read(struct cf_conn *c)
 {
     h2o_socket_t *s = c->sock;
@@ -594,9 +595,8 @@ static bool h2_over_cancels(struct cf_conn *c, h2o_socket_t *sock)
 
 static void intake_after_read(struct cf_conn *c);
 
-/* The read callback the sweep puts in front of h2o's own on every connection that reads requests
- * (and again whenever h2o restarts reading with its own): the cancel count (HTTP/2), then h2o's
- * callback, then the intake gate. */
+/* The read callback in front of h2o's own on every connection that reads requests (conn_wrap_read,
+ * h2o_socket_read_start): the cancel count (HTTP/2), then h2o's callback, then the intake gate. */
 static void conn_on_read(h2o_socket_t *sock, const char *err)
 {
     struct cf_conn *c = sock->on_close.data;
@@ -769,7 +769,6 @@ static void intake_after_read(struct cf_conn *c)
 {
     struct cf_loop *l = c->loop;
     h2o_socket_t *s = c->sock;
-    conn_wrap_read(c); /* h2o may have restarted reading with its own */
     /* Only a connection reading requests is stopped (not one h2o stopped, or is shutting down). */
     if (intake_recount(c, h2o_now(l->ctx.loop)) == 0 || s->_cb.read != conn_on_read || c->killed ||
         l->state != CF_LOOP_RUNNING)
