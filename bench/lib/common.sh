@@ -91,7 +91,7 @@ data_dir: data
 master_key_file: master.key
 limits: { max_request_body_bytes: 300MiB${BENCH_LIMITS:+, $BENCH_LIMITS} }
 log: { access: "off", level: warn }
-scan: { database_dir: $BENCH_SIGS, max_seconds: 900 }
+scan: { database_dir: $BENCH_SIGS, max_seconds: 900${BENCH_SCAN:+, $BENCH_SCAN} }
 $([ "$(id -u)" = 0 ] && echo 'user: root  # started as root, coffer serve needs user: (here: keep root)')
 ${BENCH_EXTRA_YAML:-}
 YAML

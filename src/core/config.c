@@ -589,7 +589,7 @@ static void set_defaults(struct cf_config *cfg)
     cfg->uploads.max_pending_bytes = 0; /* unset: 2 × limits.max_file_bytes (validate) */
     cfg->scan.on_unscannable = CF_UNSCANNABLE_REJECT;
     cfg->scan.max_seconds = 60;
-    cfg->scan.stream = false;
+    cfg->scan.stream = true; /* scanned while it arrives (DESIGN.md "Uploads: scanning while the upload arrives") */
     cfg->scan.stream_idle_seconds = 10;
     cfg->render.enabled = true;
     cfg->render.processes = 2;

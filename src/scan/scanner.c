@@ -21,7 +21,18 @@
  * - RAR cannot be unpacked by Debian's libclamav: the pre-cache callback turns it into a verdict;
  * - a top-level file over MAX_FILESIZE reports CL_VIRUS with no name: handled as unscannable;
  * - files of 2 GiB or more cannot be scanned at all: unscannable, without trying;
- * - one fixed option set per engine, so the clean cache cannot mix policies;
+ * - one fixed option set per engine;
+ * - a handle fmap claims to be a file descriptor: libclamav 1.4 sets handle_is_fd for every
+ *   cl_fmap_open_handle map, and before it reads a page into a locked range it fstat()s
+ *   (int)handle and compares st_mtime with the map's (0). With a pointer as handle that read
+ *   failed and the parser gave up without a word: a 20 MiB zip whose first member was EICAR
+ *   scanned clean once aging had dropped its first pages. The handle is therefore a real
+ *   descriptor with mtime 0 (an empty, unlinked file in the scratch directory, `fmap_anchor`),
+ *   and the reads find their scan through `current`;
+ * - the clean cache is off: checking it hashes the whole file first, in 10 MiB reads that the handle
+ *   fmap's aging (≤ 8 MiB freed per read) cannot keep up with, so ~20 % of every file stayed resident
+ *   (≈ 200 MiB per 1 GiB scan) and every file was pulled and decrypted twice. Hash signatures (.hdb,
+ *   .hsb) are still matched, by the matcher's own pass;
  * - the engine is compiled once per build; reloads build a new engine and swap it in.
  */
 #include <clamav.h>
@@ -69,6 +80,8 @@ static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cl_engine *engine;
 static struct cf_scan_msg_info info;
 static magic_t cookie;
+static int fmap_anchor = -1;     /* the fmap handle: see the pitfalls at the top */
+static struct scan_ctx *current; /* the scan the fmap reads are for (one at a time) */
 
 static void die(const char *what)
 {
@@ -223,6 +236,7 @@ static struct cl_engine *build_engine(struct cf_scan_msg_info *out)
     cl_engine_set_num(e, CL_ENGINE_MAX_RECURSION, 16);
     cl_engine_set_num(e, CL_ENGINE_MAX_FILES, 10000);
     cl_engine_set_str(e, CL_ENGINE_TMPDIR, opt.scratch);
+    cl_engine_set_num(e, CL_ENGINE_DISABLE_CACHE, 1); /* see the pitfalls at the top */
     cl_engine_set_clcb_pre_cache(e, pre_cache);
     cl_engine_set_clcb_virus_found(e, virus_found);
     cl_error_t rc = cl_load(opt.db, e, &sigs, CL_DB_STDOPT);
@@ -311,6 +325,20 @@ static void *reloader(void *arg)
 
 /* ---- the sandbox -------------------------------------------------------------------------------- */
 
+/* The fmap handle (see the pitfalls at the top): an empty file whose mtime is the epoch, unlinked at
+ * once, so that libclamav's fstat of the handle finds the mtime it expects. */
+static void make_anchor(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.fmap-anchor", opt.scratch);
+    (void)unlink(path); /* a crashed scanner's, if any */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+    if (fd < 0 || futimens(fd, epoch) != 0 || unlink(path) != 0)
+        die("cannot create the fmap anchor in the scratch directory");
+    fmap_anchor = fd;
+}
+
 static void limits(void)
 {
     /* Extracted archive members are written to the scratch tmpfs: bound what one file may be.
@@ -375,7 +403,8 @@ static ssize_t pull(struct scan_ctx *c, void *buf, size_t len, uint64_t offset)
 static off_t pread_cb(void *handle, void *buf, size_t count, off_t offset)
 {
     static uint8_t block[CF_SCAN_READ_MAX];
-    struct scan_ctx *c = handle;
+    struct scan_ctx *c = current;
+    (void)handle; /* fmap_anchor */
     size_t done = 0;
     if (offset < 0 || c->cancelled)
         return -1;
@@ -420,7 +449,8 @@ static void scan(uint64_t id, uint64_t size)
     /* The type, from a bounded prefix of the content (never from a name or a header). */
     static uint8_t head[SNIFF_PREFIX];
     size_t hn = (size_t)(size < SNIFF_PREFIX ? size : SNIFF_PREFIX);
-    off_t hr = hn > 0 ? pread_cb(&c, head, hn, 0) : 0;
+    current = &c;
+    off_t hr = hn > 0 ? pread_cb(NULL, head, hn, 0) : 0;
     size_t got = hr > 0 ? (size_t)hr : 0;
     const char *mime = size == 0 ? "application/x-empty" : magic_buffer(cookie, head, got);
     snprintf(v.mime, sizeof v.mime, "%s", mime != NULL && strchr(mime, '/') != NULL ? mime : "application/octet-stream");
@@ -436,7 +466,7 @@ static void scan(uint64_t id, uint64_t size)
         const char *vir = NULL;
         unsigned long scanned = 0;
         struct cl_scan_options o = scan_options();
-        cl_fmap_t *map = cl_fmap_open_handle(&c, 0, (size_t)size, pread_cb, 1);
+        cl_fmap_t *map = cl_fmap_open_handle((void *)(intptr_t)fmap_anchor, 0, (size_t)size, pread_cb, 1);
         cl_error_t rc = map != NULL ? cl_scanmap_callback(map, NULL, &vir, &scanned, e, &o, &c) : CL_EMAP;
         if (map != NULL)
             cl_fmap_close(map);
@@ -544,6 +574,7 @@ int cf_scanner_main(int argc, char **argv)
      * scratch directory are plaintext: it must be a tmpfs. */
     cf_confine_account(&opt.ids, opt.scratch);
     limits();
+    make_anchor();
     tzset(); /* libclamav names its temp directories with localtime: load the zone before the sandbox */
     if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS)
         die("cl_init failed");

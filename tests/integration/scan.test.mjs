@@ -137,6 +137,25 @@ test('EICAR plain, zipped, nested three levels, in a 7z: all rejected as infecte
   assert.equal(byName['photo.jpg'].detail.mime, 'text/plain', 'the detected type, not the claimed one');
 });
 
+// libclamav drops the pages of a large file it has read (fmap aging) and reads them again when a
+// parser needs them; that second read went wrong for every scan the scanner fed (scanner.c, "a
+// handle fmap claims to be a file descriptor"), and the zip parser then gave up silently. So a zip
+// larger than the 8 MiB libclamav keeps, whose first member is EICAR (deflated: no raw match), was
+// stored as clean. The same archive rejected, and one more time with the member last.
+test('a 20 MiB zip whose EICAR member was read before the rest is still found (pages read again)', async () => {
+  const text = eicarText();
+  const filler = crypto.randomBytes(20 * MiB);
+  const first = zipOf(work, { 'notes.txt': text, 'filler.bin': filler });
+  const last = zipOf(work, { 'filler.bin': filler, 'notes.txt': text });
+  for (const z of [first, last]) {
+    assert.ok(z.length > 20 * MiB && !z.includes(EICAR), 'large, and EICAR deflated out of sight');
+  }
+  assert.ok(first.indexOf(Buffer.from('notes.txt')) < 64, 'the EICAR member comes first');
+  const sig = /^Test\.EICAR\.(Body|MD5)\.UNOFFICIAL$/;
+  await rejected('main', 'eicar-first.zip', first, { error: 'infected', signature: sig });
+  await rejected('main', 'eicar-last.zip', last, { error: 'infected', signature: sig });
+});
+
 test('an encrypted zip, an encrypted 7z and RAR archives are unscannable: rejected under on_unscannable: reject', async () => {
   const clean = Buffer.from('quarterly numbers\n');
   await rejected('main', 'secret.zip', zipOf(work, { 'a.txt': clean }, ['-P', 'pw']),
@@ -300,7 +319,7 @@ function scanners(server) {
   return out;
 }
 
-test('each scanner runs confined: seccomp filter, no new privileges, only its socket open', async () => {
+test('each scanner runs confined: seccomp filter, no new privileges, only its socket (and its empty fmap anchor) open', async () => {
   const ps = scanners(main);
   assert.equal(ps.length, 2);
   for (const { pid } of ps) {
@@ -308,9 +327,14 @@ test('each scanner runs confined: seccomp filter, no new privileges, only its so
     assert.match(status, /^Seccomp:\s+2$/m, 'seccomp filter mode');
     assert.match(status, /^NoNewPrivs:\s+1$/m);
     const fds = fs.readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
-    assert.deepEqual(fds, [0, 1, 2, 3], 'stdin, stdout, stderr and the socket, nothing else of the server');
+    assert.deepEqual(fds, [0, 1, 2, 3, 4], 'stdin, stdout, stderr, the socket and its own anchor, nothing of the server');
     assert.match(fs.readlinkSync(`/proc/${pid}/fd/3`), /^socket:/);
     assert.equal(fs.readlinkSync(`/proc/${pid}/fd/0`), '/dev/null');
+    // The fmap anchor (scanner.c): an empty, unlinked file of its own scratch directory, mtime 0.
+    assert.match(fs.readlinkSync(`/proc/${pid}/fd/4`), /\/\.fmap-anchor \(deleted\)$/);
+    const a = fs.fstatSync(fs.openSync(`/proc/${pid}/fd/4`, 'r'));
+    assert.equal(a.size, 0);
+    assert.equal(a.mtimeMs, 0);
   }
 });
 

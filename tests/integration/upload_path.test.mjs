@@ -10,7 +10,7 @@
 // the scan after completion. Which path ran is read from coffer_scan_streamed_total and
 // coffer_scan_stream_fallback_total (exact increments: each server runs one test at a time).
 //
-// Servers: `main` (default budget) and `tight` (a 64 KiB budget: any two bodies held at once are one
+// Servers: `main` (default budget, scan.stream off: every upload scanned after completion) and `tight` (a 64 KiB budget: any two bodies held at once are one
 // too many); `stream` (scan.stream on, 2 scanners: at most one streams; a generous idle limit) and
 // `stall` (scan.stream on; a streaming scan gives up after 1 s without bytes).
 import { test, before, after } from 'node:test';
@@ -75,7 +75,7 @@ async function assertStored(c, nodeId, id, data) {
 }
 
 before(async () => {
-  main = await new Server({ config: { limits: { max_request_body_bytes: '16MiB' } } }).start();
+  main = await new Server({ config: { limits: { max_request_body_bytes: '16MiB' }, scan: { stream: false } } }).start();
   tight = await new Server({ config: { limits: { max_request_body_bytes: '16MiB', max_buffered_body_bytes: '64KiB' } } }).start();
   stream = await new Server({ config: { limits: { max_request_body_bytes: '16MiB' }, scan: { stream: true, stream_idle_seconds: 60 } } }).start();
   stall = await new Server({ config: { limits: { max_request_body_bytes: '16MiB' }, scan: { stream: true, stream_idle_seconds: 1 } } }).start();
@@ -382,6 +382,6 @@ test('streaming scan: bytes of a PATCH that was not stored never decide (the ret
   assert.deepEqual(await streamCounts(stream), { streamed: before.streamed, fallback: before.fallback + 1 });
 });
 
-test('scan.stream off (the default): the multi-PATCH uploads above were all scanned after completion', async () => {
+test('scan.stream off: the multi-PATCH uploads above were all scanned after completion', async () => {
   assert.deepEqual(await streamCounts(main), { streamed: 0, fallback: 0 });
 });

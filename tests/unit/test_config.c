@@ -83,6 +83,8 @@ static void defaults_and_values(void)
     CHECK_STR(c.scan.scratch_dir, "/dev/shm", "default scan.scratch_dir /dev/shm");
     CHECK_INT(c.scan.processes, 0, "default scan.processes 0 (one per core)");
     CHECK(!c.scan.development, "scan.development off by default");
+    CHECK(c.scan.stream, "scan.stream on by default");
+    CHECK_INT(c.scan.stream_idle_seconds, 10, "default scan.stream_idle_seconds 10");
     CHECK_STR(c.scan.database_dir, "/var/lib/clamav", "default scan.database_dir");
     CHECK_INT(c.uploads.expire_after_s, 86400, "default uploads.expire_after 24h");
     CHECK_INT(c.uploads.max_pending, 16, "default uploads.max_pending 16");
