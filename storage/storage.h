@@ -1184,10 +1184,12 @@ enum cf_status cf_tus_hash_prefix(struct cf_store *s, const struct cf_tus *t, st
  * chunks and tail), or forgets a completed one (its file stays). */
 enum cf_status cf_tus_delete(struct cf_store *s, const struct cf_id *tenant, const struct cf_id *id) CF_WUR;
 /* cf_tus_expire(s, now, claim, purged): cf_tus_delete for every upload whose expiry has passed,
- * each only while claim->take (the caller's per-upload exclusion) holds it. claim may be NULL. */
+ * each only while claim->take (the caller's per-upload exclusion) holds it, and claim->gone (if
+ * set) told of each one deleted, before the release. claim may be NULL. */
 struct cf_tus_claim {
     bool (*take)(void *ctx, const struct cf_id *tenant, const struct cf_id *id);
     void (*release)(void *ctx, const struct cf_id *tenant, const struct cf_id *id);
+    void (*gone)(void *ctx, const struct cf_id *tenant, const struct cf_id *id);
     void *ctx;
 };
 enum cf_status cf_tus_expire(struct cf_store *s, uint64_t now, const struct cf_tus_claim *claim,

@@ -590,8 +590,11 @@ enum cf_status cf_tus_expire(struct cf_store *s, uint64_t now, const struct cf_t
         bool still = gst != CF_OK || t.expires_at <= now; /* a PATCH may have extended it meanwhile */
         if (gst == CF_OK)
             cf_tus_clear(&t);
-        if (still && (st = cf_tus_delete(s, &tenants.v[i], &ids.v[i])) == CF_OK)
+        if (still && (st = cf_tus_delete(s, &tenants.v[i], &ids.v[i])) == CF_OK) {
             (*purged)++;
+            if (claim != NULL && claim->gone != NULL)
+                claim->gone(claim->ctx, &tenants.v[i], &ids.v[i]);
+        }
         if (claim != NULL)
             claim->release(claim->ctx, &tenants.v[i], &ids.v[i]);
     }

@@ -161,7 +161,17 @@ static void claim_release(void *ctx, const struct cf_id *tenant, const struct cf
     busy_release(tenant, id);
 }
 
-static const struct cf_tus_claim server_claim = {claim_take, claim_release, NULL};
+static void running_drop(const struct cf_id *tenant, const struct cf_id *id);
+
+/* An expired upload was deleted: its running hash is forgotten and a scan streaming it is cancelled
+ * now (its waiting READ would otherwise hold a scanner until scan.stream_idle_seconds). */
+static void claim_gone(void *ctx, const struct cf_id *tenant, const struct cf_id *id)
+{
+    (void)ctx;
+    running_drop(tenant, id);
+}
+
+static const struct cf_tus_claim server_claim = {.take = claim_take, .release = claim_release, .gone = claim_gone};
 
 /* ---- running hashes: the SHA-256 of each unfinished upload's bytes so far ---------------------- */
 
