@@ -186,18 +186,35 @@ AUTH=(-H "authorization: Bearer $TOKEN")
 
 # ---- measurement helpers: CPU of a process tree, peak RSS sampled while a scenario runs ----
 proc_tree() { local p=$1; echo "$p"; for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do proc_tree "$c"; done; }
-cpu_ticks() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-rss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/status" ] && t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+cpu_ticks() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '{ v = $14 + $15 } END { print v + 0 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# (Each reader prints a number even for a process gone or a zombie meanwhile: a zombie's status has
+# no VmRSS, and a renderer stopped for idleness is one for a moment.)
+rss_kib() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^VmRSS/ { v = $2 } END { print v + 0 }' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 # pss_kib PID: the tree's proportional set size: each page shared by several processes (the same
 # libraries, the scanners' magic database) counted once in all, not once per process as RSS does.
-pss_kib() { local t=0; for p in $(proc_tree "$1"); do [ -r "/proc/$p/smaps_rollup" ] && t=$((t + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
+pss_kib() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^Pss:/ { v = $2 } END { print v + 0 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
 # peak_note FILE KIB: raises the peak kept in FILE to KIB (written whole: a sampler killed mid-write
 # leaves the previous value, never an empty file).
 peak_note() { local old; old=$(cat "$1" 2>/dev/null || echo 0); [ "${2:-0}" -gt "${old:-0}" ] && echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; return 0; }
+# rss_who PID: the tree's RSS by process, in MiB ("server:231 scan-worker:35 ..."; children by their
+# subcommand), for the composition of a peak.
+rss_who() {
+  local p n out=""
+  for p in $(proc_tree "$1"); do
+    [ -r "/proc/$p/status" ] || continue
+    if [ "$p" = "$1" ]; then n=server; else n=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | awk '{ print $2 }'); fi
+    out="$out ${n:-?}:$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$p/status" 2>/dev/null || echo 0)"
+  done
+  echo "${out# }"
+}
 start_sampling() {
-  echo 0 > "$BENCH_TMP/rss.peak"; echo 0 > "$BENCH_TMP/pss.peak"
+  echo 0 > "$BENCH_TMP/rss.peak"; echo 0 > "$BENCH_TMP/pss.peak"; echo "—" > "$BENCH_TMP/rss.peak.who"
   ( while :; do
-      peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")"
+      r=$(rss_kib "$COFFER_PID")
+      if [ "$r" -gt "$(cat "$BENCH_TMP/rss.peak" 2>/dev/null || echo 0)" ]; then
+        peak_note "$BENCH_TMP/rss.peak" "$r"
+        rss_who "$COFFER_PID" > "$BENCH_TMP/rss.peak.who.tmp" && mv "$BENCH_TMP/rss.peak.who.tmp" "$BENCH_TMP/rss.peak.who"
+      fi
       peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")"
       sleep 0.2; done ) &
   SAMPLER=$!
@@ -214,6 +231,7 @@ stop_sampling() {
   CPU_PER_GB=$(awk -v t="$ticks" -v hz="$hz" -v b="$1" 'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1e9); else print "—" }')
   PEAK_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/rss.peak")
   PEAK_PSS_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/pss.peak")
+  PEAK_WHO=$(cat "$BENCH_TMP/rss.peak.who" 2>/dev/null || echo "—")
 }
 
 # ---- profiles (--profile): perf on the server and its scanners for one scenario ----
@@ -363,6 +381,7 @@ for _ in $(seq 1 "$RUNS_UP"); do
   v=$(awk -v s="$s" -v b=$((8 * TUS8)) 'BEGIN { printf "%.1f", b / 1e6 / s }'); record 5 coffer "$v"; c+=("$v")
   record 5 coffer-peak-rss-mib "$PEAK_MIB"; m+=("$PEAK_MIB"); cpu5=$CPU_PER_GB
   record 5 coffer-peak-pss-mib "$PEAK_PSS_MIB"; mp+=("$PEAK_PSS_MIB")
+  printf '5\tcoffer-peak-rss-by-process-mib\t%s\n' "$PEAK_WHO" >> "$OUT/runs.tsv" # words, not a number: not record()
 done
 prof_stop
 C5=$(median_of c); M5=$(median_of m); M5MAX=$(printf '%s\n' "${m[@]}" | sort -g | tail -1); P5=$(median_of mp)
