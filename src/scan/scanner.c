@@ -493,6 +493,7 @@ static void scan(uint64_t id, uint64_t size)
         v.result = CF_SCAN_ERROR;
         snprintf(v.signature, sizeof v.signature, "Coffer.Cancelled");
     }
+    current = NULL; /* c ends here */
     /* The name lives in the engine's memory: it was copied above, before this reference goes. */
     cl_engine_free(e);
     send_msg(&v, sizeof v);
