@@ -194,8 +194,8 @@ rss_kib() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^VmRSS/ {
 # libraries, the scanners' magic database) counted once in all, not once per process as RSS does.
 pss_kib() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^Pss:/ { v = $2 } END { print v + 0 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
 # peak_note FILE KIB: raises the peak kept in FILE to KIB (written whole: a sampler killed mid-write
-# leaves the previous value, never an empty file).
-peak_note() { local old; old=$(cat "$1" 2>/dev/null || echo 0); [ "${2:-0}" -gt "${old:-0}" ] && echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; return 0; }
+# leaves the previous value, never an empty file); fails when KIB is no new peak.
+peak_note() { local old; old=$(cat "$1" 2>/dev/null || echo 0); [ "${2:-0}" -gt "${old:-0}" ] && echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
 # rss_who PID: the tree's RSS by process, in MiB ("server:231 scan-worker:35 ..."; children by their
 # subcommand), for the composition of a peak.
 rss_who() {
@@ -210,12 +210,10 @@ rss_who() {
 start_sampling() {
   echo 0 > "$BENCH_TMP/rss.peak"; echo 0 > "$BENCH_TMP/pss.peak"; echo "—" > "$BENCH_TMP/rss.peak.who"
   ( while :; do
-      r=$(rss_kib "$COFFER_PID")
-      if [ "$r" -gt "$(cat "$BENCH_TMP/rss.peak" 2>/dev/null || echo 0)" ]; then
-        peak_note "$BENCH_TMP/rss.peak" "$r"
+      if peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")"; then
         rss_who "$COFFER_PID" > "$BENCH_TMP/rss.peak.who.tmp" && mv "$BENCH_TMP/rss.peak.who.tmp" "$BENCH_TMP/rss.peak.who"
       fi
-      peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")"
+      peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")" || true
       sleep 0.2; done ) &
   SAMPLER=$!
   CPU0=$(cpu_ticks "$COFFER_PID")
@@ -225,8 +223,8 @@ stop_sampling() {
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
   SAMPLER=
   # One more sample now: a scenario shorter than the sampler's first round still has one.
-  peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")"
-  peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")"
+  peak_note "$BENCH_TMP/rss.peak" "$(rss_kib "$COFFER_PID")" || true
+  peak_note "$BENCH_TMP/pss.peak" "$(pss_kib "$COFFER_PID")" || true
   local ticks=$(( $(cpu_ticks "$COFFER_PID") - CPU0 )) hz; hz=$(getconf CLK_TCK)
   CPU_PER_GB=$(awk -v t="$ticks" -v hz="$hz" -v b="$1" 'BEGIN { if (b > 0) printf "%.2f", (t / hz) / (b / 1e9); else print "—" }')
   PEAK_MIB=$(awk '{ printf "%.0f", $1 / 1024 }' "$BENCH_TMP/rss.peak")
