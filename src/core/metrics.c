@@ -90,6 +90,7 @@ static atomic_int_least64_t connections_open;
 static atomic_uint_least64_t conn_limited[CF_LIMIT_COUNT];
 static atomic_uint_least64_t scans[sizeof scan_results / sizeof scan_results[0]];
 static atomic_uint_least64_t scanner_restarts;
+static atomic_uint_least64_t conn_kill_stuck;
 static atomic_uint_least64_t scan_streamed, scan_stream_fallback;
 static atomic_uint_least64_t rejected[sizeof reject_reasons / sizeof reject_reasons[0]];
 static atomic_uint_least64_t retention_purged[NRETENTION];
@@ -180,6 +181,11 @@ void cf_metrics_conn_limited(int why)
 {
     if (why >= 0 && why < CF_LIMIT_COUNT)
         ADD(conn_limited[why], 1);
+}
+
+void cf_metrics_conn_kill_stuck(void)
+{
+    ADD(conn_kill_stuck, 1);
 }
 
 void cf_metrics_scan(enum cf_status status, unsigned result)
@@ -503,6 +509,9 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
     labelled(&t, "coffer_connections_limited_total",
              "Connections refused or closed by a limit (docs/SECURITY.md \"Transport and HTTP\").", "limit",
              limit_labels, conn_limited, CF_LIMIT_COUNT);
+    family(&t, "coffer_connections_kill_stuck_total", "counter",
+           "Connections closed by a limit that were still open 10 s later (each is logged; expected 0).");
+    put(&t, "coffer_connections_kill_stuck_total %llu\n", (unsigned long long)GET(conn_kill_stuck));
 
     labelled(&t, "coffer_scan_total",
              "Scans finished, by result (unavailable: no verdict, the scanner died, timed out or misbehaved).",

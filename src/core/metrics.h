@@ -57,6 +57,9 @@ void cf_metrics_connection(int delta);
 /* cf_metrics_conn_limited(why): a connection was refused or closed by a limit (enum cf_limit).
  * Any thread. */
 void cf_metrics_conn_limited(int why);
+/* cf_metrics_conn_kill_stuck(): a connection closed by a limit was still open KILL_GRACE_MS later
+ * (conn.c logs each one). Any thread. */
+void cf_metrics_conn_kill_stuck(void);
 
 /* cf_metrics_scan(status, result): a scan finished: status CF_OK with result an enum cf_scan_result
  * (scan_proto.h), or the job's failure (scanner down, timed out, broken protocol). Any thread. */

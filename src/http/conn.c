@@ -49,6 +49,8 @@
 #define ADDR_KEY_LEN CF_ADDR_KEY_LEN /* an IPv4 address or an IPv6 /64 (addr.h) */
 #define LINGER_MS 2000                  /* after a refused PUT's 413: how long its bytes are dropped */
 #define LINGER_MAX_BYTES (64u << 20)    /* ... and how many at most */
+#define KILL_GRACE_MS 10000             /* a connection closed by a limit and still open after this is
+                                           logged and counted (it should be gone within a sweep) */
 
 struct addr_entry {
     struct addr_entry *next;
@@ -83,6 +85,9 @@ struct cf_conn {
     uint64_t linger_until;       /* ms: after the 413, the client's bytes are read and dropped until
                                     then (0: the 413 is still being written) */
     uint64_t lingered;           /* bytes dropped so far */
+    uint64_t paused_at;          /* the intake gate: ms when its reading was last stopped */
+    uint64_t killed_at;          /* ms when a limit closed it (kill_conn); 0: not killed */
+    bool kill_reported;          /* ... and it outlived KILL_GRACE_MS, which was logged */
     bool killed;
 };
 
@@ -190,21 +195,33 @@ void cf_conn_on_accept(h2o_socket_t *listener, const char *err)
 }
 
 static void intake_resume(struct cf_conn *c);
+typedef void h2o_socket_cb_starter_fn(h2o_socket_t *sock, h2o_socket_cb cb);
+static h2o_socket_cb_starter_fn *h2o_read_start(void);
+static void conn_on_read(h2o_socket_t *sock, const char *err);
 
-/* Closes c, which may be freed on return. Only from the sweep or conn_on_read: never from inside h2o. */
+/* Closes c, which may be freed on return. Only from the sweep or conn_on_read: never from inside h2o.
+ * Whatever state h2o's reading is in (stopped by the intake gate, by h2o's own write throttle, or
+ * running), h2o's request reader is handed an error: HTTP/2 closes at once or when its write in
+ * flight fails on the shut socket; HTTP/1.1 closes. */
 static void kill_conn(struct cf_conn *c, enum cf_limit why)
 {
     if (c->killed)
         return;
     c->killed = true;
+    c->killed_at = h2o_now(c->loop->ctx.loop);
     c->loop->limited[why]++;
     cf_metrics_conn_limited(why);
     h2o_socket_t *sock = c->sock;
     shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* whatever h2o writes or reads next fails */
     if (c->paused)
         intake_resume(c); /* h2o must be reading to see the error below */
-    /* A socket h2o is reading from: hand its read callback an error now, which closes the connection
-     * through h2o's own path (h2o sees no end-of-stream while the client keeps sending). */
+    /* The read callback gets an error now, which closes the connection through h2o's own path (h2o
+     * sees no end-of-stream while the client keeps sending). On HTTP/2, a reading h2o stopped by
+     * itself is started again first: the error must reach it whether or not h2o was reading (a read
+     * error is h2o's path for a client that vanished, safe with requests in progress). HTTP/1.1 stops
+     * reading only while it answers a request, and the answer's write fails on the shut socket. */
+    if (sock->_cb.read == NULL && c->hc != NULL && c->read != NULL)
+        h2o_read_start()(sock, conn_on_read);
     if (sock->_cb.read != NULL)
         sock->_cb.read(sock, "closed by a connection limit");
 }
@@ -446,8 +463,6 @@ static void put_refuse_h2(struct cf_loop *l, h2o_http2_conn_t *hc, h2o_http2_str
     h2o_http2_stream_reset(hc, st);
 }
 
-typedef void h2o_socket_cb_starter_fn(h2o_socket_t *sock, h2o_socket_cb cb);
-static void conn_on_read(h2o_socket_t *sock, const char *err);
 static void intake_sweep(struct cf_loop *l, uint64_t now);
 
 /* Puts conn_on_read in front of h2o's request-reading callback: the one h2o reads with when the
@@ -470,7 +485,8 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
         next = n->next; /* kill_conn may free this one */
         h2o_http2_conn_t *hc = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
         struct cf_conn *c = hc->sock != NULL ? hc->sock->on_close.data : NULL;
-        if (c == NULL || c->killed || hc->state != H2O_HTTP2_CONN_STATE_OPEN)
+        /* HALF_CLOSED (a GOAWAY sent) still receives the bodies of the streams it has: the rules apply. */
+        if (c == NULL || c->killed || hc->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
             continue;
         if (c->last_active == 0)
             c->last_active = now;
@@ -494,7 +510,7 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
         }
         if (why < 0 && refuse != NULL)
             put_refuse_h2(l, hc, refuse);
-        if (why < 0) {
+        if (why < 0 && hc->state == H2O_HTTP2_CONN_STATE_OPEN) {
             if (hc->num_streams.pull.open != 0 || hc->pull_stream_ids.max_open != c->last_max_open) {
                 c->last_active = now;
                 c->last_max_open = hc->pull_stream_ids.max_open;
@@ -636,8 +652,9 @@ static void conn_on_read(h2o_socket_t *sock, const char *err)
  *   the limit, makes the oldest stopped connection the head when there is none and nothing is
  *   held, and takes the head's place from one that has stalled for HEAD_STALL_MS (a client that
  *   stops sending mid-body cannot hold the others back; limits.request_timeout ends it).
- * - h2o's HTTP/2 idle timer is unlinked on a stopped connection (it would close it); the
- *   request_timeout rule of the sweep still applies, so a stop can never be endless.
+ * - h2o's HTTP/2 idle timer is unlinked on a stopped connection (it would close it). So that a
+ *   stop can never be endless, whatever its streams' states (the sweep's request_timeout rule sees
+ *   only streams still receiving), a connection stopped for limits.request_timeout is closed.
  * - The switch is the gate's alone while a connection is stopped: Debian's libh2o 2.2.5 restarts an
  *   HTTP/2 connection's reading by itself whenever one of its writes completes (a write-buffer
  *   throttle of its own; the WINDOW_UPDATE its parsing sends is such a write), which would undo
@@ -744,6 +761,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
 static void intake_pause(struct cf_conn *c)
 {
     c->paused = true;
+    c->paused_at = h2o_now(c->loop->ctx.loop);
     cf_body_paused(1);
     h2o_socket_read_stop(c->sock);
 }
@@ -791,13 +809,25 @@ static void intake_closed(struct cf_conn *c)
 
 static void intake_sweep(struct cf_loop *l, uint64_t now)
 {
-    uint64_t limit = l->app->cfg->limits.max_buffered_body_bytes;
+    const struct cf_config *cfg = l->app->cfg;
+    uint64_t limit = cfg->limits.max_buffered_body_bytes;
     bool running = l->state == CF_LOOP_RUNNING;
     struct cf_conn *oldest = NULL; /* the stopped connection that began receiving first */
-    for (h2o_linklist_t *n = l->conns.next; n != &l->conns; n = n->next) {
+    for (h2o_linklist_t *n = l->conns.next, *next; n != &l->conns; n = next) {
+        next = n->next; /* kill_conn may free this one */
         struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
-        if (c->killed)
+        if (c->killed) {
+            if (!c->kill_reported && now >= c->killed_at + KILL_GRACE_MS) {
+                c->kill_reported = true;
+                cf_metrics_conn_kill_stuck();
+                cf_log_warn("loop %u: a connection closed by a limit %llu ms ago is still open (HTTP/%s, h2 state %d, "
+                            "reading %s, write in flight %s)",
+                            l->index, (unsigned long long)(now - c->killed_at), c->hc != NULL ? "2" : "1.1",
+                            c->hc != NULL ? (int)c->hc->state : -1, c->sock->_cb.read != NULL ? "yes" : "no",
+                            c->sock->_cb.write != NULL ? "yes" : "no");
+            }
             continue;
+        }
         intake_recount(c, now);
         if (atomic_load(&intake_head) == c && now >= c->progress_at + HEAD_STALL_MS)
             head_release(c); /* stalled: another may finish meanwhile */
@@ -805,6 +835,12 @@ static void intake_sweep(struct cf_loop *l, uint64_t now)
             continue;
         if (!running || c->receiving == 0 || !cf_body_over(limit)) {
             intake_resume(c);
+            continue;
+        }
+        /* A stop is never endless, whatever its streams' states: a connection stopped for
+         * limits.request_timeout is closed (a request kept waiting that long has timed out anyway). */
+        if (now >= c->paused_at + cfg->limits.request_timeout_ms) {
+            kill_conn(c, CF_LIMIT_SLOW_REQUEST);
             continue;
         }
         if (c->hc != NULL)
