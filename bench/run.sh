@@ -196,13 +196,13 @@ pss_kib() { local t=0; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^Pss:/ { 
 # peak_note FILE KIB: raises the peak kept in FILE to KIB (written whole: a sampler killed mid-write
 # leaves the previous value, never an empty file); fails when KIB is no new peak.
 peak_note() { local old; old=$(cat "$1" 2>/dev/null || echo 0); [ "${2:-0}" -gt "${old:-0}" ] && echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
-# rss_who PID: the tree's RSS by process, in MiB ("server:231 scan-worker:35 ..."; children by their
-# subcommand), for the composition of a peak.
+# rss_who PID: the tree's RSS by process, in MiB ("server:231 coffer-scan:35 ..."; children by their
+# program's name), for the composition of a peak.
 rss_who() {
   local p n out=""
   for p in $(proc_tree "$1"); do
     [ -r "/proc/$p/status" ] || continue
-    if [ "$p" = "$1" ]; then n=server; else n=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | awk '{ print $2 }'); fi
+    if [ "$p" = "$1" ]; then n=server; else n=$(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | head -1); n=${n##*/}; fi
     out="$out ${n:-?}:$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$p/status" 2>/dev/null || echo 0)"
   done
   echo "${out# }"

@@ -20,15 +20,15 @@ fi
 step 1 "checking the Debian packages the server needs (installs what is missing)"
 scripts/deps.sh run
 
-# Only what the server runs: coffer (also its scanner processes, `coffer scan-worker`) and the
-# sandboxed renderer; not the tests, fuzzers or tools (scripts/test.sh builds those).
+# Only what the server runs: coffer, its sandboxed scanner (coffer-scan) and renderer (coffer-render);
+# not the tests, fuzzers or tools (scripts/test.sh builds those).
 step 2 "building the server (release; the first build takes a few minutes)"
 if [ ! -f build-release/build.ninja ]; then
   meson setup build-release --buildtype=release >/dev/null
 fi
 log=build-release/run-build.log
 # ninja's own [n/N] lines go to the log; a progress line every 20 steps goes to the terminal.
-if ninja -C build-release src/coffer src/coffer-render 2>&1 | tee "$log" |
+if ninja -C build-release src/coffer src/coffer-scan src/coffer-render 2>&1 | tee "$log" |
    awk '/^\[[0-9]+\/[0-9]+\]/ { split(substr($1, 2), a, "/"); n = a[1] + 0; t = a[2] + 0;
         if (n % 20 == 0 || n == t) { printf "run:       compiled %d of %d\n", n, t > "/dev/stderr"; fflush("/dev/stderr") } }'; then
   :

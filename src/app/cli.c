@@ -544,9 +544,6 @@ int cf_cli_main(int argc, char **argv)
     /* Everything Coffer creates (store files, WAL, logs, the access log, the scanners' scratch, the
      * master key) is private to its account: files 0600, directories 0700. */
     umask(077);
-    /* The server's scanner processes: before anything else (no configuration, no store, no keys). */
-    if (argc >= 2 && strcmp(argv[1], "scan-worker") == 0)
-        return cf_scanner_main(argc - 1, argv + 1);
     if (config == NULL || config[0] == '\0')
         config = DEFAULT_CONFIG;
     /* -c FILE may appear anywhere; everything else is the command and its arguments. */

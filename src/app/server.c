@@ -597,13 +597,7 @@ static int serve_begin(struct serve *s)
 static int serve_spawn_scanners(struct serve *s)
 {
     char *err = NULL;
-    char self[PATH_MAX];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    /* This program's path (readable in ps, and what valgrind reports); /proc/self/exe itself if the
-     * file was replaced or deleted since (an upgrade in place): that still names this very program. */
-    if (sl <= 0 || (size_t)sl >= sizeof self - 1 || (self[sl] = '\0', strstr(self, " (deleted)") != NULL))
-        snprintf(self, sizeof self, "/proc/self/exe");
-    if (cf_scan_start(s->cfg, self, &err) != CF_OK) {
+    if (cf_scan_start(s->cfg, &err) != CF_OK) {
         cf_log_error("%s", err);
         free(err);
         return 1;
@@ -613,7 +607,7 @@ static int serve_spawn_scanners(struct serve *s)
      * callers still get no content (docs/SECURITY.md "View-only"). */
     if (s->cfg->render.enabled) {
         struct cf_render_conf rc;
-        cf_render_conf_fill(s->cfg, self, &rc);
+        cf_render_conf_fill(s->cfg, &rc);
         rc.opts.run_as = s->priv.drop;
         rc.opts.uid = s->priv.uid;
         rc.opts.gid = s->priv.gid;

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -27,6 +28,21 @@
 #define SOCK_BUF (1u << 20)
 
 extern char **environ;
+
+void cf_child_program(const char *name, char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0 || (size_t)sl >= sizeof self - 1)
+        sl = 0;
+    self[sl] = '\0';
+    /* A replaced or deleted program reads "/usr/bin/coffer (deleted)": its directory is still right. */
+    const char *slash = strrchr(self, '/');
+    if (slash != NULL)
+        snprintf(out, cap, "%.*s/%s", (int)(slash - self), self, name);
+    else
+        snprintf(out, cap, "./%s", name);
+}
 
 void cf_child_arg(struct cf_child_args *a, const char *s)
 {

@@ -84,6 +84,10 @@ struct cf_child_args {
     char buf[1024];              /* formatted values */
     size_t used;
 };
+/* cf_child_program(name, out, cap): the path of the program `name` installed beside this one (in
+ * the directory of /proc/self/exe, also when that file was replaced or deleted since it started):
+ * the children's programs (coffer-scan, coffer-render) live beside coffer. */
+void cf_child_program(const char *name, char *out, size_t cap);
 /* cf_child_arg(a, s): appends s (kept by pointer: it must live until the spawn). */
 void cf_child_arg(struct cf_child_args *a, const char *s);
 /* cf_child_argf(a, fmt, ...): appends a formatted value (copied into a->buf). */

@@ -582,7 +582,7 @@ static void set_defaults(struct cf_config *cfg)
     cfg->limits.max_connections = 4096;
     cfg->limits.max_connections_per_address = 256;
     cfg->limits.max_cancels_per_connection = 100;
-    cfg->limits.max_buffered_body_bytes = 128 * MiB;
+    cfg->limits.max_buffered_body_bytes = 64 * MiB; /* 4 pieces of 16 MiB: docs/DESIGN.md "Memory" */
     cfg->limits.metadata_cache_bytes = 64 * MiB;
     cfg->uploads.expire_after_s = DAY;
     cfg->uploads.max_pending = 16;

@@ -107,11 +107,8 @@ int cf_check_serve(struct cf_config *cfg)
     /* 2b. The renderers (issue 20): serve starts without them if they cannot start, so what is
      * wrong here is a warning (pages would answer 503), not a finding. */
     if (cfg->render.enabled) {
-        char self[PATH_MAX];
-        ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-        self[sl > 0 && (size_t)sl < sizeof self ? (size_t)sl : 0] = '\0';
         struct cf_render_conf rconf;
-        cf_render_conf_fill(cfg, sl > 0 ? self : "/proc/self/exe", &rconf);
+        cf_render_conf_fill(cfg, &rconf);
         if (cf_render_check_opts(&rconf.opts, &err) != CF_OK) {
             fprintf(stderr, "coffer: warning: %s (serve would run without pages)\n", err);
             free(err);

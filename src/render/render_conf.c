@@ -6,14 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "child.h"
 #include "log.h"
 
-void cf_render_conf_fill(const struct cf_config *cfg, const char *self, struct cf_render_conf *out)
+void cf_render_conf_fill(const struct cf_config *cfg, struct cf_render_conf *out)
 {
     memset(out, 0, sizeof *out);
-    const char *slash = strrchr(self, '/');
-    int dir = slash != NULL ? (int)(slash - self) : 1;
-    snprintf(out->worker, sizeof out->worker, "%.*s/coffer-render", dir, slash != NULL ? self : ".");
+    cf_child_program("coffer-render", out->worker, sizeof out->worker);
     struct cf_render_opts *o = &out->opts;
     o->worker = out->worker;
     o->scratch_dir = cfg->render.scratch_dir;

@@ -16,8 +16,8 @@ struct cf_render_conf {
     char worker[PATH_MAX];
 };
 
-/* cf_render_conf_fill(cfg, self, out): out->opts from cfg->render; self is this program's path
- * (its directory holds coffer-render). cfg must outlive out. */
-void cf_render_conf_fill(const struct cf_config *cfg, const char *self, struct cf_render_conf *out);
+/* cf_render_conf_fill(cfg, out): out->opts from cfg->render; the worker is coffer-render beside this
+ * program (cf_child_program). cfg must outlive out. */
+void cf_render_conf_fill(const struct cf_config *cfg, struct cf_render_conf *out);
 
 #endif

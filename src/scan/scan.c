@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,8 @@
 static struct cf_child_family fam = CF_CHILD_FAMILY_INIT;
 static struct cf_scan_msg_info *infos; /* each scanner's, from its last HELLO (cf_child_lock) */
 static const struct cf_config *cfg;
-static char *self_path;
+static char program[PATH_MAX]; /* coffer-scan, beside coffer (cf_child_program) */
+static bool started;
 static bool run_as;              /* scanners drop to run_uid/run_gid first thing (cf_scan_run_as) */
 static uid_t run_uid;
 static gid_t run_gid;
@@ -60,8 +62,7 @@ static bool info_ok(const struct cf_scan_msg_info *i)
 static void args(const struct cf_child *c, const char *scratch, struct cf_child_args *a)
 {
     (void)c;
-    cf_child_arg(a, self_path);
-    cf_child_arg(a, "scan-worker");
+    cf_child_arg(a, program);
     cf_child_arg(a, "--db");
     cf_child_arg(a, cfg->scan.database_dir);
     cf_child_arg(a, "--scratch");
@@ -299,6 +300,13 @@ enum cf_status cf_scan_check_config(const struct cf_config *c, char **err)
 {
     const char *base = c->scan.scratch_dir, *db = c->scan.database_dir;
     struct statfs sf;
+    char prog[PATH_MAX];
+    cf_child_program("coffer-scan", prog, sizeof prog);
+    if (access(prog, X_OK) != 0) {
+        *err = cf_xasprintf("the scanner program %s is missing or not executable (%s): it is installed beside coffer",
+                            prog, strerror(errno));
+        return CF_EINVAL;
+    }
     if (statfs(base, &sf) != 0) {
         *err = cf_xasprintf("scan.scratch_dir: %s: %s", base, strerror(errno));
         return CF_EINVAL;
@@ -338,18 +346,19 @@ void cf_scan_run_as(uid_t uid, gid_t gid)
     run_gid = gid;
 }
 
-enum cf_status cf_scan_start(const struct cf_config *c, const char *self, char **err)
+enum cf_status cf_scan_start(const struct cf_config *c, char **err)
 {
     if (cf_scan_check_config(c, err) != CF_OK)
         return CF_EUNAVAIL;
     cfg = c;
-    self_path = cf_xstrdup(self);
+    cf_child_program("coffer-scan", program, sizeof program);
+    started = true;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = cfg->scan.processes != 0 ? cfg->scan.processes : (cores < 2 ? 2 : (unsigned)cores);
     infos = cf_xcalloc(n, sizeof *infos);
     const struct cf_child_spec spec = {
         .name = "scanner",
-        .program = self_path,
+        .program = program,
         .scratch_dir = cfg->scan.scratch_dir,
         .scratch_key = "scan.scratch_dir",
         .scratch_prefix = "coffer-scan",
@@ -384,15 +393,14 @@ enum cf_status cf_scan_start(const struct cf_config *c, const char *self, char *
 
 void cf_scan_stop(void)
 {
-    if (self_path == NULL)
+    if (!started)
         return;
     cf_child_stop(&fam);
     cf_child_lock(&fam);
     free(infos);
     infos = NULL;
     cf_child_unlock(&fam);
-    free(self_path);
-    self_path = NULL;
+    started = false;
 }
 
 void cf_scan_submit(struct cf_scan_job *job)

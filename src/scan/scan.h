@@ -46,13 +46,14 @@ void cf_scan_run_as(uid_t uid, gid_t gid);
 
 /* cf_scan_check_config(cfg, err): what the scanners need of the configuration, checked without
  * starting one (coffer serve --check, and cf_scan_start first): scan.scratch_dir is a tmpfs, and
- * scan.database_dir holds at least one signature database unless scan.development is set. CF_OK,
+ * scan.database_dir holds at least one signature database unless scan.development is set, and the
+ * scanner program (coffer-scan) is beside this one. CF_OK,
  * or CF_EINVAL with a malloc'ed message in *err that starts with the key ("scan.database_dir: ..."). */
 enum cf_status cf_scan_check_config(const struct cf_config *cfg, char **err) CF_WUR;
 
-/* cf_scan_start(cfg, self, err): spawns the scanners (self = this program's path) and waits until
- * each has built its engine and passed the canary. CF_EUNAVAIL with a reason if not. */
-enum cf_status cf_scan_start(const struct cf_config *cfg, const char *self, char **err) CF_WUR;
+/* cf_scan_start(cfg, err): spawns the scanners (the coffer-scan program beside this one, scanner.c)
+ * and waits until each has built its engine and passed the canary. CF_EUNAVAIL with a reason if not. */
+enum cf_status cf_scan_start(const struct cf_config *cfg, char **err) CF_WUR;
 void cf_scan_stop(void);
 /* cf_scan_submit(job): queues a scan. Any thread; job->done runs on a scan thread. */
 void cf_scan_submit(struct cf_scan_job *job);
@@ -87,8 +88,5 @@ enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uin
  * bytes follow the header. */
 bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len);
 
-/* cf_scanner_main(argc, argv): the hidden `coffer scan-worker` command, run only by the server for
- * its scanner processes (scanner.c). argv[0] is "scan-worker". Never returns. */
-int cf_scanner_main(int argc, char **argv);
 
 #endif

@@ -1,6 +1,9 @@
 /*
- * scanner.c: the scanner process (`coffer scan-worker`, started by scan.c with posix_spawn before
- * any key is loaded). It holds no key and no store handle, and after start-up it cannot open a
+ * scanner.c: the scanner process, the program `coffer-scan` (installed beside coffer, started by
+ * scan.c with posix_spawn before any key is loaded). A program of its own, not a command of coffer:
+ * it maps libclamav, libmagic and what they need, and none of the server's libraries (RocksDB, Ceph,
+ * PostgreSQL, LDAP, h2o), so that none of their code is in the process that parses hostile files and
+ * none of their pages are in each scanner's memory; and the server does not map libclamav. It holds no key and no store handle, and after start-up it cannot open a
  * network socket, execute a program, or touch files outside its scratch directory: parsers of
  * hostile formats (libclamav, libmagic) run here, not in the process that holds every tenant's keys.
  *
@@ -369,16 +372,6 @@ static void confine(void)
 
 /* ---- scanning ----------------------------------------------------------------------------------- */
 
-bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len)
-{
-    struct cf_scan_msg_data d;
-    if (n < sizeof d)
-        return false;
-    memcpy(&d, m, sizeof d);
-    return d.h.magic == CF_SCAN_MAGIC && d.h.type == CF_SCAN_DATA && d.h.id == id && d.offset == offset &&
-           d.len == len && len <= CF_SCAN_READ_MAX && n == sizeof d + d.len;
-}
-
 /* One READ/DATA round trip: up to len (≤ CF_SCAN_READ_MAX) bytes at offset into buf. -1 if the
  * server answered with no data (a scan it abandoned: an upload scanned while it arrived whose client
  * went away): every later read fails at once and the verdict says so. */
@@ -511,9 +504,9 @@ static void parse_args(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--log-json") == 0)
-            continue; /* taken by cf_scanner_main before anything is logged */
+            continue; /* taken by main (cf_confine_begin) before anything is logged */
         if (val == NULL)
-            die("usage: coffer scan-worker --db DIR --scratch DIR --max-file BYTES --max-seconds N [--development] "
+            die("usage: coffer-scan --db DIR --scratch DIR --max-file BYTES --max-seconds N [--development] "
                 "[--log-json] [--log-level N]");
         i++;
         if (strcmp(a, "--db") == 0)
@@ -562,10 +555,12 @@ static void ioctl_self_check(void)
 }
 #endif
 
-int cf_scanner_main(int argc, char **argv)
+/* Started only by the server (scan.c), with its socket as CF_SCAN_FD; by hand it refuses to run. */
+int main(int argc, char **argv)
 {
     sigset_t set;
     pthread_t rt;
+    umask(077); /* what it creates in its scratch directory is its own, as everything of coffer's */
     /* Only the socket and stdio, no controlling terminal, our lines in the server's format on the
      * stderr we share with it; a write past RLIMIT_FSIZE fails (scan error) instead of killing us. */
     cf_confine_begin("scan-worker", CF_SCAN_FD, argc, argv);

@@ -2,7 +2,7 @@
  * fuzz_scan_proto.c: the scanner protocol (src/scan_proto.h), whose peer runs libclamav and
  * libmagic on hostile files and so is not trusted: the server's check of every message a scanner
  * sends during a scan (cf_scan_reply_check, src/scan.c) and the scanner's check of the server's DATA
- * answers (cf_scan_data_ok, src/scanner.c). The input is one message, as recv() would return it.
+ * answers (cf_scan_data_ok, src/scan/scan_proto.c). The input is one message, as recv() would return it.
  *
  * Invariants, re-checked here field by field: a HELLO has the exact size, the magic and valid info;
  * a READ belongs to this scan and asks for 1..CF_SCAN_READ_MAX bytes inside the file; a VERDICT

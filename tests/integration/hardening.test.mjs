@@ -87,7 +87,7 @@ function servePid(pid) {
   return null;
 }
 
-const scannersOf = (pid) => children(pid).filter((c) => cmdline(c)[1] === 'scan-worker');
+const scannersOf = (pid) => children(pid).filter((c) => cmdline(c)[0].endsWith('/coffer-scan'));
 
 /** {Uid: [real, effective, saved, fs]} and the owner of the /proc/PID files. */
 function procIds(pid) {
@@ -191,6 +191,19 @@ test('scanners run without a terminal: own session, no controlling tty, terminal
     assert.equal(fs.readlinkSync(`/proc/${pid}/fd/1`), '/dev/null', `scanner ${pid}: stdout is /dev/null`);
     assert.match(fs.readlinkSync(`/proc/${pid}/fd/2`), /^\/dev\/pts\/\d+$/, `scanner ${pid}: stderr is the terminal (so the ioctls below reach a tty)`);
   }
+  // The scanners are their own program (coffer-scan): they map the parsers and none of the server's
+  // libraries; the server maps no parser of hostile files.
+  const libs = (pid) => new Set(fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')
+    .map((l) => (l.match(/\/([^/\s]+\.so)[.\d]*$/) || [])[1]).filter(Boolean));
+  for (const pid of ps) {
+    const l = libs(pid);
+    assert.ok(l.has('libclamav.so') && l.has('libmagic.so'), `scanner ${pid} maps libclamav and libmagic: ${[...l]}`);
+    for (const no of ['librocksdb.so', 'libceph-common.so', 'librados.so', 'libpq.so', 'libldap.so', 'libh2o-evloop.so', 'libvips.so'])
+      assert.ok(!l.has(no), `scanner ${pid} does not map ${no}`);
+  }
+  const serverLibs = libs(srv.pid);
+  assert.ok(serverLibs.has('librocksdb.so'), `the server maps RocksDB: ${[...serverLibs]}`);
+  for (const no of ['libclamav.so', 'libmagic.so']) assert.ok(!serverLibs.has(no), `the server does not map ${no}`);
 
   const fault = await srv.request('GET', '/_test/fault');
   if (fault.status === 200) {

@@ -15,7 +15,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Server, EICAR, writeSignatureDb, bigBytes, bytes, sha256, cli } from './lib/harness.mjs';
@@ -303,7 +305,7 @@ test('executables are refused when the tenant policy blocks them; families and b
 
 // ---- failure and reload ---------------------------------------------------------------------------
 
-/** The scanner processes of a server: [{pid, cpu}] from /proc (children running `scan-worker`). */
+/** The scanner processes of a server: [{pid, cpu}] from /proc (its children running coffer-scan). */
 function scanners(server) {
   const out = [];
   for (const d of fs.readdirSync('/proc')) {
@@ -312,7 +314,7 @@ function scanners(server) {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(f[1]) !== server.proc.pid) continue;
-      if (!fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes('scan-worker')) continue;
+      if (!fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0].endsWith('/coffer-scan')) continue;
       out.push({ pid: Number(d), cpu: Number(f[11]) + Number(f[12]) });
     } catch { /* gone */ }
   }
@@ -501,10 +503,27 @@ test('no signatures: the server refuses to start; with scan.development it start
   }
 });
 
-test('the hidden scan-worker command refuses to run by hand without its socket and arguments', () => {
-  let r = cli(['scan-worker']);
+test('the scanner program (coffer-scan) refuses to run by hand without its socket and arguments; coffer has no scanner command', () => {
+  const prog = path.join(path.dirname(process.env.COFFER_BIN), 'coffer-scan');
+  let r = spawnSync(prog, [], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /usage: coffer scan-worker|required/);
-  r = cli(['scan-worker', '--db', '/nonexistent', '--scratch', '/dev/shm', '--max-file', '1000']);
+  assert.match(r.stderr, /--db, --scratch and --max-file are required/);
+  r = spawnSync(prog, ['--db', '/nonexistent', '--scratch', '/dev/shm', '--max-file', '1000'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
+  r = cli(['scan-worker']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown command: scan-worker/);
+  // coffer without coffer-scan beside it: `serve --check` and `serve` refuse, naming the program.
+  const lone = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-lone-'));
+  try {
+    fs.copyFileSync(process.env.COFFER_BIN, path.join(lone, 'coffer'));
+    fs.chmodSync(path.join(lone, 'coffer'), 0o755);
+    for (const args of [['serve', '--check', '-c', main.configPath], ['serve', '-c', main.configPath]]) {
+      r = spawnSync(path.join(lone, 'coffer'), args, { encoding: 'utf8', timeout: 120000 });
+      assert.notEqual(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`the scanner program ${lone}/coffer-scan is missing or not executable`), args.join(' '));
+    }
+  } finally {
+    fs.rmSync(lone, { recursive: true, force: true });
+  }
 });
