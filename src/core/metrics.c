@@ -91,6 +91,7 @@ static atomic_uint_least64_t conn_limited[CF_LIMIT_COUNT];
 static atomic_uint_least64_t scans[sizeof scan_results / sizeof scan_results[0]];
 static atomic_uint_least64_t scanner_restarts;
 static atomic_uint_least64_t conn_kill_stuck;
+static atomic_uint_least64_t audit_commits, audit_events;
 static atomic_uint_least64_t scan_streamed, scan_stream_fallback;
 static atomic_uint_least64_t rejected[sizeof reject_reasons / sizeof reject_reasons[0]];
 static atomic_uint_least64_t retention_purged[NRETENTION];
@@ -181,6 +182,12 @@ void cf_metrics_conn_limited(int why)
 {
     if (why >= 0 && why < CF_LIMIT_COUNT)
         ADD(conn_limited[why], 1);
+}
+
+void cf_metrics_audit_commit(size_t events)
+{
+    ADD(audit_commits, 1);
+    ADD(audit_events, events);
 }
 
 void cf_metrics_conn_kill_stuck(void)
@@ -534,6 +541,10 @@ void cf_metrics_render(const struct cf_metrics_readings *x, char **out, size_t *
 
     family(&t, "coffer_audit_queue_depth", "gauge", "Provenance events queued and not yet durable.");
     put(&t, "coffer_audit_queue_depth %zu\n", x->audit_queue_depth);
+    family(&t, "coffer_audit_commits_total", "counter", "Synchronous batches the provenance writer committed (one fsync each).");
+    put(&t, "coffer_audit_commits_total %llu\n", (unsigned long long)GET(audit_commits));
+    family(&t, "coffer_audit_events_total", "counter", "Provenance events those batches committed.");
+    put(&t, "coffer_audit_events_total %llu\n", (unsigned long long)GET(audit_events));
     family(&t, "coffer_search_index_entries", "gauge", "Names in the in-memory search index.");
     put(&t, "coffer_search_index_entries %llu\n", (unsigned long long)x->search_entries);
     family(&t, "coffer_search_index_bytes", "gauge",

@@ -60,6 +60,8 @@ void cf_metrics_conn_limited(int why);
 /* cf_metrics_conn_kill_stuck(): a connection closed by a limit was still open KILL_GRACE_MS later
  * (conn.c logs each one). Any thread. */
 void cf_metrics_conn_kill_stuck(void);
+/* cf_metrics_audit_commit(events): the provenance writer committed one batch of events. Any thread. */
+void cf_metrics_audit_commit(size_t events);
 
 /* cf_metrics_scan(status, result): a scan finished: status CF_OK with result an enum cf_scan_result
  * (scan_proto.h), or the job's failure (scanner down, timed out, broken protocol). Any thread. */

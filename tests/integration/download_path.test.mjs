@@ -217,6 +217,32 @@ async function transfers(id) {
   return r.json().events.filter((e) => e.action === 'file.download');
 }
 
+test('sequential downloads: every "began" and "end" record is committed; the writer commits them in batches', { timeout: 900000 }, async () => {
+  // A download's end record is queued as the client sends its next request; the provenance writer
+  // lets it wait up to 1 ms for the next "began" (audit.c LINGER_US), so that both share one fsync.
+  // Whether they meet depends on the machine's speed: only what holds whatever the timing is asserted.
+  const data = bigBytes(4096, 4096);
+  const id = await upload('sequential.bin', data);
+  await auditQuiet();
+  const m0 = await metrics('coffer_audit_');
+  for (let i = 0; i < 8; i++) {
+    const r = await req('GET', `/api/v1/files/${id}/content`);
+    assert.equal(r.status, 200);
+    assert.ok(r.body.equals(data), `download ${i}: the bytes differ`);
+  }
+  await auditQuiet();
+  const m1 = await metrics('coffer_audit_');
+  const events = m1.get('coffer_audit_events_total') - m0.get('coffer_audit_events_total');
+  const commits = m1.get('coffer_audit_commits_total') - m0.get('coffer_audit_commits_total');
+  console.log(`#   8 sequential downloads: ${events} events in ${commits} commits`);
+  assert.equal(events, 16, 'one "began" and one "end" record per download');
+  assert.ok(commits >= 1 && commits <= events, `${commits} commits for ${events} events`);
+  // The API shows each "began" with its "end" folded in (transfer).
+  const t = await transfers(id);
+  assert.equal(t.length, 8);
+  for (const e of t) assert.deepEqual([e.transfer.range, e.transfer.bytes_sent, e.transfer.completed], [null, data.length, true]);
+});
+
 for (const [kind, size] of [['write', CHUNK + 12345], ['fsync', 4096]]) {
   test(`the last byte waits for the durable "began" record: ${kind} fault, ${size} bytes`, { timeout: 900000 }, async (t) => {
     if (!(await faultBuild())) {
