@@ -81,7 +81,8 @@ async function tusUpload(session, parent, file, size, piece, name) {
       const buf = Buffer.allocUnsafe(n);
       fs.readSync(fd, buf, 0, n, off);
       await retrying(() => request(session, 'PATCH', loc, {
-        headers: { 'tus-resumable': '1.0.0', 'upload-offset': String(off), 'content-type': 'application/offset+octet-stream' },
+        // Content-Length as browsers and tus-js-client send it (node's HTTP/2 client does not add it).
+        headers: { 'tus-resumable': '1.0.0', 'upload-offset': String(off), 'content-type': 'application/offset+octet-stream', 'content-length': String(n) },
         body: buf,
       }), 204, `tus patch at ${off}`);
       off += n;

@@ -134,6 +134,27 @@ test('HTTP/1.1: the same gate on connections that send their bodies in one reque
   assert.ok(after.pauses > before.pauses, `the gate stopped connections (pauses ${before.pauses} → ${after.pauses})`);
 });
 
+test('HTTP/2 bodies of a declared length (the buffer reserved whole at once, conn.c h2_presize_bodies) land byte for byte', async () => {
+  // Sizes around the reservation's edges: under it (256 KiB), odd, a power of two, one that arrives
+  // in many reads. One at a time, so that the gate admits each (the reservation is only made then).
+  for (const [i, n] of [200 * 1024, 256 * 1024 + 1, 5 * MiB + 3, 8 * MiB].entries()) {
+    const data = bigBytes(n, 400 + i);
+    const loc = await create(`intake-declared-${i}.bin`, n);
+    const r = await c.req('PATCH', loc, { headers: { ...OCT, 'upload-offset': '0', 'content-length': String(n) }, body: data, newSession: true });
+    assert.equal(r.status, 204, r.text());
+    assert.equal(r.headers['upload-offset'], String(n));
+    await assertStored(r.headers['coffer-node-id'], data);
+  }
+  // A declared length the body does not reach: h2o refuses the stream, nothing is stored, the count
+  // returns to 0.
+  const loc = await create('intake-declared-short.bin', 1 * MiB);
+  const r = await c.req('PATCH', loc, { headers: { ...OCT, 'upload-offset': '0', 'content-length': String(1 * MiB) }, body: bigBytes(MiB - 1, 499), newSession: true }).catch((e) => ({ status: 0, error: e }));
+  assert.notEqual(r.status, 204, 'a body shorter than its declared length is not accepted');
+  const head = await c.req('HEAD', loc, { headers: T });
+  assert.equal(head.headers['upload-offset'], '0');
+  await drained();
+});
+
 test('a client that stops mid-body cannot hold the others back: they finish, and its part leaves the count when it goes', async () => {
   const stalledLoc = await create('intake-stalled.bin', SIZE);
   // A raw HTTP/2 stream: headers and 3 MiB of the body (over the 2 MiB limit on its own), then nothing.
