@@ -358,6 +358,14 @@ uint64_t cf_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void cf_deadline(int clock, uint64_t ns, struct timespec *out)
+{
+    clock_gettime((clockid_t)clock, out);
+    uint64_t n = (uint64_t)out->tv_nsec + ns;
+    out->tv_sec += (time_t)(n / 1000000000u);
+    out->tv_nsec = (long)(n % 1000000000u);
+}
+
 void cf_time_rfc3339(uint64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);

@@ -111,6 +111,10 @@ enum cf_status cf_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out
 
 /* Wall-clock time in milliseconds since the Unix epoch. */
 uint64_t cf_now_ms(void);
+/* cf_deadline(clock, ns, out): the time ns nanoseconds from now on clock (CLOCK_REALTIME,
+ * CLOCK_MONOTONIC), normalised, for pthread_cond_timedwait on a condition of that clock. */
+struct timespec;
+void cf_deadline(int clock, uint64_t ns, struct timespec *out);
 /* cf_time_rfc3339(ms, out): "2026-11-23T18:35:00.123Z" into out[32]. */
 void cf_time_rfc3339(uint64_t ms, char out[32]);
 

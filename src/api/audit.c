@@ -302,12 +302,7 @@ static void *writer_main(void *arg)
         if (!take(items, &n) && !stopping && n < WRITE_BATCH) {
             /* Nobody waits on these: linger once for an event somebody does (enqueue wakes us). */
             struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += LINGER_US * 1000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            cf_deadline(CLOCK_MONOTONIC, LINGER_US * 1000u, &until);
             writer_lingering = true;
             while (head == NULL && !stopping && pthread_cond_timedwait(&work_cond, &lock, &until) == 0)
                 ;

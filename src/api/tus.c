@@ -350,12 +350,7 @@ static bool stream_wait(struct stream *e, uint64_t need)
             break;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += STREAM_WAIT_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cf_deadline(CLOCK_REALTIME, STREAM_WAIT_MS * 1000000u, &ts);
         pthread_cond_timedwait(&stream_cond, &stream_lock, &ts);
         e->job.waited_ms += mono_ms() - now;
     }

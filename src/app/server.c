@@ -194,11 +194,7 @@ static void *coord_main(void *arg)
     pthread_mutex_lock(&coord_lock);
     while (!coord_stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += CF_COORD_RENEW_MS / 1000;
-        until.tv_nsec += (long)(CF_COORD_RENEW_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L)
-            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        cf_deadline(CLOCK_REALTIME, (uint64_t)CF_COORD_RENEW_MS * 1000000u, &until);
         while (!coord_stop && pthread_cond_timedwait(&coord_cond, &coord_lock, &until) == 0) {
         }
         if (coord_stop)

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base.h"
 #include "crypto.h"
@@ -553,6 +554,23 @@ static void test_ids(void)
     CHECK(cf_id_equal(&a, &back), "id hex round trip");
 }
 
+static void test_deadline(void)
+{
+    /* Normalised whatever the sum of nanoseconds; never before now, at most ns after it. */
+    const uint64_t steps[] = {0, 1, 999999999u, 1000000000u, 1500000000u, 3000000000u, 250000000u};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        struct timespec before, d, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        cf_deadline(CLOCK_MONOTONIC, steps[i], &d);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L, "deadline: tv_nsec normalised");
+        int64_t lo = (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + (int64_t)steps[i];
+        int64_t hi = (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + (int64_t)steps[i];
+        int64_t got = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+        CHECK(got >= lo && got <= hi, "deadline: now + ns");
+    }
+}
+
 static void test_time_and_misc(void)
 {
     char out[32];
@@ -614,5 +632,6 @@ int main(void)
     test_parse_u64();
     test_ids();
     test_time_and_misc();
+    test_deadline();
     return tap_done();
 }
