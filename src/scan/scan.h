@@ -83,10 +83,6 @@ size_t cf_scan_info(struct cf_scan_status *out, size_t n);
  * static reason in *why. m need not be aligned. Pure, any thread (tests/fuzz/fuzz_scan_proto.c). */
 enum cf_scan_reply { CF_SCAN_REPLY_BAD, CF_SCAN_REPLY_HELLO, CF_SCAN_REPLY_READ, CF_SCAN_REPLY_VERDICT };
 enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uint64_t size, const char **why);
-/* cf_scan_data_ok(m, n, id, offset, len): the scanner's check (scanner.c) of the server's DATA answer
- * to its READ of len bytes at offset in scan id: header, offset and length match, and exactly len
- * bytes follow the header. */
-bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len);
 
 
 #endif

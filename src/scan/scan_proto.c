@@ -1,10 +1,10 @@
 /*
  * scan_proto.c: the checks of scan_proto.h's messages that both sides need, compiled into the server
- * (cfscan) and into the scanner program (coffer-scan): cf_scan_data_ok (scan.h).
+ * (cfscan) and into the scanner program (coffer-scan): cf_scan_data_ok.
  */
 #include <string.h>
 
-#include "scan.h"
+#include "scan_proto.h"
 
 bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len)
 {

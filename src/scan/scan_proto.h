@@ -16,6 +16,8 @@
 #ifndef CF_SCAN_PROTO_H
 #define CF_SCAN_PROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CF_SCAN_MAGIC 0x43465343u /* "CFSC" */
@@ -83,5 +85,10 @@ struct cf_scan_msg_verdict {
     char mime[128];
     struct cf_scan_msg_info info;
 };
+
+/* cf_scan_data_ok(m, n, id, offset, len): the scanner's check (scanner.c) of the server's DATA answer
+ * to its READ of len bytes at offset in scan id: header, offset and length match, and exactly len
+ * bytes follow the header (scan_proto.c, linked into both programs). */
+bool cf_scan_data_ok(const void *m, size_t n, uint64_t id, uint64_t offset, size_t len);
 
 #endif
