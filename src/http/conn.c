@@ -86,10 +86,15 @@ struct cf_conn {
                                     then (0: the 413 is still being written) */
     uint64_t lingered;           /* bytes dropped so far */
     uint64_t paused_at;          /* the intake gate: ms when its reading was last stopped */
-    uint64_t killed_at;          /* ms when a limit closed it (kill_conn); 0: not killed */
+    uint64_t killed_at;          /* ms when it was shut to be closed (kill_conn, a refused PUT's
+                                    close); 0: not (killed()) */
     bool kill_reported;          /* ... and it outlived KILL_GRACE_MS, which was logged */
-    bool killed;
 };
+
+static bool killed(const struct cf_conn *c)
+{
+    return c->killed_at != 0;
+}
 
 static size_t addr_bucket(const uint8_t key[ADDR_KEY_LEN])
 {
@@ -205,9 +210,8 @@ static void conn_on_read(h2o_socket_t *sock, const char *err);
  * flight fails on the shut socket; HTTP/1.1 closes. */
 static void kill_conn(struct cf_conn *c, enum cf_limit why)
 {
-    if (c->killed)
+    if (killed(c))
         return;
-    c->killed = true;
     c->killed_at = h2o_now(c->loop->ctx.loop);
     c->loop->limited[why]++;
     cf_metrics_conn_limited(why);
@@ -377,7 +381,7 @@ static void put_refusal_close(struct cf_conn *c, const char *why)
 {
     h2o_socket_t *sock = c->sock;
     h2o_socket_cb rd = c->h1_read;
-    c->killed = true;
+    c->killed_at = h2o_now(c->loop->ctx.loop);
     shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
     rd(sock, why);
 }
@@ -486,7 +490,7 @@ static void sweep_h2(struct cf_loop *l, uint64_t now)
         h2o_http2_conn_t *hc = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _conns, n);
         struct cf_conn *c = hc->sock != NULL ? hc->sock->on_close.data : NULL;
         /* HALF_CLOSED (a GOAWAY sent) still receives the bodies of the streams it has: the rules apply. */
-        if (c == NULL || c->killed || hc->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
+        if (c == NULL || killed(c) || hc->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING)
             continue;
         if (c->last_active == 0)
             c->last_active = now;
@@ -530,11 +534,11 @@ static void sweep_h1(struct cf_loop *l, uint64_t now)
         next = n->next; /* kill_conn may free this one */
         struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
         h2o_buffer_t *in = c->sock->input;
-        if (!c->killed && c->refusal != NULL && c->linger_until != 0 && now >= c->linger_until) {
+        if (!killed(c) && c->refusal != NULL && c->linger_until != 0 && now >= c->linger_until) {
             put_refusal_close(c, "WebDAV PUT refused: lingering close done"); /* frees c */
             continue;
         }
-        if (c->killed || c->refusal != NULL || in == NULL || in->size == 0)
+        if (killed(c) || c->refusal != NULL || in == NULL || in->size == 0)
             continue;
         h2o_iovec_t alpn = h2o_socket_ssl_get_selected_protocol(c->sock);
         if (c->hc != NULL || (alpn.len == 2 && memcmp(alpn.base, "h2", 2) == 0))
@@ -618,7 +622,7 @@ static void conn_on_read(h2o_socket_t *sock, const char *err)
     struct cf_conn *c = sock->on_close.data;
     struct cf_loop *l = c->loop;
     h2o_socket_cb orig = c->read;
-    if (err == NULL && !c->killed && c->hc != NULL && sock->input != NULL && h2_over_cancels(c, sock)) {
+    if (err == NULL && !killed(c) && c->hc != NULL && sock->input != NULL && h2_over_cancels(c, sock)) {
         /* Not inside h2o here: close now, before h2o parses any of these frames. */
         kill_conn(c, CF_LIMIT_CANCELS); /* calls this again with an error; c is gone */
         return;
@@ -712,7 +716,7 @@ static void head_release(struct cf_conn *c)
 /* Counts c's bytes again; returns them. */
 static uint64_t intake_recount(struct cf_conn *c, uint64_t now)
 {
-    uint64_t n = c->killed ? 0 : conn_receiving(c);
+    uint64_t n = killed(c) ? 0 : conn_receiving(c);
     if (n == c->receiving)
         return n;
     cf_body_receiving_add((int64_t)n - (int64_t)c->receiving);
@@ -787,10 +791,10 @@ static bool intake_may_read(struct cf_conn *c, uint64_t limit)
  * body buffer by doubling, copying what it holds at each step: a 16 MiB tus PATCH went through
  * buffers of 8 KiB, 16 KiB, ... 16 MiB (≈ 16 MiB copied, ≈ 32 MiB of new pages faulted in).
  * Reserved once, the body lands where it stays (measured: a sixth fewer page faults and server CPU
- * on tus uploads, docs/DESIGN.md). Only for a body the
- * gate admits (so what is reserved is within the body budget, or is the one body let through
- * alone), on a route that takes one, with credentials (what h2_may_send_body lets grow anyway), and
- * no larger than h2o itself accepts; pages are only made resident as the body arrives. */
+ * on tus uploads, docs/DESIGN.md). Only for a body the gate admits (so what is reserved is within
+ * the body budget, or is the one body let through alone), on a route that takes one, with
+ * credentials (what h2_may_send_body lets grow anyway), and no larger than h2o itself accepts; pages
+ * are only made resident as the body arrives. */
 #define PRESIZE_MIN (256u << 10)
 static void h2_presize_bodies(struct cf_conn *c)
 {
@@ -816,7 +820,7 @@ static void intake_after_read(struct cf_conn *c)
     struct cf_loop *l = c->loop;
     h2o_socket_t *s = c->sock;
     /* Only a connection reading requests is stopped (not one h2o stopped, or is shutting down). */
-    if (intake_recount(c, h2o_now(l->ctx.loop)) == 0 || s->_cb.read != conn_on_read || c->killed ||
+    if (intake_recount(c, h2o_now(l->ctx.loop)) == 0 || s->_cb.read != conn_on_read || killed(c) ||
         l->state != CF_LOOP_RUNNING)
         return;
     if (!intake_may_read(c, l->app->cfg->limits.max_buffered_body_bytes))
@@ -846,7 +850,7 @@ static void intake_sweep(struct cf_loop *l, uint64_t now)
     for (h2o_linklist_t *n = l->conns.next, *next; n != &l->conns; n = next) {
         next = n->next; /* kill_conn may free this one */
         struct cf_conn *c = H2O_STRUCT_FROM_MEMBER(struct cf_conn, link, n);
-        if (c->killed) {
+        if (killed(c)) {
             if (!c->kill_reported && now >= c->killed_at + KILL_GRACE_MS) {
                 c->kill_reported = true;
                 cf_metrics_conn_kill_stuck();

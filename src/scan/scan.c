@@ -41,8 +41,7 @@
 static struct cf_child_family fam = CF_CHILD_FAMILY_INIT;
 static struct cf_scan_msg_info *infos; /* each scanner's, from its last HELLO (cf_child_lock) */
 static const struct cf_config *cfg;
-static char program[PATH_MAX]; /* coffer-scan, beside coffer (cf_child_program) */
-static bool started;
+static char program[PATH_MAX]; /* coffer-scan, beside coffer (cf_child_program); "": not started */
 static bool run_as;              /* scanners drop to run_uid/run_gid first thing (cf_scan_run_as) */
 static uid_t run_uid;
 static gid_t run_gid;
@@ -352,7 +351,6 @@ enum cf_status cf_scan_start(const struct cf_config *c, char **err)
         return CF_EUNAVAIL;
     cfg = c;
     cf_child_program("coffer-scan", program, sizeof program);
-    started = true;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = cfg->scan.processes != 0 ? cfg->scan.processes : (cores < 2 ? 2 : (unsigned)cores);
     infos = cf_xcalloc(n, sizeof *infos);
@@ -393,14 +391,14 @@ enum cf_status cf_scan_start(const struct cf_config *c, char **err)
 
 void cf_scan_stop(void)
 {
-    if (!started)
+    if (program[0] == '\0')
         return;
     cf_child_stop(&fam);
     cf_child_lock(&fam);
     free(infos);
     infos = NULL;
     cf_child_unlock(&fam);
-    started = false;
+    program[0] = '\0';
 }
 
 void cf_scan_submit(struct cf_scan_job *job)

@@ -84,5 +84,4 @@ size_t cf_scan_info(struct cf_scan_status *out, size_t n);
 enum cf_scan_reply { CF_SCAN_REPLY_BAD, CF_SCAN_REPLY_HELLO, CF_SCAN_REPLY_READ, CF_SCAN_REPLY_VERDICT };
 enum cf_scan_reply cf_scan_reply_check(const void *m, size_t n, uint64_t id, uint64_t size, const char **why);
 
-
 #endif

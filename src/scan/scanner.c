@@ -3,9 +3,10 @@
  * scan.c with posix_spawn before any key is loaded). A program of its own, not a command of coffer:
  * it maps libclamav, libmagic and what they need, and none of the server's libraries (RocksDB, Ceph,
  * PostgreSQL, LDAP, h2o), so that none of their code is in the process that parses hostile files and
- * none of their pages are in each scanner's memory; and the server does not map libclamav. It holds no key and no store handle, and after start-up it cannot open a
- * network socket, execute a program, or touch files outside its scratch directory: parsers of
- * hostile formats (libclamav, libmagic) run here, not in the process that holds every tenant's keys.
+ * none of their pages are in each scanner's memory; and the server does not map libclamav. It holds
+ * no key and no store handle, and after start-up it cannot open a network socket, execute a
+ * program, or touch files outside its scratch directory: parsers of hostile formats (libclamav,
+ * libmagic) run here, not in the process that holds every tenant's keys.
  *
  * Start-up: a session of its own (no controlling terminal) → rlimits → libclamav engine from --db
  * (limits and heuristics below) → EICAR canary → libmagic cookie → Landlock (scratch read-write,
